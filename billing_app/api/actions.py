@@ -1,0 +1,3 @@
+"""API views: actions."""
+
+urlpatterns: list = []

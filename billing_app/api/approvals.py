@@ -1,0 +1,3 @@
+"""API views: approvals."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""API views: customers."""
+
+urlpatterns: list = []

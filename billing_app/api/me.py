@@ -1,0 +1,26 @@
+"""``GET /api/v1/me/`` — the agent, their workspace and role, and what that role may do."""
+
+from __future__ import annotations
+
+from django.urls import path
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ..selectors.agent import agent_capabilities
+
+
+class MeApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        agent = serializers.DictField()
+        workspace = serializers.DictField()
+        role = serializers.DictField()
+        actions = serializers.ListField(child=serializers.DictField())
+
+    def get(self, request: Request) -> Response:
+        data = agent_capabilities(context=request.auth)
+        return Response(self.OutputSerializer(data).data)
+
+
+urlpatterns = [path("me/", MeApi.as_view(), name="api-me")]

@@ -1,0 +1,3 @@
+"""API views: reports."""
+
+urlpatterns: list = []

@@ -1,0 +1,11 @@
+"""``/api/v1/`` — one module of thin views per area, each with its own ``urlpatterns``."""
+
+from . import actions, approvals, customers, me, reports
+
+urlpatterns = [
+    *me.urlpatterns,
+    *customers.urlpatterns,
+    *actions.urlpatterns,
+    *approvals.urlpatterns,
+    *reports.urlpatterns,
+]

@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class BillingAppConfig(AppConfig):
+    name = "billing_app"
+    verbose_name = "Billing Desk"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the system checks)

@@ -1,0 +1,123 @@
+"""Billing actions (the audit trail) and approval requests."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from helpdesk_connectors.models import Installation
+
+from ..catalog import ActionKind
+from .tenancy import ROLE_CHOICES, Workspace
+
+KIND_CHOICES = [(kind.value, kind.value.replace("_", " ").capitalize()) for kind in ActionKind]
+
+
+class BillingAction(models.Model):
+    """Every attempt an agent makes — executed, escalated, refused or failed."""
+
+    class Status(models.TextChoices):
+        PENDING_APPROVAL = "pending_approval", "Pending approval"
+        EXECUTING = "executing", "Executing"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        NOT_PERMITTED = "not_permitted", "Not permitted"
+        DENIED = "denied", "Approval denied"
+        EXPIRED = "expired", "Approval expired"
+
+    class Decision(models.TextChoices):
+        ALLOW = "allow", "Allowed"
+        APPROVAL = "approval", "Needs approval"
+        DENY = "deny", "Denied"
+
+    class NoteStatus(models.TextChoices):
+        NONE = "none", "Not needed"
+        PENDING = "pending", "Pending"
+        POSTED = "posted", "Posted"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="actions")
+    installation = models.ForeignKey(
+        Installation, null=True, blank=True, on_delete=models.SET_NULL, related_name="actions"
+    )
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="billing_actions")
+    actor_role = models.CharField(max_length=16, choices=ROLE_CHOICES)
+    ticket_id = models.CharField(max_length=64, blank=True)
+    customer_id = models.CharField(max_length=255)
+    kind = models.CharField(max_length=32, choices=KIND_CHOICES)
+    params = models.JSONField(default=dict)
+    amount = models.BigIntegerField(null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True)
+    # ``amount`` converted to the workspace's base currency (null when no rate).
+    amount_base = models.BigIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices)
+    decision = models.CharField(max_length=16, choices=Decision.choices)
+    decision_reason = models.TextField(blank=True)
+    idempotency_key = models.CharField(max_length=255)
+    # Hash of kind + customer + params; the same key with another payload is refused.
+    request_fingerprint = models.CharField(max_length=64)
+    provider = models.CharField(max_length=16, blank=True)
+    provider_object_id = models.CharField(max_length=255, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    customer_message = models.TextField(blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    note_status = models.CharField(max_length=16, choices=NoteStatus.choices, default=NoteStatus.NONE)
+    note_attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    # Time spent in the billing provider, and the whole request, in milliseconds.
+    provider_ms = models.PositiveIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "idempotency_key"], name="uniq_action_idempotency"),
+        ]
+        indexes = [
+            models.Index(fields=["workspace", "customer_id", "-created_at"], name="action_customer_idx"),
+            models.Index(fields=["workspace", "status"], name="action_status_idx"),
+            models.Index(fields=["workspace", "kind", "created_at"], name="action_kind_month_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for {self.customer_id} ({self.status})"
+
+
+class ApprovalRequest(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved"
+        DENIED = "denied", "Denied"
+        EXPIRED = "expired", "Expired"
+
+    action = models.OneToOneField(BillingAction, on_delete=models.CASCADE, related_name="approval")
+    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="approvals")
+    required_roles = models.JSONField(default=list)
+    reason = models.TextField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_role = models.CharField(max_length=16, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    comment = models.TextField(blank=True)
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["workspace", "status", "expires_at"], name="approval_queue_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Approval for {self.action_id} ({self.status})"

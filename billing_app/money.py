@@ -1,0 +1,74 @@
+"""Money as integer minor units with an ISO currency; formatting only at the edge."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
+
+# Stripe's zero-decimal and three-decimal currencies; everything else has two.
+ZERO_DECIMAL = frozenset(
+    "bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".upper().split()
+)
+THREE_DECIMAL = frozenset("bhd jod kwd omr tnd".upper().split())
+SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "AUD": "A$", "CAD": "CA$", "INR": "₹"}
+
+
+def exponent(currency: str) -> int:
+    code = currency.upper()
+    if code in ZERO_DECIMAL:
+        return 0
+    if code in THREE_DECIMAL:
+        return 3
+    return 2
+
+
+def is_currency_code(value: object) -> bool:
+    return isinstance(value, str) and len(value) == 3 and value.isalpha()
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    amount: int  # minor units
+    currency: str  # ISO 4217, upper case
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.amount, int) or isinstance(self.amount, bool):
+            raise TypeError("Money.amount must be an int of minor units")
+        if not is_currency_code(self.currency):
+            raise ValueError(f"not a currency code: {self.currency!r}")
+        object.__setattr__(self, "currency", self.currency.upper())
+
+    def __str__(self) -> str:
+        return format_money(self.amount, self.currency)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"amount": self.amount, "currency": self.currency, "display": str(self)}
+
+
+def to_decimal(amount: int, currency: str) -> Decimal:
+    return Decimal(amount).scaleb(-exponent(currency))
+
+
+def from_decimal(value: Decimal, currency: str) -> int:
+    scaled = value.scaleb(exponent(currency)).quantize(Decimal(1), rounding=ROUND_HALF_EVEN)
+    return int(scaled)
+
+
+def format_money(amount: int, currency: str) -> str:
+    """``240000, "USD"`` → ``$2,400.00``; negative amounts as ``-$5.00``."""
+    code = currency.upper()
+    exp = exponent(code)
+    value = to_decimal(abs(amount), code)
+    number = f"{value:,.{exp}f}"
+    sign = "-" if amount < 0 else ""
+    symbol = SYMBOLS.get(code)
+    return f"{sign}{symbol}{number}" if symbol else f"{sign}{number} {code}"
+
+
+def convert(amount: int, currency: str, to_currency: str, rate: Decimal) -> int:
+    """Convert minor units of ``currency`` into minor units of ``to_currency``.
+
+    ``rate`` is how many units of ``to_currency`` one unit of ``currency`` buys.
+    """
+    major = to_decimal(amount, currency) * rate
+    return from_decimal(major, to_currency)

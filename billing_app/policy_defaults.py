@@ -1,0 +1,106 @@
+"""The brief's permission matrix (DESIGN.md section 3) as seed data.
+
+Seeded as the product default (``workspace=None``) by a data migration and copied
+into each new workspace by ``services.policy.policy_copy_defaults``. Limits are in
+minor units of the workspace's base currency (amounts), percent, or days.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+ALLOW, REQUEST, DENY = "allow", "request", "deny"
+L1, L2, MANAGER, SPECIALIST, VP, LEGAL = "l1", "l2", "manager", "specialist", "vp", "legal"
+
+
+class Cell(NamedTuple):
+    effect: str
+    limit: int | None = None
+    limit_inclusive: bool = True
+    above_limit: str = REQUEST
+    customer_requested_only: bool = False
+
+
+class Route(NamedTuple):
+    threshold: int
+    inclusive: bool
+    approvers: tuple[str, ...]
+
+
+_ALL_ALLOW = {L1: Cell(ALLOW), L2: Cell(ALLOW), MANAGER: Cell(ALLOW), SPECIALIST: Cell(ALLOW)}
+_MANAGER_UP = {L1: Cell(REQUEST), L2: Cell(REQUEST), MANAGER: Cell(ALLOW), SPECIALIST: Cell(ALLOW)}
+_L2_UP = {L1: Cell(REQUEST), L2: Cell(ALLOW), MANAGER: Cell(ALLOW), SPECIALIST: Cell(ALLOW)}
+
+DEFAULT_CELLS: dict[str, dict[str, Cell]] = {
+    "view_billing": _ALL_ALLOW,
+    "generate_payment_link": _ALL_ALLOW,
+    "resend_invoice": _ALL_ALLOW,
+    # < $100: L2; $100–500: Manager; > $500: Specialist after VP approval.
+    "apply_credit": {
+        L1: Cell(REQUEST),
+        L2: Cell(ALLOW, 10_000, limit_inclusive=False),
+        MANAGER: Cell(ALLOW, 50_000),
+        SPECIALIST: Cell(ALLOW, 50_000),
+    },
+    # Specialist up to $1,000; above → Manager approval.
+    "issue_refund": {L1: Cell(REQUEST), L2: Cell(REQUEST), MANAGER: Cell(ALLOW), SPECIALIST: Cell(ALLOW, 100_000)},
+    # Up to 14 days; longer → Manager approval (a Manager's own extension needs none).
+    "extend_trial": {L1: Cell(ALLOW, 14), L2: Cell(ALLOW, 14), MANAGER: Cell(ALLOW), SPECIALIST: Cell(ALLOW, 14)},
+    "extend_grace_period": {
+        L1: Cell(ALLOW, 14),
+        L2: Cell(ALLOW, 14),
+        MANAGER: Cell(ALLOW),
+        SPECIALIST: Cell(ALLOW, 14),
+    },
+    "pause_subscription": _MANAGER_UP,
+    "change_plan": _L2_UP,
+    "cancel_subscription": {
+        L1: Cell(REQUEST),
+        L2: Cell(REQUEST),
+        MANAGER: Cell(ALLOW),
+        SPECIALIST: Cell(ALLOW, customer_requested_only=True),
+    },
+    # Everyone, the Specialist included, needs Legal approval.
+    "force_cancel": {L1: Cell(REQUEST), L2: Cell(REQUEST), MANAGER: Cell(REQUEST), SPECIALIST: Cell(REQUEST)},
+    "update_payment_method": _L2_UP,
+    "adjust_seats": _L2_UP,
+    # Up to 15%: Manager and Specialist; above 15% → VP approval.
+    "apply_discount": {L1: Cell(REQUEST), L2: Cell(REQUEST), MANAGER: Cell(ALLOW, 15), SPECIALIST: Cell(ALLOW, 15)},
+}
+
+_MANAGER_ROUTE = (Route(0, True, (MANAGER,)),)
+DEFAULT_ROUTES: dict[str, tuple[Route, ...]] = {
+    action: _MANAGER_ROUTE for action in DEFAULT_CELLS
+} | {
+    "apply_credit": (Route(0, True, (MANAGER,)), Route(50_000, False, (VP,))),
+    "apply_discount": (Route(0, True, (MANAGER,)), Route(15, False, (VP,))),
+    "force_cancel": (Route(0, True, (LEGAL,)),),
+}
+
+
+def seed_default_policies(apps) -> None:  # type: ignore[no-untyped-def]
+    """Write the product defaults (``workspace=None``); used by the data migration and tests."""
+    ActionPolicy = apps.get_model("billing_app", "ActionPolicy")
+    ApprovalRoute = apps.get_model("billing_app", "ApprovalRoute")
+    for action, cells in DEFAULT_CELLS.items():
+        for role, cell in cells.items():
+            ActionPolicy.objects.update_or_create(
+                workspace=None,
+                action=action,
+                role=role,
+                defaults={
+                    "effect": cell.effect,
+                    "limit": cell.limit,
+                    "limit_inclusive": cell.limit_inclusive,
+                    "above_limit": cell.above_limit,
+                    "customer_requested_only": cell.customer_requested_only,
+                },
+            )
+    for action, routes in DEFAULT_ROUTES.items():
+        for route in routes:
+            ApprovalRoute.objects.update_or_create(
+                workspace=None,
+                action=action,
+                threshold=route.threshold,
+                defaults={"threshold_inclusive": route.inclusive, "approver_roles": list(route.approvers)},
+            )

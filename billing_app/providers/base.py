@@ -1,0 +1,271 @@
+"""The billing provider interface: what Billing Desk reads from and asks of a billing system.
+
+Dataclasses cross this boundary, never vendor objects. Every write takes an
+``idempotency_key`` derived from the ``BillingAction`` id, so a retry after a
+timeout can never move money twice. Errors leave a provider only as
+``billing_app.errors.ProviderError`` / ``ProviderUnavailable`` (or
+``PreconditionFailed`` where the provider itself refuses a state change).
+
+Reads feed the mirror: ``fetch_customer_bundle`` returns provider-shaped objects
+(Stripe's JSON shapes, for both providers) that ``services.mirror`` upserts.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..money import Money
+
+if TYPE_CHECKING:
+    from ..models import Workspace
+
+StripeObject = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CustomerBundle:
+    """Everything the panel needs about one customer, as provider objects."""
+
+    customer: StripeObject
+    subscriptions: list[StripeObject] = field(default_factory=list)
+    invoices: list[StripeObject] = field(default_factory=list)
+    charges: list[StripeObject] = field(default_factory=list)
+    refunds: list[StripeObject] = field(default_factory=list)
+    payment_methods: list[StripeObject] = field(default_factory=list)
+    balance_transactions: list[StripeObject] = field(default_factory=list)
+    prices: list[StripeObject] = field(default_factory=list)
+    products: list[StripeObject] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Page:
+    objects: list[StripeObject]
+    has_more: bool
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class LinkResult:
+    url: str
+    kind: Literal["hosted_invoice", "checkout", "billing_portal"]
+    object_id: str
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class InvoiceSendResult:
+    invoice_id: str
+    method: Literal["email", "link"]  # emailed by the provider, or a link for a public reply
+    hosted_invoice_url: str
+    invoice_pdf: str
+
+
+@dataclass(frozen=True)
+class CreditResult:
+    transaction_id: str
+    amount: Money  # positive: the credit granted
+    ending_balance: Money  # the customer's balance after (negative = credit held)
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    refund_id: str
+    charge_id: str
+    amount: Money
+    status: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class SubscriptionResult:
+    subscription_id: str
+    status: str
+    trial_end: datetime | None = None
+    cancel_at_period_end: bool = False
+    cancel_at: datetime | None = None
+    canceled_at: datetime | None = None
+    pause_collection: dict[str, Any] | None = None
+    quantity: int | None = None
+    schedule_id: str = ""
+
+
+@dataclass(frozen=True)
+class ProrationLine:
+    description: str
+    amount: Money
+    period_start: datetime | None
+    period_end: datetime | None
+    proration: bool
+
+
+@dataclass(frozen=True)
+class PlanChangePreview:
+    subscription_id: str
+    current_price_id: str
+    new_price_id: str
+    direction: Literal["upgrade", "downgrade"]
+    lines: list[ProrationLine]
+    amount_due_now: Money  # what the customer pays at once (upgrade), zero for a downgrade
+    new_recurring_amount: Money  # the subscription's recurring amount after the change
+    effective_date: datetime
+    proration_date: datetime | None  # pin this when executing so the change matches the preview
+
+
+@dataclass(frozen=True)
+class PlanChangeResult:
+    subscription_id: str
+    direction: Literal["upgrade", "downgrade"]
+    new_price_id: str
+    effective_date: datetime
+    invoice_id: str = ""  # the proration invoice of an upgrade
+    schedule_id: str = ""  # the schedule carrying a downgrade
+
+
+@dataclass(frozen=True)
+class DiscountResult:
+    subscription_id: str
+    coupon_id: str
+    percent_off: float
+    duration: str
+    duration_in_months: int | None
+
+
+@dataclass(frozen=True)
+class TaxDetailsResult:
+    customer_id: str
+    tax_ids: list[dict[str, str]]
+    address: dict[str, str]
+
+
+@dataclass(frozen=True)
+class TaxIdInput:
+    type: str  # Stripe's tax id type, e.g. ``eu_vat``
+    value: str
+
+
+class BillingProvider(ABC):
+    """One billing system for one workspace. Instances hold that workspace's credentials."""
+
+    key: str = ""
+
+    def __init__(self, workspace: Workspace):
+        self.workspace = workspace
+
+    # --- reads (feed the mirror) ---
+    @abstractmethod
+    def fetch_customer_bundle(self, customer_id: str) -> CustomerBundle:
+        """The customer and everything the panel shows about them, fetched concurrently."""
+
+    @abstractmethod
+    def find_customers_by_email(self, email: str) -> list[StripeObject]:
+        """Customers whose email matches, case-insensitively (for customers not yet mirrored)."""
+
+    @abstractmethod
+    def list_objects(self, resource: str, *, cursor: str | None, limit: int = 100) -> Page:
+        """One page of a resource for the backfill (``customers``, ``subscriptions``, ...)."""
+
+    @abstractmethod
+    def retrieve_object(self, resource: str, object_id: str) -> StripeObject:
+        """The current state of one object; webhook processing re-reads instead of trusting order."""
+
+    # --- writes ---
+    @abstractmethod
+    def create_payment_link(self, *, customer_id: str, invoice_id: str | None, idempotency_key: str) -> LinkResult:
+        """The open invoice's hosted page, else a Checkout Session for the amount due."""
+
+    @abstractmethod
+    def resend_invoice(self, *, invoice_id: str, idempotency_key: str) -> InvoiceSendResult: ...
+
+    @abstractmethod
+    def apply_credit(
+        self, *, customer_id: str, amount: Money, description: str, idempotency_key: str
+    ) -> CreditResult: ...
+
+    @abstractmethod
+    def refund(
+        self,
+        *,
+        charge_id: str,
+        amount: Money,
+        reason: str,
+        idempotency_key: str,
+        metadata: dict[str, str] | None = None,
+    ) -> RefundResult: ...
+
+    @abstractmethod
+    def extend_trial(self, *, subscription_id: str, trial_end: datetime, idempotency_key: str) -> SubscriptionResult: ...
+
+    @abstractmethod
+    def pause_subscription(
+        self, *, subscription_id: str, behavior: str, resumes_at: datetime | None, idempotency_key: str
+    ) -> SubscriptionResult: ...
+
+    @abstractmethod
+    def preview_plan_change(
+        self, *, subscription_id: str, new_price_id: str, at: datetime | None = None
+    ) -> PlanChangePreview: ...
+
+    @abstractmethod
+    def change_plan(
+        self,
+        *,
+        subscription_id: str,
+        new_price_id: str,
+        proration_date: datetime | None,
+        idempotency_key: str,
+    ) -> PlanChangeResult:
+        """Upgrade now with proration invoiced at once; downgrade at the period end via a schedule."""
+
+    @abstractmethod
+    def cancel_subscription(
+        self,
+        *,
+        subscription_id: str,
+        at_period_end: bool,
+        reason: str,
+        comment: str,
+        idempotency_key: str,
+    ) -> SubscriptionResult: ...
+
+    @abstractmethod
+    def payment_method_update_link(self, *, customer_id: str, return_url: str, idempotency_key: str) -> LinkResult:
+        """A hosted page where the customer updates their card; no card data passes through us."""
+
+    @abstractmethod
+    def adjust_seats(
+        self, *, subscription_id: str, item_id: str, quantity: int, idempotency_key: str
+    ) -> SubscriptionResult: ...
+
+    @abstractmethod
+    def apply_discount(
+        self,
+        *,
+        subscription_id: str,
+        percent_off: float,
+        duration: str,
+        duration_in_months: int | None,
+        idempotency_key: str,
+    ) -> DiscountResult: ...
+
+    @abstractmethod
+    def extend_grace_period(
+        self, *, subscription_id: str, invoice_id: str | None, until: datetime, idempotency_key: str
+    ) -> SubscriptionResult:
+        """Keep the account active until ``until`` while the customer fixes a failed payment."""
+
+    @abstractmethod
+    def update_tax_details(
+        self,
+        *,
+        customer_id: str,
+        tax_id: TaxIdInput | None,
+        address: dict[str, str] | None,
+        idempotency_key: str,
+    ) -> TaxDetailsResult: ...
+
+    @abstractmethod
+    def ping(self) -> bool:
+        """Whether the provider answers (for ``/readyz`` and the dashboard's health)."""

@@ -1,0 +1,130 @@
+"""Role names, permission codenames and guardian provisioning.
+
+Roles are Django groups per workspace (``acme · Manager``). What a role group may
+do in a workspace is carried by django-guardian object permissions on that
+Workspace, so holding a role in workspace A grants nothing in workspace B.
+Membership is assigned in exactly one place: ``agent_role_assign``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from django.contrib.auth.models import Group, Permission, User
+from django.db import transaction
+from django.db.models import F
+from guardian.shortcuts import assign_perm, get_perms, remove_perm
+
+from .catalog import ROLE_CODENAMES, Role
+from .models import AgentMembership, RoleMappingRule, Workspace
+
+
+def role_group_name(workspace: Workspace, role: Role) -> str:
+    return f"{workspace.slug} · {role.label}"
+
+
+@transaction.atomic
+def workspace_roles_provision(*, workspace: Workspace) -> dict[Role, Group]:
+    """Create the workspace's role groups and give each exactly its codenames. Idempotent."""
+    groups: dict[Role, Group] = {}
+    for role in Role:
+        group, _ = Group.objects.get_or_create(name=role_group_name(workspace, role))
+        wanted = set(ROLE_CODENAMES[role])
+        held = set(get_perms(group, workspace))
+        for codename in wanted - held:
+            assign_perm(f"billing_app.{codename}", group, workspace)
+        for codename in held - wanted:
+            remove_perm(f"billing_app.{codename}", group, workspace)
+        groups[role] = group
+    return groups
+
+
+def workspace_role_groups(workspace: Workspace) -> dict[Role, Group]:
+    names = {role_group_name(workspace, role): role for role in Role}
+    return {names[g.name]: g for g in Group.objects.filter(name__in=names)}
+
+
+@transaction.atomic
+def agent_role_assign(
+    *, user: User, workspace: Workspace, role: Role, source: str, defaults: dict | None = None
+) -> AgentMembership:
+    """Put ``user`` in exactly one role group of ``workspace`` and record it on the membership.
+
+    The membership's ``role_version`` is bumped when the role changes, so app
+    session tokens issued under the old role stop working.
+    """
+    groups = workspace_role_groups(workspace)
+    if len(groups) != len(Role):
+        groups = workspace_roles_provision(workspace=workspace)
+    membership, created = AgentMembership.objects.select_for_update().get_or_create(
+        workspace=workspace, user=user, defaults={"role": role.value, "role_source": source, **(defaults or {})}
+    )
+    user.groups.remove(*[g for r, g in groups.items() if r != role])
+    user.groups.add(groups[role])
+    if not created:
+        changes: dict = {**(defaults or {}), "role_source": source}
+        if membership.role != role.value:
+            changes["role"] = role.value
+            changes["role_version"] = F("role_version") + 1
+        AgentMembership.objects.filter(pk=membership.pk).update(**changes)
+        membership.refresh_from_db()
+    return membership
+
+
+@dataclass(frozen=True)
+class AgentFacts:
+    """What the helpdesk's API says about an agent, as role mapping rules match it."""
+
+    connector: str
+    agent_id: str
+    helpdesk_role: str = ""
+    custom_role_id: str = ""
+    role_ids: Sequence[str] = ()
+    group_ids: Sequence[str] = ()
+    group_names: Sequence[str] = ()
+
+
+_ORDER = {
+    RoleMappingRule.MatchType.AGENT: 0,
+    RoleMappingRule.MatchType.CUSTOM_ROLE: 1,
+    RoleMappingRule.MatchType.GROUP: 2,
+    RoleMappingRule.MatchType.HELPDESK_ROLE: 3,
+}
+
+
+def role_resolve(*, rules: Iterable[RoleMappingRule], facts: AgentFacts, default: Role) -> tuple[Role, str]:
+    """The agent's Billing Desk role and a human-readable reason. Pure: rules are passed in."""
+
+    def matches(rule: RoleMappingRule) -> bool:
+        if rule.connector and rule.connector != facts.connector:
+            return False
+        value = rule.value.strip().lower()
+        if rule.match_type == RoleMappingRule.MatchType.AGENT:
+            return value == facts.agent_id.lower()
+        if rule.match_type == RoleMappingRule.MatchType.CUSTOM_ROLE:
+            return value in {facts.custom_role_id.lower(), *(r.lower() for r in facts.role_ids)} - {""}
+        if rule.match_type == RoleMappingRule.MatchType.GROUP:
+            return value in {*(g.lower() for g in facts.group_ids), *(g.lower() for g in facts.group_names)}
+        return value == facts.helpdesk_role.lower() and value != ""
+
+    candidates = sorted(
+        (r for r in rules if matches(r)), key=lambda r: (_ORDER[r.match_type], r.priority, r.pk or 0)
+    )
+    if not candidates:
+        return default, "workspace default role"
+    rule = candidates[0]
+    return Role(rule.role), f"rule: {rule.get_match_type_display()} {rule.value!r}"
+
+
+def workspace_mapping_changed(*, workspace: Workspace) -> None:
+    """Invalidate every app session of the workspace after its role mapping changed."""
+    Workspace.objects.filter(pk=workspace.pk).update(role_mapping_version=F("role_mapping_version") + 1)
+
+
+def user_has_workspace_perm(user: User, codename: str, workspace: Workspace) -> bool:
+    return user.has_perm(f"billing_app.{codename}", workspace)
+
+
+def workspace_permission(codename: str) -> Permission:
+    return Permission.objects.get(content_type__app_label="billing_app", codename=codename)

@@ -1,0 +1,70 @@
+"""What the calling agent is and may do (``GET /api/v1/me/``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..catalog import KIND_POLICY_ACTION, POLICY_MEASURE, ActionKind, Measure
+from ..money import format_money
+from ..models import ActionPolicy
+from ..roles import user_has_workspace_perm
+from ..services.identity import AgentContext
+
+
+def _limit_display(measure: Measure, limit: int | None, currency: str) -> str:
+    if limit is None or measure == Measure.NONE:
+        return ""
+    if measure == Measure.AMOUNT:
+        return format_money(limit, currency)
+    if measure == Measure.PERCENT:
+        return f"{limit}%"
+    return f"{limit} days"
+
+
+def agent_capabilities(*, context: AgentContext) -> dict[str, Any]:
+    workspace, role = context.workspace, context.role
+    cells = {
+        cell.action: cell
+        for cell in ActionPolicy.objects.filter(workspace=workspace, role=role.value)
+    }
+    actions = []
+    for kind in ActionKind:
+        policy_action = KIND_POLICY_ACTION[kind]
+        cell = cells.get(policy_action.value)
+        permitted = user_has_workspace_perm(context.user, policy_action.value, workspace)
+        if cell is None or not permitted or cell.effect == ActionPolicy.Effect.DENY:
+            mode = "not_permitted"
+        elif cell.effect == ActionPolicy.Effect.REQUEST:
+            mode = "request_approval"
+        else:
+            mode = "direct"
+        measure = POLICY_MEASURE.get(policy_action, Measure.NONE)
+        limit = cell.limit if cell and mode == "direct" else None
+        actions.append(
+            {
+                "kind": kind.value,
+                "mode": mode,
+                "measure": measure.value,
+                "limit": limit,
+                "limit_inclusive": cell.limit_inclusive if cell else True,
+                "limit_display": _limit_display(measure, limit, workspace.base_currency),
+                "above_limit": cell.above_limit if cell and limit is not None else "",
+                "customer_requested_only": bool(cell and cell.customer_requested_only),
+            }
+        )
+    return {
+        "agent": {
+            "id": context.user.pk,
+            "name": context.membership.display_name or context.user.get_username(),
+            "email": context.membership.email,
+            "helpdesk_user_id": context.membership.helpdesk_user_id,
+        },
+        "workspace": {
+            "slug": workspace.slug,
+            "name": workspace.name,
+            "base_currency": workspace.base_currency,
+            "provider": workspace.provider,
+        },
+        "role": {"key": role.value, "label": role.label, "source": context.membership.role_source},
+        "actions": actions,
+    }

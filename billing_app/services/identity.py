@@ -1,0 +1,131 @@
+"""From a verified helpdesk identity to an agent in a workspace, and back from a token."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+
+from helpdesk_connectors import sessions
+from helpdesk_connectors.base import HelpdeskIdentity
+from helpdesk_connectors.models import Installation
+
+from ..catalog import Role
+from ..errors import NotFound
+from ..models import AgentMembership, Workspace, WorkspaceInstallation
+from ..roles import AgentFacts, agent_role_assign, role_resolve
+
+
+@dataclass(frozen=True)
+class AgentContext:
+    """``request.auth`` for the API: who is calling, in which workspace, with which role."""
+
+    user: User
+    workspace: Workspace
+    membership: AgentMembership
+    installation: Installation | None
+    role: Role
+
+
+def workspace_for_installation(installation: Installation) -> Workspace:
+    link = WorkspaceInstallation.objects.select_related("workspace").filter(installation=installation).first()
+    if link is None or not link.workspace.is_active:
+        raise NotFound("This helpdesk installation is not linked to an active workspace.", code="unknown_installation")
+    return link.workspace
+
+
+@transaction.atomic
+def agent_sign_in(*, identity: HelpdeskIdentity, workspace: Workspace | None = None,
+                  role_override: Role | None = None) -> tuple[AgentMembership, sessions.MintedSession]:
+    """Create or update the agent's user and membership, resolve their role, mint a session.
+
+    The role comes from the helpdesk's API (``identity.agent``, read server-side)
+    through the workspace's mapping rules; ``role_override`` is for the demo
+    connector only.
+    """
+    workspace = workspace or workspace_for_installation(identity.installation)
+    agent = identity.agent
+    user, _ = User.objects.get_or_create(username=identity.username[:150])
+    name_parts = agent.name.split(" ", 1)
+    user.first_name, user.last_name = name_parts[0][:150], (name_parts[1] if len(name_parts) > 1 else "")[:150]
+    user.email = agent.email
+    user.set_unusable_password()
+    user.save()
+    if role_override is not None:
+        role, source = role_override, "demo role switcher"
+    else:
+        facts = AgentFacts(
+            connector=identity.installation.connector,
+            agent_id=agent.agent_id,
+            helpdesk_role=agent.helpdesk_role,
+            custom_role_id=agent.custom_role_id,
+            role_ids=agent.role_ids,
+            group_ids=agent.group_ids,
+            group_names=agent.group_names,
+        )
+        role, source = role_resolve(
+            rules=workspace.role_rules.all(), facts=facts, default=Role(workspace.default_role)
+        )
+    membership = agent_role_assign(
+        user=user,
+        workspace=workspace,
+        role=role,
+        source=source,
+        defaults={
+            "installation": identity.installation if identity.installation.pk else None,
+            "helpdesk_user_id": agent.agent_id,
+            "display_name": agent.name,
+            "email": agent.email,
+            "last_seen_at": timezone.now(),
+        },
+    )
+    minted = session_mint(membership=membership, installation=identity.installation)
+    return membership, minted
+
+
+def session_mint(*, membership: AgentMembership, installation: Installation | None) -> sessions.MintedSession:
+    grant = {
+        "w": membership.workspace_id,
+        "r": membership.role,
+        "rv": membership.role_version,
+        "mv": membership.workspace.role_mapping_version,
+    }
+    return sessions.mint(
+        user_id=membership.user_id,
+        installation_id=installation.pk if installation else None,
+        installation_version=installation.version if installation else None,
+        grant=grant,
+    )
+
+
+def app_session_resolve(*, claims: sessions.SessionClaims, installation: Installation | None) -> tuple[User, AgentContext] | None:
+    """The settings' ``APP_SESSION_RESOLVER``: re-check a token's grant against the database."""
+    grant: dict[str, Any] = claims.grant
+    membership = (
+        AgentMembership.objects.select_related("workspace", "user")
+        .filter(user_id=claims.user_id, workspace_id=grant.get("w"))
+        .first()
+    )
+    if membership is None or not membership.user.is_active or not membership.workspace.is_active:
+        return None
+    if (
+        membership.role != grant.get("r")
+        or membership.role_version != grant.get("rv")
+        or membership.workspace.role_mapping_version != grant.get("mv")
+    ):
+        return None
+    if installation is not None and not WorkspaceInstallation.objects.filter(
+        installation=installation, workspace=membership.workspace
+    ).exists():
+        return None
+    context = AgentContext(
+        user=membership.user,
+        workspace=membership.workspace,
+        membership=membership,
+        installation=installation,
+        role=Role(membership.role),
+    )
+    return membership.user, context

@@ -1,0 +1,47 @@
+"""Loading and copying the permission matrix (the write side of ``policy``)."""
+
+from __future__ import annotations
+
+from django.apps import apps as django_apps
+from django.db import transaction
+
+from ..models import ActionPolicy, ApprovalRoute, Workspace
+from ..policy_defaults import seed_default_policies
+
+
+@transaction.atomic
+def policy_copy_defaults(*, workspace: Workspace) -> None:
+    """Copy the product-default matrix into ``workspace`` (cells it already has are kept)."""
+    if not ActionPolicy.objects.filter(workspace=None).exists():
+        seed_default_policies(django_apps)
+    have = set(ActionPolicy.objects.filter(workspace=workspace).values_list("action", "role"))
+    ActionPolicy.objects.bulk_create(
+        [
+            ActionPolicy(
+                workspace=workspace,
+                action=cell.action,
+                role=cell.role,
+                effect=cell.effect,
+                limit=cell.limit,
+                limit_inclusive=cell.limit_inclusive,
+                above_limit=cell.above_limit,
+                customer_requested_only=cell.customer_requested_only,
+            )
+            for cell in ActionPolicy.objects.filter(workspace=None)
+            if (cell.action, cell.role) not in have
+        ]
+    )
+    have_routes = set(ApprovalRoute.objects.filter(workspace=workspace).values_list("action", "threshold"))
+    ApprovalRoute.objects.bulk_create(
+        [
+            ApprovalRoute(
+                workspace=workspace,
+                action=route.action,
+                threshold=route.threshold,
+                threshold_inclusive=route.threshold_inclusive,
+                approver_roles=route.approver_roles,
+            )
+            for route in ApprovalRoute.objects.filter(workspace=None)
+            if (route.action, route.threshold) not in have_routes
+        ]
+    )

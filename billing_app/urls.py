@@ -1,0 +1,19 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from . import health
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("billing_app.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("webhooks/", include("billing_app.webhook_urls")),
+    path("zendesk/", include("helpdesk_connectors.zendesk.urls")),
+    path("freshdesk/", include("helpdesk_connectors.freshdesk.urls")),
+    path("demo/", include("helpdesk_connectors.demo.urls")),
+    path("", include("billing_app.web.urls")),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+]

@@ -1,0 +1,3 @@
+"""Staff and demo web pages."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Stripe webhook routes."""
+
+urlpatterns: list = []

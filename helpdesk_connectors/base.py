@@ -1,0 +1,147 @@
+"""The helpdesk connector interface. Connectors know nothing about billing.
+
+A connector verifies that a request really comes from its helpdesk's app frame
+and returns a ``HelpdeskIdentity``; it reads agents and posts notes with the
+credentials of an ``Installation`` row. It holds no tenant state itself.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+    from .models import Installation
+
+
+class ConnectorError(Exception):
+    """Base class; ``status`` is the HTTP status an entry point answers with."""
+
+    status = 400
+    code = "connector_error"
+
+    def __init__(self, message: str, *, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+
+
+class EntryRejected(ConnectorError):
+    """The entry request is not from a known installation's signed app frame."""
+
+    status = 401
+    code = "entry_rejected"
+
+
+class HelpdeskApiError(ConnectorError):
+    """The helpdesk API failed or refused. ``retryable`` for timeouts, 429 and 5xx."""
+
+    status = 502
+    code = "helpdesk_api_error"
+
+    def __init__(self, message: str, *, code: str | None = None, retryable: bool = False,
+                 retry_after: float | None = None, http_status: int | None = None):
+        super().__init__(message, code=code)
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.http_status = http_status
+
+
+class NotRegistered(KeyError):
+    """No connector is registered under that key."""
+
+
+@dataclass(frozen=True)
+class AgentProfile:
+    """An agent as the helpdesk's API describes them (read server-side, never from the frame)."""
+
+    agent_id: str
+    name: str
+    email: str
+    helpdesk_role: str  # e.g. Zendesk ``admin``/``agent``, Freshdesk role name
+    custom_role_id: str = ""
+    role_ids: tuple[str, ...] = ()
+    group_ids: tuple[str, ...] = ()
+    group_names: tuple[str, ...] = ()
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class HelpdeskIdentity:
+    """A verified agent of a known installation, plus the ticket context the frame gave."""
+
+    installation: Installation
+    agent: AgentProfile
+    ticket_id: str = ""
+    requester_email: str = ""
+    organization_id: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def username(self) -> str:
+        """The Django username, e.g. ``zendesk:acme:12345``."""
+        account = self.installation.domain.split(".")[0]
+        return f"{self.installation.connector}:{account}:{self.agent.agent_id}"
+
+
+@dataclass(frozen=True)
+class TicketRecord:
+    """A ticket as the dashboard needs it, normalised across helpdesks."""
+
+    ticket_id: str
+    subject: str
+    status: str
+    tags: tuple[str, ...]
+    created_at: datetime
+    updated_at: datetime
+    solved_at: datetime | None
+    requester_email: str = ""
+    group_id: str = ""
+    assignee_id: str = ""
+    satisfaction_score: float | None = None  # 1–5, None when not rated
+    reopens: int = 0
+    escalated: bool = False
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TicketPage:
+    tickets: list[TicketRecord]
+    cursor: str | None
+    end_of_stream: bool
+
+
+class HelpdeskConnector(ABC):
+    key: ClassVar[str]
+    name: ClassVar[str]
+    # e.g. {"internal_notes", "public_replies", "ticket_export", "create_ticket"}
+    features: ClassVar[frozenset[str]] = frozenset()
+
+    @abstractmethod
+    def verify_entry(self, request: HttpRequest) -> HelpdeskIdentity:
+        """Verify the app frame's entry request tenant-first; raise ``EntryRejected``."""
+
+    @abstractmethod
+    def fetch_agent(self, installation: Installation, agent_id: str) -> AgentProfile:
+        """Read the agent's role and groups from the helpdesk API; raise ``HelpdeskApiError``."""
+
+    @abstractmethod
+    def post_internal_note(self, installation: Installation, ticket_id: str, body: str) -> str:
+        """Add a private note to the ticket; return the note/comment id where the API gives one."""
+
+    @abstractmethod
+    def post_public_reply(self, installation: Installation, ticket_id: str, body: str) -> str:
+        """Reply to the requester on the ticket."""
+
+    @abstractmethod
+    def tickets_updated_since(self, installation: Installation, *, since: datetime, cursor: str | None) -> TicketPage:
+        """One page of tickets changed since ``since`` (or from ``cursor``)."""
+
+    def create_ticket(self, installation: Installation, *, subject: str, body: str, group: str) -> str:
+        """Open an internal ticket for a group (CSM outreach). Optional feature."""
+        raise HelpdeskApiError(f"{self.name} connector cannot create tickets", code="unsupported")

@@ -1,0 +1,3 @@
+"""demo entry routes."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""freshdesk entry routes."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""zendesk entry routes."""
+
+urlpatterns: list = []
