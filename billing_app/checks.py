@@ -14,7 +14,11 @@ def production_settings(app_configs, **kwargs):  # type: ignore[no-untyped-def]
             pass
         return errors
     if not settings.SECRET_KEY:
-        errors.append(Error("DJANGO_SECRET_KEY is not set.", hint="Set a long random value.", id="billing.E001"))
+        errors.append(
+            Error(
+                "DJANGO_SECRET_KEY is not set.", hint="Set a long random value.", id="billing.E001"
+            )
+        )
     if not settings.FIELD_ENCRYPTION_KEYS:
         errors.append(
             Error(
@@ -27,11 +31,18 @@ def production_settings(app_configs, **kwargs):  # type: ignore[no-untyped-def]
         errors.append(Error("DJANGO_ALLOWED_HOSTS is not set.", id="billing.E003"))
     if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         errors.append(
-            Error("DATABASE_URL is not set: production runs on PostgreSQL.", hint="postgres://user@host/db", id="billing.E004")
+            Error(
+                "DATABASE_URL is not set: production runs on PostgreSQL.",
+                hint="postgres://user@host/db",
+                id="billing.E004",
+            )
         )
     if not settings.REDIS_URL:
         errors.append(
-            Error("REDIS_URL is not set: production needs Redis for Celery and the cache.", id="billing.E005")
+            Error(
+                "REDIS_URL is not set: production needs Redis for Celery and the cache.",
+                id="billing.E005",
+            )
         )
     if settings.DEMO_MODE:
         errors.append(
@@ -43,6 +54,9 @@ def production_settings(app_configs, **kwargs):  # type: ignore[no-untyped-def]
         )
     if settings.PUBLIC_BASE_URL.startswith("http://"):
         errors.append(
-            Warning("BILLING_DESK_PUBLIC_URL is not https: helpdesks require TLS for app frames.", id="billing.W001")
+            Warning(
+                "BILLING_DESK_PUBLIC_URL is not https: helpdesks require TLS for app frames.",
+                id="billing.W001",
+            )
         )
     return errors

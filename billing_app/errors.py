@@ -9,7 +9,14 @@ class BillingDeskError(Exception):
     code = "error"
     status = 400
 
-    def __init__(self, message: str, *, code: str | None = None, details: Any = None, status: int | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        details: Any = None,
+        status: int | None = None,
+    ):
         super().__init__(message)
         self.message = message
         if code:
@@ -52,8 +59,17 @@ class ProviderError(BillingDeskError):
     code = "provider_error"
     status = 502
 
-    def __init__(self, message: str, *, code: str | None = None, details: Any = None, status: int | None = None,
-                 retryable: bool = False, provider_code: str = "", decline_code: str = ""):
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        details: Any = None,
+        status: int | None = None,
+        retryable: bool = False,
+        provider_code: str = "",
+        decline_code: str = "",
+    ):
         super().__init__(message, code=code, details=details, status=status)
         self.retryable = retryable
         self.provider_code = provider_code

@@ -21,7 +21,11 @@ def _check(fn) -> dict:  # type: ignore[no-untyped-def]
     try:
         fn()
     except Exception as exc:  # report any dependency failure, never raise from a probe
-        return {"ok": False, "error": type(exc).__name__, "ms": round((time.perf_counter() - started) * 1000, 1)}
+        return {
+            "ok": False,
+            "error": type(exc).__name__,
+            "ms": round((time.perf_counter() - started) * 1000, 1),
+        }
     return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1)}
 
 
@@ -49,4 +53,6 @@ def _broker() -> None:
 def readyz(request: HttpRequest) -> JsonResponse:
     checks = {"database": _check(_database), "cache": _check(_cache), "broker": _check(_broker)}
     ok = all(c["ok"] for c in checks.values())
-    return JsonResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503)
+    return JsonResponse(
+        {"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503
+    )

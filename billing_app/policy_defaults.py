@@ -43,9 +43,19 @@ DEFAULT_CELLS: dict[str, dict[str, Cell]] = {
         SPECIALIST: Cell(ALLOW, 50_000),
     },
     # Specialist up to $1,000; above → Manager approval.
-    "issue_refund": {L1: Cell(REQUEST), L2: Cell(REQUEST), MANAGER: Cell(ALLOW), SPECIALIST: Cell(ALLOW, 100_000)},
+    "issue_refund": {
+        L1: Cell(REQUEST),
+        L2: Cell(REQUEST),
+        MANAGER: Cell(ALLOW),
+        SPECIALIST: Cell(ALLOW, 100_000),
+    },
     # Up to 14 days; longer → Manager approval (a Manager's own extension needs none).
-    "extend_trial": {L1: Cell(ALLOW, 14), L2: Cell(ALLOW, 14), MANAGER: Cell(ALLOW), SPECIALIST: Cell(ALLOW, 14)},
+    "extend_trial": {
+        L1: Cell(ALLOW, 14),
+        L2: Cell(ALLOW, 14),
+        MANAGER: Cell(ALLOW),
+        SPECIALIST: Cell(ALLOW, 14),
+    },
     "extend_grace_period": {
         L1: Cell(ALLOW, 14),
         L2: Cell(ALLOW, 14),
@@ -61,11 +71,21 @@ DEFAULT_CELLS: dict[str, dict[str, Cell]] = {
         SPECIALIST: Cell(ALLOW, customer_requested_only=True),
     },
     # Everyone, the Specialist included, needs Legal approval.
-    "force_cancel": {L1: Cell(REQUEST), L2: Cell(REQUEST), MANAGER: Cell(REQUEST), SPECIALIST: Cell(REQUEST)},
+    "force_cancel": {
+        L1: Cell(REQUEST),
+        L2: Cell(REQUEST),
+        MANAGER: Cell(REQUEST),
+        SPECIALIST: Cell(REQUEST),
+    },
     "update_payment_method": _L2_UP,
     "adjust_seats": _L2_UP,
     # Up to 15%: Manager and Specialist; above 15% → VP approval.
-    "apply_discount": {L1: Cell(REQUEST), L2: Cell(REQUEST), MANAGER: Cell(ALLOW, 15), SPECIALIST: Cell(ALLOW, 15)},
+    "apply_discount": {
+        L1: Cell(REQUEST),
+        L2: Cell(REQUEST),
+        MANAGER: Cell(ALLOW, 15),
+        SPECIALIST: Cell(ALLOW, 15),
+    },
 }
 
 _MANAGER_ROUTE = (Route(0, True, (MANAGER,)),)
@@ -102,5 +122,8 @@ def seed_default_policies(apps) -> None:  # type: ignore[no-untyped-def]
                 workspace=None,
                 action=action,
                 threshold=route.threshold,
-                defaults={"threshold_inclusive": route.inclusive, "approver_roles": list(route.approvers)},
+                defaults={
+                    "threshold_inclusive": route.inclusive,
+                    "approver_roles": list(route.approvers),
+                },
             )

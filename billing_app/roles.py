@@ -58,7 +58,9 @@ def agent_role_assign(
     if len(groups) != len(Role):
         groups = workspace_roles_provision(workspace=workspace)
     membership, created = AgentMembership.objects.select_for_update().get_or_create(
-        workspace=workspace, user=user, defaults={"role": role.value, "role_source": source, **(defaults or {})}
+        workspace=workspace,
+        user=user,
+        defaults={"role": role.value, "role_source": source, **(defaults or {})},
     )
     user.groups.remove(*[g for r, g in groups.items() if r != role])
     user.groups.add(groups[role])
@@ -93,7 +95,9 @@ _ORDER = {
 }
 
 
-def role_resolve(*, rules: Iterable[RoleMappingRule], facts: AgentFacts, default: Role) -> tuple[Role, str]:
+def role_resolve(
+    *, rules: Iterable[RoleMappingRule], facts: AgentFacts, default: Role
+) -> tuple[Role, str]:
     """The agent's Billing Desk role and a human-readable reason. Pure: rules are passed in."""
 
     def matches(rule: RoleMappingRule) -> bool:
@@ -103,13 +107,19 @@ def role_resolve(*, rules: Iterable[RoleMappingRule], facts: AgentFacts, default
         if rule.match_type == RoleMappingRule.MatchType.AGENT:
             return value == facts.agent_id.lower()
         if rule.match_type == RoleMappingRule.MatchType.CUSTOM_ROLE:
-            return value in {facts.custom_role_id.lower(), *(r.lower() for r in facts.role_ids)} - {""}
+            return value in {facts.custom_role_id.lower(), *(r.lower() for r in facts.role_ids)} - {
+                ""
+            }
         if rule.match_type == RoleMappingRule.MatchType.GROUP:
-            return value in {*(g.lower() for g in facts.group_ids), *(g.lower() for g in facts.group_names)}
+            return value in {
+                *(g.lower() for g in facts.group_ids),
+                *(g.lower() for g in facts.group_names),
+            }
         return value == facts.helpdesk_role.lower() and value != ""
 
     candidates = sorted(
-        (r for r in rules if matches(r)), key=lambda r: (_ORDER[r.match_type], r.priority, r.pk or 0)
+        (r for r in rules if matches(r)),
+        key=lambda r: (_ORDER[r.match_type], r.priority, r.pk or 0),
     )
     if not candidates:
         return default, "workspace default role"
@@ -119,7 +129,9 @@ def role_resolve(*, rules: Iterable[RoleMappingRule], facts: AgentFacts, default
 
 def workspace_mapping_changed(*, workspace: Workspace) -> None:
     """Invalidate every app session of the workspace after its role mapping changed."""
-    Workspace.objects.filter(pk=workspace.pk).update(role_mapping_version=F("role_mapping_version") + 1)
+    Workspace.objects.filter(pk=workspace.pk).update(
+        role_mapping_version=F("role_mapping_version") + 1
+    )
 
 
 def user_has_workspace_perm(user: User, codename: str, workspace: Workspace) -> bool:

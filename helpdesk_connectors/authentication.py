@@ -30,7 +30,9 @@ def authenticate_token(token: str) -> tuple[Any, Any]:
     except sessions.InvalidSession as exc:
         raise exceptions.AuthenticationFailed(f"Invalid app session: {exc}.") from None
     if claims.installation_id is not None:
-        installation = Installation.objects.filter(pk=claims.installation_id, is_active=True).first()
+        installation = Installation.objects.filter(
+            pk=claims.installation_id, is_active=True
+        ).first()
         if installation is None or installation.version != claims.installation_version:
             raise exceptions.AuthenticationFailed("The installation changed; open the app again.")
     else:
@@ -47,7 +49,9 @@ class AppSessionAuthentication(authentication.BaseAuthentication):
         if not header or header[0].lower() != KEYWORD.lower().encode():
             return None
         if len(header) != 2:
-            raise exceptions.AuthenticationFailed("Invalid Authorization header: expected 'Bearer <token>'.")
+            raise exceptions.AuthenticationFailed(
+                "Invalid Authorization header: expected 'Bearer <token>'."
+            )
         try:
             token = header[1].decode("ascii")
         except UnicodeDecodeError:

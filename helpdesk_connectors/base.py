@@ -44,8 +44,15 @@ class HelpdeskApiError(ConnectorError):
     status = 502
     code = "helpdesk_api_error"
 
-    def __init__(self, message: str, *, code: str | None = None, retryable: bool = False,
-                 retry_after: float | None = None, http_status: int | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
+        http_status: int | None = None,
+    ):
         super().__init__(message, code=code)
         self.retryable = retryable
         self.retry_after = retry_after
@@ -139,9 +146,13 @@ class HelpdeskConnector(ABC):
         """Reply to the requester on the ticket."""
 
     @abstractmethod
-    def tickets_updated_since(self, installation: Installation, *, since: datetime, cursor: str | None) -> TicketPage:
+    def tickets_updated_since(
+        self, installation: Installation, *, since: datetime, cursor: str | None
+    ) -> TicketPage:
         """One page of tickets changed since ``since`` (or from ``cursor``)."""
 
-    def create_ticket(self, installation: Installation, *, subject: str, body: str, group: str) -> str:
+    def create_ticket(
+        self, installation: Installation, *, subject: str, body: str, group: str
+    ) -> str:
         """Open an internal ticket for a group (CSM outreach). Optional feature."""
         raise HelpdeskApiError(f"{self.name} connector cannot create tickets", code="unsupported")

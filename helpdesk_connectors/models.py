@@ -38,7 +38,9 @@ class Installation(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["connector", "domain"], name="uniq_installation_domain"),
+            models.UniqueConstraint(
+                fields=["connector", "domain"], name="uniq_installation_domain"
+            ),
         ]
         ordering = ["connector", "domain"]
 

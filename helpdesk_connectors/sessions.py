@@ -43,8 +43,13 @@ def ttl() -> int:
     return int(settings.APP_SESSION_TTL_SECONDS)
 
 
-def mint(*, user_id: int, installation_id: int | None, installation_version: int | None,
-         grant: dict[str, Any]) -> MintedSession:
+def mint(
+    *,
+    user_id: int,
+    installation_id: int | None,
+    installation_version: int | None,
+    grant: dict[str, Any],
+) -> MintedSession:
     payload = {"u": user_id, "i": installation_id, "iv": installation_version, "g": grant}
     token = signing.dumps(payload, salt=SALT, compress=True)
     return MintedSession(token=token, expires_at=datetime.now(tz=UTC) + timedelta(seconds=ttl()))
@@ -60,7 +65,11 @@ def verify(token: str) -> SessionClaims:
         raise InvalidSession("session expired") from exc
     except signing.BadSignature as exc:
         raise InvalidSession("bad signature") from exc
-    if not isinstance(payload, dict) or not isinstance(payload.get("u"), int) or not isinstance(payload.get("g"), dict):
+    if (
+        not isinstance(payload, dict)
+        or not isinstance(payload.get("u"), int)
+        or not isinstance(payload.get("g"), dict)
+    ):
         raise InvalidSession("malformed claims")
     return SessionClaims(
         user_id=payload["u"],

@@ -53,15 +53,22 @@ def sign_in(db):
 
     def sign(workspace, role: Role | str, agent_id: str | None = None):
         role = Role(role)
-        installation = workspace.installation_links.select_related("installation").first().installation
+        installation = (
+            workspace.installation_links.select_related("installation").first().installation
+        )
         agent_id = agent_id or f"{role.value}-{next(_counter)}"
         identity = HelpdeskIdentity(
             installation=installation,
             agent=AgentProfile(
-                agent_id=agent_id, name=f"{role.label} {agent_id}", email=f"{agent_id}@agents.example", helpdesk_role="agent"
+                agent_id=agent_id,
+                name=f"{role.label} {agent_id}",
+                email=f"{agent_id}@agents.example",
+                helpdesk_role="agent",
             ),
         )
-        membership, minted = agent_sign_in(identity=identity, workspace=workspace, role_override=role)
+        membership, minted = agent_sign_in(
+            identity=identity, workspace=workspace, role_override=role
+        )
         return membership, minted.token
 
     return sign

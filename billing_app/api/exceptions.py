@@ -27,7 +27,13 @@ _DRF_CODES = {
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "details": details if details is not None else {}}}
+    return {
+        "error": {
+            "code": code,
+            "message": message,
+            "details": details if details is not None else {},
+        }
+    }
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

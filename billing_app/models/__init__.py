@@ -19,7 +19,13 @@ from .mirror import (
     SyncState,
 )
 from .policy import ActionPolicy, ApprovalRoute
-from .tenancy import AgentMembership, CurrencyRate, RoleMappingRule, Workspace, WorkspaceInstallation
+from .tenancy import (
+    AgentMembership,
+    CurrencyRate,
+    RoleMappingRule,
+    Workspace,
+    WorkspaceInstallation,
+)
 
 __all__ = [
     "ActionPolicy",

@@ -43,7 +43,9 @@ class BillingAction(models.Model):
     installation = models.ForeignKey(
         Installation, null=True, blank=True, on_delete=models.SET_NULL, related_name="actions"
     )
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="billing_actions")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="billing_actions"
+    )
     actor_role = models.CharField(max_length=16, choices=ROLE_CHOICES)
     ticket_id = models.CharField(max_length=64, blank=True)
     customer_id = models.CharField(max_length=255)
@@ -68,7 +70,9 @@ class BillingAction(models.Model):
     approved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    note_status = models.CharField(max_length=16, choices=NoteStatus.choices, default=NoteStatus.NONE)
+    note_status = models.CharField(
+        max_length=16, choices=NoteStatus.choices, default=NoteStatus.NONE
+    )
     note_attempts = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -80,10 +84,14 @@ class BillingAction(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["workspace", "idempotency_key"], name="uniq_action_idempotency"),
+            models.UniqueConstraint(
+                fields=["workspace", "idempotency_key"], name="uniq_action_idempotency"
+            ),
         ]
         indexes = [
-            models.Index(fields=["workspace", "customer_id", "-created_at"], name="action_customer_idx"),
+            models.Index(
+                fields=["workspace", "customer_id", "-created_at"], name="action_customer_idx"
+            ),
             models.Index(fields=["workspace", "status"], name="action_status_idx"),
             models.Index(fields=["workspace", "kind", "created_at"], name="action_kind_month_idx"),
         ]

@@ -106,7 +106,11 @@ class MirrorSubscription(MirrorObject):
 
     class Meta:
         constraints = [_unique("subscription")]
-        indexes = [models.Index(fields=["workspace", "customer_id", "status"], name="mirror_sub_customer_idx")]
+        indexes = [
+            models.Index(
+                fields=["workspace", "customer_id", "status"], name="mirror_sub_customer_idx"
+            )
+        ]
 
 
 class MirrorSubscriptionItem(MirrorObject):
@@ -124,7 +128,9 @@ class MirrorSubscriptionItem(MirrorObject):
 
     class Meta:
         constraints = [_unique("subscription_item")]
-        indexes = [models.Index(fields=["workspace", "subscription_id"], name="mirror_item_sub_idx")]
+        indexes = [
+            models.Index(fields=["workspace", "subscription_id"], name="mirror_item_sub_idx")
+        ]
 
 
 class MirrorInvoice(MirrorObject):
@@ -158,7 +164,9 @@ class MirrorInvoice(MirrorObject):
     class Meta:
         constraints = [_unique("invoice")]
         indexes = [
-            models.Index(fields=["workspace", "customer_id", "-created"], name="mirror_invoice_customer_idx"),
+            models.Index(
+                fields=["workspace", "customer_id", "-created"], name="mirror_invoice_customer_idx"
+            ),
             models.Index(fields=["workspace", "status"], name="mirror_invoice_status_idx"),
         ]
 
@@ -207,7 +215,9 @@ class MirrorCharge(MirrorObject):
     class Meta:
         constraints = [_unique("charge")]
         indexes = [
-            models.Index(fields=["workspace", "customer_id", "-created"], name="mirror_charge_customer_idx"),
+            models.Index(
+                fields=["workspace", "customer_id", "-created"], name="mirror_charge_customer_idx"
+            ),
             models.Index(fields=["workspace", "payment_intent_id"], name="mirror_charge_pi_idx"),
         ]
 
@@ -224,7 +234,11 @@ class MirrorRefund(MirrorObject):
 
     class Meta:
         constraints = [_unique("refund")]
-        indexes = [models.Index(fields=["workspace", "customer_id", "-created"], name="mirror_refund_customer_idx")]
+        indexes = [
+            models.Index(
+                fields=["workspace", "customer_id", "-created"], name="mirror_refund_customer_idx"
+            )
+        ]
 
 
 class MirrorPaymentMethod(MirrorObject):
@@ -279,17 +293,23 @@ class CustomerLink(models.Model):
         EMAIL = "email", "Requester email"
         ORGANIZATION = "organization", "Helpdesk organization"
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="customer_links")
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="customer_links"
+    )
     key_type = models.CharField(max_length=16, choices=KeyType.choices)
     key_value = models.CharField(max_length=255)  # emails stored lower-case
     customer_id = models.CharField(max_length=255)
-    pinned_by = models.ForeignKey("auth.User", null=True, on_delete=models.SET_NULL, related_name="+")
+    pinned_by = models.ForeignKey(
+        "auth.User", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["workspace", "key_type", "key_value"], name="uniq_customer_link"),
+            models.UniqueConstraint(
+                fields=["workspace", "key_type", "key_value"], name="uniq_customer_link"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -308,4 +328,9 @@ class SyncState(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["workspace", "resource"], name="uniq_sync_state")]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "resource"], name="uniq_sync_state")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workspace_id}:{self.resource} ({'done' if self.completed else self.cursor or 'start'})"

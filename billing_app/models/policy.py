@@ -7,7 +7,9 @@ from django.db import models
 from ..catalog import PolicyAction
 from .tenancy import AGENT_ROLE_CHOICES, Workspace
 
-POLICY_ACTION_CHOICES = [(action.value, action.value.replace("_", " ").capitalize()) for action in PolicyAction]
+POLICY_ACTION_CHOICES = [
+    (action.value, action.value.replace("_", " ").capitalize()) for action in PolicyAction
+]
 
 
 class ActionPolicy(models.Model):
@@ -37,7 +39,9 @@ class ActionPolicy(models.Model):
     limit = models.BigIntegerField(null=True, blank=True)
     # Whether a value equal to ``limit`` is still within it.
     limit_inclusive = models.BooleanField(default=True)
-    above_limit = models.CharField(max_length=16, choices=AboveLimit.choices, default=AboveLimit.REQUEST)
+    above_limit = models.CharField(
+        max_length=16, choices=AboveLimit.choices, default=AboveLimit.REQUEST
+    )
     # Cancellation by a Billing Specialist executes directly only when the customer asked.
     customer_requested_only = models.BooleanField(default=False)
 
@@ -45,9 +49,13 @@ class ActionPolicy(models.Model):
         ordering = ["workspace", "action", "role"]
         verbose_name = "permission matrix cell"
         constraints = [
-            models.UniqueConstraint(fields=["workspace", "action", "role"], name="uniq_policy_cell"),
             models.UniqueConstraint(
-                fields=["action", "role"], condition=models.Q(workspace__isnull=True), name="uniq_default_policy_cell"
+                fields=["workspace", "action", "role"], name="uniq_policy_cell"
+            ),
+            models.UniqueConstraint(
+                fields=["action", "role"],
+                condition=models.Q(workspace__isnull=True),
+                name="uniq_default_policy_cell",
             ),
         ]
 
@@ -76,7 +84,9 @@ class ApprovalRoute(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["workspace", "action", "threshold"], name="uniq_route"),
             models.UniqueConstraint(
-                fields=["action", "threshold"], condition=models.Q(workspace__isnull=True), name="uniq_default_route"
+                fields=["action", "threshold"],
+                condition=models.Q(workspace__isnull=True),
+                name="uniq_default_route",
             ),
         ]
 

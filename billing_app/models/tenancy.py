@@ -12,7 +12,9 @@ from helpdesk_connectors.models import Installation
 from ..catalog import AGENT_ROLES, WORKSPACE_PERMISSIONS, Role
 
 currency_validator = RegexValidator(r"^[A-Z]{3}$", "Use an upper-case ISO 4217 code such as USD.")
-slug_validator = RegexValidator(r"^[a-z0-9][a-z0-9-]{1,48}[a-z0-9]$", "Lower-case letters, digits and dashes.")
+slug_validator = RegexValidator(
+    r"^[a-z0-9][a-z0-9-]{1,48}[a-z0-9]$", "Lower-case letters, digits and dashes."
+)
 
 ROLE_CHOICES = [(role.value, role.label) for role in Role]
 AGENT_ROLE_CHOICES = [(role.value, role.label) for role in AGENT_ROLES]
@@ -32,12 +34,16 @@ class Workspace(models.Model):
     stripe_secret_key = EncryptedTextField(blank=True)
     stripe_webhook_secret = EncryptedTextField(blank=True)
     stripe_account_id = models.CharField(max_length=64, blank=True)
-    default_role = models.CharField(max_length=16, choices=AGENT_ROLE_CHOICES, default=Role.L1.value)
+    default_role = models.CharField(
+        max_length=16, choices=AGENT_ROLE_CHOICES, default=Role.L1.value
+    )
     refund_window_days = models.PositiveIntegerField(default=180)
     refund_pattern_count = models.PositiveIntegerField(default=3, validators=[MinValueValidator(1)])
     refund_pattern_days = models.PositiveIntegerField(default=90, validators=[MinValueValidator(1)])
     approval_ttl_hours = models.PositiveIntegerField(default=72, validators=[MinValueValidator(1)])
-    duplicate_window_hours = models.PositiveIntegerField(default=24, validators=[MinValueValidator(1)])
+    duplicate_window_hours = models.PositiveIntegerField(
+        default=24, validators=[MinValueValidator(1)]
+    )
     payment_monitoring_days = models.PositiveIntegerField(default=30)
     # Helpdesk group that receives CSM outreach after repeated payment failures.
     csm_group = models.CharField(max_length=200, blank=True)
@@ -58,8 +64,12 @@ class Workspace(models.Model):
 class WorkspaceInstallation(models.Model):
     """Links a helpdesk installation to the one workspace it belongs to."""
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="installation_links")
-    installation = models.OneToOneField(Installation, on_delete=models.CASCADE, related_name="workspace_link")
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="installation_links"
+    )
+    installation = models.OneToOneField(
+        Installation, on_delete=models.CASCADE, related_name="workspace_link"
+    )
 
     def __str__(self) -> str:
         return f"{self.workspace} ← {self.installation}"
@@ -68,7 +78,9 @@ class WorkspaceInstallation(models.Model):
 class CurrencyRate(models.Model):
     """Admin-set rate: one unit of ``currency`` is ``rate`` units of the base currency."""
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="currency_rates")
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="currency_rates"
+    )
     currency = models.CharField(max_length=3, validators=[currency_validator])
     rate = models.DecimalField(max_digits=18, decimal_places=8, validators=[MinValueValidator(0)])
     updated_at = models.DateTimeField(auto_now=True)
@@ -98,11 +110,15 @@ class RoleMappingRule(models.Model):
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="role_rules")
     connector = models.CharField(
-        max_length=32, blank=True, choices=Installation.Connector.choices, help_text="Blank: any helpdesk."
+        max_length=32,
+        blank=True,
+        choices=Installation.Connector.choices,
+        help_text="Blank: any helpdesk.",
     )
     match_type = models.CharField(max_length=16, choices=MatchType.choices)
     value = models.CharField(
-        max_length=255, help_text="Role name, custom role id, group id or name, or agent id (as the helpdesk gives it)."
+        max_length=255,
+        help_text="Role name, custom role id, group id or name, or agent id (as the helpdesk gives it).",
     )
     role = models.CharField(max_length=16, choices=AGENT_ROLE_CHOICES)
     priority = models.IntegerField(default=100)
@@ -123,7 +139,9 @@ class AgentMembership(models.Model):
     """A helpdesk agent (a Django user) seen in a workspace, with the role resolved for them."""
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
     installation = models.ForeignKey(
         Installation, null=True, blank=True, on_delete=models.SET_NULL, related_name="memberships"
     )

@@ -173,7 +173,9 @@ class BillingProvider(ABC):
 
     # --- writes ---
     @abstractmethod
-    def create_payment_link(self, *, customer_id: str, invoice_id: str | None, idempotency_key: str) -> LinkResult:
+    def create_payment_link(
+        self, *, customer_id: str, invoice_id: str | None, idempotency_key: str
+    ) -> LinkResult:
         """The open invoice's hosted page, else a Checkout Session for the amount due."""
 
     @abstractmethod
@@ -196,11 +198,18 @@ class BillingProvider(ABC):
     ) -> RefundResult: ...
 
     @abstractmethod
-    def extend_trial(self, *, subscription_id: str, trial_end: datetime, idempotency_key: str) -> SubscriptionResult: ...
+    def extend_trial(
+        self, *, subscription_id: str, trial_end: datetime, idempotency_key: str
+    ) -> SubscriptionResult: ...
 
     @abstractmethod
     def pause_subscription(
-        self, *, subscription_id: str, behavior: str, resumes_at: datetime | None, idempotency_key: str
+        self,
+        *,
+        subscription_id: str,
+        behavior: str,
+        resumes_at: datetime | None,
+        idempotency_key: str,
     ) -> SubscriptionResult: ...
 
     @abstractmethod
@@ -231,7 +240,9 @@ class BillingProvider(ABC):
     ) -> SubscriptionResult: ...
 
     @abstractmethod
-    def payment_method_update_link(self, *, customer_id: str, return_url: str, idempotency_key: str) -> LinkResult:
+    def payment_method_update_link(
+        self, *, customer_id: str, return_url: str, idempotency_key: str
+    ) -> LinkResult:
         """A hosted page where the customer updates their card; no card data passes through us."""
 
     @abstractmethod

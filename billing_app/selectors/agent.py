@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..catalog import KIND_POLICY_ACTION, POLICY_MEASURE, ActionKind, Measure
-from ..money import format_money
 from ..models import ActionPolicy
+from ..money import format_money
 from ..roles import user_has_workspace_perm
 from ..services.identity import AgentContext
 

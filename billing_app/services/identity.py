@@ -31,15 +31,26 @@ class AgentContext:
 
 
 def workspace_for_installation(installation: Installation) -> Workspace:
-    link = WorkspaceInstallation.objects.select_related("workspace").filter(installation=installation).first()
+    link = (
+        WorkspaceInstallation.objects.select_related("workspace")
+        .filter(installation=installation)
+        .first()
+    )
     if link is None or not link.workspace.is_active:
-        raise NotFound("This helpdesk installation is not linked to an active workspace.", code="unknown_installation")
+        raise NotFound(
+            "This helpdesk installation is not linked to an active workspace.",
+            code="unknown_installation",
+        )
     return link.workspace
 
 
 @transaction.atomic
-def agent_sign_in(*, identity: HelpdeskIdentity, workspace: Workspace | None = None,
-                  role_override: Role | None = None) -> tuple[AgentMembership, sessions.MintedSession]:
+def agent_sign_in(
+    *,
+    identity: HelpdeskIdentity,
+    workspace: Workspace | None = None,
+    role_override: Role | None = None,
+) -> tuple[AgentMembership, sessions.MintedSession]:
     """Create or update the agent's user and membership, resolve their role, mint a session.
 
     The role comes from the helpdesk's API (``identity.agent``, read server-side)
@@ -50,7 +61,10 @@ def agent_sign_in(*, identity: HelpdeskIdentity, workspace: Workspace | None = N
     agent = identity.agent
     user, _ = User.objects.get_or_create(username=identity.username[:150])
     name_parts = agent.name.split(" ", 1)
-    user.first_name, user.last_name = name_parts[0][:150], (name_parts[1] if len(name_parts) > 1 else "")[:150]
+    user.first_name, user.last_name = (
+        name_parts[0][:150],
+        (name_parts[1] if len(name_parts) > 1 else "")[:150],
+    )
     user.email = agent.email
     user.set_unusable_password()
     user.save()
@@ -86,7 +100,9 @@ def agent_sign_in(*, identity: HelpdeskIdentity, workspace: Workspace | None = N
     return membership, minted
 
 
-def session_mint(*, membership: AgentMembership, installation: Installation | None) -> sessions.MintedSession:
+def session_mint(
+    *, membership: AgentMembership, installation: Installation | None
+) -> sessions.MintedSession:
     grant = {
         "w": membership.workspace_id,
         "r": membership.role,
@@ -101,7 +117,9 @@ def session_mint(*, membership: AgentMembership, installation: Installation | No
     )
 
 
-def app_session_resolve(*, claims: sessions.SessionClaims, installation: Installation | None) -> tuple[User, AgentContext] | None:
+def app_session_resolve(
+    *, claims: sessions.SessionClaims, installation: Installation | None
+) -> tuple[User, AgentContext] | None:
     """The settings' ``APP_SESSION_RESOLVER``: re-check a token's grant against the database."""
     grant: dict[str, Any] = claims.grant
     membership = (
@@ -117,9 +135,12 @@ def app_session_resolve(*, claims: sessions.SessionClaims, installation: Install
         or membership.workspace.role_mapping_version != grant.get("mv")
     ):
         return None
-    if installation is not None and not WorkspaceInstallation.objects.filter(
-        installation=installation, workspace=membership.workspace
-    ).exists():
+    if (
+        installation is not None
+        and not WorkspaceInstallation.objects.filter(
+            installation=installation, workspace=membership.workspace
+        ).exists()
+    ):
         return None
     context = AgentContext(
         user=membership.user,

@@ -5,7 +5,9 @@ from __future__ import annotations
 from django.apps import apps as django_apps
 from django.db import transaction
 
+from ..catalog import PolicyAction, Role
 from ..models import ActionPolicy, ApprovalRoute, Workspace
+from ..policy import PolicyCell, PolicyRoute, PolicyRules
 from ..policy_defaults import seed_default_policies
 
 
@@ -31,7 +33,9 @@ def policy_copy_defaults(*, workspace: Workspace) -> None:
             if (cell.action, cell.role) not in have
         ]
     )
-    have_routes = set(ApprovalRoute.objects.filter(workspace=workspace).values_list("action", "threshold"))
+    have_routes = set(
+        ApprovalRoute.objects.filter(workspace=workspace).values_list("action", "threshold")
+    )
     ApprovalRoute.objects.bulk_create(
         [
             ApprovalRoute(
@@ -44,4 +48,36 @@ def policy_copy_defaults(*, workspace: Workspace) -> None:
             for route in ApprovalRoute.objects.filter(workspace=None)
             if (route.action, route.threshold) not in have_routes
         ]
+    )
+
+
+def policy_rules_load(*, workspace: Workspace) -> PolicyRules:
+    """The workspace's matrix, routes and rates as the pure ``PolicyRules`` value."""
+    from ..models import CurrencyRate
+
+    cells = {
+        (PolicyAction(c.action), Role(c.role)): PolicyCell(
+            effect=c.effect,
+            limit=c.limit,
+            limit_inclusive=c.limit_inclusive,
+            above_limit=c.above_limit,
+            customer_requested_only=c.customer_requested_only,
+        )
+        for c in ActionPolicy.objects.filter(workspace=workspace)
+    }
+    routes: dict[PolicyAction, list[PolicyRoute]] = {}
+    for r in ApprovalRoute.objects.filter(workspace=workspace).order_by("threshold"):
+        routes.setdefault(PolicyAction(r.action), []).append(
+            PolicyRoute(
+                r.threshold, r.threshold_inclusive, tuple(Role(x) for x in r.approver_roles)
+            )
+        )
+    rates = {r.currency: r.rate for r in CurrencyRate.objects.filter(workspace=workspace)}
+    return PolicyRules(
+        base_currency=workspace.base_currency,
+        cells=cells,
+        routes={k: tuple(v) for k, v in routes.items()},
+        rates=rates,
+        refund_pattern_count=workspace.refund_pattern_count,
+        refund_pattern_days=workspace.refund_pattern_days,
     )

@@ -36,7 +36,8 @@ def workspace_create(
         raise Conflict(f"A workspace with slug {slug!r} already exists.", code="workspace_exists")
     if provider == Workspace.Provider.STRIPE and not stripe_secret_key.startswith(("sk_", "rk_")):
         raise ValidationFailed(
-            "A Stripe workspace needs a secret key (sk_… or a restricted rk_… key).", code="stripe_key_required"
+            "A Stripe workspace needs a secret key (sk_… or a restricted rk_… key).",
+            code="stripe_key_required",
         )
     workspace = Workspace(
         slug=slug,
@@ -69,7 +70,9 @@ def installation_add(
 ) -> Installation:
     domain = domain.strip().lower().removeprefix("https://").rstrip("/")
     if Installation.objects.filter(connector=connector, domain=domain).exists():
-        raise Conflict(f"{connector} installation for {domain} already exists.", code="installation_exists")
+        raise Conflict(
+            f"{connector} installation for {domain} already exists.", code="installation_exists"
+        )
     installation = Installation(
         connector=connector,
         domain=domain,

@@ -1,0 +1,224 @@
+"""The permission matrix as a pure function (DESIGN.md section 3).
+
+``decide`` takes everything it needs as values — the role, the request, the
+customer's recent refund history and the workspace's rules — and returns
+``Allow``, ``NeedsApproval(approver_roles, reason)`` or ``Deny(reason)``. No
+database access happens here, so every cell of the matrix is tested directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from .catalog import POLICY_MEASURE, Measure, PolicyAction, Role
+from .money import Money, convert, format_money
+
+ALLOW, REQUEST, DENY = "allow", "request", "deny"
+
+
+@dataclass(frozen=True)
+class Allow:
+    reason: str = "within the role's limits"
+
+
+@dataclass(frozen=True)
+class NeedsApproval:
+    approver_roles: tuple[Role, ...]
+    reason: str
+
+
+@dataclass(frozen=True)
+class Deny:
+    reason: str
+
+
+Decision = Allow | NeedsApproval | Deny
+
+
+@dataclass(frozen=True)
+class PolicyCell:
+    effect: str  # allow | request | deny
+    limit: int | None = None
+    limit_inclusive: bool = True
+    above_limit: str = REQUEST  # request | deny
+    customer_requested_only: bool = False
+
+
+@dataclass(frozen=True)
+class PolicyRoute:
+    threshold: int
+    inclusive: bool
+    approver_roles: tuple[Role, ...]
+
+
+@dataclass(frozen=True)
+class PolicyRules:
+    """One workspace's matrix, loaded once per request by ``services.policy.policy_rules_load``."""
+
+    base_currency: str
+    cells: Mapping[tuple[PolicyAction, Role], PolicyCell]
+    routes: Mapping[PolicyAction, tuple[PolicyRoute, ...]]
+    rates: Mapping[str, Decimal] = field(default_factory=dict)  # 1 unit of key = rate units of base
+    refund_pattern_count: int = 3
+    refund_pattern_days: int = 90
+
+
+@dataclass(frozen=True)
+class ActionRequest:
+    action: PolicyAction
+    amount: Money | None = None  # credits and refunds
+    percent: Decimal | None = None  # discounts
+    days: int | None = None  # trial and grace extensions
+    customer_requested: bool = False  # cancellations
+
+
+@dataclass(frozen=True)
+class History:
+    refunds_in_pattern_window: int = 0
+
+
+@dataclass(frozen=True)
+class Measured:
+    value: int | Decimal | None  # None: could not be measured (no exchange rate)
+    display: str
+    missing_rate: str = ""
+
+
+def measure(request: ActionRequest, rules: PolicyRules) -> Measured:
+    """The request's size in the unit of the action's limits (base-currency minor units, %, days)."""
+    kind = POLICY_MEASURE.get(request.action, Measure.NONE)
+    if kind == Measure.AMOUNT:
+        if request.amount is None:
+            return Measured(None, "no amount")
+        amount = request.amount
+        if amount.currency == rules.base_currency:
+            return Measured(amount.amount, str(amount))
+        rate = rules.rates.get(amount.currency)
+        if rate is None:
+            return Measured(None, str(amount), missing_rate=amount.currency)
+        base = convert(amount.amount, amount.currency, rules.base_currency, rate)
+        return Measured(base, f"{amount} (≈ {format_money(base, rules.base_currency)})")
+    if kind == Measure.PERCENT:
+        return Measured(request.percent, f"{request.percent}%")
+    if kind == Measure.DAYS:
+        return Measured(request.days, f"{request.days} days")
+    return Measured(None, "")
+
+
+def _passes(value: int | Decimal, threshold: int, inclusive: bool) -> bool:
+    return value >= threshold if inclusive else value > threshold
+
+
+def route_for(
+    action: PolicyAction, value: int | Decimal | None, rules: PolicyRules
+) -> tuple[Role, ...]:
+    """Approvers for a request of this size; an unmeasurable size takes the strictest route."""
+    routes = sorted(rules.routes.get(action, ()), key=lambda r: r.threshold)
+    if not routes:
+        return (Role.MANAGER,)
+    if value is None:
+        return routes[-1].approver_roles
+    chosen = routes[0]
+    for route in routes:
+        if _passes(value, route.threshold, route.inclusive):
+            chosen = route
+    return chosen.approver_roles
+
+
+def _within(value: int | Decimal, cell: PolicyCell) -> bool:
+    assert cell.limit is not None
+    return value <= cell.limit if cell.limit_inclusive else value < cell.limit
+
+
+def _limit_text(cell: PolicyCell, action: PolicyAction, currency: str) -> str:
+    kind = POLICY_MEASURE.get(action, Measure.NONE)
+    if cell.limit is None:
+        return "no limit"
+    shown = {
+        Measure.AMOUNT: lambda v: format_money(v, currency),
+        Measure.PERCENT: lambda v: f"{v}%",
+        Measure.DAYS: lambda v: f"{v} days",
+    }.get(kind, str)(cell.limit)
+    return f"{'up to' if cell.limit_inclusive else 'below'} {shown}"
+
+
+def decide(
+    *,
+    role: Role,
+    request: ActionRequest,
+    history: History,
+    rules: PolicyRules,
+    permitted: bool = True,
+) -> Decision:
+    """Whether ``role`` may do ``request`` now, may ask for approval (and from whom), or may not.
+
+    ``permitted`` is whether the role group holds the action's guardian permission on
+    the workspace; without it the action is not permitted at all.
+    """
+    action = request.action
+    label = action.value.replace("_", " ")
+    if not permitted:
+        return Deny(
+            f"the {role.label} role does not hold the {action.value} permission in this workspace"
+        )
+    cell = rules.cells.get((action, role))
+    if cell is None or cell.effect == DENY:
+        return Deny(f"the {role.label} role may not {label}")
+    measured = measure(request, rules)
+    approvers = route_for(action, measured.value, rules)
+    if (
+        action == PolicyAction.ISSUE_REFUND
+        and history.refunds_in_pattern_window >= rules.refund_pattern_count
+    ):
+        return NeedsApproval(
+            (Role.MANAGER,),
+            f"refund pattern: {history.refunds_in_pattern_window} refunds in the last "
+            f"{rules.refund_pattern_days} days — Manager review required",
+        )
+    if cell.effect == REQUEST:
+        return NeedsApproval(approvers, f"the {role.label} role may {label} only with approval")
+    if cell.customer_requested_only and not request.customer_requested:
+        if cell.above_limit == DENY:
+            return Deny(f"the {role.label} role may {label} only when the customer requested it")
+        return NeedsApproval(
+            approvers, f"not requested by the customer — the {role.label} role needs approval"
+        )
+    if cell.limit is None:
+        return Allow(f"the {role.label} role may {label}")
+    if measured.value is None:
+        reason = (
+            f"no exchange rate for {measured.missing_rate} to {rules.base_currency}"
+            if measured.missing_rate
+            else "the request's size is missing"
+        )
+        return NeedsApproval(approvers, f"{reason} — approval required (fail safe)")
+    if _within(measured.value, cell):
+        return Allow(
+            f"{measured.display} is within the {role.label} limit ({_limit_text(cell, action, rules.base_currency)})"
+        )
+    if cell.above_limit == DENY:
+        return Deny(
+            f"{measured.display} is above the {role.label} limit ({_limit_text(cell, action, rules.base_currency)})"
+        )
+    return NeedsApproval(
+        approvers,
+        f"{measured.display} is above the {role.label} limit ({_limit_text(cell, action, rules.base_currency)})",
+    )
+
+
+def can_approve(
+    *,
+    approver_id: int,
+    approver_role: Role,
+    requester_id: int,
+    required_roles: tuple[Role, ...] | list[str],
+) -> Allow | Deny:
+    """An approver never approves their own request, and must hold one of the required roles."""
+    if approver_id == requester_id:
+        return Deny("an approver never approves their own request")
+    if Role(approver_role) not in {Role(r) for r in required_roles}:
+        wanted = ", ".join(Role(r).label for r in required_roles)
+        return Deny(f"this request needs approval by: {wanted}")
+    return Allow("holds a required approver role")
