@@ -72,12 +72,17 @@ def _customer(o: Obj) -> Obj:
         if isinstance(tax_ids, dict)
         else [],
         "metadata": o.get("metadata") or {},
-        "default_payment_method_id": ref(invoice_settings.get("default_payment_method")) or ref(o.get("default_source")),
+        "default_payment_method_id": ref(invoice_settings.get("default_payment_method"))
+        or ref(o.get("default_source")),
     }
 
 
 def _product(o: Obj) -> Obj:
-    return {"name": o.get("name") or "", "active": bool(o.get("active", True)), "metadata": o.get("metadata") or {}}
+    return {
+        "name": o.get("name") or "",
+        "active": bool(o.get("active", True)),
+        "metadata": o.get("metadata") or {},
+    }
 
 
 def _price(o: Obj) -> Obj:
@@ -154,10 +159,16 @@ def _invoice_payment_refs(o: Obj) -> tuple[str, str]:
 def _invoice(o: Obj) -> Obj:
     transitions = o.get("status_transitions") or {}
     taxes = o.get("total_taxes")
-    tax = sum(int(t.get("amount") or 0) for t in taxes) if isinstance(taxes, list) else int(o.get("tax") or 0)
+    tax = (
+        sum(int(t.get("amount") or 0) for t in taxes)
+        if isinstance(taxes, list)
+        else int(o.get("tax") or 0)
+    )
     discounts = o.get("total_discount_amounts") or []
     parent = o.get("parent") or {}
-    subscription = ref((parent.get("subscription_details") or {}).get("subscription")) or ref(o.get("subscription"))
+    subscription = ref((parent.get("subscription_details") or {}).get("subscription")) or ref(
+        o.get("subscription")
+    )
     payment_intent_id, charge_id = _invoice_payment_refs(o)
     return {
         "customer_id": ref(o.get("customer")),
@@ -205,11 +216,14 @@ def _line(o: Obj) -> Obj:
         "price_id": ref(price_details.get("price")) or ref(legacy_price),
         "product_id": ref(price_details.get("product"))
         or (ref(legacy_price.get("product")) if isinstance(legacy_price, dict) else ""),
-        "subscription_item_id": ref(details.get("subscription_item")) or ref(o.get("subscription_item")),
+        "subscription_item_id": ref(details.get("subscription_item"))
+        or ref(o.get("subscription_item")),
         "proration": bool(details.get("proration", o.get("proration", False))),
         "period_start": ts(period.get("start")),
         "period_end": ts(period.get("end")),
-        "discount_amount": sum(int(d.get("amount") or 0) for d in (o.get("discount_amounts") or [])),
+        "discount_amount": sum(
+            int(d.get("amount") or 0) for d in (o.get("discount_amounts") or [])
+        ),
         "tax_amount": sum(int(t.get("amount") or 0) for t in (o.get("taxes") or [])),
     }
 
@@ -323,7 +337,9 @@ def mirror_model_for(object_type: str) -> type[Model] | None:
 
 
 @transaction.atomic
-def mirror_upsert(*, workspace: Workspace, obj: Obj, source_updated: int | None = None) -> Model | None:
+def mirror_upsert(
+    *, workspace: Workspace, obj: Obj, source_updated: int | None = None
+) -> Model | None:
     """Store one provider object (and its embedded children) in the mirror.
 
     ``source_updated`` is the provider-side time of this state (a webhook event's
@@ -340,7 +356,9 @@ def mirror_upsert(*, workspace: Workspace, obj: Obj, source_updated: int | None 
     model, mapper = entry
     stamp = source_updated if source_updated is not None else int(datetime.now(tz=UTC).timestamp())
     fields = mapper(obj)
-    existing = model.objects.select_for_update().filter(workspace=workspace, stripe_id=obj["id"]).first()
+    existing = (
+        model.objects.select_for_update().filter(workspace=workspace, stripe_id=obj["id"]).first()
+    )
     if existing is not None and existing.source_updated > stamp:
         return existing
     values = {
@@ -375,22 +393,27 @@ def _upsert_children(workspace: Workspace, obj: Obj, stamp: int) -> None:
             seen.append(item["id"])
         # Items removed from the subscription (a plan change) leave the mirror too.
         if (obj.get("items") or {}).get("has_more") is False or items:
-            MirrorSubscriptionItem.objects.filter(workspace=workspace, subscription_id=obj["id"]).exclude(
-                stripe_id__in=seen
-            ).delete()
+            MirrorSubscriptionItem.objects.filter(
+                workspace=workspace, subscription_id=obj["id"]
+            ).exclude(stripe_id__in=seen).delete()
     elif kind == "invoice":
         lines = (obj.get("lines") or {}).get("data") or []
         for line in lines:
-            mirror_upsert(workspace=workspace, obj={**line, "invoice": obj["id"]}, source_updated=stamp)
+            mirror_upsert(
+                workspace=workspace, obj={**line, "invoice": obj["id"]}, source_updated=stamp
+            )
     elif kind == "charge":
         for refund in (obj.get("refunds") or {}).get("data") or []:
             mirror_upsert(
-                workspace=workspace, obj={**refund, "customer": refund.get("customer") or obj.get("customer")},
+                workspace=workspace,
+                obj={**refund, "customer": refund.get("customer") or obj.get("customer")},
                 source_updated=stamp,
             )
 
 
-def mirror_upsert_many(*, workspace: Workspace, objects: Iterable[Obj], source_updated: int | None = None) -> int:
+def mirror_upsert_many(
+    *, workspace: Workspace, objects: Iterable[Obj], source_updated: int | None = None
+) -> int:
     count = 0
     for obj in objects:
         if mirror_upsert(workspace=workspace, obj=obj, source_updated=source_updated) is not None:
