@@ -43,6 +43,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 check-migrations: $(STAMP)
+	mkdir -p var
 	BILLING_DESK_TESTING=1 $(BIN)/python manage.py makemigrations --check --dry-run
 
 clean:
