@@ -1,0 +1,5 @@
+"""Celery tasks, one module per area. Tasks are interfaces: ids in, one service call out.
+
+Each area's module is imported here so that Celery's autodiscovery of
+``billing_app.tasks`` registers every task.
+"""
