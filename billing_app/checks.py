@@ -4,16 +4,46 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
+from django.core.exceptions import ImproperlyConfigured
 
 
-@register(Tags.security, deploy=False)
+@register(Tags.security)
+def encryption_keys_valid(app_configs, **kwargs):  # type: ignore[no-untyped-def]
+    """A malformed key breaks every read of a secret, so it is an error in every mode."""
+    from cryptography.fernet import Fernet
+
+    errors = []
+    for position, key in enumerate(settings.FIELD_ENCRYPTION_KEYS, start=1):
+        try:
+            Fernet(key.encode())
+        except (ValueError, TypeError):
+            errors.append(
+                Error(
+                    f"BILLING_DESK_ENCRYPTION_KEYS: key #{position} is not a valid Fernet key.",
+                    hint="Keys are 32 url-safe base64-encoded bytes, comma-separated, newest "
+                    "first; `python manage.py generate_encryption_key` prints one.",
+                    id="billing.E007",
+                )
+            )
+    return errors
+
+
+@register(Tags.security)
 def production_settings(app_configs, **kwargs):  # type: ignore[no-untyped-def]
+    """Production (DEBUG off, not under test) refuses to run without its settings.
+
+    Each missing setting gets its own error naming the environment variable, so a
+    deployment fails on ``manage.py check`` (and on every management command) with a
+    list of what to set rather than on the first request that needs it.
+    """
     errors = []
     if settings.DEBUG or getattr(settings, "TESTING", False):
-        if settings.DEMO_MODE and not settings.DEBUG and not settings.TESTING:
-            pass
         return errors
-    if not settings.SECRET_KEY:
+    try:
+        secret_key = settings.SECRET_KEY
+    except ImproperlyConfigured:  # Django refuses to hand out an empty SECRET_KEY
+        secret_key = ""
+    if not secret_key:
         errors.append(
             Error(
                 "DJANGO_SECRET_KEY is not set.", hint="Set a long random value.", id="billing.E001"

@@ -10,6 +10,21 @@ ZERO_DECIMAL = frozenset(
     "bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".upper().split()
 )
 THREE_DECIMAL = frozenset("bhd jod kwd omr tnd".upper().split())
+# ISO 4217 codes of circulating currencies. ``Money`` accepts any three-letter code
+# (Stripe objects may carry codes we do not list); configuration — a workspace's
+# base currency, an exchange rate — must use one of these.
+KNOWN_CURRENCIES = frozenset(
+    """
+    AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD
+    BTN BWP BYN BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB
+    EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK
+    JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA
+    MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK
+    PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD SSP
+    STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD UYU UZS VES VND VUV
+    WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG ZWL
+    """.strip().split()
+)
 SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "AUD": "A$", "CAD": "CA$", "INR": "₹"}
 
 
@@ -24,6 +39,11 @@ def exponent(currency: str) -> int:
 
 def is_currency_code(value: object) -> bool:
     return isinstance(value, str) and len(value) == 3 and value.isalpha()
+
+
+def is_known_currency(value: object) -> bool:
+    """Whether ``value`` is a circulating ISO 4217 code (either case)."""
+    return isinstance(value, str) and value.upper() in KNOWN_CURRENCIES
 
 
 @dataclass(frozen=True, slots=True)

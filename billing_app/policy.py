@@ -87,7 +87,12 @@ class Measured:
 
 
 def measure(request: ActionRequest, rules: PolicyRules) -> Measured:
-    """The request's size in the unit of the action's limits (base-currency minor units, %, days)."""
+    """The request's size in the unit of the action's limits (base-currency minor units, %, days).
+
+    An amount in another currency is converted with the workspace's admin-set rate;
+    with no usable rate (none, zero or negative) the size is unknown, and ``decide``
+    fails safe by asking for approval.
+    """
     kind = POLICY_MEASURE.get(request.action, Measure.NONE)
     if kind == Measure.AMOUNT:
         if request.amount is None:
@@ -96,13 +101,17 @@ def measure(request: ActionRequest, rules: PolicyRules) -> Measured:
         if amount.currency == rules.base_currency:
             return Measured(amount.amount, str(amount))
         rate = rules.rates.get(amount.currency)
-        if rate is None:
+        if rate is None or rate <= 0:
             return Measured(None, str(amount), missing_rate=amount.currency)
         base = convert(amount.amount, amount.currency, rules.base_currency, rate)
         return Measured(base, f"{amount} (≈ {format_money(base, rules.base_currency)})")
     if kind == Measure.PERCENT:
+        if request.percent is None:
+            return Measured(None, "no percentage")
         return Measured(request.percent, f"{request.percent}%")
     if kind == Measure.DAYS:
+        if request.days is None:
+            return Measured(None, "no number of days")
         return Measured(request.days, f"{request.days} days")
     return Measured(None, "")
 
@@ -155,8 +164,29 @@ def decide(
     """Whether ``role`` may do ``request`` now, may ask for approval (and from whom), or may not.
 
     ``permitted`` is whether the role group holds the action's guardian permission on
-    the workspace; without it the action is not permitted at all.
+    the workspace; without it the action is not permitted at all. A refund for a
+    customer with a refund pattern is never executed directly: it goes to Manager
+    review whoever asks (a stricter approval the matrix already requires is kept).
     """
+    decision = _decide_by_matrix(role=role, request=request, rules=rules, permitted=permitted)
+    if (
+        request.action == PolicyAction.ISSUE_REFUND
+        and history.refunds_in_pattern_window >= rules.refund_pattern_count
+        and not isinstance(decision, Deny)
+    ):
+        pattern = (
+            f"refund pattern: {history.refunds_in_pattern_window} refunds in the last "
+            f"{rules.refund_pattern_days} days — Manager review required"
+        )
+        if isinstance(decision, NeedsApproval):
+            return NeedsApproval(decision.approver_roles, f"{pattern}; {decision.reason}")
+        return NeedsApproval((Role.MANAGER,), pattern)
+    return decision
+
+
+def _decide_by_matrix(
+    *, role: Role, request: ActionRequest, rules: PolicyRules, permitted: bool
+) -> Decision:
     action = request.action
     label = action.value.replace("_", " ")
     if not permitted:
@@ -167,45 +197,39 @@ def decide(
     if cell is None or cell.effect == DENY:
         return Deny(f"the {role.label} role may not {label}")
     measured = measure(request, rules)
+    if measured.value is not None and measured.value < 0:
+        return Deny(f"{measured.display} is negative")
+    # An unmeasurable size (no exchange rate, size missing) takes the strictest route.
     approvers = route_for(action, measured.value, rules)
-    if (
-        action == PolicyAction.ISSUE_REFUND
-        and history.refunds_in_pattern_window >= rules.refund_pattern_count
-    ):
-        return NeedsApproval(
-            (Role.MANAGER,),
-            f"refund pattern: {history.refunds_in_pattern_window} refunds in the last "
-            f"{rules.refund_pattern_days} days — Manager review required",
-        )
+    no_rate = (
+        f"no exchange rate for {measured.missing_rate} to {rules.base_currency}"
+        if measured.missing_rate
+        else ""
+    )
     if cell.effect == REQUEST:
-        return NeedsApproval(approvers, f"the {role.label} role may {label} only with approval")
+        reason = f"the {role.label} role may {label} only with approval"
+        return NeedsApproval(approvers, f"{reason}; {no_rate} (fail safe)" if no_rate else reason)
     if cell.customer_requested_only and not request.customer_requested:
         if cell.above_limit == DENY:
             return Deny(f"the {role.label} role may {label} only when the customer requested it")
         return NeedsApproval(
             approvers, f"not requested by the customer — the {role.label} role needs approval"
         )
+    if no_rate:
+        # Fail safe even without a limit: an amount we cannot value is never executed directly.
+        return NeedsApproval(approvers, f"{no_rate} — approval required (fail safe)")
     if cell.limit is None:
         return Allow(f"the {role.label} role may {label}")
     if measured.value is None:
-        reason = (
-            f"no exchange rate for {measured.missing_rate} to {rules.base_currency}"
-            if measured.missing_rate
-            else "the request's size is missing"
+        return NeedsApproval(
+            approvers, f"the request's size is missing ({measured.display}) — approval required"
         )
-        return NeedsApproval(approvers, f"{reason} — approval required (fail safe)")
+    limit = _limit_text(cell, action, rules.base_currency)
     if _within(measured.value, cell):
-        return Allow(
-            f"{measured.display} is within the {role.label} limit ({_limit_text(cell, action, rules.base_currency)})"
-        )
+        return Allow(f"{measured.display} is within the {role.label} limit ({limit})")
     if cell.above_limit == DENY:
-        return Deny(
-            f"{measured.display} is above the {role.label} limit ({_limit_text(cell, action, rules.base_currency)})"
-        )
-    return NeedsApproval(
-        approvers,
-        f"{measured.display} is above the {role.label} limit ({_limit_text(cell, action, rules.base_currency)})",
-    )
+        return Deny(f"{measured.display} is above the {role.label} limit ({limit})")
+    return NeedsApproval(approvers, f"{measured.display} is above the {role.label} limit ({limit})")
 
 
 def can_approve(
@@ -215,10 +239,24 @@ def can_approve(
     requester_id: int,
     required_roles: tuple[Role, ...] | list[str],
 ) -> Allow | Deny:
-    """An approver never approves their own request, and must hold one of the required roles."""
+    """An approver never approves their own request, and must hold one of the required roles.
+
+    ``required_roles`` lists alternatives: any one of them may approve. An unknown
+    role value on either side refuses rather than raises (fail safe).
+    """
     if approver_id == requester_id:
         return Deny("an approver never approves their own request")
-    if Role(approver_role) not in {Role(r) for r in required_roles}:
-        wanted = ", ".join(Role(r).label for r in required_roles)
+    required = {role for role in map(_as_role, required_roles) if role is not None}
+    if not required:
+        return Deny("this request names no approver role")
+    if _as_role(approver_role) not in required:
+        wanted = ", ".join(r.label for r in Role if r in required)
         return Deny(f"this request needs approval by: {wanted}")
     return Allow("holds a required approver role")
+
+
+def _as_role(value: object) -> Role | None:
+    try:
+        return Role(value)
+    except ValueError:
+        return None

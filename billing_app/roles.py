@@ -74,6 +74,18 @@ def agent_role_assign(
     return membership
 
 
+@transaction.atomic
+def agent_membership_remove(*, membership: AgentMembership) -> None:
+    """Take the user out of every role group of the membership's workspace, then drop it.
+
+    Deleting the row alone would leave the group membership — and with it the
+    guardian permissions — in place.
+    """
+    groups = workspace_role_groups(membership.workspace)
+    membership.user.groups.remove(*groups.values())
+    AgentMembership.objects.filter(pk=membership.pk).delete()
+
+
 @dataclass(frozen=True)
 class AgentFacts:
     """What the helpdesk's API says about an agent, as role mapping rules match it."""

@@ -215,3 +215,28 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 APP_SESSION_RESOLVER = "billing_app.services.identity.app_session_resolve"
+# Helpdesk entry views hand each verified HelpdeskIdentity to this callable (billing side).
+HELPDESK_SIGN_IN = "billing_app.services.identity.agent_sign_in"
+
+# --- Dashboard, monthly report and ticket sync (issue 8) -------------------------------------
+from celery.schedules import crontab  # noqa: E402
+
+CELERY_BEAT_SCHEDULE = {
+    "tickets-sync": {
+        "task": "billing_app.tasks.reports.tickets_sync_all_task",
+        "schedule": 15 * 60,
+    },
+    "monthly-report": {
+        "task": "billing_app.tasks.reports.monthly_reports_task",
+        "schedule": crontab(minute=0, hour=6, day_of_month=1),
+    },
+    "approvals-expire": {
+        "task": "billing_app.tasks.approvals.approvals_expire_task",
+        "schedule": 5 * 60,
+    },
+}
+# How far back the first ticket export of an installation reaches.
+TICKET_SYNC_INITIAL_DAYS = int(os.environ.get("BILLING_DESK_TICKET_SYNC_DAYS", "365"))
+# Provider-call records written inside a caller's transaction go through a second
+# connection (survives the caller's rollback). None = on for PostgreSQL outside tests.
+PROVIDER_CALLS_SIDE_CONNECTION = None

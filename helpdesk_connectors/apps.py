@@ -5,3 +5,6 @@ class HelpdeskConnectorsConfig(AppConfig):
     name = "helpdesk_connectors"
     verbose_name = "Helpdesk connectors"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the system checks)

@@ -7,6 +7,7 @@ so failures answer 401 with ``WWW-Authenticate``, not 403.
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
 from django.conf import settings
@@ -17,6 +18,7 @@ from . import sessions
 from .models import Installation
 
 KEYWORD = "Bearer"
+REALM = "billing-desk"
 
 
 def _resolver():  # type: ignore[no-untyped-def]
@@ -24,7 +26,12 @@ def _resolver():  # type: ignore[no-untyped-def]
 
 
 def authenticate_token(token: str) -> tuple[Any, Any]:
-    """Return ``(user, app_session)`` or raise ``AuthenticationFailed``."""
+    """Return ``(user, app_session)`` or raise ``AuthenticationFailed``.
+
+    Checks, in order: signature and age; the installation still exists, is
+    active, has the same ``version`` and the same credential fingerprint; then
+    the billing side's grant (role, role version, role-mapping version).
+    """
     try:
         claims = sessions.verify(token)
     except sessions.InvalidSession as exc:
@@ -33,7 +40,14 @@ def authenticate_token(token: str) -> tuple[Any, Any]:
         installation = Installation.objects.filter(
             pk=claims.installation_id, is_active=True
         ).first()
-        if installation is None or installation.version != claims.installation_version:
+        if (
+            installation is None
+            or installation.version != claims.installation_version
+            or not hmac.compare_digest(
+                sessions.installation_fingerprint(installation),
+                claims.installation_fingerprint,
+            )
+        ):
             raise exceptions.AuthenticationFailed("The installation changed; open the app again.")
     else:
         installation = None
@@ -59,4 +73,4 @@ class AppSessionAuthentication(authentication.BaseAuthentication):
         return authenticate_token(token)
 
     def authenticate_header(self, request) -> str:  # type: ignore[no-untyped-def]
-        return f'{KEYWORD} realm="billing-desk"'
+        return f'{KEYWORD} realm="{REALM}"'

@@ -123,11 +123,29 @@ class TicketPage:
     end_of_stream: bool
 
 
+FEATURE_INTERNAL_NOTES = "internal_notes"
+FEATURE_PUBLIC_REPLIES = "public_replies"
+FEATURE_TICKET_EXPORT = "ticket_export"
+FEATURE_CREATE_TICKET = "create_ticket"
+ALL_FEATURES = frozenset(
+    {FEATURE_INTERNAL_NOTES, FEATURE_PUBLIC_REPLIES, FEATURE_TICKET_EXPORT, FEATURE_CREATE_TICKET}
+)
+
+
 class HelpdeskConnector(ABC):
+    """One helpdesk. Stateless: every tenant-specific value comes from the ``Installation``.
+
+    Subclasses set ``key`` (the ``Installation.connector`` value and the settings key),
+    ``name`` and ``features``, and implement every abstract hook. The contract suite in
+    ``tests/helpdesk_connectors/test_contract.py`` runs against every registered one.
+    """
+
     key: ClassVar[str]
     name: ClassVar[str]
-    # e.g. {"internal_notes", "public_replies", "ticket_export", "create_ticket"}
+    # A subset of ``ALL_FEATURES``.
     features: ClassVar[frozenset[str]] = frozenset()
+    # The scheme named in ``WWW-Authenticate`` when an entry request is rejected.
+    entry_auth_scheme: ClassVar[str] = "Helpdesk"
 
     @abstractmethod
     def verify_entry(self, request: HttpRequest) -> HelpdeskIdentity:
@@ -156,3 +174,11 @@ class HelpdeskConnector(ABC):
     ) -> str:
         """Open an internal ticket for a group (CSM outreach). Optional feature."""
         raise HelpdeskApiError(f"{self.name} connector cannot create tickets", code="unsupported")
+
+    def frame_ancestors(self, installation: Installation) -> list[str]:
+        """Origins allowed to frame this installation's panel (CSP ``frame-ancestors``).
+
+        Every ancestor in the chain must be listed: the helpdesk's agent page and any
+        intermediate frame the helpdesk puts between it and the panel.
+        """
+        return [installation.base_url]

@@ -23,10 +23,10 @@ PREFIX = "enc1:"
 
 
 @lru_cache(maxsize=8)
-def _fernet(keys: tuple[str, ...], secret_key: str, debug: bool) -> MultiFernet:
+def _fernet(keys: tuple[str, ...], secret_key: str, debug: bool, testing: bool) -> MultiFernet:
     if keys:
         return MultiFernet([Fernet(key.encode()) for key in keys])
-    if not (debug or getattr(settings, "TESTING", False)):
+    if not (debug or testing):
         raise ImproperlyConfigured(
             "BILLING_DESK_ENCRYPTION_KEYS is not set: secrets cannot be stored in production "
             "without an encryption key (generate one with `python manage.py generate_encryption_key`)."
@@ -37,7 +37,12 @@ def _fernet(keys: tuple[str, ...], secret_key: str, debug: bool) -> MultiFernet:
 
 
 def get_fernet() -> MultiFernet:
-    return _fernet(tuple(settings.FIELD_ENCRYPTION_KEYS), settings.SECRET_KEY, settings.DEBUG)
+    return _fernet(
+        tuple(settings.FIELD_ENCRYPTION_KEYS),
+        settings.SECRET_KEY,
+        settings.DEBUG,
+        bool(getattr(settings, "TESTING", False)),
+    )
 
 
 def encrypt(value: str) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F
 
@@ -47,6 +50,32 @@ class Installation(models.Model):
     def __str__(self) -> str:
         return f"{self.get_connector_display()} · {self.domain}"
 
+    def clean(self) -> None:
+        """What each connector needs to verify its app frame and call its helpdesk's API."""
+        super().clean()
+        errors: dict[str, str] = {}
+        if self.domain and not _HOSTNAME.match(self.domain):
+            errors["domain"] = "Give the helpdesk account's host name only, e.g. acme.zendesk.com."
+        if self.connector == self.Connector.ZENDESK:
+            if not self.app_id and not self.public_key:
+                errors["app_id"] = (
+                    "Zendesk needs the app id (to fetch the app's public key) or the public key."
+                )
+            elif self.app_id and not self.app_id.isdigit():
+                errors["app_id"] = "A Zendesk app id is a number."
+            if self.api_token and not self.api_email:
+                errors["api_email"] = (
+                    "Zendesk API tokens are used with the agent email they belong to."
+                )
+        if self.connector == self.Connector.FRESHDESK and not self.shared_secret:
+            errors["shared_secret"] = (
+                "Freshdesk needs the shared secret that the app's request template sends."
+            )
+        if self.public_key and not _is_pem_public_key(self.public_key):
+            errors["public_key"] = "Not a PEM public key (-----BEGIN PUBLIC KEY----- …)."
+        if errors:
+            raise ValidationError(errors)
+
     @property
     def base_url(self) -> str:
         return f"https://{self.domain}"
@@ -55,3 +84,64 @@ class Installation(models.Model):
         """Invalidate every app session token issued for this installation."""
         Installation.objects.filter(pk=self.pk).update(version=F("version") + 1)
         self.refresh_from_db(fields=["version"])
+
+
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$"
+)
+
+
+def _is_pem_public_key(text: str) -> bool:
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    try:
+        load_pem_public_key(text.strip().encode())
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+class DemoTicket(models.Model):
+    """A ticket of the demo connector's local helpdesk (demo mode and tests only)."""
+
+    installation = models.ForeignKey(
+        Installation, on_delete=models.CASCADE, related_name="demo_tickets"
+    )
+    ticket_id = models.CharField(max_length=32)
+    subject = models.CharField(max_length=255)
+    status = models.CharField(max_length=16, default="open")
+    tags = models.JSONField(default=list, blank=True)
+    requester_email = models.EmailField(blank=True)
+    group = models.CharField(max_length=120, blank=True)
+    satisfaction_score = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField(db_index=True)
+    solved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["installation", "ticket_id"], name="uniq_demo_ticket"),
+        ]
+        ordering = ["updated_at", "id"]
+
+    def __str__(self) -> str:
+        return f"#{self.ticket_id} {self.subject}"
+
+
+class DemoTicketComment(models.Model):
+    """A note or reply the demo connector 'posted' to a demo ticket (shown by the demo host page)."""
+
+    installation = models.ForeignKey(
+        Installation, on_delete=models.CASCADE, related_name="demo_comments"
+    )
+    ticket_id = models.CharField(max_length=32, db_index=True)
+    body = models.TextField()
+    public = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        kind = "reply" if self.public else "note"
+        return f"{kind} on #{self.ticket_id}"

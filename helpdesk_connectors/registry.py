@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.utils.module_loading import import_string
 
 from .base import HelpdeskConnector, NotRegistered
+
+if TYPE_CHECKING:
+    from .models import Installation
 
 
 @cache
@@ -28,3 +32,8 @@ def get_connector(key: str) -> HelpdeskConnector:
 
 def registered_keys() -> list[str]:
     return list(settings.HELPDESK_CONNECTORS)
+
+
+def connector_for(installation: Installation) -> HelpdeskConnector:
+    """The connector that serves ``installation`` (``NotRegistered`` if it is not configured)."""
+    return get_connector(installation.connector)

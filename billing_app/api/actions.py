@@ -1,3 +1,325 @@
-"""API views: actions."""
+"""API views: billing actions (submit, audit trail) and the plan-change preview.
 
-urlpatterns: list = []
+``POST actions/`` answers ``201`` the first time a request is made and ``200``
+(with the header ``Idempotent-Replayed: true``) with the same body when the same
+``idempotency_key`` comes again with the same request; another request under a
+used key is ``409 idempotency_key_reused``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import path
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+    inline_serializer,
+)
+from rest_framework import serializers, status
+from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ..catalog import ActionKind
+from ..errors import NotFound, NotPermitted, ValidationFailed
+from ..models import ApprovalRequest, BillingAction
+from ..money import Money
+from ..roles import user_has_workspace_perm
+from ..selectors.actions import action_list
+from ..services.actions import action_submit, plan_change_preview, to_json
+from .customers import ErrorSerializer, MoneySerializer
+
+ERROR_RESPONSES = {
+    http_status: OpenApiResponse(ErrorSerializer, description=text)
+    for http_status, text in {
+        400: "Bad input (``error.code`` says which, e.g. ``invalid_params``); nothing changed.",
+        401: "No or invalid app session token.",
+        403: "``not_permitted`` (the attempt is recorded) or not an approver here.",
+        404: "No such customer, charge, invoice, subscription or request in this workspace.",
+        409: "``idempotency_key_reused``, ``already_decided``, ``approval_expired`` or "
+        "``action_in_progress``.",
+        422: "The billing state does not allow it (e.g. ``exceeds_refundable``); nothing changed.",
+    }.items()
+}
+
+
+@extend_schema_serializer(component_name="ActionDecision")
+class DecisionSerializer(serializers.Serializer):
+    outcome = serializers.ChoiceField(
+        choices=BillingAction.Decision.choices,
+        help_text="allow: executed now; approval: escalated; deny: not permitted.",
+    )
+    reason = serializers.CharField()
+    approver_roles = serializers.ListField(child=serializers.CharField())
+
+
+@extend_schema_serializer(component_name="ActionApprovalSummary")
+class ApprovalSummarySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    required_roles = serializers.ListField(child=serializers.CharField())
+    reason = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+    decided_by = serializers.CharField(allow_null=True)
+    decided_role = serializers.CharField()
+    decided_at = serializers.DateTimeField(allow_null=True)
+    comment = serializers.CharField()
+
+
+@extend_schema_serializer(component_name="ActionFailure")
+class ActionErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+def user_display_name(user: Any) -> str | None:
+    if user is None:
+        return None
+    return user.get_full_name() or user.get_username()
+
+
+def _approval(action: BillingAction) -> ApprovalRequest | None:
+    try:
+        return action.approval
+    except ApprovalRequest.DoesNotExist:
+        return None
+
+
+@extend_schema_serializer(component_name="BillingAction")
+class ActionSerializer(serializers.Serializer):
+    """One billing action as the panel and the audit trail show it."""
+
+    id = serializers.UUIDField()
+    kind = serializers.CharField()
+    status = serializers.CharField()
+    customer_id = serializers.CharField()
+    ticket_id = serializers.CharField()
+    params = serializers.JSONField()
+    amount = serializers.SerializerMethodField()
+    result = serializers.JSONField()
+    customer_message = serializers.CharField()
+    decision = serializers.SerializerMethodField()
+    approval = serializers.SerializerMethodField()
+    error = serializers.SerializerMethodField()
+    actor = serializers.SerializerMethodField()
+    actor_role = serializers.CharField()
+    approved_by = serializers.SerializerMethodField()
+    provider_object_id = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    completed_at = serializers.DateTimeField(allow_null=True)
+    duration_ms = serializers.IntegerField(allow_null=True)
+    provider_ms = serializers.IntegerField(allow_null=True)
+
+    @extend_schema_field(MoneySerializer(allow_null=True))
+    def get_amount(self, action: BillingAction) -> dict[str, Any] | None:
+        if action.amount is None or not action.currency:
+            return None
+        return Money(action.amount, action.currency).to_dict()
+
+    @extend_schema_field(DecisionSerializer)
+    def get_decision(self, action: BillingAction) -> dict[str, Any]:
+        approval = _approval(action)
+        return {
+            "outcome": action.decision,
+            "reason": action.decision_reason,
+            "approver_roles": list(approval.required_roles) if approval else [],
+        }
+
+    @extend_schema_field(ApprovalSummarySerializer(allow_null=True))
+    def get_approval(self, action: BillingAction) -> dict[str, Any] | None:
+        approval = _approval(action)
+        if approval is None:
+            return None
+        return {
+            "id": approval.pk,
+            "status": approval.status,
+            "required_roles": list(approval.required_roles),
+            "reason": approval.reason,
+            "expires_at": approval.expires_at.isoformat(),
+            "decided_by": user_display_name(approval.decided_by),
+            "decided_role": approval.decided_role,
+            "decided_at": approval.decided_at.isoformat() if approval.decided_at else None,
+            "comment": approval.comment,
+        }
+
+    @extend_schema_field(ActionErrorSerializer(allow_null=True))
+    def get_error(self, action: BillingAction) -> dict[str, str] | None:
+        if not action.error_code:
+            return None
+        return {"code": action.error_code, "message": action.error_message}
+
+    @extend_schema_field(serializers.DictField())
+    def get_actor(self, action: BillingAction) -> dict[str, Any]:
+        return {
+            "id": action.actor_id,
+            "name": user_display_name(action.actor),
+            "role": action.actor_role,
+        }
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_approved_by(self, action: BillingAction) -> str | None:
+        return user_display_name(action.approved_by)
+
+
+class ActionPagination(CursorPagination):
+    page_size = 50
+    max_page_size = 200
+    page_size_query_param = "limit"
+    ordering = ("-created_at", "-id")
+
+
+class ActionsApi(APIView):
+    """``POST``: submit a billing action (executed now, escalated, or refused with 403).
+    ``GET``: the workspace's audit trail, every attempt, newest first, paged by cursor.
+    """
+
+    @extend_schema_serializer(component_name="ActionCreateInput")
+    class InputSerializer(serializers.Serializer):
+        kind = serializers.CharField(
+            max_length=32, help_text=" | ".join(k.value for k in ActionKind)
+        )
+        customer_id = serializers.CharField(max_length=255)
+        ticket_id = serializers.CharField(max_length=64)
+        params = serializers.DictField(required=False, default=dict)
+        idempotency_key = serializers.CharField(max_length=255)
+
+    class FilterSerializer(serializers.Serializer):
+        customer_id = serializers.CharField(required=False, default="", max_length=255)
+        status = serializers.ChoiceField(
+            choices=BillingAction.Status.choices, required=False, default=""
+        )
+        kind = serializers.ChoiceField(
+            choices=[k.value for k in ActionKind], required=False, default=""
+        )
+        ticket_id = serializers.CharField(required=False, default="", max_length=64)
+
+    OutputSerializer = ActionSerializer
+
+    @extend_schema(
+        operation_id="actions_create",
+        request=InputSerializer,
+        responses={201: OutputSerializer, 200: OutputSerializer, **ERROR_RESPONSES},
+        description=(
+            "201 on the first submission; 200 with `Idempotent-Replayed: true` when the same "
+            "idempotency_key is sent again with the same request (the first answer). "
+            "403 `not_permitted` (the attempt is recorded) when the role may neither do nor "
+            "request it; 409 `idempotency_key_reused` for another request under a used key."
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        action = action_submit(context=request.auth, **data.validated_data)
+        replayed = getattr(action, "replayed", False)
+        response = Response(
+            self.OutputSerializer(action).data,
+            status=status.HTTP_200_OK if replayed else status.HTTP_201_CREATED,
+        )
+        if replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response
+
+    @extend_schema(
+        operation_id="actions_list",
+        parameters=[
+            OpenApiParameter("customer_id", str),
+            OpenApiParameter("status", str, enum=BillingAction.Status.values),
+            OpenApiParameter("kind", str, enum=[k.value for k in ActionKind]),
+            OpenApiParameter("ticket_id", str),
+            OpenApiParameter("cursor", str),
+            OpenApiParameter("limit", int),
+        ],
+        responses={
+            200: inline_serializer(
+                name="BillingActionPage",
+                fields={
+                    "next": serializers.URLField(allow_null=True),
+                    "previous": serializers.URLField(allow_null=True),
+                    "results": ActionSerializer(many=True),
+                },
+            ),
+            **ERROR_RESPONSES,
+        },
+    )
+    def get(self, request: Request) -> Response:
+        context = request.auth
+        if not user_has_workspace_perm(context.user, "view_billing", context.workspace):
+            raise NotPermitted("This role may not view billing in this workspace.")
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        actions = action_list(workspace=context.workspace, **filters.validated_data)
+        paginator = ActionPagination()
+        page = paginator.paginate_queryset(actions, request, view=self)
+        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
+
+
+class ActionDetailApi(APIView):
+    """One action of this workspace (the panel polls it after a 409 ``action_in_progress``)."""
+
+    OutputSerializer = ActionSerializer
+
+    @extend_schema(responses={200: OutputSerializer, 404: ERROR_RESPONSES[404]})
+    def get(self, request: Request, action_id: str) -> Response:
+        action = action_list(workspace=request.auth.workspace).filter(pk=action_id).first()
+        if action is None:
+            raise NotFound("No such action in this workspace.", code="action_not_found")
+        return Response(self.OutputSerializer(action).data)
+
+
+@extend_schema_serializer(component_name="ProrationLine")
+class ProrationLineSerializer(serializers.Serializer):
+    description = serializers.CharField()
+    amount = MoneySerializer()
+    period_start = serializers.DateTimeField(allow_null=True)
+    period_end = serializers.DateTimeField(allow_null=True)
+    proration = serializers.BooleanField()
+
+
+class PlanChangePreviewApi(APIView):
+    """What a plan change will cost: the change then invoices exactly these numbers.
+
+    Pass ``proration_date`` back in the ``change_plan`` action's params to pin it.
+    """
+
+    @extend_schema_serializer(component_name="PlanChangePreviewInput")
+    class InputSerializer(serializers.Serializer):
+        subscription_id = serializers.CharField(max_length=255)
+        price_id = serializers.CharField(max_length=255)
+
+    @extend_schema_serializer(component_name="PlanChangePreview")
+    class OutputSerializer(serializers.Serializer):
+        subscription_id = serializers.CharField()
+        current_price_id = serializers.CharField()
+        new_price_id = serializers.CharField()
+        direction = serializers.ChoiceField(choices=["upgrade", "downgrade"])
+        lines = ProrationLineSerializer(many=True)
+        amount_due_now = MoneySerializer()
+        new_recurring_amount = MoneySerializer()
+        effective_date = serializers.DateTimeField()
+        proration_date = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema(request=InputSerializer, responses={200: OutputSerializer, **ERROR_RESPONSES})
+    def post(self, request: Request, customer_id: str) -> Response:
+        data = self.InputSerializer(data=request.data)
+        if not data.is_valid():
+            raise ValidationFailed("The request is not valid.", code="invalid", details=data.errors)
+        preview = plan_change_preview(
+            context=request.auth, customer_id=customer_id, **data.validated_data
+        )
+        return Response(self.OutputSerializer(to_json(preview)).data)
+
+
+urlpatterns = [
+    path("actions/", ActionsApi.as_view(), name="api-actions"),
+    path("actions/<uuid:action_id>/", ActionDetailApi.as_view(), name="api-action-detail"),
+    path(
+        "customers/<str:customer_id>/plan-change/preview/",
+        PlanChangePreviewApi.as_view(),
+        name="api-plan-change-preview",
+    ),
+]

@@ -16,6 +16,7 @@ class MeApi(APIView):
         agent = serializers.DictField()
         workspace = serializers.DictField()
         role = serializers.DictField()
+        can_approve = serializers.BooleanField()
         actions = serializers.ListField(child=serializers.DictField())
 
     def get(self, request: Request) -> Response:

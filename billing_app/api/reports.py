@@ -1,3 +1,160 @@
-"""API views: reports."""
+"""``GET /api/v1/dashboard/`` and ``GET /api/v1/reports/monthly/`` (DESIGN.md sections 7, 11).
 
-urlpatterns: list = []
+Authenticated with the panel's app session (Managers: ``approve_actions`` on
+their workspace) or a Django session (staff and approvers, the web pages'
+export links; ``?workspace=<slug>`` picks among their workspaces). Who may see
+what is decided in ``selectors.report_access``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import Http404
+from django.urls import path
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, renderers, serializers
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from helpdesk_connectors.authentication import AppSessionAuthentication
+
+from ..errors import ValidationFailed
+from ..models import Workspace
+from ..selectors.dashboard import dashboard_build
+from ..selectors.months import Month
+from ..selectors.report import report_build, report_csv
+from ..selectors.report_access import report_workspace_for_agent, report_workspace_for_user
+
+
+class ReportCsvRenderer(renderers.BaseRenderer):
+    """``?format=csv``: the report as ``section,metric,value`` rows."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context=None):  # type: ignore[no-untyped-def]
+        return report_csv(data).encode("utf-8")
+
+
+def _workspace(request: Request, slug: str | None) -> Workspace:
+    context = request.auth
+    if context is not None and hasattr(context, "workspace"):
+        return report_workspace_for_agent(context=context, slug=slug)
+    workspace, _ = report_workspace_for_user(user=request.user, slug=slug, require_choice=True)
+    return workspace
+
+
+class _ReportApiBase(APIView):
+    authentication_classes = [AppSessionAuthentication, SessionAuthentication]
+
+    class FilterSerializer(serializers.Serializer):
+        month = serializers.CharField(required=False, max_length=20, help_text="YYYY-MM")
+        workspace = serializers.SlugField(
+            required=False, help_text="Django-session callers with several workspaces."
+        )
+
+    def _filters(self, request: Request, default: Month) -> tuple[Workspace, Month]:
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        data = filters.validated_data
+        month = Month.parse(data["month"]) if "month" in data else default
+        return _workspace(request, data.get("workspace")), month
+
+    def perform_content_negotiation(self, request, force=False):  # type: ignore[no-untyped-def]
+        try:
+            return super().perform_content_negotiation(request, force=force)
+        except (exceptions.NotFound, Http404):
+            raise ValidationFailed(
+                "format must be json or csv.",
+                code="invalid_format",
+                details={"format": ["json", "csv"]},
+            ) from None
+
+    def handle_exception(self, exc: Exception) -> Response:
+        # Errors are always JSON, even when the caller asked for CSV.
+        self.request.accepted_renderer = renderers.JSONRenderer()
+        self.request.accepted_media_type = "application/json"
+        return super().handle_exception(exc)
+
+
+_PARAMETERS = [
+    OpenApiParameter("month", str, description="YYYY-MM (UTC calendar month)"),
+    OpenApiParameter("workspace", str, description="Workspace slug (Django-session callers)"),
+]
+_ERRORS = {
+    400: OpenApiResponse(description="`invalid_month`, `invalid_format`, `workspace_required`"),
+    401: OpenApiResponse(description="`not_authenticated`"),
+    403: OpenApiResponse(description="`not_permitted`: not a Manager / approver of the workspace"),
+    404: OpenApiResponse(description="`not_found`: a workspace the caller may not see"),
+}
+
+
+class DashboardApi(_ReportApiBase):
+    """The billing support dashboard for one month (default: the current month)."""
+
+    renderer_classes = [renderers.JSONRenderer]
+
+    class OutputSerializer(serializers.Serializer):
+        workspace = serializers.DictField()
+        month = serializers.CharField()
+        month_label = serializers.CharField()
+        period = serializers.DictField()
+        generated_at = serializers.CharField()
+        tickets = serializers.DictField()
+        categories = serializers.ListField(child=serializers.DictField())
+        actions = serializers.DictField()
+        refunds = serializers.DictField()
+        payment_failures = serializers.DictField()
+        health = serializers.DictField()
+        recommendations = serializers.ListField(child=serializers.DictField())
+
+    @extend_schema(parameters=_PARAMETERS, responses={200: OutputSerializer, **_ERRORS})
+    def get(self, request: Request) -> Response:
+        workspace, month = self._filters(request, default=Month.current())
+        data = dashboard_build(workspace=workspace, month=month)
+        return Response(self.OutputSerializer(data).data)
+
+
+class MonthlyReportApi(_ReportApiBase):
+    """The monthly report (default: last month) as JSON, or ``?format=csv`` as CSV."""
+
+    renderer_classes = [renderers.JSONRenderer, ReportCsvRenderer]
+
+    class OutputSerializer(serializers.Serializer):
+        workspace = serializers.DictField()
+        month = serializers.CharField()
+        month_label = serializers.CharField()
+        period = serializers.DictField()
+        generated_at = serializers.CharField()
+        volume = serializers.DictField()
+        financial = serializers.DictField()
+        health = serializers.DictField()
+        recommendations = serializers.ListField(child=serializers.DictField())
+        dashboard = serializers.DictField()
+
+    @extend_schema(
+        parameters=[
+            *_PARAMETERS,
+            OpenApiParameter("format", str, enum=["json", "csv"], description="Default json"),
+        ],
+        responses={200: OutputSerializer, **_ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        workspace, month = self._filters(request, default=Month.current().shift(-1))
+        data = report_build(workspace=workspace, month=month)
+        response = Response(self.OutputSerializer(data).data)
+        if getattr(request.accepted_renderer, "format", "") == "csv":
+            response["Content-Disposition"] = (
+                f'attachment; filename="billing-report-{workspace.slug}-{month.key}.csv"'
+            )
+        return response
+
+
+urlpatterns = [
+    path("dashboard/", DashboardApi.as_view(), name="api-dashboard"),
+    path("reports/monthly/", MonthlyReportApi.as_view(), name="api-report-monthly"),
+]

@@ -2,6 +2,16 @@
 
 from .audit import ApprovalRequest, BillingAction
 from .events import StripeEvent
+from .failures import PaymentFailure, PlaybookTemplate
+from .flags import CustomerFlag
+from .metrics import (
+    HelpdeskTicket,
+    MonthlyReport,
+    ProviderCall,
+    TicketCategory,
+    TicketCategoryRule,
+    TicketSyncState,
+)
 from .mirror import (
     CustomerLink,
     MirrorBalanceTransaction,
@@ -19,6 +29,7 @@ from .mirror import (
     SyncState,
 )
 from .policy import ActionPolicy, ApprovalRoute
+from .sandbox import SandboxControl, SandboxIdempotency
 from .tenancy import (
     AgentMembership,
     CurrencyRate,
@@ -34,7 +45,9 @@ __all__ = [
     "ApprovalRoute",
     "BillingAction",
     "CurrencyRate",
+    "CustomerFlag",
     "CustomerLink",
+    "HelpdeskTicket",
     "MirrorBalanceTransaction",
     "MirrorCharge",
     "MirrorCustomer",
@@ -47,9 +60,18 @@ __all__ = [
     "MirrorRefund",
     "MirrorSubscription",
     "MirrorSubscriptionItem",
+    "MonthlyReport",
+    "PaymentFailure",
+    "PlaybookTemplate",
+    "ProviderCall",
     "RoleMappingRule",
+    "SandboxControl",
+    "SandboxIdempotency",
     "StripeEvent",
     "SyncState",
+    "TicketCategory",
+    "TicketCategoryRule",
+    "TicketSyncState",
     "Workspace",
     "WorkspaceInstallation",
 ]

@@ -94,6 +94,7 @@ class BillingAction(models.Model):
             ),
             models.Index(fields=["workspace", "status"], name="action_status_idx"),
             models.Index(fields=["workspace", "kind", "created_at"], name="action_kind_month_idx"),
+            models.Index(fields=["workspace", "ticket_id"], name="action_ticket_idx"),
         ]
 
     def __str__(self) -> str:

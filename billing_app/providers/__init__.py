@@ -11,13 +11,19 @@ if TYPE_CHECKING:
 
 
 def get_provider(workspace: Workspace) -> BillingProvider:
+    """The workspace's provider, wrapped so every call is recorded as a ``ProviderCall``."""
+    from .instrumented import InstrumentedProvider
+
+    provider: BillingProvider
     if workspace.provider == "stripe":
         from .stripe.provider import StripeProvider
 
-        return StripeProvider(workspace)
-    from .sandbox.provider import SandboxProvider
+        provider = StripeProvider(workspace)
+    else:
+        from .sandbox.provider import SandboxProvider
 
-    return SandboxProvider(workspace)
+        provider = SandboxProvider(workspace)
+    return InstrumentedProvider(provider)  # type: ignore[return-value]
 
 
 __all__ = ["BillingProvider", "get_provider"]

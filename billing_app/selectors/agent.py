@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..catalog import KIND_POLICY_ACTION, POLICY_MEASURE, ActionKind, Measure
-from ..models import ActionPolicy
+from ..catalog import (
+    APPROVE_ACTIONS,
+    APPROVER_ROLES,
+    KIND_POLICY_ACTION,
+    POLICY_MEASURE,
+    ActionKind,
+    Measure,
+)
+from ..models import ActionPolicy, ApprovalRoute
 from ..money import format_money
 from ..roles import user_has_workspace_perm
 from ..services.identity import AgentContext
@@ -27,6 +34,16 @@ def agent_capabilities(*, context: AgentContext) -> dict[str, Any]:
         cell.action: cell
         for cell in ActionPolicy.objects.filter(workspace=workspace, role=role.value)
     }
+    # Who approves a request of each matrix row, by size (the panel names them in its confirmation).
+    routes: dict[str, list[dict[str, Any]]] = {}
+    for route in ApprovalRoute.objects.filter(workspace=workspace).order_by("threshold"):
+        routes.setdefault(route.action, []).append(
+            {
+                "threshold": route.threshold,
+                "inclusive": route.threshold_inclusive,
+                "roles": list(route.approver_roles),
+            }
+        )
     actions = []
     for kind in ActionKind:
         policy_action = KIND_POLICY_ACTION[kind]
@@ -50,6 +67,7 @@ def agent_capabilities(*, context: AgentContext) -> dict[str, Any]:
                 "limit_display": _limit_display(measure, limit, workspace.base_currency),
                 "above_limit": cell.above_limit if cell and limit is not None else "",
                 "customer_requested_only": bool(cell and cell.customer_requested_only),
+                "approval_routes": routes.get(policy_action.value, []),
             }
         )
     return {
@@ -66,5 +84,8 @@ def agent_capabilities(*, context: AgentContext) -> dict[str, Any]:
             "provider": workspace.provider,
         },
         "role": {"key": role.value, "label": role.label, "source": context.membership.role_source},
+        # Whether this agent decides approval requests (the panel's Approvals tab).
+        "can_approve": role in APPROVER_ROLES
+        and user_has_workspace_perm(context.user, APPROVE_ACTIONS, workspace),
         "actions": actions,
     }

@@ -58,6 +58,7 @@ def agent_sign_in(
     connector only.
     """
     workspace = workspace or workspace_for_installation(identity.installation)
+    role_override = Role(role_override) if role_override is not None else None
     agent = identity.agent
     user, _ = User.objects.get_or_create(username=identity.username[:150])
     name_parts = agent.name.split(" ", 1)

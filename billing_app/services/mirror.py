@@ -31,6 +31,7 @@ from ..models import (
     MirrorSubscriptionItem,
     Workspace,
 )
+from ..money import Money
 
 Obj = dict[str, Any]
 
@@ -409,6 +410,65 @@ def _upsert_children(workspace: Workspace, obj: Obj, stamp: int) -> None:
                 obj={**refund, "customer": refund.get("customer") or obj.get("customer")},
                 source_updated=stamp,
             )
+    if kind == "subscription" and "discounts" in obj:
+        _upsert_discounts(
+            workspace,
+            obj.get("discounts") or [],
+            stamp,
+            customer_id=ref(obj.get("customer")),
+            subscription_id=obj["id"],
+        )
+    elif kind == "customer" and "discount" in obj:
+        _upsert_discounts(
+            workspace,
+            [obj["discount"]] if obj.get("discount") else [],
+            stamp,
+            customer_id=obj["id"],
+            subscription_id="",
+        )
+
+
+def _upsert_discounts(
+    workspace: Workspace,
+    discounts: list[Any],
+    stamp: int,
+    *,
+    customer_id: str,
+    subscription_id: str,
+) -> None:
+    """The discounts an object carries now: expanded ones are stored, and any mirrored
+    discount of that owner that is no longer listed is marked inactive (removed)."""
+    current = [ref(d) for d in discounts if ref(d)]
+    for discount in discounts:
+        if isinstance(discount, dict) and discount.get("id"):
+            mirror_upsert(
+                workspace=workspace,
+                obj={
+                    **discount,
+                    "customer": discount.get("customer") or customer_id,
+                    "subscription": discount.get("subscription") or subscription_id,
+                },
+                source_updated=stamp,
+            )
+    MirrorDiscount.objects.filter(
+        workspace=workspace,
+        customer_id=customer_id,
+        subscription_id=subscription_id,
+        source_updated__lte=stamp,
+        active=True,
+    ).exclude(stripe_id__in=current).update(active=False)
+
+
+def mirror_customer_balance_update(
+    *, workspace: Workspace, customer_id: str, balance: Money
+) -> int:
+    """Stripe's ending balance after a balance transaction we just made (credit granted).
+
+    Only a balance in the customer's own currency is the customer's ``balance``.
+    """
+    return MirrorCustomer.objects.filter(
+        workspace=workspace, stripe_id=customer_id, currency=balance.currency
+    ).update(balance=balance.amount)
 
 
 def mirror_upsert_many(

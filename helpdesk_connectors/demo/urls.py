@@ -1,3 +1,10 @@
-"""demo entry routes."""
+"""Demo entry routes (mounted at ``/demo/``; the host page ``GET /demo/`` lives with the web pages)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("session/", views.session, name="demo-session"),
+    path("panel/", views.panel, name="demo-panel"),
+]

@@ -1,3 +1,10 @@
-"""freshdesk entry routes."""
+"""Freshdesk entry routes (mounted at ``/freshdesk/``)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("session/", views.session, name="freshdesk-session"),
+    path("panel/", views.panel, name="freshdesk-panel"),
+]

@@ -1,3 +1,9 @@
-"""zendesk entry routes."""
+"""Zendesk entry routes (mounted at ``/zendesk/``)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("sidebar/", views.sidebar, name="zendesk-sidebar"),
+]

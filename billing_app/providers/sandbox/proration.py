@@ -1,0 +1,31 @@
+"""Stripe's proration arithmetic: the unused part of a period, by seconds.
+
+Stripe credits the unused time on the old price and charges the remaining time
+on the new one, each ``amount × (period_end − at) / (period_end − period_start)``
+over the seconds of the current period, rounded to the currency's minor unit.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+
+
+def remaining_fraction(*, period_start: datetime, period_end: datetime, at: datetime) -> Decimal:
+    total = Decimal(int((period_end - period_start).total_seconds()))
+    if total <= 0:
+        return Decimal(0)
+    remaining = Decimal(int((period_end - at).total_seconds()))
+    remaining = min(max(remaining, Decimal(0)), total)
+    return remaining / total
+
+
+def prorate(amount: int, *, period_start: datetime, period_end: datetime, at: datetime) -> int:
+    """``amount`` (minor units for a whole period) scaled to what is left of the period at ``at``."""
+    fraction = remaining_fraction(period_start=period_start, period_end=period_end, at=at)
+    return int((Decimal(amount) * fraction).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+
+
+def proration_date_label(at: datetime) -> str:
+    """The date as Stripe writes it in proration lines: ``15 Jan 2026``."""
+    return at.strftime("%d %b %Y")

@@ -1,0 +1,428 @@
+"""The thin client between Billing Desk and one workspace's Stripe account.
+
+One function per remote call (STYLE.md 3): each takes plain parameters, sends
+them through stripe-python's ``StripeClient`` and returns the object Stripe
+answered as a plain ``dict`` in Stripe's JSON shape. Stripe's exceptions never
+leave this module: ``stripe_errors`` turns them into ours.
+
+Transport, as verified in the installed stripe-python 16 (``stripe/_http_client.py``):
+
+- requests go through ``requests`` (``RequestsClient``), so tests intercept them
+  with ``responses``; every request carries ``timeout=settings.STRIPE_TIMEOUT_SECONDS``
+  and ``Stripe-Version: settings.STRIPE_API_VERSION``;
+- ``max_network_retries=settings.STRIPE_MAX_NETWORK_RETRIES``: the library retries
+  connection errors and timeouts (``requests`` ``ConnectionError``/``Timeout``),
+  409 and every 5xx, with exponential backoff and jitter (0.5 s doubling, capped at
+  5 s), and obeys ``Stripe-Should-Retry: true|false`` when Stripe sends it. It does
+  **not** retry a 429 unless Stripe adds ``Stripe-Should-Retry: true``; rate limits
+  are exactly what a short backoff cures, so ``StripeHttpClient`` also retries 429
+  (still honouring ``Stripe-Should-Retry: false``);
+- the headers, ``Idempotency-Key`` included, are built once per call and reused
+  by every retry, so a retried write is replayed by Stripe, never repeated. Every
+  write here passes the caller's deterministic key; without one stripe-python
+  would invent a random key per call, which protects retries inside one call but
+  not a retry of the whole action.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+import stripe
+from django.conf import settings
+from stripe import StripeClient
+from stripe._http_client import RequestsClient
+
+from ...errors import BillingDeskError, Conflict, ProviderError, ProviderUnavailable
+
+logger = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+
+
+class StripeHttpClient(RequestsClient):
+    """``RequestsClient`` that also retries HTTP 429 within the bounded retry budget."""
+
+    # Multiplies stripe-python's backoff; tests set it to 0 so retries do not sleep.
+    backoff_scale: ClassVar[float] = 1.0
+
+    def _should_retry(
+        self,
+        response: tuple[Any, int, Any] | None,
+        api_connection_error: stripe.APIConnectionError | None,
+        num_retries: int,
+        max_network_retries: int | None,
+    ) -> bool:
+        if response is not None and num_retries < (max_network_retries or 0):
+            _, status_code, headers = response
+            advice = (headers or {}).get("stripe-should-retry")
+            if status_code == 429 and advice != "false":
+                return True
+        return super()._should_retry(
+            response, api_connection_error, num_retries, max_network_retries
+        )
+
+    def _sleep_time_seconds(self, num_retries: int) -> float:
+        return super()._sleep_time_seconds(num_retries) * self.backoff_scale
+
+
+_clients: dict[tuple[Any, ...], StripeClient] = {}
+_clients_lock = threading.Lock()
+_MAX_CACHED_CLIENTS = 256
+
+
+def stripe_client_build(*, api_key: str) -> StripeClient:
+    """A ``StripeClient`` for one secret key, pinned to our API version, timeout and retries."""
+    return StripeClient(
+        api_key,
+        stripe_version=settings.STRIPE_API_VERSION,
+        max_network_retries=settings.STRIPE_MAX_NETWORK_RETRIES,
+        http_client=StripeHttpClient(timeout=settings.STRIPE_TIMEOUT_SECONDS),
+    )
+
+
+def stripe_client_get(*, workspace_id: int, api_key: str) -> StripeClient:
+    """The cached client of one workspace (reusing its HTTP connections between requests).
+
+    Keyed by a digest of the key and the transport settings, so rotating a
+    workspace's key or changing the settings builds a new client.
+    """
+    digest = hashlib.sha256(api_key.encode()).hexdigest()
+    cache_key = (
+        workspace_id,
+        digest,
+        settings.STRIPE_API_VERSION,
+        settings.STRIPE_TIMEOUT_SECONDS,
+        settings.STRIPE_MAX_NETWORK_RETRIES,
+    )
+    with _clients_lock:
+        client = _clients.get(cache_key)
+        if client is None:
+            if len(_clients) >= _MAX_CACHED_CLIENTS:
+                _clients.clear()
+            client = _clients[cache_key] = stripe_client_build(api_key=api_key)
+        return client
+
+
+def _error_body(exc: stripe.StripeError) -> dict[str, Any]:
+    body = exc.json_body if isinstance(exc.json_body, dict) else {}
+    error = body.get("error")
+    return error if isinstance(error, dict) else {}
+
+
+def stripe_error_translate(exc: stripe.StripeError) -> BillingDeskError:
+    """Stripe's exception → ours, with Stripe's codes kept for the audit trail and logs."""
+    error = _error_body(exc)
+    provider_code = str(error.get("code") or getattr(exc, "code", "") or "")
+    message = str(error.get("message") or exc.user_message or type(exc).__name__)
+    details = {
+        "provider": "stripe",
+        "type": error.get("type") or "",
+        "provider_code": provider_code,
+        "param": error.get("param") or "",
+        "request_id": exc.request_id or "",
+    }
+    if isinstance(exc, stripe.CardError):
+        decline_code = str(error.get("decline_code") or "")
+        return ProviderError(
+            message,
+            code="card_declined",
+            status=422,
+            details={**details, "decline_code": decline_code},
+            provider_code=provider_code,
+            decline_code=decline_code,
+        )
+    if isinstance(exc, stripe.IdempotencyError):
+        return Conflict(
+            "Stripe refused the request: this idempotency key was already used with other "
+            "parameters.",
+            code="idempotency_conflict",
+            details=details,
+        )
+    if isinstance(exc, stripe.InvalidRequestError):
+        if exc.http_status == 404:
+            status = 404
+        elif error.get("param"):
+            status = 400
+        else:
+            status = 422
+        return ProviderError(
+            message,
+            code="invalid_request",
+            status=status,
+            details=details,
+            provider_code=provider_code,
+        )
+    if isinstance(exc, stripe.AuthenticationError | stripe.PermissionError):
+        return ProviderError(
+            "Stripe rejected this workspace's API key.",
+            code="provider_auth",
+            status=502,
+            details=details,
+            provider_code=provider_code,
+        )
+    if isinstance(exc, stripe.RateLimitError | stripe.APIConnectionError | stripe.APIError):
+        # Connection errors, timeouts, 429, 5xx and unreadable bodies, after the
+        # bounded retries: worth trying again later.
+        return ProviderUnavailable(
+            "Stripe is not answering right now; nothing was changed. Try again shortly.",
+            details={**details, "error_class": type(exc).__name__},
+            provider_code=provider_code,
+        )
+    return ProviderError(message, details=details, provider_code=provider_code)
+
+
+@contextmanager
+def stripe_errors(operation: str) -> Iterator[None]:
+    try:
+        yield
+    except stripe.StripeError as exc:
+        translated = stripe_error_translate(exc)
+        logger.warning(
+            "stripe %s failed: %s %s (request %s)",
+            operation,
+            type(exc).__name__,
+            getattr(translated, "provider_code", ""),
+            exc.request_id or "-",
+        )
+        raise translated from exc
+
+
+def _plain(obj: Any) -> Obj:
+    """A stripe-python object as the JSON dict Stripe sent."""
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict(recursive=True, for_json=True)
+    return dict(obj)
+
+
+def _options(idempotency_key: str | None) -> dict[str, Any]:
+    return {"idempotency_key": idempotency_key} if idempotency_key else {}
+
+
+class StripeApi:
+    """One workspace's Stripe account. Reads take no key; every write takes an idempotency key."""
+
+    def __init__(self, client: StripeClient):
+        self.client = client
+        self.v1 = client.v1
+
+    def _call(self, operation: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Obj:
+        with stripe_errors(operation):
+            return _plain(fn(*args, **kwargs))
+
+    # --- customers ---
+    def customer_retrieve(self, customer_id: str, *, expand: list[str] | None = None) -> Obj:
+        params = {"expand": expand} if expand else {}
+        return self._call(
+            "customer_retrieve", self.v1.customers.retrieve, customer_id, params=params
+        )
+
+    def customers_list(self, params: dict[str, Any]) -> Obj:
+        return self._call("customers_list", self.v1.customers.list, params=params)
+
+    def customer_update(self, customer_id: str, params: dict[str, Any], *, key: str) -> Obj:
+        return self._call(
+            "customer_update",
+            self.v1.customers.update,
+            customer_id,
+            params=params,
+            options=_options(key),
+        )
+
+    def customer_tax_id_create(self, customer_id: str, params: dict[str, Any], *, key: str) -> Obj:
+        return self._call(
+            "customer_tax_id_create",
+            self.v1.customers.tax_ids.create,
+            customer_id,
+            params=params,
+            options=_options(key),
+        )
+
+    def customer_payment_methods_list(self, customer_id: str, params: dict[str, Any]) -> Obj:
+        return self._call(
+            "customer_payment_methods_list",
+            self.v1.customers.payment_methods.list,
+            customer_id,
+            params=params,
+        )
+
+    def customer_balance_transactions_list(self, customer_id: str, params: dict[str, Any]) -> Obj:
+        return self._call(
+            "customer_balance_transactions_list",
+            self.v1.customers.balance_transactions.list,
+            customer_id,
+            params=params,
+        )
+
+    def customer_balance_transaction_create(
+        self, customer_id: str, params: dict[str, Any], *, key: str
+    ) -> Obj:
+        return self._call(
+            "customer_balance_transaction_create",
+            self.v1.customers.balance_transactions.create,
+            customer_id,
+            params=params,
+            options=_options(key),
+        )
+
+    # --- subscriptions ---
+    def subscriptions_list(self, params: dict[str, Any]) -> Obj:
+        return self._call("subscriptions_list", self.v1.subscriptions.list, params=params)
+
+    def subscription_retrieve(
+        self, subscription_id: str, *, expand: list[str] | None = None
+    ) -> Obj:
+        params = {"expand": expand} if expand else {}
+        return self._call(
+            "subscription_retrieve", self.v1.subscriptions.retrieve, subscription_id, params=params
+        )
+
+    def subscription_update(self, subscription_id: str, params: dict[str, Any], *, key: str) -> Obj:
+        return self._call(
+            "subscription_update",
+            self.v1.subscriptions.update,
+            subscription_id,
+            params=params,
+            options=_options(key),
+        )
+
+    def subscription_cancel(self, subscription_id: str, params: dict[str, Any], *, key: str) -> Obj:
+        return self._call(
+            "subscription_cancel",
+            self.v1.subscriptions.cancel,
+            subscription_id,
+            params=params,
+            options=_options(key),
+        )
+
+    def subscription_schedule_create(self, params: dict[str, Any], *, key: str) -> Obj:
+        return self._call(
+            "subscription_schedule_create",
+            self.v1.subscription_schedules.create,
+            params=params,
+            options=_options(key),
+        )
+
+    def subscription_schedule_retrieve(self, schedule_id: str) -> Obj:
+        return self._call(
+            "subscription_schedule_retrieve", self.v1.subscription_schedules.retrieve, schedule_id
+        )
+
+    def subscription_schedule_update(
+        self, schedule_id: str, params: dict[str, Any], *, key: str
+    ) -> Obj:
+        return self._call(
+            "subscription_schedule_update",
+            self.v1.subscription_schedules.update,
+            schedule_id,
+            params=params,
+            options=_options(key),
+        )
+
+    # --- invoices ---
+    def invoices_list(self, params: dict[str, Any]) -> Obj:
+        return self._call("invoices_list", self.v1.invoices.list, params=params)
+
+    def invoice_retrieve(self, invoice_id: str, *, expand: list[str] | None = None) -> Obj:
+        params = {"expand": expand} if expand else {}
+        return self._call("invoice_retrieve", self.v1.invoices.retrieve, invoice_id, params=params)
+
+    def invoice_send(self, invoice_id: str, *, key: str) -> Obj:
+        return self._call(
+            "invoice_send", self.v1.invoices.send_invoice, invoice_id, options=_options(key)
+        )
+
+    def invoice_update(self, invoice_id: str, params: dict[str, Any], *, key: str) -> Obj:
+        return self._call(
+            "invoice_update",
+            self.v1.invoices.update,
+            invoice_id,
+            params=params,
+            options=_options(key),
+        )
+
+    def invoice_create_preview(self, params: dict[str, Any]) -> Obj:
+        # A preview moves nothing; stripe-python gives the POST its own random key.
+        return self._call("invoice_create_preview", self.v1.invoices.create_preview, params=params)
+
+    # --- payments ---
+    def charges_list(self, params: dict[str, Any]) -> Obj:
+        return self._call("charges_list", self.v1.charges.list, params=params)
+
+    def charge_retrieve(self, charge_id: str, *, expand: list[str] | None = None) -> Obj:
+        params = {"expand": expand} if expand else {}
+        return self._call("charge_retrieve", self.v1.charges.retrieve, charge_id, params=params)
+
+    def payment_intent_retrieve(
+        self, payment_intent_id: str, *, expand: list[str] | None = None
+    ) -> Obj:
+        params = {"expand": expand} if expand else {}
+        return self._call(
+            "payment_intent_retrieve",
+            self.v1.payment_intents.retrieve,
+            payment_intent_id,
+            params=params,
+        )
+
+    def refunds_list(self, params: dict[str, Any]) -> Obj:
+        return self._call("refunds_list", self.v1.refunds.list, params=params)
+
+    def refund_retrieve(self, refund_id: str) -> Obj:
+        return self._call("refund_retrieve", self.v1.refunds.retrieve, refund_id)
+
+    def refund_create(self, params: dict[str, Any], *, key: str) -> Obj:
+        return self._call(
+            "refund_create", self.v1.refunds.create, params=params, options=_options(key)
+        )
+
+    def dispute_retrieve(self, dispute_id: str) -> Obj:
+        return self._call("dispute_retrieve", self.v1.disputes.retrieve, dispute_id)
+
+    def payment_method_retrieve(self, payment_method_id: str) -> Obj:
+        return self._call(
+            "payment_method_retrieve", self.v1.payment_methods.retrieve, payment_method_id
+        )
+
+    # --- catalog ---
+    def products_list(self, params: dict[str, Any]) -> Obj:
+        return self._call("products_list", self.v1.products.list, params=params)
+
+    def product_retrieve(self, product_id: str) -> Obj:
+        return self._call("product_retrieve", self.v1.products.retrieve, product_id)
+
+    def prices_list(self, params: dict[str, Any]) -> Obj:
+        return self._call("prices_list", self.v1.prices.list, params=params)
+
+    def price_retrieve(self, price_id: str) -> Obj:
+        return self._call("price_retrieve", self.v1.prices.retrieve, price_id)
+
+    def coupon_create(self, params: dict[str, Any], *, key: str) -> Obj:
+        return self._call(
+            "coupon_create", self.v1.coupons.create, params=params, options=_options(key)
+        )
+
+    # --- hosted pages ---
+    def checkout_session_create(self, params: dict[str, Any], *, key: str) -> Obj:
+        return self._call(
+            "checkout_session_create",
+            self.v1.checkout.sessions.create,
+            params=params,
+            options=_options(key),
+        )
+
+    def billing_portal_session_create(self, params: dict[str, Any], *, key: str) -> Obj:
+        return self._call(
+            "billing_portal_session_create",
+            self.v1.billing_portal.sessions.create,
+            params=params,
+            options=_options(key),
+        )
+
+    # --- account ---
+    def balance_retrieve(self) -> Obj:
+        return self._call("balance_retrieve", self.v1.balance.retrieve)

@@ -1,0 +1,300 @@
+"""Pure functions that read Stripe objects (plain dicts in Stripe's JSON shape).
+
+Everything the Stripe provider reads from a Stripe object goes through here, so the
+shape-conformance test can run each reader over Stripe's own example objects and
+check that every field read exists there with the same JSON type.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from ...errors import PreconditionFailed
+from ...money import Money
+from ..base import Page, ProrationLine, SubscriptionResult
+
+Obj = dict[str, Any]
+
+# Billing periods per year, to compare prices of different intervals without floats.
+PERIODS_PER_YEAR = {"day": 365, "week": 52, "month": 12, "year": 1}
+
+
+def ts(value: Any) -> datetime | None:
+    return datetime.fromtimestamp(int(value), tz=UTC) if value else None
+
+
+def unix(value: datetime) -> int:
+    return int(value.timestamp())
+
+
+def ref(value: Any) -> str:
+    """An id from a field that holds either an id or an expanded object."""
+    if isinstance(value, dict):
+        return str(value.get("id") or "")
+    return str(value or "")
+
+
+def page_read(listing: Obj) -> Page:
+    objects = list(listing.get("data") or [])
+    has_more = bool(listing.get("has_more"))
+    return Page(
+        objects=objects,
+        has_more=has_more,
+        next_cursor=str(objects[-1]["id"]) if (has_more and objects) else None,
+    )
+
+
+def customer_currency(customer: Obj) -> str:
+    return str(customer.get("currency") or "").upper()
+
+
+def customer_tax_ids(customer: Obj) -> list[dict[str, str]]:
+    tax_ids = customer.get("tax_ids")
+    data = tax_ids.get("data") if isinstance(tax_ids, dict) else None
+    return [
+        {
+            "id": str(t.get("id") or ""),
+            "type": str(t.get("type") or ""),
+            "value": str(t.get("value") or ""),
+        }
+        for t in (data or [])
+    ]
+
+
+def customer_address(customer: Obj) -> dict[str, str]:
+    address = customer.get("address") or {}
+    return {key: str(value) for key, value in address.items() if value}
+
+
+def invoice_customer_id(invoice: Obj) -> str:
+    return ref(invoice.get("customer"))
+
+
+def invoice_subscription_id(invoice: Obj) -> str:
+    parent = invoice.get("parent") or {}
+    details = parent.get("subscription_details") or {}
+    return ref(details.get("subscription"))
+
+
+def invoice_is_payable(invoice: Obj) -> bool:
+    return invoice.get("status") == "open" and bool(invoice.get("hosted_invoice_url"))
+
+
+def invoice_due_date(invoice: Obj) -> int | None:
+    value = invoice.get("due_date")
+    return int(value) if value else None
+
+
+def charge_refundable(charge: Obj) -> Money:
+    """What may still be refunded: captured minus already refunded."""
+    captured = int(charge.get("amount_captured") or 0)
+    refunded = int(charge.get("amount_refunded") or 0)
+    return Money(max(captured - refunded, 0), str(charge.get("currency") or "").upper())
+
+
+def charge_check_refundable(charge: Obj, amount: Money, *, window_days: int, now: datetime) -> None:
+    """Refuse, before any money moves, a refund Stripe should not be asked for."""
+    if charge.get("status") != "succeeded":
+        raise PreconditionFailed(
+            "Only a succeeded charge can be refunded.",
+            code="charge_not_refundable",
+            details={"status": charge.get("status")},
+        )
+    if charge.get("disputed"):
+        raise PreconditionFailed(
+            "This charge is disputed; the dispute decides where the money goes.",
+            code="charge_disputed",
+        )
+    remainder = charge_refundable(charge)
+    if amount.currency != remainder.currency:
+        raise PreconditionFailed(
+            f"The charge is in {remainder.currency}, not {amount.currency}.",
+            code="currency_mismatch",
+        )
+    if remainder.amount == 0:
+        raise PreconditionFailed("This charge is already fully refunded.", code="already_refunded")
+    if amount.amount > remainder.amount:
+        raise PreconditionFailed(
+            f"At most {remainder} of this charge can still be refunded.",
+            code="exceeds_refundable",
+            details={"refundable": remainder.to_dict()},
+        )
+    created = ts(charge.get("created"))
+    if created and window_days and (now - created).days > window_days:
+        raise PreconditionFailed(
+            f"The charge is older than the {window_days}-day refund window.",
+            code="refund_window_passed",
+            details={"charge_created": created.isoformat(), "window_days": window_days},
+        )
+
+
+def subscription_items(subscription: Obj) -> list[Obj]:
+    return list((subscription.get("items") or {}).get("data") or [])
+
+
+def subscription_period_end(subscription: Obj) -> int | None:
+    """The current period's end; in this API version it lives on the items."""
+    ends = [
+        int(i["current_period_end"])
+        for i in subscription_items(subscription)
+        if i.get("current_period_end")
+    ]
+    return min(ends) if ends else None
+
+
+def subscription_period_start(subscription: Obj) -> int | None:
+    starts = [
+        int(i["current_period_start"])
+        for i in subscription_items(subscription)
+        if i.get("current_period_start")
+    ]
+    return min(starts) if starts else None
+
+
+def subscription_is_live(subscription: Obj) -> bool:
+    return subscription.get("status") in {"active", "trialing", "past_due", "unpaid", "paused"}
+
+
+def subscription_discount_ids(subscription: Obj) -> list[str]:
+    return [ref(d) for d in (subscription.get("discounts") or []) if ref(d)]
+
+
+def subscription_result(subscription: Obj, *, item_id: str = "") -> SubscriptionResult:
+    quantity = None
+    for item in subscription_items(subscription):
+        if not item_id or item.get("id") == item_id:
+            quantity = item.get("quantity")
+            break
+    pause = subscription.get("pause_collection")
+    return SubscriptionResult(
+        subscription_id=str(subscription.get("id") or ""),
+        status=str(subscription.get("status") or ""),
+        trial_end=ts(subscription.get("trial_end")),
+        cancel_at_period_end=bool(subscription.get("cancel_at_period_end")),
+        cancel_at=ts(subscription.get("cancel_at")),
+        canceled_at=ts(subscription.get("canceled_at")),
+        pause_collection=dict(pause) if isinstance(pause, dict) else None,
+        quantity=quantity,
+        schedule_id=ref(subscription.get("schedule")),
+    )
+
+
+def price_recurring(price: Obj) -> tuple[str, int]:
+    recurring = price.get("recurring") or {}
+    return str(recurring.get("interval") or ""), int(recurring.get("interval_count") or 1)
+
+
+def _annual(unit_amount: int, quantity: int, price: Obj) -> tuple[int, int]:
+    """(numerator, denominator) of the yearly amount, kept as integers."""
+    interval, count = price_recurring(price)
+    return unit_amount * quantity * PERIODS_PER_YEAR[interval], count
+
+
+def plan_item_pick(subscription: Obj, new_price: Obj) -> Obj:
+    """The item a plan change replaces: the one selling the same product, else the biggest.
+
+    Add-ons are separate items of smaller amounts, so without a product match the
+    base plan is the item with the largest recurring amount.
+    """
+    items = subscription_items(subscription)
+    if not items:
+        raise PreconditionFailed("The subscription has no items to change.", code="no_items")
+    product = ref(new_price.get("product"))
+    for item in items:
+        if ref((item.get("price") or {}).get("product")) == product:
+            return item
+    return max(
+        items,
+        key=lambda i: (
+            int((i.get("price") or {}).get("unit_amount") or 0) * int(i.get("quantity") or 1)
+        ),
+    )
+
+
+def plan_change_check(subscription: Obj, item: Obj, new_price: Obj) -> None:
+    current = item.get("price") or {}
+    if not subscription_is_live(subscription):
+        raise PreconditionFailed(
+            "Only a live subscription can change plan.",
+            code="subscription_not_active",
+            details={"status": subscription.get("status")},
+        )
+    if ref(current) == ref(new_price):
+        raise PreconditionFailed("The subscription is already on this price.", code="same_price")
+    if not new_price.get("active"):
+        raise PreconditionFailed("The target price is archived.", code="price_inactive")
+    if new_price.get("type") != "recurring":
+        raise PreconditionFailed(
+            "The target price is not a recurring price.", code="price_not_recurring"
+        )
+    if str(new_price.get("currency") or "").lower() != str(current.get("currency") or "").lower():
+        raise PreconditionFailed("A subscription cannot change currency.", code="currency_mismatch")
+    if current.get("unit_amount") is None or new_price.get("unit_amount") is None:
+        raise PreconditionFailed(
+            "Only per-unit prices can be compared for a plan change.",
+            code="price_not_comparable",
+        )
+    interval, _ = price_recurring(new_price)
+    if interval not in PERIODS_PER_YEAR or price_recurring(current)[0] not in PERIODS_PER_YEAR:
+        raise PreconditionFailed("Unknown billing interval.", code="price_not_comparable")
+
+
+def plan_change_direction(item: Obj, new_price: Obj) -> str:
+    """``upgrade`` when the yearly amount of the item grows (or stays), else ``downgrade``."""
+    current = item.get("price") or {}
+    quantity = int(item.get("quantity") or 1)
+    cur_num, cur_den = _annual(int(current["unit_amount"]), quantity, current)
+    new_num, new_den = _annual(int(new_price["unit_amount"]), quantity, new_price)
+    return "upgrade" if new_num * cur_den >= cur_num * new_den else "downgrade"
+
+
+def recurring_amount_after(subscription: Obj, item_id: str, new_price: Obj) -> Money:
+    """The subscription's recurring amount per period after the change, before discounts and tax."""
+    total = 0
+    for item in subscription_items(subscription):
+        price = new_price if item.get("id") == item_id else (item.get("price") or {})
+        total += int(price.get("unit_amount") or 0) * int(item.get("quantity") or 1)
+    return Money(total, str(new_price.get("currency") or "").upper())
+
+
+def proration_lines(invoice: Obj) -> list[ProrationLine]:
+    lines = []
+    currency = str(invoice.get("currency") or "").upper()
+    for line in (invoice.get("lines") or {}).get("data") or []:
+        parent = line.get("parent") or {}
+        details = (
+            parent.get("subscription_item_details") or parent.get("invoice_item_details") or {}
+        )
+        if not details.get("proration"):
+            continue
+        period = line.get("period") or {}
+        lines.append(
+            ProrationLine(
+                description=str(line.get("description") or ""),
+                amount=Money(int(line.get("amount") or 0), currency),
+                period_start=ts(period.get("start")),
+                period_end=ts(period.get("end")),
+                proration=True,
+            )
+        )
+    return lines
+
+
+def schedule_phase_start(schedule: Obj) -> int | None:
+    current = schedule.get("current_phase") or {}
+    if current.get("start_date"):
+        return int(current["start_date"])
+    phases = schedule.get("phases") or []
+    return int(phases[0]["start_date"]) if phases and phases[0].get("start_date") else None
+
+
+def event_object(event: Obj) -> Obj:
+    data = event.get("data") or {}
+    obj = data.get("object")
+    return obj if isinstance(obj, dict) else {}
+
+
+def event_previous_attributes(event: Obj) -> Obj:
+    previous = (event.get("data") or {}).get("previous_attributes")
+    return previous if isinstance(previous, dict) else {}

@@ -1,0 +1,150 @@
+"""Duplicate-charge candidates (the brief's scenario 1, "I was charged twice").
+
+A pair is two **succeeded** charges of the same customer for the same amount in
+the same currency, the later one made within the workspace's
+``duplicate_window_hours`` (default 24) of the earlier. The later charge is the
+one to refund (``refund_duplicate_charge`` refunds it with reason
+``duplicate``); a pair whose later charge is already refunded in full — in the
+mirror, or by a Billing Desk refund the mirror has not caught up with — is not
+a candidate any more. Charges older than the workspace's refund window cannot
+be refunded and are not looked at.
+
+The likely root cause is named for the agent: a second charge on another
+payment intent that paid no invoice is a payment-gateway retry after a false
+failure; two charges that each paid something look like a duplicate by the card
+issuer. Three queries whatever the history's length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Q
+
+from ..catalog import ActionKind
+from ..models import BillingAction, MirrorCharge, MirrorInvoice, Workspace
+from .payments import charge_method_label, money
+
+Obj = dict[str, Any]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def _summary(charge: MirrorCharge, invoices: dict[str, MirrorInvoice]) -> Obj:
+    invoice = invoices.get(charge.payment_intent_id or "") or invoices.get(charge.invoice_id or "")
+    return {
+        "id": charge.stripe_id,
+        "amount": money(charge.amount, charge.currency),
+        "created": _iso(charge.created),
+        "method": charge_method_label(charge),
+        "description": charge.description,
+        "payment_intent_id": charge.payment_intent_id or None,
+        "invoice_id": invoice.stripe_id if invoice else None,
+        "invoice_number": invoice.number if invoice else None,
+        "refunded": money(charge.amount_refunded, charge.currency),
+    }
+
+
+def _root_cause(earlier: Obj, later: Obj, same_card: bool) -> str:
+    if later["invoice_id"] is None and same_card:
+        return (
+            "Likely a payment gateway retry after a false failure: the same card was charged "
+            "again and the second charge paid no invoice."
+        )
+    return "Likely a duplicate by the card issuer: two charges for the same amount."
+
+
+def duplicate_pairs_find(
+    *,
+    workspace: Workspace,
+    charges: Iterable[MirrorCharge],
+    refunding: set[str] | None = None,
+    invoices: dict[str, MirrorInvoice] | None = None,
+) -> list[Obj]:
+    """Pairs among ``charges`` (any order), newest pair first; pure apart from its inputs."""
+    window = timedelta(hours=workspace.duplicate_window_hours)
+    refunding = refunding or set()
+    invoices = invoices or {}
+    succeeded = sorted(
+        (c for c in charges if c.status == "succeeded" and c.created is not None),
+        key=lambda c: (c.created, c.stripe_id),
+    )
+    pairs: list[Obj] = []
+    for index, later in enumerate(succeeded):
+        captured = later.amount_captured or later.amount
+        if later.amount_refunded >= captured or later.stripe_id in refunding:
+            continue
+        for earlier in reversed(succeeded[:index]):
+            if later.created - earlier.created > window:  # type: ignore[operator]
+                break
+            if earlier.amount != later.amount or earlier.currency != later.currency:
+                continue
+            first, second = _summary(earlier, invoices), _summary(later, invoices)
+            same_card = bool(later.payment_method_id) and (
+                later.payment_method_id == earlier.payment_method_id
+            )
+            pairs.append(
+                {
+                    "charge_ids": [earlier.stripe_id, later.stripe_id],
+                    "original_charge_id": earlier.stripe_id,
+                    "duplicate_charge_id": later.stripe_id,
+                    "amount": money(later.amount, later.currency),
+                    "refundable": money(captured - later.amount_refunded, later.currency),
+                    "minutes_apart": int(
+                        (later.created - earlier.created).total_seconds() // 60  # type: ignore[operator]
+                    ),
+                    "charges": [first, second],
+                    "root_cause": _root_cause(first, second, same_card),
+                    "action": {
+                        "kind": ActionKind.REFUND_DUPLICATE_CHARGE.value,
+                        "label": "Refund duplicate",
+                        "params": {"charge_ids": [earlier.stripe_id, later.stripe_id]},
+                    },
+                }
+            )
+            break
+    pairs.reverse()
+    return pairs
+
+
+def customer_duplicates(*, workspace: Workspace, customer_id: str, now: datetime) -> Obj:
+    """``GET customers/{id}/duplicates/``: the customer's duplicate-charge pairs."""
+    since = now - timedelta(days=workspace.refund_window_days)
+    charges = list(
+        MirrorCharge.objects.filter(
+            workspace=workspace, customer_id=customer_id, status="succeeded", created__gte=since
+        ).order_by("created", "stripe_id")[:1000]
+    )
+    refunding = set(
+        BillingAction.objects.filter(
+            workspace=workspace,
+            customer_id=customer_id,
+            kind=ActionKind.REFUND_DUPLICATE_CHARGE,
+            status=BillingAction.Status.SUCCEEDED,
+        ).values_list("result__charge_id", flat=True)
+    ) - {None, ""}
+    intents = {c.payment_intent_id for c in charges if c.payment_intent_id}
+    invoice_ids = {c.invoice_id for c in charges if c.invoice_id}
+    invoices: dict[str, MirrorInvoice] = {}
+    if intents or invoice_ids:
+        for invoice in MirrorInvoice.objects.filter(
+            Q(payment_intent_id__in=intents) | Q(stripe_id__in=invoice_ids), workspace=workspace
+        ):
+            if invoice.payment_intent_id:
+                invoices[invoice.payment_intent_id] = invoice
+            invoices[invoice.stripe_id] = invoice
+    pairs = duplicate_pairs_find(
+        workspace=workspace, charges=charges, refunding=refunding, invoices=invoices
+    )
+    return {
+        "customer_id": customer_id,
+        "window_hours": workspace.duplicate_window_hours,
+        "pairs": pairs,
+    }
+
+
+__all__ = ["customer_duplicates", "duplicate_pairs_find"]

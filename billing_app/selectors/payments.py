@@ -1,0 +1,317 @@
+"""A customer's payment history from the mirror, newest first, paged by a keyset cursor.
+
+One row per finalized invoice (with the charge that paid it, or the last failed
+attempt) and one per charge that belongs to no invoice (a one-off payment, or
+the second of a duplicate pair). Rows are ordered by (date, id) descending; a
+row's date is when the invoice was paid, else when it was finalized, or when
+the standalone charge was made.
+
+The first page is the last six months (at most ``FIRST_PAGE_MAX`` rows); later
+pages hold ``PAGE_SIZE`` rows each. The cursor is opaque: the (date, id) of the
+last row shown and the customer id, signed so that a tampered or foreign
+cursor is refused with 400 ``invalid_cursor`` rather than silently misread.
+Each page costs three queries whatever the history's length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from dateutil.relativedelta import relativedelta
+from django.core import signing
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from ..errors import NotFound, ValidationFailed
+from ..models import MirrorCharge, MirrorInvoice, Workspace
+from ..money import Money
+
+PAGE_SIZE = 12
+FIRST_PAGE_MONTHS = 6
+FIRST_PAGE_MAX = 50
+_CURSOR_SALT = "billing-desk.payments.cursor"
+
+STATUS_LABELS = {
+    "paid": "Paid",
+    "open": "Open",
+    "failed": "Failed",
+    "refunded": "Refunded",
+    "partially_refunded": "Partially refunded",
+    "disputed": "Disputed",
+    "uncollectible": "Uncollectible",
+    "succeeded": "Paid",
+    "pending": "Pending",
+}
+
+
+def money(amount: int, currency: str) -> dict[str, Any]:
+    return Money(int(amount), (currency or "USD").upper()).to_dict()
+
+
+CARD_BRANDS = {
+    "amex": "American Express",
+    "diners": "Diners Club",
+    "discover": "Discover",
+    "jcb": "JCB",
+    "mastercard": "Mastercard",
+    "unionpay": "UnionPay",
+    "visa": "Visa",
+}
+
+
+def card_brand_label(brand: str) -> str:
+    return CARD_BRANDS.get(brand, brand.replace("_", " ").title())
+
+
+def charge_method_label(charge: MirrorCharge) -> str:
+    """``Visa 4242`` for a card, ``Bank account 6789`` for a bank debit."""
+    if charge.card_brand or charge.card_last4:
+        brand = card_brand_label(charge.card_brand)
+        return f"{brand} {charge.card_last4}".strip()
+    details = (charge.data or {}).get("payment_method_details") or {}
+    kind = details.get("type") or ""
+    sub = details.get(kind) or {}
+    if kind in {"us_bank_account", "sepa_debit", "bacs_debit", "au_becs_debit", "acss_debit"}:
+        return f"Bank account {sub.get('last4') or ''}".strip()
+    return kind.replace("_", " ").capitalize() if kind else ""
+
+
+def charge_refundable(charge: MirrorCharge) -> int:
+    if charge.status != "succeeded" or charge.disputed:
+        return 0
+    return max(0, charge.amount_captured - charge.amount_refunded)
+
+
+def _charge_status(charge: MirrorCharge) -> str:
+    if charge.status == "failed":
+        return "failed"
+    if charge.disputed:
+        return "disputed"
+    if charge.amount_refunded and charge.amount_refunded >= charge.amount_captured:
+        return "refunded"
+    if charge.amount_refunded:
+        return "partially_refunded"
+    return charge.status or "pending"
+
+
+def _date(value: datetime | None) -> str | None:
+    return value.date().isoformat() if value else None
+
+
+def _pick_charge(charges: list[MirrorCharge]) -> MirrorCharge | None:
+    """The charge that paid the invoice, else its latest attempt."""
+    succeeded = [c for c in charges if c.status == "succeeded"]
+    pool = succeeded or charges
+    return max(pool, key=lambda c: (c.created or timezone.now(), c.stripe_id)) if pool else None
+
+
+def _failure(charge: MirrorCharge | None) -> dict[str, str] | None:
+    if charge is None or charge.status != "failed":
+        return None
+    return {
+        "code": charge.failure_code,
+        "decline_code": charge.decline_code,
+        "message": charge.failure_message,
+    }
+
+
+@dataclass(frozen=True)
+class _Row:
+    date: datetime
+    object_id: str
+    body: dict[str, Any]
+
+
+def _invoice_row(invoice: MirrorInvoice, charge: MirrorCharge | None) -> _Row:
+    currency = invoice.currency
+    status = invoice.status
+    if status == "paid" and charge is not None and charge.status == "succeeded":
+        charge_state = _charge_status(charge)
+        if charge_state in {"refunded", "partially_refunded", "disputed"}:
+            status = charge_state
+    elif status == "open" and (invoice.attempt_count > 0 or (charge and charge.status == "failed")):
+        status = "failed"
+    amount = invoice.amount_paid if invoice.status == "paid" else invoice.amount_due
+    date = invoice.paid_at or invoice.created or timezone.now()
+    body = {
+        "id": invoice.stripe_id,
+        "type": "invoice",
+        "date": _date(date),
+        "datetime": date.isoformat(),
+        "amount": money(amount, currency),
+        "status": status,
+        "status_label": STATUS_LABELS.get(status, status.replace("_", " ").capitalize()),
+        "method": charge_method_label(charge) if charge else "",
+        "invoice_id": invoice.stripe_id,
+        "invoice_number": invoice.number,
+        "charge_id": charge.stripe_id if charge else None,
+        "refunded": money(charge.amount_refunded if charge else 0, currency),
+        "refundable": money(charge_refundable(charge) if charge else 0, currency),
+        "disputed": bool(charge and charge.disputed),
+        "hosted_invoice_url": invoice.hosted_invoice_url or None,
+        "invoice_pdf": invoice.invoice_pdf or None,
+        "description": invoice.billing_reason.replace("_", " "),
+        "attempt_count": invoice.attempt_count,
+        "failure": _failure(charge),
+    }
+    return _Row(date=date, object_id=invoice.stripe_id, body=body)
+
+
+def _charge_row(charge: MirrorCharge) -> _Row:
+    status = _charge_status(charge)
+    date = charge.created or timezone.now()
+    body = {
+        "id": charge.stripe_id,
+        "type": "charge",
+        "date": _date(date),
+        "datetime": date.isoformat(),
+        "amount": money(charge.amount, charge.currency),
+        "status": status,
+        "status_label": STATUS_LABELS.get(status, status.replace("_", " ").capitalize()),
+        "method": charge_method_label(charge),
+        "invoice_id": None,
+        "invoice_number": "",
+        "charge_id": charge.stripe_id,
+        "refunded": money(charge.amount_refunded, charge.currency),
+        "refundable": money(charge_refundable(charge), charge.currency),
+        "disputed": charge.disputed,
+        "hosted_invoice_url": None,
+        "invoice_pdf": None,
+        "description": charge.description,
+        "attempt_count": 1,
+        "failure": _failure(charge),
+    }
+    return _Row(date=date, object_id=charge.stripe_id, body=body)
+
+
+def cursor_encode(*, customer_id: str, date: datetime, object_id: str) -> str:
+    return signing.dumps(
+        {"c": customer_id, "d": date.isoformat(), "i": object_id}, salt=_CURSOR_SALT, compress=True
+    )
+
+
+def cursor_decode(*, customer_id: str, cursor: str) -> tuple[datetime, str]:
+    try:
+        payload = signing.loads(cursor, salt=_CURSOR_SALT)
+        if payload["c"] != customer_id:
+            raise ValueError("cursor of another customer")
+        date = datetime.fromisoformat(payload["d"])
+        object_id = str(payload["i"])
+    except (signing.BadSignature, KeyError, TypeError, ValueError) as exc:
+        raise ValidationFailed(
+            "The cursor is not valid; start again from the first page.", code="invalid_cursor"
+        ) from exc
+    if date.tzinfo is None:
+        raise ValidationFailed("The cursor is not valid.", code="invalid_cursor")
+    return date, object_id
+
+
+def _before(qs: QuerySet, field: str, date: datetime, object_id: str) -> QuerySet:
+    return qs.filter(Q(**{f"{field}__lt": date}) | Q(**{field: date, "stripe_id__lt": object_id}))
+
+
+def _invoices(workspace: Workspace, customer_id: str) -> QuerySet[MirrorInvoice]:
+    return (
+        MirrorInvoice.objects.filter(workspace=workspace, customer_id=customer_id)
+        .exclude(status__in=["draft", "void", ""])
+        .annotate(row_date=Coalesce("paid_at", "created"))
+    )
+
+
+def _standalone_charges(workspace: Workspace, customer_id: str) -> QuerySet[MirrorCharge]:
+    invoiced = MirrorInvoice.objects.filter(
+        workspace_id=OuterRef("workspace_id"),
+        payment_intent_id=OuterRef("payment_intent_id"),
+    ).exclude(payment_intent_id="")
+    return (
+        MirrorCharge.objects.filter(workspace=workspace, customer_id=customer_id, invoice_id="")
+        .annotate(invoiced=Exists(invoiced))
+        .filter(invoiced=False)
+    )
+
+
+def _attached(
+    workspace: Workspace, invoices: Iterable[MirrorInvoice]
+) -> dict[str, list[MirrorCharge]]:
+    by_pi: dict[str, list[MirrorCharge]] = {}
+    by_invoice: dict[str, list[MirrorCharge]] = {}
+    pis = {i.payment_intent_id for i in invoices if i.payment_intent_id}
+    ids = {i.stripe_id for i in invoices}
+    if not pis and not ids:
+        return {}
+    rows = MirrorCharge.objects.filter(workspace=workspace).filter(
+        Q(payment_intent_id__in=pis) | Q(invoice_id__in=ids)
+    )
+    for charge in rows:
+        if charge.payment_intent_id in pis:
+            by_pi.setdefault(charge.payment_intent_id, []).append(charge)
+        elif charge.invoice_id:
+            by_invoice.setdefault(charge.invoice_id, []).append(charge)
+    result: dict[str, list[MirrorCharge]] = {}
+    for invoice in invoices:
+        result[invoice.stripe_id] = by_pi.get(invoice.payment_intent_id, []) + by_invoice.get(
+            invoice.stripe_id, []
+        )
+    return result
+
+
+def payment_history_page(
+    *,
+    workspace: Workspace,
+    customer_id: str,
+    cursor: str | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """``{"items": [...], "next_cursor": str | None}`` — see the module docstring."""
+    now = now or timezone.now()
+    invoices = _invoices(workspace, customer_id)
+    charges = _standalone_charges(workspace, customer_id)
+    since: datetime | None = None
+    if cursor:
+        date, object_id = cursor_decode(customer_id=customer_id, cursor=cursor)
+        invoices = _before(invoices, "row_date", date, object_id)
+        charges = _before(charges, "created", date, object_id)
+        size = PAGE_SIZE
+    else:
+        since = now - relativedelta(months=FIRST_PAGE_MONTHS)
+        size = FIRST_PAGE_MAX
+    invoice_rows = list(invoices.order_by("-row_date", "-stripe_id")[: size + 1])
+    charge_rows = list(charges.order_by("-created", "-stripe_id")[: size + 1])
+    attached = _attached(workspace, invoice_rows)
+    rows = [_invoice_row(i, _pick_charge(attached.get(i.stripe_id, []))) for i in invoice_rows]
+    rows += [_charge_row(c) for c in charge_rows]
+    rows.sort(key=lambda r: (r.date, r.object_id), reverse=True)
+    shown = [r for r in rows if since is None or r.date >= since][:size]
+    more = len(rows) > len(shown)
+    next_cursor = None
+    if more:
+        if shown:
+            last = shown[-1]
+            next_cursor = cursor_encode(
+                customer_id=customer_id, date=last.date, object_id=last.object_id
+            )
+        elif since is not None:
+            next_cursor = cursor_encode(customer_id=customer_id, date=since, object_id="")
+    return {"items": [r.body for r in shown], "next_cursor": next_cursor}
+
+
+def customer_payments(
+    *, workspace: Workspace, customer_id: str, cursor: str | None = None
+) -> dict[str, Any]:
+    """One page of a mirrored customer's payment history; 404 for a customer not in this workspace."""
+    from ..models import MirrorCustomer
+    from .context import business_now
+
+    if not MirrorCustomer.objects.filter(workspace=workspace, stripe_id=customer_id).exists():
+        raise NotFound("No such billing customer.", code="customer_not_found")
+    page = payment_history_page(
+        workspace=workspace,
+        customer_id=customer_id,
+        cursor=cursor or None,
+        now=business_now(workspace=workspace),
+    )
+    return {"customer_id": customer_id, **page}

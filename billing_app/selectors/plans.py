@@ -1,0 +1,133 @@
+"""Which plans a customer's subscription can change to (the panel's plan-change form)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import NotFound
+from ..models import MirrorCustomer, MirrorPrice, MirrorProduct, MirrorSubscription, Workspace
+from ..money import Money, format_money
+
+LIVE = ("active", "trialing", "past_due")
+INTERVAL_ORDER = {"day": 0, "week": 1, "month": 2, "year": 3}
+
+
+def _short(amount: int, currency: str) -> str:
+    """``$2,400`` for whole amounts, ``$24.50`` otherwise (as the brief writes prices)."""
+    text = format_money(amount, currency)
+    return text[:-3] if text.endswith(".00") else text
+
+
+def plan_options(*, workspace: Workspace, customer_id: str) -> dict[str, Any]:
+    """Active recurring plan prices in the currency of the customer's live subscription.
+
+    Add-on products (``metadata.addon = "true"``) and archived products or prices are
+    left out; the subscription's current price is marked. The action service
+    re-checks the chosen price (active, recurring, same currency) before any change.
+    """
+    customer = MirrorCustomer.objects.filter(
+        workspace=workspace, stripe_id=customer_id, deleted=False
+    ).first()
+    if customer is None:
+        raise NotFound(f"No customer {customer_id} in this workspace.", code="customer_not_found")
+    subscription = (
+        MirrorSubscription.objects.filter(
+            workspace=workspace, customer_id=customer_id, status__in=LIVE
+        )
+        .order_by("created", "pk")
+        .first()
+    )
+    currency = ((subscription and subscription.currency) or customer.currency or "").upper()
+    current: set[str] = set()
+    quantity = 1
+    interval: tuple[str, int] | None = None
+    if subscription is not None:
+        items = (subscription.data.get("items") or {}).get("data") or []
+        for item in items:
+            price = item.get("price") or {}
+            current.add(price.get("id") if isinstance(price, dict) else str(price))
+        plan = _plan_item(workspace, items)
+        if plan is not None:
+            quantity = int(plan.get("quantity") or 1)
+            recurring = (plan.get("price") or {}).get("recurring") or {}
+            interval = (
+                recurring.get("interval") or "month",
+                int(recurring.get("interval_count") or 1),
+            )
+    prices = MirrorPrice.objects.filter(
+        workspace=workspace, active=True, type="recurring", currency__iexact=currency
+    )
+    if interval is not None:
+        # A plan change keeps the billing interval (the action refuses another one).
+        prices = prices.filter(recurring_interval=interval[0], recurring_interval_count=interval[1])
+    prices = list(prices)
+    products = {
+        p.stripe_id: p
+        for p in MirrorProduct.objects.filter(
+            workspace=workspace, stripe_id__in={p.product_id for p in prices}
+        )
+    }
+    options = []
+    for price in prices:
+        product = products.get(price.product_id)
+        if product is None or not product.active or product.metadata.get("addon") == "true":
+            continue
+        unit = int(price.unit_amount or 0)
+        amount = unit * quantity
+        count = price.recurring_interval_count or 1
+        every = price.recurring_interval or "month"
+        per = every if count == 1 else f"{count} {every}s"
+        name = product.name or price.nickname or price.stripe_id
+        display = f"{name} ({_short(amount, price.currency)}/{per})"
+        if quantity > 1:
+            display += f" · {_short(unit, price.currency)} × {quantity} seats"
+        options.append(
+            {
+                "id": price.stripe_id,
+                "name": name,
+                "nickname": price.nickname,
+                "unit_amount": Money(unit, price.currency.upper()).to_dict(),
+                "quantity": quantity,
+                "amount": Money(amount, price.currency.upper()).to_dict(),
+                "interval": every,
+                "interval_count": count,
+                "current": price.stripe_id in current,
+                "display": display,
+            }
+        )
+    options.sort(
+        key=lambda o: (INTERVAL_ORDER.get(o["interval"], 9), o["amount"]["amount"], o["name"])
+    )
+    return {
+        "subscription_id": subscription.stripe_id if subscription else None,
+        "quantity": quantity,
+        "currency": currency,
+        "plans": options,
+    }
+
+
+def _plan_item(workspace: Workspace, items: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The subscription's plan item: its largest item whose product is not an add-on."""
+    product_ids = set()
+    for item in items:
+        product = (item.get("price") or {}).get("product")
+        product_ids.add(product.get("id") if isinstance(product, dict) else str(product or ""))
+    addons = set(
+        MirrorProduct.objects.filter(
+            workspace=workspace, stripe_id__in=product_ids, metadata__addon="true"
+        ).values_list("stripe_id", flat=True)
+    )
+    candidates = []
+    for item in items:
+        price = item.get("price") or {}
+        product = price.get("product")
+        product_id = product.get("id") if isinstance(product, dict) else str(product or "")
+        if product_id not in addons:
+            candidates.append(item)
+    return max(
+        candidates,
+        key=lambda i: (
+            int((i.get("price") or {}).get("unit_amount") or 0) * int(i.get("quantity") or 1)
+        ),
+        default=None,
+    )

@@ -1,0 +1,233 @@
+"""Keeping a customer's mirrored billing data fresh for the panel (DESIGN.md section 4).
+
+The panel never waits on the billing provider when the customer is already
+mirrored: if the data is older than ``settings.MIRROR_STALE_AFTER_SECONDS`` a
+background refresh is queued (after commit) and the panel answers at once with
+the mirrored data, ``stale: true, refreshing: true``. A cache lock per customer
+makes concurrent requests queue one refresh, not one each.
+
+A customer that is not mirrored at all is fetched synchronously — one
+``fetch_customer_bundle``, whose provider calls run concurrently — because there
+is nothing to show yet.
+
+Provider health: any ``ProviderUnavailable`` seen here (or the sandbox's down
+switch) is recorded in the cache for a short while, and the panel shows the
+mirrored data under a "provider unavailable" banner until a call succeeds again.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from ..errors import NotFound, ProviderError, ProviderUnavailable
+from ..models import MirrorCustomer, Workspace
+from ..providers import get_provider
+from ..providers.base import CustomerBundle
+from .mirror import mirror_upsert
+
+logger = logging.getLogger(__name__)
+
+# How long one background refresh may hold the per-customer lock.
+REFRESH_LOCK_SECONDS = 120
+# How long an observed outage is remembered when nothing clears it.
+PROVIDER_DOWN_SECONDS = 300
+
+
+def _health_key(workspace_id: int) -> str:
+    return f"billing-desk:provider-health:{workspace_id}"
+
+
+def _lock_key(workspace_id: int, customer_id: str) -> str:
+    return f"billing-desk:refresh:{workspace_id}:{customer_id}"
+
+
+def provider_health_record(*, workspace_id: int, available: bool) -> None:
+    """Remember whether the workspace's provider answered; read by ``provider_health_status``."""
+    if available:
+        cache.delete(_health_key(workspace_id))
+    else:
+        cache.set(_health_key(workspace_id), timezone.now().isoformat(), PROVIDER_DOWN_SECONDS)
+
+
+def provider_health_status(*, workspace_id: int) -> str:
+    """``"unavailable"`` while a recent call found the provider down, else ``"ok"``."""
+    return "unavailable" if cache.get(_health_key(workspace_id)) else "ok"
+
+
+def customer_data_age(*, customer: MirrorCustomer) -> datetime | None:
+    """When this customer's mirrored data was last brought up to date."""
+    return customer.bundle_synced_at or customer.synced_at
+
+
+def customer_is_stale(*, customer: MirrorCustomer, now: datetime | None = None) -> bool:
+    synced = customer_data_age(customer=customer)
+    if synced is None:
+        return True
+    age = (now or timezone.now()) - synced
+    return age > timedelta(seconds=settings.MIRROR_STALE_AFTER_SECONDS)
+
+
+def _bundle_objects(bundle: CustomerBundle) -> list[dict[str, Any]]:
+    """The bundle's objects in an order where referenced objects come first."""
+    discounts = [
+        d
+        for sub in bundle.subscriptions
+        for d in (sub.get("discounts") or [])
+        if isinstance(d, dict) and d.get("object") == "discount"
+    ]
+    return [
+        *bundle.products,
+        *bundle.prices,
+        *bundle.payment_methods,
+        bundle.customer,
+        *bundle.subscriptions,
+        *discounts,
+        *bundle.invoices,
+        *bundle.charges,
+        *bundle.refunds,
+        *bundle.balance_transactions,
+    ]
+
+
+@transaction.atomic
+def customer_bundle_store(
+    *, workspace: Workspace, customer_id: str, bundle: CustomerBundle
+) -> MirrorCustomer | None:
+    """Upsert every object of the bundle and stamp the customer's ``bundle_synced_at``."""
+    for obj in _bundle_objects(bundle):
+        if obj:
+            mirror_upsert(workspace=workspace, obj=obj)
+    MirrorCustomer.objects.filter(workspace=workspace, stripe_id=customer_id).update(
+        bundle_synced_at=timezone.now()
+    )
+    return MirrorCustomer.objects.filter(workspace=workspace, stripe_id=customer_id).first()
+
+
+def _is_missing(exc: ProviderError) -> bool:
+    return exc.status == 404 or exc.provider_code == "resource_missing"
+
+
+def customer_fetch_now(*, workspace: Workspace, customer_id: str) -> MirrorCustomer:
+    """Fetch a customer the mirror does not know yet, mirror it, and return it.
+
+    Raises ``NotFound`` when the workspace's own provider does not know the id
+    (so another tenant's customer id is a 404, never their data) and
+    ``ProviderUnavailable`` when the provider does not answer.
+    """
+    provider = get_provider(workspace)
+    try:
+        bundle = provider.fetch_customer_bundle(customer_id)
+    except ProviderUnavailable:
+        provider_health_record(workspace_id=workspace.pk, available=False)
+        raise
+    except ProviderError as exc:
+        if _is_missing(exc):
+            raise NotFound("No such billing customer.", code="customer_not_found") from exc
+        raise
+    provider_health_record(workspace_id=workspace.pk, available=True)
+    if not bundle.customer or bundle.customer.get("id") != customer_id:
+        raise NotFound("No such billing customer.", code="customer_not_found")
+    customer = customer_bundle_store(workspace=workspace, customer_id=customer_id, bundle=bundle)
+    if customer is None:
+        raise NotFound("No such billing customer.", code="customer_not_found")
+    return customer
+
+
+def customer_refresh(*, workspace_id: int, customer_id: str) -> bool:
+    """The background refresh: re-fetch the bundle and mirror it. Safe to run twice.
+
+    Returns whether the mirror was refreshed. An outage is recorded, not raised:
+    the panel keeps showing the mirrored data with a banner.
+    """
+    try:
+        workspace = Workspace.objects.filter(pk=workspace_id, is_active=True).first()
+        if workspace is None:
+            return False
+        try:
+            bundle = get_provider(workspace).fetch_customer_bundle(customer_id)
+        except ProviderUnavailable:
+            provider_health_record(workspace_id=workspace_id, available=False)
+            logger.warning(
+                "refresh of %s in workspace %s: provider unavailable", customer_id, workspace_id
+            )
+            return False
+        except ProviderError as exc:
+            logger.warning(
+                "refresh of %s in workspace %s failed: %s", customer_id, workspace_id, exc.code
+            )
+            return False
+        provider_health_record(workspace_id=workspace_id, available=True)
+        customer_bundle_store(workspace=workspace, customer_id=customer_id, bundle=bundle)
+        return True
+    finally:
+        cache.delete(_lock_key(workspace_id, customer_id))
+
+
+def customer_refresh_enqueue(*, workspace: Workspace, customer_id: str) -> bool:
+    """Queue one background refresh of the customer, unless one is already under way.
+
+    Returns True when a refresh is queued or in flight. The task is sent after
+    the surrounding transaction commits (immediately outside one).
+    """
+    from ..tasks.refresh import customer_refresh_task
+
+    lock = _lock_key(workspace.pk, customer_id)
+    if not cache.add(lock, timezone.now().isoformat(), REFRESH_LOCK_SECONDS):
+        return True
+    workspace_id = workspace.pk
+
+    def send() -> None:
+        try:
+            customer_refresh_task.delay(workspace_id, customer_id)
+        except Exception:  # broker down: let the next request try again
+            cache.delete(lock)
+            logger.exception("could not queue the refresh of %s", customer_id)
+
+    transaction.on_commit(send)
+    return True
+
+
+@dataclass(frozen=True)
+class MirrorState:
+    """What the panel needs to know about the freshness of one customer's data."""
+
+    customer: MirrorCustomer
+    stale: bool
+    refreshing: bool
+    provider_status: str
+
+
+def customer_mirror_ensure(*, workspace: Workspace, customer_id: str) -> MirrorState:
+    """Make sure the customer is mirrored and decide whether to refresh it in the background.
+
+    Not mirrored → fetched now (``NotFound`` / ``ProviderUnavailable`` propagate:
+    404 / 503). Mirrored but stale → a refresh is queued and the mirrored data
+    is answered at once. Deleted customers are not refreshed.
+    """
+    customer = MirrorCustomer.objects.filter(workspace=workspace, stripe_id=customer_id).first()
+    if customer is None:
+        customer = customer_fetch_now(workspace=workspace, customer_id=customer_id)
+        return MirrorState(
+            customer=customer,
+            stale=False,
+            refreshing=False,
+            provider_status=provider_health_status(workspace_id=workspace.pk),
+        )
+    stale = customer_is_stale(customer=customer)
+    refreshing = False
+    if stale and not customer.deleted:
+        refreshing = customer_refresh_enqueue(workspace=workspace, customer_id=customer_id)
+    return MirrorState(
+        customer=customer,
+        stale=stale,
+        refreshing=refreshing,
+        provider_status=provider_health_status(workspace_id=workspace.pk),
+    )

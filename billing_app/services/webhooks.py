@@ -1,0 +1,426 @@
+"""Stripe webhooks: verified, stored once, processed once (DESIGN.md 9, STYLE.md 8).
+
+The path of one delivery:
+
+1. ``webhook_workspace_get`` finds the workspace by the URL's slug (a read only;
+   an unknown workspace gets 404 and nothing is written).
+2. ``stripe_webhook_verify`` checks ``Stripe-Signature`` over the **raw body** with
+   that workspace's signing secret (300 s tolerance) *before anything touches the
+   database*, then parses the event.
+3. ``stripe_event_receive`` stores it as a ``StripeEvent`` — unique per
+   (workspace, event id), so a redelivery is recognised and never processed
+   twice — and enqueues processing when the transaction commits.
+4. ``stripe_event_process`` (the Celery task's one call) re-reads the object the
+   event is about from Stripe — events arrive in any order and may be stale, the
+   current state never is — then, in one transaction holding the event's row
+   lock, writes the mirror, runs the registered hooks and marks the event
+   processed. A failure leaves nothing half-done and the event ``failed``;
+   ``ProviderUnavailable`` is retried by the task.
+
+Hooks, for workflows built on events (payment failures, disputes, ...):
+``webhook_hook_register(event_type="invoice.payment_failed", hook=fn)`` — or a
+prefix pattern such as ``"charge.dispute.*"``, or ``"*"`` — from the workflow's
+module, imported at start-up (``BillingAppConfig.ready`` or the module's own
+tasks import). Each hook receives a ``WebhookEvent`` *after* the mirror holds the
+re-read state, inside the processing transaction: if a hook raises, the mirror
+writes roll back with it and the event is retried, so hooks need not be
+idempotent against partial runs — but must be against Stripe's redelivery of
+an already processed event, which never reaches them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+import stripe
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from ..errors import BillingDeskError, ProviderError, ValidationFailed
+from ..models import MirrorInvoice, MirrorInvoiceLine, StripeEvent, Workspace
+from ..providers import get_provider
+from ..providers.base import BillingProvider
+from ..providers.stripe.readers import event_object, event_previous_attributes, ref
+from .mirror import mirror_upsert
+
+logger = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+DONE = (StripeEvent.Status.PROCESSED, StripeEvent.Status.IGNORED)
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """What a hook receives: the stored event, its payload object and the re-read state."""
+
+    workspace: Workspace
+    stored: StripeEvent
+    event_id: str
+    type: str
+    created: int
+    data_object: Obj
+    previous_attributes: Obj
+    current: Obj | None  # the object's state re-read from Stripe (None when not re-read)
+
+
+WebhookHook = Callable[[WebhookEvent], None]
+_HOOKS: dict[str, list[WebhookHook]] = {}
+
+
+def webhook_hook_register(*, event_type: str, hook: WebhookHook) -> None:
+    """Run ``hook`` for every processed event of ``event_type`` (exact, ``prefix.*`` or ``*``).
+
+    Registering the same hook twice for a type is a no-op (modules may be imported twice).
+    """
+    hooks = _HOOKS.setdefault(event_type, [])
+    if hook not in hooks:
+        hooks.append(hook)
+
+
+def webhook_hook_unregister(*, event_type: str, hook: WebhookHook) -> None:
+    hooks = _HOOKS.get(event_type, [])
+    if hook in hooks:
+        hooks.remove(hook)
+
+
+def webhook_hooks_for(event_type: str) -> list[WebhookHook]:
+    found: list[WebhookHook] = []
+    for pattern, hooks in _HOOKS.items():
+        if pattern in {event_type, "*"} or (
+            pattern.endswith(".*") and event_type.startswith(pattern[:-1])
+        ):
+            found.extend(h for h in hooks if h not in found)
+    return found
+
+
+# --- 1 and 2: the workspace, then the signature ------------------------------------------------
+
+
+def webhook_workspace_get(*, slug: str) -> Workspace | None:
+    """The workspace accepting Stripe webhooks at this slug (connected to Stripe, with a secret)."""
+    workspace = Workspace.objects.filter(
+        slug=slug, is_active=True, provider=Workspace.Provider.STRIPE
+    ).first()
+    if workspace is None or not workspace.stripe_webhook_secret:
+        return None
+    return workspace
+
+
+def _signature_timestamp(header: str) -> int | None:
+    for part in header.split(","):
+        name, _, value = part.strip().partition("=")
+        if name == "t" and value.isdigit():
+            return int(value)
+    return None
+
+
+def stripe_webhook_verify(*, secret: str, payload: bytes, signature: str | None) -> Obj:
+    """The event, once ``Stripe-Signature`` proves it was signed with ``secret`` recently.
+
+    Uses stripe-python's ``WebhookSignature.verify_header`` (HMAC-SHA256 over
+    ``"<t>.<raw body>"``, constant-time compare, ``t`` within the tolerance). Runs
+    before any database access, so an unsigned request costs nothing but CPU.
+    """
+    tolerance = int(getattr(settings, "STRIPE_WEBHOOK_TOLERANCE_SECONDS", 300))
+    if not signature:
+        raise ValidationFailed("The Stripe-Signature header is missing.", code="signature_missing")
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationFailed("The body is not UTF-8.", code="invalid_payload") from exc
+    try:
+        stripe.WebhookSignature.verify_header(text, signature, secret, tolerance)
+    except stripe.SignatureVerificationError as exc:
+        timestamp = _signature_timestamp(signature)
+        if timestamp is not None and timestamp < time.time() - tolerance:
+            raise ValidationFailed(
+                f"The signature is older than {tolerance} seconds.", code="signature_expired"
+            ) from exc
+        raise ValidationFailed(
+            "The Stripe-Signature does not match this endpoint's secret.",
+            code="signature_invalid",
+        ) from exc
+    try:
+        event = json.loads(text)
+    except ValueError as exc:
+        raise ValidationFailed("The body is not JSON.", code="invalid_payload") from exc
+    if not (
+        isinstance(event, dict)
+        and isinstance(event.get("id"), str)
+        and event["id"].startswith("evt_")
+        and isinstance(event.get("type"), str)
+        and isinstance(event.get("created"), int)
+        and isinstance((event.get("data") or {}).get("object"), dict)
+    ):
+        raise ValidationFailed("The body is not a Stripe event.", code="invalid_payload")
+    return event
+
+
+# --- 3: store once ---------------------------------------------------------------------------
+
+
+def _enqueue(event_pk: int) -> None:
+    from ..tasks.webhooks import stripe_event_process_task
+
+    stripe_event_process_task.delay(event_pk)
+
+
+@transaction.atomic
+def stripe_event_receive(*, workspace: Workspace, event: Obj) -> tuple[StripeEvent, bool]:
+    """Store a verified event; ``(event, created)``. A redelivery is not stored again.
+
+    Processing is enqueued when this transaction commits: for a new event, and
+    again for a redelivery of one that is not done yet (the task takes the
+    event's row lock and skips an event already processed, so it never runs twice).
+    """
+    stored, created = StripeEvent.objects.get_or_create(
+        workspace=workspace,
+        event_id=event["id"],
+        defaults={
+            "type": event["type"][:128],
+            "api_version": str(event.get("api_version") or "")[:64],
+            "livemode": bool(event.get("livemode")),
+            "created": datetime.fromtimestamp(event["created"], tz=UTC),
+            "payload": event,
+        },
+    )
+    if created or stored.status not in DONE:
+        transaction.on_commit(partial(_enqueue, stored.pk))
+    return stored, created
+
+
+# --- 4: process once -------------------------------------------------------------------------
+
+
+@dataclass
+class Refresh:
+    """What an event changes in the mirror, fetched before the transaction opens."""
+
+    current: Obj | None = None
+    # States re-read from Stripe just now (stamped with now).
+    upserts: list[Obj] = field(default_factory=list)
+    # States taken from the payload (objects Stripe no longer returns), stamped with the event time.
+    payload_upserts: list[Obj] = field(default_factory=list)
+    invoice_deletes: list[str] = field(default_factory=list)
+
+
+def _gone(exc: BillingDeskError) -> bool:
+    return isinstance(exc, ProviderError) and exc.status == 404
+
+
+def _reread(provider: BillingProvider, resource: str, obj_id: str, fallback: Obj) -> Refresh:
+    if not obj_id:
+        return Refresh()
+    try:
+        current = provider.retrieve_object(resource, obj_id)
+    except BillingDeskError as exc:
+        if _gone(exc):
+            return Refresh(payload_upserts=[fallback] if fallback.get("id") else [])
+        raise
+    return Refresh(current=current, upserts=[current])
+
+
+def _refresh_customer_deleted(provider: BillingProvider, obj: Obj) -> Refresh:
+    return Refresh(payload_upserts=[{"id": obj.get("id"), "object": "customer", "deleted": True}])
+
+
+def _refresh_subscription(provider: BillingProvider, obj: Obj) -> Refresh:
+    return _reread(provider, "subscription", str(obj.get("id") or ""), obj)
+
+
+def _refresh_discount_owner(provider: BillingProvider, obj: Obj) -> Refresh:
+    """A discount has no endpoint of its own: re-read what carries it."""
+    subscription_id = ref(obj.get("subscription"))
+    if subscription_id:
+        return _reread(provider, "subscription", subscription_id, {})
+    return _reread(provider, "customer", ref(obj.get("customer")), {})
+
+
+def _refresh_tax_id_owner(provider: BillingProvider, obj: Obj) -> Refresh:
+    owner = obj.get("owner") or {}
+    customer_id = ref(obj.get("customer")) or ref(owner.get("customer"))
+    return _reread(provider, "customer", customer_id, {})
+
+
+def _refresh_customer(provider: BillingProvider, obj: Obj) -> Refresh:
+    refresh = _reread(provider, "customer", str(obj.get("id") or ""), {})
+    if not refresh.current and not refresh.upserts:
+        return _refresh_customer_deleted(provider, obj)
+    return refresh
+
+
+def _refresh_invoice_deleted(provider: BillingProvider, obj: Obj) -> Refresh:
+    return Refresh(invoice_deletes=[str(obj.get("id") or "")])
+
+
+def _refresh_invoice(provider: BillingProvider, obj: Obj) -> Refresh:
+    invoice_id = str(obj.get("id") or "")
+    if not invoice_id.startswith("in_"):  # e.g. invoice.upcoming: a preview, nothing stored
+        return Refresh()
+    try:
+        current = provider.retrieve_object("invoice", invoice_id)
+    except BillingDeskError as exc:
+        if _gone(exc):
+            return Refresh(invoice_deletes=[invoice_id])
+        raise
+    return Refresh(current=current, upserts=[current])
+
+
+def _refresh_charge(provider: BillingProvider, obj: Obj) -> Refresh:
+    return _reread(provider, "charge", str(obj.get("id") or ""), obj)
+
+
+def _refresh_dispute(provider: BillingProvider, obj: Obj) -> Refresh:
+    """The disputed charge, re-read: Stripe marks it ``disputed``."""
+    refresh = _reread(provider, "charge", ref(obj.get("charge")), {})
+    return Refresh(current=obj, upserts=refresh.upserts)
+
+
+def _refresh_payment_intent(provider: BillingProvider, obj: Obj) -> Refresh:
+    """The intent's latest charge carries the failure (code, decline reason) or the success."""
+    intent = provider.retrieve_object("payment_intent", str(obj.get("id") or ""))
+    charge = intent.get("latest_charge")
+    if isinstance(charge, str) and charge:
+        charge = provider.retrieve_object("charge", charge)
+    return Refresh(current=intent, upserts=[charge] if isinstance(charge, dict) else [])
+
+
+def _refresh_simple(resource: str) -> Callable[[BillingProvider, Obj], Refresh]:
+    def refresh(provider: BillingProvider, obj: Obj) -> Refresh:
+        return _reread(provider, resource, str(obj.get("id") or ""), obj)
+
+    return refresh
+
+
+def _refresh_catalog_deleted(provider: BillingProvider, obj: Obj) -> Refresh:
+    return Refresh(payload_upserts=[{**obj, "active": False}])
+
+
+# Ordered: the first matching pattern wins (``prefix.*`` matches everything under it).
+REFRESHERS: list[tuple[str, Callable[[BillingProvider, Obj], Refresh]]] = [
+    ("customer.subscription.*", _refresh_subscription),
+    ("customer.discount.*", _refresh_discount_owner),
+    ("customer.tax_id.*", _refresh_tax_id_owner),
+    ("customer.deleted", _refresh_customer_deleted),
+    ("customer.*", _refresh_customer),
+    ("invoice.deleted", _refresh_invoice_deleted),
+    ("invoice.*", _refresh_invoice),
+    ("charge.dispute.*", _refresh_dispute),
+    ("charge.*", _refresh_charge),
+    ("payment_intent.payment_failed", _refresh_payment_intent),
+    ("payment_intent.succeeded", _refresh_payment_intent),
+    ("refund.*", _refresh_simple("refund")),
+    ("payment_method.*", _refresh_simple("payment_method")),
+    ("product.deleted", _refresh_catalog_deleted),
+    ("price.deleted", _refresh_catalog_deleted),
+    ("product.*", _refresh_simple("product")),
+    ("price.*", _refresh_simple("price")),
+]
+
+
+def webhook_refresher_for(event_type: str) -> Callable[[BillingProvider, Obj], Refresh] | None:
+    for pattern, refresher in REFRESHERS:
+        if pattern == event_type or (
+            pattern.endswith(".*") and event_type.startswith(pattern[:-1])
+        ):
+            return refresher
+    return None
+
+
+def _mark(event_pk: int, status: str, *, error: str = "") -> None:
+    StripeEvent.objects.filter(pk=event_pk).exclude(status__in=DONE).update(
+        status=status, error=error[:2000], processed_at=timezone.now()
+    )
+
+
+def stripe_event_process(*, event_pk: int) -> StripeEvent:
+    """Apply one stored event: re-read from Stripe, then mirror + hooks + status, atomically.
+
+    Safe to call any number of times: an event already processed or ignored is
+    returned untouched; the row lock taken in the final transaction makes two
+    concurrent runs apply it once.
+    """
+    event = StripeEvent.objects.select_related("workspace").get(pk=event_pk)
+    if event.status in DONE:
+        return event
+    refresher = webhook_refresher_for(event.type)
+    hooks = webhook_hooks_for(event.type)
+    if refresher is None and not hooks:
+        _mark(event.pk, StripeEvent.Status.IGNORED)
+        event.refresh_from_db()
+        return event
+    StripeEvent.objects.filter(pk=event.pk).update(attempts=F("attempts") + 1)
+    payload = event.payload or {}
+    obj = event_object(payload)
+    try:
+        refresh = refresher(get_provider(event.workspace), obj) if refresher else Refresh()
+        with transaction.atomic():
+            locked = StripeEvent.objects.select_for_update().get(pk=event.pk)
+            if locked.status in DONE:
+                return locked
+            _apply(event.workspace, refresh, created=int(payload.get("created") or 0))
+            webhook = WebhookEvent(
+                workspace=event.workspace,
+                stored=locked,
+                event_id=locked.event_id,
+                type=locked.type,
+                created=int(payload.get("created") or 0),
+                data_object=obj,
+                previous_attributes=event_previous_attributes(payload),
+                current=refresh.current,
+            )
+            for hook in hooks:
+                hook(webhook)
+            locked.status = StripeEvent.Status.PROCESSED
+            locked.error = ""
+            locked.processed_at = timezone.now()
+            locked.save(update_fields=["status", "error", "processed_at"])
+            return locked
+    except Exception as exc:
+        logger.warning(
+            "stripe event %s (%s) for workspace %s failed: %s",
+            event.event_id,
+            event.type,
+            event.workspace_id,
+            type(exc).__name__,
+        )
+        _mark(event.pk, StripeEvent.Status.FAILED, error=f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def _apply(workspace: Workspace, refresh: Refresh, *, created: int) -> None:
+    for obj in refresh.upserts:
+        mirror_upsert(workspace=workspace, obj=obj)
+    for obj in refresh.payload_upserts:
+        mirror_upsert(workspace=workspace, obj=obj, source_updated=created)
+    for invoice_id in refresh.invoice_deletes:
+        MirrorInvoiceLine.objects.filter(workspace=workspace, invoice_id=invoice_id).delete()
+        MirrorInvoice.objects.filter(workspace=workspace, stripe_id=invoice_id).delete()
+
+
+def stripe_events_requeue(
+    *, older_than: timedelta = timedelta(minutes=10), max_attempts: int = 10
+) -> int:
+    """Enqueue again the events left behind: still ``received`` (their task was lost, e.g.
+    the broker was down at commit) or ``failed`` with attempts to spare. For a
+    periodic task; processing stays exactly-once because of the row lock."""
+    cutoff = timezone.now() - older_than
+    pending = list(
+        StripeEvent.objects.filter(
+            status__in=[StripeEvent.Status.RECEIVED, StripeEvent.Status.FAILED],
+            received_at__lte=cutoff,
+            attempts__lt=max_attempts,
+        ).values_list("pk", flat=True)[:500]
+    )
+    for event_pk in pending:
+        _enqueue(event_pk)
+    return len(pending)

@@ -1,0 +1,204 @@
+"""The demo connector: a local 'helpdesk' for the demo and tests.
+
+It signs agents in with the role the demo's role switcher picks — which is why it
+only answers in demo mode (``settings.DEMO_MODE`` together with ``DEBUG`` or
+tests) and why a system check refuses ``DEMO_MODE`` with ``DEBUG`` off
+(``helpdesk_connectors.E001``). Its tickets, notes and replies are rows in
+``DemoTicket`` / ``DemoTicketComment``, so the demo host page can show what was
+posted back to the ticket and the dashboard can sync demo tickets like real ones.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from ..base import (
+    FEATURE_CREATE_TICKET,
+    FEATURE_INTERNAL_NOTES,
+    FEATURE_PUBLIC_REPLIES,
+    FEATURE_TICKET_EXPORT,
+    AgentProfile,
+    EntryRejected,
+    HelpdeskApiError,
+    HelpdeskConnector,
+    HelpdeskIdentity,
+    TicketPage,
+    TicketRecord,
+)
+from ..models import DemoTicket, DemoTicketComment, Installation
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+# The agent roles of the demo's role switcher (billing's Role values; no billing import here).
+DEMO_ROLES = {
+    "l1": "L1 Agent",
+    "l2": "L2 Agent",
+    "manager": "Manager",
+    "specialist": "Billing Specialist",
+}
+PAGE_SIZE = 100
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,48}[a-z0-9]$")
+
+
+def demo_enabled() -> bool:
+    """Demo mode is on, and this is a development server or the test suite — never production."""
+    return bool(settings.DEMO_MODE) and bool(settings.DEBUG or getattr(settings, "TESTING", False))
+
+
+def demo_agent(role: str) -> AgentProfile:
+    return AgentProfile(
+        agent_id=f"demo-{role}",
+        name=f"Demo {DEMO_ROLES[role]}",
+        email=f"demo-{role}@agents.demo.invalid",
+        helpdesk_role="agent",
+    )
+
+
+class DemoConnector(HelpdeskConnector):
+    key = "demo"
+    name = "Demo"
+    features = frozenset(
+        {
+            FEATURE_INTERNAL_NOTES,
+            FEATURE_PUBLIC_REPLIES,
+            FEATURE_TICKET_EXPORT,
+            FEATURE_CREATE_TICKET,
+        }
+    )
+    entry_auth_scheme = "Demo"
+
+    def verify_entry(self, request: HttpRequest) -> HelpdeskIdentity:
+        """``{"role", "workspace"}`` → the demo agent of that role in that workspace's demo installation."""
+        if not demo_enabled():
+            raise EntryRejected("The demo is not enabled on this server.", code="demo_disabled")
+        body = self._body(request)
+        role = body.get("role")
+        if role not in DEMO_ROLES:
+            raise EntryRejected(f"role must be one of {', '.join(DEMO_ROLES)}.", code="bad_role")
+        slug = body.get("workspace")
+        if not isinstance(slug, str) or not _SLUG.match(slug):
+            raise EntryRejected("workspace must be a workspace slug.", code="bad_workspace")
+        installation = self.installation_for(slug)
+        if installation is None:
+            raise EntryRejected(
+                "That workspace has no demo installation.", code="unknown_installation"
+            )
+        ticket_id = body.get("ticket_id")
+        return HelpdeskIdentity(
+            installation=installation,
+            agent=demo_agent(role),
+            ticket_id=str(ticket_id) if isinstance(ticket_id, str | int) else "",
+            requester_email=str(body.get("requester_email") or "")[:254],
+            extra={"role": role},
+        )
+
+    @staticmethod
+    def installation_for(slug: str) -> Installation | None:
+        """The workspace's demo installation, through the link the billing side keeps.
+
+        ``workspace_link`` is the reverse name of ``billing_app.WorkspaceInstallation``;
+        querying through it keeps this package free of billing imports.
+        """
+        return (
+            Installation.objects.filter(connector="demo", is_active=True)
+            .filter(Q(workspace_link__workspace__slug=slug))
+            .first()
+        )
+
+    @staticmethod
+    def _body(request: HttpRequest) -> dict[str, Any]:
+        try:
+            body = json.loads(request.body or b"")
+        except (ValueError, UnicodeDecodeError):
+            raise EntryRejected("The request body is not JSON.", code="bad_request") from None
+        if not isinstance(body, dict):
+            raise EntryRejected("The request body must be a JSON object.", code="bad_request")
+        return body
+
+    def frame_ancestors(self, installation: Installation) -> list[str]:
+        return ["'self'"]
+
+    def fetch_agent(self, installation: Installation, agent_id: str) -> AgentProfile:
+        role = str(agent_id).removeprefix("demo-")
+        if not str(agent_id).startswith("demo-") or role not in DEMO_ROLES:
+            raise HelpdeskApiError(
+                f"No demo agent {agent_id!r}.", code="helpdesk_not_found", http_status=404
+            )
+        return demo_agent(role)
+
+    def _comment(self, installation: Installation, ticket_id: str, body: str, public: bool) -> str:
+        if not str(ticket_id).strip():
+            raise HelpdeskApiError("No ticket id.", code="helpdesk_not_found", http_status=404)
+        comment = DemoTicketComment.objects.create(
+            installation=installation, ticket_id=str(ticket_id), body=body, public=public
+        )
+        DemoTicket.objects.filter(installation=installation, ticket_id=str(ticket_id)).update(
+            updated_at=timezone.now()
+        )
+        return str(comment.pk)
+
+    def post_internal_note(self, installation: Installation, ticket_id: str, body: str) -> str:
+        return self._comment(installation, ticket_id, body, public=False)
+
+    def post_public_reply(self, installation: Installation, ticket_id: str, body: str) -> str:
+        return self._comment(installation, ticket_id, body, public=True)
+
+    def tickets_updated_since(
+        self, installation: Installation, *, since: datetime, cursor: str | None
+    ) -> TicketPage:
+        """Ordered by (updated_at, id); the cursor is the last row's ``updated_at|id``."""
+        rows = DemoTicket.objects.filter(installation=installation, updated_at__gte=since)
+        if cursor:
+            stamp, _, last_id = cursor.rpartition("|")
+            after = parse_datetime(stamp)
+            if after is None or not last_id.isdigit():
+                raise HelpdeskApiError("Bad cursor.", code="helpdesk_bad_request", http_status=400)
+            rows = rows.filter(Q(updated_at__gt=after) | Q(updated_at=after, pk__gt=int(last_id)))
+        page = list(rows.order_by("updated_at", "pk")[: PAGE_SIZE + 1])
+        more = len(page) > PAGE_SIZE
+        page = page[:PAGE_SIZE]
+        next_cursor = f"{page[-1].updated_at.isoformat()}|{page[-1].pk}" if page else cursor
+        return TicketPage(
+            tickets=[
+                TicketRecord(
+                    ticket_id=t.ticket_id,
+                    subject=t.subject,
+                    status=t.status,
+                    tags=tuple(t.tags or ()),
+                    created_at=t.created_at,
+                    updated_at=t.updated_at,
+                    solved_at=t.solved_at,
+                    requester_email=t.requester_email,
+                    group_id=t.group,
+                    satisfaction_score=t.satisfaction_score,
+                )
+                for t in page
+            ],
+            cursor=next_cursor,
+            end_of_stream=not more,
+        )
+
+    def create_ticket(
+        self, installation: Installation, *, subject: str, body: str, group: str
+    ) -> str:
+        now = timezone.now()
+        ticket = DemoTicket.objects.create(
+            installation=installation,
+            ticket_id=f"demo-{now.strftime('%Y%m%d%H%M%S%f')}",
+            subject=subject[:255],
+            group=group[:120],
+            tags=["billing_desk"],
+            created_at=now,
+            updated_at=now,
+        )
+        self._comment(installation, ticket.ticket_id, body, public=False)
+        return ticket.ticket_id

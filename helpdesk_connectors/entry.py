@@ -1,0 +1,156 @@
+"""What every entry view shares: hand the verified identity to billing, answer errors, render the panel.
+
+The connector package must not import ``billing_app`` (DESIGN.md section 1), so the
+sign-in is the callable named by ``settings.HELPDESK_SIGN_IN``
+(``billing_app.services.identity.agent_sign_in``): it receives the verified
+``HelpdeskIdentity`` and returns ``(membership, MintedSession)``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
+from django.utils.module_loading import import_string
+
+from . import framing, sessions
+from .base import ConnectorError, EntryRejected, HelpdeskApiError, HelpdeskIdentity
+from .models import Installation
+from .sessions import MintedSession
+
+logger = logging.getLogger(__name__)
+
+PANEL_TEMPLATE = "panel/panel.html"
+ERROR_TEMPLATE = "helpdesk_connectors/entry_error.html"
+
+
+class SignInRefused(EntryRejected):
+    """The billing side refused the verified identity (e.g. installation not linked)."""
+
+    code = "sign_in_refused"
+
+
+def sign_in(identity: HelpdeskIdentity, *, role_override: str | None = None) -> MintedSession:
+    """Create/update the agent on the billing side and mint an app session.
+
+    Domain errors of the billing side carry ``code`` and ``status``; they become
+    ``SignInRefused`` (401) so that the entry view answers like any other rejection.
+    The callable is atomic: when it fails, no user or membership is left behind.
+    """
+    callable_ = import_string(settings.HELPDESK_SIGN_IN)
+    kwargs: dict[str, Any] = {"identity": identity}
+    if role_override is not None:
+        kwargs["role_override"] = role_override
+    try:
+        _membership, minted = callable_(**kwargs)
+    except Exception as exc:
+        code = getattr(exc, "code", None)
+        if isinstance(code, str) and isinstance(getattr(exc, "status", None), int):
+            raise SignInRefused(getattr(exc, "message", str(exc)), code=code) from exc
+        raise
+    return minted
+
+
+def session_from_token(token: str, *, connector: str) -> tuple[Installation, MintedSession]:
+    """Re-verify an app session token handed to a panel page (Freshdesk, demo).
+
+    The same checks as every API call (``authenticate_token``), plus: the session
+    belongs to an installation of ``connector``.
+    """
+    from rest_framework.exceptions import AuthenticationFailed
+
+    from .authentication import authenticate_token
+
+    if not token:
+        raise EntryRejected("No app session token was sent.", code="missing_token")
+    try:
+        _user, app_session = authenticate_token(token)
+    except AuthenticationFailed as exc:
+        raise EntryRejected(str(exc.detail), code="invalid_session") from None
+    installation = getattr(app_session, "installation", None)
+    if not isinstance(installation, Installation) or installation.connector != connector:
+        raise EntryRejected("This session is not from this helpdesk.", code="invalid_session")
+    expires_at = sessions.verify(token).expires_at
+    if expires_at is None:
+        raise EntryRejected("The session has no timestamp.", code="invalid_session")
+    return installation, MintedSession(token=token, expires_at=expires_at)
+
+
+def error_status(exc: ConnectorError) -> int:
+    """401 for every rejection; 503 when the helpdesk itself is unavailable (try again)."""
+    if isinstance(exc, HelpdeskApiError):
+        return 503 if exc.retryable else 401
+    return 401
+
+
+def _log_rejection(connector: str, exc: ConnectorError) -> None:
+    logger.info("helpdesk entry rejected connector=%s code=%s", connector, exc.code)
+
+
+def _with_auth_headers(
+    response: HttpResponse, exc: ConnectorError, status: int, scheme: str
+) -> HttpResponse:
+    if status == 401:
+        response["WWW-Authenticate"] = f'{scheme} realm="billing-desk", error="{exc.code}"'
+    if isinstance(exc, HelpdeskApiError) and exc.retry_after:
+        response["Retry-After"] = str(int(exc.retry_after))
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def json_error(exc: ConnectorError, *, connector: str, scheme: str) -> JsonResponse:
+    _log_rejection(connector, exc)
+    status = error_status(exc)
+    response = JsonResponse(
+        {"error": {"code": exc.code, "message": exc.message, "details": {}}}, status=status
+    )
+    return _with_auth_headers(response, exc, status, scheme)  # type: ignore[return-value]
+
+
+def html_error(
+    request: HttpRequest,
+    exc: ConnectorError,
+    *,
+    connector: str,
+    scheme: str,
+    frame_origins: list[str],
+) -> HttpResponse:
+    """A small page the agent sees inside the sidebar, with the reason and its code."""
+    _log_rejection(connector, exc)
+    status = error_status(exc)
+    body = render_to_string(
+        ERROR_TEMPLATE, {"code": exc.code, "message": exc.message, "status": status}, request
+    )
+    response = HttpResponse(body, status=status)
+    framing.allow_framing(response, frame_origins)
+    return _with_auth_headers(response, exc, status, scheme)
+
+
+def panel_response(
+    request: HttpRequest,
+    *,
+    minted: MintedSession,
+    connector: str,
+    helpdesk_origin: str,
+    frame_origins: list[str],
+    ticket_id: str = "",
+    extra: dict[str, Any] | None = None,
+) -> HttpResponse:
+    """Render ``panel/panel.html`` with the app session; only ``frame_origins`` may frame it."""
+    context = {
+        "app_token": minted.token,
+        "app_token_expires_at": minted.expires_at.isoformat(),
+        "connector": connector,
+        "helpdesk_origin": helpdesk_origin,
+        "ticket_id": ticket_id,
+        **(extra or {}),
+    }
+    body = render_to_string(PANEL_TEMPLATE, context, request)
+    response = HttpResponse(body)
+    # The token is in the page: never cache it anywhere.
+    response["Cache-Control"] = "no-store"
+    response["Referrer-Policy"] = "no-referrer"
+    return framing.allow_framing(response, frame_origins)

@@ -1,0 +1,71 @@
+"""Who may frame the panel: CSP ``frame-ancestors`` per installation.
+
+Every page of Billing Desk keeps Django's ``X-Frame-Options: DENY``
+(``XFrameOptionsMiddleware``) except the panel entry views, which are decorated
+with ``@xframe_options_exempt`` and send ``Content-Security-Policy:
+frame-ancestors …`` naming only the origins of the installation's helpdesk.
+
+Which origins a browser checks (``frame-ancestors`` applies to *every* ancestor
+of the framed document, not only its parent):
+
+* **Zendesk** — a ZAF v2 location with a remote ``url`` is an iframe placed
+  directly in the agent workspace at ``https://{subdomain}.zendesk.com``; the
+  only ancestor is that origin (agents always use the ``zendesk.com`` host, host
+  mapping only applies to the help center). Zendesk-hosted app assets
+  (``*.apps.zdusercontent.com``) are not involved because our location URL is
+  remote. → ``https://acme.zendesk.com``.
+* **Freshdesk** — FDK front-end apps are themselves iframes, served from
+  Freshworks' app CDN (``https://d3h0owdjgzys62.cloudfront.net`` per the
+  Freshworks developer docs), inside ``https://{account}.freshdesk.com``. Our
+  panel is an iframe inside that app frame, so both are ancestors.
+  → ``https://acme.freshdesk.com`` plus ``FRESHWORKS_APP_FRAME_ORIGINS``.
+* **Demo** — framed by the demo host page of this same server → ``'self'``.
+
+Error pages of the entry views carry no data and no actions; they may be framed
+by any host of the helpdesk (``https://*.zendesk.com``) so the agent sees the
+reason inside the sidebar instead of a blank frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.http import HttpResponse
+
+DEFAULT_FRESHWORKS_APP_FRAME_ORIGINS = ("https://d3h0owdjgzys62.cloudfront.net",)
+
+
+def freshworks_app_frame_origins() -> list[str]:
+    return list(
+        getattr(settings, "FRESHWORKS_APP_FRAME_ORIGINS", DEFAULT_FRESHWORKS_APP_FRAME_ORIGINS)
+    )
+
+
+def _valid_source(source: str) -> bool:
+    if source in {"'self'", "'none'"}:
+        return True
+    if not source.startswith("https://") and not (settings.DEBUG and source.startswith("http://")):
+        return False
+    host = source.split("://", 1)[1]
+    # No paths, spaces, quotes or separators that could smuggle another directive in.
+    return bool(host) and not any(ch in host for ch in " ;,'\"/\\\r\n\t")
+
+
+def frame_ancestors_value(origins: Iterable[str]) -> str:
+    """``frame-ancestors a b``; invalid sources are dropped, none left → ``'none'``."""
+    sources = list(dict.fromkeys(o for o in origins if _valid_source(o)))
+    return "frame-ancestors " + (" ".join(sources) if sources else "'none'")
+
+
+def allow_framing(response: HttpResponse, origins: Iterable[str]) -> HttpResponse:
+    """Let exactly ``origins`` frame ``response`` (use on panel responses only).
+
+    Sets the CSP header and marks the response exempt from ``X-Frame-Options``
+    (the view should also carry ``@xframe_options_exempt``; both are idempotent).
+    Browsers that understand CSP ignore ``X-Frame-Options`` when
+    ``frame-ancestors`` is present, so the CSP is the real control.
+    """
+    response["Content-Security-Policy"] = frame_ancestors_value(origins)
+    response.xframe_options_exempt = True  # type: ignore[attr-defined]
+    return response

@@ -1,0 +1,226 @@
+"""Freshdesk REST API v2: one function per call, the installation's API key, our errors.
+
+Authentication: basic auth with the API key as user name and ``X`` as password.
+Endpoints used:
+
+* ``GET /api/v2/agents/{id}`` — ``role_ids``, ``group_ids``, ``contact.active``;
+* ``GET /api/v2/roles`` — role id → name (``Account Administrator``,
+  ``Administrator``, ``Supervisor``, ``Agent`` and custom roles);
+* ``GET /api/v2/groups?per_page=100&page=N`` — group id → name;
+* ``POST /api/v2/tickets/{id}/notes`` ``{"body", "private": true}`` — internal note;
+* ``POST /api/v2/tickets/{id}/reply`` ``{"body"}`` — public reply;
+* ``GET /api/v2/tickets?updated_since=…&per_page=100&page=N&include=stats,requester``
+  — tickets changed since a time (``stats.resolved_at``, requester email);
+  Freshdesk serves at most 300 pages of such a listing;
+* ``POST /api/v2/tickets`` — CSM outreach ticket.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from django.utils.dateparse import parse_datetime
+
+from ..base import HelpdeskApiError, TicketPage, TicketRecord
+from ..http import HttpResponse, send
+
+if TYPE_CHECKING:
+    from ..models import Installation
+
+SERVICE = "Freshdesk"
+PER_PAGE = 100
+MAX_PAGE = 300
+MAX_GROUP_PAGES = 10
+STATUS_NAMES = {2: "open", 3: "pending", 4: "resolved", 5: "closed"}
+
+
+@dataclass(frozen=True)
+class FreshdeskAgent:
+    id: str
+    name: str
+    email: str
+    active: bool
+    role_ids: tuple[str, ...]
+    group_ids: tuple[str, ...]
+
+
+def _auth(installation: Installation, api_key: str | None) -> tuple[str, str]:
+    key = installation.api_token or api_key or ""
+    if not key:
+        raise HelpdeskApiError(
+            f"No Freshdesk API key is configured for {installation.domain}.",
+            code="helpdesk_credentials_missing",
+        )
+    return (key, "X")
+
+
+def _call(
+    installation: Installation,
+    method: str,
+    path: str,
+    *,
+    params: dict[str, Any] | None = None,
+    json: Any = None,
+    api_key: str | None = None,
+) -> HttpResponse:
+    return send(
+        method,
+        f"{installation.base_url}{path}",
+        service=SERVICE,
+        auth=_auth(installation, api_key),
+        params=params,
+        json=json,
+    )
+
+
+def _dict(response: HttpResponse) -> dict[str, Any]:
+    body = response.json()
+    if not isinstance(body, dict):
+        raise HelpdeskApiError("Freshdesk's answer is malformed.", code="helpdesk_bad_response")
+    return body
+
+
+def _list(response: HttpResponse) -> list[dict[str, Any]]:
+    body = response.json()
+    if not isinstance(body, list):
+        raise HelpdeskApiError("Freshdesk's answer is malformed.", code="helpdesk_bad_response")
+    return [item for item in body if isinstance(item, dict)]
+
+
+def agent_get(
+    installation: Installation, agent_id: str, *, api_key: str | None = None
+) -> FreshdeskAgent:
+    agent = _dict(_call(installation, "GET", f"/api/v2/agents/{agent_id}", api_key=api_key))
+    contact = agent.get("contact") or {}
+    return FreshdeskAgent(
+        id=str(agent.get("id", agent_id)),
+        name=str(contact.get("name") or ""),
+        email=str(contact.get("email") or ""),
+        active=bool(contact.get("active", False)),
+        role_ids=tuple(str(r) for r in agent.get("role_ids") or ()),
+        group_ids=tuple(str(g) for g in agent.get("group_ids") or ()),
+    )
+
+
+def roles_list(installation: Installation, *, api_key: str | None = None) -> dict[str, str]:
+    """Role id → name."""
+    return {
+        str(role["id"]): str(role.get("name") or "")
+        for role in _list(_call(installation, "GET", "/api/v2/roles", api_key=api_key))
+        if "id" in role
+    }
+
+
+def groups_list(installation: Installation, *, api_key: str | None = None) -> dict[str, str]:
+    """Group id → name, every page."""
+    groups: dict[str, str] = {}
+    for page in range(1, MAX_GROUP_PAGES + 1):
+        items = _list(
+            _call(
+                installation,
+                "GET",
+                "/api/v2/groups",
+                params={"per_page": PER_PAGE, "page": page},
+                api_key=api_key,
+            )
+        )
+        groups.update({str(g["id"]): str(g.get("name") or "") for g in items if "id" in g})
+        if len(items) < PER_PAGE:
+            break
+    return groups
+
+
+def note_create(installation: Installation, ticket_id: str, body: str) -> str:
+    note = _dict(
+        _call(
+            installation,
+            "POST",
+            f"/api/v2/tickets/{ticket_id}/notes",
+            json={"body": body, "private": True},
+        )
+    )
+    return str(note.get("id", ""))
+
+
+def reply_create(installation: Installation, ticket_id: str, body: str) -> str:
+    reply = _dict(
+        _call(installation, "POST", f"/api/v2/tickets/{ticket_id}/reply", json={"body": body})
+    )
+    return str(reply.get("id", ""))
+
+
+def _time(value: Any) -> datetime | None:
+    return parse_datetime(value) if isinstance(value, str) else None
+
+
+def ticket_record(ticket: dict[str, Any]) -> TicketRecord:
+    stats = ticket.get("stats") or {}
+    requester = ticket.get("requester") or {}
+    status = ticket.get("status")
+    created = _time(ticket.get("created_at"))
+    return TicketRecord(
+        ticket_id=str(ticket["id"]),
+        subject=str(ticket.get("subject") or ""),
+        status=STATUS_NAMES.get(status, str(status))
+        if isinstance(status, int)
+        else str(status or ""),
+        tags=tuple(str(t) for t in ticket.get("tags") or ()),
+        created_at=created,  # type: ignore[arg-type]
+        updated_at=_time(ticket.get("updated_at")) or created,  # type: ignore[arg-type]
+        solved_at=_time(stats.get("resolved_at")) or _time(stats.get("closed_at")),
+        requester_email=str(requester.get("email") or ""),
+        group_id=str(ticket.get("group_id") or ""),
+        assignee_id=str(ticket.get("responder_id") or ""),
+        satisfaction_score=None,  # Freshdesk keeps ratings in the surveys API, not on tickets
+        reopens=1 if stats.get("reopened_at") else 0,
+        escalated=bool(ticket.get("is_escalated")),
+        raw={"requester_id": ticket.get("requester_id"), "source": ticket.get("source")},
+    )
+
+
+def tickets_updated_since(installation: Installation, *, since: datetime, page: int) -> TicketPage:
+    """One page; the cursor is the next page number (Freshdesk's listing is page-based)."""
+    response = _call(
+        installation,
+        "GET",
+        "/api/v2/tickets",
+        params={
+            "updated_since": since.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "per_page": PER_PAGE,
+            "page": page,
+            "order_by": "updated_at",
+            "order_type": "asc",
+            "include": "stats,requester",
+        },
+    )
+    items = _list(response)
+    has_next = 'rel="next"' in response.headers.get("Link", "") and page < MAX_PAGE
+    return TicketPage(
+        tickets=[ticket_record(t) for t in items if "id" in t and t.get("created_at")],
+        cursor=str(page + 1) if has_next else None,
+        end_of_stream=not has_next,
+    )
+
+
+def ticket_create(
+    installation: Installation, *, subject: str, body: str, group_id: str, email: str
+) -> str:
+    ticket = _dict(
+        _call(
+            installation,
+            "POST",
+            "/api/v2/tickets",
+            json={
+                "subject": subject,
+                "description": body,
+                "email": email,
+                "group_id": int(group_id),
+                "priority": 2,
+                "status": 2,
+                "tags": ["billing_desk"],
+            },
+        )
+    )
+    return str(ticket.get("id", ""))

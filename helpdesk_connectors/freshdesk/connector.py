@@ -1,0 +1,238 @@
+"""Freshdesk: shared-secret entry through the FDK request proxy, agent roles from the API.
+
+The FDK app calls ``POST /freshdesk/session/`` through its ``createSession``
+request template (``freshdesk_app/config/requests.json``). Freshworks' proxy adds
+the ``X-Billing-Desk-Secret`` header from the secure iparam ``shared_secret``; the
+browser never sees it. The JSON body, written by the app frame, is
+``{"agent_id", "domain", "ticket_id", "requester_email"}``.
+
+What this proves and what it does not (docs/threat-model.md): the secret proves
+the request came through *this installation's* app; Freshworks does **not**
+attest which agent is calling — ``agent_id`` is asserted by the app frame. So the
+agent is looked up server-side (it must exist and be active in that account) and
+the role is read from the API, never from the body.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from django.core.cache import cache
+
+from .. import framing
+from ..base import (
+    FEATURE_CREATE_TICKET,
+    FEATURE_INTERNAL_NOTES,
+    FEATURE_PUBLIC_REPLIES,
+    FEATURE_TICKET_EXPORT,
+    AgentProfile,
+    EntryRejected,
+    HelpdeskApiError,
+    HelpdeskConnector,
+    HelpdeskIdentity,
+    TicketPage,
+)
+from ..models import Installation
+from . import client
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+SECRET_HEADER = "X-Billing-Desk-Secret"
+API_KEY_HEADER = "X-Billing-Desk-Api-Key"
+AGENT_CACHE_SECONDS = 60
+DIRECTORY_CACHE_SECONDS = 300
+MAX_BODY_BYTES = 4096
+# Freshdesk's built-in roles, most privileged first: the agent's ``helpdesk_role``
+# is the first of these they hold, else their first custom role's name.
+DEFAULT_ROLE_ORDER = ("Account Administrator", "Administrator", "Supervisor", "Agent")
+_ID = re.compile(r"^[0-9]{1,20}$")
+_HOST = re.compile(
+    r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$"
+)
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
+
+
+def _reject(message: str, code: str) -> EntryRejected:
+    return EntryRejected(message, code=code)
+
+
+def normalise_domain(value: Any) -> str:
+    if not isinstance(value, str):
+        return ""
+    host = value.strip().lower().removeprefix("https://").rstrip("/")
+    return host if _HOST.match(host) else ""
+
+
+def _id(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return str(value)
+    if isinstance(value, str) and _ID.match(value.strip()):
+        return value.strip()
+    return ""
+
+
+def helpdesk_role_name(role_names: list[str]) -> str:
+    for wanted in DEFAULT_ROLE_ORDER:
+        if wanted in role_names:
+            return wanted
+    return role_names[0] if role_names else ""
+
+
+class FreshdeskConnector(HelpdeskConnector):
+    key = "freshdesk"
+    name = "Freshdesk"
+    features = frozenset(
+        {
+            FEATURE_INTERNAL_NOTES,
+            FEATURE_PUBLIC_REPLIES,
+            FEATURE_TICKET_EXPORT,
+            FEATURE_CREATE_TICKET,
+        }
+    )
+    entry_auth_scheme = "BillingDeskSecret"
+
+    # --- entry -----------------------------------------------------------------------------
+
+    def verify_entry(self, request: HttpRequest) -> HelpdeskIdentity:
+        """Tenant first: body ``domain`` → installation → constant-time secret → agent from the API."""
+        body = self._body(request)
+        domain = normalise_domain(body.get("domain"))
+        if not domain:
+            raise _reject("The account domain is missing.", "bad_domain")
+        installation = Installation.objects.filter(
+            connector=self.key, domain=domain, is_active=True
+        ).first()
+        if installation is None:
+            raise _reject(
+                "This Freshdesk account has no Billing Desk installation.", "unknown_installation"
+            )
+        self._verify_secret(request, installation)
+        agent_id = _id(body.get("agent_id"))
+        if not agent_id:
+            raise _reject("The agent id is missing.", "bad_agent_id")
+        api_key = request.headers.get(API_KEY_HEADER, "").strip() or None
+        try:
+            agent = self.fetch_agent(installation, agent_id, api_key=api_key)
+        except HelpdeskApiError as exc:
+            if exc.http_status == 404:
+                raise _reject("No such agent in this Freshdesk account.", "unknown_agent") from exc
+            raise
+        if not agent.active:
+            raise _reject("This agent is not active in Freshdesk.", "agent_inactive")
+        ticket_id = _id(body.get("ticket_id"))
+        email = body.get("requester_email")
+        return HelpdeskIdentity(
+            installation=installation,
+            agent=agent,
+            ticket_id=ticket_id,
+            requester_email=email if isinstance(email, str) and _EMAIL.match(email) else "",
+        )
+
+    def _body(self, request: HttpRequest) -> dict[str, Any]:
+        if request.method != "POST":
+            raise _reject("Use POST.", "bad_request")
+        raw = request.body
+        if not raw or len(raw) > MAX_BODY_BYTES:
+            raise _reject("The request body is missing or too large.", "bad_request")
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise _reject("The request body is not JSON.", "bad_request") from None
+        if not isinstance(body, dict):
+            raise _reject("The request body must be a JSON object.", "bad_request")
+        return body
+
+    def _verify_secret(self, request: HttpRequest, installation: Installation) -> None:
+        expected = installation.shared_secret or ""
+        if not expected:
+            raise _reject(
+                "No shared secret is configured for this installation.",
+                "installation_not_configured",
+            )
+        provided = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(provided.encode(), expected.encode()):
+            raise _reject("The shared secret does not match.", "bad_secret")
+
+    def frame_ancestors(self, installation: Installation) -> list[str]:
+        return [installation.base_url, *framing.freshworks_app_frame_origins()]
+
+    # --- API -------------------------------------------------------------------------------
+
+    def _directory(
+        self, installation: Installation, kind: str, api_key: str | None
+    ) -> dict[str, str]:
+        cache_key = f"hd:freshdesk:{kind}:{installation.pk}:{installation.version}"
+        cached = cache.get(cache_key)
+        if isinstance(cached, dict):
+            return cached
+        fetch = client.roles_list if kind == "roles" else client.groups_list
+        names = fetch(installation, api_key=api_key)
+        cache.set(cache_key, names, DIRECTORY_CACHE_SECONDS)
+        return names
+
+    def fetch_agent(
+        self, installation: Installation, agent_id: str, *, api_key: str | None = None
+    ) -> AgentProfile:
+        """The agent with role and group names resolved (``role_ids`` holds ids and names)."""
+        if not _ID.match(str(agent_id)):
+            raise HelpdeskApiError("Not a Freshdesk agent id.", code="bad_agent_id")
+        cache_key = f"hd:freshdesk:agent:{installation.pk}:{installation.version}:{agent_id}"
+        cached = cache.get(cache_key)
+        if isinstance(cached, AgentProfile):
+            return cached
+        agent = client.agent_get(installation, agent_id, api_key=api_key)
+        roles = self._directory(installation, "roles", api_key) if agent.role_ids else {}
+        groups = self._directory(installation, "groups", api_key) if agent.group_ids else {}
+        role_names = [roles[r] for r in agent.role_ids if roles.get(r)]
+        profile = AgentProfile(
+            agent_id=agent.id,
+            name=agent.name,
+            email=agent.email,
+            helpdesk_role=helpdesk_role_name(role_names),
+            role_ids=(*agent.role_ids, *role_names),
+            group_ids=agent.group_ids,
+            group_names=tuple(groups[g] for g in agent.group_ids if groups.get(g)),
+            active=agent.active,
+        )
+        cache.set(cache_key, profile, AGENT_CACHE_SECONDS)
+        return profile
+
+    def post_internal_note(self, installation: Installation, ticket_id: str, body: str) -> str:
+        return client.note_create(installation, ticket_id, body)
+
+    def post_public_reply(self, installation: Installation, ticket_id: str, body: str) -> str:
+        return client.reply_create(installation, ticket_id, body)
+
+    def tickets_updated_since(
+        self, installation: Installation, *, since: datetime, cursor: str | None
+    ) -> TicketPage:
+        page = int(cursor) if cursor and cursor.isdigit() else 1
+        return client.tickets_updated_since(installation, since=since, page=page)
+
+    def create_ticket(
+        self, installation: Installation, *, subject: str, body: str, group: str
+    ) -> str:
+        if not installation.api_email:
+            raise HelpdeskApiError(
+                "A requester email (the installation's API email) is needed to open tickets.",
+                code="helpdesk_credentials_missing",
+            )
+        group_id = group if _ID.match(group) else ""
+        if not group_id:
+            wanted = group.strip().lower()
+            names = client.groups_list(installation)
+            group_id = next((gid for gid, name in names.items() if name.lower() == wanted), "")
+            if not group_id:
+                raise HelpdeskApiError(f"No Freshdesk group named {group!r}.", code="unknown_group")
+        return client.ticket_create(
+            installation,
+            subject=subject,
+            body=body,
+            group_id=group_id,
+            email=installation.api_email,
+        )

@@ -1,0 +1,65 @@
+"""Freshdesk entry.
+
+* ``POST /freshdesk/session/`` — JSON, called through the FDK request proxy with the
+  shared secret header; answers ``{"token", "expires_at"}``.
+* ``POST /freshdesk/panel/`` — the panel page: the app frame submits a form (target:
+  its panel iframe) carrying that token, so the token never appears in a URL.
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.clickjacking import xframe_options_exempt
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from .. import entry, framing
+from ..base import ConnectorError, EntryRejected
+from ..registry import get_connector
+
+# Error pages carry no data or actions; any Freshdesk agent page (through the app frame) may show them.
+ERROR_FRAME_ORIGINS = ["https://*.freshdesk.com", *framing.DEFAULT_FRESHWORKS_APP_FRAME_ORIGINS]
+
+
+@require_POST
+@csrf_exempt  # server-to-server from Freshworks' request proxy; authenticated by the shared secret
+@never_cache
+def session(request: HttpRequest) -> HttpResponse:
+    connector = get_connector("freshdesk")
+    try:
+        identity = connector.verify_entry(request)
+        minted = entry.sign_in(identity)
+    except ConnectorError as exc:
+        return entry.json_error(exc, connector=connector.key, scheme=connector.entry_auth_scheme)
+    return JsonResponse({"token": minted.token, "expires_at": minted.expires_at.isoformat()})
+
+
+@require_POST
+@csrf_exempt  # a cross-site form POST from the FDK app frame; authenticated by the app session token
+@xframe_options_exempt  # framed by the installation's Freshdesk and the Freshworks app frame only
+def panel(request: HttpRequest) -> HttpResponse:
+    connector = get_connector("freshdesk")
+    try:
+        installation, minted = entry.session_from_token(
+            request.POST.get("token", ""), connector=connector.key
+        )
+    except EntryRejected as exc:
+        return entry.html_error(
+            request,
+            exc,
+            connector=connector.key,
+            scheme=connector.entry_auth_scheme,
+            frame_origins=ERROR_FRAME_ORIGINS,
+        )
+    ticket_id = request.POST.get("ticket_id", "")
+    email = request.POST.get("requester_email", "")
+    return entry.panel_response(
+        request,
+        minted=minted,
+        connector=connector.key,
+        helpdesk_origin=installation.base_url,
+        frame_origins=connector.frame_ancestors(installation),
+        ticket_id=ticket_id if ticket_id.isdigit() and len(ticket_id) <= 20 else "",
+        extra={"requester_email": email if "@" in email and len(email) <= 320 else ""},
+    )

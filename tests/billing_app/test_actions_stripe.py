@@ -1,0 +1,127 @@
+"""Actions on a Stripe workspace, end to end through the API with Stripe intercepted.
+
+The exact request of every Stripe method is tested with the provider; here the
+point is the seam: the ``Idempotency-Key`` Stripe receives is derived from the
+action id, a timeout is retried with that same key, and Stripe's refusal
+leaves the action failed with nothing recorded as done.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from requests.exceptions import ConnectionError as RequestsConnectionError
+
+from billing_app.catalog import Role
+from billing_app.models import BillingAction, MirrorBalanceTransaction, MirrorRefund
+from billing_app.providers.stripe.client import StripeHttpClient
+from billing_app.services.mirror import mirror_upsert
+
+from .stripe_support import StripeMock, load, make_stripe_workspace, params_of, stripe_error
+
+CUS = "cus_RbAcmeCorp0001"
+CH = "ch_3RbAcmePaid0022"
+NOW = int(time.time())
+
+
+@pytest.fixture(autouse=True)
+def _no_backoff(monkeypatch):
+    monkeypatch.setattr(StripeHttpClient, "backoff_scale", 0.0)
+
+
+@pytest.fixture
+def ws(make_workspace):
+    workspace = make_stripe_workspace(make_workspace)
+    mirror_upsert(workspace=workspace, obj=load("customer"))
+    mirror_upsert(workspace=workspace, obj=load("charge", created=NOW - 2 * 86400))
+    return workspace
+
+
+@pytest.fixture
+def stripe(http):
+    return StripeMock(http)
+
+
+def refund_body(amount=50000, key="k-1"):
+    return {
+        "kind": "issue_refund",
+        "customer_id": CUS,
+        "ticket_id": "4821",
+        "params": {"charge_id": CH, "amount": amount, "currency": "USD", "reason": "billing_error"},
+        "idempotency_key": key,
+    }
+
+
+def test_refund_reaches_stripe_with_the_action_idempotency_key(ws, stripe, api_as):
+    # given Stripe answering the charge read, the refund and the re-read
+    stripe.on("GET", f"/v1/charges/{CH}", load("charge", created=NOW - 2 * 86400))
+    stripe.on("POST", "/v1/refunds", load("refund"))
+
+    # when a Manager refunds $500 twice with the same client key (a double click)
+    client = api_as(ws, Role.MANAGER)
+    first = client.post("/api/v1/actions/", refund_body(), format="json")
+    again = client.post("/api/v1/actions/", refund_body(), format="json")
+
+    # then Stripe received one refund, keyed by the action id, with Stripe's reason enum
+    assert first.status_code == 201, first.json()
+    assert first.json()["status"] == "succeeded"
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    posts = stripe.requests_to("POST", "/v1/refunds")
+    assert len(posts) == 1
+    action_id = first.json()["id"]
+    assert posts[0].request.headers["Idempotency-Key"] == f"billing-desk-{action_id}-issue_refund"
+    sent = params_of(posts[0])
+    assert sent["reason"] == "requested_by_customer"
+    assert sent["metadata[billing_desk_action]"] == action_id
+    assert sent["metadata[billing_desk_reason]"] == "billing_error"
+    assert first.json()["provider_object_id"] == "re_3RbAcmeRefund0001"
+    assert MirrorRefund.objects.filter(workspace=ws, stripe_id="re_3RbAcmeRefund0001").exists()
+
+
+def test_stripe_timeouts_are_retried_with_the_same_key(ws, stripe, api_as, settings):
+    # given Stripe timing out on every attempt of the first call (the client retries twice)
+    settings.BILLING_DESK_ACTION_PROVIDER_RETRIES = 1
+    stripe.on("GET", f"/v1/charges/{CH}", load("charge", created=NOW - 2 * 86400))
+    for _ in range(1 + settings.STRIPE_MAX_NETWORK_RETRIES):
+        stripe.on("POST", "/v1/refunds", exc=RequestsConnectionError("timed out"))
+    stripe.on("POST", "/v1/refunds", load("refund"))
+
+    response = api_as(ws, Role.MANAGER).post("/api/v1/actions/", refund_body(), format="json")
+
+    # then the action-level retry went through with the very same Idempotency-Key
+    body = response.json()
+    assert body["status"] == "succeeded", body["error"]
+    keys = {c.request.headers["Idempotency-Key"] for c in stripe.requests_to("POST", "/v1/refunds")}
+    assert keys == {f"billing-desk-{body['id']}-issue_refund"}
+    assert len(stripe.requests_to("POST", "/v1/refunds")) == 2 + settings.STRIPE_MAX_NETWORK_RETRIES
+
+
+def test_stripe_refusal_fails_the_action_and_records_nothing(ws, stripe, api_as):
+    stripe.on(
+        "POST",
+        f"/v1/customers/{CUS}/balance_transactions",
+        stripe_error(
+            "invalid_request_error", "Customer has no currency set.", code="parameter_missing"
+        ),
+        status=400,
+    )
+    body = {
+        "kind": "apply_credit",
+        "customer_id": CUS,
+        "ticket_id": "4821",
+        "params": {"amount": 2500, "currency": "USD"},
+        "idempotency_key": "credit-1",
+    }
+
+    response = api_as(ws, Role.L2).post("/api/v1/actions/", body, format="json")
+
+    result = response.json()
+    assert response.status_code == 201
+    assert result["status"] == "failed"
+    assert "Customer has no currency set." in result["error"]["message"]
+    (post,) = stripe.requests_to("POST", f"/v1/customers/{CUS}/balance_transactions")
+    assert post.request.headers["Idempotency-Key"] == f"billing-desk-{result['id']}-apply_credit"
+    assert params_of(post)["amount"] == "-2500"
+    assert not MirrorBalanceTransaction.objects.filter(workspace=ws).exists()
+    assert BillingAction.objects.get(pk=result["id"]).provider_object_id == ""

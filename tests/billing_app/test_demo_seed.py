@@ -1,0 +1,121 @@
+"""``manage.py seed_demo``: the demo workspace, admin and sandbox customers — idempotent."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from billing_app.models import (
+    MirrorCharge,
+    MirrorCustomer,
+    MirrorInvoice,
+    MirrorRefund,
+    SandboxControl,
+    Workspace,
+)
+from billing_app.money import Money
+from billing_app.providers.sandbox import SandboxProvider
+from helpdesk_connectors.models import Installation
+
+from .context_support import AS_OF
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def counts():
+    return [
+        m.objects.count()
+        for m in (
+            Workspace,
+            Installation,
+            User,
+            MirrorCustomer,
+            MirrorInvoice,
+            MirrorCharge,
+            MirrorRefund,
+        )
+    ]
+
+
+def seed(*args):
+    out = StringIO()
+    call_command("seed_demo", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_seed_demo_creates_the_workspace_admin_and_customers_and_prints_the_password(db):
+    output = seed("--as-of", "2026-01-15")
+
+    workspace = Workspace.objects.get(slug="acme")
+    assert (workspace.name, workspace.base_currency, workspace.provider) == (
+        "Acme Billing",
+        "USD",
+        "sandbox",
+    )
+    assert Installation.objects.get(connector="demo").domain == "demo.billing-desk.local"
+    password = re.search(r"password (\S+)", output).group(1)
+    admin = User.objects.get(username="admin")
+    assert admin.is_superuser and admin.check_password(password)
+    assert "http://127.0.0.1:8000/admin/" in output
+    assert (
+        "Acme Corp: lifetime revenue $136,800.00 over 22 months, MRR $3,400.00, ARR $40,800.00."
+        in output
+    )
+    assert MirrorCustomer.objects.filter(workspace=workspace).count() == 11
+    assert SandboxControl.objects.get(workspace=workspace).clock == AS_OF
+
+
+def test_running_it_again_duplicates_nothing_and_resets_the_customers(db):
+    # given a seeded demo in which an agent refunded part of Acme's last payment
+    seed("--as-of", "2026-01-15")
+    first_password = User.objects.get(username="admin").password
+    before = counts()
+    workspace = Workspace.objects.get(slug="acme")
+    SandboxProvider(workspace).refund(
+        charge_id="ch_sbx_acme_2026_01",
+        amount=Money(10_000, "USD"),
+        reason="x",
+        idempotency_key="demo-1",
+    )
+
+    # when the seed runs again
+    seed("--as-of", "2026-01-15")
+
+    # then nothing is duplicated, the refund is gone, and the admin has a new password
+    assert counts() == before
+    assert MirrorCharge.objects.get(stripe_id="ch_sbx_acme_2026_01").amount_refunded == 0
+    assert User.objects.get(username="admin").password != first_password
+
+
+def test_without_as_of_the_history_ends_today_on_real_time(db):
+    seed()
+
+    workspace = Workspace.objects.get(slug="acme")
+    assert SandboxControl.objects.get(workspace=workspace).clock is None
+    last = MirrorCharge.objects.filter(customer_id="cus_sbx_acme").order_by("-created").first()
+    assert timezone.now() - timedelta(days=32) < last.created < timezone.now()
+
+
+def test_a_bad_date_is_refused_and_nothing_is_created(db):
+    with pytest.raises(CommandError, match="--as-of must be a date"):
+        seed("--as-of", "15/01/2026")
+    assert not Workspace.objects.exists()
+
+
+def test_it_refuses_to_write_into_a_stripe_workspace(db, make_workspace):
+    from .stripe_support import make_stripe_workspace
+
+    make_stripe_workspace(make_workspace, slug="acme")
+
+    with pytest.raises(CommandError, match="sandbox"):
+        seed()
+    assert not MirrorCustomer.objects.exists()

@@ -1,0 +1,67 @@
+"""Framing (CSP on panel pages, DENY elsewhere) and the demo system check."""
+
+from __future__ import annotations
+
+from django.core import checks
+
+from helpdesk_connectors import framing
+from helpdesk_connectors.checks import connectors_configured, demo_connector_off_in_production
+
+
+def test_other_pages_keep_framing_denied(db, client):
+    for path in [
+        "/healthz",
+        "/api/v1/me/",
+        "/admin/login/",
+        "/zendesk/sidebar/",
+        "/freshdesk/session/",
+    ]:
+        response = client.get(path)
+        assert response["X-Frame-Options"] == "DENY", path
+        assert "frame-ancestors" not in response.get("Content-Security-Policy", ""), path
+
+
+def test_frame_ancestors_value_drops_unsafe_sources(settings):
+    settings.DEBUG = False
+    assert framing.frame_ancestors_value(
+        ["https://acme.zendesk.com", "https://acme.zendesk.com"]
+    ) == ("frame-ancestors https://acme.zendesk.com")
+    assert framing.frame_ancestors_value(
+        ["https://a.com; script-src *", "http://plain.com", "*"]
+    ) == ("frame-ancestors 'none'")
+    assert framing.frame_ancestors_value([]) == "frame-ancestors 'none'"
+
+
+def test_freshworks_origins_come_from_settings(settings):
+    settings.FRESHWORKS_APP_FRAME_ORIGINS = ["https://apps.example-cdn.net"]
+    assert framing.freshworks_app_frame_origins() == ["https://apps.example-cdn.net"]
+
+
+def test_demo_mode_with_debug_off_is_a_check_error(settings):
+    settings.DEMO_MODE, settings.DEBUG = True, False
+    errors = demo_connector_off_in_production(None)
+    assert [e.id for e in errors] == ["helpdesk_connectors.E001"]
+    assert errors[0].level == checks.ERROR
+
+
+def test_demo_mode_with_debug_on_passes(settings):
+    settings.DEMO_MODE, settings.DEBUG = True, True
+    assert demo_connector_off_in_production(None) == []
+    settings.DEMO_MODE, settings.DEBUG = False, False
+    assert demo_connector_off_in_production(None) == []
+
+
+def test_the_check_is_registered(settings):
+    settings.DEMO_MODE, settings.DEBUG = True, False
+    ids = [e.id for e in checks.run_checks(tags=[checks.Tags.security])]
+    assert "helpdesk_connectors.E001" in ids
+
+
+def test_connector_settings_are_checked(settings):
+    assert connectors_configured(None) == []
+    settings.HELPDESK_CONNECTORS = {
+        "zendesk": "helpdesk_connectors.freshdesk.connector.FreshdeskConnector",
+        "ghost": "helpdesk_connectors.nowhere.Ghost",
+    }
+    ids = sorted(e.id for e in connectors_configured(None))
+    assert ids == ["helpdesk_connectors.E002", "helpdesk_connectors.E003"]
