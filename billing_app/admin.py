@@ -670,3 +670,6 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
 
 # Dashboard records (issue 8): category rules, tickets, provider calls, monthly reports.
 from . import admin_metrics  # noqa: E402,F401
+
+# Payment failures and the playbook (issue 7): per-workspace templates, the failure records.
+from . import admin_playbook  # noqa: E402,F401

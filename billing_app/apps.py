@@ -8,3 +8,4 @@ class BillingAppConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
+        from .services import payment_failures  # noqa: F401  (registers its webhook hooks)

@@ -27,6 +27,7 @@ class Bar:
     value: float
     note: str = ""  # shown after the value, e.g. "26.3%"
     text: str = ""  # the value as shown (default: ``value_format(value)``)
+    target: float | None = None  # drawn as a tick across this bar's row
 
 
 def bar_chart(
@@ -45,7 +46,7 @@ def bar_chart(
     top = 8
     height = top * 2 + max(1, len(bars)) * (bar_height + gap)
     plot = width - label_width - 110
-    peak = max([b.value for b in bars] + [target or 0, 0]) or 1
+    peak = max([b.value for b in bars] + [b.target or 0 for b in bars] + [target or 0, 0]) or 1
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart chart--bar" role="img" '
         f'viewBox="0 0 {width} {height}" width="100%" preserveAspectRatio="xMinYMin meet">',
@@ -66,6 +67,13 @@ def bar_chart(
             f'<text x="{label_width + length + 6:.1f}" y="{y + bar_height * 0.7:.1f}" '
             f'class="chart-value">{escape(value_text)}</text>',
         ]
+        if bar.target is not None:
+            tx = label_width + plot * bar.target / peak
+            parts.append(
+                f'<line x1="{tx:.1f}" y1="{y - 2}" x2="{tx:.1f}" y2="{y + bar_height + 2}" '
+                'class="chart-target" stroke="#b8405e" stroke-width="2" stroke-dasharray="3 2">'
+                f"<title>target {escape(value_format(bar.target))}</title></line>"
+            )
     if target is not None and bars:
         x = label_width + plot * target / peak
         parts += [
@@ -94,7 +102,7 @@ def line_chart(
     value_format: Callable[[float], str] = _fmt,
 ) -> SafeString:
     """One line per series over ``labels`` (e.g. months), with points, values and a legend."""
-    left, right, top, bottom = 48, 16, 28, 36
+    left, right, top, bottom = 48, 36, 28, 36
     plot_w, plot_h = width - left - right, height - top - bottom
     peak = max([v for s in series for v in s.values] + [0]) or 1
     steps = max(1, len(labels) - 1)

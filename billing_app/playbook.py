@@ -246,6 +246,8 @@ def invoice_period(invoice: Any, lines: list[Any]) -> str:
 
 def _failed_payment(action: BillingAction) -> dict[str, Any] | None:
     """The customer's latest unpaid failed payment, from the mirror."""
+    from django.db.models import Q
+
     from .models import MirrorCharge, MirrorInvoice
 
     workspace_id, customer_id = action.workspace_id, action.customer_id
@@ -261,7 +263,12 @@ def _failed_payment(action: BillingAction) -> dict[str, Any] | None:
     charges = MirrorCharge.objects.filter(
         workspace_id=workspace_id, customer_id=customer_id, status="failed"
     ).order_by("-created")
-    charge = (charges.filter(invoice_id=invoice.stripe_id) if invoice else charges).first()
+    if invoice is not None:
+        # Charges name their invoice through its payment intent (charge.invoice is gone).
+        intent = invoice.payment_intent_id
+        by_intent = Q(payment_intent_id=intent) if intent else Q(pk__in=[])
+        charges = charges.filter(Q(invoice_id=invoice.stripe_id) | by_intent)
+    charge = charges.first()
     if invoice is None and charge is None:
         return None
     if invoice is None and charge is not None:

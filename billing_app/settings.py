@@ -140,7 +140,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/approvals/"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -197,6 +198,8 @@ STRIPE_API_VERSION = "2026-10-28.endive"
 STRIPE_TIMEOUT_SECONDS = float(os.environ.get("STRIPE_TIMEOUT_SECONDS", "10"))
 STRIPE_MAX_NETWORK_RETRIES = int(os.environ.get("STRIPE_MAX_NETWORK_RETRIES", "2"))
 STRIPE_WEBHOOK_TOLERANCE_SECONDS = 300
+# Only for a local Stripe stand-in (stripe-mock, bench/): empty means Stripe itself.
+STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "").rstrip("/")
 # The mirror is "fresh" for this long; older data is shown with a refresh in the background.
 MIRROR_STALE_AFTER_SECONDS = int(os.environ.get("BILLING_DESK_MIRROR_STALE_AFTER", "900"))
 
@@ -217,6 +220,8 @@ LOGGING = {
 APP_SESSION_RESOLVER = "billing_app.services.identity.app_session_resolve"
 # Helpdesk entry views hand each verified HelpdeskIdentity to this callable (billing side).
 HELPDESK_SIGN_IN = "billing_app.services.identity.agent_sign_in"
+# Per-workspace playbook wording (PlaybookTemplate rows, edited in admin) before the brief's.
+BILLING_DESK_PLAYBOOK_LOADER = "billing_app.services.playbook_templates.playbook_template_load"
 
 # --- Dashboard, monthly report and ticket sync (issue 8) -------------------------------------
 from celery.schedules import crontab  # noqa: E402

@@ -7,4 +7,4 @@ class HelpdeskConnectorsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the system checks)
+        from . import checks, schema  # noqa: F401  (registers system checks and the OpenAPI scheme)

@@ -10,7 +10,6 @@ a canonical form, which is also what the idempotency fingerprint is computed on.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -51,102 +50,20 @@ MAX_TRIAL_EXTENSION_DAYS = 365  # Stripe refuses a trial_end more than two years
 MAX_GRACE_DAYS = 60
 MAX_DISCOUNT_MONTHS = 36
 
-_EU_VAT = {
-    "AT": r"U\d{8}",
-    "BE": r"[01]\d{9}",
-    "BG": r"\d{9,10}",
-    "CY": r"\d{8}[A-Z]",
-    "CZ": r"\d{8,10}",
-    "DE": r"\d{9}",
-    "DK": r"\d{8}",
-    "EE": r"\d{9}",
-    "EL": r"\d{9}",
-    "ES": r"[A-Z0-9]\d{7}[A-Z0-9]",
-    "FI": r"\d{8}",
-    "FR": r"[A-HJ-NP-Z0-9]{2}\d{9}",
-    "HR": r"\d{11}",
-    "HU": r"\d{8}",
-    "IE": r"\d[A-Z0-9+*]\d{5}[A-Z]{1,2}",
-    "IT": r"\d{11}",
-    "LT": r"(\d{9}|\d{12})",
-    "LU": r"\d{8}",
-    "LV": r"\d{11}",
-    "MT": r"\d{8}",
-    "NL": r"\d{9}B\d{2}",
-    "PL": r"\d{10}",
-    "PT": r"\d{9}",
-    "RO": r"\d{2,10}",
-    "SE": r"\d{12}",
-    "SI": r"\d{8}",
-    "SK": r"\d{10}",
-    "XI": r"(\d{9}|\d{12}|GD\d{3}|HA\d{3})",
-}
-
-
-def _abn_checksum_ok(digits: str) -> bool:
-    """The Australian Business Register's ABN check: weighted sum divisible by 89."""
-    weights = (10, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19)
-    values = [int(d) for d in digits]
-    values[0] -= 1
-    return sum(w * v for w, v in zip(weights, values, strict=True)) % 89 == 0
-
-
-def _eu_vat(value: str) -> str | None:
-    prefix, rest = value[:2], value[2:]
-    pattern = _EU_VAT.get(prefix)
-    return value if pattern and re.fullmatch(pattern, rest) else None
-
-
-def _gb_vat(value: str) -> str | None:
-    return value if re.fullmatch(r"GB(\d{9}|\d{12}|GD\d{3}|HA\d{3})", value) else None
-
-
-def _au_abn(value: str) -> str | None:
-    return value if re.fullmatch(r"\d{11}", value) and _abn_checksum_ok(value) else None
-
-
-def _us_ein(value: str) -> str | None:
-    match = re.fullmatch(r"(\d{2})-?(\d{7})", value)
-    return f"{match[1]}-{match[2]}" if match else None
-
-
-def _ca_bn(value: str) -> str | None:
-    return value if re.fullmatch(r"\d{9}", value) else None
-
-
-def _in_gst(value: str) -> str | None:
-    return value if re.fullmatch(r"\d{2}[A-Z]{5}\d{4}[A-Z][1-9A-Z]Z[0-9A-Z]", value) else None
-
-
-# Stripe tax id type → normaliser returning the canonical value, or None when malformed.
-TAX_ID_FORMATS = {
-    "eu_vat": (_eu_vat, "a country prefix and number, e.g. DE123456789"),
-    "gb_vat": (_gb_vat, "GB and 9 or 12 digits, e.g. GB123456789"),
-    "au_abn": (_au_abn, "11 digits with a valid ABN checksum, e.g. 51824753556"),
-    "us_ein": (_us_ein, "9 digits, e.g. 12-3456789"),
-    "ca_bn": (_ca_bn, "9 digits, e.g. 123456789"),
-    "in_gst": (_in_gst, "15 characters, e.g. 22AAAAA0000A1Z5"),
-}
-
 
 def tax_id_normalize(tax_type: str, value: str) -> str:
-    """The canonical form of a tax id, or ``serializers.ValidationError`` with a code."""
-    if tax_type not in TAX_ID_FORMATS:
-        raise serializers.ValidationError(
-            {"type": f"Unsupported tax id type; use one of {', '.join(TAX_ID_FORMATS)}."},
-            code="unsupported_tax_id_type",
-        )
-    normalise, example = TAX_ID_FORMATS[tax_type]
-    compact = re.sub(r"[\s.]", "", value).upper()
-    if tax_type != "us_ein":
-        compact = compact.replace("-", "")
-    canonical = normalise(compact)
-    if canonical is None:
-        raise serializers.ValidationError(
-            {"value": f"Not a valid {tax_type} number: expected {example}."},
-            code="invalid_tax_id",
-        )
-    return canonical
+    """The canonical form of a tax id, or ``serializers.ValidationError`` with a code.
+
+    The rules per tax id type live in ``services.tax`` (shared with the tax
+    details endpoint); codes: ``unsupported_tax_id_type``, ``invalid_tax_id``.
+    """
+    from ..services.tax import tax_id_normalize as normalize
+
+    try:
+        return normalize(tax_type=tax_type, value=value)
+    except ValidationFailed as exc:
+        field = str(exc.details.get("field") or "value")
+        raise serializers.ValidationError({field: exc.message}, code=exc.code) from exc
 
 
 class CurrencyField(serializers.CharField):

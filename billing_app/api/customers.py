@@ -18,9 +18,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..errors import NotFound, NotPermitted
-from ..roles import user_has_workspace_perm
 from ..selectors.context import customer_context
 from ..selectors.payments import customer_payments
+from ..services.context_cache import customer_context_cached
 from ..services.customers import customer_link_pin, customer_lookup
 from ..services.identity import AgentContext
 from ..services.refresh import customer_mirror_ensure
@@ -38,7 +38,7 @@ def _agent(request: Request) -> AgentContext:
 def _reader(request: Request, customer_id: str | None = None) -> AgentContext:
     """The caller, if they may read billing in their workspace; else 404 (customer views) or 403."""
     context = _agent(request)
-    if not user_has_workspace_perm(context.user, "view_billing", context.workspace):
+    if not context.may("view_billing"):
         if customer_id is not None:
             raise NotFound("No such billing customer.", code="customer_not_found")
         raise NotPermitted("Your role may not view billing in this workspace.")
@@ -444,6 +444,7 @@ class AlertSerializer(serializers.Serializer):
             "pending_approval",
             "payment_monitoring",
             "provider_down",
+            "suspension_warning",
         ]
     )
     severity = serializers.ChoiceField(choices=["info", "warning", "danger"])
@@ -510,14 +511,25 @@ class CustomerContextApi(APIView):
     def get(self, request: Request, customer_id: str) -> Response:
         context = _reader(request, customer_id)
         state = customer_mirror_ensure(workspace=context.workspace, customer_id=customer_id)
-        data = customer_context(
-            workspace=context.workspace,
-            customer=state.customer,
-            stale=state.stale,
-            refreshing=state.refreshing,
-            provider_status=state.provider_status,
+
+        def build() -> dict:
+            data = customer_context(
+                workspace=context.workspace,
+                customer=state.customer,
+                stale=state.stale,
+                refreshing=state.refreshing,
+                provider_status=state.provider_status,
+            )
+            return self.OutputSerializer(data).data
+
+        if state.provider_status != "ok":  # the outage banner is per request: not cached
+            return Response(build())
+        # Cached per customer, invalidated by mirror and action writes (services/context_cache.py);
+        # the freshness flags are the request's own.
+        data = customer_context_cached(
+            workspace_id=context.workspace.pk, customer_id=state.customer.stripe_id, build=build
         )
-        return Response(self.OutputSerializer(data).data)
+        return Response({**data, "stale": state.stale, "refreshing": state.refreshing})
 
 
 class CustomerPaymentsApi(APIView):

@@ -12,7 +12,12 @@ from typing import Any
 
 from django.http import Http404
 from django.urls import path
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+)
 from rest_framework import exceptions, renderers, serializers
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.request import Request
@@ -98,6 +103,7 @@ class DashboardApi(_ReportApiBase):
 
     renderer_classes = [renderers.JSONRenderer]
 
+    @extend_schema_serializer(component_name="Dashboard")
     class OutputSerializer(serializers.Serializer):
         workspace = serializers.DictField()
         month = serializers.CharField()
@@ -124,6 +130,7 @@ class MonthlyReportApi(_ReportApiBase):
 
     renderer_classes = [renderers.JSONRenderer, ReportCsvRenderer]
 
+    @extend_schema_serializer(component_name="MonthlyReport")
     class OutputSerializer(serializers.Serializer):
         workspace = serializers.DictField()
         month = serializers.CharField()

@@ -1,6 +1,6 @@
 """``/api/v1/`` — one module of thin views per area, each with its own ``urlpatterns``."""
 
-from . import actions, approvals, customers, me, panel, reports
+from . import actions, approvals, customers, investigations, me, panel, reports
 
 urlpatterns = [
     *me.urlpatterns,
@@ -9,4 +9,5 @@ urlpatterns = [
     *panel.urlpatterns,
     *approvals.urlpatterns,
     *reports.urlpatterns,
+    *investigations.urlpatterns,
 ]

@@ -71,6 +71,7 @@ from ..models import (
     Workspace,
 )
 from ..money import format_money, to_decimal
+from .failures import failure_alerts_extend
 from .payments import card_brand_label, charge_method_label, money, payment_history_page
 
 Obj = dict[str, Any]
@@ -682,7 +683,7 @@ def customer_context(
                     workspace_id=OuterRef("workspace_id"),
                     customer_id=OuterRef("stripe_id"),
                     kind=CustomerFlag.Kind.PAYMENT_MONITORING,
-                    active_until__gt=real_now,
+                    active_until__gt=now,  # the clock the flag was set on (a sandbox may be frozen)
                 ).values("active_until")[:1]
             ),
         )
@@ -1018,6 +1019,10 @@ def customer_context(
                 "data": {"until": _day(monitoring_until)},
             }
         )
+
+    failure_alerts_extend(
+        workspace=workspace, customer_id=cid, alerts=alerts, charges=charges, now=now
+    )
 
     # --- payment status ---
     last_payment = None

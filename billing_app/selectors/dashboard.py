@@ -3,7 +3,7 @@
 Every figure is an aggregate computed by the database (``aggregate`` /
 ``values().annotate()`` with filtered ``Count``/``Avg``/``Sum``); Python only
 formats the few grouped rows that come back. The number of queries is fixed
-(about twenty) whatever the amount of data. Months are calendar months in UTC;
+(17 for the dashboard) whatever the amount of data. Months are calendar months in UTC;
 a record belongs to the month of its creation time (tickets: the helpdesk's
 ``created_at``; actions, approvals, provider calls: ours; charges: Stripe's).
 
@@ -26,31 +26,38 @@ Definitions (what each figure means):
 * **Refunds processed**: succeeded refund actions (``issue_refund``,
   ``refund_duplicate_charge``), amounts in the base currency; the approval
   path breakdown covers every refund request that was not refused outright.
-* **Payment failures** (from the mirror until a payment-failure model exists):
-  failed charges created in the month; *recovered* when a later charge on the
-  same invoice (or payment intent) succeeded, or the invoice was paid after the
-  failure; recovery time = failure → that payment; *churned* accounts:
-  customers whose subscription ended after an unrecovered failure; *revenue at
-  risk*: the MRR of every subscription with a failure in the month; *retained*:
-  the MRR of those that recovered and did not end; *churned MRR*: of those that
-  ended. MRR = Σ item unit amount × quantity normalised to a month, converted
-  to the base currency with the workspace's ``CurrencyRate``s.
+* **Payment failures**: ``PaymentFailure`` rows (one per failed attempt, kept by
+  ``services.payment_failures`` from webhooks, the sandbox and the mirror
+  backfill) whose ``failed_at`` is in the month; *recovered* when it has a
+  ``recovered_at`` (a later payment settled it), *after agent action* when that
+  payment followed an agent's action; recovery time = failed → recovered;
+  *churned* accounts: customers whose subscription ended after an unrecovered
+  failure; *revenue at risk*: the MRR of every subscription with a failure in
+  the month; *retained*: the MRR of those that recovered and did not end;
+  *churned MRR*: of those that ended. MRR = Σ item unit amount × quantity
+  normalised to a month, converted to the base currency with the workspace's
+  ``CurrencyRate``s. Payment processing success = mirrored charges succeeded /
+  (succeeded + failed).
 * **System health**: ``ProviderCall`` rows (``InstrumentedProvider``):
   availability = calls not ``unavailable`` / calls (the uptime figure);
   API success rate = ``ok`` / calls; a component is Operational at ≥ 99.5 %
   availability, Degraded at ≥ 95 %, else Outage, and "No data" without calls.
   Webhook delivery = Stripe events processed or ignored / events finished.
+  The provider's status *now* (shown with any month) uses its last 100 calls.
 * **Recommendations**: ``recommendations_derive`` below; each rule and its
   threshold is in ``RECOMMENDATION_RULES``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.db import connection, transaction
 from django.db.models import (
     Avg,
     Case,
@@ -61,6 +68,7 @@ from django.db.models import (
     ExpressionWrapper,
     F,
     FloatField,
+    Min,
     OuterRef,
     Q,
     QuerySet,
@@ -81,9 +89,9 @@ from ..models import (
     CurrencyRate,
     HelpdeskTicket,
     MirrorCharge,
-    MirrorInvoice,
     MirrorSubscription,
     MirrorSubscriptionItem,
+    PaymentFailure,
     ProviderCall,
     StripeEvent,
     TicketCategory,
@@ -239,6 +247,7 @@ HEALTH_COMPONENTS: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
     ("refund_processing", "Refund processing", ("refund",)),
 )
 OPERATIONAL_AT = 99.5
+RECENT_CALLS = 100
 DEGRADED_AT = 95.0
 
 # Each recommendation rule: its threshold and what it says. Documented in docs/dashboard.md.
@@ -306,6 +315,11 @@ def _seconds(value: timedelta | float | None) -> float | None:
     if isinstance(value, timedelta):
         return value.total_seconds()
     return float(value) / 1_000_000  # SQLite may hand back microseconds
+
+
+def plural(count: int, word: str) -> str:
+    """``1 account``, ``2 accounts``."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def money(amount: int | float | Decimal | None, currency: str) -> dict[str, Any]:
@@ -425,7 +439,7 @@ def ticket_predicates(workspace: Workspace) -> tuple[Q, Q, Q]:
 
 def ticket_metrics(*, workspace: Workspace, month: Month) -> dict[str, Any]:
     resolved, escalated, _ = ticket_predicates(workspace)
-    billing = Q(is_billing=True)
+    billing = Q(is_billing=True)  # first in each filter, so the EXISTS run for billing rows only
     row = _month_tickets(workspace, month).aggregate(
         total=Count("id"),
         billing=Count("id", filter=billing),
@@ -477,16 +491,15 @@ def category_metrics(*, workspace: Workspace, month: Month, billing_total: int) 
     result = []
     for category in TicketCategory:
         r = rows.get(category.value, {"tickets": 0, "avg_resolution": None, "auto": 0})
+        avg = r["avg_resolution"]
         result.append(
             {
                 "key": category.value,
                 "label": category.label,
                 "tickets": r["tickets"],
                 "share_pct": pct(r["tickets"], billing_total),
-                "avg_resolution_seconds": _round(r["avg_resolution"]),
-                "avg_resolution_minutes": _round(r["avg_resolution"] / 60)
-                if r["avg_resolution"] is not None
-                else None,
+                "avg_resolution_seconds": _round(avg),
+                "avg_resolution_minutes": _round(avg / 60) if avg is not None else None,
                 "auto_resolved": r["auto"],
                 "auto_resolved_pct": pct(r["auto"], r["tickets"], 0),
             }
@@ -687,32 +700,9 @@ def refund_metrics(*, workspace: Workspace, month: Month) -> dict[str, Any]:
     }
 
 
-def _failures(workspace: Workspace, start: Any, end: Any) -> QuerySet[MirrorCharge]:
-    """Failed charges created in [start, end), annotated with when (if) they were recovered."""
-    later_success = MirrorCharge.objects.filter(
-        (Q(invoice_id=OuterRef("invoice_id")) & ~Q(invoice_id=""))
-        | (Q(payment_intent_id=OuterRef("payment_intent_id")) & ~Q(payment_intent_id="")),
-        workspace=workspace,
-        status="succeeded",
-        created__gt=OuterRef("created"),
-    ).order_by("created")
-    invoice_paid = MirrorInvoice.objects.filter(
-        workspace=workspace,
-        stripe_id=OuterRef("invoice_id"),
-        status="paid",
-        paid_at__gt=OuterRef("created"),
-    )
-    subscription = MirrorInvoice.objects.filter(
-        workspace=workspace, stripe_id=OuterRef("invoice_id")
-    ).exclude(subscription_id="")
-    return MirrorCharge.objects.filter(
-        workspace=workspace, status="failed", created__gte=start, created__lt=end
-    ).annotate(
-        recovered_at=Coalesce(
-            Subquery(later_success.values("created")[:1]),
-            Subquery(invoice_paid.values("paid_at")[:1]),
-        ),
-        sub_id=Subquery(subscription.values("subscription_id")[:1]),
+def _failures(workspace: Workspace, start: Any, end: Any) -> QuerySet[PaymentFailure]:
+    return PaymentFailure.objects.filter(
+        workspace=workspace, failed_at__gte=start, failed_at__lt=end
     )
 
 
@@ -725,31 +715,24 @@ def payment_failure_metrics(
     summary = failures.aggregate(
         count=Count("id"),
         recovered=Count("id", filter=recovered),
+        by_agent=Count(
+            "id", filter=recovered & Q(recovered_by=PaymentFailure.RecoveredBy.AGENT_ACTION)
+        ),
         avg_recovery=Avg(
-            ExpressionWrapper(F("recovered_at") - F("created"), DurationField()), filter=recovered
+            ExpressionWrapper(F("recovered_at") - F("failed_at"), DurationField()),
+            filter=recovered,
         ),
     )
-    code = Coalesce(
-        NullIf(F("decline_code"), Value("")), F("failure_code"), output_field=CharField()
-    )
-    reason_key = Case(
-        *[When(reason_code__in=codes, then=Value(key)) for key, _, codes in FAILURE_REASONS],
-        default=Value("other"),
-        output_field=CharField(),
-    )
     reason_rows = {
-        r["reason_key"]: r["count"]
-        for r in MirrorCharge.objects.filter(
-            workspace=workspace, status="failed", created__gte=month.start, created__lt=month.end
-        )
-        .annotate(reason_code=code)
-        .annotate(reason_key=reason_key)
-        .values("reason_key")
-        .annotate(count=Count("id"))
-        .order_by()
+        r["reason_category"]: r["count"]
+        for r in failures.values("reason_category").annotate(count=Count("id")).order_by()
     }
     count = summary["count"]
     labels = [(key, label) for key, label, _ in FAILURE_REASONS] + [("other", "Other")]
+    known = {key for key, _ in labels}
+    reason_rows["other"] = reason_rows.get("other", 0) + sum(
+        n for key, n in reason_rows.items() if key not in known
+    )
     reasons = [
         {"key": key, "label": label, "count": reason_rows[key], "pct": pct(reason_rows[key], count)}
         for key, label in labels
@@ -757,12 +740,13 @@ def payment_failure_metrics(
     ]
     reasons.sort(key=lambda r: (r["key"] == "other", -r["count"]))
 
-    failed_subs = failures.exclude(sub_id__isnull=True).values("sub_id")
-    recovered_subs = failures.filter(recovered).exclude(sub_id__isnull=True).values("sub_id")
+    with_subscription = failures.exclude(subscription_id="")
+    failed_subs = with_subscription.values("subscription_id")
+    recovered_subs = with_subscription.filter(recovered).values("subscription_id")
     ended_after_failure = failures.filter(
         recovered_at__isnull=True,
-        sub_id=OuterRef("stripe_id"),
-        created__lte=OuterRef("ended"),
+        subscription_id=OuterRef("stripe_id"),
+        failed_at__lte=OuterRef("ended"),
     )
     churned = (
         MirrorSubscription.objects.filter(workspace=workspace, stripe_id__in=failed_subs)
@@ -786,11 +770,12 @@ def payment_failure_metrics(
         )
     )
     avg_recovery = _seconds(summary["avg_recovery"])
-    trend = failure_trend(workspace=workspace, month=month)
     return {
         "count": count,
         "recovered": summary["recovered"],
         "recovery_rate_pct": pct(summary["recovered"], count, 0),
+        "recovered_after_agent_action": summary["by_agent"],
+        "agent_recovery_pct": pct(summary["by_agent"], summary["recovered"], 0),
         "avg_recovery_seconds": _round(avg_recovery),
         "avg_recovery_days": _round(avg_recovery / 86400) if avg_recovery is not None else None,
         "reasons": reasons,
@@ -799,7 +784,7 @@ def payment_failure_metrics(
         "churned_mrr": money(amounts["churned"], currency),
         "revenue_at_risk_mrr": money(amounts["at_risk"], currency),
         "recovered_mrr": money(amounts["retained"], currency),
-        "trend": trend,
+        "trend": failure_trend(workspace=workspace, month=month),
     }
 
 
@@ -808,7 +793,7 @@ def failure_trend(*, workspace: Workspace, month: Month) -> list[dict[str, Any]]
     rows = {
         Month.of(r["month"]): r
         for r in _failures(workspace, first.start, month.end)
-        .annotate(month=TruncMonth("created"))
+        .annotate(month=TruncMonth("failed_at"))
         .values("month")
         .annotate(failures=Count("id"), recovered=Count("id", filter=Q(recovered_at__isnull=False)))
         .order_by()
@@ -906,14 +891,34 @@ def health_metrics(*, workspace: Workspace, month: Month) -> dict[str, Any]:
             }
         )
     calls, ok, unavailable = totals(None)
+    # The provider's status now, whatever month is shown: its last RECENT_CALLS calls.
+    latest = ProviderCall.objects.filter(workspace=workspace).order_by("-created_at")
+    recent = ProviderCall.objects.filter(
+        pk__in=Subquery(latest.values("pk")[:RECENT_CALLS])
+    ).aggregate(
+        calls=Count("id"),
+        unavailable=Count("id", filter=Q(outcome=ProviderCall.Outcome.UNAVAILABLE)),
+        since=Min("created_at"),
+    )
+    recent_availability = pct(recent["calls"] - recent["unavailable"], recent["calls"], 2)
     charges = MirrorCharge.objects.filter(
-        workspace=workspace, created__gte=month.start, created__lt=month.end
+        workspace=workspace,
+        status__in=["succeeded", "failed"],
+        created__gte=month.start,
+        created__lt=month.end,
     ).aggregate(
         succeeded=Count("id", filter=Q(status="succeeded")),
         failed=Count("id", filter=Q(status="failed")),
     )
     return {
         "provider": provider_label,
+        "current": {
+            "status": _status(recent_availability),
+            "status_label": STATUS_LABELS[_status(recent_availability)],
+            "availability_pct": recent_availability,
+            "calls": recent["calls"],
+            "since": recent["since"].isoformat() if recent["since"] else None,
+        },
         "components": components,
         "response_times": response_times,
         "provider_calls": calls,
@@ -960,7 +965,7 @@ def recommendations_derive(figures: dict[str, Any]) -> list[dict[str, str]]:
     if churn_pct is not None and churn_pct >= rules["payment_failure_churn"]["threshold_pct"]:
         expired = next((r for r in failures["reasons"] if r["key"] == "card_expired"), None)
         evidence = (
-            f"{failures['churned_accounts']} accounts churned after payment failures "
+            f"{plural(failures['churned_accounts'], 'account')} churned after payment failures "
             f"({churn_pct}% of {failures['count']} failures, "
             f"{failures['churned_mrr']['display']} MRR)"
         )
@@ -1009,7 +1014,7 @@ def recommendations_derive(figures: dict[str, Any]) -> list[dict[str, str]]:
     ):
         add(
             "invoice_preview",
-            f"{overcharge['tickets']} overcharge disputes "
+            f"{plural(overcharge['tickets'], 'overcharge dispute')} "
             f"({overcharge['share_pct']}% of billing tickets)",
         )
 
@@ -1051,8 +1056,42 @@ def recommendations_derive(figures: dict[str, Any]) -> list[dict[str, str]]:
 # --- the dashboard -----------------------------------------------------------------------------
 
 
+class _Session(threading.local):
+    active = False
+
+
+_session = _Session()
+
+
+@contextmanager
+def analytics_session() -> Iterator[None]:
+    """One transaction for the month's queries, with PostgreSQL's JIT off.
+
+    The per-row subqueries give these aggregates high cost estimates, so PostgreSQL
+    would JIT-compile them — measured at 1M tickets, compiling took longer (~0.8 s
+    per query) than running them. ``SET LOCAL`` keeps the change to this transaction.
+    """
+    if _session.active:  # the report runs the dashboard inside its own session
+        yield
+        return
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL jit = off")
+        _session.active = True
+        try:
+            yield
+        finally:
+            _session.active = False
+
+
 def dashboard_build(*, workspace: Workspace, month: Month) -> dict[str, Any]:
     """Every figure of the brief's BILLING SUPPORT DASHBOARD for ``month``."""
+    with analytics_session():
+        return _dashboard_build(workspace=workspace, month=month)
+
+
+def _dashboard_build(*, workspace: Workspace, month: Month) -> dict[str, Any]:
     rates = _rates(workspace)
     tickets = ticket_metrics(workspace=workspace, month=month)
     figures: dict[str, Any] = {

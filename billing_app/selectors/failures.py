@@ -61,7 +61,9 @@ def failure_row(failure: PaymentFailure) -> Obj:
         "recovered_at": _iso(failure.recovered_at),
         "recovered_by": failure.recovered_by or None,
         "recovered_via": failure.recovered_via or None,
-        "recovery_action_id": str(failure.recovery_action_id) if failure.recovery_action_id else None,
+        "recovery_action_id": str(failure.recovery_action_id)
+        if failure.recovery_action_id
+        else None,
         "time_to_recover_seconds": seconds,
         "consecutive_count": failure.consecutive_count,
         "suspension_warning_sent_at": _iso(failure.suspension_warning_sent_at),
@@ -179,15 +181,25 @@ def failure_alerts_extend(
       ``refund_duplicate_charge`` action refunding the later one.
     * ``payment_monitoring``: its ``until`` date, unchanged.
 
-    One query (the customer's open and recent failures); the charges are the
+    At most one query (the customer's open and recent failures, skipped when no
+    charge of the 12 months loaded by the context failed); the charges are the
     ones the context already loaded.
     """
     from ..services.payment_failures import failure_reason
 
-    recent = list(
-        PaymentFailure.objects.filter(workspace=workspace, customer_id=customer_id)
-        .filter(Q(recovered_at__isnull=True) | Q(failed_at__gte=now - timedelta(days=30)))
-        .order_by("-failed_at", "-id")[:50]
+    charges = list(charges)
+    failing = any(c.status == "failed" for c in charges) or any(
+        a.get("type") == "payment_failed" for a in alerts
+    )
+    # A customer without a failed payment in 12 months has no failure records to read.
+    recent = (
+        list(
+            PaymentFailure.objects.filter(workspace=workspace, customer_id=customer_id)
+            .filter(Q(recovered_at__isnull=True) | Q(failed_at__gte=now - timedelta(days=30)))
+            .order_by("-failed_at", "-id")[:50]
+        )
+        if failing
+        else []
     )
     streak = _streak_open(recent)
     latest = max(streak, key=lambda f: (f.failed_at, f.pk)) if streak else None

@@ -25,6 +25,7 @@ import io
 from typing import Any
 
 from django.db.models import (
+    Case,
     Count,
     FloatField,
     OuterRef,
@@ -32,6 +33,7 @@ from django.db.models import (
     Subquery,
     Sum,
     Value,
+    When,
 )
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce
@@ -42,9 +44,11 @@ from .dashboard import (
     REFUND_KINDS,
     _direction,
     _rates,
+    analytics_session,
     dashboard_build,
     item_monthly_amount,
     money,
+    plural,
     to_base,
 )
 from .months import Month
@@ -70,13 +74,20 @@ def financial_impact(*, workspace: Workspace, month: Month, rates: dict) -> dict
             price_id=OuterRef("new_price_key"),
         ).values("quantity")[:1]
     )
-    mrr_delta = Coalesce(
-        Cast(KeyTextTransform("mrr_delta", "result"), FloatField()),
-        (
-            Coalesce(_price_monthly(workspace, "new_price_key", rates), Value(0.0))
-            - Coalesce(_price_monthly(workspace, "previous_price_key", rates), Value(0.0))
-        )
-        * Coalesce(quantity, Value(1)),
+    mrr_delta = Case(  # computed for plan changes only (CASE is lazy)
+        When(
+            kind=ActionKind.CHANGE_PLAN,
+            then=Coalesce(
+                Cast(KeyTextTransform("mrr_delta", "result"), FloatField()),
+                (
+                    Coalesce(_price_monthly(workspace, "new_price_key", rates), Value(0.0))
+                    - Coalesce(_price_monthly(workspace, "previous_price_key", rates), Value(0.0))
+                )
+                * Coalesce(quantity, Value(1)),
+                output_field=FloatField(),
+            ),
+        ),
+        default=Value(None),
         output_field=FloatField(),
     )
     upgrade = Q(kind=ActionKind.CHANGE_PLAN, direction="upgrade")
@@ -120,8 +131,9 @@ def financial_impact(*, workspace: Workspace, month: Month, rates: dict) -> dict
 
 def report_build(*, workspace: Workspace, month: Month) -> dict[str, Any]:
     """Every figure of the brief's MONTHLY BILLING SUPPORT REPORT, plus the dashboard behind it."""
-    dashboard = dashboard_build(workspace=workspace, month=month)
-    financial = financial_impact(workspace=workspace, month=month, rates=_rates(workspace))
+    with analytics_session():
+        dashboard = dashboard_build(workspace=workspace, month=month)
+        financial = financial_impact(workspace=workspace, month=month, rates=_rates(workspace))
     tickets, failures, health = (
         dashboard["tickets"],
         dashboard["payment_failures"],
@@ -295,11 +307,11 @@ def report_text(report: dict[str, Any]) -> str:
         f"  CSAT: {csat}",
         "",
         "FINANCIAL IMPACT:",
-        f"  Refunds processed: {f['refunds']['total']['display']} ({f['refunds']['count']} refunds)",
-        f"  Credits applied: {f['credits']['total']['display']} ({f['credits']['count']} credits)",
-        f"  Plan upgrades: {f['upgrades']['mrr']['display']} MRR ({f['upgrades']['count']} upgrades)",
+        f"  Refunds processed: {f['refunds']['total']['display']} ({plural(f['refunds']['count'], 'refund')})",
+        f"  Credits applied: {f['credits']['total']['display']} ({plural(f['credits']['count'], 'credit')})",
+        f"  Plan upgrades: {f['upgrades']['mrr']['display']} MRR ({plural(f['upgrades']['count'], 'upgrade')})",
         f"  Plan downgrades: {f['downgrades']['mrr']['display']} MRR "
-        f"({f['downgrades']['count']} downgrades)",
+        f"({plural(f['downgrades']['count'], 'downgrade')})",
         f"  Net billing impact: {'+' if f['net_mrr']['amount'] >= 0 else ''}"
         f"{f['net_mrr']['display']} MRR",
         "",
@@ -307,7 +319,7 @@ def report_text(report: dict[str, Any]) -> str:
         f"{f['payment_recovery']['retained_mrr']['display']} MRR "
         f"({_pct_text(f['payment_recovery']['recovery_rate_pct'])} recovery rate)",
         f"  Churn from payment failures: {f['failure_churn']['mrr']['display']} MRR "
-        f"({f['failure_churn']['accounts']} accounts, "
+        f"({plural(f['failure_churn']['accounts'], 'account')}, "
         f"{_pct_text(f['failure_churn']['pct_of_failures'])} of failures)",
         "",
         "BILLING SYSTEM HEALTH:",

@@ -77,6 +77,7 @@ from ..policy import (
 from ..providers import get_provider
 from ..providers.base import BillingProvider, TaxIdInput
 from ..roles import user_has_workspace_perm
+from .context_cache import customer_context_invalidate
 from .identity import AgentContext
 from .policy import policy_rules_load
 
@@ -693,6 +694,7 @@ def action_submit(
             raise
         return _replay(existing, fingerprint)
     action.replayed = False  # type: ignore[attr-defined]
+    customer_context_invalidate(workspace_id=workspace.pk, customer_id=customer_id)
 
     if isinstance(decision, Deny):
         _finish_timing(action, started)
@@ -838,6 +840,9 @@ def _succeed(
         _after_success(locked)
         locked.customer_message = customer_message_for(action=locked)
         locked.save()
+        customer_context_invalidate(
+            workspace_id=locked.workspace_id, customer_id=locked.customer_id
+        )
     locked.replayed = getattr(action, "replayed", False)  # type: ignore[attr-defined]
     _note(locked)
     return locked
@@ -881,6 +886,9 @@ def _fail(
         locked.completed_at = timezone.now()
         locked.duration_ms = int((time.monotonic() - started) * 1000)
         locked.save()
+        customer_context_invalidate(
+            workspace_id=locked.workspace_id, customer_id=locked.customer_id
+        )
     locked.replayed = getattr(action, "replayed", False)  # type: ignore[attr-defined]
     return locked
 

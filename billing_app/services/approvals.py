@@ -100,7 +100,19 @@ def _expire(approval_id: int, now: Any) -> bool:
     BillingAction.objects.filter(pk=action_id, status=BillingAction.Status.PENDING_APPROVAL).update(
         status=BillingAction.Status.EXPIRED, completed_at=now
     )
+    _context_invalidate(action_id)
     return True
+
+
+def _context_invalidate(action_id: Any) -> None:
+    """The customer's cached panel context shows this action's approval: drop it (after commit)."""
+    from .context_cache import context_cache_seconds, customer_context_invalidate
+
+    if context_cache_seconds() > 0:
+        for workspace_id, customer_id in BillingAction.objects.filter(pk=action_id).values_list(
+            "workspace_id", "customer_id"
+        ):
+            customer_context_invalidate(workspace_id=workspace_id, customer_id=customer_id)
 
 
 def approval_decide(
@@ -181,6 +193,7 @@ def approval_decide(
                 approval.refresh_from_db()
                 raise _already_decided(approval)
             _action_transition(approval.action_id, decision=decision, user=user, now=now)
+            _context_invalidate(approval.action_id)
     approval.refresh_from_db()
     _approval_note(approval)
     if expired:

@@ -62,7 +62,13 @@ SUBJECTS: dict[str, str] = {
     TicketCategory.TAX_QUESTION: "I need a tax invoice",
     TicketCategory.OTHER_BILLING: "Billing question",
 }
-OTHER_SUBJECTS = ("Cannot log in", "Feature request", "Export is slow", "Bug in reports", "SSO setup")
+OTHER_SUBJECTS = (
+    "Cannot log in",
+    "Feature request",
+    "Export is slow",
+    "Bug in reports",
+    "SSO setup",
+)
 REFUND_REASONS = (
     ("service_outage", 18),
     ("billing_error", 12),
@@ -258,7 +264,7 @@ def _seed_month(
         operation = _weighted(rng, [(o, share) for o, share, _ in OPERATIONS])
         mean = next(ms for o, _, ms in OPERATIONS if o == operation)
         roll = rng.random()
-        outcome = "unavailable" if roll < 0.002 else "error" if roll < 0.012 else "ok"
+        outcome = "unavailable" if roll < 0.0005 else "error" if roll < 0.01 else "ok"
         writer.calls.append(
             ProviderCall(
                 workspace=ws,
@@ -284,7 +290,35 @@ def _seed_month(
             processed_at=received,
         )
         writer.events.append((event, received))
+    _seed_payments(ws, rng, month, until, int(300 * scale))
     return _seed_failures(ws, rng, month, until, int(26 * scale))
+
+
+def _seed_payments(
+    workspace: Workspace, rng: random.Random, month: Month, until: datetime, count: int
+) -> None:
+    """Ordinary successful renewals: most charges succeed (payment processing success)."""
+    from .mirror import mirror_upsert
+
+    for i in range(count):
+        paid = _moment(rng, month, until)
+        amount = rng.choice((4900, 9900, 24000, 49000, 120000))
+        mirror_upsert(
+            workspace=workspace,
+            obj={
+                "id": f"ch_hist_{month.key.replace('-', '')}_ok{i}",
+                "object": "charge",
+                "customer": f"cus_hist_{i % 97:03d}",
+                "amount": amount,
+                "amount_captured": amount,
+                "currency": workspace.base_currency.lower(),
+                "status": "succeeded",
+                "paid": True,
+                "created": int(paid.timestamp()),
+                "outcome": {"type": "authorized"},
+            },
+            source_updated=int(paid.timestamp()),
+        )
 
 
 def _direct_action(
@@ -300,7 +334,9 @@ def _direct_action(
     elif kind in (ActionKind.ISSUE_REFUND, ActionKind.REFUND_DUPLICATE_CHARGE):
         amount = rng.randrange(2000, 60000, 100)
         params["reason"] = (
-            "duplicate" if kind == ActionKind.REFUND_DUPLICATE_CHARGE else _weighted(rng, REFUND_REASONS)
+            "duplicate"
+            if kind == ActionKind.REFUND_DUPLICATE_CHARGE
+            else _weighted(rng, REFUND_REASONS)
         )
     elif kind == ActionKind.CHANGE_PLAN:
         upgrade = rng.random() < 0.66

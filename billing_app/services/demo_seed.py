@@ -1391,6 +1391,9 @@ def demo_seed(*, as_of: datetime | None = None, admin_password: str | None = Non
     MirrorCustomer.objects.filter(workspace=workspace, stripe_id__in=SEEDED_CUSTOMERS).update(
         bundle_synced_at=timezone.now()
     )
+    from .payment_failures import payment_failures_sync  # issue 7: the failure records
+
+    payment_failures_sync(workspace=workspace, customer_ids=SEEDED_CUSTOMERS, reset=True)
     from .refresh import provider_health_record
 
     provider_health_record(workspace_id=workspace.pk, available=True)

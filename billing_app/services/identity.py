@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from helpdesk_connectors import sessions
@@ -28,6 +30,45 @@ class AgentContext:
     membership: AgentMembership
     installation: Installation | None
     role: Role
+
+    def may(self, codename: str) -> bool:
+        """Whether this agent holds ``codename`` on their workspace (guardian, memoised briefly)."""
+        return codename in agent_workspace_perms(context=self)
+
+
+# Guardian's answer costs two queries; the panel asks on every request. Memoised per
+# process under the membership's role and role version (and the workspace's mapping
+# version), which every role change bumps, so a changed role is seen on the next
+# request. Only a direct edit of a role group's object permissions (role groups are
+# provisioned from the catalog, ``roles.workspace_roles_provision``) waits out the TTL
+# (``BILLING_DESK_AGENT_PERMS_TTL``, 30 s; 0 — the default under tests — turns it off).
+_agent_perms: dict[tuple[int, int, str, int, int], tuple[float, frozenset[str]]] = {}
+
+
+def agent_workspace_perms(*, context: AgentContext) -> frozenset[str]:
+    from django.conf import settings
+    from guardian.shortcuts import get_perms
+
+    ttl = float(getattr(settings, "BILLING_DESK_AGENT_PERMS_TTL", 0 if settings.TESTING else 30))
+    if ttl <= 0:
+        return frozenset(get_perms(context.user, context.workspace))
+    membership = context.membership
+    key = (
+        context.user.pk,
+        context.workspace.pk,
+        membership.role,
+        membership.role_version,
+        context.workspace.role_mapping_version,
+    )
+    now = time.monotonic()
+    cached = _agent_perms.get(key)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    perms = frozenset(get_perms(context.user, context.workspace))
+    if len(_agent_perms) > 10_000:
+        _agent_perms.clear()
+    _agent_perms[key] = (now + ttl, perms)
+    return perms
 
 
 def workspace_for_installation(installation: Installation) -> Workspace:
@@ -123,11 +164,18 @@ def app_session_resolve(
 ) -> tuple[User, AgentContext] | None:
     """The settings' ``APP_SESSION_RESOLVER``: re-check a token's grant against the database."""
     grant: dict[str, Any] = claims.grant
-    membership = (
-        AgentMembership.objects.select_related("workspace", "user")
-        .filter(user_id=claims.user_id, workspace_id=grant.get("w"))
-        .first()
+    memberships = AgentMembership.objects.select_related("workspace", "user").filter(
+        user_id=claims.user_id, workspace_id=grant.get("w")
     )
+    if installation is not None:  # the link is checked in the same query (one per request)
+        memberships = memberships.annotate(
+            installation_linked=Exists(
+                WorkspaceInstallation.objects.filter(
+                    installation=installation, workspace_id=OuterRef("workspace_id")
+                )
+            )
+        )
+    membership = memberships.first()
     if membership is None or not membership.user.is_active or not membership.workspace.is_active:
         return None
     if (
@@ -136,12 +184,7 @@ def app_session_resolve(
         or membership.workspace.role_mapping_version != grant.get("mv")
     ):
         return None
-    if (
-        installation is not None
-        and not WorkspaceInstallation.objects.filter(
-            installation=installation, workspace=membership.workspace
-        ).exists()
-    ):
+    if installation is not None and not membership.installation_linked:  # type: ignore[attr-defined]
         return None
     context = AgentContext(
         user=membership.user,

@@ -348,6 +348,7 @@ def mirror_upsert(
     the API pass ``None``: the object's current state, stamped with now.
     """
     kind = obj.get("object")
+    _context_invalidate(workspace, obj)
     if kind == "customer" and obj.get("deleted"):
         MirrorCustomer.objects.filter(workspace=workspace, stripe_id=obj["id"]).update(deleted=True)
         return None
@@ -378,6 +379,28 @@ def mirror_upsert(
         instance = existing
     _upsert_children(workspace, obj, stamp)
     return instance
+
+
+def _context_invalidate(workspace: Workspace, obj: Obj) -> None:
+    """Drop the cached panel context of the customer this object belongs to (after commit).
+
+    Catalog objects (prices, products) and children (items, lines) bump nothing:
+    their parent's upsert does, and a renamed product shows within the cache's TTL.
+    """
+    from .context_cache import context_cache_seconds, customer_context_invalidate
+
+    if context_cache_seconds() <= 0:
+        return
+    kind = obj.get("object")
+    customer_id = obj.get("id") if kind == "customer" else ref(obj.get("customer"))
+    if not customer_id and kind == "refund":  # Stripe's refunds name only their charge
+        customer_id = (
+            MirrorCharge.objects.filter(workspace=workspace, stripe_id=ref(obj.get("charge")))
+            .values_list("customer_id", flat=True)
+            .first()
+        )
+    if customer_id:
+        customer_context_invalidate(workspace_id=workspace.pk, customer_id=str(customer_id))
 
 
 def _upsert_children(workspace: Workspace, obj: Obj, stamp: int) -> None:
@@ -466,6 +489,9 @@ def mirror_customer_balance_update(
 
     Only a balance in the customer's own currency is the customer's ``balance``.
     """
+    from .context_cache import customer_context_invalidate
+
+    customer_context_invalidate(workspace_id=workspace.pk, customer_id=customer_id)
     return MirrorCustomer.objects.filter(
         workspace=workspace, stripe_id=customer_id, currency=balance.currency
     ).update(balance=balance.amount)

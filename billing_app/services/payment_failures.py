@@ -114,7 +114,9 @@ class FailureReason:
     text: str  # plain words for an agent: "Card expired", "Gateway error"
 
 
-def failure_reason(*, decline_code: str = "", failure_code: str = "", message: str = "") -> FailureReason:
+def failure_reason(
+    *, decline_code: str = "", failure_code: str = "", message: str = ""
+) -> FailureReason:
     """A decline in plain words, in the same categories the dashboard counts.
 
     The issuer's decline code is more precise than Stripe's failure code
@@ -167,7 +169,9 @@ def _failed_charge_of_invoice(workspace: Workspace, invoice: MirrorInvoice) -> M
     )
 
 
-def _attempt_number(workspace: Workspace, charge: MirrorCharge, invoice: MirrorInvoice | None) -> int:
+def _attempt_number(
+    workspace: Workspace, charge: MirrorCharge, invoice: MirrorInvoice | None
+) -> int:
     """Which attempt on its invoice a charge was: its place among the intent's charges.
 
     The invoice's ``attempt_count`` is the number of attempts so far; it names the
@@ -275,11 +279,21 @@ def payment_failure_record(
         "reason_category": reason.category,
         "reason": reason.text[:200],
         "attempt_count": attempt,
-        "next_retry_at": invoice.next_payment_attempt
-        if invoice is not None and invoice.status == "open" and latest_attempt
-        else None,
-        "failed_at": (charge.created if charge else None) or failed_at or _now(),
+        "failed_at": (charge.created if charge else None)
+        or failed_at
+        or (existing.failed_at if existing is not None else _now()),
     }
+    # The invoice's next attempt, if it is still to come after this one (a mirror not yet
+    # updated by the invoice's own event still names the attempt that just failed).
+    next_attempt = invoice.next_payment_attempt if invoice is not None else None
+    values["next_retry_at"] = (
+        next_attempt
+        if next_attempt is not None
+        and invoice.status == "open"  # type: ignore[union-attr]
+        and latest_attempt
+        and next_attempt > values["failed_at"]
+        else None
+    )
     if existing is None:
         try:
             with transaction.atomic():
@@ -302,13 +316,11 @@ def payment_failure_record(
         failure.save()
 
     _recovery_apply_found(workspace, failure)
-    _streak_update(workspace, failure, invoice)
+    _streak_update(workspace, failure)
     return failure
 
 
-def _streak_update(
-    workspace: Workspace, failure: PaymentFailure, invoice: MirrorInvoice | None
-) -> None:
+def _streak_update(workspace: Workspace, failure: PaymentFailure) -> None:
     """Consecutive failures when this one happened; at 3, the streak's one suspension warning."""
     earlier_open = (
         PaymentFailure.objects.filter(workspace=workspace, customer_id=failure.customer_id)
@@ -321,8 +333,13 @@ def _streak_update(
     first = earlier_open.values_list("attempt_key", flat=True).first()
     consecutive = max(earlier_open.count() + 1, failure.attempt_count)
     failure.consecutive_count = consecutive
-    failure.streak_key = first or failure.attempt_key
-    failure.save(update_fields=["consecutive_count", "streak_key", "updated_at"])
+    previous_key, failure.streak_key = failure.streak_key, first or failure.attempt_key
+    try:
+        with transaction.atomic():
+            failure.save(update_fields=["consecutive_count", "streak_key", "updated_at"])
+    except IntegrityError:  # a warned failure keeps the streak it was warned for
+        failure.streak_key = previous_key
+        failure.save(update_fields=["consecutive_count", "updated_at"])
     if failure.recovered_at is not None or consecutive < SUSPENSION_THRESHOLD:
         return
     warned = (
@@ -366,14 +383,28 @@ def _enqueue_escalation(failure_id: int) -> None:
 
 
 def _recovery_action(failure: PaymentFailure) -> BillingAction | None:
-    """The agent's action that led to the payment, if one was taken after the failure was seen."""
+    """The agent's action that led to the payment: one taken since the streak was first seen.
+
+    Compared on Billing Desk's own clock (when the streak's first failure was
+    recorded, when the action completed), never the billing system's — a
+    sandbox may run on a frozen clock.
+    """
+    since = (
+        PaymentFailure.objects.filter(
+            workspace_id=failure.workspace_id, attempt_key=failure.streak_key
+        )
+        .values_list("created_at", flat=True)
+        .first()
+        if failure.streak_key
+        else None
+    ) or failure.created_at
     return (
         BillingAction.objects.filter(
             workspace_id=failure.workspace_id,
             customer_id=failure.customer_id,
             kind__in=RECOVERY_ACTION_KINDS,
             status=BillingAction.Status.SUCCEEDED,
-            completed_at__gte=failure.created_at,
+            completed_at__gte=min(since, failure.created_at),
         )
         .order_by("-completed_at")
         .first()
@@ -494,7 +525,10 @@ def payment_failures_recover(
             recovered.append(failure)
     if recovered:
         logger.info(
-            "payment recovered %s failure(s) of customer %s via %s", len(recovered), customer_id, via
+            "payment recovered %s failure(s) of customer %s via %s",
+            len(recovered),
+            customer_id,
+            via,
         )
     return recovered
 
@@ -610,7 +644,12 @@ def _enqueue_invoice_resolve(
 
 
 def payment_failure_invoice_resolve(
-    *, workspace_id: int, invoice_id: str, attempt_count: int = 0, created: int = 0, event_id: str = ""
+    *,
+    workspace_id: int,
+    invoice_id: str,
+    attempt_count: int = 0,
+    created: int = 0,
+    event_id: str = "",
 ) -> PaymentFailure | None:
     """Fetch the failed charge of an invoice (its payment intent's latest charge), then record.
 
@@ -683,9 +722,7 @@ def payment_failures_sync(
     if reset and ids is not None:
         PaymentFailure.objects.filter(workspace=workspace, customer_id__in=ids).delete()
     charges = MirrorCharge.objects.filter(workspace=workspace, status="failed")
-    invoices = MirrorInvoice.objects.filter(
-        workspace=workspace, status="open", attempt_count__gt=0
-    )
+    invoices = MirrorInvoice.objects.filter(workspace=workspace, status="open", attempt_count__gt=0)
     if ids is not None:
         charges = charges.filter(customer_id__in=ids)
         invoices = invoices.filter(customer_id__in=ids)
@@ -883,7 +920,9 @@ def _csm_outreach(failure_id: int) -> HelpdeskApiError | None:
     """Step 2: a ticket for the CSM group, else a note on the latest ticket (once)."""
     with transaction.atomic():
         failure = (
-            PaymentFailure.objects.select_for_update().select_related("workspace").get(pk=failure_id)
+            PaymentFailure.objects.select_for_update()
+            .select_related("workspace")
+            .get(pk=failure_id)
         )
         if failure.csm_outreach_status not in (
             PaymentFailure.OutreachStatus.PENDING,

@@ -31,7 +31,7 @@ from ..errors import NotFound, ProviderError, ProviderUnavailable
 from ..models import MirrorCustomer, Workspace
 from ..providers import get_provider
 from ..providers.base import CustomerBundle
-from .mirror import mirror_upsert
+from .mirror_bulk import mirror_upsert_bulk
 
 logger = logging.getLogger(__name__)
 
@@ -101,10 +101,11 @@ def _bundle_objects(bundle: CustomerBundle) -> list[dict[str, Any]]:
 def customer_bundle_store(
     *, workspace: Workspace, customer_id: str, bundle: CustomerBundle
 ) -> MirrorCustomer | None:
-    """Upsert every object of the bundle and stamp the customer's ``bundle_synced_at``."""
-    for obj in _bundle_objects(bundle):
-        if obj:
-            mirror_upsert(workspace=workspace, obj=obj)
+    """Upsert every object of the bundle and stamp the customer's ``bundle_synced_at``.
+
+    In bulk (``mirror_bulk``): a first panel load waits for this after the Stripe round trip.
+    """
+    mirror_upsert_bulk(workspace=workspace, objects=_bundle_objects(bundle))
     MirrorCustomer.objects.filter(workspace=workspace, stripe_id=customer_id).update(
         bundle_synced_at=timezone.now()
     )

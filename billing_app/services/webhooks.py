@@ -63,7 +63,7 @@ class WebhookEvent:
     """What a hook receives: the stored event, its payload object and the re-read state."""
 
     workspace: Workspace
-    stored: StripeEvent
+    stored: StripeEvent | None  # None when the sandbox emits an event: nothing was delivered
     event_id: str
     type: str
     created: int

@@ -1,7 +1,7 @@
 // Billing Desk app panel: the customer's billing context beside the ticket, and the
 // actions the agent's role allows. No build step; ES modules served as static files.
 
-import { ACTIONS, policyNote, refundableCharges } from "./actions.js";
+import { ACTIONS, policyNote } from "./actions.js";
 import { ApiError, createApi } from "./api.js";
 import { age, capitalize, dateTime, humanize, isoDate, longDate, money } from "./format.js";
 import { clear, h, nextId } from "./dom.js";
@@ -991,7 +991,10 @@ function approvalSummary(item) {
   return {
     kind: humanize(action.kind),
     amount: action.amount ? money(action.amount) : "",
-    customer: action.customer_id || "",
+    customer:
+      state.ctx && state.ctx.customer && action.customer_id === state.ctx.customer.id
+        ? `${state.ctx.customer.name} (${action.customer_id})`
+        : action.customer_id || "",
     requestedBy: actor.name ? `${actor.name}${actor.role ? ` (${roleLabel(actor.role)})` : ""}` : "",
     reason: item.reason || "",
     expires: item.expires_at,

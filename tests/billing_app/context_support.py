@@ -13,6 +13,15 @@ from .stripe_support import load
 AS_OF = datetime(2026, 1, 15, 12, tzinfo=UTC)
 
 
+def forget_provider_health() -> None:
+    """Provider health lives in the cache keyed by workspace id (ids repeat across tests)."""
+    from billing_app.models import Workspace
+    from billing_app.services.refresh import provider_health_record
+
+    for workspace_id in Workspace.objects.values_list("pk", flat=True):
+        provider_health_record(workspace_id=workspace_id, available=True)
+
+
 def seed_brief_day(settings):
     """The demo sandbox as ``seed_demo --as-of 2026-01-15`` leaves it (clock frozen on that day)."""
     from billing_app.services.demo_seed import demo_seed

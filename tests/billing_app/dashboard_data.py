@@ -24,6 +24,7 @@ from billing_app.models import (
     MirrorPrice,
     MirrorSubscription,
     MirrorSubscriptionItem,
+    PaymentFailure,
     ProviderCall,
     StripeEvent,
 )
@@ -224,6 +225,36 @@ def charge(
     )
 
 
+def failure(
+    workspace,
+    key: str,
+    *,
+    failed: datetime,
+    category: str,
+    customer: str = "cus_x",
+    sub_id: str = "",
+    invoice_id: str = "",
+    recovered: datetime | None = None,
+    by_agent: bool = False,
+) -> PaymentFailure:
+    return PaymentFailure.objects.create(
+        workspace=workspace,
+        customer_id=customer,
+        subscription_id=sub_id,
+        invoice_id=invoice_id,
+        charge_id=key,
+        attempt_key=key,
+        amount=1000,
+        currency="USD",
+        reason_category=category,
+        reason=category.replace("_", " ").capitalize(),
+        failed_at=failed,
+        recovered_at=recovered,
+        recovered_by=("agent_action" if by_agent else "payment") if recovered else "",
+        time_to_recover=recovered - failed if recovered else None,
+    )
+
+
 def build_january(workspace) -> None:
     """The data set described in ``test_dashboard.py`` (January 2026, plus noise outside it)."""
     user = actor()
@@ -400,7 +431,14 @@ def build_january(workspace) -> None:
     invoice(workspace, "in_1", "cus_1", "sub_1")
     invoice(workspace, "in_2", "cus_2", "sub_2")
     invoice(workspace, "in_3", "cus_3", "sub_3", paid_at=at(16))
-    charge(workspace, "ch_f1", created=at(5), status="failed", invoice_id="in_1", decline="expired_card")
+    charge(
+        workspace,
+        "ch_f1",
+        created=at(5),
+        status="failed",
+        invoice_id="in_1",
+        decline="expired_card",
+    )
     charge(workspace, "ch_s1", created=at(7), status="succeeded", invoice_id="in_1")
     charge(
         workspace,
@@ -411,12 +449,19 @@ def build_january(workspace) -> None:
         decline="insufficient_funds",
     )
     charge(
-        workspace, "ch_f3", created=at(15), status="failed", invoice_id="in_3", decline="generic_decline"
+        workspace,
+        "ch_f3",
+        created=at(15),
+        status="failed",
+        invoice_id="in_3",
+        decline="generic_decline",
     )
     charge(workspace, "ch_f4", created=at(20), status="failed", failure="processing_error")
     charge(workspace, "ch_s2", created=at(3), status="succeeded")
     charge(workspace, "ch_s3", created=at(4), status="succeeded")
-    charge(workspace, "ch_d1", created=at(10, 10, 12, 2025), status="failed", decline="expired_card")
+    charge(
+        workspace, "ch_d1", created=at(10, 10, 12, 2025), status="failed", decline="expired_card"
+    )
 
     # Provider calls and webhook events.
     for ms, outcome in ((300, "ok"), (400, "ok"), (300, "ok"), (400, "unavailable")):
@@ -442,5 +487,6 @@ def build_noise(workspace) -> None:
         ticket(workspace, str(n + 1), category="refund_request", created=at(5), resolution=5000)
     action(workspace, user, "issue_refund", created=at(5), ticket_id="1", amount_base=99900)
     charge(workspace, "ch_other", created=at(5), status="failed", decline="expired_card")
+    failure(workspace, "ch_other", failed=at(5), category="card_expired")
     call(workspace, "fetch_customer_bundle", 5000, "unavailable")
     event(workspace, "failed", received=at(5))

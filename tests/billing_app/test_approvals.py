@@ -305,7 +305,7 @@ def vp_request(workspace, acme, api_as):
 def test_web_queue_needs_a_login(db):
     response = Client().get("/approvals/")
     assert response.status_code == 302
-    assert response["Location"].startswith("/admin/login/")
+    assert response["Location"].startswith("/accounts/login/")
 
 
 def test_vp_approves_on_the_web_page_with_csrf(workspace, vp_request, sign_in, spy):
@@ -385,3 +385,23 @@ def test_legal_approves_a_force_cancel_on_the_web(workspace, acme, api_as, sign_
     ((_, kwargs),) = spy.writes("cancel_subscription")
     assert kwargs["at_period_end"] is False
     assert kwargs["reason"] == "other" and kwargs["comment"] == "fraudulent signup"
+
+
+def test_an_approver_without_staff_status_can_sign_in_to_the_queue(db):
+    # given a VP approver who is not staff
+    from django.contrib.auth.models import User
+
+    User.objects.create_user("vp-anna", password="a-long-passphrase-42")
+    client = Client()
+
+    # when they sign in on the plain login page
+    page = client.get("/accounts/login/?next=/approvals/")
+    response = client.post(
+        "/accounts/login/", {"username": "vp-anna", "password": "a-long-passphrase-42", "next": "/approvals/"}
+    )
+
+    # then they land on the approvals queue, not the admin
+    assert page.status_code == 200
+    assert response.status_code == 302
+    assert response["Location"] == "/approvals/"
+    assert client.get("/approvals/").status_code == 200

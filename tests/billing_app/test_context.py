@@ -28,12 +28,18 @@ from billing_app.services.customers import customer_link_pin
 from billing_app.services.mirror import mirror_upsert
 from billing_app.services.refresh import customer_mirror_ensure
 
-from .context_support import AS_OF, seed_brief_day
+from .context_support import AS_OF, forget_provider_health, seed_brief_day
 
 
 @pytest.fixture
 def seeded(db, settings):
     return seed_brief_day(settings)
+
+
+@pytest.fixture(autouse=True)
+def _forget_provider_health(db):
+    yield
+    forget_provider_health()
 
 
 def context_of(workspace, customer_id, **kwargs):

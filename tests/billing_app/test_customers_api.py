@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -18,7 +17,13 @@ from billing_app.roles import workspace_role_groups
 from billing_app.services import refresh
 from billing_app.services.mirror import mirror_upsert
 
-from .context_support import AS_OF, FakeStripe, seed_brief_day, stripe_acme_bundle
+from .context_support import (
+    AS_OF,
+    FakeStripe,
+    forget_provider_health,
+    seed_brief_day,
+    stripe_acme_bundle,
+)
 from .stripe_support import make_stripe_workspace
 
 
@@ -32,10 +37,9 @@ STRIPE_ACME = "cus_RbAcmeCorp0001"
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache():
-    cache.clear()
+def _forget_provider_health(db):
     yield
-    cache.clear()
+    forget_provider_health()
 
 
 def url(customer_id, what):

@@ -19,7 +19,8 @@ Actions — 12 counted (one not permitted is left out), 4 needing approval (33.3
   approvals decided in 2 h, 4 h and 6 h → 4.0 h.
 Refunds — 3 succeeded: $250 billing error, $50 service outage, $30 duplicate = $330;
   paths over 5 refund requests: auto 2, manager 1, VP 0, denied 1, pending 1.
-Payment failures — 4 in January, 2 recovered (after 2 days and 1 day → 1.5 days);
+Payment failures (``PaymentFailure`` records) — 4 in January, 2 recovered (after 2
+  days and 1 day → 1.5 days), one of them after an agent's action;
   one per reason; sub_2 ended after its unrecovered failure → 1 account churned
   (25.0%), $100.00 MRR ($1,200/year); at risk sub_1 $200 + sub_2 $100 + sub_3 €50 at
   1.1 = $55 → $355; retained sub_1 + sub_3 = $255.
@@ -166,6 +167,8 @@ def test_payment_failure_trend(january):
     assert failures["count"] == 4
     assert failures["recovered"] == 2
     assert failures["recovery_rate_pct"] == 50.0
+    assert failures["recovered_after_agent_action"] == 1
+    assert failures["agent_recovery_pct"] == 50.0
     assert failures["avg_recovery_seconds"] == 129600.0
     assert failures["avg_recovery_days"] == 1.5
     assert [(r["label"], r["count"], r["pct"]) for r in failures["reasons"]] == [
@@ -192,7 +195,9 @@ def test_payment_failure_trend(january):
 def test_system_health(january):
     health = dashboard_build(workspace=january, month=JAN)["health"]
 
-    components = {c["key"]: (c["status"], c["availability_pct"], c["calls"]) for c in health["components"]}
+    components = {
+        c["key"]: (c["status"], c["availability_pct"], c["calls"]) for c in health["components"]
+    }
     assert components == {
         "provider_api": ("outage", 88.89, 9),
         "invoice_generation": ("operational", 100.0, 1),
@@ -201,7 +206,13 @@ def test_system_health(january):
         "webhook_delivery": ("outage", 88.89, 10),
     }
     assert health["components"][0]["label"] == "Sandbox API connection"
-    times = {r["key"]: (r["avg_ms"], r["target_ms"], r["within_target"]) for r in health["response_times"]}
+    # now: the last calls whatever the month (9 in January + 1 unavailable in February)
+    assert (health["current"]["status"], health["current"]["calls"]) == ("outage", 10)
+    assert health["current"]["availability_pct"] == 80.0
+    times = {
+        r["key"]: (r["avg_ms"], r["target_ms"], r["within_target"])
+        for r in health["response_times"]
+    }
     assert times == {
         "billing_data_retrieval": (350.0, 500, True),
         "payment_link_generation": (250.0, 500, True),
@@ -225,7 +236,7 @@ def test_recommendations_follow_the_rules(january):
     assert [(r["rule"], r["evidence"]) for r in recommendations] == [
         (
             "payment_failure_churn",
-            "1 accounts churned after payment failures (25.0% of 4 failures, $100.00 MRR); "
+            "1 account churned after payment failures (25.0% of 4 failures, $100.00 MRR); "
             "25.0% of failures were expired cards",
         ),
         (
@@ -237,7 +248,7 @@ def test_recommendations_follow_the_rules(january):
             "Overcharge dispute: 10.0% of billing tickets, 0% auto-resolved; "
             "Tax question: 10.0% of billing tickets, 0% auto-resolved",
         ),
-        ("invoice_preview", "1 overcharge disputes (10.0% of billing tickets)"),
+        ("invoice_preview", "1 overcharge dispute (10.0% of billing tickets)"),
         ("webhook_delivery", "1 of 9 webhook events failed (88.89% delivered)"),
     ]
     assert recommendations[0]["text"].startswith("Reduce payment failure churn")
@@ -354,13 +365,33 @@ def test_recommendation_thresholds_are_inclusive_where_stated():
             "churned_mrr": {"display": "$1.00"},
             "reasons": [],
         },
-        "actions": {"rows": [], "total_time_ms": 0, "avg_approval_hours": 4.0, "approvals_decided": 1},
+        "actions": {
+            "rows": [],
+            "total_time_ms": 0,
+            "avg_approval_hours": 4.0,
+            "approvals_decided": 1,
+        },
         "tickets": {"resolution_within_target": True, "avg_resolution_minutes": 1.0},
         "categories": [
-            {"key": "refund_request", "label": "Refund request", "share_pct": 9.9, "tickets": 1, "auto_resolved_pct": 90.0},
-            {"key": "overcharge_dispute", "label": "Overcharge dispute", "share_pct": 4.9, "tickets": 1, "auto_resolved_pct": 90.0},
+            {
+                "key": "refund_request",
+                "label": "Refund request",
+                "share_pct": 9.9,
+                "tickets": 1,
+                "auto_resolved_pct": 90.0,
+            },
+            {
+                "key": "overcharge_dispute",
+                "label": "Overcharge dispute",
+                "share_pct": 4.9,
+                "tickets": 1,
+                "auto_resolved_pct": 90.0,
+            },
         ],
-        "health": {"response_times": [], "webhooks": {"success_rate_pct": 99.0, "failed": 0, "delivered": 1}},
+        "health": {
+            "response_times": [],
+            "webhooks": {"success_rate_pct": 99.0, "failed": 0, "delivered": 1},
+        },
     }
 
     rules = [r["rule"] for r in recommendations_derive(figures)]

@@ -16,7 +16,9 @@ from billing_app.providers.instrumented import (
     provider_call_side_connection_close,
 )
 
-LINK = LinkResult(url="https://invoice.stripe.com/i/acct_1/test", kind="hosted_invoice", object_id="in_1")
+LINK = LinkResult(
+    url="https://invoice.stripe.com/i/acct_1/test", kind="hosted_invoice", object_id="in_1"
+)
 
 
 def _not_used(self, *args, **kwargs):  # pragma: no cover - never called
@@ -81,13 +83,21 @@ def test_a_successful_call_is_recorded_and_its_result_returned_as_is(workspace):
 @pytest.mark.parametrize(
     ("error", "outcome", "code"),
     [
-        (ProviderUnavailable("Stripe timed out", provider_code="timeout"), "unavailable", "timeout"),
+        (
+            ProviderUnavailable("Stripe timed out", provider_code="timeout"),
+            "unavailable",
+            "timeout",
+        ),
         (
             ProviderError("Your card was declined.", decline_code="insufficient_funds"),
             "error",
             "insufficient_funds",
         ),
-        (PreconditionFailed("Nothing left to refund.", code="nothing_refundable"), "error", "nothing_refundable"),
+        (
+            PreconditionFailed("Nothing left to refund.", code="nothing_refundable"),
+            "error",
+            "nothing_refundable",
+        ),
         (RuntimeError("bug"), "error", "RuntimeError"),
     ],
 )

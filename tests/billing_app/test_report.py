@@ -102,14 +102,14 @@ def test_report_text_reads_like_the_brief(january):
         "  CSAT: 4.0/5.0",
         "  Refunds processed: $330.00 (3 refunds)",
         "  Credits applied: $650.00 (2 credits)",
-        "  Plan upgrades: $200.00 MRR (1 upgrades)",
-        "  Plan downgrades: -$50.00 MRR (1 downgrades)",
+        "  Plan upgrades: $200.00 MRR (1 upgrade)",
+        "  Plan downgrades: -$50.00 MRR (1 downgrade)",
         "  Net billing impact: +$150.00 MRR",
         "  Revenue retained from payment recovery: $255.00 MRR (50.0% recovery rate)",
-        "  Churn from payment failures: $100.00 MRR (1 accounts, 25.0% of failures)",
+        "  Churn from payment failures: $100.00 MRR (1 account, 25.0% of failures)",
         "  Uptime: 88.9%",
         "  Payment processing success: 42.9%",
-        "  1. Reduce payment failure churn: add an automated card update prompt (1 accounts",
+        "  1. Reduce payment failure churn: add an automated card update prompt (1 account",
     ):
         assert line in text, line
 
@@ -186,7 +186,9 @@ def test_empty_month_report_in_json_and_csv(workspace, api_as):
 
     body = client.get("/api/v1/reports/monthly/", {"month": "2024-02"}).json()
     csv_rows = rows_of(
-        client.get("/api/v1/reports/monthly/", {"month": "2024-02", "format": "csv"}).content.decode()
+        client.get(
+            "/api/v1/reports/monthly/", {"month": "2024-02", "format": "csv"}
+        ).content.decode()
     )
 
     assert body["volume"]["billing_tickets"] == 0
@@ -208,7 +210,9 @@ def test_dashboard_api_for_a_manager(january, api_as):
 
 
 @pytest.mark.parametrize("url", ["/api/v1/dashboard/", "/api/v1/reports/monthly/"])
-@pytest.mark.parametrize("month", ["2026-13", "2026-1", "January", "1999-12", "2026-01x", "２０２６-01"])
+@pytest.mark.parametrize(
+    "month", ["2026-13", "2026-1", "January", "1999-12", "2026-01x", "２０２６-01"]
+)
 def test_bad_month_is_400_invalid_month(workspace, api_as, url, month):
     response = api_as(workspace, Role.MANAGER).get(url, {"month": month})
 

@@ -340,5 +340,7 @@ def test_zendesk_incremental_export_end_to_end(workspace, http):
     assert failed.category == "payment_failed"
     assert failed.resolution_seconds == 240
     assert failed.csat_score == 5
-    assert TicketSyncState.objects.get(installation=installation).cursor == "MTU3NjYxMzUzOS4wfHw0Njd8"
+    assert (
+        TicketSyncState.objects.get(installation=installation).cursor == "MTU3NjYxMzUzOS4wfHw0Njd8"
+    )
     assert "start_time=" in http.calls[0].request.url

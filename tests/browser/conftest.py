@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from datetime import UTC, datetime
 
 import pytest
+from django.core.signals import request_finished, request_started
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -87,17 +89,38 @@ def sandbox(transactional_db, demo_settings):
 
 
 @pytest.fixture
-def page(browser, live_server, sandbox):
-    yield from _page(browser, live_server)
+def page(browser, live_server, sandbox, server_activity):
+    yield from _page(browser, live_server, server_activity)
 
 
 @pytest.fixture
-def bare_page(browser, live_server):
+def bare_page(browser, live_server, server_activity):
     """A page on the live server with no seeded data (static files, error pages)."""
-    yield from _page(browser, live_server)
+    yield from _page(browser, live_server, server_activity)
 
 
-def _page(browser, live_server):
+@pytest.fixture
+def server_activity():
+    """How many requests the live server is handling right now (Django's request signals)."""
+    active = [0]
+    lock = threading.Lock()
+
+    def started(**kwargs):
+        with lock:
+            active[0] += 1
+
+    def finished(**kwargs):
+        with lock:
+            active[0] -= 1
+
+    request_started.connect(started, weak=False, dispatch_uid="browser-tests-started")
+    request_finished.connect(finished, weak=False, dispatch_uid="browser-tests-finished")
+    yield lambda: active[0]
+    request_started.disconnect(dispatch_uid="browser-tests-started")
+    request_finished.disconnect(dispatch_uid="browser-tests-finished")
+
+
+def _page(browser, live_server, server_activity):
     context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server.url)
     context.set_default_timeout(15_000)
     page = context.new_page()
@@ -107,15 +130,14 @@ def _page(browser, live_server):
         lambda msg: msg.type == "error" and page.console_errors.append(msg.text),  # type: ignore[attr-defined]
     )
     page.on("pageerror", lambda exc: page.console_errors.append(str(exc)))  # type: ignore[attr-defined]
-    in_flight: set = set()
-    page.on("request", lambda request: in_flight.add(request))
-    page.on("requestfinished", lambda request: in_flight.discard(request))
-    page.on("requestfailed", lambda request: in_flight.discard(request))
     yield page
-    # Let the panel's last requests (a refresh after an action) finish before the test
-    # database is flushed: the live server shares the in-memory SQLite database.
-    for _ in range(50):
-        if not in_flight:
+    # Stop the page (no new requests), then let the live server finish what it is handling
+    # before the test database is flushed: the server thread shares the test's connection.
+    page.goto("about:blank")
+    quiet = 0
+    for _ in range(100):
+        quiet = quiet + 1 if server_activity() <= 0 else 0
+        if quiet >= 3:
             break
-        page.wait_for_timeout(100)
+        page.wait_for_timeout(50)
     context.close()

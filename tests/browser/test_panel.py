@@ -6,16 +6,17 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import expect
 
 from billing_app.catalog import Role
 from billing_app.models import ApprovalRequest, BillingAction, MirrorRefund
 from billing_app.providers.sandbox.control import sandbox_control_set
 from billing_app.services.actions import action_submit
-from billing_app.services.identity import agent_sign_in
-from helpdesk_connectors.base import HelpdeskIdentity
-from helpdesk_connectors.demo.connector import demo_agent
-from helpdesk_connectors.models import Installation
+
+from .support import demo_context
+
+expect = pytest.importorskip(
+    "playwright.sync_api", reason="playwright is not installed: pip install -e '.[dev]'"
+).expect
 
 pytestmark = pytest.mark.browser
 
@@ -32,23 +33,6 @@ def open_panel(page, *, role: str, scenario: str = "acme"):
     panel = page.frame_locator("#panel-frame")
     expect(panel.get_by_test_id("section-account")).to_be_visible()
     return panel
-
-
-def acme(sandbox):
-    return sandbox.customers["acme"] if hasattr(sandbox, "customers") else None
-
-
-def demo_context(workspace, role: Role):
-    """An agent of the demo installation signed in as the demo connector signs them in."""
-    from billing_app.services.identity import app_session_resolve
-    from helpdesk_connectors import sessions
-
-    installation = Installation.objects.get(connector="demo", workspace_link__workspace=workspace)
-    identity = HelpdeskIdentity(installation=installation, agent=demo_agent(role.value))
-    _membership, minted = agent_sign_in(identity=identity, workspace=workspace, role_override=role)
-    claims = sessions.verify(minted.token)
-    _user, context = app_session_resolve(claims=claims, installation=installation)
-    return context
 
 
 def test_l1_sees_acme_context_and_can_only_request_a_refund(page, sandbox):
@@ -148,6 +132,10 @@ def test_l2_applies_a_50_dollar_credit_and_sees_it_in_the_context(page, sandbox)
     expect(panel.get_by_test_id("recent-actions")).to_contain_text("Apply credit")
     action = BillingAction.objects.get(kind="apply_credit")
     assert (action.status, action.amount, action.currency) == ("succeeded", 5_000, "USD")
+
+    # and the ticket got an internal note about it (shown by the demo helpdesk)
+    page.reload()
+    expect(page.get_by_test_id("ticket-note")).to_contain_text("$50.00")
 
 
 def test_manager_approves_a_refund_requested_by_an_l1_agent(page, sandbox):

@@ -5,9 +5,16 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import expect
+from django.template.loader import render_to_string
 
+from billing_app.catalog import Role
 from billing_app.models import BillingAction, CustomerLink, MirrorRefund
+
+from .support import demo_sign_in
+
+expect = pytest.importorskip(
+    "playwright.sync_api", reason="playwright is not installed: pip install -e '.[dev]'"
+).expect
 
 pytestmark = pytest.mark.browser
 
@@ -160,3 +167,149 @@ def test_an_expired_session_is_renewed_by_the_host_without_losing_the_panel(page
     expect(panel.get_by_test_id("customer-name")).to_have_text("Acme Corp")
     assert expired["sent"]
     expect(panel.get_by_test_id("session-expired")).to_have_count(0)
+
+
+# WCAG 2.1 contrast of every visible text in the panel against its effective background.
+CONTRAST_FAILURES_JS = """() => {
+  const parse = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = (el) => {
+    for (let node = el; node; node = node.parentElement) {
+      const c = parse(getComputedStyle(node).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] > 0)) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const failures = [];
+  for (const el of document.querySelectorAll('#panel *')) {
+    const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!own || el.closest('.bd-visually-hidden, [hidden], [aria-hidden=true]') || el.closest(':disabled')) continue;
+    const style = getComputedStyle(el);
+    if (style.visibility === 'hidden' || el.getClientRects().length === 0) continue;
+    const fg = lum(parse(style.color)), bg = lum(background(el));
+    const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+    const size = parseFloat(style.fontSize), bold = Number(style.fontWeight) >= 700;
+    const need = size >= 24 || (size >= 18.66 && bold) ? 3 : 4.5;
+    if (ratio < need) failures.push(`${el.tagName}.${el.className} "${el.textContent.trim().slice(0, 30)}" ${ratio.toFixed(2)}`);
+  }
+  return failures;
+}"""
+
+
+@pytest.mark.parametrize(("role", "scenario"), [("manager", "failed-payment"), ("l1", "acme")])
+def test_panel_text_meets_wcag_aa_contrast(page, sandbox, role, scenario):
+    # given the panel with alerts, badges, actions and every section
+    panel = panel_for(page, role=role, scenario=scenario)
+    expect(panel.get_by_test_id("section-ltv")).to_be_visible()
+    panel.get_by_text("Request approval (").click()
+
+    # then every visible text reaches AA contrast against its background
+    frame = page.frame(name="panel-frame")
+    assert frame.evaluate(CONTRAST_FAILURES_JS) == []
+
+
+def test_every_control_is_a_real_control_reachable_by_keyboard(page, sandbox):
+    # given the panel on Acme's ticket
+    panel = panel_for(page, role="manager", scenario="acme")
+    expect(panel.get_by_test_id("section-ltv")).to_be_visible()
+    frame = page.frame(name="panel-frame")
+
+    # then nothing clickable is a bare div or span, and nothing is taken out of the tab order
+    bad = frame.evaluate(
+        """() => [...document.querySelectorAll('#panel [onclick], #panel [role=button], #panel [tabindex]')]
+            .filter((el) => !['BUTTON', 'A', 'INPUT', 'SELECT', 'TEXTAREA', 'SUMMARY', 'H2'].includes(el.tagName)
+                            && el.getAttribute('role') !== 'tab')
+            .map((el) => el.outerHTML.slice(0, 60))"""
+    )
+    assert bad == []
+
+    # and tabbing from the top reaches the Refresh button, the tabs and the first action
+    frame.locator("body").focus()
+    reached = []
+    for _ in range(8):
+        page.keyboard.press("Tab")
+        reached.append(frame.evaluate("document.activeElement.textContent.trim()"))
+    assert "Refresh" in reached
+    assert "Billing" in reached
+    assert "Generate payment link" in reached
+
+
+# A stand-in for Zendesk's ZAF SDK (served in place of the CDN script: no network): the
+# ticket's data as ``client.get`` gives it, and a record of what the panel asks of Zendesk.
+FAKE_ZAF_SDK = """
+window.__zaf = { invoked: [], set: [] };
+window.ZAFClient = { init() { return {
+  get: () => Promise.resolve({
+    "ticket.requester.email": "finance@globex.example", "ticket.requester.name": "Marco Rossi",
+    "ticket.id": 1003, "ticket.organization": { id: 77, name: "Globex" } }),
+  invoke: (name, arg) => { window.__zaf.invoked.push([name, arg]); return Promise.resolve({}); },
+  set: (name, value) => { window.__zaf.set.push([name, value]); return Promise.resolve({}); },
+  on: () => {},
+}; } };
+"""
+
+
+def test_inside_zendesk_the_panel_reads_the_ticket_resizes_and_fills_the_reply(page, sandbox):
+    # given the panel page as the Zendesk entry renders it, with the ZAF SDK present
+    _context, minted = demo_sign_in(sandbox.workspace, Role.MANAGER)
+    html = render_to_string(
+        "panel/panel.html",
+        {
+            "app_token": minted.token,
+            "app_token_expires_at": minted.expires_at.isoformat(),
+            "connector": "zendesk",
+            "helpdesk_origin": "https://acme.zendesk.com",
+            "ticket_id": "",
+        },
+    )
+    assert "zaf_sdk.min.js" in html
+    page.route(
+        "https://static.zdassets.com/**",
+        lambda route: route.fulfill(content_type="text/javascript", body=FAKE_ZAF_SDK),
+    )
+    page.route(
+        "**/zendesk-sidebar-under-test/",
+        lambda route: route.fulfill(content_type="text/html", body=html),
+    )
+
+    # when Zendesk loads it in the sidebar
+    page.goto("/zendesk-sidebar-under-test/")
+
+    # then the requester's billing account is found from the ticket the SDK describes
+    expect(page.get_by_test_id("customer-name")).to_have_text("Globex")
+    # (the frame follows the panel's height: the last resize is the whole context)
+    page.wait_for_function(
+        """() => { const r = window.__zaf.invoked.filter(([name]) => name === 'resize').pop();
+                   return r && parseInt(r[1].height) > 1000; }"""
+    )
+    resize = page.evaluate("window.__zaf.invoked.filter(([name]) => name === 'resize').pop()[1]")
+    assert resize["width"] == "100%"
+    assert (
+        abs(
+            int(resize["height"].removesuffix("px"))
+            - page.evaluate(
+                "Math.ceil(document.getElementById('panel').getBoundingClientRect().height) + 2"
+            )
+        )
+        <= 2
+    )
+
+    # and a customer message goes into Zendesk's editor as a public reply
+    page.get_by_test_id("alert-duplicate_charge").get_by_role(
+        "button", name="Refund duplicate"
+    ).click()
+    page.get_by_test_id("form-confirm").click()
+    message = page.get_by_test_id("customer-message")
+    expect(message).to_contain_text("$299.00")
+    page.get_by_role("button", name="Post as public reply").click()
+    page.wait_for_function("window.__zaf.invoked.some(([name]) => name === 'comment.appendText')")
+    assert page.evaluate("window.__zaf.set") == [["comment.type", "publicReply"]]
+    appended = page.evaluate(
+        "window.__zaf.invoked.find(([name]) => name === 'comment.appendText')[1]"
+    )
+    assert appended == message.input_value()
+    action = BillingAction.objects.get(kind="refund_duplicate_charge")
+    assert action.ticket_id == "1003"

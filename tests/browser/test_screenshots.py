@@ -8,7 +8,10 @@ import os
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect
+
+expect = pytest.importorskip(
+    "playwright.sync_api", reason="playwright is not installed: pip install -e '.[dev]'"
+).expect
 
 pytestmark = [
     pytest.mark.browser,

@@ -48,7 +48,10 @@ DECLINES: dict[str, tuple[str, str]] = {
     "generic_decline": ("card_declined", "Your card was declined."),
     "do_not_honor": ("card_declined", "Your card was declined."),
     "incorrect_number": ("incorrect_number", "Your card number is incorrect."),
-    "invalid_account": ("card_declined", "The card, or account the card is connected to, is invalid."),
+    "invalid_account": (
+        "card_declined",
+        "The card, or account the card is connected to, is invalid.",
+    ),
     "processing_error": ("processing_error", "An error occurred while processing your card."),
 }
 
@@ -98,7 +101,10 @@ def _set_payment(invoice: Obj, intent: str, *, paid: bool, at: datetime) -> None
             "livemode": False,
             "payment": {"payment_intent": intent, "type": "payment_intent"},
             "status": "paid" if paid else "open",
-            "status_transitions": {"canceled_at": None, "paid_at": objects.unix(at) if paid else None},
+            "status_transitions": {
+                "canceled_at": None,
+                "paid_at": objects.unix(at) if paid else None,
+            },
         }
     )
     invoice["payments"] = {
@@ -158,9 +164,7 @@ def sandbox_payment_attempt(
             from django.utils import timezone
 
             now = timezone.now()
-        intent = _payment_intent_of(invoice) or objects.digest_id(
-            "pi", workspace.slug, invoice_id
-        )
+        intent = _payment_intent_of(invoice) or objects.digest_id("pi", workspace.slug, invoice_id)
         latest = (
             MirrorCharge.objects.filter(workspace=workspace, payment_intent_id=intent)
             .order_by("-created")

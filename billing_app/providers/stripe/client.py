@@ -78,11 +78,14 @@ _MAX_CACHED_CLIENTS = 256
 
 def stripe_client_build(*, api_key: str) -> StripeClient:
     """A ``StripeClient`` for one secret key, pinned to our API version, timeout and retries."""
+    # STRIPE_API_BASE: a local Stripe stand-in (stripe-mock, the benchmarks' fake); empty = Stripe.
+    api_base = getattr(settings, "STRIPE_API_BASE", "")
     return StripeClient(
         api_key,
         stripe_version=settings.STRIPE_API_VERSION,
         max_network_retries=settings.STRIPE_MAX_NETWORK_RETRIES,
         http_client=StripeHttpClient(timeout=settings.STRIPE_TIMEOUT_SECONDS),
+        base_addresses={"api": api_base} if api_base else None,
     )
 
 
@@ -99,6 +102,7 @@ def stripe_client_get(*, workspace_id: int, api_key: str) -> StripeClient:
         settings.STRIPE_API_VERSION,
         settings.STRIPE_TIMEOUT_SECONDS,
         settings.STRIPE_MAX_NETWORK_RETRIES,
+        getattr(settings, "STRIPE_API_BASE", ""),
     )
     with _clients_lock:
         client = _clients.get(cache_key)

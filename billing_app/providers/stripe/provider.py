@@ -250,7 +250,8 @@ class StripeProvider(BillingProvider):
                 price = item.get("price")
                 if isinstance(price, dict) and price.get("id"):
                     prices[price["id"]] = price
-        product_ids = sorted({r.ref(p.get("product")) for p in prices.values()} - {""})
+        wanted = {r.ref(p.get("product")) for p in prices.values()} - {""}
+        product_ids = sorted(wanted - self._mirrored_products(wanted))
         products: list[Obj] = []
         if product_ids:
             products = r.page_read(
@@ -270,6 +271,19 @@ class StripeProvider(BillingProvider):
             balance_transactions=r.page_read(results["balance_transactions"]).objects,
             prices=list(prices.values()),
             products=products,
+        )
+
+    def _mirrored_products(self, product_ids: set[str]) -> set[str]:
+        """Products the mirror already holds (backfill, ``product.*`` webhooks): not re-fetched,
+        which saves the bundle its second round trip to Stripe."""
+        from ...models import MirrorProduct
+
+        if not product_ids:
+            return set()
+        return set(
+            MirrorProduct.objects.filter(
+                workspace_id=self.workspace.pk, stripe_id__in=product_ids
+            ).values_list("stripe_id", flat=True)
         )
 
     def find_customers_by_email(self, email: str) -> list[StripeObject]:

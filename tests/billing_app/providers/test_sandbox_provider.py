@@ -36,6 +36,8 @@ from billing_app.providers.sandbox.control import sandbox_control_set
 from billing_app.services.demo_seed import demo_seed
 from billing_app.services.mirror import mirror_upsert
 
+from ..context_support import forget_provider_health
+
 AS_OF = datetime(2026, 1, 15, 12, tzinfo=UTC)
 ACME = "cus_sbx_acme"
 ACME_PLAN = "sub_sbx_acme_plan"
@@ -50,6 +52,12 @@ REMAINING = 1_080_000 / 2_678_400
 def seeded(db, settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     return demo_seed(as_of=AS_OF)
+
+
+@pytest.fixture(autouse=True)
+def _forget_provider_health(db):
+    yield
+    forget_provider_health()
 
 
 @pytest.fixture

@@ -1,0 +1,118 @@
+"""Admin for issue 7: the workspace's playbook wording (editable) and payment failures (read-only).
+
+A ``PlaybookTemplate`` replaces the brief's wording of one scenario for one
+workspace. The form shows the brief's text and the placeholders the scenario
+offers, and refuses a text the renderer could not fill from that scenario's
+data (unknown placeholders, attribute access, unbalanced ``[[ … ]]``) — so a
+saved template never silently falls back. Deleting (or deactivating) a row
+brings the brief's wording back.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+
+from .errors import ValidationFailed
+from .models import PaymentFailure, PlaybookTemplate
+from .playbook import TEMPLATES
+from .services.playbook_templates import (
+    placeholders_for,
+    playbook_scenario_for,
+    playbook_template_validate,
+)
+
+
+class PlaybookTemplateForm(forms.ModelForm):
+    class Meta:
+        model = PlaybookTemplate
+        fields = ("workspace", "scenario", "variant", "body", "is_active")
+        widgets = {"body": forms.Textarea(attrs={"rows": 6, "cols": 100})}
+
+    def clean(self) -> dict:  # type: ignore[type-arg]
+        data = super().clean() or {}
+        scenario, variant = data.get("scenario"), data.get("variant") or ""
+        if not scenario:
+            return data
+        try:
+            chosen = playbook_scenario_for(scenario=scenario, variant=variant)
+        except ValidationFailed as exc:
+            raise forms.ValidationError({"variant": exc.message}, code=exc.code) from exc
+        if "body" in data:
+            try:
+                data["body"] = playbook_template_validate(scenario=chosen, body=data["body"])
+            except ValidationFailed as exc:
+                raise forms.ValidationError({"body": exc.message}, code=exc.code) from exc
+        return data
+
+
+@admin.register(PlaybookTemplate)
+class PlaybookTemplateAdmin(admin.ModelAdmin):
+    form = PlaybookTemplateForm
+    list_display = ("workspace", "scenario", "variant", "is_active", "updated_by", "updated_at")
+    list_filter = ("workspace", "scenario", "is_active")
+    search_fields = ("body",)
+    readonly_fields = ("default_wording", "updated_by", "updated_at")
+    list_select_related = ("workspace", "updated_by")
+
+    @admin.display(description="The brief's wording and placeholders")
+    def default_wording(self, obj: PlaybookTemplate | None) -> str:
+        rows = []
+        for (scenario, variant), chosen in _rows():
+            if obj is not None and obj.pk and (obj.scenario, obj.variant) != (scenario, variant):
+                continue
+            names = ", ".join("{" + n + "}" for n in placeholders_for(chosen))
+            rows.append((TEMPLATES[chosen].title, TEMPLATES[chosen].text, names))
+        return format_html(
+            "<dl>{}</dl>",
+            format_html_join(
+                "", "<dt><strong>{}</strong></dt><dd>{}<br><em>Placeholders: {}</em></dd>", rows
+            ),
+        )
+
+    def save_model(self, request: HttpRequest, obj: PlaybookTemplate, form, change) -> None:  # type: ignore[no-untyped-def]
+        obj.updated_by = request.user  # type: ignore[assignment]
+        super().save_model(request, obj, form, change)
+
+
+def _rows():  # type: ignore[no-untyped-def]
+    from .services.playbook_templates import SCENARIO_ROWS
+
+    return [(row, scenario) for scenario, row in SCENARIO_ROWS.items()]
+
+
+@admin.register(PaymentFailure)
+class PaymentFailureAdmin(admin.ModelAdmin):
+    """Written by the payment-failure workflow only: visible, never edited by hand."""
+
+    list_display = (
+        "failed_at",
+        "workspace",
+        "customer_id",
+        "invoice_id",
+        "reason",
+        "attempt_count",
+        "consecutive_count",
+        "recovered_at",
+        "recovered_by",
+        "suspension_warning_sent_at",
+        "csm_outreach_status",
+    )
+    list_filter = (
+        "workspace",
+        "reason_category",
+        "recovered_by",
+        "csm_outreach_status",
+        "source",
+    )
+    search_fields = ("customer_id", "invoice_id", "charge_id", "payment_intent_id")
+    date_hierarchy = "failed_at"
+    list_select_related = ("workspace",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        return False

@@ -1,0 +1,476 @@
+"""API views for investigating billing problems and answering the customer (DESIGN.md section 6).
+
+* ``GET customers/{id}/invoices/{invoice_id}/breakdown/`` — overcharge investigation.
+* ``GET customers/{id}/duplicates/`` — duplicate-charge pairs, the later one to refund.
+* ``GET customers/{id}/failures/`` — recorded payment failures, recovery and escalation.
+* ``GET customers/{id}/playbook/{scenario}/`` — the filled customer message.
+* ``GET customers/{id}/tax/`` — tax ids, billing address, what a tax invoice lacks.
+
+Same rules as the other customer endpoints (``api.customers``): ``view_billing``
+on the caller's workspace, and a customer outside it — or a caller without the
+permission — is 404 ``customer_not_found``. Everything is read from the local
+mirror and Billing Desk's own records; the changes themselves are actions
+(``POST actions/``: ``refund_duplicate_charge``, ``generate_payment_link``,
+``extend_grace_period``, ``apply_credit``, ``send_tax_invoice``).
+"""
+
+from __future__ import annotations
+
+from django.urls import re_path
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ..errors import NotFound
+from ..models import MirrorCustomer, Workspace
+from ..selectors.breakdown import invoice_breakdown
+from ..selectors.context import business_now
+from ..selectors.duplicates import customer_duplicates
+from ..selectors.failures import customer_failures
+from ..selectors.playbook import playbook_message
+from ..selectors.tax import customer_tax_details
+from .customers import CUSTOMER_ID, ErrorSerializer, MoneySerializer, _errors, _reader
+
+INVOICE_ID = r"(?P<invoice_id>[A-Za-z0-9_\-]{1,255})"
+SCENARIO = r"(?P<scenario>[a-z_]{1,40})"
+
+
+def _customer_of(workspace: Workspace, customer_id: str) -> None:
+    """404 unless the customer is mirrored in the caller's workspace (never another tenant's)."""
+    if not MirrorCustomer.objects.filter(workspace=workspace, stripe_id=customer_id).exists():
+        raise NotFound("No such billing customer.", code="customer_not_found")
+
+
+# --- breakdown --------------------------------------------------------------------------------
+
+
+class BreakdownInvoiceSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "BreakdownInvoice"
+
+    id = serializers.CharField()
+    number = serializers.CharField(allow_blank=True)
+    status = serializers.CharField()
+    billing_reason = serializers.CharField(allow_blank=True)
+    created = serializers.CharField(allow_null=True)
+    period = serializers.CharField(help_text="The service period, e.g. January 2026.")
+    subscription_id = serializers.CharField(allow_null=True)
+    subtotal = MoneySerializer()
+    discount = MoneySerializer()
+    tax = MoneySerializer()
+    total = MoneySerializer()
+    credit_applied = MoneySerializer(help_text="Customer balance used (starting_balance).")
+    amount_due = MoneySerializer()
+    amount_paid = MoneySerializer()
+    amount_remaining = MoneySerializer()
+    charged = MoneySerializer(help_text="What the customer paid (or owes) for this invoice.")
+    hosted_invoice_url = serializers.CharField(allow_null=True)
+    invoice_pdf = serializers.CharField(allow_null=True)
+
+
+class BreakdownLineSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "BreakdownLine"
+
+    id = serializers.CharField()
+    kind = serializers.ChoiceField(choices=["plan", "seats", "addon", "proration", "one_time"])
+    description = serializers.CharField(allow_blank=True)
+    product = serializers.CharField(allow_null=True)
+    quantity = serializers.IntegerField(allow_null=True)
+    amount = MoneySerializer()
+    proration = serializers.BooleanField()
+    period_start = serializers.CharField(allow_null=True)
+    period_end = serializers.CharField(allow_null=True)
+    discount = MoneySerializer()
+    tax = MoneySerializer()
+
+
+class DifferenceSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "BreakdownDifference"
+
+    kind = serializers.CharField(
+        help_text="seats, plan_change, price_change, addon_added, addon_removed, item_added, "
+        "item_removed, proration, one_time, discount, tax, credit_applied, balance_added, other."
+    )
+    amount = MoneySerializer(help_text="Its effect on the invoice, against the usual one.")
+    explanation = serializers.CharField()
+    # seats and prorations
+    from_quantity = serializers.IntegerField(required=False, allow_null=True)
+    to_quantity = serializers.IntegerField(required=False, allow_null=True)
+    # prorations: the change, what it charged and credited, for how many days
+    product = serializers.CharField(required=False, allow_blank=True)
+    changed_at = serializers.CharField(required=False, allow_null=True)
+    period_end = serializers.CharField(required=False, allow_null=True)
+    days = serializers.IntegerField(required=False, allow_null=True)
+    charged = MoneySerializer(required=False)
+    credited = MoneySerializer(required=False)
+    line_ids = serializers.ListField(child=serializers.CharField(), required=False)
+    summary = serializers.CharField(required=False)
+
+
+class NextInvoiceEstimateSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "NextInvoiceEstimate"
+
+    date = serializers.DateField(allow_null=True)
+    subtotal = MoneySerializer()
+    discount = MoneySerializer()
+    tax = MoneySerializer()
+    total = MoneySerializer()
+    amount = MoneySerializer()
+    subscription_id = serializers.CharField()
+
+
+class SuggestedActionSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "SuggestedAction"
+
+    kind = serializers.CharField()
+    label = serializers.CharField()
+    params = serializers.JSONField()
+
+
+class InvoiceBreakdownApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "InvoiceBreakdown"
+
+        class UsualSerializer(serializers.Serializer):
+            class Meta:
+                ref_name = "BreakdownUsual"
+
+            amount = MoneySerializer()
+            invoice_id = serializers.CharField()
+            invoice_number = serializers.CharField(allow_blank=True)
+            date = serializers.CharField(allow_null=True)
+
+        class MessageSerializer(serializers.Serializer):
+            class Meta:
+                ref_name = "BreakdownMessage"
+
+            amount = MoneySerializer()
+            breakdown = serializers.CharField(allow_blank=True)
+            explanation = serializers.CharField()
+            next_amount = MoneySerializer(allow_null=True)
+
+        customer_id = serializers.CharField()
+        invoice = BreakdownInvoiceSerializer()
+        lines = BreakdownLineSerializer(many=True)
+        components = serializers.DictField(child=MoneySerializer())
+        usual = UsualSerializer(allow_null=True, help_text="The previous regular invoice.")
+        difference = MoneySerializer(allow_null=True)
+        differences = DifferenceSerializer(many=True)
+        explanation = serializers.CharField()
+        next_invoice = NextInvoiceEstimateSerializer(allow_null=True)
+        message = MessageSerializer(help_text="Fields of the playbook's overcharge message.")
+        actions = SuggestedActionSerializer(many=True)
+
+    @extend_schema(
+        summary="An invoice taken apart, each difference from the usual amount explained",
+        responses={200: OutputSerializer, **_errors(401, 404)},
+    )
+    def get(self, request: Request, customer_id: str, invoice_id: str) -> Response:
+        context = _reader(request, customer_id)
+        _customer_of(context.workspace, customer_id)
+        data = invoice_breakdown(
+            workspace=context.workspace, customer_id=customer_id, invoice_id=invoice_id
+        )
+        return Response(self.OutputSerializer(data).data)
+
+
+# --- duplicates -------------------------------------------------------------------------------
+
+
+class DuplicateChargeSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "DuplicateCharge"
+
+    id = serializers.CharField()
+    amount = MoneySerializer()
+    created = serializers.CharField(allow_null=True)
+    method = serializers.CharField(allow_blank=True)
+    description = serializers.CharField(allow_blank=True)
+    payment_intent_id = serializers.CharField(allow_null=True)
+    invoice_id = serializers.CharField(allow_null=True)
+    invoice_number = serializers.CharField(allow_null=True, allow_blank=True)
+    refunded = MoneySerializer()
+
+
+class DuplicatePairSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "DuplicatePair"
+
+    charge_ids = serializers.ListField(child=serializers.CharField(), help_text="[earlier, later]")
+    original_charge_id = serializers.CharField()
+    duplicate_charge_id = serializers.CharField(help_text="The later charge: the one to refund.")
+    amount = MoneySerializer()
+    refundable = MoneySerializer()
+    minutes_apart = serializers.IntegerField()
+    charges = DuplicateChargeSerializer(many=True)
+    root_cause = serializers.CharField()
+    action = SuggestedActionSerializer()
+
+
+class CustomerDuplicatesApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "CustomerDuplicates"
+
+        customer_id = serializers.CharField()
+        window_hours = serializers.IntegerField()
+        pairs = DuplicatePairSerializer(many=True)
+
+    @extend_schema(
+        summary="Duplicate-charge candidates: same amount, both succeeded, within the window",
+        responses={200: OutputSerializer, **_errors(401, 404)},
+    )
+    def get(self, request: Request, customer_id: str) -> Response:
+        context = _reader(request, customer_id)
+        _customer_of(context.workspace, customer_id)
+        data = customer_duplicates(
+            workspace=context.workspace,
+            customer_id=customer_id,
+            now=business_now(workspace=context.workspace),
+        )
+        return Response(self.OutputSerializer(data).data)
+
+
+# --- failures ---------------------------------------------------------------------------------
+
+
+class FailureSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "PaymentFailure"
+
+    class OutreachSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "FailureCsmOutreach"
+
+        status = serializers.CharField()
+        at = serializers.CharField(allow_null=True)
+        ref = serializers.CharField(allow_null=True)
+
+    id = serializers.IntegerField()
+    customer_id = serializers.CharField()
+    subscription_id = serializers.CharField(allow_null=True)
+    invoice_id = serializers.CharField(allow_null=True)
+    payment_intent_id = serializers.CharField(allow_null=True)
+    charge_id = serializers.CharField(allow_null=True)
+    amount = MoneySerializer()
+    decline_code = serializers.CharField(allow_blank=True)
+    failure_code = serializers.CharField(allow_blank=True)
+    failure_message = serializers.CharField(allow_blank=True)
+    reason = serializers.CharField(help_text="In plain words, e.g. Card expired.")
+    reason_category = serializers.CharField(help_text="The dashboard's category.")
+    attempt_count = serializers.IntegerField()
+    next_retry_at = serializers.CharField(allow_null=True)
+    failed_at = serializers.CharField()
+    status = serializers.ChoiceField(choices=["open", "recovered"])
+    recovered_at = serializers.CharField(allow_null=True)
+    recovered_by = serializers.CharField(allow_null=True, help_text="payment or agent_action.")
+    recovered_via = serializers.CharField(allow_null=True)
+    recovery_action_id = serializers.CharField(allow_null=True)
+    time_to_recover_seconds = serializers.IntegerField(allow_null=True)
+    consecutive_count = serializers.IntegerField()
+    suspension_warning_sent_at = serializers.CharField(allow_null=True)
+    suspension_note = serializers.CharField()
+    csm_outreach = OutreachSerializer()
+    source = serializers.CharField()
+
+
+class CustomerFailuresApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "CustomerFailures"
+
+        class SummarySerializer(serializers.Serializer):
+            class Meta:
+                ref_name = "FailuresSummary"
+
+            total = serializers.IntegerField()
+            open = serializers.IntegerField()
+            recovered = serializers.IntegerField()
+            recovered_after_agent_action = serializers.IntegerField()
+            recovery_rate_pct = serializers.IntegerField(allow_null=True)
+            avg_time_to_recover_seconds = serializers.IntegerField(allow_null=True)
+            consecutive_failures = serializers.IntegerField()
+            suspension_warning = serializers.BooleanField()
+            latest_open_failure_id = serializers.IntegerField(allow_null=True)
+
+        customer_id = serializers.CharField()
+        summary = SummarySerializer()
+        items = FailureSerializer(many=True)
+
+    @extend_schema(
+        summary="A customer's payment failures: reason, attempts, recovery, escalation",
+        responses={200: OutputSerializer, **_errors(401, 404)},
+    )
+    def get(self, request: Request, customer_id: str) -> Response:
+        context = _reader(request, customer_id)
+        data = customer_failures(workspace=context.workspace, customer_id=customer_id)
+        return Response(self.OutputSerializer(data).data)
+
+
+# --- playbook ---------------------------------------------------------------------------------
+
+
+class PlaybookMessageApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "PlaybookQuery"
+
+        variant = serializers.ChoiceField(
+            choices=["approved", "denied"], required=False, help_text="For scenario refund."
+        )
+        invoice_id = serializers.RegexField(r"^[A-Za-z0-9_\-]{1,255}$", required=False)
+        charge_id = serializers.RegexField(r"^[A-Za-z0-9_\-]{1,255}$", required=False)
+        reason = serializers.CharField(
+            required=False, max_length=300, help_text="refund_denied: why, in the customer's words."
+        )
+        alternative = serializers.CharField(
+            required=False, max_length=300, help_text="refund_denied: what can be offered instead."
+        )
+
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "PlaybookMessage"
+
+        customer_id = serializers.CharField()
+        scenario = serializers.CharField()
+        variant = serializers.CharField(allow_blank=True)
+        title = serializers.CharField()
+        message = serializers.CharField(help_text="Ready to paste or post as a public reply.")
+        source = serializers.ChoiceField(
+            choices=["workspace", "default"],
+            help_text="workspace: the admin's wording; default: the brief's.",
+        )
+        template = serializers.CharField()
+        data = serializers.DictField(child=serializers.CharField())
+        related = serializers.JSONField()
+
+    @extend_schema(
+        summary="The playbook's customer message for a scenario, filled from this customer's data",
+        description="Scenarios: charged_twice, payment_failed, plan_change, refund_approved, "
+        "refund_denied (or refund with variant), overcharge, tax_invoice. A scenario without "
+        "the data it needs is 422 with a code naming what is missing.",
+        parameters=[
+            OpenApiParameter("variant", str, description="refund: approved (default) or denied."),
+            OpenApiParameter(
+                "invoice_id", str, description="payment_failed, overcharge, tax_invoice."
+            ),
+            OpenApiParameter("charge_id", str, description="charged_twice, refund_denied."),
+            OpenApiParameter("reason", str, description="refund_denied: the reason to give."),
+            OpenApiParameter("alternative", str, description="refund_denied: what to offer."),
+        ],
+        responses={
+            200: OutputSerializer,
+            **_errors(400, 401, 404),
+            422: OpenApiResponse(
+                ErrorSerializer, description="The customer's data lacks what the message needs."
+            ),
+        },
+    )
+    def get(self, request: Request, customer_id: str, scenario: str) -> Response:
+        context = _reader(request, customer_id)
+        query = self.InputSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = dict(query.validated_data)
+        variant = params.pop("variant", "")
+        data = playbook_message(
+            workspace=context.workspace,
+            customer_id=customer_id,
+            scenario=scenario,
+            variant=variant,
+            params=params,
+        )
+        return Response(self.OutputSerializer(data).data)
+
+
+# --- tax --------------------------------------------------------------------------------------
+
+
+class CustomerTaxApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "CustomerTaxDetails"
+
+        class TaxIdSerializer(serializers.Serializer):
+            class Meta:
+                ref_name = "TaxDetailsTaxId"
+
+            id = serializers.CharField(allow_null=True)
+            type = serializers.CharField(allow_null=True)
+            value = serializers.CharField(allow_null=True)
+            label = serializers.CharField(allow_null=True)
+
+        class InvoiceSerializer(serializers.Serializer):
+            class Meta:
+                ref_name = "TaxDetailsInvoice"
+
+            id = serializers.CharField()
+            number = serializers.CharField(allow_blank=True)
+            status = serializers.CharField()
+            period = serializers.CharField()
+            total = MoneySerializer()
+            tax = MoneySerializer()
+            hosted_invoice_url = serializers.CharField(allow_null=True)
+            invoice_pdf = serializers.CharField(allow_null=True)
+
+        class TypeSerializer(serializers.Serializer):
+            class Meta:
+                ref_name = "TaxIdType"
+
+            type = serializers.CharField()
+            label = serializers.CharField()
+            example = serializers.CharField()
+
+        customer_id = serializers.CharField()
+        name = serializers.CharField(allow_blank=True)
+        email = serializers.CharField(allow_blank=True)
+        tax_exempt = serializers.CharField(help_text="none, exempt or reverse.")
+        tax_ids = TaxIdSerializer(many=True)
+        address = serializers.DictField(child=serializers.CharField(allow_blank=True))
+        address_display = serializers.CharField(allow_blank=True)
+        missing = serializers.ListField(
+            child=serializers.CharField(),
+            help_text="What a tax invoice still lacks: line1, city, postal_code, country, tax_id.",
+        )
+        invoices = InvoiceSerializer(many=True)
+        supported_tax_id_types = TypeSerializer(many=True)
+
+    @extend_schema(
+        summary="Tax ids and billing address for a tax invoice (correct them via send_tax_invoice)",
+        responses={200: OutputSerializer, **_errors(401, 404)},
+    )
+    def get(self, request: Request, customer_id: str) -> Response:
+        context = _reader(request, customer_id)
+        data = customer_tax_details(workspace=context.workspace, customer_id=customer_id)
+        return Response(self.OutputSerializer(data).data)
+
+
+urlpatterns = [
+    re_path(
+        rf"^customers/{CUSTOMER_ID}/invoices/{INVOICE_ID}/breakdown/$",
+        InvoiceBreakdownApi.as_view(),
+        name="api-invoice-breakdown",
+    ),
+    re_path(
+        rf"^customers/{CUSTOMER_ID}/duplicates/$",
+        CustomerDuplicatesApi.as_view(),
+        name="api-customer-duplicates",
+    ),
+    re_path(
+        rf"^customers/{CUSTOMER_ID}/failures/$",
+        CustomerFailuresApi.as_view(),
+        name="api-customer-failures",
+    ),
+    re_path(
+        rf"^customers/{CUSTOMER_ID}/playbook/{SCENARIO}/$",
+        PlaybookMessageApi.as_view(),
+        name="api-customer-playbook",
+    ),
+    re_path(rf"^customers/{CUSTOMER_ID}/tax/$", CustomerTaxApi.as_view(), name="api-customer-tax"),
+]

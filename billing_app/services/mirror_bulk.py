@@ -1,0 +1,180 @@
+"""Storing a whole customer bundle in the mirror in a handful of queries.
+
+``mirror_upsert`` stores one object per call — a savepoint, a locking read and a
+write for the object and again for each embedded child — which is right for a
+webhook and costs a first panel load of a rich customer over two hundred queries
+(Acme's 22 months: ~230 queries, 150 ms and more on two busy cores), on top of
+the Stripe round trip the agent is already waiting for.
+
+``mirror_upsert_bulk`` gives the same end state with one ``SELECT`` per mirror
+table and one ``INSERT`` per table for the rows that do not exist yet — the usual
+case for a customer seen for the first time. Any object whose row already exists
+goes through ``mirror_upsert`` itself (its out-of-order guard, child clean-up and
+all), so the two paths never disagree about an existing row. The embedded
+children are expanded exactly as ``mirror_upsert`` expands them, and the clean-up
+it does for a subscription's removed items and an owner's removed discounts runs
+for new owners too. ``tests/billing_app/test_mirror_bulk.py`` checks that both
+paths leave identical rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Model
+
+from ..models import MirrorDiscount, MirrorSubscriptionItem, Workspace
+from .mirror import MAPPERS, mirror_upsert, ref, ts
+
+Obj = dict[str, Any]
+
+
+def _expand(obj: Obj) -> list[Obj]:
+    """The object and its embedded children, children after their parent (as ``mirror_upsert``)."""
+    kind = obj.get("object")
+    out = [obj]
+    if kind == "subscription":
+        for item in (obj.get("items") or {}).get("data") or []:
+            item = {**item, "subscription": obj["id"]}
+            if isinstance(item.get("price"), dict):
+                out.append(item["price"])
+            out.append(item)
+        for discount in obj.get("discounts") or []:
+            if isinstance(discount, dict) and discount.get("id"):
+                out.append(
+                    {
+                        **discount,
+                        "customer": discount.get("customer") or ref(obj.get("customer")),
+                        "subscription": discount.get("subscription") or obj["id"],
+                    }
+                )
+    elif kind == "invoice":
+        out += [
+            {**line, "invoice": obj["id"]} for line in (obj.get("lines") or {}).get("data") or []
+        ]
+    elif kind == "charge":
+        out += [
+            {**refund, "customer": refund.get("customer") or obj.get("customer")}
+            for refund in (obj.get("refunds") or {}).get("data") or []
+        ]
+    elif kind == "customer" and isinstance(obj.get("discount"), dict) and obj["discount"].get("id"):
+        discount = obj["discount"]
+        out.append(
+            {
+                **discount,
+                "customer": discount.get("customer") or obj["id"],
+                "subscription": discount.get("subscription") or "",
+            }
+        )
+    return out
+
+
+@transaction.atomic
+def mirror_upsert_bulk(*, workspace: Workspace, objects: Iterable[Obj | None]) -> int:
+    """Store provider objects (re-read now, so stamped with now); returns how many were given.
+
+    Same result as calling ``mirror_upsert(workspace=, obj=)`` for each object in turn.
+    """
+    top = [o for o in objects if o and o.get("id") and str(o.get("object")) in MAPPERS]
+    slow = [o for o in top if o.get("object") == "customer" and o.get("deleted")]
+    top = [o for o in top if o not in slow]
+    stamp = int(datetime.now(tz=UTC).timestamp())
+    expanded: dict[tuple[str, str], Obj] = {}
+    for obj in top:
+        for part in _expand(obj):
+            if part.get("id") and str(part.get("object")) in MAPPERS:
+                key = (str(part["object"]), str(part["id"]))
+                expanded.pop(key, None)  # the last state given wins, in its last position
+                expanded[key] = part
+    by_model: dict[type[Model], list[Obj]] = {}
+    for (kind, _), part in expanded.items():
+        by_model.setdefault(MAPPERS[kind][0], []).append(part)
+    existing: set[tuple[str, str]] = set()
+    for model, parts in by_model.items():
+        found = model.objects.filter(  # type: ignore[attr-defined]
+            workspace=workspace, stripe_id__in=[p["id"] for p in parts]
+        ).values_list("stripe_id", flat=True)
+        kind_of = {p["id"]: str(p["object"]) for p in parts}
+        existing.update((kind_of[sid], sid) for sid in found)
+    try:
+        with transaction.atomic():
+            for model, parts in by_model.items():
+                new = [p for p in parts if (str(p["object"]), p["id"]) not in existing]
+                if new:
+                    model.objects.bulk_create(  # type: ignore[attr-defined]
+                        [_row(model, workspace, p, stamp) for p in new]
+                    )
+    except IntegrityError:  # a webhook stored one of them meanwhile: the careful path for all
+        for obj in top + slow:
+            mirror_upsert(workspace=workspace, obj=obj)
+        return len(top) + len(slow)
+    for (kind, sid), part in expanded.items():
+        if (kind, sid) in existing:
+            mirror_upsert(workspace=workspace, obj=part, source_updated=stamp)
+    _clean_up_owners(workspace, top, stamp)
+    for obj in slow:
+        mirror_upsert(workspace=workspace, obj=obj)
+    _invalidate(workspace, top)
+    return len(top) + len(slow)
+
+
+def _row(model: type[Model], workspace: Workspace, obj: Obj, stamp: int) -> Model:
+    fields = MAPPERS[str(obj["object"])][1](obj)
+    return model(
+        workspace=workspace,
+        stripe_id=obj["id"],
+        **fields,
+        livemode=bool(obj.get("livemode")),
+        created=ts(obj.get("created")),
+        data=obj,
+        source_updated=stamp,
+    )
+
+
+def _clean_up_owners(workspace: Workspace, top: list[Obj], stamp: int) -> None:
+    """What ``mirror_upsert`` removes for each owner: items no longer on a subscription,
+    discounts no longer on a subscription or customer."""
+    for obj in top:
+        kind = obj.get("object")
+        if kind == "subscription":
+            items = (obj.get("items") or {}).get("data") or []
+            if (obj.get("items") or {}).get("has_more") is False or items:
+                MirrorSubscriptionItem.objects.filter(
+                    workspace=workspace, subscription_id=obj["id"]
+                ).exclude(stripe_id__in=[i["id"] for i in items]).delete()
+            if "discounts" in obj:
+                _deactivate(
+                    workspace,
+                    obj.get("discounts") or [],
+                    stamp,
+                    ref(obj.get("customer")),
+                    obj["id"],
+                )
+        elif kind == "customer" and "discount" in obj:
+            listed = [obj["discount"]] if obj.get("discount") else []
+            _deactivate(workspace, listed, stamp, obj["id"], "")
+
+
+def _deactivate(
+    workspace: Workspace, listed: list[Any], stamp: int, customer_id: str, subscription_id: str
+) -> None:
+    MirrorDiscount.objects.filter(
+        workspace=workspace,
+        customer_id=customer_id,
+        subscription_id=subscription_id,
+        source_updated__lte=stamp,
+        active=True,
+    ).exclude(stripe_id__in=[ref(d) for d in listed if ref(d)]).update(active=False)
+
+
+def _invalidate(workspace: Workspace, top: list[Obj]) -> None:
+    from .context_cache import customer_context_invalidate
+
+    customers = {
+        str(o["id"]) if o.get("object") == "customer" else ref(o.get("customer")) for o in top
+    } - {""}
+    for customer_id in customers:
+        customer_context_invalidate(workspace_id=workspace.pk, customer_id=customer_id)
