@@ -729,6 +729,7 @@ class FakeStripe:
     def _list(self, kind: str, query: dict[str, str], url: str) -> dict[str, Any]:
         ids = {v for k, v in query.items() if k.startswith("ids[")}
         customer = query.get("customer")
+        charge = query.get("charge")
         email = query.get("email")
         with self.lock:
             found = [
@@ -737,6 +738,7 @@ class FakeStripe:
                 if o.get("object") == kind
                 and (not ids or o["id"] in ids)
                 and (not customer or _ref(o.get("customer")) == customer)
+                and (not charge or _ref(o.get("charge")) == charge)
                 and (not email or o.get("email") == email)
                 and (query.get("status") in (None, "all") or o.get("status") == query["status"])
             ]

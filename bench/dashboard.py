@@ -61,6 +61,12 @@ OPERATIONS = (
     ("payment_method_update_link", 2, 310),
 )
 DECLINES = ("expired_card", "insufficient_funds", "generic_decline", "incorrect_number", "")
+REASON_CATEGORY = {
+    "expired_card": "card_expired",
+    "insufficient_funds": "insufficient_funds",
+    "generic_decline": "card_declined",
+    "incorrect_number": "card_not_recognized",
+}
 
 
 def parse_args() -> argparse.Namespace:
@@ -162,6 +168,7 @@ def load(args: argparse.Namespace, workspace, installation, user, now: datetime)
         MirrorInvoice,
         MirrorSubscription,
         MirrorSubscriptionItem,
+        PaymentFailure,
         ProviderCall,
         StripeEvent,
     )
@@ -527,7 +534,7 @@ def load(args: argparse.Namespace, workspace, installation, user, now: datetime)
     )
 
     def invoices_and_charges():
-        invoices, charges = [], []
+        invoices, charges, failures = [], [], []
         for c in range(n_charges):
             sub = rng.randrange(n_subs)
             created = moment()
@@ -593,7 +600,40 @@ def load(args: argparse.Namespace, workspace, installation, user, now: datetime)
                         "",
                     )
                 )
-                if rng.random() < 0.78:
+                recovered = (
+                    created + timedelta(hours=rng.uniform(1, 60)) if rng.random() < 0.78 else None
+                )
+                failures.append(
+                    (
+                        ws,
+                        f"cus_{sub}",
+                        f"sub_{sub}",
+                        invoice,
+                        "",
+                        f"ch_{c}_f",
+                        f"ch_{c}_f",
+                        9900,
+                        "USD",
+                        decline,
+                        "card_declined",
+                        "",
+                        REASON_CATEGORY.get(decline, "other"),
+                        "Payment failed",
+                        1,
+                        created,
+                        recovered,
+                        "payment" if recovered else "",
+                        "",
+                        recovered - created if recovered else None,
+                        1,
+                        "",
+                        "backfill",
+                        "",
+                        created,
+                        created,
+                    )
+                )
+                if recovered is not None:
                     charges.append(
                         (
                             ws,
@@ -655,9 +695,9 @@ def load(args: argparse.Namespace, workspace, installation, user, now: datetime)
                         "",
                     )
                 )
-        return invoices, charges
+        return invoices, charges, failures
 
-    invoices, charges = invoices_and_charges()
+    invoices, charges, failures = invoices_and_charges()
     _copy(
         MirrorInvoice,
         [
@@ -708,8 +748,40 @@ def load(args: argparse.Namespace, workspace, installation, user, now: datetime)
         ],
         charges,
     )
+    counts["failures"] = _copy(
+        PaymentFailure,
+        [
+            "workspace_id",
+            "customer_id",
+            "subscription_id",
+            "invoice_id",
+            "payment_intent_id",
+            "charge_id",
+            "attempt_key",
+            "amount",
+            "currency",
+            "decline_code",
+            "failure_code",
+            "failure_message",
+            "reason_category",
+            "reason",
+            "attempt_count",
+            "failed_at",
+            "recovered_at",
+            "recovered_by",
+            "recovered_via",
+            "time_to_recover",
+            "consecutive_count",
+            "streak_key",
+            "source",
+            "event_id",
+            "created_at",
+            "updated_at",
+        ],
+        failures,
+    )
     print(
-        f"  mirror             {n_subs:>10,} subscriptions, {len(invoices):,} invoices, {counts['charges']:,} charges  {time.perf_counter() - t:6.1f} s"
+        f"  mirror             {n_subs:>10,} subscriptions, {len(invoices):,} invoices, {counts['charges']:,} charges, {counts['failures']:,} payment failures  {time.perf_counter() - t:6.1f} s"
     )
     return counts
 
@@ -772,6 +844,14 @@ def main() -> None:
     print(f"\nTiming {month.label} (the last complete month):")
     timed("dashboard", lambda: dashboard_build(workspace=workspace, month=month), args.runs)
     timed("report", lambda: report_build(workspace=workspace, month=month), args.runs)
+    figures = dashboard_build(workspace=workspace, month=month)
+    print(
+        f"\n{month.label}: {figures['tickets']['total']:,} tickets "
+        f"({figures['tickets']['billing']:,} billing), {figures['actions']['total']:,} actions, "
+        f"{figures['payment_failures']['count']:,} payment failures "
+        f"({figures['payment_failures']['recovery_rate_pct']}% recovered), "
+        f"{figures['health']['provider_calls']:,} provider calls"
+    )
 
 
 if __name__ == "__main__":

@@ -668,8 +668,6 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
         return _role_labels(obj.required_roles)
 
 
-# Dashboard records (issue 8): category rules, tickets, provider calls, monthly reports.
-from . import admin_metrics  # noqa: E402,F401
-
-# Payment failures and the playbook (issue 7): per-workspace templates, the failure records.
-from . import admin_playbook  # noqa: E402,F401
+# Dashboard records (issue 8): category rules, tickets, provider calls, monthly reports;
+# payment failures and per-workspace playbook templates (issue 7).
+from . import admin_metrics, admin_playbook  # noqa: E402,F401

@@ -104,7 +104,8 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # RedisCache that degrades to a miss when Redis is down (billing_app/cache.py).
+            "BACKEND": "billing_app.cache.ResilientRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "billing-desk"),
             "TIMEOUT": 300,
@@ -237,6 +238,16 @@ CELERY_BEAT_SCHEDULE = {
     },
     "approvals-expire": {
         "task": "billing_app.tasks.approvals.approvals_expire_task",
+        "schedule": 5 * 60,
+    },
+    # Stripe events whose processing task was lost (broker down at commit) or that failed.
+    "stripe-events-requeue": {
+        "task": "billing_app.tasks.webhooks.stripe_events_requeue_task",
+        "schedule": 10 * 60,
+    },
+    # Actions left "executing" by a worker that died or lost the database mid-action.
+    "actions-reconcile": {
+        "task": "billing_app.tasks.reconcile.actions_reconcile_task",
         "schedule": 5 * 60,
     },
 }

@@ -184,7 +184,8 @@ class ActionsApi(APIView):
             max_length=32, help_text=" | ".join(k.value for k in ActionKind)
         )
         customer_id = serializers.CharField(max_length=255)
-        ticket_id = serializers.CharField(max_length=64)
+        # Blank where the helpdesk location has no ticket yet (e.g. a new-ticket sidebar).
+        ticket_id = serializers.CharField(max_length=64, allow_blank=True, required=False, default="")
         params = serializers.DictField(required=False, default=dict)
         idempotency_key = serializers.CharField(max_length=255)
 

@@ -219,7 +219,6 @@ class MirrorCharge(MirrorObject):
                 fields=["workspace", "customer_id", "-created"], name="mirror_charge_customer_idx"
             ),
             models.Index(fields=["workspace", "payment_intent_id"], name="mirror_charge_pi_idx"),
-            models.Index(fields=["workspace", "invoice_id"], name="mirror_charge_invoice_idx"),
             models.Index(
                 fields=["workspace", "status", "created"], name="mirror_charge_status_idx"
             ),

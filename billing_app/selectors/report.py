@@ -263,6 +263,11 @@ def report_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
     rows += [
         ("payment_failures", "count", str(pf["count"])),
         ("payment_failures", "recovered", str(pf["recovered"])),
+        (
+            "payment_failures",
+            "recovered_after_agent_action",
+            str(pf["recovered_after_agent_action"]),
+        ),
         ("payment_failures", "avg_recovery_days", _num(pf["avg_recovery_days"])),
         ("payment_failures", "revenue_at_risk_mrr", str(pf["revenue_at_risk_mrr"]["amount"])),
     ]

@@ -35,7 +35,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, close_old_connections, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
@@ -250,6 +250,13 @@ def refunded_amount(
     mirrored = MirrorRefund.objects.filter(
         workspace=workspace, charge_id=charge.stripe_id, status__in=("succeeded", "pending")
     )
+    own = 0
+    if exclude_action_id is not None:
+        # Re-executing an action (a takeover after its worker died or lost the database
+        # mid-call): the refund it may already have made is not "someone else's".
+        tagged = mirrored.filter(data__metadata__billing_desk_action=str(exclude_action_id))
+        own = tagged.aggregate(total=Sum("amount"))["total"] or 0
+        mirrored = mirrored.exclude(pk__in=tagged.values("pk"))
     mirrored_ids = set(mirrored.values_list("stripe_id", flat=True))
     ours = (
         BillingAction.objects.filter(
@@ -264,7 +271,7 @@ def refunded_amount(
         or 0
     )
     mirrored_total = mirrored.aggregate(total=Sum("amount"))["total"] or 0
-    return max(charge.amount_refunded, mirrored_total) + ours
+    return max(charge.amount_refunded - own, mirrored_total) + ours
 
 
 def refundable(workspace: Workspace, charge: MirrorCharge, *, exclude_action_id: Any = None) -> int:
@@ -655,7 +662,7 @@ def action_submit(
         request=prepared.request,
         history=history,
         rules=rules,
-        permitted=user_has_workspace_perm(user, policy_action.value, workspace),
+        permitted=context.may(policy_action.value),
     )
     outcome, reason, status = _decision_fields(decision)
     now = timezone.now()
@@ -818,7 +825,35 @@ def _execute(*, action: BillingAction, prepared: Prepared, started: float) -> Bi
         log.exception("action %s failed unexpectedly", action.pk)
         error = ProviderError(f"Unexpected error: {type(exc).__name__}.", code="internal_error")
         return _fail(action, error, started=started, provider_ms=run.provider_ms)
-    return _succeed(action, result, object_id, run=run, started=started)
+    return _record_success(action, result, object_id, run=run, started=started)
+
+
+def _record_success(
+    action: BillingAction, result: dict[str, Any], object_id: str, *, run: _Run, started: float
+) -> BillingAction:
+    """Record what the provider did. The money has moved: never record a failure here.
+
+    A database error is retried once on a fresh connection; if the audit row still
+    cannot be written, the action stays ``executing`` and the caller gets 503
+    ``action_not_recorded``. A retry with the same idempotency key, or the periodic
+    reconciliation (``services.reconcile``), takes it over once it is stale and
+    replays the provider call with the same provider idempotency key — which
+    returns the first result instead of acting twice — then records it.
+    """
+    for attempt in (1, 2):
+        try:
+            return _succeed(action, result, object_id, run=run, started=started)
+        except DatabaseError:
+            log.exception("action %s: recording the provider's result failed", action.pk)
+            if attempt == 1:
+                close_old_connections()
+    raise BillingDeskError(
+        "The billing provider carried this out, but it could not be recorded yet. It will be "
+        "reconciled; retry with the same idempotency key, never with a new one.",
+        code="action_not_recorded",
+        status=503,
+        details={"action_id": str(action.pk), "provider_object_id": object_id},
+    )
 
 
 def _succeed(

@@ -83,12 +83,14 @@ def _bump_now(key: str) -> None:
 class _Bump:
     """An ``on_commit`` callback bumping one version key (recognisable, so it is queued once)."""
 
-    __slots__ = ("key",)
+    __slots__ = ("done", "key")
 
     def __init__(self, key: str):
         self.key = key
+        self.done = False
 
     def __call__(self) -> None:
+        self.done = True
         _bump_now(self.key)
 
 
@@ -98,7 +100,7 @@ def _schedule(key: str) -> None:
         _bump_now(key)
         return
     for _, callback, *_ in connection.run_on_commit:
-        if isinstance(callback, _Bump) and callback.key == key:
+        if isinstance(callback, _Bump) and callback.key == key and not callback.done:
             return
     transaction.on_commit(_Bump(key))
 

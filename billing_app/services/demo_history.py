@@ -30,6 +30,7 @@ from ..models import (
     ApprovalRequest,
     BillingAction,
     HelpdeskTicket,
+    MirrorCustomer,
     ProviderCall,
     StripeEvent,
     TicketCategory,
@@ -538,6 +539,16 @@ def demo_history_seed(
     for offset in range(months - 1, -1, -1):
         failures += _seed_month(writer, rng, current.shift(-offset), until, scale)
     writer.save()
+    # The payment-failure records (and their recoveries) of the mirrored failures, as the
+    # payment-failure workflow keeps them: the dashboard counts failures from those.
+    from .payment_failures import payment_failures_sync
+
+    payment_failures_sync(
+        workspace=workspace,
+        customer_ids=MirrorCustomer.objects.filter(
+            workspace=workspace, stripe_id__startswith="cus_hist_"
+        ).values_list("stripe_id", flat=True),
+    )
     return DemoHistory(
         created=True,
         tickets=len(writer.tickets),

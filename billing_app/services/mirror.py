@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Model
 
 from ..models import (
@@ -371,8 +371,22 @@ def mirror_upsert(
         "source_updated": stamp,
     }
     if existing is None:
-        instance = model.objects.create(workspace=workspace, stripe_id=obj["id"], **values)
-    else:
+        try:
+            with transaction.atomic():
+                instance = model.objects.create(workspace=workspace, stripe_id=obj["id"], **values)
+        except IntegrityError:
+            # A concurrent writer (another event about the same object) inserted it
+            # between our read and our insert: lock theirs and apply the newer state.
+            existing = (
+                model.objects.select_for_update()
+                .filter(workspace=workspace, stripe_id=obj["id"])
+                .first()
+            )
+            if existing is None:  # not the uniqueness race
+                raise
+            if existing.source_updated > stamp:
+                return existing
+    if existing is not None:
         for name, value in values.items():
             setattr(existing, name, value)
         existing.save()

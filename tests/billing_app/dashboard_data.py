@@ -462,6 +462,39 @@ def build_january(workspace) -> None:
     charge(
         workspace, "ch_d1", created=at(10, 10, 12, 2025), status="failed", decline="expired_card"
     )
+    # The payment-failure records of those failed charges (services.payment_failures).
+    failure(
+        workspace,
+        "ch_f1",
+        failed=at(5),
+        category="card_expired",
+        customer="cus_1",
+        sub_id="sub_1",
+        invoice_id="in_1",
+        recovered=at(7),
+    )
+    failure(
+        workspace,
+        "ch_f2",
+        failed=at(10),
+        category="insufficient_funds",
+        customer="cus_2",
+        sub_id="sub_2",
+        invoice_id="in_2",
+    )
+    failure(
+        workspace,
+        "ch_f3",
+        failed=at(15),
+        category="card_declined",
+        customer="cus_3",
+        sub_id="sub_3",
+        invoice_id="in_3",
+        recovered=at(16),
+        by_agent=True,
+    )
+    failure(workspace, "ch_f4", failed=at(20), category="other")
+    failure(workspace, "ch_d1", failed=at(10, 10, 12, 2025), category="card_expired")
 
     # Provider calls and webhook events.
     for ms, outcome in ((300, "ok"), (400, "ok"), (300, "ok"), (400, "unavailable")):

@@ -295,3 +295,29 @@ def test_a_stripe_invoice_delivered_by_webhook_is_broken_down(
         "50 × Enterprise Pro $2,400.00; Advanced Analytics $500.00; Priority Support $300.00; "
         "API Extra Pack $200.00"
     )
+
+
+def test_a_genuine_error_is_credited_with_the_suggested_action(seeded, api_as):
+    agent = api_as(seeded.workspace, Role.L2)
+    suggested = agent.get(url(INITECH, INITECH_INVOICE)).json()["actions"][0]
+
+    response = agent.post(
+        "/api/v1/actions/",
+        {
+            "kind": suggested["kind"],
+            "customer_id": INITECH,
+            "ticket_id": "IN-1",
+            "params": {
+                **suggested["params"],
+                "amount": 5_000,
+                "description": "Seat proration error",
+            },
+            "idempotency_key": "initech-credit",
+        },
+        format="json",
+    )
+
+    assert response.status_code == 201, response.json()
+    assert response.json()["status"] == "succeeded"
+    context = agent.get(f"/api/v1/customers/{INITECH}/context/").json()
+    assert context["credits"]["available"]["display"] == "$50.00"

@@ -22,6 +22,7 @@ def _forget_history(workspace):
     models.HelpdeskTicket.objects.filter(workspace=workspace).delete()
     models.ProviderCall.objects.filter(workspace=workspace).delete()
     models.StripeEvent.objects.filter(workspace=workspace).delete()
+    models.PaymentFailure.objects.filter(workspace=workspace).delete()
     for model in (
         models.MirrorCustomer,
         models.MirrorSubscription,

@@ -46,10 +46,14 @@ Obj = dict[str, Any]
 
 
 class StripeHttpClient(RequestsClient):
-    """``RequestsClient`` that also retries HTTP 429 within the bounded retry budget."""
+    """``RequestsClient`` that also retries HTTP 429 within the bounded retry budget,
+    waiting at least what ``Retry-After`` asks (capped: an agent is waiting)."""
 
     # Multiplies stripe-python's backoff; tests set it to 0 so retries do not sleep.
     backoff_scale: ClassVar[float] = 1.0
+    # The longest Retry-After honoured per retry; stripe-python 16 ignores the header.
+    max_retry_after: ClassVar[float] = 5.0
+    _retry_after = threading.local()
 
     def _should_retry(
         self,
@@ -58,6 +62,7 @@ class StripeHttpClient(RequestsClient):
         num_retries: int,
         max_network_retries: int | None,
     ) -> bool:
+        self._retry_after.seconds = _retry_after_seconds(response)
         if response is not None and num_retries < (max_network_retries or 0):
             _, status_code, headers = response
             advice = (headers or {}).get("stripe-should-retry")
@@ -68,7 +73,22 @@ class StripeHttpClient(RequestsClient):
         )
 
     def _sleep_time_seconds(self, num_retries: int) -> float:
-        return super()._sleep_time_seconds(num_retries) * self.backoff_scale
+        seconds = super()._sleep_time_seconds(num_retries)
+        hint = getattr(self._retry_after, "seconds", None)
+        if hint is not None:
+            seconds = max(seconds, min(hint, self.max_retry_after))
+        return seconds * self.backoff_scale
+
+
+def _retry_after_seconds(response: tuple[Any, int, Any] | None) -> float | None:
+    """``Retry-After`` in seconds (Stripe sends a number), when the answer carries one."""
+    if response is None:
+        return None
+    value = (response[2] or {}).get("retry-after")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 _clients: dict[tuple[Any, ...], StripeClient] = {}

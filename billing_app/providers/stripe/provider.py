@@ -476,13 +476,23 @@ class StripeProvider(BillingProvider):
         if amount.amount <= 0:
             raise ValidationFailed("A refund must be a positive amount.", code="invalid_amount")
         charge = self.api.charge_retrieve(charge_id)
-        r.charge_check_refundable(
-            charge, amount, window_days=self.workspace.refund_window_days, now=timezone.now()
-        )
         params: dict[str, Any] = {"charge": charge_id, "amount": amount.amount, "reason": reason}
         if metadata:
             params["metadata"] = {str(k)[:40]: str(v)[:500] for k, v in metadata.items()}
-        refund = self.api.refund_create(params, key=key)
+        try:
+            r.charge_check_refundable(
+                charge, amount, window_days=self.workspace.refund_window_days, now=timezone.now()
+            )
+        except PreconditionFailed as refused:
+            # Refunded already — maybe by this very action, whose answer was lost (a
+            # timeout, a worker that died before recording it): then that refund is the
+            # result. Found by the action id our refunds carry in their metadata.
+            earlier = self._earlier_refund(refused, charge_id, params.get("metadata") or {})
+            if earlier is None:
+                raise
+            refund = earlier
+        else:
+            refund = self.api.refund_create(params, key=key)
         self._mirror(
             {**refund, "customer": refund.get("customer") or charge.get("customer")},
             self._reread_quietly("charge", charge_id),
@@ -493,6 +503,26 @@ class StripeProvider(BillingProvider):
             amount=Money(int(refund.get("amount") or amount.amount), amount.currency),
             status=str(refund.get("status") or ""),
             reason=str(refund.get("reason") or reason),
+        )
+
+    def _earlier_refund(
+        self, refused: PreconditionFailed, charge_id: str, metadata: dict[str, str]
+    ) -> Obj | None:
+        action = metadata.get("billing_desk_action")
+        if not action or refused.code not in {"already_refunded", "exceeds_refundable"}:
+            return None
+        try:
+            refunds = r.page_read(self.api.refunds_list({"charge": charge_id, "limit": 100}))
+        except BillingDeskError:
+            return None
+        return next(
+            (
+                refund
+                for refund in refunds.objects
+                if (refund.get("metadata") or {}).get("billing_desk_action") == action
+                and refund.get("status") in {"succeeded", "pending"}
+            ),
+            None,
         )
 
     def _reread_quietly(self, resource: str, object_id: str) -> Obj | None:
