@@ -21,3 +21,6 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
 ]
+
+# JSON 404 under /api/ (the API's error shape), Django's page elsewhere.
+handler404 = "billing_app.api.exceptions.page_not_found"

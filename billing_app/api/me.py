@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.urls import path
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -13,12 +14,19 @@ from ..selectors.agent import agent_capabilities
 
 class MeApi(APIView):
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "Me"
+
         agent = serializers.DictField()
         workspace = serializers.DictField()
         role = serializers.DictField()
         can_approve = serializers.BooleanField()
         actions = serializers.ListField(child=serializers.DictField())
 
+    @extend_schema(
+        summary="The agent, workspace, role and the actions this role may take",
+        responses={200: OutputSerializer},
+    )
     def get(self, request: Request) -> Response:
         data = agent_capabilities(context=request.auth)
         return Response(self.OutputSerializer(data).data)

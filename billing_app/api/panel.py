@@ -44,6 +44,9 @@ class PlanOptionsApi(APIView):
         display = serializers.CharField()
 
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "PlanOptions"
+
         subscription_id = serializers.CharField(allow_null=True)
         quantity = serializers.IntegerField()
         currency = serializers.CharField(allow_blank=True)
@@ -64,6 +67,9 @@ class PlanOptionsApi(APIView):
 
 class CustomerRefreshApi(APIView):
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "CustomerRefresh"
+
         refreshing = serializers.BooleanField()
 
     @extend_schema(request=None, responses={202: OutputSerializer, 404: serializers.DictField()})

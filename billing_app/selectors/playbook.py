@@ -134,8 +134,8 @@ def _charged_twice(
 
 
 def _grace_days(workspace: Workspace, subscription_id: str, now: datetime) -> int | None:
-    """Days left of a grace period on the subscription (the sandbox's unix ``grace_period_until``
-    or the Stripe provider's ISO ``grace_until`` in the subscription's metadata)."""
+    """Days left of a grace period: ``grace_period_until`` (unix seconds) in the subscription's
+    metadata, written the same way by both providers."""
     if not subscription_id:
         return None
     sub = MirrorSubscription.objects.filter(workspace=workspace, stripe_id=subscription_id).first()
@@ -144,8 +144,6 @@ def _grace_days(workspace: Workspace, subscription_id: str, now: datetime) -> in
     try:
         if meta.get("grace_period_until"):
             end = datetime.fromtimestamp(int(meta["grace_period_until"]), tz=UTC)
-        elif meta.get("grace_until"):
-            end = datetime.fromisoformat(str(meta["grace_until"]).replace("Z", "+00:00"))
     except (TypeError, ValueError):
         return None
     if end is None:

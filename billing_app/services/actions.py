@@ -35,7 +35,13 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, close_old_connections, transaction
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    close_old_connections,
+    connection,
+    transaction,
+)
 from django.db.models import Q, Sum
 from django.utils import timezone
 
@@ -845,8 +851,8 @@ def _record_success(
             return _succeed(action, result, object_id, run=run, started=started)
         except DatabaseError:
             log.exception("action %s: recording the provider's result failed", action.pk)
-            if attempt == 1:
-                close_old_connections()
+            if attempt == 1 and not connection.in_atomic_block:
+                close_old_connections()  # drop a broken connection; the retry reconnects
     raise BillingDeskError(
         "The billing provider carried this out, but it could not be recorded yet. It will be "
         "reconciled; retry with the same idempotency key, never with a new one.",

@@ -184,4 +184,9 @@ def billing_sync(
             report.error = exc.message
             return report
         report.completed.append(resource)
+    if report.synced.get("charges") or report.synced.get("invoices"):
+        # The history now holds past payment failures: record them and their recoveries.
+        from .payment_failures import payment_failures_sync
+
+        payment_failures_sync(workspace=workspace)
     return report

@@ -56,21 +56,27 @@ DECLINES: dict[str, tuple[str, str]] = {
 }
 
 
-def _emit(workspace: Workspace, type_: str, obj: Obj, at: datetime, seq: str) -> None:
-    """Run the hooks Stripe's delivery of ``type_`` would run, on the object's current state."""
+def sandbox_event_emit(
+    *, workspace: Workspace, event_type: str, obj: Obj, at: datetime, seq: str
+) -> None:
+    """Run the hooks Stripe's delivery of ``event_type`` would run, on the object's current state.
+
+    For any sandbox write that Stripe would report by webhook (e.g. a failed charge
+    on an invoice the simulation finalizes), so the workflows see it the same way.
+    """
     from ...services.webhooks import WebhookEvent, webhook_hooks_for
 
     event = WebhookEvent(
         workspace=workspace,
         stored=None,  # type: ignore[arg-type]  # no StripeEvent: nothing was delivered
-        event_id=objects.digest_id("evt", workspace.slug, type_, obj["id"], seq),
-        type=type_,
+        event_id=objects.digest_id("evt", workspace.slug, event_type, obj["id"], seq),
+        type=event_type,
         created=int(at.timestamp()),
         data_object=obj,
         previous_attributes={},
         current=obj,
     )
-    for hook in webhook_hooks_for(type_):
+    for hook in webhook_hooks_for(event_type):
         hook(event)
 
 
@@ -239,12 +245,24 @@ def sandbox_payment_attempt(
 
         seq = f"attempt{attempt}"
         if failed:
-            _emit(workspace, "charge.failed", charge, now, seq)
-            _emit(workspace, "invoice.payment_failed", invoice, now, seq)
+            sandbox_event_emit(
+                workspace=workspace, event_type="charge.failed", obj=charge, at=now, seq=seq
+            )
+            sandbox_event_emit(
+                workspace=workspace,
+                event_type="invoice.payment_failed",
+                obj=invoice,
+                at=now,
+                seq=seq,
+            )
         else:
-            _emit(workspace, "charge.succeeded", charge, now, seq)
-            _emit(workspace, "invoice.paid", invoice, now, seq)
+            sandbox_event_emit(
+                workspace=workspace, event_type="charge.succeeded", obj=charge, at=now, seq=seq
+            )
+            sandbox_event_emit(
+                workspace=workspace, event_type="invoice.paid", obj=invoice, at=now, seq=seq
+            )
         return charge
 
 
-__all__ = ["DECLINES", "sandbox_payment_attempt"]
+__all__ = ["DECLINES", "sandbox_event_emit", "sandbox_payment_attempt"]

@@ -882,7 +882,8 @@ class StripeProvider(BillingProvider):
     def extend_grace_period(
         self, *, subscription_id: str, invoice_id: str | None, until: datetime, idempotency_key: str
     ) -> SubscriptionResult:
-        """Record the grace period on the subscription (``metadata.grace_until``, read by the
+        """Record the grace period on the subscription (``metadata.grace_period_until``, unix seconds — the
+        same key the sandbox writes and the panel reads — read by the
         payment-failure workflow before it warns or suspends) and, for an open invoice
         collected by ``send_invoice``, move its due date to ``until``.
 
@@ -905,7 +906,7 @@ class StripeProvider(BillingProvider):
                 )
         updated = self.api.subscription_update(
             subscription_id,
-            {"metadata": {"grace_until": until_utc.isoformat().replace("+00:00", "Z")}},
+            {"metadata": {"grace_period_until": str(r.unix(until_utc))}},
             key=_step(key, "subscription"),
         )
         if (

@@ -1126,8 +1126,8 @@ def test_grace_period_marks_the_subscription_and_moves_a_sent_invoices_due_date(
     provider, stripe, ws
 ):
     until = datetime.now(UTC).replace(microsecond=0) + timedelta(days=7)
-    until_iso = until.isoformat().replace("+00:00", "Z")
-    graced = load("subscription", status="past_due", metadata={"grace_until": until_iso})
+    until_unix = str(int(until.timestamp()))
+    graced = load("subscription", status="past_due", metadata={"grace_period_until": until_unix})
     stripe.on("GET", f"/v1/subscriptions/{SUB}", load("subscription", status="past_due"))
     stripe.on("GET", f"/v1/invoices/{INV}", load("invoice"))
     stripe.on("POST", f"/v1/subscriptions/{SUB}", graced)
@@ -1141,7 +1141,7 @@ def test_grace_period_marks_the_subscription_and_moves_a_sent_invoices_due_date(
         stripe.requests_to("POST", f"/v1/subscriptions/{SUB}")[0],
         "POST",
         f"/v1/subscriptions/{SUB}",
-        {"metadata[grace_until]": until_iso},
+        {"metadata[grace_period_until]": until_unix},
         idempotency_key=f"{KEY}:subscription",
     )
     assert_request(
@@ -1153,7 +1153,7 @@ def test_grace_period_marks_the_subscription_and_moves_a_sent_invoices_due_date(
     )
     assert result.status == "past_due"
     assert MirrorSubscription.objects.get(workspace=ws, stripe_id=SUB).metadata == {
-        "grace_until": until_iso
+        "grace_period_until": until_unix
     }
     assert MirrorInvoice.objects.get(workspace=ws, stripe_id=INV).due_date == until
 
