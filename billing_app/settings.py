@@ -216,7 +216,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # stripe-python logs request URLs (e-mail look-ups in the query) at INFO and whole
+        # response bodies (names, addresses) at DEBUG: ours log the ids instead.
+        "stripe": {"level": "WARNING"},
+    },
 }
 APP_SESSION_RESOLVER = "billing_app.services.identity.app_session_resolve"
 # Helpdesk entry views hand each verified HelpdeskIdentity to this callable (billing side).

@@ -74,6 +74,8 @@ def allow_framing(response: HttpResponse, origins: Iterable[str]) -> HttpRespons
     Browsers that understand CSP ignore ``X-Frame-Options`` when
     ``frame-ancestors`` is present, so the CSP is the real control.
     """
-    response["Content-Security-Policy"] = f"{PANEL_CONTENT_POLICY}; {frame_ancestors_value(origins)}"
+    response["Content-Security-Policy"] = (
+        f"{PANEL_CONTENT_POLICY}; {frame_ancestors_value(origins)}"
+    )
     response.xframe_options_exempt = True  # type: ignore[attr-defined]
     return response

@@ -185,7 +185,9 @@ class ActionsApi(APIView):
         )
         customer_id = serializers.CharField(max_length=255)
         # Blank where the helpdesk location has no ticket yet (e.g. a new-ticket sidebar).
-        ticket_id = serializers.CharField(max_length=64, allow_blank=True, required=False, default="")
+        ticket_id = serializers.CharField(
+            max_length=64, allow_blank=True, required=False, default=""
+        )
         params = serializers.DictField(required=False, default=dict)
         idempotency_key = serializers.CharField(max_length=255)
 

@@ -397,7 +397,8 @@ def test_an_approver_without_staff_status_can_sign_in_to_the_queue(db):
     # when they sign in on the plain login page
     page = client.get("/accounts/login/?next=/approvals/")
     response = client.post(
-        "/accounts/login/", {"username": "vp-anna", "password": "a-long-passphrase-42", "next": "/approvals/"}
+        "/accounts/login/",
+        {"username": "vp-anna", "password": "a-long-passphrase-42", "next": "/approvals/"},
     )
 
     # then they land on the approvals queue, not the admin

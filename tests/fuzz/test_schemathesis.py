@@ -55,7 +55,21 @@ def api_schema():
 
 
 @pytest.fixture
-def manager_token(db, settings):
+def wsgi_in_test_transaction():
+    """Calls go through Django's WSGI handler, which closes the connection after each
+    request; like Django's test client, keep it open (the test's transaction lives on it)."""
+    from django.core import signals
+    from django.db import close_old_connections
+
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def manager_token(db, settings, wsgi_in_test_transaction):
     from billing_app.catalog import Role
     from billing_app.services.demo_seed import demo_seed
     from billing_app.services.identity import agent_sign_in

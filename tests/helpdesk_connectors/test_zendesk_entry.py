@@ -61,7 +61,7 @@ def test_valid_token_renders_the_panel_with_a_session(
     assert me.status_code == 200
     # and only the installation's Zendesk may frame it
     assert response["Content-Security-Policy"].endswith(f"frame-ancestors {ZENDESK_BASE}")
-    assert "script-src \'self\'" in response["Content-Security-Policy"]
+    assert "script-src 'self'" in response["Content-Security-Policy"]
     assert "X-Frame-Options" not in response
     assert response["Cache-Control"] == "no-store"
 
@@ -212,7 +212,7 @@ def test_rejected_tokens_are_401_and_create_nothing(
     assert not [c for c in http.calls if "/api/v2/users/" in c.request.url]
     # the error page may be framed by Zendesk (to show the reason), never by others
     assert response["Content-Security-Policy"].endswith("frame-ancestors https://*.zendesk.com")
-    assert "script-src \'self\'" in response["Content-Security-Policy"]
+    assert "script-src 'self'" in response["Content-Security-Policy"]
 
 
 def test_missing_token_is_401(client, zendesk_installation):

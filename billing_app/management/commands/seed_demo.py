@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from billing_app.errors import BillingDeskError
 from billing_app.models import MirrorCustomer
 from billing_app.selectors.context import customer_context
+from billing_app.services.demo_history import demo_history_seed
 from billing_app.services.demo_seed import ACME, demo_seed
 
 from ._errors import command_error
@@ -38,10 +39,20 @@ class Command(BaseCommand):
             default=None,
             help="Seed as of this date (YYYY-MM-DD, noon UTC) and freeze the sandbox clock on it.",
         )
+        parser.add_argument(
+            "--no-history",
+            action="store_true",
+            help="Skip the dashboard history (tickets, past actions, approvals, provider calls).",
+        )
 
     def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
         try:
             summary = demo_seed(as_of=options["as_of"])
+            history = (
+                None
+                if options["no_history"]
+                else demo_history_seed(workspace=summary.workspace, as_of=options["as_of"])
+            )
         except BillingDeskError as exc:
             raise command_error(exc) from exc
         out = self.stdout
@@ -65,6 +76,12 @@ class Command(BaseCommand):
             f"{value['months_active']} months, MRR {value['mrr']['display']}, "
             f"ARR {value['arr']['display']}."
         )
+        if history is not None:
+            out.write(
+                "Dashboard history: "
+                + ("seeded" if history.created else "already present")
+                + " — see /dashboard/"
+            )
         out.write("")
         out.write(f"Admin:     {summary.admin_url}")
         out.write(f"  username {summary.admin_username}")
