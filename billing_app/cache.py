@@ -25,6 +25,7 @@ from typing import Any
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.redis import RedisCache
+from django.utils.functional import cached_property
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,24 @@ class ResilientRedisCache(RedisCache):
         super().__init__(server, {**params, "OPTIONS": options})
         self._down_until = 0.0
         self._lock = threading.Lock()
+
+    @cached_property
+    def _cache(self) -> Any:
+        """Django builds a new ``redis.Redis`` (hundreds of dict writes) for every cache call;
+        one per connection pool serves every thread (it is thread-safe) at no cost."""
+        client = super()._cache
+        build = client.get_client
+        built: dict[int, Any] = {}
+
+        def get_client(key: Any = None, *, write: bool = False) -> Any:
+            index = client._get_connection_pool_index(write)
+            redis_client = built.get(index)
+            if redis_client is None:
+                redis_client = built[index] = build(key, write=write)
+            return redis_client
+
+        client.get_client = get_client
+        return client
 
     def _guard(self, operation: str, default: Any, call: Any, *args: Any, **kwargs: Any) -> Any:
         if time.monotonic() < self._down_until:

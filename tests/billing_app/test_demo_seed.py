@@ -12,6 +12,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from billing_app.models import (
+    HelpdeskTicket,
     MirrorCharge,
     MirrorCustomer,
     MirrorInvoice,
@@ -70,8 +71,23 @@ def test_seed_demo_creates_the_workspace_admin_and_customers_and_prints_the_pass
         "Acme Corp: lifetime revenue $136,800.00 over 22 months, MRR $3,400.00, ARR $40,800.00."
         in output
     )
-    assert MirrorCustomer.objects.filter(workspace=workspace).count() == 11
+    assert (
+        MirrorCustomer.objects.filter(workspace=workspace, stripe_id__startswith="cus_sbx_").count()
+        == 11
+    )
     assert SandboxControl.objects.get(workspace=workspace).clock == AS_OF
+    # the dashboard's history is seeded too, so /dashboard/ is populated
+    assert "Dashboard history: seeded" in output
+    assert HelpdeskTicket.objects.filter(workspace=workspace).exists()
+
+
+def test_no_history_seeds_only_the_panel_customers(db):
+    output = seed("--as-of", "2026-01-15", "--no-history")
+
+    workspace = Workspace.objects.get(slug="acme")
+    assert MirrorCustomer.objects.filter(workspace=workspace).count() == 11
+    assert not HelpdeskTicket.objects.filter(workspace=workspace).exists()
+    assert "Dashboard history" not in output
 
 
 def test_running_it_again_duplicates_nothing_and_resets_the_customers(db):
