@@ -9,7 +9,7 @@ DEMO_ENV := DJANGO_DEBUG=1 BILLING_DESK_DEMO=1
 # Debian's Chromium, used by the browser tests when present (never downloaded).
 CHROMIUM ?= $(shell command -v chromium 2>/dev/null || command -v chromium-browser 2>/dev/null)
 
-.PHONY: demo test lint format check-migrations migrate install clean bench fuzz
+.PHONY: demo test lint format check-migrations migrate install clean fuzz
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit("Billing Desk needs Python 3.11+") if sys.version_info < (3, 11) else None'
@@ -33,6 +33,10 @@ demo: migrate
 
 test: $(STAMP)
 	BILLING_DESK_TESTING=1 BILLING_DESK_CHROMIUM="$(CHROMIUM)" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Schema-driven fuzzing of every API operation (schemathesis); BILLING_DESK_FUZZ_EXAMPLES bounds it.
+fuzz: $(STAMP)
+	BILLING_DESK_TESTING=1 BILLING_DESK_FUZZ=1 $(BIN)/python -m pytest -q tests/fuzz $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -341,6 +341,10 @@ def gunicorn(
 
 class _QuietHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in one segment: unbuffered writes with Nagle on meet the
+    # client's delayed ACK and add ~40 ms to every answer, which is not Stripe's latency.
+    wbufsize = 1 << 16
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass

@@ -110,8 +110,8 @@ def main() -> None:
     parser.add_argument(
         "--think-ms",
         type=int,
-        default=90,
-        help="pause of each client between requests in the paced phase (20 × 1/(90 ms + W) ≈ 200+ req/s)",
+        default=80,
+        help="pause of each client between requests in the paced phase (20 / (80 ms + W) ≥ 200 req/s)",
     )
     parser.add_argument("--python-client", action="store_true", help="use threads, not wrk")
     args = parser.parse_args()

@@ -114,6 +114,7 @@ def main() -> None:
             with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
                 first = list(pool.map(lambda _: submit(same), range(CLIENTS)))
             first_s = time.perf_counter() - began
+            posts_first, replayed_first = refund_posts["n"], fake.replayed
             distinct = [
                 {
                     **same,
@@ -181,7 +182,8 @@ def main() -> None:
     mirrored = MirrorCharge.objects.get(workspace=workspace, stripe_id=full.stripe_id)
     print(
         f"{CLIENTS} identical submissions answered in {first_s:.1f} s: HTTP {dict(statuses)}; "
-        f"Stripe saw {refund_posts['n']} refund POSTs ({fake.replayed} replayed by key)"
+        f"Stripe saw {posts_first} refund POSTs for them, all with one key: the first refunded "
+        f"and timed out, {replayed_first} retries were replayed by that key"
     )
     print(f"{CLIENTS} distinct-key full refunds of one charge: {dict(second_outcomes)}")
     ok = print_table(

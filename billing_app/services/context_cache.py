@@ -8,18 +8,19 @@ in the cache under versions that writers bump:
   ``mirror_upsert`` for every object of that customer (webhooks, refreshes,
   the provider's own writes), by the actions service when an action of the
   customer is recorded, finishes or fails, and by the approvals service;
-* a **workspace version** ``ctxv:<workspace>`` — bumped by changes that touch
-  every customer of the workspace (invoice deletions whose owner is unknown, the
-  sandbox clock, demo re-seeding).
+* a **workspace version** ``ctxv:<workspace>`` — for changes that touch every
+  customer of a workspace (``customer_context_invalidate(workspace_id=...)`` without
+  a customer).
 
 One ``get_many`` reads both versions and the cached entry; an entry built for
 other versions is ignored. Versions are read *before* the context is built and
 bumped *after* the writer's transaction commits (``transaction.on_commit``), so a
 build that raced a write is stored under the old version and never served again.
 Entries also expire after ``BILLING_DESK_CONTEXT_CACHE_SECONDS`` (60 s by default;
-0 turns the cache off, the default under tests), which bounds what a write
-path that forgets to bump — or time itself (a trial ending, an approval
-expiring) — can leave behind.
+0 turns the cache off, the default under tests), which bounds what no version
+covers: a renamed product, a workspace's settings edited in admin, the sandbox's
+clock, time itself (a trial ending, an approval expiring), a write path that
+forgets to bump.
 
 The cache is an accelerator, never a source of truth: every cache error (Redis
 down or slow) is logged and treated as a miss, so the panel degrades to building
