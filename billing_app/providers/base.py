@@ -24,6 +24,23 @@ if TYPE_CHECKING:
 
 StripeObject = dict[str, Any]
 
+# Stripe's enumerations that both providers accept (the sandbox simulates Stripe).
+STRIPE_REFUND_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
+PAUSE_BEHAVIORS = frozenset({"keep_as_draft", "mark_uncollectible", "void"})
+DISCOUNT_DURATIONS = frozenset({"once", "repeating", "forever"})
+CANCELLATION_FEEDBACK = frozenset(
+    {
+        "customer_service",
+        "low_quality",
+        "missing_features",
+        "other",
+        "switched_service",
+        "too_complex",
+        "too_expensive",
+        "unused",
+    }
+)
+
 
 @dataclass(frozen=True)
 class CustomerBundle:

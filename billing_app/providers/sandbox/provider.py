@@ -79,6 +79,10 @@ from ...models import (
 from ...money import Money
 from ...services.mirror import mirror_upsert
 from ..base import (
+    CANCELLATION_FEEDBACK,
+    DISCOUNT_DURATIONS,
+    PAUSE_BEHAVIORS,
+    STRIPE_REFUND_REASONS,
     BillingProvider,
     CreditResult,
     CustomerBundle,
@@ -104,22 +108,7 @@ T = TypeVar("T")
 Obj = dict[str, Any]
 
 SANDBOX_HOST = objects.SANDBOX_HOST
-# Stripe's refund reasons; Billing Desk's finer reasons travel in metadata.
-STRIPE_REFUND_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
-PAUSE_BEHAVIORS = frozenset({"keep_as_draft", "mark_uncollectible", "void"})
-DISCOUNT_DURATIONS = frozenset({"once", "repeating", "forever"})
-CANCELLATION_FEEDBACK = frozenset(
-    {
-        "customer_service",
-        "low_quality",
-        "missing_features",
-        "other",
-        "switched_service",
-        "too_complex",
-        "too_expensive",
-        "unused",
-    }
-)
+# Stripe's refund reasons (``STRIPE_REFUND_REASONS``); Billing Desk's finer reasons travel in metadata.
 LIVE_STATUSES = frozenset({"active", "trialing", "past_due", "unpaid", "incomplete"})
 # Formats Stripe validates for the tax id types agents meet most (others: any 3–30 characters).
 TAX_ID_FORMATS: dict[str, re.Pattern[str]] = {

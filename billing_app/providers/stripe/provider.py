@@ -29,6 +29,10 @@ from django.utils import timezone
 from ...errors import BillingDeskError, PreconditionFailed, ProviderError, ValidationFailed
 from ...money import Money
 from ..base import (
+    CANCELLATION_FEEDBACK,
+    DISCOUNT_DURATIONS,
+    PAUSE_BEHAVIORS,
+    STRIPE_REFUND_REASONS,
     BillingProvider,
     CreditResult,
     CustomerBundle,
@@ -54,21 +58,8 @@ logger = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 
-REFUND_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
-PAUSE_BEHAVIORS = frozenset({"keep_as_draft", "mark_uncollectible", "void"})
-DISCOUNT_DURATIONS = frozenset({"once", "repeating", "forever"})
-CANCEL_FEEDBACK = frozenset(
-    {
-        "customer_service",
-        "low_quality",
-        "missing_features",
-        "other",
-        "switched_service",
-        "too_complex",
-        "too_expensive",
-        "unused",
-    }
-)
+REFUND_REASONS = STRIPE_REFUND_REASONS
+CANCEL_FEEDBACK = CANCELLATION_FEEDBACK
 ADDRESS_FIELDS = frozenset({"line1", "line2", "city", "state", "postal_code", "country"})
 
 # What the panel needs expanded on each object (max four levels deep, Stripe's limit).
