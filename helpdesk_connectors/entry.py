@@ -9,6 +9,7 @@ sign-in is the callable named by ``settings.HELPDESK_SIGN_IN``
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from django.conf import settings
@@ -22,6 +23,25 @@ from .models import Installation
 from .sessions import MintedSession
 
 logger = logging.getLogger(__name__)
+
+# A helpdesk account host (``acme.zendesk.com``) and a helpdesk numeric id.
+HOST_RE = re.compile(
+    r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$"
+)
+ID_RE = re.compile(r"^[0-9]{1,20}$")
+
+
+def host_normalise(value: Any) -> str:
+    """``acme.zendesk.com`` from ``acme.zendesk.com`` or ``https://acme.zendesk.com/``; else ``""``."""
+    if not isinstance(value, str):
+        return ""
+    host = value.strip().lower().removeprefix("https://").rstrip("/")
+    return host if HOST_RE.match(host) else ""
+
+
+def entry_rejected(message: str, code: str) -> EntryRejected:
+    return EntryRejected(message, code=code)
+
 
 PANEL_TEMPLATE = "panel/panel.html"
 ERROR_TEMPLATE = "helpdesk_connectors/entry_error.html"

@@ -30,12 +30,12 @@ from ..base import (
     FEATURE_PUBLIC_REPLIES,
     FEATURE_TICKET_EXPORT,
     AgentProfile,
-    EntryRejected,
     HelpdeskApiError,
     HelpdeskConnector,
     HelpdeskIdentity,
     TicketPage,
 )
+from ..entry import ID_RE, entry_rejected, host_normalise
 from ..models import Installation
 from . import client
 
@@ -50,22 +50,12 @@ MAX_BODY_BYTES = 4096
 # Freshdesk's built-in roles, most privileged first: the agent's ``helpdesk_role``
 # is the first of these they hold, else their first custom role's name.
 DEFAULT_ROLE_ORDER = ("Account Administrator", "Administrator", "Supervisor", "Agent")
-_ID = re.compile(r"^[0-9]{1,20}$")
-_HOST = re.compile(
-    r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$"
-)
+_ID = ID_RE
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
 
 
-def _reject(message: str, code: str) -> EntryRejected:
-    return EntryRejected(message, code=code)
-
-
-def normalise_domain(value: Any) -> str:
-    if not isinstance(value, str):
-        return ""
-    host = value.strip().lower().removeprefix("https://").rstrip("/")
-    return host if _HOST.match(host) else ""
+_reject = entry_rejected
+normalise_domain = host_normalise
 
 
 def _id(value: Any) -> str:

@@ -37,12 +37,12 @@ from ..base import (
     FEATURE_PUBLIC_REPLIES,
     FEATURE_TICKET_EXPORT,
     AgentProfile,
-    EntryRejected,
     HelpdeskApiError,
     HelpdeskConnector,
     HelpdeskIdentity,
     TicketPage,
 )
+from ..entry import ID_RE, entry_rejected, host_normalise
 from ..models import Installation
 from . import client
 
@@ -55,22 +55,9 @@ AGENT_CACHE_SECONDS = 60
 EXPECTED_PRODUCT = "support"
 EXPECTED_LOCATION = "ticket_sidebar"
 MAX_TOKEN_LENGTH = 8192
-_HOST = re.compile(
-    r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$"
-)
-_ID = re.compile(r"^[0-9]{1,20}$")
-
-
-def _reject(message: str, code: str) -> EntryRejected:
-    return EntryRejected(message, code=code)
-
-
-def issuer_host(iss: Any) -> str:
-    """``acme.zendesk.com`` from ``acme.zendesk.com`` or ``https://acme.zendesk.com/``; else ``""``."""
-    if not isinstance(iss, str):
-        return ""
-    host = iss.strip().lower().removeprefix("https://").rstrip("/")
-    return host if _HOST.match(host) else ""
+_ID = ID_RE
+_reject = entry_rejected
+issuer_host = host_normalise
 
 
 def audience_for(installation: Installation) -> str:
