@@ -76,6 +76,8 @@ def bench_setup(*, redis: bool = True, reset: bool = True) -> dict[str, str]:
         "BILLING_DESK_ENCRYPTION_KEYS": os.environ.get("BILLING_DESK_ENCRYPTION_KEYS")
         or _fernet_key(),
         "BILLING_DESK_TESTING": "0",
+        # The benches run the demo's sandbox workspace as their stand-in billing system.
+        "BILLING_DESK_SANDBOX_ENABLED": "1",
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
     }
     if redis:

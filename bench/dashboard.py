@@ -825,7 +825,7 @@ def main() -> None:
     if not args.keep:
         print(f"Resetting {connection.settings_dict['NAME']} and loading a year of data…")
         reset_schema()
-        workspace = workspace_create(slug="bench", name="Bench Corp")
+        workspace = workspace_create(slug="bench", name="Bench Corp", provider="sandbox")
         installation = installation_add(
             workspace=workspace, connector="demo", domain="bench.demo.local"
         )

@@ -35,6 +35,7 @@ def make_workspace(db):
         n = next(_counter)
         slug = slug or f"ws-{n}"
         kwargs.setdefault("name", slug.replace("-", " ").title())
+        kwargs.setdefault("provider", "sandbox")  # no model default (issue 12); tests enable it
         workspace = workspace_create(slug=slug, **kwargs)
         installation_add(workspace=workspace, connector="demo", domain=f"{slug}.demo.local")
         return workspace

@@ -30,7 +30,9 @@ class Workspace(models.Model):
     slug = models.SlugField(max_length=50, unique=True, validators=[slug_validator])
     name = models.CharField(max_length=200)
     base_currency = models.CharField(max_length=3, default="USD", validators=[currency_validator])
-    provider = models.CharField(max_length=16, choices=Provider.choices, default=Provider.SANDBOX)
+    # No default (issue 12): a workspace added without choosing one used to fall to the
+    # sandbox and "refund" without moving money. The admin and create_workspace must choose.
+    provider = models.CharField(max_length=16, choices=Provider.choices)
     stripe_secret_key = EncryptedTextField(blank=True)
     stripe_webhook_secret = EncryptedTextField(blank=True)
     stripe_account_id = models.CharField(max_length=64, blank=True)

@@ -1300,7 +1300,15 @@ def _ts(value: int) -> datetime:
 def _ensure_workspace() -> tuple[Workspace, bool]:
     workspace = Workspace.objects.filter(slug=WORKSPACE_SLUG).first()
     if workspace is None:
-        return workspace_create(slug=WORKSPACE_SLUG, name=WORKSPACE_NAME, base_currency="USD"), True
+        return (
+            workspace_create(
+                slug=WORKSPACE_SLUG,
+                name=WORKSPACE_NAME,
+                base_currency="USD",
+                provider=Workspace.Provider.SANDBOX,
+            ),
+            True,
+        )
     if workspace.provider != Workspace.Provider.SANDBOX:
         raise Conflict(
             f"Workspace {WORKSPACE_SLUG!r} uses {workspace.provider}; the demo seed only writes to "

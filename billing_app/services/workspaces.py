@@ -17,6 +17,7 @@ from helpdesk_connectors.models import Installation
 from ..errors import Conflict, ValidationFailed
 from ..models import Workspace, WorkspaceInstallation
 from ..money import is_known_currency
+from ..providers import sandbox_enabled
 from ..roles import workspace_roles_provision
 
 
@@ -75,6 +76,16 @@ def workspace_settings_problems(
                 f"{', '.join(Workspace.Provider.values)}.",
             )
         )
+    elif provider == Workspace.Provider.SANDBOX and not sandbox_enabled():
+        problems.append(
+            Problem(
+                "provider",
+                "sandbox_disabled",
+                "The sandbox (simulated billing, no money moves) is disabled in this deployment: "
+                "use stripe. Only the demo and the tests enable it "
+                "(BILLING_DESK_SANDBOX_ENABLED).",
+            )
+        )
     if stripe_secret_key.startswith("pk_"):
         problems.append(
             Problem(
@@ -130,12 +141,15 @@ def workspace_create(
     *,
     slug: str,
     name: str,
+    provider: str,
     base_currency: str = "USD",
-    provider: str = Workspace.Provider.SANDBOX,
     stripe_secret_key: str = "",
     stripe_webhook_secret: str = "",
 ) -> Workspace:
-    """A new workspace with its role groups provisioned and the default permission matrix copied in."""
+    """A new workspace with its role groups provisioned and the default permission matrix copied in.
+
+    ``provider`` has no default: which system moves the money is always an explicit choice.
+    """
     slug, name = slug.strip(), name.strip()
     base_currency = base_currency.strip().upper()
     stripe_secret_key, stripe_webhook_secret = (

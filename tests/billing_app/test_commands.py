@@ -63,7 +63,7 @@ def public_key_pem() -> str:
 
 def test_create_workspace_sets_up_roles_and_the_matrix(db):
     # when an operator creates a sandbox workspace
-    out = run("create_workspace", slug="acme", name="Acme Corp", currency="eur")
+    out = run("create_workspace", slug="acme", name="Acme Corp", currency="eur", provider="sandbox")
 
     # then it exists with its base currency, six role groups and the default matrix
     workspace = Workspace.objects.get(slug="acme")
@@ -114,7 +114,7 @@ def test_create_workspace_options_override_the_environment(db, monkeypatch):
 
 def test_sandbox_workspace_ignores_stripe_environment_variables(db, monkeypatch):
     monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_live_do_not_store")
-    run("create_workspace", slug="demo-co", name="Demo Co")
+    run("create_workspace", slug="demo-co", name="Demo Co", provider="sandbox")
     assert Workspace.objects.get(slug="demo-co").stripe_secret_key == ""
 
 
@@ -143,7 +143,7 @@ def test_sandbox_workspace_ignores_stripe_environment_variables(db, monkeypatch)
 )
 def test_create_workspace_refuses_bad_input_and_changes_nothing(db, options, message):
     before = counts()
-    options = {"slug": "acme", "name": "Acme Corp", **options}
+    options = {"slug": "acme", "name": "Acme Corp", "provider": "sandbox", **options}
 
     with pytest.raises(CommandError) as error:
         run("create_workspace", **options)
@@ -155,17 +155,17 @@ def test_create_workspace_refuses_bad_input_and_changes_nothing(db, options, mes
 
 def test_create_workspace_names_every_problem_at_once(db):
     with pytest.raises(CommandError) as error:
-        run("create_workspace", slug="Bad_Slug", name="X", currency="XYZ")
+        run("create_workspace", slug="Bad_Slug", name="X", currency="XYZ", provider="sandbox")
     assert "Unknown currency 'XYZ'" in str(error.value)
     assert "slug:" in str(error.value)
 
 
 def test_create_workspace_refuses_a_duplicate_slug(db):
-    run("create_workspace", slug="acme", name="Acme Corp")
+    run("create_workspace", slug="acme", name="Acme Corp", provider="sandbox")
     before = counts()
 
     with pytest.raises(CommandError, match="slug 'acme' already exists"):
-        run("create_workspace", slug="acme", name="Another Acme")
+        run("create_workspace", slug="acme", name="Another Acme", provider="sandbox")
 
     assert counts() == before
     assert Workspace.objects.get(slug="acme").name == "Acme Corp"
@@ -181,7 +181,7 @@ def test_create_workspace_requires_slug_and_name(db):
 
 @pytest.fixture
 def acme(db):
-    run("create_workspace", slug="acme", name="Acme Corp")
+    run("create_workspace", slug="acme", name="Acme Corp", provider="sandbox")
     return Workspace.objects.get(slug="acme")
 
 

@@ -194,7 +194,9 @@ def test_a_missing_key_in_production_settings_raises(db):
         with pytest.raises(ImproperlyConfigured, match="BILLING_DESK_ENCRYPTION_KEYS is not set"):
             encrypt("sk_live_123")
         with pytest.raises(ImproperlyConfigured), transaction.atomic():
-            Workspace.objects.create(slug="prod", name="Prod", stripe_secret_key="sk_live_123")
+            Workspace.objects.create(
+                slug="prod", name="Prod", provider="stripe", stripe_secret_key="sk_live_123"
+            )
         # and the rotation command says so instead of crashing
         with pytest.raises(CommandError, match="BILLING_DESK_ENCRYPTION_KEYS is not set"):
             rotate()

@@ -148,7 +148,7 @@ def test_role_version_bumps_only_when_the_role_changes(workspace):
 
 def test_role_assign_provisions_missing_groups(db):
     # given a workspace created without its role groups
-    workspace = Workspace.objects.create(slug="bare", name="Bare")
+    workspace = Workspace.objects.create(slug="bare", name="Bare", provider="sandbox")
     user = User.objects.create(username="agent")
 
     agent_role_assign(user=user, workspace=workspace, role=Role.MANAGER, source="test")

@@ -40,9 +40,12 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--provider",
-            choices=Workspace.Provider.values,
-            default=Workspace.Provider.SANDBOX,
-            help="stripe: a real Stripe account; sandbox: simulated billing (default).",
+            required=True,
+            # Checked by the service (not argparse) so a wrong value gets the same
+            # "Unknown billing provider … Nothing was changed." as every other bad input.
+            metavar="{" + ",".join(Workspace.Provider.values) + "}",
+            help="Required, no default: stripe (a real Stripe account) or sandbox (simulated "
+            "billing, no money moves; only where the demo or tests enable it).",
         )
         parser.add_argument(
             "--stripe-secret-key",
