@@ -31,6 +31,10 @@ DEBUG = env_bool("DJANGO_DEBUG", False)
 # The demo connector and the demo host page; refused by a system check when DEBUG is off.
 DEMO_MODE = env_bool("BILLING_DESK_DEMO", False)
 TESTING = env_bool("BILLING_DESK_TESTING", "pytest" in sys.modules)
+# The sandbox provider simulates billing (no money moves): only the demo and the tests may
+# serve it. Elsewhere the provider registry leaves it out, get_provider refuses it and
+# checks.E010/E011 refuse to start (issue 12: a sandbox workspace in production "refunded").
+BILLING_DESK_SANDBOX_ENABLED = env_bool("BILLING_DESK_SANDBOX_ENABLED", DEMO_MODE or TESTING)
 
 # Production gets no default secret: checks.E001 names it when missing.
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or (
@@ -42,6 +46,28 @@ FIELD_ENCRYPTION_KEYS = env_list("BILLING_DESK_ENCRYPTION_KEYS")
 ALLOWED_HOSTS = env_list(
     "DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver" if (DEBUG or TESTING) else ""
 )
+# Production refuses to start without its secrets: raising at import stops gunicorn and every
+# management command, instead of a server that answers 500 on every URL. (checks.E001-E003
+# name the same settings for configurations changed after import.)
+if not DEBUG and not TESTING:
+    _missing = [
+        name
+        for name, value in (
+            ("DJANGO_SECRET_KEY", SECRET_KEY),
+            ("BILLING_DESK_ENCRYPTION_KEYS", FIELD_ENCRYPTION_KEYS),
+            ("DJANGO_ALLOWED_HOSTS", ALLOWED_HOSTS),
+        )
+        if not value
+    ]
+    if _missing:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            f"DJANGO_DEBUG is off and {', '.join(_missing)} "
+            f"{'is' if len(_missing) == 1 else 'are'} not set: Billing Desk refuses to start "
+            "without its secrets. Set them in the environment (an encryption key is printed by "
+            "`DJANGO_DEBUG=1 python manage.py generate_encryption_key`)."
+        )
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 PUBLIC_BASE_URL = os.environ.get("BILLING_DESK_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 
@@ -190,6 +216,16 @@ HELPDESK_CONNECTORS = {
     "zendesk": "helpdesk_connectors.zendesk.connector.ZendeskConnector",
     "freshdesk": "helpdesk_connectors.freshdesk.connector.FreshdeskConnector",
     "demo": "helpdesk_connectors.demo.connector.DemoConnector",
+}
+# Billing providers, loaded by dotted path like the connectors (billing_app/providers):
+# an unknown key is an error; the sandbox is registered only where it is enabled.
+BILLING_PROVIDERS = {
+    "stripe": "billing_app.providers.stripe.provider.StripeProvider",
+    **(
+        {"sandbox": "billing_app.providers.sandbox.provider.SandboxProvider"}
+        if BILLING_DESK_SANDBOX_ENABLED
+        else {}
+    ),
 }
 # App session tokens minted after a verified entry.
 APP_SESSION_TTL_SECONDS = int(os.environ.get("BILLING_DESK_SESSION_TTL", "900"))
