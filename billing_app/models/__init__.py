@@ -4,6 +4,7 @@ from .audit import ApprovalRequest, BillingAction
 from .events import StripeEvent
 from .failures import PaymentFailure, PlaybookTemplate
 from .flags import CustomerFlag
+from .locks import CustomerLock
 from .metrics import (
     HelpdeskTicket,
     MonthlyReport,
@@ -47,6 +48,7 @@ __all__ = [
     "CurrencyRate",
     "CustomerFlag",
     "CustomerLink",
+    "CustomerLock",
     "HelpdeskTicket",
     "MirrorBalanceTransaction",
     "MirrorCharge",

@@ -10,11 +10,20 @@ Exactly once (DESIGN.md section 9, STYLE.md 11):
   submission. Only the inserter (or, for an escalated action, the one approver
   whose conditional ``pending_approval → executing`` update matched) calls the
   provider. Every other concurrent or repeated submission with the same key
-  loads the row and answers with it: same fingerprint → the first answer
-  (waiting, bounded, while it is still ``executing``); another payload →
-  ``Conflict`` ``idempotency_key_reused``.
-* No database lock is held while the provider is called: the status transition
-  is the guard, so a slow provider never blocks the table.
+  loads the row and answers with it: same agent and fingerprint → the first
+  answer (waiting, bounded, while it is still ``executing``); another payload →
+  ``Conflict`` ``idempotency_key_reused``; another agent → ``Conflict``
+  ``idempotency_key_owned_by_another_agent`` (a key is never a way to read or
+  replay someone else's action).
+* Decisions that count history (the refund pattern, a charge's refundable
+  remainder) are taken under a per-customer lock (``services.locks``): the
+  policy is evaluated and the row INSERTed in one short transaction that first
+  locks the customer's ``CustomerLock`` row, and the history counts refunds
+  still in flight (executing, outcome unknown, pending approval). N concurrent
+  submissions for one customer get the decisions they would get one by one.
+* No database lock is held while the provider is called: the decision lock is
+  released when the INSERT commits, the status transition is the guard, so a
+  slow provider never blocks the table or the customer.
 * The provider's idempotency key is derived from the action id
   (``billing-desk-<action id>-<kind>``), so a retry after a timeout — ours, or a
   takeover of an action whose worker died mid-call — cannot move money twice.
@@ -28,6 +37,7 @@ import hashlib
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import datetime, timedelta
@@ -85,6 +95,7 @@ from ..providers.base import BillingProvider, TaxIdInput
 from ..roles import user_has_workspace_perm
 from .context_cache import customer_context_invalidate
 from .identity import AgentContext
+from .locks import customer_decision_lock
 from .policy import policy_rules_load
 
 log = logging.getLogger(__name__)
@@ -93,6 +104,14 @@ T = TypeVar("T")
 REFUND_KINDS = (ActionKind.ISSUE_REFUND.value, ActionKind.REFUND_DUPLICATE_CHARGE.value)
 LIVE_SUBSCRIPTION = ("active", "trialing", "past_due", "unpaid", "paused")
 ENDED_SUBSCRIPTION = ("canceled", "incomplete_expired")
+# Refunds that may still move money: history (the refund pattern, the refundable remainder)
+# counts them as if done, so a submission decided while they run sees them. The
+# unknown-outcome status is named by value in case this module loads before it exists.
+REFUNDS_IN_FLIGHT = (
+    BillingAction.Status.EXECUTING.value,
+    str(getattr(BillingAction.Status, "OUTCOME_UNKNOWN", "outcome_unknown")),
+    BillingAction.Status.PENDING_APPROVAL.value,
+)
 TERMINAL = (
     BillingAction.Status.SUCCEEDED,
     BillingAction.Status.FAILED,
@@ -249,10 +268,40 @@ def seats_used(subscription: MirrorSubscription, item: MirrorSubscriptionItem) -
     return None
 
 
+def _tagged_action_ids(refunds: Any) -> list[uuid.UUID]:
+    """Our action ids written into these mirrored refunds' metadata (``billing_desk_action``)."""
+    ids = []
+    for value in refunds.values_list("data__metadata__billing_desk_action", flat=True):
+        try:
+            ids.append(uuid.UUID(str(value)))
+        except ValueError:
+            continue
+    return ids
+
+
+def _refunds_of_charge(workspace: Workspace, charge_id: str) -> Any:
+    """Our refund actions on ``charge_id``: recorded in ``result`` from submission on.
+
+    An ``issue_refund`` also names it in its params, which hold even if a failure path
+    replaced ``result``; a duplicate-charge refund names the pair, and the charge it
+    refunds is the one ``_prepare`` chose and recorded.
+    """
+    return BillingAction.objects.filter(workspace=workspace, kind__in=REFUND_KINDS).filter(
+        Q(result__charge_id=charge_id)
+        | Q(kind=ActionKind.ISSUE_REFUND.value, params__charge_id=charge_id)
+    )
+
+
 def refunded_amount(
     workspace: Workspace, charge: MirrorCharge, *, exclude_action_id: Any = None
 ) -> int:
-    """What has left the charge already, counting our refunds the mirror has not seen yet."""
+    """What has left the charge, or may be leaving it: the mirror's refunds plus ours it has
+    not seen yet, succeeded or in flight (executing, outcome unknown, pending approval).
+
+    Counting in-flight refunds, read under the customer's decision lock, is what keeps
+    concurrent partial refunds within the charge. A refund the mirror already holds
+    (matched by its id, or by the action id in its metadata) is counted once.
+    """
     mirrored = MirrorRefund.objects.filter(
         workspace=workspace, charge_id=charge.stripe_id, status__in=("succeeded", "pending")
     )
@@ -265,13 +314,10 @@ def refunded_amount(
         mirrored = mirrored.exclude(pk__in=tagged.values("pk"))
     mirrored_ids = set(mirrored.values_list("stripe_id", flat=True))
     ours = (
-        BillingAction.objects.filter(
-            workspace=workspace,
-            kind__in=REFUND_KINDS,
-            status__in=(BillingAction.Status.SUCCEEDED, BillingAction.Status.EXECUTING),
-            result__charge_id=charge.stripe_id,
-        )
+        _refunds_of_charge(workspace, charge.stripe_id)
+        .filter(status__in=(BillingAction.Status.SUCCEEDED.value, *REFUNDS_IN_FLIGHT))
         .exclude(provider_object_id__in=mirrored_ids)
+        .exclude(pk__in=_tagged_action_ids(mirrored))
         .exclude(pk=exclude_action_id)
         .aggregate(total=Sum("amount"))["total"]
         or 0
@@ -538,26 +584,36 @@ def _prepare_subscription(
 
 
 def refund_history(*, workspace: Workspace, customer_id: str) -> History:
-    """Refunds of this customer in the workspace's pattern window: the mirror's and ours."""
+    """Refunds of this customer in the workspace's pattern window: the mirror's and ours.
+
+    Ours are those the mirror has not seen yet: succeeded within the window, and every
+    refund still in flight (executing, outcome unknown, pending approval) whatever its
+    age, since it may move money now. ``action_submit`` reads this under the customer's
+    decision lock, so N refunds submitted together count each other as if sent one by one.
+    """
     since = billing_now(workspace) - timedelta(days=workspace.refund_pattern_days)
     charge_ids = MirrorCharge.objects.filter(workspace=workspace, customer_id=customer_id).values(
         "stripe_id"
     )
-    mirrored = set(
+    refunds = (
         MirrorRefund.objects.filter(workspace=workspace, created__gte=since)
         .filter(Q(customer_id=customer_id) | Q(charge_id__in=charge_ids))
         .exclude(status__in=("failed", "canceled"))
-        .values_list("stripe_id", flat=True)
     )
+    mirrored = set(refunds.values_list("stripe_id", flat=True))
     ours = (
         BillingAction.objects.filter(
-            workspace=workspace,
-            customer_id=customer_id,
-            kind__in=REFUND_KINDS,
-            status=BillingAction.Status.SUCCEEDED,
-            completed_at__gte=timezone.now() - timedelta(days=workspace.refund_pattern_days),
+            workspace=workspace, customer_id=customer_id, kind__in=REFUND_KINDS
+        )
+        .filter(
+            Q(
+                status=BillingAction.Status.SUCCEEDED,
+                completed_at__gte=timezone.now() - timedelta(days=workspace.refund_pattern_days),
+            )
+            | Q(status__in=REFUNDS_IN_FLIGHT)
         )
         .exclude(provider_object_id__in=mirrored)
+        .exclude(pk__in=_tagged_action_ids(refunds))
         .count()
     )
     return History(refunds_in_pattern_window=len(mirrored) + ours)
@@ -598,8 +654,20 @@ def _kind(value: Any) -> ActionKind:
         ) from None
 
 
-def _replay(existing: BillingAction, fingerprint: str) -> BillingAction:
-    """The first answer for a repeated idempotency key (or a refusal if the payload differs)."""
+def _replay(existing: BillingAction, fingerprint: str, *, actor_id: Any) -> BillingAction:
+    """The first answer for a repeated idempotency key, to the agent who sent it first.
+
+    Keys are unique per workspace, not per agent, so a key names one action. Another
+    agent's key is refused before the payload is compared: it never replays someone
+    else's action (an L1 agent would otherwise get a Manager's executed refund back as
+    their own), and the refusal says nothing about that action or whether the payload
+    matched. The same agent with another payload is refused too.
+    """
+    if existing.actor_id != actor_id:
+        raise Conflict(
+            "This idempotency key was already used by another agent; send a new key.",
+            code="idempotency_key_owned_by_another_agent",
+        )
     if existing.request_fingerprint != fingerprint:
         raise Conflict(
             "This idempotency key was already used for a different request.",
@@ -652,60 +720,76 @@ def action_submit(
 
     existing = BillingAction.objects.filter(workspace=workspace, idempotency_key=key).first()
     if existing is not None:
-        return _replay(existing, fingerprint)
+        return _replay(existing, fingerprint, actor_id=user.pk)
 
     customer = _customer(workspace, customer_id)
-    prepared = _prepare(kind=kind, workspace=workspace, customer=customer, params=clean)
     rules = policy_rules_load(workspace=workspace)
     policy_action = KIND_POLICY_ACTION[kind]
-    history = (
-        refund_history(workspace=workspace, customer_id=customer_id)
-        if policy_action == PolicyAction.ISSUE_REFUND
-        else History()
-    )
-    decision = decide(
-        role=role,
-        request=prepared.request,
-        history=history,
-        rules=rules,
-        permitted=context.may(policy_action.value),
-    )
-    outcome, reason, status = _decision_fields(decision)
-    now = timezone.now()
-    action = BillingAction(
-        workspace=workspace,
-        installation=context.installation if context.installation else None,
-        actor=user,
-        actor_role=role.value,
-        ticket_id=str(ticket_id or "")[:64],
-        customer_id=customer_id,
-        kind=kind.value,
-        params=clean,
-        amount=prepared.amount.amount if prepared.amount else None,
-        currency=prepared.amount.currency if prepared.amount else "",
-        amount_base=_amount_base(prepared.amount, rules),
-        status=status,
-        decision=outcome,
-        decision_reason=reason,
-        idempotency_key=key,
-        request_fingerprint=fingerprint,
-        provider=workspace.provider,
-        started_at=now if status == BillingAction.Status.EXECUTING else None,
-    )
-    if status == BillingAction.Status.NOT_PERMITTED:
-        action.completed_at = now
     try:
-        with transaction.atomic():
-            action.save(force_insert=True)
-            if isinstance(decision, NeedsApproval):
-                from .approvals import approval_request_create
+        # Decide and INSERT under the customer's decision lock (services.locks): the history
+        # read here counts every earlier submission for this customer, in flight or done, as
+        # if they had come one by one. The lock is released on commit, before any provider call.
+        with customer_decision_lock(workspace=workspace, customer_id=customer_id):
+            # A twin with this key may have committed while we waited for the lock.
+            existing = BillingAction.objects.filter(
+                workspace=workspace, idempotency_key=key
+            ).first()
+            if existing is None:
+                prepared = _prepare(kind=kind, workspace=workspace, customer=customer, params=clean)
+                history = (
+                    refund_history(workspace=workspace, customer_id=customer_id)
+                    if policy_action == PolicyAction.ISSUE_REFUND
+                    else History()
+                )
+                decision = decide(
+                    role=role,
+                    request=prepared.request,
+                    history=history,
+                    rules=rules,
+                    permitted=context.may(policy_action.value),
+                )
+                outcome, reason, status = _decision_fields(decision)
+                now = timezone.now()
+                action = BillingAction(
+                    workspace=workspace,
+                    installation=context.installation if context.installation else None,
+                    actor=user,
+                    actor_role=role.value,
+                    ticket_id=str(ticket_id or "")[:64],
+                    customer_id=customer_id,
+                    kind=kind.value,
+                    params=clean,
+                    amount=prepared.amount.amount if prepared.amount else None,
+                    currency=prepared.amount.currency if prepared.amount else "",
+                    amount_base=_amount_base(prepared.amount, rules),
+                    status=status,
+                    decision=outcome,
+                    decision_reason=reason,
+                    idempotency_key=key,
+                    request_fingerprint=fingerprint,
+                    provider=workspace.provider,
+                    started_at=now if status == BillingAction.Status.EXECUTING else None,
+                    # The charge a refund leaves, known before the provider answers, so the
+                    # refundable remainder counts it while it is in flight.
+                    result=(
+                        {"charge_id": prepared.charge.stripe_id}
+                        if kind.value in REFUND_KINDS and prepared.charge
+                        else {}
+                    ),
+                )
+                if status == BillingAction.Status.NOT_PERMITTED:
+                    action.completed_at = now
+                action.save(force_insert=True)
+                if isinstance(decision, NeedsApproval):
+                    from .approvals import approval_request_create
 
-                approval_request_create(action=action, decision=decision)
+                    approval_request_create(action=action, decision=decision)
     except IntegrityError:
         existing = BillingAction.objects.filter(workspace=workspace, idempotency_key=key).first()
         if existing is None:  # not the idempotency constraint
             raise
-        return _replay(existing, fingerprint)
+    if existing is not None:
+        return _replay(existing, fingerprint, actor_id=user.pk)
     action.replayed = False  # type: ignore[attr-defined]
     customer_context_invalidate(workspace_id=workspace.pk, customer_id=customer_id)
 
