@@ -33,6 +33,7 @@ from .models import (
     WorkspaceInstallation,
 )
 from .money import format_money, is_known_currency
+from .providers import sandbox_enabled
 from .roles import agent_membership_remove, agent_role_assign, workspace_mapping_changed
 from .services.workspaces import workspace_provision, workspace_settings_problems
 
@@ -92,6 +93,24 @@ class WorkspaceAdminForm(SecretFieldsMixin, forms.ModelForm):
             "payment_monitoring_days",
             "csm_group",
         ]
+
+    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        # No pre-selected provider (issue 12): the admin chooses which system moves the money.
+        # The sandbox is offered only where it is enabled (demo, tests), or kept visible on a
+        # workspace already on it so the form can say why it must change.
+        field = self.fields.get("provider")
+        if field is not None:
+            current = self.instance.provider if self.instance.pk else ""
+            field.choices = [
+                (value, label)
+                for value, label in field.choices
+                if value != Workspace.Provider.SANDBOX or sandbox_enabled() or current == value
+            ]
+            field.help_text = (
+                "Stripe moves real money. Sandbox is simulated billing for the demo and tests "
+                "only: nothing moves, and production refuses it."
+            )
 
     def clean_base_currency(self) -> str:
         return self.cleaned_data["base_currency"].strip().upper()

@@ -90,3 +90,52 @@ def production_settings(app_configs, **kwargs):  # type: ignore[no-untyped-def]
             )
         )
     return errors
+
+
+@register(Tags.security)
+def production_providers(app_configs, **kwargs):  # type: ignore[no-untyped-def]
+    """Production (DEBUG off, not under test) never serves the sandbox (issue 12).
+
+    The sandbox simulates billing: a workspace on it "refunds" without moving money and
+    still tells the customer it did. ``billing.E010``: the sandbox is enabled or registered;
+    ``billing.E011``: a workspace names a provider this deployment does not serve (the
+    sandbox, or an unknown key). The second reads the database, so it is skipped while
+    the tables do not exist yet (first ``migrate``); ``get_provider`` refuses at run time too.
+    """
+    from django.db import DatabaseError
+
+    from .providers import SANDBOX, registered_providers, sandbox_enabled
+
+    if settings.DEBUG or getattr(settings, "TESTING", False):
+        return []
+    if sandbox_enabled() or SANDBOX in getattr(settings, "BILLING_PROVIDERS", {}):
+        return [
+            Error(
+                "The sandbox billing provider (simulated billing, no money moves) is enabled "
+                "with DEBUG off.",
+                hint="Unset BILLING_DESK_SANDBOX_ENABLED (and BILLING_DESK_DEMO) in production; "
+                "only the demo and the tests use the sandbox.",
+                id="billing.E010",
+            )
+        ]
+    from .models import Workspace
+
+    try:
+        unserved = list(
+            Workspace.objects.exclude(provider__in=list(registered_providers()))
+            .order_by("slug")
+            .values_list("slug", "provider")[:20]
+        )
+    except DatabaseError:  # no tables yet: nothing can be misconfigured
+        return []
+    if not unserved:
+        return []
+    named = ", ".join(f"{slug} ({provider or 'no provider'})" for slug, provider in unserved)
+    return [
+        Error(
+            f"Workspaces on a provider this deployment does not serve: {named}.",
+            hint="Switch them to stripe (with a secret key) in the admin, or deactivate and "
+            "delete them; sandbox workspaces never move money.",
+            id="billing.E011",
+        )
+    ]

@@ -316,7 +316,9 @@ def test_workspace_stripe_key_is_validated_and_kept_when_blank(admin_client, str
 def test_adding_a_workspace_provisions_roles_and_the_matrix(admin_client, db):
     page = admin_client.get(url("billing_app_workspace_add"))
     data = form_data(page, "workspace_form")
-    data.update({"name": ["Globex"], "slug": ["globex"], "base_currency": ["eur"]})
+    data.update(
+        {"name": ["Globex"], "slug": ["globex"], "base_currency": ["eur"], "provider": ["sandbox"]}
+    )
 
     response = admin_client.post(url("billing_app_workspace_add"), data)
 
@@ -645,3 +647,43 @@ def test_an_approver_without_a_password_gets_a_warning(admin_client, workspace):
 
     assert "has no password yet" in response.content.decode()
     assert AgentMembership.objects.get(user=user).role == "vp"
+
+
+# -- provider choice (issue 12) -------------------------------------------------------------
+
+
+def test_adding_a_workspace_without_choosing_a_provider_is_refused(admin_client, db):
+    # given the add form as rendered: no provider pre-selected
+    page = admin_client.get(url("billing_app_workspace_add"))
+    data = form_data(page, "workspace_form")
+    assert data.get("provider", [""]) == [""]
+    data.update({"name": ["Globex"], "slug": ["globex"], "base_currency": ["USD"]})
+
+    # when it is saved as is
+    response = admin_client.post(url("billing_app_workspace_add"), data)
+
+    # then it is refused and nothing is created
+    assert response.status_code == 200
+    assert "This field is required" in response.content.decode()
+    assert not Workspace.objects.filter(slug="globex").exists()
+
+
+def test_the_sandbox_is_neither_offered_nor_accepted_where_it_is_disabled(
+    admin_client, db, settings
+):
+    # given a deployment without the sandbox
+    settings.BILLING_DESK_SANDBOX_ENABLED = False
+    page = admin_client.get(url("billing_app_workspace_add"))
+    assert 'value="sandbox"' not in page.content.decode()
+    assert 'value="stripe"' in page.content.decode()
+
+    # when a sandbox workspace is posted anyway
+    data = form_data(page, "workspace_form")
+    data.update(
+        {"name": ["Globex"], "slug": ["globex"], "base_currency": ["USD"], "provider": ["sandbox"]}
+    )
+    response = admin_client.post(url("billing_app_workspace_add"), data)
+
+    # then it is refused and nothing is created
+    assert response.status_code == 200
+    assert not Workspace.objects.filter(slug="globex").exists()

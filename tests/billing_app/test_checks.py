@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.checks import run_checks
 from django.test import override_settings
 
-from billing_app.checks import encryption_keys_valid, production_settings
+from billing_app.checks import encryption_keys_valid, production_providers, production_settings
 
 POSTGRES = copy.deepcopy(settings.DATABASES)
 POSTGRES["default"]["ENGINE"] = "django.db.backends.postgresql"
@@ -89,3 +89,59 @@ def test_a_malformed_encryption_key_is_an_error_in_every_mode(debug):
         messages = encryption_keys_valid(None)
     assert ids(messages) == {"billing.E007"}
     assert "key #2" in messages[0].msg
+
+
+# -- the sandbox in production (issue 12) ---------------------------------------------------
+
+STRIPE_ONLY = {"stripe": "billing_app.providers.stripe.provider.StripeProvider"}
+
+
+def test_the_sandbox_enabled_with_debug_off_is_refused():
+    # given production with the sandbox switched on (or left in the registry)
+    for extra in (
+        {"BILLING_DESK_SANDBOX_ENABLED": True},
+        {
+            "BILLING_DESK_SANDBOX_ENABLED": False,
+            "BILLING_PROVIDERS": STRIPE_ONLY
+            | {"sandbox": "billing_app.providers.sandbox.provider.SandboxProvider"},
+        },
+    ):
+        with override_settings(**PRODUCTION, **extra):
+            # then billing.E010 says so, also through Django's check run
+            assert ids(production_providers(None)) == {"billing.E010"}
+            assert "billing.E010" in ids(run_checks(tags=["security"]))
+
+
+def test_a_sandbox_workspace_in_production_is_refused(make_workspace):
+    # given a sandbox workspace (made while the tests enable the sandbox) and a stripe one
+    make_workspace("demo-left-over")
+    make_workspace(
+        "real", provider="stripe", stripe_secret_key="sk_test_123", stripe_webhook_secret=""
+    )
+
+    # when the deployment runs as production without the sandbox
+    with override_settings(
+        **PRODUCTION, BILLING_DESK_SANDBOX_ENABLED=False, BILLING_PROVIDERS=STRIPE_ONLY
+    ):
+        messages = production_providers(None)
+
+    # then billing.E011 names the sandbox workspace, not the stripe one
+    assert ids(messages) == {"billing.E011"}
+    assert "demo-left-over (sandbox)" in messages[0].msg
+    assert "real" not in messages[0].msg.replace("demo-left-over", "")
+
+
+def test_production_with_only_stripe_workspaces_passes(make_workspace):
+    make_workspace(
+        "real", provider="stripe", stripe_secret_key="sk_test_123", stripe_webhook_secret=""
+    )
+    with override_settings(
+        **PRODUCTION, BILLING_DESK_SANDBOX_ENABLED=False, BILLING_PROVIDERS=STRIPE_ONLY
+    ):
+        assert production_providers(None) == []
+
+
+@pytest.mark.parametrize("flag", ["DEBUG", "TESTING"])
+def test_the_sandbox_is_allowed_in_debug_or_under_test(flag):
+    with override_settings(**{**PRODUCTION, "BILLING_DESK_SANDBOX_ENABLED": True, flag: True}):
+        assert production_providers(None) == []
