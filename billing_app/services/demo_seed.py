@@ -97,6 +97,8 @@ DEMO_WORKSPACE_SLUG = WORKSPACE_SLUG
 WORKSPACE_NAME = "Acme Billing"
 DEMO_DOMAIN = "demo.billing-desk.local"
 ADMIN_USERNAME = "admin"
+# Marks the admin user the seed created: only that user's password is ever reset.
+ADMIN_EMAIL = "admin@billing-desk.local"
 
 ACME = "cus_sbx_acme"
 SEEDED_CUSTOMERS = (
@@ -127,7 +129,8 @@ class SeedSummary:
     workspace: Workspace
     created_workspace: bool
     admin_username: str
-    admin_password: str
+    # None when "admin" is an existing user the seed did not create (left untouched).
+    admin_password: str | None
     admin_url: str
     demo_url: str
     as_of: datetime
@@ -1331,14 +1334,24 @@ def _ensure_installation(workspace: Workspace) -> None:
         )
 
 
-def _ensure_admin(password: str) -> None:
-    user, _ = User.objects.get_or_create(username=ADMIN_USERNAME)
+def _ensure_admin(password: str) -> bool:
+    """Create the demo admin, or reset its password; ``False`` if "admin" is someone else's.
+
+    Issue 12: the seed reset a real superuser's password. An existing "admin" that does
+    not carry the seed's e-mail address was made by a person (``createsuperuser``), so
+    neither its password nor its flags are touched.
+    """
+    user, created = User.objects.get_or_create(
+        username=ADMIN_USERNAME, defaults={"email": ADMIN_EMAIL}
+    )
+    if not created and user.email != ADMIN_EMAIL:
+        return False
     user.is_staff = True
     user.is_superuser = True
     user.is_active = True
-    user.email = user.email or "admin@billing-desk.local"
     user.set_password(password)
     user.save()
+    return True
 
 
 def _reset_customers(workspace: Workspace, customer_ids: Iterable[str]) -> None:
@@ -1385,8 +1398,9 @@ def demo_seed(*, as_of: datetime | None = None, admin_password: str | None = Non
     moment = (as_of or timezone.now()).astimezone(UTC)
     workspace, created = _ensure_workspace()
     _ensure_installation(workspace)
-    password = admin_password or secrets.token_urlsafe(12)
-    _ensure_admin(password)
+    password: str | None = admin_password or secrets.token_urlsafe(12)
+    if not _ensure_admin(password):
+        password = None
     SandboxControl.objects.update_or_create(
         workspace=workspace,
         defaults={"down": False, "down_reason": "", "clock": moment if frozen else None},

@@ -30,6 +30,7 @@ from .context_support import AS_OF
 @pytest.fixture(autouse=True)
 def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.DEBUG = True  # seed_demo runs only with DEBUG on, as `make demo` runs it
 
 
 def counts():
@@ -135,3 +136,32 @@ def test_it_refuses_to_write_into_a_stripe_workspace(db, make_workspace):
     with pytest.raises(CommandError, match="sandbox"):
         seed()
     assert not MirrorCustomer.objects.exists()
+
+
+# -- production refusals (issue 12) ---------------------------------------------------------
+
+
+def test_it_refuses_to_run_with_debug_off_and_changes_nothing(db, settings):
+    # given production settings (DEBUG off)
+    settings.DEBUG = False
+    before = counts()
+
+    # when seed_demo runs, then it refuses with a clear message and nothing is created
+    with pytest.raises(CommandError, match="only runs with DEBUG on"):
+        seed("--as-of", "2026-01-15")
+    assert counts() == before
+
+
+def test_it_never_resets_the_password_of_a_real_superuser_named_admin(db):
+    # given a superuser "admin" made by a person, not by the seed
+    User.objects.create_superuser("admin", "ops@acme.example", "the-real-password")
+
+    # when the seed runs
+    output = seed("--as-of", "2026-01-15", "--no-history")
+
+    # then that user keeps its password and e-mail, and the output says so
+    admin = User.objects.get(username="admin")
+    assert admin.check_password("the-real-password")
+    assert admin.email == "ops@acme.example"
+    assert "was left unchanged" in output
+    assert not re.search(r"^\s+password \S+", output, re.MULTILINE)

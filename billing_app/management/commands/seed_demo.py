@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from billing_app.errors import BillingDeskError
@@ -46,6 +47,14 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
+        # Issue 12: run against production it reset a real superuser's password and wrote
+        # a simulated workspace. The demo runs with DEBUG on (`make demo`); production never.
+        if not settings.DEBUG:
+            raise CommandError(
+                "seed_demo only runs with DEBUG on (DJANGO_DEBUG=1, as `make demo` sets it): it "
+                "creates a sandbox workspace and an admin user, which production must never "
+                "have. Nothing was changed."
+            )
         try:
             summary = demo_seed(as_of=options["as_of"])
             history = (
@@ -85,5 +94,11 @@ class Command(BaseCommand):
         out.write("")
         out.write(f"Admin:     {summary.admin_url}")
         out.write(f"  username {summary.admin_username}")
-        out.write(f"  password {summary.admin_password}   (new on every run)")
+        if summary.admin_password is None:
+            out.write(
+                f"  user {summary.admin_username!r} already exists and was not created by "
+                "seed_demo: its password was left unchanged"
+            )
+        else:
+            out.write(f"  password {summary.admin_password}   (new on every run)")
         out.write(f"Demo:      {summary.demo_url}")
