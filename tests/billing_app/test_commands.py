@@ -171,6 +171,22 @@ def test_create_workspace_refuses_a_duplicate_slug(db):
     assert Workspace.objects.get(slug="acme").name == "Acme Corp"
 
 
+def test_create_workspace_requires_an_explicit_provider(db):
+    # when an operator leaves the provider out, then nothing defaults to the sandbox
+    before = counts()
+    with pytest.raises(CommandError, match="--provider"):
+        call_command("create_workspace", slug="acme", name="Acme Corp")
+    assert counts() == before
+
+
+def test_create_workspace_refuses_the_sandbox_where_it_is_disabled(db, settings):
+    settings.BILLING_DESK_SANDBOX_ENABLED = False
+    before = counts()
+    with pytest.raises(CommandError, match="sandbox .* is disabled"):
+        run("create_workspace", slug="acme", name="Acme Corp", provider="sandbox")
+    assert counts() == before
+
+
 def test_create_workspace_requires_slug_and_name(db):
     with pytest.raises(CommandError, match="--slug"):
         call_command("create_workspace", name="Acme")
