@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from .models import (
     HelpdeskTicket,
     MonthlyReport,
+    OutboxMessage,
     ProviderCall,
     TicketCategoryRule,
     TicketSyncState,
@@ -82,3 +83,33 @@ class ProviderCallAdmin(_ReadOnly):
 class MonthlyReportAdmin(_ReadOnly):
     list_display = ("workspace", "month", "generated_at", "emailed_at")
     list_filter = ("workspace",)
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(_ReadOnly):
+    """Side effects waiting or given up (services/outbox.py); "retry now" re-arms failed ones."""
+
+    list_display = (
+        "created_at",
+        "workspace",
+        "kind",
+        "target_id",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "last_error",
+    )
+    list_filter = ("status", "kind", "workspace")
+    search_fields = ("target_id", "dedupe_key")
+    date_hierarchy = "created_at"
+    list_select_related = ("workspace",)
+    actions = ["retry_now"]
+
+    @admin.action(description="Retry now (failed or pending rows; the re-drive delivers them)")
+    def retry_now(self, request: HttpRequest, queryset: QuerySet[OutboxMessage]) -> None:
+        from django.utils import timezone
+
+        changed = queryset.filter(
+            status__in=[OutboxMessage.Status.FAILED, OutboxMessage.Status.PENDING]
+        ).update(status=OutboxMessage.Status.PENDING, attempts=0, next_attempt_at=timezone.now())
+        self.message_user(request, f"{changed} side effects re-armed.", messages.SUCCESS)

@@ -77,7 +77,9 @@ class ProviderError(BillingDeskError):
 
 
 class ProviderUnavailable(ProviderError):
-    """Network error, timeout, 429 or 5xx after the bounded retries."""
+    """The provider did not act: it refused with 429, or the request never left
+    (connection refused, DNS, connect timeout). Reads also use it for any network
+    failure. A write that may have reached the provider is ``ProviderOutcomeUnknown``."""
 
     code = "provider_unavailable"
     status = 503
@@ -85,3 +87,24 @@ class ProviderUnavailable(ProviderError):
     def __init__(self, message: str, **kwargs: Any):
         kwargs.setdefault("retryable", True)
         super().__init__(message, **kwargs)
+
+
+class ProviderOutcomeUnknown(ProviderUnavailable):
+    """A write was sent and no answer came back (read timeout, reset after sending, 5xx).
+
+    The provider may have acted. Unlike a refusal or a request that never left, this
+    must never be reported as "nothing was changed", and the action must not be
+    resubmitted under a new key: it stays open (``outcome_unknown``) until
+    reconciliation learns what the provider did. Retrying with the *same*
+    idempotency key is safe (the provider replays its first answer), which is why it
+    stays a ``ProviderUnavailable`` for retry loops.
+    """
+
+    code = "provider_outcome_unknown"
+    status = 504
+
+
+class ActionOutcomeUnknown(Conflict):
+    """The same money action on the same object is still open (being confirmed with the provider)."""
+
+    code = "action_outcome_unknown"

@@ -49,10 +49,22 @@ def _broker() -> None:
         conn.ensure_connection(max_retries=1, timeout=2)
 
 
+def _outbox() -> dict:
+    """Side effects waiting (services/outbox.py). Reported, never a reason to be unready: alert
+    on ``overdue`` > 0 (work due for 5+ re-drive periods: beat or the workers are down)."""
+    from .services.outbox import outbox_backlog
+
+    try:
+        return outbox_backlog()
+    except Exception as exc:  # the database check above reports the cause
+        return {"error": type(exc).__name__}
+
+
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
     checks = {"database": _check(_database), "cache": _check(_cache), "broker": _check(_broker)}
     ok = all(c["ok"] for c in checks.values())
     return JsonResponse(
-        {"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503
+        {"status": "ok" if ok else "unavailable", "checks": checks, "outbox": _outbox()},
+        status=200 if ok else 503,
     )

@@ -153,6 +153,20 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "billing-desk"
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# The broker is a doorbell, not the record (services/outbox.py): side effects are rows
+# re-driven every minute, a killed worker's claim lapses after outbox.LEASE (5 min).
+# No task may run longer than CELERY_TASK_TIME_LIMIT; Redis hands an unacknowledged
+# message to another worker after visibility_timeout, so it must exceed that limit (a task
+# still running is never run twice) and every countdown still in use (ticket sync <= 10 min,
+# monthly report 5 min). It only decides how soon a task lost with its worker comes back
+# (35 min instead of the default hour); notes, escalations and webhook processing do not
+# wait for it. Socket timeouts bound what a doorbell costs a request while Redis is away.
+CELERY_TASK_TIME_LIMIT = 30 * 60
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 35 * 60,
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+}
 
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
@@ -281,10 +295,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing_app.tasks.approvals.approvals_expire_task",
         "schedule": 5 * 60,
     },
-    # Stripe events whose processing task was lost (broker down at commit) or that failed.
-    "stripe-events-requeue": {
-        "task": "billing_app.tasks.webhooks.stripe_events_requeue_task",
-        "schedule": 10 * 60,
+    # The outbox re-drive: notes, escalations and invoice fetches pending and due, and Stripe
+    # events still unprocessed (doorbell lost with the broker, worker died, or failed and due).
+    "outbox-redrive": {
+        "task": "billing_app.tasks.outbox.outbox_redrive_task",
+        "schedule": 60,
     },
     # Actions left "executing" by a worker that died or lost the database mid-action.
     "actions-reconcile": {

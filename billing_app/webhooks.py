@@ -3,6 +3,9 @@
 A plain Django view, not DRF: it needs the raw body for the signature and has no
 user. Order matters (STYLE.md 8): find the workspace (read only), verify the
 signature on the raw body, and only then write — the event, stored once.
+Processing is not done here: once the event row is committed the endpoint answers
+200 JSON even with the broker down — the processing doorbell's failure is only logged
+and the outbox re-drive (every minute) processes any event left ``received``.
 Answers: 200 (stored, or a duplicate already stored), 400 with a code (missing,
 invalid or expired signature; not a Stripe event), 404 (no such workspace, or it
 is not connected to Stripe).

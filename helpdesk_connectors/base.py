@@ -163,6 +163,20 @@ class HelpdeskConnector(ABC):
     def post_public_reply(self, installation: Installation, ticket_id: str, body: str) -> str:
         """Reply to the requester on the ticket."""
 
+    def find_recent_note(
+        self, installation: Installation, ticket_id: str, *, marker: str
+    ) -> str | None:
+        """The id of a recent comment on the ticket whose text contains ``marker``, else None.
+
+        Notes are delivered at least once: when an earlier post's outcome is unknown
+        (timed out after sending, 5xx, the worker died), the outbox calls this before
+        posting again, so a note that did land is not posted twice. ``marker`` is a
+        line Billing Desk wrote into the note. Reads the newest comments only (a note
+        is re-tried within hours, not months). Raise ``HelpdeskApiError`` when the
+        helpdesk cannot be read — never answer None without having looked.
+        """
+        raise HelpdeskApiError(f"{self.name} connector cannot read comments", code="unsupported")
+
     @abstractmethod
     def tickets_updated_since(
         self, installation: Installation, *, since: datetime, cursor: str | None

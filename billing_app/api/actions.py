@@ -4,6 +4,12 @@
 (with the header ``Idempotent-Replayed: true``) with the same body when the same
 ``idempotency_key`` comes again with the same request; another request under a
 used key is ``409 idempotency_key_reused``.
+
+An action whose provider call was sent but not answered (timeout, reset, 5xx) is
+``202`` with ``status: "outcome_unknown"``: Billing Desk is confirming it with
+Stripe and settles it by reconciliation. While it is open, the same money action on
+the same charge, subscription or balance under a new key is ``409
+action_outcome_unknown`` (``details.action_id`` names the open action).
 """
 
 from __future__ import annotations
@@ -41,8 +47,10 @@ ERROR_RESPONSES = {
         401: "No or invalid app session token.",
         403: "``not_permitted`` (the attempt is recorded) or not an approver here.",
         404: "No such customer, charge, invoice, subscription or request in this workspace.",
-        409: "``idempotency_key_reused``, ``already_decided``, ``approval_expired`` or "
-        "``action_in_progress``.",
+        409: "``idempotency_key_reused``, ``already_decided``, ``approval_expired``, "
+        "``action_in_progress`` or ``action_outcome_unknown`` (an earlier action on the same "
+        "charge, subscription or balance is still being confirmed with Stripe; "
+        "``details.action_id``).",
         422: "The billing state does not allow it (e.g. ``exceeds_refundable``); nothing changed.",
     }.items()
 }
@@ -206,7 +214,16 @@ class ActionsApi(APIView):
     @extend_schema(
         operation_id="actions_create",
         request=InputSerializer,
-        responses={201: OutputSerializer, 200: OutputSerializer, **ERROR_RESPONSES},
+        responses={
+            201: OutputSerializer,
+            200: OutputSerializer,
+            202: OpenApiResponse(
+                OutputSerializer,
+                description="Sent to Stripe, not confirmed yet: `status` is `outcome_unknown`; "
+                "reconciliation settles it. Do not resubmit it under a new key.",
+            ),
+            **ERROR_RESPONSES,
+        },
         description=(
             "201 on the first submission; 200 with `Idempotent-Replayed: true` when the same "
             "idempotency_key is sent again with the same request (the first answer). "
@@ -219,10 +236,11 @@ class ActionsApi(APIView):
         data.is_valid(raise_exception=True)
         action = action_submit(context=request.auth, **data.validated_data)
         replayed = getattr(action, "replayed", False)
-        response = Response(
-            self.OutputSerializer(action).data,
-            status=status.HTTP_200_OK if replayed else status.HTTP_201_CREATED,
-        )
+        if action.status == BillingAction.Status.OUTCOME_UNKNOWN:
+            http_status = status.HTTP_202_ACCEPTED
+        else:
+            http_status = status.HTTP_200_OK if replayed else status.HTTP_201_CREATED
+        response = Response(self.OutputSerializer(action).data, status=http_status)
         if replayed:
             response["Idempotent-Replayed"] = "true"
         return response

@@ -29,6 +29,7 @@ from .mirror import (
     MirrorSubscriptionItem,
     SyncState,
 )
+from .outbox import OutboxMessage
 from .policy import ActionPolicy, ApprovalRoute
 from .sandbox import SandboxControl, SandboxIdempotency
 from .tenancy import (
@@ -63,6 +64,7 @@ __all__ = [
     "MirrorSubscription",
     "MirrorSubscriptionItem",
     "MonthlyReport",
+    "OutboxMessage",
     "PaymentFailure",
     "PlaybookTemplate",
     "ProviderCall",

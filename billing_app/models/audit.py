@@ -21,6 +21,9 @@ class BillingAction(models.Model):
     class Status(models.TextChoices):
         PENDING_APPROVAL = "pending_approval", "Pending approval"
         EXECUTING = "executing", "Executing"
+        # Sent to the provider, no answer (timeout, reset, 5xx): held open until
+        # reconciliation learns what the provider did; never resubmitted under a new key.
+        OUTCOME_UNKNOWN = "outcome_unknown", "Confirming with Stripe"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
         NOT_PERMITTED = "not_permitted", "Not permitted"

@@ -163,6 +163,18 @@ class TaxIdInput:
     value: str
 
 
+@dataclass(frozen=True)
+class WriteFound:
+    """The object an action with an unknown outcome turned out to have created or changed."""
+
+    object_id: str
+    result: Any
+
+
+# ``find_action_write``: searched, and the provider holds no write of that action.
+WRITE_ABSENT = "absent"
+
+
 class BillingProvider(ABC):
     """One billing system for one workspace. Instances hold that workspace's credentials."""
 
@@ -170,6 +182,19 @@ class BillingProvider(ABC):
 
     def __init__(self, workspace: Workspace):
         self.workspace = workspace
+
+    def find_action_write(
+        self, *, action_id: str, kind: str, customer_id: str, params: dict[str, Any], charge_id: str
+    ) -> WriteFound | Literal["absent"] | None:
+        """Find what an action whose answer was lost did, by the action id in the provider's
+        metadata (``billing_desk_action``): ``WriteFound``, ``WRITE_ABSENT`` when the search
+        proves there is none, ``None`` when this kind cannot be searched.
+
+        Reconciliation uses it after the provider's idempotency keys expire (Stripe keeps
+        them 24 hours), and first, to avoid acting again. The default cannot search: a
+        provider whose writes never lose their answer (the in-process sandbox) needs none.
+        """
+        return None
 
     # --- reads (feed the mirror) ---
     @abstractmethod

@@ -1,9 +1,18 @@
 """Notes back to the ticket: every billing action, and every approval decision, as an internal note.
 
-Posting happens in a Celery task after the action's transaction commits, with
-retries and exponential backoff on retryable helpdesk errors (honouring
-``Retry-After``). A note that cannot be posted never undoes, hides or changes
-the billing action it describes: only ``note_status`` / ``note_attempts`` move.
+A note is an outbox message (``services.outbox``) written in the transaction that
+changed the action, with the note's text as of that moment; the broker only rings
+the doorbell, and the minute re-drive posts whatever the doorbell missed, with
+exponential backoff on retryable helpdesk errors (honouring ``Retry-After``). A
+note that cannot be posted never undoes, hides or changes the billing action it
+describes: only ``note_status`` / ``note_attempts`` move.
+
+Exactly once on the ticket, from at-least-once delivery: every note ends with a
+marker line carrying its outbox id (``Billing Desk ref: …``). Before posting, an
+attempt that follows one whose outcome is unknown — a timeout, reset or 5xx after
+the request was sent, or a worker that died holding the row — reads the ticket's
+newest comments (``find_recent_note``) and, when the marker is there, records the
+note as posted instead of posting it again.
 """
 
 from __future__ import annotations
@@ -18,14 +27,18 @@ from helpdesk_connectors.registry import connector_for
 
 from ..catalog import Role
 from ..errors import BillingDeskError, PreconditionFailed
-from ..models import ApprovalRequest, BillingAction
+from ..models import ApprovalRequest, BillingAction, OutboxMessage
 from ..money import format_money
+from .outbox import MAX_ATTEMPTS, backoff_seconds, outbox_enqueue
 
 logger = logging.getLogger(__name__)
 
-NOTE_MAX_RETRIES = 6
+NOTE_MAX_RETRIES = MAX_ATTEMPTS - 1
 NOTE_BACKOFF_BASE_SECONDS = 30
 NOTE_BACKOFF_MAX_SECONDS = 3600
+NOTE_MARKER_PREFIX = "Billing Desk ref:"
+# Errors after which the note may be on the ticket although no answer said so.
+_MAYBE_SENT_CODES = frozenset({"helpdesk_timeout", "helpdesk_unreachable"})
 
 
 def _role_label(value: str) -> str:
@@ -105,90 +118,155 @@ def _can_note(action: BillingAction) -> bool:
 
 
 def action_note_enqueue(*, action: BillingAction) -> None:
-    """Mark the note pending and post it after the surrounding transaction commits."""
-    from ..tasks.notes import action_note_post_task
+    """Record the action's note (its text as of now) in the caller's transaction.
 
+    Call it in the transaction that records the action's outcome: the note then
+    exists exactly when the outcome does. One note per action and status (the
+    dedupe key), so calling it twice for the same outcome posts once. Never raises
+    because the broker is down: the doorbell is rung after commit and its failure
+    only logged; the outbox re-drive posts the note.
+    """
     if not _can_note(action):
         return
-    BillingAction.objects.filter(pk=action.pk).update(note_status=BillingAction.NoteStatus.PENDING)
-    action.note_status = BillingAction.NoteStatus.PENDING
-    action_id = str(action.pk)
-    transaction.on_commit(lambda: action_note_post_task.delay(action_id))
+    with transaction.atomic():
+        _message, created = outbox_enqueue(
+            workspace_id=action.workspace_id,
+            kind=OutboxMessage.Kind.ACTION_NOTE,
+            target_id=str(action.pk),
+            dedupe_key=f"action_note:{action.pk}:{action.status}",
+            payload={"body": action_note_body(action=action)},
+        )
+        if created:
+            BillingAction.objects.filter(pk=action.pk).update(
+                note_status=BillingAction.NoteStatus.PENDING
+            )
+            action.note_status = BillingAction.NoteStatus.PENDING
 
 
 def approval_note_enqueue(*, approval: ApprovalRequest) -> None:
-    """Post the decision (approved, denied, expired) on the requester's ticket after commit."""
-    from ..tasks.notes import approval_note_post_task
-
+    """Record the decision's note (approved, denied, expired) for the requester's ticket."""
     if not _can_note(approval.action):
         return
-    approval_id = approval.pk
-    transaction.on_commit(lambda: approval_note_post_task.delay(approval_id))
+    outbox_enqueue(
+        workspace_id=approval.action.workspace_id,
+        kind=OutboxMessage.Kind.APPROVAL_NOTE,
+        target_id=str(approval.pk),
+        dedupe_key=f"approval_note:{approval.pk}:{approval.status}",
+        payload={"body": approval_note_body(approval=approval)},
+    )
 
 
 def note_retry_countdown(*, retries: int, retry_after: float | None) -> int:
     """Exponential backoff (30 s, 60 s, 120 s … ≤ 1 h), never sooner than ``Retry-After``."""
-    backoff = min(NOTE_BACKOFF_BASE_SECONDS * (2**retries), NOTE_BACKOFF_MAX_SECONDS)
-    return int(max(backoff, retry_after or 0))
+    return backoff_seconds(attempts=retries + 1, retry_after=retry_after)
 
 
-def action_note_post(*, action_id: str) -> str:
-    """Post the action's note once; count the attempt; mark it posted. Raises ``HelpdeskApiError``.
+def note_marker(message: OutboxMessage) -> str:
+    """The line that identifies this note on the ticket, whatever the helpdesk does to the text."""
+    return f"{NOTE_MARKER_PREFIX} {message.pk}"
 
-    Idempotent for the task's retries: an already posted note is not posted again.
+
+def _maybe_sent(exc: HelpdeskApiError) -> bool:
+    return exc.code in _MAYBE_SENT_CODES or (exc.http_status or 0) >= 500
+
+
+def helpdesk_note_deliver(
+    *,
+    message: OutboxMessage,
+    installation,
+    ticket_id: str,
+    body: str,  # type: ignore[no-untyped-def]
+) -> str:
+    """Post ``body`` + the marker as an internal note, unless an earlier attempt already did.
+
+    ``outcome_unknown`` is set before the request leaves and cleared only when the
+    helpdesk answered a refusal that proves nothing was created (429, 4xx): a
+    worker killed mid-request leaves it set, so the next attempt looks first.
     """
-    action = (
-        BillingAction.objects.select_related("installation", "actor", "approved_by")
-        .filter(pk=action_id)
-        .first()
-    )
-    if action is None or action.note_status == BillingAction.NoteStatus.POSTED:
-        return ""
-    if not _can_note(action) or action.installation is None:
-        BillingAction.objects.filter(pk=action.pk).update(note_status=BillingAction.NoteStatus.NONE)
-        return ""
-    BillingAction.objects.filter(pk=action.pk).update(note_attempts=F("note_attempts") + 1)
-    try:
-        connector = connector_for(action.installation)
-    except NotRegistered as exc:
-        raise HelpdeskApiError(
-            f"No connector {action.installation.connector!r}.", code="unsupported"
-        ) from exc
-    note_id = connector.post_internal_note(
-        action.installation, action.ticket_id, action_note_body(action=action)
-    )
-    BillingAction.objects.filter(pk=action.pk).update(note_status=BillingAction.NoteStatus.POSTED)
-    logger.info("action note posted action=%s note=%s", action.pk, note_id)
-    return note_id
-
-
-def action_note_mark_failed(*, action_id: str, error: HelpdeskApiError) -> None:
-    """Give up on the note; the action itself is untouched."""
-    BillingAction.objects.filter(pk=action_id).exclude(
-        note_status=BillingAction.NoteStatus.POSTED
-    ).update(note_status=BillingAction.NoteStatus.FAILED)
-    logger.warning("action note failed action=%s code=%s", action_id, error.code)
-
-
-def approval_note_post(*, approval_id: int) -> str:
-    approval = (
-        ApprovalRequest.objects.select_related(
-            "action", "action__installation", "action__actor", "decided_by"
-        )
-        .filter(pk=approval_id)
-        .first()
-    )
-    if approval is None or not _can_note(approval.action) or approval.action.installation is None:
-        return ""
-    installation = approval.action.installation
     try:
         connector = connector_for(installation)
     except NotRegistered as exc:
         raise HelpdeskApiError(
             f"No connector {installation.connector!r}.", code="unsupported"
         ) from exc
-    return connector.post_internal_note(
-        installation, approval.action.ticket_id, approval_note_body(approval=approval)
+    marker = note_marker(message)
+    if message.outcome_unknown:
+        try:
+            found = connector.find_recent_note(installation, ticket_id, marker=marker)
+        except HelpdeskApiError as exc:
+            if exc.code != "unsupported":
+                raise  # cannot tell: try again later rather than risk a second note
+            found = None
+        if found is not None:
+            logger.info("note %s was already on ticket %s as %s", message.pk, ticket_id, found)
+            return found
+    OutboxMessage.objects.filter(pk=message.pk).update(outcome_unknown=True)
+    try:
+        return connector.post_internal_note(installation, ticket_id, f"{body}\n{marker}") or ""
+    except HelpdeskApiError as exc:
+        if not _maybe_sent(exc):
+            OutboxMessage.objects.filter(pk=message.pk).update(outcome_unknown=False)
+        raise
+
+
+def action_note_deliver(message: OutboxMessage) -> str:
+    """Outbox handler: post the action's note; count the attempt; mark the action's note posted."""
+    action = (
+        BillingAction.objects.select_related("installation", "actor", "approved_by")
+        .filter(pk=message.target_id)
+        .first()
+    )
+    if action is None:
+        return ""
+    if not _can_note(action) or action.installation is None:
+        BillingAction.objects.filter(pk=action.pk).update(note_status=BillingAction.NoteStatus.NONE)
+        return ""
+    BillingAction.objects.filter(pk=action.pk).update(note_attempts=F("note_attempts") + 1)
+    note_id = helpdesk_note_deliver(
+        message=message,
+        installation=action.installation,
+        ticket_id=action.ticket_id,
+        body=(message.payload or {}).get("body") or action_note_body(action=action),
+    )
+    BillingAction.objects.filter(pk=action.pk).update(note_status=BillingAction.NoteStatus.POSTED)
+    logger.info("action note posted action=%s note=%s", action.pk, note_id)
+    return note_id
+
+
+def action_note_give_up(message: OutboxMessage, error: Exception) -> None:
+    """The outbox gave up on the note; the action itself is untouched."""
+    BillingAction.objects.filter(pk=message.target_id).exclude(
+        note_status=BillingAction.NoteStatus.POSTED
+    ).update(note_status=BillingAction.NoteStatus.FAILED)
+    logger.warning(
+        "action note failed action=%s code=%s", message.target_id, getattr(error, "code", "")
+    )
+
+
+def approval_note_deliver(message: OutboxMessage) -> str:
+    """Outbox handler: post the approval decision's note on the requester's ticket."""
+    approval = (
+        ApprovalRequest.objects.select_related(
+            "action", "action__installation", "action__actor", "decided_by"
+        )
+        .filter(pk=message.target_id)
+        .first()
+    )
+    if approval is None or not _can_note(approval.action) or approval.action.installation is None:
+        return ""
+    return helpdesk_note_deliver(
+        message=message,
+        installation=approval.action.installation,
+        ticket_id=approval.action.ticket_id,
+        body=(message.payload or {}).get("body") or approval_note_body(approval=approval),
+    )
+
+
+def approval_note_give_up(message: OutboxMessage, error: Exception) -> None:
+    logger.warning(
+        "approval note failed approval=%s code=%s",
+        message.target_id,
+        getattr(error, "code", ""),
     )
 
 

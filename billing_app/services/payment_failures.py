@@ -40,7 +40,6 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -59,6 +58,7 @@ from ..models import (
     MirrorCharge,
     MirrorCustomer,
     MirrorInvoice,
+    OutboxMessage,
     PaymentFailure,
     Workspace,
 )
@@ -364,7 +364,7 @@ def _streak_update(workspace: Workspace, failure: PaymentFailure) -> None:
         return
     if updated:
         failure.refresh_from_db()
-        transaction.on_commit(partial(_enqueue_escalation, failure.pk))
+        _enqueue_escalation(failure)
         logger.info(
             "suspension warning for customer %s (%s consecutive failures, failure %s)",
             failure.customer_id,
@@ -373,10 +373,26 @@ def _streak_update(workspace: Workspace, failure: PaymentFailure) -> None:
         )
 
 
-def _enqueue_escalation(failure_id: int) -> None:
-    from ..tasks.failures import payment_failure_escalate_task
+def _enqueue_escalation(failure: PaymentFailure) -> None:
+    """The warning note and CSM outreach, as an outbox message written with the warning flag."""
+    from .outbox import outbox_enqueue
 
-    payment_failure_escalate_task.delay(failure_id)
+    outbox_enqueue(
+        workspace_id=failure.workspace_id,
+        kind=OutboxMessage.Kind.FAILURE_ESCALATION,
+        target_id=str(failure.pk),
+        dedupe_key=f"failure_escalation:{failure.pk}",
+    )
+
+
+def escalation_deliver(message: OutboxMessage) -> str:
+    """Outbox handler: each step posts at most once (see ``payment_failure_escalate``)."""
+    payment_failure_escalate(failure_id=int(message.target_id))
+    return ""
+
+
+def escalation_give_up(message: OutboxMessage, error: Exception) -> None:
+    payment_failure_escalation_give_up(failure_id=int(message.target_id))
 
 
 # --- recovery ---------------------------------------------------------------------------------
@@ -595,15 +611,12 @@ def payment_failure_event_handle(event: WebhookEvent) -> None:
         if _failed_charge_of_invoice(workspace, invoice) is None and invoice.payment_intent_id:
             # The failed charge is not mirrored (the endpoint may not receive charge events):
             # fetch it after commit, outside this transaction, then record.
-            transaction.on_commit(
-                partial(
-                    _enqueue_invoice_resolve,
-                    workspace.pk,
-                    invoice.stripe_id,
-                    attempt or 0,
-                    int(event.created or 0),
-                    event.event_id,
-                )
+            _enqueue_invoice_resolve(
+                workspace.pk,
+                invoice.stripe_id,
+                attempt or 0,
+                int(event.created or 0),
+                event.event_id,
             )
             return
         payment_failure_record(
@@ -636,10 +649,35 @@ def payment_success_event_handle(event: WebhookEvent) -> None:
 def _enqueue_invoice_resolve(
     workspace_id: int, invoice_id: str, attempt_count: int, created: int, event_id: str
 ) -> None:
-    from ..tasks.failures import payment_failure_invoice_resolve_task
+    """An outbox message written in the event's processing transaction (rolled back with it)."""
+    from .outbox import outbox_enqueue
 
-    payment_failure_invoice_resolve_task.delay(
-        workspace_id, invoice_id, attempt_count, created, event_id
+    outbox_enqueue(
+        workspace_id=workspace_id,
+        kind=OutboxMessage.Kind.INVOICE_RESOLVE,
+        target_id=invoice_id,
+        dedupe_key=f"invoice_resolve:{workspace_id}:{invoice_id}:{event_id}",
+        payload={
+            "workspace_id": workspace_id,
+            "invoice_id": invoice_id,
+            "attempt_count": attempt_count,
+            "created": created,
+            "event_id": event_id,
+        },
+    )
+
+
+def invoice_resolve_deliver(message: OutboxMessage) -> str:
+    """Outbox handler: fetch the failed charge, then record (``ProviderUnavailable`` retries)."""
+    failure = payment_failure_invoice_resolve(**(message.payload or {}))
+    return str(failure.pk) if failure is not None else ""
+
+
+def invoice_resolve_give_up(message: OutboxMessage, error: Exception) -> None:
+    logger.warning(
+        "failed charge of invoice %s not fetched: %s",
+        message.target_id,
+        getattr(error, "code", type(error).__name__),
     )
 
 

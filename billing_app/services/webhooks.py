@@ -169,9 +169,24 @@ def stripe_webhook_verify(*, secret: str, payload: bytes, signature: str | None)
 
 
 def _enqueue(event_pk: int) -> None:
+    """Ring the processing doorbell; the broker being down is one log line, never an error.
+
+    The stored ``StripeEvent`` is the truth (its own outbox row): an event whose
+    doorbell is lost stays ``received`` and the minute re-drive
+    (``stripe_events_requeue`` via ``outbox_redrive``) processes it. Raising here
+    would run inside ``on_commit`` after the event is stored, and turn Stripe's
+    delivery into a 500 it retries for nothing.
+    """
     from ..tasks.webhooks import stripe_event_process_task
 
-    stripe_event_process_task.delay(event_pk)
+    try:
+        stripe_event_process_task.delay(event_pk)
+    except Exception as exc:  # kombu OperationalError, redis ConnectionError, DNS ...
+        logger.warning(
+            "stripe event %s stored; processing not queued (%s), the re-drive will process it",
+            event_pk,
+            type(exc).__name__,
+        )
 
 
 @transaction.atomic
@@ -407,20 +422,44 @@ def _apply(workspace: Workspace, refresh: Refresh, *, created: int) -> None:
         MirrorInvoice.objects.filter(workspace=workspace, stripe_id=invoice_id).delete()
 
 
+# An event still ``received`` this long after it arrived lost its doorbell (or its worker).
+REQUEUE_RECEIVED_AFTER = timedelta(minutes=1)
+REQUEUE_MAX_ATTEMPTS = 10
+REQUEUE_BATCH = 500
+
+
+def stripe_event_retry_delay(*, attempts: int) -> timedelta:
+    """After a failed processing: 1 min, 2, 4 … ≤ 30 min."""
+    return timedelta(seconds=min(60 * 2 ** max(attempts - 1, 0), 1800))
+
+
 def stripe_events_requeue(
-    *, older_than: timedelta = timedelta(minutes=10), max_attempts: int = 10
+    *,
+    now: datetime | None = None,
+    older_than: timedelta = REQUEUE_RECEIVED_AFTER,
+    max_attempts: int = REQUEUE_MAX_ATTEMPTS,
 ) -> int:
-    """Enqueue again the events left behind: still ``received`` (their task was lost, e.g.
-    the broker was down at commit) or ``failed`` with attempts to spare. For a
-    periodic task; processing stays exactly-once because of the row lock."""
-    cutoff = timezone.now() - older_than
-    pending = list(
-        StripeEvent.objects.filter(
-            status__in=[StripeEvent.Status.RECEIVED, StripeEvent.Status.FAILED],
-            received_at__lte=cutoff,
-            attempts__lt=max_attempts,
-        ).values_list("pk", flat=True)[:500]
-    )
+    """Enqueue again the events left behind: still ``received`` after ``older_than`` (their
+    doorbell was lost, e.g. the broker was down at commit, or their worker died), or
+    ``failed`` with attempts to spare once their backoff has passed. Run every minute by
+    ``outbox_redrive``; processing stays exactly-once because of the row lock."""
+    now = now or timezone.now()
+    received = StripeEvent.objects.filter(
+        status=StripeEvent.Status.RECEIVED,
+        received_at__lte=now - older_than,
+        attempts__lt=max_attempts,
+    ).values_list("pk", "attempts", "processed_at")
+    failed = StripeEvent.objects.filter(
+        status=StripeEvent.Status.FAILED,
+        attempts__lt=max_attempts,
+        processed_at__lte=now - stripe_event_retry_delay(attempts=1),
+    ).values_list("pk", "attempts", "processed_at")
+    pending = [pk for pk, _, _ in received.order_by("received_at")[:REQUEUE_BATCH]]
+    pending += [
+        pk
+        for pk, attempts, failed_at in failed.order_by("processed_at")[:REQUEUE_BATCH]
+        if failed_at is None or failed_at <= now - stripe_event_retry_delay(attempts=attempts)
+    ]
     for event_pk in pending:
         _enqueue(event_pk)
     return len(pending)

@@ -1,54 +1,32 @@
-"""Celery tasks posting notes back to the ticket. Ids in, one service call out.
+"""Former note tasks, kept so messages queued before the outbox existed are not lost.
 
-Retry only what is retryable (timeouts, 429, 5xx), with exponential backoff that
-honours ``Retry-After``; after the last attempt the note is marked failed — the
-billing action it describes stays exactly as it is.
+Notes are outbox messages now (``services.outbox``, ``tasks.outbox``): these tasks
+only deliver the outbox rows of their action or approval that are due, exactly as
+the re-drive would, and never post by themselves.
 """
 
 from __future__ import annotations
 
-import logging
-
 from celery import shared_task
 
-from helpdesk_connectors.base import HelpdeskApiError
-
-from ..services.notes import (
-    NOTE_MAX_RETRIES,
-    action_note_mark_failed,
-    action_note_post,
-    approval_note_post,
-    note_retry_countdown,
-)
-
-logger = logging.getLogger(__name__)
+from ..models import OutboxMessage
+from ..services.outbox import outbox_message_deliver
 
 
-@shared_task(bind=True, max_retries=NOTE_MAX_RETRIES, acks_late=True, ignore_result=True)
-def action_note_post_task(self, action_id: str) -> None:  # type: ignore[no-untyped-def]
-    try:
-        action_note_post(action_id=action_id)
-    except HelpdeskApiError as exc:
-        if exc.retryable and self.request.retries < self.max_retries:
-            raise self.retry(
-                exc=exc,
-                countdown=note_retry_countdown(
-                    retries=self.request.retries, retry_after=exc.retry_after
-                ),
-            ) from exc
-        action_note_mark_failed(action_id=action_id, error=exc)
+def _deliver_open(kind: str, target_id: str) -> None:
+    for message_id in OutboxMessage.objects.filter(
+        kind=kind,
+        target_id=target_id,
+        status__in=[OutboxMessage.Status.PENDING, OutboxMessage.Status.SENDING],
+    ).values_list("pk", flat=True):
+        outbox_message_deliver(message_id=message_id)
 
 
-@shared_task(bind=True, max_retries=NOTE_MAX_RETRIES, acks_late=True, ignore_result=True)
-def approval_note_post_task(self, approval_id: int) -> None:  # type: ignore[no-untyped-def]
-    try:
-        approval_note_post(approval_id=approval_id)
-    except HelpdeskApiError as exc:
-        if exc.retryable and self.request.retries < self.max_retries:
-            raise self.retry(
-                exc=exc,
-                countdown=note_retry_countdown(
-                    retries=self.request.retries, retry_after=exc.retry_after
-                ),
-            ) from exc
-        logger.warning("approval note failed approval=%s code=%s", approval_id, exc.code)
+@shared_task(acks_late=True, ignore_result=True)
+def action_note_post_task(action_id: str) -> None:
+    _deliver_open(OutboxMessage.Kind.ACTION_NOTE, str(action_id))
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def approval_note_post_task(approval_id: int) -> None:
+    _deliver_open(OutboxMessage.Kind.APPROVAL_NOTE, str(approval_id))

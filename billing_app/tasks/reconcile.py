@@ -1,4 +1,5 @@
-"""Periodic reconciliation of actions left ``executing`` (see ``services.reconcile``)."""
+"""Periodic reconciliation of actions whose outcome is not known yet (see ``services.reconcile``):
+``outcome_unknown`` actions are asked about every run, stale ``executing`` ones taken over."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from celery import shared_task
 
 
 @shared_task(ignore_result=True)
-def actions_reconcile_task() -> int:
-    from ..services.reconcile import actions_stale_reconcile
+def actions_reconcile_task() -> dict[str, int]:
+    from ..services.reconcile import actions_reconcile
 
-    return actions_stale_reconcile()
+    return actions_reconcile()

@@ -45,7 +45,9 @@ def tickets_sync_installation_task(self, installation_id: int) -> int:  # type: 
         return tickets_sync_installation(installation=installation).tickets
     except HelpdeskApiError as exc:
         if exc.retryable:
-            raise self.retry(exc=exc, countdown=exc.retry_after or 60) from exc
+            # Capped below the broker's visibility_timeout (settings): a longer countdown would
+            # be handed to a second worker while it waits.
+            raise self.retry(exc=exc, countdown=min(exc.retry_after or 60, 600)) from exc
         logger.warning("ticket sync of installation %s failed: %s", installation_id, exc.code)
         return 0
 

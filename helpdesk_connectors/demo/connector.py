@@ -152,6 +152,18 @@ class DemoConnector(HelpdeskConnector):
     def post_public_reply(self, installation: Installation, ticket_id: str, body: str) -> str:
         return self._comment(installation, ticket_id, body, public=True)
 
+    def find_recent_note(
+        self, installation: Installation, ticket_id: str, *, marker: str
+    ) -> str | None:
+        comment = (
+            DemoTicketComment.objects.filter(
+                installation=installation, ticket_id=str(ticket_id), body__contains=marker
+            )
+            .order_by("-pk")
+            .first()
+        )
+        return str(comment.pk) if comment is not None else None
+
     def tickets_updated_since(
         self, installation: Installation, *, since: datetime, cursor: str | None
     ) -> TicketPage:

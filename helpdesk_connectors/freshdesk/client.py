@@ -9,6 +9,10 @@ Endpoints used:
 * ``GET /api/v2/groups?per_page=100&page=N`` — group id → name;
 * ``POST /api/v2/tickets/{id}/notes`` ``{"body", "private": true}`` — internal note;
 * ``POST /api/v2/tickets/{id}/reply`` ``{"body"}`` — public reply;
+* ``GET /api/v2/tickets/{id}/conversations?per_page=100&page=N`` — replies and notes,
+  oldest first (a JSON array of ``{"id", "body", "body_text", "private", "incoming",
+  "user_id", "ticket_id", "created_at", ...}``, ``Link: rel="next"`` while more pages
+  follow), read before re-posting a note whose earlier post may have landed;
 * ``GET /api/v2/tickets?updated_since=…&per_page=100&page=N&include=stats,requester``
   — tickets changed since a time (``stats.resolved_at``, requester email);
   Freshdesk serves at most 300 pages of such a listing;
@@ -33,6 +37,7 @@ SERVICE = "Freshdesk"
 PER_PAGE = 100
 MAX_PAGE = 300
 MAX_GROUP_PAGES = 10
+MAX_CONVERSATION_PAGES = 10
 STATUS_NAMES = {2: "open", 3: "pending", 4: "resolved", 5: "closed"}
 
 
@@ -149,6 +154,23 @@ def reply_create(installation: Installation, ticket_id: str, body: str) -> str:
         _call(installation, "POST", f"/api/v2/tickets/{ticket_id}/reply", json={"body": body})
     )
     return str(reply.get("id", ""))
+
+
+def ticket_conversations_recent(installation: Installation, ticket_id: str) -> list[dict[str, Any]]:
+    """The ticket's conversations, newest first (Freshdesk lists oldest first: read every
+    page, up to ``MAX_CONVERSATION_PAGES`` of 100)."""
+    found: list[dict[str, Any]] = []
+    for page in range(1, MAX_CONVERSATION_PAGES + 1):
+        response = _call(
+            installation,
+            "GET",
+            f"/api/v2/tickets/{ticket_id}/conversations",
+            params={"per_page": PER_PAGE, "page": page},
+        )
+        found.extend(_list(response))
+        if 'rel="next"' not in response.headers.get("Link", ""):
+            break
+    return found[::-1]
 
 
 def _time(value: Any) -> datetime | None:

@@ -198,6 +198,15 @@ class FreshdeskConnector(HelpdeskConnector):
     def post_public_reply(self, installation: Installation, ticket_id: str, body: str) -> str:
         return client.reply_create(installation, ticket_id, body)
 
+    def find_recent_note(
+        self, installation: Installation, ticket_id: str, *, marker: str
+    ) -> str | None:
+        for conversation in client.ticket_conversations_recent(installation, ticket_id):
+            text = f"{conversation.get('body_text') or ''} {conversation.get('body') or ''}"
+            if marker in text and conversation.get("id") is not None:
+                return str(conversation["id"])
+        return None
+
     def tickets_updated_since(
         self, installation: Installation, *, since: datetime, cursor: str | None
     ) -> TicketPage:

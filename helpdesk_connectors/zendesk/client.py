@@ -13,6 +13,10 @@ Bearer`` when configured, else an API token as basic auth ``{email}/token`` :
 * ``PUT /api/v2/tickets/{id}.json`` with ``{"ticket": {"comment": {"body", "public"}}}``
   — internal note (``public: false``) or public reply; the comment id is in the
   returned ``audit.events``;
+* ``GET /api/v2/tickets/{id}/comments.json?sort_order=desc&per_page=100`` — the newest
+  comments (``{"comments": [{"id", "type", "body", "html_body", "plain_body", "public",
+  "author_id", "audit_id", "created_at", ...}], "next_page", "previous_page", "count"}``),
+  read before re-posting a note whose earlier post may have landed;
 * ``GET /api/v2/incremental/tickets/cursor.json?start_time=|cursor=&include=metric_sets``
   — cursor-based incremental ticket export;
 * ``POST /api/v2/tickets.json`` and ``GET /api/v2/groups.json`` — CSM outreach ticket.
@@ -176,6 +180,22 @@ def ticket_comment_add(
         if audit.get("id") is not None:
             return str(audit["id"])
     return ""
+
+
+def ticket_comments_recent(installation: Installation, ticket_id: str) -> list[dict[str, Any]]:
+    """The ticket's newest comments (up to 100, newest first), public and private."""
+    body = _call(
+        installation,
+        "GET",
+        f"/api/v2/tickets/{ticket_id}/comments.json",
+        params={"sort_order": "desc", "per_page": 100},
+    ).json()
+    comments = body.get("comments") if isinstance(body, dict) else None
+    if not isinstance(comments, list):
+        raise HelpdeskApiError(
+            "Zendesk's ticket comments are malformed.", code="helpdesk_bad_response"
+        )
+    return [c for c in comments if isinstance(c, dict)]
 
 
 def _time(value: Any) -> datetime | None:

@@ -256,6 +256,15 @@ class ZendeskConnector(HelpdeskConnector):
     def post_public_reply(self, installation: Installation, ticket_id: str, body: str) -> str:
         return client.ticket_comment_add(installation, ticket_id, body, public=True)
 
+    def find_recent_note(
+        self, installation: Installation, ticket_id: str, *, marker: str
+    ) -> str | None:
+        for comment in client.ticket_comments_recent(installation, ticket_id):
+            text = " ".join(str(comment.get(k) or "") for k in ("body", "plain_body", "html_body"))
+            if marker in text and comment.get("id") is not None:
+                return str(comment["id"])
+        return None
+
     def tickets_updated_since(
         self, installation: Installation, *, since: datetime, cursor: str | None
     ) -> TicketPage:

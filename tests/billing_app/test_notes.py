@@ -1,17 +1,23 @@
-"""Notes back to the ticket: posted after commit by a Celery task, retried, never undoing the action."""
+"""Notes back to the ticket: outbox rows posted after commit, re-driven, never undoing the action."""
 
 from __future__ import annotations
 
 import json
 import uuid
+from datetime import timedelta
 
 import pytest
+import requests
+from django.utils import timezone
+from kombu.exceptions import OperationalError
 
 from billing_app.catalog import Role
 from billing_app.errors import BillingDeskError, PreconditionFailed
-from billing_app.models import ApprovalRequest, BillingAction
+from billing_app.models import ApprovalRequest, BillingAction, OutboxMessage
 from billing_app.services import notes
+from billing_app.services.outbox import LEASE, outbox_claim, outbox_redrive
 from billing_app.services.workspaces import installation_add
+from billing_app.tasks.outbox import outbox_deliver_task
 from helpdesk_connectors.models import DemoTicketComment
 
 ZENDESK = "https://acme.zendesk.com"
@@ -60,6 +66,49 @@ def make_action(workspace, sign_in):
     return make
 
 
+def _zendesk_comments(http, ticket_id="4711", comments=()):
+    """``GET /api/v2/tickets/{id}/comments.json``: what Zendesk holds (newest first)."""
+    http.get(
+        f"{ZENDESK}/api/v2/tickets/{ticket_id}/comments.json",
+        json={
+            "comments": list(comments),
+            "next_page": None,
+            "previous_page": None,
+            "count": len(comments),
+        },
+    )
+
+
+def _puts(http, ticket_id="4711"):
+    return [
+        c
+        for c in http.calls
+        if c.request.method == "PUT"
+        and c.request.url == f"{ZENDESK}/api/v2/tickets/{ticket_id}.json"
+    ]
+
+
+def _later(**delta):
+    return timezone.now() + timedelta(**delta)
+
+
+def _redrive_until_settled(runs=10):
+    """Re-drive as beat would, each run two hours after the last (past any backoff)."""
+    for n in range(1, runs + 1):
+        outbox_redrive(now=_later(hours=2 * n))
+
+
+@pytest.fixture
+def broker_down(monkeypatch):
+    """The doorbell fails as kombu fails when Redis refuses connections."""
+
+    def refuse(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6390. Connection refused.")
+
+    monkeypatch.setattr(outbox_deliver_task, "delay", refuse)
+    return monkeypatch
+
+
 def _zendesk_ok(http, ticket_id="4711"):
     http.put(
         f"{ZENDESK}/api/v2/tickets/{ticket_id}.json",
@@ -105,8 +154,9 @@ def test_note_is_posted_after_commit_with_the_action_facts(
 
 
 def test_429_is_retried_honouring_retry_after(
-    http, zendesk, make_action, django_capture_on_commit_callbacks, monkeypatch
+    http, zendesk, make_action, django_capture_on_commit_callbacks
 ):
+    # given Zendesk rate-limits the first post for 90 s, then accepts
     action = make_action(zendesk)
     http.put(
         f"{ZENDESK}/api/v2/tickets/4711.json",
@@ -115,19 +165,29 @@ def test_429_is_retried_honouring_retry_after(
         json={"error": "TooManyRequests"},
     )
     _zendesk_ok(http)
-    countdowns = []
-    real = notes.note_retry_countdown
-    monkeypatch.setattr(
-        "billing_app.tasks.notes.note_retry_countdown",
-        lambda **kw: countdowns.append(real(**kw)) or countdowns[-1],
-    )
 
+    # when the note is enqueued and committed
+    before = timezone.now()
     with django_capture_on_commit_callbacks(execute=True):
         notes.action_note_enqueue(action=action)
+    after = timezone.now()
 
+    # then it waits for Retry-After (longer than the 30 s first backoff), still pending
+    message = OutboxMessage.objects.get(target_id=str(action.pk))
+    action.refresh_from_db()
+    assert (action.note_status, action.note_attempts, message.status) == ("pending", 1, "pending")
+    assert (
+        before + timedelta(seconds=90) <= message.next_attempt_at <= after + timedelta(seconds=90)
+    )
+    assert not message.outcome_unknown  # a 429 proves nothing was created: no read needed
+
+    # and a re-drive before that time does nothing; one at that time posts it
+    outbox_redrive(now=message.next_attempt_at - timedelta(seconds=1))
+    assert len(_puts(http)) == 1
+    outbox_redrive(now=message.next_attempt_at)
     action.refresh_from_db()
     assert (action.note_status, action.note_attempts) == ("posted", 2)
-    assert countdowns == [90]  # Retry-After beat the 30 s first backoff
+    assert len(_puts(http)) == 2 and not [c for c in http.calls if c.request.method == "GET"]
 
 
 def test_backoff_is_exponential_and_capped():
@@ -146,17 +206,22 @@ def test_backoff_is_exponential_and_capped():
 def test_failure_leaves_the_action_intact(
     http, zendesk, make_action, django_capture_on_commit_callbacks
 ):
-    # given Zendesk is down for every attempt
+    # given Zendesk is down for every attempt (503: the comment may or may not exist,
+    # so every retry reads the ticket first and finds nothing)
     action = make_action(zendesk)
     http.put(f"{ZENDESK}/api/v2/tickets/4711.json", status=503, json={"error": "unavailable"})
+    _zendesk_comments(http)
     before = BillingAction.objects.filter(pk=action.pk).values().get()
 
     with django_capture_on_commit_callbacks(execute=True):
         notes.action_note_enqueue(action=action)
+    _redrive_until_settled()
 
     after = BillingAction.objects.filter(pk=action.pk).values().get()
     assert after["note_status"] == "failed"
     assert after["note_attempts"] == notes.NOTE_MAX_RETRIES + 1
+    assert len(_puts(http)) == notes.NOTE_MAX_RETRIES + 1
+    assert OutboxMessage.objects.get(target_id=str(action.pk)).status == "failed"
     for field in ("status", "amount", "provider_object_id", "result", "error_code", "completed_at"):
         assert after[field] == before[field]
 
@@ -168,6 +233,7 @@ def test_non_retryable_failure_is_not_retried(
     http.put(f"{ZENDESK}/api/v2/tickets/4711.json", status=404, json={"error": "RecordNotFound"})
     with django_capture_on_commit_callbacks(execute=True):
         notes.action_note_enqueue(action=action)
+    _redrive_until_settled(runs=2)
     action.refresh_from_db()
     assert (action.note_status, action.note_attempts, action.status) == ("failed", 1, "succeeded")
 
@@ -180,10 +246,205 @@ def test_no_ticket_means_no_note(http, zendesk, make_action, django_capture_on_c
     assert action.note_status == "none" and not http.calls
 
 
-def test_a_posted_note_is_not_posted_twice(http, zendesk, make_action):
-    action = make_action(zendesk, note_status="posted")
-    assert notes.action_note_post(action_id=str(action.pk)) == ""
+def test_the_same_outcome_enqueued_twice_is_one_note(
+    http, zendesk, make_action, django_capture_on_commit_callbacks
+):
+    # given a refund whose success path enqueues its note twice (e.g. a retried caller)
+    action = make_action(zendesk)
+    _zendesk_ok(http)
+    with django_capture_on_commit_callbacks(execute=True):
+        notes.action_note_enqueue(action=action)
+        notes.action_note_enqueue(action=action)
+    _redrive_until_settled(runs=2)
+
+    # then one outbox row, one post
+    assert OutboxMessage.objects.filter(target_id=str(action.pk)).count() == 1
+    assert len(_puts(http)) == 1
+
+
+def test_a_note_carries_its_dedupe_marker(
+    http, zendesk, make_action, django_capture_on_commit_callbacks
+):
+    action = make_action(zendesk)
+    _zendesk_ok(http)
+    with django_capture_on_commit_callbacks(execute=True):
+        notes.action_note_enqueue(action=action)
+    message = OutboxMessage.objects.get(target_id=str(action.pk))
+    body = json.loads(_puts(http)[0].request.body)["ticket"]["comment"]["body"]
+    assert body.splitlines()[-1] == f"Billing Desk ref: {message.pk}"
+    assert (message.status, message.result_ref) == ("done", "2")
+
+
+# --- the broker is only a doorbell ---------------------------------------------------------
+
+
+def test_broker_down_leaves_the_note_pending_and_one_redrive_posts_each_once(
+    http, zendesk, make_action, django_capture_on_commit_callbacks, broker_down
+):
+    # given three refunds whose doorbells fail because the broker is down
+    actions = [make_action(zendesk, ticket_id=str(4800 + n)) for n in range(3)]
+    for action in actions:
+        _zendesk_ok(http, ticket_id=action.ticket_id)
+    with django_capture_on_commit_callbacks(execute=True):
+        for action in actions:
+            notes.action_note_enqueue(action=action)  # does not raise
+
+    # then every note is pending, nothing was posted
     assert not http.calls
+    assert set(BillingAction.objects.values_list("note_status", flat=True)) == {"pending"}
+
+    # when the broker is back and beat's re-drive runs (twice, as it does every minute)
+    broker_down.undo()
+    first = outbox_redrive(now=_later(minutes=2))
+    second = outbox_redrive(now=_later(minutes=3))
+
+    # then each note was posted exactly once
+    assert (first.delivered, second.delivered) == (3, 0)
+    for action in actions:
+        assert len(_puts(http, action.ticket_id)) == 1
+        action.refresh_from_db()
+        assert action.note_status == "posted"
+
+
+def test_a_fresh_row_is_left_to_its_doorbell(
+    http, zendesk, make_action, django_capture_on_commit_callbacks, broker_down
+):
+    action = make_action(zendesk)
+    with django_capture_on_commit_callbacks(execute=True):
+        notes.action_note_enqueue(action=action)
+    # a re-drive in the same minute does not race the doorbell's own attempt
+    assert outbox_redrive().delivered == 0 and not http.calls
+
+
+def test_approval_decision_note_survives_the_broker_being_down(
+    http, zendesk, workspace, make_action, django_capture_on_commit_callbacks, broker_down
+):
+    action = make_action(zendesk, status="denied", decision="approval")
+    approval = ApprovalRequest.objects.create(
+        action=action,
+        workspace=workspace,
+        required_roles=["manager"],
+        reason="Refunds need a Manager.",
+        status="denied",
+        expires_at="2030-01-01T00:00:00Z",
+    )
+    _zendesk_ok(http)
+    with django_capture_on_commit_callbacks(execute=True):
+        notes.approval_note_enqueue(approval=approval)
+    assert OutboxMessage.objects.get(kind="approval_note").status == "pending"
+
+    broker_down.undo()
+    outbox_redrive(now=_later(minutes=2))
+
+    assert OutboxMessage.objects.get(kind="approval_note").status == "done"
+    assert "approval denied" in json.loads(_puts(http)[0].request.body)["ticket"]["comment"]["body"]
+
+
+# --- exactly once on the ticket --------------------------------------------------------------
+
+
+def _zendesk_that_acts_then_times_out(http, ticket_id="4711", *, acts: bool):
+    """Zendesk stores the comment (when ``acts``), then the answer never arrives."""
+    stored: list[dict] = []
+
+    def put(request):
+        if acts:
+            comment = json.loads(request.body)["ticket"]["comment"]
+            stored.append(
+                {
+                    "id": 88001 + len(stored),
+                    "type": "Comment",
+                    "author_id": 35436,
+                    "body": comment["body"],
+                    "html_body": '<div class="zd-comment"><p>...</p></div>',
+                    "plain_body": comment["body"],
+                    "public": comment["public"],
+                    "attachments": [],
+                    "audit_id": 77001,
+                    "via": {"channel": "api", "source": {"from": {}, "to": {}, "rel": None}},
+                    "created_at": "2026-12-03T10:00:00Z",
+                    "metadata": {"system": {}, "custom": {}},
+                }
+            )
+        raise requests.exceptions.ReadTimeout("Read timed out. (read timeout=10)")
+
+    def comments(request):
+        body = {"comments": stored[::-1], "next_page": None, "previous_page": None}
+        return 200, {}, json.dumps({**body, "count": len(stored)})
+
+    http.add_callback("PUT", f"{ZENDESK}/api/v2/tickets/{ticket_id}.json", callback=put)
+    http.add_callback(
+        "GET", f"{ZENDESK}/api/v2/tickets/{ticket_id}/comments.json", callback=comments
+    )
+    return stored
+
+
+def test_a_timeout_after_zendesk_created_the_comment_is_not_posted_again(
+    http, zendesk, make_action, django_capture_on_commit_callbacks
+):
+    # given Zendesk creates the comment, then the answer times out
+    action = make_action(zendesk)
+    stored = _zendesk_that_acts_then_times_out(http, acts=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        notes.action_note_enqueue(action=action)
+    message = OutboxMessage.objects.get(target_id=str(action.pk))
+    assert (message.status, message.outcome_unknown) == ("pending", True)
+
+    # when the re-drive retries it
+    _redrive_until_settled(runs=3)
+
+    # then it read the ticket, found its marker and did not post a second time
+    assert len(_puts(http)) == 1 and len(stored) == 1
+    message.refresh_from_db()
+    action.refresh_from_db()
+    assert (message.status, message.result_ref) == ("done", "88001")
+    assert action.note_status == "posted"
+    reads = [c for c in http.calls if c.request.method == "GET"]
+    assert len(reads) == 1 and "sort_order=desc" in reads[0].request.url
+
+
+def test_a_timeout_before_zendesk_acted_is_posted_again_once(
+    http, zendesk, make_action, django_capture_on_commit_callbacks
+):
+    # given the first post timed out without Zendesk creating anything
+    action = make_action(zendesk)
+    _zendesk_that_acts_then_times_out(http, acts=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        notes.action_note_enqueue(action=action)
+    http.replace("PUT", f"{ZENDESK}/api/v2/tickets/4711.json", json={"audit": {"id": 5}})
+
+    # when the re-drive retries: the read finds nothing, so it posts
+    _redrive_until_settled(runs=3)
+
+    assert len(_puts(http)) == 2
+    action.refresh_from_db()
+    assert action.note_status == "posted"
+
+
+def test_a_worker_killed_mid_task_is_redriven_after_its_lease(
+    http, zendesk, make_action, django_capture_on_commit_callbacks, broker_down
+):
+    # given a note whose worker claimed it, marked the post under way, and was killed
+    action = make_action(zendesk)
+    with django_capture_on_commit_callbacks(execute=True):
+        notes.action_note_enqueue(action=action)
+    message = OutboxMessage.objects.get(target_id=str(action.pk))
+    claimed_at = _later(minutes=2)
+    assert outbox_claim(message_id=message.pk, now=claimed_at)
+    OutboxMessage.objects.filter(pk=message.pk).update(outcome_unknown=True)
+    _zendesk_comments(http)
+    _zendesk_ok(http)
+
+    # when the re-drive runs while the lease holds, nothing happens
+    assert outbox_redrive(now=claimed_at + LEASE - timedelta(seconds=1)).delivered == 0
+    assert not http.calls
+
+    # then after the lease lapses it reads the ticket and posts the note, once
+    assert outbox_redrive(now=claimed_at + LEASE).delivered == 1
+    assert outbox_redrive(now=claimed_at + LEASE + timedelta(minutes=1)).delivered == 0
+    assert len(_puts(http)) == 1
+    message.refresh_from_db()
+    assert (message.status, message.attempts) == ("done", 2)
 
 
 def test_demo_notes_land_on_the_demo_ticket(

@@ -82,23 +82,21 @@ def test_a_customer_not_mirrored_yet_with_stripe_down_is_a_clean_503(ws, stripe,
     assert not MirrorCustomer.objects.filter(workspace=ws, stripe_id=new).exists()
 
 
-@pytest.mark.parametrize("fault", sorted(FAULTS))
-def test_a_refund_stripe_cannot_answer_fails_cleanly_and_records_nothing(
-    ws, stripe, api_as, settings, fault
-):
-    # given Stripe reads the charge but fails every refund attempt
+def test_a_refund_stripe_rate_limits_fails_cleanly_and_records_nothing(ws, stripe, api_as, settings):
+    # given Stripe reads the charge but refuses every refund attempt with 429
     settings.BILLING_DESK_ACTION_PROVIDER_RETRIES = 1
     stripe.on("GET", f"/v1/charges/{CH}", load("charge", created=NOW - 2 * 86400))
-    fail(stripe, "POST", "/v1/refunds", fault)
+    fail(stripe, "POST", "/v1/refunds", "rate_limited_429")
     client = api_as(ws, Role.MANAGER)
 
     # when a Manager refunds $500
     response = client.post("/api/v1/actions/", refund_body(), format="json")
 
-    # then the action is failed with the provider's code, and nothing is recorded as done
+    # then the action is failed with the provider's code: Stripe refused, so nothing changed
     assert response.status_code == 201
     body = response.json()
     assert body["status"] == "failed"
+    assert "nothing was changed" in body["error"]["message"]
     action = BillingAction.objects.get(pk=body["id"])
     assert action.error_code == "provider_unavailable"
     assert action.provider_object_id == ""
@@ -117,6 +115,42 @@ def test_a_refund_stripe_cannot_answer_fails_cleanly_and_records_nothing(
     # then they get the first answer back, and Stripe is not asked again
     assert again.status_code == 200
     assert (again.json()["id"], again.json()["status"]) == (body["id"], "failed")
+    assert len(stripe.requests_to("POST", "/v1/refunds")) == len(posts)
+
+
+@pytest.mark.parametrize("fault", ["connection_reset", "server_error_500", "timeout"])
+def test_a_refund_stripe_does_not_answer_is_held_open_not_failed(
+    ws, stripe, api_as, settings, fault
+):
+    # given Stripe reads the charge but every refund attempt is lost after it was sent
+    settings.BILLING_DESK_ACTION_PROVIDER_RETRIES = 1
+    stripe.on("GET", f"/v1/charges/{CH}", load("charge", created=NOW - 2 * 86400))
+    fail(stripe, "POST", "/v1/refunds", fault)
+    client = api_as(ws, Role.MANAGER)
+
+    # when a Manager refunds $500
+    response = client.post("/api/v1/actions/", refund_body(), format="json")
+
+    # then the refund may have happened: the action is open, never "failed, nothing changed"
+    assert response.status_code == 202
+    body = response.json()
+    assert body["status"] == "outcome_unknown"
+    assert body["error"]["code"] == "provider_outcome_unknown"
+    assert "nothing was changed" not in body["error"]["message"]
+    action = BillingAction.objects.get(pk=body["id"])
+    assert action.completed_at is None
+    assert action.customer_message == ""
+    posts = stripe.requests_to("POST", "/v1/refunds")
+    assert {p.request.headers["Idempotency-Key"] for p in posts} == {
+        f"billing-desk-{action.pk}-issue_refund"
+    }
+
+    # when the agent retries with the same idempotency key
+    again = client.post("/api/v1/actions/", refund_body(), format="json")
+
+    # then they get the open action back, and Stripe is not asked again
+    assert again.status_code == 202
+    assert (again.json()["id"], again.json()["status"]) == (body["id"], "outcome_unknown")
     assert len(stripe.requests_to("POST", "/v1/refunds")) == len(posts)
 
 

@@ -22,27 +22,121 @@ Transport, as verified in the installed stripe-python 16 (``stripe/_http_client.
   write here passes the caller's deterministic key; without one stripe-python
   would invent a random key per call, which protects retries inside one call but
   not a retry of the whole action.
+
+What a failed write means (DESIGN.md section 9: nothing is recorded as not done
+that may have been). stripe-python wraps every ``requests`` exception in one
+``APIConnectionError``, so ``StripeHttpClient`` classifies each attempt's
+transport failure itself and remembers, per thread, whether any attempt of the
+current write may have reached Stripe:
+
+- *refused*: Stripe answered 4xx (429 included): nothing changed;
+- *never sent*: connection refused, DNS failure, connect timeout, TLS handshake:
+  the request did not leave, nothing changed (``ProviderUnavailable``);
+- *sent, outcome unknown*: read timeout, connection reset or closed after
+  sending, a 5xx or an unreadable answer — on any attempt, because a later
+  attempt that never left does not undo an earlier one that may have acted
+  (``ProviderOutcomeUnknown``). Reads have no outcome: they stay ``ProviderUnavailable``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+import requests
 import stripe
+import urllib3.exceptions
 from django.conf import settings
 from stripe import StripeClient
 from stripe._http_client import RequestsClient
 
-from ...errors import BillingDeskError, Conflict, ProviderError, ProviderUnavailable
+from ...errors import (
+    BillingDeskError,
+    Conflict,
+    ProviderError,
+    ProviderOutcomeUnknown,
+    ProviderUnavailable,
+)
 
 logger = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
+
+NEVER_SENT = "never_sent"
+OUTCOME_UNKNOWN = "outcome_unknown"
+
+# Per thread: did any attempt of the write in progress possibly reach Stripe?
+_transport = threading.local()
+
+# Failures that happen before a byte of the request leaves this machine.
+_NOT_SENT_TYPES: tuple[type[BaseException], ...] = (
+    requests.exceptions.ConnectTimeout,
+    requests.exceptions.SSLError,
+    requests.exceptions.InvalidURL,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.InvalidHeader,
+    ConnectionRefusedError,
+    socket.gaierror,
+    urllib3.exceptions.ConnectTimeoutError,  # NewConnectionError and NameResolutionError too
+)
+# What urllib3 and the ``responses`` mock say when no connection could be opened.
+_NOT_SENT_TEXT = ("Failed to establish a new connection", "Connection refused")
+
+
+def transport_error_kind(exc: BaseException) -> str:
+    """``never_sent`` when the request provably did not leave, else ``outcome_unknown``.
+
+    Walks the wrapped causes (``requests`` wraps urllib3 which wraps the socket
+    error): a read timeout, ``ConnectionResetError``, ``RemoteDisconnected`` or a
+    broken chunked body after the request was written are all unknown.
+    """
+    if isinstance(exc, requests.exceptions.ReadTimeout | requests.exceptions.ChunkedEncodingError):
+        return OUTCOME_UNKNOWN
+    seen: set[int] = set()
+    stack: list[Any] = [exc]
+    while stack:
+        current = stack.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, _NOT_SENT_TYPES):
+            return NEVER_SENT
+        if isinstance(current, ConnectionResetError | TimeoutError):
+            return OUTCOME_UNKNOWN
+        stack.extend(current.args)
+        stack.extend((getattr(current, "reason", None), current.__cause__, current.__context__))
+    if isinstance(exc, requests.exceptions.ConnectionError) and any(
+        text in str(exc) for text in _NOT_SENT_TEXT
+    ):
+        return NEVER_SENT
+    return OUTCOME_UNKNOWN
+
+
+def _write_begin() -> None:
+    _transport.maybe_sent = False
+
+
+def _write_maybe_sent() -> bool:
+    return bool(getattr(_transport, "maybe_sent", False))
+
+
+_call_clock = threading.local()
+
+
+def stripe_call_started() -> datetime | None:
+    """When this thread's latest Stripe request was sent (None before any).
+
+    The provider stamps the objects a write returned with it, so the mirror can order
+    that answer against re-reads (``services.mirror``: the mirror never goes back in time).
+    """
+    return getattr(_call_clock, "started", None)
 
 
 class StripeHttpClient(RequestsClient):
@@ -63,6 +157,12 @@ class StripeHttpClient(RequestsClient):
         max_network_retries: int | None,
     ) -> bool:
         self._retry_after.seconds = _retry_after_seconds(response)
+        if response is not None and response[1] >= 500:
+            _transport.maybe_sent = True
+        elif api_connection_error is not None:
+            cause = api_connection_error.__cause__ or api_connection_error
+            if transport_error_kind(cause) == OUTCOME_UNKNOWN:
+                _transport.maybe_sent = True
         if response is not None and num_retries < (max_network_retries or 0):
             _, status_code, headers = response
             advice = (headers or {}).get("stripe-should-retry")
@@ -139,8 +239,12 @@ def _error_body(exc: stripe.StripeError) -> dict[str, Any]:
     return error if isinstance(error, dict) else {}
 
 
-def stripe_error_translate(exc: stripe.StripeError) -> BillingDeskError:
-    """Stripe's exception → ours, with Stripe's codes kept for the audit trail and logs."""
+def stripe_error_translate(exc: stripe.StripeError, *, write: bool = False) -> BillingDeskError:
+    """Stripe's exception → ours, with Stripe's codes kept for the audit trail and logs.
+
+    For a ``write``, a failure that may have reached Stripe (see the module
+    docstring) is ``ProviderOutcomeUnknown``, whatever the last attempt saw.
+    """
     error = _error_body(exc)
     provider_code = str(error.get("code") or getattr(exc, "code", "") or "")
     message = str(error.get("message") or exc.user_message or type(exc).__name__)
@@ -160,6 +264,23 @@ def stripe_error_translate(exc: stripe.StripeError) -> BillingDeskError:
             details={**details, "decline_code": decline_code},
             provider_code=provider_code,
             decline_code=decline_code,
+        )
+    maybe_sent = write and (_write_maybe_sent() or isinstance(exc, stripe.APIError))
+    if maybe_sent and isinstance(
+        exc,
+        stripe.RateLimitError
+        | stripe.APIConnectionError
+        | stripe.APIError
+        | stripe.IdempotencyError,
+    ):
+        # A 5xx, an unreadable answer, or an earlier attempt lost after sending: a
+        # later 429 or refused connection does not undo it; an idempotency error here
+        # means the first attempt is still running at Stripe.
+        return ProviderOutcomeUnknown(
+            "Stripe did not confirm this request in time, so it may or may not have been "
+            "carried out. Billing Desk is confirming with Stripe; do not retry it.",
+            details={**details, "error_class": type(exc).__name__},
+            provider_code=provider_code,
         )
     if isinstance(exc, stripe.IdempotencyError):
         return Conflict(
@@ -191,10 +312,17 @@ def stripe_error_translate(exc: stripe.StripeError) -> BillingDeskError:
             provider_code=provider_code,
         )
     if isinstance(exc, stripe.RateLimitError | stripe.APIConnectionError | stripe.APIError):
-        # Connection errors, timeouts, 429, 5xx and unreadable bodies, after the
-        # bounded retries: worth trying again later.
+        # After the bounded retries: worth trying again later. Only a write that
+        # provably never reached Stripe (or was refused with 429) "changed nothing";
+        # a read changes nothing anyway.
+        if not write:
+            message = "Stripe is not answering right now. Try again shortly."
+        elif isinstance(exc, stripe.RateLimitError):
+            message = "Stripe refused the request for now (rate limit); nothing was changed."
+        else:
+            message = "Stripe could not be reached; the request was not sent, nothing was changed."
         return ProviderUnavailable(
-            "Stripe is not answering right now; nothing was changed. Try again shortly.",
+            f"{message} Try again shortly." if write else message,
             details={**details, "error_class": type(exc).__name__},
             provider_code=provider_code,
         )
@@ -202,11 +330,13 @@ def stripe_error_translate(exc: stripe.StripeError) -> BillingDeskError:
 
 
 @contextmanager
-def stripe_errors(operation: str) -> Iterator[None]:
+def stripe_errors(operation: str, *, write: bool = False) -> Iterator[None]:
+    if write:
+        _write_begin()
     try:
         yield
     except stripe.StripeError as exc:
-        translated = stripe_error_translate(exc)
+        translated = stripe_error_translate(exc, write=write)
         logger.warning(
             "stripe %s failed: %s %s (request %s)",
             operation,
@@ -235,9 +365,22 @@ class StripeApi:
         self.client = client
         self.v1 = client.v1
 
-    def _call(self, operation: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Obj:
-        with stripe_errors(operation):
+    def _call(
+        self,
+        operation: str,
+        fn: Callable[..., Any],
+        *args: Any,
+        _write: bool = False,
+        **kwargs: Any,
+    ) -> Obj:
+        # Taken before sending: the mirror orders what a request returned by when it was sent.
+        _call_clock.started = datetime.now(tz=UTC)
+        with stripe_errors(operation, write=_write):
             return _plain(fn(*args, **kwargs))
+
+    def _write(self, operation: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Obj:
+        """A call that may change Stripe: its failures are classified refused / never sent / unknown."""
+        return self._call(operation, fn, *args, _write=True, **kwargs)
 
     # --- customers ---
     def customer_retrieve(self, customer_id: str, *, expand: list[str] | None = None) -> Obj:
@@ -250,7 +393,7 @@ class StripeApi:
         return self._call("customers_list", self.v1.customers.list, params=params)
 
     def customer_update(self, customer_id: str, params: dict[str, Any], *, key: str) -> Obj:
-        return self._call(
+        return self._write(
             "customer_update",
             self.v1.customers.update,
             customer_id,
@@ -259,7 +402,7 @@ class StripeApi:
         )
 
     def customer_tax_id_create(self, customer_id: str, params: dict[str, Any], *, key: str) -> Obj:
-        return self._call(
+        return self._write(
             "customer_tax_id_create",
             self.v1.customers.tax_ids.create,
             customer_id,
@@ -286,7 +429,7 @@ class StripeApi:
     def customer_balance_transaction_create(
         self, customer_id: str, params: dict[str, Any], *, key: str
     ) -> Obj:
-        return self._call(
+        return self._write(
             "customer_balance_transaction_create",
             self.v1.customers.balance_transactions.create,
             customer_id,
@@ -307,7 +450,7 @@ class StripeApi:
         )
 
     def subscription_update(self, subscription_id: str, params: dict[str, Any], *, key: str) -> Obj:
-        return self._call(
+        return self._write(
             "subscription_update",
             self.v1.subscriptions.update,
             subscription_id,
@@ -316,7 +459,7 @@ class StripeApi:
         )
 
     def subscription_cancel(self, subscription_id: str, params: dict[str, Any], *, key: str) -> Obj:
-        return self._call(
+        return self._write(
             "subscription_cancel",
             self.v1.subscriptions.cancel,
             subscription_id,
@@ -325,7 +468,7 @@ class StripeApi:
         )
 
     def subscription_schedule_create(self, params: dict[str, Any], *, key: str) -> Obj:
-        return self._call(
+        return self._write(
             "subscription_schedule_create",
             self.v1.subscription_schedules.create,
             params=params,
@@ -340,7 +483,7 @@ class StripeApi:
     def subscription_schedule_update(
         self, schedule_id: str, params: dict[str, Any], *, key: str
     ) -> Obj:
-        return self._call(
+        return self._write(
             "subscription_schedule_update",
             self.v1.subscription_schedules.update,
             schedule_id,
@@ -357,12 +500,12 @@ class StripeApi:
         return self._call("invoice_retrieve", self.v1.invoices.retrieve, invoice_id, params=params)
 
     def invoice_send(self, invoice_id: str, *, key: str) -> Obj:
-        return self._call(
+        return self._write(
             "invoice_send", self.v1.invoices.send_invoice, invoice_id, options=_options(key)
         )
 
     def invoice_update(self, invoice_id: str, params: dict[str, Any], *, key: str) -> Obj:
-        return self._call(
+        return self._write(
             "invoice_update",
             self.v1.invoices.update,
             invoice_id,
@@ -400,7 +543,7 @@ class StripeApi:
         return self._call("refund_retrieve", self.v1.refunds.retrieve, refund_id)
 
     def refund_create(self, params: dict[str, Any], *, key: str) -> Obj:
-        return self._call(
+        return self._write(
             "refund_create", self.v1.refunds.create, params=params, options=_options(key)
         )
 
@@ -426,13 +569,13 @@ class StripeApi:
         return self._call("price_retrieve", self.v1.prices.retrieve, price_id)
 
     def coupon_create(self, params: dict[str, Any], *, key: str) -> Obj:
-        return self._call(
+        return self._write(
             "coupon_create", self.v1.coupons.create, params=params, options=_options(key)
         )
 
     # --- hosted pages ---
     def checkout_session_create(self, params: dict[str, Any], *, key: str) -> Obj:
-        return self._call(
+        return self._write(
             "checkout_session_create",
             self.v1.checkout.sessions.create,
             params=params,
@@ -440,7 +583,7 @@ class StripeApi:
         )
 
     def billing_portal_session_create(self, params: dict[str, Any], *, key: str) -> Obj:
-        return self._call(
+        return self._write(
             "billing_portal_session_create",
             self.v1.billing_portal.sessions.create,
             params=params,
