@@ -291,9 +291,18 @@ class Server(str):
 
 @contextlib.contextmanager
 def gunicorn(
-    env: dict[str, str], *, workers: int = 4, threads: int = 4, timeout: float = 30
+    env: dict[str, str],
+    *,
+    workers: int = 4,
+    threads: int = 4,
+    timeout: float = 30,
+    log: str | Path | None = None,
 ) -> Iterator[Server]:
-    """Run ``billing_app.wsgi`` under gunicorn on a free loopback port; yield its base URL."""
+    """Run ``billing_app.wsgi`` under gunicorn on a free loopback port; yield its base URL.
+
+    ``log``: a file for gunicorn's stdout and stderr (the product's log lines), else the
+    benchmark's own.
+    """
     import requests
 
     port = free_port()
@@ -313,7 +322,8 @@ def gunicorn(
         "--timeout",
         "60",
     ]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
+    out = open(log, "ab") if log else None  # noqa: SIM115 (closed in finally)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True, stdout=out, stderr=out)
     base = f"http://{LOOPBACK}:{port}"
     try:
         deadline = time.monotonic() + timeout
@@ -339,6 +349,8 @@ def gunicorn(
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+        if out is not None:
+            out.close()
 
 
 class _QuietHandler(http.server.BaseHTTPRequestHandler):
@@ -357,10 +369,14 @@ class LoopbackServer:
 
     ``handle`` returns ``(status, headers, body_bytes)``; it may sleep (simulated latency)
     or return ``None`` to drop the connection (a timeout / reset as the client sees it).
+    ``tls=(certfile, keyfile)`` serves HTTPS (see ``self_signed_cert``).
     """
 
     def __init__(
-        self, handle: Callable[[str, str, dict[str, str], bytes], tuple[int, dict, bytes] | None]
+        self,
+        handle: Callable[[str, str, dict[str, str], bytes], tuple[int, dict, bytes] | None],
+        *,
+        tls: tuple[str, str] | None = None,
     ):
         outer = self
 
@@ -384,12 +400,21 @@ class LoopbackServer:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            do_GET = do_POST = do_DELETE = _any
+            do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _any
 
         self.handle = handle
         self.server = http.server.ThreadingHTTPServer((LOOPBACK, 0), Handler)
         self.server.daemon_threads = True
-        self.url = f"http://{LOOPBACK}:{self.server.server_address[1]}"
+        scheme = "http"
+        if tls is not None:  # (certfile, keyfile): HTTPS for clients that only speak https://
+            import ssl
+
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
+        self.port = int(self.server.server_address[1])
+        self.url = f"{scheme}://{LOOPBACK}:{self.port}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def __enter__(self) -> LoopbackServer:
@@ -403,6 +428,228 @@ class LoopbackServer:
 
 def json_bytes(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def self_signed_cert(directory: str | Path, host: str = LOOPBACK) -> tuple[str, str]:
+    """A throw-away certificate and key for ``host`` (an IP address), valid for one day.
+
+    Returns ``(certfile, keyfile)``; point ``REQUESTS_CA_BUNDLE`` at the certfile so the
+    product's ``requests`` calls trust a loopback HTTPS fake (the connectors only build
+    ``https://`` URLs).
+    """
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    certfile, keyfile = Path(directory) / "fake-helpdesk.crt", Path(directory) / "fake-helpdesk.key"
+    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    keyfile.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(certfile), str(keyfile)
+
+
+class FakeZendesk:
+    """The part of Zendesk's REST API that posting notes uses, in memory (serve it over TLS).
+
+    * ``PUT /api/v2/tickets/{id}.json`` with ``{"ticket": {"comment": {...}}}`` adds a
+      comment and answers with the audit (its ``Comment`` event carries the comment id);
+    * ``GET /api/v2/tickets/{id}/comments.json`` lists the ticket's comments, newest first
+      (what a de-duplicating poster reads before posting again);
+    * ``down`` answers 503 to everything while set.
+
+    ``comments`` keeps every comment posted, so a benchmark can count notes per action.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.comments: dict[str, list[dict[str, Any]]] = {}
+        self.down = False
+        self._seq = 0
+
+    def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes):
+        import re
+        from urllib.parse import urlsplit
+
+        path = urlsplit(raw_path).path
+        if self.down:
+            return 503, {"Retry-After": "1"}, json_bytes({"error": "unavailable"})
+        put = re.fullmatch(r"/api/v2/tickets/(\d+)\.json", path)
+        if method == "PUT" and put:
+            try:
+                comment = json.loads(body)["ticket"]["comment"]
+            except (ValueError, KeyError, TypeError):
+                return 400, {}, json_bytes({"error": "RecordInvalid"})
+            with self.lock:
+                self._seq += 1
+                stored = {
+                    "id": self._seq,
+                    "type": "Comment",
+                    "body": str(comment.get("body") or ""),
+                    "plain_body": str(comment.get("body") or ""),
+                    "html_body": f"<p>{comment.get('body') or ''}</p>",
+                    "public": bool(comment.get("public", True)),
+                    "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                }
+                self.comments.setdefault(put.group(1), []).append(stored)
+            audit = {"id": 10_000 + stored["id"], "events": [stored]}
+            return 200, {}, json_bytes({"ticket": {"id": int(put.group(1))}, "audit": audit})
+        listed = re.fullmatch(r"/api/v2/tickets/(\d+)/comments\.json", path)
+        if method == "GET" and listed:
+            with self.lock:
+                found = list(reversed(self.comments.get(listed.group(1), [])))
+            return (
+                200,
+                {},
+                json_bytes(
+                    {
+                        "comments": found[:100],
+                        "next_page": None,
+                        "previous_page": None,
+                        "count": len(found),
+                    }
+                ),
+            )
+        return 404, {}, json_bytes({"error": "InvalidEndpoint", "description": "Not found"})
+
+    def all_comments(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [c for comments in self.comments.values() for c in comments]
+
+
+class RedisServer:
+    """A redis-server of the benchmark's own on a free loopback port, to stop and start at will.
+
+    Never the shared Redis: a broker outage is simulated by stopping this one.
+    ``persistence=True`` keeps an append-only file (fsync every write) in a temporary
+    directory, so a restart keeps what was queued — a broker configured as the
+    operations guide asks; ``False`` loses the queue on every stop.
+    """
+
+    def __init__(self, *, persistence: bool = True) -> None:
+        import tempfile
+
+        self.port = free_port()
+        self.url = f"redis://{LOOPBACK}:{self.port}/0"
+        self.persistence = persistence
+        self._dir = tempfile.TemporaryDirectory(prefix="bench-redis-")
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 10) -> None:
+        import redis
+
+        cmd = [
+            "redis-server",
+            "--port", str(self.port),
+            "--bind", LOOPBACK,
+            "--dir", self._dir.name,
+            "--save", "",
+            "--appendonly", "yes" if self.persistence else "no",
+            "--appendfsync", "always",
+            "--protected-mode", "yes",
+            "--loglevel", "warning",
+        ]  # fmt: skip
+        self._proc = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if redis.Redis(host=LOOPBACK, port=self.port, socket_timeout=1).ping():
+                    return
+            except redis.RedisError:
+                pass
+            if self._proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        """Stop it (SIGTERM: an orderly restart, as a failover or an upgrade does)."""
+        if self._proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            self._proc.terminate()  # only the redis-server this object started
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._proc = None
+
+    def __enter__(self) -> RedisServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        self._dir.cleanup()
+
+
+@contextlib.contextmanager
+def celery_worker(
+    env: dict[str, str], *, concurrency: int = 3, log: str | Path | None = None
+) -> Iterator[int]:
+    """A Celery worker of ``billing_app`` (prefork, ``concurrency`` processes); yields its pgid.
+
+    It consumes the project's default queue from ``env["CELERY_BROKER_URL"]``; the
+    benchmark stops it (its own process group) on exit. ``log``: a file for its output.
+    """
+    cmd = [
+        str(ROOT / ".venv" / "bin" / "celery"),
+        "-A",
+        "billing_app",
+        "worker",
+        "--loglevel",
+        "error",
+        "--concurrency",
+        str(concurrency),
+        "--without-mingle",
+        "--without-gossip",
+        "--without-heartbeat",
+    ]
+    out = open(log, "ab") if log else None  # noqa: SIM115 (closed in finally)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True, stdout=out, stderr=out)
+    try:
+        time.sleep(1.0)
+        if proc.poll() is not None:
+            raise RuntimeError(f"the celery worker exited with {proc.returncode}")
+        yield proc.pid
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)  # the group of the worker we started
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        if out is not None:
+            out.close()
 
 
 # --- load -------------------------------------------------------------------------------------------
@@ -613,6 +860,29 @@ RESOURCES = {
 }
 
 
+@dataclass(frozen=True)
+class StripeRequest:
+    """One request as ``FakeStripe.fault_for`` sees it."""
+
+    method: str
+    path: str
+    n: int
+    idempotency_key: str
+    form: dict[str, str]
+
+
+class Hold:
+    """One answer of the fake Stripe held back until ``release()`` (see ``FakeStripe.hold``)."""
+
+    def __init__(self, method: str, path: str, timeout: float):
+        self.method, self.path, self.timeout = method, path, timeout
+        self.reached = threading.Event()  # the request arrived; its answer is computed and held
+        self.released = threading.Event()
+
+    def release(self) -> None:
+        self.released.set()
+
+
 def _ref(value: Any) -> str:
     return str(value.get("id") or "") if isinstance(value, dict) else str(value or "")
 
@@ -625,10 +895,19 @@ class FakeStripe:
     """Stripe's REST surface as the Stripe provider uses it, from Stripe-shaped objects in memory.
 
     * ``latency`` seconds per request (Stripe answers in 0.3–2 s);
-    * ``fault(method, path, n)`` may return ``"timeout"`` (sleep past the client's
-      timeout before doing anything), ``"late"`` (do the work, then sleep past the
-      timeout: the client never sees the answer), ``"reset"`` (drop the
-      connection), an HTTP status (429 carries ``Retry-After``) or ``None``;
+    * ``fault(method, path, n)`` — or ``fault_for(request)``, which also sees the
+      ``Idempotency-Key`` and the form (a ``StripeRequest``) — may return:
+      ``"timeout"`` (sleep past the client's timeout before doing anything),
+      ``"late"`` (act then hang: do the work, then sleep past the timeout; the client
+      never sees the answer), ``"reset"`` (drop the connection before doing
+      anything), ``"act-reset"`` (do the work, then drop the connection),
+      ``"act-500"`` / ``"act-502"`` / ``"act-503"`` (do the work, then answer that 5xx
+      — the work stays recorded under the idempotency key, as at Stripe), an HTTP
+      status (answered before doing anything; 429 carries ``Retry-After``), a number
+      of seconds as a float (extra latency for this request only) or ``None``;
+    * ``hold(method, path)`` delays one chosen answer: the next matching request is
+      answered from the state *at the time it arrived*, but only once the hold is
+      released (``Hold.reached`` tells when it is waiting);
     * POSTs honour ``Idempotency-Key`` like Stripe: the same key returns the first
       response (``Idempotent-Replayed: true``) and concurrent ones wait for it;
     * ``POST /v1/refunds`` refuses more than the charge's refundable remainder.
@@ -640,6 +919,7 @@ class FakeStripe:
         *,
         latency: float = 0.0,
         fault: Callable[[str, str, int], Any] | None = None,
+        fault_for: Callable[[StripeRequest], Any] | None = None,
         stall: float = 5.0,
     ):
         self.lock = threading.Lock()
@@ -648,7 +928,9 @@ class FakeStripe:
             self.objects[obj["id"]] = json.loads(json.dumps(obj))
         self.latency = latency
         self.fault = fault
+        self.fault_for = fault_for
         self.stall = stall
+        self._holds: list[Hold] = []
         self.calls = 0
         self.posts = 0
         self.refunds_created = 0
@@ -666,9 +948,16 @@ class FakeStripe:
             n = self.calls
         parts = urlsplit(raw_path)
         query = dict(parse_qsl(parts.query))
+        key = headers.get("idempotency-key", "")
+        form = dict(parse_qsl(body.decode())) if method == "POST" else {}
         if self.latency:
             time.sleep(self.latency)
         fault = self.fault(method, parts.path, n) if self.fault else None
+        if fault is None and self.fault_for is not None:
+            fault = self.fault_for(StripeRequest(method, parts.path, n, key, form))
+        if isinstance(fault, float):
+            time.sleep(fault)
+            fault = None
         if fault == "reset":
             return None
         if fault == "timeout":
@@ -680,15 +969,39 @@ class FakeStripe:
             status, _, payload = _stripe_error(fault, code, "Injected fault.", "api_error")
             return status, extra, payload
         if method == "POST":
-            key = headers.get("idempotency-key", "")
-            form = dict(parse_qsl(body.decode()))
             answer = self._post_once(key, parts.path, form)
         else:
             answer = self._get(parts.path, query)
+        held = self._take_hold(method, parts.path)
+        if held is not None:
+            held.reached.set()
+            held.released.wait(held.timeout)
         if fault == "late":
             time.sleep(self.stall)
             return None
+        if fault == "act-reset":
+            return None
+        if isinstance(fault, str) and fault.startswith("act-") and fault[4:].isdigit():
+            status, _, payload = _stripe_error(
+                int(fault[4:]), "api_error", "Injected.", "api_error"
+            )
+            return status, {}, payload
         return answer
+
+    def hold(self, method: str, path: str, *, timeout: float = 30.0) -> Hold:
+        """Delay the answer to the next ``method path`` until ``Hold.release()`` (or ``timeout``)."""
+        held = Hold(method, path, timeout)
+        with self.lock:
+            self._holds.append(held)
+        return held
+
+    def _take_hold(self, method: str, path: str) -> Hold | None:
+        with self.lock:
+            for held in self._holds:
+                if held.method == method and held.path == path:
+                    self._holds.remove(held)
+                    return held
+        return None
 
     def _post_once(self, key: str, path: str, form: dict[str, str]):
         if not key:
