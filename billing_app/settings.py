@@ -86,6 +86,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the JSON error envelope on /api/, the helpdesk entries, /demo/ and /webhooks/
+    # (a 413 before the body is read, JSON 404/405/500 in DEBUG too). billing_app/middleware.py
+    "billing_app.middleware.JsonErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -199,7 +202,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # DRF's JSONParser with a depth and size limit (4,000 nested "[" was a RecursionError).
+    "DEFAULT_PARSER_CLASSES": ["billing_app.api.parsers.BoundedJSONParser"],
     "EXCEPTION_HANDLER": "billing_app.api.exceptions.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
@@ -243,6 +247,11 @@ BILLING_PROVIDERS = {
 }
 # App session tokens minted after a verified entry.
 APP_SESSION_TTL_SECONDS = int(os.environ.get("BILLING_DESK_SESSION_TTL", "900"))
+# Longest ``exp - iat`` accepted on a Zendesk signed-URL token (plus 30 s leeway). Zendesk does
+# not publish its lifetime; 5 minutes is a conservative maximum. Tokens are single use.
+ZENDESK_TOKEN_MAX_LIFETIME_SECONDS = int(
+    os.environ.get("BILLING_DESK_ZENDESK_TOKEN_MAX_LIFETIME", "300")
+)
 
 # Stripe: one StripeClient per workspace, every call pinned to this API version.
 STRIPE_API_VERSION = "2026-10-28.endive"
@@ -260,11 +269,30 @@ EMAIL_BACKEND = os.environ.get(
 DEFAULT_FROM_EMAIL = os.environ.get("DJANGO_DEFAULT_FROM_EMAIL", "billing-desk@localhost")
 MONTHLY_REPORT_RECIPIENTS = env_list("BILLING_DESK_REPORT_RECIPIENTS")
 
+# Bodies larger than this are refused with 413 before they are read (JSON surfaces) or by
+# Django (HTML pages). Ours are a few kB; Stripe events stay well under 1 MiB.
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("BILLING_DESK_MAX_BODY_BYTES", str(1024 * 1024)))
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # A burst of identical WARNING+ lines (an outage: every request failing alike) is the
+    # first 10 per minute, one traceback, then a count (billing_app/log_limits.py).
+    "filters": {
+        "repeat_limit": {
+            "()": "billing_app.log_limits.RepeatLimitFilter",
+            "per_window": int(os.environ.get("LOG_REPEAT_LIMIT_PER_MINUTE", "10")),
+            "window_seconds": 60,
+        }
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["repeat_limit"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
@@ -301,10 +329,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing_app.tasks.outbox.outbox_redrive_task",
         "schedule": 60,
     },
-    # Actions left "executing" by a worker that died or lost the database mid-action.
+    # Actions whose provider answer was lost (outcome_unknown: settled within a minute of
+    # Stripe answering again) or left "executing" by a worker that died mid-action.
     "actions-reconcile": {
         "task": "billing_app.tasks.reconcile.actions_reconcile_task",
-        "schedule": 5 * 60,
+        "schedule": 30,
+        "options": {"expires": 25},  # a run that waited past the next one is dropped
     },
 }
 # How far back the first ticket export of an installation reaches.

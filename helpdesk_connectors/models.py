@@ -145,3 +145,24 @@ class DemoTicketComment(models.Model):
     def __str__(self) -> str:
         kind = "reply" if self.public else "note"
         return f"{kind} on #{self.ticket_id}"
+
+
+class ConsumedEntryToken(models.Model):
+    """A signed entry token (Zendesk signed URL) already accepted once, kept until it expires.
+
+    Signed-URL tokens are bearer tokens: one copied from a browser, a log or a proxy could
+    open the panel again until its ``exp``. Each accepted token's digest is inserted here
+    and the unique constraint decides: a second insert of the same digest — a replay, or
+    two concurrent requests with one token — fails, whatever the cache is doing. Rows are
+    pruned once ``expires_at`` (the token's ``exp`` plus the verification leeway) passes,
+    because the token is refused as expired from then on.
+    """
+
+    connector = models.CharField(max_length=16)
+    # sha256 hex of the token's identity: ``iss`` + ``jti`` when it has one, else its claims.
+    digest = models.CharField(max_length=64, unique=True)
+    expires_at = models.DateTimeField(db_index=True)
+    consumed_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.connector} token {self.digest[:12]}… until {self.expires_at:%Y-%m-%d %H:%M}"

@@ -13,6 +13,8 @@ checks them:
 * ``sub`` — the agent: a user URL ``https://acme.zendesk.com/api/v2/users/{id}.json``
   (a bare numeric id is accepted too);
 * ``exp``, ``iat`` (and ``nbf`` when present) — checked with ``LEEWAY_SECONDS``;
+  ``exp - iat`` may not exceed ``ZENDESK_TOKEN_MAX_LIFETIME_SECONDS`` (+ leeway), and
+  each token opens the panel once (``single_use``: a digest kept until ``exp``);
 * ``context`` — ``{"product": "support", "location": "ticket_sidebar"}``.
 
 The public key is the installation's configured/cached PEM, else fetched once
@@ -44,7 +46,7 @@ from ..base import (
 )
 from ..entry import ID_RE, entry_rejected, host_normalise
 from ..models import Installation
-from . import client
+from . import client, single_use
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -103,6 +105,9 @@ class ZendeskConnector(HelpdeskConnector):
             raise _reject("Only agents can open Billing Desk.", "not_an_agent")
         if not agent.active:
             raise _reject("This agent is not active in Zendesk.", "agent_inactive")
+        # Single use (issue 12), consumed last: a retry after a Zendesk API outage (503)
+        # may resend the same form, while a replay of a token that worked is refused.
+        single_use.token_consume(connector=self.key, claims=claims, leeway=LEEWAY_SECONDS)
         ticket_id = str(request.POST.get("ticket_id") or request.GET.get("ticket_id") or "")
         context = claims.get("context") or {}
         ticket_id = ticket_id or str(context.get("ticket_id") or context.get("ticketId") or "")
@@ -178,6 +183,7 @@ class ZendeskConnector(HelpdeskConnector):
             raise _reject("The token is malformed.", "malformed_token") from None
         if issuer_host(claims.get("iss")) != installation.domain:
             raise _reject("The token's issuer does not match.", "bad_issuer")
+        single_use.lifetime_check(claims, leeway=LEEWAY_SECONDS)
         return claims
 
     def _verify_context(self, claims: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ API v2, Freshdesk API v2) so the clients are tested against what they will read.
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 
 import jwt
@@ -115,7 +116,10 @@ def zendesk_claims(**overrides: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def zendesk_token(rsa_key):
+    # Each token is single use (issue 12): a distinct jti keeps two tokens minted in one
+    # second distinct, as two page loads are. ``jti=None`` mints one without it.
     def make(key=None, algorithm: str = "RS256", **overrides: Any) -> str:
+        overrides.setdefault("jti", uuid.uuid4().hex)
         return jwt.encode(zendesk_claims(**overrides), key or rsa_key, algorithm=algorithm)
 
     return make
