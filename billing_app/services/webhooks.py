@@ -127,7 +127,8 @@ def stripe_webhook_verify(*, secret: str, payload: bytes, signature: str | None)
     """The event, once ``Stripe-Signature`` proves it was signed with ``secret`` recently.
 
     Uses stripe-python's ``WebhookSignature.verify_header`` (HMAC-SHA256 over
-    ``"<t>.<raw body>"``, constant-time compare, ``t`` within the tolerance). Runs
+    ``"<t>.<raw body>"``, constant-time compare, ``t`` not older than the tolerance),
+    then refuses a ``t`` more than the tolerance in the future, which it lets pass. Runs
     before any database access, so an unsigned request costs nothing but CPU.
     """
     tolerance = int(getattr(settings, "STRIPE_WEBHOOK_TOLERANCE_SECONDS", 300))
@@ -149,6 +150,19 @@ def stripe_webhook_verify(*, secret: str, payload: bytes, signature: str | None)
             "The Stripe-Signature does not match this endpoint's secret.",
             code="signature_invalid",
         ) from exc
+    # stripe-python refuses only timestamps too far in the past. One dated in the future
+    # (a signing clock far ahead, or a signature made to outlive the window) would stay
+    # replayable until the tolerance catches up with it (issue 12): refused as well.
+    timestamp = _signature_timestamp(signature)
+    if timestamp is None:
+        raise ValidationFailed(
+            "The Stripe-Signature has no readable timestamp.", code="signature_invalid"
+        )
+    if timestamp > time.time() + tolerance:
+        raise ValidationFailed(
+            f"The signature is dated more than {tolerance} seconds in the future.",
+            code="signature_in_future",
+        )
     try:
         event = json.loads(text)
     except ValueError as exc:

@@ -177,6 +177,60 @@ def test_a_timestamp_within_the_tolerance_is_accepted(deliver, ws, stripe):
     assert StripeEvent.objects.filter(event_id="evt_1Late").exists()
 
 
+def test_a_signature_dated_an_hour_in_the_future_is_refused(deliver, ws, stripe):
+    # given a correctly signed event whose timestamp is one hour ahead (issue 12:
+    # stripe-python checks only the past, so it would stay replayable for an hour)
+    payload = json.dumps(subscription_event("evt_1Future"))
+    future = sign(payload, timestamp=int(time.time()) + 3600)
+
+    response = deliver(None, raw=payload, signature=future)
+
+    # then it is a 400 with a clear code, and nothing is stored or fetched
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json()["error"]["code"] == "signature_in_future"
+    assert StripeEvent.objects.count() == 0
+    assert stripe.calls == []
+
+
+def test_a_small_clock_skew_ahead_is_accepted(deliver, ws, stripe):
+    stripe.on("GET", SUB_PATH, load("subscription"))
+    payload = json.dumps(subscription_event("evt_1Skew"))
+
+    response = deliver(None, raw=payload, signature=sign(payload, timestamp=int(time.time()) + 60))
+
+    assert response.status_code == 200
+    assert StripeEvent.objects.filter(event_id="evt_1Skew").exists()
+
+
+def test_the_verifier_refuses_the_future_beyond_the_tolerance_only(settings):
+    # given a 300 s tolerance and a fixed clock (no dependence on the machine's speed)
+    from unittest import mock
+
+    from billing_app.errors import ValidationFailed
+    from billing_app.services import webhooks as webhooks_service
+    from tests.billing_app.stripe_support import WEBHOOK_SECRET
+
+    settings.STRIPE_WEBHOOK_TOLERANCE_SECONDS = 300
+    now = 1_800_000_000
+    payload = json.dumps(subscription_event("evt_1Edge"))
+    with mock.patch("time.time", return_value=now):
+        # then +300 s is accepted and +301 s refused
+        event = webhooks_service.stripe_webhook_verify(
+            secret=WEBHOOK_SECRET,
+            payload=payload.encode(),
+            signature=sign(payload, timestamp=now + 300),
+        )
+        assert event["id"] == "evt_1Edge"
+        with pytest.raises(ValidationFailed) as error:
+            webhooks_service.stripe_webhook_verify(
+                secret=WEBHOOK_SECRET,
+                payload=payload.encode(),
+                signature=sign(payload, timestamp=now + 301),
+            )
+        assert error.value.code == "signature_in_future"
+
+
 def test_another_workspaces_secret_does_not_open_this_workspace(
     deliver, make_workspace, ws, stripe
 ):
