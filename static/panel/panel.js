@@ -261,6 +261,9 @@ function section(title, id, ...children) {
   );
 }
 
+// An action sent to Stripe whose answer was lost: open until reconciliation settles it.
+const CONFIRMING = "Confirming with Stripe…";
+
 function statusBadge(status, label) {
   const kind = {
     paid: "success", succeeded: "success", active: "success",
@@ -268,8 +271,10 @@ function statusBadge(status, label) {
     refunded: "neutral", partially_refunded: "warning", disputed: "danger", open: "warning",
     trialing: "info", paused: "warning", pending: "warning", pending_approval: "warning",
     denied: "danger", expired: "neutral", executing: "info", not_permitted: "neutral", draft: "neutral", void: "neutral",
+    outcome_unknown: "warning",
   }[status] || "neutral";
-  return h(`span.bd-badge.bd-badge--${kind}`, {}, label || humanize(status));
+  const fallback = status === "outcome_unknown" ? CONFIRMING : humanize(status);
+  return h(`span.bd-badge.bd-badge--${kind}`, {}, label || fallback);
 }
 
 function renderSections() {
@@ -793,17 +798,27 @@ function confirmStep() {
     h("p.bd-effect", {}, built.effect),
     note.text ? h(`p.bd-policy.bd-policy--${note.kind}`, { "data-testid": "policy-note" }, note.text) : null,
     form.serverError ? h("p.bd-error", { role: "alert", "data-testid": "form-error" }, errorText(form.serverError)) : null,
+    outcomeOpen(form.serverError)
+      ? h("p.bd-help", { "data-testid": "outcome-open-help" },
+        "Billing Desk records that action as soon as Stripe answers (usually within a minute) and shows it under recent actions. Do not repeat it in Stripe either.")
+      : null,
     h("div.bd-form__buttons", {},
       h("button.bd-btn.bd-btn--primary", {
         type: "button",
         "data-testid": "form-confirm",
-        disabled: form.inFlight,
+        // An earlier action on the same object is still being confirmed: sending it again
+        // (under any key) is what could move money twice.
+        disabled: form.inFlight || outcomeOpen(form.serverError),
         "aria-disabled": form.inFlight ? "true" : null,
         onclick: submit,
       }, form.inFlight ? "Working…" : note.kind === "approval" || actionMode(form.kind) === "request_approval" ? "Send for approval" : "Confirm"),
       button("Back", () => back(), { disabled: form.inFlight }),
     ),
   );
+}
+
+function outcomeOpen(error) {
+  return error instanceof ApiError && error.code === "action_outcome_unknown";
 }
 
 function back() {
@@ -870,19 +885,20 @@ async function awaitAction(actionId) {
 function resultHeadline(result) {
   if (result.status === "succeeded") return "Done.";
   if (result.status === "pending_approval") return "Sent for approval.";
+  if (result.status === "outcome_unknown") return CONFIRMING;
   return "The action failed.";
 }
 
 function resultStep() {
   const form = state.form;
   const result = form.result || {};
-  const kind = { succeeded: "success", pending_approval: "warning", failed: "danger" }[result.status] || "info";
+  const kind = { succeeded: "success", pending_approval: "warning", failed: "danger", outcome_unknown: "warning" }[result.status] || "info";
   const details = resultDetails(result);
   const message = result.customer_message || "";
   const messageId = nextId("bd-msg");
   return h("div.bd-form__body", {},
     h(`div.bd-result.bd-result--${kind}`, { role: "status", "data-testid": "action-result", "data-status": result.status },
-      h("strong", {}, result.status === "succeeded" ? "Done" : result.status === "pending_approval" ? "Sent for approval" : "Failed"),
+      h("strong", {}, { succeeded: "Done", pending_approval: "Sent for approval", outcome_unknown: CONFIRMING }[result.status] || "Failed"),
       h("span", {}, resultMessage(result)),
     ),
     details.length ? h("dl.bd-dl", {}, details.map(([label, value]) => row(label, value))) : null,
@@ -914,6 +930,9 @@ function resultMessage(result) {
     return ` ${error.message || "The billing provider refused the action."}${error.code ? ` (${error.code})` : ""}`;
   }
   if (result.status === "executing") return " The billing provider is still working on it; refresh in a moment.";
+  if (result.status === "outcome_unknown") {
+    return " Stripe did not confirm this in time, so it may already be done. Billing Desk is confirming with Stripe and will record the outcome; do not retry it.";
+  }
   return decision.reason ? ` ${capitalize(decision.reason)}.` : "";
 }
 
@@ -1022,7 +1041,8 @@ function renderApprovals(view = document.getElementById("bd-view-approvals")) {
       h(`div.bd-result.bd-result--${failed ? "danger" : last.verb === "approve" ? "success" : "info"}`, { role: "status", "data-testid": "approval-result", "data-status": action.status || "" },
         h("strong", {}, last.verb === "approve" ? "Approved" : "Denied"),
         ` ${s.kind}${s.amount ? ` ${s.amount}` : ""} for ${s.customer}`,
-        action.status ? ` — the action ${humanize(action.status).toLowerCase()}` : "",
+        action.status === "outcome_unknown" ? " — Stripe did not confirm it in time; Billing Desk is confirming with Stripe (do not retry)"
+          : action.status ? ` — the action ${humanize(action.status).toLowerCase()}` : "",
         failed && action.error ? `: ${action.error.message} (${action.error.code})` : ".",
       ),
     );
