@@ -22,5 +22,7 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
 ]
 
-# JSON 404 under /api/ (the API's error shape), Django's page elsewhere.
-handler404 = "billing_app.api.exceptions.page_not_found"
+# The error envelope on the JSON surfaces (/api/, the helpdesk entries, /demo/, /webhooks/),
+# Django's pages elsewhere; billing_app.middleware does the same in DEBUG and for other statuses.
+handler404 = "billing_app.middleware.page_not_found"
+handler500 = "billing_app.middleware.server_error"

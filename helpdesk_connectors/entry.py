@@ -21,6 +21,7 @@ from . import framing, sessions
 from .base import ConnectorError, EntryRejected, HelpdeskApiError, HelpdeskIdentity
 from .models import Installation
 from .sessions import MintedSession
+from .wire import BodyRejected, error_body, json_loads_bounded
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,49 @@ def host_normalise(value: Any) -> str:
 
 def entry_rejected(message: str, code: str) -> EntryRejected:
     return EntryRejected(message, code=code)
+
+
+class EntryBodyRejected(EntryRejected):
+    """The body cannot be read as JSON at all: 413 when too large, 400 when too deep or not
+    UTF-8/JSON. Not a 401: nothing about the caller's credentials was judged yet."""
+
+    def __init__(self, message: str, *, code: str, status: int):
+        super().__init__(message, code=code)
+        self.status = status
+
+
+_FORM_TYPES = {"multipart/form-data", "application/x-www-form-urlencoded"}
+
+
+def entry_json_body(request: HttpRequest, *, max_bytes: int) -> Any:
+    """The request's JSON body, refused before it can hurt: the declared length is checked
+    before a byte is read, the depth before ``json.loads`` recurses
+    (``wire.json_loads_bounded``)."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = max_bytes + 1
+    if declared > max_bytes:
+        raise EntryBodyRejected(
+            f"The request body is larger than {max_bytes} bytes.",
+            code="body_too_large",
+            status=413,
+        )
+    if request.content_type in _FORM_TYPES:  # not the app frame's JSON: a rejection (401)
+        raise EntryRejected("The request body must be JSON.", code="bad_request")
+    raw = request.body
+    if not raw:  # no credentials either: a rejection like any other (401)
+        raise EntryRejected("The request body is missing.", code="bad_request")
+    if len(raw) > max_bytes:
+        raise EntryBodyRejected(
+            f"The request body is larger than {max_bytes} bytes.",
+            code="body_too_large",
+            status=413,
+        )
+    try:
+        return json_loads_bounded(raw)
+    except BodyRejected as exc:
+        raise EntryBodyRejected(exc.message, code=exc.code, status=exc.status) from None
 
 
 PANEL_TEMPLATE = "panel/panel.html"
@@ -100,9 +144,12 @@ def session_from_token(token: str, *, connector: str) -> tuple[Installation, Min
 
 
 def error_status(exc: ConnectorError) -> int:
-    """401 for every rejection; 503 when the helpdesk itself is unavailable (try again)."""
+    """401 for every rejection; 503 when the helpdesk itself is unavailable (try again);
+    400/413 for a body that could not be read."""
     if isinstance(exc, HelpdeskApiError):
         return 503 if exc.retryable else 401
+    if isinstance(exc, EntryBodyRejected):
+        return exc.status
     return 401
 
 
@@ -124,9 +171,7 @@ def _with_auth_headers(
 def json_error(exc: ConnectorError, *, connector: str, scheme: str) -> JsonResponse:
     _log_rejection(connector, exc)
     status = error_status(exc)
-    response = JsonResponse(
-        {"error": {"code": exc.code, "message": exc.message, "details": {}}}, status=status
-    )
+    response = JsonResponse(error_body(exc.code, exc.message), status=status)
     return _with_auth_headers(response, exc, status, scheme)  # type: ignore[return-value]
 
 
@@ -145,6 +190,8 @@ def html_error(
         ERROR_TEMPLATE, {"code": exc.code, "message": exc.message, "status": status}, request
     )
     response = HttpResponse(body, status=status)
+    # The error middleware answers the envelope instead to a client that did not ask for HTML.
+    response.error_envelope = error_body(exc.code, exc.message)  # type: ignore[attr-defined]
     framing.allow_framing(response, frame_origins)
     return _with_auth_headers(response, exc, status, scheme)
 

@@ -16,7 +16,6 @@ the role is read from the API, never from the body.
 from __future__ import annotations
 
 import hmac
-import json
 import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -35,7 +34,7 @@ from ..base import (
     HelpdeskIdentity,
     TicketPage,
 )
-from ..entry import ID_RE, entry_rejected, host_normalise
+from ..entry import ID_RE, entry_json_body, entry_rejected, host_normalise
 from ..models import Installation
 from . import client
 
@@ -126,13 +125,7 @@ class FreshdeskConnector(HelpdeskConnector):
     def _body(self, request: HttpRequest) -> dict[str, Any]:
         if request.method != "POST":
             raise _reject("Use POST.", "bad_request")
-        raw = request.body
-        if not raw or len(raw) > MAX_BODY_BYTES:
-            raise _reject("The request body is missing or too large.", "bad_request")
-        try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            raise _reject("The request body is not JSON.", "bad_request") from None
+        body = entry_json_body(request, max_bytes=MAX_BODY_BYTES)  # 413/400, depth-bounded
         if not isinstance(body, dict):
             raise _reject("The request body must be a JSON object.", "bad_request")
         return body

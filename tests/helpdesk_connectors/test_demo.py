@@ -81,8 +81,8 @@ def test_bad_requests_are_refused_without_side_effects(body, code, client, works
 
 def test_malformed_json_is_refused(client, workspace, demo_on):
     response = client.post(SESSION, "{", content_type="application/json")
-    assert response.status_code == 401
-    assert response.json()["error"]["code"] == "bad_request"
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "malformed_request"
 
 
 def test_demo_panel_is_framed_by_self_only(client, workspace, demo_on, panel_template):

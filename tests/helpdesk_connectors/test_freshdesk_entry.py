@@ -101,7 +101,6 @@ CASES = {
     "domain with a path": (dict(), _body(domain="acme.freshdesk.com/x"), "bad_domain"),
     "no agent id": (dict(), _body(agent_id=None), "bad_agent_id"),
     "agent id not a number": (dict(), _body(agent_id="1 OR 1=1"), "bad_agent_id"),
-    "malformed body": (dict(), "{not json", "bad_request"),
     "body not an object": (dict(), "[1, 2]", "bad_request"),
 }
 
@@ -121,6 +120,30 @@ def test_rejected_session_requests_are_401_and_create_nothing(
     assert _nothing_created()
     if code in {"bad_secret", "unknown_installation", "bad_domain"}:
         assert not http.calls  # nothing asked of Freshdesk before the secret matched
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ("{not json", 400, "malformed_request"),
+        (b'{"domain": "\xff"}', 400, "malformed_request"),
+        ("[" * 4000, 400, "nesting_too_deep"),
+        ('{"pad": "' + "x" * 5000 + '"}', 413, "body_too_large"),
+    ],
+    ids=["malformed", "not-utf8", "4000-nested", "over-4kB"],
+)
+def test_unreadable_bodies_are_400_or_413_and_create_nothing(
+    body, status, code, client, http, freshdesk_installation
+):
+    # given a body that is not JSON, nests 4,000 deep or is too large, with the right secret
+    # when it is posted to the session entry
+    response = _post(client, body)
+
+    # then it is refused in the error envelope, before Freshdesk is asked anything
+    assert response.status_code == status, response.content
+    assert response.json()["error"]["code"] == code
+    assert _nothing_created()
+    assert not http.calls
 
 
 def test_unknown_agent_is_refused(client, http, freshdesk_installation):
