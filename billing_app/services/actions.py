@@ -268,15 +268,33 @@ def seats_used(subscription: MirrorSubscription, item: MirrorSubscriptionItem) -
     return None
 
 
-def _tagged_action_ids(refunds: Any) -> list[uuid.UUID]:
-    """Our action ids written into these mirrored refunds' metadata (``billing_desk_action``)."""
-    ids = []
-    for value in refunds.values_list("data__metadata__billing_desk_action", flat=True):
-        try:
-            ids.append(uuid.UUID(str(value)))
-        except ValueError:
-            continue
-    return ids
+def _action_uuid(value: Any) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class _MirroredRefund:
+    stripe_id: str
+    amount: int
+    action_id: uuid.UUID | None  # ours, from the ``billing_desk_action`` metadata we write
+
+
+def _mirrored_refunds(refunds: Any) -> list[_MirroredRefund]:
+    """The mirrored refunds in one read: ids, amounts and our action tags from one snapshot.
+
+    Read separately (READ COMMITTED reads each statement afresh), a refund mirrored
+    between the reads could be tagged but not counted, and its action skipped as
+    "already mirrored": counted nowhere.
+    """
+    return [
+        _MirroredRefund(stripe_id, amount or 0, _action_uuid(tag))
+        for stripe_id, amount, tag in refunds.values_list(
+            "stripe_id", "amount", "data__metadata__billing_desk_action"
+        )
+    ]
 
 
 def _refunds_of_charge(workspace: Workspace, charge_id: str) -> Any:
@@ -302,27 +320,25 @@ def refunded_amount(
     concurrent partial refunds within the charge. A refund the mirror already holds
     (matched by its id, or by the action id in its metadata) is counted once.
     """
-    mirrored = MirrorRefund.objects.filter(
-        workspace=workspace, charge_id=charge.stripe_id, status__in=("succeeded", "pending")
+    mirrored = _mirrored_refunds(
+        MirrorRefund.objects.filter(
+            workspace=workspace, charge_id=charge.stripe_id, status__in=("succeeded", "pending")
+        )
     )
-    own = 0
-    if exclude_action_id is not None:
-        # Re-executing an action (a takeover after its worker died or lost the database
-        # mid-call): the refund it may already have made is not "someone else's".
-        tagged = mirrored.filter(data__metadata__billing_desk_action=str(exclude_action_id))
-        own = tagged.aggregate(total=Sum("amount"))["total"] or 0
-        mirrored = mirrored.exclude(pk__in=tagged.values("pk"))
-    mirrored_ids = set(mirrored.values_list("stripe_id", flat=True))
+    # Re-executing an action (an approval, a takeover after its worker died or lost the
+    # database mid-call): the refund it may already have made is not "someone else's".
+    itself = _action_uuid(exclude_action_id)
+    own = sum(r.amount for r in mirrored if itself and r.action_id == itself)
+    mirrored_total = sum(r.amount for r in mirrored if not (itself and r.action_id == itself))
     ours = (
         _refunds_of_charge(workspace, charge.stripe_id)
         .filter(status__in=(BillingAction.Status.SUCCEEDED.value, *REFUNDS_IN_FLIGHT))
-        .exclude(provider_object_id__in=mirrored_ids)
-        .exclude(pk__in=_tagged_action_ids(mirrored))
+        .exclude(provider_object_id__in={r.stripe_id for r in mirrored})
+        .exclude(pk__in={r.action_id for r in mirrored if r.action_id})
         .exclude(pk=exclude_action_id)
         .aggregate(total=Sum("amount"))["total"]
         or 0
     )
-    mirrored_total = mirrored.aggregate(total=Sum("amount"))["total"] or 0
     return max(charge.amount_refunded - own, mirrored_total) + ours
 
 
@@ -595,12 +611,11 @@ def refund_history(*, workspace: Workspace, customer_id: str) -> History:
     charge_ids = MirrorCharge.objects.filter(workspace=workspace, customer_id=customer_id).values(
         "stripe_id"
     )
-    refunds = (
+    mirrored = _mirrored_refunds(
         MirrorRefund.objects.filter(workspace=workspace, created__gte=since)
         .filter(Q(customer_id=customer_id) | Q(charge_id__in=charge_ids))
         .exclude(status__in=("failed", "canceled"))
     )
-    mirrored = set(refunds.values_list("stripe_id", flat=True))
     ours = (
         BillingAction.objects.filter(
             workspace=workspace, customer_id=customer_id, kind__in=REFUND_KINDS
@@ -612,11 +627,11 @@ def refund_history(*, workspace: Workspace, customer_id: str) -> History:
             )
             | Q(status__in=REFUNDS_IN_FLIGHT)
         )
-        .exclude(provider_object_id__in=mirrored)
-        .exclude(pk__in=_tagged_action_ids(refunds))
+        .exclude(provider_object_id__in={r.stripe_id for r in mirrored})
+        .exclude(pk__in={r.action_id for r in mirrored if r.action_id})
         .count()
     )
-    return History(refunds_in_pattern_window=len(mirrored) + ours)
+    return History(refunds_in_pattern_window=len({r.stripe_id for r in mirrored}) + ours)
 
 
 def _amount_base(amount: Money | None, rules: PolicyRules) -> int | None:
