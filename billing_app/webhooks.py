@@ -17,12 +17,14 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from helpdesk_connectors.wire import error_response
+
 from .errors import ValidationFailed
 from .services.webhooks import stripe_event_receive, stripe_webhook_verify, webhook_workspace_get
 
 
 def _error(status: int, code: str, message: str) -> JsonResponse:
-    return JsonResponse({"error": {"code": code, "message": message, "details": {}}}, status=status)
+    return error_response(status, code, message)
 
 
 @csrf_exempt
