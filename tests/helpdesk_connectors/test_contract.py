@@ -181,6 +181,14 @@ class Harness:
     def assert_note(self, http, installation, ticket_id: str, body: str) -> None:
         pass
 
+    def register_comments(self, http, installation, ticket_id: str, marker: str) -> str:
+        """The ticket holds a customer message, then our note with ``marker``: the note's id."""
+        raise NotImplementedError
+
+    def register_unreadable(self, http, ticket_id: str) -> bool:
+        """The helpdesk fails to list the ticket's comments; False when it cannot fail."""
+        return False
+
 
 class ZendeskHarness(Harness):
     key = "zendesk"
@@ -234,6 +242,50 @@ class ZendeskHarness(Harness):
                 },
             },
         )
+
+    def register_comments(self, http, installation, ticket_id, marker):
+        def comment(comment_id, body, public):
+            return {
+                "id": comment_id,
+                "type": "Comment",
+                "author_id": 35436 if not public else 20978392,
+                "body": body,
+                "html_body": f'<div class="zd-comment" dir="auto"><p>{body}</p></div>',
+                "plain_body": body,
+                "public": public,
+                "attachments": [],
+                "audit_id": comment_id - 1,
+                "via": {"channel": "api", "source": {"from": {}, "to": {}, "rel": None}},
+                "created_at": "2026-11-27T10:00:00Z",
+                "metadata": {"system": {}, "custom": {}},
+            }
+
+        http.get(
+            f"{ZENDESK_BASE}/api/v2/tickets/{ticket_id}/comments.json",
+            match=[
+                __import__("responses").matchers.query_param_matcher(
+                    {"sort_order": "desc", "per_page": "100"}
+                )
+            ],
+            json={
+                "comments": [
+                    comment(7700002, f"Refund of $50.00 issued.\n{marker}", False),
+                    comment(7600002, "Please refund the duplicate charge.", True),
+                ],
+                "next_page": None,
+                "previous_page": None,
+                "count": 2,
+            },
+        )
+        return "7700002"
+
+    def register_unreadable(self, http, ticket_id):
+        http.get(
+            f"{ZENDESK_BASE}/api/v2/tickets/{ticket_id}/comments.json",
+            status=503,
+            json={"error": "Service Unavailable"},
+        )
+        return True
 
     def assert_note(self, http, installation, ticket_id, body):
         call = next(c for c in http.calls if c.request.method == "PUT")
@@ -319,6 +371,56 @@ class FreshdeskHarness(Harness):
             },
         )
 
+    def register_comments(self, http, installation, ticket_id, marker):
+        import responses
+
+        def conversation(conversation_id, text, private):
+            return {
+                "body": f"<div>{text}</div>",
+                "body_text": text,
+                "id": conversation_id,
+                "incoming": not private,
+                "private": private,
+                "user_id": 43000123 if private else 43000900,
+                "support_email": None,
+                "source": 2 if private else 0,
+                "category": 2,
+                "ticket_id": int(ticket_id),
+                "to_emails": [],
+                "from_email": None,
+                "cc_emails": [],
+                "bcc_emails": None,
+                "attachments": [],
+                "created_at": "2026-11-27T10:00:00Z",
+                "updated_at": "2026-11-27T10:00:00Z",
+                "last_edited_at": None,
+                "last_edited_user_id": None,
+            }
+
+        url = f"{FRESHDESK_BASE}/api/v2/tickets/{ticket_id}/conversations"
+        # Oldest first, paged: our note is on the second page.
+        http.get(
+            url,
+            match=[responses.matchers.query_param_matcher({"per_page": "100", "page": "1"})],
+            json=[conversation(43000700, "Please refund the duplicate charge.", False)],
+            headers={"Link": f'<{url}?per_page=100&page=2>; rel="next"'},
+        )
+        http.get(
+            url,
+            match=[responses.matchers.query_param_matcher({"per_page": "100", "page": "2"})],
+            json=[conversation(43000777, f"Refund of $50.00 issued. {marker}", True)],
+        )
+        return "43000777"
+
+    def register_unreadable(self, http, ticket_id):
+        http.get(
+            f"{FRESHDESK_BASE}/api/v2/tickets/{ticket_id}/conversations",
+            status=429,
+            headers={"Retry-After": "60"},
+            json={"message": "You have exceeded the limit of requests per minute"},
+        )
+        return True
+
     def assert_note(self, http, installation, ticket_id, body):
         call = next(c for c in http.calls if c.request.method == "POST")
         assert json.loads(call.request.body) == {"body": body, "private": True}
@@ -354,6 +456,21 @@ class DemoHarness(Harness):
 
     def agent_id(self):
         return "demo-l2"
+
+    def register_comments(self, http, installation, ticket_id, marker):
+        DemoTicketComment.objects.create(
+            installation=installation,
+            ticket_id=ticket_id,
+            body="Please refund the duplicate charge.",
+            public=True,
+        )
+        note = DemoTicketComment.objects.create(
+            installation=installation,
+            ticket_id=ticket_id,
+            body=f"Refund of $50.00 issued.\n{marker}",
+            public=False,
+        )
+        return str(note.pk)
 
     def assert_note(self, http, installation, ticket_id, body):
         note = DemoTicketComment.objects.get(installation=installation, ticket_id=ticket_id)
@@ -439,6 +556,31 @@ def test_post_internal_note(harness, connector, workspace, http):
     note_id = connector.post_internal_note(installation, "4711", "Refund of $50.00 issued.")
     assert note_id
     harness.assert_note(http, installation, "4711", "Refund of $50.00 issued.")
+
+
+MARKER = "Billing Desk ref: 2f1c9a6e-6b3e-4d5a-9c1e-8a7b6c5d4e3f"
+
+
+def test_find_recent_note_finds_a_note_by_its_marker(harness, connector, workspace, http):
+    # given the ticket holds a customer message and a note of ours carrying its marker
+    installation = harness.installation(workspace)
+    expected = harness.register_comments(http, installation, "4711", MARKER)
+
+    # then the note is found by its marker, and another marker finds nothing
+    assert connector.find_recent_note(installation, "4711", marker=MARKER) == expected
+    other = "Billing Desk ref: 00000000-0000-0000-0000-000000000000"
+    assert connector.find_recent_note(installation, "4711", marker=other) is None
+
+
+def test_find_recent_note_that_cannot_read_is_an_api_error_not_none(
+    harness, connector, workspace, http
+):
+    installation = harness.installation(workspace)
+    if not harness.register_unreadable(http, "4711"):
+        pytest.skip("this helpdesk's comments are local rows: reading cannot fail")
+    with pytest.raises(HelpdeskApiError) as excinfo:
+        connector.find_recent_note(installation, "4711", marker=MARKER)
+    assert excinfo.value.retryable
 
 
 def test_tickets_updated_since_pages_to_the_end(harness, connector, workspace, http):

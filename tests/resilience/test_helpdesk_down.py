@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 import requests
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from billing_app.catalog import Role
 from billing_app.models import BillingAction
 from billing_app.services import notes
 from billing_app.services.identity import agent_sign_in
+from billing_app.services.outbox import outbox_redrive
 from billing_app.services.workspaces import installation_add
 from helpdesk_connectors.base import AgentProfile, HelpdeskIdentity
 from tests.billing_app.stripe_support import load
@@ -61,10 +65,18 @@ def test_a_refund_stands_when_its_note_cannot_be_posted(
     stripe.on("GET", f"/v1/charges/{CH}", load("charge", created=NOW - 2 * 86400))
     stripe.on("POST", "/v1/refunds", load("refund"))
     http.add("PUT", NOTE_URL, **fault)
+    # (after a reset, timeout or 5xx the comment may exist: each retry reads the ticket first)
+    http.get(
+        f"{ZENDESK}/api/v2/tickets/4821/comments.json",
+        json={"comments": [], "next_page": None, "previous_page": None, "count": 0},
+    )
 
-    # when a Manager refunds from the ticket (the note task runs after commit, retrying)
+    # when a Manager refunds from the ticket (the note is posted after commit, and the
+    # outbox re-drive retries it, each run past the previous backoff)
     with django_capture_on_commit_callbacks(execute=True):
         response = zendesk_agent.post("/api/v1/actions/", refund_body(), format="json")
+    for hours in range(2, 22, 2):
+        outbox_redrive(now=timezone.now() + timedelta(hours=hours))
 
     # then the refund stands, recorded as succeeded; only the note is marked failed
     assert response.status_code == 201
