@@ -295,6 +295,9 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
+        # Django's own DEBUG-only console handler would print every request error a second
+        # time: its lines reach the root handler above (rate-limited) and nowhere else.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
         # stripe-python logs request URLs (e-mail look-ups in the query) at INFO and whole
         # response bodies (names, addresses) at DEBUG: ours log the ids instead.
