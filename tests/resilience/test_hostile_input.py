@@ -17,7 +17,7 @@ from django.test import Client
 from billing_app.catalog import Role
 from billing_app.models import BillingAction, StripeEvent
 from helpdesk_connectors.freshdesk import views as freshdesk_views
-from tests.billing_app.stripe_support import load
+from tests.billing_app.stripe_support import load, sign
 
 from .conftest import CH, NOW, refund_body
 
@@ -100,6 +100,22 @@ def test_an_oversized_webhook_is_413_before_it_is_read(case, ws, debug):
 
     error = assert_envelope(response, status, code)
     assert error["details"] == {"max_bytes": 1024 * 1024}
+    assert_nothing_changed()
+
+
+def test_a_correctly_signed_but_4000_deep_webhook_is_a_json_400(ws, debug):
+    # given a body nested 4,000 deep, signed with the endpoint's secret
+    payload = "[" * 4000
+
+    response = Client().post(
+        f"/webhooks/stripe/{ws.slug}/",
+        data=payload,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=sign(payload),
+    )
+
+    # then refused in the envelope (never a RecursionError 500), and no event is stored
+    assert_envelope(response, 400, "nesting_too_deep")
     assert_nothing_changed()
 
 
