@@ -349,12 +349,7 @@ def test_two_concurrent_redrivers_post_every_note_exactly_once(
     # given twelve notes waiting in the outbox (their doorbells were lost)
     from billing_app.tasks.outbox import outbox_deliver_task
 
-    def refuse(*args, **kwargs):
-        from kombu.exceptions import OperationalError
-
-        raise OperationalError("Error 111 connecting to 127.0.0.1:6390. Connection refused.")
-
-    monkeypatch.setattr(outbox_deliver_task, "delay", refuse)
+    monkeypatch.setattr(outbox_deliver_task, "delay", _refuse)
     actions = [_make_action(ws, installation, manager, n) for n in range(10, 22)]
     for action in actions:
         notes.action_note_enqueue(action=action)
@@ -381,3 +376,45 @@ def test_two_concurrent_redrivers_post_every_note_exactly_once(
     )
     assert set(OutboxMessage.objects.values_list("status", flat=True)) == {"done"}
     assert set(BillingAction.objects.values_list("note_status", flat=True)) == {"posted"}
+
+
+# --- the alert figure -------------------------------------------------------------------------
+
+
+def test_readyz_reports_side_effects_overdue_for_the_redrive(
+    ws, installation, manager, client, monkeypatch, django_capture_on_commit_callbacks
+):
+    # given a note whose doorbell was lost, and a Stripe event never processed
+    from billing_app.tasks.outbox import outbox_deliver_task
+
+    monkeypatch.setattr(outbox_deliver_task, "delay", _refuse)
+    with django_capture_on_commit_callbacks(execute=True):
+        notes.action_note_enqueue(action=_make_action(ws, installation, manager, 30))
+    stored = StripeEvent.objects.create(
+        workspace=ws,
+        event_id="evt_1Overdue",
+        type="customer.subscription.updated",
+        created=timezone.now(),
+        payload=event("evt_1Overdue", "customer.subscription.updated", load("subscription")),
+    )
+
+    # then while the re-drive has time, nothing is overdue
+    outbox = client.get("/readyz").json()["outbox"]
+    assert (outbox["pending"], outbox["overdue"], outbox["alert_after_seconds"]) == (1, 0, 300)
+
+    # when both have waited past five re-drive periods (beat or the workers are down)
+    OutboxMessage.objects.update(next_attempt_at=timezone.now() - timedelta(minutes=6))
+    StripeEvent.objects.filter(pk=stored.pk).update(
+        received_at=timezone.now() - timedelta(minutes=6)
+    )
+
+    # then /readyz reports them overdue, still answering 200: the app itself is ready
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["outbox"]["overdue"] == 2
+
+
+def _refuse(*args, **kwargs):
+    from kombu.exceptions import OperationalError
+
+    raise OperationalError("Error 111 connecting to 127.0.0.1:6390. Connection refused.")
