@@ -362,3 +362,53 @@ def test_on_postgres_act_then_hang_and_a_panel_retry_make_one_refund(ws, fake, a
     assert notes == [str(action.pk)]
     assert len(fake.refunds) == 1
     assert action.customer_id == CUS
+
+
+def test_a_credit_stripe_made_but_did_not_confirm_is_found_by_its_metadata(ws, api_as, http, notes):
+    # given Stripe records every balance transaction, then the answer times out
+    made: list[dict[str, Any]] = []
+    path = f"{API}/v1/customers/{CUS}/balance_transactions"
+
+    def create(request: Any) -> Any:
+        params = dict(parse_qsl(request.body))
+        if not made:
+            made.append(
+                load(
+                    "customer_balance_transaction",
+                    amount=int(params["amount"]),
+                    metadata={"billing_desk_action": params["metadata[billing_desk_action]"]},
+                )
+            )
+        raise requests.exceptions.ReadTimeout("Read timed out.")
+
+    def listing(request: Any) -> Any:
+        return (200, {}, json.dumps({"object": "list", "data": made, "has_more": False}))
+
+    http.add_callback("POST", path, callback=create)
+    http.add_callback("GET", path, callback=listing)
+    client = api_as(ws, Role.L2)
+    credit = {
+        "kind": "apply_credit",
+        "customer_id": CUS,
+        "ticket_id": "4821",
+        "params": {"amount": 2500, "currency": "USD"},
+    }
+
+    # when an agent applies a credit, then tries again under a new key
+    first = client.post("/api/v1/actions/", {**credit, "idempotency_key": "c-1"}, format="json")
+    again = client.post("/api/v1/actions/", {**credit, "idempotency_key": "c-2"}, format="json")
+
+    # then the first is open, the second refused, and Stripe holds one credit
+    assert (first.status_code, first.json()["status"]) == (202, "outcome_unknown")
+    assert again.json()["error"]["code"] == "action_outcome_unknown"
+    assert len(made) == 1
+
+    # when reconciliation runs
+    assert actions_unknown_reconcile() == 1
+
+    # then the credit is found by the action id in its metadata and recorded once
+    action = BillingAction.objects.get(pk=first.json()["id"])
+    assert action.status == BillingAction.Status.SUCCEEDED
+    assert action.provider_object_id == made[0]["id"]
+    assert action.result["reconciled"] == "metadata"
+    assert notes == [str(action.pk)]
