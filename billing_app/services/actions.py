@@ -29,6 +29,15 @@ Exactly once (DESIGN.md section 9, STYLE.md 11):
   takeover of an action whose worker died mid-call — cannot move money twice.
 * A failure leaves the action ``failed`` with the provider's error; nothing is
   recorded as done that was not done.
+* Nothing is recorded as *not* done that may have been: a write sent without an
+  answer (``ProviderOutcomeUnknown``: read timeout, reset after sending, 5xx)
+  leaves the action ``outcome_unknown`` — no audit result, note or customer
+  message yet. ``services.reconcile`` resolves it with the provider (same
+  provider idempotency key, or the action id in the provider's metadata) and
+  only then records success or failure. Meanwhile ``_open_outcome_guard``
+  refuses the same money action on the same charge, subscription or balance
+  under a new key (409 ``action_outcome_unknown``): that resubmission is how a
+  lost answer used to become a second refund.
 """
 
 from __future__ import annotations
@@ -64,6 +73,7 @@ from ..errors import (
     NotPermitted,
     PreconditionFailed,
     ProviderError,
+    ProviderOutcomeUnknown,
     ProviderUnavailable,
     ValidationFailed,
 )
@@ -112,6 +122,8 @@ REFUNDS_IN_FLIGHT = (
     str(getattr(BillingAction.Status, "OUTCOME_UNKNOWN", "outcome_unknown")),
     BillingAction.Status.PENDING_APPROVAL.value,
 )
+# Actions still in someone's hands: executing now, or sent with the outcome unknown.
+OPEN = (BillingAction.Status.EXECUTING, BillingAction.Status.OUTCOME_UNKNOWN)
 TERMINAL = (
     BillingAction.Status.SUCCEEDED,
     BillingAction.Status.FAILED,
@@ -697,6 +709,67 @@ def _replay(existing: BillingAction, fingerprint: str, *, actor_id: Any) -> Bill
     return existing
 
 
+SUBSCRIPTION_KINDS = (
+    ActionKind.EXTEND_TRIAL.value,
+    ActionKind.PAUSE_SUBSCRIPTION.value,
+    ActionKind.CHANGE_PLAN.value,
+    ActionKind.CANCEL_SUBSCRIPTION.value,
+    ActionKind.FORCE_CANCEL.value,
+    ActionKind.ADJUST_SEATS.value,
+    ActionKind.APPLY_DISCOUNT.value,
+    ActionKind.EXTEND_GRACE_PERIOD.value,
+)
+
+
+def _open_outcome_guard(
+    *, workspace: Workspace, kind: ActionKind, customer_id: str, params: Mapping[str, Any]
+) -> None:
+    """Refuse (409 ``action_outcome_unknown``) a money action on an object that has one open.
+
+    Open: ``outcome_unknown`` (sent, no answer: the provider may have acted), or
+    ``executing`` for longer than ``BILLING_DESK_ACTION_STALE_SECONDS`` (its worker
+    died mid-call: equally unknown). A fresh ``executing`` action is not refused here:
+    the decision lock already counts it as in flight, so concurrent submissions keep
+    the decisions they would get one by one. Same object: a refund on the same charge,
+    any subscription change on the same subscription, a credit on the same customer.
+    Called under the customer's decision lock, before the row is inserted.
+    """
+    if kind.value in REFUND_KINDS:
+        charges = list(params.get("charge_ids") or [params.get("charge_id")])
+        scope = Q(kind__in=REFUND_KINDS) & (
+            Q(result__charge_id__in=charges) | Q(params__charge_id__in=charges)
+        )
+        noun = f"charge {', '.join(charges)}"
+    elif kind.value in SUBSCRIPTION_KINDS:
+        scope = Q(kind__in=SUBSCRIPTION_KINDS, params__subscription_id=params["subscription_id"])
+        noun = f"subscription {params['subscription_id']}"
+    elif kind == ActionKind.APPLY_CREDIT:
+        scope = Q(kind=ActionKind.APPLY_CREDIT.value, customer_id=customer_id)
+        noun = f"the balance of {customer_id}"
+    else:
+        return
+    stale = timezone.now() - timedelta(seconds=_setting("BILLING_DESK_ACTION_STALE_SECONDS", 300))
+    open_action = (
+        BillingAction.objects.filter(workspace=workspace, customer_id=customer_id)
+        .filter(
+            Q(status=BillingAction.Status.OUTCOME_UNKNOWN)
+            | Q(status=BillingAction.Status.EXECUTING, started_at__lt=stale)
+        )
+        .filter(scope)
+        .order_by("created_at")
+        .first()
+    )
+    if open_action is None:
+        return
+    raise Conflict(
+        f"An earlier {open_action.kind.replace('_', ' ')} on {noun} is still being confirmed "
+        "with Stripe. Billing Desk will finish it as soon as Stripe answers; do not submit "
+        "it again.",
+        code="action_outcome_unknown",
+        details={"action_id": str(open_action.pk), "status": open_action.status},
+    )
+
+
 def _not_permitted(action: BillingAction) -> NotPermitted:
     return NotPermitted(
         f"Not permitted: {action.decision_reason}.",
@@ -750,6 +823,9 @@ def action_submit(
                 workspace=workspace, idempotency_key=key
             ).first()
             if existing is None:
+                _open_outcome_guard(
+                    workspace=workspace, kind=kind, customer_id=customer_id, params=clean
+                )
                 prepared = _prepare(kind=kind, workspace=workspace, customer=customer, params=clean)
                 history = (
                     refund_history(workspace=workspace, customer_id=customer_id)
@@ -903,18 +979,33 @@ class _Run:
         self.calls = 0
 
     def call(self, fn: Callable[..., T], *, step: str = "", **kwargs: Any) -> T:
-        """Call the provider; after ``ProviderUnavailable`` retry, bounded, with the same key."""
+        """Call the provider; after ``ProviderUnavailable`` retry, bounded, with the same key.
+
+        Once an attempt may have reached the provider (``ProviderOutcomeUnknown``),
+        no later failure can prove that nothing happened — a refused connection, or
+        the provider's own check finding the state our lost write already changed —
+        so the call ends unknown unless a later attempt returns the result.
+        """
         key = provider_idempotency_key(self.action, step)
         attempts = 1 + max(0, provider_retries())
+        unknown: ProviderOutcomeUnknown | None = None
         for attempt in range(1, attempts + 1):
             began = time.monotonic()
             try:
                 self.calls += 1
                 return fn(idempotency_key=key, **kwargs)
-            except ProviderUnavailable:
+            except ProviderUnavailable as exc:
+                if isinstance(exc, ProviderOutcomeUnknown):
+                    unknown = exc
                 if attempt == attempts:
+                    if unknown is not None and unknown is not exc:
+                        raise unknown from exc
                     raise
                 log.info("provider unavailable for %s (attempt %s); retrying", key, attempt)
+            except BillingDeskError as exc:
+                if unknown is not None:
+                    raise unknown from exc
+                raise
             finally:
                 self.provider_ms += int((time.monotonic() - began) * 1000)
         raise AssertionError("unreachable")
@@ -924,6 +1015,8 @@ def _execute(*, action: BillingAction, prepared: Prepared, started: float) -> Bi
     run = _Run(action, prepared, get_provider(action.workspace))
     try:
         result, object_id = EXECUTORS[ActionKind(action.kind)](run)
+    except ProviderOutcomeUnknown as exc:  # sent, no answer: held open, never "failed"
+        return _hold_unknown(action, exc, started=started, provider_ms=run.provider_ms)
     except BillingDeskError as exc:  # the provider refused, or the state changed under us
         return _fail(action, exc, started=started, provider_ms=run.provider_ms)
     except Exception as exc:
@@ -968,7 +1061,7 @@ def _succeed(
 
     with transaction.atomic():
         locked = BillingAction.objects.select_for_update().get(pk=action.pk)
-        if locked.status != BillingAction.Status.EXECUTING:  # someone else finished it
+        if locked.status not in OPEN:  # someone else finished it
             return locked
         locked.status = BillingAction.Status.SUCCEEDED
         locked.result = result
@@ -1016,7 +1109,7 @@ def _fail(
         )
     with transaction.atomic():
         locked = BillingAction.objects.select_for_update().get(pk=action.pk)
-        if locked.status != BillingAction.Status.EXECUTING:
+        if locked.status not in OPEN:
             return locked
         locked.status = BillingAction.Status.FAILED
         locked.error_code = exc.code[:64]
@@ -1029,6 +1122,45 @@ def _fail(
         customer_context_invalidate(
             workspace_id=locked.workspace_id, customer_id=locked.customer_id
         )
+    locked.replayed = getattr(action, "replayed", False)  # type: ignore[attr-defined]
+    return locked
+
+
+def _hold_unknown(
+    action: BillingAction, exc: ProviderOutcomeUnknown, *, started: float, provider_ms: int
+) -> BillingAction:
+    """The provider may have acted: keep the action open as ``outcome_unknown``.
+
+    The error says so honestly; no audit result, note or customer message is written
+    until reconciliation (``services.reconcile``) learns what the provider did.
+    ``completed_at`` stays empty: the action is not finished.
+    """
+    details: dict[str, Any] = {
+        "code": exc.code,
+        "provider_code": exc.provider_code,
+        "error_class": (exc.details or {}).get("error_class", ""),
+    }
+    with transaction.atomic():
+        locked = BillingAction.objects.select_for_update().get(pk=action.pk)
+        if locked.status not in OPEN:
+            return locked
+        locked.status = BillingAction.Status.OUTCOME_UNKNOWN
+        locked.error_code = exc.code[:64]
+        locked.error_message = exc.message
+        # Keep what submission recorded (a refund's charge_id): the guard and the
+        # refundable remainder read it while the outcome is open.
+        # ``sent_at`` dates the provider idempotency key (reconciliation replays it for 23 h).
+        sent_at = (locked.result or {}).get("sent_at") or (
+            locked.started_at or timezone.now()
+        ).isoformat()
+        locked.result = {**(locked.result or {}), "error": details, "sent_at": sent_at}
+        locked.provider_ms = (locked.provider_ms or 0) + provider_ms
+        locked.duration_ms = int((time.monotonic() - started) * 1000)
+        locked.save()
+        customer_context_invalidate(
+            workspace_id=locked.workspace_id, customer_id=locked.customer_id
+        )
+    log.warning("action %s: provider outcome unknown (%s)", locked.pk, details["error_class"])
     locked.replayed = getattr(action, "replayed", False)  # type: ignore[attr-defined]
     return locked
 
