@@ -128,6 +128,11 @@ def approval_detail(request: HttpRequest, approval_id: int) -> HttpResponse:
                 outcome = f"Approved. The action {action.get_status_display().lower()}."
                 if action.status == BillingAction.Status.FAILED:
                     outcome += f" Provider error: {action.error_message}"
+                elif action.status == BillingAction.Status.OUTCOME_UNKNOWN:
+                    outcome = (
+                        "Approved. Stripe did not confirm it in time, so it may already be "
+                        "done; Billing Desk is confirming with Stripe. Do not retry it."
+                    )
             else:
                 outcome = "Denied. The requester's ticket gets a note with your comment."
             messages.success(request, outcome)
