@@ -369,7 +369,8 @@ class LoopbackServer:
 
     ``handle`` returns ``(status, headers, body_bytes)``; it may sleep (simulated latency)
     or return ``None`` to drop the connection (a timeout / reset as the client sees it).
-    ``tls=(certfile, keyfile)`` serves HTTPS (see ``self_signed_cert``).
+    ``tls=(certfile, keyfile)`` serves HTTPS (see ``self_signed_cert``); ``port`` 0 is a
+    free one.
     """
 
     def __init__(
@@ -377,6 +378,7 @@ class LoopbackServer:
         handle: Callable[[str, str, dict[str, str], bytes], tuple[int, dict, bytes] | None],
         *,
         tls: tuple[str, str] | None = None,
+        port: int = 0,
     ):
         outer = self
 
@@ -403,7 +405,7 @@ class LoopbackServer:
             do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _any
 
         self.handle = handle
-        self.server = http.server.ThreadingHTTPServer((LOOPBACK, 0), Handler)
+        self.server = http.server.ThreadingHTTPServer((LOOPBACK, port), Handler)
         self.server.daemon_threads = True
         scheme = "http"
         if tls is not None:  # (certfile, keyfile): HTTPS for clients that only speak https://
@@ -482,6 +484,8 @@ class FakeZendesk:
       comment and answers with the audit (its ``Comment`` event carries the comment id);
     * ``GET /api/v2/tickets/{id}/comments.json`` lists the ticket's comments, newest first
       (what a de-duplicating poster reads before posting again);
+    * ``GET /api/v2/users/{id}.json`` (an active agent) and its group memberships (none),
+      for the signed-URL entry;
     * ``down`` answers 503 to everything while set.
 
     ``comments`` keeps every comment posted, so a benchmark can count notes per action.
@@ -516,10 +520,33 @@ class FakeZendesk:
                     "html_body": f"<p>{comment.get('body') or ''}</p>",
                     "public": bool(comment.get("public", True)),
                     "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    "posted_at": time.time(),  # not Zendesk's: for the benchmark's delays
                 }
                 self.comments.setdefault(put.group(1), []).append(stored)
             audit = {"id": 10_000 + stored["id"], "events": [stored]}
             return 200, {}, json_bytes({"ticket": {"id": int(put.group(1))}, "audit": audit})
+        user = re.fullmatch(r"/api/v2/users/(\d+)\.json", path)
+        if method == "GET" and user:
+            return (
+                200,
+                {},
+                json_bytes(
+                    {
+                        "user": {
+                            "id": int(user.group(1)),
+                            "name": f"Bench Agent {user.group(1)}",
+                            "email": f"agent{user.group(1)}@faults.example",
+                            "role": "agent",
+                            "role_type": None,
+                            "custom_role_id": None,
+                            "active": True,
+                            "suspended": False,
+                        }
+                    }
+                ),
+            )
+        if method == "GET" and re.fullmatch(r"/api/v2/users/\d+/group_memberships\.json", path):
+            return 200, {}, json_bytes({"group_memberships": [], "groups": [], "next_page": None})
         listed = re.fullmatch(r"/api/v2/tickets/(\d+)/comments\.json", path)
         if method == "GET" and listed:
             with self.lock:

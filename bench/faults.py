@@ -63,6 +63,7 @@ from _common import (
     bench_setup,
     celery_worker,
     gunicorn,
+    percentile,
     print_machine,
     print_table,
     self_signed_cert,
@@ -82,9 +83,11 @@ DEMO_OBJECTS = "billing_app.services.demo_seed._Seeder"
 # Action statuses that mean "not finished yet" (A1 adds outcome_unknown).
 OPEN_STATUSES = ("executing", "outcome_unknown")
 DONE_EVENT_STATUSES = ("processed", "ignored")
+LOG_FILES = ("gunicorn.log", "worker.log", "bench.log")
 NOTE_MARKER = re.compile(r"Action id: ([0-9a-f-]{36})")
 
 SECRET = "whsec_bench_faults"
+ZENDESK_INSTALLATION_ID = "77"
 GUNICORN_STRIPE_TIMEOUT = 1.5  # the panel's requests: a hang is noticed after 1.5 s
 WORKER_STRIPE_TIMEOUT = 10.0  # webhook re-reads: a held answer (≤ 8 s) is not a timeout
 FAULT_MODES = {"late": "act then hang", "act-reset": "act then reset", "act-500": "act then 500"}
@@ -121,6 +124,47 @@ def http(session: Any, method: str, url: str, **kwargs: Any) -> Answer:
     except ValueError:
         body = None
     return Answer(r.status_code, body, r.headers.get("Content-Type", ""))
+
+
+def raw_request(base: str, method: str, path: str, headers: dict[str, str], body: bytes) -> Answer:
+    """Send a large body the way a patient client does: stop sending once the server answers.
+
+    A server that refuses a body by its declared length answers (413) and closes before
+    reading it; ``requests`` would report the broken pipe, not the answer. Here the body
+    goes in 64 kB chunks, and an answer that arrives early is read and returned.
+    """
+    import select
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base)
+    head = [f"{method} {path} HTTP/1.1", f"Host: {parts.netloc}", "Connection: close"]
+    head += [f"{k}: {v}" for k, v in headers.items()] + [f"Content-Length: {len(body)}", "", ""]
+    received = b""
+    with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
+        try:
+            sock.sendall("\r\n".join(head).encode())
+            for i in range(0, len(body), 65536):
+                if select.select([sock], [], [], 0)[0]:
+                    break  # the server has answered already
+                sock.sendall(body[i : i + 65536])
+        except OSError:
+            pass  # it closed while we were sending: read what it said
+        try:
+            while chunk := sock.recv(65536):
+                received += chunk
+        except OSError:
+            pass
+    if not received.startswith(b"HTTP/"):
+        return Answer(0, {"error": {"code": "no_answer"}}, "")
+    header_block, _, payload = received.partition(b"\r\n\r\n")
+    lines = header_block.decode("latin-1").split("\r\n")
+    fields = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])}
+    try:
+        parsed = json.loads(payload) if "json" in fields.get("content-type", "") else None
+    except ValueError:
+        parsed = None
+    return Answer(int(lines[0].split()[1]), parsed, fields.get("content-type", ""))
 
 
 def wait_for(check: Callable[[], bool], timeout: float, every: float = 0.1) -> bool:
@@ -729,22 +773,33 @@ def notes_count(d: Deployment) -> dict[str, Any]:
     """Every finished action with a ticket needs exactly one note on it (all scenarios)."""
     from billing_app.models import BillingAction
 
-    posted = Counter(
-        m.group(1) for c in d.helpdesk.all_comments() for m in [NOTE_MARKER.search(c["body"])] if m
-    )
-    expected = {
-        str(pk)
-        for pk in BillingAction.objects.filter(
+    posted: Counter[str] = Counter()
+    first_post: dict[str, float] = {}
+    for c in d.helpdesk.all_comments():
+        m = NOTE_MARKER.search(c["body"])
+        if m:
+            posted[m.group(1)] += 1
+            first_post[m.group(1)] = min(first_post.get(m.group(1), 1e12), c["posted_at"])
+    finished = {
+        str(pk): done
+        for pk, done in BillingAction.objects.filter(
             workspace=d.workspace, status__in=("succeeded", "failed")
         )
         .exclude(ticket_id="")
-        .values_list("pk", flat=True)
+        .values_list("pk", "completed_at")
     }
+    delays = [
+        first_post[pk] - done.timestamp()
+        for pk, done in finished.items()
+        if pk in first_post and done is not None
+    ]
     return {
-        "expected": len(expected),
-        "never": sum(1 for pk in expected if posted[pk] == 0),
+        "expected": len(finished),
+        "never": sum(1 for pk in finished if posted[pk] == 0),
         "twice": sum(1 for n in posted.values() if n > 1),
         "comments": len(d.helpdesk.all_comments()),
+        "delay_p50": percentile(delays, 50) if delays else float("nan"),
+        "delay_max": max(delays) if delays else float("nan"),
     }
 
 
@@ -793,7 +848,11 @@ def scenario_hostile(d: Deployment, repeats: int):
     with requests.Session() as s:
         for _ in range(repeats):
             for label, method, path, kwargs in cases:
-                a = http(s, method, f"{d.base}{path}", **kwargs)
+                data = kwargs.get("data")
+                if isinstance(data, bytes) and len(data) > 1024 * 1024:
+                    a = raw_request(d.base, method, path, kwargs.get("headers", {}), data)
+                else:
+                    a = http(s, method, f"{d.base}{path}", **kwargs)
                 sent += 1
                 seen.setdefault(label, Counter())[f"{a.status} {a.content_type.split(';')[0]}"] += 1
                 if a.status >= 400 and "json" not in a.content_type:
@@ -816,6 +875,64 @@ def scenario_hostile(d: Deployment, repeats: int):
         "future": future_accepted,
         "repeats": repeats,
     }
+
+
+def rsa_pair() -> tuple[str, str]:
+    """The Zendesk app's key pair: it signs the entry tokens, the installation holds its public key."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private, public
+
+
+def zendesk_tokens(d: Deployment, private_pem: str, repeats: int) -> dict[str, Any]:
+    """Signed-URL entry tokens: one replayed after it opened the panel, one valid for 10 years."""
+    import uuid
+
+    import jwt
+    import requests
+
+    host = "127.0.0.1"
+
+    def token(agent: int, lifetime: int) -> str:
+        now = int(time.time())
+        claims = {
+            "iss": host,
+            "aud": f"https://{host}/api/v2/apps/installations/{ZENDESK_INSTALLATION_ID}.json",
+            "sub": f"https://{host}/api/v2/users/{agent}.json",
+            "iat": now,
+            "exp": now + lifetime,
+            "jti": uuid.uuid4().hex,
+            "context": {"product": "support", "location": "ticket_sidebar"},
+        }
+        return jwt.encode(claims, private_pem, algorithm="RS256")
+
+    out: dict[str, Any] = {"replayed": 0, "long": 0, "inconclusive": 0, "first": Counter()}
+    with requests.Session() as s:
+        for i in range(repeats):
+            t = token(9001 + i, 60)
+            url = f"{d.base}/zendesk/sidebar/?origin=https://{host}&app_guid=bench"
+            first = http(s, "POST", url, data={"token": t})
+            out["first"][first.status] += 1
+            if first.status != 200:
+                out["inconclusive"] += 1
+                continue
+            again = http(s, "POST", url, data={"token": t})
+            out["replayed"] += 200 <= again.status < 300
+            long = http(s, "POST", url, data={"token": token(9101 + i, 10 * 365 * 86400)})
+            out["long"] += 200 <= long.status < 300
+    return out
 
 
 # --- main ---------------------------------------------------------------------------------------------
@@ -863,6 +980,8 @@ def main() -> None:
         env = bench_setup()
         logs = Path(args.logs or tempfile.mkdtemp(prefix="bench-faults-logs-"))
         logs.mkdir(parents=True, exist_ok=True)
+        for name in LOG_FILES:  # this run's lines only
+            (logs / name).unlink(missing_ok=True)
         log_to(logs / "bench.log")
         print_machine()
         print(f"logs: {logs}/ (gunicorn.log, worker.log, bench.log: beat run in this process)")
@@ -885,7 +1004,11 @@ def run(args, env, broker, tls, rounds, concurrent, outage, settle_s, started) -
     faults = Faults()
     fake = FakeStripe(objects.catalog, fault_for=faults, stall=GUNICORN_STRIPE_TIMEOUT + 1.0)
     helpdesk = FakeZendesk()
-    with LoopbackServer(fake.handle) as stripe, LoopbackServer(helpdesk.handle, tls=tls) as zd:
+    try:  # on 443 the fake Zendesk has a domain of its own (127.0.0.1): signed-URL entry too
+        zd_server = LoopbackServer(helpdesk.handle, tls=tls, port=443)
+    except OSError:
+        zd_server = LoopbackServer(helpdesk.handle, tls=tls)
+    with LoopbackServer(fake.handle) as stripe, zd_server as zd:
         settings.STRIPE_API_BASE = stripe.url
         workspace = workspace_create(
             slug="bench-faults",
@@ -903,7 +1026,12 @@ def run(args, env, broker, tls, rounds, concurrent, outage, settle_s, started) -
             api_token="bench-token",
         )
         # The connector builds https://<domain>: point it at the fake on its loopback port.
-        Installation.objects.filter(pk=installation.pk).update(domain=f"127.0.0.1:{zd.port}")
+        private_pem, public_pem = rsa_pair()
+        Installation.objects.filter(pk=installation.pk).update(
+            domain="127.0.0.1" if zd.port == 443 else f"127.0.0.1:{zd.port}",
+            installation_id=ZENDESK_INSTALLATION_ID,
+            public_key=public_pem,
+        )
         token = agent_token(workspace, "manager", "bench-faults-manager")
         common = dict(
             STRIPE_API_BASE=stripe.url,
@@ -938,16 +1066,21 @@ def run(args, env, broker, tls, rounds, concurrent, outage, settle_s, started) -
             print(f"4. broker blink: {time.monotonic() - t:.0f} s")
             t = time.monotonic()
             hostile = scenario_hostile(d, rounds)
+            hostile["tokens"] = zendesk_tokens(d, private_pem, rounds) if zd.port == 443 else None
             print(f"5. hostile input: {time.monotonic() - t:.0f} s")
             settle(lambda: notes_count(d)["never"] == 0, settle_s)
             time.sleep(1.0)  # a duplicate post still in flight shows up now
             notes = notes_count(d)
     lines = tracebacks = 0
-    for name in ("gunicorn.log", "worker.log", "bench.log"):
+    for name in LOG_FILES:
         with contextlib.suppress(OSError), open(logs / name, errors="replace") as f:
             for line in f:
                 lines += 1
                 tracebacks += line.startswith("Traceback")
+                # A task the worker does not know is discarded: its side effect waits for beat.
+                notes["unregistered"] = notes.get("unregistered", 0) + (
+                    "Received unregistered task" in line
+                )
     report(
         money, conc, mirror, blink, hostile, notes, rounds, concurrent, outage, started,
         (lines, tracebacks),
@@ -1044,6 +1177,17 @@ def report(
         ),
         zero("lost side effects: notes posted twice", notes["twice"], "—"),
         zero(
+            "tasks the worker discarded as unregistered (worker.log)",
+            notes.get("unregistered", 0),
+            "—",
+        ),
+        Row(
+            "note posted after its action finished — median / slowest",
+            f"{notes['delay_p50']:.1f} s / {notes['delay_max']:.0f} s",
+            "",
+            "",
+        ),
+        zero(
             f"webhook deliveries answered non-2xx ({blink['deliveries']}, broker down {outage:.0f} s)",
             blink["webhook_non2xx"] + mirror["non2xx"],
             "HTML 500 during the outage (§4)",
@@ -1082,6 +1226,29 @@ def report(
             "10 MB in 12 s of a database outage (§9)",
         )
     )
+    tokens = hostile.get("tokens")
+    if tokens is None:
+        rows.append(Row("Zendesk entry tokens", "not measured (port 443 not free)", "", ""))
+    else:
+        usable = hostile["repeats"] - tokens["inconclusive"]
+        if tokens["inconclusive"]:
+            print(f"- Zendesk entry: first use answered {dict(tokens['first'])}")
+        rows += [
+            zero(
+                f"Zendesk entry tokens accepted twice (of {usable} that opened the panel)",
+                tokens["replayed"],
+                "accepted twice (§7)",
+            ),
+            zero(
+                f"Zendesk entry tokens valid for 10 years accepted (of {usable})",
+                tokens["long"],
+                "accepted (§7)",
+            ),
+        ]
+        if usable == 0:
+            rows.append(
+                Row("Zendesk entry: no token opened the panel", "inconclusive", "", "", False)
+            )
     ok = print_table("Faults (issue 12): every counter must be 0", rows)
     print(f"run took {time.monotonic() - started:.0f} s")
     raise SystemExit(0 if ok else 1)
