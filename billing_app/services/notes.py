@@ -23,6 +23,7 @@ from django.db import transaction
 from django.db.models import F
 
 from helpdesk_connectors.base import HelpdeskApiError, NotRegistered
+from helpdesk_connectors.models import Installation
 from helpdesk_connectors.registry import connector_for
 
 from ..catalog import Role
@@ -166,45 +167,76 @@ def note_marker(message: OutboxMessage) -> str:
     return f"{NOTE_MARKER_PREFIX} {message.pk}"
 
 
-def _maybe_sent(exc: HelpdeskApiError) -> bool:
+def note_maybe_sent(exc: HelpdeskApiError) -> bool:
+    """After this error the note may exist although no answer said so."""
     return exc.code in _MAYBE_SENT_CODES or (exc.http_status or 0) >= 500
 
 
-def helpdesk_note_deliver(
-    *,
-    message: OutboxMessage,
-    installation,
-    ticket_id: str,
-    body: str,  # type: ignore[no-untyped-def]
+def _connector(installation: Installation):  # type: ignore[no-untyped-def]
+    try:
+        return connector_for(installation)
+    except NotRegistered as exc:
+        raise HelpdeskApiError(
+            f"No connector {installation.connector!r}.", code="unsupported"
+        ) from exc
+
+
+def note_already_posted(*, installation: Installation, ticket_id: str, marker: str) -> str | None:
+    """The id of the note carrying ``marker`` on the ticket, if an earlier attempt posted it.
+
+    A helpdesk that cannot be read raises (retry later rather than risk a second
+    note); a connector without the capability answers None (post: at least once).
+    """
+    try:
+        found = _connector(installation).find_recent_note(installation, ticket_id, marker=marker)
+    except HelpdeskApiError as exc:
+        if exc.code != "unsupported":
+            raise
+        return None
+    if found is not None:
+        logger.info("note %s was already on ticket %s as %s", marker, ticket_id, found)
+    return found
+
+
+def note_post_with_marker(
+    *, installation: Installation, ticket_id: str, body: str, marker: str, look_first: bool
 ) -> str:
-    """Post ``body`` + the marker as an internal note, unless an earlier attempt already did.
+    """Post ``body`` + ``marker`` as an internal note; with ``look_first``, not if it is there."""
+    if look_first:
+        found = note_already_posted(installation=installation, ticket_id=ticket_id, marker=marker)
+        if found is not None:
+            return found
+    return (
+        _connector(installation).post_internal_note(installation, ticket_id, f"{body}\n{marker}")
+        or ""
+    )
+
+
+def helpdesk_note_deliver(
+    *, message: OutboxMessage, installation: Installation, ticket_id: str, body: str
+) -> str:
+    """Post ``body`` + the message's marker as an internal note, unless an earlier attempt did.
 
     ``outcome_unknown`` is set before the request leaves and cleared only when the
     helpdesk answered a refusal that proves nothing was created (429, 4xx): a
     worker killed mid-request leaves it set, so the next attempt looks first.
     """
-    try:
-        connector = connector_for(installation)
-    except NotRegistered as exc:
-        raise HelpdeskApiError(
-            f"No connector {installation.connector!r}.", code="unsupported"
-        ) from exc
     marker = note_marker(message)
     if message.outcome_unknown:
-        try:
-            found = connector.find_recent_note(installation, ticket_id, marker=marker)
-        except HelpdeskApiError as exc:
-            if exc.code != "unsupported":
-                raise  # cannot tell: try again later rather than risk a second note
-            found = None
+        found = note_already_posted(installation=installation, ticket_id=ticket_id, marker=marker)
         if found is not None:
-            logger.info("note %s was already on ticket %s as %s", message.pk, ticket_id, found)
             return found
     OutboxMessage.objects.filter(pk=message.pk).update(outcome_unknown=True)
     try:
-        return connector.post_internal_note(installation, ticket_id, f"{body}\n{marker}") or ""
+        return note_post_with_marker(
+            installation=installation,
+            ticket_id=ticket_id,
+            body=body,
+            marker=marker,
+            look_first=False,
+        )
     except HelpdeskApiError as exc:
-        if not _maybe_sent(exc):
+        if not note_maybe_sent(exc):
             OutboxMessage.objects.filter(pk=message.pk).update(outcome_unknown=False)
         raise
 

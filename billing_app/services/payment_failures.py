@@ -387,7 +387,7 @@ def _enqueue_escalation(failure: PaymentFailure) -> None:
 
 def escalation_deliver(message: OutboxMessage) -> str:
     """Outbox handler: each step posts at most once (see ``payment_failure_escalate``)."""
-    payment_failure_escalate(failure_id=int(message.target_id))
+    payment_failure_escalate(failure_id=int(message.target_id), look_first=message.attempts > 1)
     return ""
 
 
@@ -916,17 +916,26 @@ def csm_outreach_body(*, failure: PaymentFailure) -> str:
     )
 
 
-def _post_note(target: TicketTarget, body: str) -> str:
-    try:
-        connector = connector_for(target.installation)
-    except NotRegistered as exc:
-        raise HelpdeskApiError(
-            f"No connector {target.installation.connector!r}.", code="unsupported"
-        ) from exc
-    return connector.post_internal_note(target.installation, target.ticket_id, body) or ""
+def _post_note(target: TicketTarget, body: str, *, marker: str, look_first: bool) -> str:
+    """Post once on the ticket: a retry whose earlier post may have landed looks first."""
+    from .notes import note_post_with_marker
+
+    return note_post_with_marker(
+        installation=target.installation,
+        ticket_id=target.ticket_id,
+        body=body,
+        marker=marker,
+        look_first=look_first,
+    )
 
 
-def _suspension_note(failure_id: int) -> HelpdeskApiError | None:
+def _marker(failure: PaymentFailure, step: str) -> str:
+    from .notes import NOTE_MARKER_PREFIX
+
+    return f"{NOTE_MARKER_PREFIX} payment-failure-{failure.pk}-{step}"
+
+
+def _suspension_note(failure_id: int, look_first: bool = False) -> HelpdeskApiError | None:
     """Step 1: the warning as an internal note on the latest ticket (once)."""
     with transaction.atomic():
         failure = PaymentFailure.objects.select_for_update().get(pk=failure_id)
@@ -943,7 +952,12 @@ def _suspension_note(failure_id: int) -> HelpdeskApiError | None:
             failure.save(update_fields=["suspension_note_status", "updated_at"])
             return None
         try:
-            ref = _post_note(target, suspension_warning_body(failure=failure))
+            ref = _post_note(
+                target,
+                suspension_warning_body(failure=failure),
+                marker=_marker(failure, "warning"),
+                look_first=look_first,
+            )
         except HelpdeskApiError as exc:
             failure.suspension_note_status = PaymentFailure.NoteStatus.FAILED
             failure.save(update_fields=["suspension_note_status", "updated_at"])
@@ -954,7 +968,7 @@ def _suspension_note(failure_id: int) -> HelpdeskApiError | None:
         return None
 
 
-def _csm_outreach(failure_id: int) -> HelpdeskApiError | None:
+def _csm_outreach(failure_id: int, look_first: bool = False) -> HelpdeskApiError | None:
     """Step 2: a ticket for the CSM group, else a note on the latest ticket (once)."""
     with transaction.atomic():
         failure = (
@@ -1005,6 +1019,8 @@ def _csm_outreach(failure_id: int) -> HelpdeskApiError | None:
                         target,
                         csm_outreach_body(failure=failure)
                         + f"\nCSM group: {group or '(no CSM group configured)'}",
+                        marker=_marker(failure, "csm"),
+                        look_first=look_first,
                     )
                     status = PaymentFailure.OutreachStatus.NOTE
                     ref = f"{target.ticket_id}:{note}" if note else target.ticket_id
@@ -1032,7 +1048,7 @@ def _csm_outreach(failure_id: int) -> HelpdeskApiError | None:
         return error
 
 
-def payment_failure_escalate(*, failure_id: int) -> PaymentFailure:
+def payment_failure_escalate(*, failure_id: int, look_first: bool = False) -> PaymentFailure:
     """Post the suspension warning note and open the CSM outreach, each at most once.
 
     Each step locks the failure row for its helpdesk call and records what it did
@@ -1044,7 +1060,13 @@ def payment_failure_escalate(*, failure_id: int) -> PaymentFailure:
     PaymentFailure.objects.filter(pk=failure_id).update(
         escalation_attempts=F("escalation_attempts") + 1
     )
-    errors = [e for e in (_suspension_note(failure_id), _csm_outreach(failure_id)) if e]
+    # ``look_first`` (a retry): a note whose earlier post may have landed is looked for on
+    # the ticket by its marker before it is posted again.
+    errors = [
+        e
+        for e in (_suspension_note(failure_id, look_first), _csm_outreach(failure_id, look_first))
+        if e
+    ]
     retryable = next((e for e in errors if e.retryable), None)
     if retryable is not None:
         raise retryable

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import requests
 import responses
 from django.utils import timezone
 
@@ -392,6 +393,43 @@ def test_a_zendesk_outage_is_retried_and_still_opens_one_ticket(
     third = PaymentFailure.objects.get(workspace=ws, attempt_count=3)
     assert (third.csm_outreach_status, third.csm_outreach_ref) == ("ticket", "zendesk:9001")
     assert third.escalation_attempts == 2
+
+
+def test_a_warning_note_that_timed_out_after_zendesk_stored_it_is_not_posted_twice(
+    ws, zendesk, agent_action, deliver, stripe_state, http
+):
+    # given Zendesk stores the suspension warning, then the answer times out
+    agent_action()
+    zendesk_ok(http)
+    stored: list[dict] = []
+
+    def put(request):
+        body = json.loads(request.body)["ticket"]["comment"]["body"]
+        stored.append({"id": 88002, "type": "Comment", "body": body, "plain_body": body})
+        raise requests.exceptions.ReadTimeout("Read timed out. (read timeout=10)")
+
+    http.remove(responses.PUT, f"{ZENDESK}/api/v2/tickets/7001.json")
+    http.add_callback(responses.PUT, f"{ZENDESK}/api/v2/tickets/7001.json", callback=put)
+    http.add_callback(
+        responses.GET,
+        f"{ZENDESK}/api/v2/tickets/7001/comments.json",
+        callback=lambda request: (
+            200,
+            {},
+            json.dumps({"comments": stored[::-1], "next_page": None, "count": len(stored)}),
+        ),
+    )
+
+    # when the third failure escalates and the re-drive retries the timed-out note
+    for n in (1, 2, 3):
+        fail(deliver, stripe_state, n, at=T0 + (n - 1) * DAY)
+    outbox_redrive(now=timezone.now() + timedelta(minutes=5))
+
+    # then the warning is on the ticket once, found by its marker and recorded as posted
+    assert len(zendesk_calls(http, "PUT", "/api/v2/tickets/7001.json")) == 1
+    assert len(stored) == 1 and "Billing Desk ref: payment-failure-" in stored[0]["body"]
+    third = PaymentFailure.objects.get(workspace=ws, attempt_count=3)
+    assert (third.suspension_note_status, third.suspension_note_ref) == ("posted", "7001:88002")
 
 
 # --- recovery ---------------------------------------------------------------------------------
