@@ -339,6 +339,7 @@ CELERY_BEAT_SCHEDULE = {
     "outbox-redrive": {
         "task": "billing_app.tasks.outbox.outbox_redrive_task",
         "schedule": 60,
+        "options": {"expires": 55},  # a run still queued when the next is due is dropped
     },
     # Actions whose provider answer was lost (outcome_unknown: settled within a minute of
     # Stripe answering again) or left "executing" by a worker that died mid-action.
