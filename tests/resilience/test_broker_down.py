@@ -418,3 +418,26 @@ def _refuse(*args, **kwargs):
     from kombu.exceptions import OperationalError
 
     raise OperationalError("Error 111 connecting to 127.0.0.1:6390. Connection refused.")
+
+
+def test_a_failed_stripe_event_is_re_driven_after_its_backoff(ws, stripe):
+    # given an event whose second processing failed (Stripe unavailable) just now
+    stripe.on("GET", f"/v1/subscriptions/{SUB}", load("subscription", status="past_due"))
+    failed_at = timezone.now()
+    stored = StripeEvent.objects.create(
+        workspace=ws,
+        event_id="evt_1Backoff",
+        type="customer.subscription.updated",
+        created=failed_at,
+        payload=event("evt_1Backoff", "customer.subscription.updated", load("subscription")),
+        status=StripeEvent.Status.FAILED,
+        attempts=2,
+        processed_at=failed_at,
+    )
+
+    # then a re-drive within its backoff (2 minutes after a second failure) leaves it
+    assert outbox_redrive(now=failed_at + timedelta(seconds=119)).stripe_events == 0
+    # and the first re-drive after it processes it
+    assert outbox_redrive(now=failed_at + timedelta(seconds=120)).stripe_events == 1
+    stored.refresh_from_db()
+    assert (stored.status, stored.attempts) == ("processed", 3)
