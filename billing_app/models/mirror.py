@@ -4,8 +4,16 @@ Rows are keyed by (workspace, the provider's object id). ``data`` keeps the obje
 as the provider returned it; the typed columns are what the panel, the workflows
 and the dashboard query. References between objects are provider ids, not foreign
 keys, because webhooks arrive in any order (an invoice may land before its
-customer). ``source_updated`` is the provider-side timestamp of the state stored,
-so an older event never overwrites a newer state.
+customer).
+
+Ordering (issue 12): ``read_at`` is when the stored state was *read* from the
+provider — the start of the request, taken before it was sent, so a read that
+started earlier is older even when its answer arrives later; for a state taken
+from a webhook payload it is the event's ``created``. ``services.mirror`` replaces
+a row only with a state whose ``read_at`` is not older (under the row lock), so
+the mirror never goes back in time. NULL means "not known": any ordered state
+replaces it. ``source_updated`` is the same instant in whole seconds (kept for the
+queries that compare it); ``synced_at`` is only when the row was last written.
 """
 
 from __future__ import annotations
@@ -22,6 +30,8 @@ class MirrorObject(models.Model):
     created = models.DateTimeField(null=True, blank=True)
     data = models.JSONField(default=dict, blank=True)
     source_updated = models.BigIntegerField(default=0)
+    # When the stored state was read from the provider (the request's start); NULL: unknown.
+    read_at = models.DateTimeField(null=True, blank=True)
     synced_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -50,7 +60,7 @@ class MirrorCustomer(MirrorObject):
     tax_ids = models.JSONField(default=list, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     default_payment_method_id = models.CharField(max_length=255, blank=True)
-    # When the whole customer bundle was last fetched from the provider.
+    # When the newest whole-bundle read stored started (a read time, not a write time).
     bundle_synced_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -72,6 +72,7 @@ from ..models import (
 )
 from ..money import format_money, to_decimal
 from .failures import failure_alerts_extend
+from .mirror_freshness import customer_data_as_of as mirror_data_as_of
 from .payments import card_brand_label, charge_method_label, money, payment_history_page
 
 Obj = dict[str, Any]
@@ -1110,7 +1111,8 @@ def customer_context(
 
 
 def customer_data_as_of(customer: MirrorCustomer) -> datetime | None:
-    return customer.bundle_synced_at or customer.synced_at
+    """When the data was *read* from the provider (``selectors.mirror_freshness``), not written."""
+    return mirror_data_as_of(customer=customer)
 
 
 def _iso(value: datetime | None) -> str | None:

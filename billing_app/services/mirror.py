@@ -3,19 +3,32 @@
 Both providers feed the mirror through ``mirror_upsert``: the Stripe provider with
 what Stripe returns (API responses, webhook re-reads, the backfill), the sandbox
 with the objects it simulates. Each row keeps the raw object in ``data`` and the
-typed columns the panel queries. ``source_updated`` guards against out-of-order
-writes: a state older than the one stored is ignored.
+typed columns the panel queries.
+
+The mirror never goes back in time (issue 12). Every state is stamped with when it
+was *read* (``read_at``: the request's send time, or a webhook payload's event
+``created``), never with when it is written: a re-read whose answer arrives late
+would otherwise overwrite what a later re-read already stored. A write replaces
+the row only if its read is not older, compared under the row lock
+(``select_for_update``; the insert race falls back to the same comparison), and
+never moves Stripe's forward-only fields back (a canceled subscription, a paid or
+void invoice, a deleted customer). A state whose read time is unknown inserts a
+missing row but never overwrites one: the object is re-fetched instead. Skipped
+writes bump nothing in the context cache; applied ones bump the customer's version.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Model
+from django.db.models import Model, Q
+from django.utils import timezone
 
+from ..errors import BillingDeskError
 from ..models import (
     MirrorBalanceTransaction,
     MirrorCharge,
@@ -32,6 +45,8 @@ from ..models import (
     Workspace,
 )
 from ..money import Money
+
+logger = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 
@@ -337,46 +352,143 @@ def mirror_model_for(object_type: str) -> type[Model] | None:
     return entry[0] if entry else None
 
 
-@transaction.atomic
-def mirror_upsert(
-    *, workspace: Workspace, obj: Obj, source_updated: int | None = None
-) -> Model | None:
-    """Store one provider object (and its embedded children) in the mirror.
+# Stripe's own forward-only fields: states no later read can move away from.
+SUBSCRIPTION_FINAL = frozenset({"canceled", "incomplete_expired"})
+INVOICE_FINAL = frozenset({"paid", "void"})
+INVOICE_EARLY = frozenset({"draft", "open"})
+# What a write that cannot be ordered can re-fetch (``BillingProvider.retrieve_object``).
+REFETCHABLE = frozenset(
+    {
+        "customer",
+        "subscription",
+        "invoice",
+        "charge",
+        "refund",
+        "payment_method",
+        "product",
+        "price",
+    }
+)
 
-    ``source_updated`` is the provider-side time of this state (a webhook event's
-    ``created``); when older than what is stored, nothing changes. Re-reads from
-    the API pass ``None``: the object's current state, stamped with now.
+
+def mirror_read_clock() -> datetime:
+    """The read time of a provider request about to be sent: call it *before* sending."""
+    return timezone.now()
+
+
+def mirror_upsert(
+    *,
+    workspace: Workspace,
+    obj: Obj,
+    read_at: datetime | None = None,
+    source_updated: int | None = None,
+) -> Model | None:
+    """Store one provider object (and its embedded children) unless the mirror holds a newer state.
+
+    ``read_at`` is when the request that returned ``obj`` was sent; ``source_updated``
+    (a webhook event's ``created``, unix seconds) stands for it when the state comes
+    from an event payload. Without either, the write cannot be ordered: on a Stripe
+    workspace a new row is inserted (marked "read time unknown", so any ordered read
+    replaces it) but an existing row is never overwritten — the object is re-fetched
+    and that read is stored instead. The sandbox *is* the billing system, so its
+    writes are the state itself and are stamped with now.
     """
-    kind = obj.get("object")
-    _context_invalidate(workspace, obj)
+    if read_at is None and source_updated is not None:
+        read_at = datetime.fromtimestamp(source_updated, tz=UTC)
+    if read_at is None:
+        return _upsert_unordered(workspace, obj)
+    return _upsert(workspace, obj, read_at)
+
+
+def _upsert_unordered(workspace: Workspace, obj: Obj) -> Model | None:
+    if workspace.provider != Workspace.Provider.STRIPE:
+        return _upsert(workspace, obj, mirror_read_clock())
+    kind, object_id = str(obj.get("object") or ""), str(obj.get("id") or "")
+    model = mirror_model_for(kind)
+    if model is None or not object_id or (kind == "customer" and obj.get("deleted")):
+        return _upsert(workspace, obj, None)
+    if not model.objects.filter(workspace=workspace, stripe_id=object_id).exists():
+        return _upsert(workspace, obj, None)  # inserted; an existing row is left alone
+    return _refetch(workspace, kind, object_id)
+
+
+def _refetch(workspace: Workspace, kind: str, object_id: str) -> Model | None:
+    """Replace an unordered write by a fresh, ordered read; on failure the row stays as it is
+    (the webhook that every Stripe change sends, or the next refresh, repairs it)."""
+    from ..providers import get_provider
+
+    model = mirror_model_for(kind)
+    row = model.objects.filter(workspace=workspace, stripe_id=object_id).first() if model else None
+    if kind not in REFETCHABLE:
+        return row
+    read_at = mirror_read_clock()
+    try:
+        current = get_provider(workspace).retrieve_object(kind, object_id)
+    except BillingDeskError as exc:
+        logger.warning(
+            "re-fetch of %s %s for an unordered mirror write failed (%s); row left as it is",
+            kind,
+            object_id,
+            exc.code,
+        )
+        return row
+    return _upsert(workspace, current, read_at)
+
+
+def _superseded(existing: Model, read_at: datetime | None, kind: str, fields: Obj) -> bool:
+    """Whether the stored row is newer than the incoming state (then nothing is written)."""
+    if read_at is None:
+        return True  # an unordered state never overwrites
+    stored = existing.read_at  # type: ignore[attr-defined]
+    if stored is not None and read_at < stored:
+        return True
+    if stored is None and existing.source_updated > int(read_at.timestamp()):  # type: ignore[attr-defined]
+        return True  # a row stored before read times were recorded
+    status = getattr(existing, "status", "")
+    if kind == "subscription":
+        return status in SUBSCRIPTION_FINAL and fields["status"] not in SUBSCRIPTION_FINAL
+    if kind == "invoice":
+        return status in INVOICE_FINAL and fields["status"] in INVOICE_EARLY
+    if kind == "customer":
+        return bool(existing.deleted) and not fields["deleted"]  # type: ignore[attr-defined]
+    return False
+
+
+@transaction.atomic
+def _upsert(workspace: Workspace, obj: Obj, read_at: datetime | None) -> Model | None:
+    """Compare-and-set under the row lock: on PostgreSQL a concurrent writer of the same
+    object waits for ours and then compares against what we committed."""
+    kind = str(obj.get("object") or "")
     if kind == "customer" and obj.get("deleted"):
-        MirrorCustomer.objects.filter(workspace=workspace, stripe_id=obj["id"]).update(deleted=True)
+        # Final at Stripe (a deleted customer never comes back): needs no ordering.
+        if MirrorCustomer.objects.filter(workspace=workspace, stripe_id=obj.get("id")).update(
+            deleted=True
+        ):
+            _context_invalidate(workspace, obj)
         return None
-    entry = MAPPERS.get(str(kind))
+    entry = MAPPERS.get(kind)
     if entry is None or not obj.get("id"):
         return None
     model, mapper = entry
-    stamp = source_updated if source_updated is not None else int(datetime.now(tz=UTC).timestamp())
     fields = mapper(obj)
-    existing = (
-        model.objects.select_for_update().filter(workspace=workspace, stripe_id=obj["id"]).first()
-    )
-    if existing is not None and existing.source_updated > stamp:
-        return existing
     values = {
         **fields,
         "livemode": bool(obj.get("livemode")),
         "created": ts(obj.get("created")),
         "data": obj,
-        "source_updated": stamp,
+        "read_at": read_at,
+        "source_updated": int(read_at.timestamp()) if read_at else 0,
     }
+    existing = (
+        model.objects.select_for_update().filter(workspace=workspace, stripe_id=obj["id"]).first()
+    )
     if existing is None:
         try:
             with transaction.atomic():
                 instance = model.objects.create(workspace=workspace, stripe_id=obj["id"], **values)
         except IntegrityError:
-            # A concurrent writer (another event about the same object) inserted it
-            # between our read and our insert: lock theirs and apply the newer state.
+            # A concurrent writer inserted it between our read and our insert: lock theirs
+            # and compare with it.
             existing = (
                 model.objects.select_for_update()
                 .filter(workspace=workspace, stripe_id=obj["id"])
@@ -384,14 +496,15 @@ def mirror_upsert(
             )
             if existing is None:  # not the uniqueness race
                 raise
-            if existing.source_updated > stamp:
-                return existing
     if existing is not None:
+        if _superseded(existing, read_at, kind, fields):
+            return existing  # older than what is stored: no write, no cache bump
         for name, value in values.items():
             setattr(existing, name, value)
         existing.save()
         instance = existing
-    _upsert_children(workspace, obj, stamp)
+    _context_invalidate(workspace, obj)
+    _upsert_children(workspace, obj, read_at)
     return instance
 
 
@@ -417,7 +530,8 @@ def _context_invalidate(workspace: Workspace, obj: Obj) -> None:
         customer_context_invalidate(workspace_id=workspace.pk, customer_id=str(customer_id))
 
 
-def _upsert_children(workspace: Workspace, obj: Obj, stamp: int) -> None:
+def _upsert_children(workspace: Workspace, obj: Obj, stamp: datetime | None) -> None:
+    """The embedded objects, ordered by their parent's read (they were read with it)."""
     kind = obj.get("object")
     if kind == "subscription":
         items = (obj.get("items") or {}).get("data") or []
@@ -426,8 +540,8 @@ def _upsert_children(workspace: Workspace, obj: Obj, stamp: int) -> None:
             item = {**item, "subscription": obj["id"]}
             price = item.get("price")
             if isinstance(price, dict):
-                mirror_upsert(workspace=workspace, obj=price, source_updated=stamp)
-            mirror_upsert(workspace=workspace, obj=item, source_updated=stamp)
+                _upsert(workspace, price, stamp)
+            _upsert(workspace, item, stamp)
             seen.append(item["id"])
         # Items removed from the subscription (a plan change) leave the mirror too.
         if (obj.get("items") or {}).get("has_more") is False or items:
@@ -437,15 +551,13 @@ def _upsert_children(workspace: Workspace, obj: Obj, stamp: int) -> None:
     elif kind == "invoice":
         lines = (obj.get("lines") or {}).get("data") or []
         for line in lines:
-            mirror_upsert(
-                workspace=workspace, obj={**line, "invoice": obj["id"]}, source_updated=stamp
-            )
+            _upsert(workspace, {**line, "invoice": obj["id"]}, stamp)
     elif kind == "charge":
         for refund in (obj.get("refunds") or {}).get("data") or []:
-            mirror_upsert(
-                workspace=workspace,
-                obj={**refund, "customer": refund.get("customer") or obj.get("customer")},
-                source_updated=stamp,
+            _upsert(
+                workspace,
+                {**refund, "customer": refund.get("customer") or obj.get("customer")},
+                stamp,
             )
     if kind == "subscription" and "discounts" in obj:
         _upsert_discounts(
@@ -468,7 +580,7 @@ def _upsert_children(workspace: Workspace, obj: Obj, stamp: int) -> None:
 def _upsert_discounts(
     workspace: Workspace,
     discounts: list[Any],
-    stamp: int,
+    stamp: datetime | None,
     *,
     customer_id: str,
     subscription_id: str,
@@ -478,44 +590,94 @@ def _upsert_discounts(
     current = [ref(d) for d in discounts if ref(d)]
     for discount in discounts:
         if isinstance(discount, dict) and discount.get("id"):
-            mirror_upsert(
-                workspace=workspace,
-                obj={
+            _upsert(
+                workspace,
+                {
                     **discount,
                     "customer": discount.get("customer") or customer_id,
                     "subscription": discount.get("subscription") or subscription_id,
                 },
-                source_updated=stamp,
+                stamp,
             )
-    MirrorDiscount.objects.filter(
-        workspace=workspace,
-        customer_id=customer_id,
-        subscription_id=subscription_id,
-        source_updated__lte=stamp,
-        active=True,
-    ).exclude(stripe_id__in=current).update(active=False)
+    if stamp is not None:
+        mirror_discounts_deactivate(
+            workspace=workspace,
+            customer_id=customer_id,
+            subscription_id=subscription_id,
+            listed=current,
+            read_at=stamp,
+        )
+
+
+def mirror_discounts_deactivate(
+    *,
+    workspace: Workspace,
+    customer_id: str,
+    subscription_id: str,
+    listed: list[str],
+    read_at: datetime,
+) -> int:
+    """Mark inactive the owner's mirrored discounts that a read at ``read_at`` no longer lists
+    (only those stored from an older read: a newer one knows better)."""
+    return (
+        MirrorDiscount.objects.filter(
+            workspace=workspace,
+            customer_id=customer_id,
+            subscription_id=subscription_id,
+            active=True,
+        )
+        .filter(
+            Q(read_at__lte=read_at)
+            | Q(read_at__isnull=True, source_updated__lte=int(read_at.timestamp()))
+        )
+        .exclude(stripe_id__in=listed)
+        .update(active=False)
+    )
 
 
 def mirror_customer_balance_update(
-    *, workspace: Workspace, customer_id: str, balance: Money
+    *, workspace: Workspace, customer_id: str, balance: Money, read_at: datetime | None = None
 ) -> int:
     """Stripe's ending balance after a balance transaction we just made (credit granted).
 
-    Only a balance in the customer's own currency is the customer's ``balance``.
+    Only a balance in the customer's own currency is the customer's ``balance``. Ordered
+    like any write (``read_at``: when the balance transaction was sent); without a read
+    time the customer is re-fetched instead.
     """
-    from .context_cache import customer_context_invalidate
-
-    customer_context_invalidate(workspace_id=workspace.pk, customer_id=customer_id)
-    return MirrorCustomer.objects.filter(
-        workspace=workspace, stripe_id=customer_id, currency=balance.currency
-    ).update(balance=balance.amount)
+    if read_at is None:
+        if workspace.provider == Workspace.Provider.STRIPE:
+            return 1 if _refetch(workspace, "customer", customer_id) is not None else 0
+        read_at = mirror_read_clock()
+    with transaction.atomic():
+        customer = (
+            MirrorCustomer.objects.select_for_update()
+            .filter(workspace=workspace, stripe_id=customer_id, currency=balance.currency)
+            .first()
+        )
+        if customer is None or (customer.read_at is not None and read_at < customer.read_at):
+            return 0
+        customer.balance = balance.amount
+        customer.data = {**(customer.data or {}), "balance": balance.amount}
+        customer.read_at = read_at
+        customer.source_updated = int(read_at.timestamp())
+        customer.save(update_fields=["balance", "data", "read_at", "source_updated", "synced_at"])
+        _context_invalidate(workspace, {"object": "customer", "id": customer_id})
+    return 1
 
 
 def mirror_upsert_many(
-    *, workspace: Workspace, objects: Iterable[Obj], source_updated: int | None = None
+    *,
+    workspace: Workspace,
+    objects: Iterable[Obj],
+    read_at: datetime | None = None,
+    source_updated: int | None = None,
 ) -> int:
+    """Each object through ``mirror_upsert``; how many are mirrored (stored now or already newer)."""
     count = 0
     for obj in objects:
-        if mirror_upsert(workspace=workspace, obj=obj, source_updated=source_updated) is not None:
+        stored = mirror_upsert(
+            workspace=workspace, obj=obj, read_at=read_at, source_updated=source_updated
+        )
+        if stored is not None:
             count += 1
     return count

@@ -15,19 +15,25 @@ children are expanded exactly as ``mirror_upsert`` expands them, and the clean-u
 it does for a subscription's removed items and an owner's removed discounts runs
 for new owners too. ``tests/billing_app/test_mirror_bulk.py`` checks that both
 paths leave identical rows.
+
+Ordering: every object is stamped with the bundle's ``read_at`` (when its reads
+were sent). New rows are inserted with it; existing rows go through
+``mirror_upsert``'s compare-and-set, so a bundle whose answer arrived late never
+overwrites what a newer read (a webhook, another refresh) stored meanwhile, and its
+clean-up of removed items and discounts runs only where its own write applied.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Model
 
-from ..models import MirrorDiscount, MirrorSubscriptionItem, Workspace
-from .mirror import MAPPERS, mirror_upsert, ref, ts
+from ..models import MirrorSubscriptionItem, Workspace
+from .mirror import MAPPERS, mirror_discounts_deactivate, mirror_upsert, ref, ts
 
 Obj = dict[str, Any]
 
@@ -73,15 +79,17 @@ def _expand(obj: Obj) -> list[Obj]:
 
 
 @transaction.atomic
-def mirror_upsert_bulk(*, workspace: Workspace, objects: Iterable[Obj | None]) -> int:
-    """Store provider objects (re-read now, so stamped with now); returns how many were given.
+def mirror_upsert_bulk(
+    *, workspace: Workspace, objects: Iterable[Obj | None], read_at: datetime
+) -> int:
+    """Store provider objects read at ``read_at``; returns how many were given.
 
-    Same result as calling ``mirror_upsert(workspace=, obj=)`` for each object in turn.
+    Same result as calling ``mirror_upsert(workspace=, obj=, read_at=)`` for each object in turn.
     """
     top = [o for o in objects if o and o.get("id") and str(o.get("object")) in MAPPERS]
     slow = [o for o in top if o.get("object") == "customer" and o.get("deleted")]
     top = [o for o in top if o not in slow]
-    stamp = int(datetime.now(tz=UTC).timestamp())
+    stamp = read_at
     expanded: dict[tuple[str, str], Obj] = {}
     for obj in top:
         for part in _expand(obj):
@@ -109,19 +117,22 @@ def mirror_upsert_bulk(*, workspace: Workspace, objects: Iterable[Obj | None]) -
                     )
     except IntegrityError:  # a webhook stored one of them meanwhile: the careful path for all
         for obj in top + slow:
-            mirror_upsert(workspace=workspace, obj=obj)
+            mirror_upsert(workspace=workspace, obj=obj, read_at=stamp)
         return len(top) + len(slow)
     for (kind, sid), part in expanded.items():
         if (kind, sid) in existing:
-            mirror_upsert(workspace=workspace, obj=part, source_updated=stamp)
-    _clean_up_owners(workspace, top, stamp)
+            mirror_upsert(workspace=workspace, obj=part, read_at=stamp)
+    # Existing owners were cleaned up by mirror_upsert, and only if their write applied.
+    _clean_up_owners(
+        workspace, [o for o in top if (str(o["object"]), str(o["id"])) not in existing], stamp
+    )
     for obj in slow:
-        mirror_upsert(workspace=workspace, obj=obj)
-    _invalidate(workspace, top)
+        mirror_upsert(workspace=workspace, obj=obj, read_at=stamp)
+    _invalidate(workspace, [o for o in top if (str(o["object"]), str(o["id"])) not in existing])
     return len(top) + len(slow)
 
 
-def _row(model: type[Model], workspace: Workspace, obj: Obj, stamp: int) -> Model:
+def _row(model: type[Model], workspace: Workspace, obj: Obj, stamp: datetime) -> Model:
     fields = MAPPERS[str(obj["object"])][1](obj)
     return model(
         workspace=workspace,
@@ -130,11 +141,12 @@ def _row(model: type[Model], workspace: Workspace, obj: Obj, stamp: int) -> Mode
         livemode=bool(obj.get("livemode")),
         created=ts(obj.get("created")),
         data=obj,
-        source_updated=stamp,
+        read_at=stamp,
+        source_updated=int(stamp.timestamp()),
     )
 
 
-def _clean_up_owners(workspace: Workspace, top: list[Obj], stamp: int) -> None:
+def _clean_up_owners(workspace: Workspace, top: list[Obj], stamp: datetime) -> None:
     """What ``mirror_upsert`` removes for each owner: items no longer on a subscription,
     discounts no longer on a subscription or customer."""
     for obj in top:
@@ -159,15 +171,19 @@ def _clean_up_owners(workspace: Workspace, top: list[Obj], stamp: int) -> None:
 
 
 def _deactivate(
-    workspace: Workspace, listed: list[Any], stamp: int, customer_id: str, subscription_id: str
+    workspace: Workspace,
+    listed: list[Any],
+    stamp: datetime,
+    customer_id: str,
+    subscription_id: str,
 ) -> None:
-    MirrorDiscount.objects.filter(
+    mirror_discounts_deactivate(
         workspace=workspace,
         customer_id=customer_id,
         subscription_id=subscription_id,
-        source_updated__lte=stamp,
-        active=True,
-    ).exclude(stripe_id__in=[ref(d) for d in listed if ref(d)]).update(active=False)
+        listed=[ref(d) for d in listed if ref(d)],
+        read_at=stamp,
+    )
 
 
 def _invalidate(workspace: Workspace, top: list[Obj]) -> None:

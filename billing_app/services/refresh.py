@@ -10,6 +10,13 @@ A customer that is not mirrored at all is fetched synchronously — one
 ``fetch_customer_bundle``, whose provider calls run concurrently — because there
 is nothing to show yet.
 
+Freshness is a *read* time (issue 12): a bundle is stamped with when its reads
+were sent, ``bundle_synced_at`` only ever moves forward, and a bundle whose
+answer arrives after a newer read was stored changes nothing (``services.mirror``).
+The panel is also told ``stale`` when the mirror is known to be superseded: a
+webhook event about the customer is stored but not applied yet
+(``selectors.mirror_freshness``).
+
 Provider health: any ``ProviderUnavailable`` seen here (or the sandbox's down
 switch) is recorded in the cache for a short while, and the panel shows the
 mirrored data under a "provider unavailable" banner until a call succeeds again.
@@ -25,12 +32,16 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from ..errors import NotFound, ProviderError, ProviderUnavailable
 from ..models import MirrorCustomer, Workspace
 from ..providers import get_provider
 from ..providers.base import CustomerBundle
+from ..selectors.mirror_freshness import customer_data_as_of, customer_mirror_superseded
+from .context_cache import customer_context_invalidate
+from .mirror import mirror_read_clock
 from .mirror_bulk import mirror_upsert_bulk
 
 logger = logging.getLogger(__name__)
@@ -63,8 +74,8 @@ def provider_health_status(*, workspace_id: int) -> str:
 
 
 def customer_data_age(*, customer: MirrorCustomer) -> datetime | None:
-    """When this customer's mirrored data was last brought up to date."""
-    return customer.bundle_synced_at or customer.synced_at
+    """When this customer's mirrored data was last read from the provider."""
+    return customer_data_as_of(customer=customer)
 
 
 def customer_is_stale(*, customer: MirrorCustomer, now: datetime | None = None) -> bool:
@@ -99,16 +110,20 @@ def _bundle_objects(bundle: CustomerBundle) -> list[dict[str, Any]]:
 
 @transaction.atomic
 def customer_bundle_store(
-    *, workspace: Workspace, customer_id: str, bundle: CustomerBundle
+    *, workspace: Workspace, customer_id: str, bundle: CustomerBundle, read_at: datetime
 ) -> MirrorCustomer | None:
-    """Upsert every object of the bundle and stamp the customer's ``bundle_synced_at``.
+    """Upsert every object of the bundle read at ``read_at`` (when its requests were sent)
+    and move the customer's ``bundle_synced_at`` forward to it — never back.
 
     In bulk (``mirror_bulk``): a first panel load waits for this after the Stripe round trip.
     """
-    mirror_upsert_bulk(workspace=workspace, objects=_bundle_objects(bundle))
-    MirrorCustomer.objects.filter(workspace=workspace, stripe_id=customer_id).update(
-        bundle_synced_at=timezone.now()
-    )
+    mirror_upsert_bulk(workspace=workspace, objects=_bundle_objects(bundle), read_at=read_at)
+    if (
+        MirrorCustomer.objects.filter(workspace=workspace, stripe_id=customer_id)
+        .filter(Q(bundle_synced_at__isnull=True) | Q(bundle_synced_at__lt=read_at))
+        .update(bundle_synced_at=read_at)
+    ):
+        customer_context_invalidate(workspace_id=workspace.pk, customer_id=customer_id)
     return MirrorCustomer.objects.filter(workspace=workspace, stripe_id=customer_id).first()
 
 
@@ -124,6 +139,7 @@ def customer_fetch_now(*, workspace: Workspace, customer_id: str) -> MirrorCusto
     ``ProviderUnavailable`` when the provider does not answer.
     """
     provider = get_provider(workspace)
+    read_at = mirror_read_clock()
     try:
         bundle = provider.fetch_customer_bundle(customer_id)
     except ProviderUnavailable:
@@ -136,7 +152,9 @@ def customer_fetch_now(*, workspace: Workspace, customer_id: str) -> MirrorCusto
     provider_health_record(workspace_id=workspace.pk, available=True)
     if not bundle.customer or bundle.customer.get("id") != customer_id:
         raise NotFound("No such billing customer.", code="customer_not_found")
-    customer = customer_bundle_store(workspace=workspace, customer_id=customer_id, bundle=bundle)
+    customer = customer_bundle_store(
+        workspace=workspace, customer_id=customer_id, bundle=bundle, read_at=read_at
+    )
     if customer is None:
         raise NotFound("No such billing customer.", code="customer_not_found")
     return customer
@@ -152,6 +170,7 @@ def customer_refresh(*, workspace_id: int, customer_id: str) -> bool:
         workspace = Workspace.objects.filter(pk=workspace_id, is_active=True).first()
         if workspace is None:
             return False
+        read_at = mirror_read_clock()
         try:
             bundle = get_provider(workspace).fetch_customer_bundle(customer_id)
         except ProviderUnavailable:
@@ -166,7 +185,9 @@ def customer_refresh(*, workspace_id: int, customer_id: str) -> bool:
             )
             return False
         provider_health_record(workspace_id=workspace_id, available=True)
-        customer_bundle_store(workspace=workspace, customer_id=customer_id, bundle=bundle)
+        customer_bundle_store(
+            workspace=workspace, customer_id=customer_id, bundle=bundle, read_at=read_at
+        )
         return True
     finally:
         cache.delete(_lock_key(workspace_id, customer_id))
@@ -222,7 +243,10 @@ def customer_mirror_ensure(*, workspace: Workspace, customer_id: str) -> MirrorS
             refreshing=False,
             provider_status=provider_health_status(workspace_id=workspace.pk),
         )
-    stale = customer_is_stale(customer=customer)
+    # Old, or known to be superseded (an event about the customer not applied yet).
+    stale = customer_is_stale(customer=customer) or customer_mirror_superseded(
+        workspace=workspace, customer=customer
+    )
     refreshing = False
     if stale and not customer.deleted:
         refreshing = customer_refresh_enqueue(workspace=workspace, customer_id=customer_id)

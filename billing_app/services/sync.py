@@ -6,6 +6,10 @@ in one transaction, so an interrupted run — Stripe down, a deploy, Ctrl-C —
 resumes after the last page it stored. Per-customer resources (payment methods,
 balance transactions) keep the last customer fully synced as their cursor.
 
+Each page is stamped with when its request was sent (``read_at``): a backfill page
+that lists an object as it was before a webhook's newer re-read changes nothing
+(``services.mirror``: the mirror never goes back in time).
+
 ``ProviderUnavailable`` stops the run cleanly: what was stored stays, the cursor
 says where to continue, and ``sync_billing`` is simply run again.
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
@@ -22,7 +27,7 @@ from ..errors import ProviderUnavailable, ValidationFailed
 from ..models import MirrorCustomer, SyncState, Workspace
 from ..providers import get_provider
 from ..providers.base import BillingProvider
-from .mirror import mirror_upsert_many
+from .mirror import mirror_read_clock, mirror_upsert_many
 
 # In dependency order: catalog, customers, then what refers to them.
 TOP_LEVEL_RESOURCES = (
@@ -66,9 +71,15 @@ def _state(workspace: Workspace, resource: str) -> SyncState:
 
 @transaction.atomic
 def _store_page(
-    *, workspace: Workspace, state_pk: int, objects: list[dict], cursor: str, done: bool
+    *,
+    workspace: Workspace,
+    state_pk: int,
+    objects: list[dict],
+    cursor: str,
+    done: bool,
+    read_at: datetime,
 ) -> int:
-    count = mirror_upsert_many(workspace=workspace, objects=objects)
+    count = mirror_upsert_many(workspace=workspace, objects=objects, read_at=read_at)
     state = SyncState.objects.select_for_update().get(pk=state_pk)
     state.cursor = cursor
     state.completed = done
@@ -83,6 +94,7 @@ def _sync_top_level(
     total = 0
     cursor = state.cursor or None
     while True:
+        read_at = mirror_read_clock()
         page = provider.list_objects(state.resource, cursor=cursor, limit=PAGE_SIZE)
         if page.objects:
             cursor = str(page.objects[-1]["id"])
@@ -92,6 +104,7 @@ def _sync_top_level(
             objects=page.objects,
             cursor=cursor or "",
             done=not page.has_more,
+            read_at=read_at,
         )
         total += count
         progress(state.resource, len(page.objects))
@@ -128,6 +141,7 @@ def _sync_each_customer(
     for customer_id in customers:
         objects: list[dict] = []
         cursor: str | None = None
+        read_at = mirror_read_clock()  # the customer's first page: the oldest of its reads
         while True:
             page = provider.list_objects(
                 f"customers/{customer_id}/{state.resource}", cursor=cursor, limit=PAGE_SIZE
@@ -140,7 +154,12 @@ def _sync_each_customer(
                 break
             cursor = str(page.objects[-1]["id"])
         total += _store_page(
-            workspace=workspace, state_pk=state.pk, objects=objects, cursor=customer_id, done=False
+            workspace=workspace,
+            state_pk=state.pk,
+            objects=objects,
+            cursor=customer_id,
+            done=False,
+            read_at=read_at,
         )
     SyncState.objects.filter(pk=state.pk).update(completed=True)
     return total

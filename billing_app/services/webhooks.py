@@ -14,7 +14,9 @@ The path of one delivery:
    event is about from Stripe — events arrive in any order and may be stale, the
    current state never is — then, in one transaction holding the event's row
    lock, writes the mirror, runs the registered hooks and marks the event
-   processed. A failure leaves nothing half-done and the event ``failed``;
+   processed. The mirror write is ordered by when the re-read was *sent*: a
+   re-read answered late never overwrites a newer one stored meanwhile. A
+   failure leaves nothing half-done and the event ``failed``;
    ``ProviderUnavailable`` is retried by the task.
 
 Hooks, for workflows built on events (payment failures, disputes, ...):
@@ -50,7 +52,7 @@ from ..models import MirrorInvoice, MirrorInvoiceLine, StripeEvent, Workspace
 from ..providers import get_provider
 from ..providers.base import BillingProvider
 from ..providers.stripe.readers import event_object, event_previous_attributes, ref
-from .mirror import mirror_upsert
+from .mirror import mirror_read_clock, mirror_upsert
 
 logger = logging.getLogger(__name__)
 
@@ -235,7 +237,7 @@ class Refresh:
     """What an event changes in the mirror, fetched before the transaction opens."""
 
     current: Obj | None = None
-    # States re-read from Stripe just now (stamped with now).
+    # States re-read from Stripe, stamped with when the re-read was sent (``read_at``).
     upserts: list[Obj] = field(default_factory=list)
     # States taken from the payload (objects Stripe no longer returns), stamped with the event time.
     payload_upserts: list[Obj] = field(default_factory=list)
@@ -391,12 +393,20 @@ def stripe_event_process(*, event_pk: int) -> StripeEvent:
     payload = event.payload or {}
     obj = event_object(payload)
     try:
+        # Taken before the first request is sent: a re-read answered late is as old as when
+        # it started, so a newer re-read already stored wins over it (services/mirror.py).
+        read_at = mirror_read_clock()
         refresh = refresher(get_provider(event.workspace), obj) if refresher else Refresh()
         with transaction.atomic():
             locked = StripeEvent.objects.select_for_update().get(pk=event.pk)
             if locked.status in DONE:
                 return locked
-            _apply(event.workspace, refresh, created=int(payload.get("created") or 0))
+            _apply(
+                event.workspace,
+                refresh,
+                read_at=read_at,
+                created=int(payload.get("created") or 0),
+            )
             webhook = WebhookEvent(
                 workspace=event.workspace,
                 stored=locked,
@@ -426,11 +436,16 @@ def stripe_event_process(*, event_pk: int) -> StripeEvent:
         raise
 
 
-def _apply(workspace: Workspace, refresh: Refresh, *, created: int) -> None:
+def _apply(workspace: Workspace, refresh: Refresh, *, read_at: datetime, created: int) -> None:
+    """Write what the event changes, each state ordered by when it was read: re-reads by
+    their send time, payload states by the event's ``created`` (Stripe's own clock)."""
     for obj in refresh.upserts:
-        mirror_upsert(workspace=workspace, obj=obj)
+        mirror_upsert(workspace=workspace, obj=obj, read_at=read_at)
     for obj in refresh.payload_upserts:
-        mirror_upsert(workspace=workspace, obj=obj, source_updated=created)
+        if created:
+            mirror_upsert(workspace=workspace, obj=obj, source_updated=created)
+        else:  # no event time: cannot be ordered (mirror_upsert never overwrites with it)
+            mirror_upsert(workspace=workspace, obj=obj)
     for invoice_id in refresh.invoice_deletes:
         MirrorInvoiceLine.objects.filter(workspace=workspace, invoice_id=invoice_id).delete()
         MirrorInvoice.objects.filter(workspace=workspace, stripe_id=invoice_id).delete()

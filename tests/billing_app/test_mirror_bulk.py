@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from datetime import timedelta
 
 import pytest
 from django.db import connection
@@ -61,12 +62,13 @@ def objects():
 def test_a_bundle_stored_in_bulk_equals_one_upsert_per_object(make_workspace, objects):
     # given the same objects, stored one by one in one workspace and in bulk in another
     one_by_one, bulk = make_workspace(), make_workspace()
+    read_at = timezone.now()
     for obj in objects:
-        mirror_upsert(workspace=one_by_one, obj=obj)
+        mirror_upsert(workspace=one_by_one, obj=obj, read_at=read_at)
 
     # when the bulk path stores them
     with CaptureQueriesContext(connection) as queries:
-        count = mirror_upsert_bulk(workspace=bulk, objects=objects)
+        count = mirror_upsert_bulk(workspace=bulk, objects=objects, read_at=read_at)
 
     # then every row is the same, for far fewer queries
     assert count == len(objects)
@@ -87,14 +89,17 @@ def test_rows_that_exist_take_the_careful_path_and_end_the_same(make_workspace, 
     removed["id"] = "si_removed_since"
     older["items"]["data"].append(removed)
     customer = next(o for o in objects if o["object"] == "customer")
+    read_before, read_now = timezone.now() - timedelta(minutes=5), timezone.now()
     for workspace in (one_by_one, bulk):
-        mirror_upsert(workspace=workspace, obj=older)
-        mirror_upsert(workspace=workspace, obj={**customer, "name": "Old name"})
+        mirror_upsert(workspace=workspace, obj=older, read_at=read_before)
+        mirror_upsert(
+            workspace=workspace, obj={**customer, "name": "Old name"}, read_at=read_before
+        )
 
     # when the current state is stored one by one in one and in bulk in the other
     for obj in objects:
-        mirror_upsert(workspace=one_by_one, obj=obj)
-    mirror_upsert_bulk(workspace=bulk, objects=objects)
+        mirror_upsert(workspace=one_by_one, obj=obj, read_at=read_now)
+    mirror_upsert_bulk(workspace=bulk, objects=objects, read_at=read_now)
 
     # then both hold the current state, and the removed item is gone from both
     assert snapshot(bulk) == snapshot(one_by_one)
@@ -109,11 +114,13 @@ def test_a_deleted_customer_is_marked_deleted(make_workspace, objects):
     # given a mirrored customer
     workspace = make_workspace()
     customer = next(o for o in objects if o["object"] == "customer")
-    mirror_upsert(workspace=workspace, obj=customer)
+    mirror_upsert(workspace=workspace, obj=customer, read_at=timezone.now())
 
     # when Stripe says it is deleted
     mirror_upsert_bulk(
-        workspace=workspace, objects=[{"id": customer["id"], "object": "customer", "deleted": True}]
+        workspace=workspace,
+        objects=[{"id": customer["id"], "object": "customer", "deleted": True}],
+        read_at=timezone.now(),
     )
 
     # then the row stays, marked deleted

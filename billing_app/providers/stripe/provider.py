@@ -49,7 +49,7 @@ from ..base import (
     TaxIdInput,
 )
 from . import readers as r
-from .client import StripeApi, stripe_client_get
+from .client import StripeApi, stripe_call_started, stripe_client_get
 
 if TYPE_CHECKING:
     from ...models import Workspace
@@ -175,11 +175,13 @@ class StripeProvider(BillingProvider):
     def _mirror(self, *objects: Obj | None) -> None:
         from ...services.mirror import mirror_upsert
 
+        # The latest request's send time: a write's answer is ordered against re-reads by it.
+        read_at = stripe_call_started()
         for obj in objects:
             if not obj:
                 continue
             try:
-                mirror_upsert(workspace=self.workspace, obj=obj)
+                mirror_upsert(workspace=self.workspace, obj=obj, read_at=read_at)
             except Exception:  # the Stripe write stands; webhooks repair the mirror
                 logger.exception(
                     "mirror upsert failed after a Stripe write (workspace %s, %s %s)",
@@ -193,7 +195,10 @@ class StripeProvider(BillingProvider):
 
         try:
             mirror_customer_balance_update(
-                workspace=self.workspace, customer_id=customer_id, balance=balance
+                workspace=self.workspace,
+                customer_id=customer_id,
+                balance=balance,
+                read_at=stripe_call_started(),
             )
         except Exception:
             logger.exception("mirror balance update failed (workspace %s)", self.workspace.pk)
