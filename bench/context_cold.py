@@ -77,6 +77,8 @@ def cold_requests(base: str, token: str, customers: list[str]) -> list[float]:
 
 def sequential_baseline(api_base: str, customers: list[str], objects: list[dict]) -> list[float]:
     """The naive panel: the same Stripe reads one after another, then mirror and context."""
+    from django.utils import timezone
+
     from billing_app.providers.stripe import provider as stripe_provider
     from billing_app.selectors.context import customer_context
     from billing_app.services.refresh import customer_bundle_store
@@ -89,8 +91,11 @@ def sequential_baseline(api_base: str, customers: list[str], objects: list[dict]
         provider = stripe_provider.StripeProvider(workspace)
         for cid in customers:
             began = time.perf_counter()
+            read_at = timezone.now()
             bundle = provider.fetch_customer_bundle(cid)
-            customer = customer_bundle_store(workspace=workspace, customer_id=cid, bundle=bundle)
+            customer = customer_bundle_store(
+                workspace=workspace, customer_id=cid, bundle=bundle, read_at=read_at
+            )
             customer_context(workspace=workspace, customer=customer)
             took.append((time.perf_counter() - began) * 1000)
     finally:

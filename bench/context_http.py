@@ -89,9 +89,10 @@ def no_mirror_baseline(runs: int = 3) -> tuple[float, int]:
             for _ in range(runs):
                 before = fake.calls
                 began = time.perf_counter()
+                read_at = timezone.now()
                 bundle = provider.fetch_customer_bundle("cus_sbx_acme")
                 customer = customer_bundle_store(
-                    workspace=workspace, customer_id="cus_sbx_acme", bundle=bundle
+                    workspace=workspace, customer_id="cus_sbx_acme", bundle=bundle, read_at=read_at
                 )
                 customer_context(workspace=workspace, customer=customer)
                 took.append((time.perf_counter() - began) * 1000)

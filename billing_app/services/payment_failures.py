@@ -696,7 +696,7 @@ def payment_failure_invoice_resolve(
     ``ProviderUnavailable`` propagates for the task to retry.
     """
     from ..providers import get_provider
-    from .mirror import mirror_upsert
+    from .mirror import mirror_read_clock, mirror_upsert
 
     workspace = Workspace.objects.get(pk=workspace_id)
     invoice = _mirrored_invoice(workspace, invoice_id)
@@ -704,6 +704,7 @@ def payment_failure_invoice_resolve(
         return None
     charge_row = _failed_charge_of_invoice(workspace, invoice)
     if charge_row is None and invoice.payment_intent_id:
+        read_at = mirror_read_clock()  # before the reads: the mirror orders writes by it
         try:
             intent = get_provider(workspace).retrieve_object(
                 "payment_intent", invoice.payment_intent_id
@@ -716,7 +717,7 @@ def payment_failure_invoice_resolve(
         if isinstance(latest, str) and latest:
             latest = get_provider(workspace).retrieve_object("charge", latest)
         if isinstance(latest, dict) and latest.get("id"):
-            mirror_upsert(workspace=workspace, obj=latest)
+            mirror_upsert(workspace=workspace, obj=latest, read_at=read_at)
             found = _mirrored_charge(workspace, str(latest["id"]))
             if found is not None and found.status == "failed":
                 charge_row = found

@@ -6,6 +6,7 @@ import threading
 
 import pytest
 from django.db import connection, connections
+from django.utils import timezone
 
 from billing_app.models import MirrorCharge, MirrorRefund
 from billing_app.services.mirror import mirror_upsert
@@ -81,11 +82,13 @@ def test_bulk_store_racing_webhooks_ends_with_every_object_once(make_workspace):
         refunds={"object": "list", "data": [refund]},
     )
 
+    read_at = timezone.now()
+
     def work(n):
         if n % 2:
-            mirror_upsert_bulk(workspace=workspace, objects=[charge])
+            mirror_upsert_bulk(workspace=workspace, objects=[charge], read_at=read_at)
         else:
-            mirror_upsert(workspace=workspace, obj=charge)
+            mirror_upsert(workspace=workspace, obj=charge, read_at=read_at)
 
     errors = run_at_once(6, work)
 
