@@ -92,7 +92,13 @@ SECRET = "whsec_bench_faults"
 ZENDESK_INSTALLATION_ID = "77"
 GUNICORN_STRIPE_TIMEOUT = 1.5  # the panel's requests: a hang is noticed after 1.5 s
 WORKER_STRIPE_TIMEOUT = 10.0  # webhook re-reads: a held answer (≤ 8 s) is not a timeout
-FAULT_MODES = {"late": "act then hang", "act-reset": "act then reset", "act-500": "act then 500"}
+FAULT_MODES = {
+    "late": "act then hang",
+    "act-reset": "act then reset",
+    "act-500": "act then 500",
+    "429": "429 before acting",  # the honest refusal: nothing was done, the retry must go through
+}
+ACTED = ("late", "act-reset", "act-500")
 SEQUENTIAL_EXPECTED = "3 succeeded, the rest pending_approval"
 
 
@@ -407,6 +413,8 @@ class Faults:
                 return None
             if req.idempotency_key != self.first_key.setdefault(charge, req.idempotency_key):
                 return None  # another key: Stripe answers normally
+            if mode == "429":
+                return 429  # rate limited, every attempt with that key: nothing is done
             if charge in self.acted:
                 # stripe-python's retries with the same key meet a Stripe still not answering.
                 return "reset"
@@ -483,10 +491,12 @@ def scenario_money(d: Deployment, faults: Faults, objects: Objects, rounds: int,
             workspace=d.workspace, idempotency_key__in=[f"{t}-a" for t in tags.values()]
         ).values_list("idempotency_key", "status")
     )
+    # The audit trail against Stripe: a first attempt that acted must read succeeded; one that
+    # was refused with 429 must not (its retry made the refund).
     untrue = sum(
         1
-        for t in tags.values()
-        if refunds[f"ch_flt_{t}_0"] >= 1 and first_status.get(f"{t}-a") != "succeeded"
+        for (mode, _), t in tags.items()
+        if (first_status.get(f"{t}-a") == "succeeded") != (mode in ACTED)
     )
     by_mode: dict[str, Counter[str]] = {}
     for mode, a, b in results:
@@ -1147,8 +1157,9 @@ def report(
 
     rows = [
         zero(
-            f"money moved twice: refunds beyond one per intended refund ({money['units']} faulty refunds, "
-            "each retried from the panel with a new key, then reconciled)",
+            f"money moved twice: refunds beyond one per intended refund ({money['units']} faulty "
+            "refunds — act then hang / reset / 500, or 429 — each retried from the panel with a "
+            "new key, then reconciled)",
             money["double"],
             "6 of 6",
             f" of {money['units']}",
@@ -1157,7 +1168,8 @@ def report(
             "unknown outcomes still open after reconciliation", money["open"], "0 (recorded failed)"
         ),
         zero(
-            "refunds made at Stripe whose first action is not recorded succeeded",
+            "first attempts whose recorded status contradicts Stripe (acted: not succeeded; "
+            "429: succeeded)",
             money["untrue"],
             "6 of 6 (failed, “nothing was changed”)",
         ),
