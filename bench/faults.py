@@ -10,9 +10,10 @@ once, where the deployment would wait for their period (see ``BEAT_TASK_WORDS``)
 
 1. **Money moves once.** A refund whose POST to Stripe acts and then hangs past the
    client timeout / acts and then resets / acts and then answers 500 (retries with the
-   same key are reset while the fault lasts); then the panel's retry of the same refund
-   with a NEW idempotency key; then Stripe answers again and reconciliation runs.
-   Counted at the fake Stripe: refunds beyond one per intended refund.
+   same key are reset while the fault lasts) / is refused with 429 (nothing done); then
+   the panel's retry of the same refund with a NEW idempotency key; then Stripe answers
+   again and reconciliation runs. Counted at the fake Stripe: refunds beyond one per
+   intended refund; and first attempts whose recorded status contradicts Stripe.
 2. **History decisions under concurrency.** N refunds for one customer at once (distinct
    keys, Stripe at 0.3 s per refund) vs the same N one by one for a fresh customer:
    decisions that differ from the sequential ones (the 4th refund in 90 days goes to
@@ -26,8 +27,9 @@ once, where the deployment would wait for their period (see ``BEAT_TASK_WORDS``)
    started again; then the re-drive. Counted at the fake Zendesk: notes never posted
    or posted twice; webhook deliveries answered non-2xx; events never processed.
 5. **Hostile input.** Deeply nested JSON, 3 MB bodies, invalid UTF-8, unknown URLs and
-   wrong methods under /api/, /webhooks/, the helpdesk entries and /demo/, and a webhook
-   signed an hour in the future: 4xx/5xx answers that are not JSON, and 5xx answers.
+   wrong methods under /api/, /webhooks/, the helpdesk entries and /demo/: 4xx/5xx
+   answers that are not JSON, and 5xx answers. Webhooks signed an hour in the future,
+   Zendesk signed-URL tokens replayed or valid for 10 years: how many were accepted.
 
 Bounded in count and time, loopback only; every server it starts it stops.
 
@@ -1161,7 +1163,7 @@ def report(
             "refunds — act then hang / reset / 500, or 429 — each retried from the panel with a "
             "new key, then reconciled)",
             money["double"],
-            "6 of 6",
+            "6 of 8 (every one that acted)",
             f" of {money['units']}",
         ),
         zero(
@@ -1171,12 +1173,12 @@ def report(
             "first attempts whose recorded status contradicts Stripe (acted: not succeeded; "
             "429: succeeded)",
             money["untrue"],
-            "6 of 6 (failed, “nothing was changed”)",
+            "6 of 8 (acted, recorded failed)",
         ),
         zero(
             f"decisions differing from sequential ({concurrent} at once × {conc['rounds']})",
             conc["differing"],
-            "10 (16 of 16 executed, 6 should)",
+            "6–10 (12–16 of 16 executed, 6 should)",
         ),
         zero(
             f"mirror regressions (older re-read held until a newer one committed, × {mirror['trials']})",
@@ -1187,7 +1189,7 @@ def report(
         zero(
             f"lost side effects: notes never posted ({notes['expected']} finished actions with a ticket)",
             notes["never"],
-            "11 of 42 (pending for good)",
+            "11–13 of 42 (pending for good)",
         ),
         zero("lost side effects: notes posted twice", notes["twice"], "0"),
         zero(
@@ -1237,7 +1239,7 @@ def report(
             "log lines the product wrote during the run (of which tracebacks)",
             f"{logged[0]} ({logged[1]})",
             "",
-            "1,971 (59)",
+            "~1,970 (59)",
         )
     )
     tokens = hostile.get("tokens")
