@@ -48,6 +48,7 @@ from django.utils import timezone
 
 from ..errors import (
     BillingDeskError,
+    Conflict,
     PreconditionFailed,
     ProviderError,
     ProviderOutcomeUnknown,
@@ -233,7 +234,12 @@ def _settle_refusal(
     stripe_refused = isinstance(exc, ProviderError) and not isinstance(
         exc, ProviderUnavailable | ProviderOutcomeUnknown
     )
-    if found == WRITE_ABSENT or (stripe_refused and not isinstance(exc, PreconditionFailed)):
+    # A Conflict (Stripe's idempotency error) means the first request is still running
+    # at Stripe, or ran with these very keys: never proof that nothing happened.
+    conclusive = found == WRITE_ABSENT or (
+        stripe_refused and not isinstance(exc, PreconditionFailed)
+    )
+    if conclusive and not isinstance(exc, Conflict):
         return _fail(action, exc, started=started, provider_ms=provider_ms)
     logger.warning("action %s: replay refused (%s); outcome still unknown", action.pk, exc.code)
     _touch(action, exc)

@@ -73,6 +73,12 @@ class FakeStripe:
                 "invalid_request_error", "Charge is not refundable.", param="charge"
             )
             return (400, {}, json.dumps(body))
+        if fault == "in_progress":  # the first request with this key is still running
+            body = stripe_error(
+                "idempotency_error",
+                "There is currently another in-progress request using this Idempotency Key.",
+            )
+            return (409, {}, json.dumps(body))
         if fault == "lose_without_acting":
             return _lost_after_sending("server_error")
         key = request.headers["Idempotency-Key"]
@@ -412,3 +418,25 @@ def test_a_credit_stripe_made_but_did_not_confirm_is_found_by_its_metadata(ws, a
     assert action.provider_object_id == made[0]["id"]
     assert action.result["reconciled"] == "metadata"
     assert notes == [str(action.pk)]
+
+
+def test_a_replay_stripe_says_is_still_in_progress_keeps_the_action_open(ws, fake, api_as, notes):
+    # given a refund whose answer was lost, and Stripe still running the first request
+    fake.fault = "lose_without_acting"
+    first = api_as(ws, Role.MANAGER).post("/api/v1/actions/", refund_body(), format="json")
+    fake.fault = "in_progress"
+
+    # when reconciliation runs (the search finds no refund yet; the replay gets 409)
+    assert actions_unknown_reconcile() == 0
+
+    # then that is no proof nothing happened: the action stays open
+    action = BillingAction.objects.get(pk=first.json()["id"])
+    assert action.status == BillingAction.Status.OUTCOME_UNKNOWN
+    assert notes == []
+
+    # and once Stripe answers, it settles
+    fake.fault = None
+    assert actions_unknown_reconcile() == 1
+    action.refresh_from_db()
+    assert action.status == BillingAction.Status.SUCCEEDED
+    assert len(fake.refunds) == 1
