@@ -18,6 +18,7 @@ of the whole action replays each step instead of repeating it.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -33,6 +34,7 @@ from ..base import (
     DISCOUNT_DURATIONS,
     PAUSE_BEHAVIORS,
     STRIPE_REFUND_REASONS,
+    WRITE_ABSENT,
     BillingProvider,
     CreditResult,
     CustomerBundle,
@@ -47,6 +49,7 @@ from ..base import (
     SubscriptionResult,
     TaxDetailsResult,
     TaxIdInput,
+    WriteFound,
 )
 from . import readers as r
 from .client import StripeApi, stripe_call_started, stripe_client_get
@@ -101,6 +104,49 @@ BUNDLE_LIMIT = 100
 
 def _step(key: str, step: str) -> str:
     return f"{key}:{step}"
+
+
+_ACTION_IN_KEY = re.compile(
+    r"^billing-desk-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})-"
+)
+
+
+def _tag(key: str, metadata: dict[str, str] | None = None) -> dict[str, str]:
+    """Stripe metadata naming the action a write belongs to (``billing_desk_action``).
+
+    The action id is read from the idempotency key (``billing-desk-<action id>-<kind>``).
+    When a write's answer is lost and Stripe's idempotency key has expired (24 h),
+    this tag is the only way to find what the action did (``find_action_write``).
+    """
+    tagged = dict(metadata or {})
+    match = _ACTION_IN_KEY.match(key)
+    if match:
+        tagged.setdefault("billing_desk_action", match.group(1))
+    return tagged
+
+
+def _meta(key: str) -> dict[str, Any]:
+    """``{"metadata": …}`` for a write's params when the key names an action, else nothing."""
+    tag = _tag(key)
+    return {"metadata": tag} if tag else {}
+
+
+def _tagged(obj: Obj | None, action_id: str) -> bool:
+    return bool(obj) and (obj.get("metadata") or {}).get("billing_desk_action") == action_id  # type: ignore[union-attr]
+
+
+# Kinds whose only write is one subscription update tagged with the action id: an
+# untagged subscription proves the write did not happen.
+_TAGGED_SUBSCRIPTION_KINDS = frozenset(
+    {
+        "extend_trial",
+        "pause_subscription",
+        "cancel_subscription",
+        "adjust_seats",
+        "apply_discount",
+        "extend_grace_period",
+    }
+)
 
 
 def _require_key(idempotency_key: str) -> str:
@@ -446,6 +492,7 @@ class StripeProvider(BillingProvider):
                 "amount": -amount.amount,
                 "currency": amount.currency.lower(),
                 "description": description[:350] if description else "Billing Desk credit",
+                **({"metadata": tag} if (tag := _tag(key)) else {}),
             },
             key=key,
         )
@@ -473,8 +520,9 @@ class StripeProvider(BillingProvider):
             raise ValidationFailed("A refund must be a positive amount.", code="invalid_amount")
         charge = self.api.charge_retrieve(charge_id)
         params: dict[str, Any] = {"charge": charge_id, "amount": amount.amount, "reason": reason}
+        metadata = _tag(key, {str(k)[:40]: str(v)[:500] for k, v in (metadata or {}).items()})
         if metadata:
-            params["metadata"] = {str(k)[:40]: str(v)[:500] for k, v in metadata.items()}
+            params["metadata"] = metadata
         try:
             r.charge_check_refundable(
                 charge, amount, window_days=self.workspace.refund_window_days, now=timezone.now()
@@ -558,7 +606,7 @@ class StripeProvider(BillingProvider):
             )
         updated = self.api.subscription_update(
             subscription_id,
-            {"trial_end": r.unix(trial_end), "proration_behavior": "none"},
+            {"trial_end": r.unix(trial_end), "proration_behavior": "none", **_meta(key)},
             key=key,
         )
         self._mirror(updated)
@@ -587,7 +635,7 @@ class StripeProvider(BillingProvider):
         if resumes_at is not None:
             pause["resumes_at"] = r.unix(resumes_at)
         updated = self.api.subscription_update(
-            subscription_id, {"pause_collection": pause}, key=key
+            subscription_id, {"pause_collection": pause, **_meta(key)}, key=key
         )
         self._mirror(updated)
         return r.subscription_result(updated)
@@ -672,6 +720,7 @@ class StripeProvider(BillingProvider):
                 "items": [{"id": item["id"], "price": new_price_id}],
                 "proration_behavior": "always_invoice",
                 "expand": ["latest_invoice"],
+                **_meta(key),
             }
             if proration_date is not None:
                 params["proration_date"] = r.unix(proration_date)
@@ -724,6 +773,7 @@ class StripeProvider(BillingProvider):
             {
                 "end_behavior": "release",
                 "proration_behavior": "none",
+                **_meta(key),
                 "phases": [
                     {"items": current_items, "start_date": start, "end_date": period_end},
                     {
@@ -770,7 +820,7 @@ class StripeProvider(BillingProvider):
         if at_period_end:
             updated = self.api.subscription_update(
                 subscription_id,
-                {"cancel_at_period_end": True, "cancellation_details": details},
+                {"cancel_at_period_end": True, "cancellation_details": details, **_meta(key)},
                 key=key,
             )
         else:
@@ -814,6 +864,7 @@ class StripeProvider(BillingProvider):
             {
                 "items": [{"id": item_id, "quantity": quantity}],
                 "proration_behavior": "create_prorations",
+                **_meta(key),
             },
             key=key,
         )
@@ -854,7 +905,7 @@ class StripeProvider(BillingProvider):
             "percent_off": percent,
             "duration": duration,
             "name": f"{percent:g}% off (Billing Desk)",
-            "metadata": {"billing_desk_subscription": subscription_id},
+            "metadata": _tag(key, {"billing_desk_subscription": subscription_id}),
         }
         if duration == "repeating":
             coupon_params["duration_in_months"] = duration_in_months
@@ -863,7 +914,7 @@ class StripeProvider(BillingProvider):
         discounts.append({"coupon": coupon["id"]})
         updated = self.api.subscription_update(
             subscription_id,
-            {"discounts": discounts, "expand": SUBSCRIPTION_EXPAND},
+            {"discounts": discounts, "expand": SUBSCRIPTION_EXPAND, **_meta(key)},
             key=_step(key, "apply"),
         )
         self._mirror(updated)
@@ -902,7 +953,7 @@ class StripeProvider(BillingProvider):
                 )
         updated = self.api.subscription_update(
             subscription_id,
-            {"metadata": {"grace_period_until": str(r.unix(until_utc))}},
+            {"metadata": _tag(key, {"grace_period_until": str(r.unix(until_utc))})},
             key=_step(key, "subscription"),
         )
         if (
@@ -975,6 +1026,112 @@ class StripeProvider(BillingProvider):
             tax_ids=r.customer_tax_ids(customer),
             address=r.customer_address(customer),
         )
+
+    # --- reconciliation ---
+    def find_action_write(
+        self, *, action_id: str, kind: str, customer_id: str, params: dict[str, Any], charge_id: str
+    ) -> WriteFound | Literal["absent"] | None:
+        """Stripe's record of an action whose answer was lost, by ``metadata.billing_desk_action``:
+        refunds listed by charge, balance transactions listed by customer, the subscription's
+        own metadata for the kinds that make one tagged subscription update."""
+        if kind in {"issue_refund", "refund_duplicate_charge"}:
+            charge = charge_id or str(params.get("charge_id") or "")
+            if not charge:
+                return None
+            page = r.page_read(self.api.refunds_list({"charge": charge, "limit": 100}))
+            refund = next(
+                (
+                    x
+                    for x in page.objects
+                    if _tagged(x, action_id)
+                    and x.get("status") in {"succeeded", "pending", "requires_action"}
+                ),
+                None,
+            )
+            if refund is None:
+                return None if page.has_more else WRITE_ABSENT
+            self._mirror(refund, self._reread_quietly("charge", charge))
+            currency = str(refund.get("currency") or "").upper()
+            return WriteFound(
+                object_id=refund["id"],
+                result=RefundResult(
+                    refund_id=refund["id"],
+                    charge_id=charge,
+                    amount=Money(int(refund.get("amount") or 0), currency),
+                    status=str(refund.get("status") or ""),
+                    reason=str(refund.get("reason") or ""),
+                ),
+            )
+        if kind == "apply_credit":
+            page = r.page_read(
+                self.api.customer_balance_transactions_list(customer_id, {"limit": 100})
+            )
+            txn = next((x for x in page.objects if _tagged(x, action_id)), None)
+            if txn is None:
+                return None if page.has_more else WRITE_ABSENT
+            self._mirror(txn)
+            currency = str(txn.get("currency") or "").upper()
+            return WriteFound(
+                object_id=txn["id"],
+                result=CreditResult(
+                    transaction_id=txn["id"],
+                    amount=Money(-int(txn.get("amount") or 0), currency),
+                    ending_balance=Money(int(txn.get("ending_balance") or 0), currency),
+                ),
+            )
+        subscription_id = str(params.get("subscription_id") or "")
+        if not subscription_id or kind not in _TAGGED_SUBSCRIPTION_KINDS | {
+            "force_cancel",
+            "change_plan",
+        }:
+            return None
+        subscription = self.api.subscription_retrieve(subscription_id)
+        if kind == "change_plan":
+            return self._find_plan_change(subscription, action_id, str(params.get("price_id")))
+        if _tagged(subscription, action_id) or (
+            kind == "force_cancel" and subscription.get("status") == "canceled"
+        ):
+            self._mirror(subscription)
+            return WriteFound(object_id=subscription_id, result=r.subscription_result(subscription))
+        # An immediate cancel carries no metadata: only a canceled subscription is conclusive.
+        # (A plan change is found by replaying its key: its result needs the preview.)
+        return WRITE_ABSENT if kind in _TAGGED_SUBSCRIPTION_KINDS else None
+
+    def _find_plan_change(
+        self, subscription: Obj, action_id: str, price_id: str
+    ) -> WriteFound | None:
+        """An upgrade tags the subscription; a downgrade tags its schedule's phases update."""
+        subscription_id = subscription["id"]
+        if _tagged(subscription, action_id):
+            self._mirror(subscription)
+            return WriteFound(
+                object_id=r.ref(subscription.get("latest_invoice")) or subscription_id,
+                result=PlanChangeResult(
+                    subscription_id=subscription_id,
+                    direction="upgrade",
+                    new_price_id=price_id,
+                    effective_date=timezone.now(),
+                    invoice_id=r.ref(subscription.get("latest_invoice")),
+                ),
+            )
+        schedule_id = r.ref(subscription.get("schedule"))
+        schedule = self.api.subscription_schedule_retrieve(schedule_id) if schedule_id else None
+        if schedule is not None and _tagged(schedule, action_id):
+            self._mirror(subscription)
+            period_end = r.ts(r.subscription_period_end(subscription))
+            return WriteFound(
+                object_id=schedule["id"],
+                result=PlanChangeResult(
+                    subscription_id=subscription_id,
+                    direction="downgrade",
+                    new_price_id=price_id,
+                    effective_date=period_end or timezone.now(),
+                    schedule_id=schedule["id"],
+                ),
+            )
+        # Neither tagged: the change did not happen, unless a schedule was created but
+        # its phases never written — then replaying the key finishes it.
+        return None
 
     def ping(self) -> bool:
         try:
