@@ -82,7 +82,9 @@ def test_a_customer_not_mirrored_yet_with_stripe_down_is_a_clean_503(ws, stripe,
     assert not MirrorCustomer.objects.filter(workspace=ws, stripe_id=new).exists()
 
 
-def test_a_refund_stripe_rate_limits_fails_cleanly_and_records_nothing(ws, stripe, api_as, settings):
+def test_a_refund_stripe_rate_limits_fails_cleanly_and_records_nothing(
+    ws, stripe, api_as, settings
+):
     # given Stripe reads the charge but refuses every refund attempt with 429
     settings.BILLING_DESK_ACTION_PROVIDER_RETRIES = 1
     stripe.on("GET", f"/v1/charges/{CH}", load("charge", created=NOW - 2 * 86400))
