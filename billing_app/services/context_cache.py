@@ -5,9 +5,12 @@ pass; agents reopen the same tickets all day. So the serialized context is kept
 in the cache under versions that writers bump:
 
 * a **customer version** ``ctxv:<workspace>:<customer>`` — bumped by
-  ``mirror_upsert`` for every object of that customer (webhooks, refreshes,
-  the provider's own writes), by the actions service when an action of the
-  customer is recorded, finishes or fails, and by the approvals service;
+  ``mirror_upsert`` for every object of that customer it actually writes
+  (webhooks, refreshes, the provider's own writes; a write skipped because the
+  mirror already holds a newer read bumps nothing, so the cache never moves to
+  an older state), when a refresh moves the customer's ``bundle_synced_at``
+  forward, by the actions service when an action of the customer is recorded,
+  finishes or fails, and by the approvals service;
 * a **workspace version** ``ctxv:<workspace>`` — for changes that touch every
   customer of a workspace (``customer_context_invalidate(workspace_id=...)`` without
   a customer).
