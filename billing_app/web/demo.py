@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET
 
 from helpdesk_connectors.demo.connector import DEMO_ROLES, demo_agent, demo_enabled
 from helpdesk_connectors.models import DemoTicketComment, Installation
+from helpdesk_connectors.wire import error_body
 
 from ..models import Workspace
 
@@ -277,4 +278,10 @@ def demo_host(request: HttpRequest) -> HttpResponse:
     status = 200 if workspace is not None else 503
     response = render(request, "demo/host.html", context, status=status)
     response["Content-Security-Policy"] = DEMO_HOST_CSP
+    if workspace is None:
+        # A browser keeps this page; any other client gets the same advice as the envelope.
+        response.error_envelope = error_body(  # type: ignore[attr-defined]
+            "demo_not_seeded",
+            "The demo has no sandbox data yet: run `python manage.py seed_demo` (or `make demo`).",
+        )
     return response

@@ -71,5 +71,15 @@ def test_demo_page_without_sandbox_data_says_how_to_seed_it(db, client, demo_on)
     assert "seed_demo" in response.content.decode()
 
 
+def test_demo_page_without_sandbox_data_stays_a_page_for_a_browser(db, client, demo_on):
+    # given a browser asking for the page before the demo was seeded
+    response = client.get("/demo/", HTTP_ACCEPT="text/html,application/xhtml+xml")
+
+    # then it keeps the HTML page that says how to seed it, not the JSON envelope
+    assert response.status_code == 503
+    assert response["Content-Type"].startswith("text/html")
+    assert "seed_demo" in response.content.decode()
+
+
 def test_demo_page_answers_only_get(client, demo_on, workspace):
     assert client.post("/demo/").status_code == 405
