@@ -1148,7 +1148,7 @@ def report(
         f"({'settled' if blink['settled'] else 'NOT settled'})"
     )
     print(
-        f"- notes: {notes['expected']} finished actions with a ticket, "
+        f"- notes: {notes['expected']} actions owed a note, "
         f"{notes['comments']} comments on the fake Zendesk"
     )
     print(f"- hostile input: {hostile['sent']} requests ({hostile['repeats']} × each case)")
@@ -1168,8 +1168,7 @@ def report(
     rows = [
         zero(
             f"money moved twice: refunds beyond one per intended refund ({money['units']} faulty "
-            "refunds — act then hang / reset / 500, or 429 — each retried from the panel with a "
-            "new key, then reconciled)",
+            "refunds retried with a new key, then reconciled)",
             money["double"],
             "6 of 8 (every one that acted)",
             f" of {money['units']}",
