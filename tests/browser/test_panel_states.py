@@ -313,3 +313,48 @@ def test_inside_zendesk_the_panel_reads_the_ticket_resizes_and_fills_the_reply(p
     assert appended == message.input_value()
     action = BillingAction.objects.get(kind="refund_duplicate_charge")
     assert action.ticket_id == "1003"
+
+
+def test_a_refund_stripe_did_not_confirm_shows_confirming_and_cannot_be_sent_again(
+    page, sandbox, monkeypatch
+):
+    # given the billing system refunds and then never answers (the answer is lost)
+    from billing_app.errors import ProviderOutcomeUnknown
+    from billing_app.providers.sandbox.provider import SandboxProvider
+
+    real_refund = SandboxProvider.refund
+
+    def refund_then_silence(self, **kwargs):
+        real_refund(self, **kwargs)
+        raise ProviderOutcomeUnknown("Stripe did not answer after the request was sent.")
+
+    monkeypatch.setattr(SandboxProvider, "refund", refund_then_silence)
+    panel = panel_for(page, role="manager", scenario="acme")
+    expect(panel.get_by_test_id("section-account")).to_be_visible()
+    refunds_before = MirrorRefund.objects.filter(workspace=sandbox.workspace).count()
+
+    # when a Manager refunds $120 of Acme's last payment
+    panel.get_by_role("button", name="Issue refund", exact=True).click()
+    form = panel.get_by_test_id("action-form")
+    form.get_by_label("Amount to refund (USD)").fill("120")
+    form.get_by_test_id("form-review").click()
+    form.get_by_role("button", name="Confirm").click()
+
+    # then the panel says it is confirming with Stripe, not that it failed or was done
+    result = form.get_by_test_id("action-result")
+    expect(result).to_have_attribute("data-status", "outcome_unknown")
+    expect(result).to_contain_text("Confirming with Stripe")
+    action = BillingAction.objects.get(kind="issue_refund")
+    assert action.status == "outcome_unknown"
+
+    # and a fresh attempt on the same charge is refused instead of refunding again
+    form.get_by_test_id("form-done").click()
+    panel.get_by_role("button", name="Issue refund", exact=True).click()
+    form = panel.get_by_test_id("action-form")
+    form.get_by_label("Amount to refund (USD)").fill("120")
+    form.get_by_test_id("form-review").click()
+    form.get_by_role("button", name="Confirm").click()
+    expect(form.get_by_test_id("form-error")).to_contain_text("still being confirmed with Stripe")
+    expect(form.get_by_role("button", name="Confirm")).to_be_disabled()
+    assert BillingAction.objects.filter(kind="issue_refund").count() == 1
+    assert MirrorRefund.objects.filter(workspace=sandbox.workspace).count() == refunds_before + 1
