@@ -1076,8 +1076,10 @@ def _succeed(
         customer_context_invalidate(
             workspace_id=locked.workspace_id, customer_id=locked.customer_id
         )
+        # The note's outbox row commits with the outcome: a crash right after the commit
+        # cannot lose it (the re-drive posts it).
+        _note(locked)
     locked.replayed = getattr(action, "replayed", False)  # type: ignore[attr-defined]
-    _note(locked)
     return locked
 
 

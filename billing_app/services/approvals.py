@@ -194,8 +194,9 @@ def approval_decide(
                 raise _already_decided(approval)
             _action_transition(approval.action_id, decision=decision, user=user, now=now)
             _context_invalidate(approval.action_id)
-    approval.refresh_from_db()
-    _approval_note(approval)
+        # The note's outbox row commits with the decision (a crash after commit loses nothing).
+        approval.refresh_from_db()
+        _approval_note(approval)
     if expired:
         raise Conflict(
             "This approval request expired before it was decided.",
@@ -247,7 +248,8 @@ def _approval_note(approval: ApprovalRequest) -> None:
     from .notes import approval_note_enqueue
 
     try:
-        approval_note_enqueue(approval=approval)
+        with transaction.atomic():  # a savepoint: a failed enqueue never breaks the decision
+            approval_note_enqueue(approval=approval)
     except Exception:
         log.exception("could not enqueue the note for approval %s", approval.pk)
 
@@ -264,10 +266,11 @@ def approvals_expire(*, now: Any = None) -> int:
     for approval_id in overdue:
         with transaction.atomic():
             done = _expire(approval_id, now)
+            if done:  # the note's outbox row commits with the expiry
+                approval = ApprovalRequest.objects.select_related("action").get(pk=approval_id)
+                _approval_note(approval)
         if done:
             count += 1
-            approval = ApprovalRequest.objects.select_related("action").get(pk=approval_id)
-            _approval_note(approval)
     if count:
         log.info("expired %s approval requests", count)
     return count
