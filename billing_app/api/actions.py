@@ -2,8 +2,9 @@
 
 ``POST actions/`` answers ``201`` the first time a request is made and ``200``
 (with the header ``Idempotent-Replayed: true``) with the same body when the same
-``idempotency_key`` comes again with the same request; another request under a
-used key is ``409 idempotency_key_reused``.
+``idempotency_key`` comes again from the same agent with the same request; another
+request under a used key is ``409 idempotency_key_reused``, and a key another agent
+used is ``409 idempotency_key_owned_by_another_agent`` (never a replay).
 
 An action whose provider call was sent but not answered (timeout, reset, 5xx) is
 ``202`` with ``status: "outcome_unknown"``: Billing Desk is confirming it with
@@ -47,7 +48,8 @@ ERROR_RESPONSES = {
         401: "No or invalid app session token.",
         403: "``not_permitted`` (the attempt is recorded) or not an approver here.",
         404: "No such customer, charge, invoice, subscription or request in this workspace.",
-        409: "``idempotency_key_reused``, ``already_decided``, ``approval_expired``, "
+        409: "``idempotency_key_reused``, ``idempotency_key_owned_by_another_agent``, "
+        "``already_decided``, ``approval_expired``, "
         "``action_in_progress`` or ``action_outcome_unknown`` (an earlier action on the same "
         "charge, subscription or balance is still being confirmed with Stripe; "
         "``details.action_id``).",
@@ -228,7 +230,11 @@ class ActionsApi(APIView):
             "201 on the first submission; 200 with `Idempotent-Replayed: true` when the same "
             "idempotency_key is sent again with the same request (the first answer). "
             "403 `not_permitted` (the attempt is recorded) when the role may neither do nor "
-            "request it; 409 `idempotency_key_reused` for another request under a used key."
+            "request it; 409 `idempotency_key_reused` for another request under a used key, "
+            "`idempotency_key_owned_by_another_agent` for a key another agent used, and "
+            "`action_outcome_unknown` while an earlier action on the same charge, subscription "
+            "or balance is being confirmed with Stripe; 202 `outcome_unknown` when Stripe did "
+            "not confirm in time (do not retry under a new key)."
         ),
     )
     def post(self, request: Request) -> Response:
