@@ -42,6 +42,22 @@ CANCELLATION_FEEDBACK = frozenset(
 )
 
 
+# Object types every provider can re-read one by one (``retrieve_object``) and the mirror
+# stores: what a mirror write that cannot be ordered re-fetches.
+MIRRORED_RETRIEVABLE = frozenset(
+    {
+        "customer",
+        "subscription",
+        "invoice",
+        "charge",
+        "refund",
+        "payment_method",
+        "product",
+        "price",
+    }
+)
+
+
 @dataclass(frozen=True)
 class CustomerBundle:
     """Everything the panel needs about one customer, as provider objects."""

@@ -45,6 +45,7 @@ from ..models import (
     Workspace,
 )
 from ..money import Money
+from ..providers.base import MIRRORED_RETRIEVABLE
 
 logger = logging.getLogger(__name__)
 
@@ -357,18 +358,7 @@ SUBSCRIPTION_FINAL = frozenset({"canceled", "incomplete_expired"})
 INVOICE_FINAL = frozenset({"paid", "void"})
 INVOICE_EARLY = frozenset({"draft", "open"})
 # What a write that cannot be ordered can re-fetch (``BillingProvider.retrieve_object``).
-REFETCHABLE = frozenset(
-    {
-        "customer",
-        "subscription",
-        "invoice",
-        "charge",
-        "refund",
-        "payment_method",
-        "product",
-        "price",
-    }
-)
+REFETCHABLE = MIRRORED_RETRIEVABLE
 
 
 def mirror_read_clock() -> datetime:

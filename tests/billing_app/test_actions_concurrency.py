@@ -17,6 +17,7 @@ from billing_app.services import actions as actions_service
 from billing_app.services.actions import action_submit
 from billing_app.services.approvals import approval_decide
 from billing_app.services.identity import AgentContext
+from tests.concurrency import run_at_once
 
 from .actions_support import ProviderSpy, account_seed
 
@@ -43,29 +44,6 @@ def spy(monkeypatch):
     real = actions_service.get_provider
     monkeypatch.setattr(actions_service, "get_provider", lambda ws: spy.wrap(real(ws)))
     return spy
-
-
-def run_at_once(count: int, work):
-    """Run ``work(i)`` in ``count`` threads released together; return results or exceptions."""
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-
-    def worker(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = work(i)
-        except BaseException as exc:  # collected for the assertions
-            results[i] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a worker hung"
-    return results
 
 
 def context_for(membership, workspace) -> AgentContext:

@@ -16,7 +16,7 @@ from datetime import timedelta
 
 import pytest
 import requests
-from django.db import connection, connections
+from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -29,6 +29,7 @@ from billing_app.services.outbox import outbox_message_deliver, outbox_redrive
 from billing_app.services.workspaces import installation_add
 from helpdesk_connectors.base import AgentProfile, HelpdeskIdentity
 from tests.billing_app.stripe_support import event, load, sign
+from tests.concurrency import run_at_once
 
 from .conftest import CH, CUS, NOW, refund_body
 
@@ -316,27 +317,6 @@ def test_a_timeout_after_freshdesk_stored_the_note_is_not_posted_twice(
 # --- two re-drivers at once (PostgreSQL: real row locks and concurrent transactions) -----------
 
 
-def _run_at_once(count: int, work):
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-
-    def worker(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = work(i)
-        except BaseException as exc:  # collected for the assertions
-            results[i] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
-
-
 @pytest.mark.postgres
 @pytest.mark.skipif(
     connection.vendor != "postgresql",
@@ -360,11 +340,11 @@ def test_two_concurrent_redrivers_post_every_note_exactly_once(
     # when two workers race for each single row
     when = _later(minutes=2)
     first = ids[0]
-    outcomes = _run_at_once(2, lambda i: outbox_message_deliver(message_id=first, now=when))
+    outcomes = run_at_once(2, lambda i: outbox_message_deliver(message_id=first, now=when))
     assert sorted(outcomes) == ["done", "skipped"]
 
     # and two beat runs re-drive everything at once
-    results = _run_at_once(2, lambda i: outbox_redrive(now=when))
+    results = run_at_once(2, lambda i: outbox_redrive(now=when))
 
     # then each note was posted exactly once
     assert not [r for r in results if isinstance(r, BaseException)], results

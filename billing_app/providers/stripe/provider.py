@@ -32,6 +32,7 @@ from ...money import Money
 from ..base import (
     CANCELLATION_FEEDBACK,
     DISCOUNT_DURATIONS,
+    MIRRORED_RETRIEVABLE,
     PAUSE_BEHAVIORS,
     STRIPE_REFUND_REASONS,
     WRITE_ABSENT,
@@ -84,21 +85,7 @@ LIST_RESOURCES: dict[str, dict[str, Any]] = {
 }
 # Resources listed per customer: ``customers/<id>/<name>``.
 CUSTOMER_LIST_RESOURCES = frozenset({"payment_methods", "balance_transactions"})
-RETRIEVABLE = frozenset(
-    {
-        "customer",
-        "subscription",
-        "invoice",
-        "charge",
-        "refund",
-        "payment_method",
-        "product",
-        "price",
-        "payment_intent",
-        "dispute",
-        "subscription_schedule",
-    }
-)
+RETRIEVABLE = MIRRORED_RETRIEVABLE | {"payment_intent", "dispute", "subscription_schedule"}
 BUNDLE_LIMIT = 100
 
 
