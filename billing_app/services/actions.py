@@ -119,7 +119,7 @@ ENDED_SUBSCRIPTION = ("canceled", "incomplete_expired")
 # unknown-outcome status is named by value in case this module loads before it exists.
 REFUNDS_IN_FLIGHT = (
     BillingAction.Status.EXECUTING.value,
-    str(getattr(BillingAction.Status, "OUTCOME_UNKNOWN", "outcome_unknown")),
+    BillingAction.Status.OUTCOME_UNKNOWN.value,
     BillingAction.Status.PENDING_APPROVAL.value,
 )
 # Actions still in someone's hands: executing now, or sent with the outcome unknown.
