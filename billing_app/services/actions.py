@@ -115,8 +115,7 @@ REFUND_KINDS = (ActionKind.ISSUE_REFUND.value, ActionKind.REFUND_DUPLICATE_CHARG
 LIVE_SUBSCRIPTION = ("active", "trialing", "past_due", "unpaid", "paused")
 ENDED_SUBSCRIPTION = ("canceled", "incomplete_expired")
 # Refunds that may still move money: history (the refund pattern, the refundable remainder)
-# counts them as if done, so a submission decided while they run sees them. The
-# unknown-outcome status is named by value in case this module loads before it exists.
+# counts them as if done, so a submission decided while they run sees them.
 REFUNDS_IN_FLIGHT = (
     BillingAction.Status.EXECUTING.value,
     BillingAction.Status.OUTCOME_UNKNOWN.value,
