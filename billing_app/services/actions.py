@@ -141,6 +141,11 @@ def provider_retries() -> int:
     return _setting("BILLING_DESK_ACTION_PROVIDER_RETRIES", 2)
 
 
+def provider_deadline_seconds() -> int:
+    """Wall time after which ``_Run.call`` stops retrying (one call in progress finishes)."""
+    return _setting("BILLING_DESK_ACTION_PROVIDER_DEADLINE_SECONDS", 20)
+
+
 def provider_idempotency_key(action: BillingAction, step: str = "") -> str:
     """Deterministic per action (and per step, for kinds that make two writes)."""
     key = f"billing-desk-{action.id}-{action.kind}"
@@ -922,7 +927,7 @@ def action_await(*, action_id: Any, timeout: float | None = None) -> BillingActi
             ).update(started_at=timezone.now())
             if claimed:
                 log.warning("taking over stale executing action %s", action.pk)
-                return action_execute(action_id=action.pk)
+                return action_execute(action_id=action.pk, takeover=True)
         if time.monotonic() >= deadline:
             raise Conflict(
                 "The first request with this idempotency key is still being processed; try again shortly.",
@@ -933,16 +938,21 @@ def action_await(*, action_id: Any, timeout: float | None = None) -> BillingActi
         delay = min(delay * 2, 0.5)
 
 
-def action_execute(*, action_id: Any) -> BillingAction:
+def action_execute(*, action_id: Any, takeover: bool = False) -> BillingAction:
     """Execute an action this caller has moved to ``executing`` (an approval, a takeover).
 
     Preconditions are checked again: the billing state may have changed while the
-    request waited for approval.
+    request waited for approval. A ``takeover`` (the first executor died or lost the
+    database mid-action) may follow a write the provider already made: our own checks
+    then see its effect (``same_quantity``, ``already_paused``…) and the provider may
+    refuse the replay, so neither can prove that nothing happened — the action is held
+    ``outcome_unknown`` and reconciliation decides from what the provider has.
     """
     started = time.monotonic()
     action = BillingAction.objects.select_related("workspace", "actor").get(pk=action_id)
     if action.status != BillingAction.Status.EXECUTING:
         return action
+    action.takeover = takeover  # type: ignore[attr-defined]
     try:
         customer = _customer(action.workspace, action.customer_id)
         prepared = _prepare(
@@ -960,7 +970,7 @@ def action_execute(*, action_id: Any) -> BillingAction:
                 code="state_changed",
             )
     except BillingDeskError as exc:
-        return _fail(action, exc, started=started, provider_ms=0)
+        return _refused(action, exc, started=started, provider_ms=0, sent=False)
     return _execute(action=action, prepared=prepared, started=started)
 
 
@@ -988,6 +998,9 @@ class _Run:
         key = provider_idempotency_key(self.action, step)
         attempts = 1 + max(0, provider_retries())
         unknown: ProviderOutcomeUnknown | None = None
+        # A bounded wall time for the retries: an agent is waiting, and an action left
+        # running for minutes invites a second submission under a new key.
+        deadline = time.monotonic() + provider_deadline_seconds()
         for attempt in range(1, attempts + 1):
             began = time.monotonic()
             try:
@@ -996,7 +1009,7 @@ class _Run:
             except ProviderUnavailable as exc:
                 if isinstance(exc, ProviderOutcomeUnknown):
                     unknown = exc
-                if attempt == attempts:
+                if attempt == attempts or time.monotonic() >= deadline:
                     if unknown is not None and unknown is not exc:
                         raise unknown from exc
                     raise
@@ -1011,18 +1024,43 @@ class _Run:
 
 
 def _execute(*, action: BillingAction, prepared: Prepared, started: float) -> BillingAction:
-    run = _Run(action, prepared, get_provider(action.workspace))
+    try:
+        provider = get_provider(action.workspace)
+    except BillingDeskError as exc:  # not configured (no key, unknown provider): nothing sent
+        return _refused(action, exc, started=started, provider_ms=0, sent=False)
+    run = _Run(action, prepared, provider)
     try:
         result, object_id = EXECUTORS[ActionKind(action.kind)](run)
     except ProviderOutcomeUnknown as exc:  # sent, no answer: held open, never "failed"
         return _hold_unknown(action, exc, started=started, provider_ms=run.provider_ms)
     except BillingDeskError as exc:  # the provider refused, or the state changed under us
-        return _fail(action, exc, started=started, provider_ms=run.provider_ms)
+        return _refused(action, exc, started=started, provider_ms=run.provider_ms, sent=False)
     except Exception as exc:
         log.exception("action %s failed unexpectedly", action.pk)
         error = ProviderError(f"Unexpected error: {type(exc).__name__}.", code="internal_error")
-        return _fail(action, error, started=started, provider_ms=run.provider_ms)
+        # After a provider call answered, the money may have moved: never "failed" then.
+        return _refused(
+            action, error, started=started, provider_ms=run.provider_ms, sent=run.calls > 0
+        )
     return _record_success(action, result, object_id, run=run, started=started)
+
+
+def _refused(
+    action: BillingAction, exc: BillingDeskError, *, started: float, provider_ms: int, sent: bool
+) -> BillingAction:
+    """``failed`` when nothing can have happened; held ``outcome_unknown`` when it may have.
+
+    It may have when a provider call was made before the error (``sent``), or when this
+    execution takes over from one that died (an earlier attempt may have acted).
+    """
+    if sent or getattr(action, "takeover", False):
+        unknown = ProviderOutcomeUnknown(
+            "Billing Desk could not confirm what the billing provider did "
+            f"({exc.message}); it is confirming it. Do not submit it again.",
+            details={"error_class": type(exc).__name__, "cause": exc.code},
+        )
+        return _hold_unknown(action, unknown, started=started, provider_ms=provider_ms)
+    return _fail(action, exc, started=started, provider_ms=provider_ms)
 
 
 def _record_success(

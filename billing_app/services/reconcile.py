@@ -86,7 +86,7 @@ def actions_stale_reconcile(*, now: datetime | None = None, limit: int = 100) ->
         taken += 1
         logger.warning("reconciling stale executing action %s", action_id)
         try:
-            action_execute(action_id=action_id)
+            action_execute(action_id=action_id, takeover=True)
         except Exception:  # one bad action must not stop the others; it stays executing
             logger.exception("reconciling action %s failed", action_id)
     return taken

@@ -118,10 +118,18 @@ def webhook_workspace_get(*, slug: str) -> Workspace | None:
 
 
 def _signature_timestamp(header: str) -> int | None:
+    """The ``t`` stripe-python verified: the first ``t=`` item, read with ``int()`` as it does.
+
+    Reading it any other way (another ``t`` item, a stricter digit test) could check a
+    different time than the one the signature was verified with.
+    """
     for part in header.split(","):
-        name, _, value = part.strip().partition("=")
-        if name == "t" and value.isdigit():
-            return int(value)
+        name, _, value = part.partition("=")
+        if name == "t":
+            try:
+                return int(value)
+            except ValueError:
+                return None
     return None
 
 

@@ -204,3 +204,105 @@ def test_a_same_key_retry_of_an_open_action_answers_it_without_calling_the_provi
     assert (replay.pk, replay.status) == (action.pk, BillingAction.Status.OUTCOME_UNKNOWN)
     assert replay.replayed is True
     assert len(spy.calls) == calls
+
+
+# --- what can no longer be recorded "failed" after a write may have happened ---------------------
+
+
+def test_a_takeover_whose_own_checks_see_the_lost_write_is_held_open_not_failed(
+    acme, specialist, spy
+):
+    # given a seat change whose first executor died after Stripe acted: the mirror
+    # already shows the new quantity, and the action is still "executing"
+    spy.fail("adjust_seats", lost())
+    action = submit(specialist, K.ADJUST_SEATS, SEATS)
+    BillingAction.objects.filter(pk=action.pk).update(status=BillingAction.Status.EXECUTING)
+    from billing_app.models import MirrorSubscriptionItem
+
+    item = MirrorSubscriptionItem.objects.get(workspace=specialist.workspace, stripe_id="si_acme_plan")
+    MirrorSubscriptionItem.objects.filter(pk=item.pk).update(quantity=SEATS["quantity"])
+
+    # when the takeover re-checks and finds "same quantity"
+    taken = actions_service.action_execute(action_id=action.pk, takeover=True)
+
+    # then it cannot prove nothing happened: the action stays open for reconciliation
+    assert taken.status == BillingAction.Status.OUTCOME_UNKNOWN
+    assert taken.completed_at is None
+    assert "could not confirm" in taken.error_message
+
+
+def test_an_approved_action_whose_state_changed_still_fails_cleanly(acme, specialist):
+    # given an action moved to executing by an approval (nothing was ever sent)
+    action = submit(specialist, K.ADJUST_SEATS, SEATS)
+    BillingAction.objects.filter(pk=action.pk).update(
+        status=BillingAction.Status.EXECUTING, provider_object_id=""
+    )
+    from billing_app.models import MirrorSubscriptionItem
+
+    MirrorSubscriptionItem.objects.filter(
+        workspace=specialist.workspace, stripe_id="si_acme_plan"
+    ).update(quantity=SEATS["quantity"])
+
+    # when it executes (not a takeover) and the state no longer allows it
+    done = actions_service.action_execute(action_id=action.pk)
+
+    # then it is a clean failure: nothing can have happened
+    assert done.status == BillingAction.Status.FAILED
+
+
+def test_a_workspace_whose_provider_cannot_be_built_fails_the_action_instead_of_leaving_it_running(
+    acme, specialist, monkeypatch
+):
+    # given the provider cannot be built (no key, unknown provider)
+    from billing_app.errors import BillingDeskError
+
+    def unavailable(workspace):
+        raise BillingDeskError("No provider.", code="provider_not_configured", status=503)
+
+    monkeypatch.setattr(actions_service, "get_provider", unavailable)
+
+    # when a credit is submitted
+    action = submit(specialist, K.APPLY_CREDIT, CREDIT)
+
+    # then it is failed (nothing was sent), never left "executing" for good
+    action.refresh_from_db()
+    assert action.status == BillingAction.Status.FAILED
+    assert action.error_code == "provider_not_configured"
+
+
+def test_an_unexpected_error_after_the_provider_answered_holds_the_action_open(
+    acme, specialist, monkeypatch
+):
+    # given the provider acts, and building the result then breaks
+    real = actions_service.to_json
+    calls = {"n": 0}
+
+    def broken(value):
+        calls["n"] += 1
+        raise TypeError("cannot serialise")
+
+    monkeypatch.setattr(actions_service, "to_json", broken)
+
+    # when a credit is submitted
+    action = submit(specialist, K.APPLY_CREDIT, CREDIT)
+    monkeypatch.setattr(actions_service, "to_json", real)
+
+    # then the money may have moved: the action is open, not "failed"
+    action.refresh_from_db()
+    assert calls["n"] >= 1
+    assert action.status == BillingAction.Status.OUTCOME_UNKNOWN
+
+
+def test_retries_stop_at_the_deadline(acme, specialist, spy, settings):
+    # given three attempts allowed, but a deadline already passed after the first
+    settings.BILLING_DESK_ACTION_PROVIDER_RETRIES = 2
+    settings.BILLING_DESK_ACTION_PROVIDER_DEADLINE_SECONDS = 0
+    spy.fail("apply_credit", lost(), lost(), lost())
+
+    # when a credit is submitted
+    action = submit(specialist, K.APPLY_CREDIT, CREDIT)
+
+    # then only one attempt was made, and the action is held open
+    assert len(spy.writes("apply_credit")) == 1
+    action.refresh_from_db()
+    assert action.status == BillingAction.Status.OUTCOME_UNKNOWN

@@ -193,6 +193,22 @@ def test_a_signature_dated_an_hour_in_the_future_is_refused(deliver, ws, stripe)
     assert stripe.calls == []
 
 
+def test_a_future_signature_cannot_hide_behind_a_second_timestamp(deliver, ws, stripe):
+    # given a future-dated signature whose header adds a second, harmless-looking ``t``
+    # (stripe-python verifies the first ``t``, read with int(): "+T" is T)
+    payload = json.dumps(subscription_event("evt_1TwoT"))
+    future = int(time.time()) + 3600
+    digest = sign(payload, timestamp=future).split("v1=", 1)[1]
+    header = f"t=+{future},t=0,v1={digest}"
+
+    response = deliver(None, raw=payload, signature=header)
+
+    # then the time checked is the one that was verified: refused, nothing stored
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "signature_in_future"
+    assert StripeEvent.objects.count() == 0
+
+
 def test_a_small_clock_skew_ahead_is_accepted(deliver, ws, stripe):
     stripe.on("GET", SUB_PATH, load("subscription"))
     payload = json.dumps(subscription_event("evt_1Skew"))
