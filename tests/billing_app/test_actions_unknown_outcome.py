@@ -219,7 +219,9 @@ def test_a_takeover_whose_own_checks_see_the_lost_write_is_held_open_not_failed(
     BillingAction.objects.filter(pk=action.pk).update(status=BillingAction.Status.EXECUTING)
     from billing_app.models import MirrorSubscriptionItem
 
-    item = MirrorSubscriptionItem.objects.get(workspace=specialist.workspace, stripe_id="si_acme_plan")
+    item = MirrorSubscriptionItem.objects.get(
+        workspace=specialist.workspace, stripe_id="si_acme_plan"
+    )
     MirrorSubscriptionItem.objects.filter(pk=item.pk).update(quantity=SEATS["quantity"])
 
     # when the takeover re-checks and finds "same quantity"
