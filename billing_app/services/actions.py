@@ -141,6 +141,26 @@ def provider_retries() -> int:
     return _setting("BILLING_DESK_ACTION_PROVIDER_RETRIES", 2)
 
 
+def stale_executing_before(now: datetime | None = None) -> datetime:
+    """An ``executing`` action started before this is taken to have lost its worker."""
+    return (now or timezone.now()) - timedelta(
+        seconds=_setting("BILLING_DESK_ACTION_STALE_SECONDS", 300)
+    )
+
+
+def action_claim(*, action_id: Any, status: str, started_at: datetime | None) -> bool:
+    """Claim an open action for one taker: a conditional touch of ``started_at``.
+
+    Every taker (a waiting duplicate, the stale takeover, the unknown-outcome resolver)
+    claims the same way, so of any number racing for one action exactly one wins.
+    """
+    return bool(
+        BillingAction.objects.filter(pk=action_id, status=status, started_at=started_at).update(
+            started_at=timezone.now()
+        )
+    )
+
+
 def provider_deadline_seconds() -> int:
     """Wall time after which ``_Run.call`` stops retrying (one call in progress finishes)."""
     return _setting("BILLING_DESK_ACTION_PROVIDER_DEADLINE_SECONDS", 20)
@@ -752,7 +772,7 @@ def _open_outcome_guard(
         noun = f"the balance of {customer_id}"
     else:
         return
-    stale = timezone.now() - timedelta(seconds=_setting("BILLING_DESK_ACTION_STALE_SECONDS", 300))
+    stale = stale_executing_before()
     open_action = (
         BillingAction.objects.filter(workspace=workspace, customer_id=customer_id)
         .filter(
@@ -918,16 +938,12 @@ def action_await(*, action_id: Any, timeout: float | None = None) -> BillingActi
         action = BillingAction.objects.select_related("workspace").get(pk=action_id)
         if action.status != BillingAction.Status.EXECUTING:
             return action
-        stale = timezone.now() - timedelta(
-            seconds=_setting("BILLING_DESK_ACTION_STALE_SECONDS", 300)
-        )
-        if action.started_at and action.started_at < stale:
-            claimed = BillingAction.objects.filter(
-                pk=action.pk, status=BillingAction.Status.EXECUTING, started_at=action.started_at
-            ).update(started_at=timezone.now())
-            if claimed:
-                log.warning("taking over stale executing action %s", action.pk)
-                return action_execute(action_id=action.pk, takeover=True)
+        stale = bool(action.started_at and action.started_at < stale_executing_before())
+        if stale and action_claim(
+            action_id=action.pk, status=BillingAction.Status.EXECUTING, started_at=action.started_at
+        ):
+            log.warning("taking over stale executing action %s", action.pk)
+            return action_execute(action_id=action.pk, takeover=True)
         if time.monotonic() >= deadline:
             raise Conflict(
                 "The first request with this idempotency key is still being processed; try again shortly.",
@@ -952,7 +968,6 @@ def action_execute(*, action_id: Any, takeover: bool = False) -> BillingAction:
     action = BillingAction.objects.select_related("workspace", "actor").get(pk=action_id)
     if action.status != BillingAction.Status.EXECUTING:
         return action
-    action.takeover = takeover  # type: ignore[attr-defined]
     try:
         customer = _customer(action.workspace, action.customer_id)
         prepared = _prepare(
@@ -970,8 +985,8 @@ def action_execute(*, action_id: Any, takeover: bool = False) -> BillingAction:
                 code="state_changed",
             )
     except BillingDeskError as exc:
-        return _refused(action, exc, started=started, provider_ms=0, sent=False)
-    return _execute(action=action, prepared=prepared, started=started)
+        return _refused(action, exc, started=started, provider_ms=0, may_have_acted=takeover)
+    return _execute(action=action, prepared=prepared, started=started, takeover=takeover)
 
 
 # --- execution -------------------------------------------------------------------------------
@@ -1023,37 +1038,52 @@ class _Run:
         raise AssertionError("unreachable")
 
 
-def _execute(*, action: BillingAction, prepared: Prepared, started: float) -> BillingAction:
+def _execute(
+    *, action: BillingAction, prepared: Prepared, started: float, takeover: bool = False
+) -> BillingAction:
+    """Run the kind's executor and record what it did. A ``takeover`` follows an executor
+    that died, whose write may already have happened: no error then proves nothing did."""
     try:
         provider = get_provider(action.workspace)
     except BillingDeskError as exc:  # not configured (no key, unknown provider): nothing sent
-        return _refused(action, exc, started=started, provider_ms=0, sent=False)
+        return _refused(action, exc, started=started, provider_ms=0, may_have_acted=takeover)
     run = _Run(action, prepared, provider)
     try:
         result, object_id = EXECUTORS[ActionKind(action.kind)](run)
     except ProviderOutcomeUnknown as exc:  # sent, no answer: held open, never "failed"
         return _hold_unknown(action, exc, started=started, provider_ms=run.provider_ms)
     except BillingDeskError as exc:  # the provider refused, or the state changed under us
-        return _refused(action, exc, started=started, provider_ms=run.provider_ms, sent=False)
+        return _refused(
+            action, exc, started=started, provider_ms=run.provider_ms, may_have_acted=takeover
+        )
     except Exception as exc:
         log.exception("action %s failed unexpectedly", action.pk)
         error = ProviderError(f"Unexpected error: {type(exc).__name__}.", code="internal_error")
         # After a provider call answered, the money may have moved: never "failed" then.
         return _refused(
-            action, error, started=started, provider_ms=run.provider_ms, sent=run.calls > 0
+            action,
+            error,
+            started=started,
+            provider_ms=run.provider_ms,
+            may_have_acted=takeover or run.calls > 0,
         )
     return _record_success(action, result, object_id, run=run, started=started)
 
 
 def _refused(
-    action: BillingAction, exc: BillingDeskError, *, started: float, provider_ms: int, sent: bool
+    action: BillingAction,
+    exc: BillingDeskError,
+    *,
+    started: float,
+    provider_ms: int,
+    may_have_acted: bool,
 ) -> BillingAction:
     """``failed`` when nothing can have happened; held ``outcome_unknown`` when it may have.
 
-    It may have when a provider call was made before the error (``sent``), or when this
-    execution takes over from one that died (an earlier attempt may have acted).
+    It may have when a provider call answered before the error, or when this execution
+    takes over from one that died (an earlier attempt may have acted).
     """
-    if sent or getattr(action, "takeover", False):
+    if may_have_acted:
         unknown = ProviderOutcomeUnknown(
             "Billing Desk could not confirm what the billing provider did "
             f"({exc.message}); it is confirming it. Do not submit it again.",

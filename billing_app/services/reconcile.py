@@ -43,9 +43,9 @@ import logging
 import time
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.utils import timezone
 
+from ..catalog import ActionKind
 from ..errors import (
     BillingDeskError,
     Conflict,
@@ -65,23 +65,18 @@ IDEMPOTENCY_KEY_LIFETIME = timedelta(hours=23)
 
 def actions_stale_reconcile(*, now: datetime | None = None, limit: int = 100) -> int:
     """Take over and finish stale ``executing`` actions; returns how many were taken over."""
-    from .actions import action_execute
+    from .actions import action_claim, action_execute, stale_executing_before
 
-    now = now or timezone.now()
-    stale = now - timedelta(
-        seconds=int(getattr(settings, "BILLING_DESK_ACTION_STALE_SECONDS", 300))
-    )
     candidates = list(
         BillingAction.objects.filter(
-            status=BillingAction.Status.EXECUTING, started_at__lt=stale
+            status=BillingAction.Status.EXECUTING, started_at__lt=stale_executing_before(now)
         ).values_list("pk", "started_at")[:limit]
     )
     taken = 0
     for action_id, started_at in candidates:
-        claimed = BillingAction.objects.filter(
-            pk=action_id, status=BillingAction.Status.EXECUTING, started_at=started_at
-        ).update(started_at=timezone.now())
-        if not claimed:  # another taker (or the original caller) got there first
+        status = BillingAction.Status.EXECUTING
+        if not action_claim(action_id=action_id, status=status, started_at=started_at):
+            # another taker (or the original caller) got there first
             continue
         taken += 1
         logger.warning("reconciling stale executing action %s", action_id)
@@ -94,6 +89,8 @@ def actions_stale_reconcile(*, now: datetime | None = None, limit: int = 100) ->
 
 def actions_unknown_reconcile(*, now: datetime | None = None, limit: int = 100) -> int:
     """Resolve ``outcome_unknown`` actions with the provider; returns how many were settled."""
+    from .actions import action_claim
+
     now = now or timezone.now()
     candidates = list(
         BillingAction.objects.filter(status=BillingAction.Status.OUTCOME_UNKNOWN)
@@ -102,12 +99,10 @@ def actions_unknown_reconcile(*, now: datetime | None = None, limit: int = 100) 
     )
     settled = 0
     for action_id, started_at in candidates:
-        # One resolver per action: a conditional touch of started_at is the claim
-        # (an overlapping beat run, or two workers, skip what another has claimed).
-        claimed = BillingAction.objects.filter(
-            pk=action_id, status=BillingAction.Status.OUTCOME_UNKNOWN, started_at=started_at
-        ).update(started_at=timezone.now())
-        if not claimed:
+        # One resolver per action (an overlapping beat run, or two workers, skip what
+        # another has claimed).
+        status = BillingAction.Status.OUTCOME_UNKNOWN
+        if not action_claim(action_id=action_id, status=status, started_at=started_at):
             continue
         try:
             action = action_outcome_resolve(action_id=action_id, now=now)
@@ -178,7 +173,7 @@ def action_outcome_resolve(*, action_id: object, now: datetime | None = None) ->
     # Replay with the same provider idempotency key.
     try:
         prepared = _prepare(
-            kind=_kind_of(action),
+            kind=ActionKind(action.kind),
             workspace=action.workspace,
             customer=_customer(action.workspace, action.customer_id),
             params=action.params,
@@ -190,7 +185,7 @@ def action_outcome_resolve(*, action_id: object, now: datetime | None = None) ->
         return _settle_refusal(action, exc, found, started=started, provider_ms=0)
     run = _Run(action, prepared, provider)
     try:
-        result, object_id = EXECUTORS[_kind_of(action)](run)
+        result, object_id = EXECUTORS[ActionKind(action.kind)](run)
     except ProviderUnavailable as exc:  # unknown again, or not reachable: still open
         _touch(action, exc)
         return BillingAction.objects.get(pk=action.pk)
@@ -206,12 +201,6 @@ def _first_sent(action: BillingAction) -> datetime:
         return datetime.fromisoformat(value) if value else action.created_at
     except (TypeError, ValueError):
         return action.created_at
-
-
-def _kind_of(action: BillingAction):  # type: ignore[no-untyped-def]
-    from ..catalog import ActionKind
-
-    return ActionKind(action.kind)
 
 
 def _settle_refusal(
