@@ -30,13 +30,11 @@ from ..catalog import Role
 from ..errors import BillingDeskError, PreconditionFailed
 from ..models import ApprovalRequest, BillingAction, OutboxMessage
 from ..money import format_money
-from .outbox import MAX_ATTEMPTS, backoff_seconds, outbox_enqueue
+from .outbox import MAX_ATTEMPTS, outbox_enqueue
 
 logger = logging.getLogger(__name__)
 
 NOTE_MAX_RETRIES = MAX_ATTEMPTS - 1
-NOTE_BACKOFF_BASE_SECONDS = 30
-NOTE_BACKOFF_MAX_SECONDS = 3600
 NOTE_MARKER_PREFIX = "Billing Desk ref:"
 # Errors after which the note may be on the ticket although no answer said so.
 _MAYBE_SENT_CODES = frozenset({"helpdesk_timeout", "helpdesk_unreachable"})
@@ -155,11 +153,6 @@ def approval_note_enqueue(*, approval: ApprovalRequest) -> None:
         dedupe_key=f"approval_note:{approval.pk}:{approval.status}",
         payload={"body": approval_note_body(approval=approval)},
     )
-
-
-def note_retry_countdown(*, retries: int, retry_after: float | None) -> int:
-    """Exponential backoff (30 s, 60 s, 120 s … ≤ 1 h), never sooner than ``Retry-After``."""
-    return backoff_seconds(attempts=retries + 1, retry_after=retry_after)
 
 
 def note_marker(message: OutboxMessage) -> str:

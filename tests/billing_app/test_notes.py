@@ -191,16 +191,16 @@ def test_429_is_retried_honouring_retry_after(
 
 
 def test_backoff_is_exponential_and_capped():
-    assert [notes.note_retry_countdown(retries=n, retry_after=None) for n in range(4)] == [
+    from billing_app.services.outbox import BACKOFF_MAX_SECONDS, backoff_seconds
+
+    assert [backoff_seconds(attempts=n + 1, retry_after=None) for n in range(4)] == [
         30,
         60,
         120,
         240,
     ]
-    assert (
-        notes.note_retry_countdown(retries=20, retry_after=None) == notes.NOTE_BACKOFF_MAX_SECONDS
-    )
-    assert notes.note_retry_countdown(retries=0, retry_after=300.5) == 300
+    assert backoff_seconds(attempts=21, retry_after=None) == BACKOFF_MAX_SECONDS == 3600
+    assert backoff_seconds(attempts=1, retry_after=300.5) == 300
 
 
 def test_failure_leaves_the_action_intact(
