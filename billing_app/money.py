@@ -62,7 +62,7 @@ class Money:
         return format_money(self.amount, self.currency)
 
     def to_dict(self) -> dict[str, object]:
-        return {"amount": self.amount, "currency": self.currency, "display": str(self)}
+        return money_json(self.amount, self.currency)
 
 
 def to_decimal(amount: int, currency: str) -> Decimal:
@@ -83,6 +83,30 @@ def format_money(amount: int, currency: str) -> str:
     sign = "-" if amount < 0 else ""
     symbol = SYMBOLS.get(code)
     return f"{sign}{symbol}{number}" if symbol else f"{sign}{number} {code}"
+
+
+def short_money(amount: int, currency: str) -> str:
+    """``$2,400`` for whole amounts, ``$2,400.50`` otherwise (people-facing plan prices)."""
+    text = format_money(amount, currency)
+    exp = exponent(currency)
+    if exp and amount % (10**exp) == 0:
+        return text.replace("." + "0" * exp, "", 1)
+    return text
+
+
+def money_json(amount: int, currency: str) -> dict[str, object]:
+    """Money as the API sends it: minor units, the currency, its exponent, and the text.
+
+    The exponent (digits after the decimal point, ISO 4217 / Stripe) lets a client
+    format and parse amounts without a currency table of its own.
+    """
+    code = currency.upper()
+    return {
+        "amount": int(amount),
+        "currency": code,
+        "exponent": exponent(code),
+        "display": format_money(int(amount), code),
+    }
 
 
 def convert(amount: int, currency: str, to_currency: str, rate: Decimal) -> int:

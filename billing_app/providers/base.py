@@ -199,6 +199,16 @@ class BillingProvider(ABC):
     def __init__(self, workspace: Workspace):
         self.workspace = workspace
 
+    @classmethod
+    def clock_now(cls, workspace: Workspace) -> datetime:
+        """The billing system's current time for ``workspace`` (``billing_app.clock``).
+
+        Real time for a real billing system; a simulation may run on its own clock.
+        """
+        from django.utils import timezone
+
+        return timezone.now()
+
     def find_action_write(
         self, *, action_id: str, kind: str, customer_id: str, params: dict[str, Any], charge_id: str
     ) -> WriteFound | Literal["absent"] | None:

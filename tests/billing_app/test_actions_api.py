@@ -166,7 +166,7 @@ def test_response_carries_result_and_customer_message(workspace, acme, api_as, s
     assert response.status_code == 201
     assert body["status"] == "succeeded"
     assert body["result"]["charge_id"] == "ch_acme_dup2"
-    assert body["amount"] == {"amount": 4900, "currency": "USD", "display": "$49.00"}
+    assert body["amount"] == {"amount": 4900, "currency": "USD", "exponent": 2, "display": "$49.00"}
     assert body["customer_message"].startswith("We found a duplicate charge of $49.00.")
     assert body["actor"]["role"] == "manager"
     assert body["provider_object_id"] == body["result"]["refund_id"]

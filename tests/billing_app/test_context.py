@@ -408,12 +408,14 @@ def test_zero_decimal_yen(seeded):
     assert ctx["lifetime_value"]["mrr"] == {
         "amount": 49_800,
         "currency": "JPY",
+        "exponent": 0,
         "display": "¥49,800",
     }
     assert ctx["lifetime_value"]["arr"]["amount"] == 597_600
     assert ctx["lifetime_value"]["total_revenue"] == {
         "amount": 249_000,
         "currency": "JPY",
+        "exponent": 0,
         "display": "¥249,000",
     }
     assert ctx["payment_history"]["items"][0]["method"] == "JCB 0505"
@@ -428,6 +430,7 @@ def test_euro_customer_with_vat(seeded):
     assert ctx["payment_history"]["items"][0]["amount"] == {
         "amount": 117_810,
         "currency": "EUR",
+        "exponent": 2,
         "display": "€1,178.10",
     }
     assert ctx["lifetime_value"]["mrr"]["display"] == "€990.00"  # before VAT

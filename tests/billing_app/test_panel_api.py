@@ -62,7 +62,7 @@ def test_plans_lists_the_same_interval_plans_priced_for_the_seat_count(agent):
     plans = {p["id"]: p for p in body["plans"]}
     assert plans["price_sbx_enterprise_pro__monthly"]["current"] is True
     plus = plans["price_sbx_enterprise_plus__monthly"]
-    assert plus["amount"] == {"amount": 320_000, "currency": "USD", "display": "$3,200.00"}
+    assert plus["amount"] == {"amount": 320_000, "currency": "USD", "exponent": 2, "display": "$3,200.00"}
     assert plus["display"] == "Enterprise Plus ($3,200/month) · $64 × 50 seats"
     assert {p["interval"] for p in body["plans"]} == {"month"}
     assert all(p["amount"]["currency"] == "USD" for p in body["plans"])

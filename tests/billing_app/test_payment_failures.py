@@ -441,7 +441,7 @@ def test_failures_endpoint_lists_the_customers_failures(
     assert body["summary"]["suspension_warning"] is True
     first = body["items"][0]
     assert (first["reason"], first["attempt_count"], first["status"]) == ("Card expired", 3, "open")
-    assert first["amount"] == {"amount": 14_900, "currency": "USD", "display": "$149.00"}
+    assert first["amount"] == {"amount": 14_900, "currency": "USD", "exponent": 2, "display": "$149.00"}
     assert first["csm_outreach"]["status"] == "ticket"
 
 

@@ -64,15 +64,15 @@ def test_report_figures(january):
     assert (f["credits"]["count"], f["credits"]["total"]["display"]) == (2, "$650.00")
     assert (f["upgrades"]["count"], f["upgrades"]["mrr"]["amount"]) == (1, 20000)
     assert (f["downgrades"]["count"], f["downgrades"]["mrr"]["amount"]) == (1, -5000)
-    assert f["net_mrr"] == {"amount": 15000, "currency": "USD", "display": "$150.00"}
+    assert f["net_mrr"] == {"amount": 15000, "currency": "USD", "exponent": 2, "display": "$150.00"}
     assert f["payment_recovery"] == {
-        "retained_mrr": {"amount": 25500, "currency": "USD", "display": "$255.00"},
+        "retained_mrr": {"amount": 25500, "currency": "USD", "exponent": 2, "display": "$255.00"},
         "recovery_rate_pct": 50.0,
         "failures": 4,
         "recovered": 2,
     }
     assert f["failure_churn"] == {
-        "mrr": {"amount": 10000, "currency": "USD", "display": "$100.00"},
+        "mrr": {"amount": 10000, "currency": "USD", "exponent": 2, "display": "$100.00"},
         "accounts": 1,
         "pct_of_failures": 25.0,
     }
