@@ -40,8 +40,10 @@ concurrent calls act one at a time.
 ``SandboxControl.down`` makes every call raise ``ProviderUnavailable``;
 ``SandboxControl.clock`` freezes time (a test clock).
 """
+
 from __future__ import annotations
 
+from .control import sandbox_control_get
 from .credits_refunds import SandboxCreditsRefunds
 from .customers import SandboxCustomers
 from .links import SandboxLinks

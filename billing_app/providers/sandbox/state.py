@@ -1,0 +1,235 @@
+"""The simulation's machinery every sandbox call shares.
+
+The lock and the clock (the workspace's ``SandboxControl`` row), exactly-once writes
+(the first result of each idempotency key, kept in ``SandboxIdempotency``), and the
+simulated objects themselves, read from and stored into the mirror tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from django.db import transaction
+from django.db.models import Model
+from django.utils import timezone
+
+from ...errors import (
+    Conflict,
+    PreconditionFailed,
+    ProviderError,
+    ProviderUnavailable,
+    ValidationFailed,
+)
+from ...models import (
+    MirrorBalanceTransaction,
+    MirrorCharge,
+    MirrorCustomer,
+    MirrorDiscount,
+    MirrorInvoice,
+    MirrorPaymentMethod,
+    MirrorPrice,
+    MirrorProduct,
+    MirrorRefund,
+    MirrorSubscription,
+    MirrorSubscriptionItem,
+    SandboxControl,
+    SandboxIdempotency,
+    Workspace,
+)
+from ...money import Money
+from ...services.mirror import mirror_upsert  # TODO(H5): a store port
+from ..base import BillingProvider
+from . import objects
+from .codec import decode, encode, request_hash
+from .control import sandbox_control_get, sandbox_now
+
+T = TypeVar("T")
+Obj = dict[str, Any]
+
+SANDBOX_HOST = objects.SANDBOX_HOST
+LIVE_STATUSES = frozenset({"active", "trialing", "past_due", "unpaid", "incomplete"})
+
+_RESOURCES: dict[str, type[Model]] = {
+    "customer": MirrorCustomer,
+    "subscription": MirrorSubscription,
+    "subscription_item": MirrorSubscriptionItem,
+    "invoice": MirrorInvoice,
+    "charge": MirrorCharge,
+    "refund": MirrorRefund,
+    "payment_method": MirrorPaymentMethod,
+    "price": MirrorPrice,
+    "product": MirrorProduct,
+    "customer_balance_transaction": MirrorBalanceTransaction,
+    "balance_transaction": MirrorBalanceTransaction,
+    "discount": MirrorDiscount,
+}
+
+
+def _resource_model(resource: str) -> type[Model]:
+    name = resource.strip().lower()
+    model = _RESOURCES.get(name) or _RESOURCES.get(name.removesuffix("s"))
+    if model is None:
+        raise ValidationFailed(f"Unknown resource {resource!r}.", code="unknown_resource")
+    return model
+
+
+def _missing(kind: str, object_id: str) -> ProviderError:
+    """Stripe's 404 for an unknown id, as the Stripe provider translates it."""
+    return ProviderError(
+        f"No such {kind}: '{object_id}'",
+        code="invalid_request",
+        status=404,
+        details={"provider": "sandbox", "provider_code": "resource_missing"},
+        provider_code="resource_missing",
+    )
+
+
+def _ts(value: Any) -> datetime | None:
+    return datetime.fromtimestamp(int(value), tz=UTC) if value else None
+
+
+def _money(amount: int, currency: str) -> Money:
+    return Money(int(amount), currency.upper())
+
+
+def _card_expired(pm: Obj | None, now: datetime) -> bool:
+    card = (pm or {}).get("card") or {}
+    if not card:
+        return False
+    return (int(card["exp_year"]), int(card["exp_month"])) < (now.year, now.month)
+
+
+class SandboxState(BillingProvider):
+    """What the sandbox's reads and writes stand on (not a provider by itself)."""
+
+    key = "sandbox"
+
+    def __init__(self, workspace: Workspace, *, clock: Callable[[], datetime] | None = None):
+        super().__init__(workspace)
+        self._clock = clock
+
+    @classmethod
+    def clock_now(cls, workspace: Workspace) -> datetime:
+        """The simulation's clock: frozen or advanced by the demo and the tests, else real time."""
+        return sandbox_now(workspace=workspace)
+
+    # --- infrastructure -------------------------------------------------------------
+
+    def _check_up(self, control: SandboxControl) -> None:
+        if control.down:
+            raise ProviderUnavailable(
+                "The sandbox billing provider is switched off"
+                + (f" ({control.down_reason})" if control.down_reason else "")
+                + "; nothing was changed.",
+                details={"provider": "sandbox"},
+                provider_code="sandbox_down",
+            )
+
+    def _now(self, control: SandboxControl) -> datetime:
+        if self._clock is not None:
+            return self._clock()
+        return control.clock or timezone.now()
+
+    def _read(self) -> datetime:
+        control = sandbox_control_get(workspace=self.workspace)
+        self._check_up(control)
+        return self._now(control)
+
+    def _id(self, prefix: str, key: str, *parts: object) -> str:
+        return objects.digest_id(prefix, self.workspace.slug, key, *parts)
+
+    def _write(
+        self,
+        operation: str,
+        idempotency_key: str,
+        params: dict[str, Any],
+        act: Callable[[datetime], T],
+    ) -> T:
+        """Run ``act`` once per idempotency key, under the workspace's sandbox lock."""
+        if not idempotency_key:
+            raise ValidationFailed(
+                "An idempotency key is required.", code="idempotency_key_required"
+            )
+        fingerprint = request_hash(operation, params)
+        sandbox_control_get(workspace=self.workspace)
+        with transaction.atomic():
+            control = SandboxControl.objects.select_for_update().get(workspace=self.workspace)
+            self._check_up(control)
+            done = SandboxIdempotency.objects.filter(
+                workspace=self.workspace, key=idempotency_key
+            ).first()
+            if done is not None:
+                if done.request_hash != fingerprint:
+                    raise Conflict(
+                        "This idempotency key was already used with other parameters.",
+                        code="idempotency_conflict",
+                        details={"provider": "sandbox", "operation": done.operation},
+                    )
+                return decode(done.result)
+            result = act(self._now(control))
+            SandboxIdempotency.objects.create(
+                workspace=self.workspace,
+                key=idempotency_key,
+                operation=operation,
+                request_hash=fingerprint,
+                result=encode(result),
+            )
+            return result
+
+    def _row(self, model: type[Model], object_id: str, kind: str) -> Any:
+        row = model.objects.filter(workspace=self.workspace, stripe_id=object_id).first()  # type: ignore[attr-defined]
+        if row is None or not row.data:
+            raise _missing(kind, object_id)
+        return row
+
+    def _get(self, model: type[Model], object_id: str, kind: str) -> Obj:
+        return dict(self._row(model, object_id, kind).data)
+
+    def _customer(self, customer_id: str) -> Obj:
+        row = self._row(MirrorCustomer, customer_id, "customer")
+        if row.deleted:
+            raise _missing("customer", customer_id)
+        return dict(row.data)
+
+    def _put(self, obj: Obj) -> None:
+        mirror_upsert(workspace=self.workspace, obj=obj)
+
+    def _payment_method_of(self, customer: Obj, subscription: Obj | None = None) -> Obj | None:
+        ref = (customer.get("invoice_settings") or {}).get("default_payment_method") or (
+            (subscription or {}).get("default_payment_method")
+        )
+        if isinstance(ref, dict):
+            return ref
+        if not ref:
+            return None
+        row = MirrorPaymentMethod.objects.filter(workspace=self.workspace, stripe_id=ref).first()
+        return dict(row.data) if row is not None else None
+
+    def _price(self, price_id: str) -> Obj:
+        """A price with its product expanded, as subscription items carry it."""
+        price = self._get(MirrorPrice, price_id, "price")
+        product_ref = price.get("product")
+        if isinstance(product_ref, str) and product_ref:
+            row = MirrorProduct.objects.filter(
+                workspace=self.workspace, stripe_id=product_ref
+            ).first()
+            if row is not None and row.data:
+                price["product"] = dict(row.data)
+        return price
+
+    def _live_subscription(self, subscription_id: str) -> Obj:
+        sub = self._get(MirrorSubscription, subscription_id, "subscription")
+        if sub.get("status") not in LIVE_STATUSES:
+            raise PreconditionFailed(
+                f"Subscription {subscription_id} is {sub.get('status')}; it can no longer change.",
+                code="subscription_not_active",
+                details={"status": sub.get("status")},
+            )
+        return sub
+
+    def _next_number(self, customer: Obj) -> str:
+        sequence = int(customer.get("next_invoice_sequence") or 1)
+        customer["next_invoice_sequence"] = sequence + 1
+        return f"{customer.get('invoice_prefix') or 'SBX'}-{sequence:04d}"

@@ -1,0 +1,319 @@
+"""Subscription writes other than plan changes: trial, pause, cancellation, seats, discount, grace."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ...errors import PreconditionFailed, ValidationFailed
+from ...models import MirrorInvoice, MirrorSubscription
+from ..base import (
+    CANCELLATION_FEEDBACK,
+    DISCOUNT_DURATIONS,
+    PAUSE_BEHAVIORS,
+    DiscountResult,
+    SubscriptionResult,
+)
+from . import objects
+from .invoicing import SandboxInvoicing
+from .plan_changes import plan_item
+from .proration import prorate, proration_date_label
+from .state import Obj, SandboxState, _missing, _ts
+
+
+class SandboxSubscriptions(SandboxInvoicing, SandboxState):
+    def extend_trial(
+        self, *, subscription_id: str, trial_end: datetime, idempotency_key: str
+    ) -> SubscriptionResult:
+        def act(now: datetime) -> SubscriptionResult:
+            sub = self._get(MirrorSubscription, subscription_id, "subscription")
+            if sub.get("status") != "trialing":
+                raise PreconditionFailed(
+                    f"Subscription {subscription_id} is {sub.get('status')}, not trialing; "
+                    "only a trial can be extended.",
+                    code="not_trialing",
+                    details={"status": sub.get("status")},
+                )
+            if trial_end <= now:
+                raise ValidationFailed(
+                    "The new trial end must be in the future.", code="invalid_trial_end"
+                )
+            end = objects.unix(trial_end)
+            sub["trial_end"] = end
+            for item in (sub.get("items") or {}).get("data") or []:
+                item["current_period_end"] = end
+            self._put(sub)
+            return self._result(sub)
+
+        return self._write(
+            "extend_trial",
+            idempotency_key,
+            {"subscription_id": subscription_id, "trial_end": trial_end},
+            act,
+        )
+
+    def pause_subscription(
+        self,
+        *,
+        subscription_id: str,
+        behavior: str,
+        resumes_at: datetime | None,
+        idempotency_key: str,
+    ) -> SubscriptionResult:
+        if behavior not in PAUSE_BEHAVIORS:
+            raise ValidationFailed(
+                f"behavior must be one of {', '.join(sorted(PAUSE_BEHAVIORS))}.",
+                code="invalid_pause_behavior",
+            )
+
+        def act(now: datetime) -> SubscriptionResult:
+            sub = self._live_subscription(subscription_id)
+            if resumes_at is not None and resumes_at <= now:
+                raise ValidationFailed(
+                    "resumes_at must be in the future.", code="invalid_resumes_at"
+                )
+            sub["pause_collection"] = {"behavior": behavior, "resumes_at": objects.unix(resumes_at)}
+            self._put(sub)
+            return self._result(sub)
+
+        return self._write(
+            "pause_subscription",
+            idempotency_key,
+            {"subscription_id": subscription_id, "behavior": behavior, "resumes_at": resumes_at},
+            act,
+        )
+
+    def cancel_subscription(
+        self,
+        *,
+        subscription_id: str,
+        at_period_end: bool,
+        reason: str,
+        comment: str,
+        idempotency_key: str,
+    ) -> SubscriptionResult:
+        def act(now: datetime) -> SubscriptionResult:
+            sub = self._live_subscription(subscription_id)
+            details = {
+                "comment": comment or None,
+                "feedback": reason if reason in CANCELLATION_FEEDBACK else "other",
+                "reason": "cancellation_requested",
+            }
+            sub["cancellation_details"] = details
+            if at_period_end:
+                item = plan_item(sub) or {}
+                end = sub.get("trial_end") if sub.get("status") == "trialing" else None
+                sub["cancel_at_period_end"] = True
+                sub["cancel_at"] = end or item.get("current_period_end")
+                sub["canceled_at"] = objects.unix(now)
+            else:
+                sub["status"] = "canceled"
+                sub["cancel_at_period_end"] = False
+                sub["canceled_at"] = objects.unix(now)
+                sub["ended_at"] = objects.unix(now)
+                sub["cancel_at"] = None
+            self._put(sub)
+            return self._result(sub)
+
+        return self._write(
+            "cancel_subscription",
+            idempotency_key,
+            {
+                "subscription_id": subscription_id,
+                "at_period_end": at_period_end,
+                "reason": reason,
+                "comment": comment,
+            },
+            act,
+        )
+
+    def adjust_seats(
+        self, *, subscription_id: str, item_id: str, quantity: int, idempotency_key: str
+    ) -> SubscriptionResult:
+        if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
+            raise ValidationFailed(
+                "Seats must be a whole number of at least 1.", code="invalid_quantity"
+            )
+
+        def act(now: datetime) -> SubscriptionResult:
+            sub = self._live_subscription(subscription_id)
+            items = (sub.get("items") or {}).get("data") or []
+            item = next((i for i in items if i["id"] == item_id), None)
+            if item is None:
+                raise _missing("subscription_item", item_id)
+            old_qty = int(item.get("quantity") or 0)
+            if quantity == old_qty:
+                raise PreconditionFailed(
+                    f"The subscription already has {quantity} seats.", code="no_change"
+                )
+            item["quantity"] = quantity
+            price = item["price"]
+            unit = int(price.get("unit_amount") or 0)
+            start = _ts(item.get("current_period_start")) or now
+            end = _ts(item.get("current_period_end")) or now
+            if sub.get("status") != "trialing" and start <= now < end:
+                name = objects.price_product_name(price)
+                label = proration_date_label(now)
+                credit = -prorate(unit * old_qty, period_start=start, period_end=end, at=now)
+                debit = prorate(unit * quantity, period_start=start, period_end=end, at=now)
+                base_line = {
+                    "price": price,
+                    "item_id": item_id,
+                    "proration": True,
+                    "period_start": now,
+                    "period_end": end,
+                }
+                self._bill_now(
+                    now=now,
+                    key=idempotency_key,
+                    customer=self._customer(str(sub["customer"])),
+                    subscription=sub,
+                    billing_reason="subscription_update",
+                    lines=[
+                        {
+                            **base_line,
+                            "description": f"Unused time on {old_qty} × {name} after {label}",
+                            "amount": credit,
+                            "quantity": old_qty,
+                        },
+                        {
+                            **base_line,
+                            "description": f"Remaining time on {quantity} × {name} after {label}",
+                            "amount": debit,
+                            "quantity": quantity,
+                        },
+                    ],
+                )
+            self._put(sub)
+            return self._result(sub)
+
+        return self._write(
+            "adjust_seats",
+            idempotency_key,
+            {"subscription_id": subscription_id, "item_id": item_id, "quantity": quantity},
+            act,
+        )
+
+    def apply_discount(
+        self,
+        *,
+        subscription_id: str,
+        percent_off: float,
+        duration: str,
+        duration_in_months: int | None,
+        idempotency_key: str,
+    ) -> DiscountResult:
+        if not 0 < float(percent_off) <= 100:
+            raise ValidationFailed(
+                "percent_off must be above 0 and at most 100.", code="invalid_percent"
+            )
+        if duration not in DISCOUNT_DURATIONS:
+            raise ValidationFailed(
+                "duration must be once, repeating or forever.", code="invalid_duration"
+            )
+        if (duration == "repeating") != (duration_in_months is not None):
+            raise ValidationFailed(
+                "duration_in_months is required for a repeating discount, and only for it.",
+                code="invalid_duration",
+            )
+        if duration_in_months is not None and duration_in_months < 1:
+            raise ValidationFailed(
+                "duration_in_months must be at least 1.", code="invalid_duration"
+            )
+
+        def act(now: datetime) -> DiscountResult:
+            sub = self._live_subscription(subscription_id)
+            coupon_obj = objects.coupon(
+                id=self._id("coupon", idempotency_key),
+                percent_off=float(percent_off),
+                duration=duration,
+                duration_in_months=duration_in_months,
+                created=now,
+            )
+            end = None
+            if duration == "repeating" and duration_in_months:
+                from dateutil.relativedelta import relativedelta
+
+                end = now + relativedelta(months=duration_in_months)
+            discount_obj = objects.discount(
+                id=self._id("di", idempotency_key),
+                coupon=coupon_obj,
+                customer_id=str(sub["customer"]),
+                subscription_id=subscription_id,
+                start=now,
+                end=end,
+            )
+            for old in sub.get("discounts") or []:
+                if isinstance(old, dict):
+                    self._put({**old, "deleted": True})
+            sub["discounts"] = [discount_obj]
+            self._put(discount_obj)
+            self._put(sub)
+            return DiscountResult(
+                subscription_id=subscription_id,
+                coupon_id=coupon_obj["id"],
+                percent_off=float(percent_off),
+                duration=duration,
+                duration_in_months=duration_in_months,
+            )
+
+        return self._write(
+            "apply_discount",
+            idempotency_key,
+            {
+                "subscription_id": subscription_id,
+                "percent_off": float(percent_off),
+                "duration": duration,
+                "duration_in_months": duration_in_months,
+            },
+            act,
+        )
+
+    def extend_grace_period(
+        self, *, subscription_id: str, invoice_id: str | None, until: datetime, idempotency_key: str
+    ) -> SubscriptionResult:
+        def act(now: datetime) -> SubscriptionResult:
+            sub = self._live_subscription(subscription_id)
+            if until <= now:
+                raise ValidationFailed(
+                    "The grace period must end in the future.", code="invalid_until"
+                )
+            meta = dict(sub.get("metadata") or {})
+            meta["grace_period_until"] = str(objects.unix(until))
+            sub["metadata"] = meta
+            if invoice_id:
+                invoice = self._get(MirrorInvoice, invoice_id, "invoice")
+                if invoice.get("customer") != sub.get("customer"):
+                    raise _missing("invoice", invoice_id)
+                if invoice.get("status") != "open":
+                    raise PreconditionFailed(
+                        f"Invoice {invoice_id} is {invoice.get('status')}, not open.",
+                        code="invoice_not_open",
+                    )
+                invoice["next_payment_attempt"] = objects.unix(until)
+                if invoice.get("collection_method") == "send_invoice":
+                    invoice["due_date"] = objects.unix(until)
+                self._put(invoice)
+            self._put(sub)
+            return self._result(sub)
+
+        return self._write(
+            "extend_grace_period",
+            idempotency_key,
+            {"subscription_id": subscription_id, "invoice_id": invoice_id, "until": until},
+            act,
+        )
+
+    @staticmethod
+    def _result(sub: Obj) -> SubscriptionResult:
+        item = plan_item(sub)
+        return SubscriptionResult(
+            subscription_id=sub["id"],
+            status=sub["status"],
+            trial_end=_ts(sub.get("trial_end")),
+            cancel_at_period_end=bool(sub.get("cancel_at_period_end")),
+            cancel_at=_ts(sub.get("cancel_at")),
+            canceled_at=_ts(sub.get("canceled_at")),
+            pause_collection=sub.get("pause_collection"),
+            quantity=int(item["quantity"]) if item else None,
+            schedule_id=sub.get("schedule") or "",
+        )
