@@ -6,12 +6,14 @@ same month rules) plus one more aggregate for the financial impact:
 * **Refunds processed** / **credits applied**: succeeded actions, amounts in
   the base currency (``BillingAction.amount_base``).
 * **Plan upgrades / downgrades** in MRR: succeeded ``change_plan`` actions by
-  ``result.direction``; the MRR delta is ``result.mrr_delta`` (signed minor
-  units, base currency) when the action recorded it, otherwise the difference
-  between the new and previous price's monthly amounts in the mirror
-  (``result.new_price_id`` − ``result.previous_price_id``) times the item's
-  quantity. **Net billing impact** = upgrades + downgrades (one-off refunds and
-  credits are shown, not netted into MRR).
+  ``result.direction``; the MRR delta is the one the action recorded when it ran
+  (``result.mrr_delta``: signed minor units per month, in ``result.mrr_currency``,
+  from the preview — a downgrade scheduled for period end with the real seat
+  quantity), converted to the base currency with the workspace's rates. Never
+  derived from today's prices. **Seat changes** (``adjust_seats``) and
+  **discounts** (``apply_discount``) record theirs the same way and are shown in
+  the data and CSV beside them. **Net billing impact** = upgrades + downgrades
+  (one-off refunds and credits are shown, not netted into MRR).
 * **Revenue retained from payment recovery** / **churn from payment failures**:
   the dashboard's payment-failure MRR figures.
 * **System health**: uptime, API success rate (provider calls), payment
@@ -22,118 +24,138 @@ from __future__ import annotations
 
 import csv
 import io
+from decimal import Decimal
 from typing import Any
 
-from django.db.models import (
-    Case,
-    Count,
-    FloatField,
-    OuterRef,
-    Q,
-    Subquery,
-    Sum,
-    Value,
-    When,
-)
+from django.db.models import CharField, Count, DecimalField, Sum, Value
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast, Coalesce
+from django.db.models.functions import Cast, Coalesce, Upper
 
 from ..catalog import ActionKind
-from ..models import BillingAction, MirrorPrice, MirrorSubscriptionItem, Workspace
+from ..models import BillingAction, Workspace
 from .dashboard import (
     REFUND_KINDS,
-    _direction,
-    _rates,
+    action_direction,
     analytics_session,
+    currency_rates,
     dashboard_build,
-    item_monthly_amount,
     money,
     plural,
-    to_base,
+    to_base_exact,
+    whole_minor_units,
 )
 from .months import Month
 
+# The actions whose executed result records an MRR change (``result.mrr_delta``).
+MRR_KINDS = (ActionKind.CHANGE_PLAN, ActionKind.ADJUST_SEATS, ActionKind.APPLY_DISCOUNT)
+# The report's MRR movements: (key, kind, direction or None for any).
+MRR_MOVEMENTS: tuple[tuple[str, str, str | None], ...] = (
+    ("upgrades", ActionKind.CHANGE_PLAN, "upgrade"),
+    ("downgrades", ActionKind.CHANGE_PLAN, "downgrade"),
+    ("seat_changes", ActionKind.ADJUST_SEATS, None),
+    ("discounts", ActionKind.APPLY_DISCOUNT, None),
+)
 
-def _price_monthly(workspace: Workspace, price_key: str, rates: dict) -> Subquery:
-    """The monthly amount (base minor units) of the mirrored price named by ``price_key``."""
-    monthly = item_monthly_amount(quantity=None)
-    prices = (
-        MirrorPrice.objects.filter(workspace=workspace, stripe_id=OuterRef(price_key))
-        .annotate(monthly=to_base(monthly, "currency", workspace=workspace, rates=rates))
-        .values("monthly")[:1]
-    )
-    return Subquery(prices, output_field=FloatField())
+
+def _movement(kind: str, direction: str) -> str | None:
+    for key, movement_kind, movement_direction in MRR_MOVEMENTS:
+        if kind == movement_kind and movement_direction in (None, direction):
+            return key
+    return None
 
 
-def financial_impact(*, workspace: Workspace, month: Month, rates: dict) -> dict[str, Any]:
-    currency = workspace.base_currency
-    quantity = Subquery(
-        MirrorSubscriptionItem.objects.filter(
-            workspace=workspace,
-            subscription_id=OuterRef("sub_key"),
-            price_id=OuterRef("new_price_key"),
-        ).values("quantity")[:1]
-    )
-    mrr_delta = Case(  # computed for plan changes only (CASE is lazy)
-        When(
-            kind=ActionKind.CHANGE_PLAN,
-            then=Coalesce(
-                Cast(KeyTextTransform("mrr_delta", "result"), FloatField()),
-                (
-                    Coalesce(_price_monthly(workspace, "new_price_key", rates), Value(0.0))
-                    - Coalesce(_price_monthly(workspace, "previous_price_key", rates), Value(0.0))
-                )
-                * Coalesce(quantity, Value(1)),
-                output_field=FloatField(),
-            ),
-        ),
-        default=Value(None),
-        output_field=FloatField(),
-    )
-    upgrade = Q(kind=ActionKind.CHANGE_PLAN, direction="upgrade")
-    downgrade = Q(kind=ActionKind.CHANGE_PLAN, direction="downgrade")
-    row = (
+def financial_impact(
+    *, workspace: Workspace, month: Month, rates: dict[str, Decimal]
+) -> dict[str, Any]:
+    """Refunds, credits and the MRR the month's succeeded actions recorded. One query.
+
+    The MRR of a plan change, seat change or discount is what the action recorded when
+    it ran (``result.mrr_delta``, signed minor units per month in ``result.mrr_currency``;
+    the base currency when no currency was recorded), converted to the base currency
+    with the workspace's rates in Decimal and rounded once per figure. An action that
+    recorded no delta counts, with no MRR (``unrecorded``); one in a currency without
+    a rate likewise (``unconverted``).
+    """
+    base = workspace.base_currency.upper()
+    rows = (
         BillingAction.objects.filter(
             workspace=workspace,
             created_at__gte=month.start,
             created_at__lt=month.end,
             status=BillingAction.Status.SUCCEEDED,
+            kind__in=[*REFUND_KINDS, ActionKind.APPLY_CREDIT, *MRR_KINDS],
         )
         .annotate(
-            direction=_direction(),
-            sub_key=KeyTextTransform("subscription_id", "params"),
-            new_price_key=Coalesce(
-                KeyTextTransform("new_price_id", "result"), KeyTextTransform("price_id", "params")
+            direction=action_direction(),
+            mrr_currency=Upper(
+                Coalesce(
+                    KeyTextTransform("mrr_currency", "result"),
+                    Value(""),
+                    output_field=CharField(),
+                )
             ),
-            previous_price_key=KeyTextTransform("previous_price_id", "result"),
+            mrr_delta=Cast(
+                KeyTextTransform("mrr_delta", "result"),
+                DecimalField(max_digits=20, decimal_places=0),
+            ),
         )
-        .annotate(mrr_delta=mrr_delta)
-        .aggregate(
-            refunds=Count("id", filter=Q(kind__in=REFUND_KINDS)),
-            refunds_total=Sum("amount_base", filter=Q(kind__in=REFUND_KINDS)),
-            credits=Count("id", filter=Q(kind=ActionKind.APPLY_CREDIT)),
-            credits_total=Sum("amount_base", filter=Q(kind=ActionKind.APPLY_CREDIT)),
-            upgrades=Count("id", filter=upgrade),
-            upgrades_mrr=Sum("mrr_delta", filter=upgrade),
-            downgrades=Count("id", filter=downgrade),
-            downgrades_mrr=Sum("mrr_delta", filter=downgrade),
+        .values("kind", "direction", "mrr_currency")
+        .annotate(
+            count=Count("id"),
+            amount=Sum("amount_base"),
+            mrr=Sum("mrr_delta"),
+            recorded=Count("mrr_delta"),
         )
+        .order_by()
     )
-    up, down = round(row["upgrades_mrr"] or 0), round(row["downgrades_mrr"] or 0)
-    return {
-        "refunds": {"count": row["refunds"], "total": money(row["refunds_total"], currency)},
-        "credits": {"count": row["credits"], "total": money(row["credits_total"], currency)},
-        "upgrades": {"count": row["upgrades"], "mrr": money(up, currency)},
-        "downgrades": {"count": row["downgrades"], "mrr": money(down, currency)},
-        "net_mrr": money(up + down, currency),
+    totals = {key: {"count": 0, "amount": 0} for key in ("refunds", "credits")}
+    movements = {
+        key: {"count": 0, "mrr": Decimal(0), "unrecorded": 0, "unconverted": 0}
+        for key, _, _ in MRR_MOVEMENTS
     }
+    for row in rows:
+        kind = row["kind"]
+        if kind in REFUND_KINDS or kind == ActionKind.APPLY_CREDIT:
+            total = totals["refunds" if kind in REFUND_KINDS else "credits"]
+            total["count"] += row["count"]
+            total["amount"] += row["amount"] or 0
+            continue
+        key = _movement(kind, row["direction"])
+        if key is None:
+            continue
+        movement = movements[key]
+        movement["count"] += row["count"]
+        movement["unrecorded"] += row["count"] - row["recorded"]
+        if row["recorded"]:
+            mrr = to_base_exact(row["mrr"], row["mrr_currency"] or base, base=base, rates=rates)
+            if mrr is None:
+                movement["unconverted"] += row["recorded"]
+            else:
+                movement["mrr"] += mrr
+    out: dict[str, Any] = {
+        key: {"count": t["count"], "total": money(t["amount"], base)} for key, t in totals.items()
+    }
+    for key, m in movements.items():
+        out[key] = {
+            "count": m["count"],
+            "mrr": money(whole_minor_units(m["mrr"]), base),
+            "unrecorded": m["unrecorded"],
+            "unconverted": m["unconverted"],
+        }
+    # Net billing impact: plan upgrades + downgrades (DESIGN.md section 7).
+    out["net_mrr"] = money(
+        out["upgrades"]["mrr"]["amount"] + out["downgrades"]["mrr"]["amount"], base
+    )
+    return out
 
 
 def report_build(*, workspace: Workspace, month: Month) -> dict[str, Any]:
     """Every figure of the brief's MONTHLY BILLING SUPPORT REPORT, plus the dashboard behind it."""
     with analytics_session():
         dashboard = dashboard_build(workspace=workspace, month=month)
-        financial = financial_impact(workspace=workspace, month=month, rates=_rates(workspace))
+        financial = financial_impact(
+            workspace=workspace, month=month, rates=currency_rates(workspace)
+        )
     tickets, failures, health = (
         dashboard["tickets"],
         dashboard["payment_failures"],
@@ -216,6 +238,10 @@ def report_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
         ("financial", "downgrades_count", str(f["downgrades"]["count"])),
         ("financial", "downgrades_mrr", str(f["downgrades"]["mrr"]["amount"])),
         ("financial", "net_mrr", str(f["net_mrr"]["amount"])),
+        ("financial", "seat_changes_count", str(f["seat_changes"]["count"])),
+        ("financial", "seat_changes_mrr", str(f["seat_changes"]["mrr"]["amount"])),
+        ("financial", "discounts_count", str(f["discounts"]["count"])),
+        ("financial", "discounts_mrr", str(f["discounts"]["mrr"]["amount"])),
         (
             "financial",
             "recovery_retained_mrr",

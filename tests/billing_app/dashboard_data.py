@@ -324,7 +324,7 @@ def build_january(workspace) -> None:
         ticket_id="5",
         duration_ms=1500,
         params={"subscription_id": "sub_up", "price_id": "price_enterprise"},
-        result={"direction": "upgrade", "mrr_delta": 20000},
+        result={"direction": "upgrade", "mrr_delta": 20000, "mrr_currency": "USD"},
     )
     action(
         workspace,
@@ -338,6 +338,8 @@ def build_january(workspace) -> None:
             "direction": "downgrade",
             "new_price_id": "price_small",
             "previous_price_id": "price_big",
+            "mrr_delta": -5000,  # price_small $50 − price_big $100, quantity 1
+            "mrr_currency": "USD",
         },
     )
     action(

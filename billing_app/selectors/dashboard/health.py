@@ -1,0 +1,195 @@
+"""System health: provider availability per component, webhook delivery, response times."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db.models import Avg, Count, Min, Q, Subquery
+
+from ...models import MirrorCharge, ProviderCall, StripeEvent, Workspace
+from ..months import Month
+from .shared import pct, round_or_none
+
+# Response-time targets (the brief's "System response times").
+RESPONSE_TARGETS: tuple[tuple[str, str, str, int], ...] = (
+    ("billing_data_retrieval", "Billing data retrieval", "fetch_customer_bundle", 500),
+    ("payment_link_generation", "Payment link generation", "create_payment_link", 500),
+    ("refund_processing", "Refund processing", "refund", 3000),
+)
+# Health components: which provider operations each one stands for (None = all).
+HEALTH_COMPONENTS: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
+    ("provider_api", "{provider} API connection", None),
+    (
+        "invoice_generation",
+        "Invoice generation",
+        ("resend_invoice", "preview_plan_change", "change_plan", "update_tax_details"),
+    ),
+    (
+        "payment_processing",
+        "Payment processing",
+        (
+            "create_payment_link",
+            "payment_method_update_link",
+            "apply_credit",
+            "extend_grace_period",
+        ),
+    ),
+    ("refund_processing", "Refund processing", ("refund",)),
+)
+OPERATIONAL_AT = 99.5
+RECENT_CALLS = 100
+DEGRADED_AT = 95.0
+
+
+def _status(availability: float | None) -> str:
+    if availability is None:
+        return "no_data"
+    if availability >= OPERATIONAL_AT:
+        return "operational"
+    if availability >= DEGRADED_AT:
+        return "degraded"
+    return "outage"
+
+
+STATUS_LABELS = {
+    "operational": "Operational",
+    "degraded": "Degraded",
+    "outage": "Outage",
+    "no_data": "No data",
+}
+
+
+def health_metrics(*, workspace: Workspace, month: Month) -> dict[str, Any]:
+    ops = {
+        r["operation"]: r
+        for r in ProviderCall.objects.filter(
+            workspace=workspace, created_at__gte=month.start, created_at__lt=month.end
+        )
+        .values("operation")
+        .annotate(
+            calls=Count("id"),
+            ok=Count("id", filter=Q(outcome=ProviderCall.Outcome.OK)),
+            unavailable=Count("id", filter=Q(outcome=ProviderCall.Outcome.UNAVAILABLE)),
+            avg_ms=Avg("duration_ms"),
+        )
+        .order_by()
+    }
+    provider_label = "Stripe" if workspace.provider == Workspace.Provider.STRIPE else "Sandbox"
+
+    def totals(names: Iterable[str] | None) -> tuple[int, int, int]:
+        chosen = [ops[n] for n in (names if names is not None else ops) if n in ops]
+        return (
+            sum(r["calls"] for r in chosen),
+            sum(r["ok"] for r in chosen),
+            sum(r["unavailable"] for r in chosen),
+        )
+
+    components = []
+    for key, label, names in HEALTH_COMPONENTS:
+        calls, _, unavailable = totals(names)
+        availability = pct(calls - unavailable, calls, 2)
+        status = _status(availability)
+        components.append(
+            {
+                "key": key,
+                "label": label.format(provider=provider_label),
+                "status": status,
+                "status_label": STATUS_LABELS[status],
+                "availability_pct": availability,
+                "calls": calls,
+            }
+        )
+    events = StripeEvent.objects.filter(
+        workspace=workspace, received_at__gte=month.start, received_at__lt=month.end
+    ).aggregate(
+        total=Count("id"),
+        delivered=Count("id", filter=Q(status__in=["processed", "ignored"])),
+        failed=Count("id", filter=Q(status="failed")),
+        pending=Count("id", filter=Q(status="received")),
+    )
+    finished = events["delivered"] + events["failed"]
+    webhook_rate = pct(events["delivered"], finished, 2)
+    webhook_status = _status(webhook_rate)
+    components.append(
+        {
+            "key": "webhook_delivery",
+            "label": "Webhook delivery",
+            "status": webhook_status,
+            "status_label": STATUS_LABELS[webhook_status],
+            "availability_pct": webhook_rate,
+            "calls": events["total"],
+        }
+    )
+    response_times = []
+    for key, label, operation, target in RESPONSE_TARGETS:
+        r = ops.get(operation)
+        avg = round_or_none(r["avg_ms"], 0) if r else None
+        response_times.append(
+            {
+                "key": key,
+                "label": label,
+                "operation": operation,
+                "calls": r["calls"] if r else 0,
+                "avg_ms": avg,
+                "target_ms": target,
+                "within_target": None if avg is None else avg < target,
+            }
+        )
+    calls, ok, unavailable = totals(None)
+    # The provider's status now, whatever month is shown: its last RECENT_CALLS calls.
+    latest = ProviderCall.objects.filter(workspace=workspace).order_by("-created_at")
+    recent = ProviderCall.objects.filter(
+        pk__in=Subquery(latest.values("pk")[:RECENT_CALLS])
+    ).aggregate(
+        calls=Count("id"),
+        unavailable=Count("id", filter=Q(outcome=ProviderCall.Outcome.UNAVAILABLE)),
+        since=Min("created_at"),
+    )
+    recent_availability = pct(recent["calls"] - recent["unavailable"], recent["calls"], 2)
+    charges = MirrorCharge.objects.filter(
+        workspace=workspace,
+        status__in=["succeeded", "failed"],
+        created__gte=month.start,
+        created__lt=month.end,
+    ).aggregate(
+        succeeded=Count("id", filter=Q(status="succeeded")),
+        failed=Count("id", filter=Q(status="failed")),
+    )
+    return {
+        "provider": provider_label,
+        "current": {
+            "status": _status(recent_availability),
+            "status_label": STATUS_LABELS[_status(recent_availability)],
+            "availability_pct": recent_availability,
+            "calls": recent["calls"],
+            "since": recent["since"].isoformat() if recent["since"] else None,
+        },
+        "components": components,
+        "response_times": response_times,
+        "provider_calls": calls,
+        "uptime_pct": pct(calls - unavailable, calls, 2),
+        "api_success_rate_pct": pct(ok, calls, 2),
+        "payment_processing_success_pct": pct(
+            charges["succeeded"], charges["succeeded"] + charges["failed"], 1
+        ),
+        "charges_succeeded": charges["succeeded"],
+        "charges_failed": charges["failed"],
+        "webhooks": {
+            "received": events["total"],
+            "delivered": events["delivered"],
+            "failed": events["failed"],
+            "pending": events["pending"],
+            "success_rate_pct": webhook_rate,
+        },
+        "operations": [
+            {
+                "operation": name,
+                "calls": r["calls"],
+                "ok": r["ok"],
+                "unavailable": r["unavailable"],
+                "avg_ms": round_or_none(r["avg_ms"], 0),
+            }
+            for name, r in sorted(ops.items())
+        ],
+    }

@@ -1,0 +1,156 @@
+"""What every dashboard section shares: the month's rows, percentages, durations, money.
+
+Months are calendar months in UTC (``selectors.months.Month``); a record belongs to the
+month of its creation time. Money is integer minor units; amounts in other currencies
+are brought to the workspace's base currency with its ``CurrencyRate`` rows (how many
+base units one unit of the currency buys). A currency without a rate is left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+from django.db.models import CharField, OuterRef, Q, QuerySet, Value
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Coalesce, NullIf
+
+from ...models import BillingAction, CurrencyRate, HelpdeskTicket, PaymentFailure, Workspace
+from ...money import Money, exponent
+from ...subscriptions import MONTHS_PER_INTERVAL
+from ..months import Month
+
+# --- numbers -----------------------------------------------------------------------------------
+
+
+def pct(part: float | int | None, whole: float | int | None, digits: int = 1) -> float | None:
+    """``part / whole`` in percent, or None when there is nothing to divide by."""
+    if not whole or part is None:
+        return None
+    return round(100.0 * float(part) / float(whole), digits)
+
+
+def round_or_none(value: float | Decimal | None, digits: int = 1) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+def seconds(value: timedelta | float | None) -> float | None:
+    """A duration aggregate in seconds (SQLite may hand back microseconds)."""
+    if value is None:
+        return None
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return float(value) / 1_000_000
+
+
+def plural(count: int, word: str) -> str:
+    """``1 account``, ``2 accounts``."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+# --- money -------------------------------------------------------------------------------------
+
+
+def money(amount: int | None, currency: str) -> dict[str, Any]:
+    """A money figure as JSON (``Money.to_dict``); ``amount`` in whole minor units."""
+    return Money(amount or 0, currency).to_dict()
+
+
+def currency_rates(workspace: Workspace) -> dict[str, Decimal]:
+    """The workspace's exchange rates into its base currency, by upper-case currency."""
+    return {
+        r.currency.upper(): r.rate
+        for r in CurrencyRate.objects.filter(workspace=workspace).exclude(
+            currency=workspace.base_currency
+        )
+    }
+
+
+def to_base_exact(
+    amount: Decimal | int, currency: str, *, base: str, rates: dict[str, Decimal]
+) -> Decimal | None:
+    """``amount`` minor units of ``currency`` in (fractional) base minor units, or None
+    when the workspace has no rate for ``currency``. Decimal throughout."""
+    code, base = currency.upper(), base.upper()
+    if code == base:
+        return Decimal(amount)
+    rate = rates.get(code)
+    if rate is None:
+        return None
+    return Decimal(amount) * Decimal(rate) * Decimal(10) ** (exponent(base) - exponent(code))
+
+
+def whole_minor_units(amount: Decimal | int | None) -> int:
+    """Fractional minor units rounded half-even to a whole amount (None → 0)."""
+    if amount is None:
+        return 0
+    return int(Decimal(amount).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+
+
+def monthly_in_base(
+    rows: Iterable[dict[str, Any]], total: str, *, base: str, rates: dict[str, Decimal]
+) -> int:
+    """Σ of recurring amounts brought to a month and to the base currency, in minor units.
+
+    ``rows`` are grouped by ``currency``, ``recurring_interval`` and
+    ``recurring_interval_count`` with ``total`` the integer Σ unit amount × quantity
+    of the group (the database sums, Python converts): months per interval as the
+    rulebook counts them (``subscriptions.MONTHS_PER_INTERVAL``); unknown intervals and
+    currencies without a rate are left out. Rounded once, at the end.
+    """
+    amount = Decimal(0)
+    for row in rows:
+        months = MONTHS_PER_INTERVAL.get(row["recurring_interval"] or "")
+        if not row[total] or months is None:
+            continue
+        monthly = Decimal(row[total]) / (months * max(row["recurring_interval_count"] or 1, 1))
+        converted = to_base_exact(monthly, row["currency"] or "", base=base, rates=rates)
+        if converted is not None:
+            amount += converted
+    return whole_minor_units(amount)
+
+
+# --- the month's records -----------------------------------------------------------------------
+
+
+def month_tickets(workspace: Workspace, month: Month) -> QuerySet[HelpdeskTicket]:
+    return HelpdeskTicket.objects.filter(
+        workspace=workspace, created_at__gte=month.start, created_at__lt=month.end
+    )
+
+
+def month_actions(workspace: Workspace, month: Month) -> QuerySet[BillingAction]:
+    """The month's actions, except those refused as not permitted."""
+    return BillingAction.objects.filter(
+        workspace=workspace, created_at__gte=month.start, created_at__lt=month.end
+    ).exclude(status=BillingAction.Status.NOT_PERMITTED)
+
+
+def failures_between(
+    workspace: Workspace, start: datetime, end: datetime
+) -> QuerySet[PaymentFailure]:
+    return PaymentFailure.objects.filter(
+        workspace=workspace, failed_at__gte=start, failed_at__lt=end
+    )
+
+
+def ticket_action(workspace: Workspace, **filters: Any) -> QuerySet[BillingAction]:
+    """Actions on the outer ticket (same workspace and ticket id; same installation when known)."""
+    return BillingAction.objects.filter(
+        Q(installation_id=OuterRef("installation_id")) | Q(installation__isnull=True),
+        workspace=workspace,
+        ticket_id=OuterRef("external_id"),
+        **filters,
+    )
+
+
+def action_direction() -> Coalesce:
+    """A plan change's direction (``upgrade`` / ``downgrade``; ``""`` when not recorded)."""
+    return Coalesce(
+        NullIf(KeyTextTransform("direction", "result"), Value("")),
+        NullIf(KeyTextTransform("direction", "params"), Value("")),
+        Value(""),
+        output_field=CharField(),
+    )
