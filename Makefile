@@ -38,9 +38,13 @@ test: $(STAMP)
 fuzz: $(STAMP)
 	BILLING_DESK_TESTING=1 BILLING_DESK_FUZZ=1 $(BIN)/python -m pytest -q tests/fuzz $(PYTEST_ARGS)
 
+# Style, the layer contracts (import-linter: imports point one way, no circles) and types
+# (mypy with the Django and DRF plugins; strict for the pure core).
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	BILLING_DESK_TESTING=1 $(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -7,5 +7,8 @@ class BillingAppConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the system checks)
+        from . import (
+            checks,  # noqa: F401  (registers the system checks)
+            tasks,  # noqa: F401  (registers every task name for billing_app.queue)
+        )
         from .services import payment_failures  # noqa: F401  (registers its webhook hooks)

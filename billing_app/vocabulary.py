@@ -197,7 +197,9 @@ REFUND_REASONS: Mapping[str, RefundReason] = {
     )
 }
 # Stripe's refund ``reason`` enum.
-STRIPE_REFUND_REASONS: frozenset[str] = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
+STRIPE_REFUND_REASONS: frozenset[str] = frozenset(
+    {"duplicate", "fraudulent", "requested_by_customer"}
+)
 
 # Stripe's ``cancellation_details.feedback`` enum, with the panel's labels.
 CANCELLATION_FEEDBACK: Mapping[str, str] = {
