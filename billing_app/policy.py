@@ -256,6 +256,8 @@ def can_approve(
 
 
 def _as_role(value: object) -> Role | None:
+    if not isinstance(value, str):
+        return None
     try:
         return Role(value)
     except ValueError:

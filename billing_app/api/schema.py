@@ -26,7 +26,7 @@ ERROR_TEXT: dict[int, str] = {
 }
 
 
-class MoneySerializer(serializers.Serializer):  # type: ignore[type-arg]
+class MoneySerializer(serializers.Serializer):
     """Money on the wire (``billing_app.money.money_json``)."""
 
     class Meta:
@@ -40,13 +40,13 @@ class MoneySerializer(serializers.Serializer):  # type: ignore[type-arg]
     display = serializers.CharField(help_text="Formatted for people, e.g. $2,400.00.")
 
 
-class ErrorSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class ErrorSerializer(serializers.Serializer):
     """The error envelope: ``{"error": {"code", "message", "details"}}``."""
 
     class Meta:
         ref_name = "Error"
 
-    class Body(serializers.Serializer):  # type: ignore[type-arg]
+    class Body(serializers.Serializer):
         class Meta:
             ref_name = "ErrorBody"
 
