@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import User
@@ -21,13 +22,13 @@ from django.test import override_settings
 from guardian.shortcuts import assign_perm
 
 from billing_app.catalog import Role
-from billing_app.models import MonthlyReport, Workspace
+from billing_app.models import CurrencyRate, MirrorPrice, MonthlyReport, Workspace
 from billing_app.selectors.months import Month
-from billing_app.selectors.report import report_build, report_text
+from billing_app.selectors.report import report_build, report_csv, report_text
 from billing_app.services.reports import monthly_report_email, monthly_report_generate
 from billing_app.tasks.reports import monthly_reports_task
 
-from .dashboard_data import build_january, build_noise
+from .dashboard_data import action, actor, at, build_january, build_noise
 
 JAN = Month(2026, 1)
 
@@ -313,6 +314,109 @@ def test_signed_in_user_without_permissions_gets_403(january, client):
     response = client.get("/api/v1/dashboard/", {"month": "2026-01"})
 
     assert response.status_code == 403
+
+
+# --- MRR movements: what each action recorded when it ran ----------------------------------------
+
+FEB = Month(2026, 2)
+
+
+def _recorded(workspace, kind, day, *, delta, currency="USD", direction="", status="succeeded"):
+    result = {"mrr_delta": delta, "mrr_currency": currency}
+    if direction:
+        result["direction"] = direction
+    return action(
+        workspace,
+        actor(),
+        kind,
+        created=at(day, month=2),
+        status=status,
+        params={"subscription_id": "sub_x", "price_id": "price_new"},
+        result=result,
+    )
+
+
+def test_report_mrr_reads_the_recorded_deltas_not_todays_prices(workspace):
+    # today's mirrored prices disagree with what was recorded: the report must not read them
+    MirrorPrice.objects.create(
+        workspace=workspace,
+        stripe_id="price_new",
+        currency="USD",
+        unit_amount=1,
+        recurring_interval="month",
+        recurring_interval_count=1,
+        active=True,
+    )
+    _recorded(workspace, "change_plan", 2, delta=30000, direction="upgrade")
+    _recorded(workspace, "change_plan", 3, delta=12345, direction="upgrade")
+    _recorded(workspace, "change_plan", 4, delta=-4000, direction="downgrade")
+    # a downgrade scheduled for period end on 5 seats: ($100 − $60) × 5 recorded at execution
+    _recorded(workspace, "change_plan", 5, delta=-20000, direction="downgrade")
+    # not succeeded: left out
+    _recorded(workspace, "change_plan", 6, delta=99900, direction="upgrade", status="failed")
+
+    f = report_build(workspace=workspace, month=FEB)["financial"]
+
+    assert (f["upgrades"]["count"], f["upgrades"]["mrr"]["amount"]) == (2, 42345)
+    assert (f["downgrades"]["count"], f["downgrades"]["mrr"]["amount"]) == (2, -24000)
+    assert f["net_mrr"]["amount"] == 18345
+    assert f["net_mrr"]["display"] == "$183.45"
+    assert f["upgrades"]["unrecorded"] == f["downgrades"]["unrecorded"] == 0
+
+
+def test_report_mrr_in_another_currency_is_converted_with_the_workspace_rate(workspace):
+    CurrencyRate.objects.create(workspace=workspace, currency="EUR", rate=Decimal("1.1"))
+    _recorded(workspace, "change_plan", 2, delta=10001, currency="EUR", direction="upgrade")
+    _recorded(workspace, "change_plan", 3, delta=10001, currency="eur", direction="upgrade")
+    _recorded(workspace, "change_plan", 4, delta=5000, currency="USD", direction="upgrade")
+    # ¥: zero-decimal currency without a rate: counted, no MRR, reported as unconverted
+    _recorded(workspace, "change_plan", 5, delta=-3000, currency="JPY", direction="downgrade")
+
+    f = report_build(workspace=workspace, month=FEB)["financial"]
+
+    # €100.01 × 2 × 1.1 = $220.022 → 22002 (rounded once), + $50.00
+    assert (f["upgrades"]["count"], f["upgrades"]["mrr"]["amount"]) == (3, 27002)
+    assert f["downgrades"] == {
+        "count": 1,
+        "mrr": {"amount": 0, "currency": "USD", "exponent": 2, "display": "$0.00"},
+        "unrecorded": 0,
+        "unconverted": 1,
+    }
+
+
+def test_seat_changes_and_discounts_show_their_recorded_mrr_beside_plan_changes(workspace):
+    _recorded(workspace, "change_plan", 2, delta=10000, direction="upgrade")
+    _recorded(workspace, "adjust_seats", 3, delta=6000)  # 3 seats added at $20
+    _recorded(workspace, "adjust_seats", 4, delta=-2000)
+    _recorded(workspace, "apply_discount", 5, delta=-1500)  # 10% off $150
+
+    report = report_build(workspace=workspace, month=FEB)
+    f = report["financial"]
+    rows = rows_of(report_csv(report))
+
+    assert (f["seat_changes"]["count"], f["seat_changes"]["mrr"]["amount"]) == (2, 4000)
+    assert (f["discounts"]["count"], f["discounts"]["mrr"]["amount"]) == (1, -1500)
+    assert f["net_mrr"]["amount"] == 10000  # net billing impact = upgrades + downgrades
+    assert rows[("financial", "seat_changes_mrr")] == "4000"
+    assert rows[("financial", "discounts_count")] == "1"
+
+
+def test_a_plan_change_that_recorded_no_delta_counts_without_mrr(workspace):
+    action(
+        workspace,
+        actor(),
+        "change_plan",
+        created=at(2, month=2),
+        result={"direction": "upgrade", "new_price_id": "p2", "previous_price_id": "p1"},
+    )
+    _recorded(workspace, "change_plan", 3, delta=-700, currency="", direction="downgrade")
+
+    f = report_build(workspace=workspace, month=FEB)["financial"]
+
+    assert (f["upgrades"]["count"], f["upgrades"]["mrr"]["amount"]) == (1, 0)
+    assert f["upgrades"]["unrecorded"] == 1
+    # no currency recorded (older demo rows): the base currency
+    assert f["downgrades"]["mrr"]["amount"] == -700
 
 
 # --- web pages -----------------------------------------------------------------------------------
