@@ -23,6 +23,7 @@ from ..catalog import ActionKind
 from ..errors import NotFound
 from ..models import MirrorCharge, MirrorCustomer, PaymentFailure, Workspace
 from ..money import format_money
+from ..vocabulary import decline
 from .payments import charge_method_label, money
 
 Obj = dict[str, Any]
@@ -185,8 +186,6 @@ def failure_alerts_extend(
     charge of the 12 months loaded by the context failed); the charges are the
     ones the context already loaded.
     """
-    from ..services.payment_failures import failure_reason
-
     charges = list(charges)
     failing = any(c.status == "failed" for c in charges) or any(
         a.get("type") == "payment_failed" for a in alerts
@@ -210,11 +209,11 @@ def failure_alerts_extend(
         if alert.get("type") == "payment_failed":
             charge = by_charge.get(data.get("charge_id") or "")
             if charge is not None:
-                data["reason"] = failure_reason(
+                data["reason"] = decline(
                     decline_code=charge.decline_code,
                     failure_code=charge.failure_code,
                     message=charge.failure_message,
-                ).text
+                ).agent_text
             match = None
             if latest is not None:
                 match = next(

@@ -1,4 +1,5 @@
-"""Notes back to the ticket: every billing action, and every approval decision, as an internal note.
+"""Notes back to the ticket: every billing action, every approval decision and the payment-failure
+escalation, as an internal note.
 
 A note is an outbox message (``services.outbox``) written in the transaction that
 changed the action, with the note's text as of that moment; the broker only rings
@@ -13,6 +14,10 @@ attempt that follows one whose outcome is unknown — a timeout, reset or 5xx af
 the request was sent, or a worker that died holding the row — reads the ticket's
 newest comments (``find_recent_note``) and, when the marker is there, records the
 note as posted instead of posting it again.
+
+One path: ``helpdesk_note_deliver`` is the only function that posts an internal
+note, called by the outbox handlers of action notes, approval notes and the
+payment-failure escalation (``services.payment_failures.escalation``).
 """
 
 from __future__ import annotations
@@ -191,14 +196,7 @@ def note_already_posted(*, installation: Installation, ticket_id: str, marker: s
     return found
 
 
-def note_post_with_marker(
-    *, installation: Installation, ticket_id: str, body: str, marker: str, look_first: bool
-) -> str:
-    """Post ``body`` + ``marker`` as an internal note; with ``look_first``, not if it is there."""
-    if look_first:
-        found = note_already_posted(installation=installation, ticket_id=ticket_id, marker=marker)
-        if found is not None:
-            return found
+def _note_post(*, installation: Installation, ticket_id: str, body: str, marker: str) -> str:
     return (
         _connector(installation).post_internal_note(installation, ticket_id, f"{body}\n{marker}")
         or ""
@@ -206,30 +204,39 @@ def note_post_with_marker(
 
 
 def helpdesk_note_deliver(
-    *, message: OutboxMessage, installation: Installation, ticket_id: str, body: str
+    *,
+    message: OutboxMessage,
+    installation: Installation,
+    ticket_id: str,
+    body: str,
+    marker: str = "",
 ) -> str:
-    """Post ``body`` + the message's marker as an internal note, unless an earlier attempt did.
+    """Post ``body`` + a marker line as an internal note, unless an earlier attempt did.
 
-    ``outcome_unknown`` is set before the request leaves and cleared only when the
-    helpdesk answered a refusal that proves nothing was created (429, 4xx): a
-    worker killed mid-request leaves it set, so the next attempt looks first.
+    The one way Billing Desk posts an internal note: every note is delivered by an
+    outbox message (``message``) whose handler calls this. ``marker`` defaults to
+    the message's own (``note_marker``); a message that posts several notes (the
+    payment-failure escalation) gives each its own ``Billing Desk ref:`` line.
+
+    ``outcome_unknown`` is set before the request leaves: a worker killed
+    mid-request leaves it set, so the next attempt looks first. Whether to look
+    is decided by the message as this attempt loaded it, so the notes of one
+    attempt never look for each other. A refusal that proves nothing was created
+    (429, 4xx) clears it — for a message of one note; with several, one note's
+    refusal proves nothing about the others, and the flag stays until the
+    message is done.
     """
-    marker = note_marker(message)
+    single = not marker
+    marker = marker or note_marker(message)
     if message.outcome_unknown:
         found = note_already_posted(installation=installation, ticket_id=ticket_id, marker=marker)
         if found is not None:
             return found
     OutboxMessage.objects.filter(pk=message.pk).update(outcome_unknown=True)
     try:
-        return note_post_with_marker(
-            installation=installation,
-            ticket_id=ticket_id,
-            body=body,
-            marker=marker,
-            look_first=False,
-        )
+        return _note_post(installation=installation, ticket_id=ticket_id, body=body, marker=marker)
     except HelpdeskApiError as exc:
-        if not note_maybe_sent(exc):
+        if single and not note_maybe_sent(exc):
             OutboxMessage.objects.filter(pk=message.pk).update(outcome_unknown=False)
         raise
 

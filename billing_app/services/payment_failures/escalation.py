@@ -1,0 +1,343 @@
+"""Escalation at 3 consecutive failures: the suspension warning note, then the CSM outreach.
+
+The warning is flagged on the failure row when it is recorded (``record``), and
+this module's work is written as one outbox message in the same transaction
+(``escalation_enqueue``): after commit, ``escalation_deliver`` posts the warning
+as an internal note on the customer's latest ticket, then opens the CSM outreach —
+a helpdesk ticket for the workspace's ``csm_group``, or an internal note on the
+latest ticket when the helpdesk cannot open tickets. Each step at most once per
+streak, retried by the outbox while the helpdesk is down.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import F
+from django.utils import timezone
+
+from helpdesk_connectors.base import FEATURE_CREATE_TICKET, HelpdeskApiError, NotRegistered
+from helpdesk_connectors.models import Installation
+from helpdesk_connectors.registry import connector_for
+
+from ...models import (
+    BillingAction,
+    HelpdeskTicket,
+    MirrorCustomer,
+    OutboxMessage,
+    PaymentFailure,
+    Workspace,
+)
+from ...money import format_money
+from ..notes import NOTE_MARKER_PREFIX, helpdesk_note_deliver
+from ..outbox import outbox_enqueue
+from .lookups import open_at, streak_scope
+
+logger = logging.getLogger(__name__)
+
+
+def escalation_enqueue(failure: PaymentFailure) -> None:
+    """The warning note and CSM outreach, as an outbox message written with the warning flag."""
+    outbox_enqueue(
+        workspace_id=failure.workspace_id,
+        kind=OutboxMessage.Kind.FAILURE_ESCALATION,
+        target_id=str(failure.pk),
+        dedupe_key=f"failure_escalation:{failure.pk}",
+    )
+
+
+def escalation_deliver(message: OutboxMessage) -> str:
+    """Outbox handler: each step posts at most once (see ``payment_failure_escalate``)."""
+    payment_failure_escalate(failure_id=int(message.target_id), message=message)
+    return ""
+
+
+def escalation_give_up(message: OutboxMessage, error: Exception) -> None:
+    payment_failure_escalation_give_up(failure_id=int(message.target_id))
+
+
+@dataclass(frozen=True)
+class TicketTarget:
+    installation: Installation
+    ticket_id: str
+
+
+def customer_latest_ticket(*, workspace: Workspace, customer_id: str) -> TicketTarget | None:
+    """The customer's most recent helpdesk ticket Billing Desk knows of.
+
+    A ticket an agent acted from (exactly this customer) first; else the latest
+    synced ticket whose requester is the customer's billing email.
+    """
+    action = (
+        BillingAction.objects.filter(
+            workspace=workspace,
+            customer_id=customer_id,
+            installation__isnull=False,
+            installation__is_active=True,
+        )
+        .exclude(ticket_id="")
+        .select_related("installation")
+        .order_by("-created_at")
+        .first()
+    )
+    if action is not None and action.installation is not None:
+        return TicketTarget(action.installation, action.ticket_id)
+    email = (
+        MirrorCustomer.objects.filter(workspace=workspace, stripe_id=customer_id)
+        .values_list("email", flat=True)
+        .first()
+    )
+    if email:
+        ticket = (
+            HelpdeskTicket.objects.filter(
+                workspace=workspace, requester_email__iexact=email, installation__is_active=True
+            )
+            .select_related("installation")
+            .order_by("-updated_at")
+            .first()
+        )
+        if ticket is not None:
+            return TicketTarget(ticket.installation, ticket.external_id)
+    return None
+
+
+def _installations(workspace: Workspace, preferred: Installation | None) -> list[Installation]:
+    found = [
+        link.installation
+        for link in workspace.installation_links.select_related("installation").order_by("pk")
+        if link.installation.is_active
+    ]
+    if preferred is not None:
+        found.sort(key=lambda i: i.pk != preferred.pk)
+    return found
+
+
+def _streak(failure: PaymentFailure) -> list[PaymentFailure]:
+    return list(
+        PaymentFailure.objects.filter(
+            workspace_id=failure.workspace_id, customer_id=failure.customer_id
+        )
+        .filter(streak_scope(failure))
+        .filter(failed_at__lte=failure.failed_at)
+        .filter(open_at(failure.failed_at))
+        .order_by("failed_at", "id")
+    )
+
+
+def _day(value: datetime | None) -> str:
+    return f"{value:%B} {value.day}, {value.year}" if value else "—"
+
+
+def _customer_line(failure: PaymentFailure) -> str:
+    customer = MirrorCustomer.objects.filter(
+        workspace_id=failure.workspace_id, stripe_id=failure.customer_id
+    ).first()
+    if customer is None:
+        return f"Customer: {failure.customer_id}"
+    email = f", {customer.email}" if customer.email else ""
+    return f"Customer: {customer.name or failure.customer_id} ({failure.customer_id}{email})"
+
+
+def _failure_lines(failure: PaymentFailure) -> list[str]:
+    lines = [
+        _customer_line(failure),
+        f"Consecutive payment failures: {failure.consecutive_count}",
+    ]
+    if failure.subscription_id:
+        lines.append(f"Subscription: {failure.subscription_id}")
+    if failure.invoice_id:
+        lines.append(f"Invoice: {failure.invoice_id}")
+    lines.append(
+        f"Latest: {format_money(failure.amount, failure.currency)} on {_day(failure.failed_at)} — "
+        f"{failure.reason} (attempt {failure.attempt_count})"
+    )
+    if failure.next_retry_at:
+        lines.append(f"Next automatic retry: {_day(failure.next_retry_at)}")
+    for item in _streak(failure):
+        lines.append(
+            f"  · {_day(item.failed_at)}: {format_money(item.amount, item.currency)}, {item.reason}"
+        )
+    return lines
+
+
+def suspension_warning_body(*, failure: PaymentFailure) -> str:
+    return "\n".join(
+        [
+            "Billing Desk · Account suspension warning",
+            *_failure_lines(failure),
+            "The account will be suspended unless the payment is recovered. "
+            "Send the customer a payment link or extend the grace period; "
+            "CSM outreach has been requested.",
+        ]
+    )
+
+
+def csm_outreach_subject(*, failure: PaymentFailure) -> str:
+    customer = MirrorCustomer.objects.filter(
+        workspace_id=failure.workspace_id, stripe_id=failure.customer_id
+    ).first()
+    name = (customer.name if customer else "") or failure.customer_id
+    return f"CSM outreach: {name} — {failure.consecutive_count} consecutive payment failures"
+
+
+def csm_outreach_body(*, failure: PaymentFailure) -> str:
+    return "\n".join(
+        [
+            "Billing Desk · CSM outreach requested",
+            *_failure_lines(failure),
+            "An account suspension warning was issued. Please contact the customer to "
+            "recover the payment before the account is suspended.",
+        ]
+    )
+
+
+def _marker(failure: PaymentFailure, step: str) -> str:
+    """The note's marker line: one per failure and step, so each step is found on its own."""
+    return f"{NOTE_MARKER_PREFIX} payment-failure-{failure.pk}-{step}"
+
+
+_NOTE_OPEN = (PaymentFailure.NoteStatus.PENDING, PaymentFailure.NoteStatus.FAILED)
+_OUTREACH_OPEN = (PaymentFailure.OutreachStatus.PENDING, PaymentFailure.OutreachStatus.FAILED)
+
+
+def _suspension_note(failure_id: int, message: OutboxMessage) -> HelpdeskApiError | None:
+    """Step 1: the warning as an internal note on the latest ticket (once)."""
+    failure = PaymentFailure.objects.select_related("workspace").get(pk=failure_id)
+    if failure.suspension_note_status not in _NOTE_OPEN:
+        return None
+    target = customer_latest_ticket(workspace=failure.workspace, customer_id=failure.customer_id)
+    still_open = PaymentFailure.objects.filter(pk=failure_id, suspension_note_status__in=_NOTE_OPEN)
+    if target is None:
+        still_open.update(
+            suspension_note_status=PaymentFailure.NoteStatus.NO_TICKET, updated_at=timezone.now()
+        )
+        return None
+    try:
+        ref = helpdesk_note_deliver(
+            message=message,
+            installation=target.installation,
+            ticket_id=target.ticket_id,
+            body=suspension_warning_body(failure=failure),
+            marker=_marker(failure, "warning"),
+        )
+    except HelpdeskApiError as exc:
+        still_open.update(
+            suspension_note_status=PaymentFailure.NoteStatus.FAILED, updated_at=timezone.now()
+        )
+        return exc
+    still_open.update(
+        suspension_note_status=PaymentFailure.NoteStatus.POSTED,
+        suspension_note_ref=f"{target.ticket_id}:{ref}" if ref else target.ticket_id,
+        updated_at=timezone.now(),
+    )
+    return None
+
+
+def _csm_ticket(
+    failure: PaymentFailure, target: TicketTarget | None, group: str
+) -> tuple[str, str, HelpdeskApiError | None]:
+    """A ticket for the CSM group on the first installation that can open one: (status, ref, error)."""
+    for installation in _installations(failure.workspace, target.installation if target else None):
+        try:
+            connector = connector_for(installation)
+        except NotRegistered:
+            continue
+        if FEATURE_CREATE_TICKET not in connector.features:
+            continue
+        try:
+            ref = connector.create_ticket(
+                installation,
+                subject=csm_outreach_subject(failure=failure),
+                body=csm_outreach_body(failure=failure),
+                group=group,
+            )
+        except HelpdeskApiError as exc:
+            if exc.retryable:
+                return "", "", exc
+            logger.warning("CSM ticket could not be created on %s: %s", installation.pk, exc.code)
+            continue
+        return PaymentFailure.OutreachStatus.TICKET, f"{installation.connector}:{ref}", None
+    return "", "", None
+
+
+def _csm_outreach(failure_id: int, message: OutboxMessage) -> HelpdeskApiError | None:
+    """Step 2: a ticket for the CSM group, else a note on the latest ticket (once)."""
+    failure = PaymentFailure.objects.select_related("workspace").get(pk=failure_id)
+    if failure.csm_outreach_status not in _OUTREACH_OPEN:
+        return None
+    target = customer_latest_ticket(workspace=failure.workspace, customer_id=failure.customer_id)
+    group = failure.workspace.csm_group.strip()
+    status, ref, error = _csm_ticket(failure, target, group) if group else ("", "", None)
+    if not status and error is None:
+        if target is not None:
+            try:
+                note = helpdesk_note_deliver(
+                    message=message,
+                    installation=target.installation,
+                    ticket_id=target.ticket_id,
+                    body=csm_outreach_body(failure=failure)
+                    + f"\nCSM group: {group or '(no CSM group configured)'}",
+                    marker=_marker(failure, "csm"),
+                )
+                status = PaymentFailure.OutreachStatus.NOTE
+                ref = f"{target.ticket_id}:{note}" if note else target.ticket_id
+            except HelpdeskApiError as exc:
+                error = exc
+        else:
+            status = PaymentFailure.OutreachStatus.NO_CHANNEL
+    still_open = PaymentFailure.objects.filter(
+        pk=failure_id, csm_outreach_status__in=_OUTREACH_OPEN
+    )
+    if error is not None:
+        still_open.update(
+            csm_outreach_status=PaymentFailure.OutreachStatus.FAILED,
+            csm_outreach_error=f"{error.code}: {error.message}"[:2000],
+            updated_at=timezone.now(),
+        )
+    else:
+        still_open.update(
+            csm_outreach_status=status,
+            csm_outreach_ref=ref[:255],
+            csm_outreach_at=timezone.now(),
+            csm_outreach_error="",
+            updated_at=timezone.now(),
+        )
+    return error
+
+
+def payment_failure_escalate(*, failure_id: int, message: OutboxMessage) -> PaymentFailure:
+    """Post the suspension warning note and open the CSM outreach, each at most once.
+
+    Runs as the outbox message ``message`` (``escalation_deliver``): the outbox's
+    claim keeps every other worker off it, so no row lock is held across the
+    helpdesk calls. Each step records what it did as soon as the helpdesk has
+    answered, and only while the step is still open, so a retry never repeats a
+    step that went out — a CSM outage cannot repost the note. The notes go
+    through ``notes.helpdesk_note_deliver``, the one path of every internal note:
+    a retry whose earlier post may have landed finds it on the ticket by its
+    marker instead of posting twice. Raises the first retryable
+    ``HelpdeskApiError`` (after recording it) for the outbox to retry; a refusal
+    is recorded and not retried.
+    """
+    PaymentFailure.objects.filter(pk=failure_id).update(
+        escalation_attempts=F("escalation_attempts") + 1
+    )
+    errors = [
+        e for e in (_suspension_note(failure_id, message), _csm_outreach(failure_id, message)) if e
+    ]
+    retryable = next((e for e in errors if e.retryable), None)
+    if retryable is not None:
+        raise retryable
+    return PaymentFailure.objects.get(pk=failure_id)
+
+
+def payment_failure_escalation_give_up(*, failure_id: int) -> None:
+    """After the last retry: what is still pending is marked failed (the failure itself stands)."""
+    PaymentFailure.objects.filter(
+        pk=failure_id, suspension_note_status=PaymentFailure.NoteStatus.PENDING
+    ).update(suspension_note_status=PaymentFailure.NoteStatus.FAILED)
+    PaymentFailure.objects.filter(
+        pk=failure_id, csm_outreach_status=PaymentFailure.OutreachStatus.PENDING
+    ).update(csm_outreach_status=PaymentFailure.OutreachStatus.FAILED)
