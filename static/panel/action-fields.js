@@ -1,0 +1,76 @@
+// What the action forms share: the options they offer from the context (invoices,
+// refundable charges), checks of what the agent typed, and small date helpers.
+
+import { isoDate, money } from "./format.js";
+
+const DAY = 24 * 60 * 60 * 1000;
+
+export function addDays(date, days) {
+  return new Date(date.getTime() + days * DAY);
+}
+
+export function ymd(date) {
+  return date.toISOString().slice(0, 10);
+}
+
+export function subscriptionOf(ctx) {
+  return ctx.subscription || null;
+}
+
+function openInvoices(ctx) {
+  const items = (ctx.payment_history && ctx.payment_history.items) || [];
+  return items.filter((item) => item.invoice_id);
+}
+
+export function invoiceOptions(ctx) {
+  const seen = new Set();
+  const options = [];
+  for (const item of openInvoices(ctx)) {
+    if (seen.has(item.invoice_id)) continue;
+    seen.add(item.invoice_id);
+    options.push([
+      item.invoice_id,
+      `${item.invoice_number || item.invoice_id} · ${isoDate(item.date)} · ${money(item.amount)} · ${item.status_label || item.status}`,
+    ]);
+  }
+  return options;
+}
+
+export function refundableCharges(ctx) {
+  const items = (ctx.payment_history && ctx.payment_history.items) || [];
+  return items.filter(
+    (item) => item.charge_id && !item.disputed && item.refundable && item.refundable.amount > 0,
+  );
+}
+
+export function chargeOptions(ctx) {
+  return refundableCharges(ctx).map((item) => [
+    item.charge_id,
+    `${isoDate(item.date)} · ${money(item.amount)} · ${item.invoice_number || item.charge_id} (refundable ${money(item.refundable)})`,
+  ]);
+}
+
+export function customerCurrency(ctx) {
+  return (ctx.customer && ctx.customer.currency) || "USD";
+}
+
+export function amountField(name, label, { help } = {}) {
+  return { name, label, type: "money", help };
+}
+
+export function requiredText(value, label) {
+  return String(value || "").trim() ? null : `${label} is required.`;
+}
+
+export function positiveInt(value, label, { min = 1, max = Number.MAX_SAFE_INTEGER } = {}) {
+  const text = String(value ?? "").trim();
+  if (!/^\d+$/.test(text)) return { error: `${label}: enter a whole number.` };
+  const n = Number(text);
+  if (n < min) return { error: `${label}: at least ${min}.` };
+  if (n > max) return { error: `${label}: at most ${max}.` };
+  return { value: n };
+}
+
+export function customerName(ctx) {
+  return (ctx.customer && (ctx.customer.name || ctx.customer.email)) || "this customer";
+}

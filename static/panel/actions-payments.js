@@ -1,0 +1,239 @@
+// The action forms about money and invoices: payment link, resend invoice, credit,
+// refund, duplicate-charge refund, payment method update, tax invoice.
+
+import { formatMoney, isoDate, money, parseMajor, toMajorString } from "./format.js";
+import {
+  amountField,
+  chargeOptions,
+  customerCurrency,
+  customerName,
+  invoiceOptions,
+  refundableCharges,
+  requiredText,
+} from "./action-fields.js";
+
+// billing_app/api/action_params.py: REFUND_REASONS (ours, mapped to Stripe's enum).
+export const REFUND_REASONS = [
+  ["requested_by_customer", "Requested by customer"],
+  ["service_outage", "Service outage credit"],
+  ["billing_error", "Billing error"],
+  ["dissatisfaction", "Customer dissatisfaction"],
+  ["duplicate", "Duplicate charge"],
+  ["fraudulent", "Fraudulent"],
+  ["other", "Other"],
+];
+
+export const TAX_ID_TYPES = [
+  ["eu_vat", "EU VAT"],
+  ["gb_vat", "UK VAT"],
+  ["us_ein", "US EIN"],
+  ["au_abn", "AU ABN"],
+  ["ca_bn", "CA BN"],
+  ["in_gst", "IN GST"],
+];
+
+export const PAYMENT_ACTIONS = {
+  generate_payment_link: {
+    label: "Generate payment link",
+    applies: () => true,
+    fields: (ctx) => {
+      const options = invoiceOptions(ctx).filter(([, text]) => !/Paid/.test(text));
+      return options.length
+        ? [{ name: "invoice_id", label: "Invoice", type: "select", options: [["", "The open balance"], ...options] }]
+        : [];
+    },
+    defaults: (ctx, prefill) => ({ invoice_id: prefill.invoice_id || "" }),
+    build: (values, ctx) => ({
+      params: values.invoice_id ? { invoice_id: values.invoice_id } : {},
+      summary: [["Invoice", values.invoice_id || "Open balance"]],
+      effect: `A secure hosted payment page is created for ${customerName(ctx)}; you get the link to send.`,
+    }),
+  },
+  resend_invoice: {
+    label: "Resend invoice",
+    applies: (ctx) => invoiceOptions(ctx).length > 0,
+    fields: (ctx) => [{ name: "invoice_id", label: "Invoice", type: "select", options: invoiceOptions(ctx) }],
+    defaults: (ctx, prefill) => ({ invoice_id: prefill.invoice_id || (invoiceOptions(ctx)[0] || [""])[0] }),
+    build: (values, ctx) => {
+      const errors = {};
+      if (!values.invoice_id) errors.invoice_id = "Pick an invoice.";
+      return {
+        errors,
+        params: { invoice_id: values.invoice_id },
+        summary: [["Invoice", values.invoice_id]],
+        effect: `The invoice is emailed again to ${(ctx.account && ctx.account.billing_email) || "the billing email"}, or its link is given for a reply.`,
+      };
+    },
+  },
+  apply_credit: {
+    label: "Apply credit",
+    applies: () => true,
+    fields: () => [
+      amountField("amount", "Credit amount"),
+      { name: "description", label: "Reason (shown on the customer's balance)", type: "text", maxlength: 200 },
+    ],
+    defaults: (ctx, prefill) => ({ amount: prefill.amount || "", description: prefill.description || "" }),
+    build: (values, ctx) => {
+      const currency = customerCurrency(ctx);
+      const errors = {};
+      const parsed = parseMajor(values.amount, currency);
+      if (!parsed.ok) errors.amount = parsed.error;
+      const reason = requiredText(values.description, "A reason");
+      if (reason) errors.description = reason;
+      return {
+        errors,
+        params: parsed.ok
+          ? { amount: parsed.minor, currency, description: values.description.trim() }
+          : {},
+        measure: parsed.ok ? { amount: parsed.minor, currency } : {},
+        summary: [
+          ["Amount", parsed.ok ? formatMoney(parsed.minor, currency) : "—"],
+          ["Reason", values.description],
+        ],
+        effect: `A one-time credit of ${parsed.ok ? formatMoney(parsed.minor, currency) : "—"} is added to ${customerName(ctx)}'s balance and applied to the next invoice.`,
+      };
+    },
+  },
+  issue_refund: {
+    label: "Issue refund",
+    applies: (ctx) => refundableCharges(ctx).length > 0,
+    fields: (ctx) => [
+      { name: "charge_id", label: "Charge", type: "select", options: chargeOptions(ctx) },
+      amountField("amount", "Amount to refund", { help: "Defaults to what is still refundable." }),
+      { name: "reason", label: "Reason", type: "select", options: REFUND_REASONS },
+    ],
+    defaults: (ctx, prefill) => {
+      const charges = refundableCharges(ctx);
+      const charge = charges.find((c) => c.charge_id === prefill.charge_id) || charges[0];
+      return {
+        charge_id: charge ? charge.charge_id : "",
+        amount: charge ? toMajorString(charge.refundable.amount, charge.refundable.currency) : "",
+        reason: prefill.reason || "requested_by_customer",
+      };
+    },
+    onChange: (name, values, ctx) => {
+      if (name !== "charge_id") return values;
+      const charge = refundableCharges(ctx).find((c) => c.charge_id === values.charge_id);
+      return charge
+        ? { ...values, amount: toMajorString(charge.refundable.amount, charge.refundable.currency) }
+        : values;
+    },
+    build: (values, ctx) => {
+      const errors = {};
+      const charge = refundableCharges(ctx).find((c) => c.charge_id === values.charge_id);
+      if (!charge) errors.charge_id = "Pick a charge to refund.";
+      const currency = charge ? charge.amount.currency : customerCurrency(ctx);
+      const parsed = parseMajor(values.amount, currency);
+      if (!parsed.ok) errors.amount = parsed.error;
+      else if (charge && parsed.minor > charge.refundable.amount) {
+        errors.amount = `At most ${money(charge.refundable)} is left to refund on this charge.`;
+      }
+      if (!values.reason) errors.reason = "Pick a reason.";
+      const reasonLabel = (REFUND_REASONS.find(([key]) => key === values.reason) || [, values.reason])[1];
+      const shown = parsed.ok ? formatMoney(parsed.minor, currency) : "—";
+      return {
+        errors,
+        params: parsed.ok && charge
+          ? { charge_id: charge.charge_id, amount: parsed.minor, currency, reason: values.reason }
+          : {},
+        measure: parsed.ok ? { amount: parsed.minor, currency } : {},
+        summary: [
+          ["Charge", charge ? `${isoDate(charge.date)} · ${money(charge.amount)} (${charge.invoice_number || charge.charge_id})` : "—"],
+          ["Refund", shown],
+          ["Reason", reasonLabel],
+        ],
+        effect: `${shown} goes back to ${customerName(ctx)}'s ${charge ? charge.method || "payment method" : "payment method"}; it appears on their statement in 5–7 business days.`,
+      };
+    },
+  },
+  refund_duplicate_charge: {
+    label: "Refund duplicate charge",
+    applies: () => false,
+    fields: () => [],
+    defaults: (ctx, prefill) => ({ charge_ids: prefill.charge_ids || [], amount: prefill.amount || null }),
+    build: (values, ctx) => {
+      const items = (ctx.payment_history && ctx.payment_history.items) || [];
+      const ids = (values.charge_ids || []).filter(Boolean);
+      // The later of the pair is the one refunded.
+      const pair = ids.map((id) => items.find((c) => c.charge_id === id)).filter(Boolean);
+      const charge = pair.sort((a, b) => String(b.date).localeCompare(String(a.date)))[0];
+      const amount = values.amount || (charge ? charge.amount : null);
+      const shown = amount ? money(amount) : "the duplicate amount";
+      return {
+        errors: ids.length === 2 ? {} : { charge_ids: "The duplicate pair was not found." },
+        params: { charge_ids: ids },
+        measure: amount ? { amount: amount.amount, currency: amount.currency } : {},
+        summary: [
+          ["Charges", ids.join(" and ")],
+          ["Refund", shown],
+          ["Reason", "Duplicate charge"],
+        ],
+        effect: `The duplicate charge of ${shown} is refunded in full and ${customerName(ctx)}'s payments are monitored for 30 days.`,
+      };
+    },
+  },
+  update_payment_method: {
+    label: "Update payment method",
+    applies: () => true,
+    fields: () => [],
+    defaults: () => ({}),
+    build: (values, ctx) => ({
+      params: {},
+      summary: [["Current method", (ctx.account && ctx.account.payment_method && ctx.account.payment_method.display) || "None on file"]],
+      effect: `A secure link where ${customerName(ctx)} updates their card is created (no card data passes through Billing Desk).`,
+    }),
+  },
+  send_tax_invoice: {
+    label: "Send tax invoice",
+    applies: (ctx) => invoiceOptions(ctx).length > 0,
+    fields: (ctx) => [
+      { name: "invoice_id", label: "Invoice", type: "select", options: invoiceOptions(ctx) },
+      { name: "tax_id_type", label: "Tax ID type", type: "select", options: [["", "Keep current tax IDs"], ...TAX_ID_TYPES] },
+      { name: "tax_id_value", label: "Tax ID", type: "text", maxlength: 64 },
+      { name: "line1", label: "Address line 1", type: "text", maxlength: 200 },
+      { name: "city", label: "City", type: "text", maxlength: 100 },
+      { name: "postal_code", label: "Postal code", type: "text", maxlength: 20 },
+      { name: "country", label: "Country (2 letters)", type: "text", maxlength: 2 },
+    ],
+    defaults: (ctx) => {
+      const address = (ctx.customer && ctx.customer.address) || {};
+      return {
+        invoice_id: (invoiceOptions(ctx)[0] || [""])[0],
+        tax_id_type: "",
+        tax_id_value: "",
+        line1: address.line1 || "",
+        city: address.city || "",
+        postal_code: address.postal_code || "",
+        country: address.country || "",
+      };
+    },
+    build: (values, ctx) => {
+      const errors = {};
+      if (!values.invoice_id) errors.invoice_id = "Pick an invoice.";
+      if (values.tax_id_type && !values.tax_id_value.trim()) errors.tax_id_value = "Enter the tax ID.";
+      if (values.country && !/^[A-Za-z]{2}$/.test(values.country.trim())) errors.country = "Use a 2-letter country code, such as DE.";
+      const current = (ctx.customer && ctx.customer.address) || {};
+      const address = {
+        line1: values.line1.trim(),
+        city: values.city.trim(),
+        postal_code: values.postal_code.trim(),
+        country: values.country.trim().toUpperCase(),
+      };
+      const addressChanged = Object.entries(address).some(([k, v]) => v !== (current[k] || ""));
+      return {
+        errors,
+        params: {
+          invoice_id: values.invoice_id,
+          ...(values.tax_id_type ? { tax_id: { type: values.tax_id_type, value: values.tax_id_value.trim() } } : {}),
+          ...(addressChanged ? { address: { ...current, ...address } } : {}),
+        },
+        summary: [
+          ["Invoice", values.invoice_id],
+          ["Tax ID", values.tax_id_type ? `${values.tax_id_type} ${values.tax_id_value}` : "Unchanged"],
+          ["Address", addressChanged ? Object.values(address).filter(Boolean).join(", ") : "Unchanged"],
+        ],
+        effect: "The customer's tax details are updated and the invoice is sent again with them; you get the PDF link.",
+      };
+    },
+  },
+};

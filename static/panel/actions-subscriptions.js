@@ -1,0 +1,262 @@
+// The action forms about the subscription: trial, grace period, pause, plan change,
+// cancellation (at period end or at once), seats, discount.
+
+import { longDate, money } from "./format.js";
+import { addDays, customerName, positiveInt, requiredText, subscriptionOf, ymd } from "./action-fields.js";
+
+// Stripe's cancellation_details.feedback enumeration.
+export const CANCEL_REASONS = [
+  ["too_expensive", "Too expensive"],
+  ["missing_features", "Missing features"],
+  ["switched_service", "Switched to another service"],
+  ["unused", "Not using it"],
+  ["customer_service", "Customer service"],
+  ["low_quality", "Quality"],
+  ["too_complex", "Too complex"],
+  ["other", "Other"],
+];
+
+export const PAUSE_BEHAVIORS = [
+  ["void", "Void invoices while paused"],
+  ["keep_as_draft", "Keep invoices as drafts"],
+  ["mark_uncollectible", "Mark invoices uncollectible"],
+];
+
+export const DISCOUNT_DURATIONS = [
+  ["once", "Next invoice only"],
+  ["repeating", "For some months"],
+  ["forever", "Forever"],
+];
+
+export const SUBSCRIPTION_ACTIONS = {
+  extend_trial: {
+    label: "Extend trial",
+    applies: (ctx) => Boolean(subscriptionOf(ctx) && subscriptionOf(ctx).status === "trialing"),
+    fields: () => [{ name: "days", label: "Extra days", type: "number", min: 1, max: 90 }],
+    defaults: () => ({ days: "7" }),
+    build: (values, ctx) => {
+      const sub = subscriptionOf(ctx);
+      const days = positiveInt(values.days, "Extra days", { max: 365 });
+      const errors = days.error ? { days: days.error } : {};
+      let until = "—";
+      if (!days.error && sub && sub.trial_end) until = longDate(ymd(addDays(new Date(sub.trial_end), days.value)));
+      return {
+        errors,
+        params: days.error ? {} : { subscription_id: sub && sub.id, days: days.value },
+        measure: days.error ? {} : { days: days.value },
+        summary: [
+          ["Current trial end", sub && sub.trial_end ? longDate(sub.trial_end) : "—"],
+          ["Extend by", days.error ? "—" : `${days.value} days`],
+          ["New trial end", until],
+        ],
+        effect: `The trial of ${customerName(ctx)} runs ${days.error ? "longer" : `${days.value} days longer`}; no charge until it ends.`,
+      };
+    },
+  },
+  extend_grace_period: {
+    label: "Extend grace period",
+    applies: () => false,
+    fields: () => [{ name: "days", label: "Keep the account active for (days)", type: "number", min: 1, max: 30 }],
+    defaults: (ctx, prefill) => ({ days: "7", invoice_id: prefill.invoice_id || "" }),
+    build: (values, ctx) => {
+      const days = positiveInt(values.days, "Days", { max: 60 });
+      const sub = subscriptionOf(ctx);
+      return {
+        errors: days.error ? { days: days.error } : {},
+        params: days.error
+          ? {}
+          : { subscription_id: sub && sub.id, days: days.value, ...(values.invoice_id ? { invoice_id: values.invoice_id } : {}) },
+        measure: days.error ? {} : { days: days.value },
+        summary: [
+          ["Grace period", days.error ? "—" : `${days.value} days`],
+          ["Active until", days.error ? "—" : longDate(ymd(addDays(new Date(), days.value)))],
+        ],
+        effect: `${customerName(ctx)}'s account stays active while they update their payment method.`,
+      };
+    },
+  },
+  pause_subscription: {
+    label: "Pause subscription",
+    applies: (ctx) => Boolean(subscriptionOf(ctx) && !subscriptionOf(ctx).pause_collection),
+    fields: () => [
+      { name: "behavior", label: "While paused", type: "select", options: PAUSE_BEHAVIORS },
+      { name: "resumes_at", label: "Resume on", type: "date" },
+    ],
+    defaults: () => ({ behavior: "void", resumes_at: ymd(addDays(new Date(), 30)) }),
+    build: (values, ctx) => {
+      const sub = subscriptionOf(ctx);
+      const errors = {};
+      if (values.resumes_at && values.resumes_at <= ymd(new Date())) {
+        errors.resumes_at = "Pick a date in the future.";
+      }
+      return {
+        errors,
+        params: {
+          subscription_id: sub && sub.id,
+          behavior: values.behavior,
+          ...(values.resumes_at ? { resumes_at: `${values.resumes_at}T00:00:00Z` } : {}),
+        },
+        summary: [
+          ["Subscription", sub ? `${(ctx.account && ctx.account.plan && ctx.account.plan.name) || sub.id}` : "—"],
+          ["While paused", (PAUSE_BEHAVIORS.find(([k]) => k === values.behavior) || [, values.behavior])[1]],
+          ["Resumes", values.resumes_at ? longDate(values.resumes_at) : "When resumed by hand"],
+        ],
+        effect: `Payment collection for ${customerName(ctx)} stops until ${values.resumes_at ? longDate(values.resumes_at) : "it is resumed"}.`,
+      };
+    },
+  },
+  change_plan: {
+    label: "Change plan",
+    applies: (ctx) => Boolean(subscriptionOf(ctx)),
+    needsPreview: true,
+    fields: (ctx) => [
+      { name: "price_id", label: "New plan", type: "select", options: [["", "Choose a plan…"], ...planOptions(ctx)] },
+    ],
+    defaults: () => ({ price_id: "" }),
+    build: (values, ctx) => {
+      const sub = subscriptionOf(ctx);
+      const errors = {};
+      if (!values.price_id) errors.price_id = "Pick the new plan.";
+      else if (sub && values.price_id === sub.price_id) errors.price_id = "That is the current plan.";
+      const target = planOptions(ctx).find(([id]) => id === values.price_id);
+      return {
+        errors,
+        params: { subscription_id: sub && sub.id, price_id: values.price_id },
+        summary: [
+          ["From", (ctx.account && ctx.account.plan && ctx.account.plan.display) || "—"],
+          ["To", target ? target[1] : "—"],
+        ],
+        effect: "An upgrade takes effect now with the prorated amount invoiced; a downgrade switches at the next renewal.",
+      };
+    },
+  },
+  cancel_subscription: {
+    label: "Cancel subscription",
+    applies: (ctx) => Boolean(subscriptionOf(ctx) && !subscriptionOf(ctx).cancel_at_period_end),
+    fields: () => [
+      { name: "reason", label: "Reason", type: "select", options: CANCEL_REASONS },
+      { name: "customer_requested", label: "The customer asked for this cancellation", type: "checkbox" },
+      { name: "comment", label: "Comment", type: "textarea", maxlength: 500 },
+    ],
+    defaults: () => ({ reason: "other", customer_requested: true, comment: "" }),
+    build: (values, ctx) => {
+      const sub = subscriptionOf(ctx);
+      const end = sub && (sub.current_period_end || (ctx.account && ctx.account.renews_at));
+      return {
+        errors: {},
+        params: {
+          subscription_id: sub && sub.id,
+          reason: values.reason,
+          customer_requested: Boolean(values.customer_requested),
+          comment: values.comment.trim(),
+        },
+        customerRequested: Boolean(values.customer_requested),
+        summary: [
+          ["Reason", (CANCEL_REASONS.find(([k]) => k === values.reason) || [, values.reason])[1]],
+          ["Customer requested", values.customer_requested ? "Yes" : "No"],
+          ["Ends", end ? longDate(end) : "At the end of the period"],
+        ],
+        effect: `${customerName(ctx)}'s subscription stops renewing and ends on ${end ? longDate(end) : "the period end"}; they keep access until then.`,
+      };
+    },
+  },
+  force_cancel: {
+    label: "Force cancellation",
+    applies: (ctx) => Boolean(subscriptionOf(ctx)),
+    fields: () => [
+      { name: "reason", label: "Reason", type: "select", options: CANCEL_REASONS },
+      { name: "comment", label: "Why now (for Legal)", type: "textarea", maxlength: 500 },
+    ],
+    defaults: () => ({ reason: "other", comment: "" }),
+    build: (values, ctx) => {
+      const sub = subscriptionOf(ctx);
+      const errors = {};
+      const missing = requiredText(values.comment, "A comment");
+      if (missing) errors.comment = missing;
+      return {
+        errors,
+        params: { subscription_id: sub && sub.id, reason: values.reason, comment: values.comment.trim() },
+        summary: [
+          ["Reason", (CANCEL_REASONS.find(([k]) => k === values.reason) || [, values.reason])[1]],
+          ["Comment", values.comment],
+        ],
+        effect: `${customerName(ctx)}'s subscription is canceled immediately; access ends now.`,
+      };
+    },
+  },
+  adjust_seats: {
+    label: "Adjust seats",
+    applies: (ctx) => Boolean(subscriptionOf(ctx) && subscriptionOf(ctx).seats),
+    fields: () => [{ name: "quantity", label: "Seats", type: "number", min: 1 }],
+    defaults: (ctx) => {
+      const seats = subscriptionOf(ctx) && subscriptionOf(ctx).seats;
+      return { quantity: seats ? String(seats.total) : "" };
+    },
+    build: (values, ctx) => {
+      const sub = subscriptionOf(ctx);
+      const seats = sub && sub.seats;
+      const qty = positiveInt(values.quantity, "Seats", { max: 100000 });
+      const errors = {};
+      if (qty.error) errors.quantity = qty.error;
+      else if (seats && qty.value === seats.total) errors.quantity = "That is the current seat count.";
+      return {
+        errors,
+        params: qty.error ? {} : { subscription_id: sub && sub.id, quantity: qty.value, ...(seats && seats.item_id ? { item_id: seats.item_id } : {}) },
+        summary: [
+          ["Seats now", seats ? `${seats.total} (${seats.used} used)` : "—"],
+          ["New seat count", qty.error ? "—" : String(qty.value)],
+        ],
+        effect: "The seat count changes now; the difference is prorated on the next invoice.",
+      };
+    },
+  },
+  apply_discount: {
+    label: "Apply discount",
+    applies: (ctx) => Boolean(subscriptionOf(ctx)),
+    fields: () => [
+      { name: "percent_off", label: "Discount (%)", type: "number", min: 1, max: 100, step: "0.01" },
+      { name: "duration", label: "Applies to", type: "select", options: DISCOUNT_DURATIONS },
+      { name: "duration_in_months", label: "Months (for “some months”)", type: "number", min: 1, max: 36 },
+    ],
+    defaults: () => ({ percent_off: "10", duration: "once", duration_in_months: "3" }),
+    build: (values, ctx) => {
+      const sub = subscriptionOf(ctx);
+      const errors = {};
+      const text = String(values.percent_off || "").trim();
+      const percent = Number(text);
+      if (!/^\d+(\.\d{1,2})?$/.test(text) || percent <= 0 || percent > 100) {
+        errors.percent_off = "Enter a percentage between 0 and 100 (at most 2 decimals).";
+      }
+      let months = null;
+      if (values.duration === "repeating") {
+        const m = positiveInt(values.duration_in_months, "Months", { max: 36 });
+        if (m.error) errors.duration_in_months = m.error;
+        else months = m.value;
+      }
+      const label = (DISCOUNT_DURATIONS.find(([k]) => k === values.duration) || [, values.duration])[1];
+      return {
+        errors,
+        params: {
+          subscription_id: sub && sub.id,
+          percent_off: text,
+          duration: values.duration,
+          ...(months ? { duration_in_months: months } : {}),
+        },
+        measure: errors.percent_off ? {} : { percent },
+        summary: [
+          ["Discount", errors.percent_off ? "—" : `${text}%`],
+          ["Applies to", months ? `${months} months` : label],
+        ],
+        effect: `${customerName(ctx)}'s subscription gets ${errors.percent_off ? "a" : `${text}%`} off (${months ? `${months} months` : label.toLowerCase()}).`,
+      };
+    },
+  },
+};
+
+function planOptions(ctx) {
+  const prices = ctx.plan_options || [];
+  return prices.map((p) => [
+    p.id || p.price_id,
+    p.display || `${p.name || p.product_name || p.id} (${money(p.amount || p.price)}${p.interval ? `/${p.interval}` : ""})`,
+  ]);
+}

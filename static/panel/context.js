@@ -1,0 +1,321 @@
+// The billing account beside the ticket: the header (who, role, data age, Refresh), the
+// stale / provider-down banners, the alerts with their one-click actions, and the sections
+// of the BILLING CONTEXT screen (account, payment status and history, credits,
+// subscription, lifetime value, recent actions).
+
+import { selectTab } from "./approvals.js";
+import { h } from "./dom.js";
+import { age, capitalize, dateTime, humanize, isoDate, longDate, money } from "./format.js";
+import { openForm, quickPaymentLink } from "./forms.js";
+import { loadMoreHistory, refreshContext } from "./loading.js";
+import { showPicker } from "./matching.js";
+import { actionLabel, actionMode, canApprove, roleLabel } from "./role.js";
+import { region, state } from "./state.js";
+import { banner, button, errorText, row, section, statusBadge } from "./widgets.js";
+
+export function renderHeader() {
+  const el = region("bd-header");
+  const ctx = state.ctx;
+  const customer = ctx && ctx.customer;
+  const role = state.me && state.me.role;
+  el.append(
+    h("div.bd-header__top", {},
+      h("div.bd-header__who", {},
+        h("p.bd-eyebrow", {}, "Billing context"),
+        h("h1.bd-title", { "data-testid": "customer-name" },
+          customer ? customer.name || customer.email || customer.id : "Billing Desk"),
+        customer && customer.email ? h("p.bd-muted", {}, customer.email) : null,
+      ),
+      role ? h("span.bd-role", { title: role.source ? `Role from: ${role.source}` : null, "data-testid": "role" }, role.label) : null,
+    ),
+  );
+  if (ctx) {
+    el.append(
+      h("div.bd-header__meta", {},
+        h("span.bd-age", { id: "bd-age", "data-testid": "data-age", title: ctx.as_of ? `Synced ${dateTime(ctx.as_of)}` : null },
+          ctx.as_of ? `Updated ${age(ctx.as_of)}` : "Not synced yet"),
+        state.refreshing ? h("span.bd-muted", {}, " · refreshing…") : null,
+        h("span.bd-header__tools", {},
+          button(state.refreshing ? "Refreshing…" : "Refresh", () => refreshContext(true), {
+            small: true, testid: "refresh", disabled: state.refreshing || state.loading,
+          }),
+          state.matches && state.matches.length > 1
+            ? button("Switch customer", () => showPicker(), { small: true, kind: "link" })
+            : null,
+        ),
+      ),
+    );
+  }
+}
+
+export function renderBanners() {
+  const el = region("bd-banners");
+  const ctx = state.ctx;
+  if (state.ctxError) {
+    el.append(
+      banner("danger", "Could not load the billing context.", errorText(state.ctxError), {
+        testid: "error-banner",
+        actions: [button("Try again", () => refreshContext(false), { small: true })],
+      }),
+    );
+  }
+  if (!ctx) return;
+  if (ctx.provider_status && ctx.provider_status !== "ok") {
+    el.append(
+      banner(
+        "danger",
+        "Billing provider unavailable.",
+        `Showing the mirrored data from ${ctx.as_of ? age(ctx.as_of) : "the last sync"}. Actions may fail until it is back.`,
+        { testid: "provider-down-banner" },
+      ),
+    );
+  } else if (ctx.stale) {
+    el.append(
+      banner("warning", "This data may be out of date.", `Last synced ${age(ctx.as_of)}${ctx.refreshing ? "; a refresh is running." : "."}`, {
+        testid: "stale-banner",
+      }),
+    );
+  }
+  if (ctx.customer && ctx.customer.deleted) {
+    el.append(banner("warning", "This customer was deleted in the billing system.", "Showing their last known data."));
+  }
+}
+
+export function renderAlerts() {
+  const el = region("bd-alerts");
+  const ctx = state.ctx;
+  if (!ctx) return;
+  for (const alert of ctx.alerts || []) {
+    if (alert.type === "provider_down") continue; // shown as the banner
+    const data = alert.data || {};
+    const actions = [];
+    if (alert.type === "payment_failed") {
+      if (actionMode("generate_payment_link") === "direct") {
+        actions.push(
+          button("Send payment link", () => quickPaymentLink(data), { kind: "primary", small: true, testid: "alert-payment-link" }),
+        );
+      }
+      if (actionMode("extend_grace_period") !== "not_permitted" && state.ctx.subscription) {
+        actions.push(
+          button(actionLabel("extend_grace_period"), () => openForm("extend_grace_period", { invoice_id: data.invoice_id }), { small: true }),
+        );
+      }
+    } else if (alert.type === "duplicate_charge") {
+      if (actionMode("refund_duplicate_charge") !== "not_permitted") {
+        actions.push(
+          button(
+            actionMode("refund_duplicate_charge") === "direct" ? "Refund duplicate" : "Request approval: refund duplicate",
+            () => openForm("refund_duplicate_charge", { charge_ids: duplicatePair(data), amount: data.amount }, { confirmNow: true }),
+            { kind: "primary", small: true, testid: "alert-refund-duplicate" },
+          ),
+        );
+      }
+    } else if (alert.type === "pending_approval" && canApprove()) {
+      actions.push(button("Open approvals", () => selectTab("approvals", true), { small: true }));
+    }
+    el.append(
+      h(`div.bd-alert.bd-alert--${alert.severity || "info"}`, { role: alert.severity === "danger" ? "alert" : "status", "data-testid": `alert-${alert.type}` },
+        h("p.bd-alert__message", {}, alert.message),
+        actions.length ? h("div.bd-alert__actions", {}, actions) : null,
+      ),
+    );
+  }
+}
+
+function duplicatePair(data) {
+  if (Array.isArray(data.charge_ids)) return data.charge_ids;
+  return [data.original_charge_id || data.first_charge_id, data.charge_id || data.duplicate_charge_id].filter(Boolean);
+}
+
+export function renderSections() {
+  const el = region("bd-sections");
+  const ctx = state.ctx;
+  if (!ctx) return;
+  const account = ctx.account || {};
+  const plan = account.plan;
+  const pm = account.payment_method;
+  const status = ctx.payment_status || {};
+  const sub = ctx.subscription;
+
+  el.append(
+    section("Account billing", "section-account",
+      h("dl.bd-dl", {},
+        row("Current plan", plan ? plan.display || plan.name : "No subscription", { testid: "plan", emphasis: true }),
+        row("Billing cycle", account.billing_cycle
+          ? `${account.billing_cycle}${account.renews_at ? ` (renews ${longDate(account.renews_at)})` : ""}`
+          : null, { testid: "billing-cycle" }),
+        row("Payment method", pm
+          ? h("span", {}, `${pm.display}${pm.expires ? ` (expires ${pm.expires})` : ""}`, pm.expired ? h("span.bd-badge.bd-badge--danger.bd-ml", {}, "Expired") : null)
+          : "None on file", { testid: "payment-method" }),
+        row("Billing email", account.billing_email, { testid: "billing-email" }),
+        row("Billing address", account.billing_address, { testid: "billing-address" }),
+      ),
+    ),
+  );
+
+  const last = status.last_payment;
+  el.append(
+    section("Payment status", "section-payment-status",
+      h("dl.bd-dl", {},
+        row("Last payment", last
+          ? h("span", {}, `${money(last.amount)} on ${isoDate(last.date)} `, statusBadge(last.succeeded ? "succeeded" : last.status || "failed", last.succeeded ? "Success" : humanize(last.status || "failed")))
+          : "None yet", { testid: "last-payment" }),
+        row("Next invoice", status.next_invoice ? `${money(status.next_invoice.amount)} on ${isoDate(status.next_invoice.date)}` : "None scheduled", { testid: "next-invoice" }),
+        row("Outstanding balance", money(status.outstanding_balance), { testid: "outstanding-balance" }),
+        row("Payment failures (last 12 months)", String(status.failures_12m ?? 0), { testid: "failures-12m" }),
+      ),
+    ),
+  );
+
+  el.append(section("Payment history (last 6 months)", "section-history", historyTable()));
+
+  const credits = ctx.credits || {};
+  const pending = credits.pending || [];
+  el.append(
+    section("Credits & adjustments", "section-credits",
+      h("dl.bd-dl", {},
+        row("Available credit", money(credits.available), { testid: "available-credit", emphasis: true }),
+        row("Credits applied this cycle", money(credits.applied_this_cycle), { testid: "credits-applied" }),
+        row("Pending credits", pending.length
+          ? h("ul.bd-list", {}, pending.map((p) => h("li", {}, `${money(p.amount)}${p.description ? ` — ${p.description}` : ""}`)))
+          : "None", { testid: "pending-credits" }),
+      ),
+    ),
+  );
+
+  if (sub) {
+    const seats = sub.seats;
+    el.append(
+      section("Subscription details", "section-subscription",
+        sub.status && sub.status !== "active" ? h("p.bd-sub-status", {}, statusBadge(sub.status), subscriptionNote(sub)) : null,
+        h("dl.bd-dl", {},
+          row("Start date", isoDate(sub.start_date), { testid: "start-date" }),
+          row("Contract end", sub.contract_end ? `${isoDate(sub.contract_end)}${sub.contract_term ? ` (${sub.contract_term})` : ""}` : "No fixed term", { testid: "contract-end" }),
+          row("Auto-renewal", sub.auto_renew ? "Enabled" : "Disabled", { testid: "auto-renew" }),
+          row("Seats", seats ? seatsView(seats) : "Not seat-based", { testid: "seats" }),
+          sub.discount ? row("Discount", discountText(sub.discount), { testid: "discount" }) : null,
+          sub.pending_change
+            ? row("Scheduled change", `${sub.pending_change.name || sub.pending_change.price_id}${sub.pending_change.effective_date ? ` on ${longDate(sub.pending_change.effective_date)}` : ""}`, { testid: "pending-change" })
+            : null,
+          sub.grace_period_until ? row("Grace period", `Active until ${longDate(sub.grace_period_until)}`, { testid: "grace-period" }) : null,
+          row("Add-ons", sub.addons && sub.addons.length
+            ? h("ul.bd-list", {}, sub.addons.map((a) => h("li", {}, `${a.name} (${money(a.price)}/${a.interval || "month"})`)))
+            : "None", { testid: "addons" }),
+        ),
+        otherSubscriptions(ctx),
+      ),
+    );
+  } else {
+    el.append(section("Subscription details", "section-subscription", h("p.bd-muted", {}, "No subscription.")));
+  }
+
+  const ltv = ctx.lifetime_value || {};
+  const churn = ctx.churn_risk;
+  el.append(
+    section("Lifetime value", "section-ltv",
+      h("dl.bd-dl", {},
+        row("Total revenue", money(ltv.total_revenue), { testid: "total-revenue" }),
+        row("Months active", ltv.months_active === undefined ? null : String(ltv.months_active), { testid: "months-active" }),
+        row("MRR contribution", money(ltv.mrr), { testid: "mrr" }),
+        row("ARR contribution", money(ltv.arr), { testid: "arr" }),
+        row("Churn risk", churn
+          ? h("span", {}, h(`span.bd-badge.bd-badge--${{ low: "success", medium: "warning", high: "danger" }[churn.level] || "neutral"}`, {}, churn.label || capitalize(churn.level)),
+            churn.reasons && churn.reasons.length ? ` (${churn.reasons.join(", ")})` : "")
+          : null, { testid: "churn-risk" }),
+      ),
+    ),
+  );
+
+  el.append(recentActions());
+}
+
+function otherSubscriptions(ctx) {
+  // Add-on-only subscriptions are already listed as add-ons; name the other plans.
+  const others = (ctx.subscriptions || []).filter((s) => s.id !== ctx.subscription.id && s.plan);
+  if (!others.length) return null;
+  return h("div.bd-others", { "data-testid": "other-subscriptions" },
+    h("h3.bd-subtitle", {}, "Other subscriptions"),
+    h("ul.bd-list", {}, others.map((s) => h("li", {}, `${s.plan.display} · `, statusBadge(s.status, s.status_label)))),
+  );
+}
+
+function subscriptionNote(sub) {
+  if (sub.status === "trialing" && sub.trial_end) return ` Trial ends ${longDate(sub.trial_end)}`;
+  if (sub.pause_collection) {
+    const resumes = sub.pause_collection.resumes_at;
+    return ` Collection paused${resumes ? ` until ${longDate(resumes)}` : ""}`;
+  }
+  if (sub.cancel_at_period_end) return ` Cancels on ${longDate(sub.current_period_end)}`;
+  return "";
+}
+
+function discountText(discount) {
+  const months = discount.duration === "repeating" && discount.duration_in_months ? ` for ${discount.duration_in_months} months` : "";
+  const when = discount.duration === "forever" ? " forever" : discount.duration === "once" ? " on the next invoice" : months;
+  return `${discount.percent_off ? `${discount.percent_off}% off` : discount.name || "Coupon"}${when}${discount.end ? ` (until ${longDate(discount.end)})` : ""}`;
+}
+
+function seatsView(seats) {
+  if (seats.used === null || seats.used === undefined) return `${seats.total} seats`;
+  const pct = seats.utilization_pct ?? (seats.total ? Math.round((seats.used / seats.total) * 100) : 0);
+  return h("span.bd-seats", {},
+    `${seats.used} of ${seats.total} (${pct}% utilization)`,
+    h("span.bd-meter", { role: "presentation" }, h("span.bd-meter__fill", { style: { width: `${Math.min(100, Math.max(0, pct))}%` } })),
+  );
+}
+
+function historyTable() {
+  const items = state.history.items;
+  const wrap = h("div.bd-history", {});
+  if (!items.length) {
+    wrap.append(h("p.bd-muted", {}, "No payments in the last 6 months."));
+  } else {
+    wrap.append(
+      h("table.bd-table", { "data-testid": "payment-history" },
+        h("thead", {}, h("tr", {}, ["Date", "Amount", "Status", "Method", "Invoice ID"].map((c) => h("th", { scope: "col" }, c)))),
+        h("tbody", {}, items.map((item) =>
+          h("tr", { "data-charge-id": item.charge_id || "" },
+            h("td.bd-nowrap", {}, isoDate(item.date)),
+            h("td.bd-num", {}, money(item.amount),
+              item.refunded && item.refunded.amount ? h("span.bd-sub", {}, `−${money(item.refunded)} refunded`) : null),
+            h("td.bd-nowrap", {}, statusBadge(item.disputed ? "disputed" : item.status, item.disputed ? "Disputed" : item.status_label)),
+            h("td.bd-wrap", {}, item.method || "—"),
+            h("td.bd-wrap", {}, item.hosted_invoice_url
+              ? h("a", { href: item.hosted_invoice_url, target: "_blank", rel: "noopener noreferrer" }, item.invoice_number || item.invoice_id)
+              : item.invoice_number || item.invoice_id || "—"),
+          ))),
+      ),
+    );
+  }
+  if (state.history.error) wrap.append(h("p.bd-error", { role: "alert" }, errorText(state.history.error)));
+  if (state.history.nextCursor) {
+    wrap.append(
+      button(state.history.loading ? "Loading…" : "Load more", loadMoreHistory, {
+        small: true, testid: "history-more", disabled: state.history.loading,
+      }),
+    );
+  }
+  return wrap;
+}
+
+function recentActions() {
+  const ctx = state.ctx;
+  const approvals = ctx.pending_approvals || [];
+  const actions = ctx.recent_actions || [];
+  return section("Recent actions", "section-recent",
+    approvals.length
+      ? h("div.bd-pending", { "data-testid": "pending-approvals" },
+        h("h3.bd-subtitle", {}, "Pending approvals"),
+        h("ul.bd-list", {}, approvals.map((a) => h("li", {},
+          `${humanize(a.kind)}${a.amount ? ` ${money(a.amount)}` : ""} — requested by ${a.requested_by || "an agent"}; waiting for ${(a.required_roles || []).map(roleLabel).join(" or ") || "an approver"}`,
+        ))))
+      : null,
+    actions.length
+      ? h("ul.bd-activity", { "data-testid": "recent-actions" }, actions.map((a) => h("li", {},
+        h("span.bd-activity__what", {}, `${humanize(a.kind)}${a.amount ? ` · ${money(a.amount)}` : ""}`),
+        statusBadge(a.status),
+        h("span.bd-activity__meta", {}, `${a.actor || ""}${a.created_at ? ` · ${dateTime(a.created_at)}` : ""}`),
+      )))
+      : h("p.bd-muted", {}, "No billing actions on this customer yet."),
+  );
+}

@@ -1,0 +1,120 @@
+// Loading a customer's context and rendering the billing view whole: select a customer,
+// (force-)refresh the context, poll while the server refreshes it, page the history.
+
+import { renderTabs, selectTab } from "./approvals.js";
+import { renderAlerts, renderBanners, renderHeader, renderSections } from "./context.js";
+import { clear, h } from "./dom.js";
+import { age } from "./format.js";
+import { renderActions } from "./forms.js";
+import { handleExpired, showFatal, showLoading } from "./screens.js";
+import { live, root, state } from "./state.js";
+
+function shell() {
+  const el = root();
+  clear(el);
+  el.append(
+    h("header.bd-header", { id: "bd-header" }),
+    h("div", { id: "bd-tabs" }),
+    h("div", { id: "bd-banners" }),
+    h("div", { id: "bd-view-billing", role: "tabpanel", "aria-labelledby": "bd-tab-billing" },
+      h("div", { id: "bd-alerts" }),
+      h("div", { id: "bd-actions" }),
+      h("div", { id: "bd-sections" }),
+    ),
+    h("div", { id: "bd-view-approvals", role: "tabpanel", "aria-labelledby": "bd-tab-approvals", hidden: true }),
+  );
+  document.getElementById("panel").setAttribute("aria-busy", "false");
+}
+
+export async function selectCustomer(customerId) {
+  state.customerId = customerId;
+  state.history = { items: [], nextCursor: null, loading: false, error: null };
+  showLoading();
+  await refreshContext(false, { first: true });
+}
+
+export async function refreshContext(force, { first = false, quiet = false } = {}) {
+  if (!state.customerId) return;
+  if (force) state.refreshing = true;
+  state.loading = true;
+  if (!first && !quiet) renderHeader();
+  try {
+    // The Refresh button asks for a fresh copy from the billing provider first.
+    if (force) await state.api.post(`customers/${encodeURIComponent(state.customerId)}/refresh/`);
+    const ctx = await state.api.get(`customers/${encodeURIComponent(state.customerId)}/context/`);
+    if (state.planOptions) ctx.plan_options = state.planOptions;
+    state.ctx = ctx;
+    state.ctxError = null;
+    const history = ctx.payment_history || {};
+    state.history.items = history.items || [];
+    state.history.nextCursor = history.next_cursor || null;
+    if (ctx.refreshing) scheduleRefreshPoll(ctx.as_of);
+  } catch (error) {
+    state.loading = false;
+    state.refreshing = false;
+    if (handleExpired(error)) return;
+    if (first || !state.ctx) return showFatal("Could not load the billing context.", error);
+    state.ctxError = error;
+    renderBanners();
+    renderHeader();
+    return;
+  }
+  state.loading = false;
+  state.refreshing = false;
+  if (first || !document.getElementById("bd-sections")) shell();
+  renderAll();
+  if (force) live(`Billing data refreshed ${age(state.ctx.as_of)}.`);
+}
+
+let pollTimer = null;
+let pollCount = 0;
+function scheduleRefreshPoll(asOf) {
+  if (pollTimer || pollCount > 5) return;
+  pollCount += 1;
+  pollTimer = setTimeout(async () => {
+    pollTimer = null;
+    if (state.ctx && state.ctx.as_of === asOf && !state.form) await refreshContext(false, { quiet: true });
+  }, 2500);
+}
+
+export async function loadMoreHistory() {
+  const history = state.history;
+  if (!history.nextCursor || history.loading) return;
+  history.loading = true;
+  history.error = null;
+  rerenderSections();
+  try {
+    const page = await state.api.get(`customers/${encodeURIComponent(state.customerId)}/payments/`, { cursor: history.nextCursor });
+    history.items = history.items.concat(page.items || page.results || []);
+    history.nextCursor = page.next_cursor || null;
+    live(`${(page.items || page.results || []).length} more payments loaded.`);
+  } catch (error) {
+    if (handleExpired(error)) return;
+    history.error = error;
+  }
+  history.loading = false;
+  rerenderSections({ focus: "[data-testid=history-more]" });
+}
+
+function rerenderSections({ focus } = {}) {
+  renderSections();
+  if (focus) {
+    const target = document.querySelector(focus) || document.querySelector("[data-testid=payment-history] tbody tr:last-child");
+    if (target) target.focus?.();
+  }
+}
+
+function renderAll() {
+  renderHeader();
+  renderTabs();
+  renderBanners();
+  renderAlerts();
+  if (!state.form) renderActions();
+  renderSections();
+  if (state.tab === "approvals") selectTab("approvals");
+}
+
+export function tickAge() {
+  const el = document.getElementById("bd-age");
+  if (el && state.ctx && state.ctx.as_of) el.textContent = `Updated ${age(state.ctx.as_of)}`;
+}

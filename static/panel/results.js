@@ -1,0 +1,108 @@
+// The last step of an action form: what happened (done, sent for approval, failed, being
+// confirmed with Stripe), its details, and the customer message to copy or post as a reply.
+
+import { h, nextId } from "./dom.js";
+import { capitalize, longDate, money } from "./format.js";
+import { closeForm } from "./forms.js";
+import { roleLabel } from "./role.js";
+import { live, state } from "./state.js";
+import { CONFIRMING, button, errorText, row } from "./widgets.js";
+
+export function resultHeadline(result) {
+  if (result.status === "succeeded") return "Done.";
+  if (result.status === "pending_approval") return "Sent for approval.";
+  if (result.status === "outcome_unknown") return CONFIRMING;
+  return "The action failed.";
+}
+
+export function resultStep() {
+  const form = state.form;
+  const result = form.result || {};
+  const kind = { succeeded: "success", pending_approval: "warning", failed: "danger", outcome_unknown: "warning" }[result.status] || "info";
+  const details = resultDetails(result);
+  const message = result.customer_message || "";
+  const messageId = nextId("bd-msg");
+  return h("div.bd-form__body", {},
+    h(`div.bd-result.bd-result--${kind}`, { role: "status", "data-testid": "action-result", "data-status": result.status },
+      h("strong", {}, { succeeded: "Done", pending_approval: "Sent for approval", outcome_unknown: CONFIRMING }[result.status] || "Failed"),
+      h("span", {}, resultMessage(result)),
+    ),
+    details.length ? h("dl.bd-dl", {}, details.map(([label, value]) => row(label, value))) : null,
+    message
+      ? h("div.bd-message", {},
+        h("label", { for: messageId }, "Message for the customer"),
+        h("textarea.bd-input", { id: messageId, rows: 5, readonly: true, "data-testid": "customer-message" }, message),
+        h("div.bd-form__buttons", {},
+          button("Copy", (event) => copyText(message, event.currentTarget), { testid: "copy-message" }),
+          state.host.canReply ? button("Post as public reply", (event) => postReply(message, event.currentTarget), { testid: "post-reply" }) : null,
+        ),
+        state.host.canReply ? null : h("p.bd-help", {}, "Copy the message into your reply."),
+      )
+      : null,
+    h("div.bd-form__buttons", {}, button("Done", () => closeForm({ refresh: true }), { kind: "primary", testid: "form-done" })),
+  );
+}
+
+function resultMessage(result) {
+  const decision = result.decision || {};
+  if (result.status === "pending_approval") {
+    const approval = result.approval || {};
+    const roles = approval.required_roles || decision.approver_roles || [];
+    const reason = approval.reason || decision.reason || "";
+    return ` Waiting for ${roles.length ? roles.map(roleLabel).join(" or ") : "an approver"}${reason ? ` — ${reason}` : ""}.`;
+  }
+  if (result.status === "failed") {
+    const error = result.error || {};
+    return ` ${error.message || "The billing provider refused the action."}${error.code ? ` (${error.code})` : ""}`;
+  }
+  if (result.status === "executing") return " The billing provider is still working on it; refresh in a moment.";
+  if (result.status === "outcome_unknown") {
+    return " Stripe did not confirm this in time, so it may already be done. Billing Desk is confirming with Stripe and will record the outcome; do not retry it.";
+  }
+  return decision.reason ? ` ${capitalize(decision.reason)}.` : "";
+}
+
+function resultDetails(result) {
+  const r = result.result || {};
+  const out = [];
+  const url = r.url || r.hosted_invoice_url || r.invoice_pdf || r.link;
+  if (url) out.push(["Link", h("a.bd-break", { href: url, target: "_blank", rel: "noopener noreferrer", "data-testid": "result-link" }, url)]);
+  if (r.amount) out.push(["Amount", money(r.amount)]);
+  if (r.ending_balance) {
+    // Stripe's customer balance is negative while the customer holds credit.
+    const held = r.ending_balance.amount < 0;
+    out.push([held ? "Credit now available" : "Balance due after", held
+      ? money({ amount: -r.ending_balance.amount, currency: r.ending_balance.currency })
+      : money(r.ending_balance)]);
+  }
+  if (r.refund_id) out.push(["Refund", r.refund_id]);
+  if (r.effective_date) out.push(["Effective", longDate(r.effective_date)]);
+  if (result.id) out.push(["Action id", h("code", {}, result.id)]);
+  return out;
+}
+
+async function copyText(text, el) {
+  let ok = false;
+  try {
+    await navigator.clipboard.writeText(text);
+    ok = true;
+  } catch {
+    const area = el.closest(".bd-message").querySelector("textarea");
+    area.select();
+    ok = document.execCommand && document.execCommand("copy");
+  }
+  el.textContent = ok ? "Copied" : "Select and copy";
+  live(ok ? "Message copied." : "Copy did not work: select the text and copy it.");
+}
+
+async function postReply(text, el) {
+  el.disabled = true;
+  try {
+    const note = await state.host.reply(text);
+    el.textContent = "Posted";
+    live(note);
+  } catch (error) {
+    el.disabled = false;
+    live(`Could not post the reply: ${errorText(error)}`);
+  }
+}

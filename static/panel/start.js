@@ -1,0 +1,64 @@
+// Opening the panel: read the page's configuration, connect to the host (helpdesk frame),
+// load who the agent is (GET me/), then find the ticket's customer.
+
+import { createApi } from "./api.js";
+import { renderTabs } from "./approvals.js";
+import { createHost, readConfig } from "./host.js";
+import { tickAge } from "./loading.js";
+import { findCustomer, lookup } from "./matching.js";
+import { canApprove } from "./role.js";
+import { handleExpired, showFatal, showLoading } from "./screens.js";
+import { state } from "./state.js";
+
+function watchSize() {
+  let last = 0;
+  let queued = false;
+  const send = () => {
+    queued = false;
+    const height = Math.ceil(document.getElementById("panel").getBoundingClientRect().height) + 2;
+    if (height !== last && state.host) {
+      last = height;
+      state.host.resize(height);
+    }
+  };
+  const schedule = () => {
+    if (!queued) {
+      queued = true;
+      requestAnimationFrame(send);
+    }
+  };
+  if (window.ResizeObserver) new ResizeObserver(schedule).observe(document.getElementById("panel"));
+  else setInterval(schedule, 500);
+  schedule();
+}
+
+export async function start() {
+  state.config = state.config || readConfig();
+  showLoading();
+  if (!state.host) {
+    state.host = await createHost(state.config);
+    document.documentElement.dataset.host = state.host.name;
+    state.api = createApi({ base: state.config.apiBase, session: state.host.session });
+    state.host.onContextChange((next) => {
+      const changed = next.requesterEmail && next.requesterEmail !== (state.ticket && state.ticket.requesterEmail);
+      state.ticket = next;
+      if (changed && !state.config.customerId && state.me) lookup(next.requesterEmail);
+    });
+    watchSize();
+    setInterval(tickAge, 30000);
+  }
+  state.ticket = state.host.context;
+  try {
+    state.me = await state.api.get("me/");
+  } catch (error) {
+    if (handleExpired(error)) return;
+    return showFatal("Could not open Billing Desk.", error);
+  }
+  if (canApprove()) {
+    state.api.get("approvals/", { status: "pending" }).then((data) => {
+      state.approvals.items = Array.isArray(data) ? data : data.results || data.items || [];
+      if (document.getElementById("bd-tabs")) renderTabs();
+    }).catch(() => {});
+  }
+  await findCustomer();
+}

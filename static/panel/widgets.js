@@ -1,0 +1,60 @@
+// Small building blocks every view uses: buttons, banners, definition rows, sections,
+// status badges, and how an error reads to the agent.
+
+import { ApiError } from "./api.js";
+import { h, nextId } from "./dom.js";
+import { humanize } from "./format.js";
+
+export function button(label, onClick, { kind = "secondary", testid, small, ...attrs } = {}) {
+  return h(
+    `button.bd-btn.bd-btn--${kind}${small ? ".bd-btn--small" : ""}`,
+    { type: "button", onclick: onClick, "data-testid": testid, ...attrs },
+    label,
+  );
+}
+
+export function errorText(error) {
+  if (error instanceof ApiError) return `${error.message} (${error.code})`;
+  return String((error && error.message) || error || "Something went wrong.");
+}
+
+export function banner(kind, title, body, { testid, actions } = {}) {
+  return h(
+    `div.bd-banner.bd-banner--${kind}`,
+    { role: kind === "danger" ? "alert" : "status", "data-testid": testid },
+    h("strong.bd-banner__title", {}, title),
+    body ? h("span.bd-banner__body", {}, body) : null,
+    actions ? h("div.bd-banner__actions", {}, actions) : null,
+  );
+}
+
+export function row(label, value, { testid, emphasis } = {}) {
+  return [
+    h("dt", {}, label),
+    h(`dd${emphasis ? ".bd-strong" : ""}`, { "data-testid": testid }, value === undefined || value === null || value === "" ? "—" : value),
+  ];
+}
+
+export function section(title, id, ...children) {
+  const headingId = nextId("bd-h");
+  return h("section.bd-section", { "aria-labelledby": headingId, "data-testid": id },
+    h("h2.bd-section__title", { id: headingId }, title),
+    ...children,
+  );
+}
+
+// An action sent to Stripe whose answer was lost: open until reconciliation settles it.
+export const CONFIRMING = "Confirming with Stripe…";
+
+export function statusBadge(status, label) {
+  const kind = {
+    paid: "success", succeeded: "success", active: "success",
+    failed: "danger", past_due: "danger", unpaid: "danger", uncollectible: "danger", canceled: "neutral",
+    refunded: "neutral", partially_refunded: "warning", disputed: "danger", open: "warning",
+    trialing: "info", paused: "warning", pending: "warning", pending_approval: "warning",
+    denied: "danger", expired: "neutral", executing: "info", not_permitted: "neutral", draft: "neutral", void: "neutral",
+    outcome_unknown: "warning",
+  }[status] || "neutral";
+  const fallback = status === "outcome_unknown" ? CONFIRMING : humanize(status);
+  return h(`span.bd-badge.bd-badge--${kind}`, {}, label || fallback);
+}
