@@ -14,7 +14,7 @@ urlpatterns += [
 
 # The demo host page (demo mode only; 404 otherwise). /demo/session/ and /demo/panel/
 # are the demo connector's entry routes (helpdesk_connectors/demo/urls.py).
-from . import demo as _demo  # noqa: E402
+from ..demo import page as _demo  # noqa: E402
 
 urlpatterns += [
     path("demo/", _demo.demo_host, name="demo-host"),

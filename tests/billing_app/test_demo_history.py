@@ -3,9 +3,9 @@
 from datetime import UTC, datetime
 
 from billing_app import models
+from billing_app.demo.history import MARKER, demo_history_seed
 from billing_app.selectors.dashboard import dashboard_build
 from billing_app.selectors.months import Month
-from billing_app.services.demo_history import MARKER, demo_history_seed
 
 AS_OF = datetime(2026, 1, 20, 12, tzinfo=UTC)
 DECEMBER = Month(2025, 12)

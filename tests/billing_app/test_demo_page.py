@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from billing_app.web.demo import ALL_SCENARIOS, SCENARIOS
+from billing_app.demo.tickets import ALL_SCENARIOS, SCENARIOS
 
 
 @pytest.fixture

@@ -7,11 +7,11 @@ from datetime import UTC, date, datetime, time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from billing_app.demo.history import demo_history_seed
+from billing_app.demo.seed import ACME, demo_seed
 from billing_app.errors import BillingDeskError
 from billing_app.models import MirrorCustomer
 from billing_app.selectors.context import customer_context
-from billing_app.services.demo_history import demo_history_seed
-from billing_app.services.demo_seed import ACME, demo_seed
 
 from ._errors import command_error
 

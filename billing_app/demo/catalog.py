@@ -1,0 +1,81 @@
+"""The sandbox's products and prices, shared by the seeded customers and the history.
+
+One place names every price the demo sells, so a customer's subscription, its
+invoices and the history's plan changes all read the same unit amounts.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ..providers.sandbox import objects as o
+
+Obj = dict[str, Any]
+
+
+class DemoCatalog:
+    """The demo's products and prices as Stripe-shaped dicts (upserted, never duplicated)."""
+
+    def __init__(self, created: datetime):
+        self.created = created
+        self.products: dict[str, Obj] = {}
+        self.prices: dict[str, Obj] = {}
+        self.starter = self.price("starter__monthly", "Starter", 4900)
+        self.pro = self.price("pro__monthly", "Pro", 14900)
+        self.pro_annual = self.price("pro__annual", "Pro", 149000, interval="year")
+        self.team = self.price("team__monthly", "Team", 29900)
+        self.business = self.price("business__monthly", "Business", 3000)
+        self.enterprise = self.price("enterprise_pro__monthly", "Enterprise Pro", 4800)
+        self.enterprise_annual = self.price(
+            "enterprise_pro__annual", "Enterprise Pro", 57600, interval="year"
+        )
+        self.enterprise_plus = self.price("enterprise_plus__monthly", "Enterprise Plus", 6400)
+        self.analytics = self.price(
+            "advanced_analytics__annual", "Advanced Analytics", 600000, interval="year", addon=True
+        )
+        self.support = self.price(
+            "priority_support__annual", "Priority Support", 360000, interval="year", addon=True
+        )
+        self.api_pack = self.price(
+            "api_extra_pack__annual", "API Extra Pack", 240000, interval="year", addon=True
+        )
+        self.growth_eur = self.price("growth__eur_monthly", "Growth", 99000, currency="eur")
+        self.growth_plus_eur = self.price(
+            "growth_plus__eur_monthly", "Growth Plus", 149000, currency="eur"
+        )
+        self.standard_jpy = self.price("standard__jpy_monthly", "Standard", 49800, currency="jpy")
+        self.premium_jpy = self.price("premium__jpy_monthly", "Premium", 98000, currency="jpy")
+
+    def price(
+        self,
+        key: str,
+        name: str,
+        amount: int,
+        currency: str = "usd",
+        interval: str | None = "month",
+        addon: bool = False,
+    ) -> Obj:
+        product_id = f"prod_sbx_{key.split('__')[0]}"
+        product = self.products.get(product_id) or o.product(
+            id=product_id,
+            name=name,
+            created=self.created,
+            metadata={"addon": "true"} if addon else {},
+        )
+        self.products[product_id] = product
+        price = o.price(
+            id=f"price_sbx_{key}",
+            product=product,
+            unit_amount=amount,
+            currency=currency,
+            created=self.created,
+            interval=interval,
+            nickname=name,
+        )
+        self.prices[price["id"]] = price
+        return price
+
+    def objects(self) -> list[Obj]:
+        """Every product, then every price, in the order they were named."""
+        return [*self.products.values(), *self.prices.values()]
