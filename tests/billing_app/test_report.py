@@ -384,7 +384,7 @@ def test_report_mrr_in_another_currency_is_converted_with_the_workspace_rate(wor
     }
 
 
-def test_seat_changes_and_discounts_show_their_recorded_mrr_beside_plan_changes(workspace):
+def test_seat_changes_and_discounts_show_their_recorded_mrr_beside_plan_changes(workspace, client):
     _recorded(workspace, "change_plan", 2, delta=10000, direction="upgrade")
     _recorded(workspace, "adjust_seats", 3, delta=6000)  # 3 seats added at $20
     _recorded(workspace, "adjust_seats", 4, delta=-2000)
@@ -399,6 +399,10 @@ def test_seat_changes_and_discounts_show_their_recorded_mrr_beside_plan_changes(
     assert f["net_mrr"]["amount"] == 10000  # net billing impact = upgrades + downgrades
     assert rows[("financial", "seat_changes_mrr")] == "4000"
     assert rows[("financial", "discounts_count")] == "1"
+    client.force_login(_staff(superuser=True))
+    html = client.get("/reports/monthly/2026-02/", {"workspace": workspace.slug}).content.decode()
+    assert "Seat changes</th><td>$40.00 MRR" in html
+    assert "Discounts</th><td>-$15.00 MRR" in html
 
 
 def test_a_plan_change_that_recorded_no_delta_counts_without_mrr(workspace):
