@@ -51,6 +51,7 @@ from ..errors import BillingDeskError, ProviderError, ValidationFailed
 from ..models import MirrorInvoice, MirrorInvoiceLine, StripeEvent, Workspace
 from ..providers import get_provider
 from ..providers.base import BillingProvider
+from ..providers.sandbox.ports import sandbox_ports_register
 from ..providers.stripe.readers import event_object, event_previous_attributes, ref
 from .mirror import mirror_read_clock, mirror_upsert
 
@@ -102,6 +103,41 @@ def webhook_hooks_for(event_type: str) -> list[WebhookHook]:
         ):
             found.extend(h for h in hooks if h not in found)
     return found
+
+
+# --- events the sandbox announces in-process ---------------------------------------------------
+
+
+def webhook_event_apply_local(workspace: Workspace, event: Obj) -> None:
+    """Run the hooks of a Stripe-shaped event a billing simulation announces in-process.
+
+    The sandbox's failed (and paid) charges reach the same hooks as Stripe's
+    deliveries — the payment-failure records, recoveries and escalations — inside the
+    sandbox write's transaction. The event's object is the simulation's current state
+    (already stored), so there is nothing to re-read and no ``StripeEvent`` to store.
+    """
+    obj = event_object(event)
+    webhook = WebhookEvent(
+        workspace=workspace,
+        stored=None,
+        event_id=str(event.get("id") or ""),
+        type=str(event.get("type") or ""),
+        created=int(event.get("created") or 0),
+        data_object=obj,
+        previous_attributes=event_previous_attributes(event),
+        current=obj,
+    )
+    for hook in webhook_hooks_for(webhook.type):
+        hook(webhook)
+
+
+def _sandbox_store(workspace: Workspace, obj: Obj) -> None:
+    mirror_upsert(workspace=workspace, obj=obj)
+
+
+# The sandbox stores its state in the mirror and announces its events here (its ports:
+# providers do not import services). Registered when this module is imported at start-up.
+sandbox_ports_register(store=_sandbox_store, deliver=webhook_event_apply_local)
 
 
 # --- 1 and 2: the workspace, then the signature ------------------------------------------------

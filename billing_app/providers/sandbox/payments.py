@@ -7,8 +7,8 @@ charge on the invoice's payment intent, the invoice's ``attempt_count``,
 ``status`` and amounts, the subscription's ``past_due`` / ``active`` status and
 the customer's ``delinquent`` flag. It then emits the events Stripe would send
 (``charge.failed`` + ``invoice.payment_failed``, or ``charge.succeeded`` +
-``invoice.paid``) to the hooks registered with ``services.webhooks`` — the same
-code that handles Stripe's deliveries, so a sandbox workspace gets the same
+``invoice.paid``) to the intake the services layer registers (``ports``) — the same
+hooks that handle Stripe's deliveries, so a sandbox workspace gets the same
 payment-failure records, recoveries and escalations as a Stripe one.
 
 Used by the demo (a "fail the next payment" button can call it) and by the
@@ -33,9 +33,9 @@ from ...models import (
     SandboxControl,
     Workspace,
 )
-from ...services.mirror import mirror_upsert
 from . import objects
 from .control import sandbox_control_get
+from .ports import deliver_event, store_object
 
 Obj = dict[str, Any]
 
@@ -56,28 +56,8 @@ DECLINES: dict[str, tuple[str, str]] = {
 }
 
 
-def sandbox_event_emit(
-    *, workspace: Workspace, event_type: str, obj: Obj, at: datetime, seq: str
-) -> None:
-    """Run the hooks Stripe's delivery of ``event_type`` would run, on the object's current state.
-
-    For any sandbox write that Stripe would report by webhook (e.g. a failed charge
-    on an invoice the simulation finalizes), so the workflows see it the same way.
-    """
-    from ...services.webhooks import WebhookEvent, webhook_hooks_for
-
-    event = WebhookEvent(
-        workspace=workspace,
-        stored=None,  # type: ignore[arg-type]  # no StripeEvent: nothing was delivered
-        event_id=objects.digest_id("evt", workspace.slug, event_type, obj["id"], seq),
-        type=event_type,
-        created=int(at.timestamp()),
-        data_object=obj,
-        previous_attributes={},
-        current=obj,
-    )
-    for hook in webhook_hooks_for(event_type):
-        hook(event)
+# Kept for callers of the earlier name: the events go to the intake the services layer registers.
+sandbox_event_emit = deliver_event
 
 
 def _payment_intent_of(invoice: Obj) -> str:
@@ -221,8 +201,8 @@ def sandbox_payment_attempt(
                 **(invoice.get("status_transitions") or {}),
                 "paid_at": objects.unix(now),
             }
-        mirror_upsert(workspace=workspace, obj=charge)
-        mirror_upsert(workspace=workspace, obj=invoice)
+        store_object(workspace, charge)
+        store_object(workspace, invoice)
         subscription = MirrorSubscription.objects.filter(
             workspace=workspace, stripe_id=row.subscription_id
         ).first()
@@ -232,7 +212,7 @@ def sandbox_payment_attempt(
                 sub["status"] = "past_due"
             elif not failed and sub.get("status") in {"past_due", "unpaid"}:
                 sub["status"] = "active"
-            mirror_upsert(workspace=workspace, obj=sub)
+            store_object(workspace, sub)
         still_failing = (
             MirrorInvoice.objects.filter(
                 workspace=workspace, customer_id=row.customer_id, status="open", attempt_count__gt=0
@@ -241,14 +221,14 @@ def sandbox_payment_attempt(
             .exists()
         )
         customer["delinquent"] = failed or still_failing
-        mirror_upsert(workspace=workspace, obj=customer)
+        store_object(workspace, customer)
 
         seq = f"attempt{attempt}"
         if failed:
-            sandbox_event_emit(
+            deliver_event(
                 workspace=workspace, event_type="charge.failed", obj=charge, at=now, seq=seq
             )
-            sandbox_event_emit(
+            deliver_event(
                 workspace=workspace,
                 event_type="invoice.payment_failed",
                 obj=invoice,
@@ -256,10 +236,10 @@ def sandbox_payment_attempt(
                 seq=seq,
             )
         else:
-            sandbox_event_emit(
+            deliver_event(
                 workspace=workspace, event_type="charge.succeeded", obj=charge, at=now, seq=seq
             )
-            sandbox_event_emit(
+            deliver_event(
                 workspace=workspace, event_type="invoice.paid", obj=invoice, at=now, seq=seq
             )
         return charge

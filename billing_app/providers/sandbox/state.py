@@ -2,7 +2,9 @@
 
 The lock and the clock (the workspace's ``SandboxControl`` row), exactly-once writes
 (the first result of each idempotency key, kept in ``SandboxIdempotency``), and the
-simulated objects themselves, read from and stored into the mirror tables.
+simulated objects themselves: read from the mirror tables, written through the
+``store`` port the services layer registers (``ports``). Write results carry no
+``changes`` (``base.NO_CHANGES``): the stored objects already are the new state.
 """
 
 from __future__ import annotations
@@ -39,17 +41,17 @@ from ...models import (
     Workspace,
 )
 from ...money import Money
-from ...services.mirror import mirror_upsert  # TODO(H5): a store port
+from ...subscriptions import is_live
 from ..base import BillingProvider
 from . import objects
 from .codec import decode, encode, request_hash
 from .control import sandbox_control_get, sandbox_now
+from .ports import store_object
 
 T = TypeVar("T")
 Obj = dict[str, Any]
 
 SANDBOX_HOST = objects.SANDBOX_HOST
-LIVE_STATUSES = frozenset({"active", "trialing", "past_due", "unpaid", "incomplete"})
 
 _RESOURCES: dict[str, type[Model]] = {
     "customer": MirrorCustomer,
@@ -127,6 +129,12 @@ class SandboxState(BillingProvider):
                 provider_code="sandbox_down",
             )
 
+    def now(self) -> datetime:
+        """The simulation's time (not a call: works while the sandbox is switched off)."""
+        if self._clock is not None:
+            return self._clock()
+        return sandbox_now(workspace=self.workspace)
+
     def _now(self, control: SandboxControl) -> datetime:
         if self._clock is not None:
             return self._clock()
@@ -194,7 +202,7 @@ class SandboxState(BillingProvider):
         return dict(row.data)
 
     def _put(self, obj: Obj) -> None:
-        mirror_upsert(workspace=self.workspace, obj=obj)
+        store_object(self.workspace, obj)
 
     def _payment_method_of(self, customer: Obj, subscription: Obj | None = None) -> Obj | None:
         ref = (customer.get("invoice_settings") or {}).get("default_payment_method") or (
@@ -221,7 +229,7 @@ class SandboxState(BillingProvider):
 
     def _live_subscription(self, subscription_id: str) -> Obj:
         sub = self._get(MirrorSubscription, subscription_id, "subscription")
-        if sub.get("status") not in LIVE_STATUSES:
+        if not is_live(sub.get("status")):
             raise PreconditionFailed(
                 f"Subscription {subscription_id} is {sub.get('status')}; it can no longer change.",
                 code="subscription_not_active",
