@@ -17,7 +17,7 @@ issuer. Three queries whatever the history's length.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -58,6 +58,53 @@ def _root_cause(earlier: Obj, later: Obj, same_card: bool) -> str:
     return "Likely a duplicate by the card issuer: two charges for the same amount."
 
 
+def _refunded_in_full(charge: MirrorCharge) -> bool:
+    return charge.amount_refunded >= (charge.amount_captured or charge.amount)
+
+
+def duplicate_pair_check(earlier: MirrorCharge, later: MirrorCharge, *, window_hours: int) -> bool:
+    """Whether two charges (``earlier`` first) are a duplicate pair: the rule, written once.
+
+    Both succeeded, the same amount in the same currency, the later made within
+    ``window_hours`` of the earlier. Used by the pair finder below, the panel's
+    context alerts and the ``refund_duplicate_charge`` precondition.
+    """
+    if earlier.status != "succeeded" or later.status != "succeeded":
+        return False
+    if earlier.amount != later.amount or earlier.currency != later.currency:
+        return False
+    if earlier.created is None or later.created is None:
+        return True  # no time to compare (a charge being created): amount and currency decide
+    return timedelta(0) <= later.created - earlier.created <= timedelta(hours=window_hours)
+
+
+def duplicate_charge_pairs(
+    charges: Iterable[MirrorCharge], *, window_hours: int, refunding: Collection[str] = ()
+) -> list[tuple[MirrorCharge, MirrorCharge]]:
+    """The duplicate pairs among ``charges`` (any order) as (earlier, later), oldest pair first.
+
+    Each later charge pairs with the nearest earlier one (``duplicate_pair_check``);
+    a later charge refunded in full, or being refunded (its id in ``refunding``), is
+    not a candidate any more. Pure: reads nothing but its inputs.
+    """
+    window = timedelta(hours=window_hours)
+    succeeded = sorted(
+        (c for c in charges if c.status == "succeeded" and c.created is not None),
+        key=lambda c: (c.created, c.stripe_id),
+    )
+    pairs: list[tuple[MirrorCharge, MirrorCharge]] = []
+    for index, later in enumerate(succeeded):
+        if _refunded_in_full(later) or later.stripe_id in refunding:
+            continue
+        for earlier in reversed(succeeded[:index]):
+            if later.created - earlier.created > window:  # type: ignore[operator]
+                break
+            if duplicate_pair_check(earlier, later, window_hours=window_hours):
+                pairs.append((earlier, later))
+                break
+    return pairs
+
+
 def duplicate_pairs_find(
     *,
     workspace: Workspace,
@@ -65,48 +112,36 @@ def duplicate_pairs_find(
     refunding: set[str] | None = None,
     invoices: dict[str, MirrorInvoice] | None = None,
 ) -> list[Obj]:
-    """Pairs among ``charges`` (any order), newest pair first; pure apart from its inputs."""
-    window = timedelta(hours=workspace.duplicate_window_hours)
-    refunding = refunding or set()
+    """Pairs among ``charges`` (any order), newest pair first, as the API shows them."""
     invoices = invoices or {}
-    succeeded = sorted(
-        (c for c in charges if c.status == "succeeded" and c.created is not None),
-        key=lambda c: (c.created, c.stripe_id),
-    )
     pairs: list[Obj] = []
-    for index, later in enumerate(succeeded):
+    for earlier, later in duplicate_charge_pairs(
+        charges, window_hours=workspace.duplicate_window_hours, refunding=refunding or set()
+    ):
         captured = later.amount_captured or later.amount
-        if later.amount_refunded >= captured or later.stripe_id in refunding:
-            continue
-        for earlier in reversed(succeeded[:index]):
-            if later.created - earlier.created > window:  # type: ignore[operator]
-                break
-            if earlier.amount != later.amount or earlier.currency != later.currency:
-                continue
-            first, second = _summary(earlier, invoices), _summary(later, invoices)
-            same_card = bool(later.payment_method_id) and (
-                later.payment_method_id == earlier.payment_method_id
-            )
-            pairs.append(
-                {
-                    "charge_ids": [earlier.stripe_id, later.stripe_id],
-                    "original_charge_id": earlier.stripe_id,
-                    "duplicate_charge_id": later.stripe_id,
-                    "amount": money(later.amount, later.currency),
-                    "refundable": money(captured - later.amount_refunded, later.currency),
-                    "minutes_apart": int(
-                        (later.created - earlier.created).total_seconds() // 60  # type: ignore[operator]
-                    ),
-                    "charges": [first, second],
-                    "root_cause": _root_cause(first, second, same_card),
-                    "action": {
-                        "kind": ActionKind.REFUND_DUPLICATE_CHARGE.value,
-                        "label": "Refund duplicate",
-                        "params": {"charge_ids": [earlier.stripe_id, later.stripe_id]},
-                    },
-                }
-            )
-            break
+        first, second = _summary(earlier, invoices), _summary(later, invoices)
+        same_card = bool(later.payment_method_id) and (
+            later.payment_method_id == earlier.payment_method_id
+        )
+        pairs.append(
+            {
+                "charge_ids": [earlier.stripe_id, later.stripe_id],
+                "original_charge_id": earlier.stripe_id,
+                "duplicate_charge_id": later.stripe_id,
+                "amount": money(later.amount, later.currency),
+                "refundable": money(captured - later.amount_refunded, later.currency),
+                "minutes_apart": int(
+                    (later.created - earlier.created).total_seconds() // 60  # type: ignore[operator]
+                ),
+                "charges": [first, second],
+                "root_cause": _root_cause(first, second, same_card),
+                "action": {
+                    "kind": ActionKind.REFUND_DUPLICATE_CHARGE.value,
+                    "label": "Refund duplicate",
+                    "params": {"charge_ids": [earlier.stripe_id, later.stripe_id]},
+                },
+            }
+        )
     pairs.reverse()
     return pairs
 
@@ -147,4 +182,9 @@ def customer_duplicates(*, workspace: Workspace, customer_id: str, now: datetime
     }
 
 
-__all__ = ["customer_duplicates", "duplicate_pairs_find"]
+__all__ = [
+    "customer_duplicates",
+    "duplicate_charge_pairs",
+    "duplicate_pair_check",
+    "duplicate_pairs_find",
+]
