@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
+from billing_app.demo.seed import DemoSeeder
 from billing_app.demo.tickets import ALL_SCENARIOS, SCENARIOS
 
 
@@ -83,3 +86,15 @@ def test_demo_page_without_sandbox_data_stays_a_page_for_a_browser(db, client, d
 
 def test_demo_page_answers_only_get(client, demo_on, workspace):
     assert client.post("/demo/").status_code == 405
+
+
+def test_every_ticket_but_the_last_is_from_a_seeded_customer():
+    # given the customers the seed builds (no database needed)
+    seeded = DemoSeeder(datetime(2026, 1, 15, 12, tzinfo=UTC))
+    seeded.build()
+    emails = {customer.email for customer in seeded.customers.values()}
+
+    # then each scenario's requester is one of them, and the last ticket's is none
+    assert all(s.requester_email in emails for s in ALL_SCENARIOS[:-1])
+    assert ALL_SCENARIOS[-1].key == "no-account"
+    assert ALL_SCENARIOS[-1].requester_email not in emails
