@@ -12,6 +12,7 @@ Rules kept here:
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -47,7 +48,7 @@ def _limit_shown(cell: ActionPolicy) -> str:
         return "no limit" if cell.effect == ActionPolicy.Effect.ALLOW else "—"
     measure = POLICY_MEASURE.get(PolicyAction(cell.action), Measure.NONE)
     if measure == Measure.AMOUNT:
-        currency = cell.workspace.base_currency if cell.workspace_id else "USD"
+        currency = cell.workspace.base_currency if cell.workspace is not None else "USD"
         shown = format_money(cell.limit, currency)
     elif measure == Measure.PERCENT:
         shown = f"{cell.limit}%"
@@ -94,7 +95,7 @@ class WorkspaceAdminForm(SecretFieldsMixin, forms.ModelForm):
             "csm_group",
         ]
 
-    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # No pre-selected provider (issue 12): the admin chooses which system moves the money.
         # The sandbox is offered only where it is enabled (demo, tests), or kept visible on a
@@ -115,7 +116,7 @@ class WorkspaceAdminForm(SecretFieldsMixin, forms.ModelForm):
     def clean_base_currency(self) -> str:
         return self.cleaned_data["base_currency"].strip().upper()
 
-    def clean(self):  # type: ignore[no-untyped-def]
+    def clean(self):
         cleaned = super().clean()
         currency = cleaned.get("base_currency") or self.instance.base_currency
         for problem in workspace_settings_problems(
@@ -143,7 +144,7 @@ class ActionPolicyForm(forms.ModelForm):
             "customer_requested_only",
         ]
 
-    def clean(self):  # type: ignore[no-untyped-def]
+    def clean(self):
         cleaned = super().clean()
         action = cleaned.get("action") or self.instance.action
         effect = cleaned.get("effect") or self.instance.effect
@@ -197,7 +198,7 @@ class CurrencyRateForm(forms.ModelForm):
             raise forms.ValidationError("A rate must be above zero.")
         return rate
 
-    def clean(self):  # type: ignore[no-untyped-def]
+    def clean(self):
         cleaned = super().clean()
         workspace = cleaned.get("workspace") or getattr(self.instance, "workspace", None)
         if workspace is not None and cleaned.get("currency") == workspace.base_currency:
@@ -345,14 +346,14 @@ class WorkspaceAdmin(admin.ModelAdmin):
         ),
     )
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Workspace | None = None):  # type: ignore[no-untyped-def]
+    def get_readonly_fields(self, request: HttpRequest, obj: Workspace | None = None):
         # The slug names the role groups and webhook URL; limits are minor units of the
         # base currency — neither may change under a running workspace.
         if obj is None:
             return ("role_mapping_version",)
         return ("slug", "base_currency", "role_mapping_version")
 
-    def get_inlines(self, request: HttpRequest, obj: Workspace | None):  # type: ignore[no-untyped-def]
+    def get_inlines(self, request: HttpRequest, obj: Workspace | None):
         if obj is None:  # the matrix is copied in when the workspace is created
             return [WorkspaceInstallationInline, CurrencyRateInline, RoleMappingRuleInline]
         return [
@@ -367,7 +368,7 @@ class WorkspaceAdmin(admin.ModelAdmin):
     def stripe_key(self, obj: Workspace) -> str:
         return secret_status(obj.stripe_secret_key)
 
-    def save_model(self, request: HttpRequest, obj: Workspace, form, change: bool) -> None:  # type: ignore[no-untyped-def]
+    def save_model(self, request: HttpRequest, obj: Workspace, form, change: bool) -> None:
         if not change:
             obj.save()
             workspace_provision(workspace=obj)
@@ -383,7 +384,7 @@ class WorkspaceAdmin(admin.ModelAdmin):
         if "default_role" in form.changed_data:
             workspace_mapping_changed(workspace=obj)
 
-    def save_formset(self, request: HttpRequest, form, formset, change: bool) -> None:  # type: ignore[no-untyped-def]
+    def save_formset(self, request: HttpRequest, form, formset, change: bool) -> None:
         super().save_formset(request, form, formset, change)
         if formset.model is RoleMappingRule and (
             formset.new_objects or formset.changed_objects or formset.deleted_objects
@@ -411,7 +412,7 @@ class CurrencyRateAdmin(admin.ModelAdmin):
     list_select_related = ("workspace",)
     search_fields = ("currency",)
 
-    def get_changelist_form(self, request: HttpRequest, **kwargs):  # type: ignore[no-untyped-def]
+    def get_changelist_form(self, request: HttpRequest, **kwargs):
         return super().get_changelist_form(request, form=CurrencyRateForm, **kwargs)
 
 
@@ -429,10 +430,10 @@ class RoleMappingRuleAdmin(admin.ModelAdmin):
     list_select_related = ("workspace",)
     search_fields = ("value",)
 
-    def get_changelist_form(self, request: HttpRequest, **kwargs):  # type: ignore[no-untyped-def]
+    def get_changelist_form(self, request: HttpRequest, **kwargs):
         return super().get_changelist_form(request, form=RoleMappingRuleForm, **kwargs)
 
-    def save_model(self, request: HttpRequest, obj: RoleMappingRule, form, change: bool) -> None:  # type: ignore[no-untyped-def]
+    def save_model(self, request: HttpRequest, obj: RoleMappingRule, form, change: bool) -> None:
         previous = (
             RoleMappingRule.objects.filter(pk=obj.pk).values_list("workspace_id", flat=True).first()
             if change
@@ -482,12 +483,12 @@ class ActionPolicyAdmin(admin.ModelAdmin):
     ordering = ("workspace__name", "action", "role")
     list_per_page = 112
 
-    def get_changelist_form(self, request: HttpRequest, **kwargs):  # type: ignore[no-untyped-def]
+    def get_changelist_form(self, request: HttpRequest, **kwargs):
         return super().get_changelist_form(request, form=ActionPolicyForm, **kwargs)
 
     @admin.display(description="Cell")
     def cell(self, obj: ActionPolicy) -> str:
-        where = obj.workspace.slug if obj.workspace_id else "default"
+        where = obj.workspace.slug if obj.workspace is not None else "default"
         return f"{where} · {obj.get_action_display()} · {obj.get_role_display()}"
 
     @admin.display(description="Limit")
@@ -505,7 +506,7 @@ class ApprovalRouteAdmin(admin.ModelAdmin):
 
     @admin.display(description="Route")
     def route(self, obj: ApprovalRoute) -> str:
-        where = obj.workspace.slug if obj.workspace_id else "default"
+        where = obj.workspace.slug if obj.workspace is not None else "default"
         return f"{where} · {obj.get_action_display()} · from {obj.threshold}"
 
     @admin.display(description="Approvers")
@@ -516,8 +517,8 @@ class ApprovalRouteAdmin(admin.ModelAdmin):
 # -- agents and approvers ---------------------------------------------------------------
 
 
-def _set_role_action(role: Role):  # type: ignore[no-untyped-def]
-    def set_role(modeladmin, request: HttpRequest, queryset: QuerySet[AgentMembership]) -> None:  # type: ignore[no-untyped-def]
+def _set_role_action(role: Role):
+    def set_role(modeladmin, request: HttpRequest, queryset: QuerySet[AgentMembership]) -> None:
         for membership in queryset.select_related("user", "workspace"):
             agent_role_assign(
                 user=membership.user,
@@ -560,11 +561,13 @@ class AgentMembershipAdmin(admin.ModelAdmin):
     autocomplete_fields = ("user", "workspace")
     actions = [_set_role_action(role) for role in Role]
 
-    def get_form(self, request: HttpRequest, obj: AgentMembership | None = None, **kwargs):  # type: ignore[no-untyped-def]
+    def get_form(  # type: ignore[override]
+        self, request: HttpRequest, obj: AgentMembership | None = None, **kwargs: Any
+    ) -> Any:
         kwargs["form"] = MembershipAddForm if obj is None else MembershipRoleForm
         return super().get_form(request, obj, **kwargs)
 
-    def get_fields(self, request: HttpRequest, obj: AgentMembership | None = None):  # type: ignore[no-untyped-def]
+    def get_fields(self, request: HttpRequest, obj: AgentMembership | None = None):
         if obj is None:
             return ("user", "workspace", "role")
         return (
@@ -581,7 +584,7 @@ class AgentMembershipAdmin(admin.ModelAdmin):
             "created_at",
         )
 
-    def get_readonly_fields(self, request: HttpRequest, obj: AgentMembership | None = None):  # type: ignore[no-untyped-def]
+    def get_readonly_fields(self, request: HttpRequest, obj: AgentMembership | None = None):
         if obj is None:
             return ()
         return (
@@ -597,7 +600,7 @@ class AgentMembershipAdmin(admin.ModelAdmin):
             "created_at",
         )
 
-    def save_model(self, request: HttpRequest, obj: AgentMembership, form, change: bool) -> None:  # type: ignore[no-untyped-def]
+    def save_model(self, request: HttpRequest, obj: AgentMembership, form, change: bool) -> None:
         membership = agent_role_assign(
             user=obj.user,
             workspace=obj.workspace,
@@ -629,13 +632,13 @@ class AgentMembershipAdmin(admin.ModelAdmin):
 class ReadOnlyAdmin(admin.ModelAdmin):
     """The audit trail is written by the services only; admins may look, never touch."""
 
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:  # type: ignore[no-untyped-def]
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
 

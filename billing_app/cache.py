@@ -50,13 +50,13 @@ class ResilientRedisCache(RedisCache):
         built: dict[int, Any] = {}
 
         def get_client(key: Any = None, *, write: bool = False) -> Any:
-            index = client._get_connection_pool_index(write)
+            index = client._get_connection_pool_index(write)  # type: ignore[attr-defined]
             redis_client = built.get(index)
             if redis_client is None:
                 redis_client = built[index] = build(key, write=write)
             return redis_client
 
-        client.get_client = get_client
+        client.get_client = get_client  # type: ignore[method-assign]
         return client
 
     def _guard(self, operation: str, default: Any, call: Any, *args: Any, **kwargs: Any) -> Any:

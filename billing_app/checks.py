@@ -8,7 +8,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 
 @register(Tags.security)
-def encryption_keys_valid(app_configs, **kwargs):  # type: ignore[no-untyped-def]
+def encryption_keys_valid(app_configs, **kwargs):
     """A malformed key breaks every read of a secret, so it is an error in every mode."""
     from cryptography.fernet import Fernet
 
@@ -29,7 +29,7 @@ def encryption_keys_valid(app_configs, **kwargs):  # type: ignore[no-untyped-def
 
 
 @register(Tags.security)
-def production_settings(app_configs, **kwargs):  # type: ignore[no-untyped-def]
+def production_settings(app_configs, **kwargs):
     """Production (DEBUG off, not under test) refuses to run without its settings.
 
     Each missing setting gets its own error naming the environment variable, so a
@@ -93,7 +93,7 @@ def production_settings(app_configs, **kwargs):  # type: ignore[no-untyped-def]
 
 
 @register(Tags.security)
-def production_providers(app_configs, **kwargs):  # type: ignore[no-untyped-def]
+def production_providers(app_configs, **kwargs):
     """Production (DEBUG off, not under test) never serves the sandbox (issue 12).
 
     The sandbox simulates billing: a workspace on it "refunds" without moving money and

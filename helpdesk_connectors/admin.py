@@ -50,14 +50,14 @@ class SecretFieldsMixin:
 
     secret_fields: tuple[str, ...] = ()
 
-    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         for name in self.secret_fields:
-            field = self.fields.get(name)  # type: ignore[attr-defined]
+            field = self.fields.get(name)
             if field is None:
                 continue
-            stored = getattr(self.instance, name, "") if self.instance.pk else ""  # type: ignore[attr-defined]
-            self.initial[name] = ""  # type: ignore[attr-defined]
+            stored = getattr(self.instance, name, "") if self.instance.pk else ""
+            self.initial[name] = ""
             field.widget = forms.PasswordInput(
                 render_value=False, attrs={"autocomplete": "new-password", "size": 60}
             )
@@ -68,12 +68,12 @@ class SecretFieldsMixin:
                 else "Not set."
             )
 
-    def clean(self):  # type: ignore[no-untyped-def]
-        cleaned = super().clean()  # type: ignore[misc]
+    def clean(self):
+        cleaned = super().clean()
         for name in self.secret_fields:
-            if name not in self.fields:  # type: ignore[attr-defined]
+            if name not in self.fields:
                 continue
-            stored = getattr(self.instance, name, "") if self.instance.pk else ""  # type: ignore[attr-defined]
+            stored = getattr(self.instance, name, "") if self.instance.pk else ""
             if cleaned.get(f"clear_{name}"):
                 cleaned[name] = ""
             elif not (cleaned.get(name) or "").strip():
@@ -166,7 +166,7 @@ class InstallationAdmin(admin.ModelAdmin):
             f"OAuth: {secret_status(obj.oauth_token).lower()}"
         )
 
-    def save_model(self, request: HttpRequest, obj: Installation, form, change: bool) -> None:  # type: ignore[no-untyped-def]
+    def save_model(self, request: HttpRequest, obj: Installation, form, change: bool) -> None:
         if not change:
             obj.save()
             return

@@ -21,7 +21,7 @@ KEYWORD = "Bearer"
 REALM = "billing-desk"
 
 
-def _resolver():  # type: ignore[no-untyped-def]
+def _resolver():
     return import_string(settings.APP_SESSION_RESOLVER)
 
 
@@ -58,7 +58,7 @@ def authenticate_token(token: str) -> tuple[Any, Any]:
 
 
 class AppSessionAuthentication(authentication.BaseAuthentication):
-    def authenticate(self, request):  # type: ignore[no-untyped-def]
+    def authenticate(self, request):
         header = authentication.get_authorization_header(request).split()
         if not header or header[0].lower() != KEYWORD.lower().encode():
             return None
@@ -72,5 +72,5 @@ class AppSessionAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Invalid token encoding.") from None
         return authenticate_token(token)
 
-    def authenticate_header(self, request) -> str:  # type: ignore[no-untyped-def]
+    def authenticate_header(self, request) -> str:
         return f'{KEYWORD} realm="{REALM}"'

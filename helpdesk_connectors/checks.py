@@ -10,7 +10,7 @@ from .base import HelpdeskConnector
 
 
 @register(Tags.security)
-def demo_connector_off_in_production(app_configs, **kwargs):  # type: ignore[no-untyped-def]
+def demo_connector_off_in_production(app_configs, **kwargs):
     """The demo connector mints sessions for any role: refuse it on a non-DEBUG server."""
     if getattr(settings, "DEMO_MODE", False) and not settings.DEBUG:
         return [
@@ -25,7 +25,7 @@ def demo_connector_off_in_production(app_configs, **kwargs):  # type: ignore[no-
 
 
 @register()
-def connectors_configured(app_configs, **kwargs):  # type: ignore[no-untyped-def]
+def connectors_configured(app_configs, **kwargs):
     """Every entry of ``HELPDESK_CONNECTORS`` imports and is a connector with that key."""
     errors = []
     for key, dotted_path in getattr(settings, "HELPDESK_CONNECTORS", {}).items():

@@ -64,12 +64,12 @@ def decrypt(token: str) -> str:
 class EncryptedTextField(models.TextField):
     """A text field stored encrypted; reads return the plaintext. Empty stays empty."""
 
-    def from_db_value(self, value, expression, connection):  # type: ignore[no-untyped-def]
+    def from_db_value(self, value, expression, connection):
         if value in (None, ""):
             return value
         return decrypt(value)
 
-    def get_prep_value(self, value):  # type: ignore[no-untyped-def]
+    def get_prep_value(self, value):
         value = super().get_prep_value(value)
         if value in (None, ""):
             return value

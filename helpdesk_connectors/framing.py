@@ -77,5 +77,5 @@ def allow_framing(response: HttpResponse, origins: Iterable[str]) -> HttpRespons
     response["Content-Security-Policy"] = (
         f"{PANEL_CONTENT_POLICY}; {frame_ancestors_value(origins)}"
     )
-    response.xframe_options_exempt = True  # type: ignore[attr-defined]
+    response.xframe_options_exempt = True
     return response

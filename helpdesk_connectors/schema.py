@@ -7,7 +7,7 @@ class AppSessionAuthenticationScheme(OpenApiAuthenticationExtension):
     target_class = "helpdesk_connectors.authentication.AppSessionAuthentication"
     name = "appSession"
 
-    def get_security_definition(self, auto_schema):  # type: ignore[no-untyped-def]
+    def get_security_definition(self, auto_schema):
         return {
             "type": "http",
             "scheme": "bearer",

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
@@ -20,6 +21,12 @@ from ..errors import BillingDeskError
 from ..models import AgentMembership, ApprovalRequest, BillingAction
 from ..money import Money
 from ..services.approvals import APPROVE, DENY, approval_decide, approval_list_for, approver_role
+
+
+class SignedInRequest(HttpRequest):
+    """A request behind ``login_required``: its user is a real account."""
+
+    user: User
 
 
 def _size(action: BillingAction) -> str:
@@ -64,7 +71,7 @@ def _row(approval: ApprovalRequest) -> dict[str, Any]:
 
 @login_required
 @require_http_methods(["GET"])
-def approvals_list(request: HttpRequest) -> HttpResponse:
+def approvals_list(request: SignedInRequest) -> HttpResponse:
     """Every workspace where the user holds an approver role, with what they may decide there."""
     memberships = (
         AgentMembership.objects.filter(
@@ -89,7 +96,7 @@ def approvals_list(request: HttpRequest) -> HttpResponse:
     return render(request, "approvals/list.html", {"sections": sections})
 
 
-def _approval_for(request: HttpRequest, approval_id: int) -> ApprovalRequest:
+def _approval_for(request: SignedInRequest, approval_id: int) -> ApprovalRequest:
     approval = (
         ApprovalRequest.objects.select_related("workspace", "action", "action__actor", "decided_by")
         .filter(pk=approval_id)
@@ -102,7 +109,7 @@ def _approval_for(request: HttpRequest, approval_id: int) -> ApprovalRequest:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def approval_detail(request: HttpRequest, approval_id: int) -> HttpResponse:
+def approval_detail(request: SignedInRequest, approval_id: int) -> HttpResponse:
     """The request with its details; POST decides it (approve or deny, with a comment)."""
     approval = _approval_for(request, approval_id)
     status = 200

@@ -39,6 +39,7 @@ def lifetime_check(claims: dict[str, Any], *, leeway: int) -> None:
     exp, iat = claims.get("exp"), claims.get("iat")
     if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (exp, iat)):
         raise entry_rejected("The token's exp and iat must be numbers.", "malformed_token")
+    assert isinstance(exp, int | float) and isinstance(iat, int | float)  # checked just above
     if exp - iat > max_lifetime_seconds() + leeway:
         raise entry_rejected(
             "The token lives longer than a Zendesk signed URL does; reload the ticket.",

@@ -33,7 +33,7 @@ class Command(BaseCommand):
         "refused and nothing is created."
     )
 
-    def add_arguments(self, parser) -> None:  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser) -> None:
         parser.add_argument("--workspace", required=True, help="Slug of an existing workspace.")
         parser.add_argument("--connector", required=True, choices=CONNECTORS, help="The helpdesk.")
         parser.add_argument(
@@ -73,7 +73,7 @@ class Command(BaseCommand):
             help="Helpdesk OAuth access token, instead of an API token (default: $HELPDESK_OAUTH_TOKEN).",
         )
 
-    def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args, **options) -> None:
         connector = options["connector"]
         if connector not in CONNECTORS:  # call_command() bypasses argparse choices
             raise CommandError(

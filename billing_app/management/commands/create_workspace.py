@@ -26,7 +26,7 @@ class Command(BaseCommand):
         "refused and nothing is created."
     )
 
-    def add_arguments(self, parser) -> None:  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser) -> None:
         parser.add_argument(
             "--slug",
             required=True,
@@ -58,7 +58,7 @@ class Command(BaseCommand):
             help="Stripe webhook signing secret whsec_… (default: $STRIPE_WEBHOOK_SECRET).",
         )
 
-    def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args, **options) -> None:
         provider = options["provider"]
         secret_key = options["stripe_secret_key"]
         webhook_secret = options["stripe_webhook_secret"]

@@ -16,5 +16,5 @@ class Command(BaseCommand):
     # Must work before the key exists, when the production checks still fail.
     requires_system_checks: list = []
 
-    def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args, **options) -> None:
         self.stdout.write(Fernet.generate_key().decode())

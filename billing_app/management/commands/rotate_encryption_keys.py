@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from django.apps import apps
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ObjectDoesNotExist
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
@@ -21,14 +21,14 @@ class Command(BaseCommand):
         "secret cannot be decrypted with the configured keys, nothing is changed."
     )
 
-    def add_arguments(self, parser) -> None:  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser) -> None:
         parser.add_argument(
             "--dry-run",
             action="store_true",
             help="Decrypt every secret to prove the keys work, but write nothing.",
         )
 
-    def handle(self, *args, dry_run: bool = False, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args, dry_run: bool = False, **options) -> None:
         try:
             get_fernet()
         except ImproperlyConfigured as exc:
@@ -50,7 +50,7 @@ class Command(BaseCommand):
                         # Row lock: a secret saved meanwhile is not overwritten by its old value.
                         try:
                             obj = manager.select_for_update().only("pk", *fields).get(pk=pk)
-                        except model.DoesNotExist:
+                        except ObjectDoesNotExist:
                             continue
                         except ImproperlyConfigured as exc:
                             raise ImproperlyConfigured(f"{model._meta.label} #{pk}: {exc}") from exc

@@ -19,7 +19,7 @@ class Command(BaseCommand):
         "where it stopped when run again. --restart starts over."
     )
 
-    def add_arguments(self, parser) -> None:  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser) -> None:
         parser.add_argument("--workspace", required=True, help="The workspace's slug, e.g. acme.")
         parser.add_argument(
             "--resource",
@@ -36,7 +36,7 @@ class Command(BaseCommand):
             "--no-progress", action="store_true", help="No progress bar (for logs and cron)."
         )
 
-    def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args, **options) -> None:
         workspace = Workspace.objects.filter(slug=options["workspace"]).first()
         if workspace is None:
             raise CommandError(f"No workspace with slug {options['workspace']!r}.")

@@ -25,7 +25,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
 
-    def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args, **options) -> None:
         workspace = None
         if options["workspace"]:
             workspace = Workspace.objects.filter(slug=options["workspace"]).first()
@@ -46,10 +46,14 @@ class Command(BaseCommand):
                 disable=options["no_progress"],
                 file=self.stderr,
             ) as bar:
+
+                def advance(count: int, bar: tqdm = bar) -> None:
+                    bar.update(count)
+
                 try:
                     result = tickets_sync_installation(
                         installation=installation,
-                        on_page=bar.update,
+                        on_page=advance,
                         max_pages=options["max_pages"],
                     )
                 except ConnectorError as exc:
