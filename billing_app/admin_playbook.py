@@ -18,6 +18,7 @@ from django.utils.html import format_html, format_html_join
 from .errors import ValidationFailed
 from .models import PaymentFailure, PlaybookTemplate
 from .playbook import TEMPLATES
+from .selectors.playbook_templates import SCENARIO_ROWS
 from .services.playbook_templates import (
     placeholders_for,
     playbook_scenario_for,
@@ -78,8 +79,6 @@ class PlaybookTemplateAdmin(admin.ModelAdmin):
 
 
 def _rows():  # type: ignore[no-untyped-def]
-    from .services.playbook_templates import SCENARIO_ROWS
-
     return [(row, scenario) for scenario, row in SCENARIO_ROWS.items()]
 
 

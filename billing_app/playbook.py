@@ -7,10 +7,13 @@ anything: placeholders are bare names looked up in the data, values are
 formatted here (money with ``money.format_money``, dates spelled out), so a
 template edited by an admin cannot reach attributes of the objects behind it.
 
-``render(scenario, data, workspace=None)`` asks the optional loader named by the
-``BILLING_DESK_PLAYBOOK_LOADER`` setting for a workspace's own wording first
-(``loader(workspace=, scenario=) -> str | None``); a missing or broken override
-falls back to the brief's wording.
+Filling happens in one place, ``message_fill``: the workspace's own wording when
+it can be filled, else the brief's. ``render(scenario, data, workspace=None)``
+asks the loader named by the ``BILLING_DESK_PLAYBOOK_LOADER`` setting
+(``selectors.playbook_templates``: ``loader(workspace=, scenario=) -> str | None``)
+for that wording first; a missing or broken override falls back to the brief's.
+The panel's playbook endpoint (``selectors.playbook``) and the message after an
+action (``customer_message_for``) both fill through it.
 """
 
 from __future__ import annotations
@@ -28,9 +31,10 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from .money import Money
+from .vocabulary import decline
 
 if TYPE_CHECKING:
-    from .models import BillingAction, Workspace
+    from .models import BillingAction, MirrorPrice, Workspace
 
 log = logging.getLogger(__name__)
 
@@ -162,61 +166,66 @@ def fill(text: str, data: Mapping[str, Any]) -> str:
     return _substitute(text, values)
 
 
-def _override(scenario: Scenario, workspace: Workspace | None) -> str | None:
-    path = getattr(settings, "BILLING_DESK_PLAYBOOK_LOADER", "")
-    if not path or workspace is None:
-        return None
-    loader: Callable[..., str | None] = import_string(path)
-    return loader(workspace=workspace, scenario=scenario)
+@dataclass(frozen=True)
+class Message:
+    """A filled message, and the wording it was filled from."""
+
+    text: str
+    source: str  # "workspace" (an admin's wording) or "default" (the brief's)
+    template: str
 
 
-def render(
-    scenario: Scenario | str, data: Mapping[str, Any], workspace: Workspace | None = None
-) -> str:
-    """The customer message for ``scenario`` filled from ``data`` (the workspace's wording first).
+def message_fill(
+    scenario: Scenario | str, data: Mapping[str, Any], *, override: str | None = None
+) -> Message:
+    """The one filling rule: the workspace's wording when it can be filled from ``data``,
+    else the brief's.
 
     Raises ``TemplateError`` when the data lacks a required field of the brief's
     template; an override that cannot be filled falls back to the brief's wording.
     """
     scenario = Scenario(scenario)
-    try:
-        override = _override(scenario, workspace)
-    except Exception:  # a broken loader must not block an action's message
-        log.exception("playbook override loader failed for %s", scenario)
-        override = None
     if override:
         try:
-            return fill(override, data)
+            return Message(fill(override, data), "workspace", override)
         except TemplateError:
             log.warning(
                 "workspace playbook template for %s cannot be filled; using default", scenario
             )
-    return fill(TEMPLATES[scenario].text, data)
+    default = TEMPLATES[scenario].text
+    return Message(fill(default, data), "default", default)
+
+
+def playbook_override(scenario: Scenario | str, workspace: Workspace | None) -> str | None:
+    """The workspace's own wording, from the loader ``BILLING_DESK_PLAYBOOK_LOADER`` names.
+
+    A missing or broken loader is no wording (the brief's applies): it must not
+    block an action's message.
+    """
+    path = getattr(settings, "BILLING_DESK_PLAYBOOK_LOADER", "")
+    if not path or workspace is None:
+        return None
+    try:
+        loader: Callable[..., str | None] = import_string(path)
+        return loader(workspace=workspace, scenario=Scenario(scenario))
+    except Exception:
+        log.exception("playbook override loader failed for %s", scenario)
+        return None
+
+
+def render(
+    scenario: Scenario | str, data: Mapping[str, Any], workspace: Workspace | None = None
+) -> str:
+    """The customer message for ``scenario`` filled from ``data`` (the workspace's wording first)."""
+    return message_fill(scenario, data, override=playbook_override(scenario, workspace)).text
 
 
 # --- from an action to its message -----------------------------------------------------------
 
-DECLINE_WORDS = {
-    "expired_card": "an expired card",
-    "insufficient_funds": "insufficient funds",
-    "card_declined": "a decline by your bank",
-    "generic_decline": "a decline by your bank",
-    "do_not_honor": "a decline by your bank",
-    "incorrect_number": "a card number that was not recognized",
-    "invalid_number": "a card number that was not recognized",
-    "incorrect_cvc": "an incorrect security code",
-    "processing_error": "a processing error at the card network",
-    "lost_card": "a card reported lost",
-    "stolen_card": "a card reported stolen",
-    "authentication_required": "a missing authentication by your bank",
-}
-
 
 def decline_words(code: str, message: str = "") -> str:
-    """A decline code in plain words for a customer."""
-    if code in DECLINE_WORDS:
-        return DECLINE_WORDS[code]
-    return message.rstrip(".").lower() if message else "a decline by your bank"
+    """A decline code in plain words for a customer (``vocabulary.decline``)."""
+    return decline(decline_code=code, message=message).customer_text
 
 
 def _money(amount: Any, currency: str) -> Money | None:
@@ -297,13 +306,13 @@ def _failed_payment(action: BillingAction) -> dict[str, Any] | None:
     }
 
 
-def _plan_names(workspace_id: int, price_id: str) -> tuple[str, str, list[str]]:
-    """(plan name, interval word, marketing features) of a price, from the mirror."""
+def plan_facts(workspace_id: int, price_id: str) -> tuple[str, str, list[str], MirrorPrice | None]:
+    """(plan name, interval word, marketing features, the price) of a price, from the mirror."""
     from .models import MirrorPrice, MirrorProduct
 
     price = MirrorPrice.objects.filter(workspace_id=workspace_id, stripe_id=price_id).first()
     if price is None:
-        return price_id, "monthly", []
+        return price_id, "monthly", [], None
     product = MirrorProduct.objects.filter(
         workspace_id=workspace_id, stripe_id=price.product_id
     ).first()
@@ -313,7 +322,8 @@ def _plan_names(workspace_id: int, price_id: str) -> tuple[str, str, list[str]]:
         for f in ((product.data.get("marketing_features") or []) if product else [])
         if isinstance(f, dict) and f.get("name")
     ]
-    return name, interval_word(price.recurring_interval, price.recurring_interval_count), features
+    interval = interval_word(price.recurring_interval, price.recurring_interval_count)
+    return name, interval, features, price
 
 
 def interval_word(interval: str, count: int = 1) -> str:
@@ -353,8 +363,8 @@ def scenario_data_for(*, action: BillingAction) -> tuple[Scenario, dict[str, Any
         reason = (approval.comment if approval else "") or action.decision_reason
         return Scenario.REFUND_DENIED, {"reason": reason.rstrip(".")}
     if kind == ActionKind.CHANGE_PLAN and succeeded:
-        old_name, _, _ = _plan_names(action.workspace_id, result.get("previous_price_id", ""))
-        new_name, interval, features = _plan_names(action.workspace_id, result["new_price_id"])
+        old_name, _, _, _ = plan_facts(action.workspace_id, result.get("previous_price_id", ""))
+        new_name, interval, features, _ = plan_facts(action.workspace_id, result["new_price_id"])
         preview = result.get("preview") or {}
         return Scenario.PLAN_CHANGE, {
             "old_plan": old_name,

@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..catalog import ActionKind
+from ..clock import billing_now
 from ..errors import NotFound, PreconditionFailed
 from ..models import (
     BillingAction,
@@ -37,8 +38,6 @@ from ..models import (
     MirrorCustomer,
     MirrorInvoice,
     MirrorInvoiceLine,
-    MirrorPrice,
-    MirrorProduct,
     MirrorRefund,
     MirrorSubscription,
     PaymentFailure,
@@ -50,15 +49,14 @@ from ..playbook import (
     Scenario,
     TemplateError,
     decline_words,
-    fill,
     format_value,
-    interval_word,
     invoice_period,
-    render,
+    message_fill,
+    plan_facts,
+    playbook_override,
     scenario_data_for,
 )
 from .breakdown import invoice_breakdown
-from .context import business_now
 from .duplicates import customer_duplicates
 
 Obj = dict[str, Any]
@@ -243,25 +241,6 @@ def _payment_failed(
     )
 
 
-def _plan(workspace: Workspace, price_id: str) -> tuple[str, str, list[str], MirrorPrice | None]:
-    price = MirrorPrice.objects.filter(workspace=workspace, stripe_id=price_id).first()
-    if price is None:
-        return price_id, "monthly", [], None
-    product = MirrorProduct.objects.filter(workspace=workspace, stripe_id=price.product_id).first()
-    name = (product.name if product else "") or price.nickname or price_id
-    features = [
-        f.get("name", "")
-        for f in ((product.data.get("marketing_features") or []) if product else [])
-        if isinstance(f, dict) and f.get("name")
-    ]
-    return (
-        name,
-        interval_word(price.recurring_interval, price.recurring_interval_count),
-        features,
-        price,
-    )
-
-
 def _plan_change(
     workspace: Workspace, customer_id: str, now: datetime, params: Obj
 ) -> tuple[Obj, Obj]:
@@ -287,8 +266,8 @@ def _plan_change(
             None,
         )
         old_price = ((item or {}).get("price") or {}).get("id", "")
-        old_name, _, _, _ = _plan(workspace, old_price)
-        new_name, interval, features, price = _plan(workspace, meta["pending_price_id"])
+        old_name, _, _, _ = plan_facts(workspace.pk, old_price)
+        new_name, interval, features, price = plan_facts(workspace.pk, meta["pending_price_id"])
         quantity = int((item or {}).get("quantity") or 1)
         when = datetime.fromtimestamp(int(meta.get("pending_change_at") or 0), tz=now.tzinfo)
         return (
@@ -464,7 +443,7 @@ def playbook_message(
     chosen = playbook_scenario_parse(scenario=scenario, variant=variant)
     if not MirrorCustomer.objects.filter(workspace=workspace, stripe_id=customer_id).exists():
         raise NotFound("No such billing customer.", code="customer_not_found")
-    now = now or business_now(workspace=workspace)
+    now = now or billing_now(workspace)
     builders = {
         Scenario.CHARGED_TWICE: _charged_twice,
         Scenario.PAYMENT_FAILED: _payment_failed,
@@ -479,22 +458,12 @@ def playbook_message(
     else:
         data, related = builders[chosen](workspace, customer_id, now, params)
 
-    from ..services.playbook_templates import playbook_template_load
-
     try:
-        message = render(chosen, data, workspace=workspace)
+        filled = message_fill(chosen, data, override=playbook_override(chosen, workspace))
     except TemplateError as exc:
         raise PreconditionFailed(
             f"The message cannot be filled: {exc}.", code="playbook_data_missing"
         ) from exc
-    override = playbook_template_load(workspace=workspace, scenario=chosen)
-    source, template = "default", TEMPLATES[chosen].text
-    if override:
-        try:
-            if fill(override, data) == message:
-                source, template = "workspace", override
-        except TemplateError:
-            pass
     return {
         "customer_id": customer_id,
         "scenario": chosen.value,
@@ -502,9 +471,9 @@ def playbook_message(
         if chosen.value.startswith("refund_")
         else "",
         "title": TEMPLATES[chosen].title,
-        "message": message,
-        "source": source,
-        "template": template,
+        "message": filled.text,
+        "source": filled.source,
+        "template": filled.template,
         "data": {k: format_value(v) for k, v in data.items() if format_value(v)},
         "related": {k: v for k, v in related.items() if v},
     }

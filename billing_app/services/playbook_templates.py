@@ -1,10 +1,9 @@
-"""Per-workspace playbook wording: the loader ``billing_app.playbook.render`` asks first.
+"""Per-workspace playbook wording: what admin checks before a ``PlaybookTemplate`` is saved.
 
-``settings.BILLING_DESK_PLAYBOOK_LOADER`` names ``playbook_template_load``: for a
-workspace and one of ``playbook.Scenario``'s values it returns the workspace's
-active ``PlaybookTemplate`` body, or None — and the brief's wording is used.
-The refund scenario's two messages are one template row each (variant
-``approved`` / ``denied``).
+Loading a workspace's wording is a read (``selectors.playbook_templates``, which
+``settings.BILLING_DESK_PLAYBOOK_LOADER`` names); ``playbook_template_load`` and
+``SCENARIO_ROWS`` are re-exported here for the callers that still import them
+from this module.
 
 ``playbook_template_validate`` is what admin runs on save: only the bare
 ``{placeholder}`` names the scenario's own template uses (so a saved text can
@@ -18,20 +17,8 @@ import re
 import string
 
 from ..errors import ValidationFailed
-from ..models import PlaybookTemplate, Workspace
 from ..playbook import TEMPLATES, Scenario, TemplateError, fill
-
-# playbook.Scenario → (PlaybookTemplate.scenario, variant)
-SCENARIO_ROWS: dict[Scenario, tuple[str, str]] = {
-    Scenario.CHARGED_TWICE: (PlaybookTemplate.Scenario.CHARGED_TWICE, ""),
-    Scenario.PAYMENT_FAILED: (PlaybookTemplate.Scenario.PAYMENT_FAILED, ""),
-    Scenario.PLAN_CHANGE: (PlaybookTemplate.Scenario.PLAN_CHANGE, ""),
-    Scenario.REFUND_APPROVED: (PlaybookTemplate.Scenario.REFUND, PlaybookTemplate.Variant.APPROVED),
-    Scenario.REFUND_DENIED: (PlaybookTemplate.Scenario.REFUND, PlaybookTemplate.Variant.DENIED),
-    Scenario.OVERCHARGE: (PlaybookTemplate.Scenario.OVERCHARGE, ""),
-    Scenario.TAX_INVOICE: (PlaybookTemplate.Scenario.TAX_INVOICE, ""),
-}
-ROW_SCENARIOS: dict[tuple[str, str], Scenario] = {row: s for s, row in SCENARIO_ROWS.items()}
+from ..selectors.playbook_templates import ROW_SCENARIOS, SCENARIO_ROWS, playbook_template_load
 
 
 def playbook_scenario_for(*, scenario: str, variant: str = "") -> Scenario:
@@ -89,20 +76,6 @@ def playbook_template_validate(*, scenario: Scenario, body: str) -> str:
     except TemplateError as exc:
         raise ValidationFailed(str(exc), code="template_syntax") from exc
     return text
-
-
-def playbook_template_load(*, workspace: Workspace, scenario: Scenario | str) -> str | None:
-    """The workspace's active wording for ``scenario``, or None (the brief's wording applies)."""
-    row = SCENARIO_ROWS.get(Scenario(scenario))
-    if row is None:
-        return None
-    return (
-        PlaybookTemplate.objects.filter(
-            workspace=workspace, scenario=row[0], variant=row[1], is_active=True
-        )
-        .values_list("body", flat=True)
-        .first()
-    )
 
 
 __all__ = [
