@@ -41,7 +41,12 @@ class ReportCsvRenderer(renderers.BaseRenderer):
     format = "csv"
     charset = "utf-8"
 
-    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context=None):  # type: ignore[no-untyped-def]
+    def render(
+        self,
+        data: Any,
+        accepted_media_type: str | None = None,
+        renderer_context: Any = None,
+    ) -> Any:
         return report_csv(data).encode("utf-8")
 
 
@@ -69,7 +74,7 @@ class _ReportApiBase(APIView):
         month = Month.parse(data["month"]) if "month" in data else default
         return _workspace(request, data.get("workspace")), month
 
-    def perform_content_negotiation(self, request, force=False):  # type: ignore[no-untyped-def]
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
         try:
             return super().perform_content_negotiation(request, force=force)
         except (exceptions.NotFound, Http404):

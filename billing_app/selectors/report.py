@@ -109,7 +109,7 @@ def financial_impact(
         .order_by()
     )
     totals = {key: {"count": 0, "amount": 0} for key in ("refunds", "credits")}
-    movements = {
+    movements: dict[str, dict[str, Any]] = {
         key: {"count": 0, "mrr": Decimal(0), "unrecorded": 0, "unconverted": 0}
         for key, _, _ in MRR_MOVEMENTS
     }

@@ -15,6 +15,8 @@ for those who run the support team, not for every agent:
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 from guardian.shortcuts import get_objects_for_user
@@ -29,14 +31,14 @@ def report_workspaces(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Wor
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return Workspace.objects.none()
     active = Workspace.objects.filter(is_active=True)
-    if user.is_superuser:
+    if getattr(user, "is_superuser", False):
         return active.order_by("name")
     ids = set(
         get_objects_for_user(
             user, [f"billing_app.{APPROVE_ACTIONS}"], klass=active, accept_global_perms=False
         ).values_list("pk", flat=True)
     )
-    if user.is_staff:
+    if getattr(user, "is_staff", False):
         ids |= set(
             get_objects_for_user(
                 user, ["billing_app.view_billing"], klass=active, accept_global_perms=False
@@ -68,7 +70,7 @@ def report_workspace_for_user(
     return allowed[0], allowed
 
 
-def report_workspace_for_agent(*, context, slug: str | None) -> Workspace:  # type: ignore[no-untyped-def]
+def report_workspace_for_agent(*, context: Any, slug: str | None) -> Workspace:
     """The app session's workspace, if the agent holds ``approve_actions`` there."""
     workspace = context.workspace
     if slug and slug != workspace.slug:

@@ -8,6 +8,7 @@ per workspace and month), so Celery may retry or run them twice safely.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from celery import shared_task
 
@@ -37,7 +38,7 @@ def tickets_sync_all_task() -> int:
     ignore_result=True,
     max_retries=5,
 )
-def tickets_sync_installation_task(self, installation_id: int) -> int:  # type: ignore[no-untyped-def]
+def tickets_sync_installation_task(self: Any, installation_id: int) -> int:
     installation = Installation.objects.filter(pk=installation_id, is_active=True).first()
     if installation is None:
         return 0
@@ -69,7 +70,7 @@ def monthly_reports_task(month: str | None = None) -> int:
     max_retries=5,
     default_retry_delay=300,
 )
-def monthly_report_task(self, workspace_id: int, month: str) -> int | None:  # type: ignore[no-untyped-def]
+def monthly_report_task(self: Any, workspace_id: int, month: str) -> int | None:
     workspace = Workspace.objects.filter(pk=workspace_id, is_active=True).first()
     if workspace is None:
         return None

@@ -89,7 +89,7 @@ def action_metrics(*, workspace: Workspace, month: Month) -> dict[str, Any]:
             failed=Count("id", filter=Q(status=BillingAction.Status.FAILED)),
             avg_ms=Avg("duration_ms", filter=executed),
             time_ms=Sum("duration_ms", filter=executed),
-            approval=Count("id", filter=Q(decision=BillingAction.Decision.APPROVAL)),
+            needing_approval=Count("id", filter=Q(decision=BillingAction.Decision.APPROVAL)),
         )
         .order_by()
     }
@@ -111,7 +111,7 @@ def action_metrics(*, workspace: Workspace, month: Month) -> dict[str, Any]:
                 "success_rate_pct": pct(r["succeeded"], r["succeeded"] + r["failed"]),
                 "avg_seconds": round_or_none(avg_ms / 1000, 2) if avg_ms is not None else None,
                 "time_ms": r["time_ms"] or 0,
-                "requiring_approval": r["approval"],
+                "requiring_approval": r["needing_approval"],
             }
         )
     table.sort(key=lambda r: -r["count"])

@@ -8,7 +8,7 @@ base units one unit of the currency buys). A currency without a rate is left out
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
@@ -90,7 +90,7 @@ def whole_minor_units(amount: Decimal | int | None) -> int:
 
 
 def monthly_in_base(
-    rows: Iterable[dict[str, Any]], total: str, *, base: str, rates: dict[str, Decimal]
+    rows: Iterable[Mapping[str, Any]], total: str, *, base: str, rates: dict[str, Decimal]
 ) -> int:
     """Σ of recurring amounts brought to a month and to the base currency, in minor units.
 

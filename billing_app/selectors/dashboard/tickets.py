@@ -89,7 +89,7 @@ def ticket_groups(*, workspace: Workspace, month: Month) -> list[dict[str, Any]]
         default=Value(OPEN),
         output_field=CharField(),
     )
-    return list(
+    rows = (
         month_tickets(workspace, month)
         .annotate(state=state)
         .values("state", "category")
@@ -104,6 +104,7 @@ def ticket_groups(*, workspace: Workspace, month: Month) -> list[dict[str, Any]]
         )
         .order_by()
     )
+    return [dict(row) for row in rows]
 
 
 def _avg(total: float | None, count: int) -> float | None:
@@ -144,7 +145,7 @@ def ticket_metrics(*, groups: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def category_metrics(*, groups: list[dict[str, Any]], billing_total: int) -> list[dict]:
-    result = []
+    result: list[dict[str, Any]] = []
     for category in TicketCategory:
         rows = [g for g in groups if g["category"] == category.value and g["state"] != NOT_BILLING]
         tickets = _sum(rows, "tickets")
