@@ -8,6 +8,18 @@ timeout can never move money twice. Errors leave a provider only as
 
 Reads feed the mirror: ``fetch_customer_bundle`` returns provider-shaped objects
 (Stripe's JSON shapes, for both providers) that ``services.mirror`` upserts.
+
+Writes return what they changed. A provider never writes the mirror (providers sit
+below services and import neither services nor selectors): every write result
+carries ``changes`` — the provider objects the write created or changed, in
+Stripe's JSON shapes, with the time the request that returned them was sent —
+and the service that made the call stores them with
+``services.mirror.mirror_provider_changes``. ``changes`` is not a dataclass field:
+it travels with the result without becoming part of what an action records
+(``dataclasses.fields``, equality and ``repr`` ignore it).
+
+Every provider passes the provider contract suite
+(``tests/billing_app/providers/contract``) before it is done.
 """
 
 from __future__ import annotations
@@ -15,8 +27,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Self
 
+from django.utils import timezone
+
+from ..errors import ProviderError
 from ..money import Money
 
 if TYPE_CHECKING:
@@ -59,6 +74,57 @@ MIRRORED_RETRIEVABLE = frozenset(
 
 
 @dataclass(frozen=True)
+class BalanceChange:
+    """A customer's balance as the provider reported it after a write (a credit granted)."""
+
+    customer_id: str
+    balance: Money  # negative = credit the customer holds
+
+
+@dataclass(frozen=True)
+class ProviderChanges:
+    """What one write changed at the provider, for ``services.mirror`` to store.
+
+    ``objects``: the provider objects (Stripe's JSON shapes) as the provider returned
+    them or re-read them after the write; ``read_at``: when the request that returned
+    them was sent (the mirror orders states by it; ``None``: unknown, the mirror then
+    re-fetches instead of overwriting); ``balances``: customer balances the write
+    moved without returning the customer.
+    """
+
+    objects: tuple[StripeObject, ...] = ()
+    read_at: datetime | None = None
+    balances: tuple[BalanceChange, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.objects or self.balances)
+
+
+NO_CHANGES = ProviderChanges()
+
+
+class Changed:
+    """Base of every write result: ``changes`` rides along without being a dataclass field.
+
+    Set once by the provider that builds the result (``with_changes``); read by the
+    service that stores it in the mirror. Results built without it carry
+    ``NO_CHANGES`` (the sandbox, whose state *is* the mirror).
+    """
+
+    changes: ProviderChanges = NO_CHANGES
+
+    def with_changes(self, changes: ProviderChanges) -> Self:
+        object.__setattr__(self, "changes", changes)  # frozen dataclasses: set once, here
+        return self
+
+
+def changes_of(result: Any) -> ProviderChanges:
+    """The changes a write result carries (``NO_CHANGES`` for anything else)."""
+    changes = getattr(result, "changes", NO_CHANGES)
+    return changes if isinstance(changes, ProviderChanges) else NO_CHANGES
+
+
+@dataclass(frozen=True)
 class CustomerBundle:
     """Everything the panel needs about one customer, as provider objects."""
 
@@ -81,7 +147,7 @@ class Page:
 
 
 @dataclass(frozen=True)
-class LinkResult:
+class LinkResult(Changed):
     url: str
     kind: Literal["hosted_invoice", "checkout", "billing_portal"]
     object_id: str
@@ -89,7 +155,7 @@ class LinkResult:
 
 
 @dataclass(frozen=True)
-class InvoiceSendResult:
+class InvoiceSendResult(Changed):
     invoice_id: str
     method: Literal["email", "link"]  # emailed by the provider, or a link for a public reply
     hosted_invoice_url: str
@@ -97,14 +163,14 @@ class InvoiceSendResult:
 
 
 @dataclass(frozen=True)
-class CreditResult:
+class CreditResult(Changed):
     transaction_id: str
     amount: Money  # positive: the credit granted
     ending_balance: Money  # the customer's balance after (negative = credit held)
 
 
 @dataclass(frozen=True)
-class RefundResult:
+class RefundResult(Changed):
     refund_id: str
     charge_id: str
     amount: Money
@@ -113,7 +179,7 @@ class RefundResult:
 
 
 @dataclass(frozen=True)
-class SubscriptionResult:
+class SubscriptionResult(Changed):
     subscription_id: str
     status: str
     trial_end: datetime | None = None
@@ -148,7 +214,7 @@ class PlanChangePreview:
 
 
 @dataclass(frozen=True)
-class PlanChangeResult:
+class PlanChangeResult(Changed):
     subscription_id: str
     direction: Literal["upgrade", "downgrade"]
     new_price_id: str
@@ -158,7 +224,7 @@ class PlanChangeResult:
 
 
 @dataclass(frozen=True)
-class DiscountResult:
+class DiscountResult(Changed):
     subscription_id: str
     coupon_id: str
     percent_off: float
@@ -167,7 +233,7 @@ class DiscountResult:
 
 
 @dataclass(frozen=True)
-class TaxDetailsResult:
+class TaxDetailsResult(Changed):
     customer_id: str
     tax_ids: list[dict[str, str]]
     address: dict[str, str]
@@ -180,7 +246,7 @@ class TaxIdInput:
 
 
 @dataclass(frozen=True)
-class WriteFound:
+class WriteFound(Changed):
     """The object an action with an unknown outcome turned out to have created or changed."""
 
     object_id: str
@@ -280,6 +346,24 @@ class BillingProvider(ABC):
         idempotency_key: str,
     ) -> SubscriptionResult: ...
 
+    def resume_subscription(
+        self, *, subscription_id: str, idempotency_key: str
+    ) -> SubscriptionResult:
+        """Resume collection on a paused subscription now (``pause_collection`` cleared).
+
+        ``not_paused`` when collection is not paused. Not abstract, so a provider
+        written before it existed still loads; the contract suite requires it.
+        """
+        raise _unsupported(self, "resume_subscription")
+
+    def undo_cancellation(
+        self, *, subscription_id: str, idempotency_key: str
+    ) -> SubscriptionResult:
+        """Keep a subscription that was set to cancel at its period end (Stripe: set
+        ``cancel_at_period_end`` back to false). ``not_canceling`` when none is set;
+        ``already_canceled`` once it has ended. Required by the contract suite."""
+        raise _unsupported(self, "undo_cancellation")
+
     @abstractmethod
     def preview_plan_change(
         self, *, subscription_id: str, new_price_id: str, at: datetime | None = None
@@ -348,3 +432,21 @@ class BillingProvider(ABC):
     @abstractmethod
     def ping(self) -> bool:
         """Whether the provider answers (for ``/readyz`` and the dashboard's health)."""
+
+    def now(self) -> datetime:
+        """The billing system's current time: real time, except where the provider
+        simulates a clock (the sandbox's frozen or advanced clock, like a Stripe test
+        clock). ``billing_app.clock`` reads it; it is not a remote call."""
+        return timezone.now()
+
+
+# Methods of the interface that are not calls to the billing system (not recorded).
+LOCAL_METHODS: frozenset[str] = frozenset({"now"})
+
+
+def _unsupported(provider: BillingProvider, operation: str) -> ProviderError:
+    return ProviderError(
+        f"The {provider.key or type(provider).__name__} provider cannot {operation} yet.",
+        code="operation_not_supported",
+        status=501,
+    )

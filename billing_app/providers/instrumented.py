@@ -45,7 +45,7 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 from django.utils import timezone
 
 from ..errors import BillingDeskError, ProviderError, ProviderUnavailable
-from .base import BillingProvider
+from .base import LOCAL_METHODS, BillingProvider
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ logger = logging.getLogger(__name__)
 OPERATIONS: frozenset[str] = frozenset(
     name
     for name, value in vars(BillingProvider).items()
-    if callable(value) and not name.startswith("_")
+    if callable(value) and not name.startswith("_") and name not in LOCAL_METHODS
 )
 
 _side = threading.local()

@@ -1,9 +1,10 @@
 """Writing provider objects (Stripe's JSON shapes) into the local mirror.
 
-Both providers feed the mirror through ``mirror_upsert``: the Stripe provider with
-what Stripe returns (API responses, webhook re-reads, the backfill), the sandbox
-with the objects it simulates. Each row keeps the raw object in ``data`` and the
-typed columns the panel queries.
+Providers never write here themselves (they sit below services). What Stripe returns
+reaches ``mirror_upsert`` through the services that called it: a write's result
+carries the objects it changed (``mirror_provider_changes``), webhook re-reads and the
+backfill store what they read; the sandbox's simulated objects are stored the same
+way. Each row keeps the raw object in ``data`` and the typed columns the panel queries.
 
 The mirror never goes back in time (issue 12). Every state is stamped with when it
 was *read* (``read_at``: the request's send time, or a webhook payload's event
@@ -45,7 +46,7 @@ from ..models import (
     Workspace,
 )
 from ..money import Money
-from ..providers.base import MIRRORED_RETRIEVABLE
+from ..providers.base import MIRRORED_RETRIEVABLE, changes_of
 
 logger = logging.getLogger(__name__)
 
@@ -653,6 +654,40 @@ def mirror_customer_balance_update(
         customer.save(update_fields=["balance", "data", "read_at", "source_updated", "synced_at"])
         _context_invalidate(workspace, {"object": "customer", "id": customer_id})
     return 1
+
+
+def mirror_provider_changes(*, workspace: Workspace, result: Any) -> int:
+    """Store what a provider write changed (``result.changes``, see ``providers.base``).
+
+    Called by the service that made the write, right after the provider answered, so
+    the panel shows the result at once. A failure to mirror is logged, never raised:
+    the money has moved, and the webhook that follows (or the next refresh) repairs
+    the mirror. Returns how many objects are mirrored (stored now or already newer).
+    """
+    changes = changes_of(result)
+    stored = 0
+    for obj in changes.objects:
+        try:
+            if mirror_upsert(workspace=workspace, obj=obj, read_at=changes.read_at) is not None:
+                stored += 1
+        except Exception:  # the provider write stands; webhooks repair the mirror
+            logger.exception(
+                "mirror upsert failed after a provider write (workspace %s, %s %s)",
+                workspace.pk,
+                obj.get("object"),
+                obj.get("id"),
+            )
+    for change in changes.balances:
+        try:
+            mirror_customer_balance_update(
+                workspace=workspace,
+                customer_id=change.customer_id,
+                balance=change.balance,
+                read_at=changes.read_at,
+            )
+        except Exception:
+            logger.exception("mirror balance update failed (workspace %s)", workspace.pk)
+    return stored
 
 
 def mirror_upsert_many(

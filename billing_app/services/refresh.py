@@ -18,8 +18,9 @@ webhook event about the customer is stored but not applied yet
 (``selectors.mirror_freshness``).
 
 Provider health: any ``ProviderUnavailable`` seen here (or the sandbox's down
-switch) is recorded in the cache for a short while, and the panel shows the
-mirrored data under a "provider unavailable" banner until a call succeeds again.
+switch) is recorded in the cache for a short while (``providers.health``), and the
+panel shows the mirrored data under a "provider unavailable" banner until a call
+succeeds again.
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ from ..errors import NotFound, ProviderError, ProviderUnavailable
 from ..models import MirrorCustomer, Workspace
 from ..providers import get_provider
 from ..providers.base import CustomerBundle
+from ..providers.health import (  # noqa: F401  (re-exported: services import them from here)
+    PROVIDER_DOWN_SECONDS,
+    provider_health_record,
+    provider_health_status,
+)
 from ..selectors.mirror_freshness import customer_data_as_of, customer_mirror_superseded
 from .context_cache import customer_context_invalidate
 from .mirror import mirror_read_clock
@@ -48,29 +54,10 @@ logger = logging.getLogger(__name__)
 
 # How long one background refresh may hold the per-customer lock.
 REFRESH_LOCK_SECONDS = 120
-# How long an observed outage is remembered when nothing clears it.
-PROVIDER_DOWN_SECONDS = 300
-
-
-def _health_key(workspace_id: int) -> str:
-    return f"billing-desk:provider-health:{workspace_id}"
 
 
 def _lock_key(workspace_id: int, customer_id: str) -> str:
     return f"billing-desk:refresh:{workspace_id}:{customer_id}"
-
-
-def provider_health_record(*, workspace_id: int, available: bool) -> None:
-    """Remember whether the workspace's provider answered; read by ``provider_health_status``."""
-    if available:
-        cache.delete(_health_key(workspace_id))
-    else:
-        cache.set(_health_key(workspace_id), timezone.now().isoformat(), PROVIDER_DOWN_SECONDS)
-
-
-def provider_health_status(*, workspace_id: int) -> str:
-    """``"unavailable"`` while a recent call found the provider down, else ``"ok"``."""
-    return "unavailable" if cache.get(_health_key(workspace_id)) else "ok"
 
 
 def customer_data_age(*, customer: MirrorCustomer) -> datetime | None:

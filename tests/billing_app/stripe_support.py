@@ -124,6 +124,29 @@ def assert_request(
         assert request.headers["Idempotency-Key"] == idempotency_key
 
 
+class MirroringProvider:
+    """A provider as the services use it: after each call, what the result says changed is
+    written into the mirror (``services.mirror.mirror_provider_changes``), as the action
+    executor and reconciliation do. Everything else passes through."""
+
+    def __init__(self, inner: Any):
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.inner, name)
+        if name.startswith("_") or not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            from billing_app.services.mirror import mirror_provider_changes
+
+            result = attr(*args, **kwargs)
+            mirror_provider_changes(workspace=self.inner.workspace, result=result)
+            return result
+
+        return call
+
+
 def sign(payload: str, secret: str = WEBHOOK_SECRET, *, timestamp: int | None = None) -> str:
     """A ``Stripe-Signature`` header as Stripe computes it (HMAC-SHA256 of ``t.payload``)."""
     t = int(time.time()) if timestamp is None else timestamp

@@ -16,9 +16,6 @@ from ..base import Page, ProrationLine, SubscriptionResult
 
 Obj = dict[str, Any]
 
-# Billing periods per year, to compare prices of different intervals without floats.
-PERIODS_PER_YEAR = {"day": 365, "week": 52, "month": 12, "year": 1}
-
 
 def ts(value: Any) -> datetime | None:
     return datetime.fromtimestamp(int(value), tz=UTC) if value else None
@@ -152,10 +149,6 @@ def subscription_period_start(subscription: Obj) -> int | None:
     return min(starts) if starts else None
 
 
-def subscription_is_live(subscription: Obj) -> bool:
-    return subscription.get("status") in {"active", "trialing", "past_due", "unpaid", "paused"}
-
-
 def subscription_discount_ids(subscription: Obj) -> list[str]:
     return [ref(d) for d in (subscription.get("discounts") or []) if ref(d)]
 
@@ -183,70 +176,6 @@ def subscription_result(subscription: Obj, *, item_id: str = "") -> Subscription
 def price_recurring(price: Obj) -> tuple[str, int]:
     recurring = price.get("recurring") or {}
     return str(recurring.get("interval") or ""), int(recurring.get("interval_count") or 1)
-
-
-def _annual(unit_amount: int, quantity: int, price: Obj) -> tuple[int, int]:
-    """(numerator, denominator) of the yearly amount, kept as integers."""
-    interval, count = price_recurring(price)
-    return unit_amount * quantity * PERIODS_PER_YEAR[interval], count
-
-
-def plan_item_pick(subscription: Obj, new_price: Obj) -> Obj:
-    """The item a plan change replaces: the one selling the same product, else the biggest.
-
-    Add-ons are separate items of smaller amounts, so without a product match the
-    base plan is the item with the largest recurring amount.
-    """
-    items = subscription_items(subscription)
-    if not items:
-        raise PreconditionFailed("The subscription has no items to change.", code="no_items")
-    product = ref(new_price.get("product"))
-    for item in items:
-        if ref((item.get("price") or {}).get("product")) == product:
-            return item
-    return max(
-        items,
-        key=lambda i: (
-            int((i.get("price") or {}).get("unit_amount") or 0) * int(i.get("quantity") or 1)
-        ),
-    )
-
-
-def plan_change_check(subscription: Obj, item: Obj, new_price: Obj) -> None:
-    current = item.get("price") or {}
-    if not subscription_is_live(subscription):
-        raise PreconditionFailed(
-            "Only a live subscription can change plan.",
-            code="subscription_not_active",
-            details={"status": subscription.get("status")},
-        )
-    if ref(current) == ref(new_price):
-        raise PreconditionFailed("The subscription is already on this price.", code="same_price")
-    if not new_price.get("active"):
-        raise PreconditionFailed("The target price is archived.", code="price_inactive")
-    if new_price.get("type") != "recurring":
-        raise PreconditionFailed(
-            "The target price is not a recurring price.", code="price_not_recurring"
-        )
-    if str(new_price.get("currency") or "").lower() != str(current.get("currency") or "").lower():
-        raise PreconditionFailed("A subscription cannot change currency.", code="currency_mismatch")
-    if current.get("unit_amount") is None or new_price.get("unit_amount") is None:
-        raise PreconditionFailed(
-            "Only per-unit prices can be compared for a plan change.",
-            code="price_not_comparable",
-        )
-    interval, _ = price_recurring(new_price)
-    if interval not in PERIODS_PER_YEAR or price_recurring(current)[0] not in PERIODS_PER_YEAR:
-        raise PreconditionFailed("Unknown billing interval.", code="price_not_comparable")
-
-
-def plan_change_direction(item: Obj, new_price: Obj) -> str:
-    """``upgrade`` when the yearly amount of the item grows (or stays), else ``downgrade``."""
-    current = item.get("price") or {}
-    quantity = int(item.get("quantity") or 1)
-    cur_num, cur_den = _annual(int(current["unit_amount"]), quantity, current)
-    new_num, new_den = _annual(int(new_price["unit_amount"]), quantity, new_price)
-    return "upgrade" if new_num * cur_den >= cur_num * new_den else "downgrade"
 
 
 def recurring_amount_after(subscription: Obj, item_id: str, new_price: Obj) -> Money:

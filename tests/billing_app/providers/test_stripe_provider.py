@@ -35,6 +35,7 @@ from billing_app.providers.stripe.client import StripeHttpClient
 from billing_app.services.mirror import mirror_upsert
 from tests.billing_app.stripe_support import (
     SECRET_KEY,
+    MirroringProvider,
     StripeMock,
     assert_request,
     listing,
@@ -70,7 +71,8 @@ def stripe(http):
 
 @pytest.fixture
 def provider(ws):
-    return StripeProvider(ws)
+    """The provider as the services call it: each write's changes are then mirrored."""
+    return MirroringProvider(StripeProvider(ws))
 
 
 def recent_charge(**overrides):

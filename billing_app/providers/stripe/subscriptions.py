@@ -1,0 +1,273 @@
+"""Stripe writes on one subscription: trial, pause and resume, cancel and its undo, seats,
+discounts, and the grace period of a failed payment.
+
+Each is one subscription update tagged with the action id (``keys.action_meta``), so
+reconciliation can tell from the subscription alone whether it happened.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from ...errors import PreconditionFailed, ValidationFailed
+from ..base import (
+    CANCELLATION_FEEDBACK,
+    DISCOUNT_DURATIONS,
+    PAUSE_BEHAVIORS,
+    DiscountResult,
+    SubscriptionResult,
+)
+from . import readers as r
+from .core import SUBSCRIPTION_EXPAND, StripeCore
+from .keys import action_meta, action_tag, key_required, step_key
+
+Obj = dict[str, Any]
+
+CANCEL_FEEDBACK = CANCELLATION_FEEDBACK
+# Stripe's final subscription statuses: nothing can be changed any more.
+ENDED = frozenset({"canceled", "incomplete_expired"})
+
+
+class StripeSubscriptions(StripeCore):
+    def extend_trial(
+        self, *, subscription_id: str, trial_end: datetime, idempotency_key: str
+    ) -> SubscriptionResult:
+        key = key_required(idempotency_key)
+        subscription = self.api.subscription_retrieve(subscription_id)
+        if subscription.get("status") != "trialing":
+            raise PreconditionFailed(
+                "Only a trialing subscription can have its trial extended.",
+                code="not_trialing",
+                details={"status": subscription.get("status")},
+            )
+        current_end = subscription.get("trial_end") or 0
+        if r.unix(trial_end) <= max(int(current_end), int(self.now().timestamp())):
+            raise ValidationFailed(
+                "The new trial end must be later than the current one.",
+                code="trial_end_not_later",
+            )
+        updated = self.api.subscription_update(
+            subscription_id,
+            {"trial_end": r.unix(trial_end), "proration_behavior": "none", **action_meta(key)},
+            key=key,
+        )
+        return r.subscription_result(updated).with_changes(self._changed(updated))
+
+    def pause_subscription(
+        self,
+        *,
+        subscription_id: str,
+        behavior: str,
+        resumes_at: datetime | None,
+        idempotency_key: str,
+    ) -> SubscriptionResult:
+        key = key_required(idempotency_key)
+        if behavior not in PAUSE_BEHAVIORS:
+            raise ValidationFailed(
+                f"Pause behavior is one of {', '.join(sorted(PAUSE_BEHAVIORS))}.",
+                code="invalid_pause_behavior",
+            )
+        if resumes_at is not None and resumes_at <= self.now():
+            raise ValidationFailed(
+                "The resume date must be in the future.", code="invalid_resume_date"
+            )
+        self._live_subscription(subscription_id)
+        pause: dict[str, Any] = {"behavior": behavior}
+        if resumes_at is not None:
+            pause["resumes_at"] = r.unix(resumes_at)
+        updated = self.api.subscription_update(
+            subscription_id, {"pause_collection": pause, **action_meta(key)}, key=key
+        )
+        return r.subscription_result(updated).with_changes(self._changed(updated))
+
+    def resume_subscription(
+        self, *, subscription_id: str, idempotency_key: str
+    ) -> SubscriptionResult:
+        """Clear ``pause_collection``: Stripe bills the subscription again from its next invoice."""
+        key = key_required(idempotency_key)
+        subscription = self._live_subscription(subscription_id)
+        if not subscription.get("pause_collection"):
+            raise PreconditionFailed(
+                "Collection on this subscription is not paused.", code="not_paused"
+            )
+        updated = self.api.subscription_update(
+            subscription_id, {"pause_collection": "", **action_meta(key)}, key=key
+        )
+        return r.subscription_result(updated).with_changes(self._changed(updated))
+
+    def cancel_subscription(
+        self,
+        *,
+        subscription_id: str,
+        at_period_end: bool,
+        reason: str,
+        comment: str,
+        idempotency_key: str,
+    ) -> SubscriptionResult:
+        """``cancellation_details.feedback`` takes Stripe's enumeration; any other reason is
+        kept, with the agent's comment, in ``cancellation_details.comment``."""
+        key = key_required(idempotency_key)
+        subscription = self.api.subscription_retrieve(subscription_id)
+        if subscription.get("status") in ENDED:
+            raise PreconditionFailed(
+                "This subscription is already canceled.", code="already_canceled"
+            )
+        feedback = reason if reason in CANCEL_FEEDBACK else "other"
+        note = comment.strip()
+        if reason and reason not in CANCEL_FEEDBACK:
+            note = f"{reason}: {note}" if note else reason
+        details: dict[str, Any] = {"feedback": feedback}
+        if note:
+            details["comment"] = note[:500]
+        if at_period_end:
+            updated = self.api.subscription_update(
+                subscription_id,
+                {"cancel_at_period_end": True, "cancellation_details": details, **action_meta(key)},
+                key=key,
+            )
+        else:
+            updated = self.api.subscription_cancel(
+                subscription_id, {"cancellation_details": details}, key=key
+            )
+        return r.subscription_result(updated).with_changes(self._changed(updated))
+
+    def undo_cancellation(
+        self, *, subscription_id: str, idempotency_key: str
+    ) -> SubscriptionResult:
+        """Set ``cancel_at_period_end`` back to false: the subscription renews as before."""
+        key = key_required(idempotency_key)
+        subscription = self.api.subscription_retrieve(subscription_id)
+        if subscription.get("status") in ENDED:
+            raise PreconditionFailed(
+                "This subscription is already canceled.", code="already_canceled"
+            )
+        if not subscription.get("cancel_at_period_end"):
+            raise PreconditionFailed(
+                "This subscription is not set to cancel.", code="not_canceling"
+            )
+        updated = self.api.subscription_update(
+            subscription_id, {"cancel_at_period_end": False, **action_meta(key)}, key=key
+        )
+        return r.subscription_result(updated).with_changes(self._changed(updated))
+
+    def adjust_seats(
+        self, *, subscription_id: str, item_id: str, quantity: int, idempotency_key: str
+    ) -> SubscriptionResult:
+        key = key_required(idempotency_key)
+        if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
+            raise ValidationFailed(
+                "Seats must be a whole number of at least 1.", code="invalid_quantity"
+            )
+        subscription = self._live_subscription(subscription_id)
+        if item_id not in {i.get("id") for i in r.subscription_items(subscription)}:
+            raise ValidationFailed(
+                "That item is not part of this subscription.", code="item_not_in_subscription"
+            )
+        updated = self.api.subscription_update(
+            subscription_id,
+            {
+                "items": [{"id": item_id, "quantity": quantity}],
+                "proration_behavior": "create_prorations",
+                **action_meta(key),
+            },
+            key=key,
+        )
+        return r.subscription_result(updated, item_id=item_id).with_changes(self._changed(updated))
+
+    def apply_discount(
+        self,
+        *,
+        subscription_id: str,
+        percent_off: float,
+        duration: str,
+        duration_in_months: int | None,
+        idempotency_key: str,
+    ) -> DiscountResult:
+        """A coupon for this action, added to the subscription's discounts (existing
+        discounts are kept: ``discounts`` replaces the whole list when set)."""
+        key = key_required(idempotency_key)
+        if not 0 < float(percent_off) <= 100:
+            raise ValidationFailed(
+                "percent_off must be above 0 and at most 100.", code="invalid_percent"
+            )
+        if duration not in DISCOUNT_DURATIONS:
+            raise ValidationFailed(
+                "duration is once, repeating or forever.", code="invalid_duration"
+            )
+        if duration == "repeating" and not (duration_in_months and duration_in_months >= 1):
+            raise ValidationFailed(
+                "A repeating discount needs duration_in_months.", code="invalid_duration"
+            )
+        if duration != "repeating" and duration_in_months:
+            raise ValidationFailed(
+                "duration_in_months only applies to a repeating discount.", code="invalid_duration"
+            )
+        subscription = self._live_subscription(subscription_id)
+        percent = round(float(percent_off), 2)
+        coupon_params: dict[str, Any] = {
+            "percent_off": percent,
+            "duration": duration,
+            "name": f"{percent:g}% off (Billing Desk)",
+            "metadata": action_tag(key, {"billing_desk_subscription": subscription_id}),
+        }
+        if duration == "repeating":
+            coupon_params["duration_in_months"] = duration_in_months
+        coupon = self.api.coupon_create(coupon_params, key=step_key(key, "coupon"))
+        discounts = [{"discount": d} for d in r.subscription_discount_ids(subscription)]
+        discounts.append({"coupon": coupon["id"]})
+        updated = self.api.subscription_update(
+            subscription_id,
+            {"discounts": discounts, "expand": SUBSCRIPTION_EXPAND, **action_meta(key)},
+            key=step_key(key, "apply"),
+        )
+        return DiscountResult(
+            subscription_id=subscription_id,
+            coupon_id=coupon["id"],
+            percent_off=float(coupon.get("percent_off") or percent),
+            duration=str(coupon.get("duration") or duration),
+            duration_in_months=coupon.get("duration_in_months"),
+        ).with_changes(self._changed(updated))
+
+    def extend_grace_period(
+        self, *, subscription_id: str, invoice_id: str | None, until: datetime, idempotency_key: str
+    ) -> SubscriptionResult:
+        """Record the grace period on the subscription (``metadata.grace_period_until``, unix seconds — the
+        same key the sandbox writes and the panel reads — read by the
+        payment-failure workflow before it warns or suspends) and, for an open invoice
+        collected by ``send_invoice``, move its due date to ``until``.
+
+        Automatic collection is deliberately not paused: Stripe's retries keep running,
+        so the customer can still pay (and recover) during the grace period. An
+        automatically-charged invoice has no due date to move.
+        """
+        key = key_required(idempotency_key)
+        if until <= self.now():
+            raise ValidationFailed("The grace period must end in the future.", code="invalid_until")
+        self._live_subscription(subscription_id)
+        until_utc = until.astimezone(UTC).replace(microsecond=0)
+        invoice: Obj | None = None
+        changed_invoice: Obj | None = None
+        if invoice_id:
+            invoice = self.api.invoice_retrieve(invoice_id)
+            if r.invoice_subscription_id(invoice) not in {"", subscription_id}:
+                raise ValidationFailed(
+                    "That invoice belongs to another subscription.",
+                    code="invoice_not_for_subscription",
+                )
+        updated = self.api.subscription_update(
+            subscription_id,
+            {"metadata": action_tag(key, {"grace_period_until": str(r.unix(until_utc))})},
+            key=step_key(key, "subscription"),
+        )
+        if (
+            invoice is not None
+            and invoice.get("collection_method") == "send_invoice"
+            and invoice.get("status") == "open"
+            and (r.invoice_due_date(invoice) or 0) < r.unix(until_utc)
+        ):
+            invoice = self.api.invoice_update(
+                invoice["id"], {"due_date": r.unix(until_utc)}, key=step_key(key, "invoice")
+            )
+            changed_invoice = invoice
+        return r.subscription_result(updated).with_changes(self._changed(changed_invoice, updated))
