@@ -35,7 +35,7 @@ from ..catalog import Role
 from ..errors import BillingDeskError, PreconditionFailed
 from ..models import ApprovalRequest, BillingAction, OutboxMessage
 from ..money import format_money
-from .outbox import MAX_ATTEMPTS, outbox_enqueue
+from .outbox import MAX_ATTEMPTS, outbox_enqueue, outbox_handler_register
 
 logger = logging.getLogger(__name__)
 
@@ -300,6 +300,16 @@ def approval_note_give_up(message: OutboxMessage, error: Exception) -> None:
         message.target_id,
         getattr(error, "code", ""),
     )
+
+
+outbox_handler_register(
+    kind=OutboxMessage.Kind.ACTION_NOTE, deliver=action_note_deliver, give_up=action_note_give_up
+)
+outbox_handler_register(
+    kind=OutboxMessage.Kind.APPROVAL_NOTE,
+    deliver=approval_note_deliver,
+    give_up=approval_note_give_up,
+)
 
 
 def public_reply_post(*, action: BillingAction, body: str) -> str:

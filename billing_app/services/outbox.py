@@ -11,7 +11,8 @@ The shape of one side effect:
    the effect exists exactly when the change it reports exists (a rolled-back
    action leaves no note to post). ``dedupe_key`` is unique: enqueueing the same
    effect twice finds the first row.
-2. After commit it rings the doorbell — ``outbox_deliver_task.delay(id)`` — and a
+2. After commit it rings the doorbell — ``tasks.outbox.outbox_deliver_task``, named
+   through ``billing_app.queue`` (a service never imports a task) — and a
    broker error is logged in one line and swallowed: the request that made the
    change never fails because the broker is down; the row stays ``pending``.
 3. ``outbox_message_deliver`` **claims** the row with one conditional UPDATE
@@ -24,6 +25,8 @@ The shape of one side effect:
    unavailable; anything unexpected) → ``pending`` again with ``next_attempt_at``
    after an exponential backoff that honours ``Retry-After``; a refusal, or the
    last attempt → ``failed`` and the kind's give-up hook (the domain row says so).
+   Each kind's deliver and give-up hooks are registered by the module that owns the
+   kind (``outbox_handler_register``), so the outbox imports none of them.
 5. ``outbox_redrive`` — Celery beat, every minute — delivers every row due, and
    re-drives ``StripeEvent`` rows that are still ``received`` or ``failed`` with
    attempts left (those rows already are their own outbox).
@@ -54,6 +57,7 @@ from helpdesk_connectors.base import HelpdeskApiError
 
 from ..errors import BillingDeskError, ProviderUnavailable
 from ..models import OutboxMessage, StripeEvent
+from ..queue import task_named
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +76,8 @@ REDRIVE_PERIOD_SECONDS = 60
 REDRIVE_BATCH = 200
 # A run stops taking new rows after this, so runs do not pile up behind a slow helpdesk.
 REDRIVE_BUDGET_SECONDS = 45.0
+# The doorbell's task (``tasks.outbox``), named: a service never imports a task.
+DELIVER_TASK = "billing_app.tasks.outbox.outbox_deliver_task"
 # Alert when work has been due for longer than this without being re-driven: five missed
 # re-drive periods means beat or the workers are not running (backoff alone never causes it).
 OVERDUE_ALERT_SECONDS = 5 * REDRIVE_PERIOD_SECONDS
@@ -88,10 +94,8 @@ def backoff_seconds(*, attempts: int, retry_after: float | None = None) -> int:
 
 def _ring(message_id: str) -> None:
     """Send the doorbell; the broker being down is logged in one line, never raised."""
-    from ..tasks.outbox import outbox_deliver_task
-
     try:
-        outbox_deliver_task.delay(message_id)
+        task_named(DELIVER_TASK).delay(message_id)
     except Exception as exc:  # kombu OperationalError, redis ConnectionError, DNS ...
         logger.warning(
             "outbox doorbell not sent for %s (%s); the re-drive will deliver it",
@@ -163,20 +167,23 @@ class Handler:
     give_up: Callable[[OutboxMessage, Exception], None]
 
 
-def _handlers() -> dict[str, Handler]:
-    from . import notes, payment_failures
+_HANDLERS: dict[str, Handler] = {}
 
-    kinds = OutboxMessage.Kind
-    return {
-        kinds.ACTION_NOTE: Handler(notes.action_note_deliver, notes.action_note_give_up),
-        kinds.APPROVAL_NOTE: Handler(notes.approval_note_deliver, notes.approval_note_give_up),
-        kinds.FAILURE_ESCALATION: Handler(
-            payment_failures.escalation_deliver, payment_failures.escalation_give_up
-        ),
-        kinds.INVOICE_RESOLVE: Handler(
-            payment_failures.invoice_resolve_deliver, payment_failures.invoice_resolve_give_up
-        ),
-    }
+
+def outbox_handler_register(
+    *,
+    kind: str,
+    deliver: Callable[[OutboxMessage], str],
+    give_up: Callable[[OutboxMessage, Exception], None],
+) -> None:
+    """Register how ``kind`` is delivered (at import of the module that owns the kind).
+
+    The owners — ``services.notes`` (action and approval notes) and
+    ``services.payment_failures`` (escalation, invoice resolve) — import the outbox to
+    write their messages; the outbox finds their handlers here instead of importing
+    them back. Django imports both when it starts (``BillingAppConfig.ready``).
+    """
+    _HANDLERS[kind] = Handler(deliver, give_up)
 
 
 def _retryable(exc: Exception) -> bool:
@@ -203,7 +210,7 @@ def outbox_message_deliver(
     if not outbox_claim(message_id=message_id, now=now, first=first):
         return "skipped"
     message = OutboxMessage.objects.get(pk=message_id)
-    handler = _handlers().get(message.kind)
+    handler = _HANDLERS.get(message.kind)
     try:
         if handler is None:
             raise BillingDeskError(f"No outbox handler for {message.kind!r}.", code="unknown_kind")

@@ -32,7 +32,7 @@ from ...models import (
 )
 from ...money import format_money
 from ..notes import NOTE_MARKER_PREFIX, helpdesk_note_deliver
-from ..outbox import outbox_enqueue
+from ..outbox import outbox_enqueue, outbox_handler_register
 from .lookups import open_at, streak_scope
 
 logger = logging.getLogger(__name__)
@@ -56,6 +56,13 @@ def escalation_deliver(message: OutboxMessage) -> str:
 
 def escalation_give_up(message: OutboxMessage, error: Exception) -> None:
     payment_failure_escalation_give_up(failure_id=int(message.target_id))
+
+
+outbox_handler_register(
+    kind=OutboxMessage.Kind.FAILURE_ESCALATION,
+    deliver=escalation_deliver,
+    give_up=escalation_give_up,
+)
 
 
 @dataclass(frozen=True)

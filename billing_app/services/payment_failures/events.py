@@ -22,7 +22,7 @@ from typing import Any
 
 from ...errors import BillingDeskError
 from ...models import MirrorInvoice, OutboxMessage, PaymentFailure, Workspace
-from ..outbox import outbox_enqueue
+from ..outbox import outbox_enqueue, outbox_handler_register
 from ..webhooks import WebhookEvent, webhook_hook_register
 from .lookups import failed_charge_of_invoice, mirrored_charge, mirrored_invoice
 from .record import payment_failure_record
@@ -212,6 +212,11 @@ def _snapshot_invoice(invoice: MirrorInvoice, attempt_count: int) -> MirrorInvoi
     return invoice
 
 
+outbox_handler_register(
+    kind=OutboxMessage.Kind.INVOICE_RESOLVE,
+    deliver=invoice_resolve_deliver,
+    give_up=invoice_resolve_give_up,
+)
 for _type in FAILURE_EVENTS:
     webhook_hook_register(event_type=_type, hook=payment_failure_event_handle)
 for _type in SUCCESS_EVENTS:
