@@ -23,10 +23,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ..clock import billing_now
 from ..errors import NotFound
 from ..models import MirrorCustomer, Workspace
 from ..selectors.breakdown import invoice_breakdown
-from ..selectors.context import business_now
 from ..selectors.duplicates import customer_duplicates
 from ..selectors.failures import customer_failures
 from ..selectors.playbook import playbook_message
@@ -233,7 +233,7 @@ class CustomerDuplicatesApi(APIView):
         data = customer_duplicates(
             workspace=context.workspace,
             customer_id=customer_id,
-            now=business_now(workspace=context.workspace),
+            now=billing_now(context.workspace),
         )
         return Response(self.OutputSerializer(data).data)
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..models import CustomerLink, MirrorCustomer, MirrorSubscription, Workspace
-from .context import LIVE, Catalog, _item_amount, plan_item, short_money
+from ..money import short_money
+from ..subscriptions import is_billing, period_amount
+from .context import Catalog
 
 MAX_MATCHES = 20
 
@@ -27,16 +29,16 @@ def _plans(workspace: Workspace, customer_ids: list[str]) -> dict[str, dict[str,
     catalog = Catalog(workspace, subs)
     best: dict[str, tuple[int, dict[str, Any]]] = {}
     for sub in subs:
-        item = plan_item(sub, catalog)
+        item = catalog.plan_item(sub)
         if item is None:
             continue
         status = str(sub.get("status") or "")
-        rank = 1 if status in LIVE else 0
+        rank = 1 if is_billing(status) else 0
         current = best.get(str(sub.get("customer")))
         if current is not None and current[0] >= rank:
             continue
         price = item.get("price") or {}
-        amount = _item_amount(item)
+        amount = period_amount(catalog.view(item))
         currency = str(price.get("currency") or "usd").upper()
         interval = (price.get("recurring") or {}).get("interval") or "month"
         best[str(sub.get("customer"))] = (

@@ -26,6 +26,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from ..clock import billing_now
 from ..errors import NotFound, ValidationFailed
 from ..models import MirrorCharge, MirrorInvoice, Workspace
 from ..money import Money
@@ -304,7 +305,6 @@ def customer_payments(
 ) -> dict[str, Any]:
     """One page of a mirrored customer's payment history; 404 for a customer not in this workspace."""
     from ..models import MirrorCustomer
-    from .context import business_now
 
     if not MirrorCustomer.objects.filter(workspace=workspace, stripe_id=customer_id).exists():
         raise NotFound("No such billing customer.", code="customer_not_found")
@@ -312,6 +312,6 @@ def customer_payments(
         workspace=workspace,
         customer_id=customer_id,
         cursor=cursor or None,
-        now=business_now(workspace=workspace),
+        now=billing_now(workspace),
     )
     return {"customer_id": customer_id, **page}

@@ -1,0 +1,212 @@
+"""The context's alerts, most urgent first.
+
+A failed payment (an open invoice with failed attempts, or the latest charge failed
+within 30 days; three consecutive failures add the suspension warning), duplicate
+charges (two succeeded charges of the same amount within the workspace's
+``duplicate_window_hours``, in the last 90 days, the later one not refunded), pending
+approvals, payment monitoring (after a duplicate charge), and the provider being
+unavailable. ``selectors.failures.failure_alerts_extend`` then adds what Billing
+Desk's failure records know (the actions that resolve a failure, the escalation).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from ...models import MirrorCharge, MirrorInvoice
+from ...money import format_money
+from ...vocabulary import decline
+from ..failures import failure_alerts_extend
+from ..mirror_freshness import customer_data_as_of
+from ..payments import money
+from .facts import CustomerFacts
+from .shapes import Obj, day, iso
+
+RECENT_FAILURE_DAYS = 30
+DUPLICATE_DAYS = 90
+SUSPENSION_AFTER = 3  # consecutive failures
+GENERIC_FAILURE = "Payment failed"  # the vocabulary's words for a failure without a known code
+
+
+def failure_reason(charge: MirrorCharge | None) -> str:
+    """The decline in an agent's words (``billing_app.vocabulary``)."""
+    if charge is None:
+        return GENERIC_FAILURE
+    return decline(
+        decline_code=charge.decline_code,
+        failure_code=charge.failure_code,
+        message=charge.failure_message,
+    ).agent_text
+
+
+def _provider_down(facts: CustomerFacts) -> Obj:
+    as_of = customer_data_as_of(customer=facts.customer)
+    since = f" as of {as_of.strftime('%Y-%m-%d %H:%M UTC')}" if as_of else ""
+    return {
+        "type": "provider_down",
+        "severity": "warning",
+        "message": "The billing provider is not answering; showing mirrored data"
+        + since
+        + ". Actions are unavailable until it recovers.",
+        "data": {"as_of": iso(as_of)},
+    }
+
+
+def _recent_failure(facts: CustomerFacts) -> MirrorCharge | None:
+    """The latest charge, when it failed within the last 30 days."""
+    last = facts.last_charge
+    if (
+        last
+        and last.status == "failed"
+        and last.created
+        and last.created >= facts.now - timedelta(days=RECENT_FAILURE_DAYS)
+    ):
+        return last
+    return None
+
+
+def _failure_message(
+    amount: str, reason: str, attempts: int, next_attempt: datetime | None, consecutive: int
+) -> str:
+    if reason.startswith(GENERIC_FAILURE):  # "Payment failed (code words)"
+        message = f"Payment of {amount} failed{reason[len(GENERIC_FAILURE) :]}"
+    else:
+        message = f"Payment of {amount} failed ({reason[:1].lower() + reason[1:]})"
+    message += f" — {attempts} attempt{'s' if attempts != 1 else ''}."
+    if next_attempt:
+        message += f" Next retry on {day(next_attempt)}."
+    if consecutive >= SUSPENSION_AFTER:
+        message += " Three consecutive failures: send the account suspension warning; CSM outreach follows."
+    return message
+
+
+def _payment_failed(
+    facts: CustomerFacts, invoice: MirrorInvoice | None, recent: MirrorCharge | None
+) -> Obj:
+    charge = recent or next(
+        (
+            c
+            for c in facts.failed_charges
+            if invoice and c.payment_intent_id == invoice.payment_intent_id
+        ),
+        None,
+    )
+    if invoice is not None:
+        amount, currency = invoice.amount_remaining, invoice.currency
+        attempts, next_attempt = invoice.attempt_count, invoice.next_payment_attempt
+    else:
+        assert recent is not None
+        amount, currency = recent.amount, recent.currency
+        attempts, next_attempt = facts.consecutive_failures, None
+    consecutive = facts.consecutive_failures
+    reason = failure_reason(charge)
+    return {
+        "type": "payment_failed",
+        "severity": "danger",
+        "message": _failure_message(
+            format_money(amount, currency), reason, attempts, next_attempt, consecutive
+        ),
+        "data": {
+            "invoice_id": invoice.stripe_id if invoice else None,
+            "charge_id": charge.stripe_id if charge else None,
+            "amount": money(amount, currency),
+            "failure_code": charge.failure_code if charge else "",
+            "decline_code": charge.decline_code if charge else "",
+            "failure_message": charge.failure_message if charge else "",
+            "reason": reason,
+            "attempt_count": attempts,
+            "next_payment_attempt": iso(next_attempt),
+            "consecutive_failures": consecutive,
+            "suspension_warning": consecutive >= SUSPENSION_AFTER,
+            "hosted_invoice_url": (invoice.hosted_invoice_url or None) if invoice else None,
+        },
+    }
+
+
+def duplicate_pairs(charges: list[MirrorCharge], window_hours: int, now: datetime) -> list[Obj]:
+    """Succeeded charges of the same amount within ``window_hours``, the later not refunded."""
+    pairs: list[Obj] = []
+    since = now - timedelta(days=DUPLICATE_DAYS)
+    succeeded = sorted(
+        (c for c in charges if c.status == "succeeded" and c.created and c.created >= since),
+        key=lambda c: c.created,
+    )
+    window = timedelta(hours=window_hours)
+    for index, later in enumerate(succeeded):
+        if later.amount_refunded >= later.amount_captured > 0:
+            continue
+        for earlier in reversed(succeeded[:index]):
+            if later.created - earlier.created > window:
+                break
+            if earlier.amount == later.amount and earlier.currency == later.currency:
+                pairs.append(
+                    {
+                        "charge_ids": [earlier.stripe_id, later.stripe_id],
+                        "duplicate_charge_id": later.stripe_id,
+                        "amount": money(later.amount, later.currency),
+                        "minutes_apart": int(
+                            (later.created - earlier.created).total_seconds() // 60
+                        ),
+                        "refundable": money(
+                            later.amount_captured - later.amount_refunded, later.currency
+                        ),
+                    }
+                )
+                break
+    return pairs
+
+
+def _duplicate_alert(pair: Obj) -> Obj:
+    return {
+        "type": "duplicate_charge",
+        "severity": "warning",
+        "message": f"Possible duplicate charge: two charges of {pair['amount']['display']} "
+        f"{pair['minutes_apart']} minutes apart.",
+        "data": pair,
+    }
+
+
+def _approval_alert(approval: Obj) -> Obj:
+    amount_text = f" of {approval['amount']['display']}" if approval["amount"] else ""
+    roles = " or ".join(r.replace("_", " ").title() for r in approval["required_roles"])
+    return {
+        "type": "pending_approval",
+        "severity": "info",
+        "message": f"{approval['kind'].replace('_', ' ').capitalize()}{amount_text} awaits "
+        f"approval by {roles or 'an approver'}.",
+        "data": {"approval_id": approval["id"], "action_id": approval["action_id"]},
+    }
+
+
+def _monitoring_alert(until: datetime) -> Obj:
+    return {
+        "type": "payment_monitoring",
+        "severity": "info",
+        "message": f"Payment monitoring is on until {day(until)} after a duplicate charge.",
+        "data": {"until": day(until)},
+    }
+
+
+def customer_alerts(
+    facts: CustomerFacts, *, provider_status: str, pending_approvals: list[Obj]
+) -> list[Obj]:
+    alerts: list[Obj] = []
+    if provider_status != "ok":
+        alerts.append(_provider_down(facts))
+    failing_invoice = next((i for i in facts.open_invoices if i.attempt_count > 0), None)
+    recent_failure = _recent_failure(facts)
+    if failing_invoice is not None or recent_failure is not None:
+        alerts.append(_payment_failed(facts, failing_invoice, recent_failure))
+    window = facts.workspace.duplicate_window_hours
+    alerts += [_duplicate_alert(p) for p in duplicate_pairs(facts.charges, window, facts.now)]
+    alerts += [_approval_alert(a) for a in pending_approvals]
+    if facts.monitoring_until:
+        alerts.append(_monitoring_alert(facts.monitoring_until))
+    failure_alerts_extend(
+        workspace=facts.workspace,
+        customer_id=facts.customer.stripe_id,
+        alerts=alerts,
+        charges=facts.charges,
+        now=facts.now,
+    )
+    return alerts

@@ -1,0 +1,283 @@
+"""Everything the context is computed from, loaded from the mirror in a bounded number of queries.
+
+``customer_facts_load`` runs every query of the context but the payment history's
+and the failure records' (about ten, whatever the length of the customer's history;
+see ``tests/billing_app/test_context.py``) and returns ``CustomerFacts``, which the
+blocks — subscriptions, lifetime value, churn risk, alerts — read without touching
+the database again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Count, Exists, OuterRef, Q, Subquery, Sum
+
+from ...models import (
+    BillingAction,
+    CustomerFlag,
+    MirrorBalanceTransaction,
+    MirrorCharge,
+    MirrorCustomer,
+    MirrorDiscount,
+    MirrorInvoice,
+    MirrorPaymentMethod,
+    MirrorPrice,
+    MirrorRefund,
+    MirrorSubscription,
+    Workspace,
+)
+from ...subscriptions import is_billing
+from .products import Catalog
+from .shapes import Obj
+from .subscription import primary_subscription
+
+# Billing Desk's own actions read with the context: pending approvals and the last 90 days.
+ACTIONS_DAYS = 90
+ACTIONS_MAX = 100
+CHARGES_MAX = 500  # of the last 12 months, newest first
+OPEN_INVOICES_MAX = 20
+
+
+@dataclass(frozen=True)
+class CustomerFacts:
+    """A customer's mirrored billing data and Billing Desk's records about them."""
+
+    workspace: Workspace
+    customer: MirrorCustomer
+    currency: str  # the customer's, else the workspace's base currency (upper case)
+    now: datetime  # the billing clock (a sandbox may be frozen)
+    real_now: datetime  # wall-clock time: approvals expire in real time
+    revenue: int  # amount paid over paid invoices, ever
+    first_paid: datetime | None
+    outstanding: int  # amount remaining on open invoices
+    refund_count: int  # refunds within the workspace's refund_pattern_days
+    monitoring_until: datetime | None  # payment monitoring after a duplicate charge
+    subs: list[Obj]  # Stripe-shaped, newest first
+    catalog: Catalog
+    discounts: dict[str, Obj]  # mirrored discounts the subscriptions name by id
+    pending_prices: dict[str, Obj]  # the prices of scheduled plan changes
+    primary: Obj | None
+    payment_method: Obj | None  # the default payment method, Stripe-shaped
+    charges: list[MirrorCharge]  # the last 12 months, newest first
+    last_charge: MirrorCharge | None
+    open_invoices: list[MirrorInvoice]  # newest first
+    balance_transactions: list[MirrorBalanceTransaction]  # newest first
+    actions: list[BillingAction]  # pending approval or of the last 90 days, newest first
+
+    @property
+    def live(self) -> list[Obj]:
+        """The subscriptions billing now (the rulebook's ``is_billing``)."""
+        return [s for s in self.subs if is_billing(s.get("status"))]
+
+    @property
+    def failed_charges(self) -> list[MirrorCharge]:
+        return [c for c in self.charges if c.status == "failed"]
+
+    @property
+    def failures_90(self) -> list[MirrorCharge]:
+        since = self.now - timedelta(days=90)
+        return [c for c in self.failed_charges if c.created and c.created >= since]
+
+    @property
+    def disputed_charges(self) -> list[MirrorCharge]:
+        return [c for c in self.charges if c.disputed]
+
+    @property
+    def consecutive_failures(self) -> int:
+        """Failed charges since the last successful one."""
+        consecutive = 0
+        for charge in self.charges:
+            if charge.status == "succeeded":
+                break
+            if charge.status == "failed":
+                consecutive += 1
+        return consecutive
+
+
+def _aggregates(workspace: Workspace, customer: MirrorCustomer, now: datetime) -> dict[str, Any]:
+    """Revenue, first payment, outstanding, refunds and flags: one query."""
+    cid = customer.stripe_id
+    invoices = MirrorInvoice.objects.filter(
+        workspace_id=OuterRef("workspace_id"), customer_id=OuterRef("stripe_id")
+    )
+    pattern_since = now - timedelta(days=workspace.refund_pattern_days)
+    customer_charges = MirrorCharge.objects.filter(
+        workspace_id=workspace.pk, customer_id=cid
+    ).values("stripe_id")
+    refunds = (
+        MirrorRefund.objects.filter(workspace_id=workspace.pk, created__gte=pattern_since)
+        .filter(Q(customer_id=cid) | Q(charge_id__in=customer_charges))
+        .exclude(status__in=["failed", "canceled"])
+    )
+    return (
+        MirrorCustomer.objects.filter(pk=customer.pk)
+        .annotate(
+            lifetime=Subquery(
+                invoices.filter(status="paid")
+                .values("customer_id")
+                .annotate(s=Sum("amount_paid"))
+                .values("s")[:1]
+            ),
+            first_paid=Subquery(
+                invoices.filter(status="paid", amount_paid__gt=0)
+                .order_by("created")
+                .values("created")[:1]
+            ),
+            outstanding=Subquery(
+                invoices.filter(status="open")
+                .values("customer_id")
+                .annotate(s=Sum("amount_remaining"))
+                .values("s")[:1]
+            ),
+            has_txns=Exists(
+                MirrorBalanceTransaction.objects.filter(
+                    workspace_id=OuterRef("workspace_id"), customer_id=OuterRef("stripe_id")
+                )
+            ),
+            refund_count=Subquery(
+                refunds.values("workspace_id").annotate(c=Count("id")).values("c")[:1]
+            ),
+            monitoring_until=Subquery(
+                CustomerFlag.objects.filter(
+                    workspace_id=OuterRef("workspace_id"),
+                    customer_id=OuterRef("stripe_id"),
+                    kind=CustomerFlag.Kind.PAYMENT_MONITORING,
+                    active_until__gt=now,  # the clock the flag was set on (a sandbox may be frozen)
+                ).values("active_until")[:1]
+            ),
+        )
+        .values(
+            "lifetime", "first_paid", "outstanding", "has_txns", "refund_count", "monitoring_until"
+        )
+        .get()
+    )
+
+
+def _subscriptions(
+    workspace: Workspace, cid: str
+) -> tuple[list[Obj], Catalog, dict[str, Obj], dict[str, Obj]]:
+    """Subscriptions (items and prices embedded), their products, discounts and pending prices."""
+    rows = MirrorSubscription.objects.filter(workspace=workspace, customer_id=cid).order_by(
+        "-created", "-id"
+    )
+    subs = [dict(r.data or {}) for r in rows if r.data]
+    catalog = Catalog(workspace, subs)
+    discount_ids = {str(d) for s in subs for d in (s.get("discounts") or []) if isinstance(d, str)}
+    discounts: dict[str, Obj] = {}
+    if discount_ids:
+        discounts = {
+            r.stripe_id: {**(r.data or {}), "deleted": not r.active}
+            for r in MirrorDiscount.objects.filter(workspace=workspace, stripe_id__in=discount_ids)
+        }
+    pending_ids = {str((s.get("metadata") or {}).get("pending_price_id")) for s in subs} - {
+        "None",
+        "",
+    }
+    pending_prices: dict[str, Obj] = {}
+    if pending_ids:
+        pending_prices = {
+            r.stripe_id: dict(r.data or {})
+            for r in MirrorPrice.objects.filter(workspace=workspace, stripe_id__in=pending_ids)
+        }
+    return subs, catalog, discounts, pending_prices
+
+
+def _payment_method(
+    workspace: Workspace, customer: MirrorCustomer, primary: Obj | None
+) -> Obj | None:
+    """The default payment method: expanded on the customer, else the mirrored row."""
+    data = customer.data or {}
+    ref = (data.get("invoice_settings") or {}).get("default_payment_method") or (primary or {}).get(
+        "default_payment_method"
+    )
+    if isinstance(ref, dict):
+        return ref
+    if not ref:
+        return None
+    row = MirrorPaymentMethod.objects.filter(workspace=workspace, stripe_id=ref).first()
+    return dict(row.data) if row is not None and row.data else None
+
+
+def _charges(
+    workspace: Workspace, cid: str, now: datetime
+) -> tuple[list[MirrorCharge], MirrorCharge | None]:
+    """Charges of the last 12 months (newest first) and the latest charge ever."""
+    charges = list(
+        MirrorCharge.objects.filter(
+            workspace=workspace, customer_id=cid, created__gte=now - timedelta(days=365)
+        ).order_by("-created", "-stripe_id")[:CHARGES_MAX]
+    )
+    last = charges[0] if charges else None
+    if last is None:
+        last = (
+            MirrorCharge.objects.filter(workspace=workspace, customer_id=cid)
+            .order_by("-created")
+            .first()
+        )
+    return charges, last
+
+
+def _actions(workspace: Workspace, cid: str, real_now: datetime) -> list[BillingAction]:
+    """Billing Desk's own records: approvals pending and recent actions, in one query."""
+    return list(
+        BillingAction.objects.filter(workspace=workspace, customer_id=cid)
+        .filter(
+            Q(status=BillingAction.Status.PENDING_APPROVAL)
+            | Q(created_at__gte=real_now - timedelta(days=ACTIONS_DAYS))
+        )
+        .select_related("actor", "approval")
+        .order_by("-created_at")[:ACTIONS_MAX]
+    )
+
+
+def customer_facts_load(
+    *, workspace: Workspace, customer: MirrorCustomer, now: datetime, real_now: datetime
+) -> CustomerFacts:
+    """Load what the context is computed from (see the module docstring)."""
+    cid = customer.stripe_id
+    aggregates = _aggregates(workspace, customer, now)
+    subs, catalog, discounts, pending_prices = _subscriptions(workspace, cid)
+    primary = primary_subscription(subs, catalog)
+    payment_method = _payment_method(workspace, customer, primary)
+    charges, last_charge = _charges(workspace, cid, now)
+    open_invoices = list(
+        MirrorInvoice.objects.filter(workspace=workspace, customer_id=cid, status="open").order_by(
+            "-created"
+        )[:OPEN_INVOICES_MAX]
+    )
+    txns: list[MirrorBalanceTransaction] = []
+    if aggregates["has_txns"]:
+        txns = list(
+            MirrorBalanceTransaction.objects.filter(workspace=workspace, customer_id=cid).order_by(
+                "-created"
+            )
+        )
+    return CustomerFacts(
+        workspace=workspace,
+        customer=customer,
+        currency=(customer.currency or workspace.base_currency or "USD").upper(),
+        now=now,
+        real_now=real_now,
+        revenue=int(aggregates["lifetime"] or 0),
+        first_paid=aggregates["first_paid"],
+        outstanding=int(aggregates["outstanding"] or 0),
+        refund_count=int(aggregates["refund_count"] or 0),
+        monitoring_until=aggregates["monitoring_until"],
+        subs=subs,
+        catalog=catalog,
+        discounts=discounts,
+        pending_prices=pending_prices,
+        primary=primary,
+        payment_method=payment_method,
+        charges=charges,
+        last_charge=last_charge,
+        open_invoices=open_invoices,
+        balance_transactions=txns,
+        actions=_actions(workspace, cid, real_now),
+    )
+
+
+__all__ = ["CustomerFacts", "customer_facts_load"]

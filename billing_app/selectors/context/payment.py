@@ -1,0 +1,115 @@
+"""The payment side of the context: the payment method, the payment status and the credits.
+
+* **Credits** — available is the credit the customer holds (−balance when the
+  balance is negative); applied this cycle sums the balance applied to invoices
+  since the primary subscription's current period began; pending lists the granted
+  credits not yet consumed, oldest consumed first.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.utils import timezone
+
+from ...models import MirrorBalanceTransaction, MirrorCharge, MirrorCustomer
+from ..payments import card_brand_label, charge_method_label, money
+from .shapes import Obj, day
+
+
+def _card_block(pm: Obj, now: datetime) -> Obj:
+    card = pm.get("card") or {}
+    brand = str(card.get("brand") or "card")
+    exp_month, exp_year = card.get("exp_month"), card.get("exp_year")
+    expired = bool(exp_year) and (int(exp_year), int(exp_month or 0)) < (now.year, now.month)
+    return {
+        "id": pm.get("id"),
+        "type": "card",
+        "brand": brand,
+        "last4": card.get("last4"),
+        "exp_month": exp_month,
+        "exp_year": exp_year,
+        "display": f"{card_brand_label(brand)} ending {card.get('last4')}",
+        "expires": f"{int(exp_month):02d}/{exp_year}" if exp_month and exp_year else None,
+        "expired": expired,
+    }
+
+
+def payment_method_block(pm: Obj | None, now: datetime) -> Obj | None:
+    """A card (with whether it has expired by ``now``) or a bank account; None for none."""
+    if not pm:
+        return None
+    if pm.get("type") == "card":
+        return _card_block(pm, now)
+    kind = str(pm.get("type") or "")
+    details = pm.get(kind) or {}
+    return {
+        "id": pm.get("id"),
+        "type": kind,
+        "brand": details.get("bank_name") or kind,
+        "last4": details.get("last4"),
+        "exp_month": None,
+        "exp_year": None,
+        "display": f"Bank account ending {details.get('last4')}" if details.get("last4") else kind,
+        "expires": None,
+        "expired": False,
+    }
+
+
+def last_payment_block(charge: MirrorCharge | None) -> Obj | None:
+    if charge is None:
+        return None
+    return {
+        "amount": money(charge.amount, charge.currency),
+        "date": day(charge.created),
+        "status": charge.status,
+        "succeeded": charge.status == "succeeded",
+        "charge_id": charge.stripe_id,
+        "method": charge_method_label(charge),
+        "failure_code": charge.failure_code,
+        "failure_message": charge.failure_message,
+    }
+
+
+def credits_block(
+    customer: MirrorCustomer,
+    txns: list[MirrorBalanceTransaction],
+    period_start: datetime | None,
+    currency: str,
+) -> Obj:
+    available = -customer.balance if customer.balance < 0 else 0
+    applied = sum(
+        t.amount
+        for t in txns
+        if t.type == "applied_to_invoice"
+        and t.amount > 0
+        and period_start is not None
+        and t.created
+        and t.created >= period_start
+    )
+    pending: list[Obj] = []
+    remaining = available
+    grants = sorted(
+        (t for t in txns if t.amount < 0 and t.type != "applied_to_invoice"),
+        key=lambda t: (t.created or timezone.now(), t.stripe_id),
+        reverse=True,
+    )
+    for grant in grants:  # newest first: older credits were consumed first
+        if remaining <= 0:
+            break
+        left = min(-grant.amount, remaining)
+        remaining -= left
+        pending.append(
+            {
+                "id": grant.stripe_id,
+                "amount": money(left, grant.currency or currency),
+                "granted": money(-grant.amount, grant.currency or currency),
+                "description": grant.description,
+                "date": day(grant.created),
+            }
+        )
+    return {
+        "available": money(available, currency),
+        "applied_this_cycle": money(applied, currency),
+        "pending": pending,
+    }

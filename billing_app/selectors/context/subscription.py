@@ -1,0 +1,375 @@
+"""The subscriptions block: which subscription is primary, what each one sells, what comes next.
+
+* **Primary subscription** — among the subscriptions billing now (the rulebook's
+  ``BILLING_STATUSES``: active, trialing, past_due, unpaid), the one whose plan item
+  is worth most per month (the plan item is the rulebook's ``plan_item``: the largest
+  monthly item whose product is not marked ``metadata.addon = "true"``). Add-ons are
+  the primary's other items plus the items of billing subscriptions that hold only
+  add-on products (add-ons billed on their own cycle, e.g. yearly on the contract
+  anniversary).
+* **Next invoice** — the earliest renewal (or trial end) among the billing
+  subscriptions not cancelling and not paused with ``void``: their items at the
+  current price (or the pending price of a scheduled change), less a percentage
+  discount the invoice will still see.
+
+Pure functions over the mirrored Stripe-shaped JSON; the products come from ``Catalog``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from dateutil.relativedelta import relativedelta
+from django.utils import timezone
+
+from ...money import short_money
+from ...subscriptions import is_billing, monthly_amount, period_amount
+from ..payments import money
+from .products import Catalog, interval_text, sub_items
+from .shapes import Obj, day, minor_units, ts
+
+# Which billing subscription is primary when two are worth the same: the healthiest first.
+STATUS_ORDER = {"active": 0, "past_due": 1, "unpaid": 2, "trialing": 3, "paused": 4}
+CYCLE_LABEL = {"day": "Daily", "week": "Weekly", "month": "Monthly", "year": "Annual"}
+
+
+# --- periods and discounts ------------------------------------------------------------
+
+
+def period_end(sub: Obj) -> int | None:
+    ends = [i.get("current_period_end") for i in sub_items(sub) if i.get("current_period_end")]
+    return min(ends) if ends else sub.get("current_period_end")
+
+
+def period_start(sub: Obj) -> int | None:
+    starts = [
+        i.get("current_period_start") for i in sub_items(sub) if i.get("current_period_start")
+    ]
+    return min(starts) if starts else sub.get("current_period_start")
+
+
+def is_paused(sub: Obj) -> bool:
+    return bool(sub.get("pause_collection"))
+
+
+def discount_of(sub: Obj, discounts: dict[str, Obj]) -> Obj | None:
+    """The subscription's discount still in force (expanded, else the mirrored one)."""
+    for ref in sub.get("discounts") or []:
+        obj = ref if isinstance(ref, dict) else discounts.get(str(ref))
+        if obj and not obj.get("deleted"):
+            return obj
+    return None
+
+
+def coupon_of(discount: Obj | None) -> Obj:
+    if not discount:
+        return {}
+    source = discount.get("source") or {}
+    coupon = (
+        source.get("coupon") if isinstance(source.get("coupon"), dict) else discount.get("coupon")
+    )
+    return coupon if isinstance(coupon, dict) else {}
+
+
+def _discount_running(discount: Obj | None, at: datetime) -> bool:
+    if not discount:
+        return False
+    end = ts(discount.get("end"))
+    return end is None or end > at
+
+
+def percent_factor(discount: Obj | None, at: datetime) -> Decimal:
+    """The share of recurring revenue left after a percentage discount running at ``at``."""
+    if not _discount_running(discount, at):
+        return Decimal(1)
+    coupon = coupon_of(discount)
+    if coupon.get("duration") == "once" or coupon.get("percent_off") is None:
+        return Decimal(1)
+    return 1 - Decimal(str(coupon["percent_off"])) / 100
+
+
+def _next_invoice_factor(sub: Obj, discounts: dict[str, Obj], when: datetime) -> Decimal:
+    """The share of the next invoice left after the subscription's percentage discount.
+
+    A ``once`` coupon still applies when it was added during the current period
+    (no invoice has consumed it yet).
+    """
+    discount = discount_of(sub, discounts)
+    coupon = coupon_of(discount)
+    if not discount or coupon.get("percent_off") is None or not _discount_running(discount, when):
+        return Decimal(1)
+    if coupon.get("duration") == "once":
+        start, started = discount.get("start"), period_start(sub)
+        if not start or not started or int(start) < int(started):
+            return Decimal(1)
+    return 1 - Decimal(str(coupon["percent_off"])) / 100
+
+
+# --- the primary subscription ------------------------------------------------------------
+
+
+def primary_subscription(subs: list[Obj], catalog: Catalog) -> Obj | None:
+    """The subscription the panel leads with (see the module docstring)."""
+    with_plan = [
+        s for s in subs if is_billing(s.get("status")) and catalog.plan_item(s) is not None
+    ]
+    if with_plan:
+        return max(
+            with_plan,
+            key=lambda s: (
+                -STATUS_ORDER.get(str(s.get("status")), 9),
+                monthly_amount(catalog.view(catalog.plan_item(s) or {})),
+            ),
+        )
+    if subs:
+        return next((s for s in subs if catalog.plan_item(s) is not None), subs[0])
+    return None
+
+
+def addon_entry(item: Obj, catalog: Catalog, currency: str) -> Obj:
+    view = catalog.view(item)
+    price = item.get("price") or {}
+    monthly = minor_units(monthly_amount(view))
+    return {
+        "item_id": item.get("id"),
+        "name": catalog.name(price),
+        "price": money(monthly, currency),
+        "interval": "month",
+        "display": f"{short_money(monthly, currency)}/month",
+        "billed_price": money(period_amount(view), currency),
+        "billed_interval": interval_text(price),
+        "quantity": view.quantity,
+        "price_id": price.get("id"),
+    }
+
+
+def subscription_blocks(
+    subs: list[Obj],
+    *,
+    primary: Obj | None,
+    catalog: Catalog,
+    discounts: dict[str, Obj],
+    pending_prices: dict[str, Obj],
+    currency: str,
+    now: datetime,
+) -> tuple[Obj | None, list[Obj]]:
+    """The primary subscription's block and every subscription's (billing ones first)."""
+    # Billing subscriptions of add-ons only show their items as the primary's add-ons.
+    extra_addons = [
+        addon_entry(i, catalog, str(s.get("currency") or currency).upper())
+        for s in subs
+        if is_billing(s.get("status")) and catalog.plan_item(s) is None
+        for i in sub_items(s)
+    ]
+
+    def block(sub: Obj) -> Obj:
+        return subscription_block(
+            sub,
+            catalog=catalog,
+            discounts=discounts,
+            pending_prices=pending_prices,
+            extra_addons=extra_addons if sub is primary else [],
+            now=now,
+        )
+
+    primary_block = block(primary) if primary is not None else None
+    ordered = sorted(subs, key=lambda s: (not is_billing(s.get("status")), s is not primary))
+    return primary_block, [primary_block if s is primary else block(s) for s in ordered]
+
+
+# --- one subscription -----------------------------------------------------------------------
+
+
+def _plan_block(item: Obj, catalog: Catalog, currency: str) -> Obj:
+    price = item.get("price") or {}
+    view = catalog.view(item)
+    amount = period_amount(view)
+    interval = interval_text(price)
+    name = catalog.name(price)
+    return {
+        "name": name,
+        "price": money(amount, currency),
+        "unit_amount": money(view.price.unit_amount or 0, currency),
+        "quantity": view.quantity,
+        "interval": interval,
+        "display": f"{name} ({short_money(amount, currency)}/{interval})",
+        "price_id": price.get("id"),
+        "item_id": item.get("id"),
+    }
+
+
+def _seats_block(item: Obj, catalog: Catalog, meta: Obj) -> Obj | None:
+    total = catalog.view(item).quantity
+    used_raw = meta.get("seats_used")
+    used = int(used_raw) if str(used_raw or "").isdigit() else None
+    if total <= 1 and used is None:  # a flat plan (quantity 1) has no seats to show
+        return None
+    return {
+        "used": used,
+        "total": total,
+        "utilization_pct": round(used * 100 / total) if used is not None and total else None,
+        "item_id": item.get("id"),
+    }
+
+
+def _discount_block(discount: Obj | None) -> Obj | None:
+    if not discount:
+        return None
+    coupon = coupon_of(discount)
+    return {
+        "id": discount.get("id"),
+        "coupon_id": coupon.get("id"),
+        "name": coupon.get("name"),
+        "percent_off": coupon.get("percent_off"),
+        "duration": coupon.get("duration"),
+        "duration_in_months": coupon.get("duration_in_months"),
+        "end": day(ts(discount.get("end"))),
+    }
+
+
+def _pending_change(sub: Obj, catalog: Catalog, pending_prices: dict[str, Obj]) -> Obj | None:
+    meta = sub.get("metadata") or {}
+    if not meta.get("pending_price_id"):
+        return None
+    target = pending_prices.get(str(meta["pending_price_id"])) or {}
+    return {
+        "price_id": meta["pending_price_id"],
+        "name": catalog.name(target) if target else "",
+        "effective_date": day(ts(meta.get("pending_change_at"))),
+        "schedule_id": sub.get("schedule"),
+    }
+
+
+def _contract_end(sub: Obj, now: datetime) -> str | None:
+    meta = sub.get("metadata") or {}
+    if meta.get("contract_end"):
+        return str(meta["contract_end"])[:10]
+    start = ts(sub.get("start_date"))
+    term = meta.get("contract_term")
+    if start is None or term not in {"annual", "monthly"}:
+        return None
+    if term == "monthly":
+        return day(ts(period_end(sub)))
+    years = max(1, relativedelta(now, start).years + 1)
+    return day(start + relativedelta(years=years))
+
+
+def _billing_cycle(sub: Obj, price: Obj) -> str:
+    """The plan's interval (else the first item's) as the panel labels it."""
+    shown = price or (sub_items(sub) or [{}])[0].get("price") or {}
+    return CYCLE_LABEL.get((shown.get("recurring") or {}).get("interval") or "", "")
+
+
+def subscription_block(
+    sub: Obj,
+    *,
+    catalog: Catalog,
+    discounts: dict[str, Obj],
+    pending_prices: dict[str, Obj],
+    extra_addons: list[Obj],
+    now: datetime,
+) -> Obj:
+    currency = str(sub.get("currency") or "usd").upper()
+    meta = sub.get("metadata") or {}
+    item = catalog.plan_item(sub)
+    price = (item or {}).get("price") or {}
+    status = str(sub.get("status") or "")
+    own_addons = [
+        addon_entry(i, catalog, currency)
+        for i in sub_items(sub)
+        if item is None or i.get("id") != item.get("id")
+    ]
+    pause = sub.get("pause_collection")
+    auto_renew = (
+        is_billing(status)
+        and not sub.get("cancel_at_period_end")
+        and not sub.get("cancel_at")
+        and meta.get("auto_renew") != "false"
+    )
+    return {
+        "id": sub.get("id"),
+        "status": status,
+        "status_label": status.replace("_", " ").capitalize(),
+        "start_date": day(ts(sub.get("start_date"))),
+        "contract_end": _contract_end(sub, now),
+        "contract_term": meta.get("contract_term") or None,
+        "auto_renew": bool(auto_renew),
+        "plan": _plan_block(item, catalog, currency) if item is not None else None,
+        "billing_cycle": _billing_cycle(sub, price),
+        "seats": _seats_block(item, catalog, meta) if item is not None else None,
+        "addons": own_addons + extra_addons,
+        "trial_end": day(ts(sub.get("trial_end"))),
+        "pause_collection": {
+            "behavior": pause.get("behavior"),
+            "resumes_at": day(ts(pause.get("resumes_at"))),
+        }
+        if pause
+        else None,
+        "cancel_at_period_end": bool(sub.get("cancel_at_period_end")),
+        "cancel_at": day(ts(sub.get("cancel_at"))),
+        "canceled_at": day(ts(sub.get("canceled_at"))),
+        "ended_at": day(ts(sub.get("ended_at"))),
+        "current_period_start": day(ts(period_start(sub))),
+        "current_period_end": day(ts(period_end(sub))),
+        "price_id": price.get("id"),
+        "collection_method": sub.get("collection_method") or "charge_automatically",
+        "discount": _discount_block(discount_of(sub, discounts)),
+        "pending_change": _pending_change(sub, catalog, pending_prices),
+        "grace_period_until": day(ts(meta.get("grace_period_until"))),
+        "currency": currency,
+    }
+
+
+# --- the next invoice ------------------------------------------------------------------------
+
+
+def _next_invoice_total(
+    sub: Obj, catalog: Catalog, discounts: dict[str, Obj], pending_prices: dict[str, Obj], when: int
+) -> int:
+    meta = sub.get("metadata") or {}
+    total = Decimal(0)
+    for item in sub_items(sub):
+        view = catalog.view(item)
+        amount = period_amount(view)
+        if meta.get("pending_item_id") == item.get("id") and meta.get("pending_price_id"):
+            target = pending_prices.get(str(meta["pending_price_id"]))
+            if target:
+                amount = int(target.get("unit_amount") or 0) * view.quantity
+        total += amount
+    total *= _next_invoice_factor(sub, discounts, ts(when) or timezone.now())
+    return minor_units(total)
+
+
+def next_invoice(
+    subs: list[Obj],
+    *,
+    catalog: Catalog,
+    discounts: dict[str, Obj],
+    pending_prices: dict[str, Obj],
+    currency: str,
+) -> Obj | None:
+    candidates: list[tuple[int, int, str]] = []
+    for sub in subs:
+        if (
+            not is_billing(sub.get("status"))
+            or sub.get("cancel_at_period_end")
+            or sub.get("cancel_at")
+        ):
+            continue
+        if (sub.get("pause_collection") or {}).get("behavior") == "void":
+            continue
+        when = sub.get("trial_end") if sub.get("status") == "trialing" else period_end(sub)
+        if not when:
+            continue
+        total = _next_invoice_total(sub, catalog, discounts, pending_prices, int(when))
+        candidates.append((int(when), total, str(sub.get("id"))))
+    if not candidates:
+        return None
+    earliest = min(c[0] for c in candidates)
+    due = [c for c in candidates if c[0] == earliest]
+    return {
+        "amount": money(sum(c[1] for c in due), currency),
+        "date": day(ts(earliest)),
+        "subscription_ids": [c[2] for c in due],
+    }
