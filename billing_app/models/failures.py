@@ -27,7 +27,7 @@ from .tenancy import Workspace
 
 class PaymentFailure(models.Model):
     class ReasonCategory(models.TextChoices):
-        """The dashboard's failure-reason categories (``selectors.dashboard.FAILURE_REASONS``)."""
+        """The dashboard's failure-reason categories (``billing_app.vocabulary.FAILURE_CATEGORIES``)."""
 
         CARD_EXPIRED = "card_expired", "Card expired"
         INSUFFICIENT_FUNDS = "insufficient_funds", "Insufficient funds"

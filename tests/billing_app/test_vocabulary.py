@@ -46,3 +46,9 @@ def test_payload_is_json_and_ordered_pairs():
     assert ["too_expensive", "Too expensive"] in payload["cancellation_feedback"]
     assert payload["decline_codes"]["expired_card"]["category"] == "card_expired"
     assert ["l1", "L1 Agent"] in payload["role_labels"]
+
+
+def test_the_failure_model_stores_the_vocabulary_categories():
+    from billing_app.models import PaymentFailure
+
+    assert dict(PaymentFailure.ReasonCategory.choices) == dict(v.FAILURE_CATEGORIES)
