@@ -6,16 +6,10 @@ from typing import Any
 
 from ..errors import NotFound
 from ..models import MirrorCustomer, MirrorPrice, MirrorProduct, MirrorSubscription, Workspace
-from ..money import Money, format_money
+from ..money import Money, short_money
+from ..subscriptions import LIVE_STATUSES, is_addon_product, item_view_from_stripe, plan_item
 
-LIVE = ("active", "trialing", "past_due")
 INTERVAL_ORDER = {"day": 0, "week": 1, "month": 2, "year": 3}
-
-
-def _short(amount: int, currency: str) -> str:
-    """``$2,400`` for whole amounts, ``$24.50`` otherwise (as the brief writes prices)."""
-    text = format_money(amount, currency)
-    return text[:-3] if text.endswith(".00") else text
 
 
 def plan_options(*, workspace: Workspace, customer_id: str) -> dict[str, Any]:
@@ -32,7 +26,7 @@ def plan_options(*, workspace: Workspace, customer_id: str) -> dict[str, Any]:
         raise NotFound(f"No customer {customer_id} in this workspace.", code="customer_not_found")
     subscription = (
         MirrorSubscription.objects.filter(
-            workspace=workspace, customer_id=customer_id, status__in=LIVE
+            workspace=workspace, customer_id=customer_id, status__in=LIVE_STATUSES
         )
         .order_by("created", "pk")
         .first()
@@ -58,7 +52,8 @@ def plan_options(*, workspace: Workspace, customer_id: str) -> dict[str, Any]:
         workspace=workspace, active=True, type="recurring", currency__iexact=currency
     )
     if interval is not None:
-        # A plan change keeps the billing interval (the action refuses another one).
+        # The panel offers plans of the current billing interval (the rulebook would allow
+        # another one; changing the interval is not offered from this form).
         prices = prices.filter(recurring_interval=interval[0], recurring_interval_count=interval[1])
     prices = list(prices)
     products = {
@@ -70,7 +65,7 @@ def plan_options(*, workspace: Workspace, customer_id: str) -> dict[str, Any]:
     options = []
     for price in prices:
         product = products.get(price.product_id)
-        if product is None or not product.active or product.metadata.get("addon") == "true":
+        if product is None or not product.active or _is_addon(product):
             continue
         unit = int(price.unit_amount or 0)
         amount = unit * quantity
@@ -78,9 +73,9 @@ def plan_options(*, workspace: Workspace, customer_id: str) -> dict[str, Any]:
         every = price.recurring_interval or "month"
         per = every if count == 1 else f"{count} {every}s"
         name = product.name or price.nickname or price.stripe_id
-        display = f"{name} ({_short(amount, price.currency)}/{per})"
+        display = f"{name} ({short_money(amount, price.currency)}/{per})"
         if quantity > 1:
-            display += f" · {_short(unit, price.currency)} × {quantity} seats"
+            display += f" · {short_money(unit, price.currency)} × {quantity} seats"
         options.append(
             {
                 "id": price.stripe_id,
@@ -106,28 +101,16 @@ def plan_options(*, workspace: Workspace, customer_id: str) -> dict[str, Any]:
     }
 
 
+def _is_addon(product: MirrorProduct) -> bool:
+    return is_addon_product({"id": product.stripe_id, "metadata": product.metadata or {}})
+
+
 def _plan_item(workspace: Workspace, items: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The subscription's plan item: its largest item whose product is not an add-on."""
-    product_ids = set()
-    for item in items:
-        product = (item.get("price") or {}).get("product")
-        product_ids.add(product.get("id") if isinstance(product, dict) else str(product or ""))
-    addons = set(
-        MirrorProduct.objects.filter(
-            workspace=workspace, stripe_id__in=product_ids, metadata__addon="true"
-        ).values_list("stripe_id", flat=True)
-    )
-    candidates = []
-    for item in items:
-        price = item.get("price") or {}
-        product = price.get("product")
-        product_id = product.get("id") if isinstance(product, dict) else str(product or "")
-        if product_id not in addons:
-            candidates.append(item)
-    return max(
-        candidates,
-        key=lambda i: (
-            int((i.get("price") or {}).get("unit_amount") or 0) * int(i.get("quantity") or 1)
-        ),
-        default=None,
-    )
+    """The subscription's plan item (the rulebook's ``plan_item``); add-on flags from the mirror."""
+    product_ids = {item_view_from_stripe(item).price.product_id for item in items}
+    addons = {
+        product.stripe_id
+        for product in MirrorProduct.objects.filter(workspace=workspace, stripe_id__in=product_ids)
+        if _is_addon(product)
+    }
+    return plan_item(items, lambda item: item_view_from_stripe(item, addon_products=addons))
