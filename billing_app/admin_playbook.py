@@ -10,6 +10,8 @@ brings the brief's wording back.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
@@ -17,7 +19,7 @@ from django.utils.html import format_html, format_html_join
 
 from .errors import ValidationFailed
 from .models import PaymentFailure, PlaybookTemplate
-from .playbook import TEMPLATES
+from .playbook import TEMPLATES, Scenario
 from .selectors.playbook_templates import SCENARIO_ROWS
 from .services.playbook_templates import (
     placeholders_for,
@@ -32,7 +34,7 @@ class PlaybookTemplateForm(forms.ModelForm):
         fields = ("workspace", "scenario", "variant", "body", "is_active")
         widgets = {"body": forms.Textarea(attrs={"rows": 6, "cols": 100})}
 
-    def clean(self) -> dict:  # type: ignore[type-arg]
+    def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         scenario, variant = data.get("scenario"), data.get("variant") or ""
         if not scenario:
@@ -73,12 +75,14 @@ class PlaybookTemplateAdmin(admin.ModelAdmin):
             ),
         )
 
-    def save_model(self, request: HttpRequest, obj: PlaybookTemplate, form, change) -> None:  # type: ignore[no-untyped-def]
-        obj.updated_by = request.user  # type: ignore[assignment]
+    def save_model(
+        self, request: HttpRequest, obj: PlaybookTemplate, form: Any, change: bool
+    ) -> None:
+        obj.updated_by = request.user  # type: ignore[assignment]  # admin users are signed in
         super().save_model(request, obj, form, change)
 
 
-def _rows():  # type: ignore[no-untyped-def]
+def _rows() -> list[tuple[tuple[str, str], Scenario]]:
     return [(row, scenario) for scenario, row in SCENARIO_ROWS.items()]
 
 
@@ -113,5 +117,5 @@ class PaymentFailureAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

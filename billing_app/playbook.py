@@ -293,6 +293,8 @@ def _failed_payment(action: BillingAction) -> dict[str, Any] | None:
         _money(invoice.amount_remaining, invoice.currency)
         if invoice is not None
         else _money(charge.amount, charge.currency)
+        if charge is not None
+        else None
     )
     reason = (
         decline_words(charge.decline_code or charge.failure_code, charge.failure_message)

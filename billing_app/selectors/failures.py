@@ -255,13 +255,14 @@ def failure_alerts_extend(
     warned = next((f for f in streak if f.suspension_warning_sent_at), None)
     if warned is not None:
         consecutive = max(f.consecutive_count for f in streak)
-        outreach = {
+        outreach_words: dict[str, str] = {
             PaymentFailure.OutreachStatus.TICKET: f"a ticket was opened for the CSM group ({warned.csm_outreach_ref})",
             PaymentFailure.OutreachStatus.NOTE: "the CSM group was asked on the latest ticket",
             PaymentFailure.OutreachStatus.PENDING: "CSM outreach is being requested",
             PaymentFailure.OutreachStatus.FAILED: "CSM outreach could not be requested yet",
             PaymentFailure.OutreachStatus.NO_CHANNEL: "no helpdesk channel reaches the CSM group",
-        }.get(warned.csm_outreach_status, "")
+        }
+        outreach = outreach_words.get(warned.csm_outreach_status, "")
         amount = format_money(latest.amount, latest.currency) if latest else ""
         alerts.append(
             {

@@ -23,11 +23,12 @@ payment-failure escalation (``services.payment_failures.escalation``).
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.db import transaction
 from django.db.models import F
 
-from helpdesk_connectors.base import HelpdeskApiError, NotRegistered
+from helpdesk_connectors.base import HelpdeskApiError, HelpdeskConnector, NotRegistered
 from helpdesk_connectors.models import Installation
 from helpdesk_connectors.registry import connector_for
 
@@ -52,7 +53,7 @@ def _role_label(value: str) -> str:
         return value or "unknown role"
 
 
-def _who(user) -> str:  # type: ignore[no-untyped-def]
+def _who(user: Any) -> str:
     if user is None:
         return "someone"
     name = user.get_full_name() if hasattr(user, "get_full_name") else ""
@@ -170,7 +171,7 @@ def note_maybe_sent(exc: HelpdeskApiError) -> bool:
     return exc.code in _MAYBE_SENT_CODES or (exc.http_status or 0) >= 500
 
 
-def _connector(installation: Installation):  # type: ignore[no-untyped-def]
+def _connector(installation: Installation) -> HelpdeskConnector:
     try:
         return connector_for(installation)
     except NotRegistered as exc:
