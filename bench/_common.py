@@ -163,7 +163,7 @@ def print_machine() -> None:
 
 def demo_workspace() -> Any:
     """The demo sandbox workspace with its seeded customers (Acme Corp and the scenarios)."""
-    from billing_app.services.demo_seed import demo_seed
+    from billing_app.demo.seed import demo_seed
 
     return demo_seed(admin_password="bench-" + os.urandom(6).hex())
 

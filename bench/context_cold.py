@@ -44,7 +44,7 @@ TARGET_FACTOR = 1.2
 def stripe_objects() -> list[dict]:
     from django.utils import timezone
 
-    from billing_app.services.demo_seed import _Seeder
+    from billing_app.demo.seed import DemoSeeder as _Seeder
 
     return _Seeder(timezone.now()).build()
 

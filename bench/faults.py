@@ -81,7 +81,7 @@ BEAT_TASK_WORDS = ("reconcile", "outbox", "redrive", "re_drive", "requeue")
 # instead of after minutes (the deployment's period is what the operations guide states).
 BEAT_SETTING_OVERRIDES: dict[str, Any] = {"BILLING_DESK_ACTION_STALE_SECONDS": 0}
 # Stripe-shaped objects to clone customers from (the demo's Acme Corp and its catalog).
-DEMO_OBJECTS = "billing_app.services.demo_seed._Seeder"
+DEMO_OBJECTS = "billing_app.demo.seed.DemoSeeder"
 # Action statuses that mean "not finished yet" (A1 adds outcome_unknown).
 OPEN_STATUSES = ("executing", "outcome_unknown")
 DONE_EVENT_STATUSES = ("processed", "ignored")

@@ -24,7 +24,7 @@ def forget_provider_health() -> None:
 
 def seed_brief_day(settings):
     """The demo sandbox as ``seed_demo --as-of 2026-01-15`` leaves it (clock frozen on that day)."""
-    from billing_app.services.demo_seed import demo_seed
+    from billing_app.demo.seed import demo_seed
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     return demo_seed(as_of=AS_OF)

@@ -24,7 +24,7 @@ from billing_app.models import (
     MirrorSubscription,
     MirrorSubscriptionItem,
 )
-from billing_app.services.demo_seed import _Seeder
+from billing_app.demo.seed import DemoSeeder as _Seeder
 from billing_app.services.mirror import mirror_upsert
 from billing_app.services.mirror_bulk import mirror_upsert_bulk
 

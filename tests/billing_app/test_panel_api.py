@@ -1,17 +1,19 @@
 """The endpoints the panel needs beside the context: plans to change to, the Refresh button,
-and what ``me`` tells the panel about approvals."""
+the vocabulary, and what ``me`` tells the panel about approvals."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from billing_app.catalog import Role
 from billing_app.models import MirrorCustomer
-from billing_app.services.demo_seed import ACME, demo_seed
+from billing_app.demo.seed import ACME, demo_seed
 from billing_app.services.identity import agent_sign_in
+from billing_app.vocabulary import vocabulary_payload
 from helpdesk_connectors.base import AgentProfile, HelpdeskIdentity
 
 BRIEF_DAY = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
@@ -62,7 +64,12 @@ def test_plans_lists_the_same_interval_plans_priced_for_the_seat_count(agent):
     plans = {p["id"]: p for p in body["plans"]}
     assert plans["price_sbx_enterprise_pro__monthly"]["current"] is True
     plus = plans["price_sbx_enterprise_plus__monthly"]
-    assert plus["amount"] == {"amount": 320_000, "currency": "USD", "exponent": 2, "display": "$3,200.00"}
+    assert plus["amount"] == {
+        "amount": 320_000,
+        "currency": "USD",
+        "exponent": 2,
+        "display": "$3,200.00",
+    }
     assert plus["display"] == "Enterprise Plus ($3,200/month) · $64 × 50 seats"
     assert {p["interval"] for p in body["plans"]} == {"month"}
     assert all(p["amount"]["currency"] == "USD" for p in body["plans"])
@@ -148,3 +155,49 @@ def test_me_names_the_approvers_of_each_action_by_size(agent):
     assert [r["threshold"] for r in routes] == sorted(r["threshold"] for r in routes)
     assert "manager" in routes[0]["roles"]
     assert actions["issue_refund"]["mode"] == "request_approval"
+
+
+def test_vocabulary_is_the_servers_one_table_of_words(workspace, api_as):
+    # given any signed-in agent
+    client = api_as(workspace, Role.L1)
+
+    # when the panel loads the vocabulary at start
+    response = client.get("/api/v1/vocabulary/")
+
+    # then it is billing_app.vocabulary's payload, which the browser may keep a while
+    assert response.status_code == 200
+    assert response.json() == vocabulary_payload()
+    assert response["Cache-Control"] == "private, max-age=300"
+    body = response.json()
+    assert body["refund_reasons"][0] == ["requested_by_customer", "Requested by customer"]
+    assert ["too_expensive", "Too expensive"] in body["cancellation_feedback"]
+    assert ["issue_refund", "Issue refund"] in body["action_labels"]
+    assert ["specialist", "Billing Specialist"] in body["role_labels"]
+    assert body["decline_codes"]["expired_card"] == {
+        "category": "card_expired",
+        "agent_text": "Card expired",
+        "customer_text": "an expired card",
+    }
+
+
+def test_vocabulary_needs_a_session(db, client):
+    response = client.get("/api/v1/vocabulary/")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "not_authenticated"
+
+
+def test_the_panel_scripts_hold_no_copy_of_the_vocabulary():
+    # given the panel's JavaScript as served
+    scripts = "\n".join(
+        path.read_text() for path in sorted((settings.BASE_DIR / "static" / "panel").glob("*.js"))
+    )
+
+    # then none of the server's tables is copied into it (labels come from GET vocabulary/)
+    copied = [
+        text
+        for table in ("refund_reasons", "cancellation_feedback", "pause_behaviors", "tax_id_types")
+        for _key, text in vocabulary_payload()[table]
+        if f'"{text}"' in scripts
+    ]
+    assert copied == []
+    assert "ZERO_DECIMAL" not in scripts and '"JPY' not in scripts

@@ -83,7 +83,7 @@ BRIEF_DAY = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 @pytest.fixture
 def sandbox(transactional_db, demo_settings):
     """The demo workspace with the sandbox seeded as ``seed_demo --as-of 2026-01-15`` seeds it."""
-    from billing_app.services.demo_seed import demo_seed
+    from billing_app.demo.seed import demo_seed
 
     return demo_seed(as_of=BRIEF_DAY)
 

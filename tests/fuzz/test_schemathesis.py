@@ -71,7 +71,7 @@ def wsgi_in_test_transaction():
 @pytest.fixture
 def manager_token(db, settings, wsgi_in_test_transaction):
     from billing_app.catalog import Role
-    from billing_app.services.demo_seed import demo_seed
+    from billing_app.demo.seed import demo_seed
     from billing_app.services.identity import agent_sign_in
     from helpdesk_connectors.base import AgentProfile, HelpdeskIdentity
 

@@ -26,14 +26,16 @@ from billing_app.models import (
     MirrorInvoiceLine,
     MirrorRefund,
     MirrorSubscription,
+    PaymentFailure,
     SandboxIdempotency,
 )
 from billing_app.money import Money
 from billing_app.providers import get_provider
 from billing_app.providers.base import BillingProvider, TaxIdInput
-from billing_app.providers.sandbox import SandboxProvider
+from billing_app.providers.sandbox import SandboxProvider, sandbox_advance
+from billing_app.providers.sandbox import objects as o
 from billing_app.providers.sandbox.control import sandbox_control_set
-from billing_app.services.demo_seed import demo_seed
+from billing_app.demo.seed import demo_seed
 from billing_app.services.mirror import mirror_upsert
 
 from ..context_support import forget_provider_health
@@ -451,18 +453,84 @@ def test_a_downgrade_is_scheduled_for_the_period_end(sandbox):
     ).exists()
 
 
+@pytest.fixture
+def odd_prices(seeded):
+    """An archived recurring price and a one-time price of Acme's product."""
+    product = "prod_sbx_enterprise_pro"
+    archived = o.price(
+        id="price_sbx_enterprise_pro__old",
+        product=product,
+        unit_amount=4000,
+        currency="usd",
+        created=AS_OF,
+        active=False,
+    )
+    one_time = o.price(
+        id="price_sbx_enterprise_pro__setup",
+        product=product,
+        unit_amount=50_000,
+        currency="usd",
+        created=AS_OF,
+        interval=None,
+    )
+    for price in (archived, one_time):
+        mirror_upsert(workspace=seeded.workspace, obj=price)
+
+
 @pytest.mark.parametrize(
     ("price_id", "code"),
     [
         ("price_sbx_enterprise_pro__monthly", "same_price"),
-        ("price_sbx_enterprise_pro__annual", "interval_change_unsupported"),
+        ("price_sbx_enterprise_pro__old", "price_inactive"),
+        ("price_sbx_enterprise_pro__setup", "price_not_recurring"),
         ("price_sbx_growth__eur_monthly", "currency_mismatch"),
     ],
 )
-def test_plan_changes_that_cannot_be_made(sandbox, price_id, code):
+def test_plan_changes_that_cannot_be_made(sandbox, odd_prices, price_id, code):
+    # the rulebook's one set of codes (billing_app.subscriptions.plan_change_check)
     with pytest.raises(PreconditionFailed) as excinfo:
         sandbox.preview_plan_change(subscription_id=ACME_PLAN, new_price_id=price_id)
     assert excinfo.value.code == code
+
+
+def test_a_plan_change_on_a_subscription_of_add_ons_only_has_no_plan_item(sandbox):
+    with pytest.raises(PreconditionFailed) as excinfo:
+        sandbox.preview_plan_change(
+            subscription_id="sub_sbx_acme_addons", new_price_id="price_sbx_business__monthly"
+        )
+    assert excinfo.value.code == "no_plan_item"
+
+
+def test_an_interval_change_starts_a_new_billing_cycle(sandbox):
+    # given Acme's 50 seats at $48 a month, moved to $576 a year (the same per month)
+    preview = sandbox.preview_plan_change(
+        subscription_id=ACME_PLAN, new_price_id="price_sbx_enterprise_pro__annual"
+    )
+
+    # then, as Stripe does, the unused month is credited and the whole first year charged now
+    credit = -round(240_000 * REMAINING)
+    assert preview.direction == "upgrade"
+    assert [(line.amount.amount, line.proration) for line in preview.lines] == [
+        (credit, True),
+        (2_880_000, False),
+    ]
+    assert preview.lines[1].period_end == datetime(2027, 1, 15, 12, tzinfo=UTC)
+    assert preview.amount_due_now == Money(2_880_000 + credit, "USD")
+
+    result = sandbox.change_plan(
+        subscription_id=ACME_PLAN,
+        new_price_id="price_sbx_enterprise_pro__annual",
+        proration_date=preview.proration_date,
+        idempotency_key="yearly",
+    )
+
+    invoice = MirrorInvoice.objects.get(stripe_id=result.invoice_id)
+    assert invoice.total == preview.amount_due_now.amount
+    item = MirrorSubscription.objects.get(stripe_id=ACME_PLAN).data["items"]["data"][0]
+    assert (item["current_period_start"], item["current_period_end"]) == (
+        int(AS_OF.timestamp()),
+        int(datetime(2027, 1, 15, 12, tzinfo=UTC).timestamp()),
+    )
 
 
 def test_cancellation_at_period_end_and_immediately(sandbox):
@@ -493,32 +561,93 @@ def test_cancellation_at_period_end_and_immediately(sandbox):
     assert MirrorSubscription.objects.get(stripe_id="sub_sbx_globex").ended_at == AS_OF
 
 
-def test_more_seats_are_prorated_and_invoiced(sandbox):
+def pending_lines(subscription_id=ACME_PLAN):
+    return sorted(
+        (
+            line
+            for line in MirrorInvoiceLine.objects.filter(invoice_id="")
+            if line.data["parent"]["subscription_item_details"]["subscription"] == subscription_id
+        ),
+        key=lambda line: line.amount,
+    )
+
+
+RENEWAL = datetime(2026, 1, 28, tzinfo=UTC)
+
+
+def test_more_seats_are_prorated_and_billed_on_the_next_invoice(seeded, sandbox):
+    # when Acme goes from 50 to 55 seats mid-period
     result = sandbox.adjust_seats(
         subscription_id=ACME_PLAN, item_id=ACME_SEATS, quantity=55, idempotency_key="s"
     )
 
+    # then nothing is invoiced now: the proration waits as pending invoice items
+    # (Stripe's proration_behavior=create_prorations, as the Stripe provider asks for)
     assert result.quantity == 55
-    invoice = MirrorInvoice.objects.get(customer_id=ACME, billing_reason="subscription_update")
+    assert not MirrorInvoice.objects.filter(
+        customer_id=ACME, billing_reason="subscription_update"
+    ).exists()
+    assert [(line.quantity, line.amount, line.proration) for line in pending_lines()] == [
+        (50, -round(240_000 * REMAINING), True),
+        (55, round(264_000 * REMAINING), True),
+    ]
+
+    # and when the period ends, the renewal invoice carries them beside the new period
+    sandbox_advance(workspace=seeded.workspace, to=RENEWAL)
+    invoice = MirrorInvoice.objects.get(
+        subscription_id=ACME_PLAN, billing_reason="subscription_cycle", created=RENEWAL
+    )
     lines = sorted(
         MirrorInvoiceLine.objects.filter(invoice_id=invoice.stripe_id), key=lambda line: line.amount
     )
-    assert [(line.quantity, line.amount) for line in lines] == [
-        (50, -round(240_000 * REMAINING)),
-        (55, round(264_000 * REMAINING)),
+    assert [(line.quantity, line.amount, line.proration) for line in lines] == [
+        (50, -round(240_000 * REMAINING), True),
+        (55, round(264_000 * REMAINING), True),
+        (55, 264_000, False),
     ]
-    assert invoice.total == round(264_000 * REMAINING) - round(240_000 * REMAINING) == 9_678
+    assert invoice.total == 264_000 + 9_678
+    assert pending_lines() == []
 
 
-def test_fewer_seats_become_a_credit_on_the_balance(sandbox):
+def test_fewer_seats_are_credited_on_the_next_invoice(seeded, sandbox):
     sandbox.adjust_seats(
         subscription_id=ACME_PLAN, item_id=ACME_SEATS, quantity=40, idempotency_key="s"
     )
 
     credit = round(240_000 * REMAINING) - round(192_000 * REMAINING)
-    assert MirrorCustomer.objects.get(stripe_id=ACME).balance == -credit
-    txn = MirrorBalanceTransaction.objects.get(customer_id=ACME)
-    assert (txn.type, txn.amount) == ("applied_to_invoice", -credit)
+    assert sum(line.amount for line in pending_lines()) == -credit
+    assert MirrorCustomer.objects.get(stripe_id=ACME).balance == 0
+    assert not MirrorBalanceTransaction.objects.filter(customer_id=ACME).exists()
+
+    sandbox_advance(workspace=seeded.workspace, to=RENEWAL)
+    invoice = MirrorInvoice.objects.get(
+        subscription_id=ACME_PLAN, billing_reason="subscription_cycle", created=RENEWAL
+    )
+    assert invoice.total == 192_000 - credit
+
+
+def test_an_upgrade_invoices_the_pending_seat_prorations_with_it(sandbox):
+    # given a seat change waiting for the next invoice
+    sandbox.adjust_seats(
+        subscription_id=ACME_PLAN, item_id=ACME_SEATS, quantity=55, idempotency_key="s"
+    )
+    preview = sandbox.preview_plan_change(
+        subscription_id=ACME_PLAN, new_price_id="price_sbx_enterprise_plus__monthly"
+    )
+
+    # when the plan is upgraded (always_invoice), the pending items are invoiced with it
+    result = sandbox.change_plan(
+        subscription_id=ACME_PLAN,
+        new_price_id="price_sbx_enterprise_plus__monthly",
+        proration_date=preview.proration_date,
+        idempotency_key="u",
+    )
+
+    assert len(preview.lines) == 4
+    invoice = MirrorInvoice.objects.get(stripe_id=result.invoice_id)
+    assert MirrorInvoiceLine.objects.filter(invoice_id=invoice.stripe_id).count() == 4
+    assert invoice.total == sum(line.amount.amount for line in preview.lines)
+    assert pending_lines() == []
 
 
 def test_bad_seat_changes_are_refused(sandbox):
