@@ -72,9 +72,9 @@ def no_mirror_baseline(runs: int = 3) -> tuple[float, int]:
     from _common import stripe_workspace
     from django.utils import timezone
 
+    from billing_app.demo.seed import DemoSeeder as _Seeder
     from billing_app.providers.stripe import provider as stripe_provider
     from billing_app.selectors.context import customer_context
-    from billing_app.demo.seed import DemoSeeder as _Seeder
     from billing_app.services.refresh import customer_bundle_store
 
     objects = _Seeder(timezone.now()).build()

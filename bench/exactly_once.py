@@ -54,8 +54,8 @@ def main() -> None:
     from django.db import connection
     from django.utils import timezone
 
-    from billing_app.models import BillingAction, MirrorCharge, StripeEvent
     from billing_app.demo.seed import DemoSeeder as _Seeder
+    from billing_app.models import BillingAction, MirrorCharge, StripeEvent
     from billing_app.services.mirror import mirror_upsert
     from billing_app.services.webhooks import stripe_event_process, webhook_hook_register
 

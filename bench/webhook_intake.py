@@ -150,8 +150,8 @@ def main() -> None:
     from django.db import connection
     from django.utils import timezone
 
-    from billing_app.models import StripeEvent
     from billing_app.demo.seed import DemoSeeder as _Seeder
+    from billing_app.models import StripeEvent
     from billing_app.services.webhooks import (
         stripe_event_process,
         stripe_event_receive,

@@ -10,6 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from billing_app.demo.seed import DemoSeeder as _Seeder
 from billing_app.models import (
     MirrorBalanceTransaction,
     MirrorCharge,
@@ -24,7 +25,6 @@ from billing_app.models import (
     MirrorSubscription,
     MirrorSubscriptionItem,
 )
-from billing_app.demo.seed import DemoSeeder as _Seeder
 from billing_app.services.mirror import mirror_upsert
 from billing_app.services.mirror_bulk import mirror_upsert_bulk
 

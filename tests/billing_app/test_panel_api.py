@@ -10,8 +10,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from billing_app.catalog import Role
-from billing_app.models import MirrorCustomer
 from billing_app.demo.seed import ACME, demo_seed
+from billing_app.models import MirrorCustomer
 from billing_app.services.identity import agent_sign_in
 from billing_app.vocabulary import vocabulary_payload
 from helpdesk_connectors.base import AgentProfile, HelpdeskIdentity
