@@ -58,13 +58,6 @@ def escalation_give_up(message: OutboxMessage, error: Exception) -> None:
     payment_failure_escalation_give_up(failure_id=int(message.target_id))
 
 
-outbox_handler_register(
-    kind=OutboxMessage.Kind.FAILURE_ESCALATION,
-    deliver=escalation_deliver,
-    give_up=escalation_give_up,
-)
-
-
 @dataclass(frozen=True)
 class TicketTarget:
     installation: Installation
@@ -348,3 +341,10 @@ def payment_failure_escalation_give_up(*, failure_id: int) -> None:
     PaymentFailure.objects.filter(
         pk=failure_id, csm_outreach_status=PaymentFailure.OutreachStatus.PENDING
     ).update(csm_outreach_status=PaymentFailure.OutreachStatus.FAILED)
+
+
+outbox_handler_register(
+    kind=OutboxMessage.Kind.FAILURE_ESCALATION,
+    deliver=escalation_deliver,
+    give_up=escalation_give_up,
+)
