@@ -50,8 +50,18 @@ export function chargeOptions(ctx) {
   ]);
 }
 
+/**
+ * The customer's currency and its exponent, for amounts typed in it. The exponent is
+ * the server's: the customer's own when the context gives it, else that of the
+ * outstanding balance, which is always in the customer's currency.
+ */
 export function customerCurrency(ctx) {
-  return (ctx.customer && ctx.customer.currency) || "USD";
+  const customer = ctx.customer || {};
+  const currency = customer.currency || "USD";
+  if (Number.isInteger(customer.currency_exponent)) return { currency, exponent: customer.currency_exponent };
+  const balance = ctx.payment_status && ctx.payment_status.outstanding_balance;
+  const same = balance && String(balance.currency).toUpperCase() === currency.toUpperCase();
+  return { currency, exponent: same ? balance.exponent : undefined };
 }
 
 export function amountField(name, label, { help } = {}) {

@@ -2,6 +2,7 @@
 // refund, duplicate-charge refund, payment method update, tax invoice.
 
 import { formatMoney, isoDate, money, parseMajor, toMajorString } from "./format.js";
+import { choices, label } from "./vocabulary.js";
 import {
   amountField,
   chargeOptions,
@@ -12,29 +13,13 @@ import {
   requiredText,
 } from "./action-fields.js";
 
-// billing_app/api/action_params.py: REFUND_REASONS (ours, mapped to Stripe's enum).
-export const REFUND_REASONS = [
-  ["requested_by_customer", "Requested by customer"],
-  ["service_outage", "Service outage credit"],
-  ["billing_error", "Billing error"],
-  ["dissatisfaction", "Customer dissatisfaction"],
-  ["duplicate", "Duplicate charge"],
-  ["fraudulent", "Fraudulent"],
-  ["other", "Other"],
-];
-
-export const TAX_ID_TYPES = [
-  ["eu_vat", "EU VAT"],
-  ["gb_vat", "UK VAT"],
-  ["us_ein", "US EIN"],
-  ["au_abn", "AU ABN"],
-  ["ca_bn", "CA BN"],
-  ["in_gst", "IN GST"],
-];
+/** A Money of the API in major units, as an amount field shows it ("2400.00"). */
+function majorOf(value) {
+  return toMajorString(value.amount, value.currency, value.exponent);
+}
 
 export const PAYMENT_ACTIONS = {
   generate_payment_link: {
-    label: "Generate payment link",
     applies: () => true,
     fields: (ctx) => {
       const options = invoiceOptions(ctx).filter(([, text]) => !/Paid/.test(text));
@@ -50,7 +35,6 @@ export const PAYMENT_ACTIONS = {
     }),
   },
   resend_invoice: {
-    label: "Resend invoice",
     applies: (ctx) => invoiceOptions(ctx).length > 0,
     fields: (ctx) => [{ name: "invoice_id", label: "Invoice", type: "select", options: invoiceOptions(ctx) }],
     defaults: (ctx, prefill) => ({ invoice_id: prefill.invoice_id || (invoiceOptions(ctx)[0] || [""])[0] }),
@@ -66,7 +50,6 @@ export const PAYMENT_ACTIONS = {
     },
   },
   apply_credit: {
-    label: "Apply credit",
     applies: () => true,
     fields: () => [
       amountField("amount", "Credit amount"),
@@ -74,9 +57,9 @@ export const PAYMENT_ACTIONS = {
     ],
     defaults: (ctx, prefill) => ({ amount: prefill.amount || "", description: prefill.description || "" }),
     build: (values, ctx) => {
-      const currency = customerCurrency(ctx);
+      const { currency, exponent } = customerCurrency(ctx);
       const errors = {};
-      const parsed = parseMajor(values.amount, currency);
+      const parsed = parseMajor(values.amount, currency, exponent);
       if (!parsed.ok) errors.amount = parsed.error;
       const reason = requiredText(values.description, "A reason");
       if (reason) errors.description = reason;
@@ -87,27 +70,26 @@ export const PAYMENT_ACTIONS = {
           : {},
         measure: parsed.ok ? { amount: parsed.minor, currency } : {},
         summary: [
-          ["Amount", parsed.ok ? formatMoney(parsed.minor, currency) : "—"],
+          ["Amount", parsed.ok ? formatMoney(parsed.minor, currency, exponent) : "—"],
           ["Reason", values.description],
         ],
-        effect: `A one-time credit of ${parsed.ok ? formatMoney(parsed.minor, currency) : "—"} is added to ${customerName(ctx)}'s balance and applied to the next invoice.`,
+        effect: `A one-time credit of ${parsed.ok ? formatMoney(parsed.minor, currency, exponent) : "—"} is added to ${customerName(ctx)}'s balance and applied to the next invoice.`,
       };
     },
   },
   issue_refund: {
-    label: "Issue refund",
     applies: (ctx) => refundableCharges(ctx).length > 0,
     fields: (ctx) => [
       { name: "charge_id", label: "Charge", type: "select", options: chargeOptions(ctx) },
       amountField("amount", "Amount to refund", { help: "Defaults to what is still refundable." }),
-      { name: "reason", label: "Reason", type: "select", options: REFUND_REASONS },
+      { name: "reason", label: "Reason", type: "select", options: choices("refund_reasons") },
     ],
     defaults: (ctx, prefill) => {
       const charges = refundableCharges(ctx);
       const charge = charges.find((c) => c.charge_id === prefill.charge_id) || charges[0];
       return {
         charge_id: charge ? charge.charge_id : "",
-        amount: charge ? toMajorString(charge.refundable.amount, charge.refundable.currency) : "",
+        amount: charge ? majorOf(charge.refundable) : "",
         reason: prefill.reason || "requested_by_customer",
       };
     },
@@ -115,22 +97,22 @@ export const PAYMENT_ACTIONS = {
       if (name !== "charge_id") return values;
       const charge = refundableCharges(ctx).find((c) => c.charge_id === values.charge_id);
       return charge
-        ? { ...values, amount: toMajorString(charge.refundable.amount, charge.refundable.currency) }
+        ? { ...values, amount: majorOf(charge.refundable) }
         : values;
     },
     build: (values, ctx) => {
       const errors = {};
       const charge = refundableCharges(ctx).find((c) => c.charge_id === values.charge_id);
       if (!charge) errors.charge_id = "Pick a charge to refund.";
-      const currency = charge ? charge.amount.currency : customerCurrency(ctx);
-      const parsed = parseMajor(values.amount, currency);
+      const { currency, exponent } = charge ? charge.amount : customerCurrency(ctx);
+      const parsed = parseMajor(values.amount, currency, exponent);
       if (!parsed.ok) errors.amount = parsed.error;
       else if (charge && parsed.minor > charge.refundable.amount) {
         errors.amount = `At most ${money(charge.refundable)} is left to refund on this charge.`;
       }
       if (!values.reason) errors.reason = "Pick a reason.";
-      const reasonLabel = (REFUND_REASONS.find(([key]) => key === values.reason) || [, values.reason])[1];
-      const shown = parsed.ok ? formatMoney(parsed.minor, currency) : "—";
+      const reasonLabel = label("refund_reasons", values.reason);
+      const shown = parsed.ok ? formatMoney(parsed.minor, currency, exponent) : "—";
       return {
         errors,
         params: parsed.ok && charge
@@ -147,7 +129,6 @@ export const PAYMENT_ACTIONS = {
     },
   },
   refund_duplicate_charge: {
-    label: "Refund duplicate charge",
     applies: () => false,
     fields: () => [],
     defaults: (ctx, prefill) => ({ charge_ids: prefill.charge_ids || [], amount: prefill.amount || null }),
@@ -166,14 +147,13 @@ export const PAYMENT_ACTIONS = {
         summary: [
           ["Charges", ids.join(" and ")],
           ["Refund", shown],
-          ["Reason", "Duplicate charge"],
+          ["Reason", label("refund_reasons", "duplicate")],
         ],
         effect: `The duplicate charge of ${shown} is refunded in full and ${customerName(ctx)}'s payments are monitored for 30 days.`,
       };
     },
   },
   update_payment_method: {
-    label: "Update payment method",
     applies: () => true,
     fields: () => [],
     defaults: () => ({}),
@@ -184,11 +164,10 @@ export const PAYMENT_ACTIONS = {
     }),
   },
   send_tax_invoice: {
-    label: "Send tax invoice",
     applies: (ctx) => invoiceOptions(ctx).length > 0,
     fields: (ctx) => [
       { name: "invoice_id", label: "Invoice", type: "select", options: invoiceOptions(ctx) },
-      { name: "tax_id_type", label: "Tax ID type", type: "select", options: [["", "Keep current tax IDs"], ...TAX_ID_TYPES] },
+      { name: "tax_id_type", label: "Tax ID type", type: "select", options: [["", "Keep current tax IDs"], ...choices("tax_id_types")] },
       { name: "tax_id_value", label: "Tax ID", type: "text", maxlength: 64 },
       { name: "line1", label: "Address line 1", type: "text", maxlength: 200 },
       { name: "city", label: "City", type: "text", maxlength: 100 },

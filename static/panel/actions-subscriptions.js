@@ -3,34 +3,10 @@
 
 import { longDate, money } from "./format.js";
 import { addDays, customerName, positiveInt, requiredText, subscriptionOf, ymd } from "./action-fields.js";
-
-// Stripe's cancellation_details.feedback enumeration.
-export const CANCEL_REASONS = [
-  ["too_expensive", "Too expensive"],
-  ["missing_features", "Missing features"],
-  ["switched_service", "Switched to another service"],
-  ["unused", "Not using it"],
-  ["customer_service", "Customer service"],
-  ["low_quality", "Quality"],
-  ["too_complex", "Too complex"],
-  ["other", "Other"],
-];
-
-export const PAUSE_BEHAVIORS = [
-  ["void", "Void invoices while paused"],
-  ["keep_as_draft", "Keep invoices as drafts"],
-  ["mark_uncollectible", "Mark invoices uncollectible"],
-];
-
-export const DISCOUNT_DURATIONS = [
-  ["once", "Next invoice only"],
-  ["repeating", "For some months"],
-  ["forever", "Forever"],
-];
+import { choices, label } from "./vocabulary.js";
 
 export const SUBSCRIPTION_ACTIONS = {
   extend_trial: {
-    label: "Extend trial",
     applies: (ctx) => Boolean(subscriptionOf(ctx) && subscriptionOf(ctx).status === "trialing"),
     fields: () => [{ name: "days", label: "Extra days", type: "number", min: 1, max: 90 }],
     defaults: () => ({ days: "7" }),
@@ -54,7 +30,6 @@ export const SUBSCRIPTION_ACTIONS = {
     },
   },
   extend_grace_period: {
-    label: "Extend grace period",
     applies: () => false,
     fields: () => [{ name: "days", label: "Keep the account active for (days)", type: "number", min: 1, max: 30 }],
     defaults: (ctx, prefill) => ({ days: "7", invoice_id: prefill.invoice_id || "" }),
@@ -76,10 +51,9 @@ export const SUBSCRIPTION_ACTIONS = {
     },
   },
   pause_subscription: {
-    label: "Pause subscription",
     applies: (ctx) => Boolean(subscriptionOf(ctx) && !subscriptionOf(ctx).pause_collection),
     fields: () => [
-      { name: "behavior", label: "While paused", type: "select", options: PAUSE_BEHAVIORS },
+      { name: "behavior", label: "While paused", type: "select", options: choices("pause_behaviors") },
       { name: "resumes_at", label: "Resume on", type: "date" },
     ],
     defaults: () => ({ behavior: "void", resumes_at: ymd(addDays(new Date(), 30)) }),
@@ -98,7 +72,7 @@ export const SUBSCRIPTION_ACTIONS = {
         },
         summary: [
           ["Subscription", sub ? `${(ctx.account && ctx.account.plan && ctx.account.plan.name) || sub.id}` : "—"],
-          ["While paused", (PAUSE_BEHAVIORS.find(([k]) => k === values.behavior) || [, values.behavior])[1]],
+          ["While paused", label("pause_behaviors", values.behavior)],
           ["Resumes", values.resumes_at ? longDate(values.resumes_at) : "When resumed by hand"],
         ],
         effect: `Payment collection for ${customerName(ctx)} stops until ${values.resumes_at ? longDate(values.resumes_at) : "it is resumed"}.`,
@@ -106,7 +80,6 @@ export const SUBSCRIPTION_ACTIONS = {
     },
   },
   change_plan: {
-    label: "Change plan",
     applies: (ctx) => Boolean(subscriptionOf(ctx)),
     needsPreview: true,
     fields: (ctx) => [
@@ -131,10 +104,9 @@ export const SUBSCRIPTION_ACTIONS = {
     },
   },
   cancel_subscription: {
-    label: "Cancel subscription",
     applies: (ctx) => Boolean(subscriptionOf(ctx) && !subscriptionOf(ctx).cancel_at_period_end),
     fields: () => [
-      { name: "reason", label: "Reason", type: "select", options: CANCEL_REASONS },
+      { name: "reason", label: "Reason", type: "select", options: choices("cancellation_feedback") },
       { name: "customer_requested", label: "The customer asked for this cancellation", type: "checkbox" },
       { name: "comment", label: "Comment", type: "textarea", maxlength: 500 },
     ],
@@ -152,7 +124,7 @@ export const SUBSCRIPTION_ACTIONS = {
         },
         customerRequested: Boolean(values.customer_requested),
         summary: [
-          ["Reason", (CANCEL_REASONS.find(([k]) => k === values.reason) || [, values.reason])[1]],
+          ["Reason", label("cancellation_feedback", values.reason)],
           ["Customer requested", values.customer_requested ? "Yes" : "No"],
           ["Ends", end ? longDate(end) : "At the end of the period"],
         ],
@@ -161,10 +133,9 @@ export const SUBSCRIPTION_ACTIONS = {
     },
   },
   force_cancel: {
-    label: "Force cancellation",
     applies: (ctx) => Boolean(subscriptionOf(ctx)),
     fields: () => [
-      { name: "reason", label: "Reason", type: "select", options: CANCEL_REASONS },
+      { name: "reason", label: "Reason", type: "select", options: choices("cancellation_feedback") },
       { name: "comment", label: "Why now (for Legal)", type: "textarea", maxlength: 500 },
     ],
     defaults: () => ({ reason: "other", comment: "" }),
@@ -177,7 +148,7 @@ export const SUBSCRIPTION_ACTIONS = {
         errors,
         params: { subscription_id: sub && sub.id, reason: values.reason, comment: values.comment.trim() },
         summary: [
-          ["Reason", (CANCEL_REASONS.find(([k]) => k === values.reason) || [, values.reason])[1]],
+          ["Reason", label("cancellation_feedback", values.reason)],
           ["Comment", values.comment],
         ],
         effect: `${customerName(ctx)}'s subscription is canceled immediately; access ends now.`,
@@ -185,7 +156,6 @@ export const SUBSCRIPTION_ACTIONS = {
     },
   },
   adjust_seats: {
-    label: "Adjust seats",
     applies: (ctx) => Boolean(subscriptionOf(ctx) && subscriptionOf(ctx).seats),
     fields: () => [{ name: "quantity", label: "Seats", type: "number", min: 1 }],
     defaults: (ctx) => {
@@ -211,11 +181,10 @@ export const SUBSCRIPTION_ACTIONS = {
     },
   },
   apply_discount: {
-    label: "Apply discount",
     applies: (ctx) => Boolean(subscriptionOf(ctx)),
     fields: () => [
       { name: "percent_off", label: "Discount (%)", type: "number", min: 1, max: 100, step: "0.01" },
-      { name: "duration", label: "Applies to", type: "select", options: DISCOUNT_DURATIONS },
+      { name: "duration", label: "Applies to", type: "select", options: choices("discount_durations") },
       { name: "duration_in_months", label: "Months (for “some months”)", type: "number", min: 1, max: 36 },
     ],
     defaults: () => ({ percent_off: "10", duration: "once", duration_in_months: "3" }),
@@ -233,7 +202,7 @@ export const SUBSCRIPTION_ACTIONS = {
         if (m.error) errors.duration_in_months = m.error;
         else months = m.value;
       }
-      const label = (DISCOUNT_DURATIONS.find(([k]) => k === values.duration) || [, values.duration])[1];
+      const applies = label("discount_durations", values.duration);
       return {
         errors,
         params: {
@@ -245,9 +214,9 @@ export const SUBSCRIPTION_ACTIONS = {
         measure: errors.percent_off ? {} : { percent },
         summary: [
           ["Discount", errors.percent_off ? "—" : `${text}%`],
-          ["Applies to", months ? `${months} months` : label],
+          ["Applies to", months ? `${months} months` : applies],
         ],
-        effect: `${customerName(ctx)}'s subscription gets ${errors.percent_off ? "a" : `${text}%`} off (${months ? `${months} months` : label.toLowerCase()}).`,
+        effect: `${customerName(ctx)}'s subscription gets ${errors.percent_off ? "a" : `${text}%`} off (${months ? `${months} months` : applies.toLowerCase()}).`,
       };
     },
   },

@@ -6,7 +6,7 @@ import { PAYMENT_ACTIONS } from "./actions-payments.js";
 import { SUBSCRIPTION_ACTIONS } from "./actions-subscriptions.js";
 
 /**
- * Each kind: label; fields(ctx) → field specs; defaults(ctx, prefill) → values;
+ * Each kind (its label is the server's: vocabulary.js actionName): fields(ctx) → field specs; defaults(ctx, prefill) → values;
  * build(values, ctx) → {params, errors, measure: {amount?, currency?, percent?, days?}, summary: [[label, value]], effect};
  * applies(ctx) → whether to offer it for this customer.
  */

@@ -23,7 +23,7 @@ export function createApi({ base, session }) {
     return target.toString();
   }
 
-  async function send(method, path, { query, body } = {}, retried = false) {
+  async function send(method, path, { query, body, cache = "no-store" } = {}, retried = false) {
     const token = session.token();
     if (!token) {
       throw new ApiError(401, "not_authenticated", "No app session: reopen the app.");
@@ -37,7 +37,7 @@ export function createApi({ base, session }) {
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
         credentials: "omit",
-        cache: "no-store",
+        cache,
       });
     } catch {
       throw new ApiError(
@@ -47,7 +47,7 @@ export function createApi({ base, session }) {
       );
     }
     if (response.status === 401 && !retried && (await session.renew())) {
-      return send(method, path, { query, body }, true);
+      return send(method, path, { query, body, cache }, true);
     }
     let data = null;
     const text = await response.text();
@@ -71,7 +71,7 @@ export function createApi({ base, session }) {
   }
 
   return {
-    get: (path, query) => send("GET", path, { query }),
+    get: (path, query, { cache } = {}) => send("GET", path, { query, cache }),
     post: (path, body) => send("POST", path, { body: body || {} }),
   };
 }

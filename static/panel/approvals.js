@@ -4,9 +4,10 @@
 import { clear, h } from "./dom.js";
 import { dateTime, humanize, money } from "./format.js";
 import { refreshContext } from "./loading.js";
-import { canApprove, roleLabel } from "./role.js";
+import { canApprove } from "./role.js";
 import { handleExpired } from "./screens.js";
 import { live, region, state } from "./state.js";
+import { actionName, roleLabel } from "./vocabulary.js";
 import { banner, button, errorText } from "./widgets.js";
 
 export function renderTabs() {
@@ -67,7 +68,7 @@ function approvalSummary(item) {
   const action = item.action || {};
   const actor = action.actor || {};
   return {
-    kind: humanize(action.kind),
+    kind: actionName(action.kind),
     amount: action.amount ? money(action.amount) : "",
     customer:
       state.ctx && state.ctx.customer && action.customer_id === state.ctx.customer.id

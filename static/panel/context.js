@@ -9,8 +9,9 @@ import { age, capitalize, dateTime, humanize, isoDate, longDate, money } from ".
 import { openForm, quickPaymentLink } from "./forms.js";
 import { loadMoreHistory, refreshContext } from "./loading.js";
 import { showPicker } from "./matching.js";
-import { actionLabel, actionMode, canApprove, roleLabel } from "./role.js";
+import { actionLabel, actionMode, canApprove } from "./role.js";
 import { region, state } from "./state.js";
+import { actionName, roleLabel } from "./vocabulary.js";
 import { banner, button, errorText, row, section, statusBadge } from "./widgets.js";
 
 export function renderHeader() {
@@ -307,12 +308,12 @@ function recentActions() {
       ? h("div.bd-pending", { "data-testid": "pending-approvals" },
         h("h3.bd-subtitle", {}, "Pending approvals"),
         h("ul.bd-list", {}, approvals.map((a) => h("li", {},
-          `${humanize(a.kind)}${a.amount ? ` ${money(a.amount)}` : ""} — requested by ${a.requested_by || "an agent"}; waiting for ${(a.required_roles || []).map(roleLabel).join(" or ") || "an approver"}`,
+          `${actionName(a.kind)}${a.amount ? ` ${money(a.amount)}` : ""} — requested by ${a.requested_by || "an agent"}; waiting for ${(a.required_roles || []).map(roleLabel).join(" or ") || "an approver"}`,
         ))))
       : null,
     actions.length
       ? h("ul.bd-activity", { "data-testid": "recent-actions" }, actions.map((a) => h("li", {},
-        h("span.bd-activity__what", {}, `${humanize(a.kind)}${a.amount ? ` · ${money(a.amount)}` : ""}`),
+        h("span.bd-activity__what", {}, `${actionName(a.kind)}${a.amount ? ` · ${money(a.amount)}` : ""}`),
         statusBadge(a.status),
         h("span.bd-activity__meta", {}, `${a.actor || ""}${a.created_at ? ` · ${dateTime(a.created_at)}` : ""}`),
       )))

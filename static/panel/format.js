@@ -1,24 +1,30 @@
-// Money and time for people. Amounts travel as integer minor units with an ISO currency;
-// the agent types major units, converted here without floating point.
+// Money and time for people. Amounts travel as integer minor units with an ISO currency
+// and its exponent (every Money object of the API carries `exponent`, from the server's
+// one money module); the agent types major units, converted here without floating point.
+// No currency table here: the exponent comes from the server.
 
-const ZERO_DECIMAL = new Set(
-  "BIF CLP DJF GNF JPY KMF KRW MGA PYG RWF UGX VND VUV XAF XOF XPF".split(" "),
-);
-const THREE_DECIMAL = new Set("BHD JOD KWD OMR TND".split(" "));
-
-export function exponent(currency) {
-  const code = String(currency || "").toUpperCase();
-  if (ZERO_DECIMAL.has(code)) return 0;
-  if (THREE_DECIMAL.has(code)) return 3;
-  return 2;
+/**
+ * Digits after the decimal point: the server's `exponent` when given; without one, what
+ * the browser's ISO 4217 data says (Intl), as a last resort.
+ */
+export function exponent(currency, given) {
+  if (Number.isInteger(given) && given >= 0) return given;
+  try {
+    return new Intl.NumberFormat("en-US", { style: "currency", currency: String(currency || "").toUpperCase() })
+      .resolvedOptions().maximumFractionDigits;
+  } catch {
+    return 2;
+  }
 }
 
 /**
- * Parse what an agent typed ("50", "1,250.5", "$50.00") into minor units.
+ * Parse what an agent typed ("50", "1,250.5", "$50.00") into minor units of `currency`,
+ * which has `exp` decimals (the Money JSON's `exponent`).
  * Returns {ok: true, minor} or {ok: false, error}.
  */
-export function parseMajor(text, currency) {
-  const exp = exponent(currency);
+export function parseMajor(text, currency, exp) {
+  const digits = exponent(currency, exp);
+  const code = String(currency || "").toUpperCase();
   const cleaned = String(text ?? "")
     .trim()
     .replace(/^[^\d.-]+/, "")
@@ -29,50 +35,51 @@ export function parseMajor(text, currency) {
   if (!match) return { ok: false, error: "Enter a number, such as 50 or 49.99." };
   const whole = match[1];
   const fraction = match[2] || "";
-  if (fraction.length > exp) {
+  if (fraction.length > digits) {
     return {
       ok: false,
       error:
-        exp === 0
-          ? `${currency.toUpperCase()} has no decimals: enter a whole amount.`
-          : `${currency.toUpperCase()} has at most ${exp} decimals.`,
+        digits === 0
+          ? `${code} has no decimals: enter a whole amount.`
+          : `${code} has at most ${digits} decimals.`,
     };
   }
-  const minor = Number(whole + fraction.padEnd(exp, "0"));
+  const minor = Number(whole + fraction.padEnd(digits, "0"));
   if (!Number.isSafeInteger(minor)) return { ok: false, error: "That amount is too large." };
   if (minor === 0) return { ok: false, error: "Enter an amount above zero." };
   return { ok: true, minor };
 }
 
 /** Minor units → the major-unit string an input field shows ("50.00", "5000" for JPY). */
-export function toMajorString(minor, currency) {
-  const exp = exponent(currency);
-  const digits = String(Math.abs(minor)).padStart(exp + 1, "0");
+export function toMajorString(minor, currency, exp) {
+  const digits = exponent(currency, exp);
+  const text = String(Math.abs(minor)).padStart(digits + 1, "0");
   const sign = minor < 0 ? "-" : "";
-  if (exp === 0) return sign + digits;
-  return `${sign}${digits.slice(0, -exp)}.${digits.slice(-exp)}`;
+  if (digits === 0) return sign + text;
+  return `${sign}${text.slice(0, -digits)}.${text.slice(-digits)}`;
 }
 
-export function formatMoney(minor, currency) {
+/** Minor units for people ("$2,400.00", "¥5,000"), with `exp` decimals. */
+export function formatMoney(minor, currency, exp) {
   if (minor === null || minor === undefined || !currency) return "—";
   const code = currency.toUpperCase();
-  const exp = exponent(code);
+  const digits = exponent(code, exp);
   try {
     return new Intl.NumberFormat("en-US", {
       style: "currency",
       currency: code,
-      minimumFractionDigits: exp,
-      maximumFractionDigits: exp,
-    }).format(Number(toMajorString(minor, code)));
+      minimumFractionDigits: digits,
+      maximumFractionDigits: digits,
+    }).format(Number(toMajorString(minor, code, digits)));
   } catch {
-    return `${toMajorString(minor, code)} ${code}`;
+    return `${toMajorString(minor, code, digits)} ${code}`;
   }
 }
 
-/** A Money object of the API ({amount, currency, display}) for people. */
+/** A Money object of the API ({amount, currency, exponent, display}) for people. */
 export function money(value) {
   if (!value) return "—";
-  return value.display || formatMoney(value.amount, value.currency);
+  return value.display || formatMoney(value.amount, value.currency, value.exponent);
 }
 
 export function parseDate(value) {

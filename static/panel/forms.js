@@ -10,9 +10,10 @@ import { longDate, money } from "./format.js";
 import { refreshContext } from "./loading.js";
 import { policyNote } from "./policy.js";
 import { resultHeadline, resultStep } from "./results.js";
-import { actionMode, meAction } from "./role.js";
+import { actionLabel, actionMode, meAction } from "./role.js";
 import { handleExpired } from "./screens.js";
 import { live, region, state } from "./state.js";
+import { actionName } from "./vocabulary.js";
 import { button, errorText, row } from "./widgets.js";
 
 export function renderActions() {
@@ -31,7 +32,7 @@ export function renderActions() {
       direct.push(
         h("li", {},
           h("button.bd-action", { type: "button", "data-kind": action.kind, "data-testid": `action-${action.kind}`, onclick: () => openForm(action.kind) },
-            h("span.bd-action__label", {}, spec.label),
+            h("span.bd-action__label", {}, actionName(action.kind)),
             action.limit_display ? h("span.bd-action__limit", {}, `${action.limit_inclusive === false ? "below" : "up to"} ${action.limit_display}`) : null,
           ),
         ),
@@ -40,7 +41,7 @@ export function renderActions() {
       request.push(
         h("li", {},
           h("button.bd-action.bd-action--request", { type: "button", "data-kind": action.kind, "data-testid": `request-${action.kind}`, onclick: () => openForm(action.kind) },
-            h("span.bd-action__label", {}, `Request approval: ${spec.label}`),
+            h("span.bd-action__label", {}, `Request approval: ${actionName(action.kind)}`),
           ),
         ),
       );
@@ -133,8 +134,6 @@ function rerenderForm({ focusFirst = false, focusSelector } = {}) {
 
 function renderForm() {
   const form = state.form;
-  const spec = form.spec;
-  const mode = actionMode(form.kind);
   const titleId = "bd-form-title";
   const container = h("div.bd-form", {
     id: "bd-form",
@@ -151,7 +150,7 @@ function renderForm() {
   });
   container.append(
     h("div.bd-form__head", {},
-      h("h2.bd-form__title", { id: titleId, tabindex: "-1" }, mode === "request_approval" ? `Request approval: ${spec.label}` : spec.label),
+      h("h2.bd-form__title", { id: titleId, tabindex: "-1" }, actionLabel(form.kind)),
       button("Close", () => closeForm({ refresh: form.step === "result" }), { kind: "link", small: true, "aria-label": "Close the form", disabled: form.inFlight }),
     ),
   );

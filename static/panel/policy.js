@@ -1,7 +1,7 @@
 // The agent's own reading of the permission matrix on the confirm step ("Within your
 // limit", "Needs approval by Manager"); the server decides.
 
-import { roleLabel } from "./role.js";
+import { roleLabel } from "./vocabulary.js";
 
 /** The agent's own reading of the matrix before submitting; the server decides. */
 export function policyNote(action, measure, me) {

@@ -4,8 +4,8 @@
 import { h, nextId } from "./dom.js";
 import { capitalize, longDate, money } from "./format.js";
 import { closeForm } from "./forms.js";
-import { roleLabel } from "./role.js";
 import { live, state } from "./state.js";
+import { roleLabel } from "./vocabulary.js";
 import { CONFIRMING, button, errorText, row } from "./widgets.js";
 
 export function resultHeadline(result) {

@@ -1,5 +1,6 @@
 // Opening the panel: read the page's configuration, connect to the host (helpdesk frame),
-// load who the agent is (GET me/), then find the ticket's customer.
+// load who the agent is (GET me/) and the server's words (GET vocabulary/), then find the
+// ticket's customer.
 
 import { createApi } from "./api.js";
 import { renderTabs } from "./approvals.js";
@@ -9,6 +10,7 @@ import { findCustomer, lookup } from "./matching.js";
 import { canApprove } from "./role.js";
 import { handleExpired, showFatal, showLoading } from "./screens.js";
 import { state } from "./state.js";
+import { vocabularySet } from "./vocabulary.js";
 
 function watchSize() {
   let last = 0;
@@ -49,7 +51,14 @@ export async function start() {
   }
   state.ticket = state.host.context;
   try {
-    state.me = await state.api.get("me/");
+    // The vocabulary is the same for every agent and changes only with a deploy: the
+    // browser may answer it from its cache (Cache-Control from the server).
+    const [me, vocabulary] = await Promise.all([
+      state.api.get("me/"),
+      state.api.get("vocabulary/", undefined, { cache: "default" }),
+    ]);
+    vocabularySet(vocabulary);
+    state.me = me;
   } catch (error) {
     if (handleExpired(error)) return;
     return showFatal("Could not open Billing Desk.", error);

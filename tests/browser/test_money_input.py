@@ -41,3 +41,26 @@ def test_minor_units_shown_in_major_units_for_zero_decimal_currencies(bare_page)
         }"""
     )
     assert shown == ["50.00", "5000", "$2,400.00", "¥5,000"]
+
+
+def test_the_servers_exponent_decides_not_a_table_in_the_browser(bare_page):
+    # given amounts whose Money JSON says how many decimals the currency has
+    bare_page.goto("/static/panel/panel.css")
+
+    # when they are parsed and shown with the server's exponent (the browser's own
+    # ISO data would give ISK no decimals and USD two)
+    shown = bare_page.evaluate(
+        """async () => {
+            const f = await import('/static/panel/format.js');
+            return [f.parseMajor('12.5', 'ISK', 2), f.toMajorString(1250, 'ISK', 2),
+                    f.parseMajor('12.5', 'USD', 0), f.formatMoney(5000, 'JPY', 0),
+                    f.money({amount: 1234, currency: 'KWD', exponent: 3})];
+        }"""
+    )
+
+    # then the exponent given is the one used
+    assert shown[0] == {"ok": True, "minor": 1250}
+    assert shown[1] == "12.50"
+    assert shown[2] == {"ok": False, "error": "USD has no decimals: enter a whole amount."}
+    assert shown[3] == "¥5,000"
+    assert shown[4] == "KWD\u00a01.234"

@@ -11,6 +11,7 @@ from billing_app.catalog import Role
 from billing_app.models import ApprovalRequest, BillingAction, MirrorRefund
 from billing_app.providers.sandbox.control import sandbox_control_set
 from billing_app.services.actions import action_submit
+from billing_app.vocabulary import ACTION_LABELS, REFUND_REASONS
 
 from .support import demo_context
 
@@ -318,3 +319,16 @@ def test_the_panel_runs_under_a_strict_script_src_self_policy(page, sandbox):
 
     # then nothing was blocked
     assert not [e for e in page.console_errors if "Content Security Policy" in e]
+
+
+def test_the_forms_offer_the_servers_words(page, sandbox):
+    # given an L1 agent opening a refund request on Acme Corp
+    panel = open_panel(page, role="l1")
+    panel.get_by_text(re.compile(r"^Request approval \(\d+\)$")).click()
+    panel.get_by_role("button", name=f"Request approval: {ACTION_LABELS['issue_refund']}").click()
+    form = panel.get_by_test_id("action-form")
+
+    # then the reasons offered are the server's refund reasons, in its order
+    options = form.get_by_label("Reason").locator("option")
+    expect(options).to_have_text([r.label for r in REFUND_REASONS.values()])
+    assert page.console_errors == []
