@@ -1,5 +1,5 @@
 """The sandbox billing provider: a deterministic simulation with Stripe's semantics."""
 
-from .provider import SandboxProvider
+from .provider import AdvanceResult, SandboxProvider, sandbox_advance
 
-__all__ = ["SandboxProvider"]
+__all__ = ["AdvanceResult", "SandboxProvider", "sandbox_advance"]

@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ...models import SandboxControl, Workspace
+from ..health import provider_health_record
 
 _UNSET = object()
 
@@ -59,7 +60,5 @@ def sandbox_control_set(
         control.clock = clock  # type: ignore[assignment]
     control.save()
     if down is not None:
-        from ...services.refresh import provider_health_record
-
         provider_health_record(workspace_id=workspace.pk, available=not down)
     return control

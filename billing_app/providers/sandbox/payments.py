@@ -35,11 +35,11 @@ from ...models import (
 )
 from . import objects
 from .control import sandbox_control_get
+from .invoicing import RETRY_AFTER
 from .ports import deliver_event, store_object
 
 Obj = dict[str, Any]
 
-RETRY_AFTER = timedelta(days=3)
 MAX_ATTEMPTS = 4  # Stripe's default Smart Retries policy tries up to four times
 # decline code → (Stripe failure_code, message)
 DECLINES: dict[str, tuple[str, str]] = {

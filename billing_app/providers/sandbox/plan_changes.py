@@ -1,88 +1,79 @@
-"""Plan changes: the plan item, the prorated preview, an upgrade now or a downgrade at the period end."""
+"""Plan changes: the prorated preview, an upgrade now or a downgrade at the period end.
+
+The plan item, the checks and the direction come from the rulebook
+(``billing_app.subscriptions``), with its one set of error codes. As Stripe does:
+
+* an upgrade swaps the item's price at once and invoices the proration immediately
+  (``proration_behavior=always_invoice``: the unused time on the old price credited,
+  the remaining time on the new one charged, by seconds over the current period,
+  with the subscription's pending invoice items swept into the same invoice). An
+  upgrade to another billing interval resets the billing cycle: the unused time is
+  credited and the new price's whole first period charged from now;
+* a downgrade is scheduled for the period end (a subscription schedule, recorded as
+  ``schedule`` plus ``metadata.pending_price_id`` / ``pending_change_at``) and applied
+  when the sandbox clock passes it (``advance``);
+* during a trial the price changes at once, with nothing to prorate.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 
-from ...errors import PreconditionFailed
 from ...models import MirrorCustomer
+from ...subscriptions import (
+    item_view_from_stripe,
+    plan_change_check,
+    plan_change_direction,
+    plan_item_required,
+    price_view_from_stripe,
+)
+from ...subscriptions import plan_item as rulebook_plan_item
 from ..base import PlanChangePreview, PlanChangeResult, ProrationLine
 from . import objects
 from .invoicing import SandboxInvoicing
-from .proration import prorate, proration_date_label
+from .proration import period_end_after, prorate, proration_date_label
 from .state import Obj, _money, _ts
 
 
-def _monthly(unit_amount: int, quantity: int, price: Obj) -> Decimal:
-    recurring = price.get("recurring") or {}
-    count = int(recurring.get("interval_count") or 1)
-    per = {"day": Decimal(365) / 12, "week": Decimal(52) / 12, "month": 1, "year": Decimal(1) / 12}
-    factor = Decimal(per.get(recurring.get("interval") or "month", 1))
-    return Decimal(unit_amount * quantity) * factor / count
+def subscription_items(subscription: Obj) -> list[Obj]:
+    return list((subscription.get("items") or {}).get("data") or [])
 
 
-def _is_addon(item: Obj) -> bool:
-    product = (item.get("price") or {}).get("product")
-    return isinstance(product, dict) and (product.get("metadata") or {}).get("addon") == "true"
-
-
-def plan_item(subscription: Obj) -> Obj | None:
-    """The subscription's plan item: its largest item that is not an add-on."""
-    items = (subscription.get("items") or {}).get("data") or []
-    candidates = [i for i in items if not _is_addon(i)] or items
-    if not candidates:
-        return None
-    return max(
-        candidates,
-        key=lambda i: _monthly(
-            int(i["price"].get("unit_amount") or 0), int(i["quantity"] or 0), i["price"]
-        ),
+def plan_item(subscription: Obj, *, new_product: str | None = None) -> Obj | None:
+    """The subscription's plan item, by the rulebook (``None`` when every item is an add-on)."""
+    return rulebook_plan_item(
+        subscription_items(subscription), item_view_from_stripe, new_product=new_product
     )
+
+
+def _interval(price: Obj) -> tuple[str, int]:
+    recurring = price.get("recurring") or {}
+    return str(recurring.get("interval") or ""), int(recurring.get("interval_count") or 1)
 
 
 class SandboxPlanChanges(SandboxInvoicing):
     def _plan_change(
         self, sub: Obj, new_price_id: str, at: datetime
     ) -> tuple[PlanChangePreview, Obj, Obj]:
-        item = plan_item(sub)
-        if item is None:
-            raise PreconditionFailed("The subscription has no plan item.", code="no_plan_item")
         new_price = self._price(new_price_id)
+        new_view = price_view_from_stripe(new_price)
+        item = plan_item_required(
+            subscription_items(sub), item_view_from_stripe, new_product=new_view.product_id
+        )
         old_price = item["price"]
-        if new_price_id == old_price.get("id"):
-            raise PreconditionFailed(
-                "The subscription is already on this price.", code="same_price"
-            )
-        if not new_price.get("active", True) or not new_price.get("recurring"):
-            raise PreconditionFailed(
-                "The target price is not an active recurring price.", code="price_not_available"
-            )
-        if str(new_price.get("currency")).lower() != str(old_price.get("currency")).lower():
-            raise PreconditionFailed(
-                "The target price is in another currency.", code="currency_mismatch"
-            )
-        old_rec, new_rec = old_price.get("recurring") or {}, new_price.get("recurring") or {}
-        if (old_rec.get("interval"), old_rec.get("interval_count")) != (
-            new_rec.get("interval"),
-            new_rec.get("interval_count"),
-        ):
-            raise PreconditionFailed(
-                "Changing the billing interval is not supported here; choose a price with the "
-                "same interval.",
-                code="interval_change_unsupported",
-            )
-        currency = str(old_price["currency"]).upper()
+        current = price_view_from_stripe(old_price)
+        plan_change_check(status=sub.get("status"), current=current, new=new_view)
+        currency = current.currency
         qty = int(item.get("quantity") or 1)
         old_amount = int(old_price.get("unit_amount") or 0) * qty
         new_amount = int(new_price.get("unit_amount") or 0) * qty
-        direction = "upgrade" if new_amount >= old_amount else "downgrade"
+        direction = plan_change_direction(current=current, new=new_view, quantity=qty)
         start = _ts(item.get("current_period_start")) or at
         end = _ts(item.get("current_period_end")) or at
         at = min(max(at, start), end)
         others = sum(
             int(i["price"].get("unit_amount") or 0) * int(i.get("quantity") or 0)
-            for i in (sub.get("items") or {}).get("data") or []
+            for i in subscription_items(sub)
             if i["id"] != item["id"]
         )
         lines: list[ProrationLine] = []
@@ -98,28 +89,51 @@ class SandboxPlanChanges(SandboxInvoicing):
             new_name = objects.price_product_name(new_price)
             qty_label = f"{qty} × " if qty != 1 else ""
             credit = -prorate(old_amount, period_start=start, period_end=end, at=at)
-            debit = prorate(new_amount, period_start=start, period_end=end, at=at)
             lines = [
+                ProrationLine(
+                    description=str(p["description"]),
+                    amount=_money(int(p["amount"]), currency),
+                    period_start=_ts((p.get("period") or {}).get("start")),
+                    period_end=_ts((p.get("period") or {}).get("end")),
+                    proration=True,
+                )
+                for p in self._pending_items(str(sub["id"]))
+            ]
+            lines.append(
                 ProrationLine(
                     description=f"Unused time on {qty_label}{old_name} after {label}",
                     amount=_money(credit, currency),
                     period_start=at,
                     period_end=end,
                     proration=True,
-                ),
-                ProrationLine(
-                    description=f"Remaining time on {qty_label}{new_name} after {label}",
-                    amount=_money(debit, currency),
-                    period_start=at,
-                    period_end=end,
-                    proration=True,
-                ),
-            ]
+                )
+            )
+            if _interval(old_price) == _interval(new_price):
+                debit = prorate(new_amount, period_start=start, period_end=end, at=at)
+                lines.append(
+                    ProrationLine(
+                        description=f"Remaining time on {qty_label}{new_name} after {label}",
+                        amount=_money(debit, currency),
+                        period_start=at,
+                        period_end=end,
+                        proration=True,
+                    )
+                )
+            else:  # a new billing cycle starts now: the new price's whole first period
+                lines.append(
+                    ProrationLine(
+                        description=objects.recurring_line_description(new_price, qty),
+                        amount=_money(new_amount, currency),
+                        period_start=at,
+                        period_end=period_end_after(at, new_price),
+                        proration=False,
+                    )
+                )
             customer_row = MirrorCustomer.objects.filter(
                 workspace=self.workspace, stripe_id=sub["customer"]
             ).first()
             balance = customer_row.balance if customer_row is not None else 0
-            due_now = max(0, credit + debit + balance)
+            due_now = max(0, sum(line.amount.amount for line in lines) + balance)
         preview = PlanChangePreview(
             subscription_id=sub["id"],
             current_price_id=old_price["id"],
@@ -176,8 +190,16 @@ class SandboxPlanChanges(SandboxInvoicing):
             sub["schedule"] = None
             old_price = item["price"]
             item["price"] = new_price
+            if _interval(old_price) != _interval(new_price) and sub.get("status") != "trialing":
+                at = preview.effective_date
+                item["current_period_start"] = objects.unix(at)
+                item["current_period_end"] = objects.unix(period_end_after(at, new_price))
+                sub["billing_cycle_anchor"] = objects.unix(at)
             invoice_id = ""
-            if preview.lines:
+            # The change's own two lines come last; the pending items before them are
+            # swept into the invoice by _bill_now.
+            own = preview.lines[-2:]
+            if own:
                 customer = self._customer(str(sub["customer"]))
                 invoice = self._bill_now(
                     now=now,
@@ -192,11 +214,11 @@ class SandboxPlanChanges(SandboxInvoicing):
                             "price": new_price if n else old_price,
                             "quantity": item.get("quantity"),
                             "item_id": item["id"],
-                            "proration": True,
+                            "proration": line.proration,
                             "period_start": line.period_start,
                             "period_end": line.period_end,
                         }
-                        for n, line in enumerate(preview.lines)
+                        for n, line in enumerate(own)
                     ],
                 )
                 invoice_id = invoice["id"]

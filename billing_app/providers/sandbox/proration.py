@@ -7,8 +7,11 @@ over the seconds of the current period, rounded to the currency's minor unit.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+from dateutil.relativedelta import relativedelta
 
 
 def remaining_fraction(*, period_start: datetime, period_end: datetime, at: datetime) -> Decimal:
@@ -29,3 +32,26 @@ def prorate(amount: int, *, period_start: datetime, period_end: datetime, at: da
 def proration_date_label(at: datetime) -> str:
     """The date as Stripe writes it in proration lines: ``15 Jan 2026``."""
     return at.strftime("%d %b %Y")
+
+
+def period_end_after(
+    start: datetime, price: dict[str, Any], *, anchor: datetime | None = None
+) -> datetime:
+    """The end of the billing period of ``price`` that starts at ``start``.
+
+    Months and years count from the billing cycle ``anchor`` (default: ``start``), as
+    Stripe does: anchored on the 31st, periods end on 28 Feb, then 31 Mar.
+    """
+    recurring = price.get("recurring") or {}
+    count = int(recurring.get("interval_count") or 1)
+    interval = recurring.get("interval") or "month"
+    if interval == "week":
+        return start + timedelta(weeks=count)
+    if interval == "day":
+        return start + timedelta(days=count)
+    step = relativedelta(years=count) if interval == "year" else relativedelta(months=count)
+    anchor = anchor if anchor is not None and anchor <= start else start
+    n = 1
+    while (end := anchor + step * n) <= start:
+        n += 1
+    return end

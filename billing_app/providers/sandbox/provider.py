@@ -1,34 +1,28 @@
 """``SandboxProvider``: a deterministic billing simulation with Stripe's semantics, in the database.
 
-The simulation's state *is* the mirror: every write builds the Stripe-shaped
-objects Stripe would return (``objects``) and stores them with
-``services.mirror.mirror_upsert``; reads return the stored ``data``. So the demo
-and the service-layer tests exercise exactly the code paths a Stripe workspace
-uses, without a Stripe key or a network.
+The simulation's state is kept as the Stripe-shaped objects Stripe would return
+(``objects``), stored in the mirror through the ``store`` port the services layer
+registers (``ports``; providers import no services); reads return the stored
+``data``. What Stripe would announce by webhook (a failed or paid charge) goes to
+the same intake as Stripe's deliveries (the ``deliver`` port). So the demo and the
+service-layer tests exercise the code paths a Stripe workspace uses, without a
+Stripe key or a network — and the provider contract suite
+(``tests/billing_app/providers/contract``) holds the two providers together.
 
-What it simulates, as Stripe does it:
+The class is assembled from one mixin per seam:
 
-* refunds never exceed the refundable remainder (``amount_captured −
-  amount_refunded``), are refused on disputed charges, update the charge's
-  ``amount_refunded`` / ``refunded`` and create a refund object;
-* credits are customer balance transactions with a negative amount, moving
-  ``customer.balance``; invoices apply the balance (``starting_balance``);
-* trial extension only while trialing; ``pause_collection``; cancellation at the
-  period end or at once, with ``cancellation_details``;
-* plan changes: the preview prorates by seconds over the current period — unused
-  time on the old price credited, remaining time on the new price charged — and
-  the change produces the same numbers (pin ``proration_date``). An upgrade swaps
-  the item's price at once and invoices the proration immediately (Stripe's
-  ``proration_behavior=always_invoice``); a downgrade is scheduled for the period
-  end (a subscription schedule, recorded as ``schedule`` plus
-  ``metadata.pending_price_id`` / ``pending_change_at``). Only changes within the
-  same billing interval and currency are simulated;
-* seat changes prorate the same way and are invoiced at once (a decrease becomes
-  a credit on the customer balance);
-* coupons applied through ``discounts``; payment links to the open invoice's
-  hosted page (``https://sandbox.billing-desk.invalid/i/<invoice>``) or a
-  Checkout-like session; a Billing-Portal-like link for a payment-method update;
-  tax ids and address; a grace period before dunning resumes.
+* ``state`` — the lock, the clock, exactly-once writes, reading and storing objects;
+* ``invoicing`` — invoices finalized and collected, pending invoice items, payment events;
+* ``reads`` — the customer bundle, search, pages for the backfill, one object by id;
+* ``links`` — payment links, invoices re-sent, the payment-method update page;
+* ``credits_refunds`` — balance credits and refunds within Stripe's limits;
+* ``plan_changes`` — prorated previews, upgrades now, downgrades at the period end
+  (the plan item and the checks from the rulebook, ``billing_app.subscriptions``);
+* ``subscriptions`` — trial, pause, cancellation, seats (billed on the next
+  invoice), discounts, grace periods;
+* ``customers`` — tax ids and the billing address;
+* ``advance`` — the clock-advance step (``sandbox_advance``): renewals, scheduled
+  downgrades and cancellations applied as the periods end.
 
 Determinism and exactly-once: object ids derive from the idempotency key
 (``re_sbx_<sha256(workspace, key)>``), and the first result of each key is kept
@@ -38,11 +32,15 @@ as Stripe does). Writes hold the workspace's ``SandboxControl`` row lock, so
 concurrent calls act one at a time.
 
 ``SandboxControl.down`` makes every call raise ``ProviderUnavailable``;
-``SandboxControl.clock`` freezes time (a test clock).
+``SandboxControl.clock`` freezes time (a test clock), which ``advance`` moves on.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from ...models import Workspace
+from .advance import AdvanceResult, SandboxClockAdvance
 from .control import sandbox_control_get
 from .credits_refunds import SandboxCreditsRefunds
 from .customers import SandboxCustomers
@@ -59,9 +57,16 @@ class SandboxProvider(
     SandboxPlanChanges,
     SandboxSubscriptions,
     SandboxCustomers,
+    SandboxClockAdvance,
 ):
     def ping(self) -> bool:
         return not sandbox_control_get(workspace=self.workspace).down
 
 
-__all__ = ["SandboxProvider", "plan_item"]
+def sandbox_advance(*, workspace: Workspace, to: datetime) -> AdvanceResult:
+    """Advance the workspace's sandbox clock to ``to``, doing what Stripe does meanwhile
+    (period ends, renewals, scheduled downgrades, cancellations): see ``advance``."""
+    return SandboxProvider(workspace).advance(to=to)
+
+
+__all__ = ["AdvanceResult", "SandboxProvider", "plan_item", "sandbox_advance"]

@@ -1,4 +1,10 @@
-"""Subscription writes other than plan changes: trial, pause, cancellation, seats, discount, grace."""
+"""Subscription writes other than plan changes: trial, pause, cancellation, seats, discount, grace.
+
+A seat change prorates by seconds over the current period like a plan change, but
+bills nothing at once (Stripe's ``proration_behavior=create_prorations``, as the
+Stripe provider asks for): the credit for the unused seats and the charge for the
+new count wait as pending invoice items for the subscription's next invoice.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +24,9 @@ from .invoicing import SandboxInvoicing
 from .plan_changes import plan_item
 from .proration import prorate, proration_date_label
 from .state import Obj, SandboxState, _missing, _ts
+
+# Stripe's final statuses: a subscription in one never changes again.
+ENDED = frozenset({"canceled", "incomplete_expired"})
 
 
 class SandboxSubscriptions(SandboxInvoicing, SandboxState):
@@ -80,6 +89,50 @@ class SandboxSubscriptions(SandboxInvoicing, SandboxState):
             idempotency_key,
             {"subscription_id": subscription_id, "behavior": behavior, "resumes_at": resumes_at},
             act,
+        )
+
+    def resume_subscription(
+        self, *, subscription_id: str, idempotency_key: str
+    ) -> SubscriptionResult:
+        """Clear ``pause_collection``: the next invoice is collected again."""
+
+        def act(now: datetime) -> SubscriptionResult:
+            sub = self._live_subscription(subscription_id)
+            if not sub.get("pause_collection"):
+                raise PreconditionFailed(
+                    "Collection on this subscription is not paused.", code="not_paused"
+                )
+            sub["pause_collection"] = None
+            self._put(sub)
+            return self._result(sub)
+
+        return self._write(
+            "resume_subscription", idempotency_key, {"subscription_id": subscription_id}, act
+        )
+
+    def undo_cancellation(
+        self, *, subscription_id: str, idempotency_key: str
+    ) -> SubscriptionResult:
+        """Set ``cancel_at_period_end`` back to false: the subscription renews as before."""
+
+        def act(now: datetime) -> SubscriptionResult:
+            sub = self._get(MirrorSubscription, subscription_id, "subscription")
+            if sub.get("status") in ENDED:
+                raise PreconditionFailed(
+                    "This subscription is already canceled.", code="already_canceled"
+                )
+            if not sub.get("cancel_at_period_end"):
+                raise PreconditionFailed(
+                    "This subscription is not set to cancel.", code="not_canceling"
+                )
+            sub["cancel_at_period_end"] = False
+            sub["cancel_at"] = None
+            sub["canceled_at"] = None
+            self._put(sub)
+            return self._result(sub)
+
+        return self._write(
+            "undo_cancellation", idempotency_key, {"subscription_id": subscription_id}, act
         )
 
     def cancel_subscription(
@@ -162,13 +215,9 @@ class SandboxSubscriptions(SandboxInvoicing, SandboxState):
                     "period_start": now,
                     "period_end": end,
                 }
-                self._bill_now(
-                    now=now,
-                    key=idempotency_key,
-                    customer=self._customer(str(sub["customer"])),
-                    subscription=sub,
-                    billing_reason="subscription_update",
-                    lines=[
+                # Stripe's create_prorations: pending invoice items for the next invoice.
+                for n, line in enumerate(
+                    [
                         {
                             **base_line,
                             "description": f"Unused time on {old_qty} × {name} after {label}",
@@ -181,8 +230,11 @@ class SandboxSubscriptions(SandboxInvoicing, SandboxState):
                             "amount": debit,
                             "quantity": quantity,
                         },
-                    ],
-                )
+                    ]
+                ):
+                    self._add_pending_item(
+                        item_id=self._id("ii", idempotency_key, n), subscription=sub, line=line
+                    )
             self._put(sub)
             return self._result(sub)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from billing_app.demo.seed import demo_seed
 from billing_app.errors import (
     Conflict,
     PreconditionFailed,
@@ -35,7 +36,6 @@ from billing_app.providers.base import BillingProvider, TaxIdInput
 from billing_app.providers.sandbox import SandboxProvider, sandbox_advance
 from billing_app.providers.sandbox import objects as o
 from billing_app.providers.sandbox.control import sandbox_control_set
-from billing_app.demo.seed import demo_seed
 from billing_app.services.mirror import mirror_upsert
 
 from ..context_support import forget_provider_health
@@ -48,6 +48,8 @@ ACME_LAST_CHARGE = "ch_sbx_acme_2026_01"
 # Acme's period runs 2025-12-28 00:00 → 2026-01-28 00:00 (2,678,400 s); at 2026-01-15 12:00
 # 1,080,000 s remain: 1080000 / 2678400 of the period.
 REMAINING = 1_080_000 / 2_678_400
+# The end of that period: where the sandbox clock-advance step renews it.
+RENEWAL = datetime(2026, 1, 28, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -453,6 +455,135 @@ def test_a_downgrade_is_scheduled_for_the_period_end(sandbox):
     ).exists()
 
 
+def test_a_scheduled_downgrade_is_applied_at_the_period_end(seeded, sandbox):
+    # given a downgrade from Enterprise Pro to Business scheduled for 28 Jan
+    sandbox.change_plan(
+        subscription_id=ACME_PLAN,
+        new_price_id="price_sbx_business__monthly",
+        proration_date=None,
+        idempotency_key="down",
+    )
+
+    # when the sandbox clock passes the period end
+    advanced = sandbox_advance(workspace=seeded.workspace, to=RENEWAL + timedelta(hours=1))
+
+    # then the item is on the new price for a new period, the schedule has released it,
+    # and the new period is invoiced at the new price
+    assert ACME_PLAN in advanced.subscription_ids
+    sub = MirrorSubscription.objects.get(stripe_id=ACME_PLAN)
+    item = sub.data["items"]["data"][0]
+    assert item["price"]["id"] == "price_sbx_business__monthly"
+    assert (item["current_period_start"], item["current_period_end"]) == (
+        int(RENEWAL.timestamp()),
+        int(datetime(2026, 2, 28, tzinfo=UTC).timestamp()),
+    )
+    assert sub.schedule_id == "" or sub.schedule_id is None
+    assert "pending_price_id" not in sub.metadata
+    invoice = MirrorInvoice.objects.get(stripe_id=sub.latest_invoice_id)
+    assert (invoice.billing_reason, invoice.total, invoice.created) == (
+        "subscription_cycle",
+        150_000,
+        RENEWAL,
+    )
+    assert invoice.stripe_id in advanced.invoice_ids
+    assert sandbox.now() == RENEWAL + timedelta(hours=1)
+
+
+def test_advancing_within_the_period_changes_nothing_but_the_clock(seeded, sandbox):
+    before = MirrorSubscription.objects.get(stripe_id=ACME_PLAN).data
+
+    advanced = sandbox_advance(workspace=seeded.workspace, to=AS_OF + timedelta(days=1))
+
+    assert ACME_PLAN not in advanced.subscription_ids
+    assert MirrorSubscription.objects.get(stripe_id=ACME_PLAN).data == before
+    assert sandbox.now() == AS_OF + timedelta(days=1)
+    with pytest.raises(ValidationFailed) as back:
+        sandbox_advance(workspace=seeded.workspace, to=AS_OF)
+    assert back.value.code == "clock_moves_back"
+
+
+def test_a_cancellation_at_the_period_end_ends_the_subscription_then(seeded, sandbox):
+    sandbox.cancel_subscription(
+        subscription_id=ACME_PLAN,
+        at_period_end=True,
+        reason="too_expensive",
+        comment="",
+        idempotency_key="c",
+    )
+
+    sandbox_advance(workspace=seeded.workspace, to=RENEWAL + timedelta(days=1))
+
+    sub = MirrorSubscription.objects.get(stripe_id=ACME_PLAN)
+    assert (sub.status, sub.ended_at) == ("canceled", RENEWAL)
+    assert not MirrorInvoice.objects.filter(
+        subscription_id=ACME_PLAN, billing_reason="subscription_cycle", created=RENEWAL
+    ).exists()
+
+
+def test_a_cancellation_at_the_period_end_can_be_undone(seeded, sandbox):
+    sandbox.cancel_subscription(
+        subscription_id=ACME_PLAN, at_period_end=True, reason="", comment="", idempotency_key="c"
+    )
+
+    kept = sandbox.undo_cancellation(subscription_id=ACME_PLAN, idempotency_key="undo")
+
+    assert (kept.status, kept.cancel_at_period_end, kept.cancel_at) == ("active", False, None)
+    with pytest.raises(PreconditionFailed) as again:
+        sandbox.undo_cancellation(subscription_id=ACME_PLAN, idempotency_key="undo-2")
+    assert again.value.code == "not_canceling"
+    sandbox_advance(workspace=seeded.workspace, to=RENEWAL)
+    assert MirrorSubscription.objects.get(stripe_id=ACME_PLAN).status == "active"
+
+
+def test_paused_collection_resumes(sandbox):
+    sandbox.pause_subscription(
+        subscription_id=ACME_PLAN, behavior="void", resumes_at=None, idempotency_key="p"
+    )
+
+    resumed = sandbox.resume_subscription(subscription_id=ACME_PLAN, idempotency_key="r")
+
+    assert resumed.pause_collection is None
+    with pytest.raises(PreconditionFailed) as again:
+        sandbox.resume_subscription(subscription_id=ACME_PLAN, idempotency_key="r2")
+    assert again.value.code == "not_paused"
+
+
+def test_a_renewal_while_collection_is_paused_is_voided(seeded, sandbox):
+    sandbox.pause_subscription(
+        subscription_id=ACME_PLAN, behavior="void", resumes_at=None, idempotency_key="p"
+    )
+
+    sandbox_advance(workspace=seeded.workspace, to=RENEWAL)
+
+    invoice = MirrorInvoice.objects.get(
+        subscription_id=ACME_PLAN, billing_reason="subscription_cycle", created=RENEWAL
+    )
+    assert (invoice.status, invoice.amount_paid) == ("void", 0)
+
+
+def test_a_failed_sandbox_charge_is_recorded_as_a_stripe_one_is(sandbox):
+    # when an upgrade is charged to Northwind's expired card
+    result = sandbox.change_plan(
+        subscription_id="sub_sbx_northwind",
+        new_price_id="price_sbx_team__monthly",
+        proration_date=None,
+        idempotency_key="nw-up",
+    )
+
+    # then the charge.failed / invoice.payment_failed events reach the webhook hooks, which
+    # record the failure, and the subscription is past due, as on Stripe
+    invoice = MirrorInvoice.objects.get(stripe_id=result.invoice_id)
+    failure = PaymentFailure.objects.get(invoice_id=invoice.stripe_id)
+    charge = MirrorCharge.objects.get(payment_intent_id=invoice.payment_intent_id)
+    assert (failure.charge_id, failure.decline_code, failure.amount) == (
+        charge.stripe_id,
+        "expired_card",
+        invoice.amount_due,
+    )
+    assert MirrorSubscription.objects.get(stripe_id="sub_sbx_northwind").status == "past_due"
+    assert MirrorCustomer.objects.get(stripe_id="cus_sbx_northwind").delinquent is True
+
+
 @pytest.fixture
 def odd_prices(seeded):
     """An archived recurring price and a one-time price of Acme's product."""
@@ -570,9 +701,6 @@ def pending_lines(subscription_id=ACME_PLAN):
         ),
         key=lambda line: line.amount,
     )
-
-
-RENEWAL = datetime(2026, 1, 28, tzinfo=UTC)
 
 
 def test_more_seats_are_prorated_and_billed_on_the_next_invoice(seeded, sandbox):
@@ -951,6 +1079,8 @@ CALLS = [
             "idempotency_key": "k",
         },
     ),
+    ("undo_cancellation", {"subscription_id": ACME_PLAN, "idempotency_key": "k"}),
+    ("resume_subscription", {"subscription_id": ACME_PLAN, "idempotency_key": "k"}),
     (
         "payment_method_update_link",
         {"customer_id": ACME, "return_url": "https://x.example/", "idempotency_key": "k"},
@@ -996,7 +1126,10 @@ CALLS = [
 
 
 def test_the_down_switch_covers_every_call(seeded, sandbox):
-    assert {name for name, _ in CALLS} | {"ping"} == set(BillingProvider.__abstractmethods__)
+    assert {name for name, _ in CALLS} | {"ping"} == set(BillingProvider.__abstractmethods__) | {
+        "resume_subscription",
+        "undo_cancellation",
+    }
     sandbox_control_set(workspace=seeded.workspace, down=True, reason="drill")
     before = MirrorSubscription.objects.get(stripe_id=ACME_PLAN).data
 
@@ -1005,6 +1138,8 @@ def test_the_down_switch_covers_every_call(seeded, sandbox):
             getattr(sandbox, name)(**kwargs)
 
     assert sandbox.ping() is False
+    with pytest.raises(ProviderUnavailable):
+        sandbox_advance(workspace=seeded.workspace, to=AS_OF + timedelta(days=30))
     assert MirrorSubscription.objects.get(stripe_id=ACME_PLAN).data == before
     assert not SandboxIdempotency.objects.exists()
     sandbox_control_set(workspace=seeded.workspace, down=False)
