@@ -17,13 +17,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ..agent_context import AgentContext
 from ..errors import NotFound, NotPermitted
 from ..selectors.context import customer_context
 from ..selectors.payments import customer_payments
 from ..services.context_cache import customer_context_cached
 from ..services.customers import customer_link_pin, customer_lookup
-from ..services.identity import AgentContext
 from ..services.refresh import customer_mirror_ensure
+from .schema import ErrorSerializer, MoneySerializer, error_responses  # noqa: F401 (api.actions)
 
 CUSTOMER_ID = r"(?P<customer_id>[A-Za-z0-9_\-]{1,255})"
 
@@ -45,39 +46,16 @@ def _reader(request: Request, customer_id: str | None = None) -> AgentContext:
     return context
 
 
-# --- shared output serializers ---
+# --- shared output serializers (Money and the error envelope are api.schema's) ---
 
 
-class MoneySerializer(serializers.Serializer):
-    class Meta:
-        ref_name = "CustomerMoney"
-
-    amount = serializers.IntegerField(help_text="Integer minor units (cents; yen for JPY).")
-    currency = serializers.CharField(help_text="ISO 4217, upper case.")
-    display = serializers.CharField(help_text="Formatted for people, e.g. $2,400.00.")
-
-
-class ErrorSerializer(serializers.Serializer):
-    class Meta:
-        ref_name = "CustomerError"
-
-    class Body(serializers.Serializer):
-        code = serializers.CharField()
-        message = serializers.CharField()
-        details = serializers.JSONField()
-
-    error = Body()
-
-
-def _errors(*codes: int) -> dict[int, OpenApiResponse]:
-    text = {
-        400: "Bad input (code says which); nothing changed.",
-        401: "No or invalid app session token.",
-        403: "The role may not view billing here.",
-        404: "No such customer in this workspace.",
-        503: "The billing provider is unavailable and nothing is mirrored yet.",
-    }
-    return {code: OpenApiResponse(ErrorSerializer, description=text[code]) for code in codes}
+def _errors(*statuses: int) -> dict[int, OpenApiResponse]:
+    """The customer views' error docs: the one envelope (``api.schema``), their 403 and 404."""
+    return error_responses(
+        *statuses,
+        s403="``not_permitted``: the role may not view billing here.",
+        s404="``customer_not_found``: no such customer in this workspace.",
+    )
 
 
 class PlanSummarySerializer(serializers.Serializer):

@@ -31,7 +31,8 @@ from ..selectors.duplicates import customer_duplicates
 from ..selectors.failures import customer_failures
 from ..selectors.playbook import playbook_message
 from ..selectors.tax import customer_tax_details
-from .customers import CUSTOMER_ID, ErrorSerializer, MoneySerializer, _errors, _reader
+from .customers import CUSTOMER_ID, _errors, _reader
+from .schema import ErrorSerializer, MoneySerializer
 
 INVOICE_ID = r"(?P<invoice_id>[A-Za-z0-9_\-]{1,255})"
 SCENARIO = r"(?P<scenario>[a-z_]{1,40})"

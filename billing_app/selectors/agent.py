@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..agent_context import AgentContext
 from ..catalog import (
     APPROVE_ACTIONS,
     APPROVER_ROLES,
@@ -15,7 +16,6 @@ from ..catalog import (
 from ..models import ActionPolicy, ApprovalRoute
 from ..money import format_money
 from ..roles import user_has_workspace_perm
-from ..services.identity import AgentContext
 
 
 def _limit_display(measure: Measure, limit: int | None, currency: str) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 from ..errors import NotFound
 from ..models import MirrorCustomer, MirrorInvoice, MirrorInvoiceLine, Workspace
 from ..playbook import invoice_period
-from ..services.tax import ADDRESS_FIELDS, TAX_ID_TYPES, tax_id_types, tax_invoice_missing
+from ..tax_rules import ADDRESS_FIELDS, TAX_ID_TYPES, tax_id_types, tax_invoice_missing
 from .payments import money
 
 Obj = dict[str, Any]
