@@ -14,6 +14,7 @@ from billing_app.models import (
     MirrorCharge,
     MirrorCustomer,
     MirrorInvoice,
+    OutboxMessage,
     PaymentFailure,
 )
 from billing_app.providers.sandbox import objects as o
@@ -22,6 +23,7 @@ from billing_app.providers.sandbox.payments import sandbox_payment_attempt
 from billing_app.selectors.context import customer_context
 from billing_app.selectors.dashboard import FAILURE_REASONS
 from billing_app.services.mirror import mirror_upsert
+from billing_app.services.outbox import outbox_redrive
 from billing_app.services.payment_failures import (
     failure_reason,
     payment_failure_record,
@@ -395,6 +397,55 @@ def test_without_ticket_creation_the_csm_is_asked_on_the_latest_ticket(
     assert sum("Account suspension warning" in b for b in bodies) == 1
 
 
+class WorkerKilled(BaseException):
+    """What SIGKILL looks like from inside: the worker never reaches its own bookkeeping."""
+
+
+class DiesOnceAfterStoringDemoConnector(DemoConnector):
+    """The demo helpdesk, whose worker dies once right after the helpdesk stored a note."""
+
+    armed = False
+
+    def post_internal_note(self, installation, ticket_id, body):
+        note_id = super().post_internal_note(installation, ticket_id, body)
+        if DiesOnceAfterStoringDemoConnector.armed:
+            DiesOnceAfterStoringDemoConnector.armed = False
+            raise WorkerKilled
+        return note_id
+
+
+def test_a_worker_killed_after_the_warning_note_was_stored_does_not_post_it_twice(
+    ws, settings, link_from_ticket, django_capture_on_commit_callbacks
+):
+    # given the worker dies right after the helpdesk stored the suspension warning
+    settings.HELPDESK_CONNECTORS = {
+        **settings.HELPDESK_CONNECTORS,
+        "demo": "tests.billing_app.test_payment_failures.DiesOnceAfterStoringDemoConnector",
+    }
+    link_from_ticket()
+    DiesOnceAfterStoringDemoConnector.armed = True
+    with pytest.raises(WorkerKilled):
+        attempt(ws, callbacks=django_capture_on_commit_callbacks)
+    message = OutboxMessage.objects.get(kind=OutboxMessage.Kind.FAILURE_ESCALATION)
+    assert (message.status, message.outcome_unknown) == ("sending", True)
+    warnings = DemoTicketComment.objects.filter(
+        ticket_id="NW-1", body__contains="Account suspension warning"
+    )
+    assert warnings.count() == 1
+
+    # when the re-drive takes the row once the dead worker's lease lapses
+    assert outbox_redrive(now=message.lease_until).delivered == 1
+
+    # then it found the warning by its marker instead of posting it again
+    assert warnings.count() == 1
+    failure = failures(ws)[-1]
+    assert failure.suspension_note_status == "posted"
+    assert failure.suspension_note_ref == f"NW-1:{warnings.get().pk}"
+    # and the CSM outreach went out once
+    assert DemoTicket.objects.count() == 1
+    assert failure.csm_outreach_status == "ticket"
+
+
 def test_with_no_csm_group_and_no_ticket_nothing_is_sent_and_that_is_recorded(
     ws, django_capture_on_commit_callbacks
 ):
@@ -441,7 +492,12 @@ def test_failures_endpoint_lists_the_customers_failures(
     assert body["summary"]["suspension_warning"] is True
     first = body["items"][0]
     assert (first["reason"], first["attempt_count"], first["status"]) == ("Card expired", 3, "open")
-    assert first["amount"] == {"amount": 14_900, "currency": "USD", "exponent": 2, "display": "$149.00"}
+    assert first["amount"] == {
+        "amount": 14_900,
+        "currency": "USD",
+        "exponent": 2,
+        "display": "$149.00",
+    }
     assert first["csm_outreach"]["status"] == "ticket"
 
 
