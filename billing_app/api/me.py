@@ -10,6 +10,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..selectors.agent import agent_capabilities
+from .customers import _agent as request_agent
+from .schema import error_responses
 
 
 class MeApi(APIView):
@@ -25,10 +27,10 @@ class MeApi(APIView):
 
     @extend_schema(
         summary="The agent, workspace, role and the actions this role may take",
-        responses={200: OutputSerializer},
+        responses={200: OutputSerializer, **error_responses(401)},
     )
     def get(self, request: Request) -> Response:
-        data = agent_capabilities(context=request.auth)
+        data = agent_capabilities(context=request_agent(request))
         return Response(self.OutputSerializer(data).data)
 
 

@@ -19,23 +19,15 @@ from rest_framework.views import APIView
 
 from ..errors import NotFound
 from ..models import MirrorCustomer
-from ..roles import user_has_workspace_perm
 from ..selectors.plans import plan_options
 from ..services.refresh import customer_refresh_enqueue
 from ..vocabulary import vocabulary_payload
 from .customers import CUSTOMER_ID
+from .customers import _reader as customer_reader
 from .schema import error_responses
 
 # The vocabulary changes only with a deploy: the browser may reuse it for a while.
 VOCABULARY_MAX_AGE = 300
-
-
-def _reader(request: Request, customer_id: str):  # type: ignore[no-untyped-def]
-    context = request.auth
-    if not user_has_workspace_perm(context.user, "view_billing", context.workspace):
-        # Not allowed to read billing here: the customer does not exist for them.
-        raise NotFound(f"No customer {customer_id} in this workspace.", code="customer_not_found")
-    return context
 
 
 class PlanOptionsApi(APIView):
@@ -62,7 +54,7 @@ class PlanOptionsApi(APIView):
 
     @extend_schema(responses={200: OutputSerializer, **error_responses(401, 404)})
     def get(self, request: Request, customer_id: str) -> Response:
-        context = _reader(request, customer_id)
+        context = customer_reader(request, customer_id)
         data = plan_options(workspace=context.workspace, customer_id=customer_id)
         data["plans"] = self.PlanSerializer(data["plans"], many=True).data
         return Response(self.OutputSerializer(data).data)
@@ -77,7 +69,7 @@ class CustomerRefreshApi(APIView):
 
     @extend_schema(request=None, responses={202: OutputSerializer, **error_responses(401, 404)})
     def post(self, request: Request, customer_id: str) -> Response:
-        context = _reader(request, customer_id)
+        context = customer_reader(request, customer_id)
         customer = MirrorCustomer.objects.filter(
             workspace=context.workspace, stripe_id=customer_id
         ).first()
