@@ -29,6 +29,9 @@ from .payments import charge_method_label, money
 Obj = dict[str, Any]
 
 DEFAULT_GRACE_DAYS = 7
+# Consecutive failures that bring the account suspension warning (DESIGN.md 6): the rule for
+# the recording (``services.payment_failures``) and the panel's alerts (``selectors.context``).
+SUSPENSION_THRESHOLD = 3
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -288,4 +291,10 @@ def failure_alerts_extend(
     return alerts
 
 
-__all__ = ["customer_failures", "failure_alerts_extend", "failure_row"]
+__all__ = [
+    "DEFAULT_GRACE_DAYS",
+    "SUSPENSION_THRESHOLD",
+    "customer_failures",
+    "failure_alerts_extend",
+    "failure_row",
+]

@@ -25,6 +25,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from ...models import MirrorCharge, MirrorInvoice, PaymentFailure, Workspace
+from ...selectors.failures import SUSPENSION_THRESHOLD
 from ...vocabulary import decline
 from .escalation import escalation_enqueue
 from .lookups import (
@@ -38,8 +39,6 @@ from .lookups import (
 from .recovery import recovery_apply_found
 
 logger = logging.getLogger(__name__)
-
-SUSPENSION_THRESHOLD = 3
 
 
 @dataclass(frozen=True)
