@@ -8,12 +8,16 @@ approver who loses the race gets ``Conflict`` ``already_decided``. An approved
 action then runs through ``services.actions`` — the same preconditions, the same
 provider idempotency key — after the decision is committed, so no lock is held
 while the provider is called.
+
+Imports point one way: this module imports ``services.actions`` (to execute an
+approved action); submission writes the ``ApprovalRequest`` itself
+(``actions.submit.approval_request_create``, re-exported here) and never imports
+this module.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -23,24 +27,27 @@ from django.utils import timezone
 from ..catalog import APPROVE_ACTIONS, APPROVER_ROLES, Role
 from ..errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from ..models import AgentMembership, ApprovalRequest, BillingAction, Workspace
-from ..policy import Deny, NeedsApproval, can_approve
+from ..playbook import customer_message_for
+from ..policy import Deny, can_approve
 from ..roles import user_has_workspace_perm
+from . import notes
+from .actions import action_execute, approval_request_create
+from .context_cache import context_cache_seconds, customer_context_invalidate
 
 log = logging.getLogger(__name__)
 
 APPROVE, DENY = "approve", "deny"
 
-
-def approval_request_create(*, action: BillingAction, decision: NeedsApproval) -> ApprovalRequest:
-    """Escalate ``action`` (already saved as ``pending_approval``) to the roles the policy named."""
-    workspace = action.workspace
-    return ApprovalRequest.objects.create(
-        action=action,
-        workspace=workspace,
-        required_roles=[Role(r).value for r in decision.approver_roles],
-        reason=decision.reason,
-        expires_at=timezone.now() + timedelta(hours=workspace.approval_ttl_hours),
-    )
+__all__ = [
+    "APPROVE",
+    "DENY",
+    "approval_decide",
+    "approval_get_for",
+    "approval_list_for",
+    "approval_request_create",
+    "approvals_expire",
+    "approver_role",
+]
 
 
 def approver_role(*, user: User, workspace: Workspace) -> Role | None:
@@ -106,8 +113,6 @@ def _expire(approval_id: int, now: Any) -> bool:
 
 def _context_invalidate(action_id: Any) -> None:
     """The customer's cached panel context shows this action's approval: drop it (after commit)."""
-    from .context_cache import context_cache_seconds, customer_context_invalidate
-
     if context_cache_seconds() > 0:
         for workspace_id, customer_id in BillingAction.objects.filter(pk=action_id).values_list(
             "workspace_id", "customer_id"
@@ -204,8 +209,6 @@ def approval_decide(
             details={"expired_at": approval.expires_at.isoformat()},
         )
     if decision == APPROVE:
-        from .actions import action_execute
-
         action_execute(action_id=approval.action_id)
         approval.refresh_from_db()
     return approval
@@ -231,8 +234,6 @@ def _action_transition(action_id: Any, *, decision: str, user: User, now: Any) -
     else:
         moved = pending.update(status=BillingAction.Status.DENIED, completed_at=now)
         if moved:
-            from ..playbook import customer_message_for
-
             action = BillingAction.objects.select_related("workspace", "approval").get(pk=action_id)
             message = customer_message_for(action=action)
             if message:
@@ -245,11 +246,9 @@ def _approval_note(approval: ApprovalRequest) -> None:
     """Tell the requester's ticket about the decision (enqueued; never undoes the decision)."""
     if not approval.action.ticket_id:
         return
-    from .notes import approval_note_enqueue
-
     try:
         with transaction.atomic():  # a savepoint: a failed enqueue never breaks the decision
-            approval_note_enqueue(approval=approval)
+            notes.approval_note_enqueue(approval=approval)
     except Exception:
         log.exception("could not enqueue the note for approval %s", approval.pk)
 

@@ -17,7 +17,7 @@ of the provider answering again:
    request): proven absent → ``failed``; a kind that cannot be searched stays open
    and is logged for a person to settle.
 
-Success is recorded by the same code as a normal success (``_record_success``): the
+Success is recorded by the same code as a normal success (``record_success``): the
 audit result, the internal note and the customer message are written then, once.
 
 Stale ``executing`` actions:
@@ -55,7 +55,22 @@ from ..errors import (
     ProviderUnavailable,
 )
 from ..models import BillingAction
+from ..providers import get_provider
 from ..providers.base import WRITE_ABSENT, WriteFound
+from .actions import (
+    EXECUTORS,
+    Run,
+    action_claim,
+    action_customer,
+    action_execute,
+    action_prepare,
+    record_failure,
+    record_success,
+    stale_executing_before,
+    to_json,
+)
+from .actions.mrr import mrr_recorded
+from .mirror import mirror_provider_changes
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +80,6 @@ IDEMPOTENCY_KEY_LIFETIME = timedelta(hours=23)
 
 def actions_stale_reconcile(*, now: datetime | None = None, limit: int = 100) -> int:
     """Take over and finish stale ``executing`` actions; returns how many were taken over."""
-    from .actions import action_claim, action_execute, stale_executing_before
-
     candidates = list(
         BillingAction.objects.filter(
             status=BillingAction.Status.EXECUTING, started_at__lt=stale_executing_before(now)
@@ -89,8 +102,6 @@ def actions_stale_reconcile(*, now: datetime | None = None, limit: int = 100) ->
 
 def actions_unknown_reconcile(*, now: datetime | None = None, limit: int = 100) -> int:
     """Resolve ``outcome_unknown`` actions with the provider; returns how many were settled."""
-    from .actions import action_claim
-
     now = now or timezone.now()
     candidates = list(
         BillingAction.objects.filter(status=BillingAction.Status.OUTCOME_UNKNOWN)
@@ -120,9 +131,6 @@ def action_outcome_resolve(*, action_id: object, now: datetime | None = None) ->
     The key's age is counted from ``result.sent_at`` (when the action was first held
     open; ``started_at`` moves with each claim), else from ``created_at``.
     """
-    from ..providers import get_provider
-    from .actions import EXECUTORS, _customer, _fail, _prepare, _record_success, _Run, to_json
-
     started = time.monotonic()
     now = now or timezone.now()
     action = BillingAction.objects.select_related("workspace", "actor").get(pk=action_id)
@@ -146,14 +154,16 @@ def action_outcome_resolve(*, action_id: object, now: datetime | None = None) ->
         found = None
     if isinstance(found, WriteFound):
         logger.info("action %s: found %s by its metadata", action.pk, found.object_id)
-        result = to_json(found.result) | {"reconciled": "metadata"}
-        return _record_success(
-            action, result, found.object_id, run=_Run(action, None, provider), started=started
-        )  # type: ignore[arg-type]
+        mirror_provider_changes(workspace=action.workspace, result=found)
+        # The MRR change the executor recorded before its write was lost.
+        result = to_json(found.result) | mrr_recorded(action.result) | {"reconciled": "metadata"}
+        return record_success(
+            action, result, found.object_id, run=Run(action, None, provider), started=started
+        )
 
     if _first_sent(action) < now - IDEMPOTENCY_KEY_LIFETIME:
         if found == WRITE_ABSENT:
-            return _fail(
+            return record_failure(
                 action,
                 BillingDeskError(
                     "Stripe has no record of this action: it was not carried out.",
@@ -172,10 +182,10 @@ def action_outcome_resolve(*, action_id: object, now: datetime | None = None) ->
 
     # Replay with the same provider idempotency key.
     try:
-        prepared = _prepare(
+        prepared = action_prepare(
             kind=ActionKind(action.kind),
             workspace=action.workspace,
-            customer=_customer(action.workspace, action.customer_id),
+            customer=action_customer(action.workspace, action.customer_id),
             params=action.params,
             exclude_action_id=action.pk,
         )
@@ -183,7 +193,7 @@ def action_outcome_resolve(*, action_id: object, now: datetime | None = None) ->
         # The mirror may already show our own lost write (already refunded, already
         # canceled): only a search that proved absence makes this a failure.
         return _settle_refusal(action, exc, found, started=started, provider_ms=0)
-    run = _Run(action, prepared, provider)
+    run = Run(action, prepared, provider)
     try:
         result, object_id = EXECUTORS[ActionKind(action.kind)](run)
     except ProviderUnavailable as exc:  # unknown again, or not reachable: still open
@@ -192,7 +202,7 @@ def action_outcome_resolve(*, action_id: object, now: datetime | None = None) ->
     except BillingDeskError as exc:
         return _settle_refusal(action, exc, found, started=started, provider_ms=run.provider_ms)
     logger.info("action %s: the provider answered the replayed key", action.pk)
-    return _record_success(action, result, object_id, run=run, started=started)
+    return record_success(action, result, object_id, run=run, started=started)
 
 
 def _first_sent(action: BillingAction) -> datetime:
@@ -218,8 +228,6 @@ def _settle_refusal(
     is the first request's fate). Our own precondition checks are not: the state
     they see may be the lost write's doing.
     """
-    from .actions import _fail
-
     stripe_refused = isinstance(exc, ProviderError) and not isinstance(
         exc, ProviderUnavailable | ProviderOutcomeUnknown
     )
@@ -229,7 +237,7 @@ def _settle_refusal(
         stripe_refused and not isinstance(exc, PreconditionFailed)
     )
     if conclusive and not isinstance(exc, Conflict):
-        return _fail(action, exc, started=started, provider_ms=provider_ms)
+        return record_failure(action, exc, started=started, provider_ms=provider_ms)
     logger.warning("action %s: replay refused (%s); outcome still unknown", action.pk, exc.code)
     _touch(action, exc)
     return BillingAction.objects.get(pk=action.pk)

@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 
 from billing_app.catalog import ActionKind, Role
 from billing_app.models import ApprovalRequest, BillingAction, MirrorInvoice, MirrorSubscriptionItem
-from billing_app.services import actions as actions_service
+from billing_app.services.actions import run as actions_run
 
 from .actions_support import ProviderSpy, account_seed, next_key
 from .test_actions_service import HAPPY
@@ -27,8 +27,8 @@ def acme(workspace):
 @pytest.fixture
 def spy(monkeypatch):
     spy = ProviderSpy()
-    real = actions_service.get_provider
-    monkeypatch.setattr(actions_service, "get_provider", lambda ws: spy.wrap(real(ws)))
+    real = actions_run.get_provider
+    monkeypatch.setattr(actions_run, "get_provider", lambda ws: spy.wrap(real(ws)))
     return spy
 
 

@@ -13,8 +13,8 @@ from django.utils import timezone
 from billing_app.catalog import ActionKind, Role
 from billing_app.errors import Conflict
 from billing_app.models import ApprovalRequest, BillingAction, MirrorRefund
-from billing_app.services import actions as actions_service
 from billing_app.services.actions import action_submit
+from billing_app.services.actions import run as actions_run
 from billing_app.services.approvals import approval_decide
 from billing_app.services.identity import AgentContext
 from tests.concurrency import run_at_once
@@ -41,8 +41,8 @@ REFUND = {
 @pytest.fixture
 def spy(monkeypatch):
     spy = ProviderSpy()
-    real = actions_service.get_provider
-    monkeypatch.setattr(actions_service, "get_provider", lambda ws: spy.wrap(real(ws)))
+    real = actions_run.get_provider
+    monkeypatch.setattr(actions_run, "get_provider", lambda ws: spy.wrap(real(ws)))
     return spy
 
 
@@ -299,7 +299,7 @@ def test_no_lock_is_held_while_the_provider_is_called(workspace, sign_in, monkey
             created=timezone.now() - timedelta(days=3 + n),
         )
     entered, release = threading.Event(), threading.Event()
-    real = actions_service.get_provider
+    real = actions_run.get_provider
 
     class Held:
         def __init__(self, inner):
@@ -313,7 +313,7 @@ def test_no_lock_is_held_while_the_provider_is_called(workspace, sign_in, monkey
             assert release.wait(120), "the test never released the provider"
             return self._inner.refund(**kwargs)
 
-    monkeypatch.setattr(actions_service, "get_provider", lambda ws: Held(real(ws)))
+    monkeypatch.setattr(actions_run, "get_provider", lambda ws: Held(real(ws)))
     membership, _ = sign_in(workspace, Role.MANAGER)
     context = context_for(membership, workspace)
     first: dict = {}

@@ -13,13 +13,13 @@ import pytest
 from billing_app.catalog import ActionKind, Role
 from billing_app.errors import PreconditionFailed
 from billing_app.models import BillingAction, CustomerLock, MirrorCharge, MirrorRefund
-from billing_app.services import actions as actions_service
 from billing_app.services.actions import (
     action_submit,
     refund_history,
     refundable,
     request_fingerprint,
 )
+from billing_app.services.actions import run as actions_run
 from billing_app.services.approvals import approval_decide
 from billing_app.services.identity import AgentContext
 
@@ -51,8 +51,8 @@ def agent(workspace, sign_in):
 @pytest.fixture
 def spy(monkeypatch):
     spy = ProviderSpy()
-    real = actions_service.get_provider
-    monkeypatch.setattr(actions_service, "get_provider", lambda ws: spy.wrap(real(ws)))
+    real = actions_run.get_provider
+    monkeypatch.setattr(actions_run, "get_provider", lambda ws: spy.wrap(real(ws)))
     return spy
 
 

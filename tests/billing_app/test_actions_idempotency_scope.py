@@ -11,8 +11,8 @@ import pytest
 from billing_app.catalog import ActionKind, Role
 from billing_app.errors import Conflict
 from billing_app.models import BillingAction
-from billing_app.services import actions as actions_service
 from billing_app.services.actions import action_submit
+from billing_app.services.actions import run as actions_run
 from billing_app.services.identity import AgentContext
 
 from .actions_support import ProviderSpy, account_seed
@@ -33,8 +33,8 @@ def acme(workspace):
 @pytest.fixture
 def spy(monkeypatch):
     spy = ProviderSpy()
-    real = actions_service.get_provider
-    monkeypatch.setattr(actions_service, "get_provider", lambda ws: spy.wrap(real(ws)))
+    real = actions_run.get_provider
+    monkeypatch.setattr(actions_run, "get_provider", lambda ws: spy.wrap(real(ws)))
     return spy
 
 

@@ -23,8 +23,8 @@ from billing_app.models import (
     CustomerFlag,
     MirrorRefund,
 )
-from billing_app.services import actions as actions_service
 from billing_app.services.actions import action_submit, request_fingerprint
+from billing_app.services.actions import run as actions_run
 from billing_app.services.identity import AgentContext
 
 from .actions_support import ProviderSpy, account_seed, next_key
@@ -106,8 +106,8 @@ def agent(workspace, sign_in):
 @pytest.fixture
 def spy(monkeypatch):
     spy = ProviderSpy()
-    real = actions_service.get_provider
-    monkeypatch.setattr(actions_service, "get_provider", lambda ws: spy.wrap(real(ws)))
+    real = actions_run.get_provider
+    monkeypatch.setattr(actions_run, "get_provider", lambda ws: spy.wrap(real(ws)))
     return spy
 
 

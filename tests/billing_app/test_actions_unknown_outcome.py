@@ -18,6 +18,8 @@ from billing_app.errors import Conflict, ProviderOutcomeUnknown
 from billing_app.models import BillingAction
 from billing_app.services import actions as actions_service
 from billing_app.services.actions import action_submit
+from billing_app.services.actions import executors as actions_executors
+from billing_app.services.actions import run as actions_run
 from billing_app.services.identity import AgentContext
 from billing_app.services.reconcile import action_outcome_resolve, actions_unknown_reconcile
 
@@ -64,8 +66,8 @@ def specialist(workspace, sign_in):
 @pytest.fixture
 def spy(monkeypatch):
     spy = ProviderSpy()
-    real = actions_service.get_provider
-    monkeypatch.setattr(actions_service, "get_provider", lambda ws: spy.wrap(real(ws)))
+    real = actions_run.get_provider
+    monkeypatch.setattr(actions_run, "get_provider", lambda ws: spy.wrap(real(ws)))
     return spy
 
 
@@ -261,7 +263,7 @@ def test_a_workspace_whose_provider_cannot_be_built_fails_the_action_instead_of_
     def unavailable(workspace):
         raise BillingDeskError("No provider.", code="provider_not_configured", status=503)
 
-    monkeypatch.setattr(actions_service, "get_provider", unavailable)
+    monkeypatch.setattr(actions_run, "get_provider", unavailable)
 
     # when a credit is submitted
     action = submit(specialist, K.APPLY_CREDIT, CREDIT)
@@ -276,18 +278,18 @@ def test_an_unexpected_error_after_the_provider_answered_holds_the_action_open(
     acme, specialist, monkeypatch
 ):
     # given the provider acts, and building the result then breaks
-    real = actions_service.to_json
+    real = actions_executors.to_json
     calls = {"n": 0}
 
     def broken(value):
         calls["n"] += 1
         raise TypeError("cannot serialise")
 
-    monkeypatch.setattr(actions_service, "to_json", broken)
+    monkeypatch.setattr(actions_executors, "to_json", broken)
 
     # when a credit is submitted
     action = submit(specialist, K.APPLY_CREDIT, CREDIT)
-    monkeypatch.setattr(actions_service, "to_json", real)
+    monkeypatch.setattr(actions_executors, "to_json", real)
 
     # then the money may have moved: the action is open, not "failed"
     action.refresh_from_db()

@@ -16,7 +16,7 @@ from billing_app.models import (
     MirrorBalanceTransaction,
     MirrorRefund,
 )
-from billing_app.services import actions as actions_service
+from billing_app.services.actions import run as actions_run
 from billing_app.services.approvals import approval_decide, approval_list_for, approvals_expire
 from billing_app.tasks.approvals import approvals_expire_task
 
@@ -34,8 +34,8 @@ def acme(workspace):
 @pytest.fixture
 def spy(monkeypatch):
     spy = ProviderSpy()
-    real = actions_service.get_provider
-    monkeypatch.setattr(actions_service, "get_provider", lambda ws: spy.wrap(real(ws)))
+    real = actions_run.get_provider
+    monkeypatch.setattr(actions_run, "get_provider", lambda ws: spy.wrap(real(ws)))
     return spy
 
 

@@ -18,7 +18,7 @@ from django.db import DatabaseError
 
 from billing_app.catalog import Role
 from billing_app.models import BillingAction
-from billing_app.services import actions
+from billing_app.services.actions import outcomes as actions
 from billing_app.services.reconcile import actions_stale_reconcile
 from tests.billing_app.stripe_support import API, listing, load
 

@@ -1,11 +1,13 @@
 """The parameters of each action kind, validated by one DRF serializer per kind.
 
-``services.actions`` runs these for every submission, so the panel, the API and
-an approval that executes days later all go through the same validation.
+``action_submit`` runs these for every submission, so the panel, the API and an
+approval that executes days later all go through the same validation.
 Serializers check shape only (types, ranges, enumerations, formats); whether the
 charge or subscription exists and belongs to the customer is checked against
-the mirror by the service. ``action_params_validate`` returns a JSON-ready dict in
-a canonical form, which is also what the idempotency fingerprint is computed on.
+the mirror by ``preconditions``. ``action_params_validate`` returns a JSON-ready
+dict in a canonical form, which is also what the idempotency fingerprint is
+computed on. (DRF serializers are used as a validation library here; nothing in
+this module knows about requests.)
 """
 
 from __future__ import annotations
@@ -17,35 +19,22 @@ from typing import Any
 
 from rest_framework import serializers
 
-from ..catalog import ActionKind
-from ..errors import ValidationFailed
-from ..money import is_currency_code
+from ... import vocabulary
+from ...catalog import ActionKind
+from ...errors import ValidationFailed
+from ...money import is_currency_code
+from ..tax import tax_id_normalize as _tax_id_normalize
 
 MAX_AMOUNT = 10**12  # minor units; far above any real charge, below overflow
 
-# Our refund reasons (kept for analytics) → Stripe's ``reason`` enum.
+# The enumerations come from the one vocabulary (``billing_app.vocabulary``), which the
+# panel receives too. Our refund reasons (kept for analytics) → Stripe's ``reason`` enum.
 REFUND_REASONS: dict[str, str] = {
-    "duplicate": "duplicate",
-    "fraudulent": "fraudulent",
-    "requested_by_customer": "requested_by_customer",
-    "billing_error": "requested_by_customer",
-    "service_outage": "requested_by_customer",
-    "dissatisfaction": "requested_by_customer",
-    "other": "requested_by_customer",
+    key: reason.stripe_reason for key, reason in vocabulary.REFUND_REASONS.items()
 }
-# Stripe's ``cancellation_details.feedback`` enum.
-CANCELLATION_FEEDBACK = (
-    "customer_service",
-    "low_quality",
-    "missing_features",
-    "other",
-    "switched_service",
-    "too_complex",
-    "too_expensive",
-    "unused",
-)
-PAUSE_BEHAVIORS = ("keep_as_draft", "mark_uncollectible", "void")
-DISCOUNT_DURATIONS = ("once", "repeating", "forever")
+CANCELLATION_FEEDBACK = tuple(vocabulary.CANCELLATION_FEEDBACK)  # Stripe's feedback enum
+PAUSE_BEHAVIORS = tuple(vocabulary.PAUSE_BEHAVIORS)
+DISCOUNT_DURATIONS = tuple(vocabulary.DISCOUNT_DURATIONS)
 MAX_TRIAL_EXTENSION_DAYS = 365  # Stripe refuses a trial_end more than two years out
 MAX_GRACE_DAYS = 60
 MAX_DISCOUNT_MONTHS = 36
@@ -57,10 +46,8 @@ def tax_id_normalize(tax_type: str, value: str) -> str:
     The rules per tax id type live in ``services.tax`` (shared with the tax
     details endpoint); codes: ``unsupported_tax_id_type``, ``invalid_tax_id``.
     """
-    from ..services.tax import tax_id_normalize as normalize
-
     try:
-        return normalize(tax_type=tax_type, value=value)
+        return _tax_id_normalize(tax_type=tax_type, value=value)
     except ValidationFailed as exc:
         field = str(exc.details.get("field") or "value")
         raise serializers.ValidationError({field: exc.message}, code=exc.code) from exc

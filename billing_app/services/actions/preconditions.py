@@ -1,0 +1,397 @@
+"""Preconditions against the mirror: what must hold before any money moves.
+
+``action_prepare`` checks one request (the customer, charge, invoice or
+subscription belongs to the customer and is in a state the kind allows) and
+returns ``Prepared``: the policy request and the objects the provider acts on.
+It runs at submission, again when an approved or taken-over action executes,
+and when reconciliation replays a write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from django.conf import settings
+
+from ...catalog import KIND_POLICY_ACTION, ActionKind
+from ...clock import billing_now
+from ...errors import NotFound, PreconditionFailed, ValidationFailed
+from ...models import (
+    MirrorCharge,
+    MirrorCustomer,
+    MirrorInvoice,
+    MirrorPrice,
+    MirrorSubscription,
+    MirrorSubscriptionItem,
+    Workspace,
+)
+from ...money import Money
+from ...policy import ActionRequest
+from ...selectors.actions import addon_product_ids
+from ...subscriptions import (
+    LIVE_STATUSES,
+    ItemView,
+    item_view_from_mirror,
+    plan_change_check,
+    plan_item_required,
+    price_view_from_mirror,
+)
+from .kinds import ENDED_SUBSCRIPTION
+from .params import REFUND_REASONS
+from .refunds import refundable
+
+T = TypeVar("T")
+
+
+@dataclass
+class Prepared:
+    """What the preconditions found: the policy request and the objects the provider acts on."""
+
+    request: ActionRequest
+    amount: Money | None = None
+    customer: MirrorCustomer | None = None
+    subscription: MirrorSubscription | None = None
+    charge: MirrorCharge | None = None
+    invoice: MirrorInvoice | None = None
+    item: MirrorSubscriptionItem | None = None
+    price: MirrorPrice | None = None  # a plan change's new price
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+def action_customer(workspace: Workspace, customer_id: str) -> MirrorCustomer:
+    """The customer an action is for: 404 if not in this workspace, 422 if deleted."""
+    customer = MirrorCustomer.objects.filter(workspace=workspace, stripe_id=customer_id).first()
+    if customer is None:
+        raise NotFound(f"No customer {customer_id} in this workspace.", code="customer_not_found")
+    if customer.deleted:
+        raise PreconditionFailed(
+            f"Customer {customer_id} was deleted in the billing system.", code="customer_deleted"
+        )
+    return customer
+
+
+def _owned(model: type[T], workspace: Workspace, customer_id: str, object_id: str, noun: str) -> T:
+    obj = model.objects.filter(  # type: ignore[attr-defined]
+        workspace=workspace, stripe_id=object_id, customer_id=customer_id
+    ).first()
+    if obj is None:
+        raise NotFound(
+            f"No {noun.replace('_', ' ')} {object_id} for this customer.",
+            code=f"{noun}_not_found",
+            details={"id": object_id},
+        )
+    return obj
+
+
+def _subscription(workspace: Workspace, customer_id: str, sub_id: str) -> MirrorSubscription:
+    return _owned(MirrorSubscription, workspace, customer_id, sub_id, "subscription")
+
+
+def _invoice(workspace: Workspace, customer_id: str, invoice_id: str) -> MirrorInvoice:
+    return _owned(MirrorInvoice, workspace, customer_id, invoice_id, "invoice")
+
+
+def _charge(workspace: Workspace, customer_id: str, charge_id: str) -> MirrorCharge:
+    return _owned(MirrorCharge, workspace, customer_id, charge_id, "charge")
+
+
+def subscription_items(workspace: Workspace, subscription_id: str) -> list[MirrorSubscriptionItem]:
+    return list(
+        MirrorSubscriptionItem.objects.filter(
+            workspace=workspace, subscription_id=subscription_id
+        ).order_by("created", "id")
+    )
+
+
+def mirror_item_views(
+    workspace: Workspace, items: list[MirrorSubscriptionItem]
+) -> Callable[[MirrorSubscriptionItem], ItemView]:
+    """How the rulebook reads these mirrored items: add-on flags from their products."""
+    addons = addon_product_ids(workspace=workspace, product_ids={i.product_id for i in items})
+    return lambda item: item_view_from_mirror(item, addon_products=addons)
+
+
+def plan_item(
+    workspace: Workspace, subscription: MirrorSubscription, new_price: MirrorPrice | None = None
+) -> MirrorSubscriptionItem:
+    """The subscription's plan item: the one a plan change replaces and seats are counted on.
+
+    The rulebook's ``plan_item`` (``billing_app.subscriptions``): the non-add-on item
+    selling the new price's product, else the non-add-on item with the largest monthly
+    amount — the rule the providers follow, so the precondition checks the item the
+    provider will change. ``no_items`` without items, ``no_plan_item`` when all are add-ons.
+    """
+    items = subscription_items(workspace, subscription.stripe_id)
+    if not items:
+        raise PreconditionFailed(
+            f"Subscription {subscription.stripe_id} has no items.", code="no_items"
+        )
+    return plan_item_required(
+        items,
+        mirror_item_views(workspace, items),
+        new_product=new_price.product_id if new_price is not None else None,
+    )
+
+
+def seats_used(subscription: MirrorSubscription, item: MirrorSubscriptionItem) -> int | None:
+    """Seats in use, as the billing system records them (metadata ``seats_used``), if it does."""
+    for source in (item.metadata or {}, subscription.metadata or {}):
+        value = source.get("seats_used")
+        if value not in (None, ""):
+            try:
+                return int(value)
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+def _refundable_charge(
+    workspace: Workspace, charge: MirrorCharge, *, exclude_action_id: Any = None
+) -> int:
+    """Refund eligibility (DESIGN.md section 6): succeeded, not disputed, in the window."""
+    if charge.status != "succeeded":
+        raise PreconditionFailed(
+            f"Charge {charge.stripe_id} did not succeed ({charge.status}); nothing to refund.",
+            code="charge_not_refundable",
+        )
+    if charge.disputed:
+        raise PreconditionFailed(
+            f"Charge {charge.stripe_id} is disputed; the dispute decides the money.",
+            code="charge_disputed",
+        )
+    window = timedelta(days=workspace.refund_window_days)
+    if charge.created and charge.created < billing_now(workspace) - window:
+        raise PreconditionFailed(
+            f"Charge {charge.stripe_id} is older than the {workspace.refund_window_days}-day refund window.",
+            code="refund_window_passed",
+        )
+    remainder = refundable(workspace, charge, exclude_action_id=exclude_action_id)
+    if remainder <= 0:
+        raise PreconditionFailed(
+            f"Charge {charge.stripe_id} is already fully refunded.", code="already_refunded"
+        )
+    return remainder
+
+
+def _same_currency(expected: str, given: str, what: str) -> None:
+    if expected and given.upper() != expected.upper():
+        raise ValidationFailed(
+            f"The {what} is in {expected.upper()}, not {given.upper()}.",
+            code="currency_mismatch",
+            details={"expected": expected.upper(), "given": given.upper()},
+        )
+
+
+def _live(subscription: MirrorSubscription, allowed: Collection[str] = LIVE_STATUSES) -> None:
+    if subscription.status not in allowed:
+        raise PreconditionFailed(
+            f"Subscription {subscription.stripe_id} is {subscription.status}.",
+            code="subscription_not_active",
+            details={"status": subscription.status},
+        )
+
+
+def action_prepare(
+    *,
+    kind: ActionKind,
+    workspace: Workspace,
+    customer: MirrorCustomer,
+    params: Mapping[str, Any],
+    exclude_action_id: Any = None,
+) -> Prepared:
+    """Check the request against the mirror before any money moves; raise with a code if it cannot run."""
+    cid = customer.stripe_id
+    policy_action = KIND_POLICY_ACTION[kind]
+    now = billing_now(workspace)
+    request = ActionRequest(action=policy_action)
+    prepared = Prepared(request=request, customer=customer)
+
+    if kind in (ActionKind.GENERATE_PAYMENT_LINK,):
+        if params.get("invoice_id"):
+            prepared.invoice = _invoice(workspace, cid, params["invoice_id"])
+            if prepared.invoice.status != "open":
+                raise PreconditionFailed(
+                    f"Invoice {prepared.invoice.stripe_id} is {prepared.invoice.status}, not open.",
+                    code="invoice_not_open",
+                )
+    elif kind == ActionKind.RESEND_INVOICE:
+        prepared.invoice = _invoice(workspace, cid, params["invoice_id"])
+        if prepared.invoice.status not in ("open", "paid", "uncollectible"):
+            raise PreconditionFailed(
+                f"Invoice {prepared.invoice.stripe_id} is {prepared.invoice.status or 'a draft'}; "
+                "only finalized invoices can be sent.",
+                code="invoice_not_sendable",
+            )
+    elif kind == ActionKind.SEND_TAX_INVOICE:
+        prepared.invoice = _invoice(workspace, cid, params["invoice_id"])
+        if prepared.invoice.status not in ("open", "paid"):
+            raise PreconditionFailed(
+                f"Invoice {prepared.invoice.stripe_id} is {prepared.invoice.status or 'a draft'}; "
+                "a tax invoice is an open or paid invoice.",
+                code="invoice_not_finalized",
+            )
+    elif kind == ActionKind.APPLY_CREDIT:
+        _same_currency(customer.currency, params["currency"], "customer's balance")
+        prepared.amount = Money(params["amount"], params["currency"])
+        if params.get("invoice_id"):
+            prepared.invoice = _invoice(workspace, cid, params["invoice_id"])
+    elif kind == ActionKind.ISSUE_REFUND:
+        charge = _charge(workspace, cid, params["charge_id"])
+        _same_currency(charge.currency, params["currency"], "charge")
+        remainder = _refundable_charge(workspace, charge, exclude_action_id=exclude_action_id)
+        if params["amount"] > remainder:
+            raise PreconditionFailed(
+                f"At most {Money(remainder, charge.currency)} of charge {charge.stripe_id} can be refunded.",
+                code="exceeds_refundable",
+                details={"refundable": Money(remainder, charge.currency).to_dict()},
+            )
+        prepared.charge = charge
+        prepared.amount = Money(params["amount"], charge.currency)
+        prepared.values["stripe_reason"] = REFUND_REASONS[params["reason"]]
+    elif kind == ActionKind.REFUND_DUPLICATE_CHARGE:
+        first, second = (_charge(workspace, cid, c) for c in params["charge_ids"])
+        earlier, later = sorted((first, second), key=lambda c: (c.created or now, c.stripe_id))
+        window = timedelta(hours=workspace.duplicate_window_hours)
+        if (
+            earlier.amount != later.amount
+            or earlier.currency != later.currency
+            or earlier.status != "succeeded"
+            or (earlier.created and later.created and later.created - earlier.created > window)
+        ):
+            raise PreconditionFailed(
+                "These charges are not a duplicate pair (same amount and currency, both "
+                f"succeeded, within {workspace.duplicate_window_hours} hours).",
+                code="not_duplicates",
+            )
+        remainder = _refundable_charge(workspace, later, exclude_action_id=exclude_action_id)
+        prepared.charge = later
+        prepared.amount = Money(remainder, later.currency)
+        prepared.values.update(stripe_reason="duplicate", original_charge_id=earlier.stripe_id)
+    elif kind in (
+        ActionKind.EXTEND_TRIAL,
+        ActionKind.PAUSE_SUBSCRIPTION,
+        ActionKind.CHANGE_PLAN,
+        ActionKind.CANCEL_SUBSCRIPTION,
+        ActionKind.FORCE_CANCEL,
+        ActionKind.ADJUST_SEATS,
+        ActionKind.APPLY_DISCOUNT,
+        ActionKind.EXTEND_GRACE_PERIOD,
+    ):
+        sub = _subscription(workspace, cid, params["subscription_id"])
+        prepared.subscription = sub
+        _prepare_subscription(kind, workspace, sub, params, prepared, now)
+    elif kind == ActionKind.UPDATE_PAYMENT_METHOD:
+        prepared.values["return_url"] = params.get("return_url") or getattr(
+            settings, "BILLING_DESK_PORTAL_RETURN_URL", settings.PUBLIC_BASE_URL
+        )
+
+    prepared.request = ActionRequest(
+        action=policy_action,
+        amount=prepared.amount,
+        percent=Decimal(params["percent_off"]) if "percent_off" in params else None,
+        days=params.get("days"),
+        customer_requested=bool(params.get("customer_requested", False)),
+    )
+    return prepared
+
+
+def _prepare_subscription(
+    kind: ActionKind,
+    workspace: Workspace,
+    sub: MirrorSubscription,
+    params: Mapping[str, Any],
+    prepared: Prepared,
+    now: datetime,
+) -> None:
+    if kind == ActionKind.EXTEND_TRIAL:
+        if sub.status != "trialing":
+            raise PreconditionFailed(
+                f"Subscription {sub.stripe_id} is {sub.status}, not trialing; only a trial can be extended.",
+                code="not_trialing",
+            )
+        base = max(sub.trial_end or now, now)
+        prepared.values["trial_end"] = base + timedelta(days=params["days"])
+    elif kind == ActionKind.PAUSE_SUBSCRIPTION:
+        _live(sub, ("active", "trialing", "past_due"))
+        if sub.pause_collection:
+            raise PreconditionFailed(
+                f"Subscription {sub.stripe_id} is already paused.", code="already_paused"
+            )
+    elif kind == ActionKind.CHANGE_PLAN:
+        _prepare_plan_change(workspace, sub, params, prepared)
+    elif kind in (ActionKind.CANCEL_SUBSCRIPTION, ActionKind.FORCE_CANCEL):
+        if sub.status in ENDED_SUBSCRIPTION:
+            raise PreconditionFailed(
+                f"Subscription {sub.stripe_id} is already {sub.status}.", code="already_canceled"
+            )
+        if kind == ActionKind.CANCEL_SUBSCRIPTION and sub.cancel_at_period_end:
+            raise PreconditionFailed(
+                f"Subscription {sub.stripe_id} is already set to cancel at the period end.",
+                code="cancel_already_scheduled",
+            )
+    elif kind == ActionKind.ADJUST_SEATS:
+        _prepare_seats(workspace, sub, params, prepared)
+    elif kind == ActionKind.APPLY_DISCOUNT:
+        _live(sub)
+    elif kind == ActionKind.EXTEND_GRACE_PERIOD:
+        _live(sub)
+        if params.get("invoice_id"):
+            prepared.invoice = _invoice(workspace, sub.customer_id, params["invoice_id"])
+        prepared.values["until"] = now + timedelta(days=params["days"])
+
+
+def _prepare_plan_change(
+    workspace: Workspace, sub: MirrorSubscription, params: Mapping[str, Any], prepared: Prepared
+) -> None:
+    _live(sub)
+    if sub.schedule_id:
+        raise PreconditionFailed(
+            f"Subscription {sub.stripe_id} already has a scheduled change.",
+            code="change_already_scheduled",
+        )
+    price = MirrorPrice.objects.filter(workspace=workspace, stripe_id=params["price_id"]).first()
+    if price is None:
+        raise NotFound(f"No price {params['price_id']}.", code="price_not_found")
+    item = plan_item(workspace, sub, price)
+    plan_change_check(
+        status=sub.status,
+        current=item_view_from_mirror(item).price,
+        new=price_view_from_mirror(price),
+    )
+    prepared.item = item
+    prepared.price = price
+    prepared.values["previous_price_id"] = item.price_id
+
+
+def _prepare_seats(
+    workspace: Workspace, sub: MirrorSubscription, params: Mapping[str, Any], prepared: Prepared
+) -> None:
+    _live(sub)
+    if params.get("item_id"):
+        item = MirrorSubscriptionItem.objects.filter(
+            workspace=workspace, stripe_id=params["item_id"], subscription_id=sub.stripe_id
+        ).first()
+        if item is None:
+            raise NotFound(
+                f"No item {params['item_id']} on subscription {sub.stripe_id}.",
+                code="subscription_item_not_found",
+            )
+    else:
+        item = plan_item(workspace, sub)
+    used = seats_used(sub, item)
+    if used is not None and params["quantity"] < used:
+        raise PreconditionFailed(
+            f"{used} seats are in use; the count cannot go below that.",
+            code="below_seats_used",
+            details={"seats_used": used},
+        )
+    if params["quantity"] == item.quantity:
+        raise PreconditionFailed(
+            f"The subscription already has {item.quantity} seats.", code="same_quantity"
+        )
+    prepared.item = item
+    prepared.values["previous_quantity"] = item.quantity
