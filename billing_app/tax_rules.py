@@ -19,7 +19,7 @@ A type Stripe knows but Billing Desk does not validate is refused with
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -323,7 +323,7 @@ def billing_address_validate(address: Mapping[str, Any]) -> dict[str, str]:
 
 
 def tax_invoice_missing(
-    *, address: Mapping[str, Any], tax_ids: list[Mapping[str, Any]]
+    *, address: Mapping[str, Any], tax_ids: Sequence[Mapping[str, Any]]
 ) -> list[str]:
     """What a tax invoice still lacks: a street address, city, postal code, country, a tax id."""
     missing = [k for k in ("line1", "city", "postal_code", "country") if not address.get(k)]

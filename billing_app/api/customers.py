@@ -103,7 +103,7 @@ class CustomerLookupApi(APIView):
         matches = MatchSerializer(many=True)
         pinned_customer_id = serializers.CharField(allow_null=True)
         provider_status = serializers.ChoiceField(choices=["ok", "unavailable"])
-        source = serializers.ChoiceField(
+        source = serializers.ChoiceField(  # type: ignore[assignment]
             choices=["mirror", "provider"],
             help_text="provider: nothing mirrored matched; these came from the billing provider.",
         )
@@ -409,7 +409,7 @@ class LifetimeValueSerializer(serializers.Serializer):
 
 class ChurnRiskSerializer(serializers.Serializer):
     level = serializers.ChoiceField(choices=["low", "medium", "high"])
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]
     score = serializers.IntegerField()
     reasons = serializers.ListField(child=serializers.CharField())
 
@@ -427,7 +427,7 @@ class AlertSerializer(serializers.Serializer):
     )
     severity = serializers.ChoiceField(choices=["info", "warning", "danger"])
     message = serializers.CharField()
-    data = serializers.JSONField()
+    data = serializers.JSONField()  # type: ignore[assignment]
 
 
 class PendingApprovalSerializer(serializers.Serializer):

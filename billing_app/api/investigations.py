@@ -130,7 +130,7 @@ class SuggestedActionSerializer(serializers.Serializer):
         ref_name = "SuggestedAction"
 
     kind = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]
     params = serializers.JSONField()
 
 
@@ -279,7 +279,7 @@ class FailureSerializer(serializers.Serializer):
     suspension_warning_sent_at = serializers.CharField(allow_null=True)
     suspension_note = serializers.CharField()
     csm_outreach = OutreachSerializer()
-    source = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]
 
 
 class CustomerFailuresApi(APIView):
@@ -344,12 +344,12 @@ class PlaybookMessageApi(APIView):
         variant = serializers.CharField(allow_blank=True)
         title = serializers.CharField()
         message = serializers.CharField(help_text="Ready to paste or post as a public reply.")
-        source = serializers.ChoiceField(
+        source = serializers.ChoiceField(  # type: ignore[assignment]
             choices=["workspace", "default"],
             help_text="workspace: the admin's wording; default: the brief's.",
         )
         template = serializers.CharField()
-        data = serializers.DictField(child=serializers.CharField())
+        data = serializers.DictField(child=serializers.CharField())  # type: ignore[assignment]
         related = serializers.JSONField()
 
     @extend_schema(
@@ -405,7 +405,7 @@ class CustomerTaxApi(APIView):
             id = serializers.CharField(allow_null=True)
             type = serializers.CharField(allow_null=True)
             value = serializers.CharField(allow_null=True)
-            label = serializers.CharField(allow_null=True)
+            label = serializers.CharField(allow_null=True)  # type: ignore[assignment]
 
         class InvoiceSerializer(serializers.Serializer):
             class Meta:
@@ -425,7 +425,7 @@ class CustomerTaxApi(APIView):
                 ref_name = "TaxIdType"
 
             type = serializers.CharField()
-            label = serializers.CharField()
+            label = serializers.CharField()  # type: ignore[assignment]
             example = serializers.CharField()
 
         customer_id = serializers.CharField()

@@ -280,7 +280,8 @@ def payment_history_page(
     else:
         since = now - relativedelta(months=FIRST_PAGE_MONTHS)
         size = FIRST_PAGE_MAX
-    invoice_rows = list(invoices.order_by("-row_date", "-stripe_id")[: size + 1])
+    # ``row_date`` is annotated by ``_invoices`` (the plugin cannot see annotations).
+    invoice_rows = list(invoices.order_by("-row_date", "-stripe_id")[: size + 1])  # type: ignore[misc]
     charge_rows = list(charges.order_by("-created", "-stripe_id")[: size + 1])
     attached = _attached(workspace, invoice_rows)
     rows = [_invoice_row(i, _pick_charge(attached.get(i.stripe_id, []))) for i in invoice_rows]

@@ -38,8 +38,7 @@ def plan_options(*, workspace: Workspace, customer_id: str) -> dict[str, Any]:
     if subscription is not None:
         items = (subscription.data.get("items") or {}).get("data") or []
         for item in items:
-            price = item.get("price") or {}
-            current.add(price.get("id") if isinstance(price, dict) else str(price))
+            current.add(item_view_from_stripe(item).price.id)
         plan = _plan_item(workspace, items)
         if plan is not None:
             quantity = int(plan.get("quantity") or 1)
@@ -48,21 +47,23 @@ def plan_options(*, workspace: Workspace, customer_id: str) -> dict[str, Any]:
                 recurring.get("interval") or "month",
                 int(recurring.get("interval_count") or 1),
             )
-    prices = MirrorPrice.objects.filter(
+    candidates = MirrorPrice.objects.filter(
         workspace=workspace, active=True, type="recurring", currency__iexact=currency
     )
     if interval is not None:
         # The panel offers plans of the current billing interval (the rulebook would allow
         # another one; changing the interval is not offered from this form).
-        prices = prices.filter(recurring_interval=interval[0], recurring_interval_count=interval[1])
-    prices = list(prices)
+        candidates = candidates.filter(
+            recurring_interval=interval[0], recurring_interval_count=interval[1]
+        )
+    prices = list(candidates)
     products = {
         p.stripe_id: p
         for p in MirrorProduct.objects.filter(
             workspace=workspace, stripe_id__in={p.product_id for p in prices}
         )
     }
-    options = []
+    options: list[dict[str, Any]] = []
     for price in prices:
         product = products.get(price.product_id)
         if product is None or not product.active or _is_addon(product):

@@ -468,6 +468,7 @@ def test_disputed_charge(seeded):
 def test_prepaid_balance_credits_available_applied_and_pending(seeded):
     sandbox = SandboxProvider(seeded.workspace)
     # given two credits granted, then part of them consumed by a proration invoice this cycle
+    # (a seat change waits for the next invoice, as on Stripe; its prorations are invoiced now)
     sandbox.apply_credit(
         customer_id="cus_sbx_acme",
         amount=Money(5_000, "USD"),
@@ -486,6 +487,7 @@ def test_prepaid_balance_credits_available_applied_and_pending(seeded):
         quantity=51,
         idempotency_key="s",
     )
+    sandbox.invoice_pending_items(subscription_id="sub_sbx_acme_plan", idempotency_key="i")
     # the proration lines, each rounded: 51 seats for the rest of the period less 50
     remaining = 1_080_000 / 2_678_400
     extra_seat = round(51 * 4_800 * remaining) - round(50 * 4_800 * remaining)

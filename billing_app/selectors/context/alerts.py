@@ -128,15 +128,19 @@ def duplicate_pairs(charges: list[MirrorCharge], window_hours: int, now: datetim
     pairs: list[Obj] = []
     since = now - timedelta(days=DUPLICATE_DAYS)
     succeeded = sorted(
-        (c for c in charges if c.status == "succeeded" and c.created and c.created >= since),
-        key=lambda c: c.created,
+        (
+            (c.created, c)
+            for c in charges
+            if c.status == "succeeded" and c.created is not None and c.created >= since
+        ),
+        key=lambda pair: pair[0],
     )
     window = timedelta(hours=window_hours)
-    for index, later in enumerate(succeeded):
+    for index, (later_at, later) in enumerate(succeeded):
         if later.amount_refunded >= later.amount_captured > 0:
             continue
-        for earlier in reversed(succeeded[:index]):
-            if later.created - earlier.created > window:
+        for earlier_at, earlier in reversed(succeeded[:index]):
+            if later_at - earlier_at > window:
                 break
             if earlier.amount == later.amount and earlier.currency == later.currency:
                 pairs.append(
@@ -144,9 +148,7 @@ def duplicate_pairs(charges: list[MirrorCharge], window_hours: int, now: datetim
                         "charge_ids": [earlier.stripe_id, later.stripe_id],
                         "duplicate_charge_id": later.stripe_id,
                         "amount": money(later.amount, later.currency),
-                        "minutes_apart": int(
-                            (later.created - earlier.created).total_seconds() // 60
-                        ),
+                        "minutes_apart": int((later_at - earlier_at).total_seconds() // 60),
                         "refundable": money(
                             later.amount_captured - later.amount_refunded, later.currency
                         ),

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, Q, Subquery, Sum
 
@@ -97,7 +96,17 @@ class CustomerFacts:
         return consecutive
 
 
-def _aggregates(workspace: Workspace, customer: MirrorCustomer, now: datetime) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Aggregates:
+    revenue: int
+    first_paid: datetime | None
+    outstanding: int
+    has_txns: bool
+    refund_count: int
+    monitoring_until: datetime | None
+
+
+def _aggregates(workspace: Workspace, customer: MirrorCustomer, now: datetime) -> _Aggregates:
     """Revenue, first payment, outstanding, refunds and flags: one query."""
     cid = customer.stripe_id
     invoices = MirrorInvoice.objects.filter(
@@ -112,7 +121,7 @@ def _aggregates(workspace: Workspace, customer: MirrorCustomer, now: datetime) -
         .filter(Q(customer_id=cid) | Q(charge_id__in=customer_charges))
         .exclude(status__in=["failed", "canceled"])
     )
-    return (
+    row = (
         MirrorCustomer.objects.filter(pk=customer.pk)
         .annotate(
             lifetime=Subquery(
@@ -153,6 +162,14 @@ def _aggregates(workspace: Workspace, customer: MirrorCustomer, now: datetime) -
             "lifetime", "first_paid", "outstanding", "has_txns", "refund_count", "monitoring_until"
         )
         .get()
+    )
+    return _Aggregates(
+        revenue=int(row["lifetime"] or 0),
+        first_paid=row["first_paid"],
+        outstanding=int(row["outstanding"] or 0),
+        has_txns=bool(row["has_txns"]),
+        refund_count=int(row["refund_count"] or 0),
+        monitoring_until=row["monitoring_until"],
     )
 
 
@@ -249,7 +266,7 @@ def customer_facts_load(
         )[:OPEN_INVOICES_MAX]
     )
     txns: list[MirrorBalanceTransaction] = []
-    if aggregates["has_txns"]:
+    if aggregates.has_txns:
         txns = list(
             MirrorBalanceTransaction.objects.filter(workspace=workspace, customer_id=cid).order_by(
                 "-created"
@@ -261,11 +278,11 @@ def customer_facts_load(
         currency=(customer.currency or workspace.base_currency or "USD").upper(),
         now=now,
         real_now=real_now,
-        revenue=int(aggregates["lifetime"] or 0),
-        first_paid=aggregates["first_paid"],
-        outstanding=int(aggregates["outstanding"] or 0),
-        refund_count=int(aggregates["refund_count"] or 0),
-        monitoring_until=aggregates["monitoring_until"],
+        revenue=aggregates.revenue,
+        first_paid=aggregates.first_paid,
+        outstanding=aggregates.outstanding,
+        refund_count=aggregates.refund_count,
+        monitoring_until=aggregates.monitoring_until,
         subs=subs,
         catalog=catalog,
         discounts=discounts,

@@ -21,7 +21,9 @@ def _card_block(pm: Obj, now: datetime) -> Obj:
     card = pm.get("card") or {}
     brand = str(card.get("brand") or "card")
     exp_month, exp_year = card.get("exp_month"), card.get("exp_year")
-    expired = bool(exp_year) and (int(exp_year), int(exp_month or 0)) < (now.year, now.month)
+    expired = False
+    if exp_year:
+        expired = (int(exp_year), int(exp_month or 0)) < (now.year, now.month)
     return {
         "id": pm.get("id"),
         "type": "card",

@@ -37,16 +37,18 @@ CYCLE_LABEL = {"day": "Daily", "week": "Weekly", "month": "Monthly", "year": "An
 # --- periods and discounts ------------------------------------------------------------
 
 
+def _period_bound(sub: Obj, key: str) -> int | None:
+    """The earliest ``key`` among the items (Stripe moved periods onto items), else the sub's."""
+    bounds = [int(i[key]) for i in sub_items(sub) if i.get(key)]
+    return min(bounds) if bounds else sub.get(key)
+
+
 def period_end(sub: Obj) -> int | None:
-    ends = [i.get("current_period_end") for i in sub_items(sub) if i.get("current_period_end")]
-    return min(ends) if ends else sub.get("current_period_end")
+    return _period_bound(sub, "current_period_end")
 
 
 def period_start(sub: Obj) -> int | None:
-    starts = [
-        i.get("current_period_start") for i in sub_items(sub) if i.get("current_period_start")
-    ]
-    return min(starts) if starts else sub.get("current_period_start")
+    return _period_bound(sub, "current_period_start")
 
 
 def is_paused(sub: Obj) -> bool:
@@ -175,7 +177,9 @@ def subscription_blocks(
 
     primary_block = block(primary) if primary is not None else None
     ordered = sorted(subs, key=lambda s: (not is_billing(s.get("status")), s is not primary))
-    return primary_block, [primary_block if s is primary else block(s) for s in ordered]
+    return primary_block, [
+        primary_block if primary_block is not None and s is primary else block(s) for s in ordered
+    ]
 
 
 # --- one subscription -----------------------------------------------------------------------
@@ -202,7 +206,7 @@ def _plan_block(item: Obj, catalog: Catalog, currency: str) -> Obj:
 def _seats_block(item: Obj, catalog: Catalog, meta: Obj) -> Obj | None:
     total = catalog.view(item).quantity
     used_raw = meta.get("seats_used")
-    used = int(used_raw) if str(used_raw or "").isdigit() else None
+    used = int(str(used_raw)) if str(used_raw or "").isdigit() else None
     if total <= 1 and used is None:  # a flat plan (quantity 1) has no seats to show
         return None
     return {
