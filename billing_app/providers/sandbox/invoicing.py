@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from ...models import MirrorInvoiceLine
+from ...errors import PreconditionFailed
+from ...models import MirrorInvoiceLine, MirrorSubscription
 from . import objects
 from .ports import deliver_event
 from .state import Obj, SandboxState, _card_expired
@@ -80,6 +81,32 @@ class SandboxInvoicing(SandboxState):
         pending["parent"]["subscription_item_details"]["invoice_item"] = item_id
         self._put(pending)
         return pending
+
+    def invoice_pending_items(self, *, subscription_id: str, idempotency_key: str) -> str:
+        """Invoice the subscription's pending items now and collect the invoice (Stripe:
+        ``invoices.create(subscription=..., pending_invoice_items_behavior="include")``,
+        finalized and paid). Returns the invoice id; ``nothing_to_invoice`` when none wait."""
+
+        def act(now: datetime) -> str:
+            sub = self._get(MirrorSubscription, subscription_id, "subscription")
+            if not self._pending_items(subscription_id):
+                raise PreconditionFailed(
+                    "The subscription has no pending invoice items.", code="nothing_to_invoice"
+                )
+            invoice = self._bill_now(
+                now=now,
+                key=idempotency_key,
+                customer=self._customer(str(sub["customer"])),
+                subscription=sub,
+                lines=[],
+                billing_reason="manual",
+            )
+            self._put(sub)
+            return str(invoice["id"])
+
+        return self._write(
+            "invoice_pending_items", idempotency_key, {"subscription_id": subscription_id}, act
+        )
 
     # --- invoices ---------------------------------------------------------------------
 

@@ -69,4 +69,18 @@ def sandbox_advance(*, workspace: Workspace, to: datetime) -> AdvanceResult:
     return SandboxProvider(workspace).advance(to=to)
 
 
-__all__ = ["AdvanceResult", "SandboxProvider", "plan_item", "sandbox_advance"]
+def sandbox_invoice_now(*, workspace: Workspace, subscription_id: str, idempotency_key: str) -> str:
+    """Invoice a subscription's pending items (seat prorations) now, as Stripe's
+    ``invoices.create`` with ``pending_invoice_items_behavior=include`` does; the invoice id."""
+    return SandboxProvider(workspace).invoice_pending_items(
+        subscription_id=subscription_id, idempotency_key=idempotency_key
+    )
+
+
+__all__ = [
+    "AdvanceResult",
+    "SandboxProvider",
+    "plan_item",
+    "sandbox_advance",
+    "sandbox_invoice_now",
+]

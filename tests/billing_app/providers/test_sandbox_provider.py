@@ -33,7 +33,7 @@ from billing_app.models import (
 from billing_app.money import Money
 from billing_app.providers import get_provider
 from billing_app.providers.base import BillingProvider, TaxIdInput
-from billing_app.providers.sandbox import SandboxProvider, sandbox_advance
+from billing_app.providers.sandbox import SandboxProvider, sandbox_advance, sandbox_invoice_now
 from billing_app.providers.sandbox import objects as o
 from billing_app.providers.sandbox.control import sandbox_control_set
 from billing_app.services.mirror import mirror_upsert
@@ -754,6 +754,37 @@ def test_fewer_seats_are_credited_on_the_next_invoice(seeded, sandbox):
     assert invoice.total == 192_000 - credit
 
 
+def test_pending_seat_prorations_can_be_invoiced_at_once(seeded, sandbox):
+    # given a $150 credit on the balance and one more seat waiting for the next invoice
+    sandbox.apply_credit(
+        customer_id=ACME, amount=Money(15_000, "USD"), description="", idempotency_key="c"
+    )
+    sandbox.adjust_seats(
+        subscription_id=ACME_PLAN, item_id=ACME_SEATS, quantity=51, idempotency_key="s"
+    )
+
+    # when they are invoiced now (Stripe: invoices.create, pending_invoice_items_behavior=include)
+    invoice_id = sandbox_invoice_now(
+        workspace=seeded.workspace, subscription_id=ACME_PLAN, idempotency_key="now"
+    )
+
+    # then the invoice holds the two proration lines, paid from the balance
+    extra_seat = round(51 * 4_800 * REMAINING) - round(50 * 4_800 * REMAINING)
+    invoice = MirrorInvoice.objects.get(stripe_id=invoice_id)
+    assert (invoice.billing_reason, invoice.total, invoice.status) == (
+        "manual",
+        extra_seat,
+        "paid",
+    )
+    assert MirrorCustomer.objects.get(stripe_id=ACME).balance == -(15_000 - extra_seat)
+    assert pending_lines() == []
+    with pytest.raises(PreconditionFailed) as nothing:
+        sandbox_invoice_now(
+            workspace=seeded.workspace, subscription_id=ACME_PLAN, idempotency_key="again"
+        )
+    assert nothing.value.code == "nothing_to_invoice"
+
+
 def test_an_upgrade_invoices_the_pending_seat_prorations_with_it(sandbox):
     # given a seat change waiting for the next invoice
     sandbox.adjust_seats(
@@ -960,9 +991,12 @@ def test_tax_id_and_address_update(sandbox):
     ("tax_id", "address", "code"),
     [
         (TaxIdInput(type="eu_vat", value="DE12"), None, "invalid_tax_id"),
-        (TaxIdInput(type="xx_tax", value="123456"), None, "invalid_tax_id_type"),
+        # the shared rule (billing_app.tax_rules) checks HMRC's check digits
+        (TaxIdInput(type="gb_vat", value="GB123456789"), None, "invalid_tax_id"),
+        (TaxIdInput(type="xx_tax", value="123456"), None, "unsupported_tax_id_type"),
         (None, {"planet": "Mars"}, "invalid_address"),
         (None, {"country": "Germany"}, "invalid_address"),
+        (None, {"country": "DE", "postal_code": "1234"}, "invalid_postal_code"),
         (None, None, "nothing_to_update"),
     ],
 )
