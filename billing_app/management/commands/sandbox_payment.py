@@ -24,14 +24,14 @@ class Command(BaseCommand):
         f"fail ({', '.join(DECLINES)}); without it the payment succeeds."
     )
 
-    def add_arguments(self, parser) -> None:  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser) -> None:
         parser.add_argument("--workspace", required=True, help="A sandbox workspace's slug.")
         parser.add_argument("--invoice", required=True, help="The open invoice, e.g. in_sbx_…")
         parser.add_argument(
             "--decline", choices=sorted(DECLINES), help="Fail with this decline code."
         )
 
-    def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args, **options) -> None:
         workspace = Workspace.objects.filter(slug=options["workspace"]).first()
         if workspace is None:
             raise CommandError(f"No workspace {options['workspace']!r}. Nothing was changed.")

@@ -9,7 +9,7 @@ from ...errors import PreconditionFailed, ValidationFailed
 from ...models import MirrorInvoice
 from ..base import InvoiceSendResult, LinkResult
 from . import objects
-from .state import SANDBOX_HOST, SandboxState, _missing
+from .state import SANDBOX_HOST, Obj, SandboxState, _missing
 
 
 class SandboxLinks(SandboxState):
@@ -20,6 +20,7 @@ class SandboxLinks(SandboxState):
 
         def act(now: datetime) -> LinkResult:
             customer = self._customer(customer_id)
+            invoice: Obj | None
             if invoice_id:
                 invoice = self._get(MirrorInvoice, invoice_id, "invoice")
                 if invoice.get("customer") != customer_id:

@@ -660,7 +660,7 @@ def invoice(
     for line in lines:
         subtotal += int(line["amount"])
         line_discount = 0
-        if percent is not None and line.get("discountable"):
+        if discount is not None and percent is not None and line.get("discountable"):
             line_discount = _round(Decimal(int(line["amount"])) * percent / 100)
             line["discount_amounts"] = [{"amount": line_discount, "discount": discount["id"]}]
             line["discounts"] = [discount["id"]]
