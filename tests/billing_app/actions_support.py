@@ -504,6 +504,38 @@ def account_seed(workspace: Any, now: datetime | None = None) -> Account:
     return acc
 
 
+def addon_account_seed(workspace: Any, now: datetime | None = None) -> None:
+    """Add-on Co: a per-seat plan item (3 × $20.00 a month) and a $300.00 a month add-on
+    item whose product says ``addon: "true"`` — the add-on is the larger item, so only the
+    add-on flag tells the plan item apart."""
+    now = now or timezone.now()
+    start, end = now - timedelta(days=10), now + timedelta(days=20)
+
+    def put(obj: Obj) -> None:
+        mirror_upsert(workspace=workspace, obj=obj)
+
+    put(product("prod_team", "Team", now))
+    platform = product("prod_platform", "Platform Add-on", now)
+    platform["metadata"] = {"addon": "true"}
+    put(platform)
+    seat = price("price_team_seat", "prod_team", 2000, now)
+    addon = price("price_platform", "prod_platform", 30000, now)
+    put(seat)
+    put(addon)
+    put(customer("cus_addon", "Add-on Co", "billing@addon.example", now))
+    put(
+        subscription(
+            "sub_addon",
+            "cus_addon",
+            [
+                item("si_addon_plan", "sub_addon", seat, 3, start, end),
+                item("si_addon_platform", "sub_addon", addon, 1, start, end),
+            ],
+            now,
+        )
+    )
+
+
 def next_key(prefix: str = "key") -> str:
     return f"{prefix}-{next(_seq)}"
 

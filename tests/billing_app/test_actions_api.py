@@ -11,7 +11,7 @@ from billing_app.catalog import ActionKind, Role
 from billing_app.models import ApprovalRequest, BillingAction, MirrorInvoice, MirrorSubscriptionItem
 from billing_app.services.actions import run as actions_run
 
-from .actions_support import ProviderSpy, account_seed, next_key
+from .actions_support import ProviderSpy, account_seed, addon_account_seed, next_key
 from .test_actions_service import HAPPY
 
 K = ActionKind
@@ -313,6 +313,38 @@ def test_provider_failure_is_201_failed_with_the_error(workspace, acme, api_as, 
     assert body["status"] == "failed"
     assert body["error"] == {"code": "invalid_request", "message": "Invalid currency for customer."}
     assert body["customer_message"] == ""
+
+
+# --- seats on a subscription with an add-on ---------------------------------------------------
+
+
+def test_seats_through_the_api_change_the_plan_item_beside_a_larger_add_on(
+    workspace, acme, api_as, spy
+):
+    # given Add-on Co: 3 × $20.00 seats and a $300.00 a month add-on (product addon="true")
+    addon_account_seed(workspace)
+
+    # when an L2 agent asks for 5 seats without naming an item
+    response = post_action(
+        api_as(workspace, L2),
+        K.ADJUST_SEATS,
+        {"subscription_id": "sub_addon", "quantity": 5},
+        customer="cus_addon",
+    )
+
+    # then the seat item has 5, the add-on still 1, and the MRR change is 2 × $20.00
+    body = response.json()
+    assert response.status_code == 201, body
+    assert body["status"] == "succeeded", body["error"]
+    items = dict(
+        MirrorSubscriptionItem.objects.filter(
+            workspace=workspace, subscription_id="sub_addon"
+        ).values_list("stripe_id", "quantity")
+    )
+    assert items == {"si_addon_plan": 5, "si_addon_platform": 1}
+    assert [kw["item_id"] for _, kw in spy.writes("adjust_seats")] == ["si_addon_plan"]
+    assert body["result"]["previous_quantity"] == 3
+    assert (body["result"]["mrr_delta"], body["result"]["mrr_currency"]) == (4000, "USD")
 
 
 # --- the audit trail ------------------------------------------------------------------------

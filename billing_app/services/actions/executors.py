@@ -160,8 +160,6 @@ def _exec_seats(run: Run) -> tuple[dict[str, Any], str]:
         item_id=item.stripe_id,
         quantity=quantity,
     )
-    if r.quantity is not None and r.quantity != quantity:  # what the provider says it set
-        run.recorded.update(seat_change_mrr(subscription=sub, item=item, quantity=r.quantity))
     return _sub_result(r, previous_quantity=p.values["previous_quantity"], **run.recorded)
 
 
