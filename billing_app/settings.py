@@ -316,7 +316,7 @@ APP_SESSION_RESOLVER = "billing_app.services.identity.app_session_resolve"
 # Helpdesk entry views hand each verified HelpdeskIdentity to this callable (billing side).
 HELPDESK_SIGN_IN = "billing_app.services.identity.agent_sign_in"
 # Per-workspace playbook wording (PlaybookTemplate rows, edited in admin) before the brief's.
-BILLING_DESK_PLAYBOOK_LOADER = "billing_app.services.playbook_templates.playbook_template_load"
+BILLING_DESK_PLAYBOOK_LOADER = "billing_app.selectors.playbook_templates.playbook_template_load"
 
 # --- Dashboard, monthly report and ticket sync (issue 8) -------------------------------------
 from celery.schedules import crontab  # noqa: E402
