@@ -14,7 +14,12 @@ import pytest
 from requests.exceptions import ConnectionError as RequestsConnectionError
 
 from billing_app.catalog import Role
-from billing_app.models import BillingAction, MirrorBalanceTransaction, MirrorRefund
+from billing_app.models import (
+    BillingAction,
+    MirrorBalanceTransaction,
+    MirrorRefund,
+    MirrorSubscriptionItem,
+)
 from billing_app.providers.stripe.client import StripeHttpClient
 from billing_app.services.mirror import mirror_upsert
 
@@ -125,3 +130,69 @@ def test_stripe_refusal_fails_the_action_and_records_nothing(ws, stripe, api_as)
     assert params_of(post)["amount"] == "-2500"
     assert not MirrorBalanceTransaction.objects.filter(workspace=ws).exists()
     assert BillingAction.objects.get(pk=result["id"]).provider_object_id == ""
+
+
+SUB = "sub_1RbAcmeEnterprise01"
+
+
+def addon_subscription(plan_quantity: int = 3) -> dict:
+    """Stripe's subscription fixture reshaped: 3 × $20.00 seats and a $300.00 add-on item
+    (the larger item; only its product's ``addon`` metadata marks it)."""
+    sub = load("subscription")
+    plan, addon = (dict(i) for i in sub["items"]["data"][:2])
+    plan["price"] = dict(
+        plan["price"], id="price_1RbTeamSeat", product="prod_RbTeam", unit_amount=2000
+    )
+    plan["price"]["unit_amount_decimal"] = "2000"
+    plan["quantity"] = plan_quantity
+    addon["price"] = dict(
+        addon["price"], id="price_1RbPlatform", product="prod_RbPlatform", unit_amount=30000
+    )
+    addon["price"]["unit_amount_decimal"] = "30000"
+    addon["quantity"] = 1
+    sub["items"] = dict(sub["items"], data=[plan, addon], total_count=2)
+    sub["metadata"] = {"seats_used": "3"}
+    return sub
+
+
+def test_seats_on_stripe_change_the_plan_item_beside_a_larger_add_on(ws, stripe, api_as):
+    # given a subscription with 3 × $20.00 seats and a $300.00 add-on, mirrored with its products
+    team, platform = load("product"), load("product")
+    team.update(id="prod_RbTeam", name="Team", metadata={})
+    platform.update(id="prod_RbPlatform", name="Platform", metadata={"addon": "true"})
+    mirror_upsert(workspace=ws, obj=team)
+    mirror_upsert(workspace=ws, obj=platform)
+    mirror_upsert(workspace=ws, obj=addon_subscription())
+    stripe.on("GET", f"/v1/subscriptions/{SUB}", addon_subscription())
+    stripe.on("POST", f"/v1/subscriptions/{SUB}", addon_subscription(plan_quantity=5))
+
+    # when an L2 agent asks for 5 seats without naming an item
+    response = api_as(ws, Role.L2).post(
+        "/api/v1/actions/",
+        {
+            "kind": "adjust_seats",
+            "customer_id": CUS,
+            "ticket_id": "4821",
+            "params": {"subscription_id": SUB, "quantity": 5},
+            "idempotency_key": "seats-1",
+        },
+        format="json",
+    )
+
+    # then Stripe was asked to change the seat item, never the add-on's
+    body = response.json()
+    assert response.status_code == 201, body
+    assert body["status"] == "succeeded", body["error"]
+    (post,) = stripe.requests_to("POST", f"/v1/subscriptions/{SUB}")
+    sent = params_of(post)
+    assert (sent["items[0][id]"], sent["items[0][quantity]"]) == ("si_RbAcmePlan01", "5")
+    assert not any(value == "si_RbAcmeAnalytics01" for value in sent.values())
+    assert post.request.headers["Idempotency-Key"] == f"billing-desk-{body['id']}-adjust_seats"
+    assert body["result"]["previous_quantity"] == 3
+    assert (body["result"]["mrr_delta"], body["result"]["mrr_currency"]) == (2 * 2000, "USD")
+    quantities = dict(
+        MirrorSubscriptionItem.objects.filter(workspace=ws, subscription_id=SUB).values_list(
+            "stripe_id", "quantity"
+        )
+    )
+    assert quantities == {"si_RbAcmePlan01": 5, "si_RbAcmeAnalytics01": 1}
