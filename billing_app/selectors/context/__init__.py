@@ -22,18 +22,8 @@ figures are computed:
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from ...clock import billing_now
-from ...models import Workspace
 from .compose import customer_context
 from .facts import CustomerFacts, customer_facts_load
 from .products import Catalog
 
-
-def business_now(*, workspace: Workspace) -> datetime:
-    """Deprecated: ``billing_app.clock.billing_now`` (kept while callers move to it)."""
-    return billing_now(workspace)
-
-
-__all__ = ["Catalog", "CustomerFacts", "business_now", "customer_context", "customer_facts_load"]
+__all__ = ["Catalog", "CustomerFacts", "customer_context", "customer_facts_load"]
