@@ -39,23 +39,19 @@ from ..money import Money
 from ..roles import user_has_workspace_perm
 from ..selectors.actions import action_list
 from ..services.actions import action_submit, plan_change_preview, to_json
-from .customers import ErrorSerializer, MoneySerializer
+from .schema import MoneySerializer, error_responses
 
-ERROR_RESPONSES = {
-    http_status: OpenApiResponse(ErrorSerializer, description=text)
-    for http_status, text in {
-        400: "Bad input (``error.code`` says which, e.g. ``invalid_params``); nothing changed.",
-        401: "No or invalid app session token.",
-        403: "``not_permitted`` (the attempt is recorded) or not an approver here.",
-        404: "No such customer, charge, invoice, subscription or request in this workspace.",
-        409: "``idempotency_key_reused``, ``idempotency_key_owned_by_another_agent``, "
-        "``already_decided``, ``approval_expired``, "
-        "``action_in_progress`` or ``action_outcome_unknown`` (an earlier action on the same "
-        "charge, subscription or balance is still being confirmed with Stripe; "
-        "``details.action_id``).",
-        422: "The billing state does not allow it (e.g. ``exceeds_refundable``); nothing changed.",
-    }.items()
-}
+# The error docs of the action and approval endpoints (``api.approvals`` imports them).
+ERROR_RESPONSES = error_responses(
+    400,
+    401,
+    403,
+    404,
+    409,
+    422,
+    s403="``not_permitted`` (the attempt is recorded) or not an approver here.",
+    s404="No such customer, charge, invoice, subscription or request in this workspace.",
+)
 
 
 @extend_schema_serializer(component_name="ActionDecision")

@@ -17,6 +17,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from django.utils import timezone
 from rest_framework import serializers
 
 from ... import vocabulary
@@ -128,8 +129,6 @@ class PauseSubscriptionParams(ActionParams):
     resumes_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
 
     def validate_resumes_at(self, value: datetime | None) -> datetime | None:
-        from django.utils import timezone
-
         if value is not None and value <= timezone.now():
             raise serializers.ValidationError(
                 "The resume date must be in the future.", code="resume_in_past"
