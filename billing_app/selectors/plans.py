@@ -1,4 +1,9 @@
-"""Which plans a customer's subscription can change to (the panel's plan-change form)."""
+"""Which plans a customer's subscription can change to (the panel's plan-change form).
+
+The subscription is the one the panel shows and changes: the context's primary
+subscription (``selectors.context.subscription.primary_subscription``), when it is
+live (the rulebook's ``is_live``, where a plan change is allowed).
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,16 @@ from typing import Any
 from ..errors import NotFound
 from ..models import MirrorCustomer, MirrorPrice, MirrorProduct, MirrorSubscription, Workspace
 from ..money import Money, short_money
-from ..subscriptions import LIVE_STATUSES, is_addon_product, item_view_from_stripe, plan_item
+from ..subscriptions import is_addon_product, is_live
+from .context import Catalog, primary_subscription, sub_items
+
+Obj = dict[str, Any]
 
 INTERVAL_ORDER = {"day": 0, "week": 1, "month": 2, "year": 3}
 
 
 def plan_options(*, workspace: Workspace, customer_id: str) -> dict[str, Any]:
-    """Active recurring plan prices in the currency of the customer's live subscription.
+    """Active recurring plan prices in the currency of the customer's primary live subscription.
 
     Add-on products (``metadata.addon = "true"``) and archived products or prices are
     left out; the subscription's current price is marked. The action service
@@ -24,29 +32,18 @@ def plan_options(*, workspace: Workspace, customer_id: str) -> dict[str, Any]:
     ).first()
     if customer is None:
         raise NotFound(f"No customer {customer_id} in this workspace.", code="customer_not_found")
-    subscription = (
-        MirrorSubscription.objects.filter(
-            workspace=workspace, customer_id=customer_id, status__in=LIVE_STATUSES
-        )
-        .order_by("created", "pk")
-        .first()
-    )
-    currency = ((subscription and subscription.currency) or customer.currency or "").upper()
+    subscription, catalog = _subscription_of(workspace, customer_id)
+    currency = str((subscription or {}).get("currency") or customer.currency or "").upper()
     current: set[str] = set()
     quantity = 1
     interval: tuple[str, int] | None = None
     if subscription is not None:
-        items = (subscription.data.get("items") or {}).get("data") or []
-        for item in items:
-            current.add(item_view_from_stripe(item).price.id)
-        plan = _plan_item(workspace, items)
+        current = {catalog.view(item).price.id for item in sub_items(subscription)}
+        plan = catalog.plan_item(subscription)
         if plan is not None:
-            quantity = int(plan.get("quantity") or 1)
-            recurring = (plan.get("price") or {}).get("recurring") or {}
-            interval = (
-                recurring.get("interval") or "month",
-                int(recurring.get("interval_count") or 1),
-            )
+            view = catalog.view(plan)
+            quantity = view.quantity or 1
+            interval = (view.price.interval or "month", view.price.interval_count)
     candidates = MirrorPrice.objects.filter(
         workspace=workspace, active=True, type="recurring", currency__iexact=currency
     )
@@ -95,7 +92,7 @@ def plan_options(*, workspace: Workspace, customer_id: str) -> dict[str, Any]:
         key=lambda o: (INTERVAL_ORDER.get(o["interval"], 9), o["amount"]["amount"], o["name"])
     )
     return {
-        "subscription_id": subscription.stripe_id if subscription else None,
+        "subscription_id": subscription.get("id") if subscription else None,
         "quantity": quantity,
         "currency": currency,
         "plans": options,
@@ -106,12 +103,10 @@ def _is_addon(product: MirrorProduct) -> bool:
     return is_addon_product({"id": product.stripe_id, "metadata": product.metadata or {}})
 
 
-def _plan_item(workspace: Workspace, items: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The subscription's plan item (the rulebook's ``plan_item``); add-on flags from the mirror."""
-    product_ids = {item_view_from_stripe(item).price.product_id for item in items}
-    addons = {
-        product.stripe_id
-        for product in MirrorProduct.objects.filter(workspace=workspace, stripe_id__in=product_ids)
-        if _is_addon(product)
-    }
-    return plan_item(items, lambda item: item_view_from_stripe(item, addon_products=addons))
+def _subscription_of(workspace: Workspace, customer_id: str) -> tuple[Obj | None, Catalog]:
+    """The subscription the panel changes: the context's primary one, when it is live."""
+    rows = MirrorSubscription.objects.filter(workspace=workspace, customer_id=customer_id)
+    subs = [dict(r.data) for r in rows.order_by("-created", "-id") if r.data]
+    catalog = Catalog(workspace, subs)
+    primary = primary_subscription(subs, catalog)
+    return (primary if primary is not None and is_live(primary.get("status")) else None), catalog

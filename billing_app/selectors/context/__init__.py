@@ -24,6 +24,14 @@ from __future__ import annotations
 
 from .compose import customer_context
 from .facts import CustomerFacts, customer_facts_load
-from .products import Catalog
+from .products import Catalog, sub_items
+from .subscription import primary_subscription
 
-__all__ = ["Catalog", "CustomerFacts", "customer_context", "customer_facts_load"]
+__all__ = [
+    "Catalog",
+    "CustomerFacts",
+    "customer_context",
+    "customer_facts_load",
+    "primary_subscription",
+    "sub_items",
+]
