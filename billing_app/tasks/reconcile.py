@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from ..services.reconcile import actions_reconcile
+
 
 @shared_task(ignore_result=True)
 def actions_reconcile_task() -> dict[str, int]:
-    from ..services.reconcile import actions_reconcile
-
     return actions_reconcile()
