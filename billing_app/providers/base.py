@@ -254,7 +254,7 @@ class WriteFound(Changed):
 
 
 # ``find_action_write``: searched, and the provider holds no write of that action.
-WRITE_ABSENT = "absent"
+WRITE_ABSENT: Literal["absent"] = "absent"
 
 
 class BillingProvider(ABC):

@@ -398,7 +398,7 @@ def _upsert_unordered(workspace: Workspace, obj: Obj) -> Model | None:
     model = mirror_model_for(kind)
     if model is None or not object_id or (kind == "customer" and obj.get("deleted")):
         return _upsert(workspace, obj, None)
-    if not model.objects.filter(workspace=workspace, stripe_id=object_id).exists():
+    if not model._default_manager.filter(workspace=workspace, stripe_id=object_id).exists():
         return _upsert(workspace, obj, None)  # inserted; an existing row is left alone
     return _refetch(workspace, kind, object_id)
 
@@ -409,7 +409,11 @@ def _refetch(workspace: Workspace, kind: str, object_id: str) -> Model | None:
     from ..providers import get_provider
 
     model = mirror_model_for(kind)
-    row = model.objects.filter(workspace=workspace, stripe_id=object_id).first() if model else None
+    row = (
+        model._default_manager.filter(workspace=workspace, stripe_id=object_id).first()
+        if model
+        else None
+    )
     if kind not in REFETCHABLE:
         return row
     read_at = mirror_read_clock()
@@ -471,17 +475,21 @@ def _upsert(workspace: Workspace, obj: Obj, read_at: datetime | None) -> Model |
         "source_updated": int(read_at.timestamp()) if read_at else 0,
     }
     existing = (
-        model.objects.select_for_update().filter(workspace=workspace, stripe_id=obj["id"]).first()
+        model._default_manager.select_for_update()
+        .filter(workspace=workspace, stripe_id=obj["id"])
+        .first()
     )
     if existing is None:
         try:
             with transaction.atomic():
-                instance = model.objects.create(workspace=workspace, stripe_id=obj["id"], **values)
+                instance = model._default_manager.create(
+                    workspace=workspace, stripe_id=obj["id"], **values
+                )
         except IntegrityError:
             # A concurrent writer inserted it between our read and our insert: lock theirs
             # and compare with it.
             existing = (
-                model.objects.select_for_update()
+                model._default_manager.select_for_update()
                 .filter(workspace=workspace, stripe_id=obj["id"])
                 .first()
             )

@@ -7,6 +7,7 @@ the backfill) decide what to store.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from ...errors import ValidationFailed
@@ -121,11 +122,7 @@ class StripeReads(StripeCore):
         api = self.api
         results = self._concurrently(
             {
-                variant: (
-                    lambda variant=variant: api.customers_list(
-                        {"email": variant, "limit": BUNDLE_LIMIT}
-                    )
-                )
+                variant: partial(api.customers_list, {"email": variant, "limit": BUNDLE_LIMIT})
                 for variant in variants
             }
         )
