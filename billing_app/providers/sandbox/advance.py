@@ -35,7 +35,7 @@ from ...subscriptions import LIVE_STATUSES
 from . import objects
 from .control import sandbox_control_get
 from .invoicing import SandboxInvoicing
-from .plan_changes import plan_item, subscription_items
+from .items import subscription_items
 from .proration import period_end_after
 from .state import Obj, _ts
 
@@ -89,7 +89,7 @@ class SandboxClockAdvance(SandboxInvoicing):
         invoices: list[str] = []
         touched = False
         for _ in range(MAX_PERIODS_PER_ADVANCE):
-            item = plan_item(sub) or next(iter(subscription_items(sub)), None)
+            item = self._plan_item(sub) or next(iter(subscription_items(sub)), None)
             boundary = _ts((item or {}).get("current_period_end"))
             if item is None or boundary is None or boundary > to:
                 break

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ...errors import PreconditionFailed, ValidationFailed
+from ...errors import ValidationFailed
 from ...models import MirrorCharge
 from ...money import Money
 from ..base import STRIPE_REFUND_REASONS, CreditResult, RefundResult
+from ..stripe import readers as stripe_readers
 from . import objects
 from .state import SandboxState, _money
 
@@ -64,43 +65,21 @@ class SandboxCreditsRefunds(SandboxState):
         idempotency_key: str,
         metadata: dict[str, str] | None = None,
     ) -> RefundResult:
+        if reason not in STRIPE_REFUND_REASONS:
+            raise ValidationFailed(
+                f"A Stripe refund reason is one of {', '.join(sorted(STRIPE_REFUND_REASONS))}.",
+                code="invalid_refund_reason",
+            )
         if amount.amount <= 0:
             raise ValidationFailed("A refund must be a positive amount.", code="invalid_amount")
 
         def act(now: datetime) -> RefundResult:
             charge = self._get(MirrorCharge, charge_id, "charge")
-            if charge.get("status") != "succeeded":
-                raise PreconditionFailed(
-                    f"Charge {charge_id} did not succeed; there is nothing to refund.",
-                    code="charge_not_refundable",
-                    details={"status": charge.get("status")},
-                )
-            if charge.get("disputed"):
-                raise PreconditionFailed(
-                    f"Charge {charge_id} is disputed; it is settled through the dispute, not a refund.",
-                    code="charge_disputed",
-                )
-            currency = str(charge["currency"]).upper()
-            if currency != amount.currency:
-                raise ValidationFailed(
-                    f"The charge is in {currency}; the refund is in {amount.currency}.",
-                    code="currency_mismatch",
-                )
-            remainder = int(charge.get("amount_captured") or 0) - int(
-                charge.get("amount_refunded") or 0
+            # The checks the Stripe provider makes before asking Stripe, on the same object shape.
+            stripe_readers.charge_check_refundable(
+                charge, amount, window_days=self.workspace.refund_window_days, now=now
             )
-            if remainder <= 0:
-                raise PreconditionFailed(
-                    f"Charge {charge_id} has already been refunded in full.",
-                    code="charge_already_refunded",
-                )
-            if amount.amount > remainder:
-                raise PreconditionFailed(
-                    f"At most {_money(remainder, currency)} of charge {charge_id} can still be refunded.",
-                    code="refund_exceeds_remainder",
-                    details={"refundable": _money(remainder, currency).to_dict()},
-                )
-            stripe_reason = reason if reason in STRIPE_REFUND_REASONS else "requested_by_customer"
+            currency = amount.currency
             refund_obj = objects.refund(
                 id=self._id("re", idempotency_key),
                 charge_id=charge_id,
@@ -108,8 +87,8 @@ class SandboxCreditsRefunds(SandboxState):
                 amount=amount.amount,
                 currency=currency,
                 created=now,
-                reason=stripe_reason,
-                metadata={**(metadata or {}), "billing_desk_reason": reason},
+                reason=reason,
+                metadata=dict(metadata or {}),
             )
             refunds = list((charge.get("refunds") or {}).get("data") or [])
             refunds.insert(0, refund_obj)
@@ -127,7 +106,7 @@ class SandboxCreditsRefunds(SandboxState):
                 charge_id=charge_id,
                 amount=amount,
                 status="succeeded",
-                reason=stripe_reason,
+                reason=reason,
             )
 
         return self._write(

@@ -9,7 +9,7 @@ from ...errors import PreconditionFailed, ValidationFailed
 from ...models import MirrorInvoice
 from ..base import InvoiceSendResult, LinkResult
 from . import objects
-from .state import SANDBOX_HOST, Obj, SandboxState, _missing
+from .state import SANDBOX_HOST, Obj, SandboxState
 
 
 class SandboxLinks(SandboxState):
@@ -24,7 +24,9 @@ class SandboxLinks(SandboxState):
             if invoice_id:
                 invoice = self._get(MirrorInvoice, invoice_id, "invoice")
                 if invoice.get("customer") != customer_id:
-                    raise _missing("invoice", invoice_id)
+                    raise ValidationFailed(
+                        "That invoice belongs to another customer.", code="invoice_not_for_customer"
+                    )
                 if invoice.get("status") != "open":
                     raise PreconditionFailed(
                         f"Invoice {invoice_id} is {invoice.get('status')}; only an open invoice can be paid.",

@@ -18,6 +18,7 @@ The plan item, the checks and the direction come from the rulebook
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 
 from ...models import MirrorCustomer
 from ...subscriptions import (
@@ -27,23 +28,12 @@ from ...subscriptions import (
     plan_item_required,
     price_view_from_stripe,
 )
-from ...subscriptions import plan_item as rulebook_plan_item
 from ..base import PlanChangePreview, PlanChangeResult, ProrationLine
 from . import objects
 from .invoicing import SandboxInvoicing
+from .items import subscription_items
 from .proration import period_end_after, prorate, proration_date_label
 from .state import Obj, _money, _ts
-
-
-def subscription_items(subscription: Obj) -> list[Obj]:
-    return list((subscription.get("items") or {}).get("data") or [])
-
-
-def plan_item(subscription: Obj, *, new_product: str | None = None) -> Obj | None:
-    """The subscription's plan item, by the rulebook (``None`` when every item is an add-on)."""
-    return rulebook_plan_item(
-        subscription_items(subscription), item_view_from_stripe, new_product=new_product
-    )
 
 
 def _interval(price: Obj) -> tuple[str, int]:
@@ -58,7 +48,9 @@ class SandboxPlanChanges(SandboxInvoicing):
         new_price = self._price(new_price_id)
         new_view = price_view_from_stripe(new_price)
         item = plan_item_required(
-            subscription_items(sub), item_view_from_stripe, new_product=new_view.product_id
+            subscription_items(sub),
+            partial(item_view_from_stripe, addon_products=self._addon_products(sub)),
+            new_product=new_view.product_id,
         )
         old_price = item["price"]
         current = price_view_from_stripe(old_price)

@@ -44,8 +44,9 @@ from .advance import AdvanceResult, SandboxClockAdvance
 from .control import sandbox_control_get
 from .credits_refunds import SandboxCreditsRefunds
 from .customers import SandboxCustomers
+from .items import plan_item
 from .links import SandboxLinks
-from .plan_changes import SandboxPlanChanges, plan_item
+from .plan_changes import SandboxPlanChanges
 from .reads import SandboxReads
 from .subscriptions import SandboxSubscriptions
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db.models import Model
 
+from ...errors import ValidationFailed
 from ...models import (
     MirrorBalanceTransaction,
     MirrorCharge,
@@ -19,7 +20,6 @@ from ...models import (
 )
 from ..base import CustomerBundle, Page, StripeObject
 from . import objects
-from .plan_changes import plan_item
 from .state import Obj, SandboxState, _missing, _resource_model
 
 
@@ -61,6 +61,8 @@ class SandboxReads(SandboxState):
         )
 
     def find_customers_by_email(self, email: str) -> list[StripeObject]:
+        if "@" not in (email or ""):
+            raise ValidationFailed("A valid email address is required.", code="invalid_email")
         self._read()
         rows = MirrorCustomer.objects.filter(
             workspace=self.workspace, email=email.strip().lower(), deleted=False
@@ -68,12 +70,13 @@ class SandboxReads(SandboxState):
         return [dict(r.data) for r in rows if r.data]
 
     def list_objects(self, resource: str, *, cursor: str | None, limit: int = 100) -> Page:
+        if not 1 <= limit <= 100:
+            raise ValidationFailed("limit must be between 1 and 100.", code="invalid_limit")
         self._read()
         model = _resource_model(resource)
         rows = model.objects.filter(workspace=self.workspace).order_by("stripe_id")  # type: ignore[attr-defined]
         if cursor:
             rows = rows.filter(stripe_id__gt=cursor)
-        limit = max(1, min(int(limit), 100))
         page = list(rows[: limit + 1])
         has_more = len(page) > limit
         page = page[:limit]
@@ -100,7 +103,7 @@ class SandboxReads(SandboxState):
         if row is None:
             raise _missing("subscription_schedule", schedule_id)
         sub = dict(row.data)
-        item = plan_item(sub) or {}
+        item = self._plan_item(sub) or {}
         meta = sub.get("metadata") or {}
         switch_at = int(meta.get("pending_change_at") or 0)
         return {

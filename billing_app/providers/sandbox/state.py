@@ -41,11 +41,12 @@ from ...models import (
     Workspace,
 )
 from ...money import Money
-from ...subscriptions import is_live
+from ...subscriptions import is_addon_product, is_live
 from ..base import BillingProvider
 from . import objects
 from .codec import decode, encode, request_hash
 from .control import sandbox_control_get, sandbox_now
+from .items import plan_item
 from .ports import store_object
 
 T = TypeVar("T")
@@ -226,6 +227,20 @@ class SandboxState(BillingProvider):
             if row is not None and row.data:
                 price["product"] = dict(row.data)
         return price
+
+    def _addon_products(self, sub: Obj) -> set[str]:
+        """The add-on products (``metadata.addon = "true"``) among the subscription's items."""
+        refs = {
+            ref
+            for item in (sub.get("items") or {}).get("data") or []
+            if isinstance(ref := (item.get("price") or {}).get("product"), str) and ref
+        }
+        rows = MirrorProduct.objects.filter(workspace=self.workspace, stripe_id__in=refs)
+        return {r.stripe_id for r in rows if is_addon_product(r.data or {})}
+
+    def _plan_item(self, sub: Obj) -> Obj | None:
+        """The subscription's plan item, by the rulebook, add-ons known from the catalog."""
+        return plan_item(sub, addon_products=self._addon_products(sub))
 
     def _live_subscription(self, subscription_id: str) -> Obj:
         sub = self._get(MirrorSubscription, subscription_id, "subscription")

@@ -19,11 +19,12 @@ from ..base import (
     DiscountResult,
     SubscriptionResult,
 )
+from ..stripe import readers as stripe_readers
 from . import objects
 from .invoicing import SandboxInvoicing
-from .plan_changes import plan_item
+from .items import subscription_items
 from .proration import prorate, proration_date_label
-from .state import Obj, SandboxState, _missing, _ts
+from .state import Obj, SandboxState, _ts
 
 # Stripe's final statuses: a subscription in one never changes again.
 ENDED = frozenset({"canceled", "incomplete_expired"})
@@ -42,9 +43,11 @@ class SandboxSubscriptions(SandboxInvoicing, SandboxState):
                     code="not_trialing",
                     details={"status": sub.get("status")},
                 )
-            if trial_end <= now:
+            current_end = int(sub.get("trial_end") or 0)
+            if objects.unix(trial_end) <= max(current_end, objects.unix(now) or 0):
                 raise ValidationFailed(
-                    "The new trial end must be in the future.", code="invalid_trial_end"
+                    "The new trial end must be later than the current one.",
+                    code="trial_end_not_later",
                 )
             end = objects.unix(trial_end)
             sub["trial_end"] = end
@@ -78,7 +81,7 @@ class SandboxSubscriptions(SandboxInvoicing, SandboxState):
             sub = self._live_subscription(subscription_id)
             if resumes_at is not None and resumes_at <= now:
                 raise ValidationFailed(
-                    "resumes_at must be in the future.", code="invalid_resumes_at"
+                    "The resume date must be in the future.", code="invalid_resume_date"
                 )
             sub["pause_collection"] = {"behavior": behavior, "resumes_at": objects.unix(resumes_at)}
             self._put(sub)
@@ -145,7 +148,11 @@ class SandboxSubscriptions(SandboxInvoicing, SandboxState):
         idempotency_key: str,
     ) -> SubscriptionResult:
         def act(now: datetime) -> SubscriptionResult:
-            sub = self._live_subscription(subscription_id)
+            sub = self._get(MirrorSubscription, subscription_id, "subscription")
+            if sub.get("status") in ENDED:
+                raise PreconditionFailed(
+                    "This subscription is already canceled.", code="already_canceled"
+                )
             details = {
                 "comment": comment or None,
                 "feedback": reason if reason in CANCELLATION_FEEDBACK else "other",
@@ -153,7 +160,7 @@ class SandboxSubscriptions(SandboxInvoicing, SandboxState):
             }
             sub["cancellation_details"] = details
             if at_period_end:
-                item = plan_item(sub) or {}
+                item = self._plan_item(sub) or {}
                 end = sub.get("trial_end") if sub.get("status") == "trialing" else None
                 sub["cancel_at_period_end"] = True
                 sub["cancel_at"] = end or item.get("current_period_end")
@@ -192,7 +199,9 @@ class SandboxSubscriptions(SandboxInvoicing, SandboxState):
             items = (sub.get("items") or {}).get("data") or []
             item = next((i for i in items if i["id"] == item_id), None)
             if item is None:
-                raise _missing("subscription_item", item_id)
+                raise ValidationFailed(
+                    "That item is not part of this subscription.", code="item_not_in_subscription"
+                )
             old_qty = int(item.get("quantity") or 0)
             if quantity == old_qty:
                 raise PreconditionFailed(
@@ -236,7 +245,7 @@ class SandboxSubscriptions(SandboxInvoicing, SandboxState):
                         item_id=self._id("ii", idempotency_key, n), subscription=sub, line=line
                     )
             self._put(sub)
-            return self._result(sub)
+            return self._result(sub, item_id=item_id)
 
         return self._write(
             "adjust_seats",
@@ -334,8 +343,11 @@ class SandboxSubscriptions(SandboxInvoicing, SandboxState):
             sub["metadata"] = meta
             if invoice_id:
                 invoice = self._get(MirrorInvoice, invoice_id, "invoice")
-                if invoice.get("customer") != sub.get("customer"):
-                    raise _missing("invoice", invoice_id)
+                if stripe_readers.invoice_subscription_id(invoice) not in {"", subscription_id}:
+                    raise ValidationFailed(
+                        "That invoice belongs to another subscription.",
+                        code="invoice_not_for_subscription",
+                    )
                 if invoice.get("status") != "open":
                     raise PreconditionFailed(
                         f"Invoice {invoice_id} is {invoice.get('status')}, not open.",
@@ -355,9 +367,10 @@ class SandboxSubscriptions(SandboxInvoicing, SandboxState):
             act,
         )
 
-    @staticmethod
-    def _result(sub: Obj) -> SubscriptionResult:
-        item = plan_item(sub)
+    def _result(self, sub: Obj, *, item_id: str = "") -> SubscriptionResult:
+        """The result Stripe's answer gives: ``quantity`` of the item changed, else the plan item."""
+        item = next((i for i in subscription_items(sub) if i["id"] == item_id), None)
+        item = item or self._plan_item(sub)
         return SubscriptionResult(
             subscription_id=sub["id"],
             status=sub["status"],

@@ -94,8 +94,9 @@ def test_partial_refund_creates_a_refund_and_updates_the_charge(sandbox):
     result = sandbox.refund(
         charge_id=ACME_LAST_CHARGE,
         amount=Money(50_000, "USD"),
-        reason="service_outage",
+        reason="requested_by_customer",
         idempotency_key="action-1",
+        metadata={"billing_desk_reason": "service_outage"},
     )
 
     # then a Stripe-shaped refund exists and the charge shows the refunded amount
@@ -159,32 +160,44 @@ def test_a_key_reused_with_other_parameters_is_refused(sandbox):
 def test_refunds_never_exceed_the_refundable_remainder(sandbox):
     # given $2,000 of the $2,400 charge already refunded
     sandbox.refund(
-        charge_id=ACME_LAST_CHARGE, amount=Money(200_000, "USD"), reason="x", idempotency_key="a"
+        charge_id=ACME_LAST_CHARGE,
+        amount=Money(200_000, "USD"),
+        reason="duplicate",
+        idempotency_key="a",
     )
 
     # when $500 more is asked for
     with pytest.raises(PreconditionFailed) as excinfo:
         sandbox.refund(
-            charge_id=ACME_LAST_CHARGE, amount=Money(50_000, "USD"), reason="x", idempotency_key="b"
+            charge_id=ACME_LAST_CHARGE,
+            amount=Money(50_000, "USD"),
+            reason="duplicate",
+            idempotency_key="b",
         )
 
     # then it is refused with what is left, and nothing changed
-    assert excinfo.value.code == "refund_exceeds_remainder"
+    assert excinfo.value.code == "exceeds_refundable"
     assert excinfo.value.details["refundable"]["amount"] == 40_000
     assert charge_row(ACME_LAST_CHARGE).amount_refunded == 200_000
     assert not SandboxIdempotency.objects.filter(key="b").exists()
 
     # and the remainder itself can be refunded, after which the charge is fully refunded
     sandbox.refund(
-        charge_id=ACME_LAST_CHARGE, amount=Money(40_000, "USD"), reason="x", idempotency_key="c"
+        charge_id=ACME_LAST_CHARGE,
+        amount=Money(40_000, "USD"),
+        reason="duplicate",
+        idempotency_key="c",
     )
     charge = charge_row(ACME_LAST_CHARGE)
     assert (charge.amount_refunded, charge.refunded) == (240_000, True)
     with pytest.raises(PreconditionFailed) as again:
         sandbox.refund(
-            charge_id=ACME_LAST_CHARGE, amount=Money(1, "USD"), reason="x", idempotency_key="d"
+            charge_id=ACME_LAST_CHARGE,
+            amount=Money(1, "USD"),
+            reason="duplicate",
+            idempotency_key="d",
         )
-    assert again.value.code == "charge_already_refunded"
+    assert again.value.code == "already_refunded"
 
 
 def test_a_disputed_charge_is_not_refunded(seeded, sandbox):
@@ -195,7 +208,10 @@ def test_a_disputed_charge_is_not_refunded(seeded, sandbox):
     # when a refund is attempted
     with pytest.raises(PreconditionFailed) as excinfo:
         sandbox.refund(
-            charge_id=ACME_LAST_CHARGE, amount=Money(100, "USD"), reason="x", idempotency_key="k"
+            charge_id=ACME_LAST_CHARGE,
+            amount=Money(100, "USD"),
+            reason="duplicate",
+            idempotency_key="k",
         )
 
     # then it is refused and nothing moved
@@ -208,35 +224,69 @@ def test_failed_charges_unknown_charges_and_wrong_currency_are_refused(sandbox):
         sandbox.refund(
             charge_id="ch_sbx_northwind_07_attempt1",
             amount=Money(100, "USD"),
-            reason="x",
+            reason="duplicate",
             idempotency_key="1",
         )
     assert failed.value.code == "charge_not_refundable"
 
     with pytest.raises(ProviderError) as missing:
         sandbox.refund(
-            charge_id="ch_nope", amount=Money(100, "USD"), reason="x", idempotency_key="2"
+            charge_id="ch_nope", amount=Money(100, "USD"), reason="duplicate", idempotency_key="2"
         )
     assert (missing.value.status, missing.value.provider_code) == (404, "resource_missing")
 
-    with pytest.raises(ValidationFailed) as currency:
+    with pytest.raises(PreconditionFailed) as currency:
         sandbox.refund(
-            charge_id=ACME_LAST_CHARGE, amount=Money(100, "EUR"), reason="x", idempotency_key="3"
+            charge_id=ACME_LAST_CHARGE,
+            amount=Money(100, "EUR"),
+            reason="duplicate",
+            idempotency_key="3",
         )
     assert currency.value.code == "currency_mismatch"
 
     with pytest.raises(ValidationFailed):
         sandbox.refund(
-            charge_id=ACME_LAST_CHARGE, amount=Money(0, "USD"), reason="x", idempotency_key="4"
+            charge_id=ACME_LAST_CHARGE,
+            amount=Money(0, "USD"),
+            reason="duplicate",
+            idempotency_key="4",
         )
     assert not MirrorRefund.objects.filter(charge_id=ACME_LAST_CHARGE).exists()
+
+
+def test_a_refund_reason_stripe_does_not_know_is_refused(sandbox):
+    # Billing Desk's own reasons travel in metadata; Stripe's reason is one of three
+    with pytest.raises(ValidationFailed) as refused:
+        sandbox.refund(
+            charge_id=ACME_LAST_CHARGE,
+            amount=Money(100, "USD"),
+            reason="service_outage",
+            idempotency_key="r",
+        )
+    assert refused.value.code == "invalid_refund_reason"
+
+
+def test_a_charge_older_than_the_refund_window_is_not_refunded(seeded, sandbox):
+    seeded.workspace.refund_window_days = 10
+    seeded.workspace.save(update_fields=["refund_window_days"])
+    with pytest.raises(PreconditionFailed) as refused:
+        SandboxProvider(seeded.workspace).refund(
+            charge_id=ACME_LAST_CHARGE,
+            amount=Money(100, "USD"),
+            reason="duplicate",
+            idempotency_key="w",
+        )
+    assert refused.value.code == "refund_window_passed"
 
 
 def test_zero_decimal_refund_in_yen(sandbox):
     charge = MirrorCharge.objects.filter(customer_id="cus_sbx_sakura").order_by("-created").first()
 
     result = sandbox.refund(
-        charge_id=charge.stripe_id, amount=Money(9_800, "JPY"), reason="x", idempotency_key="jpy"
+        charge_id=charge.stripe_id,
+        amount=Money(9_800, "JPY"),
+        reason="duplicate",
+        idempotency_key="jpy",
     )
 
     assert result.amount == Money(9_800, "JPY")
@@ -818,11 +868,11 @@ def test_bad_seat_changes_are_refused(sandbox):
         sandbox.adjust_seats(
             subscription_id=ACME_PLAN, item_id=ACME_SEATS, quantity=50, idempotency_key="b"
         )
-    with pytest.raises(ProviderError) as missing:
+    with pytest.raises(ValidationFailed) as missing:
         sandbox.adjust_seats(
             subscription_id=ACME_PLAN, item_id="si_nope", quantity=3, idempotency_key="c"
         )
-    assert missing.value.status == 404
+    assert missing.value.code == "item_not_in_subscription"
     assert (
         MirrorSubscription.objects.get(stripe_id=ACME_PLAN).data["items"]["data"][0]["quantity"]
         == 50
@@ -904,10 +954,11 @@ def test_payment_link_is_the_open_invoice_page_else_a_checkout(sandbox):
             customer_id=ACME, invoice_id="in_sbx_acme_2026_01", idempotency_key="l3"
         )
     assert paid.value.code == "invoice_not_open"
-    with pytest.raises(ProviderError):
+    with pytest.raises(ValidationFailed) as other:
         sandbox.create_payment_link(
             customer_id=ACME, invoice_id="in_sbx_northwind_07", idempotency_key="l4"
         )
+    assert other.value.code == "invoice_not_for_customer"
 
 
 def test_payment_method_update_is_a_portal_link(sandbox):
@@ -1069,7 +1120,7 @@ CALLS = [
         {
             "charge_id": ACME_LAST_CHARGE,
             "amount": Money(100, "USD"),
-            "reason": "x",
+            "reason": "duplicate",
             "idempotency_key": "k",
         },
     ),
