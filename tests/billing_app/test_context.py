@@ -281,6 +281,120 @@ def test_several_subscriptions_primary_is_the_biggest_plan(seeded):
     assert ctx["payment_status"]["next_invoice"]["date"] == "2026-01-28"
 
 
+def test_a_per_seat_plan_beside_a_bigger_add_on_is_the_plan(seeded):
+    # given a subscription of 3 seats at $20 and a $300/month add-on (the add-on is worth more)
+    workspace = seeded.workspace
+    seats = o.product(id="prod_sbx_seats", name="Team Seats", created=AS_OF)
+    support = o.product(
+        id="prod_sbx_support", name="Premium Support", created=AS_OF, metadata={"addon": "true"}
+    )
+    mirror_upsert(
+        workspace=workspace,
+        obj=o.customer(
+            id="cus_sbx_seats",
+            name="Seat Co",
+            email="seats@example.com",
+            created=AS_OF,
+            currency="usd",
+        ),
+    )
+    items = [
+        o.subscription_item(
+            id=f"si_sbx_seats_{n}",
+            subscription_id="sub_sbx_seats",
+            price=o.price(
+                id=f"price_sbx_seats_{n}",
+                product=product,
+                unit_amount=unit,
+                currency="usd",
+                created=AS_OF,
+            ),
+            quantity=quantity,
+            created=AS_OF,
+            period_start=AS_OF - timedelta(days=5),
+            period_end=AS_OF + timedelta(days=26),
+        )
+        for n, product, unit, quantity in ((1, seats, 2_000, 3), (2, support, 30_000, 1))
+    ]
+    mirror_upsert(
+        workspace=workspace,
+        obj=o.subscription(
+            id="sub_sbx_seats",
+            customer_id="cus_sbx_seats",
+            currency="usd",
+            items=items,
+            created=AS_OF,
+            start_date=AS_OF - timedelta(days=5),
+            billing_cycle_anchor=AS_OF,
+        ),
+    )
+
+    # when the panel reads the context
+    ctx = context_of(workspace, "cus_sbx_seats")
+
+    # then the plan is the seats, counted on their item, and the support is an add-on
+    sub = ctx["subscription"]
+    assert (sub["plan"]["name"], sub["plan"]["item_id"]) == ("Team Seats", "si_sbx_seats_1")
+    assert sub["plan"]["display"] == "Team Seats ($60/month)"
+    assert (sub["seats"]["total"], sub["seats"]["item_id"]) == (3, "si_sbx_seats_1")
+    assert [(a["name"], a["price"]) for a in sub["addons"]] == [("Premium Support", usd(30_000))]
+    assert ctx["lifetime_value"]["mrr"] == usd(6_000 + 30_000)
+
+
+def test_churn_risk_is_a_pure_function_of_the_facts():
+    # given facts built in memory (no database: this test may not query one)
+    from billing_app.models import Workspace
+    from billing_app.selectors.context import Catalog, CustomerFacts
+    from billing_app.selectors.context.churn import churn_risk
+
+    now = AS_OF
+    workspace = Workspace(refund_pattern_count=3, refund_pattern_days=90)
+    failed = [
+        MirrorCharge(stripe_id=f"ch_{n}", status="failed", created=now - timedelta(days=n))
+        for n in (2, 9)
+    ]
+    facts = CustomerFacts(
+        workspace=workspace,
+        customer=MirrorCustomer(stripe_id="cus_x"),
+        currency="USD",
+        now=now,
+        real_now=now,
+        revenue=50_000,
+        first_paid=None,
+        outstanding=0,
+        refund_count=3,
+        monitoring_until=None,
+        subs=[{"id": "sub_x", "status": "past_due"}],
+        catalog=Catalog(workspace, []),
+        discounts={},
+        pending_prices={},
+        primary={"id": "sub_x", "status": "past_due"},
+        payment_method=None,
+        charges=failed,
+        last_charge=failed[0],
+        open_invoices=[],
+        balance_transactions=[],
+        actions=[],
+    )
+
+    # when churn risk is computed, with an expired card and 40% of the seats used
+    risk = churn_risk(facts, seat_utilization=40, payment_method={"expired": True})
+
+    # then every signal counts: 2 + 3 + 2 + 2 + 1 points
+    assert risk == {
+        "level": "high",
+        "label": "High",
+        "score": 10,
+        "reasons": [
+            "2 failed payments in 90 days",
+            "subscription past due",
+            "low seat utilization (40%)",
+            "refund pattern (3 refunds in 90 days)",
+            "card on file expired",
+        ],
+    }
+
+
 def test_trialing_subscription(seeded):
     ctx = context_of(seeded.workspace, "cus_sbx_umbrella")
 
