@@ -39,6 +39,7 @@ from ..money import Money
 from ..roles import user_has_workspace_perm
 from ..selectors.actions import action_list
 from ..services.actions import action_submit, plan_change_preview, to_json
+from .customers import _agent as request_agent
 from .schema import MoneySerializer, error_responses
 
 # The error docs of the action and approval endpoints (``api.approvals`` imports them).
@@ -236,8 +237,9 @@ class ActionsApi(APIView):
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        action = action_submit(context=request.auth, **data.validated_data)
+        action = action_submit(context=request_agent(request), **data.validated_data)
         replayed = getattr(action, "replayed", False)
+        http_status: int
         if action.status == BillingAction.Status.OUTCOME_UNKNOWN:
             http_status = status.HTTP_202_ACCEPTED
         else:
@@ -270,7 +272,7 @@ class ActionsApi(APIView):
         },
     )
     def get(self, request: Request) -> Response:
-        context = request.auth
+        context = request_agent(request)
         if not user_has_workspace_perm(context.user, "view_billing", context.workspace):
             raise NotPermitted("This role may not view billing in this workspace.")
         filters = self.FilterSerializer(data=request.query_params)
@@ -288,7 +290,9 @@ class ActionDetailApi(APIView):
 
     @extend_schema(responses={200: OutputSerializer, 404: ERROR_RESPONSES[404]})
     def get(self, request: Request, action_id: str) -> Response:
-        action = action_list(workspace=request.auth.workspace).filter(pk=action_id).first()
+        action = (
+            action_list(workspace=request_agent(request).workspace).filter(pk=action_id).first()
+        )
         if action is None:
             raise NotFound("No such action in this workspace.", code="action_not_found")
         return Response(self.OutputSerializer(action).data)
@@ -332,7 +336,7 @@ class PlanChangePreviewApi(APIView):
         if not data.is_valid():
             raise ValidationFailed("The request is not valid.", code="invalid", details=data.errors)
         preview = plan_change_preview(
-            context=request.auth, customer_id=customer_id, **data.validated_data
+            context=request_agent(request), customer_id=customer_id, **data.validated_data
         )
         return Response(self.OutputSerializer(to_json(preview)).data)
 

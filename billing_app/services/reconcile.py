@@ -42,6 +42,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.utils import timezone
 
@@ -125,7 +126,7 @@ def actions_unknown_reconcile(*, now: datetime | None = None, limit: int = 100) 
     return settled
 
 
-def action_outcome_resolve(*, action_id: object, now: datetime | None = None) -> BillingAction:
+def action_outcome_resolve(*, action_id: Any, now: datetime | None = None) -> BillingAction:
     """Ask the provider what one ``outcome_unknown`` action did, and record it if it answers.
 
     The key's age is counted from ``result.sent_at`` (when the action was first held
