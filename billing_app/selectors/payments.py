@@ -29,7 +29,7 @@ from django.utils import timezone
 from ..clock import billing_now
 from ..errors import NotFound, ValidationFailed
 from ..models import MirrorCharge, MirrorInvoice, Workspace
-from ..money import Money
+from ..money import money_json
 
 PAGE_SIZE = 12
 FIRST_PAGE_MONTHS = 6
@@ -50,7 +50,8 @@ STATUS_LABELS = {
 
 
 def money(amount: int, currency: str) -> dict[str, Any]:
-    return Money(int(amount), (currency or "USD").upper()).to_dict()
+    """Money as the API sends it: ``billing_app.money.money_json`` (no currency is assumed)."""
+    return money_json(int(amount), currency)
 
 
 CARD_BRANDS = {

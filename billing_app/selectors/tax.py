@@ -13,9 +13,9 @@ from typing import Any
 
 from ..errors import NotFound
 from ..models import MirrorCustomer, MirrorInvoice, MirrorInvoiceLine, Workspace
+from ..money import money_json
 from ..playbook import invoice_period
 from ..tax_rules import ADDRESS_FIELDS, TAX_ID_TYPES, tax_id_types, tax_invoice_missing
-from .payments import money
 
 Obj = dict[str, Any]
 RECENT_INVOICES = 12
@@ -67,8 +67,8 @@ def customer_tax_details(*, workspace: Workspace, customer_id: str) -> Obj:
                 "number": i.number,
                 "status": i.status,
                 "period": invoice_period(i, lines.get(i.stripe_id, [])),
-                "total": money(i.total, i.currency),
-                "tax": money(i.tax, i.currency),
+                "total": money_json(i.total, i.currency),
+                "tax": money_json(i.tax, i.currency),
                 "hosted_invoice_url": i.hosted_invoice_url or None,
                 "invoice_pdf": i.invoice_pdf or None,
             }

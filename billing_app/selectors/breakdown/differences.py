@@ -12,8 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...models import MirrorInvoice, MirrorInvoiceLine
-from ...money import format_money
-from ..payments import money
+from ...money import format_money, money_json
 from .lines import LineCatalog, Recurring, line_kind, plural
 
 Obj = dict[str, Any]
@@ -22,7 +21,7 @@ Obj = dict[str, Any]
 def _plan_change(new: Recurring, old: Recurring, currency: str, interval: str) -> Obj:
     return {
         "kind": "plan_change",
-        "amount": money(new.amount - old.amount, currency),
+        "amount": money_json(new.amount - old.amount, currency),
         "explanation": f"the plan changed from {old.name} to {new.name}: "
         f"{format_money(new.amount, currency)} {interval} instead of "
         f"{format_money(old.amount, currency)}",
@@ -40,7 +39,7 @@ def _seats(new: Recurring, old: Recurring, currency: str, interval: str, told: b
     )
     return {
         "kind": "seats",
-        "amount": money(new.amount - old.amount, currency),
+        "amount": money_json(new.amount - old.amount, currency),
         "from_quantity": old.quantity,
         "to_quantity": new.quantity,
         "explanation": what + f"the {interval} charge for {plural(new.quantity, 'seat')} is "
@@ -52,7 +51,7 @@ def _seats(new: Recurring, old: Recurring, currency: str, interval: str, told: b
 def _price_change(new: Recurring, old: Recurring, currency: str) -> Obj:
     return {
         "kind": "price_change",
-        "amount": money(new.amount - old.amount, currency),
+        "amount": money_json(new.amount - old.amount, currency),
         "explanation": f"{new.name} is billed {format_money(new.amount, currency)} "
         f"{new.interval} instead of {format_money(old.amount, currency)}"
         + (f" {old.interval}" if old.interval != new.interval else ""),
@@ -62,7 +61,7 @@ def _price_change(new: Recurring, old: Recurring, currency: str) -> Obj:
 def _added(new: Recurring, currency: str, interval: str) -> Obj:
     return {
         "kind": "addon_added" if new.addon else "item_added",
-        "amount": money(new.amount, currency),
+        "amount": money_json(new.amount, currency),
         "explanation": f"{new.name} was added ({format_money(new.amount, currency)} {interval})",
     }
 
@@ -70,7 +69,7 @@ def _added(new: Recurring, currency: str, interval: str) -> Obj:
 def _removed(old: Recurring, currency: str) -> Obj:
     return {
         "kind": "addon_removed" if old.addon else "item_removed",
-        "amount": money(-old.amount, currency),
+        "amount": money_json(-old.amount, currency),
         "explanation": f"{old.name} is no longer billed ({format_money(-old.amount, currency)})",
     }
 
@@ -116,7 +115,7 @@ def one_time_differences(
     return [
         {
             "kind": "one_time",
-            "amount": money(line.amount, currency),
+            "amount": money_json(line.amount, currency),
             "explanation": f"a one-time charge: {line.description or 'invoice item'} "
             f"({format_money(line.amount, currency)})",
         }
@@ -135,7 +134,7 @@ def discount_and_tax_differences(
         diffs.append(
             {
                 "kind": "discount",
-                "amount": money(-(invoice.total_discount - usual_discount), currency),
+                "amount": money_json(-(invoice.total_discount - usual_discount), currency),
                 "explanation": (
                     f"a discount of {format_money(invoice.total_discount, currency)} applies"
                     if invoice.total_discount > usual_discount
@@ -148,7 +147,7 @@ def discount_and_tax_differences(
         diffs.append(
             {
                 "kind": "tax",
-                "amount": money(invoice.tax - usual_tax, currency),
+                "amount": money_json(invoice.tax - usual_tax, currency),
                 "explanation": f"tax is {format_money(invoice.tax, currency)}"
                 + (f" instead of {format_money(usual_tax, currency)}" if usual else "")
                 + " on the changed amount",
@@ -160,7 +159,7 @@ def discount_and_tax_differences(
 def residual_difference(residual: int, currency: str) -> Obj:
     return {
         "kind": "other",
-        "amount": money(residual, currency),
+        "amount": money_json(residual, currency),
         "explanation": f"other changes of {format_money(residual, currency)}",
     }
 
@@ -172,7 +171,7 @@ def balance_differences(credit_applied: int, balance_added: int, currency: str) 
         diffs.append(
             {
                 "kind": "credit_applied",
-                "amount": money(-credit_applied, currency),
+                "amount": money_json(-credit_applied, currency),
                 "explanation": f"{format_money(credit_applied, currency)} of account credit was "
                 "applied, lowering the amount charged",
             }
@@ -181,7 +180,7 @@ def balance_differences(credit_applied: int, balance_added: int, currency: str) 
         diffs.append(
             {
                 "kind": "balance_added",
-                "amount": money(balance_added, currency),
+                "amount": money_json(balance_added, currency),
                 "explanation": f"an unpaid balance of {format_money(balance_added, currency)} "
                 "from before was added",
             }

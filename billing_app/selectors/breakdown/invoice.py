@@ -9,9 +9,8 @@ from typing import Any
 from ...catalog import ActionKind
 from ...errors import NotFound
 from ...models import MirrorInvoice, MirrorInvoiceLine, Workspace
-from ...money import format_money
+from ...money import format_money, money_json
 from ...playbook import invoice_period
-from ..payments import money
 from .differences import (
     balance_differences,
     discount_and_tax_differences,
@@ -95,12 +94,12 @@ def _line_rows(
                 "description": line.description,
                 "product": line_name(line, catalog, product) if product else None,
                 "quantity": line.quantity,
-                "amount": money(line.amount, currency),
+                "amount": money_json(line.amount, currency),
                 "proration": line.proration,
                 "period_start": iso(line.period_start),
                 "period_end": iso(line.period_end),
-                "discount": money(line.discount_amount, currency),
-                "tax": money(line.tax_amount, currency),
+                "discount": money_json(line.discount_amount, currency),
+                "tax": money_json(line.tax_amount, currency),
             }
         )
     return rows, components
@@ -161,15 +160,15 @@ def _invoice_block(
         "created": iso(invoice.created),
         "period": invoice_period(invoice, lines),
         "subscription_id": invoice.subscription_id or None,
-        "subtotal": money(invoice.subtotal, currency),
-        "discount": money(invoice.total_discount, currency),
-        "tax": money(invoice.tax, currency),
-        "total": money(invoice.total, currency),
-        "credit_applied": money(credit_applied, currency),
-        "amount_due": money(invoice.amount_due, currency),
-        "amount_paid": money(invoice.amount_paid, currency),
-        "amount_remaining": money(invoice.amount_remaining, currency),
-        "charged": money(charged, currency),
+        "subtotal": money_json(invoice.subtotal, currency),
+        "discount": money_json(invoice.total_discount, currency),
+        "tax": money_json(invoice.tax, currency),
+        "total": money_json(invoice.total, currency),
+        "credit_applied": money_json(credit_applied, currency),
+        "amount_due": money_json(invoice.amount_due, currency),
+        "amount_paid": money_json(invoice.amount_paid, currency),
+        "amount_remaining": money_json(invoice.amount_remaining, currency),
+        "charged": money_json(charged, currency),
         "hosted_invoice_url": invoice.hosted_invoice_url or None,
         "invoice_pdf": invoice.invoice_pdf or None,
     }
@@ -178,13 +177,13 @@ def _invoice_block(
 def _components(invoice: MirrorInvoice, by_kind: dict[str, int], credit_applied: int) -> Obj:
     currency = invoice.currency.upper()
     return {
-        "plan": money(by_kind["plan"], currency),
-        "addons": money(by_kind["addon"], currency),
-        "proration": money(by_kind["proration"], currency),
-        "one_time": money(by_kind["one_time"], currency),
-        "discounts": money(-invoice.total_discount, currency),
-        "credits_applied": money(-credit_applied, currency),
-        "tax": money(invoice.tax, currency),
+        "plan": money_json(by_kind["plan"], currency),
+        "addons": money_json(by_kind["addon"], currency),
+        "proration": money_json(by_kind["proration"], currency),
+        "one_time": money_json(by_kind["one_time"], currency),
+        "discounts": money_json(-invoice.total_discount, currency),
+        "credits_applied": money_json(-credit_applied, currency),
+        "tax": money_json(invoice.tax, currency),
     }
 
 
@@ -192,7 +191,7 @@ def _usual_block(usual: MirrorInvoice | None, currency: str) -> Obj | None:
     if usual is None:
         return None
     return {
-        "amount": money(usual.total, currency),
+        "amount": money_json(usual.total, currency),
         "invoice_id": usual.stripe_id,
         "invoice_number": usual.number,
         "date": iso(usual.created),
@@ -270,12 +269,14 @@ def invoice_breakdown(*, workspace: Workspace, customer_id: str, invoice_id: str
         "lines": line_rows,
         "components": _components(invoice, by_kind, credit_applied),
         "usual": _usual_block(usual, currency),
-        "difference": money(invoice.total - usual.total, currency) if usual is not None else None,
+        "difference": money_json(invoice.total - usual.total, currency)
+        if usual is not None
+        else None,
         "differences": differences,
         "explanation": explanation,
         "next_invoice": next_invoice,
         "message": {
-            "amount": money(charged, currency),
+            "amount": money_json(charged, currency),
             "breakdown": "; ".join(parts),
             "explanation": explanation,
             "next_amount": next_invoice["total"] if next_invoice else None,

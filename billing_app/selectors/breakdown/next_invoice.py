@@ -19,8 +19,8 @@ from ...models import (
     MirrorSubscriptionItem,
     Workspace,
 )
+from ...money import money_json
 from ...subscriptions import is_billing, item_view_from_mirror, period_amount
-from ..payments import money
 
 Obj = dict[str, Any]
 
@@ -106,10 +106,10 @@ def next_invoice_estimate(
     total = subtotal - discount + tax
     return {
         "date": when.date().isoformat() if when else None,
-        "subtotal": money(subtotal, currency),
-        "discount": money(discount, currency),
-        "tax": money(tax, currency),
-        "total": money(total, currency),
-        "amount": money(total, currency),
+        "subtotal": money_json(subtotal, currency),
+        "discount": money_json(discount, currency),
+        "tax": money_json(tax, currency),
+        "total": money_json(total, currency),
+        "amount": money_json(total, currency),
         "subscription_id": sub.stripe_id,
     }

@@ -15,8 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from ...models import MirrorInvoiceLine
-from ...money import format_money
-from ..payments import money
+from ...money import format_money, money_json
 from .lines import LineCatalog, iso, line_name, long_date, plural
 
 Obj = dict[str, Any]
@@ -115,9 +114,9 @@ def proration_groups(
             {
                 "kind": "proration",
                 "product": change.new_name or change.old_name,
-                "amount": money(change.credit + change.charge, currency),
-                "charged": money(change.charge, currency),
-                "credited": money(change.credit, currency),
+                "amount": money_json(change.credit + change.charge, currency),
+                "charged": money_json(change.charge, currency),
+                "credited": money_json(change.credit, currency),
                 "from_quantity": change.old_quantity,
                 "to_quantity": change.new_quantity,
                 "changed_at": iso(start),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from ...models import ApprovalRequest, BillingAction
-from ..payments import money
+from ...money import money_json
 from .shapes import Obj
 
 RECENT_ACTIONS = 10
@@ -19,7 +19,7 @@ def _actor_name(action: BillingAction) -> str:
 def _action_amount(action: BillingAction) -> Obj | None:
     if action.amount is None or not action.currency:
         return None
-    return money(action.amount, action.currency)
+    return money_json(action.amount, action.currency)
 
 
 def pending_approvals(actions: list[BillingAction], real_now: datetime) -> list[Obj]:

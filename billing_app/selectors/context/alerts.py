@@ -14,11 +14,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from ...models import MirrorCharge, MirrorInvoice
-from ...money import format_money
+from ...money import format_money, money_json
 from ...vocabulary import decline
 from ..failures import failure_alerts_extend
 from ..mirror_freshness import customer_data_as_of
-from ..payments import money
 from .facts import CustomerFacts
 from .shapes import Obj, day, iso
 
@@ -109,7 +108,7 @@ def _payment_failed(
         "data": {
             "invoice_id": invoice.stripe_id if invoice else None,
             "charge_id": charge.stripe_id if charge else None,
-            "amount": money(amount, currency),
+            "amount": money_json(amount, currency),
             "failure_code": charge.failure_code if charge else "",
             "decline_code": charge.decline_code if charge else "",
             "failure_message": charge.failure_message if charge else "",
@@ -147,9 +146,9 @@ def duplicate_pairs(charges: list[MirrorCharge], window_hours: int, now: datetim
                     {
                         "charge_ids": [earlier.stripe_id, later.stripe_id],
                         "duplicate_charge_id": later.stripe_id,
-                        "amount": money(later.amount, later.currency),
+                        "amount": money_json(later.amount, later.currency),
                         "minutes_apart": int((later_at - earlier_at).total_seconds() // 60),
-                        "refundable": money(
+                        "refundable": money_json(
                             later.amount_captured - later.amount_refunded, later.currency
                         ),
                     }

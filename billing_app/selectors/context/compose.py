@@ -8,8 +8,9 @@ from django.utils import timezone
 
 from ...clock import billing_now
 from ...models import MirrorCustomer, Workspace
+from ...money import money_json
 from ..mirror_freshness import customer_data_as_of
-from ..payments import money, payment_history_page
+from ..payments import payment_history_page
 from .actions import pending_approvals, recent_actions
 from .alerts import customer_alerts
 from .churn import churn_risk
@@ -73,7 +74,7 @@ def _payment_status(facts: CustomerFacts) -> Obj:
             pending_prices=facts.pending_prices,
             currency=facts.currency,
         ),
-        "outstanding_balance": money(outstanding, facts.currency),
+        "outstanding_balance": money_json(outstanding, facts.currency),
         "failures_12m": len(facts.failed_charges),
     }
 

@@ -15,8 +15,8 @@ from decimal import Decimal
 
 from dateutil.relativedelta import relativedelta
 
+from ...money import money_json
 from ...subscriptions import monthly_total
-from ..payments import money
 from .products import Catalog, sub_items
 from .shapes import Obj, minor_units, ts
 from .subscription import discount_of, is_paused, percent_factor
@@ -70,8 +70,8 @@ def lifetime_value(
 ) -> Obj:
     mrr = monthly_recurring_revenue(subs, catalog=catalog, discounts=discounts, now=now)
     return {
-        "total_revenue": money(revenue, currency),
+        "total_revenue": money_json(revenue, currency),
         "months_active": months_active(subs, first_paid=first_paid, still_live=still_live, now=now),
-        "mrr": money(mrr, currency),
-        "arr": money(12 * mrr, currency),
+        "mrr": money_json(mrr, currency),
+        "arr": money_json(12 * mrr, currency),
     }

@@ -13,7 +13,8 @@ from datetime import datetime
 from django.utils import timezone
 
 from ...models import MirrorBalanceTransaction, MirrorCharge, MirrorCustomer
-from ..payments import card_brand_label, charge_method_label, money
+from ...money import money_json
+from ..payments import card_brand_label, charge_method_label
 from .shapes import Obj, day
 
 
@@ -62,7 +63,7 @@ def last_payment_block(charge: MirrorCharge | None) -> Obj | None:
     if charge is None:
         return None
     return {
-        "amount": money(charge.amount, charge.currency),
+        "amount": money_json(charge.amount, charge.currency),
         "date": day(charge.created),
         "status": charge.status,
         "succeeded": charge.status == "succeeded",
@@ -104,14 +105,14 @@ def credits_block(
         pending.append(
             {
                 "id": grant.stripe_id,
-                "amount": money(left, grant.currency or currency),
-                "granted": money(-grant.amount, grant.currency or currency),
+                "amount": money_json(left, grant.currency or currency),
+                "granted": money_json(-grant.amount, grant.currency or currency),
                 "description": grant.description,
                 "date": day(grant.created),
             }
         )
     return {
-        "available": money(available, currency),
-        "applied_this_cycle": money(applied, currency),
+        "available": money_json(available, currency),
+        "applied_this_cycle": money_json(applied, currency),
         "pending": pending,
     }

@@ -23,9 +23,8 @@ from decimal import Decimal
 from dateutil.relativedelta import relativedelta
 from django.utils import timezone
 
-from ...money import short_money
+from ...money import money_json, short_money
 from ...subscriptions import is_billing, monthly_amount, period_amount
-from ..payments import money
 from .products import Catalog, interval_text, sub_items
 from .shapes import Obj, day, minor_units, ts
 
@@ -136,10 +135,10 @@ def addon_entry(item: Obj, catalog: Catalog, currency: str) -> Obj:
     return {
         "item_id": item.get("id"),
         "name": catalog.name(price),
-        "price": money(monthly, currency),
+        "price": money_json(monthly, currency),
         "interval": "month",
         "display": f"{short_money(monthly, currency)}/month",
-        "billed_price": money(period_amount(view), currency),
+        "billed_price": money_json(period_amount(view), currency),
         "billed_interval": interval_text(price),
         "quantity": view.quantity,
         "price_id": price.get("id"),
@@ -193,8 +192,8 @@ def _plan_block(item: Obj, catalog: Catalog, currency: str) -> Obj:
     name = catalog.name(price)
     return {
         "name": name,
-        "price": money(amount, currency),
-        "unit_amount": money(view.price.unit_amount or 0, currency),
+        "price": money_json(amount, currency),
+        "unit_amount": money_json(view.price.unit_amount or 0, currency),
         "quantity": view.quantity,
         "interval": interval,
         "display": f"{name} ({short_money(amount, currency)}/{interval})",
@@ -373,7 +372,7 @@ def next_invoice(
     earliest = min(c[0] for c in candidates)
     due = [c for c in candidates if c[0] == earliest]
     return {
-        "amount": money(sum(c[1] for c in due), currency),
+        "amount": money_json(sum(c[1] for c in due), currency),
         "date": day(ts(earliest)),
         "subscription_ids": [c[2] for c in due],
     }
