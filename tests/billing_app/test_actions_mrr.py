@@ -16,8 +16,10 @@ from billing_app.models import BillingAction, MirrorSubscriptionItem
 from billing_app.services.actions import action_submit
 from billing_app.services.actions import run as actions_run
 from billing_app.services.identity import AgentContext
+from billing_app.services.mirror import mirror_upsert
+from billing_app.services.reconcile import actions_unknown_reconcile
 
-from .actions_support import ProviderSpy, account_seed, addon_account_seed, next_key
+from .actions_support import ProviderSpy, account_seed, addon_account_seed, next_key, price
 
 K = ActionKind
 
@@ -183,3 +185,39 @@ def test_other_subscription_actions_record_no_mrr_change(kind, params, acme, age
 
     assert action.status == BillingAction.Status.SUCCEEDED, action.error_message
     assert "mrr_delta" not in action.result
+
+
+def test_a_seat_change_settled_by_reconciliation_records_its_mrr_change(
+    workspace, acme, agent, spy
+):
+    # given a seat change whose request was lost before the provider acted
+    spy.fail("adjust_seats", *[ProviderOutcomeUnknown("read timeout")] * 3)
+    action = submit(agent(Role.L2), K.ADJUST_SEATS, {"subscription_id": "sub_acme", "quantity": 52})
+    assert action.status == BillingAction.Status.OUTCOME_UNKNOWN
+
+    # when reconciliation replays it with the same key
+    actions_unknown_reconcile()
+
+    # then it succeeded once, with 2 seats × $48.00 a month recorded
+    action.refresh_from_db()
+    assert action.status == BillingAction.Status.SUCCEEDED
+    assert quantity(workspace, "si_acme_plan") == 52
+    assert (action.result["mrr_delta"], action.result["mrr_currency"]) == (2 * 4800, "USD")
+
+
+def test_a_change_to_a_yearly_price_records_the_monthly_difference(workspace, acme, agent, spy):
+    # given a yearly Pro price of $480.00 a seat ($40.00 a month)
+    mirror_upsert(
+        workspace=workspace,
+        obj=price("price_pro_year", "prod_pro", 48000, acme.now, interval="year"),
+    )
+
+    # when Acme's 50 monthly seats at $48.00 move to it
+    action = submit(
+        agent(Role.L2), K.CHANGE_PLAN, {"subscription_id": "sub_acme", "price_id": "price_pro_year"}
+    )
+
+    # then 50 × ($40.00 − $48.00) a month
+    assert action.status == BillingAction.Status.SUCCEEDED, action.error_message
+    assert action.result["mrr_delta"] == 50 * (4000 - 4800)
+    assert action.result["mrr_currency"] == "USD"
