@@ -12,6 +12,7 @@ import time
 
 import pytest
 from requests.exceptions import ConnectionError as RequestsConnectionError
+from requests.exceptions import ReadTimeout
 
 from billing_app.catalog import Role
 from billing_app.models import (
@@ -22,6 +23,7 @@ from billing_app.models import (
 )
 from billing_app.providers.stripe.client import StripeHttpClient
 from billing_app.services.mirror import mirror_upsert
+from billing_app.services.reconcile import actions_unknown_reconcile
 
 from .stripe_support import StripeMock, load, make_stripe_workspace, params_of, stripe_error
 
@@ -155,14 +157,18 @@ def addon_subscription(plan_quantity: int = 3) -> dict:
     return sub
 
 
-def test_seats_on_stripe_change_the_plan_item_beside_a_larger_add_on(ws, stripe, api_as):
-    # given a subscription with 3 × $20.00 seats and a $300.00 add-on, mirrored with its products
+def mirror_addon_subscription(ws) -> None:
+    """The reshaped subscription in the mirror, with its products (the add-on flagged)."""
     team, platform = load("product"), load("product")
     team.update(id="prod_RbTeam", name="Team", metadata={})
     platform.update(id="prod_RbPlatform", name="Platform", metadata={"addon": "true"})
-    mirror_upsert(workspace=ws, obj=team)
-    mirror_upsert(workspace=ws, obj=platform)
-    mirror_upsert(workspace=ws, obj=addon_subscription())
+    for obj in (team, platform, addon_subscription()):
+        mirror_upsert(workspace=ws, obj=obj)
+
+
+def test_seats_on_stripe_change_the_plan_item_beside_a_larger_add_on(ws, stripe, api_as):
+    # given a subscription with 3 × $20.00 seats and a $300.00 add-on, mirrored with its products
+    mirror_addon_subscription(ws)
     stripe.on("GET", f"/v1/subscriptions/{SUB}", addon_subscription())
     stripe.on("POST", f"/v1/subscriptions/{SUB}", addon_subscription(plan_quantity=5))
 
@@ -196,3 +202,40 @@ def test_seats_on_stripe_change_the_plan_item_beside_a_larger_add_on(ws, stripe,
         )
     )
     assert quantities == {"si_RbAcmePlan01": 5, "si_RbAcmeAnalytics01": 1}
+
+
+def test_a_seat_change_stripe_made_without_answering_keeps_its_mrr_change(
+    ws, stripe, api_as, settings
+):
+    # given Stripe changes the seats and the answer is lost (read timeouts, every attempt)
+    settings.BILLING_DESK_ACTION_PROVIDER_RETRIES = 0
+    mirror_addon_subscription(ws)
+    stripe.on("GET", f"/v1/subscriptions/{SUB}", addon_subscription())
+    for _ in range(1 + settings.STRIPE_MAX_NETWORK_RETRIES):
+        stripe.on("POST", f"/v1/subscriptions/{SUB}", exc=ReadTimeout("Read timed out."))
+    response = api_as(ws, Role.L2).post(
+        "/api/v1/actions/",
+        {
+            "kind": "adjust_seats",
+            "customer_id": CUS,
+            "ticket_id": "4821",
+            "params": {"subscription_id": SUB, "quantity": 5},
+            "idempotency_key": "seats-lost",
+        },
+        format="json",
+    )
+    body = response.json()
+    assert response.status_code == 202, body
+    assert (body["result"]["mrr_delta"], body["result"]["mrr_currency"]) == (4000, "USD")
+
+    # when reconciliation finds the change by the action id in the subscription's metadata
+    changed = addon_subscription(plan_quantity=5)
+    changed["metadata"] = {**changed["metadata"], "billing_desk_action": body["id"]}
+    stripe.on("GET", f"/v1/subscriptions/{SUB}", changed)
+    assert actions_unknown_reconcile() == 1
+
+    # then it is recorded once, with the MRR change computed before the answer was lost
+    action = BillingAction.objects.get(pk=body["id"])
+    assert action.status == BillingAction.Status.SUCCEEDED
+    assert action.result["reconciled"] == "metadata"
+    assert (action.result["mrr_delta"], action.result["mrr_currency"]) == (4000, "USD")
