@@ -14,43 +14,40 @@ from typing import Any
 
 from ..models import CustomerLink, MirrorCustomer, MirrorSubscription, Workspace
 from ..money import short_money
-from ..subscriptions import is_billing, period_amount
-from .context import Catalog
+from ..subscriptions import period_amount
+from .context import Catalog, interval_text, primary_subscription
 
 MAX_MATCHES = 20
 
 
 def _plans(workspace: Workspace, customer_ids: list[str]) -> dict[str, dict[str, Any]]:
-    """The current plan of each customer: its live subscription worth most per month."""
+    """The current plan of each customer: the plan of the subscription its context leads with
+    (``selectors.context.primary_subscription``: the billing one worth most per month)."""
     rows = MirrorSubscription.objects.filter(
         workspace=workspace, customer_id__in=customer_ids
-    ).order_by("-created")
+    ).order_by("-created", "-id")
     subs = [dict(r.data) for r in rows if r.data]
     catalog = Catalog(workspace, subs)
-    best: dict[str, tuple[int, dict[str, Any]]] = {}
+    by_customer: dict[str, list[dict[str, Any]]] = {}
     for sub in subs:
-        item = catalog.plan_item(sub)
-        if item is None:
-            continue
-        status = str(sub.get("status") or "")
-        rank = 1 if is_billing(status) else 0
-        current = best.get(str(sub.get("customer")))
-        if current is not None and current[0] >= rank:
+        by_customer.setdefault(str(sub.get("customer")), []).append(sub)
+    plans: dict[str, dict[str, Any]] = {}
+    for customer_id, own in by_customer.items():
+        primary = primary_subscription(own, catalog)
+        item = catalog.plan_item(primary) if primary is not None else None
+        if primary is None or item is None:
             continue
         price = item.get("price") or {}
         amount = period_amount(catalog.view(item))
-        currency = str(price.get("currency") or "usd").upper()
-        interval = (price.get("recurring") or {}).get("interval") or "month"
-        best[str(sub.get("customer"))] = (
-            rank,
-            {
-                "name": catalog.name(price),
-                "status": status,
-                "display": f"{catalog.name(price)} ({short_money(amount, currency)}/{interval})",
-                "subscription_id": sub.get("id"),
-            },
-        )
-    return {customer_id: plan for customer_id, (_, plan) in best.items()}
+        currency = str(price.get("currency") or primary.get("currency") or "").upper()
+        name = catalog.name(price)
+        plans[customer_id] = {
+            "name": name,
+            "status": str(primary.get("status") or ""),
+            "display": f"{name} ({short_money(amount, currency)}/{interval_text(price)})",
+            "subscription_id": primary.get("id"),
+        }
+    return plans
 
 
 def customer_matches(

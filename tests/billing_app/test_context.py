@@ -279,6 +279,10 @@ def test_several_subscriptions_primary_is_the_biggest_plan(seeded):
     }
     assert ctx["lifetime_value"]["mrr"] == usd(340_000 + 29_900)
     assert ctx["payment_status"]["next_invoice"]["date"] == "2026-01-28"
+    # and the customer list names the same plan, not the newer, smaller one
+    matches = customer_matches(workspace=workspace, email=ctx["customer"]["email"])["matches"]
+    (acme,) = [m for m in matches if m["id"] == "cus_sbx_acme"]
+    assert acme["plan"]["subscription_id"] == plan.stripe_id
 
 
 def test_a_per_seat_plan_beside_a_bigger_add_on_is_the_plan(seeded):

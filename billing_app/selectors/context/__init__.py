@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from .compose import customer_context
 from .facts import CustomerFacts, customer_facts_load
-from .products import Catalog, sub_items
+from .products import Catalog, interval_text, sub_items
 from .subscription import primary_subscription
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "CustomerFacts",
     "customer_context",
     "customer_facts_load",
+    "interval_text",
     "primary_subscription",
     "sub_items",
 ]
