@@ -43,8 +43,8 @@ class SandboxSubscriptions(SandboxInvoicing, SandboxState):
                     code="not_trialing",
                     details={"status": sub.get("status")},
                 )
-            current_end = int(sub.get("trial_end") or 0)
-            if objects.unix(trial_end) <= max(current_end, objects.unix(now) or 0):
+            current_end = _ts(sub.get("trial_end"))
+            if trial_end <= max(current_end or now, now):
                 raise ValidationFailed(
                     "The new trial end must be later than the current one.",
                     code="trial_end_not_later",
