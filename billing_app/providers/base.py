@@ -267,12 +267,11 @@ class BillingProvider(ABC):
 
     @classmethod
     def clock_now(cls, workspace: Workspace) -> datetime:
-        """The billing system's current time for ``workspace`` (``billing_app.clock``).
+        """The billing system's current time for ``workspace`` (``billing_app.clock``), read
+        without building a provider (no credentials needed).
 
         Real time for a real billing system; a simulation may run on its own clock.
         """
-        from django.utils import timezone
-
         return timezone.now()
 
     def find_action_write(
@@ -434,14 +433,14 @@ class BillingProvider(ABC):
         """Whether the provider answers (for ``/readyz`` and the dashboard's health)."""
 
     def now(self) -> datetime:
-        """The billing system's current time: real time, except where the provider
-        simulates a clock (the sandbox's frozen or advanced clock, like a Stripe test
-        clock). ``billing_app.clock`` reads it; it is not a remote call."""
-        return timezone.now()
+        """The billing system's current time (``clock_now`` of this workspace): real time,
+        except where the provider simulates a clock (the sandbox's frozen or advanced
+        clock, like a Stripe test clock). Not a remote call."""
+        return type(self).clock_now(self.workspace)
 
 
 # Methods of the interface that are not calls to the billing system (not recorded).
-LOCAL_METHODS: frozenset[str] = frozenset({"now"})
+LOCAL_METHODS: frozenset[str] = frozenset({"now", "clock_now"})
 
 
 def _unsupported(provider: BillingProvider, operation: str) -> ProviderError:

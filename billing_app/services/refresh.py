@@ -45,6 +45,7 @@ from ..providers.health import (  # noqa: F401  (re-exported: services import th
     provider_health_record,
     provider_health_status,
 )
+from ..queue import enqueue
 from ..selectors.mirror_freshness import customer_data_as_of, customer_mirror_superseded
 from .context_cache import customer_context_invalidate
 from .mirror import mirror_read_clock
@@ -52,6 +53,8 @@ from .mirror_bulk import mirror_upsert_bulk
 
 logger = logging.getLogger(__name__)
 
+# The background refresh (``tasks.refresh``), named: services never import tasks.
+REFRESH_TASK = "billing_app.refresh_customer"
 # How long one background refresh may hold the per-customer lock.
 REFRESH_LOCK_SECONDS = 120
 
@@ -186,8 +189,6 @@ def customer_refresh_enqueue(*, workspace: Workspace, customer_id: str) -> bool:
     Returns True when a refresh is queued or in flight. The task is sent after
     the surrounding transaction commits (immediately outside one).
     """
-    from ..tasks.refresh import customer_refresh_task
-
     lock = _lock_key(workspace.pk, customer_id)
     if not cache.add(lock, timezone.now().isoformat(), REFRESH_LOCK_SECONDS):
         return True
@@ -195,7 +196,7 @@ def customer_refresh_enqueue(*, workspace: Workspace, customer_id: str) -> bool:
 
     def send() -> None:
         try:
-            customer_refresh_task.delay(workspace_id, customer_id)
+            enqueue(REFRESH_TASK, workspace_id, customer_id)
         except Exception:  # broker down: let the next request try again
             cache.delete(lock)
             logger.exception("could not queue the refresh of %s", customer_id)

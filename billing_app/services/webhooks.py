@@ -53,9 +53,14 @@ from ..providers import get_provider
 from ..providers.base import BillingProvider
 from ..providers.sandbox.ports import sandbox_ports_register
 from ..providers.stripe.readers import event_object, event_previous_attributes, ref
+from ..queue import enqueue
 from .mirror import mirror_read_clock, mirror_upsert
 
 logger = logging.getLogger(__name__)
+
+# The task that processes one stored event (``tasks.webhooks``), named: services never
+# import tasks (``billing_app.queue``).
+PROCESS_TASK = "billing_app.tasks.webhooks.stripe_event_process_task"
 
 Obj = dict[str, Any]
 DONE = (StripeEvent.Status.PROCESSED, StripeEvent.Status.IGNORED)
@@ -237,10 +242,8 @@ def _enqueue(event_pk: int) -> None:
     would run inside ``on_commit`` after the event is stored, and turn Stripe's
     delivery into a 500 it retries for nothing.
     """
-    from ..tasks.webhooks import stripe_event_process_task
-
     try:
-        stripe_event_process_task.delay(event_pk)
+        enqueue(PROCESS_TASK, event_pk)
     except Exception as exc:  # kombu OperationalError, redis ConnectionError, DNS ...
         logger.warning(
             "stripe event %s stored; processing not queued (%s), the re-drive will process it",

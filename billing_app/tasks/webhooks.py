@@ -20,7 +20,10 @@ from ..services.webhooks import stripe_event_process, stripe_events_requeue
 logger = logging.getLogger(__name__)
 
 
-@shared_task(acks_late=True, ignore_result=True)
+# Named as Celery named it before (module + function): services enqueue it by this name.
+@shared_task(
+    name="billing_app.tasks.webhooks.stripe_event_process_task", acks_late=True, ignore_result=True
+)
 def stripe_event_process_task(event_pk: int) -> None:
     try:
         stripe_event_process(event_pk=event_pk)
