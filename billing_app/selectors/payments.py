@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from ..clock import billing_now
 from ..errors import NotFound, ValidationFailed
-from ..models import MirrorCharge, MirrorInvoice, Workspace
+from ..models import MirrorCharge, MirrorCustomer, MirrorInvoice, Workspace
 from ..money import money_json
 
 PAGE_SIZE = 12
@@ -306,8 +306,6 @@ def customer_payments(
     *, workspace: Workspace, customer_id: str, cursor: str | None = None
 ) -> dict[str, Any]:
     """One page of a mirrored customer's payment history; 404 for a customer not in this workspace."""
-    from ..models import MirrorCustomer
-
     if not MirrorCustomer.objects.filter(workspace=workspace, stripe_id=customer_id).exists():
         raise NotFound("No such billing customer.", code="customer_not_found")
     page = payment_history_page(
