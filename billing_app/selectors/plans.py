@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import NotFound
 from ..models import MirrorCustomer, MirrorPrice, MirrorProduct, MirrorSubscription, Workspace
-from ..money import Money, short_money
+from ..money import money_json, short_money
 from ..subscriptions import is_addon_product, is_live
 from .context import Catalog, primary_subscription, sub_items
 
@@ -60,34 +60,13 @@ def plan_options(*, workspace: Workspace, customer_id: str) -> dict[str, Any]:
             workspace=workspace, stripe_id__in={p.product_id for p in prices}
         )
     }
-    options: list[dict[str, Any]] = []
-    for price in prices:
-        product = products.get(price.product_id)
-        if product is None or not product.active or _is_addon(product):
-            continue
-        unit = int(price.unit_amount or 0)
-        amount = unit * quantity
-        count = price.recurring_interval_count or 1
-        every = price.recurring_interval or "month"
-        per = every if count == 1 else f"{count} {every}s"
-        name = product.name or price.nickname or price.stripe_id
-        display = f"{name} ({short_money(amount, price.currency)}/{per})"
-        if quantity > 1:
-            display += f" · {short_money(unit, price.currency)} × {quantity} seats"
-        options.append(
-            {
-                "id": price.stripe_id,
-                "name": name,
-                "nickname": price.nickname,
-                "unit_amount": Money(unit, price.currency.upper()).to_dict(),
-                "quantity": quantity,
-                "amount": Money(amount, price.currency.upper()).to_dict(),
-                "interval": every,
-                "interval_count": count,
-                "current": price.stripe_id in current,
-                "display": display,
-            }
-        )
+    options = [
+        _option(price, product, quantity=quantity, current=price.stripe_id in current)
+        for price in prices
+        if (product := products.get(price.product_id)) is not None
+        and product.active
+        and not _is_addon(product)
+    ]
     options.sort(
         key=lambda o: (INTERVAL_ORDER.get(o["interval"], 9), o["amount"]["amount"], o["name"])
     )
@@ -96,6 +75,31 @@ def plan_options(*, workspace: Workspace, customer_id: str) -> dict[str, Any]:
         "quantity": quantity,
         "currency": currency,
         "plans": options,
+    }
+
+
+def _option(price: MirrorPrice, product: MirrorProduct, *, quantity: int, current: bool) -> Obj:
+    """One plan price, priced for the subscription's seat count."""
+    unit = int(price.unit_amount or 0)
+    amount = unit * quantity
+    count = price.recurring_interval_count or 1
+    every = price.recurring_interval or "month"
+    per = every if count == 1 else f"{count} {every}s"
+    name = product.name or price.nickname or price.stripe_id
+    display = f"{name} ({short_money(amount, price.currency)}/{per})"
+    if quantity > 1:
+        display += f" · {short_money(unit, price.currency)} × {quantity} seats"
+    return {
+        "id": price.stripe_id,
+        "name": name,
+        "nickname": price.nickname,
+        "unit_amount": money_json(unit, price.currency),
+        "quantity": quantity,
+        "amount": money_json(amount, price.currency),
+        "interval": every,
+        "interval_count": count,
+        "current": current,
+        "display": display,
     }
 
 

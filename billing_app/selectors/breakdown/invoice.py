@@ -198,8 +198,7 @@ def _usual_block(usual: MirrorInvoice | None, currency: str) -> Obj | None:
     }
 
 
-def invoice_breakdown(*, workspace: Workspace, customer_id: str, invoice_id: str) -> Obj:
-    """The invoice taken apart, each difference from the usual amount explained, the next invoice."""
+def _invoice_of(workspace: Workspace, customer_id: str, invoice_id: str) -> MirrorInvoice:
     invoice = MirrorInvoice.objects.filter(
         workspace=workspace, stripe_id=invoice_id, customer_id=customer_id
     ).first()
@@ -209,7 +208,13 @@ def invoice_breakdown(*, workspace: Workspace, customer_id: str, invoice_id: str
             code="invoice_not_found",
             details={"id": invoice_id},
         )
-    usual = _usual_invoice(workspace, invoice)
+    return invoice
+
+
+def _lines_of(
+    workspace: Workspace, invoice: MirrorInvoice, usual: MirrorInvoice | None
+) -> tuple[list[MirrorInvoiceLine], list[MirrorInvoiceLine], LineCatalog]:
+    """The invoice's lines, the usual invoice's, and what they name: three queries."""
     ids = [invoice.stripe_id] + ([usual.stripe_id] if usual else [])
     all_lines = list(
         MirrorInvoiceLine.objects.filter(workspace=workspace, invoice_id__in=ids).order_by(
@@ -223,15 +228,26 @@ def invoice_breakdown(*, workspace: Workspace, customer_id: str, invoice_id: str
         {line.price_id for line in all_lines if line.price_id},
         {line.product_id for line in all_lines if line.product_id},
     )
+    return lines, usual_lines, catalog
+
+
+def _balance(invoice: MirrorInvoice) -> tuple[int, int]:
+    """(credit applied, old balance added): the starting balance, by its sign."""
+    start = invoice.starting_balance
+    return (-start if start < 0 else 0), (start if start > 0 else 0)
+
+
+def _differences(
+    invoice: MirrorInvoice,
+    usual: MirrorInvoice | None,
+    lines: list[MirrorInvoiceLine],
+    usual_lines: list[MirrorInvoiceLine],
+    catalog: LineCatalog,
+    prorations: list[Obj],
+) -> list[Obj]:
+    """Every difference from the usual invoice, adding up to the change in total."""
     currency = invoice.currency.upper()
     interval = _interval(lines, catalog)
-    line_rows, by_kind = _line_rows(lines, catalog, currency)
-    credit_applied = -invoice.starting_balance if invoice.starting_balance < 0 else 0
-    balance_added = invoice.starting_balance if invoice.starting_balance > 0 else 0
-    charged = invoice.amount_paid if invoice.status == "paid" else invoice.amount_due
-
-    # --- differences from the usual invoice ---
-    prorations = proration_groups(lines, catalog, currency)
     differences: list[Obj] = list(prorations)
     recurring = recurring_charges(lines, catalog)
     if usual is not None and recurring:
@@ -249,11 +265,23 @@ def invoice_breakdown(*, workspace: Workspace, customer_id: str, invoice_id: str
     residual = (invoice.total - baseline) - explained
     if usual is not None and residual:
         differences.append(residual_difference(residual, currency))
-    differences += balance_differences(credit_applied, balance_added, currency)
+    return differences + balance_differences(*_balance(invoice), currency)
 
-    # --- the customer-facing parts ---
+
+def invoice_breakdown(*, workspace: Workspace, customer_id: str, invoice_id: str) -> Obj:
+    """The invoice taken apart, each difference from the usual amount explained, the next invoice."""
+    invoice = _invoice_of(workspace, customer_id, invoice_id)
+    usual = _usual_invoice(workspace, invoice)
+    lines, usual_lines, catalog = _lines_of(workspace, invoice, usual)
+    currency = invoice.currency.upper()
+    line_rows, by_kind = _line_rows(lines, catalog, currency)
+    credit_applied, _ = _balance(invoice)
+    charged = invoice.amount_paid if invoice.status == "paid" else invoice.amount_due
+    prorations = proration_groups(lines, catalog, currency)
+    differences = _differences(invoice, usual, lines, usual_lines, catalog, prorations)
+    recurring = recurring_charges(lines, catalog)
     parts = _customer_parts(invoice, lines, catalog, recurring, prorations, credit_applied)
-    explanation = _explanation(differences, usual, interval)
+    explanation = _explanation(differences, usual, _interval(lines, catalog))
     next_invoice = (
         next_invoice_estimate(
             workspace=workspace,
