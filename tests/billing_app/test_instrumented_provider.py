@@ -124,6 +124,20 @@ def test_only_interface_methods_are_recorded(workspace):
     assert not ProviderCall.objects.exists()
 
 
+def test_the_billing_clock_is_not_a_provider_call(workspace):
+    # given a wrapped provider
+    provider = wrapped(workspace)
+
+    # when its clock is read
+    now = provider.now()
+
+    # then it answers the billing system's time and nothing is recorded
+    assert now.tzinfo is not None
+    assert {"now", "clock_now"}.isdisjoint(OPERATIONS)
+    assert {"resume_subscription", "undo_cancellation"} <= OPERATIONS
+    assert not ProviderCall.objects.exists()
+
+
 def test_get_provider_wraps_the_workspace_provider(workspace):
     provider = get_provider(workspace)
 
