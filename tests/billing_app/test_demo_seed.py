@@ -100,7 +100,7 @@ def test_running_it_again_duplicates_nothing_and_resets_the_customers(db):
     SandboxProvider(workspace).refund(
         charge_id="ch_sbx_acme_2026_01",
         amount=Money(10_000, "USD"),
-        reason="x",
+        reason="requested_by_customer",
         idempotency_key="demo-1",
     )
 
