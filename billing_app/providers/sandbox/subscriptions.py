@@ -153,8 +153,13 @@ class SandboxSubscriptions(SandboxInvoicing, SandboxState):
                 raise PreconditionFailed(
                     "This subscription is already canceled.", code="already_canceled"
                 )
+            # What the Stripe provider asks Stripe to store: Stripe's feedback enumeration,
+            # any other reason kept in front of the agent's comment.
+            note = comment.strip()
+            if reason and reason not in CANCELLATION_FEEDBACK:
+                note = f"{reason}: {note}" if note else reason
             details = {
-                "comment": comment or None,
+                "comment": note[:500] or None,
                 "feedback": reason if reason in CANCELLATION_FEEDBACK else "other",
                 "reason": "cancellation_requested",
             }

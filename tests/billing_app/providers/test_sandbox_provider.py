@@ -739,6 +739,12 @@ def test_cancellation_at_period_end_and_immediately(sandbox):
         idempotency_key="c2",
     )
     assert (now.status, now.canceled_at) == ("canceled", AS_OF)
+    globex = MirrorSubscription.objects.get(stripe_id="sub_sbx_globex")
+    # a reason outside Stripe's feedback list is kept in the comment, as the Stripe provider does
+    assert (globex.cancellation_details["feedback"], globex.cancellation_details["comment"]) == (
+        "other",
+        "legal",
+    )
     assert MirrorSubscription.objects.get(stripe_id="sub_sbx_globex").ended_at == AS_OF
 
 
