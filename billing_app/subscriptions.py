@@ -153,6 +153,19 @@ def item_view_from_mirror(row: Any, *, addon_products: Collection[str] = ()) -> 
     )
 
 
+def seats_used(*metadata: Mapping[str, Any] | None) -> int | None:
+    """Seats in use, as the billing system records them: metadata ``seats_used`` of the
+    first source that has it (the plan item's, then the subscription's). ``None`` when
+    none records it or the value is not a whole number."""
+    for source in metadata:
+        value = (source or {}).get("seats_used")
+        if value in (None, ""):
+            continue
+        text = str(value).strip()
+        return int(text) if text.isdigit() else None
+    return None
+
+
 def is_live(status: str | None) -> bool:
     return (status or "") in LIVE_STATUSES
 
@@ -286,4 +299,5 @@ __all__ = [
     "plan_item_required",
     "price_view_from_mirror",
     "price_view_from_stripe",
+    "seats_used",
 ]

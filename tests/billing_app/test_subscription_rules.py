@@ -162,3 +162,11 @@ def test_direction_and_mrr_delta():
     assert rules.mrr_delta(before, after) == 3 * (5000 - 2000)
     assert rules.mrr_delta(before, before) == 0
     assert rules.discounted_mrr_delta(36000, percent_off="25") == -9000
+
+
+def test_seats_used_reads_the_item_first_then_the_subscription():
+    assert rules.seats_used({"seats_used": "7"}, {"seats_used": "9"}) == 7
+    assert rules.seats_used({}, {"seats_used": 9}) == 9
+    assert rules.seats_used(None, {"seats_used": ""}) is None
+    assert rules.seats_used({"seats_used": "many"}, {"seats_used": "9"}) is None
+    assert rules.seats_used({"seats_used": "-2"}) is None

@@ -24,7 +24,7 @@ from dateutil.relativedelta import relativedelta
 from django.utils import timezone
 
 from ...money import money_json, short_money
-from ...subscriptions import is_billing, monthly_amount, period_amount
+from ...subscriptions import is_billing, monthly_amount, period_amount, seats_used
 from .products import Catalog, interval_text, sub_items
 from .shapes import Obj, day, minor_units, ts
 
@@ -204,8 +204,7 @@ def _plan_block(item: Obj, catalog: Catalog, currency: str) -> Obj:
 
 def _seats_block(item: Obj, catalog: Catalog, meta: Obj) -> Obj | None:
     total = catalog.view(item).quantity
-    used_raw = meta.get("seats_used")
-    used = int(str(used_raw)) if str(used_raw or "").isdigit() else None
+    used = seats_used(item.get("metadata"), meta)
     if total <= 1 and used is None:  # a flat plan (quantity 1) has no seats to show
         return None
     return {

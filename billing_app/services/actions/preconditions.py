@@ -40,6 +40,7 @@ from ...subscriptions import (
     plan_item_required,
     price_view_from_mirror,
 )
+from ...subscriptions import seats_used as rules_seats_used
 from .kinds import ENDED_SUBSCRIPTION
 from .params import REFUND_REASONS
 from .refunds import refundable
@@ -138,15 +139,8 @@ def plan_item(
 
 
 def seats_used(subscription: MirrorSubscription, item: MirrorSubscriptionItem) -> int | None:
-    """Seats in use, as the billing system records them (metadata ``seats_used``), if it does."""
-    for source in (item.metadata or {}, subscription.metadata or {}):
-        value = source.get("seats_used")
-        if value not in (None, ""):
-            try:
-                return int(value)
-            except (TypeError, ValueError):
-                return None
-    return None
+    """Seats in use, as the billing system records them (the rulebook's ``seats_used``)."""
+    return rules_seats_used(item.metadata, subscription.metadata)
 
 
 def _refundable_charge(
