@@ -337,6 +337,9 @@ class SandboxSubscriptions(SandboxInvoicing, SandboxState):
     def extend_grace_period(
         self, *, subscription_id: str, invoice_id: str | None, until: datetime, idempotency_key: str
     ) -> SubscriptionResult:
+        """Record the grace period on the subscription (``metadata.grace_period_until``, read
+        by the payment-failure workflow) and move an open emailed invoice's due date to it."""
+
         def act(now: datetime) -> SubscriptionResult:
             sub = self._live_subscription(subscription_id)
             if until <= now:
@@ -353,15 +356,15 @@ class SandboxSubscriptions(SandboxInvoicing, SandboxState):
                         "That invoice belongs to another subscription.",
                         code="invoice_not_for_subscription",
                     )
-                if invoice.get("status") != "open":
-                    raise PreconditionFailed(
-                        f"Invoice {invoice_id} is {invoice.get('status')}, not open.",
-                        code="invoice_not_open",
-                    )
-                invoice["next_payment_attempt"] = objects.unix(until)
-                if invoice.get("collection_method") == "send_invoice":
+                # As on Stripe: automatic collection keeps retrying (a payment still
+                # recovers); only an emailed invoice's due date can move, and only later.
+                if (
+                    invoice.get("collection_method") == "send_invoice"
+                    and invoice.get("status") == "open"
+                    and int(invoice.get("due_date") or 0) < (objects.unix(until) or 0)
+                ):
                     invoice["due_date"] = objects.unix(until)
-                self._put(invoice)
+                    self._put(invoice)
             self._put(sub)
             return self._result(sub)
 

@@ -998,8 +998,10 @@ def test_resend_invoice_emails_open_send_invoice_invoices_and_links_the_others(s
     assert emailed.method == "email"
 
 
-def test_grace_period_pushes_the_next_retry(sandbox):
+def test_grace_period_is_recorded_and_collection_keeps_retrying(sandbox):
+    # given Northwind's failed invoice, retried automatically
     until = AS_OF + timedelta(days=7)
+    retry = MirrorInvoice.objects.get(stripe_id="in_sbx_northwind_07").next_payment_attempt
 
     sandbox.extend_grace_period(
         subscription_id="sub_sbx_northwind",
@@ -1008,7 +1010,8 @@ def test_grace_period_pushes_the_next_retry(sandbox):
         idempotency_key="g",
     )
 
-    assert MirrorInvoice.objects.get(stripe_id="in_sbx_northwind_07").next_payment_attempt == until
+    # then, as on Stripe, the retries keep their schedule (the customer can still pay)
+    assert MirrorInvoice.objects.get(stripe_id="in_sbx_northwind_07").next_payment_attempt == retry
     sub = MirrorSubscription.objects.get(stripe_id="sub_sbx_northwind")
     assert sub.metadata["grace_period_until"] == str(int(until.timestamp()))
     with pytest.raises(ValidationFailed):
