@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...errors import PreconditionFailed, ProviderError, ValidationFailed
+from ..arguments import tax_details_check
 from ..base import TaxDetailsResult, TaxIdInput
 from . import readers as r
 from .core import CUSTOMER_EXPAND, StripeCore
@@ -12,7 +13,6 @@ from .keys import key_required, step_key
 
 Obj = dict[str, Any]
 
-ADDRESS_FIELDS = frozenset({"line1", "line2", "city", "state", "postal_code", "country"})
 # Stripe's error codes for a tax id it will not store.
 STRIPE_TAX_ID_REFUSALS = frozenset({"tax_id_invalid", "tax_id_prohibited"})
 
@@ -27,30 +27,13 @@ class StripeCustomers(StripeCore):
         idempotency_key: str,
     ) -> TaxDetailsResult:
         key = key_required(idempotency_key)
-        if tax_id is None and not address:
-            raise ValidationFailed("Give a tax id, an address or both.", code="nothing_to_update")
-        if address:
-            unknown = set(address) - ADDRESS_FIELDS
-            if unknown:
-                raise ValidationFailed(
-                    "Unknown address fields.",
-                    code="invalid_address",
-                    details={"fields": sorted(unknown)},
-                )
-            country = address.get("country", "")
-            if country and not (len(country) == 2 and country.isalpha()):
-                raise ValidationFailed("country is a two-letter ISO code.", code="invalid_address")
-        if tax_id is not None and not (tax_id.type and tax_id.value.strip()):
-            raise ValidationFailed("A tax id needs a type and a value.", code="invalid_tax_id")
+        clean = tax_details_check(tax_id=tax_id, address=address)
         customer = self.api.customer_retrieve(customer_id, expand=CUSTOMER_EXPAND)
         if customer.get("deleted"):
             raise PreconditionFailed(
                 "This customer was deleted in Stripe.", code="customer_deleted"
             )
-        if address:
-            clean = {k: v.strip() for k, v in address.items()}
-            if clean.get("country"):
-                clean["country"] = clean["country"].upper()
+        if clean:
             customer = self.api.customer_update(
                 customer_id,
                 {"address": clean, "expand": CUSTOMER_EXPAND},

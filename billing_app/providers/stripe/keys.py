@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ...errors import ValidationFailed
+from ..arguments import idempotency_key_check
 
 Obj = dict[str, Any]
 
@@ -64,9 +64,4 @@ def tagged_by(obj: Obj | None, action_id: str) -> bool:
 
 
 def key_required(idempotency_key: str) -> str:
-    if not idempotency_key or len(idempotency_key) > 200:
-        raise ValidationFailed(
-            "Every Stripe write needs an idempotency key (at most 200 characters).",
-            code="idempotency_key_required",
-        )
-    return idempotency_key
+    return idempotency_key_check(idempotency_key)

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from ...errors import BillingDeskError, PreconditionFailed, ValidationFailed
 from ...money import Money
+from ..arguments import amount_positive_check, refund_reason_check, return_url_check
 from ..base import (
     NO_CHANGES,
     STRIPE_REFUND_REASONS,
@@ -112,8 +113,7 @@ class StripePayments(StripeCore):
         self, *, customer_id: str, amount: Money, description: str, idempotency_key: str
     ) -> CreditResult:
         key = key_required(idempotency_key)
-        if amount.amount <= 0:
-            raise ValidationFailed("A credit must be a positive amount.", code="invalid_amount")
+        amount_positive_check(amount, what="credit")
         transaction = self.api.customer_balance_transaction_create(
             customer_id,
             {
@@ -144,13 +144,8 @@ class StripePayments(StripeCore):
         metadata: dict[str, str] | None = None,
     ) -> RefundResult:
         key = key_required(idempotency_key)
-        if reason not in REFUND_REASONS:
-            raise ValidationFailed(
-                f"A Stripe refund reason is one of {', '.join(sorted(REFUND_REASONS))}.",
-                code="invalid_refund_reason",
-            )
-        if amount.amount <= 0:
-            raise ValidationFailed("A refund must be a positive amount.", code="invalid_amount")
+        refund_reason_check(reason)
+        amount_positive_check(amount, what="refund")
         charge = self.api.charge_retrieve(charge_id)
         params: dict[str, Any] = {"charge": charge_id, "amount": amount.amount, "reason": reason}
         metadata = action_tag(key, {str(k)[:40]: str(v)[:500] for k, v in (metadata or {}).items()})
@@ -206,8 +201,7 @@ class StripePayments(StripeCore):
         self, *, customer_id: str, return_url: str, idempotency_key: str
     ) -> LinkResult:
         key = key_required(idempotency_key)
-        if not return_url.startswith(("https://", "http://")):
-            raise ValidationFailed("return_url must be an http(s) URL.", code="invalid_return_url")
+        return_url_check(return_url)
         session = self.api.billing_portal_session_create(
             {
                 "customer": customer_id,

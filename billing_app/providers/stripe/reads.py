@@ -11,6 +11,7 @@ from functools import partial
 from typing import Any
 
 from ...errors import ValidationFailed
+from ..arguments import customer_id_check, email_check, page_limit_check
 from ..base import MIRRORED_RETRIEVABLE, CustomerBundle, Page, StripeObject
 from . import readers as r
 from .core import CHARGE_EXPAND, CUSTOMER_EXPAND, INVOICE_EXPAND, SUBSCRIPTION_EXPAND, StripeCore
@@ -40,8 +41,7 @@ class StripeReads(StripeCore):
         Refunds come embedded in the charges (``expand=data.refunds``): Stripe cannot
         list refunds by customer. Prices come embedded in the subscription items.
         """
-        if not customer_id:
-            raise ValidationFailed("A customer id is required.", code="customer_required")
+        customer_id_check(customer_id)
         api = self.api
         listing = {"customer": customer_id, "limit": BUNDLE_LIMIT}
         results = self._concurrently(
@@ -115,9 +115,7 @@ class StripeReads(StripeCore):
     def find_customers_by_email(self, email: str) -> list[StripeObject]:
         """Stripe's ``email`` filter is exact and case-sensitive: ask for the address as
         given and in lower case (how most systems store it), at once, and merge."""
-        given = (email or "").strip()
-        if "@" not in given:
-            raise ValidationFailed("A valid email address is required.", code="invalid_email")
+        given = email_check(email)
         variants = list(dict.fromkeys([given, given.lower()]))
         api = self.api
         results = self._concurrently(
@@ -136,8 +134,7 @@ class StripeReads(StripeCore):
     def list_objects(self, resource: str, *, cursor: str | None, limit: int = 100) -> Page:
         """A page of ``products``, ``prices``, ``customers``, ``subscriptions``, ``invoices``,
         ``charges``, ``refunds`` or ``customers/<id>/payment_methods|balance_transactions``."""
-        if not 1 <= limit <= 100:
-            raise ValidationFailed("limit must be between 1 and 100.", code="invalid_limit")
+        page_limit_check(limit)
         paging: dict[str, Any] = {"limit": limit}
         if cursor:
             paging["starting_after"] = cursor

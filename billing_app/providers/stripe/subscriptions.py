@@ -11,10 +11,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ...errors import PreconditionFailed, ValidationFailed
+from ..arguments import discount_check, future_check, pause_check, quantity_check
 from ..base import (
     CANCELLATION_FEEDBACK,
-    DISCOUNT_DURATIONS,
-    PAUSE_BEHAVIORS,
     DiscountResult,
     SubscriptionResult,
 )
@@ -63,15 +62,7 @@ class StripeSubscriptions(StripeCore):
         idempotency_key: str,
     ) -> SubscriptionResult:
         key = key_required(idempotency_key)
-        if behavior not in PAUSE_BEHAVIORS:
-            raise ValidationFailed(
-                f"Pause behavior is one of {', '.join(sorted(PAUSE_BEHAVIORS))}.",
-                code="invalid_pause_behavior",
-            )
-        if resumes_at is not None and resumes_at <= self.now():
-            raise ValidationFailed(
-                "The resume date must be in the future.", code="invalid_resume_date"
-            )
+        pause_check(behavior=behavior, resumes_at=resumes_at, now=self.now())
         self._live_subscription(subscription_id)
         pause: dict[str, Any] = {"behavior": behavior}
         if resumes_at is not None:
@@ -155,10 +146,7 @@ class StripeSubscriptions(StripeCore):
         self, *, subscription_id: str, item_id: str, quantity: int, idempotency_key: str
     ) -> SubscriptionResult:
         key = key_required(idempotency_key)
-        if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
-            raise ValidationFailed(
-                "Seats must be a whole number of at least 1.", code="invalid_quantity"
-            )
+        quantity_check(quantity)
         subscription = self._live_subscription(subscription_id)
         if item_id not in {i.get("id") for i in r.subscription_items(subscription)}:
             raise ValidationFailed(
@@ -187,24 +175,10 @@ class StripeSubscriptions(StripeCore):
         """A coupon for this action, added to the subscription's discounts (existing
         discounts are kept: ``discounts`` replaces the whole list when set)."""
         key = key_required(idempotency_key)
-        if not 0 < float(percent_off) <= 100:
-            raise ValidationFailed(
-                "percent_off must be above 0 and at most 100.", code="invalid_percent"
-            )
-        if duration not in DISCOUNT_DURATIONS:
-            raise ValidationFailed(
-                "duration is once, repeating or forever.", code="invalid_duration"
-            )
-        if duration == "repeating" and not (duration_in_months and duration_in_months >= 1):
-            raise ValidationFailed(
-                "A repeating discount needs duration_in_months.", code="invalid_duration"
-            )
-        if duration != "repeating" and duration_in_months:
-            raise ValidationFailed(
-                "duration_in_months only applies to a repeating discount.", code="invalid_duration"
-            )
+        percent = discount_check(
+            percent_off=percent_off, duration=duration, duration_in_months=duration_in_months
+        )
         subscription = self._live_subscription(subscription_id)
-        percent = round(float(percent_off), 2)
         coupon_params: dict[str, Any] = {
             "percent_off": percent,
             "duration": duration,
@@ -242,8 +216,7 @@ class StripeSubscriptions(StripeCore):
         automatically-charged invoice has no due date to move.
         """
         key = key_required(idempotency_key)
-        if until <= self.now():
-            raise ValidationFailed("The grace period must end in the future.", code="invalid_until")
+        future_check(until, now=self.now())
         self._live_subscription(subscription_id)
         until_utc = until.astimezone(UTC).replace(microsecond=0)
         invoice: Obj | None = None
