@@ -16,7 +16,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
-def _check(fn) -> dict:  # type: ignore[no-untyped-def]
+def _check(fn) -> dict:
     started = time.perf_counter()
     try:
         fn()

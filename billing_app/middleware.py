@@ -213,7 +213,7 @@ def page_not_found(request: HttpRequest, exception: Exception | None = None) -> 
     if is_json_surface(request.path_info):
         code, message = STATUS_ERRORS[404]
         return error_response(404, code, message)
-    return defaults.page_not_found(request, exception)  # type: ignore[arg-type]
+    return defaults.page_not_found(request, exception)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

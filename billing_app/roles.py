@@ -131,7 +131,7 @@ def role_resolve(
 
     candidates = sorted(
         (r for r in rules if matches(r)),
-        key=lambda r: (_ORDER[r.match_type], r.priority, r.pk or 0),
+        key=lambda r: (_ORDER[RoleMappingRule.MatchType(r.match_type)], r.priority, r.pk or 0),
     )
     if not candidates:
         return default, "workspace default role"

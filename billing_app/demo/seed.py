@@ -200,9 +200,8 @@ def demo_seed(*, as_of: datetime | None = None, admin_password: str | None = Non
     moment = (as_of or timezone.now()).astimezone(UTC)
     workspace, created = _ensure_workspace()
     _ensure_installation(workspace)
-    password: str | None = admin_password or secrets.token_urlsafe(12)
-    if not _ensure_admin(password):
-        password = None
+    chosen = admin_password or secrets.token_urlsafe(12)
+    password: str | None = chosen if _ensure_admin(chosen) else None
     SandboxControl.objects.update_or_create(
         workspace=workspace,
         defaults={"down": False, "down_reason": "", "clock": moment if frozen else None},

@@ -38,7 +38,7 @@ def _raise_problems(problems: list[Problem], summary: str) -> None:
     raise ValidationFailed(message or summary, code=problems[0].code, details=details)
 
 
-def _validated(instance, *, exclude: list[str] | None = None) -> None:  # type: ignore[no-untyped-def]
+def _validated(instance, *, exclude: list[str] | None = None) -> None:
     try:
         instance.full_clean(exclude=exclude)
     except ValidationError as exc:

@@ -6,6 +6,7 @@ Its billing history in the sandbox and its ticket on the demo page.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from dateutil.relativedelta import relativedelta
 
@@ -68,7 +69,7 @@ def build(s: DemoObjects) -> None:
     label = proration_date_label(change)
     credit = -prorate(20 * 3000, period_start=previous_start, period_end=previous_end, at=change)
     debit = prorate(35 * 3000, period_start=previous_start, period_end=previous_end, at=change)
-    common = {
+    common: dict[str, Any] = {
         "invoice_id": invoice_id,
         "currency": "usd",
         "price": s.catalog.business,

@@ -33,7 +33,7 @@ class Command(BaseCommand):
         "--as-of 2026-01-15 reproduces the brief's own dates and freezes the sandbox clock."
     )
 
-    def add_arguments(self, parser) -> None:  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser) -> None:
         parser.add_argument(
             "--as-of",
             type=_as_of,
@@ -46,7 +46,7 @@ class Command(BaseCommand):
             help="Skip the dashboard history (tickets, past actions, approvals, provider calls).",
         )
 
-    def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args, **options) -> None:
         # Issue 12: run against production it reset a real superuser's password and wrote
         # a simulated workspace. The demo runs with DEBUG on (`make demo`); production never.
         if not settings.DEBUG:
