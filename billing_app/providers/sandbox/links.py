@@ -34,14 +34,12 @@ class SandboxLinks(SandboxState):
                         details={"status": invoice.get("status")},
                     )
             else:
+                # The oldest open invoice, as the Stripe provider picks it.
                 row = (
                     MirrorInvoice.objects.filter(
-                        workspace=self.workspace,
-                        customer_id=customer_id,
-                        status="open",
-                        amount_remaining__gt=0,
+                        workspace=self.workspace, customer_id=customer_id, status="open"
                     )
-                    .order_by("-created")
+                    .order_by("created", "stripe_id")
                     .first()
                 )
                 invoice = dict(row.data) if row is not None else None
