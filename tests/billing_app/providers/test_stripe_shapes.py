@@ -77,6 +77,7 @@ EXPANDABLE = {
     ("customer", ("discount", "source", "coupon")): "coupon",
     ("subscription", ("discounts", "[]")): "discount",
     ("subscription", ("latest_invoice",)): "invoice",
+    ("subscription", ("items", "data", "[]", "price", "product")): "product",
     ("charge", ("refunds", "data", "[]")): "refund",
     ("payment_intent", ("latest_charge",)): "charge",
 }
@@ -364,6 +365,13 @@ def run_provider(examples, log, ws, stripe, monkeypatch):
     provider.pause_subscription(
         subscription_id=sub_id, behavior="void", resumes_at=None, idempotency_key=key
     )
+    # A plan change reads the subscription with its items' products expanded (add-ons).
+    stripe.http.reset()
+    expanded = json.loads(json.dumps(sub))
+    for item in expanded["items"]["data"]:
+        item["price"]["product"] = example(examples, "product")
+    answer("GET", f"/v1/subscriptions/{sub_id}", expanded)
+    answer("POST", f"/v1/subscriptions/{sub_id}", sub)
     answer("GET", "/v1/prices/price_target", price)
     answer("POST", "/v1/invoices/create_preview", examples["invoice"])
     provider.preview_plan_change(subscription_id=sub_id, new_price_id="price_target")
@@ -501,6 +509,7 @@ def test_the_recording_covers_what_billing_desk_reads(recorded):
         ("invoice", ("lines", "data", "[]", "parent", "subscription_item_details", "proration")),
         ("subscription", ("items", "data", "[]", "current_period_end")),
         ("subscription", ("items", "data", "[]", "price", "recurring", "interval")),
+        ("subscription", ("items", "data", "[]", "price", "product", "metadata")),
         ("discount", ("source", "coupon")),
         ("checkout.session", ("url",)),
         ("billing_portal.session", ("url",)),
