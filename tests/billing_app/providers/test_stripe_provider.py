@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 import time
@@ -836,6 +837,46 @@ def test_upgrade_swaps_the_item_price_and_invoices_the_proration_now(provider, s
     assert MirrorInvoice.objects.filter(workspace=ws, stripe_id="in_1RbAcmeProration").exists()
     sub = MirrorSubscription.objects.get(workspace=ws, stripe_id=SUB)
     assert sub.latest_invoice_id == "in_1RbAcmeProration"
+
+
+def test_a_change_to_another_product_swaps_the_plan_item_not_a_larger_add_on(provider, stripe):
+    # given a per-seat plan item (3 × $20) and a $300/month add-on whose product says so
+    subscription = load("subscription")
+    plan, addon = (
+        copy.deepcopy(subscription["items"]["data"][0]),
+        copy.deepcopy(subscription["items"]["data"][0]),
+    )
+    plan.update(id="si_Seats", quantity=3)
+    plan["price"].update(id="price_Seats20", unit_amount=2000, product=load("product"))
+    addon.update(id="si_Support", quantity=1)
+    addon["price"].update(
+        id="price_Support300",
+        unit_amount=30000,
+        product=load("product", id="prod_Support", metadata={"addon": "true"}),
+    )
+    subscription["items"]["data"] = [plan, addon]
+    business = load("price_enterprise_plus", id="price_Business30", product="prod_Business")
+    business["unit_amount"] = 3000
+    stripe.on("GET", f"/v1/subscriptions/{SUB}", subscription)
+    stripe.on("GET", "/v1/prices/price_Business30", business)
+    stripe.on("POST", f"/v1/subscriptions/{SUB}", load("subscription"))
+
+    # when the plan changes to a price of another product
+    result = provider.change_plan(
+        subscription_id=SUB,
+        new_price_id="price_Business30",
+        proration_date=PREVIEW_AT,
+        idempotency_key=KEY,
+    )
+
+    # then the subscription was read with its products expanded and the seat item changed
+    assert params_of(stripe.requests_to("GET", f"/v1/subscriptions/{SUB}")[0]) == {
+        "expand[0]": "items.data.price.product"
+    }
+    sent = params_of(stripe.requests_to("POST", f"/v1/subscriptions/{SUB}")[0])
+    assert (sent["items[0][id]"], sent["items[0][price]"]) == ("si_Seats", "price_Business30")
+    assert "items[1][id]" not in sent
+    assert result.direction == "upgrade"
 
 
 def test_downgrade_is_scheduled_for_the_period_end(provider, stripe, ws):
