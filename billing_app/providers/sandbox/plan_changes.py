@@ -12,7 +12,8 @@ The plan item, the checks and the direction come from the rulebook
 * a downgrade is scheduled for the period end (a subscription schedule, recorded as
   ``schedule`` plus ``metadata.pending_price_id`` / ``pending_change_at``) and applied
   when the sandbox clock passes it (``advance``);
-* during a trial the price changes at once, with nothing to prorate.
+* during a trial an upgrade changes the price at once, with nothing to prorate; a
+  downgrade waits for the trial's end like any period end.
 """
 
 from __future__ import annotations
@@ -70,10 +71,10 @@ class SandboxPlanChanges(SandboxInvoicing):
         )
         lines: list[ProrationLine] = []
         due_now = 0
-        if sub.get("status") == "trialing":
+        if direction == "downgrade":
+            effective = end  # scheduled for the period end (a trial's end), as on Stripe
+        elif sub.get("status") == "trialing":
             effective = at
-        elif direction == "downgrade":
-            effective = end
         else:
             effective = at
             label = proration_date_label(at)
@@ -135,7 +136,7 @@ class SandboxPlanChanges(SandboxInvoicing):
             amount_due_now=_money(due_now, currency),
             new_recurring_amount=_money(others + new_amount, currency),
             effective_date=effective,
-            proration_date=at,
+            proration_date=None if direction == "downgrade" else at,  # nothing to prorate
         )
         return preview, item, new_price
 
@@ -161,7 +162,7 @@ class SandboxPlanChanges(SandboxInvoicing):
             meta = dict(sub.get("metadata") or {})
             for key in ("pending_price_id", "pending_change_at", "pending_item_id"):
                 meta.pop(key, None)
-            if preview.direction == "downgrade" and sub.get("status") != "trialing":
+            if preview.direction == "downgrade":
                 schedule_id = self._id("sub_sched", idempotency_key)
                 meta.update(
                     pending_price_id=new_price_id,

@@ -539,6 +539,26 @@ def test_a_scheduled_downgrade_is_applied_at_the_period_end(seeded, sandbox):
     assert sandbox.now() == RENEWAL + timedelta(hours=1)
 
 
+def test_a_downgrade_during_a_trial_waits_for_the_trial_end(seeded, sandbox):
+    # given Umbrella trialing Team ($299) until 18 Jan, moved to Pro ($149)
+    trial_end = AS_OF + timedelta(days=3)
+    made = sandbox.change_plan(
+        subscription_id="sub_sbx_umbrella",
+        new_price_id="price_sbx_pro__monthly",
+        proration_date=None,
+        idempotency_key="trial-down",
+    )
+
+    # then, as on Stripe, it is scheduled for the trial's end, and applied then
+    assert (made.direction, made.effective_date) == ("downgrade", trial_end)
+    sandbox_advance(workspace=seeded.workspace, to=trial_end + timedelta(hours=1))
+    sub = MirrorSubscription.objects.get(stripe_id="sub_sbx_umbrella")
+    assert sub.data["items"]["data"][0]["price"]["id"] == "price_sbx_pro__monthly"
+    assert sub.status != "trialing"
+    first = MirrorInvoice.objects.get(stripe_id=sub.latest_invoice_id)
+    assert (first.billing_reason, first.total) == ("subscription_cycle", 14_900)
+
+
 def test_advancing_within_the_period_changes_nothing_but_the_clock(seeded, sandbox):
     before = MirrorSubscription.objects.get(stripe_id=ACME_PLAN).data
 
