@@ -56,10 +56,6 @@ DECLINES: dict[str, tuple[str, str]] = {
 }
 
 
-# Kept for callers of the earlier name: the events go to the intake the services layer registers.
-sandbox_event_emit = deliver_event
-
-
 def _payment_intent_of(invoice: Obj) -> str:
     for payment in (invoice.get("payments") or {}).get("data") or []:
         intent = (payment.get("payment") or {}).get("payment_intent")
@@ -245,4 +241,4 @@ def sandbox_payment_attempt(
         return charge
 
 
-__all__ = ["DECLINES", "sandbox_event_emit", "sandbox_payment_attempt"]
+__all__ = ["DECLINES", "sandbox_payment_attempt"]
