@@ -13,7 +13,10 @@ asks the loader named by the ``BILLING_DESK_PLAYBOOK_LOADER`` setting
 (``selectors.playbook_templates``: ``loader(workspace=, scenario=) -> str | None``)
 for that wording first; a missing or broken override falls back to the brief's.
 The panel's playbook endpoint (``selectors.playbook``) and the message after an
-action (``customer_message_for``) both fill through it.
+action (``selectors.action_messages.customer_message_for``) both fill through it.
+
+Pure: texts and filling only. Whatever reads the database (the data an action's
+outcome fills a message with) is in ``selectors``.
 """
 
 from __future__ import annotations
@@ -25,16 +28,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
 from django.utils.module_loading import import_string
 
 from .money import Money
 from .vocabulary import decline
-
-if TYPE_CHECKING:
-    from .models import BillingAction, MirrorPrice, Workspace
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +196,7 @@ def message_fill(
     return Message(fill(default, data), "default", default)
 
 
-def playbook_override(scenario: Scenario | str, workspace: Workspace | None) -> str | None:
+def playbook_override(scenario: Scenario | str, workspace: object | None) -> str | None:
     """The workspace's own wording, from the loader ``BILLING_DESK_PLAYBOOK_LOADER`` names.
 
     A missing or broken loader is no wording (the brief's applies): it must not
@@ -214,24 +214,18 @@ def playbook_override(scenario: Scenario | str, workspace: Workspace | None) -> 
 
 
 def render(
-    scenario: Scenario | str, data: Mapping[str, Any], workspace: Workspace | None = None
+    scenario: Scenario | str, data: Mapping[str, Any], workspace: object | None = None
 ) -> str:
     """The customer message for ``scenario`` filled from ``data`` (the workspace's wording first)."""
     return message_fill(scenario, data, override=playbook_override(scenario, workspace)).text
 
 
-# --- from an action to its message -----------------------------------------------------------
+# --- words and periods the messages share ----------------------------------------------------
 
 
 def decline_words(code: str, message: str = "") -> str:
     """A decline code in plain words for a customer (``vocabulary.decline``)."""
     return decline(decline_code=code, message=message).customer_text
-
-
-def _money(amount: Any, currency: str) -> Money | None:
-    if amount is None or not currency:
-        return None
-    return Money(int(amount), currency)
 
 
 def invoice_period(invoice: Any, lines: list[Any]) -> str:
@@ -253,81 +247,6 @@ def invoice_period(invoice: Any, lines: list[Any]) -> str:
     return f"{format_value(start)} – {format_value(end)}"
 
 
-def _failed_payment(action: BillingAction) -> dict[str, Any] | None:
-    """The customer's latest unpaid failed payment, from the mirror."""
-    from django.db.models import Q
-
-    from .models import MirrorCharge, MirrorInvoice
-
-    workspace_id, customer_id = action.workspace_id, action.customer_id
-    invoice_id = action.params.get("invoice_id") or ""
-    invoices = MirrorInvoice.objects.filter(
-        workspace_id=workspace_id, customer_id=customer_id, status="open"
-    )
-    invoice = (
-        invoices.filter(stripe_id=invoice_id).first()
-        if invoice_id
-        else invoices.filter(attempt_count__gt=0).order_by("-created").first()
-    )
-    charges = MirrorCharge.objects.filter(
-        workspace_id=workspace_id, customer_id=customer_id, status="failed"
-    ).order_by("-created")
-    if invoice is not None:
-        # Charges name their invoice through its payment intent (charge.invoice is gone).
-        intent = invoice.payment_intent_id
-        by_intent = Q(payment_intent_id=intent) if intent else Q(pk__in=[])
-        charges = charges.filter(Q(invoice_id=invoice.stripe_id) | by_intent)
-    charge = charges.first()
-    if invoice is None and charge is None:
-        return None
-    if invoice is None and charge is not None:
-        later_success = MirrorCharge.objects.filter(
-            workspace_id=workspace_id,
-            customer_id=customer_id,
-            status="succeeded",
-            created__gt=charge.created,
-        ).exists()
-        if later_success:
-            return None
-    amount = (
-        _money(invoice.amount_remaining, invoice.currency)
-        if invoice is not None
-        else _money(charge.amount, charge.currency)
-        if charge is not None
-        else None
-    )
-    reason = (
-        decline_words(charge.decline_code or charge.failure_code, charge.failure_message)
-        if charge is not None
-        else "a decline by your bank"
-    )
-    return {
-        "amount": amount,
-        "reason": reason,
-        "hosted_invoice_url": invoice.hosted_invoice_url if invoice is not None else "",
-    }
-
-
-def plan_facts(workspace_id: int, price_id: str) -> tuple[str, str, list[str], MirrorPrice | None]:
-    """(plan name, interval word, marketing features, the price) of a price, from the mirror."""
-    from .models import MirrorPrice, MirrorProduct
-
-    price = MirrorPrice.objects.filter(workspace_id=workspace_id, stripe_id=price_id).first()
-    if price is None:
-        return price_id, "monthly", [], None
-    product = MirrorProduct.objects.filter(
-        workspace_id=workspace_id, stripe_id=price.product_id
-    ).first()
-    name = (product.name if product else "") or price.nickname or price_id
-    features = [
-        f.get("name", "")
-        for f in ((product.data.get("marketing_features") or []) if product else [])
-        if isinstance(f, dict) and f.get("name")
-    ]
-    interval = interval_word(price.recurring_interval, price.recurring_interval_count)
-    return name, interval, features, price
-
-
 def interval_word(interval: str, count: int = 1) -> str:
     """``month`` → ``monthly`` (the brief's "Your new monthly charge"); ``month`` × 3 → ``quarterly``."""
     if (count or 1) == 1:
@@ -337,84 +256,3 @@ def interval_word(interval: str, count: int = 1) -> str:
     if interval == "month" and count == 6:
         return "half-yearly"
     return "recurring"
-
-
-def _result_money(result: Mapping[str, Any], key: str) -> Money | None:
-    value = result.get(key)
-    if isinstance(value, Mapping) and "amount" in value and "currency" in value:
-        return Money(int(value["amount"]), str(value["currency"]))
-    return None
-
-
-def scenario_data_for(*, action: BillingAction) -> tuple[Scenario, dict[str, Any]] | None:
-    """Which scenario an action's outcome answers, with the data to fill it; None if none does."""
-    from .catalog import ActionKind
-    from .models import BillingAction, MirrorInvoice, MirrorInvoiceLine
-
-    kind, status, result, params = action.kind, action.status, action.result or {}, action.params
-    succeeded = status == BillingAction.Status.SUCCEEDED
-    if kind == ActionKind.REFUND_DUPLICATE_CHARGE and succeeded:
-        return Scenario.CHARGED_TWICE, {"amount": _result_money(result, "amount")}
-    if kind == ActionKind.ISSUE_REFUND and succeeded:
-        return Scenario.REFUND_APPROVED, {
-            "amount": _result_money(result, "amount"),
-            "context": params.get("comment", ""),
-        }
-    if kind == ActionKind.ISSUE_REFUND and status == BillingAction.Status.DENIED:
-        approval = getattr(action, "approval", None)
-        reason = (approval.comment if approval else "") or action.decision_reason
-        return Scenario.REFUND_DENIED, {"reason": reason.rstrip(".")}
-    if kind == ActionKind.CHANGE_PLAN and succeeded:
-        old_name, _, _, _ = plan_facts(action.workspace_id, result.get("previous_price_id", ""))
-        new_name, interval, features, _ = plan_facts(action.workspace_id, result["new_price_id"])
-        preview = result.get("preview") or {}
-        return Scenario.PLAN_CHANGE, {
-            "old_plan": old_name,
-            "new_plan": new_name,
-            "interval": interval,
-            "amount": _result_money(preview, "new_recurring_amount"),
-            "date": datetime.fromisoformat(result["effective_date"]),
-            "features": features,
-        }
-    if kind == ActionKind.SEND_TAX_INVOICE and succeeded:
-        invoice = MirrorInvoice.objects.filter(
-            workspace_id=action.workspace_id, stripe_id=params["invoice_id"]
-        ).first()
-        lines = list(
-            MirrorInvoiceLine.objects.filter(
-                workspace_id=action.workspace_id, invoice_id=params["invoice_id"]
-            )
-        )
-        period = invoice_period(invoice, lines) if invoice else params["invoice_id"]
-        link = result.get("invoice_pdf") or result.get("hosted_invoice_url", "")
-        return Scenario.TAX_INVOICE, {"period": period, "link": link}
-    if succeeded and kind in {
-        ActionKind.GENERATE_PAYMENT_LINK,
-        ActionKind.UPDATE_PAYMENT_METHOD,
-        ActionKind.EXTEND_GRACE_PERIOD,
-    }:
-        failure = _failed_payment(action)
-        if failure is None:
-            return None
-        link = result.get("url") or failure["hosted_invoice_url"]
-        days = params.get("days") if kind == ActionKind.EXTEND_GRACE_PERIOD else None
-        return Scenario.PAYMENT_FAILED, {
-            "amount": failure["amount"],
-            "reason": failure["reason"],
-            "link": link,
-            "days": days,
-        }
-    return None
-
-
-def customer_message_for(*, action: BillingAction) -> str:
-    """The message to send the customer about this action's outcome ("" when no scenario fits)."""
-    found = scenario_data_for(action=action)
-    if found is None:
-        return ""
-    scenario, data = found
-    try:
-        return render(scenario, data, workspace=action.workspace)
-    except TemplateError:
-        log.warning("no customer message for action %s: %s data incomplete", action.pk, scenario)
-        return ""

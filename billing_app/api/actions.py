@@ -39,7 +39,7 @@ from ..money import Money
 from ..roles import user_has_workspace_perm
 from ..selectors.actions import action_list
 from ..services.actions import action_submit, plan_change_preview, to_json
-from .customers import _agent as request_agent
+from .customers import request_agent
 from .schema import MoneySerializer, error_responses
 
 # The error docs of the action and approval endpoints (``api.approvals`` imports them).

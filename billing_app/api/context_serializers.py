@@ -38,6 +38,9 @@ class CustomerSerializer(serializers.Serializer):
     address = AddressSerializer()
     address_display = serializers.CharField(allow_blank=True)
     currency = serializers.CharField()
+    currency_exponent = serializers.IntegerField(
+        help_text="Digits after the decimal point in the customer's currency (JPY 0, USD 2)."
+    )
     tax_exempt = serializers.CharField(help_text="none, exempt or reverse.")
     tax_ids = TaxIdSerializer(many=True)
     deleted = serializers.BooleanField()

@@ -42,16 +42,17 @@ from .schema import error_responses
 CUSTOMER_ID = r"(?P<customer_id>[A-Za-z0-9_\-]{1,255})"
 
 
-def _agent(request: Request) -> AgentContext:
+def request_agent(request: Request) -> AgentContext:
+    """The signed-in agent (``request.auth``): every API view's caller, typed."""
     context = request.auth
     if not isinstance(context, AgentContext):  # pragma: no cover - authentication guarantees it
         raise NotPermitted("An agent session is required.")
     return context
 
 
-def _reader(request: Request, customer_id: str | None = None) -> AgentContext:
+def billing_reader(request: Request, customer_id: str | None = None) -> AgentContext:
     """The caller, if they may read billing in their workspace; else 404 (customer views) or 403."""
-    context = _agent(request)
+    context = request_agent(request)
     if not context.may("view_billing"):
         if customer_id is not None:
             raise NotFound("No such billing customer.", code="customer_not_found")
@@ -62,7 +63,7 @@ def _reader(request: Request, customer_id: str | None = None) -> AgentContext:
 # --- shared output serializers (Money and the error envelope are api.schema's) ---
 
 
-def _errors(*statuses: int) -> dict[int, OpenApiResponse]:
+def customer_errors(*statuses: int) -> dict[int, OpenApiResponse]:
     """The customer views' error docs: the one envelope (``api.schema``), their 403 and 404."""
     return error_responses(
         *statuses,
@@ -129,10 +130,10 @@ class CustomerLookupApi(APIView):
             OpenApiParameter("organization_id", str, description="Helpdesk organization id."),
             OpenApiParameter("ticket_id", str, description="The ticket, echoed back."),
         ],
-        responses={200: OutputSerializer, **_errors(400, 401, 403)},
+        responses={200: OutputSerializer, **customer_errors(400, 401, 403)},
     )
     def get(self, request: Request) -> Response:
-        context = _reader(request)
+        context = billing_reader(request)
         params = self.InputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         data = customer_lookup(
@@ -165,10 +166,10 @@ class CustomerLinkApi(APIView):
     @extend_schema(
         summary="Pin a requester email or a helpdesk organization to this customer",
         request=InputSerializer,
-        responses={200: OutputSerializer, **_errors(400, 401, 404)},
+        responses={200: OutputSerializer, **customer_errors(400, 401, 404)},
     )
     def post(self, request: Request, customer_id: str) -> Response:
-        context = _reader(request, customer_id)
+        context = billing_reader(request, customer_id)
         body = self.InputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         link = customer_link_pin(
@@ -222,10 +223,10 @@ class CustomerContextApi(APIView):
         summary="Everything the panel shows about one billing customer",
         description="Served from the local mirror. Stale data is answered at once with a "
         "background refresh queued; a customer not mirrored yet is fetched first.",
-        responses={200: OutputSerializer, **_errors(401, 404, 503)},
+        responses={200: OutputSerializer, **customer_errors(401, 404, 503)},
     )
     def get(self, request: Request, customer_id: str) -> Response:
-        context = _reader(request, customer_id)
+        context = billing_reader(request, customer_id)
         state = customer_mirror_ensure(workspace=context.workspace, customer_id=customer_id)
 
         def build() -> dict:
@@ -268,10 +269,10 @@ class CustomerPaymentsApi(APIView):
                 "cursor", str, description="next_cursor of the previous page; omit for the first."
             )
         ],
-        responses={200: OutputSerializer, **_errors(400, 401, 404)},
+        responses={200: OutputSerializer, **customer_errors(400, 401, 404)},
     )
     def get(self, request: Request, customer_id: str) -> Response:
-        context = _reader(request, customer_id)
+        context = billing_reader(request, customer_id)
         params = self.InputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         data = customer_payments(

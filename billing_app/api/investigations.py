@@ -31,7 +31,7 @@ from ..selectors.duplicates import customer_duplicates
 from ..selectors.failures import customer_failures
 from ..selectors.playbook import playbook_message
 from ..selectors.tax import customer_tax_details
-from .customers import CUSTOMER_ID, _errors, _reader
+from .customers import CUSTOMER_ID, billing_reader, customer_errors
 from .schema import ErrorSerializer, MoneySerializer
 
 INVOICE_ID = r"(?P<invoice_id>[A-Za-z0-9_\-]{1,255})"
@@ -171,10 +171,10 @@ class InvoiceBreakdownApi(APIView):
 
     @extend_schema(
         summary="An invoice taken apart, each difference from the usual amount explained",
-        responses={200: OutputSerializer, **_errors(401, 404)},
+        responses={200: OutputSerializer, **customer_errors(401, 404)},
     )
     def get(self, request: Request, customer_id: str, invoice_id: str) -> Response:
-        context = _reader(request, customer_id)
+        context = billing_reader(request, customer_id)
         _customer_of(context.workspace, customer_id)
         data = invoice_breakdown(
             workspace=context.workspace, customer_id=customer_id, invoice_id=invoice_id
@@ -226,10 +226,10 @@ class CustomerDuplicatesApi(APIView):
 
     @extend_schema(
         summary="Duplicate-charge candidates: same amount, both succeeded, within the window",
-        responses={200: OutputSerializer, **_errors(401, 404)},
+        responses={200: OutputSerializer, **customer_errors(401, 404)},
     )
     def get(self, request: Request, customer_id: str) -> Response:
-        context = _reader(request, customer_id)
+        context = billing_reader(request, customer_id)
         _customer_of(context.workspace, customer_id)
         data = customer_duplicates(
             workspace=context.workspace,
@@ -307,10 +307,10 @@ class CustomerFailuresApi(APIView):
 
     @extend_schema(
         summary="A customer's payment failures: reason, attempts, recovery, escalation",
-        responses={200: OutputSerializer, **_errors(401, 404)},
+        responses={200: OutputSerializer, **customer_errors(401, 404)},
     )
     def get(self, request: Request, customer_id: str) -> Response:
-        context = _reader(request, customer_id)
+        context = billing_reader(request, customer_id)
         data = customer_failures(workspace=context.workspace, customer_id=customer_id)
         return Response(self.OutputSerializer(data).data)
 
@@ -368,14 +368,14 @@ class PlaybookMessageApi(APIView):
         ],
         responses={
             200: OutputSerializer,
-            **_errors(400, 401, 404),
+            **customer_errors(400, 401, 404),
             422: OpenApiResponse(
                 ErrorSerializer, description="The customer's data lacks what the message needs."
             ),
         },
     )
     def get(self, request: Request, customer_id: str, scenario: str) -> Response:
-        context = _reader(request, customer_id)
+        context = billing_reader(request, customer_id)
         query = self.InputSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         params = dict(query.validated_data)
@@ -444,10 +444,10 @@ class CustomerTaxApi(APIView):
 
     @extend_schema(
         summary="Tax ids and billing address for a tax invoice (correct them via send_tax_invoice)",
-        responses={200: OutputSerializer, **_errors(401, 404)},
+        responses={200: OutputSerializer, **customer_errors(401, 404)},
     )
     def get(self, request: Request, customer_id: str) -> Response:
-        context = _reader(request, customer_id)
+        context = billing_reader(request, customer_id)
         data = customer_tax_details(workspace=context.workspace, customer_id=customer_id)
         return Response(self.OutputSerializer(data).data)
 

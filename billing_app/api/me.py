@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..selectors.agent import agent_capabilities
-from .customers import _agent as request_agent
+from .customers import request_agent
 from .schema import error_responses
 
 

@@ -22,8 +22,7 @@ from ..models import MirrorCustomer
 from ..selectors.plans import plan_options
 from ..services.refresh import customer_refresh_enqueue
 from ..vocabulary import vocabulary_payload
-from .customers import CUSTOMER_ID
-from .customers import _reader as customer_reader
+from .customers import CUSTOMER_ID, billing_reader
 from .schema import error_responses
 
 # The vocabulary changes only with a deploy: the browser may reuse it for a while.
@@ -54,7 +53,7 @@ class PlanOptionsApi(APIView):
 
     @extend_schema(responses={200: OutputSerializer, **error_responses(401, 404)})
     def get(self, request: Request, customer_id: str) -> Response:
-        context = customer_reader(request, customer_id)
+        context = billing_reader(request, customer_id)
         data = plan_options(workspace=context.workspace, customer_id=customer_id)
         data["plans"] = self.PlanSerializer(data["plans"], many=True).data
         return Response(self.OutputSerializer(data).data)
@@ -69,7 +68,7 @@ class CustomerRefreshApi(APIView):
 
     @extend_schema(request=None, responses={202: OutputSerializer, **error_responses(401, 404)})
     def post(self, request: Request, customer_id: str) -> Response:
-        context = customer_reader(request, customer_id)
+        context = billing_reader(request, customer_id)
         customer = MirrorCustomer.objects.filter(
             workspace=context.workspace, stripe_id=customer_id
         ).first()

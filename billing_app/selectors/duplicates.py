@@ -25,7 +25,8 @@ from django.db.models import Q
 
 from ..catalog import ActionKind
 from ..models import BillingAction, MirrorCharge, MirrorInvoice, Workspace
-from .payments import charge_method_label, money
+from ..money import money_json
+from .payments import charge_method_label
 
 Obj = dict[str, Any]
 
@@ -38,14 +39,14 @@ def _summary(charge: MirrorCharge, invoices: dict[str, MirrorInvoice]) -> Obj:
     invoice = invoices.get(charge.payment_intent_id or "") or invoices.get(charge.invoice_id or "")
     return {
         "id": charge.stripe_id,
-        "amount": money(charge.amount, charge.currency),
+        "amount": money_json(charge.amount, charge.currency),
         "created": _iso(charge.created),
         "method": charge_method_label(charge),
         "description": charge.description,
         "payment_intent_id": charge.payment_intent_id or None,
         "invoice_id": invoice.stripe_id if invoice else None,
         "invoice_number": invoice.number if invoice else None,
-        "refunded": money(charge.amount_refunded, charge.currency),
+        "refunded": money_json(charge.amount_refunded, charge.currency),
     }
 
 
@@ -128,8 +129,8 @@ def duplicate_pairs_find(
                 "charge_ids": [earlier.stripe_id, later.stripe_id],
                 "original_charge_id": earlier.stripe_id,
                 "duplicate_charge_id": later.stripe_id,
-                "amount": money(later.amount, later.currency),
-                "refundable": money(captured - later.amount_refunded, later.currency),
+                "amount": money_json(later.amount, later.currency),
+                "refundable": money_json(captured - later.amount_refunded, later.currency),
                 "minutes_apart": int(
                     (later.created - earlier.created).total_seconds() // 60  # type: ignore[operator]
                 ),

@@ -22,9 +22,9 @@ from django.db.models import Avg, Count, F, Q
 from ..catalog import ActionKind
 from ..errors import NotFound
 from ..models import MirrorCharge, MirrorCustomer, PaymentFailure, Workspace
-from ..money import format_money
+from ..money import format_money, money_json
 from ..vocabulary import decline
-from .payments import charge_method_label, money
+from .payments import charge_method_label
 
 Obj = dict[str, Any]
 
@@ -52,7 +52,7 @@ def failure_row(failure: PaymentFailure) -> Obj:
         "invoice_id": failure.invoice_id or None,
         "payment_intent_id": failure.payment_intent_id or None,
         "charge_id": failure.charge_id or None,
-        "amount": money(failure.amount, failure.currency),
+        "amount": money_json(failure.amount, failure.currency),
         "decline_code": failure.decline_code,
         "failure_code": failure.failure_code,
         "failure_message": failure.failure_message,
@@ -133,13 +133,13 @@ def customer_failures(*, workspace: Workspace, customer_id: str, limit: int = 10
 def _charge_summary(charge: MirrorCharge) -> Obj:
     return {
         "id": charge.stripe_id,
-        "amount": money(charge.amount, charge.currency),
+        "amount": money_json(charge.amount, charge.currency),
         "created": _iso(charge.created),
         "status": charge.status,
         "method": charge_method_label(charge),
         "description": charge.description,
         "payment_intent_id": charge.payment_intent_id or None,
-        "refunded": money(charge.amount_refunded, charge.currency),
+        "refunded": money_json(charge.amount_refunded, charge.currency),
     }
 
 

@@ -12,8 +12,9 @@ from typing import Any
 from ..errors import NotFound
 from ..models import MirrorCustomer, MirrorPrice, MirrorProduct, MirrorSubscription, Workspace
 from ..money import money_json, short_money
-from ..subscriptions import is_addon_product, is_live
+from ..subscriptions import is_live
 from .context import Catalog, primary_subscription, sub_items
+from .products import addon_product_ids
 
 Obj = dict[str, Any]
 
@@ -60,12 +61,13 @@ def plan_options(*, workspace: Workspace, customer_id: str) -> dict[str, Any]:
             workspace=workspace, stripe_id__in={p.product_id for p in prices}
         )
     }
+    addons = addon_product_ids(workspace=workspace, product_ids=products)
     options = [
         _option(price, product, quantity=quantity, current=price.stripe_id in current)
         for price in prices
         if (product := products.get(price.product_id)) is not None
         and product.active
-        and not _is_addon(product)
+        and product.stripe_id not in addons
     ]
     options.sort(
         key=lambda o: (INTERVAL_ORDER.get(o["interval"], 9), o["amount"]["amount"], o["name"])
@@ -101,10 +103,6 @@ def _option(price: MirrorPrice, product: MirrorProduct, *, quantity: int, curren
         "current": current,
         "display": display,
     }
-
-
-def _is_addon(product: MirrorProduct) -> bool:
-    return is_addon_product({"id": product.stripe_id, "metadata": product.metadata or {}})
 
 
 def _subscription_of(workspace: Workspace, customer_id: str) -> tuple[Obj | None, Catalog]:

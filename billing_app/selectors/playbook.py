@@ -52,10 +52,9 @@ from ..playbook import (
     format_value,
     invoice_period,
     message_fill,
-    plan_facts,
     playbook_override,
-    scenario_data_for,
 )
+from .action_messages import plan_facts, scenario_data_for
 from .breakdown import invoice_breakdown
 from .duplicates import customer_duplicates
 

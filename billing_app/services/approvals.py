@@ -27,9 +27,9 @@ from django.utils import timezone
 from ..catalog import APPROVE_ACTIONS, APPROVER_ROLES, Role
 from ..errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from ..models import AgentMembership, ApprovalRequest, BillingAction, Workspace
-from ..playbook import customer_message_for
 from ..policy import Deny, can_approve
 from ..roles import user_has_workspace_perm
+from ..selectors.action_messages import customer_message_for
 from . import notes
 from .actions import action_execute, approval_request_create
 from .context_cache import context_cache_seconds, customer_context_invalidate

@@ -113,8 +113,11 @@ def app_session_resolve(
 ) -> tuple[User, AgentContext] | None:
     """The settings' ``APP_SESSION_RESOLVER``: re-check a token's grant against the database."""
     grant: dict[str, Any] = claims.grant
+    workspace_id = grant.get("w")
+    if not isinstance(workspace_id, int | str):  # a grant without its workspace names none
+        return None
     memberships = AgentMembership.objects.select_related("workspace", "user").filter(
-        user_id=claims.user_id, workspace_id=grant.get("w")
+        user_id=claims.user_id, workspace_id=workspace_id
     )
     if installation is not None:  # the link is checked in the same query (one per request)
         memberships = memberships.annotate(

@@ -62,6 +62,7 @@ def test_acme_matches_the_brief_screen(seeded):
 
     # then — BILLING CONTEXT — Customer: Acme Corp
     assert ctx["customer"]["name"] == "Acme Corp"
+    assert (ctx["customer"]["currency"], ctx["customer"]["currency_exponent"]) == ("USD", 2)
     # ACCOUNT BILLING
     assert account["plan"]["display"] == "Enterprise Pro ($2,400/month)"
     assert account["plan"]["name"] == "Enterprise Pro"
@@ -522,6 +523,7 @@ def test_zero_decimal_yen(seeded):
     ctx = context_of(seeded.workspace, "cus_sbx_sakura")
 
     assert ctx["customer"]["currency"] == "JPY"
+    assert ctx["customer"]["currency_exponent"] == 0  # the panel's money inputs: whole yen
     assert ctx["account"]["plan"]["display"] == "Standard (¥49,800/month)"
     assert ctx["lifetime_value"]["mrr"] == {
         "amount": 49_800,

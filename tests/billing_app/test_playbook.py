@@ -10,7 +10,8 @@ from billing_app import playbook
 from billing_app.catalog import Role
 from billing_app.models import ApprovalRequest, BillingAction
 from billing_app.money import Money
-from billing_app.playbook import Scenario, TemplateError, customer_message_for, render
+from billing_app.playbook import Scenario, TemplateError, render
+from billing_app.selectors.action_messages import customer_message_for
 
 from .actions_support import account_seed
 

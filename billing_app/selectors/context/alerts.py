@@ -16,14 +16,14 @@ from datetime import datetime, timedelta
 from ...models import MirrorCharge, MirrorInvoice
 from ...money import format_money, money_json
 from ...vocabulary import decline
-from ..failures import failure_alerts_extend
+from ..duplicates import duplicate_charge_pairs
+from ..failures import SUSPENSION_THRESHOLD, failure_alerts_extend
 from ..mirror_freshness import customer_data_as_of
 from .facts import CustomerFacts
 from .shapes import Obj, day, iso
 
 RECENT_FAILURE_DAYS = 30
 DUPLICATE_DAYS = 90
-SUSPENSION_AFTER = 3  # consecutive failures
 GENERIC_FAILURE = "Payment failed"  # the vocabulary's words for a failure without a known code
 
 
@@ -74,7 +74,7 @@ def _failure_message(
     message += f" — {attempts} attempt{'s' if attempts != 1 else ''}."
     if next_attempt:
         message += f" Next retry on {day(next_attempt)}."
-    if consecutive >= SUSPENSION_AFTER:
+    if consecutive >= SUSPENSION_THRESHOLD:
         message += " Three consecutive failures: send the account suspension warning; CSM outreach follows."
     return message
 
@@ -116,45 +116,31 @@ def _payment_failed(
             "attempt_count": attempts,
             "next_payment_attempt": iso(next_attempt),
             "consecutive_failures": consecutive,
-            "suspension_warning": consecutive >= SUSPENSION_AFTER,
+            "suspension_warning": consecutive >= SUSPENSION_THRESHOLD,
             "hosted_invoice_url": (invoice.hosted_invoice_url or None) if invoice else None,
         },
     }
 
 
 def duplicate_pairs(charges: list[MirrorCharge], window_hours: int, now: datetime) -> list[Obj]:
-    """Succeeded charges of the same amount within ``window_hours``, the later not refunded."""
-    pairs: list[Obj] = []
+    """The duplicate pairs (``selectors.duplicates.duplicate_charge_pairs``) among the charges
+    of the last 90 days, oldest pair first, as the alert's data."""
     since = now - timedelta(days=DUPLICATE_DAYS)
-    succeeded = sorted(
-        (
-            (c.created, c)
-            for c in charges
-            if c.status == "succeeded" and c.created is not None and c.created >= since
-        ),
-        key=lambda pair: pair[0],
-    )
-    window = timedelta(hours=window_hours)
-    for index, (later_at, later) in enumerate(succeeded):
-        if later.amount_refunded >= later.amount_captured > 0:
-            continue
-        for earlier_at, earlier in reversed(succeeded[:index]):
-            if later_at - earlier_at > window:
-                break
-            if earlier.amount == later.amount and earlier.currency == later.currency:
-                pairs.append(
-                    {
-                        "charge_ids": [earlier.stripe_id, later.stripe_id],
-                        "duplicate_charge_id": later.stripe_id,
-                        "amount": money_json(later.amount, later.currency),
-                        "minutes_apart": int((later_at - earlier_at).total_seconds() // 60),
-                        "refundable": money_json(
-                            later.amount_captured - later.amount_refunded, later.currency
-                        ),
-                    }
-                )
-                break
-    return pairs
+    recent = [c for c in charges if c.created is not None and c.created >= since]
+    return [
+        {
+            "charge_ids": [earlier.stripe_id, later.stripe_id],
+            "duplicate_charge_id": later.stripe_id,
+            "amount": money_json(later.amount, later.currency),
+            "minutes_apart": int(
+                (later.created - earlier.created).total_seconds() // 60  # type: ignore[operator]
+            ),
+            "refundable": money_json(
+                (later.amount_captured or later.amount) - later.amount_refunded, later.currency
+            ),
+        }
+        for earlier, later in duplicate_charge_pairs(recent, window_hours=window_hours)
+    ]
 
 
 def _duplicate_alert(pair: Obj) -> Obj:

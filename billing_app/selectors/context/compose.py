@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from ...clock import billing_now
 from ...models import MirrorCustomer, Workspace
-from ...money import money_json
+from ...money import exponent, money_json
 from ..mirror_freshness import customer_data_as_of
 from ..payments import payment_history_page
 from .actions import pending_approvals, recent_actions
@@ -31,6 +31,7 @@ def _customer_block(facts: CustomerFacts) -> Obj:
         "address": address_full(address),
         "address_display": address_display(address),
         "currency": facts.currency,
+        "currency_exponent": exponent(facts.currency),
         "tax_exempt": customer.tax_exempt,
         "tax_ids": list(customer.tax_ids or []),
         "deleted": customer.deleted,

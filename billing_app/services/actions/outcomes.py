@@ -23,7 +23,7 @@ from ...clock import billing_now
 from ...errors import BillingDeskError, ProviderError, ProviderOutcomeUnknown
 from ...models import BillingAction, CustomerFlag
 from ...money import Money
-from ...playbook import customer_message_for
+from ...selectors.action_messages import customer_message_for
 from .. import notes
 from ..context_cache import customer_context_invalidate
 from .kinds import OPEN

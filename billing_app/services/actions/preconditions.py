@@ -31,7 +31,8 @@ from ...models import (
 )
 from ...money import Money
 from ...policy import ActionRequest
-from ...selectors.actions import addon_product_ids
+from ...selectors.duplicates import duplicate_pair_check
+from ...selectors.products import addon_product_ids
 from ...subscriptions import (
     LIVE_STATUSES,
     ItemView,
@@ -249,16 +250,13 @@ def action_prepare(
     elif kind == ActionKind.REFUND_DUPLICATE_CHARGE:
         first, second = (_charge(workspace, cid, c) for c in params["charge_ids"])
         earlier, later = sorted((first, second), key=lambda c: (c.created or now, c.stripe_id))
-        window = timedelta(hours=workspace.duplicate_window_hours)
-        if (
-            earlier.amount != later.amount
-            or earlier.currency != later.currency
-            or earlier.status != "succeeded"
-            or (earlier.created and later.created and later.created - earlier.created > window)
-        ):
+        if later.status != "succeeded":  # nothing to refund: said before the pair is judged
+            _refundable_charge(workspace, later, exclude_action_id=exclude_action_id)
+        window_hours = workspace.duplicate_window_hours
+        if not duplicate_pair_check(earlier, later, window_hours=window_hours):
             raise PreconditionFailed(
                 "These charges are not a duplicate pair (same amount and currency, both "
-                f"succeeded, within {workspace.duplicate_window_hours} hours).",
+                f"succeeded, within {window_hours} hours).",
                 code="not_duplicates",
             )
         remainder = _refundable_charge(workspace, later, exclude_action_id=exclude_action_id)
