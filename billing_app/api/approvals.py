@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 from ..models import ApprovalRequest
 from ..services.approvals import APPROVE, DENY, approval_decide, approval_list_for
 from .actions import ERROR_RESPONSES, ActionSerializer, user_display_name
+from .customers import request_agent
 
 
 @extend_schema_serializer(component_name="ApprovalRequest")
@@ -62,7 +63,7 @@ class ApprovalListApi(APIView):
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        context = request.auth
+        context = request_agent(request)
         approvals = approval_list_for(
             user=context.user, workspace=context.workspace, status=filters.validated_data["status"]
         )
@@ -83,7 +84,7 @@ class _DecideApi(APIView):
     def _decide(self, request: Request, approval_id: int) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        context = request.auth
+        context = request_agent(request)
         approval = approval_decide(
             approval_id=approval_id,
             user=context.user,
