@@ -33,7 +33,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Model
 
 from ..models import MirrorSubscriptionItem, Workspace
-from .mirror import MAPPERS, mirror_discounts_deactivate, mirror_upsert, ref, ts
+from .mirror import mirror_discounts_deactivate, mirror_upsert
+from .mirror_fields import MAPPERS, ref, ts
 
 Obj = dict[str, Any]
 
