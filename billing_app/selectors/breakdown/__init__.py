@@ -13,9 +13,10 @@
   ``prorations`` groups prorations by the change that caused them: seats 20 → 35 on
   a date, for the days left of that period). The differences add up to the change
   in total; anything left is named as such.
-* **The next invoice** (``next_invoice``): the subscription's items due at its next
-  renewal (a scheduled downgrade included), less a running discount, plus tax at
-  this invoice's effective rate.
+* **The next invoice** (``next_invoice``): what the subscription's next renewal bills,
+  by the one rule the panel's context uses too (``billing_app.invoice_rules``): the
+  items due (a scheduled downgrade included), less the running discounts, plus tax at
+  the subscription's tax rates, else at this invoice's effective rate.
 
 The answer also carries the scenario-5 message's fields (``message``) and the
 action an agent takes on a genuine error (a credit for this invoice).

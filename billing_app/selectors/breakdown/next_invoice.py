@@ -1,17 +1,30 @@
 """What a subscription's next renewal will invoice, from the mirrored rows.
 
-The items due at the next renewal (those on another cycle, e.g. a yearly add-on,
-are left out; a downgrade scheduled for the renewal is priced at its new price),
-less the running discounts (a percentage or an amount; ``once`` coupons are spent),
-plus tax at the given rate. Before any credit balance.
+The figures come from the one rule, ``billing_app.invoice_rules`` (Stripe's upcoming
+invoice, shared with the panel's context): the items due at the renewal (an item on
+another cycle is billed at its own period end), a change scheduled for the renewal
+priced at its new price, the running discounts (percentages and amounts off; a
+``once`` coupon only until an invoice consumes it), then tax. The tax rate is the
+subscription's exclusive tax rates when its mirrored JSON names them, else the rate
+the caller observed (the investigated invoice's effective rate: automatic tax, or
+rates set on the invoices). Before any credit balance. The mirror keeps no pending
+invoice items, so none are counted.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
 
+from ...invoice_rules import (
+    RenewalItem,
+    ScheduledPrice,
+    discount_view_from_mirror,
+    exclusive_tax_rate,
+    next_invoice_amounts,
+    renewal_at,
+    renews,
+)
 from ...models import (
     MirrorDiscount,
     MirrorPrice,
@@ -20,96 +33,77 @@ from ...models import (
     Workspace,
 )
 from ...money import money_json
-from ...subscriptions import is_billing, item_view_from_mirror, period_amount
+from ...subscriptions import item_view_from_mirror, price_view_from_mirror
 
 Obj = dict[str, Any]
 
 
-def _round(value: Decimal) -> int:
-    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
-
-
-def _renewal_at(sub: MirrorSubscription, items: list[MirrorSubscriptionItem]) -> datetime | None:
-    ends = [i.current_period_end for i in items if i.current_period_end]
-    when = min(ends) if ends else sub.current_period_end
-    if sub.status == "trialing" and sub.trial_end:
-        when = sub.trial_end
-    return when
-
-
-def _subtotal(
-    workspace: Workspace,
-    sub: MirrorSubscription,
-    items: list[MirrorSubscriptionItem],
-    when: datetime | None,
-) -> int:
+def _scheduled(workspace: Workspace, sub: MirrorSubscription) -> ScheduledPrice | None:
+    """A price change scheduled for the renewal (the item and its new price), if any."""
     meta = sub.metadata or {}
     pending_item, pending_price = meta.get("pending_item_id"), meta.get("pending_price_id")
-    target = (
-        MirrorPrice.objects.filter(workspace=workspace, stripe_id=pending_price).first()
-        if pending_item and pending_price
-        else None
-    )
-    subtotal = 0
-    for item in items:
-        ends = item.current_period_end
-        if ends and when and sub.status != "trialing" and ends.date() != when.date():
-            continue  # billed on another cycle (e.g. a yearly add-on)
-        view = item_view_from_mirror(item)
-        if target is not None and item.stripe_id == pending_item:
-            # a downgrade scheduled for this renewal
-            subtotal += int(target.unit_amount or 0) * view.quantity
-        else:
-            subtotal += period_amount(view)
-    return subtotal
+    if not pending_item or not pending_price:
+        return None
+    target = MirrorPrice.objects.filter(workspace=workspace, stripe_id=pending_price).first()
+    return ScheduledPrice(str(pending_item), price_view_from_mirror(target)) if target else None
 
 
-def _discount(
-    workspace: Workspace, sub: MirrorSubscription, subtotal: int, when: datetime | None
-) -> int:
-    discount = 0
-    for d in MirrorDiscount.objects.filter(
-        workspace=workspace, subscription_id=sub.stripe_id, active=True
-    ):
-        if d.end is not None and when is not None and d.end <= when:
-            continue
-        if d.duration == "once":
-            continue
-        if d.percent_off is not None:
-            discount += _round(Decimal(subtotal) * Decimal(d.percent_off) / 100)
-        elif d.amount_off:
-            discount += int(d.amount_off)
-    return min(discount, subtotal)
+def _tax_rate(sub: MirrorSubscription, observed: Decimal | None) -> Decimal | None:
+    data = sub.data or {}
+    own = exclusive_tax_rate(data.get("default_tax_rates") or [])
+    return own if own is not None else observed
 
 
 def next_invoice_estimate(
     *, workspace: Workspace, subscription_id: str, tax_rate: Decimal | None = None
 ) -> Obj | None:
-    """What the subscription's next renewal will invoice (before any credit balance)."""
+    """What the subscription's next renewal will invoice (before any credit balance).
+
+    ``tax_rate`` is the observed rate, used when the subscription names no tax rates.
+    """
     sub = MirrorSubscription.objects.filter(workspace=workspace, stripe_id=subscription_id).first()
-    if sub is None or not is_billing(sub.status):
+    if sub is None or not renews(
+        status=sub.status,
+        cancel_at_period_end=sub.cancel_at_period_end,
+        cancel_at=sub.cancel_at,
+        pause_behavior=(sub.pause_collection or {}).get("behavior"),
+    ):
         return None
-    if sub.cancel_at_period_end or sub.cancel_at:
-        return None
-    if (sub.pause_collection or {}).get("behavior") == "void":
-        return None
-    items = list(
+    rows = list(
         MirrorSubscriptionItem.objects.filter(workspace=workspace, subscription_id=sub.stripe_id)
     )
-    if not items:
+    if not rows:
         return None
-    when = _renewal_at(sub, items)
-    currency = (sub.currency or items[0].currency or workspace.base_currency).upper()
-    subtotal = _subtotal(workspace, sub, items, when)
-    discount = _discount(workspace, sub, subtotal, when)
-    tax = _round(Decimal(subtotal - discount) * tax_rate) if tax_rate else 0
-    total = subtotal - discount + tax
+    items = [RenewalItem(item_view_from_mirror(r), r.current_period_end) for r in rows]
+    when = renewal_at(
+        status=sub.status,
+        trial_end=sub.trial_end,
+        item_period_ends=[i.period_end for i in items],
+        period_end=sub.current_period_end,
+    )
+    if when is None:
+        return None
+    currency = (sub.currency or rows[0].currency or workspace.base_currency).upper()
+    discounts = MirrorDiscount.objects.filter(
+        workspace=workspace, subscription_id=sub.stripe_id, active=True
+    ).order_by("start", "stripe_id")
+    period_starts = [r.current_period_start for r in rows if r.current_period_start]
+    estimate = next_invoice_amounts(
+        items=items,
+        renews_at=when,
+        period_start=min(period_starts) if period_starts else sub.current_period_start,
+        currency=currency,
+        trialing=sub.status == "trialing",
+        discounts=[discount_view_from_mirror(d) for d in discounts],
+        scheduled=_scheduled(workspace, sub),
+        tax_rate=_tax_rate(sub, tax_rate),
+    )
     return {
-        "date": when.date().isoformat() if when else None,
-        "subtotal": money_json(subtotal, currency),
-        "discount": money_json(discount, currency),
-        "tax": money_json(tax, currency),
-        "total": money_json(total, currency),
-        "amount": money_json(total, currency),
+        "date": when.date().isoformat(),
+        "subtotal": money_json(estimate.subtotal, currency),
+        "discount": money_json(estimate.discount, currency),
+        "tax": money_json(estimate.tax, currency),
+        "total": money_json(estimate.total, currency),
+        "amount": money_json(estimate.total, currency),
         "subscription_id": sub.stripe_id,
     }

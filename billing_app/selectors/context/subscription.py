@@ -7,10 +7,13 @@
   the primary's other items plus the items of billing subscriptions that hold only
   add-on products (add-ons billed on their own cycle, e.g. yearly on the contract
   anniversary).
-* **Next invoice** — the earliest renewal (or trial end) among the billing
-  subscriptions not cancelling and not paused with ``void``: their items at the
-  current price (or the pending price of a scheduled change), less a percentage
-  discount the invoice will still see.
+* **Next invoice** — the earliest renewal (or trial end) among the subscriptions that
+  will renew, and what the ones renewing that day will bill together. What one
+  subscription's next invoice bills is the one rule of ``billing_app.invoice_rules``
+  (Stripe's upcoming invoice: the items due, a scheduled price change, the running
+  discounts — a ``once`` coupon until an invoice consumes it, percentages and
+  amounts off — and the subscription's exclusive tax rates), shared with the
+  overcharge investigation's ``selectors.breakdown.next_invoice``.
 
 Pure functions over the mirrored Stripe-shaped JSON; the products come from ``Catalog``.
 """
@@ -21,10 +24,24 @@ from datetime import datetime
 from decimal import Decimal
 
 from dateutil.relativedelta import relativedelta
-from django.utils import timezone
 
+from ...invoice_rules import (
+    RenewalItem,
+    ScheduledPrice,
+    discount_view_from_stripe,
+    exclusive_tax_rate,
+    next_invoice_amounts,
+    renewal_at,
+    renews,
+)
 from ...money import money_json, short_money
-from ...subscriptions import is_billing, monthly_amount, period_amount, seats_used
+from ...subscriptions import (
+    is_billing,
+    monthly_amount,
+    period_amount,
+    price_view_from_stripe,
+    seats_used,
+)
 from .products import Catalog, interval_text, sub_items
 from .shapes import Obj, day, minor_units, ts
 
@@ -87,23 +104,6 @@ def percent_factor(discount: Obj | None, at: datetime) -> Decimal:
     coupon = coupon_of(discount)
     if coupon.get("duration") == "once" or coupon.get("percent_off") is None:
         return Decimal(1)
-    return 1 - Decimal(str(coupon["percent_off"])) / 100
-
-
-def _next_invoice_factor(sub: Obj, discounts: dict[str, Obj], when: datetime) -> Decimal:
-    """The share of the next invoice left after the subscription's percentage discount.
-
-    A ``once`` coupon still applies when it was added during the current period
-    (no invoice has consumed it yet).
-    """
-    discount = discount_of(sub, discounts)
-    coupon = coupon_of(discount)
-    if not discount or coupon.get("percent_off") is None or not _discount_running(discount, when):
-        return Decimal(1)
-    if coupon.get("duration") == "once":
-        start, started = discount.get("start"), period_start(sub)
-        if not start or not started or int(start) < int(started):
-            return Decimal(1)
     return 1 - Decimal(str(coupon["percent_off"])) / 100
 
 
@@ -326,21 +326,49 @@ def subscription_block(
 # --- the next invoice ------------------------------------------------------------------------
 
 
-def _next_invoice_total(
-    sub: Obj, catalog: Catalog, discounts: dict[str, Obj], pending_prices: dict[str, Obj], when: int
-) -> int:
+def _next_invoice_of(
+    sub: Obj, catalog: Catalog, discounts: dict[str, Obj], pending_prices: dict[str, Obj]
+) -> tuple[datetime, int] | None:
+    """When the subscription's next invoice comes and its total (the one rule,
+    ``billing_app.invoice_rules``); ``None`` when it will not renew."""
+    if not renews(
+        status=sub.get("status"),
+        cancel_at_period_end=bool(sub.get("cancel_at_period_end")),
+        cancel_at=sub.get("cancel_at"),
+        pause_behavior=(sub.get("pause_collection") or {}).get("behavior"),
+    ):
+        return None
+    items = [RenewalItem(catalog.view(i), ts(i.get("current_period_end"))) for i in sub_items(sub)]
+    when = renewal_at(
+        status=sub.get("status"),
+        trial_end=ts(sub.get("trial_end")),
+        item_period_ends=[i.period_end for i in items],
+        period_end=ts(sub.get("current_period_end")),
+    )
+    if when is None:
+        return None
     meta = sub.get("metadata") or {}
-    total = Decimal(0)
-    for item in sub_items(sub):
-        view = catalog.view(item)
-        amount = period_amount(view)
-        if meta.get("pending_item_id") == item.get("id") and meta.get("pending_price_id"):
-            target = pending_prices.get(str(meta["pending_price_id"]))
-            if target:
-                amount = int(target.get("unit_amount") or 0) * view.quantity
-        total += amount
-    total *= _next_invoice_factor(sub, discounts, ts(when) or timezone.now())
-    return minor_units(total)
+    target = pending_prices.get(str(meta.get("pending_price_id") or ""))
+    scheduled = (
+        ScheduledPrice(str(meta["pending_item_id"]), price_view_from_stripe(target))
+        if target and meta.get("pending_item_id")
+        else None
+    )
+    refs = [
+        ref if isinstance(ref, dict) else discounts.get(str(ref))
+        for ref in sub.get("discounts") or []
+    ]
+    estimate = next_invoice_amounts(
+        items=items,
+        renews_at=when,
+        period_start=ts(period_start(sub)),
+        currency=str(sub.get("currency") or ""),
+        trialing=sub.get("status") == "trialing",
+        discounts=[discount_view_from_stripe(d) for d in refs if d],
+        scheduled=scheduled,
+        tax_rate=exclusive_tax_rate(sub.get("default_tax_rates") or []),
+    )
+    return when, estimate.total
 
 
 def next_invoice(
@@ -351,27 +379,19 @@ def next_invoice(
     pending_prices: dict[str, Obj],
     currency: str,
 ) -> Obj | None:
-    candidates: list[tuple[int, int, str]] = []
+    """The customer's next invoice: the earliest renewal among the subscriptions and what
+    the ones renewing that day will bill together."""
+    candidates: list[tuple[datetime, int, str]] = []
     for sub in subs:
-        if (
-            not is_billing(sub.get("status"))
-            or sub.get("cancel_at_period_end")
-            or sub.get("cancel_at")
-        ):
-            continue
-        if (sub.get("pause_collection") or {}).get("behavior") == "void":
-            continue
-        when = sub.get("trial_end") if sub.get("status") == "trialing" else period_end(sub)
-        if not when:
-            continue
-        total = _next_invoice_total(sub, catalog, discounts, pending_prices, int(when))
-        candidates.append((int(when), total, str(sub.get("id"))))
+        due = _next_invoice_of(sub, catalog, discounts, pending_prices)
+        if due is not None:
+            candidates.append((due[0], due[1], str(sub.get("id"))))
     if not candidates:
         return None
     earliest = min(c[0] for c in candidates)
-    due = [c for c in candidates if c[0] == earliest]
+    due_now = [c for c in candidates if c[0] == earliest]
     return {
-        "amount": money_json(sum(c[1] for c in due), currency),
-        "date": day(ts(earliest)),
-        "subscription_ids": [c[2] for c in due],
+        "amount": money_json(sum(c[1] for c in due_now), currency),
+        "date": day(earliest),
+        "subscription_ids": [c[2] for c in due_now],
     }
