@@ -174,11 +174,18 @@ def renews(
     *,
     status: str | None,
     cancel_at_period_end: bool = False,
-    cancel_at: object = None,
+    cancel_at: datetime | None = None,
+    renewal: datetime | None = None,
     pause_behavior: str | None = None,
 ) -> bool:
-    """Whether the subscription has a next invoice at all (see the module docstring)."""
-    if not is_billing(status) or cancel_at_period_end or cancel_at:
+    """Whether the subscription has a next invoice at all (see the module docstring).
+
+    A cancellation scheduled for a date (``cancel_at``) stops the renewal only when it
+    falls on or before it: Stripe still bills the renewals before that date.
+    """
+    if not is_billing(status) or cancel_at_period_end:
+        return False
+    if cancel_at is not None and (renewal is None or cancel_at <= renewal):
         return False
     return pause_behavior != "void"
 

@@ -204,7 +204,10 @@ def test_which_subscriptions_renew():
     assert not renews(status="canceled")
     assert not renews(status="paused")
     assert not renews(status="active", cancel_at_period_end=True)
+    # A cancellation on a date stops the renewals from that date on; Stripe bills those before.
+    assert not renews(status="active", cancel_at=RENEWAL, renewal=RENEWAL)
     assert not renews(status="active", cancel_at=RENEWAL)
+    assert renews(status="active", cancel_at=RENEWAL + timedelta(days=30), renewal=RENEWAL)
     assert not renews(status="active", pause_behavior="void")
 
 
@@ -272,7 +275,7 @@ def seeded(db, settings):
     return seed_brief_day(settings)
 
 
-def _with(workspace, *, discounts=(), tax_rates=(), extra_items=()):
+def _with(workspace, *, discounts=(), tax_rates=(), extra_items=(), cancel_at=None):
     """Initech's subscription as Stripe would return it with these discounts, tax rates, items."""
     from billing_app.models import MirrorSubscription
     from billing_app.services.mirror import mirror_upsert
@@ -283,6 +286,8 @@ def _with(workspace, *, discounts=(), tax_rates=(), extra_items=()):
     items = dict(data["items"])
     items["data"] = list(items["data"]) + list(extra_items)
     data["items"] = items
+    if cancel_at is not None:
+        data["cancel_at"] = int(cancel_at.timestamp())
     mirror_upsert(workspace=workspace, obj=data)
     return data
 
@@ -395,3 +400,20 @@ def test_both_callers_leave_out_an_item_on_another_cycle(seeded):
 
     # the context added the item to February's invoice; it renews in December
     assert _both(seeded.workspace) == (105_000, 105_000)
+
+
+def test_both_callers_bill_the_renewal_before_a_scheduled_cancellation(seeded):
+    from billing_app.models import MirrorCustomer
+    from billing_app.selectors.breakdown import next_invoice_estimate
+    from billing_app.selectors.context import customer_context
+
+    # Cancelling on 2026-03-20: Stripe still bills the 2026-02-10 renewal.
+    _with(seeded.workspace, cancel_at=datetime(2026, 3, 20, tzinfo=UTC))
+    assert _both(seeded.workspace) == (105_000, 105_000)
+
+    # Cancelling on the renewal day (or before): nothing more is billed.
+    _with(seeded.workspace, cancel_at=datetime(2026, 2, 10, tzinfo=UTC))
+    customer = MirrorCustomer.objects.get(workspace=seeded.workspace, stripe_id=INITECH)
+    context = customer_context(workspace=seeded.workspace, customer=customer)
+    assert context["payment_status"]["next_invoice"] is None
+    assert next_invoice_estimate(workspace=seeded.workspace, subscription_id=INITECH_SUB) is None

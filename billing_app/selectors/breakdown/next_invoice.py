@@ -62,12 +62,7 @@ def next_invoice_estimate(
     ``tax_rate`` is the observed rate, used when the subscription names no tax rates.
     """
     sub = MirrorSubscription.objects.filter(workspace=workspace, stripe_id=subscription_id).first()
-    if sub is None or not renews(
-        status=sub.status,
-        cancel_at_period_end=sub.cancel_at_period_end,
-        cancel_at=sub.cancel_at,
-        pause_behavior=(sub.pause_collection or {}).get("behavior"),
-    ):
+    if sub is None:
         return None
     rows = list(
         MirrorSubscriptionItem.objects.filter(workspace=workspace, subscription_id=sub.stripe_id)
@@ -81,7 +76,13 @@ def next_invoice_estimate(
         item_period_ends=[i.period_end for i in items],
         period_end=sub.current_period_end,
     )
-    if when is None:
+    if when is None or not renews(
+        status=sub.status,
+        cancel_at_period_end=sub.cancel_at_period_end,
+        cancel_at=sub.cancel_at,
+        renewal=when,
+        pause_behavior=(sub.pause_collection or {}).get("behavior"),
+    ):
         return None
     currency = (sub.currency or rows[0].currency or workspace.base_currency).upper()
     discounts = MirrorDiscount.objects.filter(

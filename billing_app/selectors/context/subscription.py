@@ -331,13 +331,6 @@ def _next_invoice_of(
 ) -> tuple[datetime, int] | None:
     """When the subscription's next invoice comes and its total (the one rule,
     ``billing_app.invoice_rules``); ``None`` when it will not renew."""
-    if not renews(
-        status=sub.get("status"),
-        cancel_at_period_end=bool(sub.get("cancel_at_period_end")),
-        cancel_at=sub.get("cancel_at"),
-        pause_behavior=(sub.get("pause_collection") or {}).get("behavior"),
-    ):
-        return None
     items = [RenewalItem(catalog.view(i), ts(i.get("current_period_end"))) for i in sub_items(sub)]
     when = renewal_at(
         status=sub.get("status"),
@@ -345,7 +338,13 @@ def _next_invoice_of(
         item_period_ends=[i.period_end for i in items],
         period_end=ts(sub.get("current_period_end")),
     )
-    if when is None:
+    if when is None or not renews(
+        status=sub.get("status"),
+        cancel_at_period_end=bool(sub.get("cancel_at_period_end")),
+        cancel_at=ts(sub.get("cancel_at")),
+        renewal=when,
+        pause_behavior=(sub.get("pause_collection") or {}).get("behavior"),
+    ):
         return None
     meta = sub.get("metadata") or {}
     target = pending_prices.get(str(meta.get("pending_price_id") or ""))
