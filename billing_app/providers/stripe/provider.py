@@ -2,7 +2,8 @@
 
 Assembled from one part per seam, each in its own module:
 
-- ``core``: the workspace's client, the expansions, what a write reports it changed;
+- ``core``: the key ``"stripe"``, the workspace's client, the expansions, what a write
+  reports it changed;
 - ``reads``: the customer bundle, email search, backfill pages, single re-reads;
 - ``payments``: payment links, invoice resends, credits, refunds, the card-update page;
 - ``subscriptions``: trial, pause/resume, cancel/undo, seats, discounts, grace periods;
@@ -10,7 +11,9 @@ Assembled from one part per seam, each in its own module:
 - ``customers``: tax ids and billing address;
 - ``reconciliation``: finding the write of an action whose answer was lost;
 - ``keys``: idempotency keys and action tags; ``concurrency``: parallel reads;
-- ``client``: the thin stripe-python client; ``readers``: pure reads of Stripe objects.
+- ``client``: one function per remote call, over ``transport`` (sending, retries,
+  refused / never sent / outcome unknown); ``readers``: pure reads of Stripe objects;
+- the argument checks every provider shares: ``providers.arguments``.
 
 Where the mirror is written: nowhere here. Every write returns its result with
 ``changes`` (the Stripe objects it created or changed, stamped with when the request
@@ -28,7 +31,6 @@ step (``keys.step_key``), so a retry of the whole action replays each step.
 from __future__ import annotations
 
 from ...errors import BillingDeskError
-from .concurrency import run_concurrently as _run_concurrently  # noqa: F401  (bench/ imports it)
 from .core import StripeCore
 from .customers import StripeCustomers
 from .payments import StripePayments
@@ -48,8 +50,6 @@ class StripeProvider(
     StripeCore,
 ):
     """Stripe for one workspace: its own secret key, our pinned API version and transport."""
-
-    key = "stripe"
 
     def ping(self) -> bool:
         try:
