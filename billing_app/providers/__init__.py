@@ -6,6 +6,10 @@ issue 12 any value other than ``"stripe"`` went to the sandbox, so a misconfigur
 workspace "refunded" without moving money and told the customer it had. The sandbox is
 a simulation: it is served only where ``settings.BILLING_DESK_SANDBOX_ENABLED`` (the demo,
 the tests) says so, and ``billing_app.checks`` refuses a deployment that has it otherwise.
+
+A provider is a ``BillingProvider`` (``base``) that passes the provider contract suite
+(``tests/billing_app/providers/contract``): adding one is a class here, its dotted path
+in ``BILLING_PROVIDERS``, and one harness builder in that suite.
 """
 
 from __future__ import annotations
