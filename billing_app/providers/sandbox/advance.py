@@ -91,18 +91,28 @@ class SandboxClockAdvance(SandboxInvoicing):
         for _ in range(MAX_PERIODS_PER_ADVANCE):
             item = self._plan_item(sub) or next(iter(subscription_items(sub)), None)
             boundary = _ts((item or {}).get("current_period_end"))
-            if item is None or boundary is None or boundary > to:
-                break
-            touched = True
             cancel_at = _ts(sub.get("cancel_at"))
-            if cancel_at is not None and cancel_at <= boundary:
+            if (
+                cancel_at is not None
+                and cancel_at <= to
+                and (boundary is None or cancel_at <= boundary)
+            ):
+                # Canceled at ``cancel_at`` (the period end, or a date set for it): nothing more bills.
                 sub["status"] = "canceled"
                 sub["ended_at"] = objects.unix(cancel_at)
                 sub["cancel_at_period_end"] = False
+                touched = True
                 break
+            if item is None or boundary is None or boundary > to:
+                break
+            touched = True
             invoice = self._roll_period(sub, boundary)
             if invoice is not None:
                 invoices.append(invoice)
+        resumes_at = _ts((sub.get("pause_collection") or {}).get("resumes_at"))
+        if sub.get("status") != "canceled" and resumes_at is not None and resumes_at <= to:
+            sub["pause_collection"] = None  # collection resumes on its date, as on Stripe
+            touched = True
         if touched:
             self._put(sub)
             return invoices

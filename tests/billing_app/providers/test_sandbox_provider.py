@@ -618,6 +618,19 @@ def test_paused_collection_resumes(sandbox):
     assert again.value.code == "not_paused"
 
 
+def test_paused_collection_resumes_on_its_date_when_the_clock_passes_it(seeded, sandbox):
+    sandbox.pause_subscription(
+        subscription_id=ACME_PLAN,
+        behavior="keep_as_draft",
+        resumes_at=AS_OF + timedelta(days=2),
+        idempotency_key="p",
+    )
+
+    sandbox_advance(workspace=seeded.workspace, to=AS_OF + timedelta(days=3))
+
+    assert MirrorSubscription.objects.get(stripe_id=ACME_PLAN).pause_collection is None
+
+
 def test_a_renewal_while_collection_is_paused_is_voided(seeded, sandbox):
     sandbox.pause_subscription(
         subscription_id=ACME_PLAN, behavior="void", resumes_at=None, idempotency_key="p"
