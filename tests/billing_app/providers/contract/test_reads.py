@@ -108,3 +108,6 @@ def test_ping_says_the_provider_answers(harness):
 def test_now_is_the_billing_clock(harness):
     # the provider's clock is the account's (the sandbox's is frozen at the world's now)
     assert abs((harness.provider.now() - harness.now).total_seconds()) < 60
+    # and the same time is read without building a provider (``billing_app.clock``)
+    clock = type(harness.provider).clock_now(harness.workspace)
+    assert abs((clock - harness.provider.now()).total_seconds()) < 60
