@@ -6,7 +6,7 @@ import re
 from datetime import datetime, timedelta
 
 from ...errors import PreconditionFailed, ValidationFailed
-from ...models import MirrorInvoice
+from ...models import MirrorCustomer, MirrorInvoice
 from ..base import InvoiceSendResult, LinkResult
 from . import objects
 from .state import SANDBOX_HOST, Obj, SandboxState
@@ -19,7 +19,7 @@ class SandboxLinks(SandboxState):
         params = {"customer_id": customer_id, "invoice_id": invoice_id}
 
         def act(now: datetime) -> LinkResult:
-            customer = self._customer(customer_id)
+            customer = self._row(MirrorCustomer, customer_id, "customer")
             invoice: Obj | None
             if invoice_id:
                 invoice = self._get(MirrorInvoice, invoice_id, "invoice")
@@ -50,9 +50,13 @@ class SandboxLinks(SandboxState):
                     kind="hosted_invoice",
                     object_id=invoice["id"],
                 )
+            if customer.deleted:  # as the Stripe provider refuses a Checkout for it
+                raise PreconditionFailed(
+                    "This customer was deleted in Stripe.", code="customer_deleted"
+                )
             session_id = self._id("cs", idempotency_key)
             return LinkResult(
-                url=f"{SANDBOX_HOST}/c/{session_id}?customer={customer['id']}",
+                url=f"{SANDBOX_HOST}/c/{session_id}?customer={customer_id}",
                 kind="checkout",
                 object_id=session_id,
                 expires_at=now + timedelta(hours=24),

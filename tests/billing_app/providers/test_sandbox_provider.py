@@ -1000,6 +1000,15 @@ def test_payment_link_is_the_open_invoice_page_else_a_checkout(sandbox):
     assert other.value.code == "invoice_not_for_customer"
 
 
+def test_no_checkout_for_a_deleted_customer(seeded, sandbox):
+    mirror_upsert(
+        workspace=seeded.workspace, obj={"id": ACME, "object": "customer", "deleted": True}
+    )
+    with pytest.raises(PreconditionFailed) as refused:
+        sandbox.create_payment_link(customer_id=ACME, invoice_id=None, idempotency_key="l")
+    assert refused.value.code == "customer_deleted"
+
+
 def test_payment_method_update_is_a_portal_link(sandbox):
     link = sandbox.payment_method_update_link(
         customer_id="cus_sbx_northwind",
