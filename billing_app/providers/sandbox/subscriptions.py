@@ -208,16 +208,13 @@ class SandboxSubscriptions(SandboxInvoicing, SandboxState):
                     "That item is not part of this subscription.", code="item_not_in_subscription"
                 )
             old_qty = int(item.get("quantity") or 0)
-            if quantity == old_qty:
-                raise PreconditionFailed(
-                    f"The subscription already has {quantity} seats.", code="no_change"
-                )
             item["quantity"] = quantity
             price = item["price"]
             unit = int(price.get("unit_amount") or 0)
             start = _ts(item.get("current_period_start")) or now
             end = _ts(item.get("current_period_end")) or now
-            if sub.get("status") != "trialing" and start <= now < end:
+            # Stripe prorates nothing for the same count, during a trial, or outside the period.
+            if quantity != old_qty and sub.get("status") != "trialing" and start <= now < end:
                 name = objects.price_product_name(price)
                 label = proration_date_label(now)
                 credit = -prorate(unit * old_qty, period_start=start, period_end=end, at=now)
