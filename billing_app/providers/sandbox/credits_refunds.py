@@ -37,7 +37,7 @@ class SandboxCreditsRefunds(SandboxState):
                 created=now,
                 ending_balance=ending,
                 type="adjustment",
-                description=description or None,
+                description=description[:350] if description else "Billing Desk credit",
             )
             customer["balance"] = ending
             customer["currency"] = amount.currency.lower()
