@@ -40,6 +40,25 @@ def _pending_subscription(line: Obj) -> str:
     return str(details.get("subscription") or "")
 
 
+def _line_item(line: Obj, *, id: str, invoice_id: str, currency: str, subscription_id: str) -> Obj:
+    """An invoice line of the subscription from ``line`` (``description, amount, price,
+    quantity, item_id, proration, period_start, period_end``)."""
+    return objects.line_item(
+        id=id,
+        invoice_id=invoice_id,
+        amount=int(line["amount"]),
+        currency=currency,
+        description=line["description"],
+        period_start=line["period_start"],
+        period_end=line["period_end"],
+        price=line.get("price"),
+        quantity=line.get("quantity"),
+        subscription_id=subscription_id,
+        subscription_item_id=line.get("item_id"),
+        proration=bool(line.get("proration")),
+    )
+
+
 class SandboxInvoicing(SandboxState):
     # --- pending invoice items ----------------------------------------------------------
 
@@ -63,19 +82,12 @@ class SandboxInvoicing(SandboxState):
     ) -> Obj:
         """A pending invoice item (``invoiceitem``), kept as a line of the upcoming invoice."""
         currency = str(subscription.get("currency") or "usd")
-        pending = objects.line_item(
+        pending = _line_item(
+            {**line, "proration": True},
             id=item_id,
             invoice_id="",
-            amount=int(line["amount"]),
             currency=currency,
-            description=line["description"],
-            period_start=line["period_start"],
-            period_end=line["period_end"],
-            price=line.get("price"),
-            quantity=line.get("quantity"),
             subscription_id=subscription["id"],
-            subscription_item_id=line.get("item_id"),
-            proration=True,
         )
         pending["invoice"] = None
         pending["parent"]["subscription_item_details"]["invoice_item"] = item_id
@@ -138,19 +150,12 @@ class SandboxInvoicing(SandboxState):
             for pending in self._pending_items(str(subscription["id"]))
         ]
         built += [
-            objects.line_item(
+            _line_item(
+                line,
                 id=self._id("il", key, n),
                 invoice_id=invoice_id,
-                amount=int(line["amount"]),
                 currency=currency,
-                description=line["description"],
-                period_start=line["period_start"],
-                period_end=line["period_end"],
-                price=line.get("price"),
-                quantity=line.get("quantity"),
                 subscription_id=subscription["id"],
-                subscription_item_id=line.get("item_id"),
-                proration=bool(line.get("proration")),
             )
             for n, line in enumerate(lines)
         ]

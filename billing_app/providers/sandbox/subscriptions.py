@@ -119,11 +119,7 @@ class SandboxSubscriptions(SandboxInvoicing, SandboxState):
         """Set ``cancel_at_period_end`` back to false: the subscription renews as before."""
 
         def act(now: datetime) -> SubscriptionResult:
-            sub = self._get(MirrorSubscription, subscription_id, "subscription")
-            if sub.get("status") in ENDED:
-                raise PreconditionFailed(
-                    "This subscription is already canceled.", code="already_canceled"
-                )
+            sub = self._not_ended(subscription_id)
             if not sub.get("cancel_at_period_end"):
                 raise PreconditionFailed(
                     "This subscription is not set to cancel.", code="not_canceling"
@@ -148,11 +144,7 @@ class SandboxSubscriptions(SandboxInvoicing, SandboxState):
         idempotency_key: str,
     ) -> SubscriptionResult:
         def act(now: datetime) -> SubscriptionResult:
-            sub = self._get(MirrorSubscription, subscription_id, "subscription")
-            if sub.get("status") in ENDED:
-                raise PreconditionFailed(
-                    "This subscription is already canceled.", code="already_canceled"
-                )
+            sub = self._not_ended(subscription_id)
             # What the Stripe provider asks Stripe to store: Stripe's feedback enumeration,
             # any other reason kept in front of the agent's comment.
             note = comment.strip()
@@ -371,6 +363,15 @@ class SandboxSubscriptions(SandboxInvoicing, SandboxState):
             {"subscription_id": subscription_id, "invoice_id": invoice_id, "until": until},
             act,
         )
+
+    def _not_ended(self, subscription_id: str) -> Obj:
+        """The subscription, unless it has ended (``already_canceled``, as on Stripe)."""
+        sub = self._get(MirrorSubscription, subscription_id, "subscription")
+        if sub.get("status") in ENDED:
+            raise PreconditionFailed(
+                "This subscription is already canceled.", code="already_canceled"
+            )
+        return sub
 
     def _result(self, sub: Obj, *, item_id: str = "") -> SubscriptionResult:
         """The result Stripe's answer gives: ``quantity`` of the item changed, else the plan item."""
