@@ -33,7 +33,7 @@ from ..base import PlanChangePreview, PlanChangeResult, ProrationLine
 from . import objects
 from .invoicing import SandboxInvoicing
 from .items import subscription_items
-from .proration import period_end_after, prorate, proration_date_label
+from .proration import period_end_after, proration_line
 from .state import Obj, _money, _ts
 
 
@@ -77,11 +77,14 @@ class SandboxPlanChanges(SandboxInvoicing):
             effective = at
         else:
             effective = at
-            label = proration_date_label(at)
-            old_name = objects.price_product_name(old_price)
-            new_name = objects.price_product_name(new_price)
-            qty_label = f"{qty} × " if qty != 1 else ""
-            credit = -prorate(old_amount, period_start=start, period_end=end, at=at)
+            window = {"period_start": start, "period_end": end, "at": at}
+            unused, credit = proration_line(
+                "unused",
+                name=objects.price_product_name(old_price),
+                quantity=qty,
+                amount=old_amount,
+                **window,
+            )
             lines = [
                 ProrationLine(
                     description=str(p["description"]),
@@ -94,7 +97,7 @@ class SandboxPlanChanges(SandboxInvoicing):
             ]
             lines.append(
                 ProrationLine(
-                    description=f"Unused time on {qty_label}{old_name} after {label}",
+                    description=unused,
                     amount=_money(credit, currency),
                     period_start=at,
                     period_end=end,
@@ -102,10 +105,16 @@ class SandboxPlanChanges(SandboxInvoicing):
                 )
             )
             if _interval(old_price) == _interval(new_price):
-                debit = prorate(new_amount, period_start=start, period_end=end, at=at)
+                remaining, debit = proration_line(
+                    "remaining",
+                    name=objects.price_product_name(new_price),
+                    quantity=qty,
+                    amount=new_amount,
+                    **window,
+                )
                 lines.append(
                     ProrationLine(
-                        description=f"Remaining time on {qty_label}{new_name} after {label}",
+                        description=remaining,
                         amount=_money(debit, currency),
                         period_start=at,
                         period_end=end,

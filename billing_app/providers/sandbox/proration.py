@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any
+from typing import Any, Literal
 
 from dateutil.relativedelta import relativedelta
 
@@ -27,6 +27,30 @@ def prorate(amount: int, *, period_start: datetime, period_end: datetime, at: da
     """``amount`` (minor units for a whole period) scaled to what is left of the period at ``at``."""
     fraction = remaining_fraction(period_start=period_start, period_end=period_end, at=at)
     return int((Decimal(amount) * fraction).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+
+
+def proration_line(
+    side: Literal["unused", "remaining"],
+    *,
+    name: str,
+    quantity: int,
+    amount: int,
+    period_start: datetime,
+    period_end: datetime,
+    at: datetime,
+) -> tuple[str, int]:
+    """One of Stripe's two proration lines for ``quantity`` × ``name`` (``amount``: the whole
+    period's): the credit for the unused time (negative) or the charge for the remaining
+    time, worded as Stripe words them (``Unused time on 50 × Enterprise Pro after 15 Jan 2026``)."""
+    share = prorate(amount, period_start=period_start, period_end=period_end, at=at)
+    label = f"{_counted(quantity, name)} after {proration_date_label(at)}"
+    if side == "unused":
+        return f"Unused time on {label}", -share
+    return f"Remaining time on {label}", share
+
+
+def _counted(quantity: int, name: str) -> str:
+    return f"{quantity} × {name}" if quantity != 1 else name
 
 
 def proration_date_label(at: datetime) -> str:

@@ -23,7 +23,7 @@ from ..stripe import readers as stripe_readers
 from . import objects
 from .invoicing import SandboxInvoicing
 from .items import subscription_items
-from .proration import prorate, proration_date_label
+from .proration import proration_line
 from .state import Obj, SandboxState, _ts
 
 # Stripe's final statuses: a subscription in one never changes again.
@@ -208,9 +208,7 @@ class SandboxSubscriptions(SandboxInvoicing, SandboxState):
             # Stripe prorates nothing for the same count, during a trial, or outside the period.
             if quantity != old_qty and sub.get("status") != "trialing" and start <= now < end:
                 name = objects.price_product_name(price)
-                label = proration_date_label(now)
-                credit = -prorate(unit * old_qty, period_start=start, period_end=end, at=now)
-                debit = prorate(unit * quantity, period_start=start, period_end=end, at=now)
+                window = {"period_start": start, "period_end": end, "at": now}
                 base_line = {
                     "price": price,
                     "item_id": item_id,
@@ -218,23 +216,22 @@ class SandboxSubscriptions(SandboxInvoicing, SandboxState):
                     "period_start": now,
                     "period_end": end,
                 }
+                unused = proration_line(
+                    "unused", name=name, quantity=old_qty, amount=unit * old_qty, **window
+                )
+                remaining = proration_line(
+                    "remaining", name=name, quantity=quantity, amount=unit * quantity, **window
+                )
                 # Stripe's create_prorations: pending invoice items for the next invoice.
-                for n, line in enumerate(
-                    [
-                        {
-                            **base_line,
-                            "description": f"Unused time on {old_qty} × {name} after {label}",
-                            "amount": credit,
-                            "quantity": old_qty,
-                        },
-                        {
-                            **base_line,
-                            "description": f"Remaining time on {quantity} × {name} after {label}",
-                            "amount": debit,
-                            "quantity": quantity,
-                        },
-                    ]
+                for n, (count, (description, amount)) in enumerate(
+                    [(old_qty, unused), (quantity, remaining)]
                 ):
+                    line = {
+                        **base_line,
+                        "description": description,
+                        "amount": amount,
+                        "quantity": count,
+                    }
                     self._add_pending_item(
                         item_id=self._id("ii", idempotency_key, n), subscription=sub, line=line
                     )
