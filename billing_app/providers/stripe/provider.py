@@ -30,7 +30,11 @@ step (``keys.step_key``), so a retry of the whole action replays each step.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from ...errors import BillingDeskError
+from .concurrency import run_concurrently
 from .core import StripeCore
 from .customers import StripeCustomers
 from .payments import StripePayments
@@ -38,6 +42,10 @@ from .plan_changes import StripePlanChanges
 from .reads import StripeReads
 from .reconciliation import StripeReconciliation
 from .subscriptions import StripeSubscriptions
+
+# How independent reads run (``concurrency``); the benchmarks (``bench/context_*.py``)
+# swap in a sequential runner here to measure what concurrency saves.
+_run_concurrently = run_concurrently
 
 
 class StripeProvider(
@@ -50,6 +58,10 @@ class StripeProvider(
     StripeCore,
 ):
     """Stripe for one workspace: its own secret key, our pinned API version and transport."""
+
+    @staticmethod
+    def _concurrently(calls: dict[str, Callable[[], Any]]) -> dict[str, Any]:
+        return _run_concurrently(calls)
 
     def ping(self) -> bool:
         try:
