@@ -443,6 +443,23 @@ def test_a_second_refund_cannot_exceed_what_is_left(acme, agent, spy):
     assert len(spy.writes("refund")) == 1
 
 
+def test_a_second_discount_is_refused_not_stacked_or_swapped(acme, agent, spy):
+    # given a subscription an agent already gave 10 % off
+    manager = agent(Role.MANAGER)
+    assert submit(manager, K.APPLY_DISCOUNT).status == "succeeded"
+
+    # when another 10 % is asked for (20 % together would be past an L2's limit)
+    params = {"subscription_id": "sub_acme", "percent_off": "10", "duration": "forever"}
+    with pytest.raises(PreconditionFailed) as raised:
+        submit(manager, K.APPLY_DISCOUNT, params)
+
+    # then it is refused before any call, naming the discount in force
+    assert raised.value.code == "discount_exists"
+    assert raised.value.details["percent_off"] == "10.00"
+    assert len(spy.writes("apply_discount")) == 1
+    assert BillingAction.objects.filter(kind=K.APPLY_DISCOUNT).count() == 1
+
+
 def test_trial_extension_and_cancellation_state_checks(acme, agent, spy):
     manager = agent(Role.MANAGER)
     params = {"subscription_id": "sub_acme", "reason": "unused", "customer_requested": True}

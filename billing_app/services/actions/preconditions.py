@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from django.conf import settings
+from django.db.models import Q
 
 from ...catalog import KIND_POLICY_ACTION, ActionKind
 from ...clock import billing_now
@@ -23,6 +24,7 @@ from ...errors import NotFound, PreconditionFailed, ValidationFailed
 from ...models import (
     MirrorCharge,
     MirrorCustomer,
+    MirrorDiscount,
     MirrorInvoice,
     MirrorPrice,
     MirrorSubscription,
@@ -329,11 +331,40 @@ def _prepare_subscription(
         _prepare_seats(workspace, sub, params, prepared)
     elif kind == ActionKind.APPLY_DISCOUNT:
         _live(sub)
+        _no_discount_yet(workspace, sub, now)
     elif kind == ActionKind.EXTEND_GRACE_PERIOD:
         _live(sub)
         if params.get("invoice_id"):
             prepared.invoice = _invoice(workspace, sub.customer_id, params["invoice_id"])
         prepared.values["until"] = now + timedelta(days=params["days"])
+
+
+def _no_discount_yet(workspace: Workspace, sub: MirrorSubscription, now: datetime) -> None:
+    """One discount per subscription from Billing Desk: a second would either stack past
+    the role's percent limit (Stripe adds it to the list) or silently replace a discount
+    the customer was given (a list set anew). The agent sees the one in force instead."""
+    existing = (
+        MirrorDiscount.objects.filter(
+            workspace=workspace, subscription_id=sub.stripe_id, active=True
+        )
+        .filter(Q(end__isnull=True) | Q(end__gt=now))
+        .order_by("start", "stripe_id")
+        .first()
+    )
+    if existing is None:
+        return
+    what = (
+        f"{existing.percent_off.normalize():f}% off"
+        if existing.percent_off is not None
+        else "an amount off"
+    )
+    raise PreconditionFailed(
+        f"Subscription {sub.stripe_id} already has a discount ({what}, "
+        f"{existing.coupon_name or existing.coupon_id}); a second one is not added. "
+        "Remove it in Stripe first, or change it there.",
+        code="discount_exists",
+        details={"discount_id": existing.stripe_id, "percent_off": str(existing.percent_off or "")},
+    )
 
 
 def _prepare_plan_change(
