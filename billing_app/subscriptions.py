@@ -24,6 +24,8 @@ from .errors import PreconditionFailed
 # ``paused`` is a trial that ended without a payment method; ``canceled``,
 # ``incomplete`` and ``incomplete_expired`` are not live.
 LIVE_STATUSES: frozenset[str] = frozenset({"active", "trialing", "past_due", "unpaid", "paused"})
+# Stripe's final statuses: nothing changes a subscription in them any more.
+ENDED_STATUSES: frozenset[str] = frozenset({"canceled", "incomplete_expired"})
 # Statuses in which a subscription is billing now (renewals are expected).
 BILLING_STATUSES: frozenset[str] = frozenset({"active", "trialing", "past_due", "unpaid"})
 
@@ -278,6 +280,7 @@ def discounted_mrr_delta(monthly: Decimal | int, *, percent_off: Decimal | float
 
 __all__ = [
     "BILLING_STATUSES",
+    "ENDED_STATUSES",
     "LIVE_STATUSES",
     "MONTHS_PER_INTERVAL",
     "PERIODS_PER_YEAR",

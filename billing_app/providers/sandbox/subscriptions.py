@@ -12,6 +12,7 @@ from datetime import datetime
 
 from ...errors import PreconditionFailed, ValidationFailed
 from ...models import MirrorInvoice, MirrorSubscription
+from ...subscriptions import ENDED_STATUSES
 from ..base import (
     CANCELLATION_FEEDBACK,
     DISCOUNT_DURATIONS,
@@ -25,9 +26,6 @@ from .invoicing import SandboxInvoicing
 from .items import subscription_items
 from .proration import proration_line
 from .state import Obj, SandboxState, _ts
-
-# Stripe's final statuses: a subscription in one never changes again.
-ENDED = frozenset({"canceled", "incomplete_expired"})
 
 
 class SandboxSubscriptions(SandboxInvoicing, SandboxState):
@@ -364,7 +362,7 @@ class SandboxSubscriptions(SandboxInvoicing, SandboxState):
     def _not_ended(self, subscription_id: str) -> Obj:
         """The subscription, unless it has ended (``already_canceled``, as on Stripe)."""
         sub = self._get(MirrorSubscription, subscription_id, "subscription")
-        if sub.get("status") in ENDED:
+        if sub.get("status") in ENDED_STATUSES:
             raise PreconditionFailed(
                 "This subscription is already canceled.", code="already_canceled"
             )

@@ -21,6 +21,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, TruncMonth
 
 from ...models import MirrorSubscription, MirrorSubscriptionItem, PaymentFailure, Workspace
+from ...subscriptions import ENDED_STATUSES
 from ...vocabulary import DECLINE_CODES, FAILURE_CATEGORIES, OTHER_CATEGORY
 from ..months import Month
 from .shared import failures_between, money, monthly_in_base, pct, round_or_none, seconds
@@ -78,7 +79,7 @@ def payment_failure_metrics(
     churned = (
         MirrorSubscription.objects.filter(workspace=workspace, stripe_id__in=failed_subs)
         .annotate(ended=Coalesce("ended_at", "canceled_at"))
-        .filter(ended__isnull=False, status__in=["canceled", "incomplete_expired"])
+        .filter(ended__isnull=False, status__in=ENDED_STATUSES)
         .filter(Exists(ended_after_failure))
     )
     churned_ids = churned.values("stripe_id")
