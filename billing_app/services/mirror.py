@@ -39,6 +39,7 @@ from ..models import (
 )
 from ..money import Money
 from ..providers.base import MIRRORED_RETRIEVABLE, changes_of
+from ..subscriptions import ENDED_STATUSES
 from .mirror_fields import MAPPERS, mirror_model_for, ref, ts
 
 logger = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ logger = logging.getLogger(__name__)
 Obj = dict[str, Any]
 
 
-SUBSCRIPTION_FINAL = frozenset({"canceled", "incomplete_expired"})
+SUBSCRIPTION_FINAL = ENDED_STATUSES
 INVOICE_FINAL = frozenset({"paid", "void"})
 INVOICE_EARLY = frozenset({"draft", "open"})
 # What a write that cannot be ordered can re-fetch (``BillingProvider.retrieve_object``).

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ...errors import PreconditionFailed, ValidationFailed
+from ...subscriptions import ENDED_STATUSES
 from ..arguments import discount_check, future_check, pause_check, quantity_check
 from ..base import (
     CANCELLATION_FEEDBACK,
@@ -24,8 +25,6 @@ from .keys import action_meta, action_tag, key_required, step_key
 Obj = dict[str, Any]
 
 CANCEL_FEEDBACK = CANCELLATION_FEEDBACK
-# Stripe's final subscription statuses: nothing can be changed any more.
-ENDED = frozenset({"canceled", "incomplete_expired"})
 
 
 class StripeSubscriptions(StripeCore):
@@ -100,7 +99,7 @@ class StripeSubscriptions(StripeCore):
         kept, with the agent's comment, in ``cancellation_details.comment``."""
         key = key_required(idempotency_key)
         subscription = self.api.subscription_retrieve(subscription_id)
-        if subscription.get("status") in ENDED:
+        if subscription.get("status") in ENDED_STATUSES:
             raise PreconditionFailed(
                 "This subscription is already canceled.", code="already_canceled"
             )
@@ -129,7 +128,7 @@ class StripeSubscriptions(StripeCore):
         """Set ``cancel_at_period_end`` back to false: the subscription renews as before."""
         key = key_required(idempotency_key)
         subscription = self.api.subscription_retrieve(subscription_id)
-        if subscription.get("status") in ENDED:
+        if subscription.get("status") in ENDED_STATUSES:
             raise PreconditionFailed(
                 "This subscription is already canceled.", code="already_canceled"
             )
