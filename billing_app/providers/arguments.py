@@ -4,8 +4,8 @@ Pure functions, one per kind of argument, each raising ``ValidationFailed`` with
 code the contract suite expects of every provider (``tests/billing_app/providers/
 contract``), before anything is read from or sent to the billing system. So a rule
 such as "a repeating discount needs its months" lives once, not once per provider.
-State checks (is the subscription live, is the charge refundable) stay with each
-provider: they read its objects.
+Checks of the objects a provider holds (is the charge refundable) are in ``rules``;
+``cancellation_details`` is the one wording of a cancellation both providers store.
 """
 
 from __future__ import annotations
@@ -16,7 +16,13 @@ from datetime import datetime
 from ..errors import ValidationFailed
 from ..money import Money
 from ..tax_rules import billing_address_validate
-from .base import DISCOUNT_DURATIONS, PAUSE_BEHAVIORS, STRIPE_REFUND_REASONS, TaxIdInput
+from .base import (
+    CANCELLATION_FEEDBACK,
+    DISCOUNT_DURATIONS,
+    PAUSE_BEHAVIORS,
+    STRIPE_REFUND_REASONS,
+    TaxIdInput,
+)
 
 # Stripe's limit on an idempotency key.
 MAX_IDEMPOTENCY_KEY = 200
@@ -105,6 +111,20 @@ def discount_check(*, percent_off: float, duration: str, duration_in_months: int
     return round(float(percent_off), 2)
 
 
+def cancellation_details(*, reason: str, comment: str) -> dict[str, str]:
+    """Stripe's ``cancellation_details`` for a reason and the agent's comment: ``feedback``
+    takes Stripe's enumeration (else "other"); any other reason is kept in front of the
+    comment ("reason: comment"); ``comment`` (at most 500 characters) only when there is one."""
+    feedback = reason if reason in CANCELLATION_FEEDBACK else "other"
+    note = comment.strip()
+    if reason and reason not in CANCELLATION_FEEDBACK:
+        note = f"{reason}: {note}" if note else reason
+    details = {"feedback": feedback}
+    if note:
+        details["comment"] = note[:500]
+    return details
+
+
 def return_url_check(url: str) -> str:
     if not url.startswith(("https://", "http://")):
         raise ValidationFailed("return_url must be an http(s) URL.", code="invalid_return_url")
@@ -134,6 +154,7 @@ def tax_details_check(
 __all__ = [
     "MAX_IDEMPOTENCY_KEY",
     "amount_positive_check",
+    "cancellation_details",
     "customer_id_check",
     "discount_check",
     "email_check",

@@ -8,7 +8,7 @@ from ...errors import ValidationFailed
 from ...models import MirrorCharge
 from ...money import Money
 from ..base import STRIPE_REFUND_REASONS, CreditResult, RefundResult
-from ..stripe import readers as stripe_readers
+from ..rules import charge_check_refundable
 from . import objects
 from .state import SandboxState, _money
 
@@ -76,7 +76,7 @@ class SandboxCreditsRefunds(SandboxState):
         def act(now: datetime) -> RefundResult:
             charge = self._get(MirrorCharge, charge_id, "charge")
             # The checks the Stripe provider makes before asking Stripe, on the same object shape.
-            stripe_readers.charge_check_refundable(
+            charge_check_refundable(
                 charge, amount, window_days=self.workspace.refund_window_days, now=now
             )
             currency = amount.currency

@@ -13,14 +13,14 @@ from datetime import datetime
 from ...errors import PreconditionFailed, ValidationFailed
 from ...models import MirrorInvoice, MirrorSubscription
 from ...subscriptions import ENDED_STATUSES
+from ..arguments import cancellation_details
 from ..base import (
-    CANCELLATION_FEEDBACK,
     DISCOUNT_DURATIONS,
     PAUSE_BEHAVIORS,
     DiscountResult,
     SubscriptionResult,
 )
-from ..stripe import readers as stripe_readers
+from ..rules import invoice_subscription_id
 from . import objects
 from .invoicing import SandboxInvoicing
 from .items import subscription_items
@@ -143,14 +143,11 @@ class SandboxSubscriptions(SandboxInvoicing, SandboxState):
     ) -> SubscriptionResult:
         def act(now: datetime) -> SubscriptionResult:
             sub = self._not_ended(subscription_id)
-            # What the Stripe provider asks Stripe to store: Stripe's feedback enumeration,
-            # any other reason kept in front of the agent's comment.
-            note = comment.strip()
-            if reason and reason not in CANCELLATION_FEEDBACK:
-                note = f"{reason}: {note}" if note else reason
+            # What the Stripe provider asks Stripe to store, as Stripe stores it.
+            asked = cancellation_details(reason=reason, comment=comment)
             details = {
-                "comment": note[:500] or None,
-                "feedback": reason if reason in CANCELLATION_FEEDBACK else "other",
+                "comment": asked.get("comment"),
+                "feedback": asked["feedback"],
                 "reason": "cancellation_requested",
             }
             sub["cancellation_details"] = details
@@ -335,7 +332,7 @@ class SandboxSubscriptions(SandboxInvoicing, SandboxState):
             sub["metadata"] = meta
             if invoice_id:
                 invoice = self._get(MirrorInvoice, invoice_id, "invoice")
-                if stripe_readers.invoice_subscription_id(invoice) not in {"", subscription_id}:
+                if invoice_subscription_id(invoice) not in {"", subscription_id}:
                     raise ValidationFailed(
                         "That invoice belongs to another subscription.",
                         code="invoice_not_for_subscription",

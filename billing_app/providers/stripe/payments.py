@@ -17,6 +17,7 @@ from ..base import (
     LinkResult,
     RefundResult,
 )
+from ..rules import charge_check_refundable
 from . import readers as r
 from .core import StripeCore
 from .keys import action_tag, key_required
@@ -152,7 +153,7 @@ class StripePayments(StripeCore):
         if metadata:
             params["metadata"] = metadata
         try:
-            r.charge_check_refundable(
+            charge_check_refundable(
                 charge, amount, window_days=self.workspace.refund_window_days, now=self.now()
             )
         except PreconditionFailed as refused:

@@ -7,29 +7,18 @@ check that every field read exists there with the same JSON type.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from ...errors import PreconditionFailed
 from ...money import Money
 from ..base import Page, ProrationLine, SubscriptionResult
+from ..rules import ref, ts
 
 Obj = dict[str, Any]
 
 
-def ts(value: Any) -> datetime | None:
-    return datetime.fromtimestamp(int(value), tz=UTC) if value else None
-
-
 def unix(value: datetime) -> int:
     return int(value.timestamp())
-
-
-def ref(value: Any) -> str:
-    """An id from a field that holds either an id or an expanded object."""
-    if isinstance(value, dict):
-        return str(value.get("id") or "")
-    return str(value or "")
 
 
 def page_read(listing: Obj) -> Page:
@@ -68,12 +57,6 @@ def invoice_customer_id(invoice: Obj) -> str:
     return ref(invoice.get("customer"))
 
 
-def invoice_subscription_id(invoice: Obj) -> str:
-    parent = invoice.get("parent") or {}
-    details = parent.get("subscription_details") or {}
-    return ref(details.get("subscription"))
-
-
 def invoice_is_payable(invoice: Obj) -> bool:
     return invoice.get("status") == "open" and bool(invoice.get("hosted_invoice_url"))
 
@@ -81,49 +64,6 @@ def invoice_is_payable(invoice: Obj) -> bool:
 def invoice_due_date(invoice: Obj) -> int | None:
     value = invoice.get("due_date")
     return int(value) if value else None
-
-
-def charge_refundable(charge: Obj) -> Money:
-    """What may still be refunded: captured minus already refunded."""
-    captured = int(charge.get("amount_captured") or 0)
-    refunded = int(charge.get("amount_refunded") or 0)
-    return Money(max(captured - refunded, 0), str(charge.get("currency") or "").upper())
-
-
-def charge_check_refundable(charge: Obj, amount: Money, *, window_days: int, now: datetime) -> None:
-    """Refuse, before any money moves, a refund Stripe should not be asked for."""
-    if charge.get("status") != "succeeded":
-        raise PreconditionFailed(
-            "Only a succeeded charge can be refunded.",
-            code="charge_not_refundable",
-            details={"status": charge.get("status")},
-        )
-    if charge.get("disputed"):
-        raise PreconditionFailed(
-            "This charge is disputed; the dispute decides where the money goes.",
-            code="charge_disputed",
-        )
-    remainder = charge_refundable(charge)
-    if amount.currency != remainder.currency:
-        raise PreconditionFailed(
-            f"The charge is in {remainder.currency}, not {amount.currency}.",
-            code="currency_mismatch",
-        )
-    if remainder.amount == 0:
-        raise PreconditionFailed("This charge is already fully refunded.", code="already_refunded")
-    if amount.amount > remainder.amount:
-        raise PreconditionFailed(
-            f"At most {remainder} of this charge can still be refunded.",
-            code="exceeds_refundable",
-            details={"refundable": remainder.to_dict()},
-        )
-    created = ts(charge.get("created"))
-    if created and window_days and (now - created).days > window_days:
-        raise PreconditionFailed(
-            f"The charge is older than the {window_days}-day refund window.",
-            code="refund_window_passed",
-            details={"charge_created": created.isoformat(), "window_days": window_days},
-        )
 
 
 def subscription_items(subscription: Obj) -> list[Obj]:

@@ -12,19 +12,23 @@ from typing import Any
 
 from ...errors import PreconditionFailed, ValidationFailed
 from ...subscriptions import ENDED_STATUSES
-from ..arguments import discount_check, future_check, pause_check, quantity_check
+from ..arguments import (
+    cancellation_details,
+    discount_check,
+    future_check,
+    pause_check,
+    quantity_check,
+)
 from ..base import (
-    CANCELLATION_FEEDBACK,
     DiscountResult,
     SubscriptionResult,
 )
+from ..rules import invoice_subscription_id
 from . import readers as r
 from .core import SUBSCRIPTION_EXPAND, StripeCore
 from .keys import action_meta, action_tag, key_required, step_key
 
 Obj = dict[str, Any]
-
-CANCEL_FEEDBACK = CANCELLATION_FEEDBACK
 
 
 class StripeSubscriptions(StripeCore):
@@ -103,13 +107,7 @@ class StripeSubscriptions(StripeCore):
             raise PreconditionFailed(
                 "This subscription is already canceled.", code="already_canceled"
             )
-        feedback = reason if reason in CANCEL_FEEDBACK else "other"
-        note = comment.strip()
-        if reason and reason not in CANCEL_FEEDBACK:
-            note = f"{reason}: {note}" if note else reason
-        details: dict[str, Any] = {"feedback": feedback}
-        if note:
-            details["comment"] = note[:500]
+        details = cancellation_details(reason=reason, comment=comment)
         if at_period_end:
             updated = self.api.subscription_update(
                 subscription_id,
@@ -222,7 +220,7 @@ class StripeSubscriptions(StripeCore):
         changed_invoice: Obj | None = None
         if invoice_id:
             invoice = self.api.invoice_retrieve(invoice_id)
-            if r.invoice_subscription_id(invoice) not in {"", subscription_id}:
+            if invoice_subscription_id(invoice) not in {"", subscription_id}:
                 raise ValidationFailed(
                     "That invoice belongs to another subscription.",
                     code="invoice_not_for_subscription",
