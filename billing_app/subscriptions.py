@@ -168,6 +168,23 @@ def seats_used(*metadata: Mapping[str, Any] | None) -> int | None:
     return None
 
 
+def discount_add_check(*, subscription_id: str, current_discount_ids: Iterable[str]) -> None:
+    """Billing Desk adds a discount only to a subscription that has none in force.
+
+    A second one would either stack past the role's percent limit (Stripe keeps every
+    discount in the list) or, set as a new list, silently drop the one the customer was
+    given. ``discount_exists`` names the discount in force instead.
+    """
+    current = [d for d in current_discount_ids if d]
+    if current:
+        raise PreconditionFailed(
+            f"Subscription {subscription_id} already has a discount ({current[0]}); a second "
+            "one is not added. Remove or change it in Stripe first.",
+            code="discount_exists",
+            details={"discount_id": current[0]},
+        )
+
+
 def is_live(status: str | None) -> bool:
     return (status or "") in LIVE_STATUSES
 
@@ -286,6 +303,7 @@ __all__ = [
     "PERIODS_PER_YEAR",
     "ItemView",
     "PriceView",
+    "discount_add_check",
     "discounted_mrr_delta",
     "is_addon_product",
     "is_billing",

@@ -455,7 +455,7 @@ def test_a_second_discount_is_refused_not_stacked_or_swapped(acme, agent, spy):
 
     # then it is refused before any call, naming the discount in force
     assert raised.value.code == "discount_exists"
-    assert raised.value.details["percent_off"] == "10.00"
+    assert raised.value.details["discount_id"]
     assert len(spy.writes("apply_discount")) == 1
     assert BillingAction.objects.filter(kind=K.APPLY_DISCOUNT).count() == 1
 

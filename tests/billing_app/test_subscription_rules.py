@@ -170,3 +170,12 @@ def test_seats_used_reads_the_item_first_then_the_subscription():
     assert rules.seats_used(None, {"seats_used": ""}) is None
     assert rules.seats_used({"seats_used": "many"}, {"seats_used": "9"}) is None
     assert rules.seats_used({"seats_used": "-2"}) is None
+
+
+def test_one_discount_per_subscription():
+    rules.discount_add_check(subscription_id="sub_1", current_discount_ids=[])
+    rules.discount_add_check(subscription_id="sub_1", current_discount_ids=["", ""])
+    with pytest.raises(PreconditionFailed) as err:
+        rules.discount_add_check(subscription_id="sub_1", current_discount_ids=["di_1", "di_2"])
+    assert err.value.code == "discount_exists"
+    assert err.value.details == {"discount_id": "di_1"}

@@ -12,10 +12,9 @@ from datetime import datetime
 
 from ...errors import PreconditionFailed, ValidationFailed
 from ...models import MirrorInvoice, MirrorSubscription
-from ...subscriptions import ENDED_STATUSES
-from ..arguments import cancellation_details
+from ...subscriptions import ENDED_STATUSES, discount_add_check
+from ..arguments import cancellation_details, discount_check
 from ..base import (
-    DISCOUNT_DURATIONS,
     PAUSE_BEHAVIORS,
     DiscountResult,
     SubscriptionResult,
@@ -26,6 +25,12 @@ from .invoicing import SandboxInvoicing
 from .items import subscription_items
 from .proration import proration_line
 from .state import Obj, SandboxState, _ts
+
+
+def _ended(discount: Obj, now: datetime) -> bool:
+    """A discount whose ``end`` has passed (Stripe then drops it from the subscription)."""
+    end = discount.get("end")
+    return end is not None and int(end) <= int(now.timestamp())
 
 
 class SandboxSubscriptions(SandboxInvoicing, SandboxState):
@@ -249,26 +254,20 @@ class SandboxSubscriptions(SandboxInvoicing, SandboxState):
         duration_in_months: int | None,
         idempotency_key: str,
     ) -> DiscountResult:
-        if not 0 < float(percent_off) <= 100:
-            raise ValidationFailed(
-                "percent_off must be above 0 and at most 100.", code="invalid_percent"
-            )
-        if duration not in DISCOUNT_DURATIONS:
-            raise ValidationFailed(
-                "duration must be once, repeating or forever.", code="invalid_duration"
-            )
-        if (duration == "repeating") != (duration_in_months is not None):
-            raise ValidationFailed(
-                "duration_in_months is required for a repeating discount, and only for it.",
-                code="invalid_duration",
-            )
-        if duration_in_months is not None and duration_in_months < 1:
-            raise ValidationFailed(
-                "duration_in_months must be at least 1.", code="invalid_duration"
-            )
+        percent_off = discount_check(
+            percent_off=percent_off, duration=duration, duration_in_months=duration_in_months
+        )
 
         def act(now: datetime) -> DiscountResult:
             sub = self._live_subscription(subscription_id)
+            discount_add_check(
+                subscription_id=subscription_id,
+                current_discount_ids=[
+                    str(d.get("id") if isinstance(d, dict) else d)
+                    for d in sub.get("discounts") or []
+                    if not (isinstance(d, dict) and (d.get("deleted") or _ended(d, now)))
+                ],
+            )
             coupon_obj = objects.coupon(
                 id=self._id("coupon", idempotency_key),
                 percent_off=float(percent_off),
@@ -289,7 +288,7 @@ class SandboxSubscriptions(SandboxInvoicing, SandboxState):
                 start=now,
                 end=end,
             )
-            for old in sub.get("discounts") or []:
+            for old in sub.get("discounts") or []:  # only ended ones are left (checked above)
                 if isinstance(old, dict):
                     self._put({**old, "deleted": True})
             sub["discounts"] = [discount_obj]

@@ -76,8 +76,8 @@ class StripeCore(BillingProvider):
             logger.warning("re-read of %s %s after a write failed", resource, object_id)
             return None
 
-    def _live_subscription(self, subscription_id: str) -> Obj:
-        subscription = self.api.subscription_retrieve(subscription_id)
+    def _live_subscription(self, subscription_id: str, *, expand: list[str] | None = None) -> Obj:
+        subscription = self.api.subscription_retrieve(subscription_id, expand=expand)
         if not is_live(subscription.get("status")):
             raise PreconditionFailed(
                 "This subscription has ended.",

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ...errors import PreconditionFailed, ValidationFailed
-from ...subscriptions import ENDED_STATUSES
+from ...subscriptions import ENDED_STATUSES, discount_add_check
 from ..arguments import (
     cancellation_details,
     discount_check,
@@ -26,9 +26,15 @@ from ..base import (
 from ..rules import invoice_subscription_id
 from . import readers as r
 from .core import SUBSCRIPTION_EXPAND, StripeCore
-from .keys import action_meta, action_tag, key_required, step_key
+from .keys import action_meta, action_tag, key_required, step_key, tagged_by
 
 Obj = dict[str, Any]
+
+
+def _coupon_tagged(discount: Obj, action_id: str) -> bool:
+    source = discount.get("source") or {}
+    coupon = source.get("coupon") if isinstance(source, dict) else None
+    return isinstance(coupon, dict) and tagged_by(coupon, action_id)
 
 
 class StripeSubscriptions(StripeCore):
@@ -169,13 +175,25 @@ class StripeSubscriptions(StripeCore):
         duration_in_months: int | None,
         idempotency_key: str,
     ) -> DiscountResult:
-        """A coupon for this action, added to the subscription's discounts (existing
-        discounts are kept: ``discounts`` replaces the whole list when set)."""
+        """A coupon for this action, as the subscription's discount. A subscription that
+        has one already is refused (``subscriptions.discount_add_check``): setting
+        ``discounts`` replaces the whole list, and keeping the old entries would stack."""
         key = key_required(idempotency_key)
         percent = discount_check(
             percent_off=percent_off, duration=duration, duration_in_months=duration_in_months
         )
-        subscription = self._live_subscription(subscription_id)
+        subscription = self._live_subscription(subscription_id, expand=SUBSCRIPTION_EXPAND)
+        # A discount this very action added (its answer lost, the same key sent again) is
+        # not "another" one: the coupon and the update below replay under their keys.
+        action_id = action_tag(key).get("billing_desk_action", "")
+        discount_add_check(
+            subscription_id=subscription_id,
+            current_discount_ids=[
+                r.ref(d)
+                for d in subscription.get("discounts") or []
+                if not (action_id and isinstance(d, dict) and _coupon_tagged(d, action_id))
+            ],
+        )
         coupon_params: dict[str, Any] = {
             "percent_off": percent,
             "duration": duration,
@@ -185,11 +203,13 @@ class StripeSubscriptions(StripeCore):
         if duration == "repeating":
             coupon_params["duration_in_months"] = duration_in_months
         coupon = self.api.coupon_create(coupon_params, key=step_key(key, "coupon"))
-        discounts = [{"discount": d} for d in r.subscription_discount_ids(subscription)]
-        discounts.append({"coupon": coupon["id"]})
         updated = self.api.subscription_update(
             subscription_id,
-            {"discounts": discounts, "expand": SUBSCRIPTION_EXPAND, **action_meta(key)},
+            {
+                "discounts": [{"coupon": coupon["id"]}],
+                "expand": SUBSCRIPTION_EXPAND,
+                **action_meta(key),
+            },
             key=step_key(key, "apply"),
         )
         return DiscountResult(

@@ -38,6 +38,7 @@ from ...selectors.products import addon_product_ids
 from ...subscriptions import (
     LIVE_STATUSES,
     ItemView,
+    discount_add_check,
     item_view_from_mirror,
     plan_change_check,
     plan_item_required,
@@ -340,31 +341,17 @@ def _prepare_subscription(
 
 
 def _no_discount_yet(workspace: Workspace, sub: MirrorSubscription, now: datetime) -> None:
-    """One discount per subscription from Billing Desk: a second would either stack past
-    the role's percent limit (Stripe adds it to the list) or silently replace a discount
-    the customer was given (a list set anew). The agent sees the one in force instead."""
-    existing = (
+    """The rulebook's one-discount rule on the mirror, before any call (the providers
+    apply it again to the live subscription)."""
+    current = (
         MirrorDiscount.objects.filter(
             workspace=workspace, subscription_id=sub.stripe_id, active=True
         )
         .filter(Q(end__isnull=True) | Q(end__gt=now))
         .order_by("start", "stripe_id")
-        .first()
+        .values_list("stripe_id", flat=True)
     )
-    if existing is None:
-        return
-    what = (
-        f"{existing.percent_off.normalize():f}% off"
-        if existing.percent_off is not None
-        else "an amount off"
-    )
-    raise PreconditionFailed(
-        f"Subscription {sub.stripe_id} already has a discount ({what}, "
-        f"{existing.coupon_name or existing.coupon_id}); a second one is not added. "
-        "Remove it in Stripe first, or change it there.",
-        code="discount_exists",
-        details={"discount_id": existing.stripe_id, "percent_off": str(existing.percent_off or "")},
-    )
+    discount_add_check(subscription_id=sub.stripe_id, current_discount_ids=list(current))
 
 
 def _prepare_plan_change(

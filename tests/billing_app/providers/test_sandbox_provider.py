@@ -921,37 +921,36 @@ def test_bad_seat_changes_are_refused(sandbox):
     )
 
 
-def test_a_discount_is_a_coupon_on_the_subscription_and_replaces_the_previous_one(sandbox):
+def test_a_discount_is_a_coupon_on_the_subscription_and_a_second_one_is_refused(sandbox):
     first = sandbox.apply_discount(
-        subscription_id=ACME_PLAN,
-        percent_off=10,
-        duration="forever",
-        duration_in_months=None,
-        idempotency_key="d1",
-    )
-    second = sandbox.apply_discount(
         subscription_id=ACME_PLAN,
         percent_off=15,
         duration="repeating",
         duration_in_months=3,
-        idempotency_key="d2",
+        idempotency_key="d1",
     )
 
-    assert (second.percent_off, second.duration, second.duration_in_months) == (
-        15.0,
-        "repeating",
-        3,
-    )
-    current = MirrorDiscount.objects.get(coupon_id=second.coupon_id)
+    assert (first.percent_off, first.duration, first.duration_in_months) == (15.0, "repeating", 3)
+    current = MirrorDiscount.objects.get(coupon_id=first.coupon_id)
     assert (current.subscription_id, current.active, float(current.percent_off)) == (
         ACME_PLAN,
         True,
         15.0,
     )
     assert current.end == datetime(2026, 4, 15, 12, tzinfo=UTC)
-    assert MirrorDiscount.objects.get(coupon_id=first.coupon_id).active is False
+
+    # A second discount would stack past a role's limit, or drop the customer's own: refused.
+    with pytest.raises(PreconditionFailed) as refused:
+        sandbox.apply_discount(
+            subscription_id=ACME_PLAN,
+            percent_off=10,
+            duration="forever",
+            duration_in_months=None,
+            idempotency_key="d2",
+        )
+    assert refused.value.code == "discount_exists"
     sub = MirrorSubscription.objects.get(stripe_id=ACME_PLAN)
-    assert [d["source"]["coupon"]["id"] for d in sub.data["discounts"]] == [second.coupon_id]
+    assert [d["source"]["coupon"]["id"] for d in sub.data["discounts"]] == [first.coupon_id]
 
 
 @pytest.mark.parametrize(

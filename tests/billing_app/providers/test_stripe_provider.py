@@ -1099,11 +1099,10 @@ def test_adjust_seats_refuses_a_bad_quantity(provider, stripe, quantity):
     assert stripe.calls == []
 
 
-def test_apply_discount_creates_a_coupon_and_adds_it_to_the_subscription(provider, stripe, ws):
-    # given a subscription that already carries a discount
-    existing = load("discount", id="di_Existing01")
-    discounted = load("subscription", discounts=[existing, load("discount")])
-    stripe.on("GET", f"/v1/subscriptions/{SUB}", load("subscription", discounts=["di_Existing01"]))
+def test_apply_discount_creates_a_coupon_and_sets_it_on_the_subscription(provider, stripe, ws):
+    # given a subscription with no discount
+    discounted = load("subscription", discounts=[load("discount")])
+    stripe.on("GET", f"/v1/subscriptions/{SUB}", load("subscription", discounts=[]))
     stripe.on("POST", "/v1/coupons", load("coupon"))
     stripe.on("POST", f"/v1/subscriptions/{SUB}", discounted)
 
@@ -1116,7 +1115,7 @@ def test_apply_discount_creates_a_coupon_and_adds_it_to_the_subscription(provide
         idempotency_key=KEY,
     )
 
-    # then a coupon is created and added next to the existing discount, one key per step
+    # then a coupon is created and set as the subscription's discount, one key per step
     assert_request(
         stripe.requests_to("POST", "/v1/coupons")[0],
         "POST",
@@ -1135,8 +1134,7 @@ def test_apply_discount_creates_a_coupon_and_adds_it_to_the_subscription(provide
         "POST",
         f"/v1/subscriptions/{SUB}",
         {
-            "discounts[0][discount]": "di_Existing01",
-            "discounts[1][coupon]": "BDdisc15x3",
+            "discounts[0][coupon]": "BDdisc15x3",
             "expand[0]": "discounts.source.coupon",
         },
         idempotency_key=f"{KEY}:apply",
@@ -1147,6 +1145,25 @@ def test_apply_discount_creates_a_coupon_and_adds_it_to_the_subscription(provide
     # and the mirror lists the subscription's discounts
     applied = MirrorDiscount.objects.get(workspace=ws, stripe_id="di_1RbAcmeDiscount01")
     assert applied.percent_off == 15 and applied.subscription_id == SUB and applied.active
+
+
+def test_apply_discount_refuses_a_subscription_that_has_one(provider, stripe):
+    # given a subscription that already carries a discount (another action's or the customer's)
+    existing = load("discount", id="di_Existing01")
+    stripe.on("GET", f"/v1/subscriptions/{SUB}", load("subscription", discounts=[existing]))
+
+    # when another is asked for, it is refused before any coupon is created
+    with pytest.raises(PreconditionFailed) as refused:
+        provider.apply_discount(
+            subscription_id=SUB,
+            percent_off=10,
+            duration="forever",
+            duration_in_months=None,
+            idempotency_key=KEY,
+        )
+    assert refused.value.code == "discount_exists"
+    assert refused.value.details == {"discount_id": "di_Existing01"}
+    assert stripe.requests_to("POST", "/v1/coupons") == []
 
 
 @pytest.mark.parametrize(

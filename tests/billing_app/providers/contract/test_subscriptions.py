@@ -242,6 +242,28 @@ def test_a_discount_is_applied_to_the_subscription(harness):
     assert harness.retrieve("subscription", SUB)["discounts"]
 
 
+def test_a_second_discount_is_refused_and_the_first_replays(harness):
+    def apply(percent, key):
+        return harness.provider.apply_discount(
+            subscription_id=SUB,
+            percent_off=percent,
+            duration="forever",
+            duration_in_months=None,
+            idempotency_key=key,
+        )
+
+    action_key = "billing-desk-5b7f1c8e-0000-4000-8000-00000000d15c-apply_discount"
+    other_key = "billing-desk-5b7f1c8e-0000-4000-8000-00000000d15d-apply_discount"
+    first = apply(10, action_key)
+    # the same action sent again (its answer lost) is the same discount, not a second one
+    assert apply(10, action_key).coupon_id == first.coupon_id
+    with pytest.raises(BillingDeskError) as refused:
+        apply(10, other_key)
+    assert refused.value.code == "discount_exists"
+    discounts = harness.retrieve("subscription", SUB)["discounts"]
+    assert len(discounts) == 1
+
+
 @pytest.mark.parametrize(
     ("percent", "duration", "months", "code"),
     [
