@@ -59,6 +59,15 @@ def build(s: DemoObjects) -> None:
     current = a - timedelta(days=9)
     anchors = s.anchors(current, 4)
     sub_id = "sub_sbx_hooli"
+    # Germany's VAT on the subscription, as in Stripe: its renewals (and the panel's next
+    # invoice) add 19 % like the invoices below.
+    vat = o.tax_rate(
+        id="txr_sbx_de_vat_19",
+        percentage=Decimal(19),
+        created=anchors[0],
+        country="DE",
+        description="VAT Germany",
+    )
     results = s.monthly(
         customer=cust,
         sub_id=sub_id,
@@ -67,7 +76,7 @@ def build(s: DemoObjects) -> None:
         anchors=anchors,
         pm=card,
         prefix="HOO",
-        tax_rate_percent=Decimal(19),
+        tax_rate_percent=Decimal(vat["percentage"]),
     )
     s.put(
         cust,
@@ -91,5 +100,6 @@ def build(s: DemoObjects) -> None:
             billing_cycle_anchor=anchors[0],
             default_payment_method=card["id"],
             latest_invoice=results[-1][0]["id"],
+            default_tax_rates=[vat],
         ),
     )

@@ -14,14 +14,19 @@ As Stripe does it:
   three days, moves an active subscription to ``past_due``, and is announced as
   ``charge.failed`` + ``invoice.payment_failed`` (a paid one as ``charge.succeeded``
   + ``invoice.paid``) through the ``deliver`` port — the intake of Stripe's webhooks,
-  so the payment-failure records are the same as a Stripe workspace's.
+  so the payment-failure records are the same as a Stripe workspace's;
+* the subscription's ``default_tax_rates`` tax every invoice it finalizes: an
+  exclusive rate adds its tax on the lines after discounts (``total_taxes``, total =
+  subtotal − discount + tax), an inclusive one is already in the prices.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from ...errors import PreconditionFailed
+from ...invoice_rules import exclusive_tax_rate
 from ...models import MirrorInvoiceLine, MirrorSubscription
 from . import objects
 from .ports import deliver_event
@@ -33,6 +38,22 @@ CHARGE_DESCRIPTIONS = {
     "subscription_cycle": "Subscription update",
     "subscription_create": "Subscription creation",
 }
+
+
+def _exclusive_tax(subscription: Obj) -> tuple[Decimal | None, str | None]:
+    """The percentage the subscription's ``default_tax_rates`` add on top, and the id of
+    the first such rate (the sandbox's invoices carry one tax entry); ``(None, None)``
+    without one."""
+    rates = list(subscription.get("default_tax_rates") or [])
+    share = exclusive_tax_rate(rates)
+    if share is None:
+        return None, None
+    first = next(
+        r
+        for r in rates
+        if isinstance(r, dict) and not r.get("inclusive") and r.get("active") is not False
+    )
+    return share * 100, str(first.get("id") or "") or None
 
 
 def _pending_subscription(line: Obj) -> str:
@@ -163,6 +184,7 @@ class SandboxInvoicing(SandboxState):
         pm = self._payment_method_of(customer, subscription)
         start, end = period or (now, now)
         number = self._next_number(customer)
+        tax_percent, tax_rate_id = _exclusive_tax(subscription)
 
         def build(status: str, **collection: object) -> Obj:
             return objects.invoice(
@@ -182,6 +204,8 @@ class SandboxInvoicing(SandboxState):
                 starting_balance=balance,
                 default_payment_method=(pm or {}).get("id"),
                 discount=discount,
+                tax_rate_percent=tax_percent,
+                tax_rate_id=tax_rate_id,
                 **collection,  # type: ignore[arg-type]
             )
 

@@ -12,14 +12,14 @@ Everything here is pure: no database, no clock.
 
 One module per kind of object: ``common`` (ids, timestamps, lists, addresses, hosted
 pages), ``customers`` (customers, tax ids, payment methods), ``catalog`` (products,
-prices), ``subscriptions`` (subscriptions, items, coupons, discounts), ``invoices``
+prices, tax rates), ``subscriptions`` (subscriptions, items, coupons, discounts), ``invoices``
 (invoices and lines), ``payments`` (charges, refunds, balance transactions). Every
 builder is importable from here (``from ...providers.sandbox import objects as o``).
 """
 
 from __future__ import annotations
 
-from .catalog import price, price_product_id, price_product_name, product
+from .catalog import price, price_product_id, price_product_name, product, tax_rate
 from .common import (
     ACCOUNT_NAME,
     SANDBOX_HOST,
@@ -68,5 +68,6 @@ __all__ = [
     "subscription",
     "subscription_item",
     "tax_id",
+    "tax_rate",
     "unix",
 ]

@@ -1,8 +1,9 @@
-"""Products and prices."""
+"""Products, prices and tax rates."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 from .common import (
     Obj,
@@ -91,3 +92,38 @@ def price_product_name(price_obj: Obj) -> str:
     if isinstance(product_ref, dict):
         return str(product_ref.get("name") or "")
     return str(price_obj.get("nickname") or "")
+
+
+def tax_rate(
+    *,
+    id: str,
+    percentage: Decimal,
+    created: datetime,
+    country: str,
+    display_name: str = "VAT",
+    description: str | None = None,
+    inclusive: bool = False,
+    tax_type: str = "vat",
+) -> Obj:
+    """A percentage tax rate (Stripe's ``tax_rate``), e.g. Germany's 19 % VAT."""
+    number = float(percentage)
+    return {
+        "id": id,
+        "object": "tax_rate",
+        "active": True,
+        "country": country.upper(),
+        "created": unix(created),
+        "description": description,
+        "display_name": display_name,
+        "effective_percentage": number,
+        "flat_amount": None,
+        "inclusive": inclusive,
+        "jurisdiction": country.upper(),
+        "jurisdiction_level": "country",
+        "livemode": False,
+        "metadata": {},
+        "percentage": int(number) if number.is_integer() else number,
+        "rate_type": "percentage",
+        "state": None,
+        "tax_type": tax_type,
+    }

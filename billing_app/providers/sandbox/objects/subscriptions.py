@@ -63,6 +63,7 @@ def subscription(
     pause_collection: Obj | None = None,
     discounts: list[Obj] | None = None,
     schedule: str | None = None,
+    default_tax_rates: list[Obj] | None = None,
 ) -> Obj:
     """A subscription with its items (and their prices) and discounts expanded."""
     return {
@@ -87,7 +88,7 @@ def subscription(
         "days_until_due": days_until_due,
         "default_payment_method": default_payment_method,
         "default_source": None,
-        "default_tax_rates": [],
+        "default_tax_rates": list(default_tax_rates or []),
         "description": None,
         "discounts": list(discounts or []),
         "ended_at": unix(ended_at),
