@@ -146,7 +146,12 @@ def test_refund_analytics(january):
     refunds = dashboard_build(workspace=january, month=JAN)["refunds"]
 
     assert refunds["count"] == 3
-    assert refunds["total"] == {"amount": 33000, "currency": "USD", "exponent": 2, "display": "$330.00"}
+    assert refunds["total"] == {
+        "amount": 33000,
+        "currency": "USD",
+        "exponent": 2,
+        "display": "$330.00",
+    }
     assert [(r["label"], r["count"], r["amount"]["amount"]) for r in refunds["by_reason"]] == [
         ("Billing error", 1, 25000),
         ("Duplicate charge", 1, 3000),

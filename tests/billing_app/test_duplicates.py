@@ -60,7 +60,12 @@ def test_the_globex_pair_is_found_with_both_charges(ws, api_as):
     (pair,) = body["pairs"]
     assert pair["charge_ids"] == [FIRST, DUPLICATE]
     assert pair["duplicate_charge_id"] == DUPLICATE  # the later one is refunded
-    assert pair["amount"] == {"amount": 29_900, "currency": "USD", "exponent": 2, "display": "$299.00"}
+    assert pair["amount"] == {
+        "amount": 29_900,
+        "currency": "USD",
+        "exponent": 2,
+        "display": "$299.00",
+    }
     assert pair["refundable"]["amount"] == 29_900
     assert pair["minutes_apart"] == 3
     first, later = pair["charges"]

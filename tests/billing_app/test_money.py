@@ -49,7 +49,12 @@ def test_money_holds_int_minor_units_and_an_upper_case_code():
     money = Money(1_250, "eur")
     assert money.currency == "EUR"
     assert str(money) == "€12.50"
-    assert money.to_dict() == {"amount": 1_250, "currency": "EUR", "exponent": 2, "display": "€12.50"}
+    assert money.to_dict() == {
+        "amount": 1_250,
+        "currency": "EUR",
+        "exponent": 2,
+        "display": "€12.50",
+    }
     assert Money(1_250, "EUR") == money
 
 
