@@ -6,7 +6,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from .models import (
+from ..models import (
     HelpdeskTicket,
     MonthlyReport,
     OutboxMessage,
@@ -38,7 +38,7 @@ class TicketCategoryRuleAdmin(admin.ModelAdmin):
 
     @admin.action(description="Re-apply the rules to the selected rules' workspaces' tickets")
     def recategorize(self, request: HttpRequest, queryset: QuerySet[TicketCategoryRule]) -> None:
-        from .services.tickets import tickets_recategorize
+        from ..services.tickets import tickets_recategorize
 
         for workspace in Workspace.objects.filter(ticket_category_rules__in=queryset).distinct():
             changed = tickets_recategorize(workspace=workspace)

@@ -17,11 +17,11 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
-from .errors import ValidationFailed
-from .models import PaymentFailure, PlaybookTemplate
-from .playbook import TEMPLATES, Scenario
-from .selectors.playbook_templates import SCENARIO_ROWS
-from .services.playbook_templates import (
+from ..errors import ValidationFailed
+from ..models import PaymentFailure, PlaybookTemplate
+from ..playbook import TEMPLATES, Scenario
+from ..selectors.playbook_templates import SCENARIO_ROWS
+from ..services.playbook_templates import (
     placeholders_for,
     playbook_scenario_for,
     playbook_template_validate,
