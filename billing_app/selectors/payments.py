@@ -49,11 +49,6 @@ STATUS_LABELS = {
 }
 
 
-def money(amount: int, currency: str) -> dict[str, Any]:
-    """Money as the API sends it: ``billing_app.money.money_json`` (no currency is assumed)."""
-    return money_json(int(amount), currency)
-
-
 CARD_BRANDS = {
     "amex": "American Express",
     "diners": "Diners Club",
@@ -144,15 +139,15 @@ def _invoice_row(invoice: MirrorInvoice, charge: MirrorCharge | None) -> _Row:
         "type": "invoice",
         "date": _date(date),
         "datetime": date.isoformat(),
-        "amount": money(amount, currency),
+        "amount": money_json(amount, currency),
         "status": status,
         "status_label": STATUS_LABELS.get(status, status.replace("_", " ").capitalize()),
         "method": charge_method_label(charge) if charge else "",
         "invoice_id": invoice.stripe_id,
         "invoice_number": invoice.number,
         "charge_id": charge.stripe_id if charge else None,
-        "refunded": money(charge.amount_refunded if charge else 0, currency),
-        "refundable": money(charge_refundable(charge) if charge else 0, currency),
+        "refunded": money_json(charge.amount_refunded if charge else 0, currency),
+        "refundable": money_json(charge_refundable(charge) if charge else 0, currency),
         "disputed": bool(charge and charge.disputed),
         "hosted_invoice_url": invoice.hosted_invoice_url or None,
         "invoice_pdf": invoice.invoice_pdf or None,
@@ -171,15 +166,15 @@ def _charge_row(charge: MirrorCharge) -> _Row:
         "type": "charge",
         "date": _date(date),
         "datetime": date.isoformat(),
-        "amount": money(charge.amount, charge.currency),
+        "amount": money_json(charge.amount, charge.currency),
         "status": status,
         "status_label": STATUS_LABELS.get(status, status.replace("_", " ").capitalize()),
         "method": charge_method_label(charge),
         "invoice_id": None,
         "invoice_number": "",
         "charge_id": charge.stripe_id,
-        "refunded": money(charge.amount_refunded, charge.currency),
-        "refundable": money(charge_refundable(charge), charge.currency),
+        "refunded": money_json(charge.amount_refunded, charge.currency),
+        "refundable": money_json(charge_refundable(charge), charge.currency),
         "disputed": charge.disputed,
         "hosted_invoice_url": None,
         "invoice_pdf": None,

@@ -72,7 +72,6 @@ from .keys import (
     stale_executing_before,
 )
 from .kinds import (
-    ENDED_SUBSCRIPTION,
     OPEN,
     REFUND_KINDS,
     REFUNDS_IN_FLIGHT,
@@ -95,7 +94,6 @@ from .preconditions import (
     action_customer,
     action_prepare,
     plan_item,
-    seats_used,
     subscription_items,
 )
 from .preview import plan_change_preview
@@ -114,7 +112,6 @@ _hold_unknown = hold_unknown
 _refused = record_refusal
 
 __all__ = [
-    "ENDED_SUBSCRIPTION",
     "EXECUTORS",
     "OPEN",
     "REFUNDS_IN_FLIGHT",
@@ -148,7 +145,6 @@ __all__ = [
     "refundable",
     "refunded_amount",
     "request_fingerprint",
-    "seats_used",
     "stale_executing_before",
     "subscription_items",
     "to_json",

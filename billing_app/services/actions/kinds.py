@@ -7,7 +7,6 @@ from typing import Any
 from ...catalog import ActionKind
 from ...errors import ValidationFailed
 from ...models import BillingAction
-from ...subscriptions import ENDED_STATUSES
 
 REFUND_KINDS = (ActionKind.ISSUE_REFUND.value, ActionKind.REFUND_DUPLICATE_CHARGE.value)
 SUBSCRIPTION_KINDS = (
@@ -20,7 +19,6 @@ SUBSCRIPTION_KINDS = (
     ActionKind.APPLY_DISCOUNT.value,
     ActionKind.EXTEND_GRACE_PERIOD.value,
 )
-ENDED_SUBSCRIPTION = tuple(sorted(ENDED_STATUSES))
 # Refunds that may still move money: history (the refund pattern, the refundable remainder)
 # counts them as if done, so a submission decided while they run sees them.
 REFUNDS_IN_FLIGHT = (

@@ -36,6 +36,7 @@ from ...policy import ActionRequest
 from ...selectors.duplicates import duplicate_pair_check
 from ...selectors.products import addon_product_ids
 from ...subscriptions import (
+    ENDED_STATUSES,
     LIVE_STATUSES,
     ItemView,
     discount_add_check,
@@ -43,9 +44,8 @@ from ...subscriptions import (
     plan_change_check,
     plan_item_required,
     price_view_from_mirror,
+    seats_used,
 )
-from ...subscriptions import seats_used as rules_seats_used
-from .kinds import ENDED_SUBSCRIPTION
 from .params import REFUND_REASONS
 from .refunds import refundable
 
@@ -140,11 +140,6 @@ def plan_item(
         mirror_item_views(workspace, items),
         new_product=new_price.product_id if new_price is not None else None,
     )
-
-
-def seats_used(subscription: MirrorSubscription, item: MirrorSubscriptionItem) -> int | None:
-    """Seats in use, as the billing system records them (the rulebook's ``seats_used``)."""
-    return rules_seats_used(item.metadata, subscription.metadata)
 
 
 def _refundable_charge(
@@ -319,7 +314,7 @@ def _prepare_subscription(
     elif kind == ActionKind.CHANGE_PLAN:
         _prepare_plan_change(workspace, sub, params, prepared)
     elif kind in (ActionKind.CANCEL_SUBSCRIPTION, ActionKind.FORCE_CANCEL):
-        if sub.status in ENDED_SUBSCRIPTION:
+        if sub.status in ENDED_STATUSES:
             raise PreconditionFailed(
                 f"Subscription {sub.stripe_id} is already {sub.status}.", code="already_canceled"
             )
@@ -392,7 +387,7 @@ def _prepare_seats(
             )
     else:
         item = plan_item(workspace, sub)
-    used = seats_used(sub, item)
+    used = seats_used(item.metadata, sub.metadata)
     if used is not None and params["quantity"] < used:
         raise PreconditionFailed(
             f"{used} seats are in use; the count cannot go below that.",
