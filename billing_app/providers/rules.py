@@ -21,6 +21,11 @@ def ts(value: Any) -> datetime | None:
     return datetime.fromtimestamp(int(value), tz=UTC) if value else None
 
 
+def subscription_items(subscription: Obj) -> list[Obj]:
+    """A subscription's items (``items.data``)."""
+    return list((subscription.get("items") or {}).get("data") or [])
+
+
 def ref(value: Any) -> str:
     """An id from a field that holds either an id or an expanded object."""
     if isinstance(value, dict):

@@ -11,7 +11,7 @@ while the provider is called.
 
 Imports point one way: this module imports ``services.actions`` (to execute an
 approved action); submission writes the ``ApprovalRequest`` itself
-(``actions.submit.approval_request_create``, re-exported here) and never imports
+(``actions.submit.approval_request_create``) and never imports
 this module.
 """
 
@@ -31,7 +31,7 @@ from ..policy import Deny, can_approve
 from ..roles import user_has_workspace_perm
 from ..selectors.action_messages import customer_message_for
 from . import notes
-from .actions import action_execute, approval_request_create
+from .actions import action_execute
 from .context_cache import context_cache_seconds, customer_context_invalidate
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,6 @@ __all__ = [
     "approval_decide",
     "approval_get_for",
     "approval_list_for",
-    "approval_request_create",
     "approvals_expire",
     "approver_role",
 ]

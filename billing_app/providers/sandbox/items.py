@@ -8,12 +8,9 @@ from typing import Any
 
 from ...subscriptions import item_view_from_stripe
 from ...subscriptions import plan_item as rulebook_plan_item
+from ..rules import subscription_items
 
 Obj = dict[str, Any]
-
-
-def subscription_items(subscription: Obj) -> list[Obj]:
-    return list((subscription.get("items") or {}).get("data") or [])
 
 
 def plan_item(

@@ -30,11 +30,12 @@ from ...subscriptions import (
     price_view_from_stripe,
 )
 from ..base import PlanChangePreview, PlanChangeResult, ProrationLine
+from ..rules import ts as _ts
 from . import objects
 from .invoicing import SandboxInvoicing
 from .items import subscription_items
 from .proration import period_end_after, proration_line
-from .state import Obj, _money, _ts
+from .state import Obj, _money
 
 
 def _interval(price: Obj) -> tuple[str, int]:

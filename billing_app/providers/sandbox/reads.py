@@ -19,6 +19,7 @@ from ...models import (
     MirrorSubscription,
 )
 from ..base import CustomerBundle, Page, StripeObject
+from ..rules import subscription_items
 from . import objects
 from .state import Obj, SandboxState, _missing, _resource_model
 
@@ -43,7 +44,7 @@ class SandboxReads(SandboxState):
         price_ids = {
             objects_id
             for sub in subscriptions
-            for item in (sub.get("items") or {}).get("data") or []
+            for item in subscription_items(sub)
             if (objects_id := (item.get("price") or {}).get("id"))
         }
         prices = data(MirrorPrice, stripe_id__in=price_ids)

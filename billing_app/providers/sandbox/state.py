@@ -10,7 +10,7 @@ simulated objects themselves: read from the mirror tables, written through the
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from django.db import transaction
@@ -43,6 +43,7 @@ from ...models import (
 from ...money import Money
 from ...subscriptions import is_addon_product, is_live
 from ..base import BillingProvider
+from ..rules import subscription_items
 from . import objects
 from .codec import decode, encode, request_hash
 from .control import sandbox_control_get, sandbox_now
@@ -87,10 +88,6 @@ def _missing(kind: str, object_id: str) -> ProviderError:
         details={"provider": "sandbox", "provider_code": "resource_missing"},
         provider_code="resource_missing",
     )
-
-
-def _ts(value: Any) -> datetime | None:
-    return datetime.fromtimestamp(int(value), tz=UTC) if value else None
 
 
 def _money(amount: int, currency: str) -> Money:
@@ -232,7 +229,7 @@ class SandboxState(BillingProvider):
         """The add-on products (``metadata.addon = "true"``) among the subscription's items."""
         refs = {
             ref
-            for item in (sub.get("items") or {}).get("data") or []
+            for item in subscription_items(sub)
             if isinstance(ref := (item.get("price") or {}).get("product"), str) and ref
         }
         rows = MirrorProduct.objects.filter(workspace=self.workspace, stripe_id__in=refs)

@@ -20,11 +20,12 @@ from ..base import (
     SubscriptionResult,
 )
 from ..rules import invoice_subscription_id
+from ..rules import ts as _ts
 from . import objects
 from .invoicing import SandboxInvoicing
 from .items import subscription_items
 from .proration import proration_line
-from .state import Obj, SandboxState, _ts
+from .state import Obj, SandboxState
 
 
 def _ended(discount: Obj, now: datetime) -> bool:
@@ -54,7 +55,7 @@ class SandboxSubscriptions(SandboxInvoicing, SandboxState):
                 )
             end = objects.unix(trial_end)
             sub["trial_end"] = end
-            for item in (sub.get("items") or {}).get("data") or []:
+            for item in subscription_items(sub):
                 item["current_period_end"] = end
             self._put(sub)
             return self._result(sub)
@@ -193,7 +194,7 @@ class SandboxSubscriptions(SandboxInvoicing, SandboxState):
 
         def act(now: datetime) -> SubscriptionResult:
             sub = self._live_subscription(subscription_id)
-            items = (sub.get("items") or {}).get("data") or []
+            items = subscription_items(sub)
             item = next((i for i in items if i["id"] == item_id), None)
             if item is None:
                 raise ValidationFailed(

@@ -12,7 +12,7 @@ from typing import Any
 
 from ...money import Money
 from ..base import Page, ProrationLine, SubscriptionResult
-from ..rules import ref, ts
+from ..rules import ref, subscription_items, ts
 
 Obj = dict[str, Any]
 
@@ -66,10 +66,6 @@ def invoice_due_date(invoice: Obj) -> int | None:
     return int(value) if value else None
 
 
-def subscription_items(subscription: Obj) -> list[Obj]:
-    return list((subscription.get("items") or {}).get("data") or [])
-
-
 def subscription_period_end(subscription: Obj) -> int | None:
     """The current period's end; in this API version it lives on the items."""
     ends = [
@@ -87,10 +83,6 @@ def subscription_period_start(subscription: Obj) -> int | None:
         if i.get("current_period_start")
     ]
     return min(starts) if starts else None
-
-
-def subscription_discount_ids(subscription: Obj) -> list[str]:
-    return [ref(d) for d in (subscription.get("discounts") or []) if ref(d)]
 
 
 def subscription_result(subscription: Obj, *, item_id: str = "") -> SubscriptionResult:

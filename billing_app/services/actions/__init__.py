@@ -79,9 +79,6 @@ from .kinds import (
     TERMINAL,
 )
 from .outcomes import (
-    _succeed as _succeed,
-)
-from .outcomes import (
     hold_unknown,
     record_failure,
     record_refusal,
@@ -100,16 +97,6 @@ from .preview import plan_change_preview
 from .refunds import refund_history, refundable, refunded_amount
 from .run import Run, action_provider
 from .submit import action_submit, approval_request_create
-
-# The names ``services.reconcile`` and older callers used before the split.
-_customer = action_customer
-_prepare = action_prepare
-_Run = Run
-_execute = execute_prepared
-_record_success = record_success
-_fail = record_failure
-_hold_unknown = hold_unknown
-_refused = record_refusal
 
 __all__ = [
     "EXECUTORS",

@@ -143,7 +143,7 @@ def plan_item(
 
 
 def _refundable_charge(
-    workspace: Workspace, charge: MirrorCharge, *, exclude_action_id: Any = None
+    workspace: Workspace, charge: MirrorCharge, *, now: datetime, exclude_action_id: Any = None
 ) -> int:
     """Refund eligibility (DESIGN.md section 6): succeeded, not disputed, in the window."""
     if charge.status != "succeeded":
@@ -157,7 +157,7 @@ def _refundable_charge(
             code="charge_disputed",
         )
     window = timedelta(days=workspace.refund_window_days)
-    if charge.created and charge.created < billing_now(workspace) - window:
+    if charge.created and charge.created < now - window:
         raise PreconditionFailed(
             f"Charge {charge.stripe_id} is older than the {workspace.refund_window_days}-day refund window.",
             code="refund_window_passed",
@@ -235,7 +235,9 @@ def action_prepare(
     elif kind == ActionKind.ISSUE_REFUND:
         charge = _charge(workspace, cid, params["charge_id"])
         _same_currency(charge.currency, params["currency"], "charge")
-        remainder = _refundable_charge(workspace, charge, exclude_action_id=exclude_action_id)
+        remainder = _refundable_charge(
+            workspace, charge, now=now, exclude_action_id=exclude_action_id
+        )
         if params["amount"] > remainder:
             raise PreconditionFailed(
                 f"At most {Money(remainder, charge.currency)} of charge {charge.stripe_id} can be refunded.",
@@ -249,7 +251,7 @@ def action_prepare(
         first, second = (_charge(workspace, cid, c) for c in params["charge_ids"])
         earlier, later = sorted((first, second), key=lambda c: (c.created or now, c.stripe_id))
         if later.status != "succeeded":  # nothing to refund: said before the pair is judged
-            _refundable_charge(workspace, later, exclude_action_id=exclude_action_id)
+            _refundable_charge(workspace, later, now=now, exclude_action_id=exclude_action_id)
         window_hours = workspace.duplicate_window_hours
         if not duplicate_pair_check(earlier, later, window_hours=window_hours):
             raise PreconditionFailed(
@@ -257,7 +259,9 @@ def action_prepare(
                 f"succeeded, within {window_hours} hours).",
                 code="not_duplicates",
             )
-        remainder = _refundable_charge(workspace, later, exclude_action_id=exclude_action_id)
+        remainder = _refundable_charge(
+            workspace, later, now=now, exclude_action_id=exclude_action_id
+        )
         prepared.charge = later
         prepared.amount = Money(remainder, later.currency)
         prepared.values.update(stripe_reason="duplicate", original_charge_id=earlier.stripe_id)
