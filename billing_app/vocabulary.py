@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .catalog import ROLE_LABELS, ActionKind
+from .tax_rules import TAX_ID_TYPES
 
 # --- payment failures --------------------------------------------------------------------
 
@@ -224,15 +225,9 @@ DISCOUNT_DURATIONS: Mapping[str, str] = {
     "repeating": "For some months",
     "forever": "Forever",
 }
-# The tax-id types an agent can record (Stripe's ``tax_id.type`` values).
-TAX_ID_TYPE_LABELS: Mapping[str, str] = {
-    "eu_vat": "EU VAT",
-    "gb_vat": "UK VAT",
-    "us_ein": "US EIN",
-    "au_abn": "AU ABN",
-    "ca_bn": "CA BN",
-    "in_gst": "IN GST",
-}
+# The tax-id types the panel's form offers (Stripe's ``tax_id.type`` values); their
+# names and formats live once, in ``tax_rules.TAX_ID_TYPES``.
+PANEL_TAX_ID_TYPES: tuple[str, ...] = ("eu_vat", "gb_vat", "us_ein", "au_abn", "ca_bn", "in_gst")
 
 # --- actions -------------------------------------------------------------------------------
 
@@ -270,7 +265,7 @@ def vocabulary_payload() -> dict[str, Any]:
         "cancellation_feedback": _pairs(CANCELLATION_FEEDBACK),
         "pause_behaviors": _pairs(PAUSE_BEHAVIORS),
         "discount_durations": _pairs(DISCOUNT_DURATIONS),
-        "tax_id_types": _pairs(TAX_ID_TYPE_LABELS),
+        "tax_id_types": [[key, TAX_ID_TYPES[key].label] for key in PANEL_TAX_ID_TYPES],
         "failure_categories": _pairs(FAILURE_CATEGORIES),
         "decline_codes": {code: d.as_dict() for code, d in DECLINE_CODES.items()},
         "action_labels": _pairs(ACTION_LABELS),
@@ -286,10 +281,10 @@ __all__ = [
     "FAILURE_CATEGORIES",
     "GATEWAY_CODES",
     "OTHER_CATEGORY",
+    "PANEL_TAX_ID_TYPES",
     "PAUSE_BEHAVIORS",
     "REFUND_REASONS",
     "STRIPE_REFUND_REASONS",
-    "TAX_ID_TYPE_LABELS",
     "DeclineCode",
     "RefundReason",
     "action_label",

@@ -33,13 +33,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..catalog import ActionKind
-from ..errors import NotFound, NotPermitted, ValidationFailed
+from ..errors import NotFound, ValidationFailed
 from ..models import ApprovalRequest, BillingAction
 from ..money import Money
-from ..roles import user_has_workspace_perm
 from ..selectors.actions import action_list
 from ..services.actions import action_submit, plan_change_preview, to_json
-from .customers import request_agent
+from .customers import billing_reader, request_agent
 from .schema import MoneySerializer, error_responses
 
 # The error docs of the action and approval endpoints (``api.approvals`` imports them).
@@ -272,9 +271,7 @@ class ActionsApi(APIView):
         },
     )
     def get(self, request: Request) -> Response:
-        context = request_agent(request)
-        if not user_has_workspace_perm(context.user, "view_billing", context.workspace):
-            raise NotPermitted("This role may not view billing in this workspace.")
+        context = billing_reader(request)
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         actions = action_list(workspace=context.workspace, **filters.validated_data)
