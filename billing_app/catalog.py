@@ -54,6 +54,10 @@ class ActionKind(StrEnum):
     REFUND_DUPLICATE_CHARGE = "refund_duplicate_charge"
     EXTEND_GRACE_PERIOD = "extend_grace_period"
     SEND_TAX_INVOICE = "send_tax_invoice"
+    # Undo a pause before its resume date, and undo a cancellation at period end
+    # ("keep subscription"); each under the matrix row of the action it undoes.
+    RESUME_SUBSCRIPTION = "resume_subscription"
+    UNDO_CANCELLATION = "undo_cancellation"
 
 
 class PolicyAction(StrEnum):
@@ -102,6 +106,8 @@ KIND_POLICY_ACTION: dict[ActionKind, PolicyAction] = {
     ActionKind.EXTEND_GRACE_PERIOD: PolicyAction.EXTEND_GRACE_PERIOD,
     # A tax invoice is the invoice resent with corrected tax details.
     ActionKind.SEND_TAX_INVOICE: PolicyAction.RESEND_INVOICE,
+    ActionKind.RESUME_SUBSCRIPTION: PolicyAction.PAUSE_SUBSCRIPTION,
+    ActionKind.UNDO_CANCELLATION: PolicyAction.CANCEL_SUBSCRIPTION,
 }
 
 POLICY_MEASURE: dict[PolicyAction, Measure] = {

@@ -28,24 +28,26 @@ class Route(NamedTuple):
 
 
 _ALL_ALLOW = {L1: Cell(ALLOW), L2: Cell(ALLOW), MANAGER: Cell(ALLOW), SPECIALIST: Cell(ALLOW)}
-_MANAGER_UP = {L1: Cell(REQUEST), L2: Cell(REQUEST), MANAGER: Cell(ALLOW), SPECIALIST: Cell(ALLOW)}
-_L2_UP = {L1: Cell(REQUEST), L2: Cell(ALLOW), MANAGER: Cell(ALLOW), SPECIALIST: Cell(ALLOW)}
+# ❌ in the brief: not permitted and not offered. An admin may turn a cell into
+# "May request approval" per workspace; the product default never does.
+_MANAGER_UP = {L1: Cell(DENY), L2: Cell(DENY), MANAGER: Cell(ALLOW), SPECIALIST: Cell(ALLOW)}
+_L2_UP = {L1: Cell(DENY), L2: Cell(ALLOW), MANAGER: Cell(ALLOW), SPECIALIST: Cell(ALLOW)}
 
 DEFAULT_CELLS: dict[str, dict[str, Cell]] = {
     "view_billing": _ALL_ALLOW,
     "generate_payment_link": _ALL_ALLOW,
     "resend_invoice": _ALL_ALLOW,
-    # < $100: L2; $100–500: Manager; > $500: Specialist after VP approval.
+    # < $100: L2; $100–500: Manager; > $500: Specialist after VP approval; ❌ otherwise.
     "apply_credit": {
-        L1: Cell(REQUEST),
-        L2: Cell(ALLOW, 10_000, limit_inclusive=False),
-        MANAGER: Cell(ALLOW, 50_000),
+        L1: Cell(DENY),
+        L2: Cell(ALLOW, 10_000, limit_inclusive=False, above_limit=DENY),
+        MANAGER: Cell(ALLOW, 50_000, above_limit=DENY),
         SPECIALIST: Cell(ALLOW, 50_000),
     },
-    # Specialist up to $1,000; above → Manager approval.
+    # Manager: yes; Specialist up to $1,000, above → Manager approval; L1/L2 ❌.
     "issue_refund": {
-        L1: Cell(REQUEST),
-        L2: Cell(REQUEST),
+        L1: Cell(DENY),
+        L2: Cell(DENY),
         MANAGER: Cell(ALLOW),
         SPECIALIST: Cell(ALLOW, 100_000),
     },
@@ -64,26 +66,27 @@ DEFAULT_CELLS: dict[str, dict[str, Cell]] = {
     },
     "pause_subscription": _MANAGER_UP,
     "change_plan": _L2_UP,
+    # Specialist: ✅ when customer-requested (otherwise not permitted: that is a force cancel).
     "cancel_subscription": {
-        L1: Cell(REQUEST),
-        L2: Cell(REQUEST),
+        L1: Cell(DENY),
+        L2: Cell(DENY),
         MANAGER: Cell(ALLOW),
-        SPECIALIST: Cell(ALLOW, customer_requested_only=True),
+        SPECIALIST: Cell(ALLOW, customer_requested_only=True, above_limit=DENY),
     },
-    # Everyone, the Specialist included, needs Legal approval.
+    # Only the Specialist, and only with Legal approval.
     "force_cancel": {
-        L1: Cell(REQUEST),
-        L2: Cell(REQUEST),
-        MANAGER: Cell(REQUEST),
+        L1: Cell(DENY),
+        L2: Cell(DENY),
+        MANAGER: Cell(DENY),
         SPECIALIST: Cell(REQUEST),
     },
     "update_payment_method": _L2_UP,
     "adjust_seats": _L2_UP,
-    # Up to 15%: Manager and Specialist; above 15% → VP approval.
+    # Up to 15%: Manager and Specialist; above 15%: Specialist after VP approval.
     "apply_discount": {
-        L1: Cell(REQUEST),
-        L2: Cell(REQUEST),
-        MANAGER: Cell(ALLOW, 15),
+        L1: Cell(DENY),
+        L2: Cell(DENY),
+        MANAGER: Cell(ALLOW, 15, above_limit=DENY),
         SPECIALIST: Cell(ALLOW, 15),
     },
 }

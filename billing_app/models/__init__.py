@@ -29,6 +29,7 @@ from .mirror import (
     MirrorSubscriptionItem,
     SyncState,
 )
+from .notes import NoteTemplate
 from .outbox import OutboxMessage
 from .policy import ActionPolicy, ApprovalRoute
 from .sandbox import SandboxControl, SandboxIdempotency
@@ -41,6 +42,7 @@ from .tenancy import (
 )
 
 __all__ = [
+    "NoteTemplate",
     "ActionPolicy",
     "AgentMembership",
     "ApprovalRequest",

@@ -80,6 +80,9 @@ class BillingAction(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # When the agent started handling this ticket in the panel (the panel's open,
+    # as the server served it); handling time = completed_at − handling_started_at.
+    handling_started_at = models.DateTimeField(null=True, blank=True)
     # Time spent in the billing provider, and the whole request, in milliseconds.
     provider_ms = models.PositiveIntegerField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
