@@ -247,6 +247,8 @@ ACTION_LABELS: Mapping[str, str] = {
     ActionKind.REFUND_DUPLICATE_CHARGE: "Refund duplicate charge",
     ActionKind.EXTEND_GRACE_PERIOD: "Extend grace period",
     ActionKind.SEND_TAX_INVOICE: "Send tax invoice",
+    ActionKind.RESUME_SUBSCRIPTION: "Resume subscription",
+    ActionKind.UNDO_CANCELLATION: "Keep subscription",
 }
 
 
