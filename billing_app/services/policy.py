@@ -51,6 +51,57 @@ def policy_copy_defaults(*, workspace: Workspace) -> None:
     )
 
 
+_CELL_FIELDS = ("effect", "limit", "limit_inclusive", "above_limit", "customer_requested_only")
+
+
+def _route_shape(route: ApprovalRoute | None) -> tuple[bool, list[str]] | None:
+    return None if route is None else (route.threshold_inclusive, list(route.approver_roles))
+
+
+def policy_default_differences(*, workspace: Workspace) -> list[str]:
+    """Where ``workspace``'s matrix differs from the product default, one line per cell or route."""
+    default = {(c.action, c.role): c for c in ActionPolicy.objects.filter(workspace=None)}
+    own = {(c.action, c.role): c for c in ActionPolicy.objects.filter(workspace=workspace)}
+    lines = []
+    for key in sorted(default.keys() | own.keys()):
+        want, have = default.get(key), own.get(key)
+        if want is None or have is None:
+            where = "only in the product default" if have is None else "only in this workspace"
+            lines.append(f"{key[0]} · {key[1]}: {where}")
+            continue
+        changed = [
+            f"{field} {getattr(have, field)!r} → {getattr(want, field)!r}"
+            for field in _CELL_FIELDS
+            if getattr(have, field) != getattr(want, field)
+        ]
+        if changed:
+            lines.append(f"{key[0]} · {key[1]}: {', '.join(changed)}")
+    default_routes = {
+        (r.action, r.threshold): r for r in ApprovalRoute.objects.filter(workspace=None)
+    }
+    own_routes = {
+        (r.action, r.threshold): r for r in ApprovalRoute.objects.filter(workspace=workspace)
+    }
+    for key in sorted(default_routes.keys() | own_routes.keys()):
+        want_route, have_route = default_routes.get(key), own_routes.get(key)
+        if _route_shape(want_route) != _route_shape(have_route):
+            lines.append(
+                f"route {key[0]} ≥ {key[1]}: {_route_shape(have_route)} → {_route_shape(want_route)}"
+            )
+    return lines
+
+
+@transaction.atomic
+def policy_adopt_defaults(*, workspace: Workspace) -> list[str]:
+    """Replace ``workspace``'s matrix and routes with the product default; return what changed."""
+    changes = policy_default_differences(workspace=workspace)
+    if changes:
+        ActionPolicy.objects.filter(workspace=workspace).delete()
+        ApprovalRoute.objects.filter(workspace=workspace).delete()
+        policy_copy_defaults(workspace=workspace)
+    return changes
+
+
 def policy_rules_load(*, workspace: Workspace) -> PolicyRules:
     """The workspace's matrix, routes and rates as the pure ``PolicyRules`` value."""
     from ..models import CurrencyRate
