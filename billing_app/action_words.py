@@ -1,0 +1,636 @@
+"""An action's parameters (and, once done, its result) in words, per kind.
+
+``action_lines`` answers ``[(label, text), …]`` — "Amount: $120.00", "From: Starter",
+"To: Business", "Seats: 10 → 12", "Discount: 15% off", "Duration: For 3 months",
+"Resumes: March 1, 2026", "Reason: Billing error", "Link: https://…" — for the
+notes on the ticket, the approvers' pages and the panel's action details, so each
+says an action the same way. ``action_facts`` gives the same facts by name (``from``,
+``to``, ``days``, ``percent``, ``link``, ``amount_charged``, …) for the note
+templates' placeholders.
+
+Pure: no Django, no database. Display names of prices, products, subscriptions,
+invoices or charges come in ``names`` (id → name), looked up by the caller; an id
+with no name is shown as the reference it is (an invoice or charge id), never a
+customer id, and enumerations are always shown by their label. Unknown parameter
+keys are ignored; a missing one leaves its line out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from .catalog import ActionKind
+from .money import format_money, is_currency_code
+from .tax_rules import TAX_ID_TYPES
+from .vocabulary import (
+    CANCELLATION_FEEDBACK,
+    DISCOUNT_DURATIONS,
+    PAUSE_BEHAVIORS,
+    REFUND_REASONS,
+)
+
+Line = tuple[str, str]
+
+# Stripe's refund ``status`` enum.
+REFUND_STATUS_WORDS: Mapping[str, str] = {
+    "succeeded": "Refunded",
+    "pending": "Pending at the bank",
+    "requires_action": "Waiting for the customer's bank",
+    "failed": "Failed",
+    "canceled": "Cancelled",
+}
+# Stripe's subscription ``status`` enum.
+SUBSCRIPTION_STATUS_WORDS: Mapping[str, str] = {
+    "active": "Active",
+    "trialing": "In trial",
+    "past_due": "Past due",
+    "unpaid": "Unpaid",
+    "canceled": "Cancelled",
+    "incomplete": "Incomplete",
+    "incomplete_expired": "Expired before the first payment",
+    "paused": "Paused",
+}
+# The kinds of link a provider makes (``LinkResult.kind``).
+LINK_LABELS: Mapping[str, str] = {
+    "hosted_invoice": "Payment link",
+    "checkout": "Payment link",
+    "billing_portal": "Portal link",
+}
+
+
+# --- words for values ---------------------------------------------------------------------
+
+
+def words(value: str, table: Mapping[str, str]) -> str:
+    """``value``'s label in ``table``, or the value spelled as words (never a raw code)."""
+    if not value:
+        return ""
+    label = table.get(value)
+    if label:
+        return label
+    text = str(value).replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
+def refund_reason_label(key: str) -> str:
+    reason = REFUND_REASONS.get(key or "")
+    return reason.label if reason else words(key, {})
+
+
+def date_words(value: Any) -> str:
+    """``2026-03-01T00:00:00+00:00`` (or a datetime, a date, a Unix time) → ``March 1, 2026``."""
+    moment = _moment(value)
+    if moment is None:
+        return ""
+    return f"{moment:%B} {moment.day}, {moment.year}"
+
+
+def _moment(value: Any) -> date | None:
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    if isinstance(value, datetime | date):
+        return value
+    if isinstance(value, int | float):
+        try:
+            return datetime.fromtimestamp(value, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return None
+
+
+def days_words(value: Any) -> str:
+    count = _int(value)
+    if count is None:
+        return ""
+    return "1 day" if count == 1 else f"{count} days"
+
+
+def percent_words(value: Any) -> str:
+    """``"15"`` / ``15.0`` / ``Decimal("12.50")`` → ``15%`` / ``12.5%``."""
+    if value is None or value == "" or isinstance(value, bool):
+        return ""
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return ""
+    if not number.is_finite():
+        return ""
+    text = format(number.normalize(), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return f"{text}%"
+
+
+def duration_words(duration: str, months: Any = None) -> str:
+    if duration == "repeating":
+        count = _int(months)
+        if count:
+            return "For 1 month" if count == 1 else f"For {count} months"
+    return words(duration, DISCOUNT_DURATIONS)
+
+
+def money_words(value: Any, currency: str = "") -> str:
+    """An amount: ``money_json`` (``{"amount", "currency"}``) or minor units with ``currency``."""
+    if isinstance(value, Mapping):
+        amount, code = _int(value.get("amount")), str(value.get("currency") or "")
+    else:
+        amount, code = _int(value), currency
+    if amount is None or not is_currency_code(code):
+        return ""
+    return format_money(amount, code)
+
+
+def balance_words(value: Any) -> str:
+    """A customer balance (negative = credit the customer holds) as a person says it."""
+    if not isinstance(value, Mapping):
+        return ""
+    amount, code = _int(value.get("amount")), str(value.get("currency") or "")
+    if amount is None or not is_currency_code(code):
+        return ""
+    if amount < 0:
+        return f"{format_money(-amount, code)} in credit"
+    if amount > 0:
+        return f"{format_money(amount, code)} owed"
+    return format_money(0, code)
+
+
+def address_words(address: Any) -> str:
+    if not isinstance(address, Mapping):
+        return ""
+    city = " ".join(
+        str(address.get(k) or "").strip() for k in ("postal_code", "city") if address.get(k)
+    )
+    parts = [str(address.get(k) or "").strip() for k in ("line1", "line2") if address.get(k)] + [
+        p for p in (city, str(address.get("state") or "").strip()) if p
+    ]
+    country = str(address.get("country") or "").strip().upper()
+    if country:
+        parts.append(country)
+    return ", ".join(p for p in parts if p)
+
+
+def tax_id_words(tax_id: Any) -> str:
+    if not isinstance(tax_id, Mapping) or not tax_id.get("value"):
+        return ""
+    kind = str(tax_id.get("type") or "")
+    spec = TAX_ID_TYPES.get(kind)
+    label = spec.label if spec else words(kind, {})
+    return f"{label} {tax_id['value']}".strip()
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool) or value is None or value == "":
+        return None
+    if isinstance(value, int):
+        return value
+    try:
+        return int(str(value))
+    except ValueError:
+        return None
+
+
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+# --- the facts of one action --------------------------------------------------------------
+
+
+class _Facts:
+    """What ``action_lines`` and ``action_facts`` read, normalised once."""
+
+    def __init__(
+        self,
+        kind: str,
+        params: Mapping[str, Any],
+        amount: int | None,
+        currency: str,
+        result: Mapping[str, Any] | None,
+        names: Mapping[str, str] | None,
+    ) -> None:
+        self.kind = kind
+        self.p: Mapping[str, Any] = params if isinstance(params, Mapping) else {}
+        self.r: Mapping[str, Any] = result if isinstance(result, Mapping) else {}
+        self.names: Mapping[str, str] = names or {}
+        if amount is None:
+            amount = _int(self.p.get("amount"))
+        self.amount = amount
+        self.currency = (currency or _text(self.p.get("currency"))).upper()
+
+    def name(self, object_id: Any) -> str:
+        """The display name of ``object_id``, or the id itself (a provider reference)."""
+        ref = _text(object_id)
+        return self.names.get(ref, ref) if ref else ""
+
+    def named(self, object_id: Any) -> str:
+        """The display name of ``object_id`` only when the caller knows one."""
+        ref = _text(object_id)
+        return self.names.get(ref, "") if ref else ""
+
+    def result_get(self, key: str) -> Any:
+        return self.r.get(key)
+
+    def amount_text(self) -> str:
+        if self.amount is not None and is_currency_code(self.currency):
+            return format_money(self.amount, self.currency)
+        return money_words(self.r.get("amount"))
+
+    def link(self) -> tuple[str, str]:
+        url = _text(self.r.get("url"))
+        if url:
+            return LINK_LABELS.get(_text(self.r.get("kind")), "Link"), url
+        url = _text(self.r.get("hosted_invoice_url"))
+        if url:
+            return "Invoice link", url
+        return "", ""
+
+    def preview(self) -> Mapping[str, Any]:
+        preview = self.r.get("preview")
+        return preview if isinstance(preview, Mapping) else {}
+
+    def mrr_change(self) -> str:
+        delta = _int(self.r.get("mrr_delta"))
+        code = _text(self.r.get("mrr_currency"))
+        if delta is None or not is_currency_code(code):
+            return ""
+        sign = "+" if delta > 0 else ""
+        return f"{sign}{format_money(delta, code)} a month"
+
+    def status_words(self) -> str:
+        return words(_text(self.r.get("status")), SUBSCRIPTION_STATUS_WORDS)
+
+
+def _subscription(f: _Facts) -> list[Line]:
+    name = f.named(f.p.get("subscription_id"))
+    return [("Subscription", name)] if name else []
+
+
+def _invoice(f: _Facts, key: str = "invoice_id", label: str = "Invoice") -> list[Line]:
+    ref = f.name(f.p.get(key) or f.r.get(key))
+    return [(label, ref)] if ref else []
+
+
+def _link_lines(f: _Facts) -> list[Line]:
+    label, url = f.link()
+    lines: list[Line] = [(label, url)] if url else []
+    expires = date_words(f.r.get("expires_at"))
+    if url and expires:
+        lines.append(("Link expires", expires))
+    pdf = _text(f.r.get("invoice_pdf"))
+    if pdf:
+        lines.append(("PDF", pdf))
+    return lines
+
+
+def _payment_link(f: _Facts) -> list[Line]:
+    return _invoice(f) + _link_lines(f)
+
+
+def _resend_invoice(f: _Facts) -> list[Line]:
+    return _invoice(f) + _sent(f)
+
+
+def _sent(f: _Facts) -> list[Line]:
+    lines: list[Line] = []
+    method = _text(f.r.get("method"))
+    if method == "email":
+        lines.append(("Sent", "Emailed to the customer"))
+    elif method == "link":
+        lines.append(("Sent", "As a link to share in a reply"))
+    return lines + _link_lines(f)
+
+
+def _credit(f: _Facts) -> list[Line]:
+    lines: list[Line] = []
+    amount = f.amount_text()
+    if amount:
+        lines.append(("Credit", amount))
+    description = _text(f.p.get("description"))
+    if description:
+        lines.append(("Description", description))
+    lines += _invoice(f, label="Corrects invoice")
+    balance = balance_words(f.r.get("ending_balance"))
+    if balance:
+        lines.append(("Balance after", balance))
+    return lines
+
+
+def _refund(f: _Facts) -> list[Line]:
+    lines: list[Line] = []
+    amount = f.amount_text()
+    if amount:
+        lines.append(("Refund", amount))
+    charge = f.name(f.p.get("charge_id") or f.r.get("charge_id"))
+    if charge:
+        lines.append(("Charge", charge))
+    reason = _text(f.p.get("reason") or f.r.get("billing_desk_reason"))
+    if reason:
+        lines.append(("Reason", refund_reason_label(reason)))
+    comment = _text(f.p.get("comment"))
+    if comment:
+        lines.append(("Comment", comment))
+    status = _text(f.r.get("status"))
+    if status:
+        lines.append(("Refund status", words(status, REFUND_STATUS_WORDS)))
+    return lines
+
+
+def _duplicate(f: _Facts) -> list[Line]:
+    lines: list[Line] = []
+    amount = f.amount_text()
+    if amount:
+        lines.append(("Refund", amount))
+    charges = [f.name(c) for c in f.p.get("charge_ids") or [] if _text(c)]
+    refunded = f.name(f.r.get("charge_id"))
+    original = f.name(f.r.get("original_charge_id"))
+    if refunded:
+        lines.append(("Refunded charge", refunded))
+        if original:
+            lines.append(("Kept charge", original))
+    elif charges:
+        lines.append(("Charges", " and ".join(charges)))
+    lines.append(("Reason", refund_reason_label("duplicate")))
+    status = _text(f.r.get("status"))
+    if status:
+        lines.append(("Refund status", words(status, REFUND_STATUS_WORDS)))
+    return lines
+
+
+def _trial(f: _Facts) -> list[Line]:
+    lines = _subscription(f)
+    days = days_words(f.p.get("days"))
+    if days:
+        lines.append(("Trial extended by", days))
+    ends = date_words(f.r.get("trial_end"))
+    if ends:
+        lines.append(("Trial ends", ends))
+    return lines
+
+
+def _resume_date(f: _Facts) -> str:
+    resumes = date_words(f.p.get("resumes_at"))
+    pause = f.r.get("pause_collection")
+    if not resumes and isinstance(pause, Mapping):
+        resumes = date_words(pause.get("resumes_at"))
+    return resumes
+
+
+def _pause(f: _Facts) -> list[Line]:
+    lines = _subscription(f)
+    behavior = _text(f.p.get("behavior"))
+    if behavior:
+        lines.append(("While paused", words(behavior, PAUSE_BEHAVIORS)))
+    lines.append(("Resumes", _resume_date(f) or "No date set (resume by hand)"))
+    return lines
+
+
+def _resume(f: _Facts) -> list[Line]:
+    lines = _subscription(f)
+    lines.append(("Collection", "Resumed now: invoices are collected again"))
+    status = f.status_words()
+    if status:
+        lines.append(("Status", status))
+    return lines
+
+
+def _change_plan(f: _Facts) -> list[Line]:
+    lines = _subscription(f)
+    preview = f.preview()
+    old = f.name(f.r.get("previous_price_id") or preview.get("current_price_id"))
+    new = f.name(f.p.get("price_id") or f.r.get("new_price_id"))
+    if old:
+        lines.append(("From", old))
+    if new:
+        lines.append(("To", new))
+    direction = _text(f.r.get("direction") or preview.get("direction"))
+    effective = date_words(f.r.get("effective_date") or preview.get("effective_date"))
+    if direction == "upgrade":
+        lines.append(("Change", "Upgrade, from now"))
+    elif direction == "downgrade":
+        lines.append(("Change", "Downgrade, at the next renewal"))
+    if effective:
+        lines.append(("Effective", effective))
+    charged = money_words(preview.get("amount_due_now"))
+    if charged and direction != "downgrade":
+        lines.append(("Charged now", charged))
+    recurring = money_words(preview.get("new_recurring_amount"))
+    if recurring:
+        lines.append(("New recurring amount", recurring))
+    mrr = f.mrr_change()
+    if mrr:
+        lines.append(("MRR change", mrr))
+    lines += _invoice(f, label="Proration invoice")
+    return lines
+
+
+def _cancel(f: _Facts) -> list[Line]:
+    lines = _subscription(f)
+    if f.kind == ActionKind.FORCE_CANCEL:
+        lines.append(("When", "Now, immediately"))
+    else:
+        ends = date_words(f.r.get("cancel_at"))
+        lines.append(
+            ("When", f"At the end of the billing period ({ends})" if ends else "At period end")
+        )
+    reason = _text(f.p.get("reason"))
+    if reason:
+        lines.append(("Reason", words(reason, CANCELLATION_FEEDBACK)))
+    comment = _text(f.p.get("comment"))
+    if comment:
+        lines.append(("Comment", comment))
+    if "customer_requested" in f.p:
+        lines.append(("Customer asked", "Yes" if f.p.get("customer_requested") else "No"))
+    return lines
+
+
+def _undo_cancellation(f: _Facts) -> list[Line]:
+    lines = _subscription(f)
+    lines.append(("Cancellation", "Withdrawn: the subscription renews as before"))
+    status = f.status_words()
+    if status:
+        lines.append(("Status", status))
+    return lines
+
+
+def _payment_method(f: _Facts) -> list[Line]:
+    return _link_lines(f)
+
+
+def _seats(f: _Facts) -> list[Line]:
+    lines = _subscription(f)
+    before = _int(f.r.get("previous_quantity"))
+    after = _int(f.p.get("quantity"))
+    if before is not None and after is not None:
+        lines.append(("Seats", f"{before} → {after}"))
+    elif after is not None:
+        lines.append(("Seats", f"to {after}"))
+    mrr = f.mrr_change()
+    if mrr:
+        lines.append(("MRR change", mrr))
+    return lines
+
+
+def _discount(f: _Facts) -> list[Line]:
+    lines = _subscription(f)
+    percent = percent_words(f.p.get("percent_off"))
+    if percent:
+        lines.append(("Discount", f"{percent} off"))
+    duration = _text(f.p.get("duration"))
+    if duration:
+        lines.append(("Duration", duration_words(duration, f.p.get("duration_in_months"))))
+    mrr = f.mrr_change()
+    if mrr:
+        lines.append(("MRR change", mrr))
+    return lines
+
+
+def _grace(f: _Facts) -> list[Line]:
+    lines = _subscription(f)
+    days = days_words(f.p.get("days"))
+    if days:
+        lines.append(("Grace period extended by", days))
+    until = date_words(f.r.get("grace_until"))
+    if until:
+        lines.append(("Grace until", until))
+    return lines + _invoice(f, label="Failed invoice")
+
+
+def _tax_invoice(f: _Facts) -> list[Line]:
+    lines = _invoice(f)
+    tax_id = tax_id_words(f.p.get("tax_id"))
+    if tax_id:
+        lines.append(("Tax id", tax_id))
+    address = address_words(f.p.get("address"))
+    if address:
+        lines.append(("Address", address))
+    return lines + _sent(f)
+
+
+_KINDS = {
+    ActionKind.GENERATE_PAYMENT_LINK: _payment_link,
+    ActionKind.RESEND_INVOICE: _resend_invoice,
+    ActionKind.APPLY_CREDIT: _credit,
+    ActionKind.ISSUE_REFUND: _refund,
+    ActionKind.EXTEND_TRIAL: _trial,
+    ActionKind.PAUSE_SUBSCRIPTION: _pause,
+    ActionKind.CHANGE_PLAN: _change_plan,
+    ActionKind.CANCEL_SUBSCRIPTION: _cancel,
+    ActionKind.FORCE_CANCEL: _cancel,
+    ActionKind.UPDATE_PAYMENT_METHOD: _payment_method,
+    ActionKind.ADJUST_SEATS: _seats,
+    ActionKind.APPLY_DISCOUNT: _discount,
+    ActionKind.REFUND_DUPLICATE_CHARGE: _duplicate,
+    ActionKind.EXTEND_GRACE_PERIOD: _grace,
+    ActionKind.SEND_TAX_INVOICE: _tax_invoice,
+    ActionKind.RESUME_SUBSCRIPTION: _resume,
+    ActionKind.UNDO_CANCELLATION: _undo_cancellation,
+}
+
+
+def action_lines(
+    kind: str,
+    params: Mapping[str, Any],
+    *,
+    amount: int | None = None,
+    currency: str = "",
+    result: Mapping[str, Any] | None = None,
+    names: Mapping[str, str] | None = None,
+) -> list[tuple[str, str]]:
+    """The action's parameters (and result, when done) as ``(label, text)`` lines, in words.
+
+    ``amount``/``currency`` are the action's own (minor units); without them an
+    amount in ``params`` is used. ``result`` is ``BillingAction.result`` (links,
+    dates, the plan change's preview); before an action runs, a caller may put the
+    current figures there (``previous_price_id``, ``previous_quantity``) to show a
+    plan's or the seats' from → to. ``names`` maps price, product, subscription,
+    invoice or charge ids to what a person calls them. An unknown kind gives its
+    amount alone.
+    """
+    facts = _Facts(kind, params, amount, currency, result, names)
+    try:
+        describe = _KINDS[ActionKind(kind)]
+    except ValueError:
+        text = facts.amount_text()
+        return [("Amount", text)] if text else []
+    return [(label, text) for label, text in describe(facts) if label and text]
+
+
+def action_facts(
+    kind: str,
+    params: Mapping[str, Any],
+    *,
+    amount: int | None = None,
+    currency: str = "",
+    result: Mapping[str, Any] | None = None,
+    names: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The facts a note template names, each in words ("" when the action has none).
+
+    ``amount`` (the action's amount), ``amount_charged`` (what the customer pays
+    now: a plan change's proration), ``from``/``to`` (plans or seats), ``days``,
+    ``percent``, ``duration``, ``link``, ``reason`` (a refund's or cancellation's
+    label), ``resumes`` (a pause's resume date), ``when`` (a cancellation's).
+    """
+    f = _Facts(kind, params, amount, currency, result, names)
+    lines = dict(
+        action_lines(kind, params, amount=amount, currency=currency, result=result, names=names)
+    )
+    out = {key: "" for key in FACT_NAMES}
+    out["amount"] = f.amount_text()
+    if kind == ActionKind.CHANGE_PLAN:
+        out["from"], out["to"] = lines.get("From", ""), lines.get("To", "")
+        out["amount_charged"] = lines.get("Charged now", "")
+    elif kind == ActionKind.ADJUST_SEATS and "Seats" in lines:
+        seats = lines["Seats"]
+        before, _, after = seats.partition(" → ")
+        out["from"], out["to"] = (before, after) if after else ("", seats.removeprefix("to "))
+    out["days"] = days_words(f.p.get("days"))
+    out["percent"] = percent_words(f.p.get("percent_off"))
+    out["duration"] = lines.get("Duration", "")
+    out["link"] = f.link()[1]
+    out["reason"] = lines.get("Reason", "")
+    out["resumes"] = _resume_date(f) if kind == ActionKind.PAUSE_SUBSCRIPTION else ""
+    out["when"] = lines.get("When", "")
+    return out
+
+
+FACT_NAMES: tuple[str, ...] = (
+    "amount",
+    "amount_charged",
+    "from",
+    "to",
+    "days",
+    "percent",
+    "duration",
+    "link",
+    "reason",
+    "resumes",
+    "when",
+)
+
+
+def lines_text(lines: list[tuple[str, str]]) -> str:
+    """``[("From", "Starter"), …]`` → ``"From: Starter\\n…"``."""
+    return "\n".join(f"{label}: {text}" for label, text in lines)
+
+
+__all__ = [
+    "FACT_NAMES",
+    "action_facts",
+    "action_lines",
+    "date_words",
+    "days_words",
+    "lines_text",
+    "money_words",
+    "percent_words",
+    "refund_reason_label",
+    "words",
+]
