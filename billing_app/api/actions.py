@@ -33,7 +33,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..catalog import ActionKind
-from ..errors import NotFound, ValidationFailed
+from ..errors import ValidationFailed
 from ..models import ApprovalRequest, BillingAction
 from ..money import Money
 from ..selectors.actions import action_list
@@ -280,21 +280,6 @@ class ActionsApi(APIView):
         return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
 
 
-class ActionDetailApi(APIView):
-    """One action of this workspace (the panel polls it after a 409 ``action_in_progress``)."""
-
-    OutputSerializer = ActionSerializer
-
-    @extend_schema(responses={200: OutputSerializer, 404: ERROR_RESPONSES[404]})
-    def get(self, request: Request, action_id: str) -> Response:
-        action = (
-            action_list(workspace=request_agent(request).workspace).filter(pk=action_id).first()
-        )
-        if action is None:
-            raise NotFound("No such action in this workspace.", code="action_not_found")
-        return Response(self.OutputSerializer(action).data)
-
-
 @extend_schema_serializer(component_name="ProrationLine")
 class ProrationLineSerializer(serializers.Serializer):
     description = serializers.CharField()
@@ -340,7 +325,6 @@ class PlanChangePreviewApi(APIView):
 
 urlpatterns = [
     path("actions/", ActionsApi.as_view(), name="api-actions"),
-    path("actions/<uuid:action_id>/", ActionDetailApi.as_view(), name="api-action-detail"),
     path(
         "customers/<str:customer_id>/plan-change/preview/",
         PlanChangePreviewApi.as_view(),

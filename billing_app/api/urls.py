@@ -1,11 +1,12 @@
 """``/api/v1/`` — one module of thin views per area, each with its own ``urlpatterns``."""
 
-from . import actions, approvals, customers, investigations, me, panel, reports
+from . import action_details, actions, approvals, customers, investigations, me, panel, reports
 
 urlpatterns = [
     *me.urlpatterns,
     *customers.urlpatterns,
     *actions.urlpatterns,
+    *action_details.urlpatterns,
     *panel.urlpatterns,
     *approvals.urlpatterns,
     *reports.urlpatterns,
