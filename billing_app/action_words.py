@@ -235,9 +235,6 @@ class _Facts:
         ref = _text(object_id)
         return self.names.get(ref, "") if ref else ""
 
-    def result_get(self, key: str) -> Any:
-        return self.r.get(key)
-
     def amount_text(self) -> str:
         if self.amount is not None and is_currency_code(self.currency):
             return format_money(self.amount, self.currency)
@@ -264,30 +261,35 @@ class _Facts:
         sign = "+" if delta > 0 else ""
         return f"{sign}{format_money(delta, code)} a month"
 
-    def status_words(self) -> str:
-        return words(_text(self.r.get("status")), SUBSCRIPTION_STATUS_WORDS)
+
+# Each kind's lines; ``action_lines`` drops those whose text is empty.
 
 
 def _subscription(f: _Facts) -> list[Line]:
-    name = f.named(f.p.get("subscription_id"))
-    return [("Subscription", name)] if name else []
+    return [("Subscription", f.named(f.p.get("subscription_id")))]
 
 
 def _invoice(f: _Facts, key: str = "invoice_id", label: str = "Invoice") -> list[Line]:
-    ref = f.name(f.p.get(key) or f.r.get(key))
-    return [(label, ref)] if ref else []
+    return [(label, f.name(f.p.get(key) or f.r.get(key)))]
 
 
 def _link_lines(f: _Facts) -> list[Line]:
     label, url = f.link()
-    lines: list[Line] = [(label, url)] if url else []
-    expires = date_words(f.r.get("expires_at"))
-    if url and expires:
-        lines.append(("Link expires", expires))
-    pdf = _text(f.r.get("invoice_pdf"))
-    if pdf:
-        lines.append(("PDF", pdf))
-    return lines
+    expires = date_words(f.r.get("expires_at")) if url else ""
+    return [(label, url), ("Link expires", expires), ("PDF", _text(f.r.get("invoice_pdf")))]
+
+
+def _sent(f: _Facts) -> list[Line]:
+    sent = {"email": "Emailed to the customer", "link": "As a link to share in a reply"}
+    return [("Sent", sent.get(_text(f.r.get("method")), "")), *_link_lines(f)]
+
+
+def _status(f: _Facts) -> list[Line]:
+    return [("Status", words(_text(f.r.get("status")), SUBSCRIPTION_STATUS_WORDS))]
+
+
+def _refund_status(f: _Facts) -> list[Line]:
+    return [("Refund status", words(_text(f.r.get("status")), REFUND_STATUS_WORDS))]
 
 
 def _payment_link(f: _Facts) -> list[Line]:
@@ -298,81 +300,45 @@ def _resend_invoice(f: _Facts) -> list[Line]:
     return _invoice(f) + _sent(f)
 
 
-def _sent(f: _Facts) -> list[Line]:
-    lines: list[Line] = []
-    method = _text(f.r.get("method"))
-    if method == "email":
-        lines.append(("Sent", "Emailed to the customer"))
-    elif method == "link":
-        lines.append(("Sent", "As a link to share in a reply"))
-    return lines + _link_lines(f)
-
-
 def _credit(f: _Facts) -> list[Line]:
-    lines: list[Line] = []
-    amount = f.amount_text()
-    if amount:
-        lines.append(("Credit", amount))
-    description = _text(f.p.get("description"))
-    if description:
-        lines.append(("Description", description))
-    lines += _invoice(f, label="Corrects invoice")
-    balance = balance_words(f.r.get("ending_balance"))
-    if balance:
-        lines.append(("Balance after", balance))
-    return lines
+    return [
+        ("Credit", f.amount_text()),
+        ("Description", _text(f.p.get("description"))),
+        *_invoice(f, label="Corrects invoice"),
+        ("Balance after", balance_words(f.r.get("ending_balance"))),
+    ]
 
 
 def _refund(f: _Facts) -> list[Line]:
-    lines: list[Line] = []
-    amount = f.amount_text()
-    if amount:
-        lines.append(("Refund", amount))
-    charge = f.name(f.p.get("charge_id") or f.r.get("charge_id"))
-    if charge:
-        lines.append(("Charge", charge))
     reason = _text(f.p.get("reason") or f.r.get("billing_desk_reason"))
-    if reason:
-        lines.append(("Reason", refund_reason_label(reason)))
-    comment = _text(f.p.get("comment"))
-    if comment:
-        lines.append(("Comment", comment))
-    status = _text(f.r.get("status"))
-    if status:
-        lines.append(("Refund status", words(status, REFUND_STATUS_WORDS)))
-    return lines
+    return [
+        ("Refund", f.amount_text()),
+        ("Charge", f.name(f.p.get("charge_id") or f.r.get("charge_id"))),
+        ("Reason", refund_reason_label(reason) if reason else ""),
+        ("Comment", _text(f.p.get("comment"))),
+        *_refund_status(f),
+    ]
 
 
 def _duplicate(f: _Facts) -> list[Line]:
-    lines: list[Line] = []
-    amount = f.amount_text()
-    if amount:
-        lines.append(("Refund", amount))
     charges = [f.name(c) for c in f.p.get("charge_ids") or [] if _text(c)]
     refunded = f.name(f.r.get("charge_id"))
-    original = f.name(f.r.get("original_charge_id"))
-    if refunded:
-        lines.append(("Refunded charge", refunded))
-        if original:
-            lines.append(("Kept charge", original))
-    elif charges:
-        lines.append(("Charges", " and ".join(charges)))
-    lines.append(("Reason", refund_reason_label("duplicate")))
-    status = _text(f.r.get("status"))
-    if status:
-        lines.append(("Refund status", words(status, REFUND_STATUS_WORDS)))
-    return lines
+    return [
+        ("Refund", f.amount_text()),
+        ("Refunded charge", refunded),
+        ("Kept charge", f.name(f.r.get("original_charge_id")) if refunded else ""),
+        ("Charges", "" if refunded else " and ".join(charges)),
+        ("Reason", refund_reason_label("duplicate")),
+        *_refund_status(f),
+    ]
 
 
 def _trial(f: _Facts) -> list[Line]:
-    lines = _subscription(f)
-    days = days_words(f.p.get("days"))
-    if days:
-        lines.append(("Trial extended by", days))
-    ends = date_words(f.r.get("trial_end"))
-    if ends:
-        lines.append(("Trial ends", ends))
-    return lines
+    return [
+        *_subscription(f),
+        ("Trial extended by", days_words(f.p.get("days"))),
+        ("Trial ends", date_words(f.r.get("trial_end"))),
+    ]
 
 
 def _resume_date(f: _Facts) -> str:
@@ -384,134 +350,105 @@ def _resume_date(f: _Facts) -> str:
 
 
 def _pause(f: _Facts) -> list[Line]:
-    lines = _subscription(f)
-    behavior = _text(f.p.get("behavior"))
-    if behavior:
-        lines.append(("While paused", words(behavior, PAUSE_BEHAVIORS)))
-    lines.append(("Resumes", _resume_date(f) or "No date set (resume by hand)"))
-    return lines
+    return [
+        *_subscription(f),
+        ("While paused", words(_text(f.p.get("behavior")), PAUSE_BEHAVIORS)),
+        ("Resumes", _resume_date(f) or "No date set (resume by hand)"),
+    ]
 
 
 def _resume(f: _Facts) -> list[Line]:
-    lines = _subscription(f)
-    lines.append(("Collection", "Resumed now: invoices are collected again"))
-    status = f.status_words()
-    if status:
-        lines.append(("Status", status))
-    return lines
+    paused = f.r.get("paused")
+    paused = paused if isinstance(paused, Mapping) else {}
+    return [
+        *_subscription(f),
+        ("Collection", "Resumed now: invoices are collected again"),
+        ("While it was paused", words(_text(paused.get("behavior")), PAUSE_BEHAVIORS)),
+        ("Was to resume", date_words(paused.get("resumes_at"))),
+        *_status(f),
+    ]
 
 
 def _change_plan(f: _Facts) -> list[Line]:
-    lines = _subscription(f)
     preview = f.preview()
-    old = f.name(f.r.get("previous_price_id") or preview.get("current_price_id"))
-    new = f.name(f.p.get("price_id") or f.r.get("new_price_id"))
-    if old:
-        lines.append(("From", old))
-    if new:
-        lines.append(("To", new))
     direction = _text(f.r.get("direction") or preview.get("direction"))
-    effective = date_words(f.r.get("effective_date") or preview.get("effective_date"))
-    if direction == "upgrade":
-        lines.append(("Change", "Upgrade, from now"))
-    elif direction == "downgrade":
-        lines.append(("Change", "Downgrade, at the next renewal"))
-    if effective:
-        lines.append(("Effective", effective))
-    charged = money_words(preview.get("amount_due_now"))
-    if charged and direction != "downgrade":
-        lines.append(("Charged now", charged))
-    recurring = money_words(preview.get("new_recurring_amount"))
-    if recurring:
-        lines.append(("New recurring amount", recurring))
-    mrr = f.mrr_change()
-    if mrr:
-        lines.append(("MRR change", mrr))
-    lines += _invoice(f, label="Proration invoice")
-    return lines
+    change = {"upgrade": "Upgrade, from now", "downgrade": "Downgrade, at the next renewal"}
+    charged = money_words(preview.get("amount_due_now")) if direction != "downgrade" else ""
+    return [
+        *_subscription(f),
+        ("From", f.name(f.r.get("previous_price_id") or preview.get("current_price_id"))),
+        ("To", f.name(f.p.get("price_id") or f.r.get("new_price_id"))),
+        ("Change", change.get(direction, "")),
+        ("Effective", date_words(f.r.get("effective_date") or preview.get("effective_date"))),
+        ("Charged now", charged),
+        ("New recurring amount", money_words(preview.get("new_recurring_amount"))),
+        ("MRR change", f.mrr_change()),
+        *_invoice(f, label="Proration invoice"),
+    ]
 
 
 def _cancel(f: _Facts) -> list[Line]:
-    lines = _subscription(f)
     if f.kind == ActionKind.FORCE_CANCEL:
-        lines.append(("When", "Now, immediately"))
+        when = "Now, immediately"
     else:
         ends = date_words(f.r.get("cancel_at"))
-        lines.append(
-            ("When", f"At the end of the billing period ({ends})" if ends else "At period end")
-        )
-    reason = _text(f.p.get("reason"))
-    if reason:
-        lines.append(("Reason", words(reason, CANCELLATION_FEEDBACK)))
-    comment = _text(f.p.get("comment"))
-    if comment:
-        lines.append(("Comment", comment))
+        when = f"At the end of the billing period ({ends})" if ends else "At period end"
+    asked = ""
     if "customer_requested" in f.p:
-        lines.append(("Customer asked", "Yes" if f.p.get("customer_requested") else "No"))
-    return lines
+        asked = "Yes" if f.p.get("customer_requested") else "No"
+    return [
+        *_subscription(f),
+        ("When", when),
+        ("Reason", words(_text(f.p.get("reason")), CANCELLATION_FEEDBACK)),
+        ("Comment", _text(f.p.get("comment"))),
+        ("Customer asked", asked),
+    ]
 
 
 def _undo_cancellation(f: _Facts) -> list[Line]:
-    lines = _subscription(f)
-    lines.append(("Cancellation", "Withdrawn: the subscription renews as before"))
-    status = f.status_words()
-    if status:
-        lines.append(("Status", status))
-    return lines
-
-
-def _payment_method(f: _Facts) -> list[Line]:
-    return _link_lines(f)
+    return [
+        *_subscription(f),
+        ("Cancellation", "Withdrawn: the subscription renews as before"),
+        ("Was to end", date_words(f.r.get("was_ending_at"))),
+        *_status(f),
+    ]
 
 
 def _seats(f: _Facts) -> list[Line]:
-    lines = _subscription(f)
-    before = _int(f.r.get("previous_quantity"))
-    after = _int(f.p.get("quantity"))
-    if before is not None and after is not None:
-        lines.append(("Seats", f"{before} → {after}"))
-    elif after is not None:
-        lines.append(("Seats", f"to {after}"))
-    mrr = f.mrr_change()
-    if mrr:
-        lines.append(("MRR change", mrr))
-    return lines
+    before, after = _int(f.r.get("previous_quantity")), _int(f.p.get("quantity"))
+    seats = ""
+    if after is not None:
+        seats = f"{before} → {after}" if before is not None else f"to {after}"
+    return [*_subscription(f), ("Seats", seats), ("MRR change", f.mrr_change())]
 
 
 def _discount(f: _Facts) -> list[Line]:
-    lines = _subscription(f)
     percent = percent_words(f.p.get("percent_off"))
-    if percent:
-        lines.append(("Discount", f"{percent} off"))
     duration = _text(f.p.get("duration"))
-    if duration:
-        lines.append(("Duration", duration_words(duration, f.p.get("duration_in_months"))))
-    mrr = f.mrr_change()
-    if mrr:
-        lines.append(("MRR change", mrr))
-    return lines
+    return [
+        *_subscription(f),
+        ("Discount", f"{percent} off" if percent else ""),
+        ("Duration", duration_words(duration, f.p.get("duration_in_months")) if duration else ""),
+        ("MRR change", f.mrr_change()),
+    ]
 
 
 def _grace(f: _Facts) -> list[Line]:
-    lines = _subscription(f)
-    days = days_words(f.p.get("days"))
-    if days:
-        lines.append(("Grace period extended by", days))
-    until = date_words(f.r.get("grace_until"))
-    if until:
-        lines.append(("Grace until", until))
-    return lines + _invoice(f, label="Failed invoice")
+    return [
+        *_subscription(f),
+        ("Grace period extended by", days_words(f.p.get("days"))),
+        ("Grace until", date_words(f.r.get("grace_until"))),
+        *_invoice(f, label="Failed invoice"),
+    ]
 
 
 def _tax_invoice(f: _Facts) -> list[Line]:
-    lines = _invoice(f)
-    tax_id = tax_id_words(f.p.get("tax_id"))
-    if tax_id:
-        lines.append(("Tax id", tax_id))
-    address = address_words(f.p.get("address"))
-    if address:
-        lines.append(("Address", address))
-    return lines + _sent(f)
+    return [
+        *_invoice(f),
+        ("Tax id", tax_id_words(f.p.get("tax_id"))),
+        ("Address", address_words(f.p.get("address"))),
+        *_sent(f),
+    ]
 
 
 _KINDS = {
@@ -524,7 +461,7 @@ _KINDS = {
     ActionKind.CHANGE_PLAN: _change_plan,
     ActionKind.CANCEL_SUBSCRIPTION: _cancel,
     ActionKind.FORCE_CANCEL: _cancel,
-    ActionKind.UPDATE_PAYMENT_METHOD: _payment_method,
+    ActionKind.UPDATE_PAYMENT_METHOD: _link_lines,
     ActionKind.ADJUST_SEATS: _seats,
     ActionKind.APPLY_DISCOUNT: _discount,
     ActionKind.REFUND_DUPLICATE_CHARGE: _duplicate,
@@ -602,18 +539,10 @@ def action_facts(
     return out
 
 
+# The names ``action_facts`` answers (the note templates' placeholders for an action's facts).
 FACT_NAMES: tuple[str, ...] = (
-    "amount",
-    "amount_charged",
-    "from",
-    "to",
-    "days",
-    "percent",
-    "duration",
-    "link",
-    "reason",
-    "resumes",
-    "when",
+    *("amount", "amount_charged", "from", "to", "days", "percent"),
+    *("duration", "link", "reason", "resumes", "when"),
 )
 
 

@@ -147,11 +147,19 @@ CASES: dict[ActionKind, dict] = {
     },
     ActionKind.RESUME_SUBSCRIPTION: {
         "params": {"subscription_id": "sub_1"},
-        "result": {"status": "active", "pause_collection": None},
+        "result": {
+            "status": "active",
+            "pause_collection": None,
+            "paused": {"behavior": "keep_as_draft", "resumes_at": 1775001600},
+        },
     },
     ActionKind.UNDO_CANCELLATION: {
         "params": {"subscription_id": "sub_1"},
-        "result": {"status": "active", "cancel_at_period_end": False},
+        "result": {
+            "status": "active",
+            "cancel_at_period_end": False,
+            "was_ending_at": "2026-02-01T00:00:00+00:00",
+        },
     },
 }
 
@@ -233,10 +241,13 @@ EXPECTED: dict[ActionKind, dict[str, str]] = {
     },
     ActionKind.RESUME_SUBSCRIPTION: {
         "Collection": "Resumed now: invoices are collected again",
+        "While it was paused": "Keep invoices as drafts",
+        "Was to resume": "April 1, 2026",
         "Status": "Active",
     },
     ActionKind.UNDO_CANCELLATION: {
         "Cancellation": "Withdrawn: the subscription renews as before",
+        "Was to end": "February 1, 2026",
         "Status": "Active",
     },
 }
