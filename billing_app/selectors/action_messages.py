@@ -114,6 +114,23 @@ def _result_money(result: Mapping[str, Any], key: str) -> Money | None:
     return None
 
 
+def reason_clause(reason: str) -> str:
+    """A reason as the end of "…isn't eligible for refund because {reason}.".
+
+    An approver writes a sentence ("Outside the 30-day refund window."): its capital
+    and full stop go, as does a "Because" they began with; an acronym or "I" keeps its
+    capital ("VAT id missing").
+    """
+    text = " ".join((reason or "").split()).rstrip(" .!")
+    lowered = text.lower()
+    if lowered.startswith("because "):
+        text = text[len("because ") :].lstrip()
+    first = text.split(" ", 1)[0]
+    if len(first) > 1 and first[0].isupper() and first[1:].islower():
+        text = text[0].lower() + text[1:]
+    return text
+
+
 def scenario_data_for(*, action: BillingAction) -> tuple[Scenario, dict[str, Any]] | None:
     """Which scenario an action's outcome answers, with the data to fill it; None if none does."""
     kind, status, result, params = action.kind, action.status, action.result or {}, action.params
@@ -128,7 +145,7 @@ def scenario_data_for(*, action: BillingAction) -> tuple[Scenario, dict[str, Any
     if kind == ActionKind.ISSUE_REFUND and status == BillingAction.Status.DENIED:
         approval = getattr(action, "approval", None)
         reason = (approval.comment if approval else "") or action.decision_reason
-        return Scenario.REFUND_DENIED, {"reason": reason.rstrip(".")}
+        return Scenario.REFUND_DENIED, {"reason": reason_clause(reason)}
     if kind == ActionKind.CHANGE_PLAN and succeeded:
         old_name, _, _, _ = plan_facts(action.workspace_id, result.get("previous_price_id", ""))
         new_name, interval, features, _ = plan_facts(action.workspace_id, result["new_price_id"])
@@ -185,4 +202,4 @@ def customer_message_for(*, action: BillingAction) -> str:
         return ""
 
 
-__all__ = ["customer_message_for", "plan_facts", "scenario_data_for"]
+__all__ = ["customer_message_for", "plan_facts", "reason_clause", "scenario_data_for"]

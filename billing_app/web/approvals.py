@@ -1,5 +1,10 @@
 """The approvals queue page (``/approvals/``) for Managers, VP and Legal approvers.
 
+Each request reads as the approver weighs it: the customer's name, plan and MRR, the
+amount formatted, the parameters in words (``selectors.action_details``), the reason,
+the ticket in its helpdesk, who may decide it by role label; below the queue, what was
+decided in the workspace (or by this approver), a page at a time.
+
 Signed-in Django users (``LOGIN_URL``); what each may see and decide comes from
 their membership role in each workspace, exactly as in the API: a request of a
 workspace where they hold no approver role does not exist for them (404).
@@ -20,6 +25,9 @@ from ..catalog import APPROVER_ROLES, Role
 from ..errors import BillingDeskError
 from ..models import AgentMembership, ApprovalRequest, BillingAction
 from ..money import Money
+from ..policy import Allow, can_approve
+from ..selectors.action_details import action_details, customer_summaries, role_words, user_name
+from ..selectors.approvals import approvals_decided
 from ..services.approvals import APPROVE, DENY, approval_decide, approval_list_for, approver_role
 
 
@@ -29,44 +37,63 @@ class SignedInRequest(HttpRequest):
     user: User
 
 
-def _size(action: BillingAction) -> str:
-    """What is asked, as an approver weighs it: an amount, a percentage or a number of days."""
+def _size(action: BillingAction, lines: list[dict[str, str]]) -> str:
+    """What is asked at a glance: the amount, else the first line in words (days, percent…)."""
     if action.amount is not None and action.currency:
         return str(Money(action.amount, action.currency))
-    params = action.params or {}
-    if params.get("percent_off"):
-        return f"{params['percent_off']}% off"
-    if params.get("days"):
-        return f"{params['days']} days"
+    for line in lines:
+        if line["label"] not in ("Subscription",):
+            return f"{line['label']}: {line['text']}"
     return ""
 
 
-def _param_rows(action: BillingAction) -> list[tuple[str, str]]:
-    rows = []
-    for key, value in sorted((action.params or {}).items()):
-        if value in (None, "", {}, []):
-            continue
-        if isinstance(value, dict):
-            value = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in value.items() if v)
-        elif isinstance(value, list):
-            value = ", ".join(str(v) for v in value)
-        elif isinstance(value, bool):
-            value = "yes" if value else "no"
-        rows.append((key.replace("_", " ").capitalize(), str(value)))
-    return rows
-
-
-def _row(approval: ApprovalRequest) -> dict[str, Any]:
+def _row(
+    approval: ApprovalRequest,
+    customers: dict[str, dict[str, Any]],
+    *,
+    user: User | None = None,
+    role: Role | None = None,
+) -> dict[str, Any]:
     action: BillingAction = approval.action
+    details = action_details(action)
+    customer = customers.get(action.customer_id) or {"name": action.customer_id}
+    may_decide = (
+        user is not None
+        and role is not None
+        and approval.status == ApprovalRequest.Status.PENDING
+        and isinstance(
+            can_approve(
+                approver_id=user.pk,
+                approver_role=role,
+                requester_id=action.actor_id,
+                required_roles=approval.required_roles,
+            ),
+            Allow,
+        )
+    )
     return {
         "approval": approval,
         "action": action,
-        "kind_label": action.get_kind_display(),
-        "size": _size(action),
-        "requester": action.actor.get_full_name() or action.actor.get_username(),
-        "requester_role": Role(action.actor_role).label,
-        "required_roles": ", ".join(Role(r).label for r in approval.required_roles),
+        "kind_label": details["kind_label"],
+        "details": details,
+        "size": _size(action, details["lines"]),
+        "customer": customer,
+        "requester": user_name(action.actor),
+        "requester_role": role_words([action.actor_role]),
+        "required_roles": role_words(approval.required_roles),
+        "decider": user_name(approval.decided_by),
+        "decider_role": role_words([approval.decided_role]) if approval.decided_role else "",
+        "ticket_url": details["ticket_url"],
+        "may_decide": may_decide,
+        "is_own": user is not None and action.actor_id == user.pk,
     }
+
+
+def _page_number(request: HttpRequest) -> int:
+    try:
+        return max(1, min(10_000, int(request.GET.get("page", "1"))))
+    except ValueError:
+        return 1
 
 
 @login_required
@@ -80,25 +107,42 @@ def approvals_list(request: SignedInRequest) -> HttpResponse:
         .select_related("workspace")
         .order_by("workspace__name")
     )
+    mine = request.GET.get("decided") == "mine"
+    page = _page_number(request)
     sections = []
     for membership in memberships:
         workspace = membership.workspace
         if not workspace.is_active or approver_role(user=request.user, workspace=workspace) is None:
             continue
+        role = Role(membership.role)
         approvals = approval_list_for(user=request.user, workspace=workspace)
+        history = approvals_decided(
+            workspace=workspace, decided_by=request.user if mine else None, page=page
+        )
+        customers = customer_summaries(
+            workspace, {a.action.customer_id for a in [*approvals, *history.items]}
+        )
         sections.append(
             {
                 "workspace": workspace,
-                "role": Role(membership.role).label,
-                "rows": [_row(a) for a in approvals],
+                "role": role.label,
+                "rows": [_row(a, customers, user=request.user, role=role) for a in approvals],
+                "history": [_row(a, customers, user=request.user) for a in history.items],
+                "history_page": history.page,
+                "history_next": history.page + 1 if history.has_next else None,
+                "history_previous": history.page - 1 if history.page > 1 else None,
             }
         )
-    return render(request, "approvals/list.html", {"sections": sections})
+    return render(
+        request, "approvals/list.html", {"sections": sections, "mine": mine, "page": page}
+    )
 
 
 def _approval_for(request: SignedInRequest, approval_id: int) -> ApprovalRequest:
     approval = (
-        ApprovalRequest.objects.select_related("workspace", "action", "action__actor", "decided_by")
+        ApprovalRequest.objects.select_related(
+            "workspace", "action", "action__actor", "action__installation", "decided_by"
+        )
         .filter(pk=approval_id)
         .first()
     )
@@ -145,20 +189,13 @@ def approval_detail(request: SignedInRequest, approval_id: int) -> HttpResponse:
             messages.success(request, outcome)
             return redirect("approvals-list")
     role = approver_role(user=request.user, workspace=approval.workspace)
+    customers = customer_summaries(approval.workspace, [approval.action.customer_id])
     return render(
         request,
         "approvals/detail.html",
         {
-            **_row(approval),
+            **_row(approval, customers, user=request.user, role=role),
             "workspace": approval.workspace,
-            "is_own": approval.action.actor_id == request.user.pk,
-            "may_decide": (
-                approval.status == ApprovalRequest.Status.PENDING
-                and approval.action.actor_id != request.user.pk
-                and role is not None
-                and role.value in approval.required_roles
-            ),
-            "params": _param_rows(approval.action),
         },
         status=status,
     )
