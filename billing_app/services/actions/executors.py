@@ -96,6 +96,24 @@ def _exec_pause(run: Run) -> tuple[dict[str, Any], str]:
     return _sub_result(r)
 
 
+def _exec_resume(run: Run) -> tuple[dict[str, Any], str]:
+    """Collection resumes now; the pause's behaviour and resume date are kept in the result
+    (the mirror forgets them once the subscription is resumed)."""
+    sub = run.prepared.subscription
+    assert sub is not None
+    r = run.call(run.provider.resume_subscription, subscription_id=sub.stripe_id)
+    return _sub_result(r, paused=sub.pause_collection or None)
+
+
+def _exec_undo_cancellation(run: Run) -> tuple[dict[str, Any], str]:
+    """The period-end cancellation is undone; the end date it had is kept in the result."""
+    sub = run.prepared.subscription
+    assert sub is not None
+    was_ending = sub.cancel_at or sub.current_period_end
+    r = run.call(run.provider.undo_cancellation, subscription_id=sub.stripe_id)
+    return _sub_result(r, was_ending_at=was_ending)
+
+
 def _exec_change_plan(run: Run) -> tuple[dict[str, Any], str]:
     params, p = run.action.params, run.prepared
     pinned = params.get("proration_date")
@@ -228,4 +246,6 @@ EXECUTORS: dict[ActionKind, Executor] = {
     ActionKind.REFUND_DUPLICATE_CHARGE: _exec_refund,
     ActionKind.EXTEND_GRACE_PERIOD: _exec_grace,
     ActionKind.SEND_TAX_INVOICE: _exec_tax_invoice,
+    ActionKind.RESUME_SUBSCRIPTION: _exec_resume,
+    ActionKind.UNDO_CANCELLATION: _exec_undo_cancellation,
 }

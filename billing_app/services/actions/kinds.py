@@ -18,6 +18,8 @@ SUBSCRIPTION_KINDS = (
     ActionKind.ADJUST_SEATS.value,
     ActionKind.APPLY_DISCOUNT.value,
     ActionKind.EXTEND_GRACE_PERIOD.value,
+    ActionKind.RESUME_SUBSCRIPTION.value,
+    ActionKind.UNDO_CANCELLATION.value,
 )
 # Refunds that may still move money: history (the refund pattern, the refundable remainder)
 # counts them as if done, so a submission decided while they run sees them.

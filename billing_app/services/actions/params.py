@@ -136,6 +136,18 @@ class PauseSubscriptionParams(ActionParams):
         return value
 
 
+class ResumeSubscriptionParams(ActionParams):
+    """Resume payment collection on a paused subscription now."""
+
+    subscription_id = _id_field(("sub_",))
+
+
+class UndoCancellationParams(ActionParams):
+    """Keep a subscription set to cancel at its period end."""
+
+    subscription_id = _id_field(("sub_",))
+
+
 class ChangePlanParams(ActionParams):
     subscription_id = _id_field(("sub_",))
     price_id = _id_field(("price_",))
@@ -278,6 +290,8 @@ PARAMS_SERIALIZERS: dict[ActionKind, type[ActionParams]] = {
     ActionKind.REFUND_DUPLICATE_CHARGE: RefundDuplicateChargeParams,
     ActionKind.EXTEND_GRACE_PERIOD: ExtendGracePeriodParams,
     ActionKind.SEND_TAX_INVOICE: SendTaxInvoiceParams,
+    ActionKind.RESUME_SUBSCRIPTION: ResumeSubscriptionParams,
+    ActionKind.UNDO_CANCELLATION: UndoCancellationParams,
 }
 
 
@@ -311,6 +325,22 @@ def _first_code(codes: Any) -> str:
     return str(codes)
 
 
+def _messages(detail: Any) -> list[str]:
+    if isinstance(detail, Mapping):
+        return [m for value in detail.values() for m in _messages(value)]
+    if isinstance(detail, list):
+        return [m for value in detail for m in _messages(value)]
+    return [str(detail)]
+
+
+def _invalid_message(kind: ActionKind, errors: Any) -> str:
+    """``Check the details of Adjust seat count: A valid integer is required.`` — the action
+    by its label and the serializer's own sentences, never a code."""
+    found = list(dict.fromkeys(_messages(errors)))
+    said = " ".join(m if m.endswith(".") else f"{m}." for m in found[:3])
+    return f"Check the details of {vocabulary.action_label(kind)}: {said}".strip()
+
+
 def action_params_validate(*, kind: ActionKind, params: Any) -> dict[str, Any]:
     """Validate ``params`` for ``kind``; a canonical JSON-ready dict, or ``ValidationFailed``.
 
@@ -329,7 +359,7 @@ def action_params_validate(*, kind: ActionKind, params: Any) -> dict[str, Any]:
     if not serializer.is_valid():
         codes = _codes(serializer.errors)
         raise ValidationFailed(
-            f"The parameters for {kind.value} are not valid.",
+            _invalid_message(kind, serializer.errors),
             code="invalid_params",
             details={"params": serializer.errors, "codes": codes, "first_code": _first_code(codes)},
         )

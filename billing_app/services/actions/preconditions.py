@@ -9,9 +9,9 @@ and when reconciliation replays a write.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -33,11 +33,15 @@ from ...models import (
 )
 from ...money import Money
 from ...policy import ActionRequest
+from ...selectors.context.subscription_state import (
+    SubscriptionFacts,
+    date_words,
+    state_label,
+    state_refusal,
+)
 from ...selectors.duplicates import duplicate_pair_check
 from ...selectors.products import addon_product_ids
 from ...subscriptions import (
-    ENDED_STATUSES,
-    LIVE_STATUSES,
     ItemView,
     discount_add_check,
     item_view_from_mirror,
@@ -71,10 +75,11 @@ def action_customer(workspace: Workspace, customer_id: str) -> MirrorCustomer:
     """The customer an action is for: 404 if not in this workspace, 422 if deleted."""
     customer = MirrorCustomer.objects.filter(workspace=workspace, stripe_id=customer_id).first()
     if customer is None:
-        raise NotFound(f"No customer {customer_id} in this workspace.", code="customer_not_found")
+        raise NotFound("No such billing customer in this workspace.", code="customer_not_found")
     if customer.deleted:
         raise PreconditionFailed(
-            f"Customer {customer_id} was deleted in the billing system.", code="customer_deleted"
+            "This customer was deleted in the billing system; nothing can be changed for them.",
+            code="customer_deleted",
         )
     return customer
 
@@ -85,7 +90,7 @@ def _owned(model: type[T], workspace: Workspace, customer_id: str, object_id: st
     ).first()
     if obj is None:
         raise NotFound(
-            f"No {noun.replace('_', ' ')} {object_id} for this customer.",
+            f"That {noun.replace('_', ' ')} does not belong to this customer.",
             code=f"{noun}_not_found",
             details={"id": object_id},
         )
@@ -132,9 +137,7 @@ def plan_item(
     """
     items = subscription_items(workspace, subscription.stripe_id)
     if not items:
-        raise PreconditionFailed(
-            f"Subscription {subscription.stripe_id} has no items.", code="no_items"
-        )
+        raise PreconditionFailed("This subscription has no items to change.", code="no_items")
     return plan_item_required(
         items,
         mirror_item_views(workspace, items),
@@ -148,26 +151,35 @@ def _refundable_charge(
     """Refund eligibility (DESIGN.md section 6): succeeded, not disputed, in the window."""
     if charge.status != "succeeded":
         raise PreconditionFailed(
-            f"Charge {charge.stripe_id} did not succeed ({charge.status}); nothing to refund.",
+            "This payment did not go through, so there is nothing to refund.",
             code="charge_not_refundable",
         )
     if charge.disputed:
         raise PreconditionFailed(
-            f"Charge {charge.stripe_id} is disputed; the dispute decides the money.",
+            "This payment is disputed; the dispute decides where the money goes, so it "
+            "cannot be refunded here.",
             code="charge_disputed",
         )
     window = timedelta(days=workspace.refund_window_days)
     if charge.created and charge.created < now - window:
         raise PreconditionFailed(
-            f"Charge {charge.stripe_id} is older than the {workspace.refund_window_days}-day refund window.",
+            f"This payment is older than the {workspace.refund_window_days}-day refund window.",
             code="refund_window_passed",
         )
     remainder = refundable(workspace, charge, exclude_action_id=exclude_action_id)
     if remainder <= 0:
-        raise PreconditionFailed(
-            f"Charge {charge.stripe_id} is already fully refunded.", code="already_refunded"
-        )
+        raise PreconditionFailed("This payment is already fully refunded.", code="already_refunded")
     return remainder
+
+
+def _invoice_words(status: str) -> str:
+    return {
+        "draft": "still a draft",
+        "open": "open",
+        "paid": "paid",
+        "void": "void",
+        "uncollectible": "marked uncollectible",
+    }.get(status or "draft", status.replace("_", " "))
 
 
 def _same_currency(expected: str, given: str, what: str) -> None:
@@ -179,12 +191,37 @@ def _same_currency(expected: str, given: str, what: str) -> None:
         )
 
 
-def _live(subscription: MirrorSubscription, allowed: Collection[str] = LIVE_STATUSES) -> None:
-    if subscription.status not in allowed:
+def subscription_facts(subscription: MirrorSubscription) -> SubscriptionFacts:
+    """What the state rule (``selectors.context.subscription_state``) reads of a mirrored
+    subscription: the same rule the panel's context offers its actions by."""
+    pause = subscription.pause_collection or {}
+    resumes = pause.get("resumes_at") if isinstance(pause, dict) else None
+    ends = subscription.cancel_at or (
+        subscription.current_period_end if subscription.cancel_at_period_end else None
+    )
+    return SubscriptionFacts(
+        status=subscription.status,
+        paused=bool(pause),
+        resumes_at=datetime.fromtimestamp(int(resumes), tz=UTC) if resumes else None,
+        cancel_at_period_end=subscription.cancel_at_period_end,
+        cancel_at=ends,
+        ended_at=subscription.ended_at or subscription.canceled_at,
+        trial_end=subscription.trial_end,
+    )
+
+
+def _state_allows(kind: ActionKind, subscription: MirrorSubscription) -> None:
+    """``PreconditionFailed`` with the rule's code and sentence when the state refuses ``kind``."""
+    refusal = state_refusal(kind, subscription_facts(subscription))
+    if refusal is not None:
+        code, message = refusal
         raise PreconditionFailed(
-            f"Subscription {subscription.stripe_id} is {subscription.status}.",
-            code="subscription_not_active",
-            details={"status": subscription.status},
+            message,
+            code=code,
+            details={
+                "status": subscription.status,
+                "status_label": state_label(subscription.status),
+            },
         )
 
 
@@ -208,22 +245,23 @@ def action_prepare(
             prepared.invoice = _invoice(workspace, cid, params["invoice_id"])
             if prepared.invoice.status != "open":
                 raise PreconditionFailed(
-                    f"Invoice {prepared.invoice.stripe_id} is {prepared.invoice.status}, not open.",
+                    f"This invoice is {_invoice_words(prepared.invoice.status)}; a payment link "
+                    "is only for an open invoice.",
                     code="invoice_not_open",
                 )
     elif kind == ActionKind.RESEND_INVOICE:
         prepared.invoice = _invoice(workspace, cid, params["invoice_id"])
         if prepared.invoice.status not in ("open", "paid", "uncollectible"):
             raise PreconditionFailed(
-                f"Invoice {prepared.invoice.stripe_id} is {prepared.invoice.status or 'a draft'}; "
-                "only finalized invoices can be sent.",
+                f"This invoice is {_invoice_words(prepared.invoice.status)}; "
+                "only a finalized invoice can be sent.",
                 code="invoice_not_sendable",
             )
     elif kind == ActionKind.SEND_TAX_INVOICE:
         prepared.invoice = _invoice(workspace, cid, params["invoice_id"])
         if prepared.invoice.status not in ("open", "paid"):
             raise PreconditionFailed(
-                f"Invoice {prepared.invoice.stripe_id} is {prepared.invoice.status or 'a draft'}; "
+                f"This invoice is {_invoice_words(prepared.invoice.status)}; "
                 "a tax invoice is an open or paid invoice.",
                 code="invoice_not_finalized",
             )
@@ -240,7 +278,7 @@ def action_prepare(
         )
         if params["amount"] > remainder:
             raise PreconditionFailed(
-                f"At most {Money(remainder, charge.currency)} of charge {charge.stripe_id} can be refunded.",
+                f"At most {Money(remainder, charge.currency)} of this payment can still be refunded.",
                 code="exceeds_refundable",
                 details={"refundable": Money(remainder, charge.currency).to_dict()},
             )
@@ -274,6 +312,8 @@ def action_prepare(
         ActionKind.ADJUST_SEATS,
         ActionKind.APPLY_DISCOUNT,
         ActionKind.EXTEND_GRACE_PERIOD,
+        ActionKind.RESUME_SUBSCRIPTION,
+        ActionKind.UNDO_CANCELLATION,
     ):
         sub = _subscription(workspace, cid, params["subscription_id"])
         prepared.subscription = sub
@@ -301,39 +341,18 @@ def _prepare_subscription(
     prepared: Prepared,
     now: datetime,
 ) -> None:
+    # What the subscription's state allows: the rule the panel's context offers actions by.
+    _state_allows(kind, sub)
     if kind == ActionKind.EXTEND_TRIAL:
-        if sub.status != "trialing":
-            raise PreconditionFailed(
-                f"Subscription {sub.stripe_id} is {sub.status}, not trialing; only a trial can be extended.",
-                code="not_trialing",
-            )
         base = max(sub.trial_end or now, now)
         prepared.values["trial_end"] = base + timedelta(days=params["days"])
-    elif kind == ActionKind.PAUSE_SUBSCRIPTION:
-        _live(sub, ("active", "trialing", "past_due"))
-        if sub.pause_collection:
-            raise PreconditionFailed(
-                f"Subscription {sub.stripe_id} is already paused.", code="already_paused"
-            )
     elif kind == ActionKind.CHANGE_PLAN:
         _prepare_plan_change(workspace, sub, params, prepared)
-    elif kind in (ActionKind.CANCEL_SUBSCRIPTION, ActionKind.FORCE_CANCEL):
-        if sub.status in ENDED_STATUSES:
-            raise PreconditionFailed(
-                f"Subscription {sub.stripe_id} is already {sub.status}.", code="already_canceled"
-            )
-        if kind == ActionKind.CANCEL_SUBSCRIPTION and sub.cancel_at_period_end:
-            raise PreconditionFailed(
-                f"Subscription {sub.stripe_id} is already set to cancel at the period end.",
-                code="cancel_already_scheduled",
-            )
     elif kind == ActionKind.ADJUST_SEATS:
         _prepare_seats(workspace, sub, params, prepared)
     elif kind == ActionKind.APPLY_DISCOUNT:
-        _live(sub)
         _no_discount_yet(workspace, sub, now)
     elif kind == ActionKind.EXTEND_GRACE_PERIOD:
-        _live(sub)
         if params.get("invoice_id"):
             prepared.invoice = _invoice(workspace, sub.customer_id, params["invoice_id"])
         prepared.values["until"] = now + timedelta(days=params["days"])
@@ -341,66 +360,117 @@ def _prepare_subscription(
 
 def _no_discount_yet(workspace: Workspace, sub: MirrorSubscription, now: datetime) -> None:
     """The rulebook's one-discount rule on the mirror, before any call (the providers
-    apply it again to the live subscription)."""
-    current = (
+    apply it again to the live subscription), said in words: which discount is in force."""
+    current = list(
         MirrorDiscount.objects.filter(
             workspace=workspace, subscription_id=sub.stripe_id, active=True
         )
         .filter(Q(end__isnull=True) | Q(end__gt=now))
         .order_by("start", "stripe_id")
-        .values_list("stripe_id", flat=True)
     )
-    discount_add_check(subscription_id=sub.stripe_id, current_discount_ids=list(current))
+    try:
+        discount_add_check(
+            subscription_id=sub.stripe_id, current_discount_ids=[d.stripe_id for d in current]
+        )
+    except PreconditionFailed as exc:
+        raise PreconditionFailed(
+            f"This subscription already has a discount ({discount_words(current[0])}); a second "
+            "one is not added. Change or remove that one in Stripe first.",
+            code=exc.code,
+            details=exc.details,
+        ) from exc
+
+
+def discount_words(discount: MirrorDiscount) -> str:
+    """``20% off for 3 months`` / ``$50.00 off once`` / ``10% off forever``."""
+    if discount.percent_off is not None:
+        off = f"{Decimal(discount.percent_off).normalize():f}% off"
+    elif discount.amount_off:
+        off = f"{Money(discount.amount_off, discount.currency or 'USD')} off"
+    else:
+        off = "a coupon"
+    if discount.duration == "forever":
+        return f"{off} forever"
+    if discount.duration == "once":
+        return f"{off} on one invoice"
+    if discount.end is not None:
+        return f"{off} until {date_words(discount.end)}"
+    return off
 
 
 def _prepare_plan_change(
     workspace: Workspace, sub: MirrorSubscription, params: Mapping[str, Any], prepared: Prepared
 ) -> None:
-    _live(sub)
     if sub.schedule_id:
+        pending = str((sub.metadata or {}).get("pending_change_at") or "")
+        when = (
+            f" on {date_words(datetime.fromtimestamp(int(pending), tz=UTC))}"
+            if pending.isdigit()
+            else ""
+        )
         raise PreconditionFailed(
-            f"Subscription {sub.stripe_id} already has a scheduled change.",
+            f"This subscription already has a plan change scheduled{when}; "
+            "a second one cannot be added until it takes effect.",
             code="change_already_scheduled",
         )
     price = MirrorPrice.objects.filter(workspace=workspace, stripe_id=params["price_id"]).first()
     if price is None:
-        raise NotFound(f"No price {params['price_id']}.", code="price_not_found")
+        raise NotFound("That plan is not in the catalogue.", code="price_not_found")
     item = plan_item(workspace, sub, price)
-    plan_change_check(
-        status=sub.status,
-        current=item_view_from_mirror(item).price,
-        new=price_view_from_mirror(price),
-    )
+    try:
+        plan_change_check(
+            status=sub.status,
+            current=item_view_from_mirror(item).price,
+            new=price_view_from_mirror(price),
+        )
+    except PreconditionFailed as exc:
+        words = PLAN_CHANGE_WORDS.get(exc.code)
+        if words is None:
+            raise
+        raise PreconditionFailed(words, code=exc.code, details=exc.details) from exc
     prepared.item = item
     prepared.price = price
     prepared.values["previous_price_id"] = item.price_id
 
 
+# The rulebook's plan-change refusals as the agent reads them (same codes).
+PLAN_CHANGE_WORDS: dict[str, str] = {
+    "same_price": "The subscription is already on this plan at this price; pick another plan.",
+    "price_inactive": "That plan is archived and can no longer be sold; pick another plan.",
+    "price_not_recurring": "That price is a one-time charge, not a plan; pick a recurring plan.",
+    "currency_mismatch": "That plan is priced in another currency; a subscription cannot "
+    "change currency.",
+    "price_not_comparable": "That plan cannot be compared with the current one (not a "
+    "per-seat or per-period price); change it in Stripe.",
+}
+
+
 def _prepare_seats(
     workspace: Workspace, sub: MirrorSubscription, params: Mapping[str, Any], prepared: Prepared
 ) -> None:
-    _live(sub)
     if params.get("item_id"):
         item = MirrorSubscriptionItem.objects.filter(
             workspace=workspace, stripe_id=params["item_id"], subscription_id=sub.stripe_id
         ).first()
         if item is None:
             raise NotFound(
-                f"No item {params['item_id']} on subscription {sub.stripe_id}.",
+                "That item is not part of this subscription.",
                 code="subscription_item_not_found",
+                details={"id": params["item_id"]},
             )
     else:
         item = plan_item(workspace, sub)
     used = seats_used(item.metadata, sub.metadata)
     if used is not None and params["quantity"] < used:
         raise PreconditionFailed(
-            f"{used} seats are in use; the count cannot go below that.",
+            f"{used} seats are in use; the count cannot go below {used}.",
             code="below_seats_used",
             details={"seats_used": used},
         )
     if params["quantity"] == item.quantity:
         raise PreconditionFailed(
-            f"The subscription already has {item.quantity} seats.", code="same_quantity"
+            f"The subscription already has {item.quantity} seats; enter a different count.",
+            code="same_quantity",
         )
     prepared.item = item
     prepared.values["previous_quantity"] = item.quantity
