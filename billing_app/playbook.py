@@ -220,6 +220,26 @@ def render(
     return message_fill(scenario, data, override=playbook_override(scenario, workspace)).text
 
 
+# --- the follow-up after an upgrade (the brief's scenario 3: "Schedule onboarding call for new
+# features (if upgrade)") ------------------------------------------------------------------------
+
+ONBOARDING_MESSAGE = (
+    "Now that you're on {new_plan}, would a short onboarding call help your team get the most "
+    "out of it?[[ We can walk you through {features}.]] Reply with a few times that suit you "
+    "and we'll send an invite."
+)
+ONBOARDING_NOTE = (
+    "Follow-up: schedule an onboarding call with {customer} for the {new_plan} features"
+    "[[ ({features})]]."
+)
+
+
+def onboarding_follow_up(*, customer: str, new_plan: str, features: list[str]) -> dict[str, str]:
+    """After an upgrade: the message proposing an onboarding call, and the note for the team."""
+    data = {"customer": customer, "new_plan": new_plan, "features": features}
+    return {"message": fill(ONBOARDING_MESSAGE, data), "note": fill(ONBOARDING_NOTE, data)}
+
+
 # --- words and periods the messages share ----------------------------------------------------
 
 

@@ -5,6 +5,10 @@
 * ``GET customers/{id}/failures/`` — recorded payment failures, recovery and escalation.
 * ``GET customers/{id}/playbook/{scenario}/`` — the filled customer message.
 * ``GET customers/{id}/tax/`` — tax ids, billing address, what a tax invoice lacks.
+* ``GET customers/{id}/refund-eligibility/`` — recent payments: refundable or why not, the
+  days left in the refund window, and the refund pattern.
+* ``GET customers/{id}/plan-change/`` — the current plan against the options, what each
+  includes, and the latest change with its onboarding follow-up.
 
 Same rules as the other customer endpoints (``api.customers``): ``view_billing``
 on the caller's workspace, and a customer outside it — or a caller without the
@@ -29,8 +33,10 @@ from ..models import MirrorCustomer, Workspace
 from ..selectors.breakdown import invoice_breakdown
 from ..selectors.duplicates import customer_duplicates
 from ..selectors.failures import customer_failures
+from ..selectors.investigation import plan_change_options, refund_eligibility
 from ..selectors.playbook import playbook_message
 from ..selectors.tax import customer_tax_details
+from ..services.actions.refunds import refund_history, refundable
 from .customers import CUSTOMER_ID, billing_reader, customer_errors
 from .schema import ErrorSerializer, MoneySerializer
 
@@ -210,8 +216,23 @@ class DuplicatePairSerializer(serializers.Serializer):
     amount = MoneySerializer()
     refundable = MoneySerializer()
     minutes_apart = serializers.IntegerField()
+
+    class RootCauseSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "DuplicateRootCause"
+
+        kind = serializers.ChoiceField(
+            choices=["gateway_retry", "issuer_duplicate", "separate_charges"]
+        )
+        label = serializers.CharField()  # type: ignore[assignment]
+        evidence = serializers.ListField(child=serializers.CharField())
+        advice = serializers.CharField()
+
     charges = DuplicateChargeSerializer(many=True)
     root_cause = serializers.CharField()
+    root_cause_detail = RootCauseSerializer(
+        help_text="The likely cause, from the charges' payment attempts, invoices and cards."
+    )
     action = SuggestedActionSerializer()
 
 
@@ -435,10 +456,30 @@ class CustomerTaxApi(APIView):
         tax_ids = TaxIdSerializer(many=True)
         address = serializers.DictField(child=serializers.CharField(allow_blank=True))
         address_display = serializers.CharField(allow_blank=True)
+
+        class JurisdictionSerializer(serializers.Serializer):
+            class Meta:
+                ref_name = "TaxDetailsJurisdiction"
+
+            country = serializers.CharField(
+                allow_blank=True, help_text="ISO country of the billing address (else the rate)."
+            )
+            state = serializers.CharField(allow_blank=True)
+            tax_rates = serializers.ListField(
+                child=serializers.DictField(),
+                help_text="name, percentage, country, state, inclusive, display (e.g. VAT 19%).",
+            )
+            treatment = serializers.CharField(help_text="Taxed, Tax exempt or Reverse charge.")
+
         missing = serializers.ListField(
             child=serializers.CharField(),
             help_text="What a tax invoice still lacks: line1, city, postal_code, country, tax_id.",
         )
+        missing_labels = serializers.ListField(child=serializers.CharField())
+        missing_display = serializers.CharField(
+            allow_blank=True, help_text="e.g. Missing: street address, postal code and tax ID."
+        )
+        jurisdiction = JurisdictionSerializer()
         invoices = InvoiceSerializer(many=True)
         supported_tax_id_types = TypeSerializer(many=True)
 
@@ -449,6 +490,137 @@ class CustomerTaxApi(APIView):
     def get(self, request: Request, customer_id: str) -> Response:
         context = billing_reader(request, customer_id)
         data = customer_tax_details(workspace=context.workspace, customer_id=customer_id)
+        return Response(self.OutputSerializer(data).data)
+
+
+# --- refund eligibility -----------------------------------------------------------------------
+
+
+class RefundEligibilityApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "RefundEligibility"
+
+        class ChargeSerializer(serializers.Serializer):
+            class Meta:
+                ref_name = "RefundEligibilityCharge"
+
+            charge_id = serializers.CharField()
+            date = serializers.CharField()
+            date_display = serializers.CharField()
+            amount = MoneySerializer()
+            refunded = MoneySerializer()
+            refundable = MoneySerializer()
+            invoice_number = serializers.CharField(allow_blank=True)
+            method = serializers.CharField(allow_blank=True)
+            description = serializers.CharField(allow_blank=True)
+            eligible = serializers.BooleanField()
+            days_left = serializers.IntegerField()
+            window_display = serializers.CharField(allow_blank=True)
+            reason = serializers.CharField(allow_blank=True, help_text="Why not, in words.")
+
+        class PatternSerializer(serializers.Serializer):
+            class Meta:
+                ref_name = "RefundPattern"
+
+            refunds = serializers.IntegerField()
+            threshold = serializers.IntegerField()
+            days = serializers.IntegerField()
+            reached = serializers.BooleanField()
+            display = serializers.CharField()
+
+        customer_id = serializers.CharField()
+        window_days = serializers.IntegerField()
+        charges = ChargeSerializer(many=True)
+        pattern = PatternSerializer()
+        eligible = serializers.BooleanField()
+        summary = serializers.CharField()
+        action = SuggestedActionSerializer(allow_null=True)
+        denied_charge_id = serializers.CharField(
+            allow_null=True, help_text="No payment is eligible: the one to explain the policy for."
+        )
+
+    @extend_schema(
+        summary="Refund eligibility: each recent payment's refundable amount and refund window, "
+        "and the refund pattern",
+        responses={200: OutputSerializer, **customer_errors(401, 404)},
+    )
+    def get(self, request: Request, customer_id: str) -> Response:
+        context = billing_reader(request, customer_id)
+        workspace = context.workspace
+        data = refund_eligibility(
+            workspace=workspace,
+            customer_id=customer_id,
+            now=billing_now(workspace),
+            refundable_of=lambda charge: refundable(workspace, charge),
+            refunds_in_window=refund_history(
+                workspace=workspace, customer_id=customer_id
+            ).refunds_in_pattern_window,
+        )
+        return Response(self.OutputSerializer(data).data)
+
+
+# --- plan change ------------------------------------------------------------------------------
+
+
+class PlanChangeOptionsApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "PlanChangeOptions"
+
+        class FollowUpSerializer(serializers.Serializer):
+            class Meta:
+                ref_name = "OnboardingFollowUp"
+
+            message = serializers.CharField(help_text="For the customer, after the upgrade.")
+            note = serializers.CharField(help_text="For the team: the onboarding call to book.")
+
+        class PlanSerializer(serializers.Serializer):
+            class Meta:
+                ref_name = "PlanChangePlan"
+
+            id = serializers.CharField()
+            name = serializers.CharField()
+            amount = MoneySerializer()
+            unit_amount = MoneySerializer()
+            quantity = serializers.IntegerField()
+            interval = serializers.CharField()
+            interval_count = serializers.IntegerField()
+            display = serializers.CharField()
+            current = serializers.BooleanField()
+            description = serializers.CharField(allow_blank=True)
+            features = serializers.ListField(child=serializers.CharField())
+            direction = serializers.CharField(allow_null=True, required=False)
+            difference = serializers.CharField(allow_null=True, required=False)
+            effect = serializers.CharField(required=False)
+            follow_up = serializers.DictField(allow_null=True, required=False)
+
+        class ChangeSerializer(serializers.Serializer):
+            class Meta:
+                ref_name = "PlanChangeLatest"
+
+            action_id = serializers.CharField()
+            from_plan = serializers.CharField()
+            to_plan = serializers.CharField()
+            direction = serializers.CharField()
+            effective_date = serializers.CharField(allow_null=True)
+            changed_at = serializers.CharField(allow_null=True)
+            follow_up = serializers.DictField(allow_null=True)
+
+        customer_id = serializers.CharField()
+        subscription_id = serializers.CharField(allow_null=True)
+        quantity = serializers.IntegerField()
+        current = PlanSerializer(allow_null=True)
+        options = PlanSerializer(many=True)
+        latest_change = ChangeSerializer(allow_null=True)
+
+    @extend_schema(
+        summary="Plan change: current plan vs the options, what each includes, the latest change",
+        responses={200: OutputSerializer, **customer_errors(401, 404)},
+    )
+    def get(self, request: Request, customer_id: str) -> Response:
+        context = billing_reader(request, customer_id)
+        data = plan_change_options(workspace=context.workspace, customer_id=customer_id)
         return Response(self.OutputSerializer(data).data)
 
 
@@ -474,4 +646,14 @@ urlpatterns = [
         name="api-customer-playbook",
     ),
     re_path(rf"^customers/{CUSTOMER_ID}/tax/$", CustomerTaxApi.as_view(), name="api-customer-tax"),
+    re_path(
+        rf"^customers/{CUSTOMER_ID}/refund-eligibility/$",
+        RefundEligibilityApi.as_view(),
+        name="api-customer-refund-eligibility",
+    ),
+    re_path(
+        rf"^customers/{CUSTOMER_ID}/plan-change/$",
+        PlanChangeOptionsApi.as_view(),
+        name="api-customer-plan-change",
+    ),
 ]

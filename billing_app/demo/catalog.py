@@ -13,6 +13,30 @@ from ..providers.sandbox import objects as o
 
 Obj = dict[str, Any]
 
+# What each plan includes, as Stripe holds it on the product (``description`` and
+# ``marketing_features``): the panel's plan card and the plan-change message read it.
+INCLUDED: dict[str, tuple[str, tuple[str, ...]]] = {
+    "Starter": ("For small teams getting started.", ("5 projects", "Email support")),
+    "Pro": ("For growing teams.", ("Unlimited projects", "Integrations", "Email support")),
+    "Team": ("For teams that work together.", ("Shared workspaces", "Admin roles")),
+    "Business": ("Per-seat plan for businesses.", ("SSO", "Audit log", "Phone support")),
+    "Enterprise Pro": (
+        "Per-seat plan for large organisations.",
+        ("SSO", "Audit log", "99.9% uptime SLA"),
+    ),
+    "Enterprise Plus": (
+        "Enterprise Pro with dedicated help.",
+        ("Everything in Enterprise Pro", "Dedicated success manager", "Sandbox workspace"),
+    ),
+    "Growth": ("For growing teams in Europe.", ("Unlimited projects", "EU data residency")),
+    "Growth Plus": (
+        "Growth with advanced reporting.",
+        ("Everything in Growth", "Advanced reporting", "Priority support"),
+    ),
+    "Standard": ("For teams in Japan.", ("10 projects", "Email support")),
+    "Premium": ("Standard with more room.", ("Unlimited projects", "Phone support")),
+}
+
 
 class DemoCatalog:
     """The demo's products and prices as Stripe-shaped dicts (upserted, never duplicated)."""
@@ -63,6 +87,9 @@ class DemoCatalog:
             created=self.created,
             metadata={"addon": "true"} if addon else {},
         )
+        if name in INCLUDED:
+            product["description"] = INCLUDED[name][0]
+            product["marketing_features"] = [{"name": f} for f in INCLUDED[name][1]]
         self.products[product_id] = product
         price = o.price(
             id=f"price_sbx_{key}",

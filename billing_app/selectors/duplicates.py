@@ -50,13 +50,72 @@ def _summary(charge: MirrorCharge, invoices: dict[str, MirrorInvoice]) -> Obj:
     }
 
 
-def _root_cause(earlier: Obj, later: Obj, same_card: bool) -> str:
-    if later["invoice_id"] is None and same_card:
-        return (
-            "Likely a payment gateway retry after a false failure: the same card was charged "
-            "again and the second charge paid no invoice."
+# The likely root cause of a pair, for the agent: a code the panel keys on, its words, and
+# the facts of the two charges that point to it.
+ROOT_CAUSES = {
+    "gateway_retry": "Payment gateway retry",
+    "issuer_duplicate": "Duplicate authorisation by the card issuer",
+    "separate_charges": "Two separate charges",
+}
+
+
+def duplicate_root_cause(earlier: Obj, later: Obj, *, same_card: bool) -> Obj:
+    """Why the customer was likely charged twice, from the two charges' own data.
+
+    * one payment intent behind both charges, or a second charge on the same card that
+      paid no invoice: the payment gateway retried a payment it wrongly saw fail;
+    * the same card, separate payment attempts for the same invoice (or for none): the
+      card issuer authorised the same payment twice;
+    * each charge paid its own invoice, or two different cards: two separate charges —
+      check with the customer before refunding.
+    """
+    intent = earlier["payment_intent_id"]
+    evidence: list[str] = []
+    if intent and intent == later["payment_intent_id"]:
+        kind = "gateway_retry"
+        evidence.append("Both charges belong to the same payment attempt.")
+    elif (
+        earlier["invoice_id"]
+        and later["invoice_id"]
+        and earlier["invoice_id"] != later["invoice_id"]
+    ):
+        kind = "separate_charges"
+        evidence.append(
+            f"Each charge paid its own invoice ({earlier['invoice_number'] or 'one invoice'} "
+            f"and {later['invoice_number'] or 'another invoice'})."
         )
-    return "Likely a duplicate by the card issuer: two charges for the same amount."
+    elif not same_card:
+        kind = "separate_charges"
+        evidence.append(
+            f"The charges were made on different payment methods ({earlier['method'] or 'one'} "
+            f"and {later['method'] or 'another'})."
+        )
+    elif later["invoice_id"] is None and earlier["invoice_id"] is not None:
+        kind = "gateway_retry"
+        evidence.append(
+            f"The second charge was a new payment attempt on the same card "
+            f"({later['method'] or 'card'}) and paid no invoice."
+        )
+    else:
+        kind = "issuer_duplicate"
+        evidence.append(
+            "Two separate payment attempts on the same card "
+            f"({later['method'] or 'card'}) for the same purchase."
+        )
+    advice = {
+        "gateway_retry": "Refund the second charge: the customer paid once for one invoice.",
+        "issuer_duplicate": "Refund the second charge: the same payment went through twice.",
+        "separate_charges": "Check with the customer before refunding: both charges may be "
+        "genuine.",
+    }[kind]
+    return {"kind": kind, "label": ROOT_CAUSES[kind], "evidence": evidence, "advice": advice}
+
+
+def _root_cause(earlier: Obj, later: Obj, same_card: bool) -> str:
+    cause = duplicate_root_cause(earlier, later, same_card=same_card)
+    label, fact = cause["label"], cause["evidence"][0]
+    article = "" if cause["kind"] == "separate_charges" else "a "
+    return f"Likely {article}{label[0].lower()}{label[1:]}: {fact[0].lower()}{fact[1:]}"
 
 
 def _refunded_in_full(charge: MirrorCharge) -> bool:
@@ -136,6 +195,7 @@ def duplicate_pairs_find(
                 ),
                 "charges": [first, second],
                 "root_cause": _root_cause(first, second, same_card),
+                "root_cause_detail": duplicate_root_cause(first, second, same_card=same_card),
                 "action": {
                     "kind": ActionKind.REFUND_DUPLICATE_CHARGE.value,
                     "label": "Refund duplicate",
@@ -184,8 +244,10 @@ def customer_duplicates(*, workspace: Workspace, customer_id: str, now: datetime
 
 
 __all__ = [
+    "ROOT_CAUSES",
     "customer_duplicates",
     "duplicate_charge_pairs",
     "duplicate_pair_check",
     "duplicate_pairs_find",
+    "duplicate_root_cause",
 ]

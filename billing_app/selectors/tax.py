@@ -12,13 +12,80 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import NotFound
-from ..models import MirrorCustomer, MirrorInvoice, MirrorInvoiceLine, Workspace
+from ..models import (
+    MirrorCustomer,
+    MirrorInvoice,
+    MirrorInvoiceLine,
+    MirrorSubscription,
+    Workspace,
+)
 from ..money import money_json
 from ..playbook import invoice_period
 from ..tax_rules import ADDRESS_FIELDS, TAX_ID_TYPES, tax_id_types, tax_invoice_missing
 
 Obj = dict[str, Any]
 RECENT_INVOICES = 12
+
+# What a tax invoice lacks (``tax_rules.tax_invoice_missing``), in an agent's words.
+MISSING_LABELS = {
+    "line1": "street address",
+    "city": "city",
+    "postal_code": "postal code",
+    "country": "country",
+    "tax_id": "tax ID (such as a VAT number)",
+}
+
+
+def missing_words(missing: list[str]) -> str:
+    """``["line1", "postal_code", "tax_id"]`` → ``"Missing: street address, postal code and
+    tax ID (such as a VAT number)."``; ``""`` when nothing is missing."""
+    labels = [MISSING_LABELS.get(m, m.replace("_", " ")) for m in missing]
+    if not labels:
+        return ""
+    listed = labels[0] if len(labels) == 1 else f"{', '.join(labels[:-1])} and {labels[-1]}"
+    return f"Missing: {listed}."
+
+
+def _percent(value: Any) -> str:
+    text = f"{value}"
+    return text[:-2] if text.endswith(".0") else text
+
+
+def tax_jurisdiction(*, workspace: Workspace, customer: MirrorCustomer, address: Obj) -> Obj:
+    """Where the customer is taxed: the billing address's country and state, and the tax
+    rates their live subscriptions charge (Stripe ``tax_rate``: name, percentage, country)."""
+    rates: list[Obj] = []
+    seen: set[str] = set()
+    for sub in MirrorSubscription.objects.filter(
+        workspace=workspace, customer_id=customer.stripe_id
+    ).exclude(status__in=("canceled", "incomplete_expired")):
+        for rate in (sub.data or {}).get("default_tax_rates") or []:
+            if not isinstance(rate, dict) or rate.get("id") in seen:
+                continue
+            seen.add(str(rate.get("id")))
+            name = rate.get("description") or rate.get("display_name") or "Tax"
+            percent = rate.get("percentage")
+            rates.append(
+                {
+                    "name": name,
+                    "percentage": _percent(percent) if percent is not None else None,
+                    "country": rate.get("country") or "",
+                    "state": rate.get("state") or "",
+                    "inclusive": bool(rate.get("inclusive")),
+                    "display": f"{name} {_percent(percent)}%"
+                    + (" (included in the price)" if rate.get("inclusive") else "")
+                    if percent is not None
+                    else name,
+                }
+            )
+    country = str(address.get("country") or (rates[0]["country"] if rates else "")).upper()
+    exempt = {"exempt": "Tax exempt", "reverse": "Reverse charge (the customer accounts for VAT)"}
+    return {
+        "country": country,
+        "state": address.get("state") or "",
+        "tax_rates": rates,
+        "treatment": exempt.get(customer.tax_exempt, "Taxed"),
+    }
 
 
 def _address_display(address: Obj) -> str:
@@ -60,7 +127,10 @@ def customer_tax_details(*, workspace: Workspace, customer_id: str) -> Obj:
         "tax_ids": tax_ids,
         "address": address,
         "address_display": _address_display(address),
-        "missing": tax_invoice_missing(address=address, tax_ids=tax_ids),
+        "missing": (missing := tax_invoice_missing(address=address, tax_ids=tax_ids)),
+        "missing_labels": [MISSING_LABELS.get(m, m.replace("_", " ")) for m in missing],
+        "missing_display": missing_words(missing),
+        "jurisdiction": tax_jurisdiction(workspace=workspace, customer=customer, address=address),
         "invoices": [
             {
                 "id": i.stripe_id,
@@ -78,4 +148,4 @@ def customer_tax_details(*, workspace: Workspace, customer_id: str) -> Obj:
     }
 
 
-__all__ = ["customer_tax_details"]
+__all__ = ["MISSING_LABELS", "customer_tax_details", "missing_words", "tax_jurisdiction"]

@@ -136,7 +136,8 @@ def test_plan_change_for_hooli(ws, api_as):
 
     expected = (
         "Your plan has been updated from Growth to Growth Plus. Your new monthly charge is "
-        "€1,490.00 (effective January 15, 2026)."
+        "€1,490.00 (effective January 15, 2026). Here's what's included: Everything in Growth, "
+        "Advanced reporting, Priority support"
     )
     assert done["status"] == "succeeded"
     assert done["customer_message"] == expected
