@@ -28,7 +28,7 @@ class LineSerializer(serializers.Serializer):
     class Meta:
         ref_name = "ActionLine"
 
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # DRF's Field.label is a str
     text = serializers.CharField()
 
 
@@ -71,7 +71,7 @@ class NoteSerializer(serializers.Serializer):
         ref_name = "ActionNoteStatus"
 
     status = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # DRF's Field.label is a str
 
 
 @extend_schema_serializer(component_name="ActionDetails")

@@ -27,8 +27,8 @@ from ..agent_context import AgentContext
 from ..errors import NotPermitted
 from ..models import ApprovalRequest
 from ..policy import Allow, can_approve
-from ..selectors.action_details import action_details, customer_summaries, role_words
-from ..selectors.approvals import approval_requests_of, approvals_decided
+from ..selectors.action_details import action_details, role_words
+from ..selectors.approvals import approval_requests_of, approvals_decided, customer_summaries
 from ..services.approvals import APPROVE, DENY, approval_decide, approval_list_for
 from .action_details import ActionDetailSerializer, DetailsSerializer
 from .actions import ERROR_RESPONSES, ActionSerializer, user_display_name

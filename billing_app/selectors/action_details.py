@@ -22,16 +22,13 @@ from ..models import (
     ApprovalRequest,
     BillingAction,
     MirrorCharge,
-    MirrorCustomer,
     MirrorInvoice,
     MirrorPrice,
     MirrorProduct,
     MirrorSubscriptionItem,
-    Workspace,
 )
 from ..money import format_money
 from ..vocabulary import action_label
-from .context import customer_context
 
 Obj = dict[str, Any]
 
@@ -132,10 +129,10 @@ def action_names(workspace_id: int, actions: list[BillingAction]) -> dict[str, s
             names[stripe_id] = f"Invoice {number}"
     charge_ids = _ids(actions, ("charge_id", "charge_ids", "original_charge_id"))
     for charge in MirrorCharge.objects.filter(workspace_id=workspace_id, stripe_id__in=charge_ids):
-        when = f" on {charge.created:%B} {charge.created.day}, {charge.created.year}"
+        created = charge.created
+        when = f" on {created:%B} {created.day}, {created.year}" if created else ""
         names[charge.stripe_id] = (
-            f"Payment of {format_money(charge.amount, charge.currency.upper())}"
-            f"{when if charge.created else ''}"
+            f"Payment of {format_money(charge.amount, charge.currency.upper())}{when}"
         )
     return names
 
@@ -293,39 +290,6 @@ def action_details(action: BillingAction, names: Mapping[str, str] | None = None
     }
 
 
-# --- the customers an approver weighs a request against ------------------------------------
-
-
-def customer_summaries(workspace: Workspace, customer_ids: Iterable[str]) -> dict[str, Obj]:
-    """Customer id → ``{"name", "email", "plan", "mrr"}`` as the panel's context shows them.
-
-    Read through ``selectors.context`` (the same plan and MRR rules as the panel), once
-    per customer; a customer the mirror does not hold reads as its id.
-    """
-    summaries: dict[str, Obj] = {}
-    ids = sorted(set(customer_ids))
-    customers = {
-        c.stripe_id: c
-        for c in MirrorCustomer.objects.filter(workspace=workspace, stripe_id__in=ids)
-    }
-    for cid in ids:
-        customer = customers.get(cid)
-        if customer is None:
-            summaries[cid] = {"id": cid, "name": cid, "email": "", "plan": "", "mrr": None}
-            continue
-        context = customer_context(workspace=workspace, customer=customer)
-        plan = (context.get("account") or {}).get("plan") or {}
-        mrr = (context.get("lifetime_value") or {}).get("mrr")
-        summaries[cid] = {
-            "id": cid,
-            "name": customer.name or customer.email or cid,
-            "email": customer.email,
-            "plan": plan.get("display") or plan.get("name") or "",
-            "mrr": mrr,
-        }
-    return summaries
-
-
 __all__ = [
     "NOTE_WORDS",
     "TICKET_URLS",
@@ -335,7 +299,6 @@ __all__ = [
     "action_ticket_url",
     "action_words",
     "approval_trail",
-    "customer_summaries",
     "role_words",
     "ticket_url",
     "user_name",

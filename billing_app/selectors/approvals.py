@@ -1,5 +1,6 @@
 """Approval requests as lists: an agent's own requests for a customer (the requester's
-outcomes in the panel) and what was decided in a workspace (the approvers' history).
+outcomes in the panel), what was decided in a workspace (the approvers' history), and
+the customers an approver weighs requests against (name, plan, MRR).
 
 What an approver may decide now is ``services.approvals.approval_list_for`` (it needs
 the approver's role); these are plain reads of one workspace.
@@ -7,12 +8,17 @@ the approver's role); these are plain reads of one workspace.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
 
-from ..models import ApprovalRequest, BillingAction, Workspace
+from ..models import ApprovalRequest, BillingAction, MirrorCustomer, Workspace
+from .context import customer_context
+
+Obj = dict[str, Any]
 
 REQUESTS_SHOWN = 20
 HISTORY_PAGE = 20
@@ -59,4 +65,40 @@ def approvals_decided(
     return DecidedPage(items=rows[:HISTORY_PAGE], page=page, has_next=len(rows) > HISTORY_PAGE)
 
 
-__all__ = ["HISTORY_PAGE", "DecidedPage", "approval_requests_of", "approvals_decided"]
+def customer_summaries(workspace: Workspace, customer_ids: Iterable[str]) -> dict[str, Obj]:
+    """Customer id → ``{"name", "email", "plan", "mrr"}`` as the panel's context shows them.
+
+    Read through ``selectors.context`` (the same plan and MRR rules as the panel), once
+    per customer; a customer the mirror does not hold reads as its id.
+    """
+    summaries: dict[str, Obj] = {}
+    ids = sorted(set(customer_ids))
+    customers = {
+        c.stripe_id: c
+        for c in MirrorCustomer.objects.filter(workspace=workspace, stripe_id__in=ids)
+    }
+    for cid in ids:
+        customer = customers.get(cid)
+        if customer is None:
+            summaries[cid] = {"id": cid, "name": cid, "email": "", "plan": "", "mrr": None}
+            continue
+        context = customer_context(workspace=workspace, customer=customer)
+        plan = (context.get("account") or {}).get("plan") or {}
+        mrr = (context.get("lifetime_value") or {}).get("mrr")
+        summaries[cid] = {
+            "id": cid,
+            "name": customer.name or customer.email or cid,
+            "email": customer.email,
+            "plan": plan.get("display") or plan.get("name") or "",
+            "mrr": mrr,
+        }
+    return summaries
+
+
+__all__ = [
+    "HISTORY_PAGE",
+    "DecidedPage",
+    "approval_requests_of",
+    "approvals_decided",
+    "customer_summaries",
+]

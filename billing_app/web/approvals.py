@@ -26,8 +26,8 @@ from ..errors import BillingDeskError
 from ..models import AgentMembership, ApprovalRequest, BillingAction
 from ..money import Money
 from ..policy import Allow, can_approve
-from ..selectors.action_details import action_details, customer_summaries, role_words, user_name
-from ..selectors.approvals import approvals_decided
+from ..selectors.action_details import action_details, role_words, user_name
+from ..selectors.approvals import approvals_decided, customer_summaries
 from ..services.approvals import APPROVE, DENY, approval_decide, approval_list_for, approver_role
 
 

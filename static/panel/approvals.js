@@ -1,41 +1,69 @@
-// The Approvals tab (approvers only): the Billing / Approvals tabs, the pending requests
-// this agent may decide (GET approvals/?status=pending), and approve / deny with a comment.
+// The Approvals tab (approvers only): the Billing / Approvals tabs (WAI-ARIA tabs), the
+// pending requests this agent may decide (GET approvals/?status=pending) — customer, plan,
+// MRR, what is asked in words, reason, ticket link, who must approve — approve / deny with a
+// comment, and what was decided recently (GET approvals/decided/, paged).
 
 import { clear, h } from "./dom.js";
-import { dateTime, humanize, money } from "./format.js";
+import { capitalize, dateTime, humanize, money } from "./format.js";
 import { refreshContext } from "./loading.js";
 import { canApprove } from "./role.js";
 import { handleExpired } from "./screens.js";
 import { live, region, state } from "./state.js";
 import { actionName, roleLabel } from "./vocabulary.js";
-import { banner, button, errorText } from "./widgets.js";
+import { banner, button, errorText, row, statusBadge } from "./widgets.js";
 
+const TABS = [["billing", "Billing"], ["approvals", "Approvals"]];
+
+// The WAI-ARIA tabs pattern: one tab stop (roving tabindex), arrow keys move focus and
+// selection, Home / End go to the first / last tab. The tab buttons are built once and
+// updated in place, so the focused tab is never removed from the page (focus never
+// falls back to <body>).
 export function renderTabs() {
-  const el = region("bd-tabs");
-  if (!canApprove()) return;
+  const el = document.getElementById("bd-tabs");
+  if (!el) return;
+  if (!canApprove()) {
+    el.replaceChildren();
+    return;
+  }
+  let list = el.querySelector("[role=tablist]");
+  if (!list) {
+    el.replaceChildren();
+    list = h("div.bd-tabs", { role: "tablist", "aria-label": "Panel views", onkeydown: onTabKey },
+      TABS.map(([key]) => h("button.bd-tab", {
+        type: "button",
+        role: "tab",
+        id: `bd-tab-${key}`,
+        "aria-controls": `bd-view-${key}`,
+        "data-tab": key,
+        onclick: () => selectTab(key, true),
+      })),
+    );
+    el.append(list);
+  }
   const count = state.approvals.items ? state.approvals.items.length : null;
-  const tab = (key, label) =>
-    h("button.bd-tab", {
-      type: "button",
-      role: "tab",
-      id: `bd-tab-${key}`,
-      "aria-selected": String(state.tab === key),
-      "aria-controls": `bd-view-${key}`,
-      tabindex: state.tab === key ? "0" : "-1",
-      onclick: () => selectTab(key),
-      onkeydown: (event) => {
-        if (event.key === "ArrowRight" || event.key === "ArrowLeft") {
-          event.preventDefault();
-          selectTab(key === "billing" ? "approvals" : "billing", true);
-        }
-      },
-    }, label);
-  el.append(
-    h("div.bd-tabs", { role: "tablist", "aria-label": "Panel views" },
-      tab("billing", "Billing"),
-      tab("approvals", count ? `Approvals (${count})` : "Approvals"),
-    ),
-  );
+  for (const [key, text] of TABS) {
+    const tab = list.querySelector(`[data-tab=${key}]`);
+    const selected = state.tab === key;
+    tab.textContent = key === "approvals" && count ? `${text} (${count})` : text;
+    tab.setAttribute("aria-selected", String(selected));
+    tab.tabIndex = selected ? 0 : -1;
+  }
+  syncOpenButtons();
+}
+
+function onTabKey(event) {
+  const keys = TABS.map(([key]) => key);
+  const at = keys.indexOf(event.target.dataset.tab);
+  if (at < 0) return;
+  const next = {
+    ArrowRight: (at + 1) % keys.length,
+    ArrowLeft: (at - 1 + keys.length) % keys.length,
+    Home: 0,
+    End: keys.length - 1,
+  }[event.key];
+  if (next === undefined) return;
+  event.preventDefault();
+  selectTab(keys[next], true);
 }
 
 export function selectTab(key, focus) {
@@ -43,8 +71,34 @@ export function selectTab(key, focus) {
   document.getElementById("bd-view-billing").hidden = key !== "billing";
   document.getElementById("bd-view-approvals").hidden = key !== "approvals";
   renderTabs();
-  if (focus) document.getElementById(`bd-tab-${key}`).focus();
+  const tab = document.getElementById(`bd-tab-${key}`);
+  if (focus && tab) tab.focus();
   if (key === "approvals") loadApprovals();
+}
+
+/** Whether this agent may decide the pending request (it is in their queue). */
+export function canDecide(approvalId) {
+  const items = state.approvals.items || [];
+  return items.some((item) => String(item.id) === String(approvalId) && item.can_decide !== false);
+}
+
+/**
+ * "Open approvals" for a pending-approval alert: shown only when this agent may decide
+ * the request. Until the queue is loaded it stays hidden; renderTabs re-checks it.
+ */
+export function openApprovalsButton(approvalId) {
+  if (!canApprove()) return null;
+  const el = button("Open approvals", () => selectTab("approvals", true), {
+    small: true, testid: "open-approvals", "data-approval-id": approvalId,
+  });
+  el.hidden = !canDecide(approvalId);
+  return el;
+}
+
+function syncOpenButtons() {
+  for (const el of document.querySelectorAll("[data-testid=open-approvals][data-approval-id]")) {
+    el.hidden = !canDecide(el.dataset.approvalId);
+  }
 }
 
 async function loadApprovals() {
@@ -62,24 +116,40 @@ async function loadApprovals() {
   state.approvals.loading = false;
   renderApprovals(view);
   renderTabs();
+  loadHistory();
 }
 
 function approvalSummary(item) {
   const action = item.action || {};
   const actor = action.actor || {};
+  const customer = item.customer || {};
+  const details = item.details || {};
   return {
-    kind: actionName(action.kind),
+    kind: details.kind_label || actionName(action.kind),
     amount: action.amount ? money(action.amount) : "",
-    customer:
-      state.ctx && state.ctx.customer && action.customer_id === state.ctx.customer.id
-        ? `${state.ctx.customer.name} (${action.customer_id})`
-        : action.customer_id || "",
+    customer: customer.name || action.customer_id || "",
+    plan: customer.plan || "",
+    mrr: customer.mrr ? money(customer.mrr) : "",
     requestedBy: actor.name ? `${actor.name}${actor.role ? ` (${roleLabel(actor.role)})` : ""}` : "",
+    approvers: item.required_role_labels || (item.required_roles || []).map(roleLabel).join(" or "),
     reason: item.reason || "",
     expires: item.expires_at,
     ticket: action.ticket_id || "",
-    params: action.params || {},
+    ticketUrl: details.ticket_url || "",
+    lines: details.lines || [],
   };
+}
+
+function linesList(lines) {
+  if (!lines.length) return null;
+  return h("dl.bd-dl.bd-lines", { "data-testid": "asked" }, lines.map((line) => row(line.label, line.text)));
+}
+
+function ticketRef(s) {
+  if (!s.ticket) return null;
+  return s.ticketUrl
+    ? h("a", { href: s.ticketUrl, target: "_blank", rel: "noopener noreferrer", "data-testid": "ticket-link" }, `ticket #${s.ticket}`)
+    : `ticket #${s.ticket}`;
 }
 
 function renderApprovals(view = document.getElementById("bd-view-approvals")) {
@@ -96,26 +166,26 @@ function renderApprovals(view = document.getElementById("bd-view-approvals")) {
   if (last) {
     const s = approvalSummary(last.item);
     const action = (last.result && last.result.action) || {};
+    const outcome = ((last.result && last.result.details) || {}).outcome || {};
     const failed = action.status === "failed";
     view.append(
       h(`div.bd-result.bd-result--${failed ? "danger" : last.verb === "approve" ? "success" : "info"}`, { role: "status", "data-testid": "approval-result", "data-status": action.status || "" },
         h("strong", {}, last.verb === "approve" ? "Approved" : "Denied"),
         ` ${s.kind}${s.amount ? ` ${s.amount}` : ""} for ${s.customer}`,
-        action.status === "outcome_unknown" ? " — Stripe did not confirm it in time; Billing Desk is confirming with Stripe (do not retry)"
-          : action.status ? ` — the action ${humanize(action.status).toLowerCase()}` : "",
-        failed && action.error ? `: ${action.error.message} (${action.error.code})` : ".",
+        outcome.title ? ` — ${outcome.title}.` : ".",
+        action.status === "outcome_unknown" ? " Do not retry it." : "",
       ),
     );
   }
   if (!items) {
     view.append(h("div.bd-skel.bd-skel--block", { "aria-hidden": "true" }));
-    return;
-  }
-  if (!items.length) {
+  } else if (!items.length) {
     view.append(h("p.bd-empty", { "data-testid": "approvals-empty" }, "Nothing is waiting for your approval."));
-    return;
+  } else {
+    view.append(h("ul.bd-approvals", { "data-testid": "approvals" }, items.map((item) => approvalCard(item))));
   }
-  view.append(h("ul.bd-approvals", { "data-testid": "approvals" }, items.map((item) => approvalCard(item))));
+  view.append(h("div.bd-decided", { id: "bd-decided" }));
+  renderHistory();
 }
 
 function approvalCard(item) {
@@ -137,11 +207,13 @@ function approvalCard(item) {
       const result = await state.api.post(`approvals/${encodeURIComponent(item.id)}/${verb}/`, { comment });
       state.approvals.busy[item.id] = null;
       const actionStatus = result && result.action ? result.action.status : "";
-      live(`${verb === "approve" ? "Approved" : "Denied"}: ${s.kind}${s.amount ? ` ${s.amount}` : ""}${actionStatus ? ` — action ${humanize(actionStatus).toLowerCase()}` : ""}.`);
+      const outcome = (result && result.details && result.details.outcome) || {};
+      live(`${verb === "approve" ? "Approved" : "Denied"}: ${s.kind}${s.amount ? ` ${s.amount}` : ""}${outcome.title ? ` — ${outcome.title}` : actionStatus ? ` — ${humanize(actionStatus).toLowerCase()}` : ""}.`);
       state.approvals.items = state.approvals.items.filter((other) => other.id !== item.id);
       state.approvals.lastDecision = { item, verb, result };
       renderApprovals();
       renderTabs();
+      loadHistory();
       refreshContext(false, { quiet: true });
     } catch (error) {
       state.approvals.busy[item.id] = null;
@@ -153,9 +225,14 @@ function approvalCard(item) {
   const cardError = (state.approvals.cardErrors || {})[item.id];
   return h("li.bd-approval", { "data-approval-id": item.id, "data-testid": "approval" },
     h("p.bd-approval__what", {}, h("strong", {}, `${s.kind}${s.amount ? ` · ${s.amount}` : ""}`)),
-    h("p.bd-muted.bd-small", {}, `Customer ${s.customer}${s.ticket ? ` · ticket #${s.ticket}` : ""}`),
+    h("p.bd-small", { "data-testid": "approval-customer" },
+      h("strong", {}, s.customer),
+      s.plan ? ` · ${s.plan}` : "",
+      s.mrr ? ` · MRR ${s.mrr}` : "",
+      s.ticket ? " · " : "", ticketRef(s)),
+    linesList(s.lines),
     h("p.bd-small", {}, `Requested by ${s.requestedBy || "an agent"}${s.reason ? ` — ${s.reason}` : ""}`),
-    s.expires ? h("p.bd-muted.bd-small", {}, `Expires ${dateTime(s.expires)}`) : null,
+    h("p.bd-muted.bd-small", {}, `Awaits approval by ${s.approvers || "an approver"}${s.expires ? ` · expires ${dateTime(s.expires)}` : ""}`),
     cardError ? h("p.bd-error", { role: "alert" }, errorText(cardError)) : null,
     h("div.bd-field", {},
       h("label", { for: commentId }, "Comment"),
@@ -166,4 +243,55 @@ function approvalCard(item) {
       button(busy === "deny" ? "Denying…" : "Deny", () => decide("deny"), { kind: "danger", disabled: Boolean(busy), testid: "deny" }),
     ),
   );
+}
+
+// --- what was decided: the workspace's latest decisions, a page at a time -------------------
+
+async function loadHistory(more = false) {
+  const history = state.approvals.history || (state.approvals.history = { items: [], page: 0, hasNext: false });
+  history.loading = true;
+  try {
+    const page = more ? history.page + 1 : 1;
+    const data = await state.api.get("approvals/decided/", { page: String(page) });
+    history.items = more ? history.items.concat(data.results || []) : data.results || [];
+    history.page = data.page || page;
+    history.hasNext = Boolean(data.has_next);
+    history.error = null;
+  } catch (error) {
+    if (handleExpired(error)) return;
+    history.error = error;
+  }
+  history.loading = false;
+  renderHistory();
+  if (more) {
+    const next = document.querySelector("[data-testid=history-more-decided]") || document.querySelector("[data-testid=decided] li:last-child");
+    if (next) next.focus?.();
+  }
+}
+
+function renderHistory() {
+  const el = document.getElementById("bd-decided");
+  if (!el) return;
+  clear(el);
+  const history = state.approvals.history || { items: [] };
+  el.append(h("h3.bd-subtitle", {}, "Recently decided"));
+  if (history.error) el.append(h("p.bd-error", { role: "alert" }, errorText(history.error)));
+  if (!history.items.length) {
+    el.append(h("p.bd-muted.bd-small", {}, history.loading ? "Loading…" : "Nothing decided yet."));
+    return;
+  }
+  el.append(h("ul.bd-activity", { "data-testid": "decided" }, history.items.map((item) => {
+    const s = approvalSummary(item);
+    const outcome = (item.details || {}).outcome || {};
+    return h("li", { tabindex: "-1" },
+      h("span.bd-activity__what", {}, `${s.kind}${s.amount ? ` · ${s.amount}` : ""} · ${s.customer}`),
+      statusBadge(item.status === "approved" ? "succeeded" : item.status, capitalize(item.status)),
+      h("span.bd-activity__meta", {}, `${outcome.title || ""}${item.decided_at ? ` · ${dateTime(item.decided_at)}` : ""}`),
+    );
+  })));
+  if (history.hasNext) {
+    el.append(button(history.loading ? "Loading…" : "Load more", () => loadHistory(true), {
+      small: true, testid: "history-more-decided", disabled: history.loading,
+    }));
+  }
 }

@@ -3,15 +3,15 @@
 // of the BILLING CONTEXT screen (account, payment status and history, credits,
 // subscription, lifetime value, recent actions).
 
-import { selectTab } from "./approvals.js";
+import { openApprovalsButton } from "./approvals.js";
 import { h } from "./dom.js";
 import { age, capitalize, dateTime, humanize, isoDate, longDate, money } from "./format.js";
 import { openForm, quickPaymentLink } from "./forms.js";
 import { loadMoreHistory, refreshContext } from "./loading.js";
 import { showPicker } from "./matching.js";
-import { actionLabel, actionMode, canApprove } from "./role.js";
+import { actionLabel, actionMode } from "./role.js";
+import { recentActions } from "./recent-actions.js";
 import { region, state } from "./state.js";
-import { actionName, roleLabel } from "./vocabulary.js";
 import { banner, button, errorText, row, section, statusBadge } from "./widgets.js";
 
 export function renderHeader() {
@@ -111,8 +111,9 @@ export function renderAlerts() {
           ),
         );
       }
-    } else if (alert.type === "pending_approval" && canApprove()) {
-      actions.push(button("Open approvals", () => selectTab("approvals", true), { small: true }));
+    } else if (alert.type === "pending_approval") {
+      const open = openApprovalsButton(data.approval_id);
+      if (open) actions.push(open);
     }
     el.append(
       h(`div.bd-alert.bd-alert--${alert.severity || "info"}`, { role: alert.severity === "danger" ? "alert" : "status", "data-testid": `alert-${alert.type}` },
@@ -297,26 +298,4 @@ function historyTable() {
     );
   }
   return wrap;
-}
-
-function recentActions() {
-  const ctx = state.ctx;
-  const approvals = ctx.pending_approvals || [];
-  const actions = ctx.recent_actions || [];
-  return section("Recent actions", "section-recent",
-    approvals.length
-      ? h("div.bd-pending", { "data-testid": "pending-approvals" },
-        h("h3.bd-subtitle", {}, "Pending approvals"),
-        h("ul.bd-list", {}, approvals.map((a) => h("li", {},
-          `${actionName(a.kind)}${a.amount ? ` ${money(a.amount)}` : ""} — requested by ${a.requested_by || "an agent"}; waiting for ${(a.required_roles || []).map(roleLabel).join(" or ") || "an approver"}`,
-        ))))
-      : null,
-    actions.length
-      ? h("ul.bd-activity", { "data-testid": "recent-actions" }, actions.map((a) => h("li", {},
-        h("span.bd-activity__what", {}, `${actionName(a.kind)}${a.amount ? ` · ${money(a.amount)}` : ""}`),
-        statusBadge(a.status),
-        h("span.bd-activity__meta", {}, `${a.actor || ""}${a.created_at ? ` · ${dateTime(a.created_at)}` : ""}`),
-      )))
-      : h("p.bd-muted", {}, "No billing actions on this customer yet."),
-  );
 }

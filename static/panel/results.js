@@ -8,9 +8,16 @@ import { live, state } from "./state.js";
 import { roleLabel } from "./vocabulary.js";
 import { CONFIRMING, button, errorText, row } from "./widgets.js";
 
+/** "Manager", "VP Approver or Legal Approver": who must decide a request, in words. */
+export function approverWords(result) {
+  const approval = result.approval || {};
+  const roles = approval.required_roles || (result.decision || {}).approver_roles || [];
+  return roles.length ? roles.map(roleLabel).join(" or ") : "an approver";
+}
+
 export function resultHeadline(result) {
   if (result.status === "succeeded") return "Done.";
-  if (result.status === "pending_approval") return "Sent for approval.";
+  if (result.status === "pending_approval") return `Sent for approval to ${approverWords(result)}.`;
   if (result.status === "outcome_unknown") return CONFIRMING;
   return "The action failed.";
 }
@@ -21,25 +28,33 @@ export function resultStep() {
   const kind = { succeeded: "success", pending_approval: "warning", failed: "danger", outcome_unknown: "warning" }[result.status] || "info";
   const details = resultDetails(result);
   const message = result.customer_message || "";
-  const messageId = nextId("bd-msg");
+  const headline = {
+    succeeded: "Done",
+    pending_approval: `Sent for approval to ${approverWords(result)}`,
+    outcome_unknown: CONFIRMING,
+  }[result.status] || "Failed";
   return h("div.bd-form__body", {},
     h(`div.bd-result.bd-result--${kind}`, { role: "status", "data-testid": "action-result", "data-status": result.status },
-      h("strong", {}, { succeeded: "Done", pending_approval: "Sent for approval", outcome_unknown: CONFIRMING }[result.status] || "Failed"),
+      h("strong", {}, headline),
       h("span", {}, resultMessage(result)),
     ),
     details.length ? h("dl.bd-dl", {}, details.map(([label, value]) => row(label, value))) : null,
-    message
-      ? h("div.bd-message", {},
-        h("label", { for: messageId }, "Message for the customer"),
-        h("textarea.bd-input", { id: messageId, rows: 5, readonly: true, "data-testid": "customer-message" }, message),
-        h("div.bd-form__buttons", {},
-          button("Copy", (event) => copyText(message, event.currentTarget), { testid: "copy-message" }),
-          state.host.canReply ? button("Post as public reply", (event) => postReply(message, event.currentTarget), { testid: "post-reply" }) : null,
-        ),
-        state.host.canReply ? null : h("p.bd-help", {}, "Copy the message into your reply."),
-      )
-      : null,
+    message ? messageBox(message) : null,
     h("div.bd-form__buttons", {}, button("Done", () => closeForm({ refresh: true }), { kind: "primary", testid: "form-done" })),
+  );
+}
+
+/** The customer message, read-only, with Copy and (where the helpdesk allows) Post as reply. */
+export function messageBox(message, { title = "Message for the customer", testid = "customer-message" } = {}) {
+  const messageId = nextId("bd-msg");
+  return h("div.bd-message", {},
+    h("label", { for: messageId }, title),
+    h("textarea.bd-input", { id: messageId, rows: 5, readonly: true, "data-testid": testid }, message),
+    h("div.bd-form__buttons", {},
+      button("Copy", (event) => copyText(message, event.currentTarget), { testid: "copy-message" }),
+      state.host.canReply ? button("Post as public reply", (event) => postReply(message, event.currentTarget), { testid: "post-reply" }) : null,
+    ),
+    state.host.canReply ? null : h("p.bd-help", {}, "Copy the message into your reply."),
   );
 }
 
@@ -47,9 +62,8 @@ function resultMessage(result) {
   const decision = result.decision || {};
   if (result.status === "pending_approval") {
     const approval = result.approval || {};
-    const roles = approval.required_roles || decision.approver_roles || [];
     const reason = approval.reason || decision.reason || "";
-    return ` Waiting for ${roles.length ? roles.map(roleLabel).join(" or ") : "an approver"}${reason ? ` — ${reason}` : ""}.`;
+    return `${reason ? ` — ${capitalize(reason)}.` : "."} The decision and the message for the customer appear under Recent actions when you reopen or refresh this ticket.`;
   }
   if (result.status === "failed") {
     const error = result.error || {};

@@ -15,7 +15,8 @@ from datetime import datetime, timedelta
 
 from ...models import MirrorCharge, MirrorInvoice
 from ...money import format_money, money_json
-from ...vocabulary import decline
+from ...vocabulary import action_label, decline
+from ..action_details import role_words
 from ..duplicates import duplicate_charge_pairs
 from ..failures import SUSPENSION_THRESHOLD, failure_alerts_extend
 from ..mirror_freshness import customer_data_as_of
@@ -155,11 +156,11 @@ def _duplicate_alert(pair: Obj) -> Obj:
 
 def _approval_alert(approval: Obj) -> Obj:
     amount_text = f" of {approval['amount']['display']}" if approval["amount"] else ""
-    roles = " or ".join(r.replace("_", " ").title() for r in approval["required_roles"])
+    roles = role_words(approval["required_roles"])
     return {
         "type": "pending_approval",
         "severity": "info",
-        "message": f"{approval['kind'].replace('_', ' ').capitalize()}{amount_text} awaits "
+        "message": f"{action_label(approval['kind'])}{amount_text} awaits "
         f"approval by {roles or 'an approver'}.",
         "data": {"approval_id": approval["id"], "action_id": approval["action_id"]},
     }
