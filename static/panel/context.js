@@ -7,7 +7,8 @@ import { openApprovalsButton } from "./approvals.js";
 import { h } from "./dom.js";
 import { age, capitalize, dateTime, humanize, isoDate, longDate, money } from "./format.js";
 import { openForm, quickPaymentLink } from "./forms.js";
-import { loadMoreHistory, refreshContext } from "./loading.js";
+import { paymentHistory } from "./history.js";
+import { refreshContext } from "./loading.js";
 import { showPicker } from "./matching.js";
 import { actionLabel, actionMode } from "./role.js";
 import { recentActions } from "./recent-actions.js";
@@ -169,7 +170,7 @@ export function renderSections() {
     ),
   );
 
-  el.append(section("Payment history (last 6 months)", "section-history", historyTable()));
+  el.append(section("Payment history (last 6 months)", "section-history", paymentHistory()));
 
   const credits = ctx.credits || {};
   const pending = credits.pending || [];
@@ -264,38 +265,4 @@ function seatsView(seats) {
     `${seats.used} of ${seats.total} (${pct}% utilization)`,
     h("span.bd-meter", { role: "presentation" }, h("span.bd-meter__fill", { style: { width: `${Math.min(100, Math.max(0, pct))}%` } })),
   );
-}
-
-function historyTable() {
-  const items = state.history.items;
-  const wrap = h("div.bd-history", {});
-  if (!items.length) {
-    wrap.append(h("p.bd-muted", {}, "No payments in the last 6 months."));
-  } else {
-    wrap.append(
-      h("table.bd-table", { "data-testid": "payment-history" },
-        h("thead", {}, h("tr", {}, ["Date", "Amount", "Status", "Method", "Invoice ID"].map((c) => h("th", { scope: "col" }, c)))),
-        h("tbody", {}, items.map((item) =>
-          h("tr", { "data-charge-id": item.charge_id || "" },
-            h("td.bd-nowrap", {}, isoDate(item.date)),
-            h("td.bd-num", {}, money(item.amount),
-              item.refunded && item.refunded.amount ? h("span.bd-sub", {}, `−${money(item.refunded)} refunded`) : null),
-            h("td.bd-nowrap", {}, statusBadge(item.disputed ? "disputed" : item.status, item.disputed ? "Disputed" : item.status_label)),
-            h("td.bd-wrap", {}, item.method || "—"),
-            h("td.bd-wrap", {}, item.hosted_invoice_url
-              ? h("a", { href: item.hosted_invoice_url, target: "_blank", rel: "noopener noreferrer" }, item.invoice_number || item.invoice_id)
-              : item.invoice_number || item.invoice_id || "—"),
-          ))),
-      ),
-    );
-  }
-  if (state.history.error) wrap.append(h("p.bd-error", { role: "alert" }, errorText(state.history.error)));
-  if (state.history.nextCursor) {
-    wrap.append(
-      button(state.history.loading ? "Loading…" : "Load more", loadMoreHistory, {
-        small: true, testid: "history-more", disabled: state.history.loading,
-      }),
-    );
-  }
-  return wrap;
 }
