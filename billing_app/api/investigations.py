@@ -172,8 +172,22 @@ class InvoiceBreakdownApi(APIView):
         differences = DifferenceSerializer(many=True)
         explanation = serializers.CharField()
         next_invoice = NextInvoiceEstimateSerializer(allow_null=True)
+
+        class ErrorCheckSerializer(serializers.Serializer):
+            class Meta:
+                ref_name = "BreakdownErrorCheck"
+
+            genuine_error = serializers.BooleanField(
+                help_text="Part of the invoice is explained by nothing: credit it."
+            )
+            amount = MoneySerializer(allow_null=True, help_text="The unexplained amount.")
+            display = serializers.CharField()
+
         message = MessageSerializer(help_text="Fields of the playbook's overcharge message.")
-        actions = SuggestedActionSerializer(many=True)
+        error_check = ErrorCheckSerializer()
+        actions = SuggestedActionSerializer(
+            many=True, help_text="A genuine error's credit comes with its amount and reason."
+        )
 
     @extend_schema(
         summary="An invoice taken apart, each difference from the usual amount explained",

@@ -14,6 +14,7 @@ import pytest
 from billing_app.catalog import Role
 from billing_app.models import BillingAction, MirrorRefund
 from billing_app.playbook import onboarding_follow_up
+from billing_app.selectors.breakdown.invoice import breakdown_error_check
 from billing_app.selectors.duplicates import duplicate_root_cause
 from billing_app.selectors.tax import missing_words
 
@@ -253,3 +254,28 @@ def test_the_follow_up_without_features_drops_the_list():
     assert (
         follow["note"] == "Follow-up: schedule an onboarding call with Acme for the Pro features."
     )
+
+
+# --- 5. overcharged: a genuine error or an explained invoice -------------------------------------
+
+
+def test_initechs_invoice_is_explained_so_no_credit_is_prefilled(ws, api_as):
+    body = get(
+        api_as(ws, Role.L1), "customers/cus_sbx_initech/invoices/in_sbx_initech_04/breakdown/"
+    )
+
+    assert body["error_check"]["genuine_error"] is False
+    assert body["error_check"]["display"].startswith("Every difference from the usual invoice")
+    assert "amount" not in body["actions"][0]["params"]
+
+
+def test_an_unexplained_amount_is_a_genuine_error_with_the_credit_prefilled():
+    other = {"kind": "other", "amount": {"amount": 4_500, "currency": "USD"}}
+    seats = {"kind": "seats", "amount": {"amount": 45_000, "currency": "USD"}}
+
+    check = breakdown_error_check([seats, other], "USD")
+
+    assert check["genuine_error"] is True
+    assert check["amount"]["display"] == "$45.00"
+    assert check["display"].startswith("$45.00 of this invoice is not explained")
+    assert breakdown_error_check([seats], "USD")["genuine_error"] is False

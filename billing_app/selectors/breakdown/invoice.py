@@ -309,11 +309,45 @@ def invoice_breakdown(*, workspace: Workspace, customer_id: str, invoice_id: str
             "explanation": explanation,
             "next_amount": next_invoice["total"] if next_invoice else None,
         },
+        "error_check": (check := breakdown_error_check(differences, currency)),
         "actions": [
             {
                 "kind": ActionKind.APPLY_CREDIT.value,
                 "label": "Credit a genuine billing error",
-                "params": {"invoice_id": invoice.stripe_id, "currency": currency},
+                "params": {"invoice_id": invoice.stripe_id, "currency": currency}
+                | (
+                    {
+                        "amount": check["amount"]["amount"],
+                        "description": f"Billing error on invoice {invoice.number or invoice.stripe_id}",
+                    }
+                    if check["genuine_error"]
+                    else {}
+                ),
             }
         ],
+    }
+
+
+def breakdown_error_check(differences: list[Obj], currency: str) -> Obj:
+    """Whether the invoice holds a charge nothing explains (the brief's "issue credit if genuine
+    error"): what is left over once plan, seats, add-ons, prorations, one-time items,
+    discounts, tax and balance are accounted for. An explained invoice is explained to the
+    customer, not credited."""
+    unexplained = sum(
+        int(d["amount"]["amount"])
+        for d in differences
+        if d["kind"] == "other" and int(d["amount"]["amount"]) > 0
+    )
+    if unexplained > 0:
+        return {
+            "genuine_error": True,
+            "amount": money_json(unexplained, currency),
+            "display": f"{format_money(unexplained, currency)} of this invoice is not explained "
+            "by the plan, seats, add-ons, prorations, discounts or tax: credit it.",
+        }
+    return {
+        "genuine_error": False,
+        "amount": None,
+        "display": "Every difference from the usual invoice is explained: no billing error to "
+        "credit. Explain the charge to the customer.",
     }
