@@ -18,20 +18,38 @@ from .money import Money, convert, format_money
 ALLOW, REQUEST, DENY = "allow", "request", "deny"
 
 
+# What produced a decision, as a machine code (the dry run and the audit trail name it;
+# people read ``reason``).
+ALLOWED = "allowed"
+WITHIN_LIMIT = "within_limit"
+APPROVAL_REQUIRED = "approval_required"  # the cell is "may request approval"
+ABOVE_LIMIT = "above_limit"
+NOT_CUSTOMER_REQUESTED = "not_customer_requested"
+NO_EXCHANGE_RATE = "no_exchange_rate"
+SIZE_MISSING = "size_missing"
+REFUND_PATTERN = "refund_pattern"
+PERMISSION_MISSING = "permission_missing"
+ROLE_MAY_NOT = "role_may_not"
+NEGATIVE_SIZE = "negative_size"
+
+
 @dataclass(frozen=True)
 class Allow:
     reason: str = "within the role's limits"
+    code: str = ALLOWED
 
 
 @dataclass(frozen=True)
 class NeedsApproval:
     approver_roles: tuple[Role, ...]
     reason: str
+    code: str = APPROVAL_REQUIRED
 
 
 @dataclass(frozen=True)
 class Deny:
     reason: str
+    code: str = ROLE_MAY_NOT
 
 
 Decision = Allow | NeedsApproval | Deny
@@ -179,8 +197,10 @@ def decide(
             f"{rules.refund_pattern_days} days — Manager review required"
         )
         if isinstance(decision, NeedsApproval):
-            return NeedsApproval(decision.approver_roles, f"{pattern}; {decision.reason}")
-        return NeedsApproval((Role.MANAGER,), pattern)
+            return NeedsApproval(
+                decision.approver_roles, f"{pattern}; {decision.reason}", REFUND_PATTERN
+            )
+        return NeedsApproval((Role.MANAGER,), pattern, REFUND_PATTERN)
     return decision
 
 
@@ -191,14 +211,15 @@ def _decide_by_matrix(
     label = action.value.replace("_", " ")
     if not permitted:
         return Deny(
-            f"the {role.label} role does not hold the {action.value} permission in this workspace"
+            f"the {role.label} role may not {label} in this workspace (its group lacks the permission)",
+            PERMISSION_MISSING,
         )
     cell = rules.cells.get((action, role))
     if cell is None or cell.effect == DENY:
-        return Deny(f"the {role.label} role may not {label}")
+        return Deny(f"the {role.label} role may not {label}", ROLE_MAY_NOT)
     measured = measure(request, rules)
     if measured.value is not None and measured.value < 0:
-        return Deny(f"{measured.display} is negative")
+        return Deny(f"{measured.display} is negative", NEGATIVE_SIZE)
     # An unmeasurable size (no exchange rate, size missing) takes the strictest route.
     approvers = route_for(action, measured.value, rules)
     no_rate = (
@@ -208,28 +229,41 @@ def _decide_by_matrix(
     )
     if cell.effect == REQUEST:
         reason = f"the {role.label} role may {label} only with approval"
-        return NeedsApproval(approvers, f"{reason}; {no_rate} (fail safe)" if no_rate else reason)
+        if no_rate:
+            return NeedsApproval(approvers, f"{reason}; {no_rate} (fail safe)", NO_EXCHANGE_RATE)
+        return NeedsApproval(approvers, reason, APPROVAL_REQUIRED)
     if cell.customer_requested_only and not request.customer_requested:
         if cell.above_limit == DENY:
-            return Deny(f"the {role.label} role may {label} only when the customer requested it")
+            return Deny(
+                f"the {role.label} role may {label} only when the customer requested it",
+                NOT_CUSTOMER_REQUESTED,
+            )
         return NeedsApproval(
-            approvers, f"not requested by the customer — the {role.label} role needs approval"
+            approvers,
+            f"not requested by the customer — the {role.label} role needs approval",
+            NOT_CUSTOMER_REQUESTED,
         )
     if no_rate:
         # Fail safe even without a limit: an amount we cannot value is never executed directly.
-        return NeedsApproval(approvers, f"{no_rate} — approval required (fail safe)")
+        return NeedsApproval(
+            approvers, f"{no_rate} — approval required (fail safe)", NO_EXCHANGE_RATE
+        )
     if cell.limit is None:
-        return Allow(f"the {role.label} role may {label}")
+        return Allow(f"the {role.label} role may {label}", ALLOWED)
     if measured.value is None:
         return NeedsApproval(
-            approvers, f"the request's size is missing ({measured.display}) — approval required"
+            approvers,
+            f"the request's size is missing ({measured.display}) — approval required",
+            SIZE_MISSING,
         )
     limit = _limit_text(cell, action, rules.base_currency)
     if _within(measured.value, cell):
-        return Allow(f"{measured.display} is within the {role.label} limit ({limit})")
+        return Allow(f"{measured.display} is within the {role.label} limit ({limit})", WITHIN_LIMIT)
     if cell.above_limit == DENY:
-        return Deny(f"{measured.display} is above the {role.label} limit ({limit})")
-    return NeedsApproval(approvers, f"{measured.display} is above the {role.label} limit ({limit})")
+        return Deny(f"{measured.display} is above the {role.label} limit ({limit})", ABOVE_LIMIT)
+    return NeedsApproval(
+        approvers, f"{measured.display} is above the {role.label} limit ({limit})", ABOVE_LIMIT
+    )
 
 
 def can_approve(

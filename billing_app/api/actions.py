@@ -15,9 +15,12 @@ action_outcome_unknown`` (``details.action_id`` names the open action).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.urls import path
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -32,12 +35,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..catalog import ActionKind
+from ..catalog import ActionKind, Role
 from ..errors import ValidationFailed
 from ..models import ApprovalRequest, BillingAction
 from ..money import Money
 from ..selectors.actions import action_list
-from ..services.actions import action_submit, plan_change_preview, to_json
+from ..services.actions import action_dry_run, action_submit, plan_change_preview, to_json
 from .customers import billing_reader, request_agent
 from .schema import MoneySerializer, error_responses
 
@@ -118,6 +121,9 @@ class ActionSerializer(serializers.Serializer):
     provider_object_id = serializers.CharField()
     created_at = serializers.DateTimeField()
     completed_at = serializers.DateTimeField(allow_null=True)
+    handling_started_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the agent opened the panel on the ticket, if known."
+    )
     duration_ms = serializers.IntegerField(allow_null=True)
     provider_ms = serializers.IntegerField(allow_null=True)
 
@@ -172,6 +178,25 @@ class ActionSerializer(serializers.Serializer):
         return user_display_name(action.approved_by)
 
 
+@extend_schema_field(OpenApiTypes.DATETIME)
+class HandlingStartField(serializers.Field):
+    """An ISO 8601 time read leniently: a value it cannot read is ``None``, not a 400.
+
+    It only measures the agent's handling time; a bad clock value must never refuse a refund.
+    """
+
+    def to_internal_value(self, data: Any) -> datetime | None:
+        if not isinstance(data, str) or len(data) > 64:
+            return None
+        try:
+            return parse_datetime(data.strip())
+        except ValueError:
+            return None
+
+    def to_representation(self, value: Any) -> Any:
+        return value.isoformat() if isinstance(value, datetime) else value
+
+
 class ActionPagination(CursorPagination):
     page_size = 50
     max_page_size = 200
@@ -196,6 +221,14 @@ class ActionsApi(APIView):
         )
         params = serializers.DictField(required=False, default=dict)
         idempotency_key = serializers.CharField(max_length=255)
+        handling_started_at = HandlingStartField(
+            required=False,
+            allow_null=True,
+            default=None,
+            help_text="When the agent opened the panel on this ticket (ISO 8601; the panel "
+            "sends `now` from `GET me/`). Kept for handling time when it is in the past and "
+            "at most 24 hours old; otherwise, or when unreadable, ignored — never an error.",
+        )
 
     class FilterSerializer(serializers.Serializer):
         customer_id = serializers.CharField(required=False, default="", max_length=255)
@@ -280,6 +313,123 @@ class ActionsApi(APIView):
         return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
 
 
+@extend_schema_serializer(component_name="ActionApprover")
+class ApproverSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=[r.value for r in Role])
+    label = serializers.CharField(help_text="The role as people read it, e.g. Manager.")
+
+
+class ActionDryRunApi(APIView):
+    """What ``POST actions/`` would do with this request now, without doing it.
+
+    The same decision path as the execution (``services.actions.decision.action_decide``):
+    parameters, preconditions (refund window, refundable amount counting refunds in
+    flight, seats in use, subscription state...), the refund pattern, exchange rates (no
+    rate: approval, fail safe) and the role's cell and permission. Nothing is written and
+    the provider is not called.
+    """
+
+    @extend_schema_serializer(component_name="ActionDryRunInput")
+    class InputSerializer(serializers.Serializer):
+        kind = serializers.CharField(
+            max_length=32, help_text=" | ".join(k.value for k in ActionKind)
+        )
+        customer_id = serializers.CharField(max_length=255)
+        ticket_id = serializers.CharField(
+            max_length=64, allow_blank=True, required=False, default=""
+        )
+        params = serializers.DictField(required=False, default=dict)
+        idempotency_key = serializers.CharField(
+            max_length=255, required=False, help_text="Accepted and ignored."
+        )
+        handling_started_at = HandlingStartField(
+            required=False, allow_null=True, help_text="Accepted and ignored."
+        )
+
+    @extend_schema_serializer(component_name="ActionDryRun")
+    class OutputSerializer(serializers.Serializer):
+        outcome = serializers.ChoiceField(
+            choices=["execute", "approval", "refused"],
+            help_text="execute: `POST actions/` answers `succeeded` (unless the provider then "
+            "fails); approval: `pending_approval`, to `approvers`; refused: the execution "
+            "answers `status` with error `code`.",
+        )
+        code = serializers.CharField(
+            help_text="Why, as a stable code. execute/approval: the policy's reason "
+            "(`allowed`, `within_limit`, `approval_required`, `above_limit`, `refund_pattern`, "
+            "`no_exchange_rate`, `not_customer_requested`, `size_missing`); refused: the "
+            "execution's error code (`not_permitted`, `refund_window_passed`, "
+            "`exceeds_refundable`, `below_seats_used`, `action_outcome_unknown`...)."
+        )
+        headline = serializers.CharField(
+            help_text="For the agent: `Happens now`, `Goes to a Manager for approval`, "
+            "`Not possible`."
+        )
+        reason = serializers.CharField(help_text="Why, in words.")
+        message = serializers.CharField(
+            help_text="One sentence for the agent: headline and reason."
+        )
+        approvers = ApproverSerializer(many=True, help_text="Who approves (approval only).")
+        status = serializers.IntegerField(
+            allow_null=True, help_text="refused: the HTTP status the execution answers."
+        )
+        details = serializers.JSONField(
+            help_text="refused: the execution error's details (e.g. `refundable`, "
+            "`seats_used`; `rule` for a matrix refusal)."
+        )
+
+    @extend_schema(
+        operation_id="actions_dry_run",
+        request=InputSerializer,
+        responses={
+            200: OutputSerializer,
+            **error_responses(
+                400,
+                401,
+                404,
+                s400="The body itself is not valid (no `kind`, `params` not an object) or "
+                "the kind is unknown; a request the execution would refuse is a 200 `refused`.",
+                s404="`customer_not_found`: no such customer in this workspace.",
+            ),
+        },
+        description=(
+            "Takes the body of `POST actions/` (`idempotency_key` optional and ignored) and "
+            "answers what that submission would do now: `execute`, `approval` (and by whom) or "
+            "`refused` (and why) — the very decision the execution takes, computed by the same "
+            "function, without writing anything or calling the billing provider. Parameters "
+            "the execution rejects (400), an open outcome on the same object (409), unmet "
+            "preconditions (422), objects not this customer's (404) and the matrix (403) are "
+            "`refused` with the execution's `code` and `status`."
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        body = data.validated_data
+        answer = action_dry_run(
+            context=request_agent(request),
+            kind=body["kind"],
+            customer_id=body["customer_id"],
+            params=body["params"],
+        )
+        return Response(
+            self.OutputSerializer(
+                {
+                    "outcome": answer.outcome,
+                    "code": answer.code,
+                    "headline": answer.headline,
+                    "reason": answer.reason,
+                    "message": answer.message,
+                    "approvers": [
+                        {"role": role.value, "label": role.label} for role in answer.approver_roles
+                    ],
+                    "status": answer.status,
+                    "details": answer.details,
+                }
+            ).data
+        )
+
+
 @extend_schema_serializer(component_name="ProrationLine")
 class ProrationLineSerializer(serializers.Serializer):
     description = serializers.CharField()
@@ -325,6 +475,7 @@ class PlanChangePreviewApi(APIView):
 
 urlpatterns = [
     path("actions/", ActionsApi.as_view(), name="api-actions"),
+    path("actions/dry-run/", ActionDryRunApi.as_view(), name="api-actions-dry-run"),
     path(
         "customers/<str:customer_id>/plan-change/preview/",
         PlanChangePreviewApi.as_view(),

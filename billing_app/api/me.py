@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.urls import path
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -24,6 +25,11 @@ class MeApi(APIView):
         role = serializers.DictField()
         can_approve = serializers.BooleanField()
         actions = serializers.ListField(child=serializers.DictField())
+        now = serializers.DateTimeField(
+            help_text="The server's time when it answered. The panel records it as the moment "
+            "it opened on the ticket and sends it back as `handling_started_at` with "
+            "`POST actions/` (so the agent's own clock does not matter)."
+        )
 
     @extend_schema(
         summary="The agent, workspace, role and the actions this role may take",
@@ -31,7 +37,7 @@ class MeApi(APIView):
     )
     def get(self, request: Request) -> Response:
         data = agent_capabilities(context=request_agent(request))
-        return Response(self.OutputSerializer(data).data)
+        return Response(self.OutputSerializer({**data, "now": timezone.now()}).data)
 
 
 urlpatterns = [path("me/", MeApi.as_view(), name="api-me")]

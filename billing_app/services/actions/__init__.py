@@ -34,7 +34,7 @@ Exactly once (DESIGN.md section 9, STYLE.md 11):
   leaves the action ``outcome_unknown`` — no audit result, note or customer
   message yet. ``services.reconcile`` resolves it with the provider (same
   provider idempotency key, or the action id in the provider's metadata) and
-  only then records success or failure. Meanwhile ``submit._open_outcome_guard``
+  only then records success or failure. Meanwhile ``decision.open_outcome_guard``
   refuses the same money action on the same charge, subscription or balance
   under a new key (409 ``action_outcome_unknown``): that resubmission is how a
   lost answer used to become a second refund.
@@ -51,6 +51,8 @@ Modules (each imports only those listed before it):
 * ``outcomes`` — recording ``succeeded``, ``failed`` or ``outcome_unknown``.
 * ``executors`` — one executor per kind; ``mrr`` — the MRR change they record.
 * ``execution`` — executing an ``executing`` action; waiting for one in progress.
+* ``decision`` — ``action_decide``, the one decision the submission and the dry run
+  share (open-outcome guard, preconditions, history, matrix), and ``action_dry_run``.
 * ``submit`` — ``action_submit`` and the hand-off to ``services.approvals``.
 * ``preview`` — the plan-change preview.
 
@@ -61,6 +63,7 @@ neither.
 from __future__ import annotations
 
 from ...clock import billing_now
+from .decision import DryRun, action_decide, action_dry_run
 from .execution import action_await, action_execute, execute_prepared
 from .executors import EXECUTORS
 from .keys import (
@@ -106,11 +109,14 @@ __all__ = [
     "REFUND_REASONS",
     "SUBSCRIPTION_KINDS",
     "TERMINAL",
+    "DryRun",
     "Prepared",
     "Run",
     "action_await",
     "action_claim",
     "action_customer",
+    "action_decide",
+    "action_dry_run",
     "action_execute",
     "action_params_validate",
     "action_prepare",

@@ -10,28 +10,27 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError
-from django.db.models import Q
 from django.utils import timezone
 
-from ...catalog import KIND_POLICY_ACTION, ActionKind, PolicyAction, Role
+from ...catalog import ActionKind, Role
 from ...errors import Conflict, NotPermitted, ValidationFailed
 from ...models import ApprovalRequest, BillingAction
 from ...money import Money, convert
-from ...policy import Allow, Decision, Deny, History, NeedsApproval, PolicyRules, decide
+from ...policy import Allow, Decision, Deny, NeedsApproval, PolicyRules
 from ..context_cache import customer_context_invalidate
 from ..identity import AgentContext
 from ..locks import customer_decision_lock
 from ..policy import policy_rules_load
+from .decision import action_decide, not_permitted_error
 from .execution import action_await, execute_prepared
-from .keys import request_fingerprint, stale_executing_before
-from .kinds import REFUND_KINDS, SUBSCRIPTION_KINDS, action_kind_parse
+from .keys import request_fingerprint
+from .kinds import REFUND_KINDS, action_kind_parse
 from .params import action_params_validate
-from .preconditions import action_customer, action_prepare
-from .refunds import refund_history
+from .preconditions import action_customer
 
 
 def approval_request_create(*, action: BillingAction, decision: NeedsApproval) -> ApprovalRequest:
@@ -95,60 +94,24 @@ def _replay(existing: BillingAction, fingerprint: str, *, actor_id: Any) -> Bill
     return existing
 
 
-def _open_outcome_guard(
-    *, workspace: Any, kind: ActionKind, customer_id: str, params: Mapping[str, Any]
-) -> None:
-    """Refuse (409 ``action_outcome_unknown``) a money action on an object that has one open.
-
-    Open: ``outcome_unknown`` (sent, no answer: the provider may have acted), or
-    ``executing`` for longer than ``BILLING_DESK_ACTION_STALE_SECONDS`` (its worker
-    died mid-call: equally unknown). A fresh ``executing`` action is not refused here:
-    the decision lock already counts it as in flight, so concurrent submissions keep
-    the decisions they would get one by one. Same object: a refund on the same charge,
-    any subscription change on the same subscription, a credit on the same customer.
-    Called under the customer's decision lock, before the row is inserted.
-    """
-    if kind.value in REFUND_KINDS:
-        charges = list(params.get("charge_ids") or [params.get("charge_id")])
-        scope = Q(kind__in=REFUND_KINDS) & (
-            Q(result__charge_id__in=charges) | Q(params__charge_id__in=charges)
-        )
-        noun = f"charge {', '.join(charges)}"
-    elif kind.value in SUBSCRIPTION_KINDS:
-        scope = Q(kind__in=SUBSCRIPTION_KINDS, params__subscription_id=params["subscription_id"])
-        noun = f"subscription {params['subscription_id']}"
-    elif kind == ActionKind.APPLY_CREDIT:
-        scope = Q(kind=ActionKind.APPLY_CREDIT.value, customer_id=customer_id)
-        noun = f"the balance of {customer_id}"
-    else:
-        return
-    stale = stale_executing_before()
-    open_action = (
-        BillingAction.objects.filter(workspace=workspace, customer_id=customer_id)
-        .filter(
-            Q(status=BillingAction.Status.OUTCOME_UNKNOWN)
-            | Q(status=BillingAction.Status.EXECUTING, started_at__lt=stale)
-        )
-        .filter(scope)
-        .order_by("created_at")
-        .first()
-    )
-    if open_action is None:
-        return
-    raise Conflict(
-        f"An earlier {open_action.kind.replace('_', ' ')} on {noun} is still being confirmed "
-        "with Stripe. Billing Desk will finish it as soon as Stripe answers; do not submit "
-        "it again.",
-        code="action_outcome_unknown",
-        details={"action_id": str(open_action.pk), "status": open_action.status},
-    )
-
-
 def _not_permitted(action: BillingAction) -> NotPermitted:
-    return NotPermitted(
-        f"Not permitted: {action.decision_reason}.",
-        details={"action_id": str(action.pk), "reason": action.decision_reason},
-    )
+    return not_permitted_error(action.decision_reason, action_id=str(action.pk))
+
+
+# The panel's open time is kept only when it is plausible: in the past, within a day.
+HANDLING_START_MAX_AGE = timedelta(hours=24)
+
+
+def handling_start_accept(value: datetime | None, *, now: datetime) -> datetime | None:
+    """``value`` (when the agent opened the panel on this ticket) if it is in the past and
+    at most 24 hours old, else ``None``: a bad or stale time is dropped, never an error."""
+    if value is None:
+        return None
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value, UTC)
+    if value > now or now - value > HANDLING_START_MAX_AGE:
+        return None
+    return value
 
 
 def action_submit(
@@ -159,6 +122,7 @@ def action_submit(
     ticket_id: str,
     params: Mapping[str, Any] | None,
     idempotency_key: str,
+    handling_started_at: datetime | None = None,
 ) -> BillingAction:
     """Submit one billing action for the calling agent; returns the recorded action.
 
@@ -168,6 +132,8 @@ def action_submit(
     preconditions raise before anything is recorded or sent to the provider.
     The returned action carries ``replayed=True`` when the idempotency key had
     been used before for the same request (the first answer comes back).
+    ``handling_started_at`` (the panel's open on this ticket) is stored when plausible
+    (``handling_start_accept``); it is not part of the request's fingerprint.
     """
     started = time.monotonic()
     workspace, user, role = context.workspace, context.user, context.role
@@ -186,7 +152,6 @@ def action_submit(
 
     customer = action_customer(workspace, customer_id)
     rules = policy_rules_load(workspace=workspace)
-    policy_action = KIND_POLICY_ACTION[kind]
     try:
         # Decide and INSERT under the customer's decision lock (services.locks): the history
         # read here counts every earlier submission for this customer, in flight or done, as
@@ -197,24 +162,11 @@ def action_submit(
                 workspace=workspace, idempotency_key=key
             ).first()
             if existing is None:
-                _open_outcome_guard(
-                    workspace=workspace, kind=kind, customer_id=customer_id, params=clean
+                # The one decision the dry run also gives (decision.action_decide).
+                decided = action_decide(
+                    context=context, kind=kind, customer=customer, params=clean, rules=rules
                 )
-                prepared = action_prepare(
-                    kind=kind, workspace=workspace, customer=customer, params=clean
-                )
-                history = (
-                    refund_history(workspace=workspace, customer_id=customer_id)
-                    if policy_action == PolicyAction.ISSUE_REFUND
-                    else History()
-                )
-                decision = decide(
-                    role=role,
-                    request=prepared.request,
-                    history=history,
-                    rules=rules,
-                    permitted=context.may(policy_action.value),
-                )
+                prepared, decision = decided.prepared, decided.decision
                 outcome, reason, status = _decision_fields(decision)
                 now = timezone.now()
                 action = BillingAction(
@@ -236,6 +188,7 @@ def action_submit(
                     request_fingerprint=fingerprint,
                     provider=workspace.provider,
                     started_at=now if status == BillingAction.Status.EXECUTING else None,
+                    handling_started_at=handling_start_accept(handling_started_at, now=now),
                     # The charge a refund leaves, known before the provider answers, so the
                     # refundable remainder counts it while it is in flight.
                     result=(
