@@ -8,9 +8,9 @@ import { ApiError } from "./api.js";
 import { h } from "./dom.js";
 import { longDate, money } from "./format.js";
 import { refreshContext } from "./loading.js";
-import { policyNote } from "./policy.js";
+import { confirmAsk, confirmBlocked, confirmButtonText, confirmParams, confirmView, handlingStartedAt } from "./confirm.js";
 import { resultHeadline, resultStep } from "./results.js";
-import { actionLabel, actionMode, meAction } from "./role.js";
+import { actionLabel } from "./role.js";
 import { handleExpired } from "./screens.js";
 import { live, region, state } from "./state.js";
 import { actionName } from "./vocabulary.js";
@@ -280,7 +280,8 @@ async function review() {
     if (state.form !== form) return;
   }
   form.step = "confirm";
-  rerenderForm({ focusSelector: "[data-testid=form-confirm]" });
+  confirmAsk(form, (focusSelector) => rerenderForm({ focusSelector }));
+  rerenderForm({ focusSelector: "[data-testid=dry-run]" });
 }
 
 function previewView(preview) {
@@ -303,12 +304,8 @@ function previewView(preview) {
 function confirmStep() {
   const form = state.form;
   const built = form.built;
-  const action = meAction(form.kind);
-  const note = policyNote(action, { ...(built.measure || {}), customerRequested: built.customerRequested }, state.me);
   const customer = state.ctx.customer || {};
-  const params = { ...built.params };
-  if (form.preview && form.preview.proration_date) params.proration_date = form.preview.proration_date;
-  form.params = params;
+  form.params = confirmParams(form);
   return h("div.bd-form__body", {},
     h("p.bd-confirm__lead", {}, "Check what will happen:"),
     h("dl.bd-dl.bd-dl--confirm", { "data-testid": "confirm-summary" },
@@ -317,7 +314,7 @@ function confirmStep() {
     ),
     form.preview ? previewView(form.preview) : null,
     h("p.bd-effect", {}, built.effect),
-    note.text ? h(`p.bd-policy.bd-policy--${note.kind}`, { "data-testid": "policy-note" }, note.text) : null,
+    confirmView(form),
     form.serverError ? h("p.bd-error", { role: "alert", "data-testid": "form-error" }, errorText(form.serverError)) : null,
     outcomeOpen(form.serverError)
       ? h("p.bd-help", { "data-testid": "outcome-open-help" },
@@ -329,10 +326,10 @@ function confirmStep() {
         "data-testid": "form-confirm",
         // An earlier action on the same object is still being confirmed: sending it again
         // (under any key) is what could move money twice.
-        disabled: form.inFlight || outcomeOpen(form.serverError),
+        disabled: form.inFlight || outcomeOpen(form.serverError) || confirmBlocked(form),
         "aria-disabled": form.inFlight ? "true" : null,
         onclick: submit,
-      }, form.inFlight ? "Working…" : note.kind === "approval" || actionMode(form.kind) === "request_approval" ? "Send for approval" : "Confirm"),
+      }, form.inFlight ? "Working…" : confirmButtonText(form)),
       button("Back", () => back(), { disabled: form.inFlight }),
     ),
   );
@@ -371,6 +368,7 @@ async function submit(event) {
         ticket_id: (state.ticket && state.ticket.ticketId) || "",
         params: form.params,
         idempotency_key: form.key,
+        handling_started_at: handlingStartedAt(),
       });
     } catch (error) {
       // The first submission under this key is still running: wait for its answer.
