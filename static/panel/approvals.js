@@ -172,7 +172,7 @@ function renderApprovals(view = document.getElementById("bd-view-approvals")) {
       h(`div.bd-result.bd-result--${failed ? "danger" : last.verb === "approve" ? "success" : "info"}`, { role: "status", "data-testid": "approval-result", "data-status": action.status || "" },
         h("strong", {}, last.verb === "approve" ? "Approved" : "Denied"),
         ` ${s.kind}${s.amount ? ` ${s.amount}` : ""} for ${s.customer}`,
-        outcome.title ? ` — ${outcome.title}.` : ".",
+        outcome.title ? ` — ${outcome.title}${/[.!?]$/.test(outcome.title) ? "" : "."}` : ".",
         action.status === "outcome_unknown" ? " Do not retry it." : "",
       ),
     );

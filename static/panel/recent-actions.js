@@ -74,7 +74,7 @@ async function loadRequests() {
     requests.error = error;
   }
   const el = document.getElementById("bd-my-requests");
-  if (el) el.replaceChildren(...requestsView());
+  if (el) el.replaceChildren(...requestsView().filter(Boolean));
 }
 
 function requestsView() {
@@ -85,6 +85,12 @@ function requestsView() {
     h("h3.bd-subtitle", {}, "Your approval requests"),
     h("ul.bd-outcomes", { "data-testid": "my-requests" }, items.map((item) => requestItem(item))),
   ];
+}
+
+/** A title as a sentence: one full stop, none added after the approver's own. */
+function sentence(text) {
+  const s = String(text || "").trim();
+  return !s || /[.!?]$/.test(s) ? s : `${s}.`;
 }
 
 function outcomeBadge(outcome) {
@@ -102,7 +108,7 @@ function requestItem(item) {
     h("p.bd-outcome__what", {},
       h("strong", {}, `${details.kind_label || actionName(item.kind)}${item.amount ? ` · ${money(item.amount)}` : ""}`),
       " ", outcomeBadge(outcome)),
-    h("p.bd-outcome__title", { "data-testid": "request-outcome" }, `${outcome.title || ""}.`),
+    h("p.bd-outcome__title", { "data-testid": "request-outcome" }, sentence(outcome.title)),
     trail.requested_at ? h("p.bd-muted.bd-small", {},
       `Requested ${dateTime(trail.requested_at)}${trail.decided_at ? ` · decided ${dateTime(trail.decided_at)}` : ""}`) : null,
     details.customer_message
@@ -145,7 +151,7 @@ async function toggle(a, toggleButton) {
   opened.set(a.id, entry);
   toggleButton.setAttribute("aria-expanded", "true");
   panel.hidden = false;
-  panel.replaceChildren(...detailsView(entry));
+  panel.replaceChildren(...detailsView(entry).filter(Boolean));
   try {
     entry.data = await state.api.get(`actions/${encodeURIComponent(a.id)}/`);
   } catch (error) {
@@ -153,7 +159,7 @@ async function toggle(a, toggleButton) {
     entry.error = error;
   }
   entry.loading = false;
-  if (opened.get(a.id) === entry) panel.replaceChildren(...detailsView(entry));
+  if (opened.get(a.id) === entry) panel.replaceChildren(...detailsView(entry).filter(Boolean));
 }
 
 function detailsView(entry) {
