@@ -164,8 +164,9 @@ def test_a_denied_request_carries_the_comment_and_a_well_formed_denied_message(
 
 
 def test_an_expired_request_reads_as_expired(workspace, specialist, big_refund):
-    from billing_app.services.approvals import approvals_expire
     from django.utils import timezone
+
+    from billing_app.services.approvals import approvals_expire
 
     ApprovalRequest.objects.filter(pk=big_refund["approval"]["id"]).update(
         expires_at=timezone.now()
