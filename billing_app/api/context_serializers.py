@@ -214,6 +214,21 @@ class SubscriptionSerializer(serializers.Serializer):
     id = serializers.CharField()
     status = serializers.CharField()
     status_label = serializers.CharField()
+    state = serializers.CharField(
+        help_text="canceled, paused (collection paused), ending (set to cancel), else the status."
+    )
+    state_label = serializers.CharField(help_text="The state as the badge reads it.")
+    state_detail = serializers.CharField(
+        allow_blank=True, help_text="The state in one sentence, dates in words."
+    )
+    renews_at = serializers.DateField(
+        allow_null=True, help_text="None when paused, ending or cancelled."
+    )
+    ends_at = serializers.DateField(allow_null=True, help_text="When an ending subscription ends.")
+    applicable_kinds = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="The subscription action kinds its state allows (the role decides the rest).",
+    )
     start_date = serializers.DateField(allow_null=True)
     contract_end = serializers.DateField(allow_null=True)
     contract_term = serializers.CharField(allow_null=True)

@@ -54,10 +54,9 @@ def _account_block(facts: CustomerFacts, primary: Obj | None, payment_method: Ob
         if plan
         else None,
         "billing_cycle": (primary or {}).get("billing_cycle") or None,
-        "renews_at": primary.get("current_period_end")
-        if primary and primary["auto_renew"]
-        else None,
-        "ends_at": (primary or {}).get("cancel_at"),
+        # None for a paused, ending or cancelled subscription (subscription.subscription_block).
+        "renews_at": (primary or {}).get("renews_at"),
+        "ends_at": (primary or {}).get("ends_at") or (primary or {}).get("cancel_at"),
         "payment_method": payment_method,
         "billing_email": customer.email,
         "billing_address": address_display(customer.address or {}),

@@ -42,11 +42,21 @@ from ...subscriptions import (
     price_view_from_stripe,
     seats_used,
 )
+from ...vocabulary import PAUSE_BEHAVIORS
 from .products import Catalog, interval_text, sub_items
 from .shapes import Obj, day, minor_units, ts
+from .subscription_state import (
+    SubscriptionFacts,
+    applicable_kinds,
+    date_words,
+    state_label,
+    subscription_state,
+)
 
 # Which billing subscription is primary when two are worth the same: the healthiest first.
 STATUS_ORDER = {"active": 0, "past_due": 1, "unpaid": 2, "trialing": 3, "paused": 4}
+# States in which the subscription does not renew on its own (no "renews …" line).
+STOPPED_STATES = frozenset({"paused", "ending", "canceled"})
 CYCLE_LABEL = {"day": "Daily", "week": "Weekly", "month": "Monthly", "year": "Annual"}
 
 
@@ -263,6 +273,59 @@ def _billing_cycle(sub: Obj, price: Obj) -> str:
     return CYCLE_LABEL.get((shown.get("recurring") or {}).get("interval") or "", "")
 
 
+def subscription_facts(sub: Obj) -> SubscriptionFacts:
+    """What the state rule (``subscription_state``) reads of a Stripe-shaped subscription."""
+    pause = sub.get("pause_collection") or {}
+    ends = ts(sub.get("cancel_at")) or (
+        ts(period_end(sub)) if sub.get("cancel_at_period_end") else None
+    )
+    return SubscriptionFacts(
+        status=str(sub.get("status") or ""),
+        paused=bool(pause),
+        resumes_at=ts(pause.get("resumes_at")),
+        cancel_at_period_end=bool(sub.get("cancel_at_period_end")),
+        cancel_at=ends,
+        ended_at=ts(sub.get("ended_at")) or ts(sub.get("canceled_at")),
+        trial_end=ts(sub.get("trial_end")),
+    )
+
+
+def _state_detail(state: str, facts: SubscriptionFacts, sub: Obj) -> str:
+    """The state in one sentence for the agent (dates in words; no codes)."""
+    if state == "canceled":
+        cancelled = ts(sub.get("canceled_at"))
+        ended = ts(sub.get("ended_at")) or cancelled
+        said = f"Cancelled on {date_words(cancelled)}" if cancelled else "Cancelled"
+        if ended and cancelled and ended.date() != cancelled.date():
+            said += f"; ended on {date_words(ended)}"
+        return f"{said}. It no longer bills and cannot be changed."
+    if state == "paused":
+        behavior = str((sub.get("pause_collection") or {}).get("behavior") or "")
+        until = (
+            f" until {date_words(facts.resumes_at)}"
+            if facts.resumes_at
+            else " until someone resumes it"
+        )
+        how = PAUSE_BEHAVIORS.get(behavior)
+        return f"Payment collection is paused{until}.{f' {how}.' if how else ''}"
+    if state == "ending":
+        when = f" on {date_words(facts.cancel_at)}" if facts.cancel_at else ""
+        return f"Set to cancel: it ends{when} and does not renew. The customer keeps access until then."
+    if state == "trialing" and facts.trial_end:
+        return f"In a trial until {date_words(facts.trial_end)}; the first invoice comes then."
+    if state == "past_due":
+        return "A renewal payment failed; Stripe is retrying it."
+    if state == "unpaid":
+        return "Renewal payments failed and Stripe stopped retrying; invoices stay open."
+    return ""
+
+
+def _applicable(facts: SubscriptionFacts, seats: Obj | None) -> list[str]:
+    """The subscription actions its state allows; seats only where seats are counted."""
+    kinds = applicable_kinds(facts)
+    return [k for k in kinds if k != "adjust_seats" or seats is not None]
+
+
 def subscription_block(
     sub: Obj,
     *,
@@ -289,17 +352,28 @@ def subscription_block(
         and not sub.get("cancel_at")
         and meta.get("auto_renew") != "false"
     )
+    facts = subscription_facts(sub)
+    state = subscription_state(facts)
+    seats = _seats_block(item, catalog, meta) if item is not None else None
+    renewal = ts(period_end(sub))
     return {
         "id": sub.get("id"),
         "status": status,
         "status_label": status.replace("_", " ").capitalize(),
+        "state": state,
+        "state_label": state_label(state),
+        "state_detail": _state_detail(state, facts, sub),
+        # The "renews …" date: none for a paused, ending or cancelled subscription.
+        "renews_at": day(renewal) if auto_renew and state not in STOPPED_STATES else None,
+        "ends_at": day(facts.cancel_at) if state == "ending" else None,
+        "applicable_kinds": _applicable(facts, seats),
         "start_date": day(ts(sub.get("start_date"))),
         "contract_end": _contract_end(sub, now),
         "contract_term": meta.get("contract_term") or None,
         "auto_renew": bool(auto_renew),
         "plan": _plan_block(item, catalog, currency) if item is not None else None,
         "billing_cycle": _billing_cycle(sub, price),
-        "seats": _seats_block(item, catalog, meta) if item is not None else None,
+        "seats": seats,
         "addons": own_addons + extra_addons,
         "trial_end": day(ts(sub.get("trial_end"))),
         "pause_collection": {
