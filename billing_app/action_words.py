@@ -17,7 +17,7 @@ keys are ignored; a missing one leaves its line out.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -508,6 +508,7 @@ def action_facts(
     currency: str = "",
     result: Mapping[str, Any] | None = None,
     names: Mapping[str, str] | None = None,
+    lines: Sequence[tuple[str, str]] | None = None,
 ) -> dict[str, str]:
     """The facts a note template names, each in words ("" when the action has none).
 
@@ -515,27 +516,30 @@ def action_facts(
     now: a plan change's proration), ``from``/``to`` (plans or seats), ``days``,
     ``percent``, ``duration``, ``link``, ``reason`` (a refund's or cancellation's
     label), ``resumes`` (a pause's resume date), ``when`` (a cancellation's).
+    ``lines`` are this action's ``action_lines`` when the caller has them already.
     """
     f = _Facts(kind, params, amount, currency, result, names)
-    lines = dict(
-        action_lines(kind, params, amount=amount, currency=currency, result=result, names=names)
-    )
+    if lines is None:
+        lines = action_lines(
+            kind, params, amount=amount, currency=currency, result=result, names=names
+        )
+    said = dict(lines)
     out = {key: "" for key in FACT_NAMES}
     out["amount"] = f.amount_text()
     if kind == ActionKind.CHANGE_PLAN:
-        out["from"], out["to"] = lines.get("From", ""), lines.get("To", "")
-        out["amount_charged"] = lines.get("Charged now", "")
-    elif kind == ActionKind.ADJUST_SEATS and "Seats" in lines:
-        seats = lines["Seats"]
+        out["from"], out["to"] = said.get("From", ""), said.get("To", "")
+        out["amount_charged"] = said.get("Charged now", "")
+    elif kind == ActionKind.ADJUST_SEATS and "Seats" in said:
+        seats = said["Seats"]
         before, _, after = seats.partition(" → ")
         out["from"], out["to"] = (before, after) if after else ("", seats.removeprefix("to "))
     out["days"] = days_words(f.p.get("days"))
     out["percent"] = percent_words(f.p.get("percent_off"))
-    out["duration"] = lines.get("Duration", "")
+    out["duration"] = said.get("Duration", "")
     out["link"] = f.link()[1]
-    out["reason"] = lines.get("Reason", "")
+    out["reason"] = said.get("Reason", "")
     out["resumes"] = _resume_date(f) if kind == ActionKind.PAUSE_SUBSCRIPTION else ""
-    out["when"] = lines.get("When", "")
+    out["when"] = said.get("When", "")
     return out
 
 

@@ -1,5 +1,10 @@
-"""Notes back to the ticket: every billing action, every approval decision and the payment-failure
-escalation, as an internal note.
+"""Notes back to the ticket: every billing action, every approval request and decision, and the
+payment-failure escalation, as an internal note.
+
+What a note says comes from ``services.note_templates``: the workspace's own wording
+(``NoteTemplate``, edited in admin) or the product's, in words — who, what, the
+customer by name, the parameters, amounts, links, reason labels and the approval
+trail; no customer ids, enumeration values or action ids.
 
 A note is an outbox message (``services.outbox``) written in the transaction that
 changed the action, with the note's text as of that moment; the broker only rings
@@ -23,7 +28,6 @@ payment-failure escalation (``services.payment_failures.escalation``).
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from django.db import transaction
 from django.db.models import F
@@ -32,10 +36,9 @@ from helpdesk_connectors.base import HelpdeskApiError, HelpdeskConnector, NotReg
 from helpdesk_connectors.models import Installation
 from helpdesk_connectors.registry import connector_for
 
-from ..catalog import Role
 from ..errors import BillingDeskError, PreconditionFailed
 from ..models import ApprovalRequest, BillingAction, OutboxMessage
-from ..money import format_money
+from .note_templates import note_text
 from .outbox import MAX_ATTEMPTS, outbox_enqueue, outbox_handler_register
 
 logger = logging.getLogger(__name__)
@@ -46,76 +49,15 @@ NOTE_MARKER_PREFIX = "Billing Desk ref:"
 _MAYBE_SENT_CODES = frozenset({"helpdesk_timeout", "helpdesk_unreachable"})
 
 
-def _role_label(value: str) -> str:
-    try:
-        return Role(value).label
-    except ValueError:
-        return value or "unknown role"
-
-
-def _who(user: Any) -> str:
-    if user is None:
-        return "someone"
-    name = user.get_full_name() if hasattr(user, "get_full_name") else ""
-    return name or user.get_username()
-
-
-def _kind_label(kind: str) -> str:
-    return kind.replace("_", " ").capitalize()
-
-
 def action_note_body(*, action: BillingAction) -> str:
-    """The note text: who, role, what, amount, reason, status, provider id, approval state."""
-    lines = [
-        f"Billing Desk · {_kind_label(action.kind)} — {action.get_status_display()}",
-        f"By: {_who(action.actor)} ({_role_label(action.actor_role)})",
-        f"Customer: {action.customer_id}",
-    ]
-    if action.amount is not None and action.currency:
-        lines.append(f"Amount: {format_money(action.amount, action.currency)}")
-    reason = (action.params or {}).get("reason") or ""
-    if reason:
-        lines.append(f"Reason: {reason}")
-    if action.decision_reason:
-        lines.append(f"Policy: {action.decision_reason}")
-    if action.provider_object_id:
-        lines.append(
-            f"{(action.provider or 'provider').capitalize()} id: {action.provider_object_id}"
-        )
-    approval = ApprovalRequest.objects.filter(action=action).select_related("decided_by").first()
-    if approval is not None:
-        lines.append(_approval_line(approval))
-    elif action.approved_by_id:
-        lines.append(f"Approved by: {_who(action.approved_by)}")
-    if action.status == BillingAction.Status.FAILED and action.error_message:
-        lines.append(f"Error: {action.error_message}")
-    lines.append(f"Action id: {action.pk}")
-    return "\n".join(lines)
-
-
-def _approval_line(approval: ApprovalRequest) -> str:
-    roles = ", ".join(_role_label(r) for r in approval.required_roles or [])
-    if approval.status == ApprovalRequest.Status.PENDING:
-        return f"Approval: pending ({roles or 'approver'}) — {approval.reason}"
-    decided = f" by {_who(approval.decided_by)}" if approval.decided_by_id else ""
-    comment = f" — “{approval.comment}”" if approval.comment else ""
-    return f"Approval: {approval.get_status_display().lower()}{decided}{comment}"
+    """The note about the action's outcome, in words (``services.note_templates``): who,
+    role, what, the customer by name, the parameters, where it stands, the approval trail."""
+    return note_text(action=action)
 
 
 def approval_note_body(*, approval: ApprovalRequest) -> str:
-    action = approval.action
-    lines = [
-        f"Billing Desk · approval {approval.get_status_display().lower()}: {_kind_label(action.kind)}",
-        f"Requested by: {_who(action.actor)} ({_role_label(action.actor_role)})",
-        f"Customer: {action.customer_id}",
-    ]
-    if action.amount is not None and action.currency:
-        lines.append(f"Amount: {format_money(action.amount, action.currency)}")
-    lines.append(_approval_line(approval))
-    if approval.decided_role:
-        lines.append(f"Decided as: {_role_label(approval.decided_role)}")
-    lines.append(f"Action id: {action.pk}")
-    return "\n".join(lines)
+    """The note about an approval request: asked for (pending), approved, denied or expired."""
+    return note_text(action=approval.action, approval=approval)
 
 
 def _can_note(action: BillingAction) -> bool:
@@ -149,7 +91,13 @@ def action_note_enqueue(*, action: BillingAction) -> None:
 
 
 def approval_note_enqueue(*, approval: ApprovalRequest) -> None:
-    """Record the decision's note (approved, denied, expired) for the requester's ticket."""
+    """Record the request's note for the requester's ticket: asked for (``pending``),
+    approved, denied or expired.
+
+    Call it in the transaction that writes that state (the request's creation, the
+    decision, the expiry): one note per request and state (the dedupe key), so a
+    retried caller posts it once.
+    """
     if not _can_note(approval.action):
         return
     outbox_enqueue(
@@ -159,6 +107,22 @@ def approval_note_enqueue(*, approval: ApprovalRequest) -> None:
         dedupe_key=f"approval_note:{approval.pk}:{approval.status}",
         payload={"body": approval_note_body(approval=approval)},
     )
+
+
+def approval_request_note_enqueue(*, approval: ApprovalRequest) -> None:
+    """The requester's ticket hears that approval was asked for, in the transaction that
+    creates the request (``actions.submit.approval_request_create``).
+
+    In a savepoint: a note that cannot be recorded is logged and never undoes the
+    request. A replayed submission creates no second request, so no second note.
+    """
+    if not _can_note(approval.action):
+        return
+    try:
+        with transaction.atomic():
+            approval_note_enqueue(approval=approval)
+    except Exception:
+        logger.exception("could not enqueue the note for approval request %s", approval.pk)
 
 
 def note_marker(message: OutboxMessage) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Sequence
 
 from ..errors import ValidationFailed
 from ..playbook import TEMPLATES, Scenario, TemplateError, fill
@@ -49,6 +50,17 @@ def placeholders_for(scenario: Scenario) -> list[str]:
 
 def playbook_template_validate(*, scenario: Scenario, body: str) -> str:
     """The body, stripped, if it can be a template for ``scenario``; else ``ValidationFailed``."""
+    return template_text_validate(
+        body=body, allowed=placeholders_for(scenario), offered_by="This scenario"
+    )
+
+
+def template_text_validate(*, body: str, allowed: Sequence[str], offered_by: str) -> str:
+    """The body, stripped, if it is a template using only ``allowed`` placeholders.
+
+    The one check for every editable template (playbook messages, internal notes):
+    not empty, balanced ``[[ … ]]``, bare ``{name}`` placeholders among ``allowed``.
+    """
     text = (body or "").strip()
     if not text:
         raise ValidationFailed("The message cannot be empty.", code="template_empty")
@@ -62,14 +74,13 @@ def playbook_template_validate(*, scenario: Scenario, body: str) -> str:
         raise ValidationFailed(
             f"Braces must enclose a placeholder name: {exc}", code="template_syntax"
         ) from exc
-    allowed = placeholders_for(scenario)
     unknown = sorted({n for n in names if n not in allowed})
     if unknown:
         raise ValidationFailed(
-            f"Unknown placeholders: {', '.join(unknown)}. This scenario offers: "
+            f"Unknown placeholders: {', '.join(unknown)}. {offered_by} offers: "
             f"{', '.join('{' + a + '}' for a in allowed)}.",
             code="template_unknown_placeholder",
-            details={"unknown": unknown, "allowed": allowed},
+            details={"unknown": unknown, "allowed": list(allowed)},
         )
     try:  # the renderer's own rules: bare names only, no attribute or index access
         fill(text, {name: "x" for name in allowed})
@@ -84,4 +95,5 @@ __all__ = [
     "playbook_scenario_for",
     "playbook_template_load",
     "playbook_template_validate",
+    "template_text_validate",
 ]

@@ -13,8 +13,9 @@ from kombu.exceptions import OperationalError
 
 from billing_app.catalog import Role
 from billing_app.errors import BillingDeskError, PreconditionFailed
-from billing_app.models import ApprovalRequest, BillingAction, OutboxMessage
+from billing_app.models import ApprovalRequest, BillingAction, MirrorCustomer, OutboxMessage
 from billing_app.services import notes
+from billing_app.services.note_templates import short_reference
 from billing_app.services.outbox import LEASE, outbox_claim, outbox_redrive
 from billing_app.services.workspaces import installation_add
 from billing_app.tasks.outbox import outbox_deliver_task
@@ -120,9 +121,12 @@ def _zendesk_ok(http, ticket_id="4711"):
 
 
 def test_note_is_posted_after_commit_with_the_action_facts(
-    http, zendesk, make_action, django_capture_on_commit_callbacks
+    http, zendesk, workspace, make_action, django_capture_on_commit_callbacks
 ):
-    # given a succeeded refund on ticket 4711
+    # given a succeeded refund on ticket 4711 for a customer the mirror knows
+    MirrorCustomer.objects.create(
+        workspace=workspace, stripe_id="cus_Acme01", name="Acme Corp", email="billing@acme.example"
+    )
     action = make_action(zendesk)
     _zendesk_ok(http)
 
@@ -134,23 +138,26 @@ def test_note_is_posted_after_commit_with_the_action_facts(
     for callback in callbacks:
         callback()
 
-    # then Zendesk received one private comment describing it
+    # then Zendesk received one private comment describing it, in words
     action.refresh_from_db()
     assert (action.note_status, action.note_attempts) == ("posted", 1)
     comment = json.loads(http.calls[0].request.body)["ticket"]["comment"]
     assert comment["public"] is False
     body = comment["body"]
     for expected in [
-        "Issue refund",
-        "Succeeded",
-        "L2 Agent",
-        "$50.00",
-        "duplicate",
-        "re_3MtwBw",
-        "cus_Acme01",
-        str(action.pk),
+        "Billing Desk · Issue refund: Done",
+        "By: L2 Agent 35436 (L2 Agent)",
+        "Customer: Acme Corp (billing@acme.example)",
+        "Refund: $50.00",
+        "Reason: Duplicate charge",
+        "Stripe reference: re_3MtwBw",
+        f"Reference: {short_reference(action)}",
     ]:
-        assert expected in body
+        assert expected in body.splitlines()
+    # and no customer id, raw reason code or action id in the text (the marker keeps its ref)
+    text = body.rsplit("\n", 1)[0]
+    for unwanted in ["cus_Acme01", "Reason: duplicate", str(action.pk), "issue_refund", "l2"]:
+        assert unwanted not in text
 
 
 def test_429_is_retried_honouring_retry_after(
@@ -337,7 +344,8 @@ def test_approval_decision_note_survives_the_broker_being_down(
     outbox_redrive(now=_later(minutes=2))
 
     assert OutboxMessage.objects.get(kind="approval_note").status == "done"
-    assert "approval denied" in json.loads(_puts(http)[0].request.body)["ticket"]["comment"]["body"]
+    body = json.loads(_puts(http)[0].request.body)["ticket"]["comment"]["body"]
+    assert body.startswith("Billing Desk · Approval denied: Issue refund\n")
 
 
 # --- exactly once on the ticket --------------------------------------------------------------
@@ -463,7 +471,9 @@ def test_demo_notes_land_on_the_demo_ticket(
         notes.action_note_enqueue(action=action)
     note = DemoTicketComment.objects.get(ticket_id="DEMO-1")
     assert not note.public
-    assert "Approval: pending (Manager) — Refunds need a Manager." in note.body
+    assert "Billing Desk · Issue refund: Waiting for approval by Manager" in note.body
+    assert "Approval: Requested by L2 Agent 35436 (L2 Agent) on " in note.body
+    assert "(Refunds need a Manager.); waiting for Manager" in note.body
 
 
 def test_approval_decision_note(
@@ -485,8 +495,11 @@ def test_approval_decision_note(
     _zendesk_ok(http)
     with django_capture_on_commit_callbacks(execute=True):
         notes.approval_note_enqueue(approval=approval)
-    body = json.loads(http.calls[0].request.body)["ticket"]["comment"]["body"]
-    assert "approval approved" in body and "OK, goodwill." in body and "Manager" in body
+    body = json.loads(http.calls[0].request.body)["ticket"]["comment"]["body"].splitlines()
+    assert body[0] == "Billing Desk · Approval granted: Issue refund"
+    assert body[1] == "Approved by Manager 99 (Manager)"
+    assert body[2] == "Comment: “OK, goodwill.”"
+    assert "Needed approval because: Refunds need a Manager." in body
 
 
 def test_public_reply(http, zendesk, make_action):

@@ -21,6 +21,7 @@ from ...errors import Conflict, NotPermitted, ValidationFailed
 from ...models import ApprovalRequest, BillingAction
 from ...money import Money, convert
 from ...policy import Allow, Decision, Deny, NeedsApproval, PolicyRules
+from .. import notes
 from ..context_cache import customer_context_invalidate
 from ..identity import AgentContext
 from ..locks import customer_decision_lock
@@ -34,15 +35,18 @@ from .preconditions import action_customer
 
 
 def approval_request_create(*, action: BillingAction, decision: NeedsApproval) -> ApprovalRequest:
-    """Escalate ``action`` (already saved as ``pending_approval``) to the roles the policy named."""
+    """Escalate ``action`` (already saved as ``pending_approval``) to the roles the policy named;
+    the requester's ticket gets a note that approval was asked for, in the same transaction."""
     workspace = action.workspace
-    return ApprovalRequest.objects.create(
+    approval = ApprovalRequest.objects.create(
         action=action,
         workspace=workspace,
         required_roles=[Role(r).value for r in decision.approver_roles],
         reason=decision.reason,
         expires_at=timezone.now() + timedelta(hours=workspace.approval_ttl_hours),
     )
+    notes.approval_request_note_enqueue(approval=approval)
+    return approval
 
 
 def _amount_base(amount: Money | None, rules: PolicyRules) -> int | None:
