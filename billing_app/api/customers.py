@@ -18,9 +18,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..agent_context import AgentContext
-from ..errors import NotFound, NotPermitted
+from ..errors import NotFound, NotPermitted, ValidationFailed
 from ..selectors.context import customer_context
 from ..selectors.payments import customer_payments
+from ..services.actions.outcomes import to_json
+from ..services.actions.preview import discount_preview, seat_change_preview
 from ..services.context_cache import customer_context_cached
 from ..services.customers import customer_link_pin, customer_lookup
 from ..services.refresh import customer_mirror_ensure
@@ -37,7 +39,7 @@ from .context_serializers import (
     RecentActionSerializer,
     SubscriptionSerializer,
 )
-from .schema import error_responses
+from .schema import MoneySerializer, error_responses
 
 CUSTOMER_ID = r"(?P<customer_id>[A-Za-z0-9_\-]{1,255})"
 
@@ -283,6 +285,117 @@ class CustomerPaymentsApi(APIView):
         return Response(self.OutputSerializer(data).data)
 
 
+# --- next-invoice previews of a seat change and a discount ---
+
+
+class PreviewLineSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "ChangePreviewLine"
+
+    description = serializers.CharField()
+    amount = MoneySerializer()
+    period_start = serializers.DateTimeField(allow_null=True)
+    period_end = serializers.DateTimeField(allow_null=True)
+    proration = serializers.BooleanField()
+
+
+class NextInvoicePreviewSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "ChangePreviewNextInvoice"
+
+    date = serializers.DateTimeField()
+    subtotal = MoneySerializer()
+    discount = MoneySerializer()
+    tax = MoneySerializer()
+    amount = MoneySerializer()
+
+
+class ChangePreviewSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "ChangePreview"
+
+    subscription_id = serializers.CharField()
+    kind = serializers.ChoiceField(choices=["adjust_seats", "apply_discount"])
+    lines = PreviewLineSerializer(many=True, help_text="Prorations the next invoice carries.")
+    amount_due_now = MoneySerializer()
+    current_recurring_amount = MoneySerializer()
+    new_recurring_amount = MoneySerializer()
+    next_invoice = NextInvoicePreviewSerializer(
+        allow_null=True, help_text="The next renewal with the change; null: it will not renew."
+    )
+    effective_date = serializers.DateTimeField()
+
+
+def _body(serializer: type[serializers.Serializer], request: Request) -> dict:
+    data = serializer(data=request.data)
+    if not data.is_valid():
+        raise ValidationFailed("The request is not valid.", code="invalid", details=data.errors)
+    return dict(data.validated_data)
+
+
+class SeatChangePreviewApi(APIView):
+    """What a seat change will invoice, after the same checks the change runs: every
+    refusal it can predict (below the seats in use, the same count, a cancelled
+    subscription) is answered here, in words, before Confirm."""
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "SeatChangePreviewInput"
+
+        subscription_id = serializers.CharField(max_length=255)
+        quantity = serializers.JSONField(
+            help_text="The new seat count (validated as the action's)."
+        )
+        item_id = serializers.CharField(max_length=255, required=False, allow_blank=True)
+
+    @extend_schema(
+        summary="Preview a seat change: prorations, new recurring amount, next invoice",
+        request=InputSerializer,
+        responses={200: ChangePreviewSerializer, **customer_errors(400, 401, 404, 422)},
+    )
+    def post(self, request: Request, customer_id: str) -> Response:
+        body = _body(self.InputSerializer, request)
+        preview = seat_change_preview(
+            context=request_agent(request),
+            customer_id=customer_id,
+            subscription_id=body["subscription_id"],
+            quantity=body["quantity"],
+            item_id=body.get("item_id") or None,
+        )
+        return Response(ChangePreviewSerializer(to_json(preview)).data)
+
+
+class DiscountPreviewApi(APIView):
+    """What a discount will do to the next invoices, after the same checks the discount
+    runs (a subscription that already has one is refused here, in words)."""
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "DiscountPreviewInput"
+
+        subscription_id = serializers.CharField(max_length=255)
+        percent_off = serializers.JSONField()
+        duration = serializers.CharField(max_length=32)
+        duration_in_months = serializers.JSONField(required=False, allow_null=True)
+
+    @extend_schema(
+        summary="Preview a discount: new recurring amount and next invoice",
+        request=InputSerializer,
+        responses={200: ChangePreviewSerializer, **customer_errors(400, 401, 404, 422)},
+    )
+    def post(self, request: Request, customer_id: str) -> Response:
+        body = _body(self.InputSerializer, request)
+        preview = discount_preview(
+            context=request_agent(request),
+            customer_id=customer_id,
+            subscription_id=body["subscription_id"],
+            percent_off=body["percent_off"],
+            duration=body["duration"],
+            duration_in_months=body.get("duration_in_months"),
+        )
+        return Response(ChangePreviewSerializer(to_json(preview)).data)
+
+
 urlpatterns = [
     re_path(r"^customers/lookup/$", CustomerLookupApi.as_view(), name="api-customer-lookup"),
     re_path(
@@ -297,5 +410,15 @@ urlpatterns = [
         rf"^customers/{CUSTOMER_ID}/payments/$",
         CustomerPaymentsApi.as_view(),
         name="api-customer-payments",
+    ),
+    re_path(
+        rf"^customers/{CUSTOMER_ID}/seats/preview/$",
+        SeatChangePreviewApi.as_view(),
+        name="api-seat-change-preview",
+    ),
+    re_path(
+        rf"^customers/{CUSTOMER_ID}/discount/preview/$",
+        DiscountPreviewApi.as_view(),
+        name="api-discount-preview",
     ),
 ]
