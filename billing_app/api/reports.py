@@ -8,6 +8,7 @@ what is decided in ``selectors.report_access``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.http import Http404
@@ -28,14 +29,14 @@ from helpdesk_connectors.authentication import AppSessionAuthentication
 
 from ..errors import ValidationFailed
 from ..models import Workspace
-from ..selectors.dashboard import dashboard_build
+from ..selectors.dashboard import dashboard_build, dashboard_default_month, report_default_month
 from ..selectors.months import Month
 from ..selectors.report import report_build, report_csv
 from ..selectors.report_access import report_workspace_for_agent, report_workspace_for_user
 
 
 class ReportCsvRenderer(renderers.BaseRenderer):
-    """``?format=csv``: the report as ``section,metric,value`` rows."""
+    """``?format=csv``: the report as ``section,metric,value,currency`` rows."""
 
     media_type = "text/csv"
     format = "csv"
@@ -67,12 +68,17 @@ class _ReportApiBase(APIView):
             required=False, help_text="Django-session callers with several workspaces."
         )
 
-    def _filters(self, request: Request, default: Month) -> tuple[Workspace, Month]:
+    def _filters(
+        self, request: Request, default: Callable[[Workspace], Month]
+    ) -> tuple[Workspace, Month]:
+        """The workspace and month asked for; without ``month``, ``default(workspace)``
+        (derived from the workspace's billing clock, ``billing_app.clock``)."""
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         data = filters.validated_data
-        month = Month.parse(data["month"]) if "month" in data else default
-        return _workspace(request, data.get("workspace")), month
+        month = Month.parse(data["month"]) if "month" in data else None
+        workspace = _workspace(request, data.get("workspace"))
+        return workspace, month or default(workspace)
 
     def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
         try:
@@ -104,7 +110,7 @@ _ERRORS = {
 
 
 class DashboardApi(_ReportApiBase):
-    """The billing support dashboard for one month (default: the current month)."""
+    """The billing support dashboard for one month (default: the billing clock's month)."""
 
     renderer_classes = [renderers.JSONRenderer]
 
@@ -125,13 +131,14 @@ class DashboardApi(_ReportApiBase):
 
     @extend_schema(parameters=_PARAMETERS, responses={200: OutputSerializer, **_ERRORS})
     def get(self, request: Request) -> Response:
-        workspace, month = self._filters(request, default=Month.current())
+        workspace, month = self._filters(request, default=dashboard_default_month)
         data = dashboard_build(workspace=workspace, month=month)
         return Response(self.OutputSerializer(data).data)
 
 
 class MonthlyReportApi(_ReportApiBase):
-    """The monthly report (default: last month) as JSON, or ``?format=csv`` as CSV."""
+    """The monthly report (default: the last complete month by the billing clock; on a
+    simulated clock, its month) as JSON, or ``?format=csv`` as CSV."""
 
     renderer_classes = [renderers.JSONRenderer, ReportCsvRenderer]
 
@@ -156,7 +163,7 @@ class MonthlyReportApi(_ReportApiBase):
         responses={200: OutputSerializer, **_ERRORS},
     )
     def get(self, request: Request) -> Response:
-        workspace, month = self._filters(request, default=Month.current().shift(-1))
+        workspace, month = self._filters(request, default=report_default_month)
         data = report_build(workspace=workspace, month=month)
         response = Response(self.OutputSerializer(data).data)
         if getattr(request.accepted_renderer, "format", "") == "csv":

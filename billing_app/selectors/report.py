@@ -33,6 +33,7 @@ from django.db.models.functions import Cast, Coalesce, Upper
 
 from ..catalog import ActionKind
 from ..models import BillingAction, Workspace
+from ..money import to_decimal
 from .dashboard import (
     REFUND_KINDS,
     action_direction,
@@ -166,6 +167,10 @@ def report_build(*, workspace: Workspace, month: Month) -> dict[str, Any]:
         "recovery_rate_pct": failures["recovery_rate_pct"],
         "failures": failures["count"],
         "recovered": failures["recovered"],
+        "recovered_after_agent_action": failures["recovered_after_agent_action"],
+        "recovered_automatically": failures["recovered_automatically"],
+        "agent_intervened": failures["agent_intervened"],
+        "agent_intervention_recovery_pct": failures["agent_intervention_recovery_pct"],
     }
     financial["failure_churn"] = {
         "mrr": failures["churned_mrr"],
@@ -185,6 +190,9 @@ def report_build(*, workspace: Workspace, month: Month) -> dict[str, Any]:
             "resolved_without_escalation": tickets["resolved_without_escalation"],
             "resolved_without_escalation_pct": tickets["resolved_without_escalation_pct"],
             "escalated": tickets["escalated"],
+            "escalated_pct": tickets["escalated_pct"],
+            "still_open": tickets["still_open"],
+            "still_open_pct": tickets["still_open_pct"],
             "avg_resolution_minutes": tickets["avg_resolution_minutes"],
             "csat": tickets["csat"],
             "csat_responses": tickets["csat_responses"],
@@ -212,11 +220,21 @@ def _num(value: Any, suffix: str = "") -> str:
     return f"{value}{suffix}"
 
 
-def report_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """The report flattened to (section, metric, value) rows — the CSV layout."""
+def _major(figure: dict[str, Any]) -> tuple[str, str]:
+    """A money figure (``money_json``) as ``(amount in major units, currency)``, in Decimal:
+    ``{"amount": 33000, "currency": "USD"}`` → ``("330.00", "USD")``; JPY has no decimals."""
+    currency = str(figure["currency"])
+    return str(to_decimal(int(figure["amount"]), currency)), currency
+
+
+def report_rows(report: dict[str, Any]) -> list[tuple[str, ...]]:
+    """The report flattened to (section, metric, value[, currency]) rows — the CSV layout.
+
+    Money rows carry the amount in major units (``330.00``) and the currency code.
+    """
     v, f, h = report["volume"], report["financial"], report["health"]
     d = report["dashboard"]
-    rows: list[tuple[str, str, str]] = [
+    rows: list[tuple[str, ...]] = [
         ("report", "workspace", report["workspace"]["slug"]),
         ("report", "month", report["month"]),
         ("report", "currency", report["workspace"]["base_currency"]),
@@ -226,29 +244,32 @@ def report_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
         ("volume", "resolved_without_escalation", str(v["resolved_without_escalation"])),
         ("volume", "resolved_without_escalation_pct", _num(v["resolved_without_escalation_pct"])),
         ("volume", "escalated", str(v["escalated"])),
+        ("volume", "escalated_pct", _num(v.get("escalated_pct"))),
+        ("volume", "still_open", str(v.get("still_open", ""))),
+        ("volume", "still_open_pct", _num(v.get("still_open_pct"))),
         ("volume", "avg_resolution_minutes", _num(v["avg_resolution_minutes"])),
         ("volume", "csat", _num(v["csat"])),
         ("volume", "csat_responses", str(v["csat_responses"])),
         ("financial", "refunds_count", str(f["refunds"]["count"])),
-        ("financial", "refunds_total", str(f["refunds"]["total"]["amount"])),
+        ("financial", "refunds_total", *_major(f["refunds"]["total"])),
         ("financial", "credits_count", str(f["credits"]["count"])),
-        ("financial", "credits_total", str(f["credits"]["total"]["amount"])),
+        ("financial", "credits_total", *_major(f["credits"]["total"])),
         ("financial", "upgrades_count", str(f["upgrades"]["count"])),
-        ("financial", "upgrades_mrr", str(f["upgrades"]["mrr"]["amount"])),
+        ("financial", "upgrades_mrr", *_major(f["upgrades"]["mrr"])),
         ("financial", "downgrades_count", str(f["downgrades"]["count"])),
-        ("financial", "downgrades_mrr", str(f["downgrades"]["mrr"]["amount"])),
-        ("financial", "net_mrr", str(f["net_mrr"]["amount"])),
+        ("financial", "downgrades_mrr", *_major(f["downgrades"]["mrr"])),
+        ("financial", "net_mrr", *_major(f["net_mrr"])),
         ("financial", "seat_changes_count", str(f["seat_changes"]["count"])),
-        ("financial", "seat_changes_mrr", str(f["seat_changes"]["mrr"]["amount"])),
+        ("financial", "seat_changes_mrr", *_major(f["seat_changes"]["mrr"])),
         ("financial", "discounts_count", str(f["discounts"]["count"])),
-        ("financial", "discounts_mrr", str(f["discounts"]["mrr"]["amount"])),
+        ("financial", "discounts_mrr", *_major(f["discounts"]["mrr"])),
         (
             "financial",
             "recovery_retained_mrr",
-            str(f["payment_recovery"]["retained_mrr"]["amount"]),
+            *_major(f["payment_recovery"]["retained_mrr"]),
         ),
         ("financial", "recovery_rate_pct", _num(f["payment_recovery"]["recovery_rate_pct"])),
-        ("financial", "failure_churn_mrr", str(f["failure_churn"]["mrr"]["amount"])),
+        ("financial", "failure_churn_mrr", *_major(f["failure_churn"]["mrr"])),
         ("financial", "failure_churn_accounts", str(f["failure_churn"]["accounts"])),
         ("financial", "failure_churn_pct_of_failures", _num(f["failure_churn"]["pct_of_failures"])),
         ("health", "uptime_pct", _num(h["uptime_pct"])),
@@ -269,7 +290,10 @@ def report_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
         rows += [
             ("actions", f"{key}.count", str(a["count"])),
             ("actions", f"{key}.success_rate_pct", _num(a["success_rate_pct"])),
-            ("actions", f"{key}.avg_seconds", _num(a["avg_seconds"])),
+            ("actions", f"{key}.success_status", a.get("success_status", "")),
+            ("actions", f"{key}.avg_handling_minutes", _num(a.get("avg_handling_minutes"))),
+            ("actions", f"{key}.handling_measured", str(a.get("handling_measured", ""))),
+            ("actions", f"{key}.avg_execution_seconds", _num(a.get("avg_execution_seconds"))),
         ]
     actions = d["actions"]
     rows += [
@@ -277,11 +301,13 @@ def report_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
         ("actions", "requiring_approval", str(actions["requiring_approval"])),
         ("actions", "requiring_approval_pct", _num(actions["requiring_approval_pct"])),
         ("actions", "avg_approval_hours", _num(actions["avg_approval_hours"])),
+        ("actions", "avg_handling_minutes", _num(actions.get("avg_handling_minutes"))),
+        ("actions", "handling_measured", str(actions.get("handling_measured", ""))),
     ]
     for r in d["refunds"]["by_reason"]:
         rows += [
             ("refund_reasons", f"{r['key']}.count", str(r["count"])),
-            ("refund_reasons", f"{r['key']}.amount", str(r["amount"]["amount"])),
+            ("refund_reasons", f"{r['key']}.amount", *_major(r["amount"])),
         ]
     for r in d["refunds"]["by_approval_path"]:
         rows.append(("refund_approval", f"{r['key']}.count", str(r["count"])))
@@ -294,8 +320,15 @@ def report_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
             "recovered_after_agent_action",
             str(pf["recovered_after_agent_action"]),
         ),
+        ("payment_failures", "recovered_automatically", str(pf.get("recovered_automatically", ""))),
+        ("payment_failures", "agent_intervened", str(pf.get("agent_intervened", ""))),
+        (
+            "payment_failures",
+            "agent_intervention_recovery_pct",
+            _num(pf.get("agent_intervention_recovery_pct")),
+        ),
         ("payment_failures", "avg_recovery_days", _num(pf["avg_recovery_days"])),
-        ("payment_failures", "revenue_at_risk_mrr", str(pf["revenue_at_risk_mrr"]["amount"])),
+        ("payment_failures", "revenue_at_risk_mrr", *_major(pf["revenue_at_risk_mrr"])),
     ]
     for r in pf["reasons"]:
         rows.append(("payment_failure_reasons", f"{r['key']}.count", str(r["count"])))
@@ -307,16 +340,30 @@ def report_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 
 def report_csv(report: dict[str, Any]) -> str:
-    """``section,metric,value`` rows; money in minor units of the report's currency."""
+    """``section,metric,value,currency`` rows; money in major units (``330.00``) with its
+    currency code, every other row with an empty currency."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["section", "metric", "value"])
-    writer.writerows(report_rows(report))
+    writer.writerow(["section", "metric", "value", "currency"])
+    writer.writerows(row if len(row) == 4 else (*row, "") for row in report_rows(report))
     return buffer.getvalue()
 
 
 def _pct_text(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f}%"
+
+
+def _agent_recovery_lines(recovery: dict[str, Any]) -> list[str]:
+    """The recovery after agent intervention, beside the headline (reports stored before
+    the figure existed have none)."""
+    if "agent_intervened" not in recovery:
+        return []
+    return [
+        f"  Recovered after agent intervention: {recovery['recovered_after_agent_action']} of "
+        f"{plural(recovery['agent_intervened'], 'failure')} an agent acted on "
+        f"({_pct_text(recovery['agent_intervention_recovery_pct'])}); "
+        f"{recovery['recovered_automatically']} recovered by automatic retries",
+    ]
 
 
 def report_text(report: dict[str, Any]) -> str:
@@ -334,6 +381,14 @@ def report_text(report: dict[str, Any]) -> str:
         f"  Billing tickets: {v['billing_tickets']} ({_pct_text(v['billing_share_pct'])} of total)",
         f"  Resolved without escalation: {v['resolved_without_escalation']} "
         f"({_pct_text(v['resolved_without_escalation_pct'])})",
+        *(
+            [
+                f"  Escalated: {v['escalated']} ({_pct_text(v.get('escalated_pct'))})",
+                f"  Still open: {v['still_open']} ({_pct_text(v.get('still_open_pct'))})",
+            ]
+            if "still_open" in v
+            else []
+        ),
         f"  Average resolution time: {'n/a' if minutes is None else f'{minutes} minutes'}",
         f"  CSAT: {csat}",
         "",
@@ -349,6 +404,7 @@ def report_text(report: dict[str, Any]) -> str:
         f"  Revenue retained from payment recovery: "
         f"{f['payment_recovery']['retained_mrr']['display']} MRR "
         f"({_pct_text(f['payment_recovery']['recovery_rate_pct'])} recovery rate)",
+        *_agent_recovery_lines(f["payment_recovery"]),
         f"  Churn from payment failures: {f['failure_churn']['mrr']['display']} MRR "
         f"({plural(f['failure_churn']['accounts'], 'account')}, "
         f"{_pct_text(f['failure_churn']['pct_of_failures'])} of failures)",

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET
 from ..charts import Bar, Series, bar_chart, line_chart
 from ..errors import NotFound, NotPermitted, ValidationFailed
 from ..models import MonthlyReport, Workspace
-from ..selectors.dashboard import dashboard_build
+from ..selectors.dashboard import dashboard_build, dashboard_default_month, report_default_month
 from ..selectors.months import Month
 from ..selectors.report import report_build
 from ..selectors.report_access import report_workspace_for_user
@@ -54,7 +54,14 @@ def dashboard_charts(figures: dict[str, Any]) -> dict[str, Any]:
             title="Billing tickets by category",
         ),
         "actions": bar_chart(
-            [Bar(a["label"], a["count"], f"{_pct(a['success_rate_pct'])} ok") for a in actions],
+            [
+                Bar(
+                    a["label"],
+                    a["count"],
+                    f"{_pct(a['success_rate_pct'])} success, {a['success_status_label']}",
+                )
+                for a in actions
+            ],
             title="Agent billing actions",
         ),
         "failure_trend": line_chart(
@@ -122,7 +129,7 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
     workspace, allowed = _workspace(request)
     raw_month = request.GET.get("month")
     try:
-        month = Month.parse(raw_month) if raw_month else Month.current()
+        month = Month.parse(raw_month) if raw_month else dashboard_default_month(workspace)
     except ValidationFailed as exc:
         return render(request, "dashboard/bad_request.html", {"message": exc.message}, status=400)
     figures = dashboard_build(workspace=workspace, month=month)
@@ -149,7 +156,7 @@ def monthly_report_redirect(request: HttpRequest) -> HttpResponse:
     workspace, _ = _workspace(request)
     raw_month = request.GET.get("month")
     try:
-        month = Month.parse(raw_month) if raw_month else Month.current().shift(-1)
+        month = Month.parse(raw_month) if raw_month else report_default_month(workspace)
     except ValidationFailed as exc:
         return render(request, "dashboard/bad_request.html", {"message": exc.message}, status=400)
     return redirect(_links(workspace, month)["report"])

@@ -88,8 +88,13 @@ def action(
     params: dict | None = None,
     result: dict | None = None,
     approval: tuple[str, str, datetime, datetime | None] | None = None,
+    handling: float | None = None,
+    completed: datetime | None = None,
+    customer_id: str = "cus_test",
 ) -> BillingAction:
-    """``approval`` = (status, decided_role, created, decided_at)."""
+    """``approval`` = (status, decided_role, created, decided_at); ``handling`` = minutes
+    from the panel's open to the agent's part done (its completion, or its submission for
+    an approval), negative for a panel-open time after it."""
     n = next(_seq)
     row = BillingAction.objects.create(
         workspace=workspace,
@@ -97,7 +102,7 @@ def action(
         actor=user,
         actor_role="l2",
         ticket_id=ticket_id,
-        customer_id="cus_test",
+        customer_id=customer_id,
         kind=kind,
         params=params or {},
         amount=amount_base,
@@ -110,7 +115,12 @@ def action(
         result=result or {},
         duration_ms=duration_ms,
     )
-    BillingAction.objects.filter(pk=row.pk).update(created_at=created)
+    end = created if decision == "approval" or completed is None else completed
+    BillingAction.objects.filter(pk=row.pk).update(
+        created_at=created,
+        completed_at=completed,
+        handling_started_at=end - timedelta(minutes=handling) if handling is not None else None,
+    )
     if approval is not None:
         a_status, role, a_created, decided = approval
         request = ApprovalRequest.objects.create(
@@ -284,7 +294,15 @@ def build_january(workspace) -> None:
     ticket(workspace, "feb", category="payment_failed", created=at(1, 0, 2), resolution=9)
 
     # Actions.
-    action(workspace, user, "generate_payment_link", created=at(3), ticket_id="1", duration_ms=800)
+    action(
+        workspace,
+        user,
+        "generate_payment_link",
+        created=at(3),
+        ticket_id="1",
+        duration_ms=800,
+        handling=1.0,
+    )
     action(
         workspace,
         user,
@@ -293,6 +311,7 @@ def build_january(workspace) -> None:
         ticket_id="999",
         status="failed",
         duration_ms=1200,
+        handling=0.6,
     )
     action(
         workspace,
@@ -305,6 +324,9 @@ def build_january(workspace) -> None:
         amount_base=25000,
         params={"reason": "billing_error"},
         approval=("approved", "manager", at(10, 10), at(10, 12)),
+        # 3 minutes to the request's submission; it ran 5 days later, after approval
+        handling=3.0,
+        completed=at(10, 12),
     )
     action(
         workspace,
@@ -315,6 +337,7 @@ def build_january(workspace) -> None:
         duration_ms=1000,
         amount_base=5000,
         params={"reason": "service_outage"},
+        handling=2.0,
     )
     action(
         workspace,
@@ -325,6 +348,7 @@ def build_january(workspace) -> None:
         duration_ms=1500,
         params={"subscription_id": "sub_up", "price_id": "price_enterprise"},
         result={"direction": "upgrade", "mrr_delta": 20000, "mrr_currency": "USD"},
+        handling=1.5,
     )
     action(
         workspace,
@@ -351,7 +375,16 @@ def build_january(workspace) -> None:
         duration_ms=600,
         amount_base=5000,
     )
-    action(workspace, user, "resend_invoice", created=at(31, 23), ticket_id="10", duration_ms=400)
+    # A panel-open time after the action (clock skew): left out of the average.
+    action(
+        workspace,
+        user,
+        "resend_invoice",
+        created=at(31, 23),
+        ticket_id="10",
+        duration_ms=400,
+        handling=-5.0,
+    )
     action(
         workspace,
         user,

@@ -16,7 +16,10 @@ Tickets — 20 in January, 10 of them billing (50.0%):
   Escalated 2 (20.0%); resolved without escalation 7 (70.0%); average resolution
   2400 s / 9 = 266.7 s = 4.4 min; CSAT 28 / 7 = 4.0.
 Actions — 12 counted (one not permitted is left out), 4 needing approval (33.3%);
-  approvals decided in 2 h, 4 h and 6 h → 4.0 h.
+  approvals decided in 2 h, 4 h and 6 h → 4.0 h. Handling time (panel open → action
+  done; for an approval, → its submission): payment links 1.0 and 0.6 min, refunds 3.0
+  (approved, ran 5 days later) and 2.0 min, upgrade 1.5 min; the invoice resent has a
+  panel-open time after the action (left out); 5 timed, 486 s → 1.6 min.
 Refunds — 3 succeeded: $250 billing error, $50 service outage, $30 duplicate = $330;
   paths over 5 refund requests: auto 2, manager 1, VP 0, denied 1, pending 1.
 Payment failures (``PaymentFailure`` records) — 4 in January, 2 recovered (after 2
@@ -66,6 +69,8 @@ def test_ticket_metrics(january):
         "resolved_without_escalation_pct": 70.0,
         "escalated": 2,
         "escalated_pct": 20.0,
+        "still_open": 1,
+        "still_open_pct": 10.0,
         "unresolved": 1,
         "reopens": 0,
         "avg_resolution_seconds": 266.7,
@@ -120,19 +125,41 @@ def test_agent_actions_table(january):
     actions = dashboard_build(workspace=january, month=JAN)["actions"]
 
     table = [
-        (r["label"], r["count"], r["success_rate_pct"], r["avg_seconds"], r["requiring_approval"])
+        (
+            r["label"],
+            r["count"],
+            r["success_rate_pct"],
+            r["avg_handling_minutes"],
+            r["handling_measured"],
+            r["requiring_approval"],
+        )
         for r in actions["rows"]
     ]
+    # Avg time is the agent's handling time in minutes; untimed actions are left out
     assert table == [
-        ("Refund processed", 4, 100.0, 1.5, 3),
-        ("Generate payment link", 2, 50.0, 1.0, 0),
-        ("Resend invoice", 1, 100.0, 0.4, 0),
-        ("Apply credit (<$100)", 1, 100.0, 0.6, 0),
-        ("Apply credit (>$500)", 1, 100.0, 0.9, 1),
-        ("Duplicate charge refund", 1, 100.0, 1.1, 0),
-        ("Plan upgrade", 1, 100.0, 1.5, 0),
-        ("Plan downgrade", 1, 100.0, 1.0, 0),
+        ("Refund processed", 4, 100.0, 2.5, 2, 3),
+        ("Generate payment link", 2, 50.0, 0.8, 2, 0),
+        ("Resend invoice", 1, 100.0, None, 0, 0),
+        ("Apply credit (<$100)", 1, 100.0, None, 0, 0),
+        ("Apply credit (>$500)", 1, 100.0, None, 0, 1),
+        ("Duplicate charge refund", 1, 100.0, None, 0, 0),
+        ("Plan upgrade", 1, 100.0, 1.5, 1, 0),
+        ("Plan downgrade", 1, 100.0, None, 0, 0),
     ]
+    # the system's execution time stays, as its own figure
+    assert [r["avg_execution_seconds"] for r in actions["rows"]] == [
+        1.5,
+        1.0,
+        0.4,
+        0.6,
+        0.9,
+        1.1,
+        1.5,
+        1.0,
+    ]
+    assert (actions["handling_measured"], actions["handling_seconds"]) == (5, 486.0)
+    assert actions["avg_handling_minutes"] == 1.6
+    assert actions["avg_execution_seconds"] == 1.05
     assert actions["total"] == 12
     assert actions["requiring_approval"] == 4
     assert actions["requiring_approval_pct"] == 33.3
@@ -246,7 +273,8 @@ def test_recommendations_follow_the_rules(january):
         ),
         (
             "self_service_refunds",
-            "refunds took 39.0% of agent action time; refund requests were 20.0% of billing tickets",
+            "refunds took 61.7% of agents' handling time; refund requests were 20.0% of billing "
+            "tickets",
         ),
         (
             "billing_faq",
@@ -276,7 +304,12 @@ def test_an_empty_month_is_all_zeros_and_na(workspace):
         "approvals_decided": 0,
         "avg_approval_seconds": None,
         "avg_approval_hours": None,
+        "handling_measured": 0,
+        "handling_seconds": 0,
+        "avg_handling_minutes": None,
+        "success_rate_target_pct": 95.0,
         "total_time_ms": 0,
+        "avg_execution_seconds": None,
     }
     assert figures["refunds"]["count"] == 0
     assert figures["payment_failures"]["recovery_rate_pct"] is None
@@ -372,6 +405,7 @@ def test_recommendation_thresholds_are_inclusive_where_stated():
         },
         "actions": {
             "rows": [],
+            "handling_seconds": 0,
             "total_time_ms": 0,
             "avg_approval_hours": 4.0,
             "approvals_decided": 1,

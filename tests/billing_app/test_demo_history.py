@@ -69,6 +69,45 @@ def test_demo_history_populates_every_section(workspace):
     assert not models.ProviderCall.objects.filter(created_at__gt=AS_OF).exists()
 
 
+def test_demo_history_shows_handling_times_and_recovery_after_agent_intervention(workspace):
+    # given the demo history up to 20 January
+    demo_history_seed(workspace=workspace, months=3, as_of=AS_OF, scale=0.3)
+
+    # when December's dashboard is computed
+    figures = dashboard_build(workspace=workspace, month=DECEMBER)
+
+    # then the agents' handling times are shown in minutes, a few actions untimed
+    actions = figures["actions"]
+    assert 0 < actions["handling_measured"] < actions["total"]
+    assert 0.3 < actions["avg_handling_minutes"] < 3.0
+    rows = {r["key"]: r for r in actions["rows"]}
+    assert (
+        rows["issue_refund"]["avg_handling_minutes"]
+        > rows["resend_invoice"]["avg_handling_minutes"]
+    )
+    # an approval's handling ends at its submission: minutes, not the approver's hours
+    approvals = models.BillingAction.objects.filter(
+        workspace=workspace, decision="approval", handling_started_at__isnull=False
+    )
+    assert approvals.exists()
+    assert all((a.created_at - a.handling_started_at).total_seconds() < 3600 for a in approvals)
+    # and some recoveries followed an agent's recovery action, the others were automatic
+    failures = figures["payment_failures"]
+    assert 0 < failures["recovered_after_agent_action"] < failures["recovered"]
+    assert failures["recovered_automatically"] == (
+        failures["recovered"] - failures["recovered_after_agent_action"]
+    )
+    assert failures["agent_intervened"] >= failures["recovered_after_agent_action"]
+    credited = models.PaymentFailure.objects.filter(
+        workspace=workspace, recovered_by="agent_action"
+    ).select_related("recovery_action")
+    assert all(
+        f.recovery_action.customer_id == f.customer_id
+        and f.failed_at <= f.recovery_action.completed_at <= f.recovered_at
+        for f in credited
+    )
+
+
 def test_demo_history_is_deterministic_and_idempotent(workspace):
     demo_history_seed(workspace=workspace, months=2, as_of=AS_OF, scale=0.2)
     first = _figures(workspace)

@@ -42,8 +42,8 @@ def january(workspace, make_workspace):
 
 def rows_of(text: str) -> dict[tuple[str, str], str]:
     reader = csv.reader(io.StringIO(text))
-    assert next(reader) == ["section", "metric", "value"]
-    return {(section, metric): value for section, metric, value in reader}
+    assert next(reader) == ["section", "metric", "value", "currency"]
+    return {(section, metric): value for section, metric, value, _currency in reader}
 
 
 def test_report_figures(january):
@@ -56,6 +56,9 @@ def test_report_figures(january):
         "resolved_without_escalation": 7,
         "resolved_without_escalation_pct": 70.0,
         "escalated": 2,
+        "escalated_pct": 20.0,
+        "still_open": 1,
+        "still_open_pct": 10.0,
         "avg_resolution_minutes": 4.4,
         "csat": 4.0,
         "csat_responses": 7,
@@ -71,6 +74,10 @@ def test_report_figures(january):
         "recovery_rate_pct": 50.0,
         "failures": 4,
         "recovered": 2,
+        "recovered_after_agent_action": 1,
+        "recovered_automatically": 1,
+        "agent_intervened": 1,
+        "agent_intervention_recovery_pct": 100.0,
     }
     assert f["failure_churn"] == {
         "mrr": {"amount": 10000, "currency": "USD", "exponent": 2, "display": "$100.00"},
@@ -99,6 +106,8 @@ def test_report_text_reads_like_the_brief(january):
     for line in (
         "  Billing tickets: 10 (50.0% of total)",
         "  Resolved without escalation: 7 (70.0%)",
+        "  Escalated: 2 (20.0%)",
+        "  Still open: 1 (10.0%)",
         "  Average resolution time: 4.4 minutes",
         "  CSAT: 4.0/5.0",
         "  Refunds processed: $330.00 (3 refunds)",
@@ -107,6 +116,8 @@ def test_report_text_reads_like_the_brief(january):
         "  Plan downgrades: -$50.00 MRR (1 downgrade)",
         "  Net billing impact: +$150.00 MRR",
         "  Revenue retained from payment recovery: $255.00 MRR (50.0% recovery rate)",
+        "  Recovered after agent intervention: 1 of 1 failure an agent acted on (100.0%); "
+        "1 recovered by automatic retries",
         "  Churn from payment failures: $100.00 MRR (1 account, 25.0% of failures)",
         "  Uptime: 88.9%",
         "  Payment processing success: 42.9%",
@@ -146,14 +157,14 @@ def test_report_api_csv_layout(january, api_as):
         ("volume", "avg_resolution_minutes"): "4.4",
         ("volume", "csat"): "4.0",
         ("financial", "refunds_count"): "3",
-        ("financial", "refunds_total"): "33000",
-        ("financial", "credits_total"): "65000",
-        ("financial", "upgrades_mrr"): "20000",
-        ("financial", "downgrades_mrr"): "-5000",
-        ("financial", "net_mrr"): "15000",
-        ("financial", "recovery_retained_mrr"): "25500",
+        ("financial", "refunds_total"): "330.00",
+        ("financial", "credits_total"): "650.00",
+        ("financial", "upgrades_mrr"): "200.00",
+        ("financial", "downgrades_mrr"): "-50.00",
+        ("financial", "net_mrr"): "150.00",
+        ("financial", "recovery_retained_mrr"): "255.00",
         ("financial", "recovery_rate_pct"): "50.0",
-        ("financial", "failure_churn_mrr"): "10000",
+        ("financial", "failure_churn_mrr"): "100.00",
         ("financial", "failure_churn_accounts"): "1",
         ("health", "uptime_pct"): "88.89",
         ("health", "api_success_rate_pct"): "77.78",
@@ -167,11 +178,11 @@ def test_report_api_csv_layout(january, api_as):
         ("actions", "total"): "12",
         ("actions", "requiring_approval"): "4",
         ("actions", "avg_approval_hours"): "4.0",
-        ("refund_reasons", "billing_error.amount"): "25000",
+        ("refund_reasons", "billing_error.amount"): "250.00",
         ("refund_approval", "manager.count"): "1",
         ("payment_failures", "count"): "4",
         ("payment_failures", "avg_recovery_days"): "1.5",
-        ("payment_failures", "revenue_at_risk_mrr"): "35500",
+        ("payment_failures", "revenue_at_risk_mrr"): "355.00",
         ("payment_failure_reasons", "card_expired.count"): "1",
         ("response_times", "billing_data_retrieval.avg_ms"): "350.0",
     }
@@ -199,7 +210,7 @@ def test_empty_month_report_in_json_and_csv(workspace, api_as):
     assert body["recommendations"] == []
     assert csv_rows[("volume", "billing_share_pct")] == "n/a"
     assert csv_rows[("health", "uptime_pct")] == "n/a"
-    assert csv_rows[("financial", "refunds_total")] == "0"
+    assert csv_rows[("financial", "refunds_total")] == "0.00"
 
 
 def test_dashboard_api_for_a_manager(january, api_as):
@@ -397,7 +408,7 @@ def test_seat_changes_and_discounts_show_their_recorded_mrr_beside_plan_changes(
     assert (f["seat_changes"]["count"], f["seat_changes"]["mrr"]["amount"]) == (2, 4000)
     assert (f["discounts"]["count"], f["discounts"]["mrr"]["amount"]) == (1, -1500)
     assert f["net_mrr"]["amount"] == 10000  # net billing impact = upgrades + downgrades
-    assert rows[("financial", "seat_changes_mrr")] == "4000"
+    assert rows[("financial", "seat_changes_mrr")] == "40.00"
     assert rows[("financial", "discounts_count")] == "1"
     client.force_login(_staff(superuser=True))
     html = client.get("/reports/monthly/2026-02/", {"workspace": workspace.slug}).content.decode()
@@ -495,7 +506,7 @@ def test_monthly_task_stores_and_emails_each_workspace_once(january):
     assert "Net billing impact: +$150.00 MRR" in acme_mail.body
     name, content, mimetype = acme_mail.attachments[0]
     assert name == "billing-report-acme-2026-01.csv" and mimetype == "text/csv"
-    assert rows_of(content)[("financial", "net_mrr")] == "15000"
+    assert rows_of(content)[("financial", "net_mrr")] == "150.00"
     stored = MonthlyReport.objects.get(workspace=january)
     assert stored.month.isoformat() == "2026-01-01"
     assert stored.emailed_to == ["ops@acme.example", "cfo@acme.example"]

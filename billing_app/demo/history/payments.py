@@ -1,4 +1,10 @@
-"""The history's mirrored payments: ordinary renewals, and failed payments (most recovered)."""
+"""The history's mirrored payments: ordinary renewals, and failed payments (most recovered).
+
+About half the recoveries follow an agent's recovery action on the customer (a payment
+link, a card-update link, a grace period) taken between the failure and the payment;
+some unrecovered failures had one too. ``agent_recoveries_link`` then credits those
+recoveries to the action, as the payment-failure workflow does when the payment arrives.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +12,16 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
-from ...models import Workspace
+from ...models import BillingAction, PaymentFailure, Workspace
 from ...selectors.months import Month
 from ...services.mirror import mirror_upsert
-from .profile import DECLINES
-from .writer import moment, weighted
+from .profile import (
+    AGENT_RECOVERED_SHARE,
+    AGENT_TRIED_UNRECOVERED_SHARE,
+    DECLINES,
+    RECOVERY_KINDS,
+)
+from .writer import HistoryWriter, moment, weighted
 
 
 def payments_seed(
@@ -39,8 +50,71 @@ def payments_seed(
         )
 
 
+def _agent_intervention(
+    writer: HistoryWriter,
+    *,
+    customer: str,
+    attempt_key: str,
+    failed_at: datetime,
+    recovered_at: datetime | None,
+    until: datetime,
+) -> None:
+    """Maybe an agent's recovery action on ``customer`` after its failure (own generator)."""
+    rng = writer.recovery_rng
+    if recovered_at is not None:
+        if rng.random() >= AGENT_RECOVERED_SHARE:
+            return
+        at = failed_at + (recovered_at - failed_at) * rng.uniform(0.1, 0.7)
+    else:
+        if rng.random() >= AGENT_TRIED_UNRECOVERED_SHARE:
+            return
+        at = min(failed_at + timedelta(hours=rng.uniform(1, 30)), until - timedelta(minutes=2))
+        if at <= failed_at:
+            return
+    kind = weighted(rng, RECOVERY_KINDS)
+    action = writer.action(
+        kind,
+        at,
+        customer_id=customer,
+        duration_ms=max(80, int(rng.gauss(300, 60))),
+    )
+    if recovered_at is not None:
+        writer.recoveries[attempt_key] = action
+
+
+def agent_recoveries_link(writer: HistoryWriter) -> None:
+    """After the failure records exist: date each history failure's record at its failure
+    (the history happened then), and credit the recoveries that followed an agent's
+    action to that action, as ``services.payment_failures`` does for a live payment."""
+    failures = PaymentFailure.objects.filter(
+        workspace=writer.workspace, customer_id__startswith="cus_hist_"
+    )
+    rows = list(failures.only("pk", "failed_at", "attempt_key"))
+    for row in rows:
+        row.created_at = row.failed_at
+        row.updated_at = row.failed_at
+    PaymentFailure.objects.bulk_update(rows, ["created_at", "updated_at"], batch_size=500)
+    saved = {
+        a.idempotency_key: a
+        for a in BillingAction.objects.filter(
+            workspace=writer.workspace,
+            idempotency_key__in=[a.idempotency_key for a in writer.recoveries.values()],
+        )
+    }
+    for attempt_key, action in writer.recoveries.items():
+        failures.filter(attempt_key=attempt_key, recovered_at__isnull=False).update(
+            recovered_by=PaymentFailure.RecoveredBy.AGENT_ACTION,
+            recovery_action=saved[action.idempotency_key],
+        )
+
+
 def failures_seed(
-    workspace: Workspace, rng: random.Random, month: Month, until: datetime, count: int
+    workspace: Workspace,
+    rng: random.Random,
+    month: Month,
+    until: datetime,
+    count: int,
+    writer: HistoryWriter | None = None,
 ) -> int:
     """Mirrored subscriptions with failed payments: most recovered, some churned."""
 
@@ -151,5 +225,14 @@ def failures_seed(
             )
         for obj in objects:
             mirror_upsert(workspace=workspace, obj=obj, source_updated=ts)
+        if writer is not None:
+            _agent_intervention(
+                writer,
+                customer=customer,
+                attempt_key=f"ch_hist_{key}_f",
+                failed_at=failed_at,
+                recovered_at=recovered_at if recovered else None,
+                until=until,
+            )
         made += 1
     return made

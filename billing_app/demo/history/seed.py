@@ -37,7 +37,7 @@ from ...models import (
 from ...selectors.months import Month
 from ...services.payment_failures import payment_failures_sync
 from .actions import direct_action, escalated_action
-from .payments import failures_seed, payments_seed
+from .payments import agent_recoveries_link, failures_seed, payments_seed
 from .profile import CATEGORY_PROFILE, MARKER, OPERATIONS, OTHER_SUBJECTS, SUBJECTS
 from .writer import HistoryWriter, moment, weighted
 
@@ -151,7 +151,7 @@ def month_seed(
         )
         writer.events.append((event, received))
     payments_seed(ws, rng, month, until, int(300 * scale))
-    return failures_seed(ws, rng, month, until, int(26 * scale))
+    return failures_seed(ws, rng, month, until, int(26 * scale), writer=writer)
 
 
 @transaction.atomic
@@ -187,6 +187,7 @@ def demo_history_seed(
             workspace=workspace, stripe_id__startswith="cus_hist_"
         ).values_list("stripe_id", flat=True),
     )
+    agent_recoveries_link(writer)
     return DemoHistory(
         created=True,
         tickets=len(writer.tickets),

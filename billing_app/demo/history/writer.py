@@ -18,7 +18,7 @@ from ...models import (
     Workspace,
 )
 from ...selectors.months import Month
-from .profile import HISTORY_CUSTOMERS, MARKER
+from .profile import HANDLING_MINUTES, HISTORY_CUSTOMERS, MARKER, UNTIMED_SHARE
 from .subscriptions import HistorySubscription, history_subscription
 
 
@@ -49,6 +49,20 @@ class HistoryWriter:
         self.events: list[tuple[StripeEvent, datetime]] = []
         self.subscriptions: dict[int, HistorySubscription] = {}
         self.serial = 0
+        # Handling times draw from their own generator, so the other figures stay the same.
+        self.handling_rng = random.Random(f"{MARKER}:handling:{workspace.slug}")  # noqa: S311
+        self.recovery_rng = random.Random(f"{MARKER}:recovery:{workspace.slug}")  # noqa: S311
+        # Failure attempt key → the agent's action its recovery followed.
+        self.recoveries: dict[str, BillingAction] = {}
+
+    def handling_started(self, kind: str, end: datetime) -> datetime | None:
+        """When the agent opened the panel for an action whose agent part ended at ``end``
+        (None for the few actions taken without the panel's open time)."""
+        rng = self.handling_rng
+        if rng.random() < UNTIMED_SHARE:
+            return None
+        mean = HANDLING_MINUTES.get(kind, 1.5) * 60
+        return end - timedelta(seconds=max(10.0, rng.gauss(mean, mean / 4)))
 
     def next_customer(self) -> int:
         """The history customer the next action is for (actions take turns over them)."""
@@ -71,16 +85,20 @@ class HistoryWriter:
         result: dict | None = None,
         duration_ms: int | None = None,
         role: str = Role.L2,
+        customer_id: str = "",
     ) -> BillingAction:
         customer = self.next_customer()
         self.serial += 1
+        completed = at + timedelta(milliseconds=duration_ms or 0)
+        # The agent's part ends at the request's submission when it went for approval.
+        agent_done = at if decision == BillingAction.Decision.APPROVAL else completed
         row = BillingAction(
             workspace=self.workspace,
             installation=self.installation,
             actor=self.actor,
             actor_role=role,
             ticket_id=ticket,
-            customer_id=f"cus_hist_{customer:03d}",
+            customer_id=customer_id or f"cus_hist_{customer:03d}",
             kind=kind,
             params=params or {},
             amount=amount,
@@ -94,7 +112,8 @@ class HistoryWriter:
             result=result or {},
             duration_ms=duration_ms,
             started_at=at,
-            completed_at=at + timedelta(milliseconds=duration_ms or 0),
+            completed_at=completed,
+            handling_started_at=self.handling_started(kind, agent_done),
         )
         self.actions.append(row)
         self.action_times[row.pk] = at

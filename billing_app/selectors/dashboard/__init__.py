@@ -56,7 +56,12 @@ One module per section: ``tickets`` (tickets and categories), ``actions``, ``ref
 from __future__ import annotations
 
 from .actions import ACTION_LABELS, action_metrics, credit_bands
-from .build import analytics_session, dashboard_build
+from .build import (
+    analytics_session,
+    dashboard_build,
+    dashboard_default_month,
+    report_default_month,
+)
 from .failures import FAILURE_REASONS, TREND_MONTHS, failure_trend, payment_failure_metrics
 from .health import HEALTH_COMPONENTS, RESPONSE_TARGETS, STATUS_LABELS, health_metrics
 from .recommendations import RECOMMENDATION_RULES, recommendations_derive
@@ -99,6 +104,7 @@ __all__ = [
     "credit_bands",
     "currency_rates",
     "dashboard_build",
+    "dashboard_default_month",
     "failure_trend",
     "health_metrics",
     "money",
@@ -108,6 +114,7 @@ __all__ = [
     "plural",
     "recommendations_derive",
     "refund_metrics",
+    "report_default_month",
     "ticket_groups",
     "ticket_metrics",
     "to_base_exact",

@@ -1,4 +1,22 @@
-"""Agent actions: count, success rate and time per action, approvals and their turnaround."""
+"""Agent actions: count, success rate and handling time per action, approvals and their turnaround.
+
+**Avg time** is the agent's handling time, in minutes, as the brief means it: from
+``BillingAction.handling_started_at`` (when the agent opened the panel on the ticket, as
+the server served it) to the moment the agent's part ended — ``completed_at`` for an
+action that ran directly, the request's submission (``created_at``) for one that went
+for approval (the hours an approver takes are "Average approval time", not the
+agent's). Actions without a panel-open time (older panels, the API) or whose times are
+out of order are left out of the average; each row says how many were measured.
+
+The helpdesk gives no agent time we could use instead: Zendesk's ticket metric sets
+(imported with the incremental export) carry resolution, reply and wait times, not the
+agent's working time (that needs the Time Tracking app's custom fields), and Freshdesk
+keeps time entries in a separate API we do not import. ``HelpdeskTicket`` therefore has
+no agent-time field, and the panel's own timestamps are the source.
+
+The system's execution time (``duration_ms``: request to provider answer) is kept as
+``avg_execution_seconds`` — a system-health figure, shown in the health section.
+"""
 
 from __future__ import annotations
 
@@ -17,12 +35,41 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.functions import Coalesce
 
 from ...catalog import ActionKind, PolicyAction, Role
 from ...models import ActionPolicy, ApprovalRequest, BillingAction, Workspace
 from ...money import exponent, short_money
 from ..months import Month
 from .shared import action_direction, month_actions, pct, round_or_none, seconds
+
+# An action row's success rate against its target: below it the row is not "ok".
+SUCCESS_RATE_TARGET_PCT = 95.0
+SUCCESS_STATUS_LABELS = {
+    "on_target": "on target",
+    "below_target": "below target",
+    "no_executions": "not run yet",
+}
+
+
+def success_status(rate_pct: float | None) -> str:
+    """``on_target`` / ``below_target`` against ``SUCCESS_RATE_TARGET_PCT``; no rate → not run."""
+    if rate_pct is None:
+        return "no_executions"
+    return "on_target" if rate_pct >= SUCCESS_RATE_TARGET_PCT else "below_target"
+
+
+def handling_end() -> Coalesce:
+    """When the agent's part of an action ended: its submission when it went for approval,
+    else its completion (its submission when it never completed)."""
+    return Coalesce(
+        Case(
+            When(decision=BillingAction.Decision.APPROVAL, then=F("created_at")),
+            default=F("completed_at"),
+        ),
+        F("created_at"),
+    )
+
 
 # The agent-actions table: (key, label); credit bands are labelled from the matrix.
 ACTION_LABELS: tuple[tuple[str, str], ...] = (
@@ -77,11 +124,13 @@ def action_metrics(*, workspace: Workspace, month: Month) -> dict[str, Any]:
         output_field=CharField(),
     )
     executed = Q(status__in=[BillingAction.Status.SUCCEEDED, BillingAction.Status.FAILED])
+    measured = Q(handling_started_at__isnull=False, handling_end__gte=F("handling_started_at"))
+    handling = ExpressionWrapper(F("handling_end") - F("handling_started_at"), DurationField())
     rows = {
         r["label_key"]: r
         for r in month_actions(workspace, month)
         .annotate(direction=action_direction())
-        .annotate(label_key=label_key)
+        .annotate(label_key=label_key, handling_end=handling_end())
         .values("label_key")
         .annotate(
             count=Count("id"),
@@ -89,6 +138,9 @@ def action_metrics(*, workspace: Workspace, month: Month) -> dict[str, Any]:
             failed=Count("id", filter=Q(status=BillingAction.Status.FAILED)),
             avg_ms=Avg("duration_ms", filter=executed),
             time_ms=Sum("duration_ms", filter=executed),
+            timed=Count("duration_ms", filter=executed),
+            handled=Count("id", filter=measured),
+            handling_sum=Sum(handling, filter=measured),
             needing_approval=Count("id", filter=Q(decision=BillingAction.Decision.APPROVAL)),
         )
         .order_by()
@@ -101,6 +153,9 @@ def action_metrics(*, workspace: Workspace, month: Month) -> dict[str, Any]:
         if r is None:
             continue
         avg_ms = r["avg_ms"]
+        rate = pct(r["succeeded"], r["succeeded"] + r["failed"])
+        status = success_status(rate)
+        handled_seconds = seconds(r["handling_sum"]) or 0.0
         table.append(
             {
                 "key": key,
@@ -108,9 +163,19 @@ def action_metrics(*, workspace: Workspace, month: Month) -> dict[str, Any]:
                 "count": r["count"],
                 "succeeded": r["succeeded"],
                 "failed": r["failed"],
-                "success_rate_pct": pct(r["succeeded"], r["succeeded"] + r["failed"]),
-                "avg_seconds": round_or_none(avg_ms / 1000, 2) if avg_ms is not None else None,
+                "success_rate_pct": rate,
+                "success_status": status,
+                "success_status_label": SUCCESS_STATUS_LABELS[status],
+                "avg_handling_minutes": (
+                    round_or_none(handled_seconds / r["handled"] / 60) if r["handled"] else None
+                ),
+                "handling_measured": r["handled"],
+                "handling_seconds": round(handled_seconds, 1),
+                "avg_execution_seconds": (
+                    round_or_none(avg_ms / 1000, 2) if avg_ms is not None else None
+                ),
                 "time_ms": r["time_ms"] or 0,
+                "timed": r["timed"],
                 "requiring_approval": r["needing_approval"],
             }
         )
@@ -127,6 +192,10 @@ def action_metrics(*, workspace: Workspace, month: Month) -> dict[str, Any]:
         avg=Avg(ExpressionWrapper(F("decided_at") - F("created_at"), DurationField())),
     )
     avg_approval = seconds(approvals["avg"])
+    measured_n = sum(r["handling_measured"] for r in table)
+    handling_total = sum(r["handling_seconds"] for r in table)
+    executed_n = sum(r["timed"] for r in table)
+    time_ms = sum(r["time_ms"] for r in table)
     return {
         "rows": table,
         "total": total,
@@ -137,5 +206,15 @@ def action_metrics(*, workspace: Workspace, month: Month) -> dict[str, Any]:
         "avg_approval_hours": round_or_none(avg_approval / 3600)
         if avg_approval is not None
         else None,
-        "total_time_ms": sum(r["time_ms"] for r in table),
+        "handling_measured": measured_n,
+        "handling_seconds": round(handling_total, 1),
+        "avg_handling_minutes": (
+            round_or_none(handling_total / measured_n / 60) if measured_n else None
+        ),
+        "success_rate_target_pct": SUCCESS_RATE_TARGET_PCT,
+        # System execution (request to provider answer): a health figure, not agent time.
+        "total_time_ms": time_ms,
+        "avg_execution_seconds": round_or_none(time_ms / executed_n / 1000, 2)
+        if executed_n
+        else None,
     }

@@ -5,11 +5,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
 
+from ...clock import billing_now
 from ...models import Workspace
 from ..months import Month
 from .actions import action_metrics
@@ -19,6 +21,26 @@ from .recommendations import recommendations_derive
 from .refunds import refund_metrics
 from .shared import currency_rates
 from .tickets import category_metrics, ticket_groups, ticket_metrics
+
+# A billing clock further than this from real time is a simulated one (the sandbox frozen
+# by ``seed_demo --as-of``): its month is the one the workspace's data is about.
+SIMULATED_CLOCK_AFTER = timedelta(days=1)
+
+
+def dashboard_default_month(workspace: Workspace) -> Month:
+    """The month the dashboard opens on: the billing clock's (``billing_app.clock``), so a
+    demo seeded ``--as-of 2026-01-15`` opens on January 2026, not on the wall clock's month."""
+    return Month.of(billing_now(workspace))
+
+
+def report_default_month(workspace: Workspace) -> Month:
+    """The month the monthly report opens on: the last complete month by the billing clock;
+    on a simulated billing clock (the demo's ``--as-of``), that clock's month, like the
+    dashboard — the month the demo's records end in."""
+    now = billing_now(workspace)
+    if abs(now - timezone.now()) > SIMULATED_CLOCK_AFTER:
+        return Month.of(now)
+    return Month.of(now).shift(-1)
 
 
 class _Session(threading.local):

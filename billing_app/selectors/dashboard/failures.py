@@ -1,4 +1,19 @@
-"""Payment failures: count, recovery, reasons, churn, MRR at risk / retained / churned, trend."""
+"""Payment failures: count, recovery, reasons, churn, MRR at risk / retained / churned, trend.
+
+Recovery is split two ways, so that the parts add up to the headline:
+
+* **recovered after agent intervention** — the failure's payment followed an agent's
+  recovery action on that customer (payment link, payment-method update link, grace
+  period, invoice resent: ``RECOVERY_ACTION_KINDS``; ``PaymentFailure.recovered_by`` =
+  ``agent_action``, set by ``services.payment_failures`` when the payment arrives);
+* **recovered automatically** — by Stripe's retries or the customer on their own.
+
+recovered = after agent + automatically; recovery rate = recovered / failures, and the
+two shares (of all failures) sum to it. The brief's "Recovery rate (after agent
+intervention)" is its own figure: of the failures an agent acted on (a recovery action
+on the customer completed after the failure was recorded, or a recovery credited to
+one), the share that recovered after that action.
+"""
 
 from __future__ import annotations
 
@@ -20,13 +35,28 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, TruncMonth
 
-from ...models import MirrorSubscription, MirrorSubscriptionItem, PaymentFailure, Workspace
+from ...catalog import ActionKind
+from ...models import (
+    BillingAction,
+    MirrorSubscription,
+    MirrorSubscriptionItem,
+    PaymentFailure,
+    Workspace,
+)
 from ...subscriptions import ENDED_STATUSES
 from ...vocabulary import DECLINE_CODES, FAILURE_CATEGORIES, OTHER_CATEGORY
 from ..months import Month
 from .shared import failures_between, money, monthly_in_base, pct, round_or_none, seconds
 
 TREND_MONTHS = 6
+# The agent actions that count as an intervention on a failed payment (the same kinds
+# ``services.payment_failures.recovery`` credits a recovery to; a test keeps them equal).
+RECOVERY_ACTION_KINDS: tuple[str, ...] = (
+    ActionKind.GENERATE_PAYMENT_LINK.value,
+    ActionKind.UPDATE_PAYMENT_METHOD.value,
+    ActionKind.EXTEND_GRACE_PERIOD.value,
+    ActionKind.RESEND_INVOICE.value,
+)
 # The failure-reason categories and the Stripe codes in each (the vocabulary's tables),
 # as ``(category, label, codes)``: kept importable for callers of the old dashboard table.
 FAILURE_REASONS: tuple[tuple[str, str, tuple[str, ...]], ...] = tuple(
@@ -42,12 +72,20 @@ def payment_failure_metrics(
     currency = workspace.base_currency
     failures = failures_between(workspace, month.start, month.end)
     recovered = Q(recovered_at__isnull=False)
+    by_agent = recovered & Q(recovered_by=PaymentFailure.RecoveredBy.AGENT_ACTION)
+    agent_acted = BillingAction.objects.filter(
+        workspace=workspace,
+        customer_id=OuterRef("customer_id"),
+        kind__in=RECOVERY_ACTION_KINDS,
+        status=BillingAction.Status.SUCCEEDED,
+        completed_at__gte=OuterRef("created_at"),
+    )
+    intervened = by_agent | Q(Exists(agent_acted))
     summary = failures.aggregate(
         count=Count("id"),
         recovered=Count("id", filter=recovered),
-        by_agent=Count(
-            "id", filter=recovered & Q(recovered_by=PaymentFailure.RecoveredBy.AGENT_ACTION)
-        ),
+        by_agent=Count("id", filter=by_agent),
+        intervened=Count("id", filter=intervened),
         avg_recovery=Avg(
             ExpressionWrapper(F("recovered_at") - F("failed_at"), DurationField()),
             filter=recovered,
@@ -109,12 +147,22 @@ def payment_failure_metrics(
         return money(monthly_in_base(amounts, total, base=currency, rates=rates), currency)
 
     avg_recovery = seconds(summary["avg_recovery"])
+    rate = pct(summary["recovered"], count, 0)
+    agent_share = pct(summary["by_agent"], count, 0)
     return {
         "count": count,
         "recovered": summary["recovered"],
-        "recovery_rate_pct": pct(summary["recovered"], count, 0),
+        "recovery_rate_pct": rate,
+        # The headline's two parts (shares of all failures; they sum to the headline).
         "recovered_after_agent_action": summary["by_agent"],
+        "recovered_after_agent_action_pct": agent_share,
+        "recovered_automatically": summary["recovered"] - summary["by_agent"],
+        "recovered_automatically_pct": None if rate is None else rate - (agent_share or 0),
+        # Of the recoveries, the share that followed an agent's action.
         "agent_recovery_pct": pct(summary["by_agent"], summary["recovered"], 0),
+        # The brief's "Recovery rate (after agent intervention)".
+        "agent_intervened": summary["intervened"],
+        "agent_intervention_recovery_pct": pct(summary["by_agent"], summary["intervened"], 0),
         "avg_recovery_seconds": round_or_none(avg_recovery),
         "avg_recovery_days": round_or_none(avg_recovery / 86400)
         if avg_recovery is not None

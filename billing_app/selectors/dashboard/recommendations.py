@@ -17,7 +17,7 @@ RECOMMENDATION_RULES: dict[str, dict[str, Any]] = {
         "text": "Reduce payment failure churn: add an automated card update prompt",
     },
     "self_service_refunds": {
-        "when": "refunds take ≥ 20% of agent action time, or refund requests are ≥ 10% of billing tickets",
+        "when": "refunds take ≥ 20% of agents' handling time, or refund requests are ≥ 10% of billing tickets",
         "time_share_pct": 20.0,
         "ticket_share_pct": 10.0,
         "text": "Create a self-service refund request flow",
@@ -76,8 +76,9 @@ def recommendations_derive(figures: dict[str, Any]) -> list[dict[str, str]]:
         add("payment_failure_churn", evidence)
 
     actions, tickets = figures["actions"], figures["tickets"]
-    refund_time = sum(r["time_ms"] for r in actions["rows"] if r["key"] in REFUND_KINDS)
-    time_share = pct(refund_time, actions["total_time_ms"])
+    # Agent time: the agents' measured handling time (not the system's execution time).
+    refund_time = sum(r["handling_seconds"] for r in actions["rows"] if r["key"] in REFUND_KINDS)
+    time_share = pct(refund_time, actions["handling_seconds"])
     categories = {c["key"]: c for c in figures["categories"]}
     refund_share = categories[TicketCategory.REFUND_REQUEST]["share_pct"]
     rule = rules["self_service_refunds"]
@@ -86,7 +87,7 @@ def recommendations_derive(figures: dict[str, Any]) -> list[dict[str, str]]:
     ):
         add(
             "self_service_refunds",
-            f"refunds took {time_share if time_share is not None else 0}% of agent action time; "
+            f"refunds took {time_share if time_share is not None else 0}% of agents' handling time; "
             f"refund requests were {refund_share if refund_share is not None else 0}% "
             "of billing tickets",
         )

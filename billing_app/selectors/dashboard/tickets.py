@@ -120,6 +120,9 @@ def ticket_metrics(*, groups: list[dict[str, Any]]) -> dict[str, Any]:
     count, total = _sum(billing, "tickets"), _sum(groups, "tickets")
     escalated = _sum([g for g in billing if g["state"] == ESCALATED], "tickets")
     clean = _sum([g for g in billing if g["state"] in (AUTO_RESOLVED, RESOLVED)], "tickets")
+    # Every billing ticket is in exactly one of the three: resolved without escalation,
+    # escalated (solved or not), still open (neither) — they add up to ``billing``.
+    still_open = _sum([g for g in billing if g["state"] == OPEN], "tickets")
     avg_resolution = round_or_none(
         _avg(_sum(billing, "resolution_sum"), _sum(billing, "resolution_n"))
     )
@@ -131,6 +134,10 @@ def ticket_metrics(*, groups: list[dict[str, Any]]) -> dict[str, Any]:
         "resolved_without_escalation_pct": pct(clean, count),
         "escalated": escalated,
         "escalated_pct": pct(escalated, count),
+        "still_open": still_open,
+        "still_open_pct": pct(still_open, count),
+        # Not solved or closed in the helpdesk, escalated or not (a workload figure; it
+        # overlaps "escalated" and is not part of the breakdown above).
         "unresolved": count - _sum(billing, "resolved"),
         "reopens": _sum(billing, "reopens"),
         "avg_resolution_seconds": avg_resolution,
