@@ -15,6 +15,8 @@ function ticketContext() {
     requester_email: ticket.dataset.requesterEmail,
     requester_name: ticket.dataset.requesterName,
     organization: ticket.dataset.organization ? { id: "", name: ticket.dataset.organization } : null,
+    subject: ticket.dataset.subject || "",
+    tags: (ticket.dataset.tags || "").split(" ").filter(Boolean),
   };
 }
 

@@ -174,10 +174,10 @@ export const PAYMENT_ACTIONS = {
       { name: "postal_code", label: "Postal code", type: "text", maxlength: 20 },
       { name: "country", label: "Country (2 letters)", type: "text", maxlength: 2 },
     ],
-    defaults: (ctx) => {
+    defaults: (ctx, prefill = {}) => {
       const address = (ctx.customer && ctx.customer.address) || {};
       return {
-        invoice_id: (invoiceOptions(ctx)[0] || [""])[0],
+        invoice_id: prefill.invoice_id || (invoiceOptions(ctx)[0] || [""])[0],
         tax_id_type: "",
         tax_id_value: "",
         line1: address.line1 || "",

@@ -1,13 +1,64 @@
-// The action forms about the subscription: trial, grace period, pause, plan change,
-// cancellation (at period end or at once), seats, discount.
+// The action forms about the subscription: trial, grace period, pause and resume, plan
+// change, cancellation (at period end or at once) and its undo ("Keep subscription"),
+// seats, discount. Which of them a subscription's state allows is the server's rule: the
+// context's `applicable_kinds` (the panel keeps no copy of it). Plan changes, seat changes
+// and discounts are previewed (`preview`: the endpoint the form posts its params to).
 
 import { longDate, money } from "./format.js";
 import { addDays, customerName, positiveInt, requiredText, subscriptionOf, ymd } from "./action-fields.js";
 import { choices, label } from "./vocabulary.js";
 
+/** Whether the primary subscription's state allows `kind` (the context says; no rule here). */
+function allowed(ctx, kind) {
+  const sub = subscriptionOf(ctx);
+  return Boolean(sub && (sub.applicable_kinds || []).includes(kind));
+}
+
+function planName(ctx, sub) {
+  return (ctx.account && ctx.account.plan && ctx.account.plan.name) || (sub && sub.plan && sub.plan.name) || "the subscription";
+}
+
 export const SUBSCRIPTION_ACTIONS = {
+  resume_subscription: {
+    applies: (ctx) => allowed(ctx, "resume_subscription"),
+    fields: () => [],
+    defaults: () => ({}),
+    build: (values, ctx) => {
+      const sub = subscriptionOf(ctx);
+      const pause = (sub && sub.pause_collection) || {};
+      return {
+        errors: {},
+        params: { subscription_id: sub && sub.id },
+        summary: [
+          ["Subscription", planName(ctx, sub)],
+          ["Paused until", pause.resumes_at ? longDate(pause.resumes_at) : "Until resumed by hand"],
+          ["Resumes", "Now"],
+        ],
+        effect: `Payment collection for ${customerName(ctx)} starts again now; the next invoice is collected as usual.`,
+      };
+    },
+  },
+  undo_cancellation: {
+    applies: (ctx) => allowed(ctx, "undo_cancellation"),
+    fields: () => [],
+    defaults: () => ({}),
+    build: (values, ctx) => {
+      const sub = subscriptionOf(ctx);
+      const ends = sub && (sub.ends_at || sub.current_period_end);
+      return {
+        errors: {},
+        params: { subscription_id: sub && sub.id },
+        summary: [
+          ["Subscription", planName(ctx, sub)],
+          ["Was ending on", ends ? longDate(ends) : "—"],
+          ["After this", "Renews as before"],
+        ],
+        effect: `${customerName(ctx)}'s subscription is no longer cancelled: it renews${sub && sub.current_period_end ? ` on ${longDate(sub.current_period_end)}` : ""} as before.`,
+      };
+    },
+  },
   extend_trial: {
-    applies: (ctx) => Boolean(subscriptionOf(ctx) && subscriptionOf(ctx).status === "trialing"),
+    applies: (ctx) => allowed(ctx, "extend_trial"),
     fields: () => [{ name: "days", label: "Extra days", type: "number", min: 1, max: 90 }],
     defaults: () => ({ days: "7" }),
     build: (values, ctx) => {
@@ -51,7 +102,7 @@ export const SUBSCRIPTION_ACTIONS = {
     },
   },
   pause_subscription: {
-    applies: (ctx) => Boolean(subscriptionOf(ctx) && !subscriptionOf(ctx).pause_collection),
+    applies: (ctx) => allowed(ctx, "pause_subscription"),
     fields: () => [
       { name: "behavior", label: "While paused", type: "select", options: choices("pause_behaviors") },
       { name: "resumes_at", label: "Resume on", type: "date" },
@@ -80,12 +131,13 @@ export const SUBSCRIPTION_ACTIONS = {
     },
   },
   change_plan: {
-    applies: (ctx) => Boolean(subscriptionOf(ctx)),
+    applies: (ctx) => allowed(ctx, "change_plan"),
     needsPreview: true,
+    preview: "plan-change/preview/",
     fields: (ctx) => [
       { name: "price_id", label: "New plan", type: "select", options: [["", "Choose a plan…"], ...planOptions(ctx)] },
     ],
-    defaults: () => ({ price_id: "" }),
+    defaults: (ctx, prefill = {}) => ({ price_id: prefill.price_id || "" }),
     build: (values, ctx) => {
       const sub = subscriptionOf(ctx);
       const errors = {};
@@ -104,7 +156,7 @@ export const SUBSCRIPTION_ACTIONS = {
     },
   },
   cancel_subscription: {
-    applies: (ctx) => Boolean(subscriptionOf(ctx) && !subscriptionOf(ctx).cancel_at_period_end),
+    applies: (ctx) => allowed(ctx, "cancel_subscription"),
     fields: () => [
       { name: "reason", label: "Reason", type: "select", options: choices("cancellation_feedback") },
       { name: "customer_requested", label: "The customer asked for this cancellation", type: "checkbox" },
@@ -133,7 +185,7 @@ export const SUBSCRIPTION_ACTIONS = {
     },
   },
   force_cancel: {
-    applies: (ctx) => Boolean(subscriptionOf(ctx)),
+    applies: (ctx) => allowed(ctx, "force_cancel"),
     fields: () => [
       { name: "reason", label: "Reason", type: "select", options: choices("cancellation_feedback") },
       { name: "comment", label: "Why now (for Legal)", type: "textarea", maxlength: 500 },
@@ -156,8 +208,20 @@ export const SUBSCRIPTION_ACTIONS = {
     },
   },
   adjust_seats: {
-    applies: (ctx) => Boolean(subscriptionOf(ctx) && subscriptionOf(ctx).seats),
-    fields: () => [{ name: "quantity", label: "Seats", type: "number", min: 1 }],
+    applies: (ctx) => allowed(ctx, "adjust_seats"),
+    needsPreview: true,
+    preview: "seats/preview/",
+    fields: (ctx) => {
+      const seats = subscriptionOf(ctx) && subscriptionOf(ctx).seats;
+      const used = seats && Number.isInteger(seats.used) ? seats.used : null;
+      return [{
+        name: "quantity",
+        label: "Seats",
+        type: "number",
+        min: Math.max(1, used || 1),
+        help: used ? `${used} ${used === 1 ? "seat is" : "seats are"} in use.` : null,
+      }];
+    },
     defaults: (ctx) => {
       const seats = subscriptionOf(ctx) && subscriptionOf(ctx).seats;
       return { quantity: seats ? String(seats.total) : "" };
@@ -165,23 +229,28 @@ export const SUBSCRIPTION_ACTIONS = {
     build: (values, ctx) => {
       const sub = subscriptionOf(ctx);
       const seats = sub && sub.seats;
+      const used = seats && Number.isInteger(seats.used) ? seats.used : null;
       const qty = positiveInt(values.quantity, "Seats", { max: 100000 });
       const errors = {};
       if (qty.error) errors.quantity = qty.error;
-      else if (seats && qty.value === seats.total) errors.quantity = "That is the current seat count.";
+      // The server refuses both (below_seats_used, same_quantity); said here before anything is sent.
+      else if (used !== null && qty.value < used) errors.quantity = `${used} seats are in use; the count cannot go below ${used}.`;
+      else if (seats && qty.value === seats.total) errors.quantity = `The subscription already has ${seats.total} seats; enter a different count.`;
       return {
         errors,
         params: qty.error ? {} : { subscription_id: sub && sub.id, quantity: qty.value, ...(seats && seats.item_id ? { item_id: seats.item_id } : {}) },
         summary: [
-          ["Seats now", seats ? `${seats.total} (${seats.used} used)` : "—"],
+          ["Seats now", seats ? (used !== null ? `${seats.total} (${used} in use)` : String(seats.total)) : "—"],
           ["New seat count", qty.error ? "—" : String(qty.value)],
         ],
-        effect: "The seat count changes now; the difference is prorated on the next invoice.",
+        effect: "The seat count changes now; the difference for the rest of this period is prorated on the next invoice.",
       };
     },
   },
   apply_discount: {
-    applies: (ctx) => Boolean(subscriptionOf(ctx)),
+    applies: (ctx) => allowed(ctx, "apply_discount"),
+    needsPreview: true,
+    preview: "discount/preview/",
     fields: () => [
       { name: "percent_off", label: "Discount (%)", type: "number", min: 1, max: 100, step: "0.01" },
       { name: "duration", label: "Applies to", type: "select", options: choices("discount_durations") },

@@ -13,7 +13,8 @@
 //                                                               (only when the host offered "reply")
 //   host → panel  {type: "billing-desk:session", token, expires_at}
 //                 {type: "billing-desk:context", ticket_id, requester_email, requester_name,
-//                  organization: {id, name}, capabilities: ["reply"]}
+//                  organization: {id, name}, subject, tags: [..], capabilities: ["reply"]}
+// The ticket's subject and tags choose the investigation card (investigations.js).
 // Messages are taken only from the parent frame. Which origins may be that parent is
 // enforced by the panel page's CSP frame-ancestors (every ancestor is checked when the
 // frame loads), so the parent is a helpdesk frame the installation allows.
@@ -44,6 +45,8 @@ export function readConfig() {
     requesterName: pick(extra.requester_name, params.get("name")),
     organization: extra.organization || (params.get("org") ? { id: params.get("org"), name: "" } : null),
     customerId: pick(extra.customer_id, data.customerId, params.get("customer")),
+    subject: pick(extra.subject, params.get("subject")),
+    tags: extra.tags || params.get("tags") || [],
     apiBase: pick(extra.api_base, data.apiBase, "/api/v1/"),
   };
 }
@@ -98,6 +101,12 @@ class ParentChannel {
   }
 }
 
+function tagsFrom(value) {
+  if (Array.isArray(value)) return value.map((tag) => String(tag || "").trim()).filter(Boolean).slice(0, 50);
+  if (typeof value === "string") return value.split(/[\s,]+/).filter(Boolean).slice(0, 50);
+  return [];
+}
+
 function contextFrom(message, config) {
   const org = message.organization;
   return {
@@ -105,6 +114,8 @@ function contextFrom(message, config) {
     requesterEmail: String(message.requester_email || config.requesterEmail || ""),
     requesterName: String(message.requester_name || config.requesterName || ""),
     organization: org && (org.id || org.name) ? { id: String(org.id || ""), name: String(org.name || "") } : config.organization,
+    subject: String(message.subject || config.subject || "").slice(0, 500),
+    tags: tagsFrom(message.tags !== undefined ? message.tags : config.tags),
   };
 }
 
@@ -154,7 +165,14 @@ async function zendeskHost(config) {
   let context = contextFrom({}, config);
   try {
     const data = await withTimeout(
-      client.get(["ticket.requester.email", "ticket.requester.name", "ticket.id", "ticket.organization"]),
+      client.get([
+        "ticket.requester.email",
+        "ticket.requester.name",
+        "ticket.id",
+        "ticket.organization",
+        "ticket.subject",
+        "ticket.tags",
+      ]),
       8000,
       {},
     );
@@ -165,6 +183,8 @@ async function zendeskHost(config) {
         requester_email: data["ticket.requester.email"],
         requester_name: data["ticket.requester.name"],
         organization: org ? { id: org.id, name: org.name } : null,
+        subject: data["ticket.subject"],
+        tags: data["ticket.tags"],
       },
       config,
     );
@@ -179,6 +199,9 @@ async function zendeskHost(config) {
     resize(height) {
       client.invoke("resize", { width: "100%", height: `${height}px` });
     },
+    // ZAF ticket sidebar: the Comment object's "comment.type" property (publicReply or
+    // internalNote) and its "comment.appendText" action put the text in the editor; the
+    // agent still reviews and submits the ticket.
     async reply(text) {
       await client.set("comment.type", "publicReply");
       await client.invoke("comment.appendText", text);
@@ -186,7 +209,16 @@ async function zendeskHost(config) {
     },
     onContextChange(callback) {
       client.on("ticket.requester.email.changed", (email) => {
-        callback({ ...context, requesterEmail: String(email || "") });
+        context = { ...context, requesterEmail: String(email || "") };
+        callback(context);
+      });
+      client.on("ticket.subject.changed", (subject) => {
+        context = { ...context, subject: String(subject || "") };
+        callback(context);
+      });
+      client.on("ticket.tags.changed", (tags) => {
+        context = { ...context, tags: tagsFrom(tags) };
+        callback(context);
       });
     },
     expiredMessage: "Your Billing Desk session expired. Reopen the ticket (or reload the apps) to continue.",

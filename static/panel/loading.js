@@ -6,6 +6,7 @@ import { renderAlerts, renderBanners, renderHeader, renderSections } from "./con
 import { clear, h } from "./dom.js";
 import { age } from "./format.js";
 import { renderActions } from "./forms.js";
+import { renderInvestigation } from "./investigations.js";
 import { handleExpired, showFatal, showLoading } from "./screens.js";
 import { live, root, state } from "./state.js";
 
@@ -18,6 +19,7 @@ function shell() {
     h("div", { id: "bd-banners" }),
     h("div", { id: "bd-view-billing", role: "tabpanel", "aria-labelledby": "bd-tab-billing" },
       h("div", { id: "bd-alerts" }),
+      h("div", { id: "bd-investigation" }),
       h("div", { id: "bd-actions" }),
       h("div", { id: "bd-sections" }),
     ),
@@ -109,6 +111,7 @@ function renderAll() {
   renderTabs();
   renderBanners();
   renderAlerts();
+  renderInvestigation();
   if (!state.form) renderActions();
   renderSections();
   if (state.tab === "approvals") selectTab("approvals");

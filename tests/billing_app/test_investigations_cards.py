@@ -279,3 +279,15 @@ def test_an_unexplained_amount_is_a_genuine_error_with_the_credit_prefilled():
     assert check["amount"]["display"] == "$45.00"
     assert check["display"].startswith("$45.00 of this invoice is not explained")
     assert breakdown_error_check([seats], "USD")["genuine_error"] is False
+
+
+# --- the demo host gives the ticket's subject and tags (they choose the card) -------------------
+
+
+def test_demo_ticket_carries_its_subject_and_tags_for_the_panel(client, settings, ws):
+    settings.DEMO_MODE = True
+
+    body = client.get("/demo/?role=l1&scenario=tax-invoice").content.decode()
+
+    assert 'data-subject="We need a tax invoice with our VAT number"' in body
+    assert 'data-tags="billing tax_invoice"' in body

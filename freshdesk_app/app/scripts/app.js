@@ -7,8 +7,12 @@
  *    with the Freshdesk API and answers {token, expires_at}.
  * 3. Load the panel from Billing Desk by posting the token (form POST into the panel iframe, so
  *    it never appears in a URL or a log line).
- * 4. Relay the panel's messages: its height (resize the app), and a request for a fresh session
- *    when the short-lived token expires.
+ * 4. Relay the panel's messages: its height (resize the app), a request for a fresh session
+ *    when the short-lived token expires, and a public reply to put in the editor. On the panel's
+ *    "ready" the frame answers with the ticket (subject and tags choose its investigation card).
+ *    A ticket sidebar app opens the reply editor with text through the interface method
+ *    client.interface.trigger("click", {id: "reply", text}) ("setValue" on the editor is for
+ *    the conversation-editor location only).
  */
 (function () {
   "use strict";
@@ -38,6 +42,8 @@
       return {
         agent_id: results[0].loggedInUser.id,
         ticket_id: results[1].ticket.id,
+        subject: results[1].ticket.subject || "",
+        tags: results[1].ticket.tags || [],
         requester_email: (results[2].requester && results[2].requester.email) || "",
         domain: results[3].domainName
       };
@@ -98,6 +104,22 @@
       var height = Math.max(200, Math.min(2000, Math.round(event.data.height)));
       frame.style.height = height + "px";
       client.instance.resize({ height: String(height) + "px" });
+    } else if (event.data.type === "billing-desk:ready" && context) {
+      frame.contentWindow.postMessage(
+        {
+          type: "billing-desk:context",
+          ticket_id: context.ticket_id,
+          requester_email: context.requester_email,
+          subject: context.subject,
+          tags: context.tags,
+          capabilities: ["reply"]
+        },
+        backendOrigin
+      );
+    } else if (event.data.type === "billing-desk:reply" && typeof event.data.text === "string") {
+      client.interface.trigger("click", { id: "reply", text: event.data.text }).catch(function () {
+        setStatus("Could not open the reply editor: copy the message from Billing Desk instead.", true);
+      });
     } else if (event.data.type === "billing-desk:refresh-session") {
       createSession().then(function (session) {
         frame.contentWindow.postMessage(

@@ -1,0 +1,379 @@
+// The six investigation cards of the brief's playbook. Each card has
+//   load(api, customerId, ctx) → data        the endpoints its evidence comes from;
+//   render(data, ctx, redraw) → {evidence, actions, message, messageHelp, followUp}
+// evidence: what the playbook's "Investigation" names; actions: the proposed action, which
+// opens the existing action form prefilled (forms.js openForm); message: the playbook's
+// customer message filled from this customer's data (GET playbook/{scenario}/).
+
+import { h } from "./dom.js";
+import { dateTime, longDate, money, toMajorString } from "./format.js";
+import { openForm } from "./forms.js";
+import { actionMode, meAction } from "./role.js";
+import { state } from "./state.js";
+import { actionName } from "./vocabulary.js";
+import { button, errorText, row, statusBadge } from "./widgets.js";
+
+// The brief's resolution time per scenario.
+export const SCENARIOS = [
+  { key: "charged_twice", label: "Charged twice", time: "2–3 min" },
+  { key: "payment_failed", label: "Payment failed", time: "3–5 min" },
+  { key: "plan_change", label: "Plan change", time: "2–4 min" },
+  { key: "refund", label: "Refund", time: "5–10 min" },
+  { key: "overcharge", label: "Overcharged", time: "5–7 min" },
+  { key: "tax_invoice", label: "Tax invoice", time: "1–2 min" },
+];
+
+const path = (customerId, rest) => `customers/${encodeURIComponent(customerId)}/${rest}`;
+
+/** A request whose failure is part of the answer (a message that cannot be filled yet). */
+async function optional(promise) {
+  try {
+    return { value: await promise };
+  } catch (error) {
+    if (error && (error.status === 401 || error.code === "session_expired")) throw error;
+    return { error };
+  }
+}
+
+function message(result) {
+  return result && result.value ? result.value.message : "";
+}
+
+/** Why there is no message yet: the card's own words, else the server's. */
+function messageHelp(result, fallback) {
+  if (!result || result.value) return "";
+  return fallback || (result.error ? result.error.message : "");
+}
+
+/** The proposed action: a button opening the action form, prefilled; or why the role cannot. */
+function propose(kind, label, prefill, { confirmNow = false, testid = "investigation-action", primary = true } = {}) {
+  const mode = actionMode(kind);
+  if (mode === "not_permitted") {
+    return h("p.bd-muted", { "data-testid": `${testid}-not-permitted` }, `${actionName(kind)}: not permitted for your role — ask a Manager.`);
+  }
+  const action = meAction(kind);
+  return h("div.bd-inv__action", {},
+    button(mode === "direct" ? label : `Request approval: ${label}`, () => openForm(kind, prefill, { confirmNow }), {
+      kind: primary ? "primary" : "secondary", small: true, testid, "data-kind": kind,
+    }),
+    mode === "direct" && action && action.limit_display
+      ? h("span.bd-help", {}, `Your role: ${action.limit_inclusive === false ? "below" : "up to"} ${action.limit_display}; above that it goes for approval.`)
+      : null,
+  );
+}
+
+function list(items, testid) {
+  return h("ul.bd-inv__list", { "data-testid": testid }, items.map((item) => h("li", {}, item)));
+}
+
+function countryName(code) {
+  if (!code) return "";
+  try {
+    return new Intl.DisplayNames(["en"], { type: "region" }).of(code) || code;
+  } catch {
+    return code;
+  }
+}
+
+function major(value) {
+  return value ? toMajorString(value.amount, value.currency, value.exponent) : "";
+}
+
+// --- 1. "I was charged twice" ----------------------------------------------------------------
+
+const chargedTwice = {
+  async load(api, customerId) {
+    const [duplicates, playbook] = await Promise.all([
+      api.get(path(customerId, "duplicates/")),
+      optional(api.get(path(customerId, "playbook/charged_twice/"))),
+    ]);
+    return { duplicates, playbook };
+  },
+  render({ duplicates, playbook }) {
+    const pair = (duplicates.pairs || [])[0];
+    if (!pair) {
+      return {
+        evidence: [
+          h("p", { "data-testid": "no-duplicate" }, `No two identical charges within ${duplicates.window_hours} hours of each other.`),
+          h("p.bd-help", {}, "If the customer's statement shows two charges, one is likely a pending authorisation by their card issuer: it drops off within a few days, with nothing to refund."),
+        ],
+        actions: [],
+        message: message(playbook),
+        messageHelp: messageHelp(playbook, "The message is filled once a duplicate charge is found and refunded."),
+      };
+    }
+    const cause = pair.root_cause_detail || {};
+    return {
+      evidence: [
+        h("dl.bd-dl", {},
+          row("Duplicate pair", list(pair.charges.map((c) => `${dateTime(c.created)} · ${money(c.amount)} · ${c.method || "—"} · ${c.invoice_number ? `invoice ${c.invoice_number}` : "no invoice"}`), "duplicate-charges")),
+          row("Apart", `${pair.minutes_apart} minutes`),
+          row("To refund", `${money(pair.refundable)} (the later charge)`, { testid: "duplicate-refundable", emphasis: true }),
+          row("Likely cause", cause.label || pair.root_cause, { testid: "root-cause" }),
+        ),
+        cause.evidence ? list(cause.evidence, "root-cause-evidence") : null,
+        cause.advice ? h("p.bd-help", {}, `${cause.advice} Payments are then monitored for 30 days.`) : null,
+      ],
+      actions: [
+        propose("refund_duplicate_charge", `Refund duplicate (${money(pair.refundable)})`,
+          { charge_ids: pair.charge_ids, amount: pair.refundable }, { confirmNow: true }),
+      ],
+      message: message(playbook),
+      messageHelp: messageHelp(playbook),
+    };
+  },
+};
+
+// --- 2. "My payment failed" ------------------------------------------------------------------
+
+const paymentFailed = {
+  async load(api, customerId) {
+    const [failures, playbook] = await Promise.all([
+      api.get(path(customerId, "failures/")),
+      optional(api.get(path(customerId, "playbook/payment_failed/"))),
+    ]);
+    return { failures, playbook };
+  },
+  render({ failures, playbook }, ctx) {
+    const open = (failures.items || []).find((f) => f.status === "open");
+    const alert = ((ctx.alerts || []).find((a) => a.type === "payment_failed") || {}).data;
+    if (!open && !alert) {
+      return {
+        evidence: [h("p", { "data-testid": "no-failure" }, "No failed payment is open for this customer.")],
+        actions: [],
+        message: "",
+        messageHelp: "The message is for a customer with a failed payment.",
+      };
+    }
+    const f = open || {};
+    const a = alert || {};
+    const consecutive = f.consecutive_count ?? a.consecutive_failures ?? 0;
+    const next = f.next_retry_at || a.next_payment_attempt;
+    const invoiceId = f.invoice_id || a.invoice_id || "";
+    const sub = ctx.subscription;
+    const days = playbook.value && playbook.value.data && playbook.value.data.days;
+    return {
+      evidence: [
+        h("dl.bd-dl", {},
+          row("Amount", money(f.amount || a.amount), { emphasis: true }),
+          row("Reason", f.reason || a.reason, { testid: "failure-reason" }),
+          row("Attempts", String(f.attempt_count ?? a.attempt_count ?? 1), { testid: "failure-attempts" }),
+          row("Next retry", next ? longDate(next) : "No automatic retry scheduled", { testid: "failure-next-retry" }),
+          row("In a row", consecutive >= 3
+            ? `${consecutive} failures — send the suspension warning; CSM outreach follows`
+            : `${consecutive} failure${consecutive === 1 ? "" : "s"} (suspension warning at 3)`, { testid: "failure-consecutive" }),
+          row("Account", sub ? statusBadge(sub.status, sub.status_label) : "No subscription"),
+          row("Grace period", days ? `Active for ${days} more days` : "None", { testid: "failure-grace" }),
+        ),
+      ],
+      actions: [
+        propose("generate_payment_link", "Send payment link", { invoice_id: invoiceId }, { testid: "investigation-action" }),
+        propose("update_payment_method", "Card update link", {}, { confirmNow: true, testid: "investigation-action-card", primary: false }),
+        sub ? propose("extend_grace_period", "Extend grace period", { invoice_id: invoiceId }, { testid: "investigation-action-grace", primary: false }) : null,
+      ],
+      message: message(playbook),
+      messageHelp: messageHelp(playbook, "Send a payment link first: the message carries it."),
+    };
+  },
+};
+
+// --- 3. "I want to change my plan" -----------------------------------------------------------
+
+const planChange = {
+  async load(api, customerId) {
+    const [plans, playbook] = await Promise.all([
+      api.get(path(customerId, "plan-change/")),
+      optional(api.get(path(customerId, "playbook/plan_change/"))),
+    ]);
+    return { plans, playbook, previews: {} };
+  },
+  render(data, ctx, redraw) {
+    const { plans, playbook, previews } = data;
+    const current = plans.current;
+    const change = plans.latest_change;
+    const preview = async (option) => {
+      previews[option.id] = { loading: true };
+      redraw();
+      try {
+        const body = { subscription_id: plans.subscription_id, price_id: option.id };
+        previews[option.id] = { value: await state.api.post(path(state.customerId, "plan-change/preview/"), body) };
+      } catch (error) {
+        previews[option.id] = { error };
+      }
+      redraw();
+    };
+    const options = (plans.options || []).map((option) => {
+      const shown = previews[option.id];
+      return h("li.bd-inv__plan", { "data-testid": "plan-option", "data-price": option.id },
+        h("p", {}, h("strong", {}, option.display), " ",
+          option.direction ? statusBadge(option.direction === "upgrade" ? "active" : "pending", option.direction === "upgrade" ? "Upgrade" : "Downgrade") : null),
+        option.difference ? h("p.bd-help", {}, `${option.difference} · ${option.effect}`) : null,
+        option.features.length ? h("p.bd-help", { "data-testid": "plan-included" }, `Includes: ${option.features.join(", ")}`) : null,
+        shown && shown.value
+          ? h("dl.bd-dl", { "data-testid": "plan-preview" },
+            row("Due now", money(shown.value.amount_due_now), { emphasis: true }),
+            row("New recurring", money(shown.value.new_recurring_amount)),
+            row("Effective", longDate(shown.value.effective_date)))
+          : null,
+        shown && shown.error ? h("p.bd-error", {}, errorText(shown.error)) : null,
+        h("div.bd-form__buttons", {},
+          button(shown && shown.loading ? "Previewing…" : "Preview", () => preview(option), { small: true, testid: "plan-preview-button", disabled: Boolean(shown && shown.loading) }),
+          propose("change_plan", `Change to ${option.name}`, { price_id: option.id }, { testid: "investigation-action", primary: false }),
+        ),
+      );
+    });
+    const included = current && (current.features.length ? current.features.join(", ") : current.description);
+    return {
+      evidence: [
+        h("dl.bd-dl", {},
+          row("Current plan", current ? current.display : "No live subscription", { testid: "plan-current", emphasis: true }),
+          current ? row("What's included", included || "—", { testid: "plan-current-included" }) : null,
+          change ? row("Latest change", `${change.from_plan} → ${change.to_plan} (${change.direction}${change.effective_date ? `, effective ${longDate(change.effective_date)}` : ""})`, { testid: "plan-latest-change" }) : null,
+        ),
+        options.length ? h("h3.bd-subtitle", {}, "Options") : h("p.bd-muted", {}, "No other plan in this currency and billing interval."),
+        options.length ? h("ul.bd-inv__plans", {}, options) : null,
+      ],
+      actions: [],
+      message: message(playbook),
+      messageHelp: messageHelp(playbook, "The message is filled once the plan is changed."),
+      followUp: change && change.follow_up
+        ? { title: "Onboarding follow-up (after the upgrade)", message: change.follow_up.message, note: change.follow_up.note }
+        : null,
+    };
+  },
+};
+
+// --- 4. "I want a refund" --------------------------------------------------------------------
+
+const refund = {
+  async load(api, customerId) {
+    const eligibility = await api.get(path(customerId, "refund-eligibility/"));
+    const [approved, denied] = await Promise.all([
+      optional(api.get(path(customerId, "playbook/refund/"), { variant: "approved" })),
+      eligibility.denied_charge_id
+        ? optional(api.get(path(customerId, "playbook/refund/"), { variant: "denied", charge_id: eligibility.denied_charge_id }))
+        : null,
+    ]);
+    return { eligibility, approved, denied };
+  },
+  render({ eligibility, approved, denied }) {
+    const e = eligibility;
+    const action = e.action;
+    const text = message(approved) || message(denied);
+    return {
+      evidence: [
+        h("p.bd-strong", { "data-testid": "refund-summary" }, e.summary),
+        h("dl.bd-dl", {},
+          row("Refund window", `${e.window_days} days from the payment`),
+          row("Refund pattern", e.pattern.display, { testid: "refund-pattern" }),
+        ),
+        e.charges.length ? h("h3.bd-subtitle", {}, "Recent payments") : null,
+        e.charges.length
+          ? h("ul.bd-inv__list", { "data-testid": "refund-charges" }, e.charges.map((c) =>
+            h("li", { "data-testid": "refund-charge", "data-eligible": c.eligible ? "true" : "false" },
+              `${c.date_display} · ${money(c.amount)}${c.invoice_number ? ` · ${c.invoice_number}` : ""}`,
+              h("span.bd-sub", {}, c.eligible ? `Refundable ${money(c.refundable)} · ${c.window_display}` : c.reason))))
+          : null,
+      ],
+      actions: action
+        ? [propose("issue_refund", `Refund ${money({ amount: action.params.amount, currency: action.params.currency, exponent: e.charges[0] && e.charges[0].amount.exponent })}`,
+          { charge_id: action.params.charge_id, amount: major(e.charges.find((c) => c.charge_id === action.params.charge_id).refundable) })]
+        : [],
+      message: text,
+      messageHelp: text
+        ? ""
+        : messageHelp(approved, "The approved message (“We've processed your refund of …”) is filled once the refund is done."),
+    };
+  },
+};
+
+// --- 5. "I was overcharged" ------------------------------------------------------------------
+
+const overcharge = {
+  async load(api, customerId, ctx) {
+    const playbook = await optional(api.get(path(customerId, "playbook/overcharge/")));
+    const history = (ctx.payment_history && ctx.payment_history.items) || [];
+    const invoiceId = (playbook.value && playbook.value.related && playbook.value.related.invoice_id)
+      || (history.find((item) => item.invoice_id) || {}).invoice_id;
+    const breakdown = invoiceId ? await api.get(path(customerId, `invoices/${encodeURIComponent(invoiceId)}/breakdown/`)) : null;
+    return { playbook, breakdown };
+  },
+  render({ playbook, breakdown }) {
+    if (!breakdown) {
+      return { evidence: [h("p.bd-muted", {}, "No finalized invoice to take apart.")], actions: [], message: "", messageHelp: "" };
+    }
+    const inv = breakdown.invoice;
+    const check = breakdown.error_check || {};
+    const credit = (breakdown.actions || []).find((a) => a.kind === "apply_credit");
+    const prefill = credit && credit.params.amount
+      ? { amount: toMajorString(credit.params.amount, credit.params.currency, (check.amount || {}).exponent), description: credit.params.description }
+      : null;
+    return {
+      evidence: [
+        h("dl.bd-dl", {},
+          row("Invoice", `${inv.number || inv.id} · ${inv.period}`, { testid: "overcharge-invoice" }),
+          row("Charged", money(inv.charged), { emphasis: true }),
+          breakdown.usual ? row("Usual", `${money(breakdown.usual.amount)} (${breakdown.usual.invoice_number || "previous invoice"})`) : null,
+          breakdown.difference ? row("Difference", money(breakdown.difference), { testid: "overcharge-difference" }) : null,
+          breakdown.next_invoice ? row("Next invoice", `${money(breakdown.next_invoice.total)} on ${longDate(breakdown.next_invoice.date)}`, { testid: "overcharge-next" }) : null,
+        ),
+        h("h3.bd-subtitle", {}, "Breakdown"),
+        h("table.bd-table.bd-table--compact.bd-inv__lines", { "data-testid": "breakdown-lines" },
+          h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Line"), h("th.bd-num", { scope: "col" }, "Amount"))),
+          h("tbody", {}, (breakdown.lines || []).map((line) =>
+            h("tr", {}, h("td.bd-wrap", {}, line.description || line.product || "—"), h("td.bd-num", {}, money(line.amount)))))),
+        h("p", { "data-testid": "overcharge-explanation" }, `Why: ${breakdown.explanation}`),
+        h("p.bd-help", { "data-testid": "overcharge-error-check" }, check.display || ""),
+      ],
+      actions: check.genuine_error && prefill
+        ? [propose("apply_credit", `Credit ${money(check.amount)}`, prefill)]
+        : [],
+      message: message(playbook),
+      messageHelp: messageHelp(playbook),
+    };
+  },
+};
+
+// --- 6. "I need a tax invoice" ---------------------------------------------------------------
+
+const taxInvoice = {
+  async load(api, customerId) {
+    const [tax, playbook] = await Promise.all([
+      api.get(path(customerId, "tax/")),
+      optional(api.get(path(customerId, "playbook/tax_invoice/"))),
+    ]);
+    return { tax, playbook };
+  },
+  render({ tax, playbook }) {
+    const j = tax.jurisdiction || {};
+    const where = [countryName(j.country), j.state].filter(Boolean).join(", ");
+    const rates = (j.tax_rates || []).map((r) => r.display).join(", ");
+    const invoice = (tax.invoices || [])[0];
+    return {
+      evidence: [
+        h("dl.bd-dl", {},
+          row("Jurisdiction", [where || "Unknown (no country on file)", rates, j.treatment].filter(Boolean).join(" · "), { testid: "tax-jurisdiction" }),
+          row("Tax ID", tax.tax_ids.length ? tax.tax_ids.map((t) => `${t.label} ${t.value}`).join(", ") : "None on file", { testid: "tax-id" }),
+          row("Billing address", tax.address_display || "None on file", { testid: "tax-address" }),
+          invoice ? row("Invoice", `${invoice.number || invoice.id} · ${invoice.period} · ${money(invoice.total)} (tax ${money(invoice.tax)})`, { testid: "tax-invoice" }) : null,
+        ),
+        h(tax.missing_display ? "p.bd-strong" : "p.bd-muted", { "data-testid": "tax-missing" },
+          tax.missing_display || "Nothing is missing: the invoice can be sent as it is."),
+      ],
+      actions: invoice
+        ? [propose("send_tax_invoice", tax.missing.length ? "Complete the details and send" : "Send tax invoice", { invoice_id: invoice.id })]
+        : [],
+      message: message(playbook),
+      messageHelp: messageHelp(playbook),
+    };
+  },
+};
+
+export const CARDS = {
+  charged_twice: chargedTwice,
+  payment_failed: paymentFailed,
+  plan_change: planChange,
+  refund,
+  overcharge,
+  tax_invoice: taxInvoice,
+};
