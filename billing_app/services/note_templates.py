@@ -89,13 +89,8 @@ EVENT_PLACEHOLDERS: dict[str, tuple[str, ...]] = {
 # An approval that nobody decided in time: the product's wording only (no template event).
 EXPIRED = "approval_expired"
 
-_COMMON = (
-    "Customer: {customer}\n"
-    "[[{details}\n]]"
-    "[[Approval: {trail}\n]]"
-    "[[{provider_ref}\n]]"
-    "Reference: {reference}"
-)
+# The end of a decided or expired request's note (the trail is said line by line above it).
+_COMMON = "Customer: {customer}\n[[{details}\n]][[{provider_ref}\n]]Reference: {reference}"
 DEFAULT_BODIES: dict[str, str] = {
     Event.ACTION: (
         "Billing Desk · {what}: {status}\n"

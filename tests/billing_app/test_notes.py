@@ -522,3 +522,30 @@ def test_public_reply_errors_are_domain_errors(http, zendesk, make_action):
     with pytest.raises(BillingDeskError) as excinfo:
         notes.public_reply_post(action=action, body="Hi")
     assert (excinfo.value.code, excinfo.value.status) == ("helpdesk_unavailable", 503)
+
+
+def test_a_request_note_that_cannot_be_recorded_never_undoes_the_request(
+    workspace, zendesk, make_action, monkeypatch, caplog
+):
+    # given a request whose note cannot be written (the outbox insert fails)
+    action = make_action(zendesk, status="pending_approval", decision="approval")
+    approval = ApprovalRequest.objects.create(
+        action=action,
+        workspace=workspace,
+        required_roles=["manager"],
+        reason="Refunds need a Manager.",
+        expires_at="2030-01-01T00:00:00Z",
+    )
+
+    def fail(**kwargs):
+        raise RuntimeError("database hiccup")
+
+    monkeypatch.setattr(notes, "outbox_enqueue", fail)
+
+    # when the request's note is asked for, it is logged, not raised
+    notes.approval_request_note_enqueue(approval=approval)
+
+    # then the request stands and nothing is queued
+    assert ApprovalRequest.objects.filter(pk=approval.pk, status="pending").exists()
+    assert not OutboxMessage.objects.exists()
+    assert any("could not enqueue the note" in r.getMessage() for r in caplog.records)
