@@ -250,6 +250,20 @@ class SandboxState(BillingProvider):
         return sub
 
     def _next_number(self, customer: Obj) -> str:
-        sequence = int(customer.get("next_invoice_sequence") or 1)
+        """The next invoice number of the customer's prefix, as Stripe numbers them:
+        ``PREFIX-NNNN``, unique per prefix and rising. The customer's
+        ``next_invoice_sequence`` is advanced past every number its prefix already has in
+        this workspace (invoices imported or seeded without moving the sequence: the
+        sandbox once issued ``NWT-0001`` a second time)."""
+        prefix = str(customer.get("invoice_prefix") or "SBX")
+        sequence = max(int(customer.get("next_invoice_sequence") or 1), self._issued(prefix) + 1)
         customer["next_invoice_sequence"] = sequence + 1
-        return f"{customer.get('invoice_prefix') or 'SBX'}-{sequence:04d}"
+        return f"{prefix}-{sequence:04d}"
+
+    def _issued(self, prefix: str) -> int:
+        """The highest sequence already used with ``prefix`` (``PREFIX-NNNN``), else 0."""
+        numbers = MirrorInvoice.objects.filter(
+            workspace=self.workspace, number__startswith=f"{prefix}-"
+        ).values_list("number", flat=True)
+        used = [int(tail) for n in numbers if (tail := n[len(prefix) + 1 :]).isdigit()]
+        return max(used, default=0)
