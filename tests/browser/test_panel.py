@@ -22,6 +22,14 @@ expect = pytest.importorskip(
 pytestmark = pytest.mark.browser
 
 ACME_EMAIL = "billing@acme.example"
+# The brief's ✅ cells of the L1 column (a tax invoice is a resent invoice).
+L1_ACTIONS = {
+    "generate_payment_link",
+    "resend_invoice",
+    "send_tax_invoice",
+    "extend_trial",
+    "extend_grace_period",
+}
 
 STRICT_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -36,7 +44,7 @@ def open_panel(page, *, role: str, scenario: str = "acme"):
     return panel
 
 
-def test_l1_sees_acme_context_and_can_only_request_a_refund(page, sandbox):
+def test_l1_sees_acme_context_and_only_the_actions_the_brief_gives_l1(page, sandbox):
     # given an L1 agent on Acme Corp's ticket
     panel = open_panel(page, role="l1")
 
@@ -56,7 +64,7 @@ def test_l1_sees_acme_context_and_can_only_request_a_refund(page, sandbox):
     expect(panel.get_by_test_id("next-invoice")).to_have_text("$2,400.00 on 2026-01-28")
     expect(panel.get_by_test_id("outstanding-balance")).to_have_text("$0.00")
     expect(panel.get_by_test_id("failures-12m")).to_have_text("0")
-    expect(panel.locator("[data-testid=payment-history] tbody tr")).to_have_count(6)
+    expect(panel.locator("[data-testid=payment-history] > li")).to_have_count(6)
     expect(panel.get_by_test_id("available-credit")).to_have_text("$0.00")
     expect(panel.get_by_test_id("seats")).to_contain_text("45 of 50 (90% utilization)")
     for addon in (
@@ -75,30 +83,53 @@ def test_l1_sees_acme_context_and_can_only_request_a_refund(page, sandbox):
     expect(panel.get_by_test_id("churn-risk")).to_have_text("Low (on-time payments, high usage)")
     expect(panel.get_by_test_id("credits-applied")).to_have_text("$0.00")
     expect(panel.get_by_test_id("pending-credits")).to_have_text("None")
-    rows = panel.locator("[data-testid=payment-history] tbody tr")
-    expect(rows.first).to_have_text(re.compile(r"^2026-01-01\$2,400\.00PaidVisa 4242INV-2026-01$"))
+    rows = panel.locator("[data-testid=payment-history] > li")
+    expect(rows.first).to_have_text(
+        re.compile(r"^2026-01-01\$2,400\.00PaidVisa 4242Invoice INV-2026-01$")
+    )
     expect(panel.get_by_test_id("data-age")).to_have_text(re.compile(r"^Updated "))
 
-    # and a refund is offered only as a request for approval
-    expect(panel.get_by_test_id("action-issue_refund")).to_have_count(0)
-    expect(panel.get_by_role("button", name="Issue refund", exact=True)).to_have_count(0)
-    panel.get_by_text(re.compile(r"^Request approval \(\d+\)$")).click()
-    panel.get_by_role("button", name="Request approval: Issue refund").click()
+    # and only the brief's L1 actions are offered: no refund, credit, pause, plan change,
+    # seats, discount or payment-method update, not even as a request for approval (❌)
+    offered = set(
+        panel.locator("[data-testid=direct-actions] button[data-kind]").evaluate_all(
+            "(buttons) => buttons.map((b) => b.dataset.kind)"
+        )
+    )
+    assert {"generate_payment_link", "resend_invoice"} <= offered
+    assert offered <= L1_ACTIONS
+    expect(panel.get_by_test_id("request-actions")).to_have_count(0)
+    expect(panel.get_by_text(re.compile(r"^Request approval"))).to_have_count(0)
+    expect(
+        panel.get_by_role("button", name=re.compile(ACTION_LABELS["issue_refund"]))
+    ).to_have_count(0)
+    assert page.console_errors == []
+
+
+def test_a_refund_above_the_specialists_limit_is_sent_to_a_manager(page, sandbox):
+    # given a Billing Specialist (refunds up to $1,000) on Acme Corp's $2,400 payment
+    panel = open_panel(page, role="specialist")
+    button = panel.get_by_test_id("action-issue_refund")
+    expect(button).to_contain_text("up to $1,000.00")
+    button.click()
     form = panel.get_by_test_id("action-form")
     expect(form.get_by_label("Amount to refund (USD)")).to_have_value("2400.00")
-    form.get_by_label("Amount to refund (USD)").fill("120")
-    form.get_by_test_id("form-review").click()
-    expect(form.get_by_test_id("policy-note")).to_contain_text("Needs approval by Manager")
-    form.get_by_role("button", name="Send for approval").click()
 
-    # then it becomes an approval request, and no money moved
+    # when they refund $1,200 of it
+    form.get_by_label("Amount to refund (USD)").fill("1200")
+    form.get_by_test_id("form-review").click()
+    expect(form.get_by_test_id("policy-note")).to_contain_text("Manager")
+    form.get_by_test_id("form-confirm").click()
+
+    # then it becomes a request for a Manager's approval, and no money moved
     expect(form.get_by_test_id("action-result")).to_have_attribute(
         "data-status", "pending_approval"
     )
     action = BillingAction.objects.get(kind="issue_refund")
     assert action.status == BillingAction.Status.PENDING_APPROVAL
-    assert action.amount == 12_000
-    assert ApprovalRequest.objects.filter(action=action, status="pending").exists()
+    assert action.amount == 120_000
+    approval = ApprovalRequest.objects.get(action=action, status="pending")
+    assert approval.required_roles == ["manager"]
     assert (
         not MirrorRefund.objects.filter(workspace=sandbox.workspace)
         .exclude(stripe_id__in=sandbox.refund_ids)
@@ -139,23 +170,23 @@ def test_l2_applies_a_50_dollar_credit_and_sees_it_in_the_context(page, sandbox)
     expect(page.get_by_test_id("ticket-note")).to_contain_text("$50.00")
 
 
-def test_manager_approves_a_refund_requested_by_an_l1_agent(page, sandbox):
-    # given a refund request an L1 agent made on Acme's last payment
+def test_manager_approves_a_refund_a_specialist_requested_above_their_limit(page, sandbox):
+    # given a $1,500 refund a Billing Specialist (up to $1,000) requested on Acme's last payment
     workspace = sandbox.workspace
-    l1 = demo_context(workspace, Role.L1)
+    specialist = demo_context(workspace, Role.SPECIALIST)
     charge_id = sandbox.acme_last_charge_id
     requested = action_submit(
-        context=l1,
+        context=specialist,
         kind="issue_refund",
         customer_id=sandbox.acme_id,
         ticket_id="1001",
         params={
             "charge_id": charge_id,
-            "amount": 15_000,
+            "amount": 150_000,
             "currency": "USD",
             "reason": "service_outage",
         },
-        idempotency_key="l1-request-1",
+        idempotency_key="specialist-request-1",
     )
     assert requested.status == BillingAction.Status.PENDING_APPROVAL
 
@@ -164,8 +195,8 @@ def test_manager_approves_a_refund_requested_by_an_l1_agent(page, sandbox):
     tab = panel.get_by_role("tab", name="Approvals (1)")
     tab.click()
     card = panel.get_by_test_id("approval")
-    expect(card).to_contain_text("Issue refund · $150.00")
-    expect(card).to_contain_text("Demo L1 Agent")
+    expect(card).to_contain_text("$1,500.00")
+    expect(card).to_contain_text("Demo Billing Specialist")
     card.get_by_label("Comment").fill("Outage credit confirmed")
     card.get_by_role("button", name="Approve").click()
 
@@ -178,7 +209,7 @@ def test_manager_approves_a_refund_requested_by_an_l1_agent(page, sandbox):
     assert requested.approval.status == ApprovalRequest.Status.APPROVED
     assert requested.approval.comment == "Outage credit confirmed"
     assert MirrorRefund.objects.filter(
-        workspace=workspace, charge_id=charge_id, amount=15_000
+        workspace=workspace, charge_id=charge_id, amount=150_000
     ).exists()
 
 
@@ -322,10 +353,9 @@ def test_the_panel_runs_under_a_strict_script_src_self_policy(page, sandbox):
 
 
 def test_the_forms_offer_the_servers_words(page, sandbox):
-    # given an L1 agent opening a refund request on Acme Corp
-    panel = open_panel(page, role="l1")
-    panel.get_by_text(re.compile(r"^Request approval \(\d+\)$")).click()
-    panel.get_by_role("button", name=f"Request approval: {ACTION_LABELS['issue_refund']}").click()
+    # given a Manager opening the refund form on Acme Corp
+    panel = open_panel(page, role="manager")
+    panel.get_by_test_id("action-issue_refund").click()
     form = panel.get_by_test_id("action-form")
 
     # then the reasons offered are the server's refund reasons, in its order

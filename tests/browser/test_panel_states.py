@@ -132,7 +132,7 @@ def test_failed_payment_alert_sends_a_payment_link(page, sandbox):
 def test_load_more_pages_the_payment_history(page, sandbox):
     # given Acme's six months of payments
     panel = panel_for(page, role="l1", scenario="acme")
-    rows = panel.locator("[data-testid=payment-history] tbody tr")
+    rows = panel.locator("[data-testid=payment-history] > li")
     expect(rows).to_have_count(6)
 
     # when the agent loads more
@@ -199,12 +199,19 @@ CONTRAST_FAILURES_JS = """() => {
 }"""
 
 
-@pytest.mark.parametrize(("role", "scenario"), [("manager", "failed-payment"), ("l1", "acme")])
+@pytest.mark.parametrize(
+    ("role", "scenario"),
+    [("specialist", "failed-payment"), ("l1", "acme"), ("manager", "refund-pattern")],
+)
 def test_panel_text_meets_wcag_aa_contrast(page, sandbox, role, scenario):
-    # given the panel with alerts, badges, actions and every section
+    # given the panel with alerts, badges, actions (the Specialist's request for a force
+    # cancellation among them), refunds in the payment history, and every section
     panel = panel_for(page, role=role, scenario=scenario)
     expect(panel.get_by_test_id("section-ltv")).to_be_visible()
-    panel.get_by_text("Request approval (").click()
+    requests = panel.get_by_text("Request approval (")
+    if role == "specialist":
+        requests.click()
+        expect(panel.get_by_test_id("request-force_cancel")).to_be_visible()
 
     # then every visible text reaches AA contrast against its background
     frame = page.frame(name="panel-frame")
