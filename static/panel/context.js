@@ -97,7 +97,8 @@ export function renderAlerts() {
           button("Send payment link", () => quickPaymentLink(data), { kind: "primary", small: true, testid: "alert-payment-link" }),
         );
       }
-      if (actionMode("extend_grace_period") !== "not_permitted" && state.ctx.subscription) {
+      const sub = state.ctx.subscription;
+      if (actionMode("extend_grace_period") !== "not_permitted" && sub && (sub.applicable_kinds || []).includes("extend_grace_period")) {
         actions.push(
           button(actionLabel("extend_grace_period"), () => openForm("extend_grace_period", { invoice_id: data.invoice_id }), { small: true }),
         );
@@ -145,7 +146,7 @@ export function renderSections() {
       h("dl.bd-dl", {},
         row("Current plan", plan ? plan.display || plan.name : "No subscription", { testid: "plan", emphasis: true }),
         row("Billing cycle", account.billing_cycle
-          ? `${account.billing_cycle}${account.renews_at ? ` (renews ${longDate(account.renews_at)})` : ""}`
+          ? `${account.billing_cycle}${cycleNote(account, sub)}`
           : null, { testid: "billing-cycle" }),
         row("Payment method", pm
           ? h("span", {}, `${pm.display}${pm.expires ? ` (expires ${pm.expires})` : ""}`, pm.expired ? h("span.bd-badge.bd-badge--danger.bd-ml", {}, "Expired") : null)
@@ -190,8 +191,9 @@ export function renderSections() {
     const seats = sub.seats;
     el.append(
       section("Subscription details", "section-subscription",
-        sub.status && sub.status !== "active" ? h("p.bd-sub-status", {}, statusBadge(sub.status), subscriptionNote(sub)) : null,
+        subscriptionState(sub),
         h("dl.bd-dl", {},
+          stateDates(sub),
           row("Start date", isoDate(sub.start_date), { testid: "start-date" }),
           row("Contract end", sub.contract_end ? `${isoDate(sub.contract_end)}${sub.contract_term ? ` (${sub.contract_term})` : ""}` : "No fixed term", { testid: "contract-end" }),
           row("Auto-renewal", sub.auto_renew ? "Enabled" : "Disabled", { testid: "auto-renew" }),
@@ -242,14 +244,45 @@ function otherSubscriptions(ctx) {
   );
 }
 
-function subscriptionNote(sub) {
-  if (sub.status === "trialing" && sub.trial_end) return ` Trial ends ${longDate(sub.trial_end)}`;
-  if (sub.pause_collection) {
-    const resumes = sub.pause_collection.resumes_at;
-    return ` Collection paused${resumes ? ` until ${longDate(resumes)}` : ""}`;
-  }
-  if (sub.cancel_at_period_end) return ` Cancels on ${longDate(sub.current_period_end)}`;
+// The "(renews …)" note of the billing cycle: none for a paused, ending or cancelled
+// subscription (the server leaves renews_at empty then); an ending one says when it ends.
+function cycleNote(account, sub) {
+  if (account.renews_at) return ` (renews ${longDate(account.renews_at)})`;
+  if (sub && sub.state === "ending" && sub.ends_at) return ` (ends ${longDate(sub.ends_at)})`;
   return "";
+}
+
+// The subscription's state as the server states it: a badge, its sentence, and the one
+// action that undoes it (Resume on a paused subscription, Keep on an ending one), offered
+// when the state allows it (applicable_kinds) and the role may take it.
+function subscriptionState(sub) {
+  const state = sub.state || sub.status;
+  if (!state || state === "active") return null;
+  const undo = ["resume_subscription", "undo_cancellation"].find(
+    (kind) => (sub.applicable_kinds || []).includes(kind) && actionMode(kind) !== "not_permitted",
+  );
+  return h(`div.bd-sub-state.bd-sub-state--${state}`, { "data-testid": "subscription-state", "data-state": state },
+    h("p.bd-sub-state__line", {},
+      statusBadge(state, sub.state_label || sub.status_label),
+      sub.state_detail ? h("span.bd-sub-state__detail", { "data-testid": "subscription-state-detail" }, sub.state_detail) : null,
+    ),
+    undo
+      ? h("div.bd-sub-state__actions", {},
+        button(actionLabel(undo), () => openForm(undo), { kind: "primary", small: true, testid: `state-${undo}`, "data-kind": undo }))
+      : null,
+  );
+}
+
+// The dates of the state: resume date, end date, cancellation and end, trial end.
+function stateDates(sub) {
+  const pause = sub.pause_collection;
+  return [
+    pause ? row("Collection resumes", pause.resumes_at ? longDate(pause.resumes_at) : "When someone resumes it", { testid: "resumes-at" }) : null,
+    sub.state === "ending" ? row("Ends on", longDate(sub.ends_at), { testid: "ends-at" }) : null,
+    sub.state === "canceled" && sub.canceled_at ? row("Cancelled on", longDate(sub.canceled_at), { testid: "canceled-at" }) : null,
+    sub.state === "canceled" && sub.ended_at ? row("Ended on", longDate(sub.ended_at), { testid: "ended-at" }) : null,
+    sub.status === "trialing" && sub.trial_end ? row("Trial ends", longDate(sub.trial_end), { testid: "trial-end" }) : null,
+  ].filter(Boolean);
 }
 
 function discountText(discount) {

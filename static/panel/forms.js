@@ -1,5 +1,6 @@
 // The Actions section and the action forms: the buttons the role may use, then one form
-// per action kind (fields from actions.js) going edit → (plan preview) → confirm → result.
+// per action kind (fields from actions.js) going edit → (preview: plan, seats, discount) →
+// confirm → result.
 // One idempotency key per opened form, so a double click or a resubmission after a lost
 // answer makes one action.
 
@@ -100,7 +101,8 @@ export async function openForm(kind, prefill = {}, { confirmNow = false } = {}) 
     key: newKey(),
     opener: document.activeElement,
   };
-  if (confirmNow) review();
+  // A kind with nothing to fill in (Resume, Keep subscription) goes straight to the confirm step.
+  if (confirmNow || !spec.fields(state.ctx).length) review();
   else rerenderForm({ focusFirst: true });
 }
 
@@ -240,7 +242,7 @@ function editStep() {
   if (form.serverError) body.append(h("p.bd-error", { role: "alert" }, errorText(form.serverError)));
   for (const field of fields) body.append(fieldControl(field, form.values[field.name], form.errors[field.name]));
   if (form.spec.needsPreview && form.previewError) {
-    body.append(h("p.bd-error", { role: "alert", "data-testid": "preview-error" }, errorText(form.previewError)));
+    body.append(h("p.bd-error", { role: "alert", tabindex: "-1", "data-testid": "preview-error" }, errorText(form.previewError)));
   }
   body.append(
     h("div.bd-form__buttons", {},
@@ -268,12 +270,14 @@ async function review() {
     form.previewError = null;
     rerenderForm();
     try {
-      form.preview = await state.api.post(`customers/${encodeURIComponent(state.customerId)}/plan-change/preview/`, built.params);
+      form.preview = await state.api.post(`customers/${encodeURIComponent(state.customerId)}/${form.spec.preview}`, built.params);
     } catch (error) {
+      // A refusal the server predicts (below the seats in use, a second discount, the same
+      // plan…) is answered here, in its words, before the confirm step.
       form.previewError = error;
       form.inFlight = false;
       if (handleExpired(error)) return;
-      rerenderForm({ focusSelector: "#bd-f-price_id" });
+      rerenderForm({ focusSelector: "[data-testid=preview-error]" });
       return;
     }
     form.inFlight = false;
@@ -284,19 +288,40 @@ async function review() {
   rerenderForm({ focusSelector: "[data-testid=dry-run]" });
 }
 
+function previewLines(lines) {
+  return lines.length
+    ? h("table.bd-table.bd-table--compact.bd-preview__lines", {},
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Line"), h("th.bd-num", { scope: "col" }, "Amount"))),
+      h("tbody", {}, lines.map((line) => h("tr", {}, h("td.bd-wrap", {}, line.description), h("td.bd-num", {}, money(line.amount))))))
+    : h("p.bd-muted", {}, "No proration lines.");
+}
+
 function previewView(preview) {
   const lines = preview.lines || [];
+  if (!preview.direction) return changePreviewView(preview);
   return h("div.bd-preview", { "data-testid": "plan-preview" },
     h("h3.bd-subtitle", {}, `Preview: ${preview.direction === "downgrade" ? "downgrade" : "upgrade"}`),
-    lines.length
-      ? h("table.bd-table.bd-table--compact", {},
-        h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Line"), h("th.bd-num", { scope: "col" }, "Amount"))),
-        h("tbody", {}, lines.map((line) => h("tr", {}, h("td", {}, line.description), h("td.bd-num", {}, money(line.amount))))))
-      : h("p.bd-muted", {}, "No proration lines."),
+    previewLines(lines),
     h("dl.bd-dl", {},
       row("Amount due now", money(preview.amount_due_now), { testid: "preview-due-now", emphasis: true }),
       row("New recurring amount", money(preview.new_recurring_amount), { testid: "preview-recurring" }),
       row("Effective date", longDate(preview.effective_date), { testid: "preview-effective" }),
+    ),
+  );
+}
+
+// A seat change's or a discount's preview: what the next invoice carries and bills.
+function changePreviewView(preview) {
+  const next = preview.next_invoice;
+  return h("div.bd-preview", { "data-testid": "change-preview" },
+    h("h3.bd-subtitle", {}, "Preview: next invoice"),
+    preview.kind === "adjust_seats" ? previewLines(preview.lines || []) : null,
+    h("dl.bd-dl", {},
+      row("Recurring amount now", money(preview.current_recurring_amount), { testid: "preview-current" }),
+      row("New recurring amount", money(preview.new_recurring_amount), { testid: "preview-recurring" }),
+      row("Amount due now", money(preview.amount_due_now), { testid: "preview-due-now" }),
+      row("Next invoice", next ? `${money(next.amount)} on ${longDate(next.date)}` : "None: the subscription does not renew", { testid: "preview-next-invoice", emphasis: true }),
+      next && next.discount && next.discount.amount ? row("Discount on it", `−${money(next.discount)}`, { testid: "preview-next-discount" }) : null,
     ),
   );
 }

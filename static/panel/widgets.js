@@ -13,9 +13,29 @@ export function button(label, onClick, { kind = "secondary", testid, small, ...a
   );
 }
 
+/**
+ * How an error reads to the agent: the server's own sentence, never its code. A bare
+ * "not valid" gets the field messages the server sent with it.
+ */
 export function errorText(error) {
-  if (error instanceof ApiError) return `${error.message} (${error.code})`;
+  if (error instanceof ApiError) {
+    const message = error.message || "Something went wrong.";
+    const fields = fieldMessages(error.details && (error.details.params || error.details));
+    if (fields.length && !fields.some((text) => message.includes(text))) return `${message} ${fields.join(" ")}`;
+    return message;
+  }
   return String((error && error.message) || error || "Something went wrong.");
+}
+
+function fieldMessages(details) {
+  if (!details || typeof details !== "object") return [];
+  const found = [];
+  for (const [key, value] of Object.entries(details)) {
+    if (key === "codes" || key === "first_code") continue;
+    const texts = Array.isArray(value) ? value : [];
+    for (const text of texts) if (typeof text === "string") found.push(text.endsWith(".") ? text : `${text}.`);
+  }
+  return [...new Set(found)].slice(0, 3);
 }
 
 export function banner(kind, title, body, { testid, actions } = {}) {
@@ -51,7 +71,7 @@ export function statusBadge(status, label) {
     paid: "success", succeeded: "success", active: "success",
     failed: "danger", past_due: "danger", unpaid: "danger", uncollectible: "danger", canceled: "neutral",
     refunded: "neutral", partially_refunded: "warning", disputed: "danger", open: "warning",
-    trialing: "info", paused: "warning", pending: "warning", pending_approval: "warning",
+    trialing: "info", paused: "warning", ending: "warning", pending: "warning", pending_approval: "warning",
     denied: "danger", expired: "neutral", executing: "info", not_permitted: "neutral", draft: "neutral", void: "neutral",
     outcome_unknown: "warning",
   }[status] || "neutral";
