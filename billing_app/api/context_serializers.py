@@ -153,7 +153,14 @@ class PendingCreditSerializer(serializers.Serializer):
 class CreditsSerializer(serializers.Serializer):
     available = MoneySerializer()
     applied_this_cycle = MoneySerializer()
-    pending = PendingCreditSerializer(many=True)
+    on_balance = PendingCreditSerializer(
+        many=True, help_text="The granted credits the available credit is made of."
+    )
+    pending = PendingCreditSerializer(
+        many=True,
+        help_text="Credits asked for and not on the balance yet (awaiting approval or the "
+        "billing system's answer); never one already counted in available.",
+    )
 
 
 class SeatsSerializer(serializers.Serializer):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import User
 from django.utils import timezone
 
 from billing_app.catalog import Role
@@ -617,11 +618,59 @@ def test_prepaid_balance_credits_available_applied_and_pending(seeded):
     assert extra_seat == 1_936
     assert ctx["credits"]["available"] == usd(15_000 - extra_seat)
     assert ctx["credits"]["applied_this_cycle"] == usd(extra_seat)
-    assert [(p["description"], p["amount"]["amount"]) for p in ctx["credits"]["pending"]] == [
+    # the available credit is made of what is left of the two grants …
+    assert [(p["description"], p["amount"]["amount"]) for p in ctx["credits"]["on_balance"]] == [
         ("Goodwill", 10_000),
         ("Outage", 5_000 - extra_seat),
     ]
+    # … and none of it is "pending": it is on the balance already (issue 14)
+    assert ctx["credits"]["pending"] == []
     assert ctx["payment_status"]["outstanding_balance"] == usd(0)
+
+
+def test_pending_credits_are_the_ones_not_on_the_balance_yet(seeded):
+    # given a credit on Acme's balance, and two credits asked for: one awaiting a
+    # Manager's approval, one sent to the billing system with no answer yet
+    workspace = seeded.workspace
+    SandboxProvider(workspace).apply_credit(
+        customer_id="cus_sbx_acme",
+        amount=Money(5_000, "USD"),
+        description="Outage",
+        idempotency_key="c1",
+    )
+    agent = User.objects.create(username="l1-agent")
+    for n, (status, amount, description) in enumerate(
+        (
+            (BillingAction.Status.PENDING_APPROVAL, 60_000, "Service credit"),
+            (BillingAction.Status.OUTCOME_UNKNOWN, 2_500, ""),
+            (BillingAction.Status.SUCCEEDED, 5_000, "Outage"),  # the one on the balance
+            (BillingAction.Status.DENIED, 9_000, "Refused"),
+        )
+    ):
+        BillingAction.objects.create(
+            workspace=workspace,
+            actor=agent,
+            actor_role=Role.L1,
+            customer_id="cus_sbx_acme",
+            kind="apply_credit",
+            params={"description": description} if description else {},
+            amount=amount,
+            currency="USD",
+            status=status,
+            decision="approval" if n != 1 else "allow",
+            idempotency_key=f"credit-{n}",
+            request_fingerprint=f"credit-{n}",
+        )
+
+    credits = context_of(workspace, "cus_sbx_acme")["credits"]
+
+    # then available is the balance, and pending only the two not on it — each once
+    assert credits["available"] == usd(5_000)
+    assert [c["amount"]["amount"] for c in credits["on_balance"]] == [5_000]
+    assert sorted((c["amount"]["amount"], c["description"]) for c in credits["pending"]) == [
+        (2_500, "Confirming with Stripe"),
+        (60_000, "Service credit (pending approval)"),
+    ]
 
 
 def test_tax_exempt_and_deleted_customers(seeded):

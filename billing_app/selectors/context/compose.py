@@ -126,7 +126,9 @@ def customer_context(
         "account": _account_block(facts, primary, payment_method),
         "payment_status": _payment_status(facts),
         "payment_history": history,
-        "credits": credits_block(customer, facts.balance_transactions, started, facts.currency),
+        "credits": credits_block(
+            customer, facts.balance_transactions, started, facts.currency, facts.actions
+        ),
         "subscription": primary,
         "subscriptions": subscriptions,
         "lifetime_value": lifetime_value(

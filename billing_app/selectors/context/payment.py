@@ -1,9 +1,16 @@
 """The payment side of the context: the payment method, the payment status and the credits.
 
-* **Credits** — available is the credit the customer holds (−balance when the
-  balance is negative); applied this cycle sums the balance applied to invoices
-  since the primary subscription's current period began; pending lists the granted
-  credits not yet consumed, oldest consumed first.
+* **Credits** — three figures that never count one credit twice:
+
+  - *available*: the credit the customer holds now (−balance when the balance is
+    negative); ``on_balance`` lists the granted credits it is made of (not yet consumed,
+    oldest consumed first);
+  - *applied this cycle*: the balance applied to invoices since the primary
+    subscription's current period began (already consumed, no longer available);
+  - *pending*: credits asked for that are not on the balance yet — Billing Desk's
+    ``apply_credit`` actions for the customer awaiting approval or awaiting the billing
+    system's answer. A credit on the balance is never pending (issue 14: "Pending
+    credits" listed the credits already on the balance).
 """
 
 from __future__ import annotations
@@ -12,7 +19,8 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from ...models import MirrorBalanceTransaction, MirrorCharge, MirrorCustomer
+from ...catalog import ActionKind
+from ...models import BillingAction, MirrorBalanceTransaction, MirrorCharge, MirrorCustomer
 from ...money import money_json
 from ..payments import card_brand_label, charge_method_label
 from .shapes import Obj, day
@@ -74,11 +82,41 @@ def last_payment_block(charge: MirrorCharge | None) -> Obj | None:
     }
 
 
+# The credit actions that are asked for but not on the balance yet.
+PENDING_CREDIT_STATUSES = (
+    BillingAction.Status.PENDING_APPROVAL,
+    BillingAction.Status.OUTCOME_UNKNOWN,
+)
+
+
+def pending_credits(actions: list[BillingAction], currency: str) -> list[Obj]:
+    """Credits requested for the customer and not on its balance yet, newest first."""
+    out: list[Obj] = []
+    for action in actions:
+        if action.kind != ActionKind.APPLY_CREDIT or action.status not in PENDING_CREDIT_STATUSES:
+            continue
+        params = action.params or {}
+        what = str(params.get("description") or "").strip()
+        label = str(BillingAction.Status(action.status).label)
+        out.append(
+            {
+                "id": str(action.pk),
+                "amount": money_json(int(action.amount or 0), action.currency or currency),
+                "granted": money_json(int(action.amount or 0), action.currency or currency),
+                "description": f"{what} ({label[:1].lower()}{label[1:]})" if what else label,
+                "status": action.status,
+                "date": day(action.created_at),
+            }
+        )
+    return out
+
+
 def credits_block(
     customer: MirrorCustomer,
     txns: list[MirrorBalanceTransaction],
     period_start: datetime | None,
     currency: str,
+    actions: list[BillingAction] | None = None,
 ) -> Obj:
     available = -customer.balance if customer.balance < 0 else 0
     applied = sum(
@@ -90,7 +128,7 @@ def credits_block(
         and t.created
         and t.created >= period_start
     )
-    pending: list[Obj] = []
+    on_balance: list[Obj] = []
     remaining = available
     grants = sorted(
         (t for t in txns if t.amount < 0 and t.type != "applied_to_invoice"),
@@ -102,7 +140,7 @@ def credits_block(
             break
         left = min(-grant.amount, remaining)
         remaining -= left
-        pending.append(
+        on_balance.append(
             {
                 "id": grant.stripe_id,
                 "amount": money_json(left, grant.currency or currency),
@@ -114,5 +152,6 @@ def credits_block(
     return {
         "available": money_json(available, currency),
         "applied_this_cycle": money_json(applied, currency),
-        "pending": pending,
+        "on_balance": on_balance,
+        "pending": pending_credits(actions or [], currency),
     }
