@@ -26,9 +26,9 @@ migrate: $(STAMP)
 	mkdir -p var
 	$(DEMO_ENV) $(BIN)/python manage.py migrate --noinput
 
+# seed_demo prints the demo's addresses on $(HOST):$(PORT) and, last, the admin sign-in.
 demo: migrate
-	$(DEMO_ENV) $(BIN)/python manage.py seed_demo
-	@echo "Billing Desk demo: http://$(HOST):$(PORT)/demo/  (admin: http://$(HOST):$(PORT)/admin/)"
+	$(DEMO_ENV) HOST=$(HOST) PORT=$(PORT) $(BIN)/python manage.py seed_demo $(if $(AS_OF),--as-of $(AS_OF))
 	$(DEMO_ENV) $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 test: $(STAMP)

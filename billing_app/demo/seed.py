@@ -189,7 +189,12 @@ def _reset_customers(workspace: Workspace, customer_ids: Iterable[str]) -> None:
 
 
 @transaction.atomic
-def demo_seed(*, as_of: datetime | None = None, admin_password: str | None = None) -> SeedSummary:
+def demo_seed(
+    *,
+    as_of: datetime | None = None,
+    admin_password: str | None = None,
+    base_url: str | None = None,
+) -> SeedSummary:
     """Create or reset the demo workspace, its demo installation, the admin user and the customers.
 
     ``as_of`` (aware) dates the history and freezes the sandbox clock on it;
@@ -217,7 +222,7 @@ def demo_seed(*, as_of: datetime | None = None, admin_password: str | None = Non
     # Issue 7: the failure records, as the payment-failure workflow keeps them.
     payment_failures_sync(workspace=workspace, customer_ids=SEEDED_CUSTOMERS, reset=True)
     provider_health_record(workspace_id=workspace.pk, available=True)
-    base = settings.PUBLIC_BASE_URL
+    base = (base_url or settings.PUBLIC_BASE_URL).rstrip("/")
     return SeedSummary(
         workspace=workspace,
         created_workspace=created,

@@ -64,7 +64,7 @@ def test_seed_demo_creates_the_workspace_admin_and_customers_and_prints_the_pass
         "sandbox",
     )
     assert Installation.objects.get(connector="demo").domain == "demo.billing-desk.local"
-    password = re.search(r"password (\S+)", output).group(1)
+    password = re.search(r"Password:\s+(\S+)", output).group(1)
     admin = User.objects.get(username="admin")
     assert admin.is_superuser and admin.check_password(password)
     assert "http://127.0.0.1:8000/admin/" in output
@@ -80,6 +80,44 @@ def test_seed_demo_creates_the_workspace_admin_and_customers_and_prints_the_pass
     # the dashboard's history is seeded too, so /dashboard/ is populated
     assert "Dashboard history: seeded" in output
     assert HelpdeskTicket.objects.filter(workspace=workspace).exists()
+
+
+def test_the_urls_use_the_host_and_port_make_demo_passes(db, monkeypatch):
+    # given `make demo HOST=0.0.0.0 PORT=9000` (the Makefile passes both to seed_demo)
+    monkeypatch.delenv("BILLING_DESK_PUBLIC_URL", raising=False)
+    monkeypatch.setenv("HOST", "0.0.0.0")
+    monkeypatch.setenv("PORT", "9000")
+
+    output = seed("--as-of", "2026-01-15", "--no-history")
+
+    # then every address is on port 9000 (a server on every interface is reached locally)
+    assert "http://127.0.0.1:9000/demo/" in output
+    assert "http://127.0.0.1:9000/admin/" in output
+    assert "http://127.0.0.1:9000/reports/monthly/2026-01/" in output
+    assert ":8000" not in output
+
+
+def test_the_admin_sign_in_is_the_last_block_of_the_output(db, caplog):
+    output = seed("--as-of", "2026-01-15")
+
+    # then the output ends with a framed block: the addresses, the username, the password
+    lines = output.rstrip("\n").splitlines()
+    assert set(lines[-1]) == {"="}
+    start = len(lines) - 1 - lines[::-1].index(lines[-1], 1)
+    block = lines[start + 1 : -1]
+    assert block[0] == "Billing Desk demo is ready"
+    assert [line.split(":")[0].strip() for line in block[1:]] == [
+        "Demo",
+        "Dashboard",
+        "Report",
+        "Admin",
+        "Username",
+        "Password",
+    ]
+    password = block[-1].split()[1]
+    assert User.objects.get(username="admin").check_password(password)
+    # and the seeding's INFO log lines (hundreds: failure warnings, outbox tasks) are held back
+    assert not [r for r in caplog.records if r.levelname == "INFO"]
 
 
 def test_no_history_seeds_only_the_panel_customers(db):

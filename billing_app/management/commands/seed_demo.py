@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, time
 
 from django.conf import settings
@@ -12,6 +16,7 @@ from billing_app.demo.seed import ACME, demo_seed
 from billing_app.errors import BillingDeskError
 from billing_app.models import MirrorCustomer
 from billing_app.selectors.context import customer_context
+from billing_app.selectors.months import Month
 
 from ._errors import command_error
 
@@ -22,6 +27,43 @@ def _as_of(value: str) -> datetime:
     except ValueError:
         raise CommandError(f"--as-of must be a date such as 2026-01-15, not {value!r}.") from None
     return datetime.combine(day, time(12, 0), tzinfo=UTC)
+
+
+# Where ``runserver`` listens when nothing says otherwise (the Makefile's defaults).
+DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", "8000"
+
+
+def demo_base_url() -> str:
+    """The demo's address as it will be served.
+
+    ``BILLING_DESK_PUBLIC_URL`` when it is set; else ``http://$HOST:$PORT`` from the
+    environment ``make demo`` passes (``make demo PORT=9000``); a server listening on
+    every interface (``0.0.0.0``, ``::``) is reached on 127.0.0.1.
+    """
+    public = os.environ.get("BILLING_DESK_PUBLIC_URL", "").strip().rstrip("/")
+    if public:
+        return public
+    host = os.environ.get("HOST", "").strip() or DEFAULT_HOST
+    port = os.environ.get("PORT", "").strip() or DEFAULT_PORT
+    if host in ("0.0.0.0", "::", "[::]"):  # noqa: S104 - a listening address, not a bind
+        host = DEFAULT_HOST
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+@contextmanager
+def _quiet(verbosity: int) -> Iterator[None]:
+    """Hold back the INFO log lines seeding writes (hundreds: payment-failure warnings,
+    outbox tasks) unless ``-v 2``; warnings and errors still show."""
+    if verbosity >= 2:
+        yield
+        return
+    logging.disable(logging.INFO)
+    try:
+        yield
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 class Command(BaseCommand):
@@ -55,13 +97,15 @@ class Command(BaseCommand):
                 "creates a sandbox workspace and an admin user, which production must never "
                 "have. Nothing was changed."
             )
+        base = demo_base_url()
         try:
-            summary = demo_seed(as_of=options["as_of"])
-            history = (
-                None
-                if options["no_history"]
-                else demo_history_seed(workspace=summary.workspace, as_of=options["as_of"])
-            )
+            with _quiet(int(options.get("verbosity", 1))):
+                summary = demo_seed(as_of=options["as_of"], base_url=base)
+                history = (
+                    None
+                    if options["no_history"]
+                    else demo_history_seed(workspace=summary.workspace, as_of=options["as_of"])
+                )
         except BillingDeskError as exc:
             raise command_error(exc) from exc
         out = self.stdout
@@ -85,20 +129,32 @@ class Command(BaseCommand):
             f"{value['months_active']} months, MRR {value['mrr']['display']}, "
             f"ARR {value['arr']['display']}."
         )
+        month = Month.of(summary.as_of)
         if history is not None:
             out.write(
                 "Dashboard history: "
                 + ("seeded" if history.created else "already present")
-                + " — see /dashboard/"
+                + f" — the dashboard opens on {month.label}"
             )
-        out.write("")
-        out.write(f"Admin:     {summary.admin_url}")
-        out.write(f"  username {summary.admin_username}")
+        # The block to read last: where the demo is and how to sign in.
+        lines = [
+            "Billing Desk demo is ready",
+            f"  Demo:       {summary.demo_url}",
+            f"  Dashboard:  {base}/dashboard/",
+            f"  Report:     {base}/reports/monthly/{month.key}/",
+            f"  Admin:      {summary.admin_url}",
+            f"  Username:   {summary.admin_username}",
+        ]
         if summary.admin_password is None:
-            out.write(
-                f"  user {summary.admin_username!r} already exists and was not created by "
-                "seed_demo: its password was left unchanged"
-            )
+            lines += [
+                f"  User {summary.admin_username!r} already exists and was not created by",
+                "  seed_demo: its password was left unchanged.",
+            ]
         else:
-            out.write(f"  password {summary.admin_password}   (new on every run)")
-        out.write(f"Demo:      {summary.demo_url}")
+            lines.append(f"  Password:   {summary.admin_password}   (new on every run)")
+        rule = "=" * max(len(line) for line in lines)
+        out.write("")
+        out.write(rule)
+        for line in lines:
+            out.write(line)
+        out.write(rule)
