@@ -264,8 +264,8 @@ async function loadHistory(more = false) {
   history.loading = false;
   renderHistory();
   if (more) {
-    const next = document.querySelector("[data-testid=history-more-decided]") || document.querySelector("[data-testid=decided] li:last-child");
-    if (next) next.focus?.();
+    const next = document.querySelector("[data-testid=history-more-decided]");
+    if (next) next.focus();
   }
 }
 
@@ -283,15 +283,18 @@ function renderHistory() {
   el.append(h("ul.bd-activity", { "data-testid": "decided" }, history.items.map((item) => {
     const s = approvalSummary(item);
     const outcome = (item.details || {}).outcome || {};
-    return h("li", { tabindex: "-1" },
+    return h("li", {},
       h("span.bd-activity__what", {}, `${s.kind}${s.amount ? ` · ${s.amount}` : ""} · ${s.customer}`),
       statusBadge(item.status === "approved" ? "succeeded" : item.status, capitalize(item.status)),
       h("span.bd-activity__meta", {}, `${outcome.title || ""}${item.decided_at ? ` · ${dateTime(item.decided_at)}` : ""}`),
     );
   })));
-  if (history.hasNext) {
-    el.append(button(history.loading ? "Loading…" : "Load more", () => loadHistory(true), {
-      small: true, testid: "history-more-decided", disabled: history.loading,
-    }));
+  if (history.hasNext || history.page > 1) {
+    // The button stays once everything is shown (aria-disabled keeps it focusable), so the
+    // focus it holds after "Load more" never falls back to <body>.
+    const done = !history.hasNext;
+    el.append(button(history.loading ? "Loading…" : done ? "All decided requests shown" : "Load more", () => {
+      if (!done && !history.loading) loadHistory(true);
+    }, { small: true, testid: "history-more-decided", "aria-disabled": done || history.loading ? "true" : null }));
   }
 }
