@@ -109,6 +109,9 @@ function requestItem(item) {
       h("strong", {}, `${details.kind_label || actionName(item.kind)}${item.amount ? ` · ${money(item.amount)}` : ""}`),
       " ", outcomeBadge(outcome)),
     h("p.bd-outcome__title", { "data-testid": "request-outcome" }, sentence(outcome.title)),
+    outcome.state === "approved" && (details.lines || []).length
+      ? h("dl.bd-dl.bd-lines", { "data-testid": "request-done" }, details.lines.map((line) => row(line.label, line.text)))
+      : null,
     trail.requested_at ? h("p.bd-muted.bd-small", {},
       `Requested ${dateTime(trail.requested_at)}${trail.decided_at ? ` · decided ${dateTime(trail.decided_at)}` : ""}`) : null,
     details.customer_message

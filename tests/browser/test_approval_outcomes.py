@@ -145,6 +145,9 @@ def test_a_specialist_sees_the_managers_approval_and_the_approved_message(
     expect(request.get_by_test_id("request-message")).to_have_value(
         re.compile(r"^We've processed your refund of \$1,200\.00\. ")
     )
+    # with what was done, in words
+    expect(request.get_by_test_id("request-done")).to_contain_text("Refund$1,200.00")
+    expect(request.get_by_test_id("request-done")).to_contain_text("Refund statusRefunded")
     action.refresh_from_db()
     assert action.status == BillingAction.Status.SUCCEEDED
 
