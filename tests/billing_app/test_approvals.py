@@ -41,27 +41,28 @@ def spy(monkeypatch):
 
 @pytest.fixture
 def escalated_refund(workspace, acme, api_as):
-    """An L1 agent's $100 refund request, waiting for a Manager."""
-    l1 = api_as(workspace, Role.L1, agent_id="l1-requester")
-    body = post_action(l1, K.ISSUE_REFUND, refund(10000)).json()
+    """A Billing Specialist's $1,200 refund request (above their $1,000 limit), waiting for a
+    Manager. (An L1 agent may not even request a refund: the brief's ❌.)"""
+    requester = api_as(workspace, Role.SPECIALIST, agent_id="spec-requester")
+    body = post_action(requester, K.ISSUE_REFUND, refund(120_000)).json()
     assert body["status"] == "pending_approval"
-    return l1, body
+    return requester, body
 
 
 def test_approver_sees_what_they_may_decide_and_nobody_else_does(
     workspace, escalated_refund, api_as
 ):
-    l1, body = escalated_refund
+    requester, body = escalated_refund
     manager = api_as(workspace, Role.MANAGER)
 
     listed = manager.get("/api/v1/approvals/").json()["results"]
     assert [a["id"] for a in listed] == [body["approval"]["id"]]
     assert listed[0]["action"]["kind"] == "issue_refund"
-    assert listed[0]["action"]["amount"]["display"] == "$100.00"
+    assert listed[0]["action"]["amount"]["display"] == "$1,200.00"
     assert listed[0]["required_roles"] == ["manager"]
 
     # the requester, an L2 agent and a VP (not a required role) see nothing
-    assert l1.get("/api/v1/approvals/").json()["results"] == []
+    assert requester.get("/api/v1/approvals/").json()["results"] == []
     assert api_as(workspace, Role.L2).get("/api/v1/approvals/").json()["results"] == []
     assert api_as(workspace, Role.VP).get("/api/v1/approvals/").json()["results"] == []
 
@@ -87,8 +88,8 @@ def test_approval_executes_once_with_the_approver_recorded(
     assert action.approved_by == manager.membership.user
     ((_, kwargs),) = spy.writes("refund")
     assert kwargs["idempotency_key"] == f"billing-desk-{action.id}-issue_refund"
-    assert MirrorRefund.objects.filter(charge_id="ch_acme_paid", amount=10000).count() == 1
-    assert action.customer_message.startswith("We've processed your refund of $100.00.")
+    assert MirrorRefund.objects.filter(charge_id="ch_acme_paid", amount=120_000).count() == 1
+    assert action.customer_message.startswith("We've processed your refund of $1,200.00.")
     # the decision note and the action note are both queued for the requester's ticket
     assert len(callbacks) == 2
 
