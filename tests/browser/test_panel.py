@@ -118,8 +118,8 @@ def test_a_refund_above_the_specialists_limit_is_sent_to_a_manager(page, sandbox
     # when they refund $1,200 of it
     form.get_by_label("Amount to refund (USD)").fill("1200")
     form.get_by_test_id("form-review").click()
-    expect(form.get_by_test_id("policy-note")).to_contain_text("Manager")
-    form.get_by_test_id("form-confirm").click()
+    expect(form.get_by_test_id("dry-run")).to_contain_text("Goes to a Manager for approval")
+    form.get_by_role("button", name="Send for approval").click()
 
     # then it becomes a request for a Manager's approval, and no money moved
     expect(form.get_by_test_id("action-result")).to_have_attribute(
@@ -153,7 +153,7 @@ def test_l2_applies_a_50_dollar_credit_and_sees_it_in_the_context(page, sandbox)
     form.get_by_test_id("form-review").click()
     expect(form.get_by_test_id("confirm-summary")).to_contain_text("$50.00")
     expect(form.get_by_test_id("confirm-summary")).to_contain_text("Acme Corp")
-    expect(form.get_by_test_id("policy-note")).to_contain_text("Within your limit")
+    expect(form.get_by_test_id("dry-run")).to_contain_text("Happens now")
     form.get_by_role("button", name="Confirm").click()
 
     # then it is done, with a message for the customer, and the context shows the credit
@@ -296,7 +296,7 @@ def test_a_resubmission_after_a_lost_answer_reuses_the_idempotency_key(page, san
     form.get_by_label("Reason (shown on the customer's balance)").fill("Goodwill")
     form.get_by_test_id("form-review").click()
     form.get_by_test_id("form-confirm").click()
-    expect(form.get_by_test_id("form-error")).to_contain_text("network_error")
+    expect(form.get_by_test_id("form-error")).to_contain_text("could not be reached")
 
     # when the agent submits again
     form.get_by_test_id("form-confirm").click()
