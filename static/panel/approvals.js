@@ -8,7 +8,7 @@ import { capitalize, dateTime, humanize, money } from "./format.js";
 import { refreshContext } from "./loading.js";
 import { canApprove } from "./role.js";
 import { handleExpired } from "./screens.js";
-import { live, region, state } from "./state.js";
+import { live, state } from "./state.js";
 import { actionName, roleLabel } from "./vocabulary.js";
 import { banner, button, errorText, row, statusBadge } from "./widgets.js";
 
