@@ -160,6 +160,24 @@ def escalatable_l1_credit(workspace, api_as):
     )
 
 
+def _manager_does(kind: ActionKind, **changes):
+    def setup(workspace, api_as):
+        manager = api_as(workspace, MGR, agent_id="history-manager")
+        response = manager.post(
+            "/api/v1/actions/",
+            {**body(*happy(kind, **changes)), "idempotency_key": next_key("history")},
+            format="json",
+        )
+        assert response.json()["status"] == "succeeded", response.json()
+
+    return setup
+
+
+paused = _manager_does(K.PAUSE_SUBSCRIPTION)
+ending = _manager_does(K.CANCEL_SUBSCRIPTION)
+SUB = {"subscription_id": "sub_acme"}
+
+
 def none(workspace, api_as):
     return None
 
@@ -206,6 +224,11 @@ CASES = [
     ("cancel, requested",       cancel(True),                                   none, (X, X, E, E)),
     ("cancel, not requested",   cancel(False),                                  none, (X, X, E, X)),
     ("force cancel",            happy(K.FORCE_CANCEL),                          none, (X, X, X, LEGAL)),
+    # resume and keep sit under the pause and cancel rows. An undo sends no customer_requested,
+    # so the Specialist's customer-requested-only cancel cell refuses it (see the CHANGELOG).
+    ("resume a paused one",     (K.RESUME_SUBSCRIPTION, "cus_acme", SUB),     paused, (X, X, E, E)),
+    ("keep one set to end",     (K.UNDO_CANCELLATION, "cus_acme", SUB),       ending, (X, X, E, X)),
+    ("resume one not paused",   (K.RESUME_SUBSCRIPTION, "cus_acme", SUB),       none, ("not_paused",) * 4),
     # discount: up to 15% Manager and Specialist; above 15% Specialist after VP approval
     ("discount 15%",            discount("15"),                                 none, (X, X, E, E)),
     ("discount 15.5%",          discount("15.5"),                               none, (X, X, X, VP)),
