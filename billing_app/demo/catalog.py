@@ -2,6 +2,16 @@
 
 One place names every price the demo sells, so a customer's subscription, its
 invoices and the history's plan changes all read the same unit amounts.
+
+Two plan families, each a sane ladder, marked on the product (``metadata.pricing``):
+
+* **per seat** — Business $30, Enterprise Pro $48 (the brief's Acme: 50 seats =
+  $2,400/month), Enterprise Plus $64 a seat a month;
+* **flat** — Starter $49, Pro $149, Team $299 a month for the account (one seat).
+
+The plan-change form offers the plans of the subscription's own family
+(``selectors.plans``): Acme's 50 seats see Business $1,500, Enterprise Pro $2,400,
+Enterprise Plus $3,200 — not Starter at 50 × $49 = $2,450 above Business (issue 14).
 """
 
 from __future__ import annotations
@@ -12,6 +22,9 @@ from typing import Any
 from ..providers.sandbox import objects as o
 
 Obj = dict[str, Any]
+
+# ``metadata.pricing`` of a plan product (``selectors.plans.PRICING_METADATA_KEY``).
+PER_SEAT, FLAT = "per_seat", "flat"
 
 # What each plan includes, as Stripe holds it on the product (``description`` and
 # ``marketing_features``): the panel's plan card and the plan-change message read it.
@@ -45,16 +58,21 @@ class DemoCatalog:
         self.created = created
         self.products: dict[str, Obj] = {}
         self.prices: dict[str, Obj] = {}
-        self.starter = self.price("starter__monthly", "Starter", 4900)
-        self.pro = self.price("pro__monthly", "Pro", 14900)
-        self.pro_annual = self.price("pro__annual", "Pro", 149000, interval="year")
-        self.team = self.price("team__monthly", "Team", 29900)
-        self.business = self.price("business__monthly", "Business", 3000)
-        self.enterprise = self.price("enterprise_pro__monthly", "Enterprise Pro", 4800)
-        self.enterprise_annual = self.price(
-            "enterprise_pro__annual", "Enterprise Pro", 57600, interval="year"
+        flat, seat = {"pricing": FLAT}, {"pricing": PER_SEAT}
+        self.starter = self.price("starter__monthly", "Starter", 4900, metadata=flat)
+        self.pro = self.price("pro__monthly", "Pro", 14900, metadata=flat)
+        self.pro_annual = self.price("pro__annual", "Pro", 149000, interval="year", metadata=flat)
+        self.team = self.price("team__monthly", "Team", 29900, metadata=flat)
+        self.business = self.price("business__monthly", "Business", 3000, metadata=seat)
+        self.enterprise = self.price(
+            "enterprise_pro__monthly", "Enterprise Pro", 4800, metadata=seat
         )
-        self.enterprise_plus = self.price("enterprise_plus__monthly", "Enterprise Plus", 6400)
+        self.enterprise_annual = self.price(
+            "enterprise_pro__annual", "Enterprise Pro", 57600, interval="year", metadata=seat
+        )
+        self.enterprise_plus = self.price(
+            "enterprise_plus__monthly", "Enterprise Plus", 6400, metadata=seat
+        )
         self.analytics = self.price(
             "advanced_analytics__annual", "Advanced Analytics", 600000, interval="year", addon=True
         )
@@ -79,13 +97,14 @@ class DemoCatalog:
         currency: str = "usd",
         interval: str | None = "month",
         addon: bool = False,
+        metadata: dict[str, str] | None = None,
     ) -> Obj:
         product_id = f"prod_sbx_{key.split('__')[0]}"
         product = self.products.get(product_id) or o.product(
             id=product_id,
             name=name,
             created=self.created,
-            metadata={"addon": "true"} if addon else {},
+            metadata={"addon": "true"} if addon else dict(metadata or {}),
         )
         if name in INCLUDED:
             product["description"] = INCLUDED[name][0]

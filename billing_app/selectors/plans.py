@@ -19,6 +19,15 @@ from .products import addon_product_ids
 Obj = dict[str, Any]
 
 INTERVAL_ORDER = {"day": 0, "week": 1, "month": 2, "year": 3}
+# A plan product's pricing family (``metadata.pricing``: ``per_seat`` or ``flat``). When the
+# current plan's product names one, the form offers the plans of that family only: a
+# flat plan priced × the seats of a per-seat one reads nonsense (issue 14: Starter at
+# 50 × $49 = $2,450 above Business at $1,500). Products without it are always offered.
+PRICING_METADATA_KEY = "pricing"
+
+
+def _family(product: MirrorProduct | None) -> str:
+    return str(((product.metadata if product else None) or {}).get(PRICING_METADATA_KEY) or "")
 
 
 def plan_options(*, workspace: Workspace, customer_id: str) -> dict[str, Any]:
@@ -38,6 +47,7 @@ def plan_options(*, workspace: Workspace, customer_id: str) -> dict[str, Any]:
     current: set[str] = set()
     quantity = 1
     interval: tuple[str, int] | None = None
+    plan_product = ""
     if subscription is not None:
         current = {catalog.view(item).price.id for item in sub_items(subscription)}
         plan = catalog.plan_item(subscription)
@@ -45,6 +55,7 @@ def plan_options(*, workspace: Workspace, customer_id: str) -> dict[str, Any]:
             view = catalog.view(plan)
             quantity = view.quantity or 1
             interval = (view.price.interval or "month", view.price.interval_count)
+            plan_product = str(view.price.product_id or "")
     candidates = MirrorPrice.objects.filter(
         workspace=workspace, active=True, type="recurring", currency__iexact=currency
     )
@@ -62,12 +73,19 @@ def plan_options(*, workspace: Workspace, customer_id: str) -> dict[str, Any]:
         )
     }
     addons = addon_product_ids(workspace=workspace, product_ids=products)
+    family = _family(
+        products.get(plan_product)
+        or MirrorProduct.objects.filter(workspace=workspace, stripe_id=plan_product).first()
+        if plan_product
+        else None
+    )
     options = [
         _option(price, product, quantity=quantity, current=price.stripe_id in current)
         for price in prices
         if (product := products.get(price.product_id)) is not None
         and product.active
         and product.stripe_id not in addons
+        and (not family or _family(product) in ("", family))
     ]
     options.sort(
         key=lambda o: (INTERVAL_ORDER.get(o["interval"], 9), o["amount"]["amount"], o["name"])

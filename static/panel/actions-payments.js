@@ -18,21 +18,46 @@ function majorOf(value) {
   return toMajorString(value.amount, value.currency, value.exponent);
 }
 
+/** True when the customer owes nothing: no open invoice, an outstanding balance of 0. */
+export function nothingToPay(ctx) {
+  const due = ctx.payment_status && ctx.payment_status.outstanding_balance;
+  return Boolean(due) && due.amount <= 0;
+}
+
+function nothingToPayText(ctx) {
+  return `There is nothing to pay: ${customerName(ctx)} has no open invoice and owes ${money(ctx.payment_status.outstanding_balance)}. To have the customer save a new card, use Update payment method.`;
+}
+
 export const PAYMENT_ACTIONS = {
   generate_payment_link: {
     applies: () => true,
     fields: (ctx) => {
+      if (nothingToPay(ctx)) {
+        // Said before Review, in words: a link for $0 would only save a card.
+        return [{
+          name: "invoice_id",
+          label: "Invoice",
+          type: "select",
+          options: [["", `Nothing open · ${money(ctx.payment_status.outstanding_balance)} due`]],
+          help: nothingToPayText(ctx),
+        }];
+      }
       const options = invoiceOptions(ctx).filter(([, text]) => !/Paid/.test(text));
       return options.length
         ? [{ name: "invoice_id", label: "Invoice", type: "select", options: [["", "The open balance"], ...options] }]
         : [];
     },
     defaults: (ctx, prefill) => ({ invoice_id: prefill.invoice_id || "" }),
-    build: (values, ctx) => ({
-      params: values.invoice_id ? { invoice_id: values.invoice_id } : {},
-      summary: [["Invoice", values.invoice_id || "Open balance"]],
-      effect: `A secure hosted payment page is created for ${customerName(ctx)}; you get the link to send.`,
-    }),
+    build: (values, ctx) => {
+      const errors = {};
+      if (!values.invoice_id && nothingToPay(ctx)) errors.invoice_id = nothingToPayText(ctx);
+      return {
+        errors,
+        params: values.invoice_id ? { invoice_id: values.invoice_id } : {},
+        summary: [["Invoice", values.invoice_id || "Open balance"]],
+        effect: `A secure hosted payment page is created for ${customerName(ctx)}; you get the link to send.`,
+      };
+    },
   },
   resend_invoice: {
     applies: (ctx) => invoiceOptions(ctx).length > 0,

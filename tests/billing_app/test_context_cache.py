@@ -102,15 +102,16 @@ def test_an_action_shows_in_the_next_read(seeded, api_as, django_capture_on_comm
     agent = api_as(seeded.workspace, Role.MANAGER)
     before, _ = get(agent, ACME)
 
-    # when the agent sends a payment link (its transactions commit)
+    # when the agent resends an invoice (its transactions commit; Acme owes nothing, so a
+    # payment link would be refused as nothing to pay)
     with django_capture_on_commit_callbacks(execute=True):
         response = agent.post(
             "/api/v1/actions/",
             {
-                "kind": "generate_payment_link",
+                "kind": "resend_invoice",
                 "customer_id": ACME,
                 "ticket_id": "4521",
-                "params": {},
+                "params": {"invoice_id": "in_sbx_acme_2026_01"},
                 "idempotency_key": "cache-test-link",
             },
             format="json",

@@ -225,6 +225,19 @@ def _state_allows(kind: ActionKind, subscription: MirrorSubscription) -> None:
         )
 
 
+def _open_amount(workspace: Workspace, customer: MirrorCustomer) -> bool:
+    """Whether the customer owes anything: an open invoice with an amount left, or a
+    positive balance (the context's outstanding balance)."""
+    return customer.balance > 0 or (
+        MirrorInvoice.objects.filter(
+            workspace=workspace,
+            customer_id=customer.stripe_id,
+            status="open",
+            amount_remaining__gt=0,
+        ).exists()
+    )
+
+
 def action_prepare(
     *,
     kind: ActionKind,
@@ -249,6 +262,14 @@ def action_prepare(
                     "is only for an open invoice.",
                     code="invoice_not_open",
                 )
+        elif not params.get("amount") and not _open_amount(workspace, customer):
+            # Issue 14: a link for a $0 balance was made without a word.
+            raise PreconditionFailed(
+                f"{customer.name or cid} has no open invoice and no balance due: there is "
+                "nothing to pay, so no payment link was made. To have the customer save a new "
+                "card, use Update payment method.",
+                code="nothing_to_pay",
+            )
     elif kind == ActionKind.RESEND_INVOICE:
         prepared.invoice = _invoice(workspace, cid, params["invoice_id"])
         if prepared.invoice.status not in ("open", "paid", "uncollectible"):
