@@ -28,7 +28,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..clock import billing_now
-from ..errors import NotFound
+from ..errors import NotFound, PreconditionFailed
 from ..models import MirrorCustomer, Workspace
 from ..selectors.breakdown import invoice_breakdown
 from ..selectors.duplicates import customer_duplicates
@@ -369,6 +369,29 @@ class PlaybookMessageApi(APIView):
         alternative = serializers.CharField(
             required=False, max_length=300, help_text="refund_denied: what can be offered instead."
         )
+        if_ready = serializers.BooleanField(
+            required=False,
+            default=False,
+            help_text="true: when the data the message needs is not there yet, answer 200 with "
+            "ready=false and what is missing instead of 422 (the panel's investigation card "
+            "asks before the action that fills the message).",
+        )
+
+    class NotReadySerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "PlaybookMessageNotReady"
+
+        class MissingSerializer(serializers.Serializer):
+            class Meta:
+                ref_name = "PlaybookMessageMissing"
+
+            code = serializers.CharField()
+            message = serializers.CharField()
+
+        customer_id = serializers.CharField()
+        scenario = serializers.CharField()
+        ready = serializers.BooleanField()
+        missing = MissingSerializer()
 
     class OutputSerializer(serializers.Serializer):
         class Meta:
@@ -383,6 +406,7 @@ class PlaybookMessageApi(APIView):
             choices=["workspace", "default"],
             help_text="workspace: the admin's wording; default: the brief's.",
         )
+        ready = serializers.BooleanField(default=True, help_text="Always true here.")
         template = serializers.CharField()
         data = serializers.DictField(child=serializers.CharField())  # type: ignore[assignment]
         related = serializers.JSONField()
@@ -400,6 +424,9 @@ class PlaybookMessageApi(APIView):
             OpenApiParameter("charge_id", str, description="charged_twice, refund_denied."),
             OpenApiParameter("reason", str, description="refund_denied: the reason to give."),
             OpenApiParameter("alternative", str, description="refund_denied: what to offer."),
+            OpenApiParameter(
+                "if_ready", bool, description="true: 200 with ready=false instead of 422."
+            ),
         ],
         responses={
             200: OutputSerializer,
@@ -415,14 +442,26 @@ class PlaybookMessageApi(APIView):
         query.is_valid(raise_exception=True)
         params = dict(query.validated_data)
         variant = params.pop("variant", "")
-        data = playbook_message(
-            workspace=context.workspace,
-            customer_id=customer_id,
-            scenario=scenario,
-            variant=variant,
-            params=params,
-        )
-        return Response(self.OutputSerializer(data).data)
+        if_ready = params.pop("if_ready", False)
+        try:
+            data = playbook_message(
+                workspace=context.workspace,
+                customer_id=customer_id,
+                scenario=scenario,
+                variant=variant,
+                params=params,
+            )
+        except PreconditionFailed as exc:
+            if not if_ready:
+                raise
+            pending = {
+                "customer_id": customer_id,
+                "scenario": scenario,
+                "ready": False,
+                "missing": {"code": exc.code, "message": exc.message},
+            }
+            return Response(self.NotReadySerializer(pending).data)
+        return Response(self.OutputSerializer(data).data | {"ready": True})
 
 
 # --- tax --------------------------------------------------------------------------------------

@@ -25,12 +25,17 @@ export const SCENARIOS = [
 
 const path = (customerId, rest) => `customers/${encodeURIComponent(customerId)}/${rest}`;
 
-/** A request whose failure is part of the answer (a message that cannot be filled yet). */
-async function optional(promise) {
+/**
+ * The scenario's filled customer message. Asked with if_ready, so a message whose data is
+ * not there yet (no refund made, no plan changed) answers ready=false with what is missing,
+ * not an error; any other failure is kept as the answer too.
+ */
+async function playbookMessage(api, customerId, scenario, query = {}) {
   try {
-    return { value: await promise };
+    const value = await api.get(path(customerId, `playbook/${scenario}/`), { ...query, if_ready: "true" });
+    return value && value.ready === false ? { missing: value.missing } : { value };
   } catch (error) {
-    if (error && (error.status === 401 || error.code === "session_expired")) throw error;
+    if (error && error.status === 401) throw error;
     return { error };
   }
 }
@@ -42,7 +47,8 @@ function message(result) {
 /** Why there is no message yet: the card's own words, else the server's. */
 function messageHelp(result, fallback) {
   if (!result || result.value) return "";
-  return fallback || (result.error ? result.error.message : "");
+  const why = (result.missing && result.missing.message) || (result.error && result.error.message) || "";
+  return fallback || why;
 }
 
 /** The proposed action: a button opening the action form, prefilled; or why the role cannot. */
@@ -85,7 +91,7 @@ const chargedTwice = {
   async load(api, customerId) {
     const [duplicates, playbook] = await Promise.all([
       api.get(path(customerId, "duplicates/")),
-      optional(api.get(path(customerId, "playbook/charged_twice/"))),
+      playbookMessage(api, customerId, "charged_twice"),
     ]);
     return { duplicates, playbook };
   },
@@ -130,7 +136,7 @@ const paymentFailed = {
   async load(api, customerId) {
     const [failures, playbook] = await Promise.all([
       api.get(path(customerId, "failures/")),
-      optional(api.get(path(customerId, "playbook/payment_failed/"))),
+      playbookMessage(api, customerId, "payment_failed"),
     ]);
     return { failures, playbook };
   },
@@ -183,7 +189,7 @@ const planChange = {
   async load(api, customerId) {
     const [plans, playbook] = await Promise.all([
       api.get(path(customerId, "plan-change/")),
-      optional(api.get(path(customerId, "playbook/plan_change/"))),
+      playbookMessage(api, customerId, "plan_change"),
     ]);
     return { plans, playbook, previews: {} };
   },
@@ -249,9 +255,9 @@ const refund = {
   async load(api, customerId) {
     const eligibility = await api.get(path(customerId, "refund-eligibility/"));
     const [approved, denied] = await Promise.all([
-      optional(api.get(path(customerId, "playbook/refund/"), { variant: "approved" })),
+      playbookMessage(api, customerId, "refund", { variant: "approved" }),
       eligibility.denied_charge_id
-        ? optional(api.get(path(customerId, "playbook/refund/"), { variant: "denied", charge_id: eligibility.denied_charge_id }))
+        ? playbookMessage(api, customerId, "refund", { variant: "denied", charge_id: eligibility.denied_charge_id })
         : null,
     ]);
     return { eligibility, approved, denied };
@@ -291,7 +297,7 @@ const refund = {
 
 const overcharge = {
   async load(api, customerId, ctx) {
-    const playbook = await optional(api.get(path(customerId, "playbook/overcharge/")));
+    const playbook = await playbookMessage(api, customerId, "overcharge");
     const history = (ctx.payment_history && ctx.payment_history.items) || [];
     const invoiceId = (playbook.value && playbook.value.related && playbook.value.related.invoice_id)
       || (history.find((item) => item.invoice_id) || {}).invoice_id;
@@ -340,7 +346,7 @@ const taxInvoice = {
   async load(api, customerId) {
     const [tax, playbook] = await Promise.all([
       api.get(path(customerId, "tax/")),
-      optional(api.get(path(customerId, "playbook/tax_invoice/"))),
+      playbookMessage(api, customerId, "tax_invoice"),
     ]);
     return { tax, playbook };
   },

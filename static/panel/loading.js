@@ -19,8 +19,10 @@ function shell() {
     h("div", { id: "bd-banners" }),
     h("div", { id: "bd-view-billing", role: "tabpanel", "aria-labelledby": "bd-tab-billing" },
       h("div", { id: "bd-alerts" }),
-      h("div", { id: "bd-investigation" }),
       h("div", { id: "bd-actions" }),
+      // Below the actions: the card grows when its evidence arrives, and must not move the
+      // action buttons under the agent's pointer.
+      h("div", { id: "bd-investigation" }),
       h("div", { id: "bd-sections" }),
     ),
     h("div", { id: "bd-view-approvals", role: "tabpanel", "aria-labelledby": "bd-tab-approvals", hidden: true }),

@@ -291,3 +291,35 @@ def test_demo_ticket_carries_its_subject_and_tags_for_the_panel(client, settings
 
     assert 'data-subject="We need a tax invoice with our VAT number"' in body
     assert 'data-tags="billing tax_invoice"' in body
+
+
+# --- the card asks for a message that may not be fillable yet -----------------------------------
+
+
+def test_a_message_not_ready_is_200_with_what_is_missing_when_asked_if_ready(ws, api_as):
+    agent = api_as(ws, Role.L1)
+    path = "/api/v1/customers/cus_sbx_acme/playbook/plan_change/"
+
+    plain = agent.get(path)
+    asked = agent.get(path, {"if_ready": "true"})
+
+    assert plain.status_code == 422
+    assert asked.status_code == 200
+    assert asked.json() == {
+        "customer_id": "cus_sbx_acme",
+        "scenario": "plan_change",
+        "ready": False,
+        "missing": {
+            "code": plain.json()["error"]["code"],
+            "message": plain.json()["error"]["message"],
+        },
+    }
+
+
+def test_a_ready_message_says_so(ws, api_as):
+    body = get(
+        api_as(ws, Role.L1), "customers/cus_sbx_globex/playbook/charged_twice/?if_ready=true"
+    )
+
+    assert body["ready"] is True
+    assert body["message"].startswith("We found a duplicate charge of $299.00.")
