@@ -316,7 +316,9 @@ class ActionsApi(APIView):
 @extend_schema_serializer(component_name="ActionApprover")
 class ApproverSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=[r.value for r in Role])
-    label = serializers.CharField(help_text="The role as people read it, e.g. Manager.")
+    label = serializers.CharField(  # type: ignore[assignment]  # DRF's Field.label is a str
+        help_text="The role as people read it, e.g. Manager."
+    )
 
 
 class ActionDryRunApi(APIView):
