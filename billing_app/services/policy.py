@@ -82,11 +82,11 @@ def policy_default_differences(*, workspace: Workspace) -> list[str]:
     own_routes = {
         (r.action, r.threshold): r for r in ApprovalRoute.objects.filter(workspace=workspace)
     }
-    for key in sorted(default_routes.keys() | own_routes.keys()):
-        want_route, have_route = default_routes.get(key), own_routes.get(key)
+    for route_key in sorted(default_routes.keys() | own_routes.keys()):
+        want_route, have_route = default_routes.get(route_key), own_routes.get(route_key)
         if _route_shape(want_route) != _route_shape(have_route):
             lines.append(
-                f"route {key[0]} ≥ {key[1]}: {_route_shape(have_route)} → {_route_shape(want_route)}"
+                f"route {route_key[0]} ≥ {route_key[1]}: {_route_shape(have_route)} → {_route_shape(want_route)}"
             )
     return lines
 
