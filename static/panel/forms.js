@@ -334,7 +334,7 @@ function confirmStep() {
   return h("div.bd-form__body", {},
     h("p.bd-confirm__lead", {}, "Check what will happen:"),
     h("dl.bd-dl.bd-dl--confirm", { "data-testid": "confirm-summary" },
-      row("Customer", `${customer.name || customer.email || ""} (${customer.id || state.customerId})`),
+      row("Customer", customer.name && customer.email ? `${customer.name} (${customer.email})` : customer.name || customer.email || customer.id || state.customerId),
       built.summary.map(([label, value]) => row(label, value)),
     ),
     form.preview ? previewView(form.preview) : null,
