@@ -100,9 +100,9 @@ def charge(workspace) -> MirrorCharge:
 
 
 def test_refunds_waiting_for_approval_count_toward_the_refund_pattern(acme, agent, spy):
-    # given three refunds an L1 agent asked for, all waiting for a Manager
-    l1 = agent(Role.L1)
-    waiting = [refund(l1, 1000) for _ in range(3)]
+    # given three refunds above a Specialist's $1,000 limit, all waiting for a Manager
+    specialist = agent(Role.SPECIALIST)
+    waiting = [refund(specialist, 100_001) for _ in range(3)]
     assert {a.status for a in waiting} == {"pending_approval"}
 
     # when a Manager refunds the same customer
@@ -175,8 +175,8 @@ def test_a_refund_the_mirror_already_holds_is_counted_once(workspace, acme, agen
 
 
 def test_a_pending_refund_holds_its_amount_until_it_is_decided(workspace, acme, agent, spy):
-    # given an L1 agent's request to refund the whole charge, waiting for a Manager
-    whole = refund(agent(Role.L1), 340000)
+    # given a Specialist's request to refund the whole charge (above $1,000), waiting for a Manager
+    whole = refund(agent(Role.SPECIALIST), 340000)
     assert whole.status == "pending_approval"
     manager = agent(Role.MANAGER)
 
@@ -199,8 +199,8 @@ def test_a_pending_refund_holds_its_amount_until_it_is_decided(workspace, acme, 
 
 
 def test_a_denied_request_releases_its_amount(workspace, acme, agent, spy):
-    # given a pending whole-charge refund that a Manager denies
-    whole = refund(agent(Role.L1), 340000)
+    # given a pending whole-charge refund (a Specialist's, above $1,000) that a Manager denies
+    whole = refund(agent(Role.SPECIALIST), 340000)
     approval_decide(
         approval_id=whole.approval.pk,
         user=agent(Role.MANAGER).user,

@@ -363,8 +363,49 @@ def test_a_matrix_cell_edited_in_the_changelist_changes_the_decision(admin_clien
         return decide(role=role, request=request, history=History(), rules=rules)
 
     assert isinstance(decision(Role.L2), Deny)
-    assert isinstance(decision(Role.L1), NeedsApproval)  # other cells untouched
-    assert isinstance(decision(Role.MANAGER), Allow)
+    assert isinstance(decision(Role.MANAGER), Allow)  # other cells untouched
+    assert isinstance(decision(Role.SPECIALIST), Allow)
+
+
+def test_escalating_a_not_permitted_cell_is_a_per_cell_option_off_by_default(
+    admin_client, workspace
+):
+    # given "L1 · refund", ❌ in the brief and "Not permitted" by default
+    cell = ActionPolicy.objects.get(workspace=workspace, action="issue_refund", role="l1")
+    assert cell.effect == "deny"
+    page_url = url("billing_app_actionpolicy_change", cell.pk)
+    page = admin_client.get(page_url).content.decode()
+
+    # then the form says what each effect means, and which one escalates a ❌ cell
+    assert "Not permitted (not offered in the panel)" in page
+    assert "May request approval (on a ❌ cell: escalation on)" in page
+    assert "the option to escalate that cell instead of refusing it (off by default)" in page
+    listing = admin_client.get(
+        url("billing_app_actionpolicy_changelist")
+        + f"?workspace__id__exact={workspace.pk}&action=issue_refund"
+    ).content.decode()
+    assert "❌ not permitted" in listing
+
+    # when the admin escalates it
+    data = form_data(admin_client.get(page_url), "actionpolicy_form")
+    response = admin_client.post(page_url, {**data, "effect": ["request"]})
+
+    # then L1 may request a refund, a Manager approves, and the list says escalation is on
+    assert response.status_code == 302
+    rules = policy_rules_load(workspace=workspace)
+    decision = decide(
+        role=Role.L1,
+        request=ActionRequest(action=PolicyAction.ISSUE_REFUND),
+        history=History(),
+        rules=rules,
+    )
+    assert isinstance(decision, NeedsApproval)
+    assert decision.approver_roles == (Role.MANAGER,)
+    listing = admin_client.get(
+        url("billing_app_actionpolicy_changelist")
+        + f"?workspace__id__exact={workspace.pk}&action=issue_refund"
+    ).content.decode()
+    assert "❌ in the brief — escalation on (may request approval)" in listing
 
 
 def test_a_matrix_cell_refuses_a_limit_on_an_action_without_a_size(admin_client, workspace):
