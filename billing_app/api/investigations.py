@@ -21,7 +21,12 @@ mirror and Billing Desk's own records; the changes themselves are actions
 from __future__ import annotations
 
 from django.urls import re_path
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -429,7 +434,11 @@ class PlaybookMessageApi(APIView):
             ),
         ],
         responses={
-            200: OutputSerializer,
+            200: PolymorphicProxySerializer(
+                component_name="PlaybookMessageAnswer",
+                serializers=[OutputSerializer, NotReadySerializer],
+                resource_type_field_name=None,
+            ),
             **customer_errors(400, 401, 404),
             422: OpenApiResponse(
                 ErrorSerializer, description="The customer's data lacks what the message needs."
