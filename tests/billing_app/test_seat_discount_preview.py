@@ -198,3 +198,18 @@ def test_on_stripe_the_preview_comes_from_the_mirror_without_calling_stripe(
     assert discount.status_code == 200, discount.json()
     assert money(discount.json()["new_recurring_amount"]) == usd(289_000)
     assert len(http.calls) == 0
+
+
+def test_a_plan_change_to_the_current_plan_is_refused_at_preview_in_words(acme, manager):
+    response = manager.post(
+        "/api/v1/customers/cus_acme/plan-change/preview/",
+        {"subscription_id": "sub_acme", "price_id": "price_pro_seat"},
+        format="json",
+    )
+
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "same_price"
+    assert error["message"] == (
+        "The subscription is already on this plan at this price; pick another plan."
+    )
