@@ -11,6 +11,11 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.template.loader import render_to_string
+
+from billing_app.catalog import Role
+
+from .support import demo_sign_in
 
 expect = pytest.importorskip(
     "playwright.sync_api", reason="playwright is not installed: pip install -e '.[dev]'"
@@ -221,3 +226,60 @@ def test_the_agent_switches_cards_with_the_keyboard(page, sandbox):
     select.select_option("tax_invoice")
     expect(card).to_have_attribute("data-scenario", "tax_invoice")
     expect(panel.get_by_test_id("tax-jurisdiction")).to_contain_text("United States")
+
+
+# A stand-in for Zendesk's ZAF SDK (no network): the ticket as ``client.get`` gives it —
+# its subject and tags included — and a record of what the panel asks of Zendesk.
+FAKE_ZAF_SDK = """
+window.__zaf = { invoked: [], set: [], asked: [] };
+window.ZAFClient = { init() { return {
+  get: (paths) => { window.__zaf.asked.push(paths); return Promise.resolve({
+    "ticket.requester.email": "finance@globex.example", "ticket.requester.name": "Marco Rossi",
+    "ticket.id": 1003, "ticket.organization": { id: 77, name: "Globex" },
+    "ticket.subject": "Please send an invoice", "ticket.tags": ["billing", "vat"] }); },
+  invoke: (name, arg) => { window.__zaf.invoked.push([name, arg]); return Promise.resolve({}); },
+  set: (name, value) => { window.__zaf.set.push([name, value]); return Promise.resolve({}); },
+  on: () => {},
+}; } };
+"""
+
+
+def test_in_zendesk_the_tags_choose_the_card_and_the_message_becomes_a_public_reply(page, sandbox):
+    # given the panel as the Zendesk entry renders it, on a ticket tagged "vat"
+    _context, minted = demo_sign_in(sandbox.workspace, Role.MANAGER)
+    html = render_to_string(
+        "panel/panel.html",
+        {
+            "app_token": minted.token,
+            "app_token_expires_at": minted.expires_at.isoformat(),
+            "connector": "zendesk",
+            "helpdesk_origin": "https://acme.zendesk.com",
+            "ticket_id": "",
+        },
+    )
+    page.route(
+        "https://static.zdassets.com/**",
+        lambda route: route.fulfill(content_type="text/javascript", body=FAKE_ZAF_SDK),
+    )
+    page.route(
+        "**/zendesk-sidebar-under-test/",
+        lambda route: route.fulfill(content_type="text/html", body=html),
+    )
+    page.goto("/zendesk-sidebar-under-test/")
+
+    # then the panel asked Zendesk for the subject and tags, and the tax-invoice card is chosen
+    expect(page.get_by_test_id("investigation")).to_have_attribute("data-scenario", "tax_invoice")
+    expect(page.get_by_test_id("investigation-reason")).to_have_text("The ticket's tag “vat”.")
+    asked = page.evaluate("window.__zaf.asked[0]")
+    assert "ticket.subject" in asked and "ticket.tags" in asked
+
+    # and its message goes into Zendesk's editor as a public reply
+    message = page.get_by_test_id("investigation-message")
+    expect(message).to_contain_text("I've generated your tax invoice for")
+    page.get_by_test_id("investigation-insert").click()
+    page.wait_for_function("window.__zaf.invoked.some(([name]) => name === 'comment.appendText')")
+    assert page.evaluate("window.__zaf.set") == [["comment.type", "publicReply"]]
+    appended = page.evaluate(
+        "window.__zaf.invoked.find(([name]) => name === 'comment.appendText')[1]"
+    )
+    assert appended == message.input_value()
