@@ -232,3 +232,18 @@ def test_the_context_api_serves_the_state(workspace, acme, api_as):
     assert sub["state"] == "ending"
     assert sub["ends_at"]
     assert "undo_cancellation" in sub["applicable_kinds"]
+
+
+def test_stripes_own_paused_status_is_not_offered_a_resume_it_cannot_do(workspace, acme):
+    # given a subscription Stripe paused itself (a trial ended without a payment method)
+    put_acme_subscription(workspace, acme, status="paused")
+
+    _, sub = subscription_of(workspace, acme)
+
+    # then it reads as paused, says why, and offers no Resume (that clears a collection pause)
+    assert sub["state"] == "paused"
+    assert sub["state_detail"] == (
+        "Paused by Stripe: the trial ended without a payment method on file."
+    )
+    assert "resume_subscription" not in sub["applicable_kinds"]
+    assert "pause_subscription" not in sub["applicable_kinds"]

@@ -299,6 +299,8 @@ def _state_detail(state: str, facts: SubscriptionFacts, sub: Obj) -> str:
         if ended and cancelled and ended.date() != cancelled.date():
             said += f"; ended on {date_words(ended)}"
         return f"{said}. It no longer bills and cannot be changed."
+    if state == "paused" and not facts.paused:  # Stripe's own ``paused`` status
+        return "Paused by Stripe: the trial ended without a payment method on file."
     if state == "paused":
         behavior = str((sub.get("pause_collection") or {}).get("behavior") or "")
         until = (
