@@ -283,3 +283,21 @@ def test_in_zendesk_the_tags_choose_the_card_and_the_message_becomes_a_public_re
         "window.__zaf.invoked.find(([name]) => name === 'comment.appendText')[1]"
     )
     assert appended == message.input_value()
+
+
+@pytest.mark.parametrize("scenario", ["trialing", "refund-pattern", "jpy"])
+def test_the_other_demo_tickets_get_a_card_without_errors(page, sandbox, scenario):
+    panel = open_card(page, scenario, role="l1")
+
+    expect(panel.get_by_test_id("investigation-error")).to_have_count(0)
+    assert_fits(page)
+    assert page.console_errors == []  # type: ignore[attr-defined]
+
+
+def test_a_customer_with_a_refund_pattern_sees_it_on_the_refund_card(page, sandbox):
+    panel = open_card(page, "refund-pattern")
+
+    expect(panel.get_by_test_id("investigation")).to_have_attribute("data-scenario", "refund")
+    expect(panel.get_by_test_id("refund-pattern")).to_contain_text(
+        "a refund pattern (from 3): any refund goes to Manager review."
+    )
