@@ -470,7 +470,7 @@ class PlaybookMessageApi(APIView):
                 "missing": {"code": exc.code, "message": exc.message},
             }
             return Response(self.NotReadySerializer(pending).data)
-        return Response({**self.OutputSerializer(data).data, "ready": True})
+        return Response(self.OutputSerializer({**data, "ready": True}).data)
 
 
 # --- tax --------------------------------------------------------------------------------------
