@@ -12,7 +12,9 @@ from .customers import (
     hooli,
     initech,
     northwind,
+    piedpiper,
     sakura,
+    soylent,
     stark,
     umbrella,
     vandelay,
@@ -47,7 +49,14 @@ SCENARIOS: tuple[Scenario, ...] = (
     vandelay.TICKET,
 )
 # The reading edge cases of DESIGN.md section 10, as tickets too.
-EDGE_CASES: tuple[Scenario, ...] = (wayne.TICKET, sakura.TICKET, stark.TICKET, NO_ACCOUNT)
+EDGE_CASES: tuple[Scenario, ...] = (
+    wayne.TICKET,
+    sakura.TICKET,
+    stark.TICKET,
+    piedpiper.TICKET,  # a paused subscription
+    soylent.TICKET,  # a subscription set to cancel at the period end
+    NO_ACCOUNT,
+)
 ALL_SCENARIOS = SCENARIOS + EDGE_CASES
 SCENARIO_BY_KEY = {s.key: s for s in ALL_SCENARIOS}
 

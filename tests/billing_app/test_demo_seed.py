@@ -74,7 +74,7 @@ def test_seed_demo_creates_the_workspace_admin_and_customers_and_prints_the_pass
     )
     assert (
         MirrorCustomer.objects.filter(workspace=workspace, stripe_id__startswith="cus_sbx_").count()
-        == 11
+        == 13
     )
     assert SandboxControl.objects.get(workspace=workspace).clock == AS_OF
     # the dashboard's history is seeded too, so /dashboard/ is populated
@@ -124,7 +124,7 @@ def test_no_history_seeds_only_the_panel_customers(db):
     output = seed("--as-of", "2026-01-15", "--no-history")
 
     workspace = Workspace.objects.get(slug="acme")
-    assert MirrorCustomer.objects.filter(workspace=workspace).count() == 11
+    assert MirrorCustomer.objects.filter(workspace=workspace).count() == 13
     assert not HelpdeskTicket.objects.filter(workspace=workspace).exists()
     assert "Dashboard history" not in output
 

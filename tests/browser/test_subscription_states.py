@@ -2,9 +2,9 @@
 Resume), ending (badge, end date, Keep subscription), cancelled (no action that cannot
 apply); and a seat count below the seats in use is refused before Confirm, in words.
 
-The demo seeds a cancelled customer (Stark Retail); the paused and the ending subscriptions
-are demo customers put in those states by the sandbox's own pause and cancel, as an agent's
-action would leave them.
+The demo seeds a cancelled customer (Stark Retail), a paused one (Pied Piper) and an
+ending one (Soylent); the Resume and Keep flows put other demo customers in those states
+with the sandbox's own pause and cancel, as an agent's action would leave them.
 """
 
 from __future__ import annotations
@@ -235,3 +235,39 @@ def test_a_second_discount_is_refused_at_preview_in_words(page, sandbox):
     expect(form.get_by_test_id("form-confirm")).to_have_count(0)
     assert BillingAction.objects.filter(kind="apply_discount").count() == 1
     assert fits_320(page)
+
+
+@pytest.mark.parametrize(
+    ("scenario", "label", "detail", "offered", "not_offered"),
+    [
+        (
+            "paused",
+            "Paused",
+            "Payment collection is paused until February 5, 2026. Void invoices while paused.",
+            "resume_subscription",
+            "pause_subscription",
+        ),
+        (
+            "ending",
+            "Ending",
+            "Set to cancel: it ends on January 27, 2026 and does not renew.",
+            "undo_cancellation",
+            "cancel_subscription",
+        ),
+    ],
+)
+def test_the_demo_tickets_show_a_paused_and_an_ending_subscription(
+    page, sandbox, scenario, label, detail, offered, not_offered
+):
+    # given the demo's paused (Pied Piper) and ending (Soylent) customers, opened by a Manager
+    panel = open_panel(page, role="manager", scenario=scenario)
+
+    # then the state, its dates in words and the one action that undoes it are shown
+    state = panel.get_by_test_id("subscription-state")
+    expect(state).to_contain_text(label)
+    expect(panel.get_by_test_id("subscription-state-detail")).to_contain_text(detail)
+    expect(state.get_by_test_id(f"state-{offered}")).to_be_visible()
+    expect(panel.get_by_test_id(f"action-{not_offered}")).to_have_count(0)
+    expect(panel.get_by_test_id("billing-cycle")).not_to_contain_text("renews")
+    assert fits_320(page)
+    assert script_errors(page) == []

@@ -8,7 +8,20 @@ order here is the order they are built and mirrored.
 from __future__ import annotations
 
 from ..builders import DemoObjects
-from . import acme, globex, hooli, initech, northwind, sakura, stark, umbrella, vandelay, wayne
+from . import (
+    acme,
+    globex,
+    hooli,
+    initech,
+    northwind,
+    piedpiper,
+    sakura,
+    soylent,
+    stark,
+    umbrella,
+    vandelay,
+    wayne,
+)
 
 CUSTOMER_MODULES = (
     acme,
@@ -21,6 +34,8 @@ CUSTOMER_MODULES = (
     wayne,
     sakura,
     stark,
+    piedpiper,
+    soylent,
 )
 SEEDED_CUSTOMERS: tuple[str, ...] = tuple(
     customer_id for module in CUSTOMER_MODULES for customer_id in module.CUSTOMER_IDS
