@@ -95,7 +95,10 @@ function paint() {
   const el = document.getElementById("bd-investigation");
   if (!el) return;
   // Keep the agent's place: redrawing must not take the focus away from the select or a button.
-  const focused = document.activeElement && el.contains(document.activeElement) ? document.activeElement.dataset.testid : null;
+  const active = document.activeElement && el.contains(document.activeElement) ? document.activeElement : null;
+  const focused = active && active.dataset.testid
+    ? `${active.closest("[data-price]") ? `[data-price="${active.closest("[data-price]").dataset.price}"] ` : ""}[data-testid="${active.dataset.testid}"]`
+    : null;
   while (el.firstChild) el.removeChild(el.firstChild);
   const meta = SCENARIOS.find((s) => s.key === card.scenario);
   const data = card.data[card.scenario];
@@ -125,7 +128,7 @@ function paint() {
       body && body.followUp ? followUpBlock(body.followUp) : null,
     ),
   );
-  if (focused) el.querySelector(`[data-testid="${focused}"]`)?.focus();
+  if (focused) el.querySelector(focused)?.focus();
 }
 
 function messageBlock(text, help) {

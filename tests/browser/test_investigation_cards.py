@@ -204,6 +204,7 @@ def test_plan_change_card_for_acme_with_preview_and_what_is_included(page, sandb
     )
     plus.get_by_test_id("plan-preview-button").click()
     expect(plus.get_by_test_id("plan-preview")).to_contain_text("Due now")
+    expect(plus.get_by_test_id("plan-preview-button")).to_be_focused()  # the redraw keeps it
     assert_fits(page)
 
     plus.get_by_test_id("investigation-action").click()
