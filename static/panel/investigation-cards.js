@@ -198,6 +198,7 @@ const planChange = {
     const current = plans.current;
     const change = plans.latest_change;
     const preview = async (option) => {
+      if (previews[option.id] && previews[option.id].loading) return;
       previews[option.id] = { loading: true };
       redraw();
       try {
@@ -223,7 +224,7 @@ const planChange = {
           : null,
         shown && shown.error ? h("p.bd-error", {}, errorText(shown.error)) : null,
         h("div.bd-form__buttons", {},
-          button(shown && shown.loading ? "Previewing…" : "Preview", () => preview(option), { small: true, testid: "plan-preview-button", disabled: Boolean(shown && shown.loading) }),
+          button(shown && shown.loading ? "Previewing…" : "Preview", () => preview(option), { small: true, testid: "plan-preview-button", "aria-busy": shown && shown.loading ? "true" : null }),
           propose("change_plan", `Change to ${option.name}`, { price_id: option.id }, { testid: "investigation-action", primary: false }),
         ),
       );
