@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import uuid
+
 from django.contrib import admin
 from django.http import HttpRequest
 
@@ -28,6 +31,9 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+_REFERENCE = re.compile(r"(?i)BD-([0-9a-f]{8})")
+
+
 @admin.register(BillingAction)
 class BillingActionAdmin(ReadOnlyAdmin):
     list_display = (
@@ -45,7 +51,18 @@ class BillingActionAdmin(ReadOnlyAdmin):
     list_filter = ("workspace", "status", "decision", "kind", "actor_role")
     list_select_related = ("workspace", "actor")
     search_fields = ("customer_id", "ticket_id", "idempotency_key", "provider_object_id")
+    search_help_text = "Customer, ticket, idempotency key, provider id, or a note's BD- reference."
     date_hierarchy = "created_at"
+
+    def get_search_results(self, request, queryset, search_term):  # type: ignore[no-untyped-def]
+        """A note's ``BD-3F2A91C0`` finds its action: the reference is the id's first 8 hex digits."""
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        match = _REFERENCE.fullmatch(search_term.strip())
+        if match:
+            prefix = match.group(1).lower()
+            lo, hi = uuid.UUID(prefix + "0" * 24), uuid.UUID(prefix + "f" * 24)
+            found |= queryset.filter(id__gte=lo, id__lte=hi)
+        return found, may_have_duplicates
 
     @admin.display(description="Amount")
     def amount_shown(self, obj: BillingAction) -> str:

@@ -104,6 +104,9 @@ class ActionSerializer(serializers.Serializer):
     """One billing action as the panel and the audit trail show it."""
 
     id = serializers.UUIDField()
+    reference = serializers.CharField(
+        help_text="The short reference notes and the panel quote (BD- and the id's start)."
+    )
     kind = serializers.CharField()
     status = serializers.CharField()
     customer_id = serializers.CharField()

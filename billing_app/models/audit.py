@@ -106,6 +106,11 @@ class BillingAction(models.Model):
     def __str__(self) -> str:
         return f"{self.kind} for {self.customer_id} ({self.status})"
 
+    @property
+    def reference(self) -> str:
+        """``BD-3F2A91C0``: what a teammate quotes (the start of the id, searchable in admin)."""
+        return f"BD-{self.pk.hex[:8].upper()}"
+
 
 class ApprovalRequest(models.Model):
     class Status(models.TextChoices):

@@ -220,7 +220,7 @@ def _customer(action: BillingAction) -> tuple[str, str, str]:
 
 def short_reference(action: BillingAction) -> str:
     """``BD-3F2A91C0``: what a teammate quotes (the start of the action's id, found in admin)."""
-    return f"BD-{str(action.pk).replace('-', '')[:8].upper()}"
+    return action.reference
 
 
 def _approval(action: BillingAction) -> ApprovalRequest | None:

@@ -67,7 +67,7 @@ function resultMessage(result) {
   }
   if (result.status === "failed") {
     const error = result.error || {};
-    return ` ${error.message || "The billing provider refused the action."}${error.code ? ` (${error.code})` : ""}`;
+    return ` ${error.message || "The billing provider refused the action."}`;
   }
   if (result.status === "executing") return " The billing provider is still working on it; refresh in a moment.";
   if (result.status === "outcome_unknown") {
@@ -91,7 +91,7 @@ function resultDetails(result) {
   }
   if (r.refund_id) out.push(["Refund", r.refund_id]);
   if (r.effective_date) out.push(["Effective", longDate(r.effective_date)]);
-  if (result.id) out.push(["Action id", h("code", {}, result.id)]);
+  if (result.reference) out.push(["Reference", result.reference]);
   return out;
 }
 

@@ -174,6 +174,8 @@ def test_response_carries_result_and_customer_message(workspace, acme, api_as, s
     assert body["customer_message"].startswith("We found a duplicate charge of $49.00.")
     assert body["actor"]["role"] == "manager"
     assert body["provider_object_id"] == body["result"]["refund_id"]
+    # the short reference the note quotes, e.g. BD-3F2A91C0
+    assert body["reference"] == "BD-" + body["id"].replace("-", "")[:8].upper()
 
 
 def test_not_permitted_is_403_with_the_reason_and_recorded(workspace, acme, api_as, spy):

@@ -224,10 +224,10 @@ CASES = [
     ("cancel, requested",       cancel(True),                                   none, (X, X, E, E)),
     ("cancel, not requested",   cancel(False),                                  none, (X, X, E, X)),
     ("force cancel",            happy(K.FORCE_CANCEL),                          none, (X, X, X, LEGAL)),
-    # resume and keep sit under the pause and cancel rows. An undo sends no customer_requested,
-    # so the Specialist's customer-requested-only cancel cell refuses it (see the CHANGELOG).
+    # resume and keep sit under the pause and cancel rows. Keeping a subscription counts as
+    # customer-requested: the Specialist's customer-requested-only cancel cell allows it.
     ("resume a paused one",     (K.RESUME_SUBSCRIPTION, "cus_acme", SUB),     paused, (X, X, E, E)),
-    ("keep one set to end",     (K.UNDO_CANCELLATION, "cus_acme", SUB),       ending, (X, X, E, X)),
+    ("keep one set to end",     (K.UNDO_CANCELLATION, "cus_acme", SUB),       ending, (X, X, E, E)),
     ("resume one not paused",   (K.RESUME_SUBSCRIPTION, "cus_acme", SUB),       none, ("not_paused",) * 4),
     # discount: up to 15% Manager and Specialist; above 15% Specialist after VP approval
     ("discount 15%",            discount("15"),                                 none, (X, X, E, E)),

@@ -728,3 +728,29 @@ def test_the_sandbox_is_neither_offered_nor_accepted_where_it_is_disabled(
     # then it is refused and nothing is created
     assert response.status_code == 200
     assert not Workspace.objects.filter(slug="globex").exists()
+
+
+def test_a_notes_bd_reference_finds_its_action_in_admin(admin_client, stripe_workspace):
+    from billing_app.models import BillingAction
+
+    user = User.objects.create_user("ref-agent")
+    common = dict(
+        workspace=stripe_workspace,
+        actor=user,
+        actor_role="l2",
+        customer_id="cus_ref",
+        kind="resend_invoice",
+        status="succeeded",
+        decision="allow",
+        request_fingerprint="x",
+    )
+    wanted = BillingAction.objects.create(idempotency_key="k-1", **common)
+    other = BillingAction.objects.create(idempotency_key="k-2", **common)
+    assert wanted.reference.startswith("BD-") and len(wanted.reference) == 11
+    page = admin_client.get(
+        reverse("admin:billing_app_billingaction_changelist"), {"q": wanted.reference.lower()}
+    )
+    assert page.status_code == 200
+    shown = list(page.context["cl"].result_list)
+    assert wanted in shown
+    assert (other in shown) == (other.pk.hex[:8] == wanted.pk.hex[:8])

@@ -349,7 +349,10 @@ def action_prepare(
         amount=prepared.amount,
         percent=Decimal(params["percent_off"]) if "percent_off" in params else None,
         days=params.get("days"),
-        customer_requested=bool(params.get("customer_requested", False)),
+        # Keeping a subscription is what the customer asked for: the "only when the
+        # customer requested it" guard on ending service never refuses undoing it.
+        customer_requested=kind == ActionKind.UNDO_CANCELLATION
+        or bool(params.get("customer_requested", False)),
     )
     return prepared
 
