@@ -146,15 +146,17 @@ def test_me_says_who_decides_approvals(agent, role, can_approve):
 
 
 def test_me_names_the_approvers_of_each_action_by_size(agent):
-    # given an L1 agent, who may only request refunds
-    actions = {a["kind"]: a for a in agent(Role.L1).get("/api/v1/me/").json()["actions"]}
+    # given a Billing Specialist, who refunds up to $1,000 and asks a Manager above it
+    actions = {a["kind"]: a for a in agent(Role.SPECIALIST).get("/api/v1/me/").json()["actions"]}
 
     # then the refund row carries its approval routes, smallest threshold first
     routes = actions["issue_refund"]["approval_routes"]
     assert routes, "the matrix routes refunds to approvers"
     assert [r["threshold"] for r in routes] == sorted(r["threshold"] for r in routes)
     assert "manager" in routes[0]["roles"]
-    assert actions["issue_refund"]["mode"] == "request_approval"
+    assert actions["issue_refund"]["mode"] == "direct"
+    assert actions["issue_refund"]["limit"] == 100_000
+    assert actions["issue_refund"]["above_limit"] == "request"
 
 
 def test_vocabulary_is_the_servers_one_table_of_words(workspace, api_as):

@@ -202,9 +202,10 @@ def test_refund_denied_names_the_rule_the_charge_fails(ws, api_as):
 
 
 def test_refund_denied_by_an_approver_gives_their_reason(ws, api_as):
-    # given an L1 asked to refund Vandelay's annual plan and the Manager said no
+    # given a Specialist asked to refund Vandelay's annual plan (above their $1,000) and the
+    # Manager said no
     requested = act(
-        api_as(ws, Role.L1),
+        api_as(ws, Role.SPECIALIST),
         "issue_refund",
         "cus_sbx_vandelay",
         {
@@ -224,7 +225,7 @@ def test_refund_denied_by_an_approver_gives_their_reason(ws, api_as):
     )
     assert denied.status_code == 200, denied.json()
 
-    body = message(api_as(ws, Role.L1), "cus_sbx_vandelay", "refund_denied")
+    body = message(api_as(ws, Role.SPECIALIST), "cus_sbx_vandelay", "refund_denied")
 
     assert body["message"] == (
         "Based on our refund policy, this charge isn't eligible for refund because the annual "

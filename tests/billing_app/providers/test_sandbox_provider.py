@@ -1144,7 +1144,7 @@ def test_lookup_by_email_listing_and_retrieval(sandbox):
         if not page.has_more:
             break
         cursor = page.next_cursor
-    assert len(seen) == len(set(seen)) == 11
+    assert len(seen) == len(set(seen)) == 13
     assert sandbox.retrieve_object("invoices", "in_sbx_acme_2026_01")["number"] == "INV-2026-01"
     with pytest.raises(ValidationFailed):
         sandbox.list_objects("widgets", cursor=None)
