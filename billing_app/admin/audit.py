@@ -54,7 +54,7 @@ class BillingActionAdmin(ReadOnlyAdmin):
     search_help_text = "Customer, ticket, idempotency key, provider id, or a note's BD- reference."
     date_hierarchy = "created_at"
 
-    def get_search_results(self, request, queryset, search_term):  # type: ignore[no-untyped-def]
+    def get_search_results(self, request, queryset, search_term):
         """A note's ``BD-3F2A91C0`` finds its action: the reference is the id's first 8 hex digits."""
         found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         match = _REFERENCE.fullmatch(search_term.strip())

@@ -42,7 +42,6 @@ from .tenancy import (
 )
 
 __all__ = [
-    "NoteTemplate",
     "ActionPolicy",
     "AgentMembership",
     "ApprovalRequest",
@@ -66,6 +65,7 @@ __all__ = [
     "MirrorSubscription",
     "MirrorSubscriptionItem",
     "MonthlyReport",
+    "NoteTemplate",
     "OutboxMessage",
     "PaymentFailure",
     "PlaybookTemplate",
