@@ -13,6 +13,8 @@ invoice items, so none are counted.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -54,6 +56,29 @@ def _tax_rate(sub: MirrorSubscription, observed: Decimal | None) -> Decimal | No
     return own if own is not None else observed
 
 
+def subscription_renewal(sub: MirrorSubscription, items: Sequence[RenewalItem]) -> datetime | None:
+    """When the subscription's next renewal invoices, or ``None`` when none will.
+
+    None: no renewal date (ended), or the renewal does not invoice (ending at or before
+    it, or paused with its invoices voided) — ``invoice_rules.renews``.
+    """
+    when = renewal_at(
+        status=sub.status,
+        trial_end=sub.trial_end,
+        item_period_ends=[i.period_end for i in items],
+        period_end=sub.current_period_end,
+    )
+    if when is None or not renews(
+        status=sub.status,
+        cancel_at_period_end=sub.cancel_at_period_end,
+        cancel_at=sub.cancel_at,
+        renewal=when,
+        pause_behavior=(sub.pause_collection or {}).get("behavior"),
+    ):
+        return None
+    return when
+
+
 def next_invoice_estimate(
     *, workspace: Workspace, subscription_id: str, tax_rate: Decimal | None = None
 ) -> Obj | None:
@@ -70,19 +95,8 @@ def next_invoice_estimate(
     if not rows:
         return None
     items = [RenewalItem(item_view_from_mirror(r), r.current_period_end) for r in rows]
-    when = renewal_at(
-        status=sub.status,
-        trial_end=sub.trial_end,
-        item_period_ends=[i.period_end for i in items],
-        period_end=sub.current_period_end,
-    )
-    if when is None or not renews(
-        status=sub.status,
-        cancel_at_period_end=sub.cancel_at_period_end,
-        cancel_at=sub.cancel_at,
-        renewal=when,
-        pause_behavior=(sub.pause_collection or {}).get("behavior"),
-    ):
+    when = subscription_renewal(sub, items)
+    if when is None:
         return None
     currency = (sub.currency or rows[0].currency or workspace.base_currency).upper()
     discounts = MirrorDiscount.objects.filter(

@@ -25,8 +25,6 @@ from ...invoice_rules import (
     discount_view_from_mirror,
     exclusive_tax_rate,
     next_invoice_amounts,
-    renewal_at,
-    renews,
 )
 from ...models import (
     MirrorDiscount,
@@ -39,6 +37,7 @@ from ...money import Money
 from ...providers.base import ProrationLine
 from ...providers.sandbox.proration import proration_line
 from ...roles import user_has_workspace_perm
+from ...selectors.breakdown.next_invoice import subscription_renewal
 from ...subscriptions import period_amount, price_view_from_mirror
 from ..identity import AgentContext
 from .params import action_params_validate
@@ -129,19 +128,8 @@ def _renewal(
     scheduled: ScheduledPrice | None,
     pending: list[PendingItem],
 ) -> NextInvoice | None:
-    when = renewal_at(
-        status=sub.status,
-        trial_end=sub.trial_end,
-        item_period_ends=[i.period_end for i in items],
-        period_end=sub.current_period_end,
-    )
-    if when is None or not renews(
-        status=sub.status,
-        cancel_at_period_end=sub.cancel_at_period_end,
-        cancel_at=sub.cancel_at,
-        renewal=when,
-        pause_behavior=(sub.pause_collection or {}).get("behavior"),
-    ):
+    when = subscription_renewal(sub, items)
+    if when is None:
         return None
     starts = [i.current_period_start for i in _rows(sub) if i.current_period_start]
     estimate = next_invoice_amounts(
