@@ -10,8 +10,8 @@ from typing import Any
 
 from dateutil.relativedelta import relativedelta
 
+from ...proration import prorate, proration_date_label
 from ...providers.sandbox import objects as o
-from ...providers.sandbox.proration import prorate, proration_date_label
 from ..builders import DemoObjects
 from ..scenario import Scenario, ask
 

@@ -31,13 +31,13 @@ from django.db import transaction
 
 from ...errors import ValidationFailed
 from ...models import MirrorSubscription, SandboxControl
+from ...proration import period_end_after
 from ...subscriptions import LIVE_STATUSES
 from ..rules import ts as _ts
 from . import objects
 from .control import sandbox_control_get
 from .invoicing import SandboxInvoicing
 from .items import subscription_items
-from .proration import period_end_after
 from .state import Obj
 
 # A guard against a subscription whose periods never end (e.g. a zero-length interval).

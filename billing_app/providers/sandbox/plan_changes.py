@@ -22,6 +22,7 @@ from datetime import datetime
 from functools import partial
 
 from ...models import MirrorCustomer
+from ...proration import period_end_after, proration_line
 from ...subscriptions import (
     item_view_from_stripe,
     plan_change_check,
@@ -34,7 +35,6 @@ from ..rules import ts as _ts
 from . import objects
 from .invoicing import SandboxInvoicing
 from .items import subscription_items
-from .proration import period_end_after, proration_line
 from .state import Obj, _money
 
 

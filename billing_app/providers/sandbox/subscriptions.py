@@ -12,6 +12,7 @@ from datetime import datetime
 
 from ...errors import PreconditionFailed, ValidationFailed
 from ...models import MirrorInvoice, MirrorSubscription
+from ...proration import proration_line
 from ...subscriptions import ENDED_STATUSES, discount_add_check
 from ..arguments import cancellation_details, discount_check
 from ..base import (
@@ -24,7 +25,6 @@ from ..rules import ts as _ts
 from . import objects
 from .invoicing import SandboxInvoicing
 from .items import subscription_items
-from .proration import proration_line
 from .state import Obj, SandboxState
 
 

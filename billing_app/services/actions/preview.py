@@ -34,8 +34,8 @@ from ...models import (
     MirrorSubscriptionItem,
 )
 from ...money import Money
+from ...proration import proration_line
 from ...providers.base import ProrationLine
-from ...providers.sandbox.proration import proration_line
 from ...roles import user_has_workspace_perm
 from ...selectors.breakdown.next_invoice import subscription_renewal
 from ...subscriptions import period_amount, price_view_from_mirror
@@ -77,7 +77,7 @@ def plan_change_preview(
 # which the sandbox simulates) go to the next invoice as pending items, and a discount
 # changes what the next invoices bill. Both are computed from the mirror with the one
 # next-invoice rule (``billing_app.invoice_rules``) and Stripe's proration arithmetic
-# (``providers.sandbox.proration``), after the same checks the action runs, so every
+# (``billing_app.proration``), after the same checks the action runs, so every
 # refusal the server can predict is answered here, before Confirm.
 
 
