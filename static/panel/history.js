@@ -40,7 +40,7 @@ export function paymentHistory() {
   if (!items.length) {
     wrap.append(h("p.bd-muted", {}, "No payments in the last 6 months."));
   } else {
-    wrap.append(h("ol.bd-payments", { "data-testid": "payment-history", "aria-label": "Payments, newest first" }, items.map(paymentEntry)));
+    wrap.append(h("ol.bd-payments", { "data-testid": "payment-history", "aria-label": "Payments, newest first", tabindex: "-1" }, items.map(paymentEntry)));
   }
   if (state.history.error) wrap.append(h("p.bd-error", { role: "alert" }, errorText(state.history.error)));
   if (state.history.nextCursor) {

@@ -97,13 +97,14 @@ export async function loadMoreHistory() {
     history.error = error;
   }
   history.loading = false;
+  // Focus stays on "Load more"; on the list itself once the last page is in.
   rerenderSections({ focus: "[data-testid=history-more]" });
 }
 
 function rerenderSections({ focus } = {}) {
   renderSections();
   if (focus) {
-    const target = document.querySelector(focus) || document.querySelector("[data-testid=payment-history] tbody tr:last-child");
+    const target = document.querySelector(focus) || document.querySelector("[data-testid=payment-history]");
     if (target) target.focus?.();
   }
 }

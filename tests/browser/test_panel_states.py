@@ -143,6 +143,12 @@ def test_load_more_pages_the_payment_history(page, sandbox):
     # then older payments follow, oldest last
     expect(rows).not_to_have_count(6)
     expect(rows.last).to_contain_text("INV-2024-03")
+    # and keyboard focus stays in the history (on "Load more", or the list once all is in)
+    focused = panel.locator(":focus")
+    expect(focused).to_have_count(1)
+    assert focused.evaluate(
+        "(el) => el.dataset.testid === 'history-more' || el.dataset.testid === 'payment-history'"
+    )
 
 
 def test_an_expired_session_is_renewed_by_the_host_without_losing_the_panel(page, sandbox):
