@@ -130,40 +130,56 @@ def format_value(value: Any) -> str:
     return str(value).strip()
 
 
-def _fields(text: str) -> list[str]:
-    names = []
-    for _literal, name, spec, conversion in string.Formatter().parse(text):
-        if name is None:
-            continue
-        if not _NAME.match(name) or spec or conversion:
+def _parsed(text: str) -> list[tuple[str, str | None]]:
+    """The template's literal runs and placeholder names; a stray brace is a ``TemplateError``."""
+    try:
+        parts = list(string.Formatter().parse(text))
+    except ValueError as exc:
+        raise TemplateError(f"unbalanced braces: {exc}") from None
+    out: list[tuple[str, str | None]] = []
+    for literal, name, spec, conversion in parts:
+        if name is not None and (not _NAME.match(name) or spec or conversion):
             raise TemplateError(f"only plain {{name}} placeholders are allowed, not {{{name}}}")
-        names.append(name)
-    return names
+        out.append((literal, name))
+    return out
+
+
+def _fields(text: str) -> list[str]:
+    return [name for _literal, name in _parsed(text) if name is not None]
 
 
 def _substitute(text: str, values: Mapping[str, str]) -> str:
-    out = []
-    for literal, name, _spec, _conversion in string.Formatter().parse(text):
-        out.append(literal)
-        if name is not None:
-            out.append(values[name])
-    return "".join(out)
+    return "".join(
+        literal + (values[name] if name is not None else "") for literal, name in _parsed(text)
+    )
 
 
 def fill(text: str, data: Mapping[str, Any]) -> str:
-    """Fill ``text`` from ``data``: optional ``[[…]]`` segments drop out when a field is empty."""
+    """Fill ``text`` from ``data``: optional ``[[…]]`` segments drop out when a field is empty.
+
+    One pass over the template: a value is never read as template text, so braces or
+    ``[[`` in an approver's comment or a customer's name come out as written.
+    """
     values = {key: format_value(value) for key, value in data.items()}
+    out: list[str] = []
+    missing: list[str] = []
 
-    def optional(match: re.Match[str]) -> str:
+    def required(part: str) -> None:
+        missing.extend(name for name in _fields(part) if not values.get(name))
+        if not missing:
+            out.append(_substitute(part, values))
+
+    pos = 0
+    for match in _OPTIONAL.finditer(text):
+        required(text[pos : match.start()])
         inner = match.group(1)
-        names = _fields(inner)
-        return _substitute(inner, values) if all(values.get(n) for n in names) else ""
-
-    text = _OPTIONAL.sub(optional, text)
-    missing = [name for name in _fields(text) if not values.get(name)]
+        if all(values.get(n) for n in _fields(inner)):
+            out.append(_substitute(inner, values))
+        pos = match.end()
+    required(text[pos:])
     if missing:
         raise TemplateError(f"missing data for: {', '.join(sorted(set(missing)))}")
-    return _substitute(text, values)
+    return "".join(out)
 
 
 @dataclass(frozen=True)

@@ -248,3 +248,22 @@ def test_message_for_plan_change_names_both_plans(workspace, acme, sign_in):
 def test_no_message_for_kinds_without_a_scenario(workspace, acme, sign_in):
     action = _action(workspace, sign_in, kind="adjust_seats", status="succeeded")
     assert customer_message_for(action=action) == ""
+
+
+@pytest.mark.parametrize(
+    "comment", ["see {policy}", "a lone { brace", "a lone } brace", "{customer_email}", "[[x]] {"]
+)
+def test_a_value_is_never_read_as_template_text(comment):
+    # given an approver's comment (inside an optional segment) with braces in it
+    text = "Refund denied[[ because {reason}]]. Contact {email}."
+
+    # when the message is filled
+    filled = playbook.fill(text, {"reason": comment, "email": "billing@acme.example"})
+
+    # then the comment comes out as written, and nothing else is substituted into it
+    assert filled == f"Refund denied because {comment}. Contact billing@acme.example."
+
+
+def test_a_stray_brace_in_a_template_is_a_template_error():
+    with pytest.raises(TemplateError, match="unbalanced braces"):
+        playbook.fill("Hello } there {name}", {"name": "Ada"})
