@@ -31,6 +31,8 @@ TAGGED_SUBSCRIPTION_KINDS = frozenset(
         "adjust_seats",
         "apply_discount",
         "extend_grace_period",
+        "resume_subscription",
+        "undo_cancellation",
     }
 )
 

@@ -70,3 +70,48 @@ def test_a_subscription_change_is_found_by_its_action_and_no_other(harness, kind
     found = find(harness, kind, subscription_id=SUB)
     assert found is None or (isinstance(found, WriteFound) and found.object_id == SUB)
     assert find(harness, kind, OTHER, subscription_id=SUB) in (None, WRITE_ABSENT)
+
+
+def _other_key(kind):
+    return f"billing-desk-{OTHER}-{kind}"
+
+
+def _paused(harness):
+    harness.provider.pause_subscription(
+        subscription_id=SUB,
+        behavior="void",
+        resumes_at=harness.now + timedelta(days=3),
+        idempotency_key=_other_key("pause_subscription"),
+    )
+
+
+def _ending(harness):
+    harness.provider.cancel_subscription(
+        subscription_id=SUB,
+        at_period_end=True,
+        reason="too_expensive",
+        comment="",
+        idempotency_key=_other_key("cancel_subscription"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "before", "write"),
+    [
+        ("resume_subscription", _paused, "resume_subscription"),
+        ("undo_cancellation", _ending, "undo_cancellation"),
+    ],
+)
+def test_an_undo_is_found_by_its_action_and_no_other(harness, kind, before, write):
+    # given a subscription paused or set to end by another action
+    before(harness)
+    # then, before the undo, this action wrote nothing (a lost answer can be settled)
+    assert find(harness, kind, subscription_id=SUB) in (None, WRITE_ABSENT)
+
+    # when the undo is written under this action's key
+    getattr(harness.provider, write)(subscription_id=SUB, idempotency_key=key(kind))
+
+    # then it is found, and the earlier action's write is not taken for it
+    found = find(harness, kind, subscription_id=SUB)
+    assert found is None or (isinstance(found, WriteFound) and found.object_id == SUB)
+    assert harness.name == "sandbox" or isinstance(found, WriteFound)
