@@ -309,3 +309,23 @@ def test_on_real_time_the_report_opens_on_the_last_complete_month(workspace, api
 
     assert report["month"] == Month.current(timezone.now()).shift(-1).key
     assert not PaymentFailure.objects.exists()
+
+
+def test_every_action_kind_has_a_row_in_the_agent_actions_table():
+    # a kind without a row would vanish from the table, its totals and the CSV
+    from billing_app.catalog import ActionKind
+    from billing_app.selectors.dashboard.actions import ACTION_LABELS
+
+    keys = {key for key, _label in ACTION_LABELS}
+    split = {"apply_credit": {"apply_credit_small", "apply_credit_medium", "apply_credit_large"}}
+    for kind in ActionKind:
+        assert kind.value in keys or split.get(kind.value, set()) <= keys and kind in split, kind
+
+
+def test_every_action_kind_counts_toward_some_ticket_category():
+    from billing_app.catalog import ActionKind
+    from billing_app.selectors.dashboard.tickets import CATEGORY_ACTION_KINDS
+
+    listed = {kind for kinds in CATEGORY_ACTION_KINDS.values() if kinds for kind in kinds}
+    missing = set(ActionKind) - listed - {ActionKind.FORCE_CANCEL}
+    assert not missing, missing
