@@ -21,7 +21,7 @@ from ..models import BillingAction
 from ..selectors.action_details import action_details
 from ..selectors.actions import action_list
 from .actions import ERROR_RESPONSES, ActionSerializer
-from .customers import request_agent
+from .customers import billing_reader
 
 
 class LineSerializer(serializers.Serializer):
@@ -106,7 +106,7 @@ class ActionDetailApi(APIView):
     @extend_schema(responses={200: OutputSerializer, 404: ERROR_RESPONSES[404]})
     def get(self, request: Request, action_id: str) -> Response:
         action = (
-            action_list(workspace=request_agent(request).workspace)
+            action_list(workspace=billing_reader(request).workspace)
             .select_related("installation", "approval__decided_by")
             .filter(pk=action_id)
             .first()

@@ -356,7 +356,7 @@ class SeatChangePreviewApi(APIView):
     def post(self, request: Request, customer_id: str) -> Response:
         body = _body(self.InputSerializer, request)
         preview = seat_change_preview(
-            context=request_agent(request),
+            context=billing_reader(request, customer_id),
             customer_id=customer_id,
             subscription_id=body["subscription_id"],
             quantity=body["quantity"],
@@ -386,7 +386,7 @@ class DiscountPreviewApi(APIView):
     def post(self, request: Request, customer_id: str) -> Response:
         body = _body(self.InputSerializer, request)
         preview = discount_preview(
-            context=request_agent(request),
+            context=billing_reader(request, customer_id),
             customer_id=customer_id,
             subscription_id=body["subscription_id"],
             percent_off=body["percent_off"],

@@ -125,6 +125,16 @@ def test_a_role_without_view_billing_reads_nothing(seeded, api_as):
     lookup = agent.get("/api/v1/customers/lookup/", {"email": "billing@acme.example"})
     assert (lookup.status_code, error_code(lookup)) == (403, "not_permitted")
     assert not CustomerLink.objects.exists()
+    # nor do the previews, or an action's details
+    for what in ("seats/preview", "discount/preview"):
+        preview = agent.post(url(ACME, what), {"subscription_id": "sub_x"}, format="json")
+        assert preview.status_code in (400, 404), preview.json()
+        if preview.status_code == 400:
+            full = {"subscription_id": "sub_x", "quantity": 5, "percent_off": 10}
+            full["duration"] = "once"
+            assert agent.post(url(ACME, what), full, format="json").status_code == 404
+    detail = agent.get("/api/v1/actions/00000000-0000-4000-8000-000000000001/")
+    assert (detail.status_code, error_code(detail)) == (403, "not_permitted")
 
 
 # --- lookup and pins -------------------------------------------------------------------
