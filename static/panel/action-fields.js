@@ -46,7 +46,7 @@ export function refundableCharges(ctx) {
 export function chargeOptions(ctx) {
   return refundableCharges(ctx).map((item) => [
     item.charge_id,
-    `${isoDate(item.date)} · ${money(item.amount)} · ${item.invoice_number || item.charge_id} (refundable ${money(item.refundable)})`,
+    `${isoDate(item.date)} · ${money(item.amount)}${item.invoice_number ? ` · ${item.invoice_number}` : ""} (refundable ${money(item.refundable)})`,
   ]);
 }
 

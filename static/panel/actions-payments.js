@@ -145,7 +145,7 @@ export const PAYMENT_ACTIONS = {
           : {},
         measure: parsed.ok ? { amount: parsed.minor, currency } : {},
         summary: [
-          ["Charge", charge ? `${isoDate(charge.date)} · ${money(charge.amount)} (${charge.invoice_number || charge.charge_id})` : "—"],
+          ["Charge", charge ? `${isoDate(charge.date)} · ${money(charge.amount)}${charge.invoice_number ? ` (${charge.invoice_number})` : ""}` : "—"],
           ["Refund", shown],
           ["Reason", reasonLabel],
         ],

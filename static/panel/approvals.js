@@ -127,7 +127,7 @@ function approvalSummary(item) {
   return {
     kind: details.kind_label || actionName(action.kind),
     amount: action.amount ? money(action.amount) : "",
-    customer: customer.name || action.customer_id || "",
+    customer: customer.name || customer.email || "a customer not in the billing mirror",
     plan: customer.plan || "",
     mrr: customer.mrr ? money(customer.mrr) : "",
     requestedBy: actor.name ? `${actor.name}${actor.role ? ` (${roleLabel(actor.role)})` : ""}` : "",
