@@ -10,9 +10,10 @@ from django.db import models
 from helpdesk_connectors.models import Installation
 
 from ..catalog import ActionKind
+from ..vocabulary import action_label
 from .tenancy import ROLE_CHOICES, Workspace
 
-KIND_CHOICES = [(kind.value, kind.value.replace("_", " ").capitalize()) for kind in ActionKind]
+KIND_CHOICES = [(kind.value, action_label(kind)) for kind in ActionKind]
 
 
 class BillingAction(models.Model):
