@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from billing_app.catalog import ActionKind, Role
 from billing_app.errors import Conflict
-from billing_app.models import ApprovalRequest, BillingAction, MirrorRefund
+from billing_app.models import ActionPolicy, ApprovalRequest, BillingAction, MirrorRefund
 from billing_app.services.actions import action_submit
 from billing_app.services.actions import run as actions_run
 from billing_app.services.approvals import approval_decide
@@ -86,9 +86,18 @@ def test_fifty_identical_refund_submissions_make_one_refund(workspace, sign_in, 
     assert MirrorRefund.objects.filter(workspace=workspace, charge_id="ch_acme_paid").count() == 1
 
 
+def _escalate_for_l1(workspace, action: str) -> None:
+    """The admin's per-cell option: L1 may request approval for this ❌ action."""
+    ActionPolicy.objects.filter(workspace=workspace, action=action, role="l1").update(
+        effect="request"
+    )
+
+
 def test_two_approvers_at_once_produce_one_decision(workspace, sign_in, spy):
-    # given an L1 agent's refund waiting for a Manager, and two Managers
+    # given an L1 agent's refund (escalation turned on for the cell) waiting for a
+    # Manager, and two Managers
     account_seed(workspace)
+    _escalate_for_l1(workspace, "issue_refund")
     l1, _ = sign_in(workspace, Role.L1)
     action = action_submit(
         context=context_for(l1, workspace),
@@ -127,6 +136,7 @@ def test_two_approvers_at_once_produce_one_decision(workspace, sign_in, spy):
 
 def test_approve_and_deny_at_once_produce_one_decision(workspace, sign_in, spy):
     account_seed(workspace)
+    _escalate_for_l1(workspace, "apply_credit")
     l1, _ = sign_in(workspace, Role.L1)
     action = action_submit(
         context=context_for(l1, workspace),
