@@ -11,4 +11,8 @@ class BillingAppConfig(AppConfig):
             checks,  # noqa: F401  (registers the system checks)
             tasks,  # noqa: F401  (registers every task name for billing_app.queue)
         )
-        from .services import payment_failures  # noqa: F401  (registers its webhook hooks)
+        from .services import (  # noqa: F401
+            auth_signals,  # bumps the cached sign-in state when a membership, role or installation changes
+            payment_failures,  # registers its webhook hooks
+            snapshot_signals,  # marks context snapshots stale on admin edits
+        )

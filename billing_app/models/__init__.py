@@ -33,6 +33,7 @@ from .notes import NoteTemplate
 from .outbox import OutboxMessage
 from .policy import ActionPolicy, ApprovalRoute
 from .sandbox import SandboxControl, SandboxIdempotency
+from .snapshots import CustomerSnapshot
 from .tenancy import (
     AgentMembership,
     CurrencyRate,
@@ -51,6 +52,7 @@ __all__ = [
     "CustomerFlag",
     "CustomerLink",
     "CustomerLock",
+    "CustomerSnapshot",
     "HelpdeskTicket",
     "MirrorBalanceTransaction",
     "MirrorCharge",

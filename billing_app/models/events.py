@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.db.models import Q
 
 from .tenancy import Workspace
 
@@ -21,6 +22,9 @@ class StripeEvent(models.Model):
     livemode = models.BooleanField(default=False)
     created = models.DateTimeField()
     payload = models.JSONField()
+    # The customer the event's object belongs to (its ``customer``, or its id for a
+    # customer object), taken at intake: the panel's "superseded" check is an index probe.
+    customer_id = models.CharField(max_length=255, blank=True, default="")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)
     attempts = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
@@ -34,6 +38,11 @@ class StripeEvent(models.Model):
         indexes = [
             models.Index(fields=["workspace", "status"], name="stripe_event_status_idx"),
             models.Index(fields=["workspace", "received_at"], name="stripe_event_received_idx"),
+            models.Index(
+                fields=["workspace", "customer_id", "created"],
+                condition=Q(status__in=["received", "failed"]),
+                name="stripe_event_pending_cust_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -51,6 +51,9 @@ class Workspace(models.Model):
     csm_group = models.CharField(max_length=200, blank=True)
     # Bumped when role mapping rules change, invalidating app session tokens.
     role_mapping_version = models.PositiveIntegerField(default=1)
+    # Raised by changes that move every customer's context (settings, catalog, people's
+    # names): a snapshot built under another generation is rebuilt (models.snapshots).
+    context_generation = models.PositiveIntegerField(default=1)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -1,0 +1,68 @@
+"""Per-customer context snapshots, computed when the mirror changes (issue 15).
+
+A panel open reads one ``CustomerSnapshot`` row instead of building the context from
+the customer's whole history. The row is also its own outbox entry:
+
+* writers (``mirror_upsert``, refreshes, actions, approvals) raise ``wanted_version``
+  in their own transaction — the snapshot is *stale* from the moment the change
+  commits, and knows it;
+* a builder reads ``wanted_version``, builds the context from the mirror, and stores
+  it with ``built_version`` set to what it read — only if that is newer than what is
+  stored, so a slow build never overwrites a newer one;
+* ``built_version < wanted_version`` is the pending condition the re-drive scans
+  (``snapshot_pending_idx``), like ``StripeEvent`` rows that are their own outbox.
+
+Time moves the context too (a trial ends, a failure leaves the 90-day window, an
+approval expires): ``valid_until`` (the billing clock) and ``valid_until_real`` (the
+wall clock) are the first instants at which any figure of ``data`` would change
+without a write. A snapshot read after either is rebuilt.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import F, Q
+
+from .tenancy import Workspace
+
+
+class CustomerSnapshot(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    customer_id = models.CharField(max_length=255)
+    # Raised by every write that changes what the context is computed from.
+    wanted_version = models.BigIntegerField(default=1)
+    # The wanted_version the stored data was built from (0: never built).
+    built_version = models.BigIntegerField(default=0)
+    # The workspace's context_generation the data was built with (settings, catalog, names).
+    workspace_generation = models.PositiveIntegerField(default=0)
+    # The context as the API serializes it, without the per-request fields.
+    data = models.JSONField(null=True, blank=True)
+    # When the customer's mirrored data was read from the provider (the context's as_of).
+    as_of = models.DateTimeField(null=True, blank=True)
+    deleted = models.BooleanField(default=False)
+    built_at = models.DateTimeField(null=True, blank=True)
+    # The data holds until then (billing clock / wall clock); NULL: no time boundary ahead.
+    valid_until = models.DateTimeField(null=True, blank=True)
+    valid_until_real = models.DateTimeField(null=True, blank=True)
+    build_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "customer_id"], name="uniq_customer_snapshot"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["workspace", "customer_id"],
+                condition=Q(built_version__lt=F("wanted_version")),
+                name="snapshot_pending_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} v{self.built_version}/{self.wanted_version}"
+
+    @property
+    def current(self) -> bool:
+        return self.built_version >= self.wanted_version and self.data is not None

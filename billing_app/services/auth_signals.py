@@ -1,0 +1,1 @@
+"""Placeholder created by the lead for issue 15; its owner fills it in."""
