@@ -32,6 +32,7 @@ from .mirror import (
 from .notes import NoteTemplate
 from .outbox import OutboxMessage
 from .policy import ActionPolicy, ApprovalRoute
+from .rollups import DailyRollup, RollupSource
 from .sandbox import SandboxControl, SandboxIdempotency
 from .snapshots import CustomerSnapshot
 from .tenancy import (
@@ -53,6 +54,7 @@ __all__ = [
     "CustomerLink",
     "CustomerLock",
     "CustomerSnapshot",
+    "DailyRollup",
     "HelpdeskTicket",
     "MirrorBalanceTransaction",
     "MirrorCharge",
@@ -73,6 +75,7 @@ __all__ = [
     "PlaybookTemplate",
     "ProviderCall",
     "RoleMappingRule",
+    "RollupSource",
     "SandboxControl",
     "SandboxIdempotency",
     "StripeEvent",

@@ -1,7 +1,8 @@
 """The monthly billing support report (the brief's MONTHLY REPORT), as data, CSV and text.
 
 Built on the dashboard's figures (``selectors.dashboard``: same definitions,
-same month rules) plus one more aggregate for the financial impact:
+same month rules) plus one more read of the month's daily roll-ups for the financial
+impact:
 
 * **Refunds processed** / **credits applied**: succeeded actions, amounts in
   the base currency (``BillingAction.amount_base``).
@@ -27,16 +28,13 @@ import io
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import CharField, Count, DecimalField, Sum, Value
-from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast, Coalesce, Upper
-
 from ..catalog import ActionKind
 from ..models import BillingAction, Workspace
 from ..money import to_decimal
 from .dashboard import (
     REFUND_KINDS,
-    action_direction,
+    MonthRollups,
+    action_groups,
     analytics_session,
     currency_rates,
     dashboard_build,
@@ -68,7 +66,8 @@ def _movement(kind: str, direction: str) -> str | None:
 def financial_impact(
     *, workspace: Workspace, month: Month, rates: dict[str, Decimal]
 ) -> dict[str, Any]:
-    """Refunds, credits and the MRR the month's succeeded actions recorded. One query.
+    """Refunds, credits and the MRR the month's succeeded actions recorded, from the month's
+    action roll-ups (one query).
 
     The MRR of a plan change, seat change or discount is what the action recorded when
     it ran (``result.mrr_delta``, signed minor units per month in ``result.mrr_currency``;
@@ -78,37 +77,28 @@ def financial_impact(
     a rate likewise (``unconverted``).
     """
     base = workspace.base_currency.upper()
-    rows = (
-        BillingAction.objects.filter(
-            workspace=workspace,
-            created_at__gte=month.start,
-            created_at__lt=month.end,
-            status=BillingAction.Status.SUCCEEDED,
-            kind__in=[*REFUND_KINDS, ActionKind.APPLY_CREDIT, *MRR_KINDS],
+    wanted = {*REFUND_KINDS, ActionKind.APPLY_CREDIT, *MRR_KINDS}
+    grouped: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for g in action_groups(MonthRollups.read(workspace, month)):
+        if g["status"] != BillingAction.Status.SUCCEEDED or g["kind"] not in wanted:
+            continue
+        row = grouped.setdefault(
+            (g["kind"], g["direction"], g["mrr_currency"]),
+            {
+                "kind": g["kind"],
+                "direction": g["direction"],
+                "mrr_currency": g["mrr_currency"],
+                "count": 0,
+                "amount": 0,
+                "mrr": 0,
+                "recorded": 0,
+            },
         )
-        .annotate(
-            direction=action_direction(),
-            mrr_currency=Upper(
-                Coalesce(
-                    KeyTextTransform("mrr_currency", "result"),
-                    Value(""),
-                    output_field=CharField(),
-                )
-            ),
-            mrr_delta=Cast(
-                KeyTextTransform("mrr_delta", "result"),
-                DecimalField(max_digits=20, decimal_places=0),
-            ),
-        )
-        .values("kind", "direction", "mrr_currency")
-        .annotate(
-            count=Count("id"),
-            amount=Sum("amount_base"),
-            mrr=Sum("mrr_delta"),
-            recorded=Count("mrr_delta"),
-        )
-        .order_by()
-    )
+        row["count"] += g["count"]
+        row["amount"] += g["amount"]
+        row["mrr"] += g["mrr"]
+        row["recorded"] += g["mrr_recorded"]
+    rows = grouped.values()
     totals = {key: {"count": 0, "amount": 0} for key in ("refunds", "credits")}
     movements: dict[str, dict[str, Any]] = {
         key: {"count": 0, "mrr": Decimal(0), "unrecorded": 0, "unconverted": 0}

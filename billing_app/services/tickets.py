@@ -38,6 +38,7 @@ from ..models import (
     Workspace,
     WorkspaceInstallation,
 )
+from .rollups import rollups_tickets_changed
 
 TAG = TicketCategoryRule.MatchType.TAG
 KEYWORD = TicketCategoryRule.MatchType.SUBJECT_KEYWORD
@@ -269,6 +270,10 @@ def tickets_upsert(
         unique_fields=["installation", "external_id"],
         update_fields=_UPDATE_FIELDS,
     )
+    rollups_tickets_changed(
+        workspace=workspace,
+        tickets=HelpdeskTicket.objects.filter(installation=installation, external_id__in=by_id),
+    )
     return len(by_id)
 
 
@@ -389,10 +394,20 @@ def tickets_recategorize(*, workspace: Workspace, batch_size: int = 2000) -> int
             ticket.category, ticket.is_billing = category, bool(category)
             changed.append(ticket)
         if len(changed) >= batch_size:
-            HelpdeskTicket.objects.bulk_update(changed, ["category", "is_billing"])
+            _recategorized(workspace, changed)
             total += len(changed)
             changed = []
     if changed:
-        HelpdeskTicket.objects.bulk_update(changed, ["category", "is_billing"])
+        _recategorized(workspace, changed)
         total += len(changed)
     return total
+
+
+def _recategorized(workspace: Workspace, changed: list[HelpdeskTicket]) -> None:
+    """Store the new categories and move the tickets' roll-ups with them, together."""
+    with transaction.atomic():
+        HelpdeskTicket.objects.bulk_update(changed, ["category", "is_billing"])
+        rollups_tickets_changed(
+            workspace=workspace,
+            tickets=HelpdeskTicket.objects.filter(pk__in=[t.pk for t in changed]),
+        )

@@ -28,6 +28,7 @@ from billing_app.models import (
     ProviderCall,
     StripeEvent,
 )
+from billing_app.services.rollups import rollups_action_changed, rollups_tickets_changed
 
 _seq = itertools.count(1)
 
@@ -52,7 +53,7 @@ def ticket(
     status: str | None = None,
 ) -> HelpdeskTicket:
     solved = created + timedelta(seconds=resolution) if resolution is not None else None
-    return HelpdeskTicket.objects.create(
+    row = HelpdeskTicket.objects.create(
         workspace=workspace,
         installation=installation_of(workspace),
         external_id=external_id,
@@ -68,6 +69,9 @@ def ticket(
         escalated=escalated,
         csat_score=csat,
     )
+    # As the ticket sync does: the write and its roll-up together.
+    rollups_tickets_changed(workspace=workspace, tickets=HelpdeskTicket.objects.filter(pk=row.pk))
+    return row
 
 
 def actor() -> User:
@@ -134,6 +138,7 @@ def action(
             expires_at=a_created + timedelta(hours=72),
         )
         ApprovalRequest.objects.filter(pk=request.pk).update(created_at=a_created)
+    rollups_action_changed(action_id=row.pk)  # as the action services do after a write
     return row
 
 

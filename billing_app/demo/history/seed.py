@@ -36,6 +36,7 @@ from ...models import (
 )
 from ...selectors.months import Month
 from ...services.payment_failures import payment_failures_sync
+from ...services.rollups import rollups_rebuild
 from .actions import direct_action, escalated_action
 from .payments import agent_recoveries_link, failures_seed, payments_seed
 from .profile import CATEGORY_PROFILE, MARKER, OPERATIONS, OTHER_SUBJECTS, SUBJECTS
@@ -188,6 +189,7 @@ def demo_history_seed(
         ).values_list("stripe_id", flat=True),
     )
     agent_recoveries_link(writer)
+    rollups_rebuild(workspace=workspace)  # the history was bulk-written: roll it up once
     return DemoHistory(
         created=True,
         tickets=len(writer.tickets),

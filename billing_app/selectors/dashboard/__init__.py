@@ -67,10 +67,10 @@ from .health import HEALTH_COMPONENTS, RESPONSE_TARGETS, STATUS_LABELS, health_m
 from .recommendations import RECOMMENDATION_RULES, recommendations_derive
 from .refunds import APPROVAL_PATHS, REFUND_KINDS, REFUND_REASON_LABELS, refund_metrics
 from .shared import (
-    action_direction,
+    MonthRollups,
+    action_groups,
     currency_rates,
     money,
-    month_actions,
     pct,
     plural,
     to_base_exact,
@@ -97,7 +97,8 @@ __all__ = [
     "RESPONSE_TARGETS",
     "STATUS_LABELS",
     "TREND_MONTHS",
-    "action_direction",
+    "MonthRollups",
+    "action_groups",
     "action_metrics",
     "analytics_session",
     "category_metrics",
@@ -108,7 +109,6 @@ __all__ = [
     "failure_trend",
     "health_metrics",
     "money",
-    "month_actions",
     "payment_failure_metrics",
     "pct",
     "plural",

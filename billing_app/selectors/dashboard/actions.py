@@ -22,26 +22,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import (
-    Avg,
-    Case,
-    CharField,
-    Count,
-    DurationField,
-    ExpressionWrapper,
-    F,
-    Q,
-    Sum,
-    Value,
-    When,
-)
-from django.db.models.functions import Coalesce
-
-from ...catalog import ActionKind, PolicyAction, Role
-from ...models import ActionPolicy, ApprovalRequest, BillingAction, Workspace
+from ...catalog import PolicyAction, Role
+from ...models import ActionPolicy, BillingAction, Workspace
 from ...money import exponent, short_money
-from ..months import Month
-from .shared import action_direction, month_actions, pct, round_or_none, seconds
+from .shared import APPROVAL_FAMILY, MonthRollups, action_groups, pct, round_or_none
 
 # An action row's success rate against its target: below it the row is not "ok".
 SUCCESS_RATE_TARGET_PCT = 95.0
@@ -57,18 +41,6 @@ def success_status(rate_pct: float | None) -> str:
     if rate_pct is None:
         return "no_executions"
     return "on_target" if rate_pct >= SUCCESS_RATE_TARGET_PCT else "below_target"
-
-
-def handling_end() -> Coalesce:
-    """When the agent's part of an action ended: its submission when it went for approval,
-    else its completion (its submission when it never completed)."""
-    return Coalesce(
-        Case(
-            When(decision=BillingAction.Decision.APPROVAL, then=F("created_at")),
-            default=F("completed_at"),
-        ),
-        F("created_at"),
-    )
 
 
 # The agent-actions table: (key, label); credit bands are labelled from the matrix.
@@ -112,41 +84,27 @@ def credit_bands(workspace: Workspace) -> tuple[int, int]:
     return int(limits.get(Role.L2, 100 * scale)), int(limits.get(Role.MANAGER, 500 * scale))
 
 
-def action_metrics(*, workspace: Workspace, month: Month) -> dict[str, Any]:
+def action_metrics(*, workspace: Workspace, rollups: MonthRollups) -> dict[str, Any]:
+    """The agent-actions table and the approval figures, from the month's roll-ups."""
     small, large = credit_bands(workspace)
-    credit = ActionKind.APPLY_CREDIT
-    label_key = Case(
-        When(kind=credit, amount_base__lt=small, then=Value("apply_credit_small")),
-        When(kind=credit, amount_base__lte=large, then=Value("apply_credit_medium")),
-        When(kind=credit, amount_base__gt=large, then=Value("apply_credit_large")),
-        When(kind=credit, then=Value("apply_credit_small")),
-        When(kind=ActionKind.CHANGE_PLAN, direction="upgrade", then=Value("plan_upgrade")),
-        When(kind=ActionKind.CHANGE_PLAN, direction="downgrade", then=Value("plan_downgrade")),
-        default=F("kind"),
-        output_field=CharField(),
-    )
-    executed = Q(status__in=[BillingAction.Status.SUCCEEDED, BillingAction.Status.FAILED])
-    measured = Q(handling_started_at__isnull=False, handling_end__gte=F("handling_started_at"))
-    handling = ExpressionWrapper(F("handling_end") - F("handling_started_at"), DurationField())
-    rows = {
-        r["label_key"]: r
-        for r in month_actions(workspace, month)
-        .annotate(direction=action_direction())
-        .annotate(label_key=label_key, handling_end=handling_end())
-        .values("label_key")
-        .annotate(
-            count=Count("id"),
-            succeeded=Count("id", filter=Q(status=BillingAction.Status.SUCCEEDED)),
-            failed=Count("id", filter=Q(status=BillingAction.Status.FAILED)),
-            avg_ms=Avg("duration_ms", filter=executed),
-            time_ms=Sum("duration_ms", filter=executed),
-            timed=Count("duration_ms", filter=executed),
-            handled=Count("id", filter=measured),
-            handling_sum=Sum(handling, filter=measured),
-            needing_approval=Count("id", filter=Q(decision=BillingAction.Decision.APPROVAL)),
+    rows: dict[str, dict[str, Any]] = {}
+    for g in action_groups(rollups):
+        r = rows.setdefault(
+            g["label"],
+            dict.fromkeys(
+                ("count", "succeeded", "failed", "time_ms", "timed", "handled", "handling_us"), 0
+            )
+            | {"needing_approval": 0},
         )
-        .order_by()
-    }
+        r["count"] += g["count"]
+        r["succeeded"] += g["count"] if g["status"] == BillingAction.Status.SUCCEEDED else 0
+        r["failed"] += g["count"] if g["status"] == BillingAction.Status.FAILED else 0
+        for name in ("time_ms", "timed", "handled", "handling_us"):
+            r[name] += g[name]
+        if g["decision"] == BillingAction.Decision.APPROVAL:
+            r["needing_approval"] += g["count"]
+    for r in rows.values():
+        r["avg_ms"] = r["time_ms"] / r["timed"] if r["timed"] else None
     labels = {"small": short_money(small, workspace.base_currency)}
     labels["large"] = short_money(large, workspace.base_currency)
     table = []
@@ -157,7 +115,7 @@ def action_metrics(*, workspace: Workspace, month: Month) -> dict[str, Any]:
         avg_ms = r["avg_ms"]
         rate = pct(r["succeeded"], r["succeeded"] + r["failed"])
         status = success_status(rate)
-        handled_seconds = seconds(r["handling_sum"]) or 0.0
+        handled_seconds = r["handling_us"] / 1_000_000
         table.append(
             {
                 "key": key,
@@ -184,16 +142,9 @@ def action_metrics(*, workspace: Workspace, month: Month) -> dict[str, Any]:
     table.sort(key=lambda r: -r["count"])
     total = sum(r["count"] for r in table)
     needing = sum(r["requiring_approval"] for r in table)
-    approvals = ApprovalRequest.objects.filter(
-        workspace=workspace,
-        created_at__gte=month.start,
-        created_at__lt=month.end,
-        decided_at__isnull=False,
-    ).aggregate(
-        decided=Count("id"),
-        avg=Avg(ExpressionWrapper(F("decided_at") - F("created_at"), DurationField())),
-    )
-    avg_approval = seconds(approvals["avg"])
+    decided = rollups.rows(APPROVAL_FAMILY).get("decided", {"count": 0, "m1": 0})
+    avg_approval = decided["m1"] / decided["count"] / 1_000_000 if decided["count"] else None
+    approvals = {"decided": decided["count"]}
     measured_n = sum(r["handling_measured"] for r in table)
     handling_total = sum(r["handling_seconds"] for r in table)
     executed_n = sum(r["timed"] for r in table)

@@ -19,7 +19,7 @@ from .failures import payment_failure_metrics
 from .health import health_metrics
 from .recommendations import recommendations_derive
 from .refunds import refund_metrics
-from .shared import currency_rates
+from .shared import MonthRollups, currency_rates
 from .tickets import category_metrics, ticket_groups, ticket_metrics
 
 # A billing clock further than this from real time is a simulated one (the sandbox frozen
@@ -85,7 +85,8 @@ def dashboard_build(*, workspace: Workspace, month: Month) -> dict[str, Any]:
 
 def _dashboard_build(*, workspace: Workspace, month: Month) -> dict[str, Any]:
     rates = currency_rates(workspace)
-    groups = ticket_groups(workspace=workspace, month=month)
+    rollups = MonthRollups.read(workspace, month)
+    groups = ticket_groups(rollups=rollups)
     tickets = ticket_metrics(groups=groups)
     figures: dict[str, Any] = {
         "workspace": {
@@ -99,8 +100,8 @@ def _dashboard_build(*, workspace: Workspace, month: Month) -> dict[str, Any]:
         "generated_at": timezone.now().isoformat(),
         "tickets": tickets,
         "categories": category_metrics(groups=groups, billing_total=tickets["billing"]),
-        "actions": action_metrics(workspace=workspace, month=month),
-        "refunds": refund_metrics(workspace=workspace, month=month),
+        "actions": action_metrics(workspace=workspace, rollups=rollups),
+        "refunds": refund_metrics(workspace=workspace, rollups=rollups),
         "payment_failures": payment_failure_metrics(workspace=workspace, month=month, rates=rates),
         "health": health_metrics(workspace=workspace, month=month),
     }

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Case, CharField, Count, Q, Sum, Value, When
-from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Coalesce, NullIf
-
-from ...catalog import ActionKind, Role
+from ...catalog import ActionKind
 from ...models import BillingAction, Workspace
 from ...vocabulary import REFUND_REASONS
-from ..months import Month
-from .shared import money, month_actions, pct
+from .shared import MonthRollups, action_groups, money, pct
 
 REFUND_KINDS = (ActionKind.ISSUE_REFUND.value, ActionKind.REFUND_DUPLICATE_CHARGE.value)
 REFUND_REASON_LABELS: dict[str, str] = {key: r.label for key, r in REFUND_REASONS.items()}
@@ -27,47 +22,25 @@ APPROVAL_PATHS: tuple[tuple[str, str], ...] = (
 )
 
 
-def refund_metrics(*, workspace: Workspace, month: Month) -> dict[str, Any]:
+def refund_metrics(*, workspace: Workspace, rollups: MonthRollups) -> dict[str, Any]:
+    """Refunds by reason and by approval path, from the month's action roll-ups (their key
+    carries the reason and the path; ``services.rollups``)."""
     currency = workspace.base_currency
-    refunds = month_actions(workspace, month).filter(kind__in=REFUND_KINDS)
-    reason_key = Case(
-        When(kind=ActionKind.REFUND_DUPLICATE_CHARGE, then=Value("duplicate")),
-        default=Coalesce(
-            NullIf(KeyTextTransform("reason", "params"), Value("")),
-            Value("other"),
-            output_field=CharField(),
-        ),
-        output_field=CharField(),
-    )
-    by_reason = list(
-        refunds.filter(status=BillingAction.Status.SUCCEEDED)
-        .annotate(reason_key=reason_key)
-        .values("reason_key")
-        .annotate(
-            count=Count("id"),
-            amount=Sum("amount_base"),
-            unconverted=Count("id", filter=Q(amount_base__isnull=True)),
+    reasons_by_key: dict[str, dict[str, Any]] = {}
+    paths: dict[str, int] = {}
+    for g in action_groups(rollups):
+        if g["kind"] not in REFUND_KINDS:
+            continue
+        paths[g["path"]] = paths.get(g["path"], 0) + g["count"]
+        if g["status"] != BillingAction.Status.SUCCEEDED:
+            continue
+        r = reasons_by_key.setdefault(
+            g["reason"], {"reason_key": g["reason"], "count": 0, "amount": 0, "unconverted": 0}
         )
-        .order_by()
-    )
-    path = Case(
-        When(decision=BillingAction.Decision.ALLOW, then=Value("auto")),
-        When(
-            approval__status="approved", approval__decided_role=Role.MANAGER, then=Value("manager")
-        ),
-        When(approval__status="approved", approval__decided_role=Role.VP, then=Value("vp")),
-        When(approval__status="approved", then=Value("other_approver")),
-        When(approval__status="denied", then=Value("denied")),
-        When(status=BillingAction.Status.DENIED, then=Value("denied")),
-        When(approval__status="expired", then=Value("expired")),
-        When(status=BillingAction.Status.EXPIRED, then=Value("expired")),
-        default=Value("pending"),
-        output_field=CharField(),
-    )
-    paths = {
-        r["path"]: r["count"]
-        for r in refunds.annotate(path=path).values("path").annotate(count=Count("id")).order_by()
-    }
+        r["count"] += g["count"]
+        r["amount"] += g["amount"]
+        r["unconverted"] += g["unconverted"]
+    by_reason = list(reasons_by_key.values())
     count = sum(r["count"] for r in by_reason)
     total = sum(r["amount"] or 0 for r in by_reason)
     path_total = sum(paths.values())

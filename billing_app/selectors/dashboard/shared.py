@@ -1,7 +1,8 @@
 """What every dashboard section shares: the month's rows, percentages, durations, money.
 
 Months are calendar months in UTC (``selectors.months.Month``); a record belongs to the
-month of its creation time. Money is integer minor units; amounts in other currencies
+month of its creation time. Tickets, actions and approvals are read from the daily
+roll-ups (``MonthRollups``: UTC days, kept by ``services.rollups`` at write time). Money is integer minor units; amounts in other currencies
 are brought to the workspace's base currency with its ``CurrencyRate`` rows (how many
 base units one unit of the currency buys). A currency without a rate is left out.
 """
@@ -13,11 +14,12 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from django.db.models import CharField, OuterRef, Q, QuerySet, Value
+from django.db.models import CharField, OuterRef, Q, QuerySet, Sum, Value
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Coalesce, NullIf
 
-from ...models import BillingAction, CurrencyRate, HelpdeskTicket, PaymentFailure, Workspace
+from ...models import BillingAction, CurrencyRate, DailyRollup, PaymentFailure, Workspace
+from ...models.rollups import MEASURE_FIELDS
 from ...money import Money, exponent
 from ...subscriptions import MONTHS_PER_INTERVAL
 from ..months import Month
@@ -112,20 +114,79 @@ def monthly_in_base(
     return whole_minor_units(amount)
 
 
+# --- the month's roll-ups ----------------------------------------------------------------------
+
+# The roll-up families and the key separator (``services.rollups`` writes them).
+TICKET_FAMILY, ACTION_FAMILY, APPROVAL_FAMILY = "ticket", "action", "approval"
+SEP = "|"
+
+
+class MonthRollups:
+    """The month's ``DailyRollup`` rows summed per (family, key), read in one query:
+    O(days × keys) rows whatever the month's volume of tickets and actions."""
+
+    def __init__(self, sums: dict[str, dict[str, dict[str, int]]]) -> None:
+        self._sums = sums
+
+    def rows(self, family: str) -> dict[str, dict[str, int]]:
+        """``{key: {"count": …, "m1": …, …}}`` of one family (keys whose count is 0 left out)."""
+        return self._sums.get(family, {})
+
+    @classmethod
+    def read(cls, workspace: Workspace, month: Month) -> MonthRollups:
+        measures = {f: Sum(f) for f in MEASURE_FIELDS}
+        rows = (
+            DailyRollup.objects.filter(
+                workspace=workspace, day__gte=month.first_day, day__lt=month.shift(1).first_day
+            )
+            .values("family", "key")
+            .annotate(**measures)
+            .order_by()
+        )
+        sums: dict[str, dict[str, dict[str, int]]] = {}
+        for row in rows:
+            if row["count"]:
+                sums.setdefault(row["family"], {})[row["key"]] = {
+                    f: int(row[f] or 0) for f in MEASURE_FIELDS
+                }
+        return cls(sums)
+
+
 # --- the month's records -----------------------------------------------------------------------
 
 
-def month_tickets(workspace: Workspace, month: Month) -> QuerySet[HelpdeskTicket]:
-    return HelpdeskTicket.objects.filter(
-        workspace=workspace, created_at__gte=month.start, created_at__lt=month.end
-    )
+ACTION_KEY_PARTS = (
+    "label",
+    "kind",
+    "status",
+    "decision",
+    "direction",
+    "reason",
+    "path",
+    "mrr_currency",
+)
+ACTION_MEASURES = (
+    ("m1", "time_ms"),
+    ("m2", "timed"),
+    ("m3", "handled"),
+    ("m4", "handling_us"),
+    ("m5", "amount"),
+    ("m6", "unconverted"),
+    ("m7", "mrr"),
+    ("m8", "mrr_recorded"),
+)
 
 
-def month_actions(workspace: Workspace, month: Month) -> QuerySet[BillingAction]:
-    """The month's actions, except those refused as not permitted."""
-    return BillingAction.objects.filter(
-        workspace=workspace, created_at__gte=month.start, created_at__lt=month.end
-    ).exclude(status=BillingAction.Status.NOT_PERMITTED)
+def action_groups(rollups: MonthRollups) -> list[dict[str, Any]]:
+    """The month's actions (not those refused as not permitted) grouped by the roll-up's
+    key parts (``ACTION_KEY_PARTS``), with their named sums (``ACTION_MEASURES``)."""
+    groups = []
+    for key, m in rollups.rows(ACTION_FAMILY).items():
+        group: dict[str, Any] = dict(zip(ACTION_KEY_PARTS, key.split(SEP), strict=True))
+        group["count"] = m["count"]
+        group.update({name: m[column] for column, name in ACTION_MEASURES})
+        groups.append(group)
+    return groups
 
 
 def failures_between(

@@ -1,7 +1,8 @@
 """Billing tickets and their categories: volume, escalation, resolution, CSAT, auto-resolved.
 
-One grouped query over the month's tickets (``ticket_groups``); the ticket figures and the
-category table are both read from its rows.
+The month's tickets come from the daily roll-ups (``ticket_groups``: one row per category
+and state and day, summed); the ticket figures and the category table are both read
+from them. ``ticket_state`` is the per-ticket state the roll-ups are filed under.
 """
 
 from __future__ import annotations
@@ -9,12 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Case, CharField, Count, Exists, Q, Sum, Value, When
+from django.db.models import Case, CharField, Exists, Q, Value, When
 
 from ...catalog import ActionKind
 from ...models import BillingAction, TicketCategory, Workspace
-from ..months import Month
-from .shared import month_tickets, pct, round_or_none, ticket_action
+from .shared import SEP, TICKET_FAMILY, MonthRollups, pct, round_or_none, ticket_action
 
 RESOLUTION_TARGET_SECONDS = 300  # the brief: "target: <5 minutes"
 RESOLVED_STATUSES = ("solved", "closed", "resolved")
@@ -80,10 +80,11 @@ def ticket_predicates(workspace: Workspace) -> tuple[Q, Q, Q]:
 NOT_BILLING, ESCALATED, AUTO_RESOLVED, RESOLVED, OPEN = "n", "e", "a", "r", "o"
 
 
-def ticket_groups(*, workspace: Workspace, month: Month) -> list[dict[str, Any]]:
-    """One query: the month's tickets counted by (category, state), with the sums needed."""
+def ticket_state(workspace: Workspace) -> Case:
+    """The ticket's one-of-five state (``NOT_BILLING`` … ``OPEN``) as an expression on a
+    ticket row: what ``services.rollups`` files each ticket under."""
     resolved, escalated, auto = ticket_predicates(workspace)
-    state = Case(
+    return Case(
         When(is_billing=False, then=Value(NOT_BILLING)),
         When(escalated, then=Value(ESCALATED)),
         When(resolved & auto, then=Value(AUTO_RESOLVED)),
@@ -91,22 +92,28 @@ def ticket_groups(*, workspace: Workspace, month: Month) -> list[dict[str, Any]]
         default=Value(OPEN),
         output_field=CharField(),
     )
-    rows = (
-        month_tickets(workspace, month)
-        .annotate(state=state)
-        .values("state", "category")
-        .annotate(
-            tickets=Count("id"),
-            resolved=Count("id", filter=resolved),
-            resolution_sum=Sum("resolution_seconds", filter=resolved),
-            resolution_n=Count("resolution_seconds", filter=resolved),
-            csat_sum=Sum("csat_score"),
-            csat_n=Count("csat_score"),
-            reopens=Sum("reopens"),
+
+
+def ticket_groups(*, rollups: MonthRollups) -> list[dict[str, Any]]:
+    """The month's tickets counted by (category, state), with the sums the figures need,
+    from the daily roll-ups (``services.rollups``: family ``ticket``)."""
+    groups = []
+    for key, m in rollups.rows(TICKET_FAMILY).items():
+        category, state = key.split(SEP, 1)
+        groups.append(
+            {
+                "category": category,
+                "state": state,
+                "tickets": m["count"],
+                "resolved": m["m1"],
+                "resolution_sum": m["m2"] if m["m3"] else None,
+                "resolution_n": m["m3"],
+                "csat_sum": m["m4"] if m["m5"] else None,
+                "csat_n": m["m5"],
+                "reopens": m["m6"],
+            }
         )
-        .order_by()
-    )
-    return [dict(row) for row in rows]
+    return groups
 
 
 def _avg(total: float | None, count: int) -> float | None:

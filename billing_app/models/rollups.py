@@ -1,0 +1,76 @@
+"""Daily roll-ups behind the dashboard and the monthly report (issue 15).
+
+The month's figures are sums over ``DailyRollup`` rows — one per (workspace, UTC day,
+family, key) — instead of aggregates over the month's tickets and actions, so a month
+reads O(days × keys) rows whatever the volume. ``RollupSource`` remembers what each
+ticket, action and approval request currently contributes (its day, key and measures):
+when the record changes, ``services.rollups`` subtracts the old contribution and adds
+the new one in the writer's transaction, so processing the same write twice changes
+nothing and a row moving between keys (a ticket solved, an action that succeeded)
+leaves its old key.
+
+The measures are generic integer columns; what each one means per family is in
+``services.rollups`` (``MEASURES``), the only writer.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+from .tenancy import Workspace
+
+MEASURE_FIELDS = ("count", "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8")
+
+
+class _Measures(models.Model):
+    count = models.BigIntegerField(default=0)
+    m1 = models.BigIntegerField(default=0)
+    m2 = models.BigIntegerField(default=0)
+    m3 = models.BigIntegerField(default=0)
+    m4 = models.BigIntegerField(default=0)
+    m5 = models.BigIntegerField(default=0)
+    m6 = models.BigIntegerField(default=0)
+    m7 = models.BigIntegerField(default=0)
+    m8 = models.BigIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class DailyRollup(_Measures):
+    """The sums of one (family, key) over one UTC day of one workspace."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    family = models.CharField(max_length=16)
+    key = models.CharField(max_length=255)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "day", "family", "key"], name="daily_rollup_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.family} {self.key}: {self.count}"
+
+
+class RollupSource(_Measures):
+    """What one record (a ticket, an action, an approval request) adds to ``DailyRollup``
+    now: the delta of a later change is taken against it, which makes updates idempotent."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    family = models.CharField(max_length=16)
+    source_id = models.CharField(max_length=40)
+    day = models.DateField()
+    key = models.CharField(max_length=255)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["family", "source_id"], name="rollup_source_unique")
+        ]
+        indexes = [models.Index(fields=["workspace", "family"], name="rollup_source_ws_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.family} {self.source_id}: {self.day} {self.key}"
