@@ -10,7 +10,11 @@ The first page is the last six months (at most ``FIRST_PAGE_MAX`` rows); later
 pages hold ``PAGE_SIZE`` rows each. The cursor is opaque: the (date, id) of the
 last row shown and the customer id, signed so that a tampered or foreign
 cursor is refused with 400 ``invalid_cursor`` rather than silently misread.
-Each page costs three queries whatever the history's length.
+It holds nothing else (no signing time, no clock reading), so the first page
+built at two instants is the same page — a stored context (issue 15) stays
+true until its oldest row leaves the six months, the instant it notes
+(``selectors.context.horizon``). Each page costs three queries whatever the
+history's length; rows are read without the provider's JSON.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 from dateutil.relativedelta import relativedelta
 from django.core import signing
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -60,6 +65,18 @@ CARD_BRANDS = {
 }
 
 
+# What is read of a charge to show it: its columns, not the provider's JSON (``data``,
+# ``outcome``, kilobytes each) — but the payment method details a bank debit is labelled from.
+CHARGE_DEFERRED = ("data", "outcome")
+
+
+def charges_light(qs: QuerySet[MirrorCharge]) -> QuerySet[MirrorCharge]:
+    """Charges without their JSON, with ``method_details`` (``charge_method_label``)."""
+    return qs.defer(*CHARGE_DEFERRED).annotate(
+        method_details=KeyTransform("payment_method_details", "data")
+    )
+
+
 def card_brand_label(brand: str) -> str:
     return CARD_BRANDS.get(brand, brand.replace("_", " ").title())
 
@@ -69,7 +86,10 @@ def charge_method_label(charge: MirrorCharge) -> str:
     if charge.card_brand or charge.card_last4:
         brand = card_brand_label(charge.card_brand)
         return f"{brand} {charge.card_last4}".strip()
-    details = (charge.data or {}).get("payment_method_details") or {}
+    if "data" in charge.get_deferred_fields():  # read without its JSON (``charges_light``)
+        details = getattr(charge, "method_details", None) or {}
+    else:
+        details = (charge.data or {}).get("payment_method_details") or {}
     kind = details.get("type") or ""
     sub = details.get(kind) or {}
     if kind in {"us_bank_account", "sepa_debit", "bacs_debit", "au_becs_debit", "acss_debit"}:
@@ -186,14 +206,14 @@ def _charge_row(charge: MirrorCharge) -> _Row:
 
 
 def cursor_encode(*, customer_id: str, date: datetime, object_id: str) -> str:
-    return signing.dumps(
-        {"c": customer_id, "d": date.isoformat(), "i": object_id}, salt=_CURSOR_SALT, compress=True
+    return signing.Signer(salt=_CURSOR_SALT).sign_object(
+        {"c": customer_id, "d": date.isoformat(), "i": object_id}, compress=True
     )
 
 
 def cursor_decode(*, customer_id: str, cursor: str) -> tuple[datetime, str]:
     try:
-        payload = signing.loads(cursor, salt=_CURSOR_SALT)
+        payload = signing.Signer(salt=_CURSOR_SALT).unsign_object(cursor)
         if payload["c"] != customer_id:
             raise ValueError("cursor of another customer")
         date = datetime.fromisoformat(payload["d"])
@@ -215,6 +235,7 @@ def _invoices(workspace: Workspace, customer_id: str) -> QuerySet[MirrorInvoice]
     return (
         MirrorInvoice.objects.filter(workspace=workspace, customer_id=customer_id)
         .exclude(status__in=["draft", "void", ""])
+        .defer("data")
         .annotate(row_date=Coalesce("paid_at", "created"))
     )
 
@@ -224,7 +245,7 @@ def _standalone_charges(workspace: Workspace, customer_id: str) -> QuerySet[Mirr
         workspace_id=OuterRef("workspace_id"),
         payment_intent_id=OuterRef("payment_intent_id"),
     ).exclude(payment_intent_id="")
-    return (
+    return charges_light(
         MirrorCharge.objects.filter(workspace=workspace, customer_id=customer_id, invoice_id="")
         .annotate(invoiced=Exists(invoiced))
         .filter(invoiced=False)
@@ -240,8 +261,10 @@ def _attached(
     ids = {i.stripe_id for i in invoices}
     if not pis and not ids:
         return {}
-    rows = MirrorCharge.objects.filter(workspace=workspace).filter(
-        Q(payment_intent_id__in=pis) | Q(invoice_id__in=ids)
+    rows = charges_light(
+        MirrorCharge.objects.filter(workspace=workspace).filter(
+            Q(payment_intent_id__in=pis) | Q(invoice_id__in=ids)
+        )
     )
     for charge in rows:
         if charge.payment_intent_id in pis:
@@ -264,6 +287,9 @@ def payment_history_page(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """``{"items": [...], "next_cursor": str | None}`` — see the module docstring."""
+    # Imported here: the context package imports this module (``selectors.context.compose``).
+    from .context.horizon import TICK, horizon_note, months_window_exit
+
     now = now or timezone.now()
     invoices = _invoices(workspace, customer_id)
     charges = _standalone_charges(workspace, customer_id)
@@ -292,8 +318,17 @@ def payment_history_page(
             next_cursor = cursor_encode(
                 customer_id=customer_id, date=last.date, object_id=last.object_id
             )
-        elif since is not None:
-            next_cursor = cursor_encode(customer_id=customer_id, date=since, object_id="")
+        else:
+            # Nothing in the six months: the next page starts at the newest row, which is
+            # older (the cursor's bound is exclusive, hence one tick past it). Not ``since``:
+            # that moves with the clock while the page does not.
+            newest = rows[0]
+            next_cursor = cursor_encode(
+                customer_id=customer_id, date=newest.date + TICK, object_id=""
+            )
+    if since is not None and shown:
+        # The first page changes when its oldest row leaves the six months.
+        horizon_note(months_window_exit(shown[-1].date, FIRST_PAGE_MONTHS))
     return {"items": [r.body for r in shown], "next_cursor": next_cursor}
 
 

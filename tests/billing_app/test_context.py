@@ -352,6 +352,7 @@ def test_churn_risk_is_a_pure_function_of_the_facts():
     from billing_app.models import Workspace
     from billing_app.selectors.context import Catalog, CustomerFacts
     from billing_app.selectors.context.churn import churn_risk
+    from billing_app.selectors.context.facts import CreditFacts
 
     now = AS_OF
     workspace = Workspace(refund_pattern_count=3, refund_pattern_days=90)
@@ -379,7 +380,7 @@ def test_churn_risk_is_a_pure_function_of_the_facts():
         charges=failed,
         last_charge=failed[0],
         open_invoices=[],
-        balance_transactions=[],
+        balance_transactions=CreditFacts(grants=[]),
         actions=[],
     )
 

@@ -1,4 +1,9 @@
-"""Billing Desk's own records in the context: approvals pending and the recent actions."""
+"""Billing Desk's own records in the context: approvals pending and the recent actions.
+
+Both move with the wall clock (``horizon_note_real``): an approval stops being pending
+when it expires, and an action leaves the recent ones 90 days after it was made
+(``facts.action_window_exit``; an action pending approval stays).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ from datetime import datetime
 
 from ...models import ApprovalRequest, BillingAction
 from ...money import money_json
+from .facts import action_window_exit
+from .horizon import horizon_note_real
 from .shapes import Obj
 
 RECENT_ACTIONS = 10
@@ -35,6 +42,7 @@ def pending_approvals(actions: list[BillingAction], real_now: datetime) -> list[
             or approval.expires_at <= real_now
         ):
             continue
+        horizon_note_real(approval.expires_at)  # expired from then on
         pending.append(
             {
                 "id": approval.pk,
@@ -52,6 +60,9 @@ def pending_approvals(actions: list[BillingAction], real_now: datetime) -> list[
 
 
 def recent_actions(actions: list[BillingAction]) -> list[Obj]:
+    """The newest ``RECENT_ACTIONS`` actions read; the list changes when one of them leaves."""
+    for action in actions[:RECENT_ACTIONS]:
+        horizon_note_real(action_window_exit(action))
     return [
         {
             "id": str(a.pk),

@@ -7,6 +7,11 @@ charges (two succeeded charges of the same amount within the workspace's
 approvals, payment monitoring (after a duplicate charge), and the provider being
 unavailable. ``selectors.failures.failure_alerts_extend`` then adds what Billing
 Desk's failure records know (the actions that resolve a failure, the escalation).
+
+Time changes two of them without a write (``horizon``): the failed payment alert of
+a charge leaves with the charge's 30 days, a duplicate pair with its earlier charge's
+90 days. The approvals' expiry and the monitoring's end are noted where they are read
+(``actions.pending_approvals``, ``facts``).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from ..duplicates import duplicate_charge_pairs
 from ..failures import SUSPENSION_THRESHOLD, failure_alerts_extend
 from ..mirror_freshness import customer_data_as_of
 from .facts import CustomerFacts
+from .horizon import horizon_note, window_exit
 from .shapes import Obj, day, iso
 
 RECENT_FAILURE_DAYS = 30
@@ -55,12 +61,9 @@ def _provider_down(facts: CustomerFacts) -> Obj:
 def _recent_failure(facts: CustomerFacts) -> MirrorCharge | None:
     """The latest charge, when it failed within the last 30 days."""
     last = facts.last_charge
-    if (
-        last
-        and last.status == "failed"
-        and last.created
-        and last.created >= facts.now - timedelta(days=RECENT_FAILURE_DAYS)
-    ):
+    window = timedelta(days=RECENT_FAILURE_DAYS)
+    if last and last.status == "failed" and last.created and last.created >= facts.now - window:
+        horizon_note(window_exit(last.created, window))
         return last
     return None
 
@@ -126,8 +129,15 @@ def _payment_failed(
 def duplicate_pairs(charges: list[MirrorCharge], window_hours: int, now: datetime) -> list[Obj]:
     """The duplicate pairs (``selectors.duplicates.duplicate_charge_pairs``) among the charges
     of the last 90 days, oldest pair first, as the alert's data."""
-    since = now - timedelta(days=DUPLICATE_DAYS)
+    window = timedelta(days=DUPLICATE_DAYS)
+    since = now - window
     recent = [c for c in charges if c.created is not None and c.created >= since]
+    pairs = duplicate_charge_pairs(recent, window_hours=window_hours)
+    # A pair goes when its earlier charge leaves the 90 days (its later charge pairs with
+    # the nearest earlier one, and any older one left before); a charge in no pair
+    # changes no pair by leaving.
+    for earlier, _ in pairs:
+        horizon_note(window_exit(earlier.created, window))
     return [
         {
             "charge_ids": [earlier.stripe_id, later.stripe_id],
@@ -140,7 +150,7 @@ def duplicate_pairs(charges: list[MirrorCharge], window_hours: int, now: datetim
                 (later.amount_captured or later.amount) - later.amount_refunded, later.currency
             ),
         }
-        for earlier, later in duplicate_charge_pairs(recent, window_hours=window_hours)
+        for earlier, later in pairs
     ]
 
 

@@ -9,6 +9,11 @@ expired (1), trial ending within 7 days with no payment method (1). 0–1 point 
 Low, 2–3 Medium, 4 or more High. The reasons are the signals found; with none, the
 positive signals that hold ("on-time payments": paid invoices and no failure in 12
 months; "high usage": seat utilisation of 80% or more).
+
+Time moves these signals without a write (``horizon``): the failures of 90 days and of
+12 months (``facts``), a downgrade made leaving the 90 days of actions, the oldest
+refund of the pattern leaving its window, a trial coming within 7 days of its end, a
+card expiring (``payment.payment_method_block``).
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from ...models import BillingAction
-from .facts import CustomerFacts
+from .facts import CustomerFacts, action_window_exit
+from .horizon import horizon_note, horizon_note_real, window_exit
 from .shapes import Obj, ts
 from .subscription import is_paused
 
@@ -25,13 +31,19 @@ CHURN_LEVELS = (("low", "Low"), ("medium", "Medium"), ("high", "High"))
 
 def _recent_downgrade(facts: CustomerFacts) -> bool:
     """A plan change down made in the actions read (90 days), or one scheduled."""
-    made = any(
-        a.kind == "change_plan"
+    made = [
+        a
+        for a in facts.actions
+        if a.kind == "change_plan"
         and a.status == BillingAction.Status.SUCCEEDED
         and (a.result or {}).get("direction") == "downgrade"
-        for a in facts.actions
-    )
-    return made or any((s.get("metadata") or {}).get("pending_price_id") for s in facts.live)
+    ]
+    scheduled = any((s.get("metadata") or {}).get("pending_price_id") for s in facts.live)
+    if made and not scheduled:
+        # The signal goes when the last downgrade made leaves the actions read.
+        exits = [action_window_exit(a) for a in made]
+        horizon_note_real(max((e for e in exits if e is not None), default=None))
+    return bool(made) or scheduled
 
 
 def _trial_ending_unpaid(facts: CustomerFacts, payment_method: Obj | None) -> bool:
@@ -39,7 +51,10 @@ def _trial_ending_unpaid(facts: CustomerFacts, payment_method: Obj | None) -> bo
     if not primary or primary.get("status") != "trialing" or payment_method is not None:
         return False
     trial_end = ts(primary.get("trial_end"))
-    return bool(trial_end and trial_end - facts.now <= timedelta(days=7))
+    if trial_end is None:
+        return False
+    horizon_note(trial_end - timedelta(days=7))  # within 7 days of its end from then on
+    return trial_end - facts.now <= timedelta(days=7)
 
 
 def churn_signals(
@@ -67,6 +82,10 @@ def churn_signals(
     if _recent_downgrade(facts):
         signals.append((2, "recent downgrade"))
     if facts.refund_count >= workspace.refund_pattern_count:
+        # The count (in the reason) drops when the oldest refund leaves the window.
+        horizon_note(
+            window_exit(facts.refund_oldest, timedelta(days=workspace.refund_pattern_days))
+        )
         signals.append(
             (
                 2,

@@ -18,7 +18,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+
+from dateutil.relativedelta import relativedelta
 
 
 @dataclass
@@ -67,4 +69,44 @@ def horizon_note_real(instant: datetime | None) -> None:
         horizon.note_real(instant)
 
 
-__all__ = ["Horizon", "horizon_collect", "horizon_note", "horizon_note_real"]
+# The clocks' resolution (database timestamps keep microseconds): a window bound that
+# includes its own instant (``created >= now - 90 days``) still holds at that instant and
+# flips one tick later.
+TICK = timedelta(microseconds=1)
+
+
+def window_exit(start: datetime | None, length: timedelta) -> datetime | None:
+    """When a row dated ``start`` leaves the window ``date >= now - length``.
+
+    The first ``now`` with ``now - length > start``: one tick after ``start + length``.
+    """
+    return None if start is None else start + length + TICK
+
+
+def months_window_exit(start: datetime | None, months: int) -> datetime | None:
+    """When a row dated ``start`` leaves the window ``date >= now - relativedelta(months=months)``.
+
+    Calendar months shorten at the month's end (August 31 − 6 months is the last day
+    of February), so ``start + months`` is not always the answer: when adding clamps
+    the day, every instant up to the end of that month still reaches back to a day
+    before ``start``, and the row leaves at the first instant of the next month.
+    """
+    if start is None:
+        return None
+    shifted = start + relativedelta(months=months)
+    if shifted - relativedelta(months=months) == start:
+        return shifted + TICK
+    return (shifted + relativedelta(months=1)).replace(
+        day=1, hour=0, minute=0, second=0, microsecond=0
+    )
+
+
+__all__ = [
+    "TICK",
+    "Horizon",
+    "horizon_collect",
+    "horizon_note",
+    "horizon_note_real",
+    "months_window_exit",
+    "window_exit",
+]

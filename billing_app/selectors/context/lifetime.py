@@ -6,6 +6,9 @@ to now (or to when the last subscription ended). MRR sums the revenue subscripti
 items (active / past_due / unpaid, not paused) at the rulebook's monthly amount —
 yearly ÷ 12, weekly × 52 ÷ 12, daily × 365 ÷ 12, per ``interval_count`` — less
 percentage discounts still running; trials are not revenue yet. ARR = 12 × MRR.
+
+Time moves two figures without a write (``horizon``): months active grow at each
+month anniversary of the start, and a percentage discount's end raises MRR.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dateutil.relativedelta import relativedelta
 
 from ...money import money_json
 from ...subscriptions import monthly_total
+from .horizon import horizon_note
 from .products import Catalog, sub_items
 from .shapes import Obj, minor_units, ts
 from .subscription import discount_of, is_paused, percent_factor
@@ -32,7 +36,10 @@ def monthly_recurring_revenue(
     for sub in subs:
         if sub.get("status") not in REVENUE or is_paused(sub):
             continue
-        factor = percent_factor(discount_of(sub, discounts), now)
+        discount = discount_of(sub, discounts)
+        factor = percent_factor(discount, now)
+        if factor != 1 and discount is not None:
+            horizon_note(ts(discount.get("end")))  # no longer running from its end
         total += monthly_total(catalog.view(i) for i in sub_items(sub)) * factor
     return minor_units(total)
 
@@ -50,11 +57,17 @@ def months_active(
         starts.append(first_paid)
     if not starts:
         return 0
-    end = now
+    end: datetime | None = None  # None: still running
     if not still_live and subs:
         ended = [t for t in (ts(s.get("ended_at") or s.get("canceled_at")) for s in subs) if t]
-        end = max(ended) if ended else now
-    return months_between(min(starts), min(end, now))
+        end = max(ended) if ended else None
+    start = min(starts)
+    months = months_between(start, now if end is None else min(end, now))
+    # One more month from the next anniversary of the start, if it comes before the end.
+    anniversary = start + relativedelta(months=months + 1)
+    if end is None or anniversary <= end:
+        horizon_note(anniversary)
+    return months
 
 
 def lifetime_value(

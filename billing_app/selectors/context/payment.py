@@ -11,18 +11,27 @@
     ``apply_credit`` actions for the customer awaiting approval or awaiting the billing
     system's answer. A credit on the balance is never pending (issue 14: "Pending
     credits" listed the credits already on the balance).
+
+  Read bounded (``facts.CreditFacts``): *applied this cycle* is an SQL sum, and
+  ``on_balance`` lists at most ``CREDITS_LISTED_MAX`` (20) credits, newest first — a
+  balance made of more credits lists the newest 20.
+
+* **Payment method** — a card is ``expired`` from the first instant of the month after
+  its expiry month (noted for the ``horizon``).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from django.utils import timezone
+from dateutil.relativedelta import relativedelta
 
 from ...catalog import ActionKind
-from ...models import BillingAction, MirrorBalanceTransaction, MirrorCharge, MirrorCustomer
+from ...models import BillingAction, MirrorCharge, MirrorCustomer
 from ...money import money_json
 from ..payments import card_brand_label, charge_method_label
+from .facts import CreditFacts, action_window_exit
+from .horizon import horizon_note, horizon_note_real
 from .shapes import Obj, day
 
 
@@ -32,7 +41,10 @@ def _card_block(pm: Obj, now: datetime) -> Obj:
     exp_month, exp_year = card.get("exp_month"), card.get("exp_year")
     expired = False
     if exp_year:
-        expired = (int(exp_year), int(exp_month or 0)) < (now.year, now.month)
+        year, month = int(exp_year), min(12, int(exp_month or 0))
+        expired = (year, month) < (now.year, now.month)
+        # Expired from the first instant of the month after its month (of its year, for none).
+        horizon_note(datetime(year, 1, 1, tzinfo=now.tzinfo) + relativedelta(months=month))
     return {
         "id": pm.get("id"),
         "type": "card",
@@ -95,6 +107,7 @@ def pending_credits(actions: list[BillingAction], currency: str) -> list[Obj]:
     for action in actions:
         if action.kind != ActionKind.APPLY_CREDIT or action.status not in PENDING_CREDIT_STATUSES:
             continue
+        horizon_note_real(action_window_exit(action))  # an unknown outcome is read for 90 days
         params = action.params or {}
         what = str(params.get("description") or "").strip()
         label = str(BillingAction.Status(action.status).label)
@@ -113,26 +126,22 @@ def pending_credits(actions: list[BillingAction], currency: str) -> list[Obj]:
 
 def credits_block(
     customer: MirrorCustomer,
-    txns: list[MirrorBalanceTransaction],
+    txns: CreditFacts,
     period_start: datetime | None,
     currency: str,
     actions: list[BillingAction] | None = None,
 ) -> Obj:
+    """The credits block; ``txns`` were read for the cycle that began at ``period_start``."""
+    if period_start != txns.period_start:
+        raise ValueError("the credit applied was summed from another period start")
     available = -customer.balance if customer.balance < 0 else 0
-    applied = sum(
-        t.amount
-        for t in txns
-        if t.type == "applied_to_invoice"
-        and t.amount > 0
-        and period_start is not None
-        and t.created
-        and t.created >= period_start
-    )
+    applied = txns.applied if period_start is not None else 0
     on_balance: list[Obj] = []
     remaining = available
+    # Newest first (a credit without a date is the newest), as ``facts`` read them.
     grants = sorted(
-        (t for t in txns if t.amount < 0 and t.type != "applied_to_invoice"),
-        key=lambda t: (t.created or timezone.now(), t.stripe_id),
+        (t for t in txns.grants if t.amount < 0 and t.type != "applied_to_invoice"),
+        key=lambda t: (t.created is None, t.created or datetime.min, t.stripe_id),
         reverse=True,
     )
     for grant in grants:  # newest first: older credits were consumed first

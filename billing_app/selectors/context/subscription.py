@@ -16,6 +16,12 @@
   overcharge investigation's ``selectors.breakdown.next_invoice``.
 
 Pure functions over the mirrored Stripe-shaped JSON; the products come from ``Catalog``.
+
+Only an annual contract's end moves with the clock (to the next anniversary of the
+start, noted for the ``horizon``). The dates the provider acts upon — renewals, trial
+ends, scheduled cancellations, a pause's end — are shown as the mirror holds them and
+never compared with now: what happens on them reaches the context as the provider's
+webhooks (a write), not as time passing.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from ...subscriptions import (
     seats_used,
 )
 from ...vocabulary import PAUSE_BEHAVIORS
+from .horizon import horizon_note
 from .products import Catalog, interval_text, sub_items
 from .shapes import Obj, day, minor_units, ts
 from .subscription_state import (
@@ -264,7 +271,9 @@ def _contract_end(sub: Obj, now: datetime) -> str | None:
     if term == "monthly":
         return day(ts(period_end(sub)))
     years = max(1, relativedelta(now, start).years + 1)
-    return day(start + relativedelta(years=years))
+    end = start + relativedelta(years=years)
+    horizon_note(end)  # on the anniversary, the contract runs to the next one
+    return day(end)
 
 
 def _billing_cycle(sub: Obj, price: Obj) -> str:
