@@ -26,6 +26,7 @@ from ...money import Money
 from ...selectors.action_messages import customer_message_for
 from .. import notes
 from ..context_cache import customer_context_invalidate
+from ..rollups import rollups_action_changed
 from .kinds import OPEN
 from .run import Run
 
@@ -94,6 +95,7 @@ def _succeed(
         _after_success(locked)
         locked.customer_message = customer_message_for(action=locked)
         locked.save()
+        rollups_action_changed(action_id=locked.pk)
         customer_context_invalidate(
             workspace_id=locked.workspace_id, customer_id=locked.customer_id
         )
@@ -142,6 +144,7 @@ def record_failure(
         locked.completed_at = timezone.now()
         locked.duration_ms = int((time.monotonic() - started) * 1000)
         locked.save()
+        rollups_action_changed(action_id=locked.pk)
         customer_context_invalidate(
             workspace_id=locked.workspace_id, customer_id=locked.customer_id
         )
@@ -191,6 +194,7 @@ def hold_unknown(
         locked.provider_ms = (locked.provider_ms or 0) + provider_ms
         locked.duration_ms = int((time.monotonic() - started) * 1000)
         locked.save()
+        rollups_action_changed(action_id=locked.pk)
         customer_context_invalidate(
             workspace_id=locked.workspace_id, customer_id=locked.customer_id
         )

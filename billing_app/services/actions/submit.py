@@ -26,6 +26,7 @@ from ..context_cache import customer_context_invalidate
 from ..identity import AgentContext
 from ..locks import customer_decision_lock
 from ..policy import policy_rules_load
+from ..rollups import rollups_action_changed
 from .decision import action_decide, not_permitted_error
 from .execution import action_await, execute_prepared
 from .keys import request_fingerprint
@@ -206,6 +207,7 @@ def action_submit(
                 action.save(force_insert=True)
                 if isinstance(decision, NeedsApproval):
                     approval_request_create(action=action, decision=decision)
+                rollups_action_changed(action_id=action.pk)
     except IntegrityError:
         existing = BillingAction.objects.filter(workspace=workspace, idempotency_key=key).first()
         if existing is None:  # not the idempotency constraint
