@@ -33,6 +33,7 @@ from ..selectors.action_messages import customer_message_for
 from . import notes
 from .actions import action_execute
 from .context_cache import context_cache_seconds, customer_context_invalidate
+from .rollups import rollups_action_changed
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,7 @@ def _expire(approval_id: int, now: Any) -> bool:
         status=BillingAction.Status.EXPIRED, completed_at=now
     )
     _context_invalidate(action_id)
+    rollups_action_changed(action_id=action_id)
     return True
 
 
@@ -198,6 +200,7 @@ def approval_decide(
                 raise _already_decided(approval)
             _action_transition(approval.action_id, decision=decision, user=user, now=now)
             _context_invalidate(approval.action_id)
+            rollups_action_changed(action_id=approval.action_id)
         # The note's outbox row commits with the decision (a crash after commit loses nothing).
         approval.refresh_from_db()
         _approval_note(approval)
