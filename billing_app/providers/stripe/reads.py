@@ -7,6 +7,7 @@ the backfill) decide what to store.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -36,38 +37,42 @@ BUNDLE_LIMIT = 100
 
 class StripeReads(StripeCore):
     def fetch_customer_bundle(self, customer_id: str) -> CustomerBundle:
-        """Six independent reads at once, then the products of the subscribed prices.
+        """Every read in one concurrent wave: no request waits for another's answer.
 
         Refunds come embedded in the charges (``expand=data.refunds``): Stripe cannot
-        list refunds by customer. Prices come embedded in the subscription items.
+        list refunds by customer. Prices come embedded in the subscription items. Their
+        products cannot be expanded there: ``data.items.data.price.product`` is five
+        levels and Stripe refuses more than four (``property_expansion_max_depth``). So
+        while the mirror does not hold the catalog (its products backfill has not
+        completed), a page of the catalog rides in the same wave and the subscribed
+        products are taken from it; once it does, the products come from the mirror.
+        A second round trip is left only for a product found in neither (a catalog
+        larger than a page, a product created since the backfill).
         """
         customer_id_check(customer_id)
         api = self.api
         listing = {"customer": customer_id, "limit": BUNDLE_LIMIT}
-        results = self._concurrently(
-            {
-                "customer": lambda: api.customer_retrieve(customer_id, expand=CUSTOMER_EXPAND),
-                "subscriptions": lambda: api.subscriptions_list(
-                    {
-                        **listing,
-                        "status": "all",
-                        "expand": [f"data.{e}" for e in SUBSCRIPTION_EXPAND],
-                    }
-                ),
-                "invoices": lambda: api.invoices_list(
-                    {**listing, "expand": [f"data.{e}" for e in INVOICE_EXPAND]}
-                ),
-                "charges": lambda: api.charges_list(
-                    {**listing, "expand": [f"data.{e}" for e in CHARGE_EXPAND]}
-                ),
-                "payment_methods": lambda: api.customer_payment_methods_list(
-                    customer_id, {"type": "card", "limit": BUNDLE_LIMIT}
-                ),
-                "balance_transactions": lambda: api.customer_balance_transactions_list(
-                    customer_id, {"limit": BUNDLE_LIMIT}
-                ),
-            }
-        )
+        calls: dict[str, Callable[[], Obj]] = {
+            "customer": lambda: api.customer_retrieve(customer_id, expand=CUSTOMER_EXPAND),
+            "subscriptions": lambda: api.subscriptions_list(
+                {**listing, "status": "all", "expand": [f"data.{e}" for e in SUBSCRIPTION_EXPAND]}
+            ),
+            "invoices": lambda: api.invoices_list(
+                {**listing, "expand": [f"data.{e}" for e in INVOICE_EXPAND]}
+            ),
+            "charges": lambda: api.charges_list(
+                {**listing, "expand": [f"data.{e}" for e in CHARGE_EXPAND]}
+            ),
+            "payment_methods": lambda: api.customer_payment_methods_list(
+                customer_id, {"type": "card", "limit": BUNDLE_LIMIT}
+            ),
+            "balance_transactions": lambda: api.customer_balance_transactions_list(
+                customer_id, {"limit": BUNDLE_LIMIT}
+            ),
+        }
+        if not self._catalog_mirrored():
+            calls["catalog"] = lambda: api.products_list({"limit": BUNDLE_LIMIT})
+        results = self._concurrently(calls)
         subscriptions = r.page_read(results["subscriptions"]).objects
         charges = r.page_read(results["charges"]).objects
         prices: dict[str, Obj] = {}
@@ -77,11 +82,16 @@ class StripeReads(StripeCore):
                 if isinstance(price, dict) and price.get("id"):
                     prices[price["id"]] = price
         wanted = {r.ref(p.get("product")) for p in prices.values()} - {""}
-        product_ids = sorted(wanted - self._mirrored_products(wanted))
-        products: list[Obj] = []
-        if product_ids:
-            products = r.page_read(
-                api.products_list({"ids": product_ids, "limit": BUNDLE_LIMIT})
+        needed = wanted - self._mirrored_products(wanted)
+        products = [
+            product
+            for product in r.page_read(results.get("catalog") or {}).objects
+            if product.get("id") in needed
+        ]
+        unlisted = sorted(needed - {p["id"] for p in products})
+        if unlisted:
+            products += r.page_read(
+                api.products_list({"ids": unlisted, "limit": BUNDLE_LIMIT})
             ).objects
         return CustomerBundle(
             customer=results["customer"],
@@ -99,9 +109,18 @@ class StripeReads(StripeCore):
             products=products,
         )
 
+    def _catalog_mirrored(self) -> bool:
+        """Whether the backfill has stored the whole catalog (``product.*`` webhooks keep it
+        current after that): the bundle then reads no catalog page from Stripe."""
+        from ...models import SyncState
+
+        return SyncState.objects.filter(
+            workspace_id=self.workspace.pk, resource="products", completed=True
+        ).exists()
+
     def _mirrored_products(self, product_ids: set[str]) -> set[str]:
-        """Products the mirror already holds (backfill, ``product.*`` webhooks): not re-fetched,
-        which saves the bundle its second round trip to Stripe."""
+        """Products the mirror already holds (backfill, ``product.*`` webhooks, earlier
+        bundles): not part of the bundle, as before."""
         from ...models import MirrorProduct
 
         if not product_ids:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -87,139 +85,7 @@ def ts(dt: datetime) -> str:
 # --- reads ---------------------------------------------------------------------------------
 
 
-def register_bundle(stripe: StripeMock) -> None:
-    subscription = load("subscription")
-    stripe.on("GET", f"/v1/customers/{CUS}", load("customer"))
-    stripe.on("GET", "/v1/subscriptions", listing("/v1/subscriptions", subscription))
-    stripe.on("GET", "/v1/invoices", listing("/v1/invoices", load("invoice")))
-    charge = recent_charge()
-    charge["refunds"]["data"] = [load("refund")]
-    stripe.on("GET", "/v1/charges", listing("/v1/charges", charge))
-    stripe.on(
-        "GET",
-        f"/v1/customers/{CUS}/payment_methods",
-        listing(f"/v1/customers/{CUS}/payment_methods", load("payment_method")),
-    )
-    stripe.on(
-        "GET",
-        f"/v1/customers/{CUS}/balance_transactions",
-        listing(f"/v1/customers/{CUS}/balance_transactions", load("customer_balance_transaction")),
-    )
-    stripe.on("GET", "/v1/products", listing("/v1/products", load("product")))
-
-
-def test_fetch_customer_bundle_sends_each_read_once_with_its_expansions(provider, stripe):
-    # given Stripe answers every read of the bundle
-    register_bundle(stripe)
-
-    # when the bundle is fetched
-    bundle = provider.fetch_customer_bundle(CUS)
-
-    # then each request is exactly the one the panel needs
-    assert_request(
-        stripe.requests_to("GET", f"/v1/customers/{CUS}")[0],
-        "GET",
-        f"/v1/customers/{CUS}",
-        {"expand[0]": "tax_ids", "expand[1]": "discount.source.coupon"},
-    )
-    assert_request(
-        stripe.requests_to("GET", "/v1/subscriptions")[0],
-        "GET",
-        "/v1/subscriptions",
-        {
-            "customer": CUS,
-            "limit": "100",
-            "status": "all",
-            "expand[0]": "data.discounts.source.coupon",
-        },
-    )
-    assert_request(
-        stripe.requests_to("GET", "/v1/invoices")[0],
-        "GET",
-        "/v1/invoices",
-        {"customer": CUS, "limit": "100", "expand[0]": "data.payments"},
-    )
-    assert_request(
-        stripe.requests_to("GET", "/v1/charges")[0],
-        "GET",
-        "/v1/charges",
-        {"customer": CUS, "limit": "100", "expand[0]": "data.refunds"},
-    )
-    assert_request(
-        stripe.requests_to("GET", f"/v1/customers/{CUS}/payment_methods")[0],
-        "GET",
-        f"/v1/customers/{CUS}/payment_methods",
-        {"type": "card", "limit": "100"},
-    )
-    assert_request(
-        stripe.requests_to("GET", f"/v1/customers/{CUS}/balance_transactions")[0],
-        "GET",
-        f"/v1/customers/{CUS}/balance_transactions",
-        {"limit": "100"},
-    )
-    products = stripe.requests_to("GET", "/v1/products")
-    assert len(products) == 1
-    assert params_of(products[0]) == {
-        "ids[0]": "prod_RbAdvAnalytics",
-        "ids[1]": "prod_RbApiExtraPack",
-        "ids[2]": "prod_RbEnterprisePro",
-        "ids[3]": "prod_RbPrioritySupport",
-        "limit": "100",
-    }
-    assert len(stripe.calls) == 7
-    # and the bundle carries what Stripe returned, refunds taken from their charges
-    assert bundle.customer["id"] == CUS
-    assert [s["id"] for s in bundle.subscriptions] == [SUB]
-    assert [i["id"] for i in bundle.invoices] == [INV]
-    assert [c["id"] for c in bundle.charges] == [CH]
-    assert [r["id"] for r in bundle.refunds] == ["re_3RbAcmeRefund0001"]
-    assert [p["id"] for p in bundle.payment_methods] == ["pm_1RbAcmeVisa4242"]
-    assert [t["id"] for t in bundle.balance_transactions] == ["cbtxn_1RbAcmeCredit0001"]
-    assert sorted(p["id"] for p in bundle.prices) == [
-        "price_1RbAdvAnalytics",
-        "price_1RbApiExtraPack",
-        "price_1RbEnterprisePro",
-        "price_1RbPrioritySupport",
-    ]
-    assert [p["id"] for p in bundle.products] == ["prod_RbEnterprisePro"]
-
-
-def test_fetch_customer_bundle_runs_the_reads_concurrently(provider, stripe, http):
-    # given each of the six first-stage reads only answers once all six are in flight
-    barrier = threading.Barrier(6, timeout=10)
-    bodies = {
-        f"/v1/customers/{CUS}": load("customer"),
-        "/v1/subscriptions": listing("/v1/subscriptions", load("subscription")),
-        "/v1/invoices": listing("/v1/invoices"),
-        "/v1/charges": listing("/v1/charges"),
-        f"/v1/customers/{CUS}/payment_methods": listing("/v1/x"),
-        f"/v1/customers/{CUS}/balance_transactions": listing("/v1/x"),
-    }
-    for path, body in bodies.items():
-
-        def answer(request, body=body):
-            barrier.wait()  # raises BrokenBarrierError if the reads ran one after another
-            return 200, {}, json.dumps(body)
-
-        http.add_callback("GET", f"https://api.stripe.com{path}", callback=answer)
-    stripe.on("GET", "/v1/products", listing("/v1/products", load("product")))
-
-    # when the bundle is fetched
-    bundle = provider.fetch_customer_bundle(CUS)
-
-    # then all six reads were in flight at the same time (the barrier let them through)
-    assert bundle.customer["id"] == CUS
-    assert not barrier.broken
-
-
-def test_fetch_customer_bundle_raises_when_one_read_fails(provider, stripe):
-    # given the charges read fails at Stripe (after its retries)
-    register_bundle(stripe)
-    stripe.http.replace("GET", "https://api.stripe.com/v1/charges", status=503, json={})
-
-    # when / then the bundle is refused as unavailable, not returned half-empty
-    with pytest.raises(ProviderUnavailable):
-        provider.fetch_customer_bundle(CUS)
+# The customer bundle (one wave of reads): test_stripe_bundle.py.
 
 
 def test_find_customers_by_email_also_asks_for_the_lower_cased_address(provider, stripe):
@@ -1388,6 +1254,7 @@ SCENARIOS = [
             ("GET", "/v1/charges", lambda: listing("/v1/charges")),
             ("GET", f"/v1/customers/{CUS}/payment_methods", lambda: listing("/v1/x")),
             ("GET", f"/v1/customers/{CUS}/balance_transactions", lambda: listing("/v1/x")),
+            ("GET", "/v1/products", lambda: listing("/v1/products")),
         ),
     ),
     _scenario(

@@ -1,4 +1,5 @@
-"""The fake's state, its dispatch of requests (with Stripe's idempotency keys) and expansions."""
+"""The fake's state, its dispatch of requests (with Stripe's idempotency keys) and expansions
+(at most four levels deep, as Stripe)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from tests.billing_app.stripe_support import API
 from .wire import Answer, Obj, StripeRefusal, listing, missing, nest
 
 LIVE = {"active", "trialing", "past_due", "unpaid", "paused"}
+# Stripe expands at most four levels: ``data.items.data.price.product`` is refused.
+MAX_EXPAND_LEVELS = 4
 
 
 class FakeCore:
@@ -96,6 +99,15 @@ class FakeCore:
 
     def _dispatch(self, method: str, path: str, params: Obj) -> Answer:
         expand = list(params.pop("expand", []) or [])
+        too_deep = [path for path in expand if len(path.split(".")) > MAX_EXPAND_LEVELS]
+        if too_deep:  # as Stripe: the whole request is refused (``data`` counts as a level)
+            return 400, StripeRefusal(
+                400,
+                "invalid_request_error",
+                f"You cannot expand more than 4 levels of a property. Property: {too_deep[0]}",
+                code="property_expansion_max_depth",
+                param="expand",
+            ).body()
         for route_method, pattern, handler in self.routes:
             match = pattern.match(path)
             if route_method == method and match:
