@@ -197,7 +197,10 @@ def provider_call_record(
                 "provider call %s not recorded: the caller's transaction failed", operation
             )
             return
-        with transaction.atomic():
+        if not conn.in_atomic_block:  # autocommit: the INSERT is its own transaction
+            ProviderCall.objects.create(**values)
+            return
+        with transaction.atomic():  # a savepoint: a failed INSERT leaves the caller's intact
             ProviderCall.objects.create(**values)
     except Exception:  # recording must never change what the caller sees
         logger.exception("provider call %s could not be recorded", operation)
