@@ -1,6 +1,8 @@
 """What a Stripe event changes in the mirror: the object it is about, re-read from Stripe.
 
-Events arrive in any order and may be stale; the current state never is. Each event
+Used when the event's own payload cannot settle it (``services.webhook_payloads``: the
+order against the mirror cannot be decided, or the payload is partial), and for the
+events whose state is taken from the payload anyway (the deletes). Each event
 type has a refresher that re-reads what the event names (the subscription, the
 customer that carries a discount or tax id, the disputed charge, a payment intent's
 latest charge, ...) *before* the processing transaction opens, or, for an object Stripe

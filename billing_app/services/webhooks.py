@@ -9,22 +9,27 @@ The path of one delivery:
    database*, then parses the event.
 3. ``stripe_event_receive`` stores it as a ``StripeEvent`` — unique per
    (workspace, event id), so a redelivery is recognised and never processed
-   twice — and enqueues processing when the transaction commits.
-4. ``stripe_event_process`` (the Celery task's one call) re-reads the object the
-   event is about from Stripe — events arrive in any order and may be stale, the
-   current state never is — then, in one transaction holding the event's row
-   lock, writes the mirror, runs the registered hooks and marks the event
-   processed. The mirror write is ordered by when the re-read was *sent*: a
-   re-read answered late never overwrites a newer one stored meanwhile. A
+   twice — with the customer it is about (``customer_id``), and enqueues processing
+   when the transaction commits. Nothing more per request (issue 15): no Stripe call,
+   no mirror read.
+4. ``stripe_event_process`` (the Celery task's one call), in one transaction holding
+   the event's row lock, writes the mirror, runs the registered hooks and marks the
+   event processed. The state written is the event's own payload when it is newer
+   than what the mirror holds (``services.webhook_payloads``: ordered by the mirror's
+   ``read_at`` against the event's ``created``) — no Stripe call. Only when that order
+   cannot be decided (the mirror holds a state read within the event's own second) or
+   the payload is partial is the object re-read from Stripe first
+   (``services.webhook_rereads``), and that write is ordered by when the re-read was
+   *sent*. An event older than the mirror writes nothing; its hooks still run. A
    failure leaves nothing half-done and the event ``failed``;
-   ``ProviderUnavailable`` is retried by the task.
+   ``ProviderUnavailable`` is retried by the re-drive.
 
 Hooks, for workflows built on events (payment failures, disputes, ...):
 ``webhook_hook_register(event_type="invoice.payment_failed", hook=fn)`` — or a
 prefix pattern such as ``"charge.dispute.*"``, or ``"*"`` — from the workflow's
 module, imported at start-up (``BillingAppConfig.ready`` or the module's own
 tasks import). Each hook receives a ``WebhookEvent`` *after* the mirror holds the
-re-read state, inside the processing transaction: if a hook raises, the mirror
+event's state (or a newer one), inside the processing transaction: if a hook raises, the mirror
 writes roll back with it and the event is retried, so hooks need not be
 idempotent against partial runs — but must be against Stripe's redelivery of
 an already processed event, which never reaches them.
@@ -43,7 +48,7 @@ from typing import Any
 
 import stripe
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -54,6 +59,7 @@ from ..providers.sandbox.ports import sandbox_ports_register
 from ..providers.stripe.readers import event_object, event_previous_attributes
 from ..queue import enqueue
 from .mirror import mirror_read_clock, mirror_upsert
+from .webhook_payloads import webhook_payload_apply, webhook_payload_decide, webhook_payload_kind
 from .webhook_rereads import REFRESHERS, Refresh, webhook_refresher_for  # noqa: F401  (re-exported)
 
 logger = logging.getLogger(__name__)
@@ -68,7 +74,7 @@ DONE = (StripeEvent.Status.PROCESSED, StripeEvent.Status.IGNORED)
 
 @dataclass(frozen=True)
 class WebhookEvent:
-    """What a hook receives: the stored event, its payload object and the re-read state."""
+    """What a hook receives: the stored event, its payload object and the newest state known."""
 
     workspace: Workspace
     stored: StripeEvent | None  # None when the sandbox emits an event: nothing was delivered
@@ -77,7 +83,9 @@ class WebhookEvent:
     created: int
     data_object: Obj
     previous_attributes: Obj
-    current: Obj | None  # the object's state re-read from Stripe (None when not re-read)
+    # The object's newest known state: the payload when it was newer than the mirror, the
+    # mirror's stored state when that is newer, a re-read otherwise (None: none of these).
+    current: Obj | None
 
 
 WebhookHook = Callable[[WebhookEvent], None]
@@ -150,9 +158,12 @@ sandbox_ports_register(store=_sandbox_store, deliver=webhook_event_apply_local)
 
 def webhook_workspace_get(*, slug: str) -> Workspace | None:
     """The workspace accepting Stripe webhooks at this slug (connected to Stripe, with a secret)."""
-    workspace = Workspace.objects.filter(
-        slug=slug, is_active=True, provider=Workspace.Provider.STRIPE
-    ).first()
+    # Only what intake reads: the other encrypted fields (the API key) are not decrypted.
+    workspace = (
+        Workspace.objects.filter(slug=slug, is_active=True, provider=Workspace.Provider.STRIPE)
+        .only("pk", "slug", "is_active", "provider", "stripe_webhook_secret")
+        .first()
+    )
     if workspace is None or not workspace.stripe_webhook_secret:
         return None
     return workspace
@@ -252,28 +263,48 @@ def _enqueue(event_pk: int) -> None:
         )
 
 
-@transaction.atomic
+def webhook_event_customer_id(obj: Obj) -> str:
+    """The customer an event's object belongs to: its ``customer`` (an id, or an expanded
+    customer's id), or its own id when the object is a customer — as the backfill of
+    migration 0005 named it. Stored at intake for the panel's "superseded" probe."""
+    customer = obj.get("id") if obj.get("object") == "customer" else obj.get("customer")
+    if isinstance(customer, dict):
+        customer = customer.get("id")
+    return customer[:255] if isinstance(customer, str) else ""
+
+
 def stripe_event_receive(*, workspace: Workspace, event: Obj) -> tuple[StripeEvent, bool]:
     """Store a verified event; ``(event, created)``. A redelivery is not stored again.
 
-    Processing is enqueued when this transaction commits: for a new event, and
-    again for a redelivery of one that is not done yet (the task takes the
-    event's row lock and skips an event already processed, so it never runs twice).
+    Verify-and-insert only (issue 15): one ``INSERT`` in its own transaction, the
+    unique (workspace, event id) constraint recognising a redelivery (then one
+    ``SELECT``). Nothing is read from Stripe or the mirror here. Processing is enqueued
+    when the insert commits: for a new event, and again for a redelivery of one that is
+    not done yet (the task takes the event's row lock and skips an event already
+    processed, so it never runs twice).
     """
-    stored, created = StripeEvent.objects.get_or_create(
-        workspace=workspace,
-        event_id=event["id"],
-        defaults={
-            "type": event["type"][:128],
-            "api_version": str(event.get("api_version") or "")[:64],
-            "livemode": bool(event.get("livemode")),
-            "created": datetime.fromtimestamp(event["created"], tz=UTC),
-            "payload": event,
-        },
-    )
-    if created or stored.status not in DONE:
-        transaction.on_commit(partial(_enqueue, stored.pk))
-    return stored, created
+    try:
+        with transaction.atomic():
+            stored = StripeEvent.objects.create(
+                workspace=workspace,
+                event_id=event["id"],
+                type=event["type"][:128],
+                api_version=str(event.get("api_version") or "")[:64],
+                livemode=bool(event.get("livemode")),
+                created=datetime.fromtimestamp(event["created"], tz=UTC),
+                payload=event,
+                customer_id=webhook_event_customer_id(event_object(event)),
+            )
+            transaction.on_commit(partial(_enqueue, stored.pk))
+    except IntegrityError:
+        found = StripeEvent.objects.filter(workspace=workspace, event_id=event["id"]).first()
+        if found is None:  # not the redelivery: something else broke the insert
+            raise
+        stored = found
+        if stored.status not in DONE:
+            transaction.on_commit(partial(_enqueue, stored.pk))
+        return stored, False
+    return stored, True
 
 
 # --- 4: process once -------------------------------------------------------------------------
@@ -286,7 +317,8 @@ def _mark(event_pk: int, status: str, *, error: str = "") -> None:
 
 
 def stripe_event_process(*, event_pk: int) -> StripeEvent:
-    """Apply one stored event: re-read from Stripe, then mirror + hooks + status, atomically.
+    """Apply one stored event: mirror + hooks + status, atomically — from the event's own
+    payload when it settles the event (``services.webhook_payloads``), else from a re-read.
 
     Safe to call any number of times: an event already processed or ignored is
     returned untouched; the row lock taken in the final transaction makes two
@@ -304,7 +336,24 @@ def stripe_event_process(*, event_pk: int) -> StripeEvent:
     StripeEvent.objects.filter(pk=event.pk).update(attempts=F("attempts") + 1)
     payload = event.payload or {}
     obj = event_object(payload)
+    created = int(payload.get("created") or 0)
     try:
+        if refresher is not None and webhook_payload_kind(event.type, obj) is not None:
+            with transaction.atomic():
+                locked = StripeEvent.objects.select_for_update().get(pk=event.pk)
+                if locked.status in DONE:
+                    return locked
+                decision = webhook_payload_decide(
+                    workspace=event.workspace, event_type=event.type, obj=obj, created=created
+                )
+                if decision.decided:
+                    webhook_payload_apply(
+                        workspace=event.workspace, decision=decision, created=created
+                    )
+                    return _finish(event.workspace, locked, payload, obj, decision.current, hooks)
+            logger.info(
+                "stripe event %s (%s): re-read (%s)", event.event_id, event.type, decision.reason
+            )
         # Taken before the first request is sent: a re-read answered late is as old as when
         # it started, so a newer re-read already stored wins over it (services/mirror.py).
         read_at = mirror_read_clock()
@@ -313,29 +362,8 @@ def stripe_event_process(*, event_pk: int) -> StripeEvent:
             locked = StripeEvent.objects.select_for_update().get(pk=event.pk)
             if locked.status in DONE:
                 return locked
-            _apply(
-                event.workspace,
-                refresh,
-                read_at=read_at,
-                created=int(payload.get("created") or 0),
-            )
-            webhook = WebhookEvent(
-                workspace=event.workspace,
-                stored=locked,
-                event_id=locked.event_id,
-                type=locked.type,
-                created=int(payload.get("created") or 0),
-                data_object=obj,
-                previous_attributes=event_previous_attributes(payload),
-                current=refresh.current,
-            )
-            for hook in hooks:
-                hook(webhook)
-            locked.status = StripeEvent.Status.PROCESSED
-            locked.error = ""
-            locked.processed_at = timezone.now()
-            locked.save(update_fields=["status", "error", "processed_at"])
-            return locked
+            _apply(event.workspace, refresh, read_at=read_at, created=created)
+            return _finish(event.workspace, locked, payload, obj, refresh.current, hooks)
     except Exception as exc:
         logger.warning(
             "stripe event %s (%s) for workspace %s failed: %s",
@@ -346,6 +374,35 @@ def stripe_event_process(*, event_pk: int) -> StripeEvent:
         )
         _mark(event.pk, StripeEvent.Status.FAILED, error=f"{type(exc).__name__}: {exc}")
         raise
+
+
+def _finish(
+    workspace: Workspace,
+    locked: StripeEvent,
+    payload: Obj,
+    obj: Obj,
+    current: Obj | None,
+    hooks: list[WebhookHook],
+) -> StripeEvent:
+    """Run the hooks (the mirror holds the event's state, or a newer one) and mark the event
+    processed, in the caller's transaction."""
+    webhook = WebhookEvent(
+        workspace=workspace,
+        stored=locked,
+        event_id=locked.event_id,
+        type=locked.type,
+        created=int(payload.get("created") or 0),
+        data_object=obj,
+        previous_attributes=event_previous_attributes(payload),
+        current=current,
+    )
+    for hook in hooks:
+        hook(webhook)
+    locked.status = StripeEvent.Status.PROCESSED
+    locked.error = ""
+    locked.processed_at = timezone.now()
+    locked.save(update_fields=["status", "error", "processed_at"])
+    return locked
 
 
 def _apply(workspace: Workspace, refresh: Refresh, *, read_at: datetime, created: int) -> None:

@@ -155,6 +155,9 @@ def test_a_late_webhook_reread_does_not_bring_back_a_canceled_subscription(make_
     updated = stored_event(workspace, "evt_1Updated", "customer.subscription.updated", active())
     deleted = stored_event(workspace, "evt_2Deleted", "customer.subscription.deleted", canceled())
     stripe = Answers(http, f"/v1/subscriptions/{SUB}", [(active(), True), (canceled(), False)])
+    # (issue 15: a payload newer than the mirror is applied with no re-read; the mirror read
+    # within the events' second cannot be ordered against them, so they are re-read)
+    MirrorSubscription.objects.filter(workspace=workspace).update(read_at=updated.created)
 
     # when re-read #1 starts, re-read #2 starts after Stripe cancelled and commits,
     first = InThread(lambda: stripe_event_process(event_pk=updated.pk))
