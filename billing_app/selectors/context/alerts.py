@@ -63,9 +63,18 @@ def _recent_failure(facts: CustomerFacts) -> MirrorCharge | None:
     last = facts.last_charge
     window = timedelta(days=RECENT_FAILURE_DAYS)
     if last and last.status == "failed" and last.created and last.created >= facts.now - window:
-        horizon_note(window_exit(last.created, window))
         return last
     return None
+
+
+def _invoice_charge(facts: CustomerFacts, invoice: MirrorInvoice | None) -> MirrorCharge | None:
+    """The failed charge of the failing invoice (its payment intent's), among the 12 months'."""
+    if invoice is None:
+        return None
+    return next(
+        (c for c in facts.failed_charges if c.payment_intent_id == invoice.payment_intent_id),
+        None,
+    )
 
 
 def _failure_message(
@@ -86,14 +95,7 @@ def _failure_message(
 def _payment_failed(
     facts: CustomerFacts, invoice: MirrorInvoice | None, recent: MirrorCharge | None
 ) -> Obj:
-    charge = recent or next(
-        (
-            c
-            for c in facts.failed_charges
-            if invoice and c.payment_intent_id == invoice.payment_intent_id
-        ),
-        None,
-    )
+    charge = recent or _invoice_charge(facts, invoice)
     if invoice is not None:
         amount, currency = invoice.amount_remaining, invoice.currency
         attempts, next_attempt = invoice.attempt_count, invoice.next_payment_attempt
@@ -193,6 +195,12 @@ def customer_alerts(
         alerts.append(_provider_down(facts))
     failing_invoice = next((i for i in facts.open_invoices if i.attempt_count > 0), None)
     recent_failure = _recent_failure(facts)
+    if recent_failure is not None and (
+        failing_invoice is None or _invoice_charge(facts, failing_invoice) is not recent_failure
+    ):
+        # The alert (or the charge it names) changes when the failure is 30 days old; with a
+        # failing invoice naming the same charge, nothing shows differently then.
+        horizon_note(window_exit(recent_failure.created, timedelta(days=RECENT_FAILURE_DAYS)))
     if failing_invoice is not None or recent_failure is not None:
         alerts.append(_payment_failed(facts, failing_invoice, recent_failure))
     window = facts.workspace.duplicate_window_hours
