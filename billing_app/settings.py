@@ -348,6 +348,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 30,
         "options": {"expires": 25},  # a run that waited past the next one is dropped
     },
+    # Context snapshots (issue 15): rows a lost doorbell left pending, and recently used
+    # snapshots whose time horizon passed (a trial ended), rebuilt ahead of the next read.
+    "snapshots-redrive": {
+        "task": "billing_app.tasks.snapshots.snapshots_redrive_task",
+        "schedule": 60,
+        "options": {"expires": 55},
+    },
 }
 # How far back the first ticket export of an installation reaches.
 TICKET_SYNC_INITIAL_DAYS = int(os.environ.get("BILLING_DESK_TICKET_SYNC_DAYS", "365"))

@@ -19,26 +19,12 @@ from rest_framework.views import APIView
 
 from ..agent_context import AgentContext
 from ..errors import NotFound, NotPermitted, ValidationFailed
-from ..selectors.context import customer_context
+from ..selectors.context.serialize import ContextSerializer, PaymentPageSerializer
 from ..selectors.payments import customer_payments
 from ..services.actions.outcomes import to_json
 from ..services.actions.preview import discount_preview, seat_change_preview
-from ..services.context_cache import customer_context_cached
+from ..services.context_read import customer_context_answer
 from ..services.customers import customer_link_pin, customer_lookup
-from ..services.refresh import customer_mirror_ensure
-from .context_serializers import (
-    AccountSerializer,
-    AlertSerializer,
-    ChurnRiskSerializer,
-    CreditsSerializer,
-    CustomerSerializer,
-    LifetimeValueSerializer,
-    PaymentPageSerializer,
-    PaymentStatusSerializer,
-    PendingApprovalSerializer,
-    RecentActionSerializer,
-    SubscriptionSerializer,
-)
 from .schema import MoneySerializer, error_responses
 
 CUSTOMER_ID = r"(?P<customer_id>[A-Za-z0-9_\-]{1,255})"
@@ -195,60 +181,25 @@ class CustomerLinkApi(APIView):
 
 
 class CustomerContextApi(APIView):
-    class OutputSerializer(serializers.Serializer):
-        class Meta:
-            ref_name = "CustomerContext"
-
-        customer = CustomerSerializer()
-        as_of = serializers.DateTimeField(
-            allow_null=True, help_text="When the mirrored data was last synced."
-        )
-        stale = serializers.BooleanField(help_text="Older than MIRROR_STALE_AFTER_SECONDS.")
-        refreshing = serializers.BooleanField(help_text="A background refresh is under way.")
-        provider_status = serializers.ChoiceField(choices=["ok", "unavailable"])
-        now = serializers.DateTimeField(help_text="The time the figures are computed for.")
-        account = AccountSerializer()
-        payment_status = PaymentStatusSerializer()
-        payment_history = PaymentPageSerializer(
-            help_text="The last six months; older pages from payments/?cursor=."
-        )
-        credits = CreditsSerializer()
-        subscription = SubscriptionSerializer(allow_null=True, help_text="The primary one.")
-        subscriptions = SubscriptionSerializer(many=True)
-        lifetime_value = LifetimeValueSerializer()
-        churn_risk = ChurnRiskSerializer()
-        alerts = AlertSerializer(many=True)
-        pending_approvals = PendingApprovalSerializer(many=True)
-        recent_actions = RecentActionSerializer(many=True)
+    # The whole context's serializer lives below the services (the snapshot builder stores its
+    # output); here it documents the answer in the OpenAPI schema.
+    OutputSerializer = ContextSerializer
 
     @extend_schema(
         summary="Everything the panel shows about one billing customer",
-        description="Served from the local mirror. Stale data is answered at once with a "
-        "background refresh queued; a customer not mirrored yet is fetched first.",
-        responses={200: OutputSerializer, **customer_errors(401, 404, 503)},
+        description="Served from the customer's context snapshot, computed when the mirror "
+        "changed (rebuilt first when a write, a settings change or time has moved it since). "
+        "Stale data is answered at once with a background refresh queued; a customer not "
+        "mirrored yet is fetched first.",
+        responses={200: ContextSerializer, **customer_errors(401, 404, 503)},
     )
     def get(self, request: Request, customer_id: str) -> Response:
         context = billing_reader(request, customer_id)
-        state = customer_mirror_ensure(workspace=context.workspace, customer_id=customer_id)
-
-        def build() -> dict:
-            data = customer_context(
-                workspace=context.workspace,
-                customer=state.customer,
-                stale=state.stale,
-                refreshing=state.refreshing,
-                provider_status=state.provider_status,
-            )
-            return self.OutputSerializer(data).data
-
-        if state.provider_status != "ok":  # the outage banner is per request: not cached
-            return Response(build())
-        # Cached per customer, invalidated by mirror and action writes (services/context_cache.py);
-        # the freshness flags are the request's own.
-        data = customer_context_cached(
-            workspace_id=context.workspace.pk, customer_id=state.customer.stripe_id, build=build
+        # The snapshot's stored JSON (already serialized) plus the request's own fields;
+        # services/context_read.py says how it is read, cached and rebuilt.
+        return Response(
+            customer_context_answer(workspace=context.workspace, customer_id=customer_id)
         )
-        return Response({**data, "stale": state.stale, "refreshing": state.refreshing})
 
 
 class CustomerPaymentsApi(APIView):

@@ -10,6 +10,10 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
+# Money on the wire: defined with the context's serializers, which are built below the API
+# (the context snapshot stores their output; issue 15).
+from ..selectors.context.serialize import MoneySerializer
+
 # What each status means everywhere; an endpoint adds or replaces sentences with ``**text``.
 ERROR_TEXT: dict[int, str] = {
     400: "Bad input (``error.code`` says which, e.g. ``invalid_params``); nothing changed.",
@@ -24,20 +28,6 @@ ERROR_TEXT: dict[int, str] = {
     503: "``provider_unavailable``: the billing provider cannot be reached and nothing "
     "is mirrored yet; retry.",
 }
-
-
-class MoneySerializer(serializers.Serializer):
-    """Money on the wire (``billing_app.money.money_json``)."""
-
-    class Meta:
-        ref_name = "Money"
-
-    amount = serializers.IntegerField(help_text="Integer minor units (cents; yen for JPY).")
-    currency = serializers.CharField(help_text="ISO 4217, upper case.")
-    exponent = serializers.IntegerField(
-        help_text="Digits after the decimal point for this currency (2 for USD, 0 for JPY)."
-    )
-    display = serializers.CharField(help_text="Formatted for people, e.g. $2,400.00.")
 
 
 class ErrorSerializer(serializers.Serializer):

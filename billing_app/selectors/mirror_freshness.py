@@ -9,14 +9,18 @@ stored before read times were recorded.
 Known to be superseded: Stripe told us something changed after that read — a
 webhook event about this customer, created at or after ``as_of``, is stored but not
 applied yet (received, being processed or failed). Until it is applied, the
-context answers ``stale: true`` even though the data is young.
+context answers ``stale: true`` even though the data is young. Events name their
+customer in ``StripeEvent.customer_id`` (filled at intake), so the check is one probe of
+``stripe_event_pending_cust_idx`` — also inside the snapshot read's single query
+(``services.snapshots``).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from django.db.models import Q
+from django.db.models import QuerySet
 
 from ..models import MirrorCustomer, StripeEvent, Workspace
 
@@ -28,18 +32,39 @@ def customer_data_as_of(*, customer: MirrorCustomer) -> datetime | None:
     return customer.bundle_synced_at or customer.read_at or customer.synced_at
 
 
+def customer_pending_events(workspace_id: Any, customer_id: Any, since: Any = None) -> QuerySet:
+    """Events about the customer stored but not applied, created at or after ``since``.
+
+    The arguments may be expressions (``OuterRef``) for use as a subquery.
+    """
+    events = StripeEvent.objects.filter(
+        workspace_id=workspace_id, customer_id=customer_id, status__in=PENDING
+    )
+    return events if since is None else events.filter(created__gte=since)
+
+
+def customer_events_newer(*, workspace_id: int, customer_id: str, as_of: datetime | None) -> bool:
+    """Whether an unapplied event about the customer was created at or after ``as_of``.
+
+    ``created`` has whole seconds: an event of the read's own second may be newer.
+    """
+    since = as_of.replace(microsecond=0) if as_of is not None else None
+    return customer_pending_events(workspace_id, customer_id, since).exists()
+
+
 def customer_mirror_superseded(*, workspace: Workspace, customer: MirrorCustomer) -> bool:
     """Whether an event about ``customer`` newer than its mirrored data is still unapplied."""
-    as_of = customer_data_as_of(customer=customer)
-    cid = customer.stripe_id
-    pending = StripeEvent.objects.filter(workspace=workspace, status__in=PENDING).filter(
-        Q(payload__data__object__customer=cid)
-        | Q(payload__data__object__object="customer", payload__data__object__id=cid)
+    return customer_events_newer(
+        workspace_id=workspace.pk,
+        customer_id=customer.stripe_id,
+        as_of=customer_data_as_of(customer=customer),
     )
-    if as_of is not None:
-        # ``created`` has whole seconds: an event of the read's own second may be newer.
-        pending = pending.filter(created__gte=as_of.replace(microsecond=0))
-    return pending.exists()
 
 
-__all__ = ["customer_data_as_of", "customer_mirror_superseded"]
+__all__ = [
+    "PENDING",
+    "customer_data_as_of",
+    "customer_events_newer",
+    "customer_mirror_superseded",
+    "customer_pending_events",
+]

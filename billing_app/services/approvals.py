@@ -32,7 +32,7 @@ from ..roles import user_has_workspace_perm
 from ..selectors.action_messages import customer_message_for
 from . import notes
 from .actions import action_execute
-from .context_cache import context_cache_seconds, customer_context_invalidate
+from .context_cache import customer_context_invalidate
 from .rollups import rollups_action_changed
 
 log = logging.getLogger(__name__)
@@ -113,12 +113,11 @@ def _expire(approval_id: int, now: Any) -> bool:
 
 
 def _context_invalidate(action_id: Any) -> None:
-    """The customer's cached panel context shows this action's approval: drop it (after commit)."""
-    if context_cache_seconds() > 0:
-        for workspace_id, customer_id in BillingAction.objects.filter(pk=action_id).values_list(
-            "workspace_id", "customer_id"
-        ):
-            customer_context_invalidate(workspace_id=workspace_id, customer_id=customer_id)
+    """The customer's panel context shows this action's approval: mark it stale (snapshot and cache)."""
+    for workspace_id, customer_id in BillingAction.objects.filter(pk=action_id).values_list(
+        "workspace_id", "customer_id"
+    ):
+        customer_context_invalidate(workspace_id=workspace_id, customer_id=customer_id)
 
 
 def approval_decide(

@@ -1,33 +1,32 @@
-"""The panel context, cached per customer and invalidated by the writes that change it.
+"""The Redis accelerator in front of the context snapshots, and the one invalidation call.
 
-Building a customer's context costs about fifteen queries and a large serializer
-pass; agents reopen the same tickets all day. So the serialized context is kept
-in the cache under versions that writers bump:
+Since issue 15 the panel's context is computed when the mirror changes and stored
+per customer (``services.snapshots``: the truth, one indexed query to read). This
+cache keeps the stored snapshot (its data, ``as_of``, ``deleted`` and time horizon)
+in Redis so a panel reopened within ``BILLING_DESK_CONTEXT_CACHE_SECONDS`` (60 s by
+default; 0 turns it off, the default under tests) skips even that row's transfer and
+decoding. It keeps its own version keys rather than the snapshot's versions, because
+reading those would cost the query the cache exists to save:
 
-* a **customer version** ``ctxv:<workspace>:<customer>`` — bumped by
-  ``mirror_upsert`` for every object of that customer it actually writes
-  (webhooks, refreshes, the provider's own writes; a write skipped because the
-  mirror already holds a newer read bumps nothing, so the cache never moves to
-  an older state), when a refresh moves the customer's ``bundle_synced_at``
-  forward, by the actions service when an action of the customer is recorded,
-  finishes or fails, and by the approvals service;
-* a **workspace version** ``ctxv:<workspace>`` — for changes that touch every
-  customer of a workspace (``customer_context_invalidate(workspace_id=...)`` without
-  a customer).
+* a **customer version** ``ctxv:<workspace>:<customer>`` — bumped after commit by every
+  ``customer_context_invalidate(workspace_id=, customer_id=)``: the same calls that
+  raise the snapshot's ``wanted_version`` in the writer's transaction;
+* a **workspace version** ``ctxv:<workspace>`` — bumped by
+  ``customer_context_invalidate(workspace_id=)`` without a customer: the same calls
+  that raise ``Workspace.context_generation`` (settings, names, catalog, the sandbox's
+  clock; ``services.snapshot_signals``).
 
-One ``get_many`` reads both versions and the cached entry; an entry built for
-other versions is ignored. Versions are read *before* the context is built and
-bumped *after* the writer's transaction commits (``transaction.on_commit``), so a
-build that raced a write is stored under the old version and never served again.
-Entries also expire after ``BILLING_DESK_CONTEXT_CACHE_SECONDS`` (60 s by default;
-0 turns the cache off, the default under tests), which bounds what no version
-covers: a renamed product, a workspace's settings edited in admin, the sandbox's
-clock, time itself (a trial ending, an approval expiring), a write path that
-forgets to bump.
+So an entry is dropped exactly when the snapshot stops being current by a write. Time
+is the entry's own: it carries the snapshot's ``valid_until`` / ``valid_until_real``
+and an entry read after either is a miss (``fresh``). Versions are read *before* the
+snapshot is, and bumped *after* the writer commits, so an entry stored from a snapshot
+that a write was superseding is stored under the old versions and never served again.
+What no version covers is never cached: the per-request flags (``stale``,
+``refreshing``, ``provider_status``, ``now``) are computed on every request, the
+pending-event check included (``services.context_read``).
 
-The cache is an accelerator, never a source of truth: every cache error (Redis
-down or slow) is logged and treated as a miss, so the panel degrades to building
-the context from the database instead of failing.
+The cache is an accelerator, never a source of truth: every cache error (Redis down
+or slow) is logged and treated as a miss, so the panel reads the snapshot instead.
 """
 
 from __future__ import annotations
@@ -41,6 +40,8 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
+
+from .snapshots import snapshot_mark_stale
 
 logger = logging.getLogger(__name__)
 
@@ -110,11 +111,17 @@ def _schedule(key: str) -> None:
 
 
 def customer_context_invalidate(*, workspace_id: int, customer_id: str | None = None) -> None:
-    """Drop the cached context of one customer (or, without ``customer_id``, of the workspace).
+    """The customer's context (or, without ``customer_id``, every context of the workspace)
+    changed: mark its snapshot stale in the caller's transaction and drop the cached copy.
 
-    Safe to call inside a transaction: the bump happens when it commits, once per key.
+    Safe to call inside a transaction: the snapshot's version is raised with the
+    caller's writes (once per transaction per customer, ``snapshots.snapshot_mark_stale``)
+    and the cache keys are bumped when it commits, once per key. Works with the cache off.
     """
-    if context_cache_seconds() <= 0 or not workspace_id:
+    if not workspace_id:
+        return
+    snapshot_mark_stale(workspace_id=workspace_id, customer_id=customer_id)
+    if context_cache_seconds() <= 0:
         return
     if customer_id:
         _schedule(_customer_key(workspace_id, str(customer_id)))
@@ -123,12 +130,19 @@ def customer_context_invalidate(*, workspace_id: int, customer_id: str | None = 
 
 
 def customer_context_cached(
-    *, workspace_id: int, customer_id: str, build: Callable[[], dict[str, Any]]
-) -> dict[str, Any]:
-    """The customer's serialized context from the cache, else ``build()`` (then cached)."""
+    *,
+    workspace_id: int,
+    customer_id: str,
+    build: Callable[[], dict[str, Any]],
+    fresh: Callable[[dict[str, Any]], bool] | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """``(entry, hit)``: the customer's cached entry, else ``build()`` (then cached).
+
+    An entry ``fresh`` refuses (its time horizon has passed) counts as a miss.
+    """
     seconds = context_cache_seconds()
     if seconds <= 0:
-        return build()
+        return build(), False
     wkey = _workspace_key(workspace_id)
     ckey = _customer_key(workspace_id, customer_id)
     ekey = _entry_key(workspace_id, customer_id)
@@ -136,11 +150,16 @@ def customer_context_cached(
         found = cache.get_many([wkey, ckey, ekey])
     except Exception as exc:
         _warn("read", exc)
-        return build()
+        return build(), False
     versions = [found.get(wkey), found.get(ckey)]
     entry = found.get(ekey)
-    if None not in versions and isinstance(entry, dict) and entry.get("v") == versions:
-        return entry["data"]
+    if (
+        None not in versions
+        and isinstance(entry, dict)
+        and entry.get("v") == versions
+        and (fresh is None or fresh(entry["data"]))
+    ):
+        return entry["data"], True
     try:
         for index, key in enumerate((wkey, ckey)):
             if versions[index] is None:
@@ -149,12 +168,12 @@ def customer_context_cached(
                 versions[index] = token if cache.add(key, token, None) else cache.get(key)
     except Exception as exc:
         _warn("version", exc)
-        return build()
+        return build(), False
     data = build()
     if None in versions:
-        return data
+        return data, False
     try:
         cache.set(ekey, {"v": versions, "data": data}, seconds)
     except Exception as exc:
         _warn("write", exc)
-    return data
+    return data, False

@@ -190,24 +190,40 @@ def _upsert(workspace: Workspace, obj: Obj, read_at: datetime | None) -> Model |
     if existing is not None:
         if _superseded(existing, read_at, kind, fields):
             return existing  # older than what is stored: no write, no cache bump
+        if kind in CATALOG_KINDS and _catalog_changed(existing, fields):
+            _context_invalidate(workspace, obj, catalog=True)
         for name, value in values.items():
             setattr(existing, name, value)
         existing.save()
         instance = existing
+    elif kind in CATALOG_KINDS:
+        _context_invalidate(workspace, obj, catalog=True)
     _context_invalidate(workspace, obj)
     _upsert_children(workspace, obj, read_at)
     return instance
 
 
-def _context_invalidate(workspace: Workspace, obj: Obj) -> None:
-    """Drop the cached panel context of the customer this object belongs to (after commit).
+# Catalog rows are read by every customer's context (product names, pending prices).
+CATALOG_KINDS = frozenset({"product", "price"})
 
-    Catalog objects (prices, products) and children (items, lines) bump nothing:
-    their parent's upsert does, and a renamed product shows within the cache's TTL.
+
+def _catalog_changed(existing: Model, fields: Obj) -> bool:
+    """Whether a product or price write changes what a context shows (not a mere re-read:
+    every subscription upsert re-stores its items' prices)."""
+    return any(getattr(existing, name) != value for name, value in fields.items())
+
+
+def _context_invalidate(workspace: Workspace, obj: Obj, *, catalog: bool = False) -> None:
+    """Mark the context snapshot of the customer this object belongs to stale (in this
+    transaction) and drop its cached copy (after commit) — ``catalog``: a new or changed
+    product or price, which moves every context of the workspace.
+
+    Children (items, lines) bump nothing themselves: their parent's upsert does.
     """
-    from .context_cache import context_cache_seconds, customer_context_invalidate
+    from .context_cache import customer_context_invalidate
 
-    if context_cache_seconds() <= 0:
+    if catalog:
+        customer_context_invalidate(workspace_id=workspace.pk)
         return
     kind = obj.get("object")
     customer_id = obj.get("id") if kind == "customer" else ref(obj.get("customer"))

@@ -193,5 +193,8 @@ def _invalidate(workspace: Workspace, top: list[Obj]) -> None:
     customers = {
         str(o["id"]) if o.get("object") == "customer" else ref(o.get("customer")) for o in top
     } - {""}
+    if any(o.get("object") in ("product", "price") for o in top):
+        # A new catalog row can name what other customers' contexts showed as an id.
+        customer_context_invalidate(workspace_id=workspace.pk)
     for customer_id in customers:
         customer_context_invalidate(workspace_id=workspace.pk, customer_id=customer_id)

@@ -26,6 +26,7 @@ succeeds again.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -231,16 +232,42 @@ def customer_mirror_ensure(*, workspace: Workspace, customer_id: str) -> MirrorS
             refreshing=False,
             provider_status=provider_health_status(workspace_id=workspace.pk),
         )
-    # Old, or known to be superseded (an event about the customer not applied yet).
-    stale = customer_is_stale(customer=customer) or customer_mirror_superseded(
-        workspace=workspace, customer=customer
+    stale, refreshing = customer_freshness(
+        workspace=workspace,
+        customer_id=customer_id,
+        as_of=customer_data_age(customer=customer),
+        deleted=customer.deleted,
+        superseded=lambda: customer_mirror_superseded(workspace=workspace, customer=customer),
     )
-    refreshing = False
-    if stale and not customer.deleted:
-        refreshing = customer_refresh_enqueue(workspace=workspace, customer_id=customer_id)
     return MirrorState(
         customer=customer,
         stale=stale,
         refreshing=refreshing,
         provider_status=provider_health_status(workspace_id=workspace.pk),
     )
+
+
+def customer_freshness(
+    *,
+    workspace: Workspace,
+    customer_id: str,
+    as_of: datetime | None,
+    deleted: bool,
+    superseded: bool | Callable[[], bool],
+) -> tuple[bool, bool]:
+    """``(stale, refreshing)`` for data read at ``as_of``; queues the refresh when stale.
+
+    Stale: older than ``MIRROR_STALE_AFTER_SECONDS``, or known to be superseded (an
+    event about the customer not applied yet; a callable is asked only when the age
+    alone does not decide). Deleted customers are not refreshed. The one rule for
+    ``customer_mirror_ensure`` and the snapshot read path (``services.context_read``).
+    """
+    stale = as_of is None or timezone.now() - as_of > timedelta(
+        seconds=settings.MIRROR_STALE_AFTER_SECONDS
+    )
+    if not stale:
+        stale = superseded() if callable(superseded) else superseded
+    refreshing = False
+    if stale and not deleted:
+        refreshing = customer_refresh_enqueue(workspace=workspace, customer_id=customer_id)
+    return stale, refreshing

@@ -4,4 +4,14 @@ Each area's module is imported here so that Celery's autodiscovery of
 ``billing_app.tasks`` registers every task.
 """
 
-from . import approvals, failures, notes, outbox, reconcile, refresh, reports, webhooks  # noqa: F401
+from . import (  # noqa: F401
+    approvals,
+    failures,
+    notes,
+    outbox,
+    reconcile,
+    refresh,
+    reports,
+    snapshots,
+    webhooks,
+)

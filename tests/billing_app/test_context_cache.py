@@ -1,6 +1,9 @@
-"""The panel context cache: served from the cache, dropped by the writes that change it."""
+"""The Redis accelerator in front of the context snapshots: served from the cache, dropped by
+the writes that mark the snapshot stale, never past the snapshot's time horizon."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import pytest
 from django.db import connection
@@ -10,7 +13,7 @@ from billing_app.catalog import Role
 from billing_app.models import MirrorCharge
 from billing_app.services.mirror import mirror_upsert
 
-from .context_support import forget_provider_health, seed_brief_day
+from .context_support import AS_OF, forget_provider_health, seed_brief_day
 
 ACME = "cus_sbx_acme"
 GLOBEX = "cus_sbx_globex"
@@ -36,24 +39,37 @@ def seeded(db, settings, django_capture_on_commit_callbacks):
     cache.clear()
 
 
-def get(agent, customer_id):
+def get(agent, customer_id, sql=None):
     with CaptureQueriesContext(connection) as queries:
         response = agent.get(CONTEXT.format(customer_id))
     assert response.status_code == 200, response.content
+    if sql is not None:
+        sql[:] = [q["sql"] for q in queries.captured_queries]
     return response.json(), len(queries.captured_queries)
+
+
+def snapshot_reads(sql):
+    return [q for q in sql if q.startswith("SELECT") and "customersnapshot" in q]
+
+
+def snapshot_stores(sql):
+    return [q for q in sql if q.startswith("UPDATE") and "customersnapshot" in q]
 
 
 def test_a_second_read_comes_from_the_cache_with_the_same_answer(seeded, api_as):
     # given a manager who opened Acme's panel once
     agent = api_as(seeded.workspace, Role.MANAGER)
-    first, cold = get(agent, ACME)
+    cold_sql, warm_sql = [], []
+    first, cold = get(agent, ACME, cold_sql)
 
     # when they open it again
-    second, warm = get(agent, ACME)
+    second, warm = get(agent, ACME, warm_sql)
 
-    # then the answer is the same and costs only authentication and the freshness check
+    # then the answer is the same, the snapshot row is not read again, and it costs only
+    # authentication, the billing clock and the pending-event check
     assert second == first
-    assert warm < cold
+    assert snapshot_reads(cold_sql) and not snapshot_reads(warm_sql)
+    assert warm <= cold
     assert warm <= 6
 
 
@@ -73,11 +89,12 @@ def test_a_mirror_write_for_the_customer_drops_its_cached_context(
     with django_capture_on_commit_callbacks(execute=True):  # the bump runs at commit
         mirror_upsert(workspace=seeded.workspace, obj=data)
 
-    # then the next read is rebuilt and shows it
-    after, rebuilt = get(agent, ACME)
+    # then the next read is not served from the cache and shows it
+    sql = []
+    after, _ = get(agent, ACME, sql)
     row = next(r for r in after["payment_history"]["items"] if r["charge_id"] == charge.stripe_id)
     assert row["status"] == "refunded"
-    assert rebuilt > 6
+    assert snapshot_reads(sql)
 
 
 def test_another_customers_write_keeps_the_cache(
@@ -153,3 +170,28 @@ def test_a_wrong_tenant_is_not_served_from_another_workspaces_cache(seeded, api_
 
     # then they get 404, not the cached context
     assert response.status_code == 404
+
+
+def test_an_entry_past_the_snapshots_time_horizon_is_not_served(seeded, api_as):
+    # given Acme's context is cached, with a time horizon ahead (its entry says until when)
+    from django.core.cache import cache
+
+    from billing_app.models import CustomerSnapshot
+
+    agent = api_as(seeded.workspace, Role.MANAGER)
+    get(agent, ACME)
+    snapshot = CustomerSnapshot.objects.get(workspace=seeded.workspace, customer_id=ACME)
+
+    # when the snapshot's horizon is moved to the past behind the cache's back (as time would)
+    passed = AS_OF - timedelta(days=1)  # the sandbox clock is frozen at AS_OF
+    CustomerSnapshot.objects.filter(pk=snapshot.pk).update(valid_until=passed)
+    key = f"billing-desk:ctx:{seeded.workspace.pk}:{ACME}"
+    entry = cache.get(key)
+    entry["data"]["valid_until"] = passed
+    cache.set(key, entry, 60)
+
+    # then the next read goes to the snapshot (and rebuilds it), not the cached entry
+    sql = []
+    get(agent, ACME, sql)
+    assert snapshot_reads(sql)
+    assert snapshot_stores(sql)

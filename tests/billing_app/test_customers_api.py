@@ -15,6 +15,7 @@ from billing_app.models import CustomerLink, MirrorCharge, MirrorCustomer, Mirro
 from billing_app.providers.sandbox import objects as o
 from billing_app.roles import workspace_role_groups
 from billing_app.services import refresh
+from billing_app.services.context_cache import customer_context_invalidate
 from billing_app.services.mirror import mirror_upsert
 
 from .context_support import (
@@ -304,12 +305,15 @@ def test_context_query_count_is_bounded_and_independent_of_history(
 ):
     agent = api_as(seeded.workspace, Role.L1)
     agent.get(url(ACME, "context"))  # warm caches (content types, permissions)
+    # both reads below rebuild the snapshot (a write marked it stale): like for like
+    customer_context_invalidate(workspace_id=seeded.workspace.pk, customer_id=ACME)
 
     with CaptureQueriesContext(connection) as before:
         assert agent.get(url(ACME, "context")).status_code == 200
     _more_history(seeded.workspace, 50)
     assert MirrorInvoice.objects.filter(customer_id=ACME).count() == 62
-    with django_assert_max_num_queries(15), CaptureQueriesContext(connection) as after:
+    # a rebuild: the snapshot read, the freshness checks, the build and its store
+    with django_assert_max_num_queries(17), CaptureQueriesContext(connection) as after:
         response = agent.get(url(ACME, "context"))
 
     assert response.status_code == 200
@@ -323,6 +327,7 @@ def test_stale_context_answers_at_once_and_refreshes_in_the_background(
     # given Acme's mirror was last synced an hour ago
     old = timezone.now() - timedelta(hours=1)
     MirrorCustomer.objects.filter(stripe_id=ACME).update(bundle_synced_at=old)
+    customer_context_invalidate(workspace_id=seeded.workspace.pk, customer_id=ACME)
     agent = api_as(seeded.workspace, Role.L1)
 
     # when two panels open it at once
@@ -399,6 +404,7 @@ def test_provider_down_with_stale_data_shows_the_mirror_with_a_banner(
     MirrorCustomer.objects.filter(stripe_id=STRIPE_ACME).update(
         bundle_synced_at=timezone.now() - timedelta(hours=2)
     )
+    customer_context_invalidate(workspace_id=workspace.pk, customer_id=STRIPE_ACME)
     fake.down = True
 
     # when the panel opens it and the background refresh fails

@@ -87,18 +87,21 @@ def customer_context(
     refreshing: bool = False,
     provider_status: str = "ok",
     now: datetime | None = None,
+    real_now: datetime | None = None,
 ) -> Obj:
     """The panel's whole context for ``customer`` (a mirrored customer of ``workspace``).
 
     The JSON shape of ``docs/api.md``. Read from the mirror only: it never calls the
     billing provider (``services.refresh.customer_mirror_ensure`` decides about
-    fetching and refreshing first). ``now`` defaults to the billing clock.
+    fetching and refreshing first). ``now`` defaults to the billing clock and
+    ``real_now`` to the wall clock; the snapshot builder passes both, the instants its
+    time horizon is collected against (``horizon_collect``).
     """
     facts = customer_facts_load(
         workspace=workspace,
         customer=customer,
         now=now or billing_now(workspace),
-        real_now=timezone.now(),
+        real_now=real_now or timezone.now(),
     )
     primary, subscriptions = subscription_blocks(
         facts.subs,

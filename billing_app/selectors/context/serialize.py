@@ -4,13 +4,31 @@ What ``selectors.context.customer_context`` returns and ``api.customers`` serves
 documents in the OpenAPI schema): the customer, the account, the payment status and
 history, the credits, the subscriptions, lifetime value, churn risk, alerts,
 approvals and recent actions.
+
+They live below the services (not in ``api``) because the context is serialized when
+it is *built*, and since issue 15 that happens at write time too: the snapshot
+service (``services.snapshots``) stores ``ContextSerializer``'s output and the API
+serves it as stored. ``MoneySerializer`` lives here for the same reason; ``api.schema``
+re-exports it for every other endpoint.
 """
 
 from __future__ import annotations
 
 from rest_framework import serializers
 
-from .schema import MoneySerializer
+
+class MoneySerializer(serializers.Serializer):
+    """Money on the wire (``billing_app.money.money_json``)."""
+
+    class Meta:
+        ref_name = "Money"
+
+    amount = serializers.IntegerField(help_text="Integer minor units (cents; yen for JPY).")
+    currency = serializers.CharField(help_text="ISO 4217, upper case.")
+    exponent = serializers.IntegerField(
+        help_text="Digits after the decimal point for this currency (2 for USD, 0 for JPY)."
+    )
+    display = serializers.CharField(help_text="Formatted for people, e.g. $2,400.00.")
 
 
 class AddressSerializer(serializers.Serializer):
@@ -311,3 +329,41 @@ class RecentActionSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     ticket_id = serializers.CharField(allow_blank=True)
     provider_object_id = serializers.CharField(allow_blank=True)
+
+
+class ContextSerializer(serializers.Serializer):
+    """The whole context (``GET /customers/<id>/context/``)."""
+
+    class Meta:
+        ref_name = "CustomerContext"
+
+    customer = CustomerSerializer()
+    as_of = serializers.DateTimeField(
+        allow_null=True, help_text="When the mirrored data was last synced."
+    )
+    stale = serializers.BooleanField(
+        help_text="Older than MIRROR_STALE_AFTER_SECONDS, or a webhook event about the "
+        "customer is stored but not applied yet."
+    )
+    refreshing = serializers.BooleanField(help_text="A background refresh is under way.")
+    provider_status = serializers.ChoiceField(choices=["ok", "unavailable"])
+    now = serializers.DateTimeField(
+        help_text="The billing clock at this request; the figures hold for it."
+    )
+    account = AccountSerializer()
+    payment_status = PaymentStatusSerializer()
+    payment_history = PaymentPageSerializer(
+        help_text="The last six months; older pages from payments/?cursor=."
+    )
+    credits = CreditsSerializer()
+    subscription = SubscriptionSerializer(allow_null=True, help_text="The primary one.")
+    subscriptions = SubscriptionSerializer(many=True)
+    lifetime_value = LifetimeValueSerializer()
+    churn_risk = ChurnRiskSerializer()
+    alerts = AlertSerializer(many=True)
+    pending_approvals = PendingApprovalSerializer(many=True)
+    recent_actions = RecentActionSerializer(many=True)
+
+
+# Answered per request, never stored in a snapshot (``services.snapshots``).
+PER_REQUEST_FIELDS = ("stale", "refreshing", "provider_status", "now")

@@ -1,0 +1,144 @@
+"""The panel's context read path: the Redis accelerator, the snapshot, and a build when needed.
+
+``customer_context_answer`` serves ``GET /customers/<id>/context/``:
+
+1. the Redis accelerator (``context_cache``): an entry stored under the customer's and
+   workspace's current versions, whose time horizon has not passed, is the snapshot as
+   it was read — then one query asks whether a webhook event about the customer is
+   stored but not applied (the ``stale`` flag);
+2. else the snapshot (``snapshots.snapshot_read``): one indexed query for the row, the
+   workspace's generation and that same event flag. Current (built from the latest
+   write, under the workspace's generation, before its horizon) → served as stored;
+3. else — never built, a write not rebuilt yet, a new generation, a passed horizon —
+   built now from the mirror and stored (``snapshots.snapshot_build``): the panel
+   always tells the truth; a customer the mirror does not hold yet is fetched first
+   (``refresh.customer_mirror_ensure``: 404 / 503 as before).
+
+The per-request fields are computed on every request, never stored: ``stale`` and
+``refreshing`` by ``refresh.customer_freshness`` (the rule ``customer_mirror_ensure``
+applies: older than ``MIRROR_STALE_AFTER_SECONDS`` or superseded; a refresh queued
+once per customer), ``provider_status`` from the provider's recorded health, ``now``
+the billing clock. While the provider is recorded down the answer carries an outage
+alert, so it is built from the mirror for that request (as before issue 15) and not stored.
+
+Stored data is served as stored: the DRF serializer ran when the snapshot was built.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.utils import timezone
+
+from ..clock import billing_now
+from ..models import Workspace
+from ..selectors.context import customer_context
+from ..selectors.mirror_freshness import customer_events_newer
+from .context_cache import customer_context_cached
+from .refresh import customer_freshness, customer_mirror_ensure, provider_health_status
+from .snapshots import StoredSnapshot, context_serialize, snapshot_build, snapshot_read
+
+
+def _answer(
+    data: dict[str, Any],
+    *,
+    stale: bool,
+    refreshing: bool,
+    provider_status: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """The stored context with the request's own fields, in the documented order."""
+    answer: dict[str, Any] = {
+        "customer": data["customer"],
+        "as_of": data["as_of"],
+        "stale": stale,
+        "refreshing": refreshing,
+        "provider_status": provider_status,
+        "now": now.isoformat(),
+    }
+    answer.update(data)
+    return answer
+
+
+def _outage_answer(*, workspace: Workspace, customer_id: str) -> dict[str, Any]:
+    """The provider is recorded down: the context with its outage alert, built for this request."""
+    state = customer_mirror_ensure(workspace=workspace, customer_id=customer_id)
+    return context_serialize(
+        customer_context(
+            workspace=workspace,
+            customer=state.customer,
+            stale=state.stale,
+            refreshing=state.refreshing,
+            provider_status=state.provider_status,
+        )
+    )
+
+
+def customer_context_answer(*, workspace: Workspace, customer_id: str) -> dict[str, Any]:
+    """The panel's whole context for ``customer_id`` (``docs/api.md``), as the API answers it.
+
+    Raises ``NotFound`` (404) for a customer neither the mirror nor the workspace's
+    provider knows, ``ProviderUnavailable`` (503) when it must be fetched and cannot be.
+    """
+    provider_status = provider_health_status(workspace_id=workspace.pk)
+    if provider_status != "ok":
+        return _outage_answer(workspace=workspace, customer_id=customer_id)
+    now = billing_now(workspace)
+    real_now = timezone.now()
+    read: dict[str, Any] = {}
+
+    def load() -> dict[str, Any]:
+        stored = snapshot_read(workspace=workspace, customer_id=customer_id)
+        if stored is not None and stored.current(now=now, real_now=real_now):
+            read["superseded"] = stored.superseded
+        else:
+            # The version is the one read above, before the mirror is: a write committing
+            # during the build leaves the stored snapshot behind it, never ahead.
+            versions = None
+            if stored is not None and stored.data is not None:
+                versions = (stored.wanted_version, stored.generation)
+            state = customer_mirror_ensure(workspace=workspace, customer_id=customer_id)
+            stored = snapshot_build(
+                workspace=workspace,
+                customer_id=customer_id,
+                customer=state.customer,
+                versions=versions,
+                now=now,
+                real_now=real_now,
+            )
+            read["flags"] = (state.stale, state.refreshing)
+        return stored.cache_payload()
+
+    payload, _ = customer_context_cached(
+        workspace_id=workspace.pk,
+        customer_id=customer_id,
+        build=load,
+        fresh=lambda p: StoredSnapshot.from_cache(p).time_valid(now=now, real_now=real_now),
+    )
+    snapshot = StoredSnapshot.from_cache(payload)
+    if "flags" in read:
+        stale, refreshing = read["flags"]
+    else:
+        stale, refreshing = customer_freshness(
+            workspace=workspace,
+            customer_id=customer_id,
+            as_of=snapshot.as_of,
+            deleted=snapshot.deleted,
+            superseded=read["superseded"]
+            if "superseded" in read
+            else lambda: customer_events_newer(
+                workspace_id=workspace.pk, customer_id=customer_id, as_of=snapshot.as_of
+            ),
+        )
+    assert snapshot.data is not None  # built above for a mirrored customer
+    return _answer(
+        snapshot.data,
+        stale=stale,
+        refreshing=refreshing,
+        provider_status=provider_status,
+        now=now,
+    )
+
+
+__all__ = ["customer_context_answer"]

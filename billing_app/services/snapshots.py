@@ -1,0 +1,484 @@
+"""Per-customer context snapshots: the panel's context computed when the mirror changes.
+
+The row (``models.CustomerSnapshot``) is its own outbox entry; this module is both
+sides of it.
+
+**Write path.** Every write that changes what a customer's context is computed from
+already calls ``context_cache.customer_context_invalidate`` (``mirror_upsert`` and the
+bulk bundle store, refreshes, actions, approvals). That calls
+``snapshot_mark_stale``, which raises the row's ``wanted_version`` *in the writer's
+transaction* with one statement (an upsert: the row is created by the first write), so
+the snapshot is stale from the moment the write commits and says so
+(``built_version < wanted_version``). Once per transaction per customer: the doorbell
+queued with ``transaction.on_commit`` marks the customer as done for this transaction,
+as ``context_cache``'s ``_Bump`` does. After commit the doorbell queues
+``SNAPSHOT_TASK`` (one rebuild); a broker error is logged (once in ten seconds) and
+swallowed: the write has committed, and the re-drive (``snapshots_redrive``, on beat
+every minute) finds the row by ``snapshot_pending_idx``.
+
+Changes that move *every* customer's context — a workspace's settings, an agent's name
+(actor names are shown), the catalog (product names, prices) and the sandbox's clock —
+raise ``Workspace.context_generation`` instead (``snapshot_mark_stale`` without a
+customer; ``snapshot_signals``). A snapshot built under another generation is not
+current.
+
+**Build.** ``snapshot_build`` reads ``wanted_version`` and the generation first (one
+query), then builds the whole context from the mirror inside ``horizon_collect`` and
+serializes it with the API's serializer (``selectors.context.serialize``) minus the
+per-request fields (``stale``, ``refreshing``, ``provider_status``, ``now``). It stores
+with one conditional ``UPDATE``: only over an older build (a lower version; the same
+version under an older generation; the same version and generation built earlier), so
+a build that raced a newer write never overwrites the newer one, and nothing moves
+backwards.
+
+**Time.** The context also changes without writes (a trial ends, a failure leaves the
+90-day window, an approval expires). The selectors note each instant at which one of
+their comparisons with ``now`` would flip (``selectors.context.horizon``); the build
+stores the first of them as ``valid_until`` (billing clock) and ``valid_until_real``
+(wall clock). A snapshot read at or after either is not current. The re-drive also
+rebuilds, ahead of the read, recently built snapshots whose horizon has passed.
+
+**Read.** ``snapshot_read`` is one indexed query: the row, the workspace's current
+generation (a join: never a cached copy of the workspace) and whether a webhook event
+about the customer newer than ``as_of`` is stored but not applied
+(``stripe_event_pending_cust_idx``), which makes the answer ``stale``.
+``services.context_read`` decides what to do with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.models import DateTimeField, Exists, ExpressionWrapper, F, OuterRef, Q, Subquery
+from django.utils import timezone
+
+from ..clock import billing_now
+from ..models import CustomerSnapshot, MirrorCustomer, Workspace
+from ..queue import enqueue
+from ..selectors.context import customer_context
+from ..selectors.context.horizon import horizon_collect
+from ..selectors.context.serialize import PER_REQUEST_FIELDS, ContextSerializer
+from ..selectors.mirror_freshness import customer_data_as_of, customer_pending_events
+
+logger = logging.getLogger(__name__)
+
+# One customer's rebuild (``tasks.snapshots``), named: services never import tasks.
+SNAPSHOT_TASK = "billing_app.snapshot_rebuild"
+# The re-drive's bounds per run (every minute on beat).
+REDRIVE_PENDING_BATCH = 200
+REDRIVE_EXPIRED_BATCH = 100
+# "Opened recently" for the time-driven re-drive: built within this long (a read that
+# finds the snapshot not current rebuilds it, and so does every write).
+REDRIVE_RECENT = timedelta(days=7)
+
+_last_warning = 0.0
+
+
+def _warn(message: str, exc: Exception) -> None:
+    """At most once every ten seconds per process: a broker outage is one line, not a flood."""
+    global _last_warning
+    now = time.monotonic()
+    if now - _last_warning > 10:
+        _last_warning = now
+        logger.warning(message, exc)
+
+
+# --- write path ---------------------------------------------------------------------------
+
+
+def _ring(workspace_id: int, customer_id: str) -> None:
+    try:
+        enqueue(SNAPSHOT_TASK, workspace_id, customer_id)
+    except Exception as exc:  # the broker is away: the re-drive finds the pending row
+        _warn("could not queue a context snapshot rebuild (%s); the re-drive will", exc)
+
+
+class _Doorbell:
+    """The ``on_commit`` callback queueing one rebuild; its presence means "marked in this
+    transaction" (recognisable, so the upsert runs once per transaction per customer)."""
+
+    __slots__ = ("customer_id", "done", "workspace_id")
+
+    def __init__(self, workspace_id: int, customer_id: str):
+        self.workspace_id = workspace_id
+        self.customer_id = customer_id
+        self.done = False
+
+    def __call__(self) -> None:
+        self.done = True
+        _ring(self.workspace_id, self.customer_id)
+
+
+class _GenerationMark:
+    """Marks "the workspace's generation was raised in this transaction"; does nothing at commit."""
+
+    __slots__ = ("done", "workspace_id")
+
+    def __init__(self, workspace_id: int):
+        self.workspace_id = workspace_id
+        self.done = False
+
+    def __call__(self) -> None:
+        self.done = True
+
+
+def _marked(kind: type, **key: Any) -> bool:
+    connection = connections[DEFAULT_DB_ALIAS]
+    for _, callback, *_ in connection.run_on_commit:
+        if (
+            isinstance(callback, kind)
+            and not callback.done
+            and all(getattr(callback, name) == value for name, value in key.items())
+        ):
+            return True
+    return False
+
+
+def _marks_consume(workspace_id: int, customer_id: str) -> None:
+    """A build inside the transaction that marked the customer has read those marks: a later
+    write in the same transaction must raise the version again (an API request that fetched
+    a customer and built its snapshot; a test's single transaction)."""
+    connection = connections[DEFAULT_DB_ALIAS]
+    for _, callback, *_ in connection.run_on_commit:
+        if isinstance(callback, _GenerationMark) and callback.workspace_id == workspace_id:
+            callback.done = True
+        elif (
+            isinstance(callback, _Doorbell)
+            and callback.workspace_id == workspace_id
+            and callback.customer_id == customer_id
+        ):
+            callback.done = True  # still rings at commit: the rebuild finds it current
+
+
+def _wanted_raise(workspace_id: int, customer_id: str) -> None:
+    """Raise ``wanted_version`` in one statement; the first write creates the row (never built)."""
+    table = CustomerSnapshot._meta.db_table
+    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} "  # noqa: S608  (the table name is the model's own)
+            "(workspace_id, customer_id, wanted_version, built_version, workspace_generation,"
+            " deleted, build_ms) VALUES (%s, %s, 1, 0, 0, %s, 0) "
+            "ON CONFLICT (workspace_id, customer_id) DO UPDATE "
+            f"SET wanted_version = {table}.wanted_version + 1",
+            [workspace_id, customer_id, False],
+        )
+
+
+def snapshot_mark_stale(*, workspace_id: int, customer_id: str | None = None) -> None:
+    """The customer's snapshot (or, without ``customer_id``, every snapshot of the workspace)
+    no longer matches the mirror: raise its version now, in the caller's transaction.
+
+    Once per transaction per customer; the rebuild is queued after commit (immediately
+    outside a transaction). Rolled back with the caller's transaction.
+    """
+    if not workspace_id:
+        return
+    connection = connections[DEFAULT_DB_ALIAS]
+    atomic = connection.in_atomic_block
+    if not customer_id:
+        if atomic and _marked(_GenerationMark, workspace_id=workspace_id):
+            return
+        Workspace.objects.filter(pk=workspace_id).update(
+            context_generation=F("context_generation") + 1
+        )
+        if atomic:
+            transaction.on_commit(_GenerationMark(workspace_id))
+        return
+    customer_id = str(customer_id)
+    if atomic and _marked(_Doorbell, workspace_id=workspace_id, customer_id=customer_id):
+        return
+    _wanted_raise(workspace_id, customer_id)
+    if atomic:
+        transaction.on_commit(_Doorbell(workspace_id, customer_id))
+    else:
+        _ring(workspace_id, customer_id)
+
+
+# --- build ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredSnapshot:
+    """A snapshot as the read path serves it (``data`` without the per-request fields)."""
+
+    data: dict[str, Any] | None
+    as_of: datetime | None
+    deleted: bool
+    valid_until: datetime | None
+    valid_until_real: datetime | None
+    built_version: int = 0
+    wanted_version: int = 0
+    workspace_generation: int = 0
+    generation: int = 0  # the workspace's, when read
+    superseded: bool = False  # an unapplied event newer than as_of (``snapshot_read`` only)
+
+    def current(self, *, now: datetime, real_now: datetime) -> bool:
+        """Built from the latest write, under the workspace's generation, and still true now."""
+        return (
+            self.data is not None
+            and self.built_version >= self.wanted_version
+            and self.workspace_generation == self.generation
+            and (self.valid_until is None or now < self.valid_until)
+            and (self.valid_until_real is None or real_now < self.valid_until_real)
+        )
+
+    def time_valid(self, *, now: datetime, real_now: datetime) -> bool:
+        return (self.valid_until is None or now < self.valid_until) and (
+            self.valid_until_real is None or real_now < self.valid_until_real
+        )
+
+    def cache_payload(self) -> dict[str, Any]:
+        """What the Redis accelerator keeps (``context_cache``): no versions, no event flag."""
+        return {
+            "data": self.data,
+            "as_of": self.as_of,
+            "deleted": self.deleted,
+            "valid_until": self.valid_until,
+            "valid_until_real": self.valid_until_real,
+        }
+
+    @classmethod
+    def from_cache(cls, payload: dict[str, Any]) -> StoredSnapshot:
+        return cls(
+            data=payload["data"],
+            as_of=payload["as_of"],
+            deleted=payload["deleted"],
+            valid_until=payload["valid_until"],
+            valid_until_real=payload["valid_until_real"],
+        )
+
+
+def _versions(workspace_id: int, customer_id: str) -> tuple[int, int]:
+    """(wanted_version, the workspace's generation), creating a never-built row if missing."""
+    row = (
+        Workspace.objects.filter(pk=workspace_id)
+        .annotate(
+            wanted=Subquery(
+                CustomerSnapshot.objects.filter(
+                    workspace_id=OuterRef("pk"), customer_id=customer_id
+                ).values("wanted_version")[:1]
+            )
+        )
+        .values_list("wanted", "context_generation")
+        .get()
+    )
+    wanted, generation = row
+    if wanted is None:
+        CustomerSnapshot.objects.bulk_create(
+            [CustomerSnapshot(workspace_id=workspace_id, customer_id=customer_id)],
+            ignore_conflicts=True,
+        )
+        wanted = CustomerSnapshot.objects.filter(
+            workspace_id=workspace_id, customer_id=customer_id
+        ).values_list("wanted_version", flat=True)[0]
+    return int(wanted), int(generation)
+
+
+def context_serialize(context: dict[str, Any]) -> dict[str, Any]:
+    """The context as the API answers it (the DRF serializer's output, plain dicts)."""
+    return _plain(ContextSerializer(context).data)
+
+
+def _plain(value: Any) -> Any:
+    """DRF's ReturnDict/OrderedDict as plain dicts and lists (what JSONField stores and reads)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def snapshot_build(
+    *,
+    workspace: Workspace,
+    customer_id: str,
+    customer: MirrorCustomer | None = None,
+    versions: tuple[int, int] | None = None,
+    now: datetime | None = None,
+    real_now: datetime | None = None,
+) -> StoredSnapshot:
+    """Build the customer's context from the mirror and store it, unless a newer build is there.
+
+    Returns what was built (also when a newer build kept its place: it is still a true
+    answer for this moment). A customer the mirror does not hold is stored as built
+    with no data, so the re-drive stops finding it; the read path fetches it.
+
+    ``versions`` — ``(wanted_version, generation)`` as the caller just read them, before
+    anything of the mirror (``snapshot_read``); ``now`` / ``real_now`` — the clocks the
+    caller read: each saves a query.
+    """
+    customer_id = str(customer_id)
+    version, generation = versions or _versions(workspace.pk, customer_id)
+    if connections[DEFAULT_DB_ALIAS].in_atomic_block:
+        _marks_consume(workspace.pk, customer_id)
+    if customer is None:
+        customer = MirrorCustomer.objects.filter(workspace=workspace, stripe_id=customer_id).first()
+    now = now or billing_now(workspace)
+    real_now = real_now or timezone.now()
+    started = time.perf_counter()
+    data: dict[str, Any] | None = None
+    as_of = None
+    valid_until = valid_until_real = None
+    if customer is not None:
+        with horizon_collect(now=now, real_now=real_now) as horizon:
+            context = customer_context(
+                workspace=workspace, customer=customer, now=now, real_now=real_now
+            )
+        data = context_serialize(context)
+        for name in PER_REQUEST_FIELDS:
+            data.pop(name, None)
+        as_of = customer_data_as_of(customer=customer)
+        valid_until, valid_until_real = horizon.billing, horizon.real
+    build_ms = int((time.perf_counter() - started) * 1000)
+    CustomerSnapshot.objects.filter(workspace_id=workspace.pk, customer_id=customer_id).filter(
+        Q(built_version__lt=version)
+        | Q(built_version=version, workspace_generation__lt=generation)
+        | Q(built_version=version, workspace_generation=generation, built_at__lt=real_now)
+        | Q(built_version=version, workspace_generation=generation, built_at__isnull=True)
+    ).update(
+        built_version=version,
+        workspace_generation=generation,
+        data=data,
+        as_of=as_of,
+        deleted=bool(customer is not None and customer.deleted),
+        built_at=real_now,
+        valid_until=valid_until,
+        valid_until_real=valid_until_real,
+        build_ms=min(build_ms, 2**31 - 1),
+    )
+    return StoredSnapshot(
+        data=data,
+        as_of=as_of,
+        deleted=bool(customer is not None and customer.deleted),
+        valid_until=valid_until,
+        valid_until_real=valid_until_real,
+        built_version=version,
+        wanted_version=version,
+        workspace_generation=generation,
+        generation=generation,
+    )
+
+
+# --- read -----------------------------------------------------------------------------------
+
+
+def snapshot_read(*, workspace: Workspace, customer_id: str) -> StoredSnapshot | None:
+    """The stored snapshot, the workspace's generation and the pending-event flag: one query."""
+    rows = list(
+        CustomerSnapshot.objects.filter(workspace_id=workspace.pk, customer_id=customer_id)
+        .annotate(
+            generation=F("workspace__context_generation"),
+            # created >= as_of truncated to the second: events of the read's own second count.
+            superseded=Exists(
+                customer_pending_events(OuterRef("workspace_id"), OuterRef("customer_id")).filter(
+                    created__gt=ExpressionWrapper(
+                        OuterRef("as_of") - timedelta(seconds=1), output_field=DateTimeField()
+                    )
+                )
+            ),
+        )
+        .values(
+            "data",
+            "as_of",
+            "deleted",
+            "valid_until",
+            "valid_until_real",
+            "built_version",
+            "wanted_version",
+            "workspace_generation",
+            "generation",
+            "superseded",
+        )[:1]
+    )
+    if not rows:
+        return None
+    return StoredSnapshot(**rows[0])
+
+
+# --- re-drive -------------------------------------------------------------------------------
+
+
+def snapshot_rebuild(*, workspace_id: int, customer_id: str) -> bool:
+    """The doorbell's task: rebuild one customer's snapshot unless it is current already.
+
+    Returns whether a build ran. Safe to run twice (the store is conditional).
+    """
+    workspace = Workspace.objects.filter(pk=workspace_id, is_active=True).first()
+    if workspace is None:
+        return False
+    stored = snapshot_read(workspace=workspace, customer_id=customer_id)
+    if stored is not None and stored.current(now=billing_now(workspace), real_now=timezone.now()):
+        return False
+    snapshot_build(workspace=workspace, customer_id=customer_id)
+    return True
+
+
+def snapshots_redrive() -> int:
+    """Rebuild what the doorbells missed, then what time moved; bounded per run.
+
+    1. Pending rows (``built_version < wanted_version``: a lost doorbell, a worker that died),
+       by ``snapshot_pending_idx``, at most ``REDRIVE_PENDING_BATCH``.
+    2. Snapshots built within ``REDRIVE_RECENT`` (customers in use) whose time horizon has
+       passed on their workspace's clock, at most ``REDRIVE_EXPIRED_BATCH`` — so a trial
+       ending or a failure leaving its window is computed before the next panel open.
+
+    Returns how many snapshots were built. One failing customer does not stop the run.
+    """
+    built = 0
+    pending = list(
+        CustomerSnapshot.objects.filter(
+            built_version__lt=F("wanted_version"), workspace__is_active=True
+        ).values_list("workspace_id", "customer_id")[:REDRIVE_PENDING_BATCH]
+    )
+    workspaces = {w.pk: w for w in Workspace.objects.filter(is_active=True)}
+    for workspace_id, customer_id in pending:
+        built += _rebuild_logged(workspaces.get(workspace_id), customer_id)
+    real_now = timezone.now()
+    left = REDRIVE_EXPIRED_BATCH
+    for workspace in workspaces.values():
+        if left <= 0:
+            break
+        now = billing_now(workspace)
+        expired = list(
+            CustomerSnapshot.objects.filter(
+                workspace=workspace,
+                data__isnull=False,
+                built_at__gte=real_now - REDRIVE_RECENT,
+                built_version__gte=F("wanted_version"),
+            )
+            .filter(Q(valid_until__lte=now) | Q(valid_until_real__lte=real_now))
+            .values_list("customer_id", flat=True)[:left]
+        )
+        for customer_id in expired:
+            built += _rebuild_logged(workspace, customer_id)
+        left -= len(expired)
+    return built
+
+
+def _rebuild_logged(workspace: Workspace | None, customer_id: str) -> int:
+    if workspace is None:
+        return 0
+    try:
+        snapshot_build(workspace=workspace, customer_id=customer_id)
+    except Exception:  # one customer's broken data must not stop the others
+        logger.exception("context snapshot of %s in workspace %s failed", customer_id, workspace.pk)
+        return 0
+    return 1
+
+
+__all__ = [
+    "REDRIVE_PENDING_BATCH",
+    "SNAPSHOT_TASK",
+    "StoredSnapshot",
+    "context_serialize",
+    "snapshot_build",
+    "snapshot_mark_stale",
+    "snapshot_read",
+    "snapshot_rebuild",
+    "snapshots_redrive",
+]
