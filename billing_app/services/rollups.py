@@ -79,6 +79,7 @@ MEASURES: dict[str, dict[str, str]] = {
     },
     APPROVAL: {"m1": "decision_us"},  # created → decided, microseconds
 }
+CHUNK = 5000  # rows per fetch and per insert when rebuilding
 REFUND_KINDS = (ActionKind.ISSUE_REFUND.value, ActionKind.REFUND_DUPLICATE_CHARGE.value)
 MRR_KINDS = (
     ActionKind.CHANGE_PLAN.value,
@@ -119,7 +120,7 @@ def _micro(start: datetime, end: datetime) -> int:
 # --- tickets -----------------------------------------------------------------------------------
 
 
-def _ticket_rows(workspace: Workspace, tickets: QuerySet[HelpdeskTicket]) -> Iterator[dict]:
+def _ticket_rows(workspace: Workspace, tickets: QuerySet[HelpdeskTicket]) -> QuerySet:
     return (
         tickets.annotate(state=ticket_state(workspace))
         .values(
@@ -135,7 +136,6 @@ def _ticket_rows(workspace: Workspace, tickets: QuerySet[HelpdeskTicket]) -> Ite
             "reopens",
         )
         .order_by()
-        .iterator(chunk_size=5000)
     )
 
 
@@ -166,7 +166,7 @@ def _text(key: str, field: str) -> Coalesce:
     return Coalesce(KeyTextTransform(key, field), Value(""), output_field=CharField())
 
 
-def _action_rows(actions: QuerySet[BillingAction]) -> Iterator[dict]:
+def _action_rows(actions: QuerySet[BillingAction]) -> QuerySet:
     return (
         actions.exclude(status=BillingAction.Status.NOT_PERMITTED)
         .annotate(
@@ -202,7 +202,6 @@ def _action_rows(actions: QuerySet[BillingAction]) -> Iterator[dict]:
             base_currency=F("workspace__base_currency"),
         )
         .order_by()
-        .iterator(chunk_size=5000)
     )
 
 
@@ -394,7 +393,7 @@ def rollups_action_changed(*, action_id: Any) -> None:
     it was taken on (call in the writer's transaction, after the write). An action refused
     as not permitted is in no figure: nothing to do."""
     with transaction.atomic(savepoint=False):
-        row = next(_action_rows(BillingAction.objects.filter(pk=action_id)), None)
+        row = _action_rows(BillingAction.objects.filter(pk=action_id)).first()
         if row is None:
             return
         bands = (0, 0)
@@ -427,23 +426,48 @@ def _action_tickets_changed(workspace_id: int, ticket_id: str, installation_id: 
 # --- rebuilding from the raw rows --------------------------------------------------------------
 
 
-def _batched(items: Iterable[RollupSource], size: int = 5000) -> Iterator[list[RollupSource]]:
-    batch: list[RollupSource] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+SOURCE_COLUMNS = ("workspace_id", "family", "source_id", "day", "key", *MEASURE_FIELDS)
+
+
+def _sources_insert(contributions: Iterable[Contribution]) -> int:
+    """Insert fresh ``RollupSource`` rows (a rebuild's): COPY on PostgreSQL, batched INSERTs
+    elsewhere — the ORM's per-field preparation costs more than the rest of a rebuild."""
+    table = connection.ops.quote_name(RollupSource._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(c) for c in SOURCE_COLUMNS)
+    rows = (
+        (c.workspace_id, c.family, c.source_id, c.day, c.key, *c.measures) for c in contributions
+    )
+    count = 0
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+                    count += 1
+            return count
+        marks = ", ".join(["%s"] * len(SOURCE_COLUMNS))
+        sql = f"INSERT INTO {table} ({columns}) VALUES ({marks})"  # noqa: S608 - ours
+        batch: list[tuple[Any, ...]] = []
+        for row in rows:
+            day = connection.ops.adapt_datefield_value(row[3])
+            batch.append((*row[:3], day, *row[4:]))
+            if len(batch) >= CHUNK:
+                cursor.executemany(sql, batch)
+                count += len(batch)
+                batch = []
+        if batch:
+            cursor.executemany(sql, batch)
+            count += len(batch)
+    return count
 
 
 def _all_contributions(workspace: Workspace) -> Iterator[Contribution]:
     tickets = HelpdeskTicket.objects.filter(workspace=workspace)
-    for row in _ticket_rows(workspace, tickets):
+    for row in _ticket_rows(workspace, tickets).iterator(chunk_size=CHUNK):
         yield ticket_contribution(row)
     bands = credit_bands(workspace)
-    for row in _action_rows(BillingAction.objects.filter(workspace=workspace)):
+    actions = _action_rows(BillingAction.objects.filter(workspace=workspace))
+    for row in actions.iterator(chunk_size=CHUNK):
         yield action_contribution(row, bands)
         approval = approval_contribution(row)
         if approval is not None:
@@ -458,10 +482,7 @@ def rollups_rebuild(*, workspace: Workspace) -> int:
     a write that commits during the rebuild may be counted from stale rows."""
     RollupSource.objects.filter(workspace=workspace).delete()
     DailyRollup.objects.filter(workspace=workspace).delete()
-    count = 0
-    for batch in _batched(_source(c) for c in _all_contributions(workspace)):
-        RollupSource.objects.bulk_create(batch)
-        count += len(batch)
+    count = _sources_insert(_all_contributions(workspace))
     table = connection.ops.quote_name(DailyRollup._meta.db_table)
     source = connection.ops.quote_name(RollupSource._meta.db_table)
     group = ["workspace_id", "day", "family", "key"]
