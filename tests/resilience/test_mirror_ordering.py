@@ -87,6 +87,7 @@ def stored_event(workspace, event_id: str, type_: str, obj: dict[str, Any]) -> S
         type=type_,
         created=datetime.fromtimestamp(payload["created"], tz=UTC),
         payload=payload,
+        customer_id=obj.get("customer") or "",  # named at intake (issue 15)
     )
 
 
