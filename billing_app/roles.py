@@ -69,7 +69,10 @@ def agent_role_assign(
         if membership.role != role.value:
             changes["role"] = role.value
             changes["role_version"] = F("role_version") + 1
-        AgentMembership.objects.filter(pk=membership.pk).update(**changes)
+        for name, value in changes.items():
+            setattr(membership, name, value)
+        # save(), not update(): the app session cache's signals see the change (auth_signals).
+        membership.save(update_fields=list(changes))
         membership.refresh_from_db()
     return membership
 
@@ -141,12 +144,26 @@ def role_resolve(
 
 def workspace_mapping_changed(*, workspace: Workspace) -> None:
     """Invalidate every app session of the workspace after its role mapping changed."""
-    Workspace.objects.filter(pk=workspace.pk).update(
-        role_mapping_version=F("role_mapping_version") + 1
-    )
+    # save(), not update(): the app session cache's signals see the change (auth_signals).
+    workspace.role_mapping_version = F("role_mapping_version") + 1
+    workspace.save(update_fields=["role_mapping_version"])
+    workspace.refresh_from_db(fields=["role_mapping_version"])
+
+
+# The app session resolver knows the agent's guardian permissions on their workspace
+# (from its versioned cache entry, services.auth_cache): checks on that request's user
+# read them instead of asking guardian again (two queries per check).
+_KNOWN_PERMS = "_billing_desk_workspace_perms"
+
+
+def workspace_perms_known(*, user: User, workspace: Workspace, perms: frozenset[str]) -> None:
+    setattr(user, _KNOWN_PERMS, (workspace.pk, perms))
 
 
 def user_has_workspace_perm(user: User, codename: str, workspace: Workspace) -> bool:
+    known = getattr(user, _KNOWN_PERMS, None)
+    if known is not None and known[0] == workspace.pk and user.is_active:
+        return codename in known[1]
     return user.has_perm(f"billing_app.{codename}", workspace)
 
 

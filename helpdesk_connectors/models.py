@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F
 
+from . import session_cache
 from .fields import EncryptedTextField
 
 
@@ -83,6 +84,7 @@ class Installation(models.Model):
     def bump_version(self) -> None:
         """Invalidate every app session token issued for this installation."""
         Installation.objects.filter(pk=self.pk).update(version=F("version") + 1)
+        session_cache.installation_changed(self.pk)  # update() sends no signal
         self.refresh_from_db(fields=["version"])
 
 

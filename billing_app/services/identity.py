@@ -8,8 +8,9 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
+from guardian.shortcuts import get_perms
 
-from helpdesk_connectors import sessions
+from helpdesk_connectors import session_cache, sessions
 from helpdesk_connectors.base import HelpdeskIdentity
 from helpdesk_connectors.models import Installation
 
@@ -17,7 +18,8 @@ from ..agent_context import AgentContext
 from ..catalog import Role
 from ..errors import NotFound
 from ..models import AgentMembership, Workspace, WorkspaceInstallation
-from ..roles import AgentFacts, agent_role_assign, role_resolve
+from ..roles import AgentFacts, agent_role_assign, role_resolve, workspace_perms_known
+from . import auth_cache
 
 
 def workspace_for_installation(installation: Installation) -> Workspace:
@@ -111,15 +113,39 @@ def session_mint(
 def app_session_resolve(
     *, claims: sessions.SessionClaims, installation: Installation | None
 ) -> tuple[User, AgentContext] | None:
-    """The settings' ``APP_SESSION_RESOLVER``: re-check a token's grant against the database."""
+    """The settings' ``APP_SESSION_RESOLVER``: re-check a token's grant.
+
+    From the agent's versioned cache entry when it is current and says yes (no query,
+    ``services.auth_cache``); otherwise from the database, which decides and, when
+    the cache is up, refreshes the entry with the agent's guardian permissions.
+    """
     grant: dict[str, Any] = claims.grant
     workspace_id = grant.get("w")
     if not isinstance(workspace_id, int | str):  # a grant without its workspace names none
         return None
+    installation_id = installation.pk if installation is not None else None
+    cacheable = isinstance(workspace_id, int) and not isinstance(workspace_id, bool)
+    found = (
+        auth_cache.grant_lookup(
+            user_id=claims.user_id, workspace_id=workspace_id, installation_id=installation_id
+        )
+        if cacheable
+        else session_cache.Lookup()
+    )
+    facts = auth_cache.grant_facts(found.entry) if found.entry is not None else None
+    if facts is not None and _grant_holds(facts, grant=grant, installation=installation):
+        cached = auth_cache.grant_unpack(found.entry)
+        return _agent(
+            user=cached.user,
+            workspace=cached.workspace,
+            membership=cached.membership,
+            installation=installation,
+            perms=cached.perms,
+        )
     memberships = AgentMembership.objects.select_related("workspace", "user").filter(
         user_id=claims.user_id, workspace_id=workspace_id
     )
-    if installation is not None:  # the link is checked in the same query (one per request)
+    if installation is not None:  # the link is checked in the same query
         memberships = memberships.annotate(
             installation_linked=Exists(
                 WorkspaceInstallation.objects.filter(
@@ -128,21 +154,68 @@ def app_session_resolve(
             )
         )
     membership = memberships.first()
-    if membership is None or not membership.user.is_active or not membership.workspace.is_active:
+    if membership is None:
         return None
-    if (
-        membership.role != grant.get("r")
-        or membership.role_version != grant.get("rv")
-        or membership.workspace.role_mapping_version != grant.get("mv")
-    ):
+    linked = bool(membership.installation_linked) if installation is not None else None  # type: ignore[attr-defined]
+    perms = None
+    if found.versions is not None:  # the cache is up: read the permissions once, keep both
+        perms = frozenset(get_perms(membership.user, membership.workspace))
+        auth_cache.grant_store(
+            found,
+            membership=membership,
+            installation_id=installation_id,
+            linked=linked,
+            perms=perms,
+        )
+    facts = {
+        "user_active": membership.user.is_active,
+        "workspace_active": membership.workspace.is_active,
+        "role": membership.role,
+        "role_version": membership.role_version,
+        "mapping_version": membership.workspace.role_mapping_version,
+        "linked": linked,
+    }
+    if not _grant_holds(facts, grant=grant, installation=installation):
         return None
-    if installation is not None and not membership.installation_linked:  # type: ignore[attr-defined]
-        return None
-    context = AgentContext(
+    return _agent(
         user=membership.user,
         workspace=membership.workspace,
         membership=membership,
         installation=installation,
-        role=Role(membership.role),
+        perms=perms,
     )
-    return membership.user, context
+
+
+def _grant_holds(
+    facts: dict[str, Any], *, grant: dict[str, Any], installation: Installation | None
+) -> bool:
+    """The one rule, for cached and database facts alike."""
+    return (
+        facts["user_active"] is True
+        and facts["workspace_active"] is True
+        and facts["role"] == grant.get("r")
+        and facts["role_version"] == grant.get("rv")
+        and facts["mapping_version"] == grant.get("mv")
+        and (installation is None or facts["linked"] is True)
+    )
+
+
+def _agent(
+    *,
+    user: User,
+    workspace: Workspace,
+    membership: AgentMembership,
+    installation: Installation | None,
+    perms: frozenset[str] | None,
+) -> tuple[User, AgentContext]:
+    if perms is not None:
+        workspace_perms_known(user=user, workspace=workspace, perms=perms)
+    context = AgentContext(
+        user=user,
+        workspace=workspace,
+        membership=membership,
+        installation=installation,
+        role=Role(membership.role),
+        perms=perms,
+    )
+    return user, context

@@ -46,6 +46,7 @@ from ..base import (
 )
 from ..entry import ID_RE, entry_rejected, host_normalise
 from ..models import Installation
+from ..session_cache import installation_changed
 from . import client, single_use
 
 if TYPE_CHECKING:
@@ -218,6 +219,7 @@ class ZendeskConnector(HelpdeskConnector):
             Installation.objects.filter(pk=installation.pk, public_key="").update(
                 public_key=pem, public_key_fetched_at=now
             )
+            installation_changed(installation.pk)  # the fingerprint covers the key
             installation.public_key, installation.public_key_fetched_at = pem, now
         try:
             key = load_pem_public_key(pem.encode())
