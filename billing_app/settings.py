@@ -270,6 +270,10 @@ STRIPE_WEBHOOK_TOLERANCE_SECONDS = 300
 STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "").rstrip("/")
 # The mirror is "fresh" for this long; older data is shown with a refresh in the background.
 MIRROR_STALE_AFTER_SECONDS = int(os.environ.get("BILLING_DESK_MIRROR_STALE_AFTER", "900"))
+# The Redis accelerator in front of the context snapshots (services/context_cache.py): seconds
+# an entry lives; 0 turns it off. Unset: 60, and off under tests.
+if os.environ.get("BILLING_DESK_CONTEXT_CACHE_SECONDS"):
+    BILLING_DESK_CONTEXT_CACHE_SECONDS = int(os.environ["BILLING_DESK_CONTEXT_CACHE_SECONDS"])
 
 EMAIL_BACKEND = os.environ.get(
     "DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"
