@@ -35,6 +35,7 @@ from ..clock import billing_now
 from ..errors import NotFound, ValidationFailed
 from ..models import MirrorCharge, MirrorCustomer, MirrorInvoice, Workspace
 from ..money import money_json
+from .horizon import TICK, horizon_note, months_window_exit
 
 PAGE_SIZE = 12
 FIRST_PAGE_MONTHS = 6
@@ -287,9 +288,6 @@ def payment_history_page(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """``{"items": [...], "next_cursor": str | None}`` — see the module docstring."""
-    # Imported here: the context package imports this module (``selectors.context.compose``).
-    from .context.horizon import TICK, horizon_note, months_window_exit
-
     now = now or timezone.now()
     invoices = _invoices(workspace, customer_id)
     charges = _standalone_charges(workspace, customer_id)
