@@ -276,26 +276,30 @@ def webhook_event_customer_id(obj: Obj) -> str:
 def stripe_event_receive(*, workspace: Workspace, event: Obj) -> tuple[StripeEvent, bool]:
     """Store a verified event; ``(event, created)``. A redelivery is not stored again.
 
-    Verify-and-insert only (issue 15): one ``INSERT`` in its own transaction, the
-    unique (workspace, event id) constraint recognising a redelivery (then one
-    ``SELECT``). Nothing is read from Stripe or the mirror here. Processing is enqueued
-    when the insert commits: for a new event, and again for a redelivery of one that is
-    not done yet (the task takes the event's row lock and skips an event already
-    processed, so it never runs twice).
+    Verify-and-insert only (issue 15): one autocommitted ``INSERT``, the unique
+    (workspace, event id) constraint recognising a redelivery (then one ``SELECT``).
+    Nothing is read from Stripe or the mirror here. Processing is enqueued when the
+    insert commits: for a new event, and again for a redelivery of one that is not done
+    yet (the task takes the event's row lock and skips an event already processed, so
+    it never runs twice).
     """
+    fields = {
+        "workspace": workspace,
+        "event_id": event["id"],
+        "type": event["type"][:128],
+        "api_version": str(event.get("api_version") or "")[:64],
+        "livemode": bool(event.get("livemode")),
+        "created": datetime.fromtimestamp(event["created"], tz=UTC),
+        "payload": event,
+        "customer_id": webhook_event_customer_id(event_object(event)),
+    }
     try:
-        with transaction.atomic():
-            stored = StripeEvent.objects.create(
-                workspace=workspace,
-                event_id=event["id"],
-                type=event["type"][:128],
-                api_version=str(event.get("api_version") or "")[:64],
-                livemode=bool(event.get("livemode")),
-                created=datetime.fromtimestamp(event["created"], tz=UTC),
-                payload=event,
-                customer_id=webhook_event_customer_id(event_object(event)),
-            )
-            transaction.on_commit(partial(_enqueue, stored.pk))
+        if transaction.get_connection().in_atomic_block:
+            with transaction.atomic():  # a savepoint: the duplicate must not break the caller's
+                stored = StripeEvent.objects.create(**fields)
+        else:  # one autocommitted INSERT: no BEGIN / COMMIT round trips around it
+            stored = StripeEvent.objects.create(**fields)
+        transaction.on_commit(partial(_enqueue, stored.pk))
     except IntegrityError:
         found = StripeEvent.objects.filter(workspace=workspace, event_id=event["id"]).first()
         if found is None:  # not the redelivery: something else broke the insert
@@ -310,9 +314,12 @@ def stripe_event_receive(*, workspace: Workspace, event: Obj) -> tuple[StripeEve
 # --- 4: process once -------------------------------------------------------------------------
 
 
-def _mark(event_pk: int, status: str, *, error: str = "") -> None:
+def _mark(event_pk: int, status: str, *, error: str = "", attempt: bool = False) -> None:
+    """Record an outcome outside the processing transaction (``attempt``: count the attempt
+    too, when the one that failed was counted inside its rolled-back transaction)."""
+    extra = {"attempts": F("attempts") + 1} if attempt else {}
     StripeEvent.objects.filter(pk=event_pk).exclude(status__in=DONE).update(
-        status=status, error=error[:2000], processed_at=timezone.now()
+        status=status, error=error[:2000], processed_at=timezone.now(), **extra
     )
 
 
@@ -324,6 +331,56 @@ def stripe_event_process(*, event_pk: int) -> StripeEvent:
     returned untouched; the row lock taken in the final transaction makes two
     concurrent runs apply it once.
     """
+    settled = _process_from_payload(event_pk)
+    if settled is not None:
+        return settled
+    return _process_with_reread(event_pk)
+
+
+def _process_from_payload(event_pk: int) -> StripeEvent | None:
+    """The event settled by its own payload, in one transaction (one commit, no Stripe call);
+    ``None`` when it needs a re-read (or has nothing to apply: the other path decides)."""
+    try:
+        with transaction.atomic():
+            event = (
+                StripeEvent.objects.select_for_update(of=("self",))
+                .select_related("workspace")
+                .get(pk=event_pk)
+            )
+            if event.status in DONE:
+                return event
+            if webhook_refresher_for(event.type) is None:
+                return None
+            payload = event.payload or {}
+            obj = event_object(payload)
+            if webhook_payload_kind(event.type, obj) is None:
+                return None
+            created = int(payload.get("created") or 0)
+            decision = webhook_payload_decide(
+                workspace=event.workspace, event_type=event.type, obj=obj, created=created
+            )
+            if not decision.decided:
+                logger.info(
+                    "stripe event %s (%s): re-read (%s)",
+                    event.event_id,
+                    event.type,
+                    decision.reason,
+                )
+                return None
+            webhook_payload_apply(workspace=event.workspace, decision=decision, created=created)
+            event.attempts += 1
+            hooks = webhook_hooks_for(event.type)
+            return _finish(event.workspace, event, payload, obj, decision.current, hooks)
+    except Exception as exc:
+        logger.warning("stripe event pk=%s failed: %s", event_pk, type(exc).__name__)
+        _mark(
+            event_pk, StripeEvent.Status.FAILED, error=f"{type(exc).__name__}: {exc}", attempt=True
+        )
+        raise
+
+
+def _process_with_reread(event_pk: int) -> StripeEvent:
+    """Re-read the object from Stripe (outside any transaction), then apply it."""
     event = StripeEvent.objects.select_related("workspace").get(pk=event_pk)
     if event.status in DONE:
         return event
@@ -338,22 +395,6 @@ def stripe_event_process(*, event_pk: int) -> StripeEvent:
     obj = event_object(payload)
     created = int(payload.get("created") or 0)
     try:
-        if refresher is not None and webhook_payload_kind(event.type, obj) is not None:
-            with transaction.atomic():
-                locked = StripeEvent.objects.select_for_update().get(pk=event.pk)
-                if locked.status in DONE:
-                    return locked
-                decision = webhook_payload_decide(
-                    workspace=event.workspace, event_type=event.type, obj=obj, created=created
-                )
-                if decision.decided:
-                    webhook_payload_apply(
-                        workspace=event.workspace, decision=decision, created=created
-                    )
-                    return _finish(event.workspace, locked, payload, obj, decision.current, hooks)
-            logger.info(
-                "stripe event %s (%s): re-read (%s)", event.event_id, event.type, decision.reason
-            )
         # Taken before the first request is sent: a re-read answered late is as old as when
         # it started, so a newer re-read already stored wins over it (services/mirror.py).
         read_at = mirror_read_clock()
@@ -401,7 +442,7 @@ def _finish(
     locked.status = StripeEvent.Status.PROCESSED
     locked.error = ""
     locked.processed_at = timezone.now()
-    locked.save(update_fields=["status", "error", "processed_at"])
+    locked.save(update_fields=["status", "error", "processed_at", "attempts"])
     return locked
 
 
