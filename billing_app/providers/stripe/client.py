@@ -10,9 +10,11 @@ retried, and classified as refused / never sent / outcome unknown is
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote_plus
 
 from stripe import StripeClient
 
@@ -39,6 +41,11 @@ def _plain(obj: Any) -> Obj:
     return dict(obj)
 
 
+def _id(object_id: str) -> str:
+    """An id in a URL path, escaped as stripe-python does (``sanitize_id``)."""
+    return quote_plus(object_id)
+
+
 def _options(idempotency_key: str | None) -> dict[str, Any]:
     return {"idempotency_key": idempotency_key} if idempotency_key else {}
 
@@ -63,6 +70,16 @@ class StripeApi:
         with stripe_errors(operation, write=_write):
             return _plain(fn(*args, **kwargs))
 
+    def _read(self, operation: str, path: str, params: dict[str, Any] | None = None) -> Obj:
+        """A GET answered as the JSON Stripe sent: the same request (parameters, version,
+        key, timeout), retries and errors as the typed services, without stripe-python's
+        object tree — building it and turning it back into a dict cost ~45 ms of CPU for a
+        page of 12 invoices and one of 12 charges, on the panel's first answer."""
+        _call_clock.started = datetime.now(tz=UTC)
+        with stripe_errors(operation):
+            response = self.client.raw_request("get", path, **(params or {}))
+        return json.loads(response.body)
+
     def _write(self, operation: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Obj:
         """A call that may change Stripe: its failures are classified refused / never sent / unknown."""
         return self._call(operation, fn, *args, _write=True, **kwargs)
@@ -70,12 +87,10 @@ class StripeApi:
     # --- customers ---
     def customer_retrieve(self, customer_id: str, *, expand: list[str] | None = None) -> Obj:
         params = {"expand": expand} if expand else {}
-        return self._call(
-            "customer_retrieve", self.v1.customers.retrieve, customer_id, params=params
-        )
+        return self._read("customer_retrieve", f"/v1/customers/{_id(customer_id)}", params)
 
     def customers_list(self, params: dict[str, Any]) -> Obj:
-        return self._call("customers_list", self.v1.customers.list, params=params)
+        return self._read("customers_list", "/v1/customers", params)
 
     def customer_update(self, customer_id: str, params: dict[str, Any], *, key: str) -> Obj:
         return self._write(
@@ -96,19 +111,17 @@ class StripeApi:
         )
 
     def customer_payment_methods_list(self, customer_id: str, params: dict[str, Any]) -> Obj:
-        return self._call(
+        return self._read(
             "customer_payment_methods_list",
-            self.v1.customers.payment_methods.list,
-            customer_id,
-            params=params,
+            f"/v1/customers/{_id(customer_id)}/payment_methods",
+            params,
         )
 
     def customer_balance_transactions_list(self, customer_id: str, params: dict[str, Any]) -> Obj:
-        return self._call(
+        return self._read(
             "customer_balance_transactions_list",
-            self.v1.customers.balance_transactions.list,
-            customer_id,
-            params=params,
+            f"/v1/customers/{_id(customer_id)}/balance_transactions",
+            params,
         )
 
     def customer_balance_transaction_create(
@@ -124,7 +137,7 @@ class StripeApi:
 
     # --- subscriptions ---
     def subscriptions_list(self, params: dict[str, Any]) -> Obj:
-        return self._call("subscriptions_list", self.v1.subscriptions.list, params=params)
+        return self._read("subscriptions_list", "/v1/subscriptions", params)
 
     def subscription_retrieve(
         self, subscription_id: str, *, expand: list[str] | None = None
@@ -178,7 +191,7 @@ class StripeApi:
 
     # --- invoices ---
     def invoices_list(self, params: dict[str, Any]) -> Obj:
-        return self._call("invoices_list", self.v1.invoices.list, params=params)
+        return self._read("invoices_list", "/v1/invoices", params)
 
     def invoice_retrieve(self, invoice_id: str, *, expand: list[str] | None = None) -> Obj:
         params = {"expand": expand} if expand else {}
@@ -204,7 +217,7 @@ class StripeApi:
 
     # --- payments ---
     def charges_list(self, params: dict[str, Any]) -> Obj:
-        return self._call("charges_list", self.v1.charges.list, params=params)
+        return self._read("charges_list", "/v1/charges", params)
 
     def charge_retrieve(self, charge_id: str, *, expand: list[str] | None = None) -> Obj:
         params = {"expand": expand} if expand else {}
@@ -242,7 +255,7 @@ class StripeApi:
 
     # --- catalog ---
     def products_list(self, params: dict[str, Any]) -> Obj:
-        return self._call("products_list", self.v1.products.list, params=params)
+        return self._read("products_list", "/v1/products", params)
 
     def product_retrieve(self, product_id: str) -> Obj:
         return self._call("product_retrieve", self.v1.products.retrieve, product_id)
