@@ -208,6 +208,26 @@ def stripe_workspace(
     return workspace
 
 
+def live_panel_load(workspace: Any, customer_id: str) -> Any:
+    """One panel open as a live sidebar without a mirror would do it — the "no mirror"
+    baseline: the customer's Stripe reads at once (the provider's one concurrent wave,
+    as any sensible sidebar calls Stripe), then the panel's context built from the
+    answers (stored first only because the context is built from mirror rows).
+    Returns the context."""
+    from django.utils import timezone
+
+    from billing_app.providers.stripe.provider import StripeProvider
+    from billing_app.selectors.context import customer_context
+    from billing_app.services.refresh import customer_bundle_store
+
+    read_at = timezone.now()
+    bundle = StripeProvider(workspace).fetch_customer_bundle(customer_id)
+    customer = customer_bundle_store(
+        workspace=workspace, customer_id=customer_id, bundle=bundle, read_at=read_at
+    )
+    return customer_context(workspace=workspace, customer=customer)
+
+
 # --- statistics and tables -----------------------------------------------------------------------
 
 
@@ -364,6 +384,13 @@ class _QuietHandler(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    # socketserver's default listen backlog is 5: a wave of concurrent connections beyond
+    # it loses SYNs, which the client retransmits a second later — a delay Stripe does
+    # not have.
+    request_queue_size = 128
+
+
 class LoopbackServer:
     """A threaded HTTP server on 127.0.0.1 whose requests go to ``handle(method, path, headers, body)``.
 
@@ -405,7 +432,7 @@ class LoopbackServer:
             do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _any
 
         self.handle = handle
-        self.server = http.server.ThreadingHTTPServer((LOOPBACK, port), Handler)
+        self.server = _Server((LOOPBACK, port), Handler)
         self.server.daemon_threads = True
         scheme = "http"
         if tls is not None:  # (certfile, keyfile): HTTPS for clients that only speak https://
@@ -910,6 +937,86 @@ class Hold:
         self.released.set()
 
 
+@dataclass(frozen=True)
+class LatencyMix:
+    """Stripe's latency per call, varying as Stripe's does: most calls take ``usual`` seconds,
+    a ``tail_share`` of them ``tail`` seconds (uniform within each band).
+
+    Each call's latency is drawn from a hash of the seed and the request (method, path,
+    query, and how many times that same request came before), not from a shared random
+    stream: concurrent calls arriving in a different order get the same latencies, so a
+    run with the same seed and the same requests is repeatable.
+    """
+
+    seed: int = 15
+    usual: tuple[float, float] = (0.15, 0.30)
+    tail: tuple[float, float] = (0.60, 0.90)
+    tail_share: float = 0.08
+
+    def draw(self, request_key: str) -> float:
+        import hashlib
+
+        digest = hashlib.sha256(f"{self.seed}|{request_key}".encode()).digest()
+        band = int.from_bytes(digest[:8], "big") / 2**64
+        where = int.from_bytes(digest[8:16], "big") / 2**64
+        low, high = self.tail if band < self.tail_share else self.usual
+        return low + (high - low) * where
+
+    def describe(self) -> str:
+        return (
+            f"{self.usual[0] * 1000:.0f}–{self.usual[1] * 1000:.0f} ms, "
+            f"{self.tail_share:.0%} of calls {self.tail[0] * 1000:.0f}–{self.tail[1] * 1000:.0f} ms "
+            f"(seed {self.seed})"
+        )
+
+
+@dataclass(frozen=True)
+class StripeCall:
+    """One request the fake Stripe answered: ``began``/``ended`` are ``time.perf_counter()``
+    at arrival and when the answer was ready (``ended - began`` is the call as Stripe's
+    side saw it: the latency drawn plus the work)."""
+
+    n: int
+    method: str
+    path: str
+    query: str
+    latency: float
+    began: float
+    ended: float
+
+    @property
+    def seconds(self) -> float:
+        return self.ended - self.began
+
+
+@dataclass(frozen=True)
+class Wave:
+    """The Stripe calls one panel load made (``FakeStripe.calls_since``)."""
+
+    calls: tuple[StripeCall, ...]
+
+    @property
+    def slowest(self) -> float:
+        """The slowest single call, in seconds (0 when no call was made)."""
+        return max((c.seconds for c in self.calls), default=0.0)
+
+    @property
+    def round_trips(self) -> int:
+        """How many rounds of calls: a call that began after another had answered starts a
+        new round (1 = every call was sent before any answer came back)."""
+        rounds, answered_at = 0, float("-inf")
+        for call in sorted(self.calls, key=lambda c: c.began):
+            if call.began >= answered_at:
+                rounds += 1
+                answered_at = float("inf")
+            answered_at = min(answered_at, call.ended)
+        return rounds
+
+
+# Stripe refuses an expansion of more than four levels (``data`` counts as one).
+MAX_EXPAND_LEVELS = 4
+
+
 def _ref(value: Any) -> str:
     return str(value.get("id") or "") if isinstance(value, dict) else str(value or "")
 
@@ -921,7 +1028,14 @@ def _stripe_error(status: int, code: str, message: str, type_: str = "invalid_re
 class FakeStripe:
     """Stripe's REST surface as the Stripe provider uses it, from Stripe-shaped objects in memory.
 
-    * ``latency`` seconds per request (Stripe answers in 0.3–2 s);
+    * ``latency`` per request: seconds (a constant), or a ``LatencyMix`` (a seeded tail:
+      most calls 150–300 ms, a few 600–900 ms); every answered request is logged
+      (``log``, ``mark()`` / ``calls_since(mark)`` → a ``Wave``: its slowest call, its
+      round trips);
+    * answers as Stripe renders them: a subscription item's price names its product by id
+      unless ``items.data.price.product`` is expanded (on one subscription: four levels),
+      and an expansion deeper than four levels is refused (400
+      ``property_expansion_max_depth``);
     * ``fault(method, path, n)`` — or ``fault_for(request)``, which also sees the
       ``Idempotency-Key`` and the form (a ``StripeRequest``) — may return:
       ``"timeout"`` (sleep past the client's timeout before doing anything),
@@ -944,7 +1058,7 @@ class FakeStripe:
         self,
         objects: Sequence[dict[str, Any]],
         *,
-        latency: float = 0.0,
+        latency: float | LatencyMix = 0.0,
         fault: Callable[[str, str, int], Any] | None = None,
         fault_for: Callable[[StripeRequest], Any] | None = None,
         stall: float = 5.0,
@@ -965,9 +1079,42 @@ class FakeStripe:
         self._responses: dict[str, tuple[int, dict, bytes]] = {}
         self._key_locks: dict[str, threading.Lock] = {}
         self._seq = 0
+        self.log: list[StripeCall] = []
+        self._seen: dict[str, int] = {}
+
+    def mark(self) -> int:
+        """Where the call log stands now: ``calls_since(mark)`` gives the calls after it."""
+        with self.lock:
+            return len(self.log)
+
+    def calls_since(self, mark: int) -> Wave:
+        with self.lock:
+            return Wave(tuple(self.log[mark:]))
+
+    def _latency(self, method: str, raw_path: str) -> float:
+        if not isinstance(self.latency, LatencyMix):
+            return float(self.latency or 0.0)
+        with self.lock:
+            seen = self._seen.get(f"{method} {raw_path}", 0)
+            self._seen[f"{method} {raw_path}"] = seen + 1
+        return self.latency.draw(f"{method} {raw_path} #{seen}")
 
     # -- plumbing
     def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes):
+        began = time.perf_counter()
+        latency = self._latency(method, raw_path)
+        try:
+            return self._handle(method, raw_path, headers, body, latency)
+        finally:
+            ended = time.perf_counter()
+            path, _, query = raw_path.partition("?")
+            with self.lock:
+                n = len(self.log) + 1
+                self.log.append(StripeCall(n, method, path, query, latency, began, ended))
+
+    def _handle(
+        self, method: str, raw_path: str, headers: dict[str, str], body: bytes, latency: float
+    ):
         from urllib.parse import parse_qsl, urlsplit
 
         with self.lock:
@@ -977,8 +1124,8 @@ class FakeStripe:
         query = dict(parse_qsl(parts.query))
         key = headers.get("idempotency-key", "")
         form = dict(parse_qsl(body.decode())) if method == "POST" else {}
-        if self.latency:
-            time.sleep(self.latency)
+        if latency:
+            time.sleep(latency)
         fault = self.fault(method, parts.path, n) if self.fault else None
         if fault is None and self.fault_for is not None:
             fault = self.fault_for(StripeRequest(method, parts.path, n, key, form))
@@ -1056,9 +1203,17 @@ class FakeStripe:
         segments = [s for s in path.split("/") if s][1:]  # drop "v1"
         if not segments or segments[0] not in RESOURCES:
             return _stripe_error(404, "resource_missing", f"Unrecognized request URL {path}.")
+        expand = [v for k, v in query.items() if k == "expand" or k.startswith("expand[")]
+        too_deep = [e for e in expand if len(e.split(".")) > MAX_EXPAND_LEVELS]
+        if too_deep:
+            return _stripe_error(
+                400,
+                "property_expansion_max_depth",
+                f"You cannot expand more than 4 levels of a property. Property: {too_deep[0]}",
+            )
         kind = RESOURCES[segments[0]]
         if len(segments) == 1:
-            return 200, {}, json_bytes(self._list(kind, query, path))
+            return 200, {}, json_bytes(self._rendered(self._list(kind, query, path), expand))
         if len(segments) == 3 and segments[0] == "customers" and segments[2] in RESOURCES:
             return (
                 200,
@@ -1070,7 +1225,27 @@ class FakeStripe:
         obj = self.objects.get(segments[1])
         if obj is None or obj.get("object") != kind:
             return _stripe_error(404, "resource_missing", f"No such {kind}: '{segments[1]}'")
-        return 200, {}, json_bytes(obj)
+        return 200, {}, json_bytes(self._render(obj, expand))
+
+    def _rendered(self, listing: dict[str, Any], expand: list[str]) -> dict[str, Any]:
+        inner = [e.removeprefix("data.") for e in expand if e.startswith("data.")]
+        return {**listing, "data": [self._render(o, inner) for o in listing["data"]]}
+
+    def _render(self, obj: dict[str, Any], expand: list[str]) -> dict[str, Any]:
+        """``obj`` as Stripe sends it: a subscription item's price names its product by id
+        unless ``items.data.price.product`` is expanded."""
+        if obj.get("object") != "subscription" or "items.data.price.product" in expand:
+            return obj
+        out = dict(obj)
+        items = dict(out.get("items") or {})
+        data = []
+        for item in items.get("data") or []:
+            price = item.get("price")
+            if isinstance(price, dict) and isinstance(price.get("product"), dict):
+                item = {**item, "price": {**price, "product": price["product"]["id"]}}
+            data.append(item)
+        out["items"] = {**items, "data": data}
+        return out
 
     def _list(self, kind: str, query: dict[str, str], url: str) -> dict[str, Any]:
         ids = {v for k, v in query.items() if k.startswith("ids[")}

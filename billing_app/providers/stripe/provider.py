@@ -43,8 +43,8 @@ from .reads import StripeReads
 from .reconciliation import StripeReconciliation
 from .subscriptions import StripeSubscriptions
 
-# How independent reads run (``concurrency``); the benchmarks (``bench/context_*.py``)
-# swap in a sequential runner here to measure what concurrency saves.
+# How independent reads run (``concurrency``); a benchmark may swap in a sequential
+# runner here to measure what concurrency saves (the bundle is one wave of reads).
 _run_concurrently = run_concurrently
 
 
