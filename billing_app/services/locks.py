@@ -11,16 +11,20 @@ one by one.
 
 How it is held:
 
-* The lock row is created (``get_or_create``) *outside* the deciding transaction,
-  so two first-time submissions racing to create it never abort the transaction
-  that decides.
-* The lock is taken by an ``UPDATE`` of that row as the transaction's first
-  statement. On PostgreSQL an UPDATE holds the row lock until commit, exactly as
-  ``SELECT … FOR UPDATE`` would, and every later statement of a READ COMMITTED
-  transaction reads what the previous holder committed. On SQLite (where
-  ``select_for_update`` is a no-op) the UPDATE makes the transaction the single
-  writer before it reads anything, so two deciders can neither interleave nor
-  deadlock on the upgrade from reader to writer.
+* The lock is taken by an upsert of this customer's ``CustomerLock`` row as the
+  deciding transaction's first statement (``INSERT … ON CONFLICT (workspace,
+  customer) DO UPDATE``). On PostgreSQL the row, inserted or updated, stays locked
+  until commit, exactly as ``SELECT … FOR UPDATE`` would; a second taker — even
+  one racing to create the row for a first-time customer — waits for the first to
+  commit and then updates the row (ON CONFLICT never aborts the transaction), and
+  every later statement of a READ COMMITTED transaction reads what the previous
+  holder committed. On SQLite (where ``select_for_update`` is a no-op) the write
+  makes the transaction the single writer before it reads anything, so two deciders
+  can neither interleave nor deadlock on the upgrade from reader to writer.
+* One statement (it used to be a ``get_or_create`` outside the transaction, then an
+  UPDATE inside). A decision that fails — no such customer, a precondition —
+  rolls the transaction back, the row it created included: a request for a customer
+  that does not exist leaves no lock row behind.
 * It is held only for the decision and the INSERT of the action (a few queries):
   never across a call to the billing provider, which happens after commit.
 """
@@ -40,10 +44,19 @@ from ..models import CustomerLock, Workspace
 def customer_decision_lock(*, workspace: Workspace, customer_id: str) -> Iterator[None]:
     """A transaction in which this customer's decisions are taken one at a time.
 
-    Everything inside runs in one ``transaction.atomic()`` that commits (and so
-    releases the lock) when the block ends; an exception rolls it back.
+    Everything inside runs in one ``transaction.atomic()`` whose first statement locks
+    the customer's row; it commits (and so releases the lock) when the block ends; an
+    exception rolls it back.
     """
-    lock, _ = CustomerLock.objects.get_or_create(workspace=workspace, customer_id=customer_id)
     with transaction.atomic():
-        CustomerLock.objects.filter(pk=lock.pk).update(last_decision_at=timezone.now())
+        CustomerLock.objects.bulk_create(
+            [
+                CustomerLock(
+                    workspace=workspace, customer_id=customer_id, last_decision_at=timezone.now()
+                )
+            ],
+            update_conflicts=True,
+            unique_fields=["workspace", "customer_id"],
+            update_fields=["last_decision_at"],
+        )
         yield

@@ -39,7 +39,7 @@ from helpdesk_connectors.registry import connector_for
 from ..errors import BillingDeskError, PreconditionFailed
 from ..models import ApprovalRequest, BillingAction, OutboxMessage
 from .note_templates import note_text
-from .outbox import MAX_ATTEMPTS, outbox_enqueue, outbox_handler_register
+from .outbox import MAX_ATTEMPTS, outbox_enqueue, outbox_enqueue_new, outbox_handler_register
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +88,26 @@ def action_note_enqueue(*, action: BillingAction) -> None:
                 note_status=BillingAction.NoteStatus.PENDING
             )
             action.note_status = BillingAction.NoteStatus.PENDING
+
+
+def action_note_record(*, action: BillingAction) -> bool:
+    """The note about the action's new outcome, as one INSERT in the transaction that records
+    it (``services.actions.outcomes``); True when the ticket gets a note.
+
+    That transaction's conditional status UPDATE makes ``<action>:<status>`` new, and it
+    sets ``note_status`` itself when this returns True. The outcome is final, so the text
+    is written when the note is delivered (``action_note_deliver``, from the action as
+    recorded): recording the outcome reads no template, customer or object names.
+    """
+    if not _can_note(action):
+        return False
+    outbox_enqueue_new(
+        workspace_id=action.workspace_id,
+        kind=OutboxMessage.Kind.ACTION_NOTE,
+        target_id=str(action.pk),
+        dedupe_key=f"action_note:{action.pk}:{action.status}",
+    )
+    return True
 
 
 def approval_note_enqueue(*, approval: ApprovalRequest) -> None:

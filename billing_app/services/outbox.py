@@ -116,21 +116,53 @@ def outbox_enqueue(
 
     The doorbell rings after the outermost transaction commits (at once outside
     one). An effect already recorded under ``dedupe_key`` is returned untouched.
+    Two statements, no savepoint: ``INSERT … ON CONFLICT DO NOTHING`` (a concurrent
+    twin waits for the first to commit, then does nothing — it never aborts the
+    caller's transaction) and the row by its key, ours or the first's.
     """
-    with transaction.atomic():
-        message, created = OutboxMessage.objects.get_or_create(
-            dedupe_key=dedupe_key[:255],
-            defaults={
-                "workspace_id": workspace_id,
-                "kind": kind,
-                "target_id": str(target_id)[:64],
-                "payload": payload or {},
-                "next_attempt_at": timezone.now() + DOORBELL_GRACE,
-            },
-        )
+    fresh = OutboxMessage(
+        workspace_id=workspace_id,
+        kind=kind,
+        target_id=str(target_id)[:64],
+        dedupe_key=dedupe_key[:255],
+        payload=payload or {},
+        next_attempt_at=timezone.now() + DOORBELL_GRACE,
+    )
+    OutboxMessage.objects.bulk_create([fresh], ignore_conflicts=True)
+    message = OutboxMessage.objects.get(dedupe_key=fresh.dedupe_key)
+    created = message.pk == fresh.pk
     if created:
         transaction.on_commit(partial(_ring, str(message.pk)))
     return message, created
+
+
+def outbox_enqueue_new(
+    *,
+    workspace_id: int,
+    kind: str,
+    target_id: str,
+    dedupe_key: str,
+    payload: dict[str, Any] | None = None,
+) -> OutboxMessage:
+    """``outbox_enqueue`` in one statement, for a caller whose ``dedupe_key`` is new by
+    construction (the actions service: its conditional status UPDATE, in the same
+    transaction, makes ``<action>:<status>`` happen once).
+
+    ``INSERT … ON CONFLICT DO NOTHING``: no ``SELECT`` first and no savepoint, and a
+    conflicting row (which the caller's guard rules out) is left untouched — the
+    doorbell then rings for an id that does not exist, and its task skips it.
+    """
+    message = OutboxMessage(
+        workspace_id=workspace_id,
+        kind=kind,
+        target_id=str(target_id)[:64],
+        dedupe_key=dedupe_key[:255],
+        payload=payload or {},
+        next_attempt_at=timezone.now() + DOORBELL_GRACE,
+    )
+    OutboxMessage.objects.bulk_create([message], ignore_conflicts=True)
+    transaction.on_commit(partial(_ring, str(message.pk)))
+    return message
 
 
 # --- 3 and 4: claim, deliver, record ------------------------------------------------------------

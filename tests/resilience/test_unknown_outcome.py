@@ -137,15 +137,16 @@ def fake(http):
 
 @pytest.fixture
 def notes(monkeypatch):
-    """Every internal note enqueued, by action id (the note path itself is tested elsewhere)."""
+    """Every internal note recorded with an outcome, by action id (the note path itself is
+    tested elsewhere)."""
     posted: list[str] = []
-    real = notes_service.action_note_enqueue
+    real = notes_service.action_note_record
 
-    def spy(*, action: BillingAction) -> None:
+    def spy(*, action: BillingAction) -> bool:
         posted.append(str(action.pk))
-        real(action=action)
+        return real(action=action)
 
-    monkeypatch.setattr(notes_service, "action_note_enqueue", spy)
+    monkeypatch.setattr(notes_service, "action_note_record", spy)
     return posted
 
 

@@ -5,9 +5,10 @@ attempt → execute now or escalate → provider → audit → note → customer
 
 Exactly once (DESIGN.md section 9, STYLE.md 11):
 
-* The ``BillingAction`` row is INSERTed first, in its own short transaction, and
-  the unique constraint (workspace, idempotency_key) decides who owns the
-  submission. Only the inserter (or, for an escalated action, the one approver
+* The ``BillingAction`` row is INSERTed first, in its own short transaction (it
+  commits before the provider is called: a crash after the provider acted leaves a
+  row to reconcile), and the unique constraint (workspace, idempotency_key) decides
+  who owns the submission. Only the inserter (or, for an escalated action, the one approver
   whose conditional ``pending_approval → executing`` update matched) calls the
   provider. Every other concurrent or repeated submission with the same key
   loads the row and answers with it: same agent and fingerprint → the first
@@ -27,6 +28,9 @@ Exactly once (DESIGN.md section 9, STYLE.md 11):
 * The provider's idempotency key is derived from the action id
   (``billing-desk-<action id>-<kind>``), so a retry after a timeout — ours, or a
   takeover of an action whose worker died mid-call — cannot move money twice.
+* The outcome is one transaction after the provider answered: a conditional UPDATE
+  (still open → succeeded or failed: the first recorder wins), the note's outbox row,
+  the roll-ups and the context's staleness mark (``outcomes``).
 * A failure leaves the action ``failed`` with the provider's error; nothing is
   recorded as done that was not done.
 * Nothing is recorded as *not* done that may have been: a write sent without an
@@ -53,6 +57,8 @@ Modules (each imports only those listed before it):
 * ``execution`` — executing an ``executing`` action; waiting for one in progress.
 * ``decision`` — ``action_decide``, the one decision the submission and the dry run
   share (open-outcome guard, preconditions, history, matrix), and ``action_dry_run``.
+* ``reads`` — the submission's one read under the lock: customer, replay, open outcome,
+  the matrix as it applies to the request.
 * ``submit`` — ``action_submit`` and the hand-off to ``services.approvals``.
 * ``preview`` — the plan-change preview.
 

@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from ...catalog import KIND_POLICY_ACTION, ActionKind, PolicyAction, Role
+from ...clock import billing_now
 from ...errors import (
     BillingDeskError,
     Conflict,
@@ -43,21 +44,21 @@ from .keys import stale_executing_before
 from .kinds import REFUND_KINDS, SUBSCRIPTION_KINDS, action_kind_parse
 from .params import action_params_validate
 from .preconditions import Prepared, action_customer, action_prepare
-from .refunds import refund_history
+from .refunds import RefundLedger
 
 
-def open_outcome_guard(
+def open_outcome_scope(
     *, workspace: Any, kind: ActionKind, customer_id: str, params: Mapping[str, Any]
-) -> None:
-    """Refuse (409 ``action_outcome_unknown``) a money action on an object that has one open.
+) -> tuple[QuerySet[BillingAction], str] | None:
+    """The open actions on the request's object, oldest first, and the object in words;
+    ``None`` for a kind that moves nothing open-ended (a link, an invoice resend).
 
     Open: ``outcome_unknown`` (sent, no answer: the provider may have acted), or
     ``executing`` for longer than ``BILLING_DESK_ACTION_STALE_SECONDS`` (its worker
-    died mid-call: equally unknown). A fresh ``executing`` action is not refused here:
+    died mid-call: equally unknown). A fresh ``executing`` action is not open here:
     the decision lock already counts it as in flight, so concurrent submissions keep
     the decisions they would get one by one. Same object: a refund on the same charge,
     any subscription change on the same subscription, a credit on the same customer.
-    Called under the customer's decision lock, before the row is inserted.
     """
     if kind.value in REFUND_KINDS:
         charges = list(params.get("charge_ids") or [params.get("charge_id")])
@@ -72,9 +73,9 @@ def open_outcome_guard(
         scope = Q(kind=ActionKind.APPLY_CREDIT.value, customer_id=customer_id)
         noun = "this customer's balance"
     else:
-        return
+        return None
     stale = stale_executing_before()
-    open_action = (
+    actions = (
         BillingAction.objects.filter(workspace=workspace, customer_id=customer_id)
         .filter(
             Q(status=BillingAction.Status.OUTCOME_UNKNOWN)
@@ -82,17 +83,37 @@ def open_outcome_guard(
         )
         .filter(scope)
         .order_by("created_at")
-        .first()
     )
-    if open_action is None:
-        return
-    raise Conflict(
+    return actions, noun
+
+
+def open_outcome_conflict(open_action: BillingAction, noun: str) -> Conflict:
+    """The 409 ``action_outcome_unknown`` for a request on an object with an open action."""
+    return Conflict(
         f"An earlier {open_action.kind.replace('_', ' ')} on {noun} is still being confirmed "
         "with Stripe. Billing Desk will finish it as soon as Stripe answers; do not submit "
         "it again.",
         code="action_outcome_unknown",
         details={"action_id": str(open_action.pk), "status": open_action.status},
     )
+
+
+def open_outcome_guard(
+    *, workspace: Any, kind: ActionKind, customer_id: str, params: Mapping[str, Any]
+) -> None:
+    """Refuse (409 ``action_outcome_unknown``) a money action on an object that has one open
+    (``open_outcome_scope``). Called under the customer's decision lock, before the row is
+    inserted; the submission folds the same query into its decision read
+    (``reads.decision_read``)."""
+    found = open_outcome_scope(
+        workspace=workspace, kind=kind, customer_id=customer_id, params=params
+    )
+    if found is None:
+        return
+    actions, noun = found
+    open_action = actions.first()
+    if open_action is not None:
+        raise open_outcome_conflict(open_action, noun)
 
 
 @dataclass(frozen=True)
@@ -112,24 +133,38 @@ def action_decide(
     customer: MirrorCustomer,
     params: Mapping[str, Any],
     rules: PolicyRules,
+    guarded: bool = False,
 ) -> Decided:
     """Decide one validated request for the calling agent; raise what the execution raises.
 
     Raises ``Conflict`` (an open outcome on the same object), ``PreconditionFailed``,
     ``NotFound`` or ``ValidationFailed`` (from the preconditions); a refused matrix
     cell is returned as ``Deny``, not raised — the caller records or reports it.
-    Reads only; ``action_submit`` holds the customer's decision lock around it.
+    Reads only; ``action_submit`` holds the customer's decision lock around it, and
+    passes ``guarded=True`` when its decision read already ran the open-outcome guard.
+    The billing clock is read once, and a refund's history and refundable remainder
+    come from one ``RefundLedger`` (two reads).
     """
     workspace = context.workspace
     customer_id = customer.stripe_id
     policy_action = KIND_POLICY_ACTION[kind]
-    open_outcome_guard(workspace=workspace, kind=kind, customer_id=customer_id, params=params)
-    prepared = action_prepare(kind=kind, workspace=workspace, customer=customer, params=params)
-    history = (
-        refund_history(workspace=workspace, customer_id=customer_id)
+    if not guarded:
+        open_outcome_guard(workspace=workspace, kind=kind, customer_id=customer_id, params=params)
+    now = billing_now(workspace)
+    ledger = (
+        RefundLedger(
+            workspace=workspace,
+            customer_id=customer_id,
+            charge_ids=list(params.get("charge_ids") or [params.get("charge_id") or ""]),
+            billing_now=now,
+        )
         if policy_action == PolicyAction.ISSUE_REFUND
-        else History()
+        else None
     )
+    prepared = action_prepare(
+        kind=kind, workspace=workspace, customer=customer, params=params, now=now, ledger=ledger
+    )
+    history = ledger.history() if ledger is not None else History()
     decision = decide(
         role=context.role,
         request=prepared.request,

@@ -78,32 +78,69 @@ def record_success(
     )
 
 
+class _Lost(Exception):
+    """Another recorder finished the action first: roll back what this one wrote."""
+
+
 def _succeed(
     action: BillingAction, result: dict[str, Any], object_id: str, *, run: Run, started: float
 ) -> BillingAction:
-    with transaction.atomic():
-        locked = BillingAction.objects.select_for_update().get(pk=action.pk)
-        if locked.status not in OPEN:  # someone else finished it
-            return locked
-        locked.status = BillingAction.Status.SUCCEEDED
-        locked.result = result
-        locked.provider_object_id = object_id[:255]
-        locked.provider_ms = run.provider_ms
-        locked.completed_at = timezone.now()
-        locked.duration_ms = int((time.monotonic() - started) * 1000)
-        locked.error_code = locked.error_message = ""
-        _after_success(locked)
-        locked.customer_message = customer_message_for(action=locked)
-        locked.save()
-        rollups_action_changed(action_id=locked.pk)
-        customer_context_invalidate(
-            workspace_id=locked.workspace_id, customer_id=locked.customer_id
-        )
-        # The note's outbox row commits with the outcome: a crash right after the commit
-        # cannot lose it (the re-drive posts it).
-        _note(locked)
-    locked.replayed = getattr(action, "replayed", False)  # type: ignore[attr-defined]
-    return locked
+    """One transaction after the provider answered: the outcome, its note, the stale context.
+
+    The outcome is a conditional UPDATE (``status`` still open), which is the guard a
+    ``SELECT … FOR UPDATE`` and a save used to be: of any number of recorders — this
+    request, a takeover, reconciliation — exactly one matches; the others roll back
+    and return the winner's row. The note's outbox row is INSERTed first, in the same
+    transaction (its text is written when it is delivered: ``notes.action_note_record``),
+    so the note exists exactly when the outcome does.
+    """
+    values: dict[str, Any] = {
+        "status": BillingAction.Status.SUCCEEDED,
+        "result": result,
+        "provider_object_id": object_id[:255],
+        "provider_ms": run.provider_ms,
+        "completed_at": timezone.now(),
+        "error_code": "",
+        "error_message": "",
+    }
+    previous = {
+        name: getattr(action, name) for name in (*values, "customer_message", "note_status")
+    }
+    for name, value in values.items():
+        setattr(action, name, value)
+    try:
+        # Read before the transaction (the playbook's wording): the transaction only writes.
+        values["customer_message"] = action.customer_message = customer_message_for(action=action)
+        with transaction.atomic():
+            if notes.action_note_record(action=action):
+                values["note_status"] = BillingAction.NoteStatus.PENDING
+            values["duration_ms"] = int((time.monotonic() - started) * 1000)
+            won = BillingAction.objects.filter(pk=action.pk, status__in=OPEN).update(**values)
+            if not won:
+                raise _Lost
+            _after_success(action)
+            rollups_action_changed(action_id=action.pk)
+            customer_context_invalidate(
+                workspace_id=action.workspace_id, customer_id=action.customer_id
+            )
+    except _Lost:
+        for name, value in previous.items():
+            setattr(action, name, value)
+        return _winner(action)
+    except BaseException:
+        for name, value in previous.items():
+            setattr(action, name, value)
+        raise
+    for name, value in values.items():
+        setattr(action, name, value)
+    return action
+
+
+def _winner(action: BillingAction) -> BillingAction:
+    """The action as whoever finished it first recorded it."""
+    found = BillingAction.objects.select_related("workspace").get(pk=action.pk)
+    found.replayed = getattr(action, "replayed", False)  # type: ignore[attr-defined]
+    return found
 
 
 def _after_success(action: BillingAction) -> None:
@@ -132,24 +169,28 @@ def record_failure(
         details.update(
             provider_code=exc.provider_code, decline_code=exc.decline_code, retryable=exc.retryable
         )
+    values: dict[str, Any] = {
+        "status": BillingAction.Status.FAILED,
+        "error_code": exc.code[:64],
+        "error_message": exc.message,
+        "result": {"error": details},
+        "provider_ms": provider_ms,
+        "completed_at": timezone.now(),
+        "duration_ms": int((time.monotonic() - started) * 1000),
+    }
+    # A conditional UPDATE: only while the action is open, so the first recorder wins.
     with transaction.atomic():
-        locked = BillingAction.objects.select_for_update().get(pk=action.pk)
-        if locked.status not in OPEN:
-            return locked
-        locked.status = BillingAction.Status.FAILED
-        locked.error_code = exc.code[:64]
-        locked.error_message = exc.message
-        locked.result = {"error": details}
-        locked.provider_ms = provider_ms
-        locked.completed_at = timezone.now()
-        locked.duration_ms = int((time.monotonic() - started) * 1000)
-        locked.save()
-        rollups_action_changed(action_id=locked.pk)
-        customer_context_invalidate(
-            workspace_id=locked.workspace_id, customer_id=locked.customer_id
-        )
-    locked.replayed = getattr(action, "replayed", False)  # type: ignore[attr-defined]
-    return locked
+        won = BillingAction.objects.filter(pk=action.pk, status__in=OPEN).update(**values)
+        if won:
+            rollups_action_changed(action_id=action.pk)
+            customer_context_invalidate(
+                workspace_id=action.workspace_id, customer_id=action.customer_id
+            )
+    if not won:
+        return _winner(action)
+    for name, value in values.items():
+        setattr(action, name, value)
+    return action
 
 
 def hold_unknown(
@@ -227,13 +268,3 @@ def record_refusal(
             action, unknown, started=started, provider_ms=provider_ms, recorded=recorded
         )
     return record_failure(action, exc, started=started, provider_ms=provider_ms)
-
-
-def _note(action: BillingAction) -> None:
-    """Post the internal note on the ticket (enqueued; a helpdesk outage never undoes the action)."""
-    if not action.ticket_id:
-        return
-    try:
-        notes.action_note_enqueue(action=action)
-    except Exception:  # the action stands; the note can be retried from the audit trail
-        log.exception("could not enqueue the note for action %s", action.pk)

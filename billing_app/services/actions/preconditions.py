@@ -51,7 +51,7 @@ from ...subscriptions import (
     seats_used,
 )
 from .params import REFUND_REASONS
-from .refunds import refundable
+from .refunds import RefundLedger, refundable
 
 T = TypeVar("T")
 
@@ -146,7 +146,12 @@ def plan_item(
 
 
 def _refundable_charge(
-    workspace: Workspace, charge: MirrorCharge, *, now: datetime, exclude_action_id: Any = None
+    workspace: Workspace,
+    charge: MirrorCharge,
+    *,
+    now: datetime,
+    exclude_action_id: Any = None,
+    ledger: RefundLedger | None = None,
 ) -> int:
     """Refund eligibility (DESIGN.md section 6): succeeded, not disputed, in the window."""
     if charge.status != "succeeded":
@@ -166,7 +171,11 @@ def _refundable_charge(
             f"This payment is older than the {workspace.refund_window_days}-day refund window.",
             code="refund_window_passed",
         )
-    remainder = refundable(workspace, charge, exclude_action_id=exclude_action_id)
+    remainder = (
+        ledger.refundable(charge)
+        if ledger is not None
+        else refundable(workspace, charge, exclude_action_id=exclude_action_id)
+    )
     if remainder <= 0:
         raise PreconditionFailed("This payment is already fully refunded.", code="already_refunded")
     return remainder
@@ -245,11 +254,17 @@ def action_prepare(
     customer: MirrorCustomer,
     params: Mapping[str, Any],
     exclude_action_id: Any = None,
+    now: datetime | None = None,
+    ledger: RefundLedger | None = None,
 ) -> Prepared:
-    """Check the request against the mirror before any money moves; raise with a code if it cannot run."""
+    """Check the request against the mirror before any money moves; raise with a code if it cannot run.
+
+    ``now`` (the billing clock) and ``ledger`` (the refund reads of ``action_decide``)
+    may be given by a caller that already has them, so nothing is read twice.
+    """
     cid = customer.stripe_id
     policy_action = KIND_POLICY_ACTION[kind]
-    now = billing_now(workspace)
+    now = now or billing_now(workspace)
     request = ActionRequest(action=policy_action)
     prepared = Prepared(request=request, customer=customer)
 
@@ -295,7 +310,7 @@ def action_prepare(
         charge = _charge(workspace, cid, params["charge_id"])
         _same_currency(charge.currency, params["currency"], "charge")
         remainder = _refundable_charge(
-            workspace, charge, now=now, exclude_action_id=exclude_action_id
+            workspace, charge, now=now, exclude_action_id=exclude_action_id, ledger=ledger
         )
         if params["amount"] > remainder:
             raise PreconditionFailed(
@@ -310,7 +325,9 @@ def action_prepare(
         first, second = (_charge(workspace, cid, c) for c in params["charge_ids"])
         earlier, later = sorted((first, second), key=lambda c: (c.created or now, c.stripe_id))
         if later.status != "succeeded":  # nothing to refund: said before the pair is judged
-            _refundable_charge(workspace, later, now=now, exclude_action_id=exclude_action_id)
+            _refundable_charge(
+                workspace, later, now=now, exclude_action_id=exclude_action_id, ledger=ledger
+            )
         window_hours = workspace.duplicate_window_hours
         if not duplicate_pair_check(earlier, later, window_hours=window_hours):
             raise PreconditionFailed(
@@ -319,7 +336,7 @@ def action_prepare(
                 code="not_duplicates",
             )
         remainder = _refundable_charge(
-            workspace, later, now=now, exclude_action_id=exclude_action_id
+            workspace, later, now=now, exclude_action_id=exclude_action_id, ledger=ledger
         )
         prepared.charge = later
         prepared.amount = Money(remainder, later.currency)

@@ -18,21 +18,21 @@ from django.utils import timezone
 
 from ...catalog import ActionKind, Role
 from ...errors import Conflict, NotPermitted, ValidationFailed
-from ...models import ApprovalRequest, BillingAction
+from ...models import ApprovalRequest, BillingAction, MirrorCustomer
 from ...money import Money, convert
 from ...policy import Allow, Decision, Deny, NeedsApproval, PolicyRules
 from .. import notes
 from ..context_cache import customer_context_invalidate
 from ..identity import AgentContext
 from ..locks import customer_decision_lock
-from ..policy import policy_rules_load
 from ..rollups import rollups_action_changed
-from .decision import action_decide, not_permitted_error
+from .decision import action_decide, not_permitted_error, open_outcome_conflict
 from .execution import action_await, execute_prepared
 from .keys import request_fingerprint
 from .kinds import REFUND_KINDS, action_kind_parse
 from .params import action_params_validate
-from .preconditions import action_customer
+from .preconditions import Prepared, action_customer
+from .reads import DecisionRead, decision_read
 
 
 def approval_request_create(*, action: BillingAction, decision: NeedsApproval) -> ApprovalRequest:
@@ -151,63 +151,43 @@ def action_submit(
     clean = action_params_validate(kind=kind, params=params)
     fingerprint = request_fingerprint(kind=kind.value, customer_id=customer_id, params=clean)
 
-    existing = BillingAction.objects.filter(workspace=workspace, idempotency_key=key).first()
-    if existing is not None:
-        return _replay(existing, fingerprint, actor_id=user.pk)
-
-    customer = action_customer(workspace, customer_id)
-    rules = policy_rules_load(workspace=workspace)
+    existing: BillingAction | None = None
     try:
         # Decide and INSERT under the customer's decision lock (services.locks): the history
         # read here counts every earlier submission for this customer, in flight or done, as
-        # if they had come one by one. The lock is released on commit, before any provider call.
+        # if they had come one by one. The lock is released on commit, before any provider
+        # call. The first read under it (reads.decision_read) also says whether this key was
+        # used — a twin may have committed while we waited — so a replay decides nothing.
         with customer_decision_lock(workspace=workspace, customer_id=customer_id):
-            # A twin with this key may have committed while we waited for the lock.
-            existing = BillingAction.objects.filter(
-                workspace=workspace, idempotency_key=key
-            ).first()
-            if existing is None:
-                # The one decision the dry run also gives (decision.action_decide).
-                decided = action_decide(
-                    context=context, kind=kind, customer=customer, params=clean, rules=rules
+            read = decision_read(
+                workspace=workspace,
+                customer_id=customer_id,
+                key=key,
+                kind=kind,
+                params=clean,
+                role=role,
+            )
+            if read.customer is None:  # no such customer; a replay of a key still answers
+                existing = BillingAction.objects.filter(
+                    workspace=workspace, idempotency_key=key
+                ).first()
+                if existing is None:
+                    action_customer(workspace, customer_id)  # raises customer_not_found
+            elif read.existing_id is not None:
+                existing = BillingAction.objects.get(pk=read.existing_id)
+            else:
+                action, decision, prepared = _decide_and_record(
+                    context=context,
+                    kind=kind,
+                    customer=read.customer,
+                    read=read,
+                    clean=clean,
+                    key=key,
+                    fingerprint=fingerprint,
+                    ticket_id=ticket_id,
+                    handling_started_at=handling_started_at,
+                    started=started,
                 )
-                prepared, decision = decided.prepared, decided.decision
-                outcome, reason, status = _decision_fields(decision)
-                now = timezone.now()
-                action = BillingAction(
-                    workspace=workspace,
-                    installation=context.installation if context.installation else None,
-                    actor=user,
-                    actor_role=role.value,
-                    ticket_id=str(ticket_id or "")[:64],
-                    customer_id=customer_id,
-                    kind=kind.value,
-                    params=clean,
-                    amount=prepared.amount.amount if prepared.amount else None,
-                    currency=prepared.amount.currency if prepared.amount else "",
-                    amount_base=_amount_base(prepared.amount, rules),
-                    status=status,
-                    decision=outcome,
-                    decision_reason=reason,
-                    idempotency_key=key,
-                    request_fingerprint=fingerprint,
-                    provider=workspace.provider,
-                    started_at=now if status == BillingAction.Status.EXECUTING else None,
-                    handling_started_at=handling_start_accept(handling_started_at, now=now),
-                    # The charge a refund leaves, known before the provider answers, so the
-                    # refundable remainder counts it while it is in flight.
-                    result=(
-                        {"charge_id": prepared.charge.stripe_id}
-                        if kind.value in REFUND_KINDS and prepared.charge
-                        else {}
-                    ),
-                )
-                if status == BillingAction.Status.NOT_PERMITTED:
-                    action.completed_at = now
-                action.save(force_insert=True)
-                if isinstance(decision, NeedsApproval):
-                    approval_request_create(action=action, decision=decision)
-                rollups_action_changed(action_id=action.pk)
     except IntegrityError:
         existing = BillingAction.objects.filter(workspace=workspace, idempotency_key=key).first()
         if existing is None:  # not the idempotency constraint
@@ -215,17 +195,92 @@ def action_submit(
     if existing is not None:
         return _replay(existing, fingerprint, actor_id=user.pk)
     action.replayed = False  # type: ignore[attr-defined]
-    customer_context_invalidate(workspace_id=workspace.pk, customer_id=customer_id)
 
     if isinstance(decision, Deny):
-        _finish_timing(action, started)
         raise _not_permitted(action)
     if isinstance(decision, NeedsApproval):
-        _finish_timing(action, started)
         return action
     return execute_prepared(action=action, prepared=prepared, started=started)
 
 
-def _finish_timing(action: BillingAction, started: float) -> None:
-    action.duration_ms = int((time.monotonic() - started) * 1000)
-    BillingAction.objects.filter(pk=action.pk).update(duration_ms=action.duration_ms)
+def _decide_and_record(
+    *,
+    context: AgentContext,
+    kind: ActionKind,
+    customer: MirrorCustomer,
+    read: DecisionRead,
+    clean: dict[str, Any],
+    key: str,
+    fingerprint: str,
+    ticket_id: str,
+    handling_started_at: datetime | None,
+    started: float,
+) -> tuple[BillingAction, Decision, Prepared]:
+    """Inside the decision lock: decide, INSERT the action, and for an escalation or a
+    refusal everything it leaves (the request, its note, the stale context) — one commit.
+
+    An action that executes now leaves the context and the roll-ups to its outcome's
+    transaction: one invalidation and one roll-up report per action, not two.
+    """
+    workspace, user, role = context.workspace, context.user, context.role
+    customer_id = customer.stripe_id
+    if customer.deleted:
+        action_customer(workspace, customer_id)  # raises customer_deleted
+    if read.open_action_id is not None:
+        raise open_outcome_conflict(
+            BillingAction.objects.get(pk=read.open_action_id), read.open_noun
+        )
+    assert read.rules is not None
+    # The one decision the dry run also gives (decision.action_decide).
+    decided = action_decide(
+        context=context, kind=kind, customer=customer, params=clean, rules=read.rules, guarded=True
+    )
+    prepared, decision = decided.prepared, decided.decision
+    outcome, reason, status = _decision_fields(decision)
+    now = timezone.now()
+    executing = status == BillingAction.Status.EXECUTING
+    action = BillingAction(
+        workspace=workspace,
+        installation=context.installation if context.installation else None,
+        actor=user,
+        actor_role=role.value,
+        ticket_id=str(ticket_id or "")[:64],
+        customer_id=customer_id,
+        kind=kind.value,
+        params=clean,
+        amount=prepared.amount.amount if prepared.amount else None,
+        currency=prepared.amount.currency if prepared.amount else "",
+        amount_base=_amount_base(prepared.amount, read.rules),
+        status=status,
+        decision=outcome,
+        decision_reason=reason,
+        idempotency_key=key,
+        request_fingerprint=fingerprint,
+        provider=workspace.provider,
+        started_at=now if executing else None,
+        handling_started_at=handling_start_accept(handling_started_at, now=now),
+        # The charge a refund leaves, known before the provider answers, so the
+        # refundable remainder counts it while it is in flight.
+        result=(
+            {"charge_id": prepared.charge.stripe_id}
+            if kind.value in REFUND_KINDS and prepared.charge
+            else {}
+        ),
+    )
+    if status == BillingAction.Status.NOT_PERMITTED:
+        action.completed_at = now
+    if not executing:  # its handling ends here: timed now, not by an UPDATE after commit
+        action.duration_ms = int((time.monotonic() - started) * 1000)
+    action.save(force_insert=True)
+    if isinstance(decision, NeedsApproval):
+        approval_request_create(action=action, decision=decision)
+    else:
+        # No approval request exists: the API's answer reads none without asking.
+        BillingAction.approval.related.set_cached_value(action, None)  # type: ignore[attr-defined]
+    if not executing:
+        # An action that executes now is reported by its outcome's transaction (record_success,
+        # record_failure, hold_unknown — reconciliation's too), once, with what it did.
+        if status != BillingAction.Status.NOT_PERMITTED:  # a refused action is in no figure
+            rollups_action_changed(action_id=action.pk)
+        customer_context_invalidate(workspace_id=workspace.pk, customer_id=customer_id)
+    return action, decision, prepared

@@ -1,0 +1,419 @@
+"""The SQL an action costs, through ``POST /api/v1/actions/`` (issue 15: ≤ 15 statements).
+
+How statements are counted: every statement the request sends on its connection as Django
+logs it — ``BEGIN``, ``COMMIT``, ``SAVEPOINT`` and ``RELEASE`` included — sorted in four:
+
+* **auth** — the session token's installation and membership, and guardian's permission
+  answer (memoised per process in production; its own issue-15 work, pinned elsewhere);
+* **provider** — what the sandbox (the in-database stand-in for Stripe) runs inside its
+  own calls, and its clock: with Stripe these are HTTP calls, not SQL;
+* **snapshot** — the context's staleness mark (``customer_context_invalidate``): one
+  statement per transaction that changes the customer, budgeted as one;
+* **roll-ups** — the dashboard's daily roll-ups kept current (``services.rollups``,
+  called once per action, by the transaction that records its outcome): their own
+  figure, counted apart and reported;
+* **own** — everything else: the action path's own statements, pinned exactly.
+
+A commit is a ``COMMIT``, or a write sent outside a transaction (autocommit). Doorbells
+(Celery tasks after commit) are not run: in production they go to a worker.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+import billing_app.providers as providers_pkg
+from billing_app.catalog import Role
+from billing_app.models import BillingAction, MirrorCharge, MirrorRefund
+from billing_app.policy import History
+from billing_app.providers.instrumented import OPERATIONS
+from billing_app.services.actions.refunds import RefundLedger, refund_history, refunded_amount
+
+from .actions_support import account_seed, next_key
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+BUDGET = 15  # issue 15: statements on the executing path, BEGIN/COMMIT included
+AUTH_TABLES = (
+    "helpdesk_connectors_installation",
+    "billing_app_agentmembership",
+    "billing_app_workspaceinstallation",
+    "auth_permission",
+    "guardian_",
+)
+SNAPSHOT_TABLE = "billing_app_customersnapshot"
+
+REFUND = {
+    "charge_id": "ch_acme_paid",
+    "amount": 10000,
+    "currency": "USD",
+    "reason": "service_outage",
+}
+CREDIT = {"amount": 5000, "currency": "USD", "description": "Outage"}
+BIG_CREDIT = {"amount": 60000, "currency": "USD", "description": "Outage"}  # a VP approves
+
+# Own statements and commits of one submission, by kind (see the module docstring).
+# refund (executes): BEGIN, lock upsert, decision read, charge, mirrored refunds, our refunds,
+#   INSERT action, COMMIT | ProviderCall INSERT (autocommit) | playbook wording, BEGIN,
+#   INSERT note, UPDATE outcome, COMMIT                                   → 14 (+1 snapshot)
+# credit (executes): the refund's without its three refund reads and the wording → 10 (+1)
+# credit above the limit (escalated): BEGIN, lock, decision read, INSERT action, INSERT
+#   request, SAVEPOINT, note wording + customer name, INSERT note, SELECT note, RELEASE,
+#   COMMIT                                                                → 12 (+1)
+EXPECTED = {
+    "refund": {"own": 14, "commits": 3},
+    "credit": {"own": 10, "commits": 3},
+    "approval": {"own": 12, "commits": 1},
+}
+
+
+class Ledger:
+    """Which statements ran inside some calls (indexes into the query log)."""
+
+    def __init__(self) -> None:
+        self.windows: list[tuple[int, int]] = []
+        self.local = threading.local()
+
+    def run(self, fn, *args, **kwargs):
+        if getattr(self.local, "inside", False):
+            return fn(*args, **kwargs)
+        self.local.inside = True
+        start = len(connection.queries_log)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self.windows.append((start, len(connection.queries_log)))
+            self.local.inside = False
+
+
+@pytest.fixture(autouse=True)
+def rollup_marks(monkeypatch):
+    """The roll-up upkeep's statements, told apart (``services.rollups``)."""
+    from billing_app.services.actions import outcomes, submit
+
+    marks = Ledger()
+    for module in (outcomes, submit):
+        real = module.rollups_action_changed
+        monkeypatch.setattr(
+            module,
+            "rollups_action_changed",
+            (lambda real: lambda **kwargs: marks.run(real, **kwargs))(real),
+        )
+    return marks
+
+
+@pytest.fixture
+def provider_marks(monkeypatch):
+    """Wrap the provider classes so the statements of their own calls can be told apart."""
+    marks = Ledger()
+    real_class = providers_pkg.provider_class
+
+    def marked(name):
+        cls = real_class(name)
+        methods = {}
+        for op in (*OPERATIONS, "ping"):
+            if callable(getattr(cls, op, None)):
+                methods[op] = (
+                    lambda op: (
+                        lambda self, *a, **k: marks.run(getattr(super(sub, self), op), *a, **k)
+                    )
+                )(op)
+        sub = type(f"Marked{cls.__name__}", (cls,), methods)
+        sub.clock_now = classmethod(lambda _cls, ws: marks.run(cls.clock_now, ws))
+        return sub
+
+    monkeypatch.setattr(providers_pkg, "provider_class", marked)
+    return marks
+
+
+@pytest.fixture(autouse=True)
+def no_doorbells(monkeypatch):
+    """Tasks queued after commit go to a worker in production, not into the request."""
+    from celery.app.task import Task
+
+    queued: list[str] = []
+    monkeypatch.setattr(Task, "apply_async", lambda self, *a, **k: queued.append(self.name))
+    return queued
+
+
+def _inside(marks: Ledger) -> set[int]:
+    inside: set[int] = set()
+    for start, end in marks.windows:
+        inside.update(range(start, end))
+    return inside
+
+
+def sorted_statements(captured, marks: Ledger, rollups: Ledger) -> dict:
+    provider, rolled = _inside(marks), _inside(rollups)
+    groups: dict[str, list[str]] = {
+        "auth": [],
+        "provider": [],
+        "rollups": [],
+        "snapshot": [],
+        "own": [],
+    }
+    commits = 0
+    in_transaction = False
+    for n, query in enumerate(captured):
+        sql = query["sql"]
+        if n in provider:
+            groups["provider"].append(sql)
+            continue
+        if n in rolled:
+            groups["rollups"].append(sql)
+            continue
+        if any(table in sql for table in AUTH_TABLES):
+            groups["auth"].append(sql)
+            continue
+        groups["snapshot" if SNAPSHOT_TABLE in sql else "own"].append(sql)
+        verb = sql.split(None, 1)[0].upper()
+        if verb == "BEGIN":
+            in_transaction = True
+        elif verb in ("COMMIT", "ROLLBACK"):
+            in_transaction = False
+            commits += verb == "COMMIT"
+        elif verb in ("INSERT", "UPDATE", "DELETE") and not in_transaction:
+            commits += 1
+    return {**groups, "commits": commits}
+
+
+def submit(client, marks: Ledger, rollups: Ledger, kind: str, params: dict):
+    marks.windows.clear()
+    rollups.windows.clear()
+    connection.queries_log.clear()  # indexes count from here (the log is a bounded deque)
+    with CaptureQueriesContext(connection) as captured:
+        response = client.post(
+            "/api/v1/actions/",
+            {
+                "kind": kind,
+                "customer_id": "cus_acme",
+                "ticket_id": "1001",
+                "params": params,
+                "idempotency_key": next_key(),
+            },
+            format="json",
+        )
+    return response, sorted_statements(captured.captured_queries, marks, rollups)
+
+
+def long_history(workspace, actor) -> None:
+    """A customer with years of actions and refunds: what must not cost more statements.
+
+    The refunds are older than the refund-pattern window (90 days), so the request takes
+    the same path as for a new customer; every other action is recent.
+    """
+    now = timezone.now()
+    base = {
+        "workspace": workspace,
+        "actor": actor,
+        "actor_role": "manager",
+        "customer_id": "cus_acme",
+        "decision": "allow",
+        "provider": "sandbox",
+    }
+    rows = []
+    for n in range(120):
+        kind = ("issue_refund", "apply_credit", "generate_payment_link")[n % 3]
+        refund = kind == "issue_refund"
+        rows.append(
+            BillingAction(
+                **base,
+                kind=kind,
+                ticket_id=str(900 + n),
+                params={"charge_id": "ch_acme_old", "amount": 100} if refund else {},
+                amount=100,
+                currency="USD",
+                status="succeeded",
+                idempotency_key=f"history-{n}",
+                request_fingerprint=f"fp-{n}",
+                result={"charge_id": "ch_acme_old"} if refund else {},
+                completed_at=now - timedelta(days=(100 + n) if refund else n % 60),
+            )
+        )
+    BillingAction.objects.bulk_create(rows)
+    MirrorRefund.objects.bulk_create(
+        MirrorRefund(
+            workspace=workspace,
+            stripe_id=f"re_old_{n}",
+            charge_id="ch_acme_old",
+            customer_id="cus_acme",
+            amount=100,
+            currency="usd",
+            status="succeeded",
+            created=now - timedelta(days=100 + n * 5),
+        )
+        for n in range(80)
+    )
+
+
+@pytest.mark.parametrize(
+    ("case", "role", "kind", "params", "status"),
+    [
+        ("refund", Role.MANAGER, "issue_refund", REFUND, "succeeded"),
+        ("credit", Role.L2, "apply_credit", CREDIT, "succeeded"),
+        ("approval", Role.SPECIALIST, "apply_credit", BIG_CREDIT, "pending_approval"),
+    ],
+)
+def test_an_action_costs_a_fixed_number_of_statements_whatever_the_history(
+    workspace, api_as, provider_marks, rollup_marks, case, role, kind, params, status
+):
+    # given a Manager/L2/Specialist and a customer, with one action behind them already
+    account_seed(workspace)
+    client = api_as(workspace, role)
+    submit(client, provider_marks, rollup_marks, "generate_payment_link", {})
+
+    # when the action is submitted through the API
+    response, fresh = submit(client, provider_marks, rollup_marks, kind, params)
+
+    # then it costs its pinned statements and commits, within the issue's budget
+    assert response.status_code == 201, response.json()
+    assert response.json()["status"] == status
+    expected = EXPECTED[case]
+    assert (len(fresh["own"]), fresh["commits"]) == (expected["own"], expected["commits"]), (
+        "\n".join(fresh["own"])
+    )
+    assert len(fresh["snapshot"]) <= 1
+    assert len(fresh["own"]) + 1 <= BUDGET
+    if case == "approval":  # nothing sent: the sandbox's clock is all it asked of the provider
+        assert all("billing_app_sandboxcontrol" in sql for sql in fresh["provider"])
+
+    # and the same for a customer with a long history (120 actions, 80 refunds)
+    long_history(workspace, client.membership.user)
+    response, long = submit(client, provider_marks, rollup_marks, kind, params)
+    assert response.status_code == 201, response.json()
+    assert response.json()["status"] == status
+    assert (len(long["own"]), long["commits"], len(long["snapshot"])) == (
+        len(fresh["own"]),
+        fresh["commits"],
+        len(fresh["snapshot"]),
+    )
+    # the roll-ups' upkeep is reported once per action, whatever the history
+    assert len(rollup_marks.windows) == 1
+    assert len(long["rollups"]) == len(fresh["rollups"])
+
+
+def test_a_replay_reads_the_first_answer_without_deciding_again(workspace, api_as, provider_marks):
+    # given a refund already made under a key
+    account_seed(workspace)
+    client = api_as(workspace, Role.MANAGER)
+    body = {
+        "kind": "issue_refund",
+        "customer_id": "cus_acme",
+        "ticket_id": "1001",
+        "params": REFUND,
+        "idempotency_key": "panel-key",
+    }
+    assert client.post("/api/v1/actions/", body, format="json").status_code == 201
+
+    # when the panel sends it again
+    provider_marks.windows.clear()
+    with CaptureQueriesContext(connection) as captured:
+        again = client.post("/api/v1/actions/", body, format="json")
+
+    # then the first answer comes back from the lock, the read and the row: no decision,
+    # no provider call, no write but the lock
+    assert again.status_code == 200 and again["Idempotent-Replayed"] == "true"
+    own = [
+        q["sql"]
+        for q in captured.captured_queries
+        if not any(table in q["sql"] for table in AUTH_TABLES)
+    ]
+    assert not provider_marks.windows
+    assert len(own) <= 8, "\n".join(own)
+    assert BillingAction.objects.filter(workspace=workspace).count() == 1
+
+
+def ledger_agrees(workspace, charge_id: str, *, exclude=None) -> None:
+    charge = MirrorCharge.objects.get(workspace=workspace, stripe_id=charge_id)
+    from billing_app.clock import billing_now
+
+    ledger = RefundLedger(
+        workspace=workspace,
+        customer_id="cus_acme",
+        charge_ids=[charge_id],
+        billing_now=billing_now(workspace),
+        exclude_action_id=exclude,
+    )
+    assert ledger.refunded_amount(charge) == refunded_amount(
+        workspace, charge, exclude_action_id=exclude
+    )
+    assert ledger.history() == refund_history(workspace=workspace, customer_id="cus_acme")
+
+
+def test_the_refund_ledger_reads_what_the_separate_reads_read(workspace, api_as):
+    # given refunds of every kind: ours succeeded, in flight, mirrored with and without
+    # our tag, another customer's, an old one, a failed one
+    account_seed(workspace)
+    actor = api_as(workspace, Role.MANAGER).membership.user
+    now = timezone.now()
+    common = {
+        "workspace": workspace,
+        "actor": actor,
+        "actor_role": "manager",
+        "kind": "issue_refund",
+        "decision": "allow",
+        "provider": "sandbox",
+        "currency": "USD",
+    }
+    done = BillingAction.objects.create(
+        **common,
+        customer_id="cus_acme",
+        params={"charge_id": "ch_acme_paid"},
+        amount=1000,
+        status="succeeded",
+        idempotency_key="l-1",
+        request_fingerprint="1",
+        provider_object_id="re_tagged",
+        result={"charge_id": "ch_acme_paid"},
+        completed_at=now - timedelta(days=2),
+    )
+    moving = BillingAction.objects.create(
+        **common,
+        customer_id="cus_acme",
+        params={"charge_id": "ch_acme_paid"},
+        amount=2500,
+        status="executing",
+        idempotency_key="l-2",
+        request_fingerprint="2",
+        result={"charge_id": "ch_acme_paid"},
+        started_at=now,
+    )
+    BillingAction.objects.create(
+        **common,
+        customer_id="cus_acme",
+        params={"charge_id": "ch_acme_paid"},
+        amount=700,
+        status="failed",
+        idempotency_key="l-3",
+        request_fingerprint="3",
+        result={"error": {}},
+    )
+    for stripe_id, amount, status, days, tag in [
+        ("re_tagged", 1000, "succeeded", 2, str(done.pk)),
+        ("re_dashboard", 400, "succeeded", 10, ""),
+        ("re_old", 300, "succeeded", 200, ""),
+        ("re_failed", 900, "failed", 1, ""),
+        ("re_pending", 50, "pending", 1, str(moving.pk)),
+    ]:
+        MirrorRefund.objects.create(
+            workspace=workspace,
+            stripe_id=stripe_id,
+            charge_id="ch_acme_paid",
+            customer_id="cus_acme",
+            amount=amount,
+            currency="usd",
+            status=status,
+            created=now - timedelta(days=days),
+            data={"metadata": {"billing_desk_action": tag}} if tag else {},
+        )
+
+    # then the ledger's two reads give what the four separate reads give
+    ledger_agrees(workspace, "ch_acme_paid")
+    ledger_agrees(workspace, "ch_acme_paid", exclude=moving.pk)
+    assert refund_history(workspace=workspace, customer_id="cus_acme") != History()
