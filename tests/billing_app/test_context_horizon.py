@@ -33,6 +33,7 @@ from billing_app.models import (
 )
 from billing_app.selectors.context import customer_context
 from billing_app.selectors.context.horizon import TICK, horizon_collect
+from billing_app.selectors.payments import payment_history_page
 
 from .context_support import AS_OF, forget_provider_health, seed_brief_day
 
@@ -358,6 +359,26 @@ def test_an_action_leaves_the_recent_ones_after_90_days(seeded):
     assert_boundary(workspace, "cus_sbx_acme", boundary, changed, real=True)
 
 
+# --- the first history page does not move with the clock ---------------------------------
+
+
+def test_the_first_history_page_is_the_same_page_whatever_the_instant(seeded):
+    # Two and three years on, nothing of Acme's is in the last six months
+    later, latest = (
+        build(seeded.workspace, "cus_sbx_acme", AS_OF + timedelta(days=d))[0]["payment_history"]
+        for d in (730, 1095)
+    )
+
+    assert later["items"] == [] and later["next_cursor"]
+    assert later == latest  # the cursor carries no clock: not "six months ago", not a signing time
+    # and it starts at the newest row, which is older
+    second = payment_history_page(
+        workspace=seeded.workspace, customer_id="cus_sbx_acme", cursor=later["next_cursor"]
+    )
+    newest = build(seeded.workspace, "cus_sbx_acme", AS_OF)[0]["payment_history"]["items"][0]
+    assert second["items"][0]["id"] == newest["id"]
+
+
 # --- bounded: the build does not grow with history ---------------------------------------
 
 
@@ -430,8 +451,12 @@ def test_the_number_of_queries_does_not_grow_with_history(seeded):
         with CaptureQueriesContext(connection) as queries:
             ctx, _ = build(workspace, cid, AS_OF)
         counts[cid] = len(queries.captured_queries)
-        # the credits listed are the newest, capped; the failures are counted in SQL rows read
-        assert len(ctx["credits"]["on_balance"]) <= 20
+        # the credits on the balance are listed newest first, at most 20 (CHANGELOG, issue 15):
+        # $5 of credit is 50 grants of 10 cents, of which the short history has 5
+        listed = [c["id"] for c in ctx["credits"]["on_balance"]]
+        granted = min(50, 10 if cid == "cus_short" else 500) // 2
+        assert listed == [f"cbtxn_{cid}_{i}" for i in range(1, 2 * min(granted, 20), 2)]
+        assert ctx["credits"]["applied_this_cycle"]["amount"] == 0  # no subscription, no cycle
 
     assert counts["cus_short"] == counts["cus_long"]
     assert counts["cus_long"] <= 12
