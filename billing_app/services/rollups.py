@@ -438,27 +438,31 @@ def _sources_insert(contributions: Iterable[Contribution]) -> int:
         (c.workspace_id, c.family, c.source_id, c.day, c.key, *c.measures) for c in contributions
     )
     count = 0
+    marks = ", ".join(["%s"] * len(SOURCE_COLUMNS))
+    sql = f"INSERT INTO {table} ({columns}) VALUES ({marks})"  # noqa: S608 - ours
+    # Batches: the contributions are read from this connection too, so a COPY (which holds
+    # the connection until it ends) never spans a read.
+    batch: list[tuple[Any, ...]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= CHUNK:
+            count += _sources_write(batch, table=table, columns=columns, sql=sql)
+            batch = []
+    if batch:
+        count += _sources_write(batch, table=table, columns=columns, sql=sql)
+    return count
+
+
+def _sources_write(batch: list[tuple[Any, ...]], *, table: str, columns: str, sql: str) -> int:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for row in rows:
+                for row in batch:
                     copy.write_row(row)
-                    count += 1
-            return count
-        marks = ", ".join(["%s"] * len(SOURCE_COLUMNS))
-        sql = f"INSERT INTO {table} ({columns}) VALUES ({marks})"  # noqa: S608 - ours
-        batch: list[tuple[Any, ...]] = []
-        for row in rows:
-            day = connection.ops.adapt_datefield_value(row[3])
-            batch.append((*row[:3], day, *row[4:]))
-            if len(batch) >= CHUNK:
-                cursor.executemany(sql, batch)
-                count += len(batch)
-                batch = []
-        if batch:
-            cursor.executemany(sql, batch)
-            count += len(batch)
-    return count
+        else:
+            adapt = connection.ops.adapt_datefield_value
+            cursor.executemany(sql, [(*r[:3], adapt(r[3]), *r[4:]) for r in batch])
+    return len(batch)
 
 
 def _all_contributions(workspace: Workspace) -> Iterator[Contribution]:

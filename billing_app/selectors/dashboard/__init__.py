@@ -1,11 +1,15 @@
 """The billing support dashboard for one workspace and one month (DESIGN.md section 7).
 
-Every figure is an aggregate computed by the database (``aggregate`` /
-``values().annotate()`` with filtered ``Count``/``Avg``/``Sum``); Python only
-formats the few grouped rows that come back. The number of queries is fixed
-(16 for the dashboard) whatever the amount of data. Months are calendar months in UTC;
-a record belongs to the month of its creation time (tickets: the helpdesk's
-``created_at``; actions, approvals, provider calls: ours; charges: Stripe's).
+Tickets, actions and approvals are read from the daily roll-ups that
+``services.rollups`` keeps at write time (``MonthRollups``: one query for the
+month, O(days × keys) rows whatever the volume); payment failures, provider calls,
+webhook events and mirrored charges are aggregates of the month's rows computed by
+the database. Python only sums and formats the few rows that come back. The number
+of queries is fixed (12 for the dashboard, 14 for the report, besides the
+transaction's BEGIN/set_config/COMMIT) whatever the amount of data. Months are
+calendar months in UTC, days UTC days; a record belongs to the month of its creation
+time (tickets: the helpdesk's ``created_at``; actions, approvals, provider calls: ours;
+charges: Stripe's).
 
 Definitions (what each figure means):
 
@@ -20,8 +24,9 @@ Definitions (what each figure means):
   has a succeeded action of that category's kind (``CATEGORY_ACTION_KINDS``)
   taken directly — no approval. ``other_billing`` accepts any kind.
 * **Agent actions**: every ``BillingAction`` except those refused as not
-  permitted; success rate = succeeded / (succeeded + failed); average time =
-  ``duration_ms`` of executed actions; "requiring approval" = decision
+  permitted; success rate = succeeded / (succeeded + failed); average time = the
+  agent's handling time (``actions``); execution time = ``duration_ms`` of executed
+  actions; "requiring approval" = decision
   ``approval``; approval time = ``ApprovalRequest`` created → decided.
 * **Refunds processed**: succeeded refund actions (``issue_refund``,
   ``refund_duplicate_charge``), amounts in the base currency; the approval
