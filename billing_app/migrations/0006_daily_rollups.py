@@ -6,12 +6,18 @@ from django.db import migrations, models
 
 def rollups_build(apps, schema_editor):
     """Roll up the existing tickets, actions and approvals with the product's own rebuild
-    (``services.rollups``), so the dashboard reads the same figures after the upgrade."""
+    (``services.rollups``), so the dashboard reads the same figures after the upgrade.
+
+    The workspaces are listed through the historical model and handed over as unsaved
+    instances carrying only what the rebuild reads (pk, base currency), so a field added
+    to ``Workspace`` later cannot break this step.
+    """
     from billing_app.models import Workspace
     from billing_app.services.rollups import rollups_rebuild
 
-    for workspace in Workspace.objects.order_by("pk"):
-        rollups_rebuild(workspace=workspace)
+    historical = apps.get_model("billing_app", "Workspace")
+    for pk, base_currency in historical.objects.order_by("pk").values_list("pk", "base_currency"):
+        rollups_rebuild(workspace=Workspace(pk=pk, base_currency=base_currency))
 
 
 class Migration(migrations.Migration):

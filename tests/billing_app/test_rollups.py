@@ -292,3 +292,17 @@ def test_dashboard_and_report_query_counts_are_pinned_and_do_not_grow(workspace)
         action(workspace, user, K.APPLY_CREDIT, created=moment, amount_base=day * 1000)
         action(workspace, user, K.ISSUE_REFUND, created=moment, ticket_id=f"t{day}")
     assert (build(), report()) == (DASHBOARD_QUERIES, REPORT_QUERIES)
+
+
+def test_reapplying_the_category_rules_moves_the_tickets_roll_ups(workspace):
+    from billing_app.models import TicketCategoryRule
+    from billing_app.services.tickets import tickets_recategorize
+
+    sync(workspace, record("1001", created=timezone.now(), solved=True))
+    assert assert_same_as_rebuild(workspace)["volume"]["billing_tickets"] == 1
+
+    TicketCategoryRule.objects.filter(workspace=workspace).delete()
+    assert tickets_recategorize(workspace=workspace) == 1
+
+    report = assert_same_as_rebuild(workspace)
+    assert (report["volume"]["billing_tickets"], report["volume"]["total_tickets"]) == (0, 1)
