@@ -25,6 +25,7 @@ from are current (``helpdesk_connectors.session_cache`` explains the mechanism):
 Secrets: the workspace's Stripe keys are kept as the database keeps them — Fernet
 ciphertext under ``FIELD_ENCRYPTION_KEYS`` — and decrypted when the entry is read; the
 user's password hash is not kept at all (deferred: loaded if something reads it).
+``Workspace.context_generation`` is not kept either (``WORKSPACE_UNCACHED``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,12 @@ from helpdesk_connectors.fields import EncryptedTextField
 from ..models import AgentMembership, Workspace
 
 M = TypeVar("M", bound=Model)
+
+# Workspace columns the entry leaves out (deferred: read from the database if something
+# reads them). ``context_generation`` moves with billing data — products, prices, the
+# sandbox clock (``services.snapshots``), not with access — and the snapshot read takes it
+# in its own query; caching it would end every agent's entry at each such change.
+WORKSPACE_UNCACHED = frozenset({"context_generation"})
 
 # ---------------------------------------------------------------------------- scopes
 
@@ -128,7 +135,7 @@ def grant_store(
     """Keep what the database said under the versions ``found`` read before asking it."""
     data = {
         "user": _row(membership.user, skip={"password"}),
-        "workspace": _row(membership.workspace),
+        "workspace": _row(membership.workspace, skip=WORKSPACE_UNCACHED),
         "membership": _row(membership),
         "linked": linked,
         "perms": sorted(perms),

@@ -412,7 +412,7 @@ def test_names_and_settings_are_current_on_the_next_request(mode, acme, agent, c
 
 
 def test_the_cached_rows_are_complete_and_equal_to_the_database(on, acme, agent, committed):
-    # given a workspace with every setting away from its default, and a warm agent
+    # given a workspace with settings away from their defaults, a renamed user, a warm agent
     with committed():
         workspace = Workspace.objects.get(pk=acme.pk)
         workspace.refund_window_days, workspace.refund_pattern_count = 30, 5
@@ -429,33 +429,43 @@ def test_the_cached_rows_are_complete_and_equal_to_the_database(on, acme, agent,
     # when the token is checked from the entry
     with CaptureQueriesContext(connection) as queries:
         user, context = authenticate_token(client.token)
-        rows = [
-            (context.workspace, Workspace, ()),
-            (context.membership, AgentMembership, ()),
-            (context.user, User, ("password",)),
-        ]
+        rows = [context.workspace, context.membership, context.user]
         cached = [
             {
                 f.attname: getattr(obj, f.attname)
-                for f in model._meta.concrete_fields
-                if f.attname not in skip
+                for f in type(obj)._meta.concrete_fields
+                if f.attname not in obj.get_deferred_fields()
             }
-            for obj, model, skip in rows
+            for obj in rows
         ]
         assert context.membership.workspace is context.workspace
         assert context.membership.user is context.user is user
     assert len(queries) == 0
 
-    # then every column is the database's (the password hash is not cached: it loads on access)
-    for (obj, model, skip), values in zip(rows, cached, strict=True):
-        fresh = model.objects.get(pk=obj.pk)
-        assert values == {
-            f.attname: getattr(fresh, f.attname)
-            for f in model._meta.concrete_fields
-            if f.attname not in skip
+    # then every column is the database's; the password hash and the workspace's context
+    # generation are not cached (they load on access, current)
+    assert context.user.get_deferred_fields() == {"password"}
+    assert context.workspace.get_deferred_fields() == {"context_generation"}
+    assert context.membership.get_deferred_fields() == set()
+    for obj, values in zip(rows, cached, strict=True):
+        fresh = type(obj).objects.get(pk=obj.pk)
+        assert values == {name: getattr(fresh, name) for name in values}
+        assert {f.attname: getattr(obj, f.attname) for f in type(obj)._meta.concrete_fields} == {
+            f.attname: getattr(fresh, f.attname) for f in type(obj)._meta.concrete_fields
         }
     assert context.workspace.stripe_secret_key == "sk_test_1"
-    assert context.user.get_deferred_fields() == {"password"}
+
+
+def test_the_context_generation_is_read_current(on, acme, agent):
+    # given a warm agent, when a workspace-wide change raises the context generation (UPDATE)
+    client = agent(acme)
+    warm(client, "on")
+    before = Workspace.objects.get(pk=acme.pk).context_generation
+    Workspace.objects.filter(pk=acme.pk).update(context_generation=before + 1)
+
+    # then the next request's workspace has it (it is not cached)
+    _user, context = authenticate_token(client.token)
+    assert context.workspace.context_generation == before + 1
 
 
 def test_no_secret_is_cached_in_plaintext(on, make_workspace, agent, committed):
