@@ -327,10 +327,22 @@ def payment_failure_escalate(*, failure_id: int, message: OutboxMessage) -> Paym
     errors = [
         e for e in (_suspension_note(failure_id, message), _csm_outreach(failure_id, message)) if e
     ]
+    _context_changed(failure_id)
     retryable = next((e for e in errors if e.retryable), None)
     if retryable is not None:
         raise retryable
     return PaymentFailure.objects.get(pk=failure_id)
+
+
+def _context_changed(failure_id: int) -> None:
+    """The context's suspension warning says where the note and the outreach stand (issue 15:
+    its snapshot is marked stale; ``.update()`` sends no signal)."""
+    from ..context_cache import customer_context_invalidate
+
+    for workspace_id, customer_id in PaymentFailure.objects.filter(pk=failure_id).values_list(
+        "workspace_id", "customer_id"
+    ):
+        customer_context_invalidate(workspace_id=workspace_id, customer_id=customer_id)
 
 
 def payment_failure_escalation_give_up(*, failure_id: int) -> None:
@@ -341,6 +353,7 @@ def payment_failure_escalation_give_up(*, failure_id: int) -> None:
     PaymentFailure.objects.filter(
         pk=failure_id, csm_outreach_status=PaymentFailure.OutreachStatus.PENDING
     ).update(csm_outreach_status=PaymentFailure.OutreachStatus.FAILED)
+    _context_changed(failure_id)
 
 
 outbox_handler_register(
