@@ -52,6 +52,14 @@ def _workspace_saved(sender: Any, instance: Workspace, created: bool, **kwargs: 
     if created or _quiet(kwargs.get("update_fields"), _WORKSPACE_QUIET):
         return
     customer_context_invalidate(workspace_id=instance.pk)
+    # The raise is an UPDATE behind this instance's back: a second save() of the same
+    # instance must not write the old generation back.
+    instance.context_generation = (
+        Workspace.objects.filter(pk=instance.pk)
+        .values_list("context_generation", flat=True)
+        .first()
+        or instance.context_generation
+    )
 
 
 @receiver(pre_save, sender=get_user_model(), dispatch_uid="snapshot_user_names_before")

@@ -262,6 +262,19 @@ def test_after_an_agent_is_renamed_their_actions_show_the_new_name(
     assert without_request_fields(answer) == assert_true_snapshot(seeded.workspace, ACME).data
 
 
+def test_saving_the_same_workspace_twice_never_writes_an_old_generation_back(seeded):
+    workspace = Workspace.objects.get(pk=seeded.workspace.pk)
+    start = workspace.context_generation
+
+    workspace.duplicate_window_hours = 2
+    workspace.save()
+    workspace.refund_pattern_days = 60
+    workspace.save()
+
+    # raised once in this transaction, and the second save did not write ``start`` back
+    assert Workspace.objects.get(pk=workspace.pk).context_generation == start + 1
+
+
 def test_a_sign_in_touching_last_login_moves_nothing(seeded, sign_in):
     membership, _ = sign_in(seeded.workspace, Role.L1)
     user = membership.user
