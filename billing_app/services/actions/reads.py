@@ -167,14 +167,14 @@ def decision_read(
     rules = PolicyRules(
         base_currency=workspace.base_currency,
         cells=cells,
-        routes={policy_action: _routes(customer.bd_routes)},
+        routes={policy_action: _routes(getattr(customer, "bd_routes", None))},
         rates=_Rates(workspace, known),
         refund_pattern_count=workspace.refund_pattern_count,
         refund_pattern_days=workspace.refund_pattern_days,
     )
     return DecisionRead(
         customer=customer,
-        existing_id=customer.bd_existing,
+        existing_id=getattr(customer, "bd_existing", None),
         open_action_id=getattr(customer, "bd_open", None),
         open_noun=noun,
         rules=rules,

@@ -276,7 +276,7 @@ def _decide_and_record(
         approval_request_create(action=action, decision=decision)
     else:
         # No approval request exists: the API's answer reads none without asking.
-        BillingAction.approval.related.set_cached_value(action, None)  # type: ignore[attr-defined]
+        BillingAction.approval.related.set_cached_value(action, None)
     if not executing:
         # An action that executes now is reported by its outcome's transaction (record_success,
         # record_failure, hold_unknown — reconciliation's too), once, with what it did.
