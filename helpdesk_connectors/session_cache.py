@@ -175,7 +175,7 @@ def lookup(key: str, scopes: Iterable[str]) -> Lookup:
     except Exception as exc:
         _warn("read", exc)
         return Lookup()
-    versions = [found.get(k) for k in keys]
+    versions: list[Any] = [found.get(k) for k in keys]
     if any(isinstance(v, str) and v.startswith(PENDING) for v in versions):
         return Lookup()
     entry = found.get(key)

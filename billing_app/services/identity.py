@@ -124,13 +124,12 @@ def app_session_resolve(
     if not isinstance(workspace_id, int | str):  # a grant without its workspace names none
         return None
     installation_id = installation.pk if installation is not None else None
-    cacheable = isinstance(workspace_id, int) and not isinstance(workspace_id, bool)
     found = (
         auth_cache.grant_lookup(
             user_id=claims.user_id, workspace_id=workspace_id, installation_id=installation_id
         )
-        if cacheable
-        else session_cache.Lookup()
+        if isinstance(workspace_id, int) and not isinstance(workspace_id, bool)
+        else session_cache.Lookup()  # tokens we mint name an int; anything else: the database
     )
     facts = auth_cache.grant_facts(found.entry) if found.entry is not None else None
     if facts is not None and _grant_holds(facts, grant=grant, installation=installation):
