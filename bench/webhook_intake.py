@@ -48,6 +48,7 @@ from _common import (
     LoopbackServer,
     Row,
     bench_setup,
+    group_cpu_seconds,
     gunicorn,
     ms,
     percentile,
@@ -237,21 +238,65 @@ def backfill(workspace, objects: list[Obj], read_at) -> None:  # type: ignore[no
             mirror_upsert(workspace=workspace, obj=obj, read_at=read_at)
 
 
-def drain(pks: list[int], fake) -> tuple[list[float], list[float], Counter]:  # type: ignore[no-untyped-def]
-    """Process each event once, in order, timed: (seconds without a call, with one, failures)."""
+class Drain:
+    """One worker's drain, event by event: wall time, this process's CPU time and SQL
+    statements, classed by whether the event made a Stripe call."""
+
+    def __init__(self) -> None:
+        self.quiet: list[float] = []
+        self.calling: list[float] = []
+        self.quiet_cpu = 0.0
+        self.quiet_statements = 0
+        self.failures: Counter[str] = Counter()
+
+
+def drain(pks: list[int], fake) -> Drain:  # type: ignore[no-untyped-def]
+    from django.db import connection
+
     from billing_app.services.webhooks import stripe_event_process
 
-    quiet, calling, failures = [], [], Counter()
-    for pk in pks:
-        before = fake.calls
+    result = Drain()
+    statements = [0]
+
+    def counting(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        statements[0] += 1
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(counting):
+        for pk in pks:
+            before, counted, cpu = fake.calls, statements[0], time.process_time()
+            began = time.perf_counter()
+            try:
+                stripe_event_process(event_pk=pk)
+            except Exception as exc:
+                result.failures[type(exc).__name__] += 1
+            took = time.perf_counter() - began
+            if fake.calls != before:
+                result.calling.append(took)
+            else:
+                result.quiet.append(took)
+                result.quiet_cpu += time.process_time() - cpu
+                result.quiet_statements += statements[0] - counted
+    return result
+
+
+def database_round_trips() -> str:
+    """What one statement and one commit cost on this machine right now (the floor under
+    every per-event figure)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:  # a logged table: each INSERT waits for its WAL flush
+        cursor.execute("CREATE TABLE bench_probe (v int)")
         began = time.perf_counter()
-        try:
-            stripe_event_process(event_pk=pk)
-        except Exception as exc:
-            failures[type(exc).__name__] += 1
-        took = time.perf_counter() - began
-        (calling if fake.calls != before else quiet).append(took)
-    return quiet, calling, failures
+        for _ in range(100):
+            cursor.execute("SELECT 1")
+        select = (time.perf_counter() - began) * 10
+        began = time.perf_counter()
+        for n in range(100):
+            cursor.execute("INSERT INTO bench_probe VALUES (%s)", [n])
+        insert = (time.perf_counter() - began) * 10
+        cursor.execute("DROP TABLE bench_probe")
+    return f"PostgreSQL now: SELECT 1 {select:.2f} ms, autocommitted INSERT {insert:.2f} ms"
 
 
 def main() -> None:
@@ -264,6 +309,7 @@ def main() -> None:
 
     env = bench_setup()
     print_machine()
+    print(database_round_trips())
     from datetime import UTC, datetime
 
     from django.utils import timezone
@@ -300,7 +346,9 @@ def main() -> None:
         bodies = [json.dumps(e, separators=(",", ":")).encode() for e in events]
         path = f"/webhooks/stripe/{ws.slug}/"
         with gunicorn(env) as base:
+            cpu_before = group_cpu_seconds(base.pgid)
             sent, seconds, bad = post_all(base, path, bodies, args.connections)
+            intake_cpu_ms = (group_cpu_seconds(base.pgid) - cpu_before) * 1000 / max(sent, 1)
             intake_rps = sent / seconds
             stored = StripeEvent.objects.filter(workspace=ws).count()
             customers_named = (
@@ -316,7 +364,8 @@ def main() -> None:
             )
             calls_before = fake.calls
             began = time.perf_counter()
-            quiet, calling, failures = drain(pks, fake)
+            worker = drain(pks, fake)
+            quiet, calling, failures = worker.quiet, worker.calling, worker.failures
             drain_s = time.perf_counter() - began
             drain_calls = fake.calls - calls_before
 
@@ -335,7 +384,8 @@ def main() -> None:
             sample = ref_pks[: max(1, min(args.reread_sample, count))]
             calls_before = fake.calls
             began = time.perf_counter()
-            _, reread_times, reread_failures = drain(sample, fake)
+            reread = drain(sample, fake)
+            reread_times, reread_failures = reread.calling + reread.quiet, reread.failures
             reread_s = time.perf_counter() - began
             reread_calls = fake.calls - calls_before
             fake.latency = 0.0  # the rest only builds the reference mirror
@@ -353,6 +403,11 @@ def main() -> None:
     burst_rate = count / drain_s
     reread_rate = len(sample) / reread_s
     per_call = (sum(calling) / len(calling)) if calling else 0.0
+    print(
+        f"intake: {intake_cpu_ms:.1f} ms of gunicorn CPU per event; worker, per event settled "
+        f"by its payload: {worker.quiet_cpu * 1000 / max(len(quiet), 1):.1f} ms of CPU, "
+        f"{worker.quiet_statements / max(len(quiet), 1):.1f} SQL statements (one commit)"
+    )
     print(
         f"{count} distinct events ({cycles} cycles × {count // (7 * cycles)} subscriptions × 7): "
         f"intake {sent} in {seconds:.1f} s; one worker drained them in {drain_s:.1f} s "
