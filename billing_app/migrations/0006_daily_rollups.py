@@ -106,5 +106,24 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
+        migrations.AddIndex(
+            model_name="billingaction",
+            index=models.Index(
+                condition=models.Q(
+                    (
+                        "kind__in",
+                        [
+                            "generate_payment_link",
+                            "update_payment_method",
+                            "extend_grace_period",
+                            "resend_invoice",
+                        ],
+                    ),
+                    ("status", "succeeded"),
+                ),
+                fields=["workspace", "customer_id", "completed_at"],
+                name="action_recovery_idx",
+            ),
+        ),
         migrations.RunPython(rollups_build, migrations.RunPython.noop),
     ]

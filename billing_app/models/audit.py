@@ -102,6 +102,21 @@ class BillingAction(models.Model):
             models.Index(fields=["workspace", "status"], name="action_status_idx"),
             models.Index(fields=["workspace", "kind", "created_at"], name="action_kind_month_idx"),
             models.Index(fields=["workspace", "ticket_id"], name="action_ticket_idx"),
+            # The dashboard's "an agent acted on this failure": one probe per failure
+            # (selectors.dashboard.failures; the kinds are its RECOVERY_ACTION_KINDS).
+            models.Index(
+                fields=["workspace", "customer_id", "completed_at"],
+                name="action_recovery_idx",
+                condition=models.Q(
+                    status="succeeded",
+                    kind__in=[
+                        "generate_payment_link",
+                        "update_payment_method",
+                        "extend_grace_period",
+                        "resend_invoice",
+                    ],
+                ),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -15,11 +15,43 @@ The measures are generic integer columns; what each one means per family is in
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date
+from typing import Any
+
 from django.db import models
 
 from .tenancy import Workspace
 
 MEASURE_FIELDS = ("count", "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8")
+ROLLUP_KEY = ("workspace_id", "day", "family", "key")
+
+
+def rollup_increment(
+    connection: Any, deltas: Mapping[tuple[int, date, str, str], Sequence[int]]
+) -> None:
+    """Add ``deltas`` — ``{(workspace_id, day, family, key): measures}`` — to ``DailyRollup``
+    in one statement on ``connection`` (insert, or increment in SQL: concurrent writers
+    never overwrite each other). Here, in the models layer, so the provider layer's call
+    recorder can use it too."""
+    rows = [(k, v) for k, v in deltas.items() if any(v)]
+    if not rows:
+        return
+    qn = connection.ops.quote_name
+    table = qn(DailyRollup._meta.db_table)
+    quoted = [qn(c) for c in (*ROLLUP_KEY, *MEASURE_FIELDS)]
+    updates = ", ".join(f"{q} = {table}.{q} + excluded.{q}" for q in quoted[4:])
+    marks = "(" + ", ".join(["%s"] * len(quoted)) + ")"
+    values = ", ".join([marks] * len(rows))
+    conflict = ", ".join(quoted[:4])
+    # Identifiers are the models' own; every value is bound.
+    sql = f"INSERT INTO {table} ({', '.join(quoted)}) VALUES {values} ON CONFLICT ({conflict}) DO UPDATE SET {updates}"  # noqa: S608
+    params: list[Any] = []
+    for (workspace_id, day, family, key), measures in rows:
+        params += [workspace_id, connection.ops.adapt_datefield_value(day), family, key]
+        params += list(measures)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 class _Measures(models.Model):
@@ -35,6 +67,22 @@ class _Measures(models.Model):
 
     class Meta:
         abstract = True
+
+
+PROVIDER_CALL_FAMILY = "call"
+
+
+def provider_call_rolled_up(connection: Any, values: Mapping[str, Any]) -> None:
+    """Count one ``ProviderCall`` (its column ``values``, as just inserted) in the roll-ups:
+    family ``call``, key ``operation|outcome``, Σ ``duration_ms`` in ``m1``. Provider calls
+    are only ever inserted, so the increment is the whole delta; the caller runs it in the
+    INSERT's transaction."""
+    day = values["created_at"].astimezone(UTC).date()
+    key = f"{values['operation']}|{values['outcome']}"
+    measures = (1, int(values["duration_ms"] or 0), 0, 0, 0, 0, 0, 0, 0)
+    rollup_increment(
+        connection, {(values["workspace_id"], day, PROVIDER_CALL_FAMILY, key): measures}
+    )
 
 
 class DailyRollup(_Measures):

@@ -139,6 +139,7 @@ def provider_call_side_connection_close() -> None:
 
 def _insert_on_side_connection(values: dict[str, Any]) -> None:
     from ..models import ProviderCall
+    from ..models.rollups import provider_call_rolled_up
 
     conn = getattr(_side, "connection", None)
     if conn is None:
@@ -156,8 +157,10 @@ def _insert_on_side_connection(values: dict[str, Any]) -> None:
         for column, value in values.items()
     ]
     try:
-        with conn.cursor() as cursor:
+        conn.ensure_connection()
+        with conn.connection.transaction(), conn.cursor() as cursor:  # the call and its roll-up
             cursor.execute(sql, params)
+            provider_call_rolled_up(conn, values)
     except DatabaseError:
         provider_call_side_connection_close()
         raise
@@ -172,8 +175,10 @@ def provider_call_record(
     outcome: str,
     error_code: str = "",
 ) -> None:
-    """Write one ``ProviderCall``; never raises (see the module docstring for where)."""
+    """Write one ``ProviderCall`` and count it in the dashboard's daily roll-ups; never
+    raises (see the module docstring for where)."""
     from ..models import ProviderCall
+    from ..models.rollups import provider_call_rolled_up
 
     values = {
         "workspace_id": workspace_id,
@@ -197,10 +202,10 @@ def provider_call_record(
                 "provider call %s not recorded: the caller's transaction failed", operation
             )
             return
-        if not conn.in_atomic_block:  # autocommit: the INSERT is its own transaction
+        # Autocommit: the INSERT and its roll-up are one transaction; else a savepoint, so a
+        # failed INSERT leaves the caller's intact.
+        with transaction.atomic():
             ProviderCall.objects.create(**values)
-            return
-        with transaction.atomic():  # a savepoint: a failed INSERT leaves the caller's intact
-            ProviderCall.objects.create(**values)
+            provider_call_rolled_up(conn, values)
     except Exception:  # recording must never change what the caller sees
         logger.exception("provider call %s could not be recorded", operation)

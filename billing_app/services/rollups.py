@@ -21,6 +21,9 @@ Families, keys and measures (``MEASURES`` names the columns):
   limits *when the action is written*; after a limit change, ``rollups_rebuild`` re-bands
   the history.
 * ``approval`` — key ``decided`` / ``pending``, on the request's creation day.
+* ``call`` — provider calls, key ``operation|outcome``, Σ ``duration_ms``: counted by the
+  provider layer's recorder as it inserts each call (``models.rollups``); calls are never
+  updated, so they need no sources.
 
 Concurrency: the writer holds the action's row lock (it just wrote it); the tickets an
 action touches are locked in a statement of their own before their state is read, so
@@ -38,19 +41,20 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import CharField, F, Q, QuerySet, Value
+from django.db.models import CharField, Count, F, Q, QuerySet, Sum, Value
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, TruncDate
 
 from ..catalog import ActionKind, Role
 from ..models import (
     BillingAction,
     DailyRollup,
     HelpdeskTicket,
+    ProviderCall,
     RollupSource,
     Workspace,
 )
-from ..models.rollups import MEASURE_FIELDS
+from ..models.rollups import MEASURE_FIELDS, PROVIDER_CALL_FAMILY, rollup_increment
 from ..selectors.dashboard.actions import credit_bands
 from ..selectors.dashboard.tickets import RESOLVED_STATUSES, ticket_state
 
@@ -298,24 +302,7 @@ def approval_contribution(row: Mapping[str, Any]) -> Contribution | None:
 
 
 def _rollup_upsert(deltas: Mapping[tuple[int, date, str, str], list[int]]) -> None:
-    """Add ``deltas`` to ``DailyRollup`` in one statement (insert or increment)."""
-    rows = [(k, v) for k, v in deltas.items() if any(v)]
-    if not rows:
-        return
-    table = connection.ops.quote_name(DailyRollup._meta.db_table)
-    columns = ["workspace_id", "day", "family", "key", *MEASURE_FIELDS]
-    quoted = [connection.ops.quote_name(c) for c in columns]
-    updates = ", ".join(f"{q} = {table}.{q} + excluded.{q}" for q in quoted[4:])
-    placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    values = ", ".join([placeholders] * len(rows))
-    conflict = ", ".join(quoted[:4])
-    # Identifiers are the models' own; every value is bound.
-    sql = f"INSERT INTO {table} ({', '.join(quoted)}) VALUES {values} ON CONFLICT ({conflict}) DO UPDATE SET {updates}"  # noqa: S608
-    params: list[Any] = []
-    for (workspace_id, day, family, key), values in rows:
-        params += [workspace_id, connection.ops.adapt_datefield_value(day), family, key, *values]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    rollup_increment(connection, deltas)
 
 
 def _apply(
@@ -407,8 +394,22 @@ def rollups_action_changed(*, action_id: Any) -> None:
             new.append(approval)
             sources.append(approval.source_id)
         _apply(families=[ACTION, APPROVAL], source_ids=sources, new=new)
-        if row["ticket_id"]:
+        if row["ticket_id"] and _moves_ticket(row):
             _action_tickets_changed(row["workspace_id"], row["ticket_id"], row["installation_id"])
+
+
+def _moves_ticket(row: Mapping[str, Any]) -> bool:
+    """Whether this action can be what files its ticket as escalated (it needed approval)
+    or auto-resolved (it succeeded, taken directly) — the only two ways an action enters a
+    ticket's state (``selectors.dashboard.tickets.ticket_predicates``). An action never
+    leaves either (a decision is never changed, a success never undone), so any other
+    write leaves the ticket where it is."""
+    if row["decision"] == BillingAction.Decision.APPROVAL:
+        return True
+    return (
+        row["decision"] == BillingAction.Decision.ALLOW
+        and row["status"] == BillingAction.Status.SUCCEEDED
+    )
 
 
 def _action_tickets_changed(workspace_id: int, ticket_id: str, installation_id: int | None) -> None:
@@ -500,4 +501,29 @@ def rollups_rebuild(*, workspace: Workspace) -> int:
             f"GROUP BY {', '.join(quoted)}",
             [workspace.pk],
         )
+    _provider_calls_rebuild(workspace)
     return count
+
+
+def _provider_calls_rebuild(workspace: Workspace) -> None:
+    """Provider calls are only inserted, so their roll-up needs no sources: the day's sums."""
+    rows = (
+        ProviderCall.objects.filter(workspace=workspace)
+        .annotate(day=TruncDate("created_at", tzinfo=UTC))
+        .values("day", "operation", "outcome")
+        .annotate(calls=Count("id"), ms=Sum("duration_ms"))
+        .order_by()
+    )
+    deltas: dict[tuple[int, date, str, str], tuple[int, ...]] = {}
+    for row in rows:
+        key = (
+            workspace.pk,
+            row["day"],
+            PROVIDER_CALL_FAMILY,
+            f"{row['operation']}|{row['outcome']}",
+        )
+        deltas[key] = _measures(count=row["calls"], m1=row["ms"] or 0)
+        if len(deltas) >= 1000:  # bound the statement's parameters
+            rollup_increment(connection, deltas)
+            deltas = {}
+    rollup_increment(connection, deltas)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.auth.models import User
+from django.db import connection
 
 from billing_app.models import (
     ApprovalRequest,
@@ -28,6 +29,7 @@ from billing_app.models import (
     ProviderCall,
     StripeEvent,
 )
+from billing_app.models.rollups import provider_call_rolled_up
 from billing_app.services.rollups import rollups_action_changed, rollups_tickets_changed
 
 _seq = itertools.count(1)
@@ -143,15 +145,18 @@ def action(
 
 
 def call(workspace, operation: str, duration_ms: int, outcome: str = "ok", *, created=None):
-    return ProviderCall.objects.create(
-        workspace=workspace,
-        provider="sandbox",
-        operation=operation,
-        duration_ms=duration_ms,
-        outcome=outcome,
-        error_code="" if outcome == "ok" else "x",
-        created_at=created or at(12),
-    )
+    values = {
+        "workspace_id": workspace.pk,
+        "provider": "sandbox",
+        "operation": operation,
+        "duration_ms": duration_ms,
+        "outcome": outcome,
+        "error_code": "" if outcome == "ok" else "x",
+        "created_at": created or at(12),
+    }
+    row = ProviderCall.objects.create(**values)
+    provider_call_rolled_up(connection, values)  # as the provider call recorder does
+    return row
 
 
 def event(workspace, status: str, *, received: datetime):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -36,7 +36,7 @@ from billing_app.services.tickets import TicketCategorizer, tickets_upsert
 from helpdesk_connectors.base import TicketRecord
 
 from .actions_support import ProviderSpy, account_seed, next_key
-from .dashboard_data import action, actor, ticket
+from .dashboard_data import action, actor, call, ticket
 
 REFUND = {"charge_id": "ch_acme_paid", "currency": "USD", "reason": "service_outage"}
 
@@ -255,9 +255,9 @@ def test_a_record_belongs_to_the_utc_day_and_month_of_its_creation(workspace):
 
 # The dashboard: the month's roll-ups (1), the workspace's rates and credit limits (2),
 # payment failures — summary, reasons, churned accounts, MRR groups, 6-month trend (5) —,
-# provider calls by operation and the last 100 (2), webhook events (1), mirrored
-# charges (1). Transaction control (and PostgreSQL's set_config) is not counted.
-DASHBOARD_QUERIES = 12
+# the provider's last 100 calls (1), webhook events (1), mirrored charges (1).
+# Transaction control (and PostgreSQL's set_config) is not counted.
+DASHBOARD_QUERIES = 11
 REPORT_QUERIES = DASHBOARD_QUERIES + 2  # the month's action roll-ups again, the rates
 
 
@@ -291,6 +291,7 @@ def test_dashboard_and_report_query_counts_are_pinned_and_do_not_grow(workspace)
         ticket(workspace, f"t{day}", category="refund_request", created=moment, resolution=60)
         action(workspace, user, K.APPLY_CREDIT, created=moment, amount_base=day * 1000)
         action(workspace, user, K.ISSUE_REFUND, created=moment, ticket_id=f"t{day}")
+        call(workspace, "refund", 900 + day, created=moment)
     assert (build(), report()) == (DASHBOARD_QUERIES, REPORT_QUERIES)
 
 
@@ -306,3 +307,34 @@ def test_reapplying_the_category_rules_moves_the_tickets_roll_ups(workspace):
 
     report = assert_same_as_rebuild(workspace)
     assert (report["volume"]["billing_tickets"], report["volume"]["total_tickets"]) == (0, 1)
+
+
+def test_the_recovery_index_covers_the_dashboards_recovery_kinds():
+    from billing_app.selectors.dashboard.failures import RECOVERY_ACTION_KINDS
+
+    index = next(i for i in BillingAction._meta.indexes if i.name == "action_recovery_idx")
+    assert set(dict(index.condition.children)["kind__in"]) == set(RECOVERY_ACTION_KINDS)
+
+
+def test_provider_calls_are_counted_as_they_are_recorded(workspace):
+    from billing_app.providers.instrumented import provider_call_record
+
+    def record_call(operation: str, outcome: str, ms: int) -> None:
+        provider_call_record(
+            workspace_id=workspace.pk,
+            provider="sandbox",
+            operation=operation,
+            duration_ms=ms,
+            outcome=outcome,
+        )
+
+    record_call("refund", "ok", 1200)  # in autocommit: its own transaction
+    with transaction.atomic():  # inside a caller's transaction (a savepoint in tests)
+        record_call("refund", "unavailable", 3000)
+        record_call("fetch_customer_bundle", "ok", 300)
+
+    report = assert_same_as_rebuild(workspace)
+    health = report["dashboard"]["health"]
+    assert health["provider_calls"] == 3
+    refund_times = next(r for r in health["response_times"] if r["operation"] == "refund")
+    assert (refund_times["calls"], refund_times["avg_ms"]) == (2, 2100)

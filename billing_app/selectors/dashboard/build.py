@@ -103,7 +103,7 @@ def _dashboard_build(*, workspace: Workspace, month: Month) -> dict[str, Any]:
         "actions": action_metrics(workspace=workspace, rollups=rollups),
         "refunds": refund_metrics(workspace=workspace, rollups=rollups),
         "payment_failures": payment_failure_metrics(workspace=workspace, month=month, rates=rates),
-        "health": health_metrics(workspace=workspace, month=month),
+        "health": health_metrics(workspace=workspace, month=month, rollups=rollups),
     }
     figures["recommendations"] = recommendations_derive(figures)
     return figures

@@ -1,15 +1,18 @@
-"""System health: provider availability per component, webhook delivery, response times."""
+"""System health: provider availability per component, webhook delivery, response times.
+
+Provider calls come from the daily roll-ups (``provider_call_groups``); webhook events,
+the provider's last 100 calls and mirrored charges are read from their tables."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Avg, Count, Min, Q, Subquery
+from django.db.models import Count, Min, Q, Subquery
 
 from ...models import MirrorCharge, ProviderCall, StripeEvent, Workspace
 from ..months import Month
-from .shared import pct, round_or_none
+from .shared import PROVIDER_CALL_FAMILY, SEP, MonthRollups, pct, round_or_none
 
 # Response-time targets (the brief's "System response times").
 RESPONSE_TARGETS: tuple[tuple[str, str, str, int], ...] = (
@@ -60,21 +63,26 @@ STATUS_LABELS = {
 }
 
 
-def health_metrics(*, workspace: Workspace, month: Month) -> dict[str, Any]:
-    ops = {
-        r["operation"]: r
-        for r in ProviderCall.objects.filter(
-            workspace=workspace, created_at__gte=month.start, created_at__lt=month.end
-        )
-        .values("operation")
-        .annotate(
-            calls=Count("id"),
-            ok=Count("id", filter=Q(outcome=ProviderCall.Outcome.OK)),
-            unavailable=Count("id", filter=Q(outcome=ProviderCall.Outcome.UNAVAILABLE)),
-            avg_ms=Avg("duration_ms"),
-        )
-        .order_by()
-    }
+def provider_call_groups(rollups: MonthRollups) -> dict[str, dict[str, Any]]:
+    """The month's provider calls per operation, from the daily roll-ups (family ``call``,
+    key ``operation|outcome``, Σ duration in ``m1``; kept by the call recorder)."""
+    ops: dict[str, dict[str, Any]] = {}
+    for key, m in rollups.rows(PROVIDER_CALL_FAMILY).items():
+        operation, outcome = key.rsplit(SEP, 1)
+        r = ops.setdefault(operation, {"calls": 0, "ok": 0, "unavailable": 0, "ms": 0})
+        r["calls"] += m["count"]
+        r["ms"] += m["m1"]
+        if outcome == ProviderCall.Outcome.OK:
+            r["ok"] += m["count"]
+        elif outcome == ProviderCall.Outcome.UNAVAILABLE:
+            r["unavailable"] += m["count"]
+    for r in ops.values():
+        r["avg_ms"] = r["ms"] / r["calls"] if r["calls"] else None
+    return ops
+
+
+def health_metrics(*, workspace: Workspace, month: Month, rollups: MonthRollups) -> dict[str, Any]:
+    ops = provider_call_groups(rollups)
     provider_label = "Stripe" if workspace.provider == Workspace.Provider.STRIPE else "Sandbox"
 
     def totals(names: Iterable[str] | None) -> tuple[int, int, int]:

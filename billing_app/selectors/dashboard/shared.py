@@ -118,6 +118,7 @@ def monthly_in_base(
 
 # The roll-up families and the key separator (``services.rollups`` writes them).
 TICKET_FAMILY, ACTION_FAMILY, APPROVAL_FAMILY = "ticket", "action", "approval"
+PROVIDER_CALL_FAMILY = "call"
 SEP = "|"
 
 
