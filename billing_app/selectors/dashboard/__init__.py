@@ -5,7 +5,7 @@ Tickets, actions and approvals are read from the daily roll-ups that
 month, O(days × keys) rows whatever the volume); payment failures, provider calls,
 webhook events and mirrored charges are aggregates of the month's rows computed by
 the database. Python only sums and formats the few rows that come back. The number
-of queries is fixed (12 for the dashboard, 14 for the report, besides the
+of queries is fixed (11 for the dashboard, 13 for the report, besides the
 transaction's BEGIN/set_config/COMMIT) whatever the amount of data. Months are
 calendar months in UTC, days UTC days; a record belongs to the month of its creation
 time (tickets: the helpdesk's ``created_at``; actions, approvals, provider calls: ours;
