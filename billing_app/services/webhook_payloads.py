@@ -243,7 +243,7 @@ def _discount_of(stored: Any, discount_id: str) -> Obj | None:
     candidates = stored if isinstance(stored, list) else [stored]
     for candidate in candidates:
         if _expanded(candidate) and candidate.get("id") == discount_id:
-            return candidate  # type: ignore[no-any-return]
+            return candidate
     return None
 
 
