@@ -223,11 +223,11 @@ class StoredSnapshot:
             self.data is not None
             and self.built_version >= self.wanted_version
             and self.workspace_generation == self.generation
-            and (self.valid_until is None or now < self.valid_until)
-            and (self.valid_until_real is None or real_now < self.valid_until_real)
+            and self.time_valid(now=now, real_now=real_now)
         )
 
     def time_valid(self, *, now: datetime, real_now: datetime) -> bool:
+        """Before the first instant at which a figure would change without a write."""
         return (self.valid_until is None or now < self.valid_until) and (
             self.valid_until_real is None or real_now < self.valid_until_real
         )
