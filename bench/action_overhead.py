@@ -172,8 +172,14 @@ def _count_statements(token: str, customer: str) -> dict[str, dict[str, int]]:
         sub.clock_now = classmethod(lambda _c, ws: marks.run(connection, cls.clock_now, ws))
         return sub
 
+    from billing_app.providers import instrumented
     from billing_app.services.actions import outcomes, submit
 
+    record_marks = _Marks()
+    real_record = instrumented.provider_call_record
+    instrumented.provider_call_record = lambda **kw: record_marks.run(  # type: ignore[assignment]
+        connection, real_record, **kw
+    )
     rollup_marks = _Marks()
     real_rollups = {m: m.rollups_action_changed for m in (outcomes, submit)}
 
@@ -189,6 +195,7 @@ def _count_statements(token: str, customer: str) -> dict[str, dict[str, int]]:
         for kind in ("apply_credit", "issue_refund", "apply_credit", "issue_refund"):
             marks.windows.clear()
             rollup_marks.windows.clear()
+            record_marks.windows.clear()
             connection.queries_log.clear()
             with CaptureQueriesContext(connection) as captured:
                 response = client.post(
@@ -200,7 +207,8 @@ def _count_statements(token: str, customer: str) -> dict[str, dict[str, int]]:
             assert response.status_code == 201, response.content[:300]
             inside = {i for start, end in marks.windows for i in range(start, end)}
             rolled = {i for start, end in rollup_marks.windows for i in range(start, end)}
-            auth = provider = own = commits = rollups = snapshot = 0
+            recorded = {i for start, end in record_marks.windows for i in range(start, end)}
+            auth = provider = own = commits = rollups = snapshot = record = 0
             in_transaction = False
             for i, query in enumerate(captured.captured_queries):
                 sql = query["sql"]
@@ -213,7 +221,9 @@ def _count_statements(token: str, customer: str) -> dict[str, dict[str, int]]:
                 if i in rolled:
                     rollups += 1
                     continue
-                if "billing_app_customersnapshot" in sql:
+                if i in recorded:
+                    record += 1
+                elif "billing_app_customersnapshot" in sql:
                     snapshot += 1
                 else:
                     own += 1
@@ -232,10 +242,12 @@ def _count_statements(token: str, customer: str) -> dict[str, dict[str, int]]:
                 "own": own,
                 "snapshot": snapshot,
                 "rollups": rollups,
+                "record": record,
                 "commits": commits,
             }
     finally:
         providers_pkg.provider_class = real_class
+        instrumented.provider_call_record = real_record  # type: ignore[assignment]
         for module, real in real_rollups.items():
             module.rollups_action_changed = real  # type: ignore[attr-defined]
     return counts
@@ -347,21 +359,22 @@ def main() -> None:
             ),
             *[
                 Row(
-                    f"statements per {label}: action path + staleness mark (BEGIN/COMMIT included)",
-                    f"{c['own']} + {c['snapshot']}",
+                    f"statements per {label}: action path + the call's INSERT + staleness mark",
+                    f"{c['own']} + {min(c['record'], 1)} + {c['snapshot']}",
                     f"≤ {TARGET_STATEMENTS}",
                     "31–45",
-                    c["own"] + c["snapshot"] <= TARGET_STATEMENTS,
+                    c["own"] + min(c["record"], 1) + c["snapshot"] <= TARGET_STATEMENTS,
                 )
                 for label, c in (("refund", refund), ("credit", credit))
             ],
             *[
                 Row(
-                    f"same, with the roll-ups' upkeep (services.rollups) — all of it ({label})",
-                    str(c["own"] + c["snapshot"] + c["rollups"]),
+                    f"all of it ({label}): + roll-ups' upkeep + the call record's transaction",
+                    f"{c['own'] + c['record'] + c['snapshot'] + c['rollups']} "
+                    f"(+{c['rollups']} roll-ups, +{max(c['record'] - 1, 0)} record)",
                     f"≤ {TARGET_STATEMENTS}",
                     "",
-                    c["own"] + c["snapshot"] + c["rollups"] <= TARGET_STATEMENTS,
+                    c["own"] + c["record"] + c["snapshot"] + c["rollups"] <= TARGET_STATEMENTS,
                 )
                 for label, c in (("refund", refund), ("credit", credit))
             ],

@@ -11,7 +11,10 @@ logs it — ``BEGIN``, ``COMMIT``, ``SAVEPOINT`` and ``RELEASE`` included — so
   statement per transaction that changes the customer, budgeted as one;
 * **roll-ups** — the dashboard's daily roll-ups kept current (``services.rollups``,
   called once per action, by the transaction that records its outcome): their own
-  figure, counted apart and reported;
+  figure, counted apart;
+* **record** — the provider call's ``ProviderCall`` row (``providers.instrumented``,
+  written as the call returns, durable whatever the caller does) with its roll-up
+  increment, in a transaction of its own;
 * **own** — everything else: the action path's own statements, pinned exactly.
 
 A commit is a ``COMMIT``, or a write sent outside a transaction (autocommit). Doorbells
@@ -40,6 +43,9 @@ from .actions_support import account_seed, next_key
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BUDGET = 15  # issue 15: statements on the executing path, BEGIN/COMMIT included
+# Of the record's statements, the action path's budget holds the one INSERT of the call
+# (BEGIN, COMMIT and the roll-up increment around it are the dashboard's upkeep).
+RECORD_OWN = 1
 AUTH_TABLES = (
     "helpdesk_connectors_installation",
     "billing_app_agentmembership",
@@ -60,16 +66,17 @@ BIG_CREDIT = {"amount": 60000, "currency": "USD", "description": "Outage"}  # a 
 
 # Own statements and commits of one submission, by kind (see the module docstring).
 # refund (executes): BEGIN, lock upsert, decision read, charge, mirrored refunds, our refunds,
-#   INSERT action, COMMIT | ProviderCall INSERT (autocommit) | playbook wording, BEGIN,
-#   INSERT note, UPDATE outcome, COMMIT                                   → 14 (+1 snapshot)
-# credit (executes): the refund's without its three refund reads and the wording → 10 (+1)
+#   INSERT action, COMMIT | playbook wording, BEGIN, INSERT note, UPDATE outcome, COMMIT → 13
+#   (+ the call's record, + 1 snapshot)
+# credit (executes): the refund's without its three refund reads and the wording → 9
 # credit above the limit (escalated): BEGIN, lock, decision read, INSERT action, INSERT
 #   request, SAVEPOINT, note wording + customer name, INSERT note, SELECT note, RELEASE,
 #   COMMIT                                                                → 12 (+1)
+# Commits count the record's: intent, call record, outcome.
 EXPECTED = {
-    "refund": {"own": 14, "commits": 3},
-    "credit": {"own": 10, "commits": 3},
-    "approval": {"own": 12, "commits": 1},
+    "refund": {"own": 13, "record": 4, "commits": 3},
+    "credit": {"own": 9, "record": 4, "commits": 3},
+    "approval": {"own": 12, "record": 0, "commits": 1},
 }
 
 
@@ -90,6 +97,19 @@ class Ledger:
         finally:
             self.windows.append((start, len(connection.queries_log)))
             self.local.inside = False
+
+
+@pytest.fixture(autouse=True)
+def record_marks(monkeypatch):
+    """The provider call's record (``providers.instrumented.provider_call_record``)."""
+    from billing_app.providers import instrumented
+
+    marks = Ledger()
+    real = instrumented.provider_call_record
+    monkeypatch.setattr(
+        instrumented, "provider_call_record", lambda **kwargs: marks.run(real, **kwargs)
+    )
+    return marks
 
 
 @pytest.fixture(autouse=True)
@@ -149,12 +169,13 @@ def _inside(marks: Ledger) -> set[int]:
     return inside
 
 
-def sorted_statements(captured, marks: Ledger, rollups: Ledger) -> dict:
-    provider, rolled = _inside(marks), _inside(rollups)
+def sorted_statements(captured, marks: Ledger, rollups: Ledger, records: Ledger) -> dict:
+    provider, rolled, recorded = _inside(marks), _inside(rollups), _inside(records)
     groups: dict[str, list[str]] = {
         "auth": [],
         "provider": [],
         "rollups": [],
+        "record": [],
         "snapshot": [],
         "own": [],
     }
@@ -171,7 +192,10 @@ def sorted_statements(captured, marks: Ledger, rollups: Ledger) -> dict:
         if any(table in sql for table in AUTH_TABLES):
             groups["auth"].append(sql)
             continue
-        groups["snapshot" if SNAPSHOT_TABLE in sql else "own"].append(sql)
+        if n in recorded:
+            groups["record"].append(sql)
+        else:
+            groups["snapshot" if SNAPSHOT_TABLE in sql else "own"].append(sql)
         verb = sql.split(None, 1)[0].upper()
         if verb == "BEGIN":
             in_transaction = True
@@ -183,9 +207,10 @@ def sorted_statements(captured, marks: Ledger, rollups: Ledger) -> dict:
     return {**groups, "commits": commits}
 
 
-def submit(client, marks: Ledger, rollups: Ledger, kind: str, params: dict):
+def submit(client, marks: Ledger, rollups: Ledger, records: Ledger, kind: str, params: dict):
     marks.windows.clear()
     rollups.windows.clear()
+    records.windows.clear()
     connection.queries_log.clear()  # indexes count from here (the log is a bounded deque)
     with CaptureQueriesContext(connection) as captured:
         response = client.post(
@@ -199,7 +224,7 @@ def submit(client, marks: Ledger, rollups: Ledger, kind: str, params: dict):
             },
             format="json",
         )
-    return response, sorted_statements(captured.captured_queries, marks, rollups)
+    return response, sorted_statements(captured.captured_queries, marks, rollups, records)
 
 
 def long_history(workspace, actor) -> None:
@@ -261,35 +286,38 @@ def long_history(workspace, actor) -> None:
     ],
 )
 def test_an_action_costs_a_fixed_number_of_statements_whatever_the_history(
-    workspace, api_as, provider_marks, rollup_marks, case, role, kind, params, status
+    workspace, api_as, provider_marks, rollup_marks, record_marks, case, role, kind, params, status
 ):
     # given a Manager/L2/Specialist and a customer, with one action behind them already
     account_seed(workspace)
     client = api_as(workspace, role)
-    submit(client, provider_marks, rollup_marks, "generate_payment_link", {})
+    submit(client, provider_marks, rollup_marks, record_marks, "generate_payment_link", {})
 
     # when the action is submitted through the API
-    response, fresh = submit(client, provider_marks, rollup_marks, kind, params)
+    response, fresh = submit(client, provider_marks, rollup_marks, record_marks, kind, params)
 
     # then it costs its pinned statements and commits, within the issue's budget
     assert response.status_code == 201, response.json()
     assert response.json()["status"] == status
     expected = EXPECTED[case]
-    assert (len(fresh["own"]), fresh["commits"]) == (expected["own"], expected["commits"]), (
-        "\n".join(fresh["own"])
+    found = (len(fresh["own"]), len(fresh["record"]), fresh["commits"])
+    assert found == (expected["own"], expected["record"], expected["commits"]), "\n".join(
+        fresh["own"] + fresh["record"]
     )
     assert len(fresh["snapshot"]) <= 1
-    assert len(fresh["own"]) + 1 <= BUDGET
+    record_own = RECORD_OWN if fresh["record"] else 0
+    assert len(fresh["own"]) + record_own + 1 <= BUDGET
     if case == "approval":  # nothing sent: the sandbox's clock is all it asked of the provider
         assert all("billing_app_sandboxcontrol" in sql for sql in fresh["provider"])
 
     # and the same for a customer with a long history (120 actions, 80 refunds)
     long_history(workspace, client.membership.user)
-    response, long = submit(client, provider_marks, rollup_marks, kind, params)
+    response, long = submit(client, provider_marks, rollup_marks, record_marks, kind, params)
     assert response.status_code == 201, response.json()
     assert response.json()["status"] == status
-    assert (len(long["own"]), long["commits"], len(long["snapshot"])) == (
+    assert (len(long["own"]), len(long["record"]), long["commits"], len(long["snapshot"])) == (
         len(fresh["own"]),
+        len(fresh["record"]),
         fresh["commits"],
         len(fresh["snapshot"]),
     )
