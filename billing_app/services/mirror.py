@@ -54,6 +54,10 @@ INVOICE_EARLY = frozenset({"draft", "open"})
 REFETCHABLE = MIRRORED_RETRIEVABLE
 
 
+# ``mirror_upsert(locked=...)`` not given: the row is read (and locked) here.
+UNLOCKED: Any = object()
+
+
 def mirror_read_clock() -> datetime:
     """The read time of a provider request about to be sent: call it *before* sending."""
     return timezone.now()
@@ -65,6 +69,7 @@ def mirror_upsert(
     obj: Obj,
     read_at: datetime | None = None,
     source_updated: int | None = None,
+    locked: Any = UNLOCKED,
 ) -> Model | None:
     """Store one provider object (and its embedded children) unless the mirror holds a newer state.
 
@@ -75,12 +80,20 @@ def mirror_upsert(
     replaces it) but an existing row is never overwritten — the object is re-fetched
     and that read is stored instead. The sandbox *is* the billing system, so its
     writes are the state itself and are stamped with now.
+
+    ``locked``: the object's mirror row (or ``None``: no row) as the caller read it with
+    ``select_for_update`` in the transaction it is still in — webhook processing decides
+    on that row and passes it, so the row is not read and locked a second time.
     """
     if read_at is None and source_updated is not None:
         read_at = datetime.fromtimestamp(source_updated, tz=UTC)
     if read_at is None:
         return _upsert_unordered(workspace, obj)
-    return _upsert(workspace, obj, read_at)
+    if locked is not UNLOCKED:
+        connection = transaction.get_connection()
+        if not connection.in_atomic_block:  # a lock outside a transaction is already gone
+            raise ValueError("mirror_upsert(locked=...) needs the caller's transaction")
+    return _upsert(workspace, obj, read_at, locked)
 
 
 def _upsert_unordered(workspace: Workspace, obj: Obj) -> Model | None:
@@ -142,9 +155,22 @@ def _superseded(existing: Model, read_at: datetime | None, kind: str, fields: Ob
 
 
 @transaction.atomic
-def _upsert(workspace: Workspace, obj: Obj, read_at: datetime | None) -> Model | None:
+def _upsert(
+    workspace: Workspace, obj: Obj, read_at: datetime | None, locked: Any = UNLOCKED
+) -> Model | None:
     """Compare-and-set under the row lock: on PostgreSQL a concurrent writer of the same
-    object waits for ours and then compares against what we committed."""
+    object waits for ours and then compares against what we committed.
+
+    One savepoint for the object and its children: a failure leaves none of them written
+    and the caller's transaction usable (``mirror_provider_changes`` logs and goes on).
+    """
+    return _upsert_row(workspace, obj, read_at, locked)
+
+
+def _upsert_row(
+    workspace: Workspace, obj: Obj, read_at: datetime | None, locked: Any = UNLOCKED
+) -> Model | None:
+    """``_upsert`` inside its caller's savepoint (children: their parent's)."""
     kind = str(obj.get("object") or "")
     if kind == "customer" and obj.get("deleted"):
         # Final at Stripe (a deleted customer never comes back): needs no ordering.
@@ -166,11 +192,14 @@ def _upsert(workspace: Workspace, obj: Obj, read_at: datetime | None) -> Model |
         "read_at": read_at,
         "source_updated": int(read_at.timestamp()) if read_at else 0,
     }
-    existing = (
-        model._default_manager.select_for_update()
-        .filter(workspace=workspace, stripe_id=obj["id"])
-        .first()
-    )
+    if locked is UNLOCKED:
+        existing = (
+            model._default_manager.select_for_update()
+            .filter(workspace=workspace, stripe_id=obj["id"])
+            .first()
+        )
+    else:
+        existing = locked
     if existing is None:
         try:
             with transaction.atomic():
@@ -238,7 +267,8 @@ def _context_invalidate(workspace: Workspace, obj: Obj, *, catalog: bool = False
 
 
 def _upsert_children(workspace: Workspace, obj: Obj, stamp: datetime | None) -> None:
-    """The embedded objects, ordered by their parent's read (they were read with it)."""
+    """The embedded objects, ordered by their parent's read (they were read with it), in
+    the parent's savepoint (none of their own: a failing child fails the parent)."""
     kind = obj.get("object")
     if kind == "subscription":
         items = (obj.get("items") or {}).get("data") or []
@@ -247,8 +277,8 @@ def _upsert_children(workspace: Workspace, obj: Obj, stamp: datetime | None) -> 
             item = {**item, "subscription": obj["id"]}
             price = item.get("price")
             if isinstance(price, dict):
-                _upsert(workspace, price, stamp)
-            _upsert(workspace, item, stamp)
+                _upsert_row(workspace, price, stamp)
+            _upsert_row(workspace, item, stamp)
             seen.append(item["id"])
         # Items removed from the subscription (a plan change) leave the mirror too.
         if (obj.get("items") or {}).get("has_more") is False or items:
@@ -258,10 +288,10 @@ def _upsert_children(workspace: Workspace, obj: Obj, stamp: datetime | None) -> 
     elif kind == "invoice":
         lines = (obj.get("lines") or {}).get("data") or []
         for line in lines:
-            _upsert(workspace, {**line, "invoice": obj["id"]}, stamp)
+            _upsert_row(workspace, {**line, "invoice": obj["id"]}, stamp)
     elif kind == "charge":
         for refund in (obj.get("refunds") or {}).get("data") or []:
-            _upsert(
+            _upsert_row(
                 workspace,
                 {**refund, "customer": refund.get("customer") or obj.get("customer")},
                 stamp,
@@ -297,7 +327,7 @@ def _upsert_discounts(
     current = [ref(d) for d in discounts if ref(d)]
     for discount in discounts:
         if isinstance(discount, dict) and discount.get("id"):
-            _upsert(
+            _upsert_row(
                 workspace,
                 {
                     **discount,

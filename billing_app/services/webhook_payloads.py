@@ -56,7 +56,7 @@ from typing import Any
 from django.db.models import Model, Sum
 
 from ..models import MirrorCharge, MirrorRefund, Workspace
-from .mirror import mirror_upsert
+from .mirror import UNLOCKED, mirror_upsert
 from .mirror_fields import mirror_model_for, ref
 
 Obj = dict[str, Any]
@@ -146,6 +146,9 @@ class PayloadDecision:
     reason: str
     current: Obj | None = None
     apply: Obj | None = None
+    # The mirror row ``apply`` replaces, as read under its lock here (``None``: no row);
+    # handed to ``mirror_upsert`` so it is not read and locked twice.
+    row: Any = UNLOCKED
 
 
 def webhook_payload_kind(event_type: str, obj: Obj) -> str | None:
@@ -220,7 +223,7 @@ def webhook_payload_decide(
     merged, partial = _complete(workspace, kind, obj, stored, row is not None)
     if partial:
         return _reread(f"partial: {partial}")
-    return PayloadDecision(decided=True, reason=order, current=merged, apply=merged)
+    return PayloadDecision(decided=True, reason=order, current=merged, apply=merged, row=row)
 
 
 def _intent(workspace: Workspace, event_type: str, intent: Obj) -> PayloadDecision:
@@ -309,4 +312,6 @@ def _complete(
 def webhook_payload_apply(*, workspace: Workspace, decision: PayloadDecision, created: int) -> None:
     """Write the payload's state, stamped with the event's ``created`` (the mirror orders it)."""
     if decision.apply is not None:
-        mirror_upsert(workspace=workspace, obj=decision.apply, source_updated=created)
+        mirror_upsert(
+            workspace=workspace, obj=decision.apply, source_updated=created, locked=decision.row
+        )

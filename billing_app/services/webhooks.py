@@ -40,7 +40,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -349,34 +349,160 @@ def _process_from_payload(event_pk: int) -> StripeEvent | None:
             )
             if event.status in DONE:
                 return event
-            if webhook_refresher_for(event.type) is None:
+            if not _settle(event, event.workspace):
                 return None
-            payload = event.payload or {}
-            obj = event_object(payload)
-            if webhook_payload_kind(event.type, obj) is None:
-                return None
-            created = int(payload.get("created") or 0)
-            decision = webhook_payload_decide(
-                workspace=event.workspace, event_type=event.type, obj=obj, created=created
-            )
-            if not decision.decided:
-                logger.info(
-                    "stripe event %s (%s): re-read (%s)",
-                    event.event_id,
-                    event.type,
-                    decision.reason,
-                )
-                return None
-            webhook_payload_apply(workspace=event.workspace, decision=decision, created=created)
-            event.attempts += 1
-            hooks = webhook_hooks_for(event.type)
-            return _finish(event.workspace, event, payload, obj, decision.current, hooks)
+            event.save(update_fields=["status", "error", "processed_at", "attempts"])
+            return event
     except Exception as exc:
         logger.warning("stripe event pk=%s failed: %s", event_pk, type(exc).__name__)
         _mark(
             event_pk, StripeEvent.Status.FAILED, error=f"{type(exc).__name__}: {exc}", attempt=True
         )
         raise
+
+
+def _settle(event: StripeEvent, workspace: Workspace) -> bool:
+    """Apply a locked event from its payload in the caller's transaction: mirror, hooks, and
+    its status set on the instance (the caller writes it); ``False``, with nothing written,
+    when the payload does not settle it (a re-read, or the path for events with no refresher).
+    """
+    if webhook_refresher_for(event.type) is None:
+        return False
+    payload = event.payload or {}
+    obj = event_object(payload)
+    if webhook_payload_kind(event.type, obj) is None:
+        return False
+    created = int(payload.get("created") or 0)
+    decision = webhook_payload_decide(
+        workspace=workspace, event_type=event.type, obj=obj, created=created
+    )
+    if not decision.decided:
+        logger.info(
+            "stripe event %s (%s): re-read (%s)", event.event_id, event.type, decision.reason
+        )
+        return False
+    webhook_payload_apply(workspace=workspace, decision=decision, created=created)
+    event.attempts += 1
+    _run_hooks(workspace, event, payload, obj, decision.current, webhook_hooks_for(event.type))
+    event.status = StripeEvent.Status.PROCESSED
+    event.error = ""
+    event.processed_at = timezone.now()
+    return True
+
+
+# --- 4b: a burst, in batches -----------------------------------------------------------------
+
+# Events settled from their payloads in one transaction: one commit (and one snapshot mark
+# per customer, one status UPDATE) for up to this many.
+WEBHOOK_BATCH = 50
+
+
+def stripe_events_process_batch(*, event_pks: Sequence[int]) -> int:
+    """Process these events in arrival (pk) order, with exactly the effects of calling
+    ``stripe_event_process`` on each in turn; how many this call processed.
+
+    Consecutive events settled by their payloads share one transaction (up to
+    ``WEBHOOK_BATCH``): the mirror writes and hooks of each, in order, then one ``UPDATE``
+    marking them processed, one commit. An event that needs a re-read ends the batch: the
+    batch commits, that event takes the one-by-one path (its Stripe call outside any
+    transaction), and the next batch starts after it — so every event sees the mirror and
+    hooks exactly as one-by-one processing would have left them. Events locked by another
+    worker are skipped (it holds them; if it fails them, the re-drive retries them) and
+    events already processed are left alone. If anything in a batch raises, the whole
+    batch rolls back (nothing half-done, on-commit callbacks dropped) and its events are
+    processed one by one, so the failing event is recorded ``failed`` and re-driven while
+    the others commit. A failure is logged and recorded on its event, never raised.
+    """
+    pending = sorted(set(event_pks))
+    processed = 0
+    index = 0
+    while index < len(pending):
+        chunk = pending[index : index + WEBHOOK_BATCH]
+        try:
+            settled, handled = _settle_batch(chunk)
+        except Exception as exc:
+            logger.warning(
+                "stripe events batch of %s failed (%s): processed one by one",
+                len(chunk),
+                type(exc).__name__,
+            )
+            processed += sum(_process_one(pk) for pk in chunk)
+            index += len(chunk)
+            continue
+        processed += settled
+        index += handled
+        if handled < len(chunk):  # the event at ``handled`` needs the re-read path
+            processed += _process_one(chunk[handled], reread=True)
+            index += 1
+    return processed
+
+
+def _process_one(event_pk: int, *, reread: bool = False) -> int:
+    """One event alone (``reread``: its payload did not settle it); 1 when processed here.
+    A failure is already recorded on the event by the service: logged, not raised."""
+    try:
+        if reread:
+            event = _process_with_reread(event_pk)
+        else:
+            event = stripe_event_process(event_pk=event_pk)
+    except Exception as exc:
+        logger.info("stripe event pk=%s: %s, re-driven later", event_pk, type(exc).__name__)
+        return 0
+    return 1 if event.status in DONE else 0
+
+
+def _settle_batch(chunk: list[int]) -> tuple[int, int]:
+    """One transaction: settle the leading events of ``chunk`` from their payloads;
+    ``(settled, handled)`` — ``handled`` leading events need nothing more (settled, done
+    already, or held by another worker); the one after them needs the re-read path."""
+    with transaction.atomic():
+        locked = {
+            event.pk: event
+            for event in StripeEvent.objects.select_for_update(of=("self",), skip_locked=True)
+            .filter(pk__in=chunk)
+            .exclude(status__in=DONE)
+        }
+        workspaces = Workspace.objects.in_bulk({e.workspace_id for e in locked.values()})
+        settled: list[StripeEvent] = []
+        handled = len(chunk)
+        for position, pk in enumerate(chunk):
+            event = locked.get(pk)
+            if event is None:
+                continue
+            event.workspace = workspaces[event.workspace_id]
+            if not _settle(event, event.workspace):
+                handled = position
+                break
+            settled.append(event)
+        if settled:
+            StripeEvent.objects.filter(pk__in=[event.pk for event in settled]).update(
+                status=StripeEvent.Status.PROCESSED,
+                error="",
+                processed_at=timezone.now(),
+                attempts=F("attempts") + 1,
+            )
+    return len(settled), handled
+
+
+def stripe_events_drain(*, event_pk: int, limit: int = WEBHOOK_BATCH) -> int:
+    """A worker's doorbell (``event_pk`` was stored): process it together with the oldest
+    events of its workspace still waiting (``received``), in one batch; how many processed.
+
+    During a burst the first doorbell's worker takes the events queued behind it, whose
+    own doorbells then find them processed (one ``SELECT``). The doorbell's event is
+    processed even when it is ``failed`` (the re-drive rings for failed events too).
+    """
+    found = StripeEvent.objects.filter(pk=event_pk).values_list("workspace_id", "status").first()
+    if found is None or found[1] in DONE:
+        return 0
+    waiting = list(
+        StripeEvent.objects.filter(workspace_id=found[0], status=StripeEvent.Status.RECEIVED)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    if event_pk not in waiting:
+        waiting.append(event_pk)
+    return stripe_events_process_batch(event_pks=waiting)
 
 
 def _process_with_reread(event_pk: int) -> StripeEvent:
@@ -427,6 +553,22 @@ def _finish(
 ) -> StripeEvent:
     """Run the hooks (the mirror holds the event's state, or a newer one) and mark the event
     processed, in the caller's transaction."""
+    _run_hooks(workspace, locked, payload, obj, current, hooks)
+    locked.status = StripeEvent.Status.PROCESSED
+    locked.error = ""
+    locked.processed_at = timezone.now()
+    locked.save(update_fields=["status", "error", "processed_at", "attempts"])
+    return locked
+
+
+def _run_hooks(
+    workspace: Workspace,
+    locked: StripeEvent,
+    payload: Obj,
+    obj: Obj,
+    current: Obj | None,
+    hooks: list[WebhookHook],
+) -> None:
     webhook = WebhookEvent(
         workspace=workspace,
         stored=locked,
@@ -439,11 +581,6 @@ def _finish(
     )
     for hook in hooks:
         hook(webhook)
-    locked.status = StripeEvent.Status.PROCESSED
-    locked.error = ""
-    locked.processed_at = timezone.now()
-    locked.save(update_fields=["status", "error", "processed_at", "attempts"])
-    return locked
 
 
 def _apply(workspace: Workspace, refresh: Refresh, *, read_at: datetime, created: int) -> None:

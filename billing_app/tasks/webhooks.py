@@ -1,6 +1,7 @@
 """Celery task processing a stored Stripe event. Ids in, one service call out.
 
-The stored ``StripeEvent`` is the truth and this task only its doorbell: one attempt,
+The stored ``StripeEvent`` is the truth and this task only its doorbell (it drains the
+events waiting behind it in batches, ``services.webhooks.stripe_events_drain``): one attempt,
 no Celery retry. An event that fails (Stripe unavailable while its object was
 re-read, or anything else) is left ``failed`` by the service and re-driven by
 ``outbox_redrive_task`` every minute after a backoff (``stripe_event_retry_delay``),
@@ -15,7 +16,7 @@ import logging
 from celery import shared_task
 
 from ..errors import ProviderUnavailable
-from ..services.webhooks import stripe_event_process, stripe_events_requeue
+from ..services.webhooks import stripe_events_drain, stripe_events_requeue
 
 logger = logging.getLogger(__name__)
 
@@ -25,8 +26,11 @@ logger = logging.getLogger(__name__)
     name="billing_app.tasks.webhooks.stripe_event_process_task", acks_late=True, ignore_result=True
 )
 def stripe_event_process_task(event_pk: int) -> None:
+    """Process the event and the ones of its workspace waiting behind it, in batches
+    (``stripe_events_drain``): a burst is drained a batch per commit, and the doorbells of
+    events already drained cost one ``SELECT``. Failures are recorded on their events."""
     try:
-        stripe_event_process(event_pk=event_pk)
+        stripe_events_drain(event_pk=event_pk)
     except ProviderUnavailable:  # recorded on the event; the re-drive tries again
         logger.info("stripe event %s: Stripe unavailable, re-driven later", event_pk)
 
