@@ -48,6 +48,7 @@ from typing import Any
 
 import stripe
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -263,6 +264,34 @@ def _enqueue(event_pk: int) -> None:
         )
 
 
+# The doorbell of a burst (issue 15): one processing task per workspace is enough while one
+# is queued and has not started reading; intake rings only when this flag was not set.
+DRAIN_FLAG_SECONDS = 60
+
+
+def _drain_flag(workspace_id: int) -> str:
+    return f"webhooks:drain-queued:{workspace_id}"
+
+
+def _ring(workspace_id: int, event_pk: int) -> None:
+    """After the event's commit: queue a drain of its workspace unless one is already queued.
+
+    A drain clears the flag *before* its first read of the waiting events
+    (``stripe_events_drain``), so a flag found set means a drain that has not read yet
+    and will see this committed event. One Redis ``SET NX`` instead of a Celery message per
+    event. With the cache away (``add`` false and ``get`` empty) the doorbell rings as
+    before; a queued drain that is lost leaves the flag for at most
+    ``DRAIN_FLAG_SECONDS``, after which the minute re-drive takes what it left waiting.
+    """
+    key = _drain_flag(workspace_id)
+    try:
+        if not cache.add(key, event_pk, DRAIN_FLAG_SECONDS) and cache.get(key) is not None:
+            return
+    except Exception as exc:  # a cache backend that raises: ring, as without the flag
+        logger.info("webhook drain flag unavailable (%s): doorbell rung", type(exc).__name__)
+    _enqueue(event_pk)
+
+
 def webhook_event_customer_id(obj: Obj) -> str:
     """The customer an event's object belongs to: its ``customer`` (an id, or an expanded
     customer's id), or its own id when the object is a customer — as the backfill of
@@ -299,14 +328,14 @@ def stripe_event_receive(*, workspace: Workspace, event: Obj) -> tuple[StripeEve
                 stored = StripeEvent.objects.create(**fields)
         else:  # one autocommitted INSERT: no BEGIN / COMMIT round trips around it
             stored = StripeEvent.objects.create(**fields)
-        transaction.on_commit(partial(_enqueue, stored.pk))
+        transaction.on_commit(partial(_ring, workspace.pk, stored.pk))
     except IntegrityError:
         found = StripeEvent.objects.filter(workspace=workspace, event_id=event["id"]).first()
         if found is None:  # not the redelivery: something else broke the insert
             raise
         stored = found
         if stored.status not in DONE:
-            transaction.on_commit(partial(_enqueue, stored.pk))
+            transaction.on_commit(partial(_ring, workspace.pk, stored.pk))
         return stored, False
     return stored, True
 
@@ -484,25 +513,43 @@ def _settle_batch(chunk: list[int]) -> tuple[int, int]:
     return len(settled), handled
 
 
-def stripe_events_drain(*, event_pk: int, limit: int = WEBHOOK_BATCH) -> int:
-    """A worker's doorbell (``event_pk`` was stored): process it together with the oldest
-    events of its workspace still waiting (``received``), in one batch; how many processed.
+# One drain task reads at most this many events, then queues the next drain (a task that
+# never ends would outlive the broker's visibility timeout during an endless inflow).
+DRAIN_MAX = 5000
 
-    During a burst the first doorbell's worker takes the events queued behind it, whose
-    own doorbells then find them processed (one ``SELECT``). The doorbell's event is
-    processed even when it is ``failed`` (the re-drive rings for failed events too).
+
+def stripe_events_drain(*, event_pk: int, limit: int = WEBHOOK_BATCH) -> int:
+    """A worker's doorbell (``event_pk`` was stored): process it and every event of its
+    workspace waiting (``received``) when the drain starts, in batches of ``limit``, in
+    arrival order; how many were processed.
+
+    The workspace's drain flag (``_ring``) is cleared before the first read, so an event
+    stored after that read rings again; the events stored before it are all read here
+    (pk cursor). The doorbell's event is processed even when it is ``failed`` (the re-drive
+    rings for failed events too). Events another worker holds are left to it.
     """
     found = StripeEvent.objects.filter(pk=event_pk).values_list("workspace_id", "status").first()
-    if found is None or found[1] in DONE:
+    if found is None:
         return 0
-    waiting = list(
-        StripeEvent.objects.filter(workspace_id=found[0], status=StripeEvent.Status.RECEIVED)
-        .order_by("pk")
-        .values_list("pk", flat=True)[:limit]
-    )
-    if event_pk not in waiting:
-        waiting.append(event_pk)
-    return stripe_events_process_batch(event_pks=waiting)
+    workspace_id, status = found
+    cache.delete(_drain_flag(workspace_id))  # before reading: later events ring again
+    waiting_after = StripeEvent.objects.filter(
+        workspace_id=workspace_id, status=StripeEvent.Status.RECEIVED
+    ).order_by("pk")
+    cursor, read, processed = 0, 0, 0
+    while read < DRAIN_MAX:
+        pks = list(waiting_after.filter(pk__gt=cursor).values_list("pk", flat=True)[:limit])
+        if not read and status not in DONE and event_pk not in pks:
+            pks.append(event_pk)
+        if not pks:
+            return processed
+        cursor = max(cursor, *pks)
+        read += len(pks)
+        processed += stripe_events_process_batch(event_pks=pks)
+    following = waiting_after.filter(pk__gt=cursor).values_list("pk", flat=True).first()
+    if following is not None:
+        _enqueue(following)
+    return processed
 
 
 def _process_with_reread(event_pk: int) -> StripeEvent:
