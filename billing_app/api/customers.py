@@ -10,6 +10,7 @@ permission (it names no customer).
 
 from __future__ import annotations
 
+from django.http import HttpResponse
 from django.urls import re_path
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -193,12 +194,14 @@ class CustomerContextApi(APIView):
         "mirrored yet is fetched first.",
         responses={200: ContextSerializer, **customer_errors(401, 404, 503)},
     )
-    def get(self, request: Request, customer_id: str) -> Response:
+    def get(self, request: Request, customer_id: str) -> HttpResponse:
         context = billing_reader(request, customer_id)
-        # The snapshot's stored JSON (already serialized) plus the request's own fields;
+        # The snapshot's stored JSON text with the request's own fields spliced in front,
+        # answered as bytes (what the JSON renderer would write; never decoded here);
         # services/context_read.py says how it is read, cached and rebuilt.
-        return Response(
-            customer_context_answer(workspace=context.workspace, customer_id=customer_id)
+        return HttpResponse(
+            customer_context_answer(workspace=context.workspace, customer_id=customer_id),
+            content_type="application/json",
         )
 
 

@@ -178,6 +178,7 @@ class MirrorInvoice(MirrorObject):
                 fields=["workspace", "customer_id", "-created"], name="mirror_invoice_customer_idx"
             ),
             models.Index(fields=["workspace", "status"], name="mirror_invoice_status_idx"),
+            models.Index(fields=["workspace", "payment_intent_id"], name="mirror_invoice_pi_idx"),
         ]
 
 

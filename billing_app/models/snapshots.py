@@ -12,13 +12,23 @@ the customer's whole history. The row is also its own outbox entry:
 * ``built_version < wanted_version`` is the pending condition the re-drive scans
   (``snapshot_pending_idx``), like ``StripeEvent`` rows that are their own outbox.
 
+The context is stored as JSON *text* (``body``), exactly as the API answers it minus
+the per-request fields: the read path splices those in front of it and answers the
+bytes, never decoding and re-encoding the customer's lists on a panel open.
+
 Time moves the context too (a trial ends, a failure leaves the 90-day window, an
 approval expires): ``valid_until`` (the billing clock) and ``valid_until_real`` (the
 wall clock) are the first instants at which any figure of ``data`` would change
-without a write. A snapshot read after either is rebuilt.
+without a write. A snapshot read after either is rebuilt. ``opened_at`` says when a
+panel last read the snapshot (moved at most once an hour per customer: a read does not
+write on every request); the time-driven re-drive rebuilds the snapshots opened in the
+last days whose horizon has passed (``snapshot_horizon_idx`` / ``snapshot_horizon_real_idx``).
 """
 
 from __future__ import annotations
+
+import json
+from typing import Any
 
 from django.db import models
 from django.db.models import F, Q
@@ -35,8 +45,8 @@ class CustomerSnapshot(models.Model):
     built_version = models.BigIntegerField(default=0)
     # The workspace's context_generation the data was built with (settings, catalog, names).
     workspace_generation = models.PositiveIntegerField(default=0)
-    # The context as the API serializes it, without the per-request fields.
-    data = models.JSONField(null=True, blank=True)
+    # The context as the API answers it (compact JSON text), without the per-request fields.
+    body = models.TextField(null=True, blank=True)
     # When the customer's mirrored data was read from the provider (the context's as_of).
     as_of = models.DateTimeField(null=True, blank=True)
     deleted = models.BooleanField(default=False)
@@ -45,6 +55,8 @@ class CustomerSnapshot(models.Model):
     valid_until = models.DateTimeField(null=True, blank=True)
     valid_until_real = models.DateTimeField(null=True, blank=True)
     build_ms = models.PositiveIntegerField(default=0)
+    # When a panel last read it (moved at most once an hour: ``services.snapshots``).
+    opened_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -57,7 +69,19 @@ class CustomerSnapshot(models.Model):
                 fields=["workspace", "customer_id"],
                 condition=Q(built_version__lt=F("wanted_version")),
                 name="snapshot_pending_idx",
-            )
+            ),
+            # The time-driven re-drive: horizons passed, per workspace (its own billing clock)
+            # and on the wall clock.
+            models.Index(
+                fields=["workspace", "valid_until"],
+                condition=Q(valid_until__isnull=False),
+                name="snapshot_horizon_idx",
+            ),
+            models.Index(
+                fields=["valid_until_real"],
+                condition=Q(valid_until_real__isnull=False),
+                name="snapshot_horizon_real_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -65,4 +89,9 @@ class CustomerSnapshot(models.Model):
 
     @property
     def current(self) -> bool:
-        return self.built_version >= self.wanted_version and self.data is not None
+        return self.built_version >= self.wanted_version and self.body is not None
+
+    @property
+    def data(self) -> dict[str, Any] | None:
+        """The stored context decoded (tests, the shell); the read path never decodes it."""
+        return None if self.body is None else json.loads(self.body)

@@ -21,7 +21,14 @@ once per customer), ``provider_status`` from the provider's recorded health, ``n
 the billing clock. While the provider is recorded down the answer carries an outage
 alert, so it is built from the mirror for that request (as before issue 15) and not stored.
 
-Stored data is served as stored: the DRF serializer ran when the snapshot was built.
+Stored data is served as stored, as text: the context was converted to the API's JSON
+shape and rendered when the snapshot was built, and the answer is the request's own
+fields rendered and spliced in front of the stored body (``_answer``) — the stored text
+is never decoded and re-encoded, so a customer's long lists cost a copy, not a parse.
+
+A read that serves a stored snapshot also moves its ``opened_at`` when it is more than
+an hour old (``snapshots.snapshot_opened``: at most one write an hour per customer), for
+the time-driven re-drive; a build for a read stores it with the build.
 """
 
 from __future__ import annotations
@@ -37,46 +44,57 @@ from ..selectors.context import customer_context
 from ..selectors.mirror_freshness import customer_events_newer
 from .context_cache import customer_context_cached
 from .refresh import customer_freshness, customer_mirror_ensure, provider_health_status
-from .snapshots import StoredSnapshot, context_serialize, snapshot_build, snapshot_read
+from .snapshots import (
+    StoredSnapshot,
+    context_serialize,
+    json_render,
+    snapshot_build,
+    snapshot_opened,
+    snapshot_read,
+)
 
 
 def _answer(
-    data: dict[str, Any],
+    body: str,
     *,
     stale: bool,
     refreshing: bool,
     provider_status: str,
     now: datetime,
-) -> dict[str, Any]:
-    """The stored context with the request's own fields, in the documented order."""
-    answer: dict[str, Any] = {
-        "customer": data["customer"],
-        "as_of": data["as_of"],
-        "stale": stale,
-        "refreshing": refreshing,
-        "provider_status": provider_status,
-        "now": now.isoformat(),
-    }
-    answer.update(data)
-    return answer
+) -> bytes:
+    """The stored body (a JSON object's text) with the request's own fields in front of its
+    keys: ``{"stale":…,"refreshing":…,"provider_status":…,"now":…,`` + the body after its
+    ``{``. The same keys and values as the serializer's answer; the body is not parsed."""
+    head = json_render(
+        {
+            "stale": stale,
+            "refreshing": refreshing,
+            "provider_status": provider_status,
+            "now": now.isoformat(),
+        }
+    )
+    return head[:-1] + b"," + body[1:].encode()
 
 
-def _outage_answer(*, workspace: Workspace, customer_id: str) -> dict[str, Any]:
+def _outage_answer(*, workspace: Workspace, customer_id: str) -> bytes:
     """The provider is recorded down: the context with its outage alert, built for this request."""
     state = customer_mirror_ensure(workspace=workspace, customer_id=customer_id)
-    return context_serialize(
-        customer_context(
-            workspace=workspace,
-            customer=state.customer,
-            stale=state.stale,
-            refreshing=state.refreshing,
-            provider_status=state.provider_status,
+    return json_render(
+        context_serialize(
+            customer_context(
+                workspace=workspace,
+                customer=state.customer,
+                stale=state.stale,
+                refreshing=state.refreshing,
+                provider_status=state.provider_status,
+            )
         )
     )
 
 
-def customer_context_answer(*, workspace: Workspace, customer_id: str) -> dict[str, Any]:
-    """The panel's whole context for ``customer_id`` (``docs/api.md``), as the API answers it.
+def customer_context_answer(*, workspace: Workspace, customer_id: str) -> bytes:
+    """The panel's whole context for ``customer_id`` (``docs/api.md``) as the API answers
+    it: JSON, UTF-8 (the body of a 200).
 
     Raises ``NotFound`` (404) for a customer neither the mirror nor the workspace's
     provider knows, ``ProviderUnavailable`` (503) when it must be fetched and cannot be.
@@ -92,11 +110,17 @@ def customer_context_answer(*, workspace: Workspace, customer_id: str) -> dict[s
         stored = snapshot_read(workspace=workspace, customer_id=customer_id)
         if stored is not None and stored.current(now=now, real_now=real_now):
             read["superseded"] = stored.superseded
+            snapshot_opened(
+                workspace_id=workspace.pk,
+                customer_id=customer_id,
+                opened_at=stored.opened_at,
+                real_now=real_now,
+            )
         else:
             # The version is the one read above, before the mirror is: a write committing
             # during the build leaves the stored snapshot behind it, never ahead.
             versions = None
-            if stored is not None and stored.data is not None:
+            if stored is not None and stored.body is not None:
                 versions = (stored.wanted_version, stored.generation)
             state = customer_mirror_ensure(workspace=workspace, customer_id=customer_id)
             stored = snapshot_build(
@@ -106,6 +130,7 @@ def customer_context_answer(*, workspace: Workspace, customer_id: str) -> dict[s
                 versions=versions,
                 now=now,
                 real_now=real_now,
+                opened=True,
             )
             read["flags"] = (state.stale, state.refreshing)
         return stored.cache_payload()
@@ -131,9 +156,9 @@ def customer_context_answer(*, workspace: Workspace, customer_id: str) -> dict[s
                 workspace_id=workspace.pk, customer_id=customer_id, as_of=snapshot.as_of
             ),
         )
-    assert snapshot.data is not None  # built above for a mirrored customer
+    assert snapshot.body is not None  # built above for a mirrored customer
     return _answer(
-        snapshot.data,
+        snapshot.body,
         stale=stale,
         refreshing=refreshing,
         provider_status=provider_status,

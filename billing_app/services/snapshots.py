@@ -24,8 +24,11 @@ current.
 
 **Build.** ``snapshot_build`` reads ``wanted_version`` and the generation first (one
 query), then builds the whole context from the mirror inside ``horizon_collect`` and
-serializes it with the API's serializer (``selectors.context.serialize``) minus the
-per-request fields (``stale``, ``refreshing``, ``provider_status``, ``now``). It stores
+converts it to the API's JSON shape minus the per-request fields (``stale``,
+``refreshing``, ``provider_status``, ``now``) with ``context_to_json`` — compiled from
+the API's serializer (``selectors.context.serialize``), equal to its output, without
+DRF's per-call cost — and renders it as the API's JSON renderer would, into ``body``
+(text: the read path answers it without decoding it). It stores
 with one conditional ``UPDATE``: only over an older build (a lower version; the same
 version under an older generation; the same version and generation built earlier), so
 a build that raced a newer write never overwrites the newer one, and nothing moves
@@ -36,9 +39,25 @@ backwards.
 their comparisons with ``now`` would flip (``selectors.context.horizon``); the build
 stores the first of them as ``valid_until`` (billing clock) and ``valid_until_real``
 (wall clock). A snapshot read at or after either is not current. The re-drive also
-rebuilds, ahead of the read, recently built snapshots whose horizon has passed.
+rebuilds, ahead of the next read, the snapshots a panel opened within ``REDRIVE_RECENT``
+whose horizon has passed (``snapshot_horizon_idx`` / ``snapshot_horizon_real_idx``; a
+bounded batch per run). Not *before* it passes: a build at an earlier instant would
+compute the same answer and the same horizon — the figures flip at that instant, not
+before — so the re-drive can only shorten the time a passed horizon waits for a read
+(at most a minute, beat's period) rather than anticipate it.
 
-**Read.** ``snapshot_read`` is one indexed query: the row, the workspace's current
+**Opened.** ``opened_at`` (when a panel last read the snapshot) is what "in use" means to
+the time-driven re-drive. A read moves it only when it is older than ``OPENED_EVERY``
+(an hour), with a conditional ``UPDATE`` — so a panel open writes at most once an hour
+per customer, not on every request (the Redis accelerator's hits, up to a minute old,
+do not move it at all). The imprecision is harmless: the re-drive's window is days
+wide, an hour of it changes which snapshots it rebuilds by at most the customers last
+opened between 7 days and 7 days and an hour ago, and a read of any snapshot the
+re-drive skipped rebuilds it anyway. A build for a read stores ``opened_at`` with the
+build's own ``UPDATE``.
+
+**Read.** ``snapshot_read`` is one indexed query: the row (its text, not decoded), the
+workspace's current
 generation (a join: never a cached copy of the workspace) and whether a webhook event
 about the customer newer than ``as_of`` is stored but not applied
 (``stripe_event_pending_cust_idx``), which makes the answer ``stale``.
@@ -56,13 +75,15 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import DateTimeField, Exists, ExpressionWrapper, F, OuterRef, Q, Subquery
 from django.utils import timezone
+from rest_framework.renderers import JSONRenderer
 
 from ..clock import billing_now
 from ..models import CustomerSnapshot, MirrorCustomer, Workspace
 from ..queue import enqueue
 from ..selectors.context import customer_context
 from ..selectors.context.horizon import horizon_collect
-from ..selectors.context.serialize import PER_REQUEST_FIELDS, ContextSerializer
+from ..selectors.context.serialize import ContextSerializer
+from ..selectors.context.serialize_fast import context_to_json
 from ..selectors.mirror_freshness import customer_data_as_of, customer_pending_events
 
 logger = logging.getLogger(__name__)
@@ -72,9 +93,13 @@ SNAPSHOT_TASK = "billing_app.snapshot_rebuild"
 # The re-drive's bounds per run (every minute on beat).
 REDRIVE_PENDING_BATCH = 200
 REDRIVE_EXPIRED_BATCH = 100
-# "Opened recently" for the time-driven re-drive: built within this long (a read that
+# "In use" for the time-driven re-drive: a panel opened it within this long (a read that
 # finds the snapshot not current rebuilds it, and so does every write).
 REDRIVE_RECENT = timedelta(days=7)
+# A read moves ``opened_at`` only when it is older than this: at most one write an hour.
+OPENED_EVERY = timedelta(hours=1)
+
+_RENDERER = JSONRenderer()
 
 _last_warning = 0.0
 
@@ -204,9 +229,10 @@ def snapshot_mark_stale(*, workspace_id: int, customer_id: str | None = None) ->
 
 @dataclass(frozen=True)
 class StoredSnapshot:
-    """A snapshot as the read path serves it (``data`` without the per-request fields)."""
+    """A snapshot as the read path serves it (``body``: JSON text without the per-request
+    fields)."""
 
-    data: dict[str, Any] | None
+    body: str | None
     as_of: datetime | None
     deleted: bool
     valid_until: datetime | None
@@ -216,11 +242,12 @@ class StoredSnapshot:
     workspace_generation: int = 0
     generation: int = 0  # the workspace's, when read
     superseded: bool = False  # an unapplied event newer than as_of (``snapshot_read`` only)
+    opened_at: datetime | None = None  # ``snapshot_read`` only
 
     def current(self, *, now: datetime, real_now: datetime) -> bool:
         """Built from the latest write, under the workspace's generation, and still true now."""
         return (
-            self.data is not None
+            self.body is not None
             and self.built_version >= self.wanted_version
             and self.workspace_generation == self.generation
             and self.time_valid(now=now, real_now=real_now)
@@ -235,7 +262,7 @@ class StoredSnapshot:
     def cache_payload(self) -> dict[str, Any]:
         """What the Redis accelerator keeps (``context_cache``): no versions, no event flag."""
         return {
-            "data": self.data,
+            "body": self.body,
             "as_of": self.as_of,
             "deleted": self.deleted,
             "valid_until": self.valid_until,
@@ -245,7 +272,7 @@ class StoredSnapshot:
     @classmethod
     def from_cache(cls, payload: dict[str, Any]) -> StoredSnapshot:
         return cls(
-            data=payload["data"],
+            body=payload["body"],
             as_of=payload["as_of"],
             deleted=payload["deleted"],
             valid_until=payload["valid_until"],
@@ -280,8 +307,20 @@ def _versions(workspace_id: int, customer_id: str) -> tuple[int, int]:
 
 
 def context_serialize(context: dict[str, Any]) -> dict[str, Any]:
-    """The context as the API answers it (the DRF serializer's output, plain dicts)."""
+    """The context as the API answers it (the DRF serializer's output, plain dicts): the
+    outage answer, built per request; the snapshot build uses ``context_body``."""
     return _plain(ContextSerializer(context).data)
+
+
+def json_render(data: Any) -> bytes:
+    """``data`` as the API's JSON renderer writes it (compact, UTF-8, U+2028/9 escaped)."""
+    return _RENDERER.render(data)
+
+
+def context_body(context: dict[str, Any]) -> str:
+    """The snapshot's stored text: the context as the API answers it, minus the per-request
+    fields (``context_to_json``, equal to ``ContextSerializer``'s output), rendered."""
+    return json_render(context_to_json(context)).decode()
 
 
 def _plain(value: Any) -> Any:
@@ -301,6 +340,7 @@ def snapshot_build(
     versions: tuple[int, int] | None = None,
     now: datetime | None = None,
     real_now: datetime | None = None,
+    opened: bool = False,
 ) -> StoredSnapshot:
     """Build the customer's context from the mirror and store it, unless a newer build is there.
 
@@ -310,7 +350,8 @@ def snapshot_build(
 
     ``versions`` — ``(wanted_version, generation)`` as the caller just read them, before
     anything of the mirror (``snapshot_read``); ``now`` / ``real_now`` — the clocks the
-    caller read: each saves a query.
+    caller read: each saves a query. ``opened`` — built for a panel's read: ``opened_at``
+    is stored with it.
     """
     customer_id = str(customer_id)
     version, generation = versions or _versions(workspace.pk, customer_id)
@@ -321,7 +362,7 @@ def snapshot_build(
     now = now or billing_now(workspace)
     real_now = real_now or timezone.now()
     started = time.perf_counter()
-    data: dict[str, Any] | None = None
+    body: str | None = None
     as_of = None
     valid_until = valid_until_real = None
     if customer is not None:
@@ -329,12 +370,11 @@ def snapshot_build(
             context = customer_context(
                 workspace=workspace, customer=customer, now=now, real_now=real_now
             )
-        data = context_serialize(context)
-        for name in PER_REQUEST_FIELDS:
-            data.pop(name, None)
+        body = context_body(context)
         as_of = customer_data_as_of(customer=customer)
         valid_until, valid_until_real = horizon.billing, horizon.real
     build_ms = int((time.perf_counter() - started) * 1000)
+    opened_at = {"opened_at": real_now} if opened else {}
     CustomerSnapshot.objects.filter(workspace_id=workspace.pk, customer_id=customer_id).filter(
         Q(built_version__lt=version)
         | Q(built_version=version, workspace_generation__lt=generation)
@@ -343,16 +383,17 @@ def snapshot_build(
     ).update(
         built_version=version,
         workspace_generation=generation,
-        data=data,
+        body=body,
         as_of=as_of,
         deleted=bool(customer is not None and customer.deleted),
         built_at=real_now,
         valid_until=valid_until,
         valid_until_real=valid_until_real,
         build_ms=min(build_ms, 2**31 - 1),
+        **opened_at,
     )
     return StoredSnapshot(
-        data=data,
+        body=body,
         as_of=as_of,
         deleted=bool(customer is not None and customer.deleted),
         valid_until=valid_until,
@@ -383,7 +424,7 @@ def snapshot_read(*, workspace: Workspace, customer_id: str) -> StoredSnapshot |
             ),
         )
         .values(
-            "data",
+            "body",
             "as_of",
             "deleted",
             "valid_until",
@@ -393,11 +434,26 @@ def snapshot_read(*, workspace: Workspace, customer_id: str) -> StoredSnapshot |
             "workspace_generation",
             "generation",
             "superseded",
+            "opened_at",
         )[:1]
     )
     if not rows:
         return None
     return StoredSnapshot(**rows[0])
+
+
+def snapshot_opened(
+    *, workspace_id: int, customer_id: str, opened_at: datetime | None, real_now: datetime
+) -> None:
+    """A panel read the snapshot: move ``opened_at`` — only when the value read
+    (``opened_at``) is older than ``OPENED_EVERY``, and then with a conditional ``UPDATE``
+    (a concurrent read that moved it first makes this one a no-op)."""
+    cutoff = real_now - OPENED_EVERY
+    if opened_at is not None and opened_at >= cutoff:
+        return
+    CustomerSnapshot.objects.filter(workspace_id=workspace_id, customer_id=customer_id).filter(
+        Q(opened_at__isnull=True) | Q(opened_at__lt=cutoff)
+    ).update(opened_at=real_now)
 
 
 # --- re-drive -------------------------------------------------------------------------------
@@ -423,9 +479,11 @@ def snapshots_redrive() -> int:
 
     1. Pending rows (``built_version < wanted_version``: a lost doorbell, a worker that died),
        by ``snapshot_pending_idx``, at most ``REDRIVE_PENDING_BATCH``.
-    2. Snapshots built within ``REDRIVE_RECENT`` (customers in use) whose time horizon has
-       passed on their workspace's clock, at most ``REDRIVE_EXPIRED_BATCH`` — so a trial
-       ending or a failure leaving its window is computed before the next panel open.
+    2. Snapshots a panel opened within ``REDRIVE_RECENT`` (customers in use) whose time
+       horizon has passed — on the wall clock (``snapshot_horizon_real_idx``, one query) or
+       on their workspace's billing clock (``snapshot_horizon_idx``, one probe per active
+       workspace) — at most ``REDRIVE_EXPIRED_BATCH`` in all, the longest passed first — so a
+       trial ending or a failure leaving its window is computed before the next panel open.
 
     Returns how many snapshots were built. One failing customer does not stop the run.
     """
@@ -439,24 +497,29 @@ def snapshots_redrive() -> int:
     for workspace_id, customer_id in pending:
         built += _rebuild_logged(workspaces.get(workspace_id), customer_id)
     real_now = timezone.now()
-    left = REDRIVE_EXPIRED_BATCH
+    in_use = CustomerSnapshot.objects.filter(
+        workspace__is_active=True,
+        body__isnull=False,
+        opened_at__gte=real_now - REDRIVE_RECENT,
+        built_version__gte=F("wanted_version"),
+    )
+    due: dict[tuple[int, str], None] = dict.fromkeys(
+        in_use.filter(valid_until_real__lte=real_now)
+        .order_by("valid_until_real")
+        .values_list("workspace_id", "customer_id")[:REDRIVE_EXPIRED_BATCH]
+    )
     for workspace in workspaces.values():
-        if left <= 0:
+        if len(due) >= REDRIVE_EXPIRED_BATCH:
             break
-        now = billing_now(workspace)
-        expired = list(
-            CustomerSnapshot.objects.filter(
-                workspace=workspace,
-                data__isnull=False,
-                built_at__gte=real_now - REDRIVE_RECENT,
-                built_version__gte=F("wanted_version"),
+        due.update(
+            dict.fromkeys(
+                in_use.filter(workspace=workspace, valid_until__lte=billing_now(workspace))
+                .order_by("valid_until")
+                .values_list("workspace_id", "customer_id")[: REDRIVE_EXPIRED_BATCH - len(due)]
             )
-            .filter(Q(valid_until__lte=now) | Q(valid_until_real__lte=real_now))
-            .values_list("customer_id", flat=True)[:left]
         )
-        for customer_id in expired:
-            built += _rebuild_logged(workspace, customer_id)
-        left -= len(expired)
+    for workspace_id, customer_id in due:
+        built += _rebuild_logged(workspaces.get(workspace_id), customer_id)
     return built
 
 
@@ -475,9 +538,12 @@ __all__ = [
     "REDRIVE_PENDING_BATCH",
     "SNAPSHOT_TASK",
     "StoredSnapshot",
+    "context_body",
     "context_serialize",
+    "json_render",
     "snapshot_build",
     "snapshot_mark_stale",
+    "snapshot_opened",
     "snapshot_read",
     "snapshot_rebuild",
     "snapshots_redrive",

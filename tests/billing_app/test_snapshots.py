@@ -412,18 +412,83 @@ def test_with_the_broker_down_the_write_commits_and_the_redrive_rebuilds(
     assert shown["status"] == "refunded"
 
 
-def test_the_redrive_rebuilds_snapshots_whose_horizon_passed(seeded):
-    # given Acme's snapshot, and the billing clock past its horizon
+def test_the_redrive_rebuilds_opened_snapshots_whose_horizon_passed(seeded, api_as):
+    # given Acme's snapshot opened in a panel, Globex's never opened, and the billing clock
+    # past both horizons
+    read(api_as(seeded.workspace, Role.L1), ACME)
     snapshot = row(seeded.workspace, ACME)
-    assert snapshot.valid_until is not None
+    assert snapshot.valid_until is not None and snapshot.opened_at is not None
+    others = CustomerSnapshot.objects.filter(
+        workspace=seeded.workspace, opened_at__isnull=True, valid_until__isnull=False
+    )
+    assert others.exists()
+    before = {s.customer_id: s.built_at for s in others}
+    latest = max(s.valid_until for s in CustomerSnapshot.objects.filter(valid_until__isnull=False))
+    SandboxControl.objects.filter(workspace=seeded.workspace).update(
+        clock=max(latest, snapshot.valid_until) + timedelta(seconds=1)
+    )
+
+    # when the re-drive runs, then Acme's is rebuilt ahead of any read, the others wait for
+    # their first read
+    assert snapshots_redrive() == 1
+    assert row(seeded.workspace, ACME).built_at > snapshot.built_at
+    assert_true_snapshot(seeded.workspace, ACME)
+    assert {s.customer_id: s.built_at for s in others.all()} == before
+
+
+def test_the_redrive_leaves_snapshots_opened_more_than_a_week_ago(seeded, api_as):
+    read(api_as(seeded.workspace, Role.L1), ACME)
+    snapshot = row(seeded.workspace, ACME)
+    CustomerSnapshot.objects.filter(pk=snapshot.pk).update(
+        opened_at=timezone.now() - snapshots.REDRIVE_RECENT - timedelta(minutes=1)
+    )
     SandboxControl.objects.filter(workspace=seeded.workspace).update(
         clock=snapshot.valid_until + timedelta(seconds=1)
     )
+    assert snapshots_redrive() == 0
+    assert row(seeded.workspace, ACME).built_at == snapshot.built_at
 
-    # when the re-drive runs, then it is rebuilt ahead of any read
-    assert snapshots_redrive() >= 1
+
+def test_the_redrive_rebuilds_a_passed_wall_clock_horizon(seeded, api_as):
+    read(api_as(seeded.workspace, Role.L1), ACME)
+    snapshot = row(seeded.workspace, ACME)
+    CustomerSnapshot.objects.filter(pk=snapshot.pk).update(
+        valid_until_real=timezone.now() - timedelta(seconds=1)
+    )
+    assert snapshots_redrive() == 1
     assert row(seeded.workspace, ACME).built_at > snapshot.built_at
-    assert_true_snapshot(seeded.workspace, ACME)
+
+
+def test_a_panel_open_moves_opened_at_at_most_once_an_hour(seeded, api_as):
+    agent = api_as(seeded.workspace, Role.L1)
+    assert row(seeded.workspace, ACME).opened_at is None  # built at write time, never opened
+
+    # the first open stores it; the next ones within the hour write nothing
+    sql: list[str] = []
+    read(agent, ACME, sql)
+    first = row(seeded.workspace, ACME).opened_at
+    assert first is not None
+    read(agent, ACME, sql)
+    assert not [q for q in sql if q.startswith("UPDATE") and "customersnapshot" in q]
+    assert row(seeded.workspace, ACME).opened_at == first
+
+    # an hour later, one conditional UPDATE moves it
+    CustomerSnapshot.objects.filter(workspace=seeded.workspace, customer_id=ACME).update(
+        opened_at=first - snapshots.OPENED_EVERY - timedelta(seconds=1)
+    )
+    read(agent, ACME, sql)
+    updates = [q for q in sql if q.startswith("UPDATE") and "customersnapshot" in q]
+    assert len(updates) == 1 and "opened_at" in updates[0]
+    assert row(seeded.workspace, ACME).opened_at > first
+
+
+def test_a_build_for_a_read_stores_opened_at_with_the_build(seeded, api_as):
+    snapshot_mark_stale(workspace_id=seeded.workspace.pk, customer_id=ACME)
+    sql: list[str] = []
+    read(api_as(seeded.workspace, Role.L1), ACME, sql)
+    updates = [q for q in sql if q.startswith("UPDATE") and "customersnapshot" in q]
+    assert len(updates) == 1 and "opened_at" in updates[0] and "body" in updates[0]
+    assert row(seeded.workspace, ACME).opened_at is not None
 
 
 # --- queries ------------------------------------------------------------------------------------
