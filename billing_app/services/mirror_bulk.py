@@ -6,9 +6,13 @@ webhook and costs a first panel load of a rich customer over two hundred queries
 (Acme's 22 months: ~230 queries, 150 ms and more on two busy cores), on top of
 the Stripe round trip the agent is already waiting for.
 
-``mirror_upsert_bulk`` gives the same end state with one ``SELECT`` per mirror
-table and one ``INSERT`` per table for the rows that do not exist yet — the usual
-case for a customer seen for the first time. Any object whose row already exists
+``mirror_upsert_bulk`` gives the same end state with one ``SELECT`` for every mirror
+table at once (a ``UNION ALL`` of the id lookups) and one ``INSERT`` per table for the
+rows that do not exist yet — the usual case for a customer seen for the first time.
+It runs in its caller's transaction without a savepoint of its own (only the inserts
+have one, for the race below), and ``mirror_bundle_upsert`` hands a customer it
+inserted back with ``bundle_synced_at`` already stored, so the first answer's bundle
+store needs no ``UPDATE`` and no re-read of the customer after it. Any object whose row already exists
 goes through ``mirror_upsert`` itself (its out-of-order guard, child clean-up and
 all), so the two paths never disagree about an existing row. The embedded
 children are expanded exactly as ``mirror_upsert`` expands them, and the clean-up
@@ -30,9 +34,9 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Model
+from django.db.models import IntegerField, Model, Value
 
-from ..models import MirrorSubscriptionItem, Workspace
+from ..models import MirrorCustomer, MirrorSubscriptionItem, Workspace
 from .mirror import mirror_discounts_deactivate, mirror_upsert
 from .mirror_fields import MAPPERS, ref, ts
 
@@ -79,7 +83,6 @@ def _expand(obj: Obj) -> list[Obj]:
     return out
 
 
-@transaction.atomic
 def mirror_upsert_bulk(
     *, workspace: Workspace, objects: Iterable[Obj | None], read_at: datetime
 ) -> int:
@@ -87,6 +90,46 @@ def mirror_upsert_bulk(
 
     Same result as calling ``mirror_upsert(workspace=, obj=, read_at=)`` for each object in turn.
     """
+    return _bulk(workspace, objects, read_at, synced_customer="")[0]
+
+
+def mirror_bundle_upsert(
+    *, workspace: Workspace, objects: Iterable[Obj | None], read_at: datetime, customer_id: str
+) -> MirrorCustomer | None:
+    """``mirror_upsert_bulk`` for a customer's bundle: when it inserts ``customer_id``'s row
+    (the first answer's case), the row is stored with ``bundle_synced_at = read_at`` and
+    returned — as the database holds it, so the caller needs no re-read. ``None``: the
+    customer was already mirrored (the caller moves ``bundle_synced_at`` forward itself)."""
+    return _bulk(workspace, objects, read_at, synced_customer=customer_id)[1]
+
+
+def _existing(workspace: Workspace, by_model: dict[type[Model], list[Obj]]) -> set[tuple[str, str]]:
+    """Which of the objects the mirror holds already: one query for every table."""
+    models = list(by_model)
+    lookups = [
+        model.objects.filter(  # type: ignore[attr-defined]
+            workspace=workspace, stripe_id__in=[p["id"] for p in by_model[model]]
+        )
+        .annotate(table=Value(index, output_field=IntegerField()))
+        .values_list("table", "stripe_id")
+        .order_by()
+        for index, model in enumerate(models)
+    ]
+    if not lookups:
+        return set()
+    found = lookups[0].union(*lookups[1:], all=True) if len(lookups) > 1 else lookups[0]
+    kind_of = {
+        (index, p["id"]): str(p["object"])
+        for index, model in enumerate(models)
+        for p in by_model[model]
+    }
+    return {(kind_of[(table, sid)], sid) for table, sid in found}
+
+
+@transaction.atomic(savepoint=False)
+def _bulk(
+    workspace: Workspace, objects: Iterable[Obj | None], read_at: datetime, synced_customer: str
+) -> tuple[int, MirrorCustomer | None]:
     top = [o for o in objects if o and o.get("id") and str(o.get("object")) in MAPPERS]
     slow = [o for o in top if o.get("object") == "customer" and o.get("deleted")]
     top = [o for o in top if o not in slow]
@@ -101,25 +144,23 @@ def mirror_upsert_bulk(
     by_model: dict[type[Model], list[Obj]] = {}
     for (kind, _), part in expanded.items():
         by_model.setdefault(MAPPERS[kind][0], []).append(part)
-    existing: set[tuple[str, str]] = set()
-    for model, parts in by_model.items():
-        found = model.objects.filter(  # type: ignore[attr-defined]
-            workspace=workspace, stripe_id__in=[p["id"] for p in parts]
-        ).values_list("stripe_id", flat=True)
-        kind_of = {p["id"]: str(p["object"]) for p in parts}
-        existing.update((kind_of[sid], sid) for sid in found)
+    existing = _existing(workspace, by_model)
+    synced: MirrorCustomer | None = None
     try:
         with transaction.atomic():
             for model, parts in by_model.items():
                 new = [p for p in parts if (str(p["object"]), p["id"]) not in existing]
                 if new:
-                    model.objects.bulk_create(  # type: ignore[attr-defined]
-                        [_row(model, workspace, p, stamp) for p in new]
-                    )
+                    rows = [_row(model, workspace, p, stamp) for p in new]
+                    for row in rows:
+                        if model is MirrorCustomer and row.stripe_id == synced_customer:  # type: ignore[attr-defined]
+                            row.bundle_synced_at = stamp  # type: ignore[attr-defined]
+                            synced = row  # type: ignore[assignment]
+                    model.objects.bulk_create(rows)  # type: ignore[attr-defined]
     except IntegrityError:  # a webhook stored one of them meanwhile: the careful path for all
         for obj in top + slow:
             mirror_upsert(workspace=workspace, obj=obj, read_at=stamp)
-        return len(top) + len(slow)
+        return len(top) + len(slow), None
     for (kind, sid), part in expanded.items():
         if (kind, sid) in existing:
             mirror_upsert(workspace=workspace, obj=part, read_at=stamp)
@@ -130,7 +171,11 @@ def mirror_upsert_bulk(
     for obj in slow:
         mirror_upsert(workspace=workspace, obj=obj, read_at=stamp)
     _invalidate(workspace, [o for o in top if (str(o["object"]), str(o["id"])) not in existing])
-    return len(top) + len(slow)
+    if synced is not None and synced.pk is None:  # a backend without RETURNING: read it
+        synced = MirrorCustomer.objects.filter(
+            workspace=workspace, stripe_id=synced_customer
+        ).first()
+    return len(top) + len(slow), synced
 
 
 def _row(model: type[Model], workspace: Workspace, obj: Obj, stamp: datetime) -> Model:

@@ -50,7 +50,7 @@ from ..queue import enqueue
 from ..selectors.mirror_freshness import customer_data_as_of, customer_mirror_superseded
 from .context_cache import customer_context_invalidate
 from .mirror import mirror_read_clock
-from .mirror_bulk import mirror_upsert_bulk
+from .mirror_bulk import mirror_bundle_upsert
 
 logger = logging.getLogger(__name__)
 
@@ -107,8 +107,17 @@ def customer_bundle_store(
     and move the customer's ``bundle_synced_at`` forward to it — never back.
 
     In bulk (``mirror_bulk``): a first panel load waits for this after the Stripe round trip.
+    A customer seen for the first time is inserted with its ``bundle_synced_at`` and
+    handed back as stored (no ``UPDATE``, no re-read: ``mirror_bundle_upsert``).
     """
-    mirror_upsert_bulk(workspace=workspace, objects=_bundle_objects(bundle), read_at=read_at)
+    inserted = mirror_bundle_upsert(
+        workspace=workspace,
+        objects=_bundle_objects(bundle),
+        read_at=read_at,
+        customer_id=customer_id,
+    )
+    if inserted is not None:
+        return inserted
     if (
         MirrorCustomer.objects.filter(workspace=workspace, stripe_id=customer_id)
         .filter(Q(bundle_synced_at__isnull=True) | Q(bundle_synced_at__lt=read_at))

@@ -125,3 +125,55 @@ def test_a_deleted_customer_is_marked_deleted(make_workspace, objects):
 
     # then the row stays, marked deleted
     assert MirrorCustomer.objects.get(workspace=workspace, stripe_id=customer["id"]).deleted
+
+
+def test_new_rows_cost_one_lookup_for_every_table_and_one_insert_per_table(make_workspace, objects):
+    workspace = make_workspace()
+    with CaptureQueriesContext(connection) as queries:
+        mirror_upsert_bulk(workspace=workspace, objects=objects, read_at=timezone.now())
+    sql = [q["sql"] for q in queries.captured_queries]
+    lookups = [q for q in sql if q.startswith("SELECT") and "billing_app_mirror" in q]
+    inserts = [q for q in sql if q.startswith("INSERT") and "billing_app_mirror" in q]
+    assert len(lookups) == 1 and "UNION ALL" in lookups[0]
+    tables = {model._meta.db_table for model in MODELS if model.objects.filter(workspace=workspace)}
+    # one INSERT per table (SQLite splits a long one by its bound-parameter limit)
+    assert {q.split('"')[1] for q in inserts} == tables
+    if connection.vendor == "postgresql":
+        assert len(inserts) == len(tables)
+    # no savepoint of its own besides the inserts' one (the caller's transaction is enough)
+    assert len([q for q in sql if q.startswith("SAVEPOINT")]) == 1
+
+
+def test_a_new_customer_comes_back_from_the_bundle_store_as_stored(make_workspace, objects):
+    from billing_app.providers.base import CustomerBundle
+    from billing_app.services.refresh import customer_bundle_store
+
+    workspace = make_workspace()
+    customer = next(o for o in objects if o["object"] == "customer")
+    mine = [o for o in objects if o.get("customer") == customer["id"]]
+    bundle = CustomerBundle(
+        customer=customer,
+        subscriptions=[o for o in mine if o["object"] == "subscription"],
+        invoices=[o for o in mine if o["object"] == "invoice"],
+        charges=[o for o in mine if o["object"] == "charge"],
+    )
+    read_at = timezone.now()
+    with CaptureQueriesContext(connection) as queries:
+        stored = customer_bundle_store(
+            workspace=workspace, customer_id=customer["id"], bundle=bundle, read_at=read_at
+        )
+    sql = [q["sql"] for q in queries.captured_queries]
+    # inserted with its bundle_synced_at: no UPDATE of it, no re-read after the store
+    assert not [q for q in sql if q.startswith("UPDATE") and "mirrorcustomer" in q]
+    assert not [q for q in sql if q.startswith('SELECT "billing_app_mirrorcustomer"."id"')]
+    fresh = MirrorCustomer.objects.get(workspace=workspace, stripe_id=customer["id"])
+    assert stored.pk == fresh.pk and stored.bundle_synced_at == read_at
+    names = [f.attname for f in MirrorCustomer._meta.concrete_fields]
+    assert {n: getattr(stored, n) for n in names} == {n: getattr(fresh, n) for n in names}
+
+    # a second store of the same customer moves bundle_synced_at forward the usual way
+    later = timezone.now()
+    again = customer_bundle_store(
+        workspace=workspace, customer_id=customer["id"], bundle=bundle, read_at=later
+    )
+    assert again.bundle_synced_at == later
