@@ -1353,3 +1353,104 @@ def stripe_signature(secret: str, payload: bytes, timestamp: int | None = None) 
     t = timestamp or int(time.time())
     mac = hmac.new(secret.encode(), f"{t}.".encode() + payload, hashlib.sha256).hexdigest()
     return f"t={t},v1={mac}"
+
+
+# --- a lean load generator for pre-built requests (issue 15, webhook_intake.py) ----------------
+
+
+@dataclass
+class PostResult:
+    """What ``post_prebuilt`` measured: requests sent, wall seconds, statuses, transport
+    errors, and the generator's own CPU seconds (all its processes)."""
+
+    count: int
+    seconds: float
+    statuses: dict[int, int]
+    errors: int
+    client_cpu: float
+
+
+def _post_worker(
+    host: str, port: int, shares: list[list[tuple[str, bytes, dict]]], start, out
+) -> None:  # type: ignore[no-untyped-def]
+    import collections
+    import http.client
+
+    statuses: collections.Counter = collections.Counter()
+    errors = [0]
+
+    def send(share: list[tuple[str, bytes, dict]]) -> None:
+        conn = http.client.HTTPConnection(host, port, timeout=60)
+        for path, body, headers in share:
+            try:
+                conn.request("POST", path, body=body, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                statuses[response.status] += 1
+            except (OSError, http.client.HTTPException):
+                errors[0] += 1
+                conn.close()
+                conn = http.client.HTTPConnection(host, port, timeout=60)
+        conn.close()
+
+    threads = [threading.Thread(target=send, args=(share,)) for share in shares]
+    cpu = os.times()
+    start.wait()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    after = os.times()
+    out.put((dict(statuses), errors[0], (after.user - cpu.user) + (after.system - cpu.system)))
+
+
+def post_prebuilt(
+    base: str,
+    requests_: list[tuple[str, bytes, dict]],
+    *,
+    connections: int = 8,
+    processes: int = 2,
+) -> PostResult:
+    """POST pre-built (pre-signed) requests once each over ``connections`` keep-alive
+    ``http.client`` connections spread over ``processes`` forked processes: no request is
+    built, signed or parsed beyond its status while the clock runs. Request ``i`` goes to
+    connection ``i % connections``, each connection sends in order (the list's order, about).
+    """
+    import collections
+    import multiprocessing
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base)
+    ctx = multiprocessing.get_context("fork")
+    per_conn: list[list[tuple[str, bytes, dict]]] = [[] for _ in range(connections)]
+    for i, request in enumerate(requests_):
+        per_conn[i % connections].append(request)
+    processes = max(1, min(processes, connections))
+    start, out = ctx.Event(), ctx.Queue()
+    procs = [
+        ctx.Process(
+            target=_post_worker,
+            args=(parts.hostname, parts.port, per_conn[p::processes], start, out),
+            daemon=True,
+        )
+        for p in range(processes)
+    ]
+    for proc in procs:
+        proc.start()
+    time.sleep(0.2)  # every process forked and waiting
+    began = time.perf_counter()
+    start.set()
+    results = [out.get(timeout=600) for _ in procs]
+    seconds = time.perf_counter() - began
+    for proc in procs:
+        proc.join(timeout=10)
+    statuses: collections.Counter = collections.Counter()
+    for found, _, _ in results:
+        statuses.update(found)
+    return PostResult(
+        count=sum(statuses.values()),
+        seconds=seconds,
+        statuses=statuses,
+        errors=sum(e for _, e, _ in results),
+        client_cpu=sum(c for _, _, c in results),
+    )

@@ -36,8 +36,10 @@ with no Stripe call.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
+import os
 import threading
 import time
 from collections import Counter
@@ -52,9 +54,9 @@ from _common import (
     gunicorn,
     ms,
     percentile,
+    post_prebuilt,
     print_machine,
     print_table,
-    run_load,
     stripe_event,
     stripe_signature,
     stripe_workspace,
@@ -205,28 +207,24 @@ def snapshot(workspace) -> dict:  # type: ignore[no-untyped-def]
     return rows
 
 
-def post_all(base: str, path: str, bodies: list[bytes], threads: int):  # type: ignore[no-untyped-def]
-    """POST each body once, signed now, from ``threads`` keep-alive clients; (sent, s, bad)."""
-    queue = list(reversed(bodies))  # pop() from the end: sent in ``created`` order
-    lock = threading.Lock()
-
-    def send(session, _i):  # type: ignore[no-untyped-def]
-        with lock:
-            if not queue:
-                return 200
-            body = queue.pop()
-        return session.post(
-            base + path,
-            data=body,
-            headers={
-                "Stripe-Signature": stripe_signature(SECRET, body),
+def post_all(base: str, path: str, bodies: list[bytes], connections: int, processes: int):  # type: ignore[no-untyped-def]
+    """POST each body once, signed before the clock starts, from ``connections`` keep-alive
+    ``http.client`` connections in ``processes`` processes (``post_prebuilt``); the result
+    carries the generator's own CPU seconds."""
+    now = int(time.time())  # every signature well inside the 300 s tolerance of the run
+    prebuilt = [
+        (
+            path,
+            body,
+            {
+                "Stripe-Signature": stripe_signature(SECRET, body, now),
                 "Content-Type": "application/json",
+                "Content-Length": str(len(body)),
             },
-        ).status_code
-
-    load = run_load(clients=threads, seconds=180, warmup=0, request=send, max_requests=len(bodies))
-    bad = load.errors + sum(v for k, v in load.statuses.items() if k != 200)
-    return load.count, load.seconds, bad
+        )
+        for body in bodies
+    ]
+    return post_prebuilt(base, prebuilt, connections=connections, processes=processes)
 
 
 def backfill(workspace, objects: list[Obj], read_at) -> None:  # type: ignore[no-untyped-def]
@@ -239,44 +237,82 @@ def backfill(workspace, objects: list[Obj], read_at) -> None:  # type: ignore[no
 
 
 class Drain:
-    """One worker's drain, event by event: wall time, this process's CPU time and SQL
-    statements, classed by whether the event made a Stripe call."""
+    """One worker's drain: the burst's wall time and this process's CPU time and SQL
+    statements, with the events that needed a re-read (timed one by one: they are processed
+    alone, outside the batches) set apart from those settled by their payloads."""
 
     def __init__(self) -> None:
-        self.quiet: list[float] = []
+        self.seconds = 0.0
+        self.cpu = 0.0
+        self.statements = 0
         self.calling: list[float] = []
-        self.quiet_cpu = 0.0
-        self.quiet_statements = 0
-        self.failures: Counter[str] = Counter()
+        self.calling_cpu = 0.0
+        self.calling_statements = 0
+        self.commits = 0
+        self.calling_commits = 0
+
+    def quiet(self, total: int) -> tuple[int, float, float, float, float]:
+        """(events, seconds, CPU s, statements, commits) of the events settled by payload."""
+        return (
+            total - len(self.calling),
+            self.seconds - sum(self.calling),
+            self.cpu - self.calling_cpu,
+            self.statements - self.calling_statements,
+            self.commits - self.calling_commits,
+        )
 
 
-def drain(pks: list[int], fake) -> Drain:  # type: ignore[no-untyped-def]
+def drain(first_pk: int, fake, *, batched: bool = True, pks: list[int] | None = None) -> Drain:  # type: ignore[no-untyped-def]
+    """``stripe_events_drain`` (what the Celery task calls on its doorbell) from ``first_pk``;
+    or, ``batched=False``, ``stripe_event_process`` on each of ``pks`` in turn."""
     from django.db import connection
 
-    from billing_app.services.webhooks import stripe_event_process
+    import billing_app.services.webhooks as service
 
     result = Drain()
-    statements = [0]
+    statements = [0, 0]
 
     def counting(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
         statements[0] += 1
         return execute(sql, params, many, context)
 
-    with connection.execute_wrapper(counting):
-        for pk in pks:
-            before, counted, cpu = fake.calls, statements[0], time.process_time()
-            began = time.perf_counter()
-            try:
-                stripe_event_process(event_pk=pk)
-            except Exception as exc:
-                result.failures[type(exc).__name__] += 1
-            took = time.perf_counter() - began
-            if fake.calls != before:
-                result.calling.append(took)
+    original_reread = service._process_with_reread
+    original_commit = connection.commit
+
+    def commit() -> None:
+        statements[1] += 1
+        original_commit()
+
+    def timed_reread(event_pk):  # type: ignore[no-untyped-def]
+        counted, commits = statements[0], statements[1]
+        cpu, began = time.process_time(), time.perf_counter()
+        try:
+            return original_reread(event_pk)
+        finally:
+            result.calling.append(time.perf_counter() - began)
+            result.calling_cpu += time.process_time() - cpu
+            result.calling_statements += statements[0] - counted
+            result.calling_commits += statements[1] - commits
+
+    service._process_with_reread = timed_reread
+    connection.commit = commit  # type: ignore[method-assign]
+    try:
+        with connection.execute_wrapper(counting):
+            cpu, began = time.process_time(), time.perf_counter()
+            if batched:
+                service.stripe_events_drain(event_pk=first_pk)
             else:
-                result.quiet.append(took)
-                result.quiet_cpu += time.process_time() - cpu
-                result.quiet_statements += statements[0] - counted
+                for pk in pks or []:
+                    # a failure is recorded on the event; the caller counts them
+                    with contextlib.suppress(Exception):
+                        service.stripe_event_process(event_pk=pk)
+            result.seconds = time.perf_counter() - began
+            result.cpu = time.process_time() - cpu
+            result.statements = statements[0]
+            result.commits = statements[1]
+    finally:
+        service._process_with_reread = original_reread
+        del connection.commit
     return result
 
 
@@ -302,7 +338,8 @@ def database_round_trips() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cycles", type=int, default=10, help="billing cycles in the burst")
-    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--connections", type=int, default=8, help="keep-alive connections")
+    parser.add_argument("--client-processes", type=int, default=2, help="load generator processes")
     parser.add_argument("--reread-sample", type=int, default=60, help="events, re-read path")
     args = parser.parse_args()
     cycles = max(1, min(args.cycles, 60))
@@ -346,31 +383,49 @@ def main() -> None:
         bodies = [json.dumps(e, separators=(",", ":")).encode() for e in events]
         path = f"/webhooks/stripe/{ws.slug}/"
         with gunicorn(env) as base:
+            # Warm-up, not counted: unsigned deliveries (400, nothing stored) open each
+            # worker thread's database connection, as on a server that has been up a while.
+            unsigned = [(path, b"{}", {"Content-Type": "application/json", "Content-Length": "2"})]
+            post_prebuilt(base, unsigned * 64, connections=args.connections, processes=1)
             cpu_before = group_cpu_seconds(base.pgid)
-            sent, seconds, bad = post_all(base, path, bodies, args.connections)
-            intake_cpu_ms = (group_cpu_seconds(base.pgid) - cpu_before) * 1000 / max(sent, 1)
+            posted = post_all(base, path, bodies, args.connections, args.client_processes)
+            intake_cpu_ms = (
+                (group_cpu_seconds(base.pgid) - cpu_before) * 1000 / max(posted.count, 1)
+            )
+            sent, seconds = posted.count, posted.seconds
+            bad = posted.errors + sum(n for status, n in posted.statuses.items() if status != 200)
             intake_rps = sent / seconds
+            cores = os.cpu_count() or 1
+            client_share = posted.client_cpu / (seconds * cores)
             stored = StripeEvent.objects.filter(workspace=ws).count()
             customers_named = (
                 StripeEvent.objects.filter(workspace=ws).exclude(customer_id="").count()
             )
 
-            # 2. one worker drains them in arrival order, payload first
+            # 2. one worker drains them: what the Celery task does on the first doorbell
+            # (stripe_events_drain: batches of payload-settled events, re-reads one by one)
             webhook_hook_register(event_type="*", hook=count_hook)
-            pks = list(
-                StripeEvent.objects.filter(workspace=ws)
-                .order_by("received_at", "pk")
-                .values_list("pk", flat=True)
-            )
+            first_pk = (
+                StripeEvent.objects.filter(workspace=ws).order_by("pk").values_list("pk", flat=True)
+            ).first()
             calls_before = fake.calls
-            began = time.perf_counter()
-            worker = drain(pks, fake)
-            quiet, calling, failures = worker.quiet, worker.calling, worker.failures
-            drain_s = time.perf_counter() - began
+            worker = drain(first_pk, fake)
+            drain_s = worker.seconds
+            calling = worker.calling
             drain_calls = fake.calls - calls_before
+            failed_after_drain = StripeEvent.objects.filter(
+                workspace=ws, status=StripeEvent.Status.FAILED
+            ).count()
+            received_after_drain = StripeEvent.objects.filter(
+                workspace=ws, status=StripeEvent.Status.RECEIVED
+            ).count()
 
             # 4. replays: every event again through HTTP: duplicates, nothing processed again
-            replayed, _, replay_bad = post_all(base, path, bodies, args.connections)
+            replays = post_all(base, path, bodies, args.connections, args.client_processes)
+            replayed = replays.count
+            replay_bad = replays.errors + sum(
+                n for status, n in replays.statuses.items() if status != 200
+            )
         statuses = Counter(
             StripeEvent.objects.filter(workspace=ws).values_list("status", flat=True)
         )
@@ -383,13 +438,14 @@ def main() -> None:
             ref_pks = [stripe_event_receive(workspace=ref, event=e)[0].pk for e in events]
             sample = ref_pks[: max(1, min(args.reread_sample, count))]
             calls_before = fake.calls
-            began = time.perf_counter()
-            reread = drain(sample, fake)
-            reread_times, reread_failures = reread.calling + reread.quiet, reread.failures
-            reread_s = time.perf_counter() - began
+            reread = drain(0, fake, batched=False, pks=sample)
+            reread_times, reread_s = reread.calling, reread.seconds
+            reread_failures = StripeEvent.objects.filter(
+                pk__in=sample, status=StripeEvent.Status.FAILED
+            ).count()
             reread_calls = fake.calls - calls_before
             fake.latency = 0.0  # the rest only builds the reference mirror
-            drain(ref_pks[len(sample) :], fake)
+            drain(0, fake, batched=False, pks=ref_pks[len(sample) :])
         finally:
             webhooks_service.webhook_payload_kind = original
 
@@ -399,22 +455,31 @@ def main() -> None:
     once = sum(1 for (wsid, _), n in ran.items() if wsid == ws.pk and n == 1)
     twice = sum(1 for (wsid, _), n in ran.items() if wsid == ws.pk and n > 1)
     processed = statuses.get("processed", 0) + statuses.get("ignored", 0)
-    quiet_rate = len(quiet) / sum(quiet) if quiet else 0.0
+    quiet_n, quiet_s, quiet_cpu, quiet_statements, quiet_commits = worker.quiet(count)
+    quiet_rate = quiet_n / quiet_s if quiet_s > 0 else 0.0
+    failures = failed_after_drain + received_after_drain
     burst_rate = count / drain_s
     reread_rate = len(sample) / reread_s
     per_call = (sum(calling) / len(calling)) if calling else 0.0
     print(
-        f"intake: {intake_cpu_ms:.1f} ms of gunicorn CPU per event; worker, per event settled "
-        f"by its payload: {worker.quiet_cpu * 1000 / max(len(quiet), 1):.1f} ms of CPU, "
-        f"{worker.quiet_statements / max(len(quiet), 1):.1f} SQL statements (one commit)"
+        f"intake: {intake_cpu_ms:.2f} ms of gunicorn CPU per event; load generator "
+        f"({args.client_processes} processes, {args.connections} keep-alive connections, "
+        f"pre-signed): {posted.client_cpu * 1000 / max(sent, 1):.2f} ms CPU per request, "
+        f"{client_share:.0%} of the {cores} cores during intake"
+    )
+    print(
+        f"worker, per event settled by its payload (batches of {webhooks_service.WEBHOOK_BATCH}):"
+        f" {quiet_cpu * 1000 / max(quiet_n, 1):.2f} ms of CPU, "
+        f"{quiet_statements / max(quiet_n, 1):.1f} SQL statements, "
+        f"{quiet_commits} commits for {quiet_n} events"
     )
     print(
         f"{count} distinct events ({cycles} cycles × {count // (7 * cycles)} subscriptions × 7): "
         f"intake {sent} in {seconds:.1f} s; one worker drained them in {drain_s:.1f} s "
-        f"({len(quiet)} from their payload, p50 {ms(percentile(quiet, 50) * 1000)} / p95 "
-        f"{ms(percentile(quiet, 95) * 1000)}; {len(calling)} with a re-read, {drain_calls} Stripe "
-        f"calls, {ms(per_call * 1000)} each); fake Stripe latency {described}; "
-        f"failures {dict(failures) or 0} / re-read path {dict(reread_failures) or 0}"
+        f"({quiet_n} from their payload in {quiet_s:.2f} s; {len(calling)} with a re-read, "
+        f"{drain_calls} Stripe calls, {ms(per_call * 1000)} each); fake Stripe latency "
+        f"{described}; left failed/received {failed_after_drain}/{received_after_drain}; "
+        f"re-read path failures {reread_failures}"
     )
     if differing:
         print("rows differing from the re-read mirror:", differing[:10])
@@ -439,7 +504,7 @@ def main() -> None:
             ),
             Row(
                 "processing, one worker, events settled by their payload (no Stripe call)",
-                f"{quiet_rate:.0f} /s ({len(quiet)} events)",
+                f"{quiet_rate:.0f} /s ({quiet_n} events)",
                 f"≥ {TARGET_PROCESSING:.0f} /s",
                 f"re-read path: {reread_rate:.1f} /s",
                 quiet_rate >= TARGET_PROCESSING and not failures,

@@ -56,7 +56,7 @@ from typing import Any
 from django.db.models import Model, Sum
 
 from ..models import MirrorCharge, MirrorRefund, Workspace
-from .mirror import UNLOCKED, mirror_upsert
+from .mirror import UNLOCKED, mirror_row_locked, mirror_upsert
 from .mirror_fields import mirror_model_for, ref
 
 Obj = dict[str, Any]
@@ -209,11 +209,7 @@ def webhook_payload_decide(
         return _intent(workspace, event_type, obj)
     model = mirror_model_for(kind)
     assert model is not None
-    row = (
-        model._default_manager.select_for_update()
-        .filter(workspace=workspace, stripe_id=obj["id"])
-        .first()
-    )
+    row = mirror_row_locked(model, workspace=workspace, stripe_id=obj["id"])
     order = payload_order(row, created)
     if order in ("same_second", "unordered"):
         return _reread(order)
