@@ -1,0 +1,378 @@
+"""Webhook events processed in batches (issue 15): the same effects as one by one.
+
+A worker's doorbell drains the events waiting behind it (``stripe_events_drain``):
+consecutive events settled by their payloads share one transaction. These tests prove
+that this changes nothing but the number of commits — the mirror, the events' records,
+the payment-failure records, the outbox rows and the snapshots' staleness are those of
+processing the same events one by one — that one failing event neither takes the
+others down nor is lost nor applied twice, and that a batch's statements grow by a
+constant per event.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+import pytest
+import responses
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from billing_app.models import (
+    CustomerSnapshot,
+    MirrorCharge,
+    MirrorCustomer,
+    MirrorDiscount,
+    MirrorInvoice,
+    MirrorInvoiceLine,
+    MirrorPrice,
+    MirrorSubscription,
+    MirrorSubscriptionItem,
+    OutboxMessage,
+    PaymentFailure,
+    StripeEvent,
+)
+from billing_app.providers.stripe.client import StripeHttpClient
+from billing_app.services import webhooks as service
+from billing_app.services.mirror import mirror_upsert
+from billing_app.services.webhooks import (
+    stripe_event_process,
+    stripe_event_receive,
+    stripe_events_drain,
+    stripe_events_process_batch,
+    webhook_hook_register,
+    webhook_hook_unregister,
+)
+from tests.billing_app.stripe_support import StripeMock, load, make_stripe_workspace
+from tests.billing_app.test_webhooks_payload import stripe_event
+
+T = 1_796_000_000
+BETA = "cus_RbBetaExpired01"
+
+
+def at(seconds: float) -> datetime:
+    return datetime.fromtimestamp(T, tz=UTC) + timedelta(seconds=seconds)
+
+
+@pytest.fixture(autouse=True)
+def _no_backoff(monkeypatch):
+    monkeypatch.setattr(StripeHttpClient, "backoff_scale", 0.0)
+
+
+def backfill(ws) -> None:
+    """The mirror before the burst: Acme's subscription and customer, Beta's unpaid invoice
+    (with its payment: read before the attempt) and Beta itself, read a minute before."""
+    mirror_upsert(workspace=ws, obj=load("subscription"), read_at=at(-60))
+    mirror_upsert(workspace=ws, obj=load("customer"), read_at=at(-60))
+    mirror_upsert(
+        workspace=ws, obj=load("invoice_payment_failed", attempt_count=0), read_at=at(-60)
+    )
+    mirror_upsert(
+        workspace=ws, obj={**load("customer"), "id": BETA, "name": "Beta Labs"}, read_at=at(-60)
+    )
+
+
+def burst() -> list[dict[str, Any]]:
+    """Distinct events, every one settled by its payload: a subscription change, a new
+    invoice, a failed charge and the invoice's payment failure (a failure record and its
+    outbox rows), a customer update."""
+    return [
+        stripe_event(
+            "evt_1BatchSub",
+            "customer.subscription.updated",
+            load("subscription", status="past_due"),
+        ),
+        stripe_event(
+            "evt_1BatchInv",
+            "invoice.finalized",
+            load("invoice", attempted=False, attempt_count=0),
+            created=T + 1,
+        ),
+        stripe_event("evt_1BatchCharge", "charge.failed", load("charge_failed"), created=T + 2),
+        stripe_event(
+            "evt_1BatchFailed",
+            "invoice.payment_failed",
+            load("invoice_payment_failed", attempt_count=1),
+            created=T + 3,
+        ),
+        stripe_event(
+            "evt_1BatchCus",
+            "customer.updated",
+            {**load("customer"), "name": "Acme Corp."},
+            created=T + 4,
+        ),
+    ]
+
+
+def receive_all(ws) -> list[int]:
+    return [stripe_event_receive(workspace=ws, event=e)[0].pk for e in burst()]
+
+
+MODELS = (
+    MirrorCustomer,
+    MirrorSubscription,
+    MirrorSubscriptionItem,
+    MirrorPrice,
+    MirrorDiscount,
+    MirrorInvoice,
+    MirrorInvoiceLine,
+    MirrorCharge,
+    PaymentFailure,
+    OutboxMessage,
+)
+
+
+def _compared(model) -> list[str]:
+    """The fields that describe the effect, not the row's identity or wall-clock time."""
+    names = []
+    for field in model._meta.concrete_fields:
+        if field.primary_key or field.name in {"workspace", "synced_at", "dedupe_key"}:
+            continue
+        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            continue
+        if callable(field.default) and field.default not in (dict, list):
+            continue  # timezone.now, uuid4: when it was written, not what
+        names.append(field.name)
+    return names
+
+
+def effects(ws) -> dict[str, Any]:
+    state: dict[str, Any] = {}
+    for model in MODELS:
+        names = _compared(model)
+        rows = model.objects.filter(workspace=ws).values(*names)
+        state[model.__name__] = sorted(json.dumps(r, sort_keys=True, default=str) for r in rows)
+    state["events"] = sorted(
+        StripeEvent.objects.filter(workspace=ws).values_list(
+            "event_id", "status", "attempts", "error"
+        )
+    )
+    state["snapshots stale"] = sorted(
+        (s.customer_id, s.built_version < s.wanted_version)
+        for s in CustomerSnapshot.objects.filter(workspace_id=ws.pk)
+    )
+    return state
+
+
+def no_stripe():
+    """Any Stripe call would fail (``responses`` knows no URL), and none may be made."""
+    return responses.RequestsMock(assert_all_requests_are_fired=False)
+
+
+def test_a_batch_has_the_effects_of_one_by_one(make_workspace):
+    # given the same mirror and the same events in two workspaces
+    one, batch = (
+        make_stripe_workspace(make_workspace, slug="one-by-one"),
+        make_stripe_workspace(make_workspace, slug="batched"),
+    )
+    for ws in (one, batch):
+        backfill(ws)
+    singles, batched = receive_all(one), receive_all(batch)
+
+    # when one is processed event by event and the other in one batch
+    with no_stripe() as mock:
+        for pk in singles:
+            stripe_event_process(event_pk=pk)
+        assert stripe_events_process_batch(event_pks=batched) == len(batched)
+        assert len(mock.calls) == 0
+
+    # then the mirror, the events, the failure records, the outbox and the snapshots'
+    # staleness are the same
+    expected, got = effects(one), effects(batch)
+    assert got == expected
+    assert {s for _, s, _, _ in got["events"]} == {"processed"}
+    assert len(got["PaymentFailure"]) == 1
+    assert MirrorSubscription.objects.get(workspace=batch).status == "past_due"
+
+
+def test_a_drain_processes_the_waiting_events_in_one_transaction(
+    make_workspace, transactional_db, monkeypatch
+):
+    monkeypatch.setattr(service, "_enqueue", lambda event_pk: None)  # no eager doorbell
+    ws = make_stripe_workspace(make_workspace)
+    backfill(ws)
+    pks = receive_all(ws)
+    commits = Counter()
+    original = connection.commit
+
+    def counting_commit() -> None:
+        commits["n"] += 1
+        original()
+
+    connection.commit = counting_commit  # type: ignore[method-assign]
+    try:
+        with no_stripe():
+            processed = stripe_events_drain(event_pk=pks[0])
+    finally:
+        del connection.commit
+    assert processed == len(pks)
+    assert commits["n"] == 1
+    # the doorbells of the events drained with it find nothing to do
+    with CaptureQueriesContext(connection) as queries:
+        assert stripe_events_drain(event_pk=pks[-1]) == 0
+    assert len(queries.captured_queries) == 2  # the doorbell's event, the waiting list
+
+
+def test_a_failing_event_is_retried_and_the_others_commit(
+    make_workspace, transactional_db, monkeypatch
+):
+    monkeypatch.setattr(service, "_enqueue", lambda event_pk: None)  # no eager doorbell
+    ws = make_stripe_workspace(make_workspace)
+    backfill(ws)
+    pks = receive_all(ws)
+    committed: Counter[str] = Counter()
+
+    def effect(event) -> None:  # an effect counted when its transaction commits
+        transaction.on_commit(partial(committed.update, [event.event_id]))
+
+    def broken(event) -> None:
+        if event.event_id == "evt_1BatchCharge":
+            raise RuntimeError("the charge's workflow failed")
+
+    webhook_hook_register(event_type="*", hook=effect)
+    webhook_hook_register(event_type="charge.*", hook=broken)
+    try:
+        # when the batch meets the failing event
+        with no_stripe():
+            processed = stripe_events_process_batch(event_pks=pks)
+
+        # then the others are processed once, the failing one is failed (nothing of it
+        # written), counted as one attempt and due for the re-drive
+        assert processed == len(pks) - 1
+        events = {e.event_id: e for e in StripeEvent.objects.filter(workspace=ws)}
+        failed = events.pop("evt_1BatchCharge")
+        assert (failed.status, failed.attempts) == ("failed", 1)
+        assert "RuntimeError" in failed.error
+        assert {e.status for e in events.values()} == {"processed"}
+        assert not MirrorCharge.objects.filter(workspace=ws).exists()
+        assert committed == Counter({e: 1 for e in events})
+
+        # when the re-drive rings for it once its workflow works again
+        webhook_hook_unregister(event_type="charge.*", hook=broken)
+        with no_stripe():
+            assert stripe_events_drain(event_pk=failed.pk) == 1
+    finally:
+        webhook_hook_unregister(event_type="*", hook=effect)
+        webhook_hook_unregister(event_type="charge.*", hook=broken)
+
+    # then it is applied, and nothing ran twice
+    failed.refresh_from_db()
+    assert (failed.status, failed.attempts) == ("processed", 2)
+    assert MirrorCharge.objects.filter(workspace=ws).count() == 1
+    assert committed == Counter({e: 1 for e in [*events, "evt_1BatchCharge"]})
+
+
+def test_an_event_that_needs_a_re_read_is_processed_alone_in_its_place(
+    make_workspace, http, monkeypatch
+):
+    ws = make_stripe_workspace(make_workspace)
+    backfill(ws)
+    events = burst()
+    # the new invoice arrives already paid: its payment (includable) is not in the payload
+    paid = load("invoice", status="paid")
+    events[1] = stripe_event("evt_1BatchInv", "invoice.paid", paid, created=T + 1)
+    StripeMock(http).on("GET", f"/v1/invoices/{paid['id']}", paid)
+    pks = [stripe_event_receive(workspace=ws, event=e)[0].pk for e in events]
+    order: list[str] = []
+    alone: list[int] = []
+    original = service._process_with_reread
+
+    def reread(event_pk: int):
+        alone.append(event_pk)
+        return original(event_pk)
+
+    def record(event) -> None:
+        order.append(event.event_id)
+
+    monkeypatch.setattr(service, "_process_with_reread", reread)
+    webhook_hook_register(event_type="*", hook=record)
+    try:
+        processed = stripe_events_process_batch(event_pks=pks)
+    finally:
+        webhook_hook_unregister(event_type="*", hook=record)
+
+    # then it was re-read alone, and every event's hooks ran in arrival order
+    assert processed == len(pks)
+    assert alone == [pks[1]]
+    assert order == [e["id"] for e in events]
+    assert MirrorInvoice.objects.get(workspace=ws, stripe_id=paid["id"]).status == "paid"
+
+
+def _finalized(n: int) -> list[dict[str, Any]]:
+    """``n`` events about ``n`` distinct invoices never mirrored (4 lines each)."""
+    events = []
+    for i in range(n):
+        invoice = load("invoice", attempted=False, attempt_count=0, id=f"in_1Batch{i:04d}")
+        for j, line in enumerate(invoice["lines"]["data"]):
+            line["id"] = f"il_1Batch{i:04d}{j}"
+            line["invoice"] = invoice["id"]
+        events.append(stripe_event(f"evt_1Fin{i:04d}", "invoice.finalized", invoice, created=T + i))
+    return events
+
+
+def _batch_statements(make_workspace, slug: str, n: int) -> int:
+    ws = make_stripe_workspace(make_workspace, slug=slug)
+    mirror_upsert(workspace=ws, obj=load("customer"), read_at=at(-60))
+    pks = [stripe_event_receive(workspace=ws, event=e)[0].pk for e in _finalized(n)]
+    with no_stripe(), CaptureQueriesContext(connection) as queries:
+        assert stripe_events_process_batch(event_pks=pks) == n
+    return len(queries.captured_queries)
+
+
+def test_a_batch_costs_a_constant_number_of_statements_per_event(make_workspace):
+    three = _batch_statements(make_workspace, "three", 3)
+    six = _batch_statements(make_workspace, "six", 6)
+    # Per new invoice with 4 lines: its row read under lock (once: mirror_upsert takes the
+    # row the decision locked), the upsert's savepoint (2), the insert in its own savepoint
+    # (3: a concurrent insert is caught there), and per line its read and savepointed insert
+    # (4 × 4) — 22; the batch's own statements (the events' lock, their workspaces, one
+    # status UPDATE, the customer's snapshot mark once) do not grow with it.
+    per_event = (six - three) / 3
+    assert per_event == 22
+    assert three - 3 * per_event <= 8
+
+
+def test_intake_rings_one_drain_per_workspace_while_one_is_queued(
+    make_workspace, transactional_db, monkeypatch
+):
+    from django.core.cache import cache
+
+    rung: list[int] = []
+    monkeypatch.setattr(service, "_enqueue", rung.append)
+    ws = make_stripe_workspace(make_workspace)
+    backfill(ws)
+    cache.delete(service._drain_flag(ws.pk))
+
+    # a burst: the first event rings, the others find a drain queued that has not read yet
+    pks = receive_all(ws)
+    assert rung == [pks[0]]
+
+    # the drain clears the flag before it reads, and takes them all
+    with no_stripe():
+        assert stripe_events_drain(event_pk=pks[0]) == len(pks)
+
+    # an event stored after that read rings again
+    later = stripe_event("evt_1BatchLater", "customer.updated", load("customer"), created=T + 9)
+    stored, _ = stripe_event_receive(workspace=ws, event=later)
+    assert rung == [pks[0], stored.pk]
+
+
+def test_intake_rings_for_every_event_when_the_cache_is_away(
+    make_workspace, transactional_db, monkeypatch
+):
+    from django.core.cache import cache
+
+    rung: list[int] = []
+    monkeypatch.setattr(service, "_enqueue", rung.append)
+    # what ResilientRedisCache answers with Redis down: add() false, get() empty
+    monkeypatch.setattr(cache, "add", lambda *args, **kwargs: False)
+    monkeypatch.setattr(cache, "get", lambda *args, **kwargs: None)
+    ws = make_stripe_workspace(make_workspace)
+
+    pks = receive_all(ws)
+
+    assert rung == pks
