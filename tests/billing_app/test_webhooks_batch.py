@@ -63,6 +63,12 @@ def _no_backoff(monkeypatch):
     monkeypatch.setattr(StripeHttpClient, "backoff_scale", 0.0)
 
 
+@pytest.fixture(autouse=True)
+def _own_hooks(monkeypatch):
+    """The hooks these tests register leave no pattern behind (the registry's order is tested)."""
+    monkeypatch.setattr(service, "_HOOKS", {k: list(v) for k, v in service._HOOKS.items()})
+
+
 def backfill(ws) -> None:
     """The mirror before the burst: Acme's subscription and customer, Beta's unpaid invoice
     (with its payment: read before the attempt) and Beta itself, read a minute before."""
