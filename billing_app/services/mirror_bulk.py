@@ -8,23 +8,25 @@ the Stripe round trip the agent is already waiting for.
 
 ``mirror_upsert_bulk`` gives the same end state with one ``SELECT`` for every mirror
 table at once (a ``UNION ALL`` of the id lookups) and one ``INSERT`` per table for the
-rows that do not exist yet — the usual case for a customer seen for the first time.
+rows that do not exist yet — the usual case for a customer seen for the first time —
+and, for the rows that do (a refresh), one locking read and one ``UPDATE`` per table.
 It runs in its caller's transaction without a savepoint of its own (only the inserts
 have one, for the race below), and ``mirror_bundle_upsert`` hands a customer it
 inserted back with ``bundle_synced_at`` already stored, so the first answer's bundle
-store needs no ``UPDATE`` and no re-read of the customer after it. Any object whose row already exists
-goes through ``mirror_upsert`` itself (its out-of-order guard, child clean-up and
-all), so the two paths never disagree about an existing row. The embedded
-children are expanded exactly as ``mirror_upsert`` expands them, and the clean-up
-it does for a subscription's removed items and an owner's removed discounts runs
-for new owners too. ``tests/billing_app/test_mirror_bulk.py`` checks that both
-paths leave identical rows.
+store needs no ``UPDATE`` and no re-read of the customer after it. An existing row is
+written only when ``mirror_upsert``'s own compare says so (``services.mirror``'s
+``_superseded``, the same function, under the same row locks), so the two paths never
+disagree about an existing row. The embedded children are expanded exactly as
+``mirror_upsert`` expands them, and the clean-up it does for a subscription's removed
+items and an owner's removed discounts runs for every owner whose write applied.
+``tests/billing_app/test_mirror_bulk.py`` checks that both paths leave identical rows.
 
-Ordering: every object is stamped with the bundle's ``read_at`` (when its reads
-were sent). New rows are inserted with it; existing rows go through
-``mirror_upsert``'s compare-and-set, so a bundle whose answer arrived late never
-overwrites what a newer read (a webhook, another refresh) stored meanwhile, and its
-clean-up of removed items and discounts runs only where its own write applied.
+Ordering (issue 12): every object is stamped with the bundle's ``read_at`` (when its
+reads were sent). New rows are inserted with it; an existing row is updated only when
+that is not older than the ``read_at`` it holds (and a final state is not undone), so a
+bundle whose answer arrived late never overwrites what a newer read (a webhook, another
+refresh) stored meanwhile, and its clean-up of removed items and discounts runs only
+where its own write applied.
 """
 
 from __future__ import annotations
@@ -34,10 +36,16 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import IntegerField, Model, Value
+from django.db.models import IntegerField, Model, Q, Value
+from django.utils import timezone
 
-from ..models import MirrorCustomer, MirrorSubscriptionItem, Workspace
-from .mirror import mirror_discounts_deactivate, mirror_upsert
+from ..models import MirrorCustomer, MirrorDiscount, MirrorSubscriptionItem, Workspace
+from .mirror import (
+    CATALOG_KINDS,
+    _catalog_changed,
+    _superseded,
+    mirror_upsert,
+)
 from .mirror_fields import MAPPERS, ref, ts
 
 Obj = dict[str, Any]
@@ -161,21 +169,83 @@ def _bulk(
         for obj in top + slow:
             mirror_upsert(workspace=workspace, obj=obj, read_at=stamp)
         return len(top) + len(slow), None
-    for (kind, sid), part in expanded.items():
-        if (kind, sid) in existing:
-            mirror_upsert(workspace=workspace, obj=part, read_at=stamp)
-    # Existing owners were cleaned up by mirror_upsert, and only if their write applied.
+    applied, catalog = _update_existing(workspace, by_model, existing, stamp)
+    written = {key for key in expanded if key not in existing or key in applied}
+    # A new product or price can name what other customers' contexts showed as an id.
+    catalog = catalog or any(
+        kind in CATALOG_KINDS for kind, sid in expanded if (kind, sid) not in existing
+    )
+    # The owners' clean-up runs where their own write applied (new, or newer than stored).
     _clean_up_owners(
-        workspace, [o for o in top if (str(o["object"]), str(o["id"])) not in existing], stamp
+        workspace, [o for o in top if (str(o["object"]), str(o["id"])) in written], stamp
     )
     for obj in slow:
         mirror_upsert(workspace=workspace, obj=obj, read_at=stamp)
-    _invalidate(workspace, [o for o in top if (str(o["object"]), str(o["id"])) not in existing])
+    _invalidate(workspace, [expanded[key] for key in written], catalog=catalog)
     if synced is not None and synced.pk is None:  # a backend without RETURNING: read it
         synced = MirrorCustomer.objects.filter(
             workspace=workspace, stripe_id=synced_customer
         ).first()
     return len(top) + len(slow), synced
+
+
+def _update_existing(
+    workspace: Workspace,
+    by_model: dict[type[Model], list[Obj]],
+    existing: set[tuple[str, str]],
+    stamp: datetime,
+) -> tuple[set[tuple[str, str]], bool]:
+    """The rows the mirror holds already: per table, one locking read of them all (in id
+    order: two bundles never wait on each other crosswise) and one ``UPDATE`` of those the
+    bundle's read is newer than — ``mirror_upsert``'s own compare (``_superseded``: never
+    back in ``read_at``, final states kept), under the same row locks.
+
+    Returns the keys written and whether a product or price changed (every context shows
+    them). A row gone since the lookup (deleted meanwhile) takes ``mirror_upsert``.
+    """
+    applied: set[tuple[str, str]] = set()
+    catalog = False
+    now = timezone.now()
+    for model, parts in by_model.items():
+        old = [p for p in parts if (str(p["object"]), p["id"]) in existing]
+        if not old:
+            continue
+        rows = {
+            row.stripe_id: row
+            for row in model._default_manager.select_for_update()  # type: ignore[attr-defined]
+            .filter(workspace=workspace, stripe_id__in=[p["id"] for p in old])
+            .order_by("pk")
+        }
+        changed: list[Model] = []
+        names: set[str] = set()
+        for part in old:
+            kind = str(part["object"])
+            row = rows.get(part["id"])
+            if row is None:
+                mirror_upsert(workspace=workspace, obj=part, read_at=stamp)
+                continue
+            fields = MAPPERS[kind][1](part)
+            if _superseded(row, stamp, kind, fields):
+                continue
+            if kind in CATALOG_KINDS and _catalog_changed(row, fields):
+                catalog = True
+            values = {
+                **fields,
+                "livemode": bool(part.get("livemode")),
+                "created": ts(part.get("created")),
+                "data": part,
+                "read_at": stamp,
+                "source_updated": int(stamp.timestamp()),
+                "synced_at": now,  # auto_now: bulk_update does not set it
+            }
+            for name, value in values.items():
+                setattr(row, name, value)
+            names.update(values)
+            changed.append(row)
+            applied.add((kind, part["id"]))
+        if changed:
+            model._default_manager.bulk_update(changed, sorted(names))  # type: ignore[attr-defined]
+    return applied, catalog
 
 
 def _row(model: type[Model], workspace: Workspace, obj: Obj, stamp: datetime) -> Model:
@@ -193,52 +263,53 @@ def _row(model: type[Model], workspace: Workspace, obj: Obj, stamp: datetime) ->
 
 
 def _clean_up_owners(workspace: Workspace, top: list[Obj], stamp: datetime) -> None:
-    """What ``mirror_upsert`` removes for each owner: items no longer on a subscription,
-    discounts no longer on a subscription or customer."""
+    """What ``mirror_upsert`` removes for each owner — items no longer on a subscription,
+    discounts no longer on a subscription or customer — in one statement each for all the
+    owners (an ``OR`` of one condition per owner)."""
+    items_gone = Q()
+    discounts_gone = Q()
     for obj in top:
         kind = obj.get("object")
         if kind == "subscription":
             items = (obj.get("items") or {}).get("data") or []
             if (obj.get("items") or {}).get("has_more") is False or items:
-                MirrorSubscriptionItem.objects.filter(
-                    workspace=workspace, subscription_id=obj["id"]
-                ).exclude(stripe_id__in=[i["id"] for i in items]).delete()
+                items_gone |= Q(subscription_id=obj["id"]) & ~Q(
+                    stripe_id__in=[i["id"] for i in items]
+                )
             if "discounts" in obj:
-                _deactivate(
-                    workspace,
-                    obj.get("discounts") or [],
-                    stamp,
-                    ref(obj.get("customer")),
-                    obj["id"],
+                discounts_gone |= _not_listed(
+                    obj.get("discounts") or [], ref(obj.get("customer")), obj["id"]
                 )
         elif kind == "customer" and "discount" in obj:
             listed = [obj["discount"]] if obj.get("discount") else []
-            _deactivate(workspace, listed, stamp, obj["id"], "")
+            discounts_gone |= _not_listed(listed, obj["id"], "")
+    if items_gone:
+        MirrorSubscriptionItem.objects.filter(workspace=workspace).filter(items_gone).delete()
+    if discounts_gone:
+        # ``services.mirror.mirror_discounts_deactivate``'s rule, for every owner at once:
+        # only discounts stored from an older read (a newer one knows better).
+        MirrorDiscount.objects.filter(workspace=workspace, active=True).filter(
+            Q(read_at__lte=stamp)
+            | Q(read_at__isnull=True, source_updated__lte=int(stamp.timestamp()))
+        ).filter(discounts_gone).update(active=False)
 
 
-def _deactivate(
-    workspace: Workspace,
-    listed: list[Any],
-    stamp: datetime,
-    customer_id: str,
-    subscription_id: str,
-) -> None:
-    mirror_discounts_deactivate(
-        workspace=workspace,
-        customer_id=customer_id,
-        subscription_id=subscription_id,
-        listed=[ref(d) for d in listed if ref(d)],
-        read_at=stamp,
+def _not_listed(listed: list[Any], customer_id: str, subscription_id: str) -> Q:
+    """The owner's discounts that the owner no longer lists."""
+    return Q(customer_id=customer_id, subscription_id=subscription_id) & ~Q(
+        stripe_id__in=[ref(d) for d in listed if ref(d)]
     )
 
 
-def _invalidate(workspace: Workspace, top: list[Obj]) -> None:
+def _invalidate(workspace: Workspace, written: list[Obj], *, catalog: bool) -> None:
+    """The customers whose objects were written (children name theirs too: refunds), and the
+    whole workspace when a product or price is new or changed."""
     from .context_cache import customer_context_invalidate
 
     customers = {
-        str(o["id"]) if o.get("object") == "customer" else ref(o.get("customer")) for o in top
+        str(o["id"]) if o.get("object") == "customer" else ref(o.get("customer")) for o in written
     } - {""}
-    if any(o.get("object") in ("product", "price") for o in top):
+    if catalog:
         # A new catalog row can name what other customers' contexts showed as an id.
         customer_context_invalidate(workspace_id=workspace.pk)
     for customer_id in customers:
