@@ -33,9 +33,11 @@ the time-driven re-drive; a build for a read stores it with the build.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from datetime import datetime
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 
 from ..clock import billing_now
@@ -122,16 +124,21 @@ def customer_context_answer(*, workspace: Workspace, customer_id: str) -> bytes:
             versions = None
             if stored is not None and stored.body is not None:
                 versions = (stored.wanted_version, stored.generation)
-            state = customer_mirror_ensure(workspace=workspace, customer_id=customer_id)
-            stored = snapshot_build(
-                workspace=workspace,
-                customer_id=customer_id,
-                customer=state.customer,
-                versions=versions,
-                now=now,
-                real_now=real_now,
-                opened=True,
-            )
+            # Never built (a customer seen for the first time: fetched and stored now): one
+            # transaction for the store and the build — one commit, and the doorbell the
+            # store queued finds the snapshot built in it and stays silent (no second
+            # build of the same state by a worker while the agent waits).
+            with transaction.atomic() if versions is None else nullcontext():
+                state = customer_mirror_ensure(workspace=workspace, customer_id=customer_id)
+                stored = snapshot_build(
+                    workspace=workspace,
+                    customer_id=customer_id,
+                    customer=state.customer,
+                    versions=versions,
+                    now=now,
+                    real_now=real_now,
+                    opened=True,
+                )
             read["flags"] = (state.stale, state.refreshing)
         return stored.cache_payload()
 

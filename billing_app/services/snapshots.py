@@ -125,18 +125,24 @@ def _ring(workspace_id: int, customer_id: str) -> None:
 
 class _Doorbell:
     """The ``on_commit`` callback queueing one rebuild; its presence means "marked in this
-    transaction" (recognisable, so the upsert runs once per transaction per customer)."""
+    transaction" (recognisable, so the upsert runs once per transaction per customer).
 
-    __slots__ = ("customer_id", "done", "workspace_id")
+    ``built``: a build in the same transaction read every mark before it and stored its
+    snapshot — the rebuild would find it current, so the bell stays silent (a later write
+    in the transaction queues a doorbell of its own)."""
+
+    __slots__ = ("built", "customer_id", "done", "workspace_id")
 
     def __init__(self, workspace_id: int, customer_id: str):
         self.workspace_id = workspace_id
         self.customer_id = customer_id
         self.done = False
+        self.built = False
 
     def __call__(self) -> None:
         self.done = True
-        _ring(self.workspace_id, self.customer_id)
+        if not self.built:
+            _ring(self.workspace_id, self.customer_id)
 
 
 class _GenerationMark:
@@ -164,11 +170,13 @@ def _marked(kind: type, **key: Any) -> bool:
     return False
 
 
-def _marks_consume(workspace_id: int, customer_id: str) -> None:
+def _marks_consume(workspace_id: int, customer_id: str) -> list[_Doorbell]:
     """A build inside the transaction that marked the customer has read those marks: a later
     write in the same transaction must raise the version again (an API request that fetched
-    a customer and built its snapshot; a test's single transaction)."""
+    a customer and built its snapshot; a test's single transaction). Returns the customer's
+    doorbells, which the build silences once it has stored (``_Doorbell.built``)."""
     connection = connections[DEFAULT_DB_ALIAS]
+    bells = []
     for _, callback, *_ in connection.run_on_commit:
         if isinstance(callback, _GenerationMark) and callback.workspace_id == workspace_id:
             callback.done = True
@@ -176,8 +184,11 @@ def _marks_consume(workspace_id: int, customer_id: str) -> None:
             isinstance(callback, _Doorbell)
             and callback.workspace_id == workspace_id
             and callback.customer_id == customer_id
+            and not callback.done
         ):
-            callback.done = True  # still rings at commit: the rebuild finds it current
+            callback.done = True
+            bells.append(callback)
+    return bells
 
 
 def _wanted_raise(workspace_id: int, customer_id: str) -> None:
@@ -354,9 +365,11 @@ def snapshot_build(
     is stored with it.
     """
     customer_id = str(customer_id)
+    given = versions
     version, generation = versions or _versions(workspace.pk, customer_id)
+    bells = []
     if connections[DEFAULT_DB_ALIAS].in_atomic_block:
-        _marks_consume(workspace.pk, customer_id)
+        bells = _marks_consume(workspace.pk, customer_id)
     if customer is None:
         customer = MirrorCustomer.objects.filter(workspace=workspace, stripe_id=customer_id).first()
     now = now or billing_now(workspace)
@@ -392,6 +405,11 @@ def snapshot_build(
         build_ms=min(build_ms, 2**31 - 1),
         **opened_at,
     )
+    if given is None:
+        # The version was read after this transaction's marks: what is stored (this build,
+        # or a newer one) covers them, and the rebuild would find it current.
+        for bell in bells:
+            bell.built = True
     return StoredSnapshot(
         body=body,
         as_of=as_of,

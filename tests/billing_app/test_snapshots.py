@@ -575,3 +575,41 @@ def test_the_rebuild_costs_the_same_queries_for_10_or_500_of_everything(
         counts.append(len(sql))
         assert_true_snapshot(stripe_ws, STRIPE_ACME)
     assert counts[0] == counts[1]
+
+
+# --- the first answer -----------------------------------------------------------------------
+
+
+def test_a_first_answer_stores_and_builds_in_one_transaction_and_queues_no_second_build(
+    make_workspace, monkeypatch, api_as, django_capture_on_commit_callbacks
+):
+    # given a Stripe customer nothing of which is mirrored yet
+    workspace = make_stripe_workspace(make_workspace)
+    fake = FakeStripe(workspace, bundles={STRIPE_ACME: stripe_acme_bundle()})
+    monkeypatch.setattr(refresh, "get_provider", lambda ws: fake)
+    rung: list[tuple] = []
+    monkeypatch.setattr(snapshots, "enqueue", lambda *args: rung.append(args))
+    agent = api_as(workspace, Role.L1)
+
+    # when the panel opens it (and the request's transaction commits)
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = read(agent, STRIPE_ACME)
+
+    # then the snapshot it built is current and true, and no rebuild was queued for it
+    assert answer["customer"]["id"] == STRIPE_ACME
+    assert_true_snapshot(workspace, STRIPE_ACME)
+    assert not [args for args in rung if args[0] == snapshots.SNAPSHOT_TASK]
+
+
+def test_a_write_after_a_build_in_the_same_transaction_still_rings(
+    seeded, monkeypatch, django_capture_on_commit_callbacks
+):
+    rung: list[tuple] = []
+    monkeypatch.setattr(snapshots, "enqueue", lambda *args: rung.append(args))
+    with django_capture_on_commit_callbacks(execute=True):
+        snapshot_mark_stale(workspace_id=seeded.workspace.pk, customer_id=ACME)
+        snapshot_build(workspace=seeded.workspace, customer_id=ACME)
+        snapshot_mark_stale(workspace_id=seeded.workspace.pk, customer_id=ACME)
+    assert rung == [(snapshots.SNAPSHOT_TASK, seeded.workspace.pk, ACME)]
+    pending = row(seeded.workspace, ACME)
+    assert pending.built_version < pending.wanted_version
