@@ -85,6 +85,44 @@ def provider_call_rolled_up(connection: Any, values: Mapping[str, Any]) -> None:
     )
 
 
+def provider_call_insert(connection: Any, values: Mapping[str, Any]) -> bool:
+    """INSERT one ``ProviderCall`` (its column ``values``) and its roll-up increment in one
+    statement on ``connection`` — on PostgreSQL a data-modifying CTE, atomic on its own
+    (autocommit: one round trip, one commit, the call's roll-up row locked only for the
+    statement). Returns False where one statement cannot write two tables (SQLite): the
+    caller then runs the INSERT and ``provider_call_rolled_up`` in a transaction."""
+    if connection.vendor != "postgresql":
+        return False
+    from .metrics import ProviderCall
+
+    qn = connection.ops.quote_name
+    columns = list(values)
+    insert = "INSERT INTO {} ({}) VALUES ({}) RETURNING 1".format(  # noqa: S608 - ours
+        qn(ProviderCall._meta.db_table),
+        ", ".join(qn(column) for column in columns),
+        ", ".join(["%s"] * len(columns)),
+    )
+    params: list[Any] = [
+        connection.ops.adapt_datetimefield_value(value) if column == "created_at" else value
+        for column, value in values.items()
+    ]
+    table = qn(DailyRollup._meta.db_table)
+    quoted = [qn(c) for c in (*ROLLUP_KEY, *MEASURE_FIELDS)]
+    updates = ", ".join(f"{q} = {table}.{q} + excluded.{q}" for q in quoted[4:])
+    marks = ", ".join(["%s"] * len(quoted))
+    sql = (
+        f"WITH ins AS ({insert}) INSERT INTO {table} ({', '.join(quoted)}) "  # noqa: S608
+        f"SELECT {marks} FROM ins ON CONFLICT ({', '.join(quoted[:4])}) DO UPDATE SET {updates}"
+    )
+    day = values["created_at"].astimezone(UTC).date()
+    key = f"{values['operation']}|{values['outcome']}"
+    params += [values["workspace_id"], connection.ops.adapt_datefield_value(day)]
+    params += [PROVIDER_CALL_FAMILY, key, 1, int(values["duration_ms"] or 0), *[0] * 7]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+    return True
+
+
 class DailyRollup(_Measures):
     """The sums of one (family, key) over one UTC day of one workspace."""
 

@@ -19,13 +19,17 @@ Where the record is written, and why:
   uncounted. On PostgreSQL the INSERT therefore goes through a second,
   autocommitting connection kept per thread (``connections.create_connection``),
   so it is durable whatever the caller's transaction does. It is still one
-  INSERT; the side connection is opened once per thread and reused.
+  statement (the INSERT and its roll-up increment in one data-modifying CTE,
+  ``models.rollups.provider_call_insert``); the side connection is opened once per
+  thread and reused.
 * Where a side connection cannot work — SQLite (one writer: the second
   connection would wait on the caller's own write lock) and the test suite
   (everything runs inside one test transaction that a second connection cannot
   see, so a foreign key to an uncommitted workspace would block) — the record is
   written inside a savepoint of the caller's transaction: it survives if the
-  caller commits. ``settings.PROVIDER_CALLS_SIDE_CONNECTION`` (None = automatic)
+  caller commits.
+* Outside a transaction on PostgreSQL: one autocommitted statement, the INSERT and
+  its roll-up together (SQLite: both in one short transaction). ``settings.PROVIDER_CALLS_SIDE_CONNECTION`` (None = automatic)
   overrides the choice.
 
 Recording never raises into the caller: a failed INSERT is logged and dropped.
@@ -138,29 +142,15 @@ def provider_call_side_connection_close() -> None:
 
 
 def _insert_on_side_connection(values: dict[str, Any]) -> None:
-    from ..models import ProviderCall
-    from ..models.rollups import provider_call_rolled_up
+    from ..models.rollups import provider_call_insert
 
     conn = getattr(_side, "connection", None)
     if conn is None:
         conn = connections.create_connection(DEFAULT_DB_ALIAS)
         _side.connection = conn
-    qn = conn.ops.quote_name
-    columns = list(values)
-    sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608 - identifiers are ours, values bound
-        qn(ProviderCall._meta.db_table),
-        ", ".join(qn(column) for column in columns),
-        ", ".join(["%s"] * len(columns)),
-    )
-    params = [
-        conn.ops.adapt_datetimefield_value(value) if column == "created_at" else value
-        for column, value in values.items()
-    ]
     try:
         conn.ensure_connection()
-        with conn.connection.transaction(), conn.cursor() as cursor:  # the call and its roll-up
-            cursor.execute(sql, params)
-            provider_call_rolled_up(conn, values)
+        provider_call_insert(conn, values)  # the call and its roll-up: one autocommitted statement
     except DatabaseError:
         provider_call_side_connection_close()
         raise
@@ -178,7 +168,7 @@ def provider_call_record(
     """Write one ``ProviderCall`` and count it in the dashboard's daily roll-ups; never
     raises (see the module docstring for where)."""
     from ..models import ProviderCall
-    from ..models.rollups import provider_call_rolled_up
+    from ..models.rollups import provider_call_insert, provider_call_rolled_up
 
     values = {
         "workspace_id": workspace_id,
@@ -202,10 +192,14 @@ def provider_call_record(
                 "provider call %s not recorded: the caller's transaction failed", operation
             )
             return
-        # Autocommit: the INSERT and its roll-up are one transaction; else a savepoint, so a
-        # failed INSERT leaves the caller's intact.
+        # Autocommit: the INSERT and its roll-up are one statement on PostgreSQL (one
+        # transaction elsewhere); in a transaction, a savepoint, so a failed INSERT leaves
+        # the caller's intact.
+        if not conn.in_atomic_block and provider_call_insert(conn, values):
+            return
         with transaction.atomic():
-            ProviderCall.objects.create(**values)
-            provider_call_rolled_up(conn, values)
+            if not provider_call_insert(conn, values):
+                ProviderCall.objects.create(**values)
+                provider_call_rolled_up(conn, values)
     except Exception:  # recording must never change what the caller sees
         logger.exception("provider call %s could not be recorded", operation)

@@ -43,7 +43,8 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import CharField, Count, F, Q, QuerySet, Sum, Value
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models.functions import Cast, Coalesce, TruncDate
+from django.db.models.sql.subqueries import UpdateQuery
 
 from ..catalog import ActionKind, Role
 from ..models import (
@@ -56,7 +57,13 @@ from ..models import (
 )
 from ..models.rollups import MEASURE_FIELDS, PROVIDER_CALL_FAMILY, rollup_increment
 from ..selectors.dashboard.actions import credit_bands
-from ..selectors.dashboard.tickets import RESOLVED_STATUSES, ticket_state
+from ..selectors.dashboard.tickets import (
+    AUTO_RESOLVED,
+    CATEGORY_ACTION_KINDS,
+    ESCALATED,
+    RESOLVED_STATUSES,
+    ticket_state,
+)
 
 TICKET, ACTION, APPROVAL = "ticket", "action", "approval"
 FAMILIES = (TICKET, ACTION, APPROVAL)
@@ -306,23 +313,28 @@ def _rollup_upsert(deltas: Mapping[tuple[int, date, str, str], list[int]]) -> No
 
 
 def _apply(
-    *, families: Iterable[str], source_ids: Iterable[str], new: Iterable[Contribution]
+    *,
+    families: Iterable[str],
+    source_ids: Iterable[str],
+    new: Iterable[Contribution],
+    stored: list[RollupSource] | None = None,
 ) -> None:
-    """Replace the stored contributions of ``source_ids`` (in ``families``) by ``new``."""
+    """Replace the stored contributions of ``source_ids`` (in ``families``) by ``new``
+    (``stored``: those contributions, when the caller read them already)."""
     ids = list(dict.fromkeys(source_ids))
     if not ids:
         return
-    stored = {
-        (s.family, s.source_id): s
-        for s in RollupSource.objects.filter(family__in=list(families), source_id__in=ids)
-    }
+    if stored is None:
+        stored = list(RollupSource.objects.filter(family__in=list(families), source_id__in=ids))
+    wanted = set(ids)
+    stored_by = {(s.family, s.source_id): s for s in stored if s.source_id in wanted}
     new = list(new)
     fresh = {(c.family, c.source_id): c for c in new}
     deltas: dict[tuple[int, date, str, str], list[int]] = defaultdict(
         lambda: [0] * len(MEASURE_FIELDS)
     )
     changed: list[RollupSource] = []
-    for ident, source in stored.items():
+    for ident, source in stored_by.items():
         values = [getattr(source, f) for f in MEASURE_FIELDS]
         c = fresh.get(ident)
         if c is not None and (c.day, c.key, c.measures) == (source.day, source.key, tuple(values)):
@@ -337,7 +349,7 @@ def _apply(
             slot[i] += v
         changed.append(_source(c))
     kept = {(c.family, c.source_id) for c in new}
-    gone = [ident for ident in stored if ident not in kept]
+    gone = [ident for ident in stored_by if ident not in kept]
     _rollup_upsert(deltas)
     if changed:
         RollupSource.objects.bulk_create(
@@ -371,8 +383,15 @@ def rollups_tickets_changed(*, workspace: Workspace, tickets: QuerySet[HelpdeskT
     """Bring the roll-ups up to date with ``tickets`` (of ``workspace``); call it in the
     writer's transaction after writing them (the writer's upsert holds their row locks)."""
     with transaction.atomic(savepoint=False):
+        # The stored contributions first, locked: an action's upkeep moves a ticket's key
+        # from the stored row (``_ticket_move``) under the same lock, so either it waits
+        # for this writer or this read (a later statement) sees its action committed.
+        ids = tickets.annotate(sid=Cast("pk", CharField(max_length=40))).values("sid")
+        locked = list(
+            RollupSource.objects.select_for_update().filter(family=TICKET, source_id__in=ids)
+        )
         new = [ticket_contribution(row) for row in _ticket_rows(workspace, tickets)]
-        _apply(families=[TICKET], source_ids=[c.source_id for c in new], new=new)
+        _apply(families=[TICKET], source_ids=[c.source_id for c in new], new=new, stored=locked)
 
 
 def rollups_action_changed(*, action_id: Any) -> None:
@@ -527,3 +546,284 @@ def _provider_calls_rebuild(workspace: Workspace) -> None:
             rollup_increment(connection, deltas)
             deltas = {}
     rollup_increment(connection, deltas)
+
+
+# --- the action path's upkeep: one statement, from the row the writer has in memory ------------
+
+_UNKNOWN: Any = object()
+SOURCE_KEY_COLUMNS = ("workspace_id", "family", "source_id", "day", "key")
+
+
+def _memory_row(action: BillingAction, approval: Any) -> dict[str, Any]:
+    """What ``_action_rows`` reads for one action, from the instance the writer holds."""
+    result = action.result if isinstance(action.result, dict) else {}
+    params = action.params if isinstance(action.params, dict) else {}
+    mrr = result.get("mrr_delta")
+    row: dict[str, Any] = {
+        "pk": action.pk,
+        "workspace_id": action.workspace_id,
+        "created_at": action.created_at,
+        "kind": action.kind,
+        "status": action.status,
+        "decision": action.decision,
+        "amount_base": action.amount_base,
+        "duration_ms": action.duration_ms,
+        "handling_started_at": action.handling_started_at,
+        "completed_at": action.completed_at,
+        "result_direction": str(result.get("direction") or ""),
+        "params_direction": str(params.get("direction") or ""),
+        "params_reason": str(params.get("reason") or ""),
+        "mrr_currency": str(result.get("mrr_currency") or ""),
+        "mrr_delta": None if mrr is None else str(mrr),
+        "ticket_id": action.ticket_id,
+        "installation_id": action.installation_id,
+    }
+    for name in ("pk", "status", "decided_role", "created_at", "decided_at"):
+        row[f"approval__{name}"] = getattr(approval, name) if approval is not None else None
+    return row
+
+
+def _ticket_move(row: Mapping[str, Any]) -> tuple[str, list[str]] | None:
+    """How this action moves its tickets' roll-up key, as (SQL condition on ``key``, its
+    parameters); the new key is the old one with its state letter replaced by the move's.
+
+    A ticket's state (``selectors.dashboard.tickets.ticket_state``) is a priority order —
+    not billing, escalated, auto-resolved, resolved, open — and an action only ever adds
+    "an approval was needed" (→ escalated, unless not billing) or "a direct success of a
+    kind that resolves the category" (resolved → auto-resolved). Both follow from the
+    ticket's stored key alone (``category|state``), so the ticket is neither read nor
+    recomputed; both are idempotent."""
+    if not row["ticket_id"] or not _moves_ticket(row):
+        return None
+    if row["decision"] == BillingAction.Decision.APPROVAL:
+        return "substr(rs.key, length(rs.key)) IN (%s, %s, %s)", ["o", "r", "a"]
+    keys = [
+        f"{category}{SEP}r"
+        for category, kinds in CATEGORY_ACTION_KINDS.items()
+        if kinds is None or row["kind"] in [str(k) for k in kinds]
+    ]
+    if not keys:
+        return None
+    return "rs.key IN ({})".format(", ".join(["%s"] * len(keys))), keys
+
+
+def _ticket_target(row: Mapping[str, Any]) -> str:
+    return ESCALATED if row["decision"] == BillingAction.Decision.APPROVAL else AUTO_RESOLVED
+
+
+def _contributions(
+    action: BillingAction, approval: Any, bands: tuple[int, int] | None
+) -> tuple[dict[str, Any], list[Contribution]]:
+    row = _memory_row(action, approval)
+    if bands is None:
+        bands = (0, 0)
+        if row["kind"] == ActionKind.APPLY_CREDIT:
+            bands = credit_bands(action.workspace)
+    new = [action_contribution(row, bands)]
+    extra = approval_contribution(row)
+    if extra is not None:
+        new.append(extra)
+    return row, new
+
+
+def _approval_of(action: BillingAction, approval: Any) -> Any:
+    if approval is not _UNKNOWN:
+        return approval
+    field = BillingAction.approval.related  # type: ignore[attr-defined]
+    if field.is_cached(action):
+        return field.get_cached_value(action)
+    from ..models import ApprovalRequest
+
+    return ApprovalRequest.objects.filter(action_id=action.pk).first()
+
+
+def _upkeep_sql(
+    row: Mapping[str, Any], new: list[Contribution], *, gate: str | None
+) -> tuple[str, list[Any]]:
+    """The CTEs (PostgreSQL) that swap the records' stored contributions for ``new`` and
+    add the difference to ``DailyRollup``: ``src`` (the new contributions), ``old`` (the
+    stored ones, locked), ``tk`` (the action's tickets whose key it moves, locked), ``up``
+    (the swap) and ``roll`` (one multi-row increment). With ``gate`` (the name of a CTE
+    returning the rows the writer's UPDATE matched), nothing happens when it matched none.
+    One statement: the hot roll-up rows are locked by the transaction's last write."""
+    qn = connection.ops.quote_name
+    rs = qn(RollupSource._meta.db_table)
+    dr = qn(DailyRollup._meta.db_table)
+    cols = [qn(c) for c in (*SOURCE_KEY_COLUMNS, *MEASURE_FIELDS)]
+    measures = [qn(m) for m in MEASURE_FIELDS]
+    when = f" AND EXISTS (SELECT 1 FROM {gate})" if gate else ""  # noqa: S608 - identifiers are ours, values bound
+    casts = ["bigint", "varchar(16)", "varchar(40)", "date", "varchar(255)"]
+    casts += ["bigint"] * len(MEASURE_FIELDS)
+    marks = "(" + ", ".join(f"CAST(%s AS {c})" for c in casts) + ")"
+    params: list[Any] = []
+    for c in new:
+        params += [c.workspace_id, c.family, c.source_id, c.day, c.key, *c.measures]
+    col_list = ", ".join(cols)
+    ctes = [
+        f"src ({col_list}) AS (SELECT * FROM (VALUES {', '.join([marks] * len(new))}) v "  # noqa: S608 - identifiers are ours, values bound
+        f"WHERE TRUE{when})",
+        f"old AS (SELECT {', '.join('rs.' + c for c in cols)} FROM {rs} rs "  # noqa: S608 - identifiers are ours, values bound
+        f"WHERE (rs.family, rs.source_id) IN (SELECT family, source_id FROM src) "
+        f"FOR UPDATE OF rs)",
+    ]
+    move = _ticket_move(row)
+    tk_select = ""
+    if move is not None:
+        condition, move_params = move
+        tickets = qn(HelpdeskTicket._meta.db_table)
+        only = " AND t.installation_id = %s" if row["installation_id"] is not None else ""
+        ctes.append(
+            f"tk AS (SELECT {', '.join('rs.' + c for c in cols)} FROM {rs} rs "  # noqa: S608 - identifiers are ours, values bound
+            f"WHERE rs.family = %s AND {condition} AND rs.source_id IN "
+            f"(SELECT CAST(t.id AS varchar(40)) FROM {tickets} t "
+            f"WHERE t.workspace_id = %s AND t.external_id = %s{only}){when} FOR UPDATE OF rs)"
+        )
+        params += [TICKET, *move_params, row["workspace_id"], row["ticket_id"]]
+        if row["installation_id"] is not None:
+            params.append(row["installation_id"])
+        moved_key = f"substr(key, 1, length(key) - 1) || '{_ticket_target(row)}'"
+        tk_select = (
+            f" UNION ALL SELECT workspace_id, family, source_id, day, {moved_key}, "  # noqa: S608 - identifiers are ours, values bound
+            f"{', '.join(measures)} FROM tk"
+        )
+    # ``old`` (and ``tk``) are read, and locked, before ``up`` writes: the scalar subquery
+    # is evaluated once, first (a row this statement updated could not be locked after).
+    updates = ", ".join(f"{c} = excluded.{c}" for c in cols[3:])
+    ctes.append(
+        f"up AS (INSERT INTO {rs} ({col_list}) SELECT * FROM (SELECT {col_list} FROM src"  # noqa: S608 - identifiers are ours, values bound
+        f"{tk_select}) n WHERE (SELECT COUNT(*) FROM old) >= 0 "
+        f"ON CONFLICT (family, source_id) DO UPDATE SET {updates} RETURNING 1)"
+    )
+    neg = ", ".join(f"-{m}" for m in measures)
+    plus = ", ".join(measures)
+    parts = [
+        f"SELECT workspace_id, day, family, key, {neg} FROM old",  # noqa: S608 - identifiers are ours, values bound
+        f"SELECT workspace_id, day, family, key, {plus} FROM src",  # noqa: S608 - identifiers are ours, values bound
+    ]
+    if move is not None:
+        moved_key = f"substr(key, 1, length(key) - 1) || '{_ticket_target(row)}'"
+        parts += [
+            f"SELECT workspace_id, day, family, key, {neg} FROM tk",  # noqa: S608 - identifiers are ours, values bound
+            f"SELECT workspace_id, day, family, {moved_key}, {plus} FROM tk",  # noqa: S608 - identifiers are ours, values bound
+        ]
+    group = ", ".join(qn(c) for c in ROLLUP_COLUMNS)
+    sums = ", ".join(f"SUM({m})" for m in measures)
+    nonzero = " OR ".join(f"SUM({m}) <> 0" for m in measures)
+    increments = ", ".join(f"{m} = {dr}.{m} + excluded.{m}" for m in measures)
+    ctes.append(
+        f"d ({group}, {plus}) AS ({' UNION ALL '.join(parts)}), "  # noqa: S608 - identifiers are ours, values bound
+        f"roll AS (INSERT INTO {dr} ({group}, {plus}) SELECT {group}, {sums} FROM d "
+        f"GROUP BY {group} HAVING {nonzero} ORDER BY {group} "
+        f"ON CONFLICT ({group}) DO UPDATE SET {increments} RETURNING 1)"
+    )
+    return ", ".join(ctes), params
+
+
+ROLLUP_COLUMNS = ("workspace_id", "day", "family", "key")
+
+
+def _upkeep_python(row: Mapping[str, Any], new: list[Contribution]) -> None:
+    """The same swap where a statement cannot modify two tables (SQLite): read the stored
+    contributions (and the tickets' the action moves), write the new ones, increment."""
+    stored_q = Q()
+    for c in new:
+        stored_q |= Q(family=c.family, source_id=c.source_id)
+    move = _ticket_move(row)
+    if move is not None:
+        tickets = HelpdeskTicket.objects.filter(
+            workspace_id=row["workspace_id"], external_id=row["ticket_id"]
+        )
+        if row["installation_id"] is not None:
+            tickets = tickets.filter(installation_id=row["installation_id"])
+        ids = tickets.annotate(sid=Cast("pk", CharField(max_length=40))).values("sid")
+        stored_q |= Q(family=TICKET, source_id__in=ids)
+    stored = list(RollupSource.objects.filter(stored_q))
+    target = _ticket_target(row)
+    fresh = list(new)
+    for s in stored:
+        if s.family != TICKET or move is None:
+            continue
+        state = s.key[-1:]
+        moves = state in ("o", "r", "a") if target == ESCALATED else s.key in set(move[1])
+        if moves:
+            fresh.append(
+                Contribution(
+                    workspace_id=s.workspace_id,
+                    family=TICKET,
+                    source_id=s.source_id,
+                    day=s.day,
+                    key=s.key[:-1] + target,
+                    measures=tuple(getattr(s, f) for f in MEASURE_FIELDS),
+                )
+            )
+    _apply_known(stored, fresh)
+
+
+def _apply_known(stored: list[RollupSource], new: list[Contribution]) -> None:
+    deltas: dict[tuple[int, date, str, str], list[int]] = defaultdict(
+        lambda: [0] * len(MEASURE_FIELDS)
+    )
+    fresh = {(c.family, c.source_id): c for c in new}
+    for s in stored:
+        if (s.family, s.source_id) not in fresh:
+            continue
+        slot = deltas[(s.workspace_id, s.day, s.family, s.key)]
+        for i, f in enumerate(MEASURE_FIELDS):
+            slot[i] -= getattr(s, f)
+    for c in fresh.values():
+        slot = deltas[(c.workspace_id, c.day, c.family, c.key)]
+        for i, v in enumerate(c.measures):
+            slot[i] += v
+    if not any(any(v) for v in deltas.values()):
+        return
+    RollupSource.objects.bulk_create(
+        [_source(c) for c in fresh.values()],
+        update_conflicts=True,
+        unique_fields=["family", "source_id"],
+        update_fields=["day", "key", *MEASURE_FIELDS],
+    )
+    _rollup_upsert(deltas)  # last: the hot day's row is locked until commit
+
+
+def rollups_action_recorded(
+    action: BillingAction, *, approval: Any = _UNKNOWN, bands: tuple[int, int] | None = None
+) -> None:
+    """``rollups_action_changed`` for a writer holding the action as written (its row
+    lock taken): no re-read of the action, its approval request (when the instance has it
+    cached, or ``approval`` is given) or its tickets. One statement on PostgreSQL; call
+    it as the transaction's last write but the snapshot mark."""
+    if action.status == BillingAction.Status.NOT_PERMITTED:
+        return
+    row, new = _contributions(action, _approval_of(action, approval), bands)
+    if connection.vendor != "postgresql":
+        with transaction.atomic(savepoint=False):
+            _upkeep_python(row, new)
+        return
+    ctes, params = _upkeep_sql(row, new, gate=None)
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {ctes} SELECT 1", params)
+
+
+def rollups_outcome_update(
+    action: BillingAction, values: Mapping[str, Any], *, open_statuses: Iterable[str]
+) -> int:
+    """The outcome's conditional UPDATE (``status`` still in ``open_statuses``) and the
+    roll-up upkeep of the action as it leaves it, in one statement on PostgreSQL (the
+    UPDATE's RETURNING gates the upkeep); returns how many rows it updated (0: another
+    recorder won, nothing written). ``action`` must already carry ``values``."""
+    matched = BillingAction.objects.filter(pk=action.pk, status__in=list(open_statuses))
+    if connection.vendor != "postgresql":
+        won = matched.update(**values)
+        if won:
+            rollups_action_recorded(action)
+        return won
+    approval = _approval_of(action, _UNKNOWN)
+    row, new = _contributions(action, approval, None)
+    query = matched.query.chain(UpdateQuery)
+    query.add_update_values(values)
+    update_sql, update_params = query.get_compiler(connection=connection).as_sql()
+    ctes, params = _upkeep_sql(row, new, gate="won")
+    sql = f"WITH won AS ({update_sql} RETURNING 1), {ctes} SELECT COUNT(*) FROM won"  # noqa: S608 - identifiers are ours, values bound
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*update_params, *params])
+        return int(cursor.fetchone()[0])

@@ -10,11 +10,12 @@ logs it — ``BEGIN``, ``COMMIT``, ``SAVEPOINT`` and ``RELEASE`` included — so
 * **snapshot** — the context's staleness mark (``customer_context_invalidate``): one
   statement per transaction that changes the customer, budgeted as one;
 * **roll-ups** — the dashboard's daily roll-ups kept current (``services.rollups``,
-  called once per action, by the transaction that records its outcome): their own
-  figure, counted apart;
+  once per action, by the transaction that records its outcome), counted apart where
+  they are statements of their own (on PostgreSQL an executed action's ride on the
+  outcome's UPDATE);
 * **record** — the provider call's ``ProviderCall`` row (``providers.instrumented``,
   written as the call returns, durable whatever the caller does) with its roll-up
-  increment, in a transaction of its own;
+  increment: one autocommitted statement on PostgreSQL;
 * **own** — everything else: the action path's own statements, pinned exactly.
 
 A commit is a ``COMMIT``, or a write sent outside a transaction (autocommit). Doorbells
@@ -42,10 +43,7 @@ from .actions_support import account_seed, next_key
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-BUDGET = 15  # issue 15: statements on the executing path, BEGIN/COMMIT included
-# Of the record's statements, the action path's budget holds the one INSERT of the call
-# (BEGIN, COMMIT and the roll-up increment around it are the dashboard's upkeep).
-RECORD_OWN = 1
+BUDGET = 15  # issue 15: statements on the executing path, BEGIN/COMMIT included, all in
 AUTH_TABLES = (
     "helpdesk_connectors_installation",
     "billing_app_agentmembership",
@@ -68,15 +66,30 @@ BIG_CREDIT = {"amount": 60000, "currency": "USD", "description": "Outage"}  # a 
 # refund (executes): BEGIN, lock upsert, decision read, charge, mirrored refunds, our refunds,
 #   INSERT action, COMMIT | playbook wording, BEGIN, INSERT note, UPDATE outcome, COMMIT → 13
 #   (+ the call's record, + 1 snapshot)
-# credit (executes): the refund's without its three refund reads and the wording → 9
+# credit (executes): the refund's without its three refund reads and the wording → 9, + the
+#   credit bands the roll-up files it under (read by the outcome's upkeep) → 10
 # credit above the limit (escalated): BEGIN, lock, decision read, INSERT action, INSERT
 #   request, SAVEPOINT, note wording + customer name, INSERT note, SELECT note, RELEASE,
 #   COMMIT                                                                → 12 (+1)
+# Roll-ups and record, per database:
+# * PostgreSQL: the outcome's UPDATE carries the roll-up upkeep in the same statement (a
+#   data-modifying CTE: ``services.rollups.rollups_outcome_update``), so an executed action's
+#   upkeep costs no statement of its own; an escalation's is one statement (+ the bands
+#   read). The call's record is one autocommitted statement (INSERT + roll-up increment).
+# * SQLite (no data-modifying CTE): the upkeep is a read of the stored contributions and two
+#   upserts, the record BEGIN, INSERT, increment, COMMIT.
 # Commits count the record's: intent, call record, outcome.
 EXPECTED = {
-    "refund": {"own": 13, "record": 4, "commits": 3},
-    "credit": {"own": 9, "record": 4, "commits": 3},
-    "approval": {"own": 12, "record": 0, "commits": 1},
+    "postgresql": {
+        "refund": {"own": 13, "rollups": 0, "record": 1, "commits": 3},
+        "credit": {"own": 10, "rollups": 0, "record": 1, "commits": 3},
+        "approval": {"own": 12, "rollups": 2, "record": 0, "commits": 1},
+    },
+    "sqlite": {
+        "refund": {"own": 13, "rollups": 3, "record": 4, "commits": 3},
+        "credit": {"own": 9, "rollups": 4, "record": 4, "commits": 3},
+        "approval": {"own": 12, "rollups": 4, "record": 0, "commits": 1},
+    },
 }
 
 
@@ -115,15 +128,16 @@ def record_marks(monkeypatch):
 @pytest.fixture(autouse=True)
 def rollup_marks(monkeypatch):
     """The roll-up upkeep's statements, told apart (``services.rollups``)."""
+    from billing_app.services import rollups
     from billing_app.services.actions import outcomes, submit
 
     marks = Ledger()
-    for module in (outcomes, submit):
-        real = module.rollups_action_changed
+    for module in (outcomes, submit, rollups):
+        real = module.rollups_action_recorded
         monkeypatch.setattr(
             module,
-            "rollups_action_changed",
-            (lambda real: lambda **kwargs: marks.run(real, **kwargs))(real),
+            "rollups_action_recorded",
+            (lambda real: lambda *args, **kwargs: marks.run(real, *args, **kwargs))(real),
         )
     return marks
 
@@ -202,8 +216,8 @@ def sorted_statements(captured, marks: Ledger, rollups: Ledger, records: Ledger)
         elif verb in ("COMMIT", "ROLLBACK"):
             in_transaction = False
             commits += verb == "COMMIT"
-        elif verb in ("INSERT", "UPDATE", "DELETE") and not in_transaction:
-            commits += 1
+        elif verb in ("INSERT", "UPDATE", "DELETE", "WITH") and not in_transaction:
+            commits += 1  # a write in autocommit (WITH: the record's data-modifying CTE)
     return {**groups, "commits": commits}
 
 
@@ -299,14 +313,25 @@ def test_an_action_costs_a_fixed_number_of_statements_whatever_the_history(
     # then it costs its pinned statements and commits, within the issue's budget
     assert response.status_code == 201, response.json()
     assert response.json()["status"] == status
-    expected = EXPECTED[case]
-    found = (len(fresh["own"]), len(fresh["record"]), fresh["commits"])
-    assert found == (expected["own"], expected["record"], expected["commits"]), "\n".join(
-        fresh["own"] + fresh["record"]
-    )
+    expected = EXPECTED[connection.vendor][case]
+    found = {
+        "own": len(fresh["own"]),
+        "rollups": len(fresh["rollups"]),
+        "record": len(fresh["record"]),
+        "commits": fresh["commits"],
+    }
+    assert found == expected, "\n".join(fresh["own"] + fresh["rollups"] + fresh["record"])
     assert len(fresh["snapshot"]) <= 1
-    record_own = RECORD_OWN if fresh["record"] else 0
-    assert len(fresh["own"]) + record_own + 1 <= BUDGET
+    # All in — own, roll-ups, the call's record, the snapshot mark; authentication apart
+    # (the tests run with the auth cache off, so its queries are those of a cache miss;
+    # C's tests pin them) — within the issue's budget on PostgreSQL, its database.
+    all_in = found["own"] + found["rollups"] + found["record"] + len(fresh["snapshot"])
+    if connection.vendor == "postgresql":
+        assert all_in <= BUDGET
+    if case != "approval" and connection.vendor == "postgresql":
+        # the upkeep rides on the outcome's UPDATE, the transaction's last write but the mark
+        update = [sql for sql in fresh["own"] if "billing_app_dailyrollup" in sql]
+        assert len(update) == 1 and update[0].startswith("WITH won AS (UPDATE")
     if case == "approval":  # nothing sent: the sandbox's clock is all it asked of the provider
         assert all("billing_app_sandboxcontrol" in sql for sql in fresh["provider"])
 
@@ -321,8 +346,8 @@ def test_an_action_costs_a_fixed_number_of_statements_whatever_the_history(
         fresh["commits"],
         len(fresh["snapshot"]),
     )
-    # the roll-ups' upkeep is reported once per action, whatever the history
-    assert len(rollup_marks.windows) == 1
+    # the roll-ups' upkeep is run once per action, whatever the history
+    assert len(rollup_marks.windows) <= 1
     assert len(long["rollups"]) == len(fresh["rollups"])
 
 

@@ -26,7 +26,7 @@ from ...money import Money
 from ...selectors.action_messages import customer_message_for
 from .. import notes
 from ..context_cache import customer_context_invalidate
-from ..rollups import rollups_action_changed
+from ..rollups import rollups_action_recorded, rollups_outcome_update
 from .kinds import OPEN
 from .run import Run
 
@@ -104,7 +104,8 @@ def _succeed(
         "error_message": "",
     }
     previous = {
-        name: getattr(action, name) for name in (*values, "customer_message", "note_status")
+        name: getattr(action, name)
+        for name in (*values, "customer_message", "note_status", "duration_ms")
     }
     for name, value in values.items():
         setattr(action, name, value)
@@ -115,11 +116,13 @@ def _succeed(
             if notes.action_note_record(action=action):
                 values["note_status"] = BillingAction.NoteStatus.PENDING
             values["duration_ms"] = int((time.monotonic() - started) * 1000)
-            won = BillingAction.objects.filter(pk=action.pk, status__in=OPEN).update(**values)
-            if not won:
+            for name, value in values.items():
+                setattr(action, name, value)
+            # The UPDATE and the roll-ups' upkeep in one statement (PostgreSQL); the
+            # monitoring flag, when there is one, comes after it.
+            if not rollups_outcome_update(action, values, open_statuses=OPEN):
                 raise _Lost
             _after_success(action)
-            rollups_action_changed(action_id=action.pk)
             customer_context_invalidate(
                 workspace_id=action.workspace_id, customer_id=action.customer_id
             )
@@ -179,17 +182,25 @@ def record_failure(
         "duration_ms": int((time.monotonic() - started) * 1000),
     }
     # A conditional UPDATE: only while the action is open, so the first recorder wins.
-    with transaction.atomic():
-        won = BillingAction.objects.filter(pk=action.pk, status__in=OPEN).update(**values)
-        if won:
-            rollups_action_changed(action_id=action.pk)
-            customer_context_invalidate(
-                workspace_id=action.workspace_id, customer_id=action.customer_id
-            )
-    if not won:
-        return _winner(action)
+    previous = {name: getattr(action, name) for name in values}
     for name, value in values.items():
         setattr(action, name, value)
+    try:
+        with transaction.atomic():
+            # The UPDATE and the roll-ups' upkeep in one statement (PostgreSQL).
+            won = rollups_outcome_update(action, values, open_statuses=OPEN)
+            if won:
+                customer_context_invalidate(
+                    workspace_id=action.workspace_id, customer_id=action.customer_id
+                )
+    except BaseException:
+        for name, value in previous.items():
+            setattr(action, name, value)
+        raise
+    if not won:
+        for name, value in previous.items():
+            setattr(action, name, value)
+        return _winner(action)
     return action
 
 
@@ -235,7 +246,7 @@ def hold_unknown(
         locked.provider_ms = (locked.provider_ms or 0) + provider_ms
         locked.duration_ms = int((time.monotonic() - started) * 1000)
         locked.save()
-        rollups_action_changed(action_id=locked.pk)
+        rollups_action_recorded(locked)
         customer_context_invalidate(
             workspace_id=locked.workspace_id, customer_id=locked.customer_id
         )

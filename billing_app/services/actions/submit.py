@@ -25,7 +25,7 @@ from .. import notes
 from ..context_cache import customer_context_invalidate
 from ..identity import AgentContext
 from ..locks import customer_decision_lock
-from ..rollups import rollups_action_changed
+from ..rollups import rollups_action_recorded
 from .decision import action_decide, not_permitted_error, open_outcome_conflict
 from .execution import action_await, execute_prepared
 from .keys import request_fingerprint
@@ -281,6 +281,6 @@ def _decide_and_record(
         # An action that executes now is reported by its outcome's transaction (record_success,
         # record_failure, hold_unknown — reconciliation's too), once, with what it did.
         if status != BillingAction.Status.NOT_PERMITTED:  # a refused action is in no figure
-            rollups_action_changed(action_id=action.pk)
+            rollups_action_recorded(action)
         customer_context_invalidate(workspace_id=workspace.pk, customer_id=customer_id)
     return action, decision, prepared
