@@ -298,6 +298,8 @@ def _ring(workspace_id: int, event_pk: int) -> None:
     """
     key = _drain_flag(workspace_id)
     try:
+        if cache.get(key) is not None:  # during a burst: one round trip
+            return
         if not cache.add(key, event_pk, DRAIN_FLAG_SECONDS) and cache.get(key) is not None:
             return
     except Exception as exc:  # a cache backend that raises: ring, as without the flag
