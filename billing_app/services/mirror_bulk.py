@@ -210,9 +210,9 @@ def _update_existing(
         old = [p for p in parts if (str(p["object"]), p["id"]) in existing]
         if not old:
             continue
-        rows = {
-            row.stripe_id: row
-            for row in model._default_manager.select_for_update()  # type: ignore[attr-defined]
+        rows: dict[str, Model] = {
+            row.stripe_id: row  # type: ignore[attr-defined]
+            for row in model._default_manager.select_for_update()
             .filter(workspace=workspace, stripe_id__in=[p["id"] for p in old])
             .order_by("pk")
         }
@@ -244,7 +244,7 @@ def _update_existing(
             changed.append(row)
             applied.add((kind, part["id"]))
         if changed:
-            model._default_manager.bulk_update(changed, sorted(names))  # type: ignore[attr-defined]
+            model._default_manager.bulk_update(changed, sorted(names))
     return applied, catalog
 
 

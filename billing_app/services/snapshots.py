@@ -158,7 +158,7 @@ class _GenerationMark:
         self.done = True
 
 
-def _marked(kind: type, **key: Any) -> bool:
+def _marked(kind: type[_Doorbell] | type[_GenerationMark], **key: Any) -> bool:
     connection = connections[DEFAULT_DB_ALIAS]
     for _, callback, *_ in connection.run_on_commit:
         if (

@@ -66,6 +66,7 @@ def _leaf(field: serializers.Field) -> Convert:
 
 def _compile(field: serializers.Field) -> Convert:
     if isinstance(field, serializers.ListSerializer):
+        assert field.child is not None
         child = _compile(field.child)
         return lambda items: [child(item) for item in items]
     if isinstance(field, serializers.Serializer):
