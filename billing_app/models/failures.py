@@ -129,7 +129,20 @@ class PaymentFailure(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["workspace", "failed_at"], name="failure_month_idx"),
+            # Covering (PostgreSQL): the dashboard's failure figures, reasons, trend and
+            # failed subscriptions read the month's failures from the index alone.
+            models.Index(
+                fields=["workspace", "failed_at"],
+                include=[
+                    "recovered_at",
+                    "recovered_by",
+                    "reason_category",
+                    "customer_id",
+                    "subscription_id",
+                    "created_at",
+                ],
+                name="failure_month_cover_idx",
+            ),
             models.Index(
                 fields=["workspace", "customer_id", "-failed_at"], name="failure_customer_idx"
             ),

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from django.db import models
 
+from ..subscriptions import ENDED_STATUSES
 from .tenancy import Workspace
 
 
@@ -119,7 +120,15 @@ class MirrorSubscription(MirrorObject):
         indexes = [
             models.Index(
                 fields=["workspace", "customer_id", "status"], name="mirror_sub_customer_idx"
-            )
+            ),
+            # The ended subscriptions, covering (PostgreSQL): the dashboard's churn after a
+            # payment failure reads them from this small index, not the whole mirror.
+            models.Index(
+                fields=["workspace", "stripe_id"],
+                include=["customer_id", "ended_at", "canceled_at"],
+                condition=models.Q(status__in=sorted(ENDED_STATUSES)),
+                name="mirror_sub_ended_idx",
+            ),
         ]
 
 

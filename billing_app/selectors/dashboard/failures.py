@@ -20,9 +20,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from django.db import connection
 from django.db.models import (
     Avg,
-    BigIntegerField,
     Count,
     DurationField,
     Exists,
@@ -30,10 +30,8 @@ from django.db.models import (
     F,
     OuterRef,
     Q,
-    Sum,
-    Value,
 )
-from django.db.models.functions import Coalesce, TruncMonth
+from django.db.models.functions import TruncMonth
 
 from ...catalog import ActionKind
 from ...models import (
@@ -81,11 +79,13 @@ def payment_failure_metrics(
         completed_at__gte=OuterRef("created_at"),
     )
     intervened = by_agent | Q(Exists(agent_acted))
+    # ``failed_at`` (never null) is counted, not ``id``: the month's failures are then
+    # read from the covering ``failure_month_cover_idx`` alone.
     summary = failures.aggregate(
-        count=Count("id"),
-        recovered=Count("id", filter=recovered),
-        by_agent=Count("id", filter=by_agent),
-        intervened=Count("id", filter=intervened),
+        count=Count("failed_at"),
+        recovered=Count("failed_at", filter=recovered),
+        by_agent=Count("failed_at", filter=by_agent),
+        intervened=Count("failed_at", filter=intervened),
         avg_recovery=Avg(
             ExpressionWrapper(F("recovered_at") - F("failed_at"), DurationField()),
             filter=recovered,
@@ -93,7 +93,7 @@ def payment_failure_metrics(
     )
     reason_rows = {
         r["reason_category"]: r["count"]
-        for r in failures.values("reason_category").annotate(count=Count("id")).order_by()
+        for r in failures.values("reason_category").annotate(count=Count("failed_at")).order_by()
     }
     count = summary["count"]
     reason_rows[OTHER_CATEGORY] = reason_rows.get(OTHER_CATEGORY, 0) + sum(
@@ -106,42 +106,7 @@ def payment_failure_metrics(
     ]
     reasons.sort(key=lambda r: (r["key"] == OTHER_CATEGORY, -r["count"]))
 
-    with_subscription = failures.exclude(subscription_id="")
-    failed_subs = with_subscription.values("subscription_id")
-    recovered_subs = with_subscription.filter(recovered).values("subscription_id")
-    ended_after_failure = failures.filter(
-        recovered_at__isnull=True,
-        subscription_id=OuterRef("stripe_id"),
-        failed_at__lte=OuterRef("ended"),
-    )
-    churned = (
-        MirrorSubscription.objects.filter(workspace=workspace, stripe_id__in=failed_subs)
-        .annotate(ended=Coalesce("ended_at", "canceled_at"))
-        .filter(ended__isnull=False, status__in=ENDED_STATUSES)
-        .filter(Exists(ended_after_failure))
-    )
-    churned_ids = churned.values("stripe_id")
-    churn = churned.aggregate(accounts=Count("customer_id", distinct=True))
-    # Σ unit amount × quantity per (currency, interval) group, in integers; converted to
-    # a month and to the base currency in Python (Decimal), rounded once per figure.
-    amounts = list(
-        MirrorSubscriptionItem.objects.filter(workspace=workspace, subscription_id__in=failed_subs)
-        .annotate(
-            gross=ExpressionWrapper(
-                Coalesce(F("unit_amount"), Value(0)) * F("quantity"), BigIntegerField()
-            )
-        )
-        .values("currency", "recurring_interval", "recurring_interval_count")
-        .annotate(
-            at_risk=Sum("gross"),
-            retained=Sum(
-                "gross",
-                filter=Q(subscription_id__in=recovered_subs) & ~Q(subscription_id__in=churned_ids),
-            ),
-            churned=Sum("gross", filter=Q(subscription_id__in=churned_ids)),
-        )
-        .order_by()
-    )
+    churn, amounts = _failure_mrr(workspace, month)
 
     def mrr(total: str) -> dict[str, Any]:
         return money(monthly_in_base(amounts, total, base=currency, rates=rates), currency)
@@ -168,13 +133,85 @@ def payment_failure_metrics(
         if avg_recovery is not None
         else None,
         "reasons": reasons,
-        "churned_accounts": churn["accounts"],
-        "churn_pct_of_failures": pct(churn["accounts"], count),
+        "churned_accounts": churn,
+        "churn_pct_of_failures": pct(churn, count),
         "churned_mrr": mrr("churned"),
         "revenue_at_risk_mrr": mrr("at_risk"),
         "recovered_mrr": mrr("retained"),
         "trend": failure_trend(workspace=workspace, month=month),
     }
+
+
+def _failure_mrr_sql(workspace: Workspace, month: Month) -> tuple[str, list[Any]]:
+    """The month's failed subscriptions (``f``: one row each — recovered at least once,
+    and the first failure left unrecovered) and those of them that churned after a failure
+    (``churned``: ended, in an ended status, on or after that first unrecovered failure —
+    exactly when an unrecovered failure of the month precedes the end). Both start from
+    the month's failures (the covering ``failure_month_cover_idx``) and reach the ended
+    subscriptions through the small partial ``mirror_sub_ended_idx``: no scan of all
+    mirrored subscriptions, and the churned set is computed once per query instead of
+    once per filter that uses it (it was twice, each time per failed subscription)."""
+    qn = connection.ops.quote_name
+    failures = qn(PaymentFailure._meta.db_table)
+    subscriptions = qn(MirrorSubscription._meta.db_table)
+    ended = ", ".join(["%s"] * len(ENDED_STATUSES))  # the partial index's list
+    adapt = connection.ops.adapt_datetimefield_value
+    sql = (
+        f"WITH f AS (SELECT subscription_id, "  # noqa: S608 - identifiers are ours, values bound
+        f"MAX(CASE WHEN recovered_at IS NOT NULL THEN 1 ELSE 0 END) AS recovered, "
+        f"MIN(CASE WHEN recovered_at IS NULL THEN failed_at END) AS first_unrecovered "
+        f"FROM {failures} WHERE workspace_id = %s AND failed_at >= %s AND failed_at < %s "
+        f"AND subscription_id <> '' GROUP BY subscription_id), "
+        f"churned AS (SELECT s.stripe_id, s.customer_id FROM f JOIN {subscriptions} s "
+        f"ON s.workspace_id = %s AND s.stripe_id = f.subscription_id "
+        f"WHERE s.status IN ({ended}) AND COALESCE(s.ended_at, s.canceled_at) IS NOT NULL "
+        f"AND f.first_unrecovered <= COALESCE(s.ended_at, s.canceled_at)) "
+    )
+    params = [
+        workspace.pk,
+        adapt(month.start),
+        adapt(month.end),
+        workspace.pk,
+        *sorted(ENDED_STATUSES),
+    ]
+    return sql, params
+
+
+def _failure_mrr(workspace: Workspace, month: Month) -> tuple[int, list[dict[str, Any]]]:
+    """Churned accounts, and Σ unit amount × quantity per (currency, interval) group of the
+    failed subscriptions' items — at risk, retained (recovered, not churned), churned — in
+    integers; converted to a month and to the base currency in Python (Decimal)."""
+    with_tables, params = _failure_mrr_sql(workspace, month)
+    items = connection.ops.quote_name(MirrorSubscriptionItem._meta.db_table)
+    gross = "COALESCE(i.unit_amount, 0) * i.quantity"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            with_tables + "SELECT COUNT(DISTINCT customer_id) FROM churned",  # noqa: S608 - ours
+            params,
+        )
+        accounts = int(cursor.fetchone()[0] or 0)
+        cursor.execute(
+            with_tables + f"SELECT i.currency, i.recurring_interval, i.recurring_interval_count, "  # noqa: S608
+            f"SUM({gross}), "
+            f"SUM(CASE WHEN f.recovered = 1 AND c.stripe_id IS NULL THEN {gross} END), "
+            f"SUM(CASE WHEN c.stripe_id IS NOT NULL THEN {gross} END) "
+            f"FROM f JOIN {items} i ON i.workspace_id = %s AND i.subscription_id = f.subscription_id "
+            f"LEFT JOIN churned c ON c.stripe_id = f.subscription_id "
+            f"GROUP BY i.currency, i.recurring_interval, i.recurring_interval_count",
+            [*params, workspace.pk],
+        )
+        names = ("currency", "recurring_interval", "recurring_interval_count")
+        amounts = [
+            {
+                **dict(zip(names, row[:3], strict=True)),
+                **{
+                    k: None if v is None else int(v)
+                    for k, v in zip(("at_risk", "retained", "churned"), row[3:], strict=True)
+                },
+            }
+            for row in cursor.fetchall()
+        ]
+    return accounts, amounts
 
 
 def failure_trend(*, workspace: Workspace, month: Month) -> list[dict[str, Any]]:
@@ -184,7 +221,10 @@ def failure_trend(*, workspace: Workspace, month: Month) -> list[dict[str, Any]]
         for r in failures_between(workspace, first.start, month.end)
         .annotate(month=TruncMonth("failed_at"))
         .values("month")
-        .annotate(failures=Count("id"), recovered=Count("id", filter=Q(recovered_at__isnull=False)))
+        .annotate(
+            failures=Count("failed_at"),
+            recovered=Count("failed_at", filter=Q(recovered_at__isnull=False)),
+        )
         .order_by()
     }
     trend = []
