@@ -184,33 +184,47 @@ def _failure_mrr(workspace: Workspace, month: Month) -> tuple[int, list[dict[str
     with_tables, params = _failure_mrr_sql(workspace, month)
     items = connection.ops.quote_name(MirrorSubscriptionItem._meta.db_table)
     gross = "COALESCE(i.unit_amount, 0) * i.quantity"
+    columns = "currency, recurring_interval, recurring_interval_count, unit_amount, quantity"
+    if connection.vendor == "postgresql":
+        # One index probe per failed subscription (a fenced LATERAL: the planner would
+        # otherwise hash every item of the workspace to join a few thousand).
+        joined = (
+            f"f CROSS JOIN LATERAL (SELECT {columns} FROM {items} "  # noqa: S608 - ours
+            f"WHERE workspace_id = %s AND subscription_id = f.subscription_id OFFSET 0) i"
+        )
+    else:
+        joined = (
+            f"f JOIN {items} i ON i.workspace_id = %s AND i.subscription_id = f.subscription_id"
+        )
+    # One round trip: a first row (tag 0) with the churned accounts, then the groups.
+    sql = (
+        with_tables  # noqa: S608 - ours
+        + "SELECT 0, NULL, NULL, NULL, COUNT(DISTINCT customer_id), NULL, NULL FROM churned "  # noqa: S608 - ours
+        "UNION ALL "
+        f"SELECT 1, i.currency, i.recurring_interval, i.recurring_interval_count, "
+        f"SUM({gross}), "
+        f"SUM(CASE WHEN f.recovered = 1 AND c.stripe_id IS NULL THEN {gross} END), "
+        f"SUM(CASE WHEN c.stripe_id IS NOT NULL THEN {gross} END) "
+        f"FROM {joined} "
+        f"LEFT JOIN churned c ON c.stripe_id = f.subscription_id "
+        f"GROUP BY i.currency, i.recurring_interval, i.recurring_interval_count"
+    )
     with connection.cursor() as cursor:
-        cursor.execute(
-            with_tables + "SELECT COUNT(DISTINCT customer_id) FROM churned",  # noqa: S608 - ours
-            params,
-        )
-        accounts = int(cursor.fetchone()[0] or 0)
-        cursor.execute(
-            with_tables + f"SELECT i.currency, i.recurring_interval, i.recurring_interval_count, "  # noqa: S608
-            f"SUM({gross}), "
-            f"SUM(CASE WHEN f.recovered = 1 AND c.stripe_id IS NULL THEN {gross} END), "
-            f"SUM(CASE WHEN c.stripe_id IS NOT NULL THEN {gross} END) "
-            f"FROM f JOIN {items} i ON i.workspace_id = %s AND i.subscription_id = f.subscription_id "
-            f"LEFT JOIN churned c ON c.stripe_id = f.subscription_id "
-            f"GROUP BY i.currency, i.recurring_interval, i.recurring_interval_count",
-            [*params, workspace.pk],
-        )
-        names = ("currency", "recurring_interval", "recurring_interval_count")
-        amounts = [
-            {
-                **dict(zip(names, row[:3], strict=True)),
-                **{
-                    k: None if v is None else int(v)
-                    for k, v in zip(("at_risk", "retained", "churned"), row[3:], strict=True)
-                },
-            }
-            for row in cursor.fetchall()
-        ]
+        cursor.execute(sql, [*params, workspace.pk])
+        rows = cursor.fetchall()
+    accounts = next((int(row[4] or 0) for row in rows if row[0] == 0), 0)
+    names = ("currency", "recurring_interval", "recurring_interval_count")
+    amounts = [
+        {
+            **dict(zip(names, row[1:4], strict=True)),
+            **{
+                k: None if v is None else int(v)
+                for k, v in zip(("at_risk", "retained", "churned"), row[4:], strict=True)
+            },
+        }
+        for row in rows
+        if row[0] == 1
+    ]
     return accounts, amounts
 
 
