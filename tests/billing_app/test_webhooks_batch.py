@@ -39,6 +39,7 @@ from billing_app.models import (
 from billing_app.providers.stripe.client import StripeHttpClient
 from billing_app.services import webhooks as service
 from billing_app.services.mirror import mirror_upsert
+from billing_app.services.payment_failures import payment_failure_record
 from billing_app.services.webhooks import (
     stripe_event_process,
     stripe_event_receive,
@@ -340,6 +341,48 @@ def test_a_batch_costs_a_constant_number_of_statements_per_event(make_workspace)
     per_event = (six - three) / 3
     assert per_event == 22
     assert three - 3 * per_event <= 8
+
+
+def _paid_charges(n: int) -> list[dict[str, Any]]:
+    """``n`` ``charge.succeeded`` events about ``n`` distinct charges of Acme, never mirrored."""
+    events = []
+    for i in range(n):
+        charge = load("charge", id=f"ch_1BatchPaid{i:04d}", payment_intent=f"pi_1BatchPaid{i:04d}")
+        events.append(stripe_event(f"evt_1Paid{i:04d}", "charge.succeeded", charge, created=T + i))
+    return events
+
+
+def _paid_statements(make_workspace, slug: str, n: int, *, failure: bool = False) -> int:
+    ws = make_stripe_workspace(make_workspace, slug=slug)
+    mirror_upsert(workspace=ws, obj=load("customer"), read_at=at(-60))
+    if failure:  # an open failure of Acme's: every success must look for what it settles
+        failed = load("charge_failed", customer=load("customer")["id"])
+        mirror_upsert(workspace=ws, obj=failed, read_at=at(-60))
+        payment_failure_record(
+            workspace=ws,
+            charge=MirrorCharge.objects.get(workspace=ws, stripe_id=failed["id"]),
+        )
+        assert PaymentFailure.objects.filter(workspace=ws, recovered_at__isnull=True).exists()
+    pks = [stripe_event_receive(workspace=ws, event=e)[0].pk for e in _paid_charges(n)]
+    with no_stripe(), CaptureQueriesContext(connection) as queries:
+        assert stripe_events_process_batch(event_pks=pks) == n
+    return len(queries.captured_queries)
+
+
+def test_a_payment_of_a_customer_with_no_open_failure_costs_one_recovery_probe(make_workspace):
+    three = _paid_statements(make_workspace, "paid-three", 3)
+    six = _paid_statements(make_workspace, "paid-six", 6)
+    # Per new succeeded charge: its row read under lock, the upsert's savepoint and the
+    # insert's own (each opened and released: 4), the insert — 6 — then the recovery hook's
+    # one statement: the customer's lock asking whether any failure is open. Before the probe
+    # the hook read the charge row, its invoice, the lock and the open failures: 11 in all.
+    per_event = (six - three) / 3
+    assert per_event == 7
+    # with an open failure the hook still looks for what the payment settles (same outcome
+    # as before: the tests of test_payment_failures.py and test_failure_webhooks.py)
+    with_failure = _paid_statements(make_workspace, "paid-open", 3, failure=True)
+    assert with_failure > three
+    assert not PaymentFailure.objects.filter(recovered_at__isnull=True).exists()
 
 
 def test_intake_rings_one_drain_per_workspace_while_one_is_queued(

@@ -24,7 +24,12 @@ from ...errors import BillingDeskError
 from ...models import MirrorInvoice, OutboxMessage, PaymentFailure, Workspace
 from ..outbox import outbox_enqueue, outbox_handler_register
 from ..webhooks import WebhookEvent, webhook_hook_register
-from .lookups import failed_charge_of_invoice, mirrored_charge, mirrored_invoice
+from .lookups import (
+    customer_lock_has_open,
+    failed_charge_of_invoice,
+    mirrored_charge,
+    mirrored_invoice,
+)
 from .record import payment_failure_record
 from .recovery import payment_failures_recover
 
@@ -105,8 +110,17 @@ def payment_failure_event_handle(event: WebhookEvent) -> None:
 
 
 def payment_success_event_handle(event: WebhookEvent) -> None:
-    """Hook for the success events: the open failures this payment settles are recovered."""
+    """Hook for the success events: the open failures this payment settles are recovered.
+
+    A customer with no open failure has nothing to settle: one locking probe
+    (``customer_lock_has_open``) ends the hook — the common case, most payments follow no
+    failure. The customer is the paid object's own (a charge's, an intent's, an invoice's:
+    the one ``payment_failures_recover`` scopes to); without one, the full path decides.
+    """
     workspace, obj = event.workspace, event.current or event.data_object
+    customer_id = _id(obj.get("customer"))
+    if customer_id and customer_lock_has_open(workspace, customer_id) is False:
+        return
     if event.type == "charge.succeeded":
         payment_failures_recover(
             workspace=workspace, charge=mirrored_charge(workspace, _id(obj.get("id")))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
 from ...models import MirrorCharge, MirrorCustomer, MirrorInvoice, PaymentFailure, Workspace
 
@@ -88,3 +88,28 @@ def customer_lock(workspace: Workspace, customer_id: str) -> None:
         .filter(workspace=workspace, stripe_id=customer_id)
         .values_list("pk", flat=True)
     )
+
+
+def customer_lock_has_open(workspace: Workspace, customer_id: str) -> bool | None:
+    """``customer_lock`` and, in the same statement, whether the customer has a failure not
+    yet recovered; ``None`` when the customer is not mirrored (nothing was locked).
+
+    The recovery hook runs on every paid charge and invoice, and almost none of them
+    settle anything: this one indexed probe (``failure_customer_idx``) lets it stop there
+    instead of loading the wide charge and invoice rows it would match failures against.
+    Asked under the lock ``payment_failure_record`` also takes, so a failure being recorded
+    concurrently is either seen here or, recorded after this transaction, sees its success
+    (``recovery_apply_found``): the skip never leaves a failure open.
+    """
+    open_failure = PaymentFailure.objects.filter(
+        workspace_id=OuterRef("workspace_id"),
+        customer_id=OuterRef("stripe_id"),
+        recovered_at__isnull=True,
+    )
+    found = list(
+        MirrorCustomer.objects.select_for_update()
+        .filter(workspace=workspace, stripe_id=customer_id)
+        .annotate(has_open=Exists(open_failure))
+        .values_list("has_open", flat=True)
+    )
+    return bool(found[0]) if found else None
