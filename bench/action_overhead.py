@@ -173,6 +173,7 @@ def _count_statements(token: str, customer: str) -> dict[str, dict[str, int]]:
         return sub
 
     from billing_app.providers import instrumented
+    from billing_app.services import rollups as rollups_module
     from billing_app.services.actions import outcomes, submit
 
     record_marks = _Marks()
@@ -181,13 +182,15 @@ def _count_statements(token: str, customer: str) -> dict[str, dict[str, int]]:
         connection, real_record, **kw
     )
     rollup_marks = _Marks()
-    real_rollups = {m: m.rollups_action_changed for m in (outcomes, submit)}
+    # The upkeep where it is a call of its own (on PostgreSQL an executed action's rides
+    # on the outcome's UPDATE and is counted there, in "own").
+    real_rollups = {m: m.rollups_action_recorded for m in (outcomes, submit, rollups_module)}
 
     def spied(real: Any) -> Any:
-        return lambda **kw: rollup_marks.run(connection, real, **kw)
+        return lambda *a, **kw: rollup_marks.run(connection, real, *a, **kw)
 
     for module, real in real_rollups.items():
-        module.rollups_action_changed = spied(real)  # type: ignore[attr-defined]
+        module.rollups_action_recorded = spied(real)  # type: ignore[attr-defined]
     providers_pkg.provider_class = marked
     client = Client(HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_HOST="127.0.0.1")
     counts: dict[str, dict[str, int]] = {}
@@ -233,8 +236,8 @@ def _count_statements(token: str, customer: str) -> dict[str, dict[str, int]]:
                 elif verb in ("COMMIT", "ROLLBACK"):
                     in_transaction = False
                     commits += verb == "COMMIT"
-                elif verb in ("INSERT", "UPDATE", "DELETE") and not in_transaction:
-                    commits += 1
+                elif verb in ("INSERT", "UPDATE", "DELETE", "WITH") and not in_transaction:
+                    commits += 1  # WITH: the call record's data-modifying CTE, autocommitted
             # The second of each kind is counted (the first warms the process).
             counts[kind] = {
                 "auth": auth,
@@ -249,7 +252,7 @@ def _count_statements(token: str, customer: str) -> dict[str, dict[str, int]]:
         providers_pkg.provider_class = real_class
         instrumented.provider_call_record = real_record  # type: ignore[assignment]
         for module, real in real_rollups.items():
-            module.rollups_action_changed = real  # type: ignore[attr-defined]
+            module.rollups_action_recorded = real  # type: ignore[attr-defined]
     return counts
 
 
@@ -359,21 +362,12 @@ def main() -> None:
             ),
             *[
                 Row(
-                    f"statements per {label}: action path + the call's INSERT + staleness mark",
-                    f"{c['own']} + {min(c['record'], 1)} + {c['snapshot']}",
+                    f"statements per {label}, all in: action path + roll-ups' upkeep + the "
+                    "call's record + staleness mark",
+                    f"{c['own'] + c['rollups'] + c['record'] + c['snapshot']} "
+                    f"({c['own']} + {c['rollups']} + {c['record']} + {c['snapshot']})",
                     f"≤ {TARGET_STATEMENTS}",
                     "31–45",
-                    c["own"] + min(c["record"], 1) + c["snapshot"] <= TARGET_STATEMENTS,
-                )
-                for label, c in (("refund", refund), ("credit", credit))
-            ],
-            *[
-                Row(
-                    f"all of it ({label}): + roll-ups' upkeep + the call record's transaction",
-                    f"{c['own'] + c['record'] + c['snapshot'] + c['rollups']} "
-                    f"(+{c['rollups']} roll-ups, +{max(c['record'] - 1, 0)} record)",
-                    f"≤ {TARGET_STATEMENTS}",
-                    "",
                     c["own"] + c["record"] + c["snapshot"] + c["rollups"] <= TARGET_STATEMENTS,
                 )
                 for label, c in (("refund", refund), ("credit", credit))
