@@ -146,7 +146,10 @@ def customer_context_answer(*, workspace: Workspace, customer_id: str) -> bytes:
         workspace_id=workspace.pk,
         customer_id=customer_id,
         build=load,
-        fresh=lambda p: StoredSnapshot.from_cache(p).time_valid(now=now, real_now=real_now),
+        # An entry cached before the snapshot became text (no "body") is a miss, not a 500.
+        fresh=lambda p: (
+            "body" in p and StoredSnapshot.from_cache(p).time_valid(now=now, real_now=real_now)
+        ),
     )
     snapshot = StoredSnapshot.from_cache(payload)
     if "flags" in read:

@@ -613,3 +613,30 @@ def test_a_write_after_a_build_in_the_same_transaction_still_rings(
     assert rung == [(snapshots.SNAPSHOT_TASK, seeded.workspace.pk, ACME)]
     pending = row(seeded.workspace, ACME)
     assert pending.built_version < pending.wanted_version
+
+
+def test_a_cached_entry_from_before_the_text_body_is_a_miss_not_an_error(seeded, settings, api_as):
+    from django.core.cache import cache
+
+    settings.BILLING_DESK_CONTEXT_CACHE_SECONDS = 60
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "snapshot-text-tests",
+        }
+    }
+    cache.clear()
+    agent = api_as(seeded.workspace, Role.MANAGER)
+    first = read(agent, ACME)
+    # given the entry as the previous release cached it (the decoded data, no body)
+    key = f"billing-desk:ctx:{seeded.workspace.pk}:{ACME}"
+    entry = cache.get(key)
+    assert entry is not None and "body" in entry["data"]
+    old = {k: v for k, v in entry["data"].items() if k != "body"}
+    cache.set(key, {"v": entry["v"], "data": {**old, "data": without_request_fields(first)}}, 60)
+
+    # then the next open reads the snapshot and answers the same
+    sql: list[str] = []
+    assert read(agent, ACME, sql) == first
+    assert any("customersnapshot" in q for q in sql)
+    cache.clear()
