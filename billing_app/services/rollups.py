@@ -38,7 +38,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection, transaction
 from django.db.models import CharField, Count, F, Q, QuerySet, Sum, Value
@@ -629,7 +629,7 @@ def _contributions(
 def _approval_of(action: BillingAction, approval: Any) -> Any:
     if approval is not _UNKNOWN:
         return approval
-    field = BillingAction.approval.related  # type: ignore[attr-defined]
+    field = BillingAction.approval.related
     if field.is_cached(action):
         return field.get_cached_value(action)
     from ..models import ApprovalRequest
@@ -819,8 +819,8 @@ def rollups_outcome_update(
         return won
     approval = _approval_of(action, _UNKNOWN)
     row, new = _contributions(action, approval, None)
-    query = matched.query.chain(UpdateQuery)
-    query.add_update_values(values)
+    query = cast(UpdateQuery, matched.query.chain(UpdateQuery))
+    query.add_update_values(dict(values))
     update_sql, update_params = query.get_compiler(connection=connection).as_sql()
     ctes, params = _upkeep_sql(row, new, gate="won")
     sql = f"WITH won AS ({update_sql} RETURNING 1), {ctes} SELECT COUNT(*) FROM won"  # noqa: S608 - identifiers are ours, values bound
