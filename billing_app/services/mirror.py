@@ -288,15 +288,16 @@ def _upsert_children(workspace: Workspace, obj: Obj, stamp: datetime | None) -> 
     the parent's savepoint (none of their own: a failing child fails the parent)."""
     kind = obj.get("object")
     if kind == "subscription":
-        items = (obj.get("items") or {}).get("data") or []
-        seen = []
-        for item in items:
-            item = {**item, "subscription": obj["id"]}
+        items = [
+            {**item, "subscription": obj["id"]}
+            for item in (obj.get("items") or {}).get("data") or []
+        ]
+        for item in items:  # prices are shared by subscriptions: each compared on its own
             price = item.get("price")
             if isinstance(price, dict):
                 _upsert_row(workspace, price, stamp)
-            _upsert_row(workspace, item, stamp)
-            seen.append(item["id"])
+        _upsert_rows(workspace, items, stamp)
+        seen = [item["id"] for item in items]
         # Items removed from the subscription (a plan change) leave the mirror too.
         if (obj.get("items") or {}).get("has_more") is False or items:
             MirrorSubscriptionItem.objects.filter(
@@ -304,15 +305,14 @@ def _upsert_children(workspace: Workspace, obj: Obj, stamp: datetime | None) -> 
             ).exclude(stripe_id__in=seen).delete()
     elif kind == "invoice":
         lines = (obj.get("lines") or {}).get("data") or []
-        for line in lines:
-            _upsert_row(workspace, {**line, "invoice": obj["id"]}, stamp)
+        _upsert_rows(workspace, [{**line, "invoice": obj["id"]} for line in lines], stamp)
     elif kind == "charge":
-        for refund in (obj.get("refunds") or {}).get("data") or []:
-            _upsert_row(
-                workspace,
-                {**refund, "customer": refund.get("customer") or obj.get("customer")},
-                stamp,
-            )
+        refunds = (obj.get("refunds") or {}).get("data") or []
+        _upsert_rows(
+            workspace,
+            [{**r, "customer": r.get("customer") or obj.get("customer")} for r in refunds],
+            stamp,
+        )
     if kind == "subscription" and "discounts" in obj:
         _upsert_discounts(
             workspace,
@@ -329,6 +329,60 @@ def _upsert_children(workspace: Workspace, obj: Obj, stamp: datetime | None) -> 
             customer_id=obj["id"],
             subscription_id="",
         )
+
+
+def _upsert_rows(workspace: Workspace, objs: list[Obj], stamp: datetime | None) -> None:
+    """Children of one kind (an invoice's lines, a subscription's items, a charge's refunds),
+    with exactly ``_upsert_row``'s effect on each, in three statements whatever their number:
+    the stored ones read and locked in one query (each then compared and saved as
+    ``_upsert_row`` does), the new ones inserted in one ``INSERT`` in a savepoint. A
+    concurrent writer's insert (or two children with one id) fails that savepoint only:
+    the new ones then take ``_upsert_row`` one by one, which locks theirs and compares.
+    """
+    objs = [child for child in objs if child.get("id")]
+    entry = MAPPERS.get(str(objs[0].get("object") or "")) if objs else None
+    if entry is None or any(child.get("object") != objs[0]["object"] for child in objs):
+        for child in objs:
+            _upsert_row(workspace, child, stamp)
+        return
+    model, mapper = entry
+    stored = {
+        row.stripe_id: row  # type: ignore[attr-defined]
+        for row in model._default_manager.select_for_update().filter(
+            workspace=workspace, stripe_id__in=[child["id"] for child in objs]
+        )
+    }
+    fresh = []
+    for child in objs:
+        if child["id"] in stored:
+            _upsert_row(workspace, child, stamp, stored[child["id"]])
+        else:
+            fresh.append(child)
+    if not fresh:
+        return
+    rows = [
+        model(
+            workspace=workspace,
+            stripe_id=child["id"],
+            **mapper(child),
+            livemode=bool(child.get("livemode")),
+            created=ts(child.get("created")),
+            data=child,
+            read_at=stamp,
+            source_updated=int(stamp.timestamp()) if stamp else 0,
+        )
+        for child in fresh
+    ]
+    try:
+        with transaction.atomic():
+            model._default_manager.bulk_create(rows)
+    except IntegrityError:
+        for child in fresh:
+            _upsert_row(workspace, child, stamp)
+        return
+    for child in fresh:  # what ``_upsert_row`` does after inserting one
+        _context_invalidate(workspace, child)
+        _upsert_children(workspace, child, stamp)
 
 
 def _upsert_discounts(

@@ -334,12 +334,14 @@ def test_a_batch_costs_a_constant_number_of_statements_per_event(make_workspace)
     three = _batch_statements(make_workspace, "three", 3)
     six = _batch_statements(make_workspace, "six", 6)
     # Per new invoice with 4 lines: its row read under lock (once: mirror_upsert takes the
-    # row the decision locked), the upsert's savepoint (2), the insert in its own savepoint
-    # (3: a concurrent insert is caught there), and per line its read and savepointed insert
-    # (4 × 4) — 22; the batch's own statements (the events' lock, their workspaces, one
-    # status UPDATE, the customer's snapshot mark once) do not grow with it.
+    # row the decision locked), the upsert's savepoint opened and released (2), the insert in
+    # its own savepoint (3: a concurrent insert is caught there) — 6 — and its lines, however
+    # many: one locked read of those stored and one savepointed INSERT of the new ones (4).
+    # 10 (was 22: each line read and inserted alone). The batch's own statements (the events'
+    # lock, their workspaces, one status UPDATE, the customer's snapshot mark once) do not
+    # grow with it.
     per_event = (six - three) / 3
-    assert per_event == 22
+    assert per_event == 10
     assert three - 3 * per_event <= 8
 
 
@@ -425,3 +427,33 @@ def test_intake_rings_for_every_event_when_the_cache_is_away(
     pks = receive_all(ws)
 
     assert rung == pks
+
+
+def test_an_invoices_lines_in_one_read_and_one_insert_keep_each_lines_order(make_workspace):
+    # given an invoice whose first line the mirror holds from a newer read
+    ws = make_stripe_workspace(make_workspace, slug="lines-order")
+    invoice = load("invoice", attempted=False, attempt_count=0)
+    lines = invoice["lines"]["data"]
+    newer = {**lines[0], "invoice": invoice["id"], "description": "newer"}
+    mirror_upsert(workspace=ws, obj=newer, read_at=at(60))
+    # when the invoice (read earlier) is stored with all its lines
+    mirror_upsert(workspace=ws, obj=invoice, read_at=at(0))
+    stored = {line.stripe_id: line for line in MirrorInvoiceLine.objects.filter(workspace=ws)}
+    # then the newer line is kept, the others are inserted, stamped with the invoice's read
+    assert set(stored) == {line["id"] for line in lines}
+    assert stored[lines[0]["id"]].data["description"] == "newer"
+    assert all(stored[line["id"]].read_at == at(0) for line in lines[1:])
+
+
+def test_two_lines_with_one_id_fall_back_to_one_by_one(make_workspace):
+    # given an invoice listing the same line twice (the one INSERT of the new lines fails)
+    ws = make_stripe_workspace(make_workspace, slug="lines-twice")
+    invoice = load("invoice", attempted=False, attempt_count=0)
+    line = invoice["lines"]["data"][0]
+    invoice["lines"]["data"] = [line, {**line, "description": "second"}]
+    # when it is stored
+    mirror_upsert(workspace=ws, obj=invoice, read_at=at(0))
+    # then the lines took the one-by-one path: one row, the last state of the same read
+    rows = list(MirrorInvoiceLine.objects.filter(workspace=ws))
+    assert [row.stripe_id for row in rows] == [line["id"]]
+    assert rows[0].data["description"] == "second"
