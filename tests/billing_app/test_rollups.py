@@ -29,6 +29,8 @@ from billing_app.services.approvals import approval_decide, approvals_expire
 from billing_app.services.identity import AgentContext
 from billing_app.services.rollups import (
     rollups_action_changed,
+    rollups_action_recorded,
+    rollups_outcome_update,
     rollups_rebuild,
     rollups_tickets_changed,
 )
@@ -210,6 +212,48 @@ def test_processing_the_same_write_twice_counts_it_once(workspace, acme, agent, 
     rollups_action_changed(action_id=done.pk)
     rollups_tickets_changed(workspace=workspace, tickets=HelpdeskTicket.objects.all())
 
+    assert rollups(workspace) == kept
+    assert_same_as_rebuild(workspace)
+
+
+def test_the_action_paths_upkeep_from_memory_counts_once_and_moves_the_ticket_once(
+    workspace, acme, agent, spy
+):
+    # given a solved refund ticket auto-resolved by a direct refund (the outcome's upkeep,
+    # from the action in memory: its ticket's key moved from the stored one, not re-read)
+    sync(workspace, record("1001", created=timezone.now(), solved=True))
+    done = refund(agent(Role.MANAGER), 1000)
+    kept = rollups(workspace)
+    report = assert_same_as_rebuild(workspace)
+    category = next(c for c in report["dashboard"]["categories"] if c["key"] == "refund_request")
+    assert category["auto_resolved"] == 1
+
+    # when the same upkeep runs again, from memory and from the database
+    found = BillingAction.objects.select_related("workspace").get(pk=done.pk)
+    rollups_action_recorded(found)
+    rollups_action_recorded(found)
+    rollups_action_changed(action_id=done.pk)
+
+    # then nothing moved twice
+    assert rollups(workspace) == kept
+
+
+def test_an_outcome_another_recorder_won_writes_no_roll_up(workspace, acme, agent, spy):
+    # given an action already recorded as succeeded
+    sync(workspace, record("1001", created=timezone.now(), solved=True))
+    done = refund(agent(Role.MANAGER), 1000)
+    kept = rollups(workspace)
+
+    # when a late recorder tries to record it as failed
+    late = BillingAction.objects.select_related("workspace").get(pk=done.pk)
+    values = {"status": BillingAction.Status.FAILED, "error_code": "late"}
+    for name, value in values.items():
+        setattr(late, name, value)
+    won = rollups_outcome_update(late, values, open_statuses=["executing", "outcome_unknown"])
+
+    # then its UPDATE matched nothing and the roll-ups did not move
+    assert won == 0
+    assert BillingAction.objects.get(pk=done.pk).status == BillingAction.Status.SUCCEEDED
     assert rollups(workspace) == kept
     assert_same_as_rebuild(workspace)
 
