@@ -9,7 +9,7 @@ DEMO_ENV := DJANGO_DEBUG=1 BILLING_DESK_DEMO=1
 # Debian's Chromium, used by the browser tests when present (never downloaded).
 CHROMIUM ?= $(shell command -v chromium 2>/dev/null || command -v chromium-browser 2>/dev/null)
 
-.PHONY: demo test lint format check-migrations migrate install clean fuzz
+.PHONY: demo test lint format check-migrations migrate install clean fuzz bench
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit("Billing Desk needs Python 3.11+") if sys.version_info < (3, 11) else None'
@@ -53,6 +53,25 @@ format: $(STAMP)
 check-migrations: $(STAMP)
 	mkdir -p var
 	BILLING_DESK_TESTING=1 $(BIN)/python manage.py makemigrations --check --dry-run
+
+# The benchmarks (bench/README.md), each printing its honest case first and its target beside
+# every figure; a few minutes at the default sizes. They need PostgreSQL and Redis on this
+# machine (the scripts refuse any other host) and create their own databases.
+# BENCH_SCALE=1m (or 10m) loads the dashboard's year at that size; it takes much longer.
+BENCH_DB    ?= postgres://postgres@127.0.0.1:5432
+BENCH_REDIS ?= redis://127.0.0.1:6379/5
+BENCH_ENV    = BILLING_DESK_SANDBOX_ENABLED=1 REDIS_URL=$(BENCH_REDIS)
+bench: $(STAMP)
+	@failed=""; \
+	run() { name=$$1; shift; echo; echo "=== bench/$$name"; \
+	  $(BENCH_ENV) DATABASE_URL=$(BENCH_DB)/bench $(BIN)/python bench/$$name "$$@" || failed="$$failed $$name"; }; \
+	run context_http.py --seconds 10; \
+	run context_cold.py; \
+	run action_overhead.py --seconds 15; \
+	run webhook_intake.py; \
+	echo; echo "=== bench/dashboard.py"; \
+	$(BENCH_ENV) DATABASE_URL=$(BENCH_DB)/billing_bench $(BIN)/python bench/dashboard.py $(if $(BENCH_SCALE),--scale $(BENCH_SCALE)) || failed="$$failed dashboard.py"; \
+	echo; if [ -n "$$failed" ]; then echo "Targets missed or errors in:$$failed"; exit 1; else echo "Every target met."; fi
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -255,6 +255,10 @@ BILLING_PROVIDERS = {
 }
 # App session tokens minted after a verified entry.
 APP_SESSION_TTL_SECONDS = int(os.environ.get("BILLING_DESK_SESSION_TTL", "900"))
+# How long a cached sign-in check lives (helpdesk_connectors.session_cache); 0 turns it off.
+# Unset: 120, and off under tests (their transactions never commit the version bumps).
+if os.environ.get("BILLING_DESK_SESSION_CACHE_SECONDS"):
+    APP_SESSION_CACHE_SECONDS = int(os.environ["BILLING_DESK_SESSION_CACHE_SECONDS"])
 # Longest ``exp - iat`` accepted on a Zendesk signed-URL token (plus 30 s leeway). Zendesk does
 # not publish its lifetime; 5 minutes is a conservative maximum. Tokens are single use.
 ZENDESK_TOKEN_MAX_LIFETIME_SECONDS = int(
