@@ -100,7 +100,10 @@ def mirror_upsert(
 
     ``locked``: the object's mirror row (or ``None``: no row) as the caller read it with
     ``select_for_update`` in the transaction it is still in — webhook processing decides
-    on that row and passes it, so the row is not read and locked a second time.
+    on that row and passes it, so the row is not read and locked a second time. Such a
+    caller also gives up on its whole transaction when a write fails (the event is rolled
+    back and retried), so the write runs without a savepoint of its own (two statements
+    per event: the concurrent-insert race keeps its savepoint).
     """
     if read_at is None and source_updated is not None:
         read_at = datetime.fromtimestamp(source_updated, tz=UTC)
@@ -110,6 +113,7 @@ def mirror_upsert(
         connection = transaction.get_connection()
         if not connection.in_atomic_block:  # a lock outside a transaction is already gone
             raise ValueError("mirror_upsert(locked=...) needs the caller's transaction")
+        return _upsert_row(workspace, obj, read_at, locked)
     return _upsert(workspace, obj, read_at, locked)
 
 

@@ -334,14 +334,14 @@ def test_a_batch_costs_a_constant_number_of_statements_per_event(make_workspace)
     three = _batch_statements(make_workspace, "three", 3)
     six = _batch_statements(make_workspace, "six", 6)
     # Per new invoice with 4 lines: its row read under lock (once: mirror_upsert takes the
-    # row the decision locked), the upsert's savepoint opened and released (2), the insert in
-    # its own savepoint (3: a concurrent insert is caught there) — 6 — and its lines, however
-    # many: one locked read of those stored and one savepointed INSERT of the new ones (4).
-    # 10 (was 22: each line read and inserted alone). The batch's own statements (the events'
-    # lock, their workspaces, one status UPDATE, the customer's snapshot mark once) do not
-    # grow with it.
+    # row the decision locked, and writes without a savepoint of its own: the batch rolls
+    # back whole), the insert in its own savepoint (3: a concurrent insert is caught there)
+    # — 4 — and its lines, however many: one locked read of those stored and one savepointed
+    # INSERT of the new ones (4). 8 (was 22: the upsert's savepoint, each line read and
+    # inserted alone). The batch's own statements (the events' lock, their workspaces, one
+    # status UPDATE, the customer's snapshot mark once) do not grow with it.
     per_event = (six - three) / 3
-    assert per_event == 10
+    assert per_event == 8
     assert three - 3 * per_event <= 8
 
 
@@ -374,12 +374,12 @@ def _paid_statements(make_workspace, slug: str, n: int, *, failure: bool = False
 def test_a_payment_of_a_customer_with_no_open_failure_costs_one_recovery_probe(make_workspace):
     three = _paid_statements(make_workspace, "paid-three", 3)
     six = _paid_statements(make_workspace, "paid-six", 6)
-    # Per new succeeded charge: its row read under lock, the upsert's savepoint and the
-    # insert's own (each opened and released: 4), the insert — 6 — then the recovery hook's
-    # one statement: the customer's lock asking whether any failure is open. Before the probe
-    # the hook read the charge row, its invoice, the lock and the open failures: 11 in all.
+    # Per new succeeded charge: its row read under lock, the insert in its own savepoint
+    # (opened and released) — 4 — then the recovery hook's one statement: the customer's lock
+    # asking whether any failure is open. Before, the upsert had a savepoint of its own (2)
+    # and the hook read the charge row, its invoice, the lock and the open failures: 11.
     per_event = (six - three) / 3
-    assert per_event == 7
+    assert per_event == 5
     # with an open failure the hook still looks for what the payment settles (same outcome
     # as before: the tests of test_payment_failures.py and test_failure_webhooks.py)
     with_failure = _paid_statements(make_workspace, "paid-open", 3, failure=True)
