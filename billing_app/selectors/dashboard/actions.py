@@ -109,9 +109,10 @@ def action_metrics(*, workspace: Workspace, rollups: MonthRollups) -> dict[str, 
     labels["large"] = short_money(large, workspace.base_currency)
     table = []
     for key, label in ACTION_LABELS:
-        r = rows.get(key)
-        if r is None:
+        found = rows.get(key)
+        if found is None:
             continue
+        r = found
         avg_ms = r["avg_ms"]
         rate = pct(r["succeeded"], r["succeeded"] + r["failed"])
         status = success_status(rate)

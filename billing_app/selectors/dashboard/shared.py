@@ -145,7 +145,8 @@ class MonthRollups:
             .order_by()
         )
         sums: dict[str, dict[str, dict[str, int]]] = {}
-        for row in rows:
+        row: dict[str, Any]
+        for row in rows:  # type: ignore[assignment]  # annotated values(): the plugin types two keys
             if row["count"]:
                 sums.setdefault(row["family"], {})[row["key"]] = {
                     f: int(row[f] or 0) for f in MEASURE_FIELDS
