@@ -37,6 +37,7 @@ an already processed event, which never reaches them.
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import time
@@ -540,8 +541,11 @@ def stripe_events_drain(*, event_pk: int, limit: int = WEBHOOK_BATCH) -> int:
 
     The workspace's drain flag (``_ring``) is cleared before the first read, so an event
     stored after that read rings again; the events stored before it are all read here
-    (pk cursor). The doorbell's event is processed even when it is ``failed`` (the re-drive
-    rings for failed events too). Events another worker holds are left to it.
+    (pk cursor, moved to the last pk each page read: never past an event not read yet).
+    The doorbell's event is processed even when it is ``failed`` (the re-drive rings for
+    failed events too), in its place among the waiting ones (in the page whose pks reach
+    it, else in the last one); a ``received`` one is read by the cursor in its turn.
+    Events another worker holds are left to it.
     """
     found = StripeEvent.objects.filter(pk=event_pk).values_list("workspace_id", "status").first()
     if found is None:
@@ -551,19 +555,27 @@ def stripe_events_drain(*, event_pk: int, limit: int = WEBHOOK_BATCH) -> int:
     waiting_after = StripeEvent.objects.filter(
         workspace_id=workspace_id, status=StripeEvent.Status.RECEIVED
     ).order_by("pk")
+    # A doorbell the waiting list does not hold (failed): placed in the page that reaches it.
+    extra = event_pk if status not in DONE and status != StripeEvent.Status.RECEIVED else None
     cursor, read, processed = 0, 0, 0
     while read < DRAIN_MAX:
         pks = list(waiting_after.filter(pk__gt=cursor).values_list("pk", flat=True)[:limit])
-        if not read and status not in DONE and event_pk not in pks:
-            pks.append(event_pk)
         if not pks:
-            return processed
-        cursor = max(cursor, *pks)
+            break
+        cursor = pks[-1]
+        if extra in pks:
+            extra = None
+        elif extra is not None and (extra < cursor or len(pks) < limit):
+            bisect.insort(pks, extra)
+            extra = None
         read += len(pks)
         processed += stripe_events_process_batch(event_pks=pks)
-    following = waiting_after.filter(pk__gt=cursor).values_list("pk", flat=True).first()
-    if following is not None:
-        _enqueue(following)
+    if extra is not None:  # nothing waiting reaches it: alone, after them
+        processed += stripe_events_process_batch(event_pks=[extra])
+    if read >= DRAIN_MAX:
+        following = waiting_after.filter(pk__gt=cursor).values_list("pk", flat=True).first()
+        if following is not None:
+            _enqueue(following)
     return processed
 
 

@@ -273,6 +273,67 @@ def test_a_failing_event_is_retried_and_the_others_commit(
     assert committed == Counter({e: 1 for e in [*events, "evt_1BatchCharge"]})
 
 
+def _drain_recording(ws, *, event_pk: int, limit: int) -> tuple[int, list[str], list[list[int]]]:
+    """One drain with pages of ``limit``: how many it processed, the order the events'
+    hooks ran in, and the batches it handed over."""
+    order: list[str] = []
+    batches: list[list[int]] = []
+    original = service.stripe_events_process_batch
+
+    def batch(*, event_pks: list[int]) -> int:
+        batches.append(list(event_pks))
+        return original(event_pks=event_pks)
+
+    def record(event) -> None:
+        order.append(event.event_id)
+
+    webhook_hook_register(event_type="*", hook=record)
+    try:
+        with no_stripe(), pytest.MonkeyPatch.context() as patch:
+            patch.setattr(service, "stripe_events_process_batch", batch)
+            processed = stripe_events_drain(event_pk=event_pk, limit=limit)
+    finally:
+        webhook_hook_unregister(event_type="*", hook=record)
+    return processed, order, batches
+
+
+def test_a_doorbell_for_a_later_event_drains_the_backlog_in_arrival_order(
+    make_workspace, monkeypatch
+):
+    monkeypatch.setattr(service, "_enqueue", lambda event_pk: None)  # no eager doorbell
+    ws = make_stripe_workspace(make_workspace)
+    backfill(ws)
+    pks = receive_all(ws)
+
+    # when the last event's doorbell rings first and a page holds two events
+    processed, order, batches = _drain_recording(ws, event_pk=pks[-1], limit=2)
+
+    # then the one drain processed every waiting event, in pages of two, in arrival order
+    # (the cursor never jumps past the events between the first page and the doorbell's)
+    assert processed == len(pks)
+    assert batches == [pks[0:2], pks[2:4], pks[4:]]
+    assert order == [e["id"] for e in burst()]
+    assert set(StripeEvent.objects.filter(workspace=ws).values_list("status", flat=True)) == {
+        "processed"
+    }
+
+
+def test_a_failed_doorbell_is_processed_in_its_place_among_the_waiting(make_workspace, monkeypatch):
+    monkeypatch.setattr(service, "_enqueue", lambda event_pk: None)  # no eager doorbell
+    ws = make_stripe_workspace(make_workspace)
+    backfill(ws)
+    pks = receive_all(ws)
+    # the third event failed once (its re-drive rings for it); the others wait
+    StripeEvent.objects.filter(pk=pks[2]).update(status="failed", attempts=1)
+
+    processed, order, batches = _drain_recording(ws, event_pk=pks[2], limit=2)
+
+    # then it ran between the events around it, in the page whose pks reach it
+    assert processed == len(pks)
+    assert batches == [pks[0:2], pks[2:5]]
+    assert order == [e["id"] for e in burst()]
+
+
 def test_an_event_that_needs_a_re_read_is_processed_alone_in_its_place(
     make_workspace, http, monkeypatch
 ):
