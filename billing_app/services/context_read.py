@@ -11,8 +11,9 @@
    write, under the workspace's generation, before its horizon) → served as stored;
 3. else — never built, a write not rebuilt yet, a new generation, a passed horizon —
    built now from the mirror and stored (``snapshots.snapshot_build``): the panel
-   always tells the truth; a customer the mirror does not hold yet is fetched first
-   (``refresh.customer_mirror_ensure``: 404 / 503 as before).
+   always tells the truth; a customer the mirror does not hold yet is fetched first,
+   outside any transaction (``refresh.customer_mirror_lookup``: 404 / 503 as before),
+   then stored and built in one transaction (``refresh.customer_mirror_ensure``).
 
 The per-request fields are computed on every request, never stored: ``stale`` and
 ``refreshing`` by ``refresh.customer_freshness`` (the rule ``customer_mirror_ensure``
@@ -45,7 +46,12 @@ from ..models import Workspace
 from ..selectors.context import customer_context
 from ..selectors.mirror_freshness import customer_events_newer
 from .context_cache import customer_context_cached
-from .refresh import customer_freshness, customer_mirror_ensure, provider_health_status
+from .refresh import (
+    customer_freshness,
+    customer_mirror_ensure,
+    customer_mirror_lookup,
+    provider_health_status,
+)
 from .snapshots import (
     StoredSnapshot,
     context_serialize,
@@ -124,12 +130,17 @@ def customer_context_answer(*, workspace: Workspace, customer_id: str) -> bytes:
             versions = None
             if stored is not None and stored.body is not None:
                 versions = (stored.wanted_version, stored.generation)
-            # Never built (a customer seen for the first time: fetched and stored now): one
+            # A customer the mirror does not hold yet is fetched here, before any
+            # transaction: no connection waits idle in one for the provider's answer.
+            looked_up = customer_mirror_lookup(workspace=workspace, customer_id=customer_id)
+            # Never built (a customer seen for the first time: stored now): one
             # transaction for the store and the build — one commit, and the doorbell the
             # store queued finds the snapshot built in it and stays silent (no second
             # build of the same state by a worker while the agent waits).
             with transaction.atomic() if versions is None else nullcontext():
-                state = customer_mirror_ensure(workspace=workspace, customer_id=customer_id)
+                state = customer_mirror_ensure(
+                    workspace=workspace, customer_id=customer_id, looked_up=looked_up
+                )
                 stored = snapshot_build(
                     workspace=workspace,
                     customer_id=customer_id,

@@ -131,12 +131,23 @@ def _is_missing(exc: ProviderError) -> bool:
     return exc.status == 404 or exc.provider_code == "resource_missing"
 
 
-def customer_fetch_now(*, workspace: Workspace, customer_id: str) -> MirrorCustomer:
-    """Fetch a customer the mirror does not know yet, mirror it, and return it.
+@dataclass(frozen=True)
+class FetchedBundle:
+    """A customer's bundle as the provider answered it, not stored yet, and when its
+    requests were sent (the read time ``customer_bundle_store`` stamps it with)."""
 
-    Raises ``NotFound`` when the workspace's own provider does not know the id
-    (so another tenant's customer id is a 404, never their data) and
-    ``ProviderUnavailable`` when the provider does not answer.
+    bundle: CustomerBundle
+    read_at: datetime
+
+
+def customer_bundle_fetch(*, workspace: Workspace, customer_id: str) -> FetchedBundle:
+    """Fetch a customer's bundle from the workspace's provider, without storing it.
+
+    Called outside any transaction: the provider's latency (and its retries) must not
+    keep a database connection idle in a transaction. Records the provider's health.
+    Raises ``NotFound`` when the workspace's own provider does not know the id (so
+    another tenant's customer id is a 404, never their data) and ``ProviderUnavailable``
+    when the provider does not answer.
     """
     provider = get_provider(workspace)
     read_at = mirror_read_clock()
@@ -152,12 +163,27 @@ def customer_fetch_now(*, workspace: Workspace, customer_id: str) -> MirrorCusto
     provider_health_record(workspace_id=workspace.pk, available=True)
     if not bundle.customer or bundle.customer.get("id") != customer_id:
         raise NotFound("No such billing customer.", code="customer_not_found")
+    return FetchedBundle(bundle=bundle, read_at=read_at)
+
+
+def customer_fetched_store(
+    *, workspace: Workspace, customer_id: str, fetched: FetchedBundle
+) -> MirrorCustomer:
+    """Mirror a bundle ``customer_bundle_fetch`` read; the customer as stored (``NotFound``
+    when the mirror holds none after it)."""
     customer = customer_bundle_store(
-        workspace=workspace, customer_id=customer_id, bundle=bundle, read_at=read_at
+        workspace=workspace, customer_id=customer_id, bundle=fetched.bundle, read_at=fetched.read_at
     )
     if customer is None:
         raise NotFound("No such billing customer.", code="customer_not_found")
     return customer
+
+
+def customer_fetch_now(*, workspace: Workspace, customer_id: str) -> MirrorCustomer:
+    """Fetch a customer the mirror does not know yet, mirror it, and return it
+    (``customer_bundle_fetch`` then ``customer_fetched_store``: same errors)."""
+    fetched = customer_bundle_fetch(workspace=workspace, customer_id=customer_id)
+    return customer_fetched_store(workspace=workspace, customer_id=customer_id, fetched=fetched)
 
 
 def customer_refresh(*, workspace_id: int, customer_id: str) -> bool:
@@ -225,22 +251,45 @@ class MirrorState:
     provider_status: str
 
 
-def customer_mirror_ensure(*, workspace: Workspace, customer_id: str) -> MirrorState:
+def customer_mirror_lookup(
+    *, workspace: Workspace, customer_id: str
+) -> MirrorCustomer | FetchedBundle:
+    """The mirrored customer, or — not mirrored yet — its bundle fetched now, not stored
+    (``NotFound`` / ``ProviderUnavailable`` propagate). The first half of
+    ``customer_mirror_ensure``, for a caller that stores inside a transaction of its own:
+    it looks up (and fetches) before opening it, so no transaction waits on the provider."""
+    customer = MirrorCustomer.objects.filter(workspace=workspace, stripe_id=customer_id).first()
+    if customer is not None:
+        return customer
+    return customer_bundle_fetch(workspace=workspace, customer_id=customer_id)
+
+
+def customer_mirror_ensure(
+    *,
+    workspace: Workspace,
+    customer_id: str,
+    looked_up: MirrorCustomer | FetchedBundle | None = None,
+) -> MirrorState:
     """Make sure the customer is mirrored and decide whether to refresh it in the background.
 
     Not mirrored → fetched now (``NotFound`` / ``ProviderUnavailable`` propagate:
     404 / 503). Mirrored but stale → a refresh is queued and the mirrored data
-    is answered at once. Deleted customers are not refreshed.
+    is answered at once. Deleted customers are not refreshed. ``looked_up``: what
+    ``customer_mirror_lookup`` answered before the caller's transaction (a fetched
+    bundle is stored here, in it).
     """
-    customer = MirrorCustomer.objects.filter(workspace=workspace, stripe_id=customer_id).first()
-    if customer is None:
-        customer = customer_fetch_now(workspace=workspace, customer_id=customer_id)
+    if looked_up is None:
+        looked_up = customer_mirror_lookup(workspace=workspace, customer_id=customer_id)
+    if isinstance(looked_up, FetchedBundle):
         return MirrorState(
-            customer=customer,
+            customer=customer_fetched_store(
+                workspace=workspace, customer_id=customer_id, fetched=looked_up
+            ),
             stale=False,
             refreshing=False,
             provider_status=provider_health_status(workspace_id=workspace.pk),
         )
+    customer = looked_up
     stale, refreshing = customer_freshness(
         workspace=workspace,
         customer_id=customer_id,

@@ -601,6 +601,39 @@ def test_a_first_answer_stores_and_builds_in_one_transaction_and_queues_no_secon
     assert not [args for args in rung if args[0] == snapshots.SNAPSHOT_TASK]
 
 
+def test_a_first_answer_fetches_from_the_provider_outside_any_transaction(
+    make_workspace, monkeypatch, api_as, django_capture_on_commit_callbacks
+):
+    # given a Stripe customer nothing of which is mirrored yet, and a provider that notes
+    # how many transactions are open while the agent waits on it
+    workspace = make_stripe_workspace(make_workspace)
+    fake = FakeStripe(workspace, bundles={STRIPE_ACME: stripe_acme_bundle()})
+    fetch = fake.fetch_customer_bundle
+    depths: list[int] = []
+
+    def noting_fetch(customer_id: str):
+        depths.append(len(connection.atomic_blocks))
+        return fetch(customer_id)
+
+    monkeypatch.setattr(fake, "fetch_customer_bundle", noting_fetch)
+    monkeypatch.setattr(refresh, "get_provider", lambda ws: fake)
+    rung: list[tuple] = []
+    monkeypatch.setattr(snapshots, "enqueue", lambda *args: rung.append(args))
+    agent = api_as(workspace, Role.L1)
+    outer = len(connection.atomic_blocks)  # the test's own transaction(s)
+
+    # when the panel opens it
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = read(agent, STRIPE_ACME)
+
+    # then the provider was asked once, inside no transaction of the read path's own; the
+    # bundle and the snapshot built from it were still stored together (no rebuild queued)
+    assert depths == [outer]
+    assert answer["customer"]["id"] == STRIPE_ACME
+    assert_true_snapshot(workspace, STRIPE_ACME)
+    assert not [args for args in rung if args[0] == snapshots.SNAPSHOT_TASK]
+
+
 def test_a_write_after_a_build_in_the_same_transaction_still_rings(
     seeded, monkeypatch, django_capture_on_commit_callbacks
 ):
