@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
@@ -64,6 +66,27 @@ class Workspace(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    # Counters only ever raised with F() + 1 behind any loaded instance's back (role
+    # mapping changes, context snapshots). A full save() of an instance loaded earlier —
+    # an admin form, a shell — must not write its old value back: that would make tokens
+    # minted before a mapping change valid again, or snapshots built under an older
+    # generation current again.
+    COUNTERS = ("role_mapping_version", "context_generation")
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if (
+            not self._state.adding
+            and self.pk is not None
+            and kwargs.get("update_fields") is None
+            and not kwargs.get("force_insert")
+        ):
+            kwargs["update_fields"] = [
+                f.name
+                for f in self._meta.concrete_fields
+                if not f.primary_key and f.name not in self.COUNTERS
+            ]
+        super().save(*args, **kwargs)
 
 
 class WorkspaceInstallation(models.Model):

@@ -27,6 +27,7 @@ from django.utils import timezone
 from ...models import MirrorCharge, MirrorInvoice, PaymentFailure, Workspace
 from ...selectors.failures import SUSPENSION_THRESHOLD
 from ...vocabulary import decline
+from ..context_cache import customer_context_invalidate
 from .escalation import escalation_enqueue
 from .lookups import (
     attempt_number,
@@ -207,6 +208,10 @@ def _streak_update(workspace: Workspace, failure: PaymentFailure) -> None:
         return
     if updated:
         failure.refresh_from_db()
+        # The suspension warning shows in the context (``.update()`` sends no signal).
+        customer_context_invalidate(
+            workspace_id=failure.workspace_id, customer_id=failure.customer_id
+        )
         escalation_enqueue(failure)
         logger.info(
             "suspension warning for customer %s (%s consecutive failures, failure %s)",

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from ...catalog import ActionKind
 from ...models import BillingAction, MirrorCharge, MirrorInvoice, PaymentFailure, Workspace
+from ..context_cache import customer_context_invalidate
 from .lookups import customer_lock, invoice_of_charge
 
 logger = logging.getLogger(__name__)
@@ -76,6 +77,12 @@ def _mark_recovered(failure: PaymentFailure, *, at: datetime, via: str) -> bool:
     )
     if updated:
         failure.refresh_from_db()
+        # The context's failure alerts change; ``.update()`` sends no signal, and the write
+        # that settled the failure may not touch the customer's mirror (a payment event
+        # older than the mirror writes nothing): mark the snapshot stale here (issue 15).
+        customer_context_invalidate(
+            workspace_id=failure.workspace_id, customer_id=failure.customer_id
+        )
     return bool(updated)
 
 
