@@ -9,9 +9,10 @@ of those a workspace escalates.
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.http import HttpRequest
 
+from ..catalog import ActionKind
 from ..models import (
     ActionPolicy,
     ApprovalRoute,
@@ -88,6 +89,24 @@ class ActionPolicyAdmin(admin.ModelAdmin):
 
     def get_changelist_form(self, request: HttpRequest, **kwargs):
         return super().get_changelist_form(request, form=MatrixCellForm, **kwargs)
+
+    def save_model(self, request: HttpRequest, obj: ActionPolicy, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if (
+            change
+            and obj.action == ActionKind.APPLY_CREDIT
+            and obj.workspace is not None
+            and "limit" in form.changed_data
+        ):
+            # The dashboard bands credits by the limits in force when each was written
+            # (services.rollups); history keeps its bands until the roll-ups are rebuilt.
+            messages.warning(
+                request,
+                "Credit limits changed: the dashboard's credit bands use the new limits for "
+                "new credits only. To re-band earlier credits, run "
+                f"`manage.py rollups_rebuild --workspace {obj.workspace.slug}` "
+                "while agents are quiet.",
+            )
 
     @admin.display(description="Cell")
     def cell(self, obj: ActionPolicy) -> str:

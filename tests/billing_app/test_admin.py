@@ -754,3 +754,24 @@ def test_a_notes_bd_reference_finds_its_action_in_admin(admin_client, stripe_wor
     shown = list(page.context["cl"].result_list)
     assert wanted in shown
     assert (other in shown) == (other.pk.hex[:8] == wanted.pk.hex[:8])
+
+
+def test_changing_a_credit_limit_says_how_to_re_band_the_dashboard(admin_client, workspace):
+    list_url = url("billing_app_actionpolicy_changelist")
+    query = f"?workspace__id__exact={workspace.pk}&action=apply_credit"
+    data = form_data(admin_client.get(list_url + query), "changelist-form")
+    l2 = ActionPolicy.objects.get(workspace=workspace, action="apply_credit", role="l2")
+    row = next(k.split("-")[1] for k, v in data.items() if k.endswith("-id") and v == [str(l2.pk)])
+    data[f"form-{row}-limit"] = ["200"]
+    data["_save"] = ["Save"]
+
+    response = admin_client.post(list_url + query, data, follow=True)
+
+    assert response.status_code == 200
+    shown = [str(m) for m in response.context["messages"]]
+    assert any(f"rollups_rebuild --workspace {workspace.slug}" in m for m in shown)
+    # an edit that leaves the limits alone says nothing about them
+    data = form_data(admin_client.get(list_url + query), "changelist-form")
+    data["_save"] = ["Save"]
+    response = admin_client.post(list_url + query, data, follow=True)
+    assert not any("rollups_rebuild" in str(m) for m in response.context["messages"])

@@ -382,3 +382,21 @@ def test_provider_calls_are_counted_as_they_are_recorded(workspace):
     assert health["provider_calls"] == 3
     refund_times = next(r for r in health["response_times"] if r["operation"] == "refund")
     assert (refund_times["calls"], refund_times["avg_ms"]) == (2, 2100)
+
+
+def test_the_rebuild_command_recounts_what_the_writers_missed(workspace, acme, agent, spy):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    sync(workspace, record("1001", created=timezone.now(), solved=True))
+    refund(agent(Role.MANAGER), 1000)
+    kept = rollups(workspace)
+    DailyRollup.objects.filter(workspace=workspace).delete()  # e.g. written by the old code
+    assert rollups(workspace) == {}
+    out = StringIO()
+    call_command("rollups_rebuild", workspace=workspace.slug, stdout=out)
+    assert rollups(workspace) == kept
+    assert f"{workspace.slug}: rolled up" in out.getvalue()
+    with pytest.raises(CommandError, match="No workspace"):
+        call_command("rollups_rebuild", workspace="no-such-workspace", stdout=StringIO())
