@@ -14,12 +14,16 @@ what they need from the cache (Redis in production) instead, exactly, or not at 
   the old token and is never served.
 * **Bumps.** Whatever changes a scope's state calls ``scopes_changed`` (model
   signals, plus explicit calls next to ``QuerySet.update()``, which sends none).
-  Inside a transaction the version becomes a *pending* token at once — no entry is
-  served or stored for the scope while the change is in flight — and a fresh token
-  after the commit (``on_commit``); outside one, a fresh token at once. If the
-  transaction rolls back, or the after-commit write fails, the pending token stays
-  until it expires (``PENDING_SECONDS``) and the scope is simply read from the
-  database meanwhile: every failure leaves the cache *off*, never stale.
+  Inside a transaction the version becomes *pending* at once, naming the transaction
+  as one of its owners — no entry is served or stored for the scope while a change is
+  in flight — and a fresh token after the commit (``on_commit``), but only once its
+  last owner has settled: a transaction committing while another's change to the same
+  scope is still in flight leaves the scope pending (each settle is a compare-and-set
+  of the whole value: WATCH/MULTI on Redis). Outside a transaction, a fresh token at
+  once (or nothing, while changes are in flight). If a transaction rolls back, or the
+  after-commit write fails, its ownership stays until its deadline
+  (``PENDING_SECONDS``) and the scope is simply read from the database meanwhile:
+  every failure leaves the cache *off*, never stale.
 * **Tokens, not counters.** A version key evicted by Redis or lost in a restart comes
   back as a new random token, never as a value an old entry was stored under.
 * **The cache can only say yes.** A check accepts from an entry only when it holds
@@ -37,13 +41,15 @@ commits). This module knows nothing of models, so ``models`` can call it.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 logger = logging.getLogger(__name__)
@@ -90,42 +96,132 @@ def _warn(operation: str, exc: object) -> None:
 
 
 # ---------------------------------------------------------------------------- bumps
+#
+# A version key holds either a settled token or ``PENDING`` followed by the changes in
+# flight, ``owner@deadline`` each (one owner per transaction). Every change of a version
+# key is a read-modify-write of that whole value, so that a transaction settling (its
+# commit) cannot end another's pending mark: the scope gets a fresh token only when its
+# last owner settles. On Redis the read-modify-write is one WATCH/MULTI transaction
+# (retried if another writer touched the key); on other caches (LocMem under tests) it
+# is a get then a set, with a window between the two in which a concurrent writer's
+# change can be lost — no such cache is used across processes.
 
 
-def _write(values: Mapping[str, str], timeout: int | None) -> None:
+def _owners(value: Any) -> dict[str, float]:
+    """The live owners of a pending version (expired ones dropped); ``{}`` for a settled one."""
+    if not (isinstance(value, str) and value.startswith(PENDING)):
+        return {}
+    now = time.time()
+    owners: dict[str, float] = {}
+    for item in value[len(PENDING) :].split():
+        owner, _, deadline = item.partition("@")
+        try:
+            until = float(deadline)
+        except ValueError:
+            continue
+        if until > now:
+            owners[owner] = until
+    return owners
+
+
+def _pending(owners: Mapping[str, float]) -> tuple[str, int]:
+    """The pending value and how long it must live (until its last owner's deadline)."""
+    value = PENDING + " ".join(f"{owner}@{until:.3f}" for owner, until in owners.items())
+    return value, max(1, math.ceil(max(owners.values()) - time.time()))
+
+
+def _update(keys: Iterable[str], change: Callable[[Any], tuple[str, int | None]]) -> None:
+    """Replace each key's value by ``change(current)`` → (value, timeout), atomically on Redis."""
+    keys = sorted(keys)
+    if not keys:
+        return
     try:
-        caches[CACHE_ALIAS].set_many(dict(values), timeout)
-    except Exception as exc:  # pending tokens expire; entries expire: never stale for long
+        cache = caches[CACHE_ALIAS]
+        if isinstance(cache, RedisCache):
+            _update_redis(cache, keys, change)
+            return
+        found = cache.get_many(keys)
+        for key in keys:
+            value, timeout = change(found.get(key))
+            cache.set(key, value, timeout)
+    except Exception as exc:  # pending marks expire; entries expire: never stale for long
         _warn("version bump", exc)
 
 
-class _Settle:
-    """The ``on_commit`` callback giving the scopes changed in one transaction fresh tokens."""
+def _update_redis(
+    cache: RedisCache, keys: list[str], change: Callable[[Any], tuple[str, int | None]]
+) -> None:
+    if time.monotonic() < getattr(cache, "_down_until", 0.0):
+        return  # billing_app.cache's back-off after a failure: Redis is not asked meanwhile
+    client = cache._cache  # django's RedisCacheClient: its serializer and redis client
+    serializer = client._serializer  # type: ignore[attr-defined]
+    raw = [cache.make_and_validate_key(key) for key in keys]
+    redis = client.get_client(raw[0], write=True)
 
-    __slots__ = ("done", "keys")
+    def apply(pipe: Any) -> None:
+        current = pipe.mget(raw)
+        updates = [change(None if value is None else serializer.loads(value)) for value in current]
+        pipe.multi()
+        for key, (value, timeout) in zip(raw, updates, strict=True):
+            pipe.set(key, serializer.dumps(value), ex=timeout)
+
+    redis.transaction(apply, *raw)
+
+
+def _begin(owner: str) -> Callable[[Any], tuple[str, int | None]]:
+    """The scope is pending for one more owner (one more change in flight)."""
+
+    def change(current: Any) -> tuple[str, int | None]:
+        owners = _owners(current)
+        owners[owner] = time.time() + PENDING_SECONDS
+        return _pending(owners)
+
+    return change
+
+
+def _end(owner: str | None) -> Callable[[Any], tuple[str, int | None]]:
+    """``owner``'s change is settled: a fresh token, unless other changes are still in flight."""
+
+    def change(current: Any) -> tuple[str, int | None]:
+        owners = _owners(current)
+        owners.pop(owner or "", None)
+        if owners:
+            return _pending(owners)
+        return _token(), None
+
+    return change
+
+
+class _Settle:
+    """The ``on_commit`` callback settling the scopes one transaction changed (its owner id)."""
+
+    __slots__ = ("done", "keys", "owner")
 
     def __init__(self) -> None:
         self.keys: set[str] = set()
         self.done = False
+        self.owner = _token()
 
     def __call__(self) -> None:
         self.done = True
-        _write({key: _token() for key in self.keys}, None)
+        _update(self.keys, _end(self.owner))
 
 
 def scopes_changed(*scopes: str, using: str = DEFAULT_DB_ALIAS) -> None:
     """Invalidate every entry built from these scopes, for good once the change commits.
 
     Call it from inside the writer's transaction (or right after an autocommitted
-    write): the scopes read as pending now and get fresh tokens after the commit,
-    once per scope per transaction however often it is called.
+    write): the scopes read as pending now and get fresh tokens after the commit —
+    unless another transaction's change to them is still in flight, in which case they
+    stay pending until that one settles too. Once per scope per transaction however
+    often it is called.
     """
     if not scopes or cache_seconds() <= 0:
         return
     keys = {version_key(scope) for scope in scopes}
     connection = connections[using]
     if not connection.in_atomic_block:
-        _write({key: _token() for key in keys}, None)
+        _update(keys, _end(None))
         return
     settle = next(
         (
@@ -141,7 +237,7 @@ def scopes_changed(*scopes: str, using: str = DEFAULT_DB_ALIAS) -> None:
     new = keys - settle.keys
     if new:
         settle.keys |= new
-        _write({key: PENDING + _token() for key in new}, PENDING_SECONDS)
+        _update(new, _begin(settle.owner))
 
 
 # ---------------------------------------------------------------------------- reads

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django.contrib.auth.models import User
+from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Model
 
@@ -163,9 +164,18 @@ def grant_facts(entry: Any) -> dict[str, Any] | None:
         return None
 
 
-def grant_unpack(entry: dict[str, Any]) -> CachedGrant:
+def grant_unpack(entry: dict[str, Any]) -> CachedGrant | None:
+    """The entry's rows, or ``None`` (a miss: read the database) if a secret won't decrypt.
+
+    An entry keeps the ciphertext as it was when stored; a key rotation re-encrypts the
+    rows (and bumps the workspace), but an entry read in between, or any entry once the
+    old key is gone, would otherwise fail the request instead of being read afresh.
+    """
+    try:
+        workspace = _instance(Workspace, entry["workspace"])
+    except (ImproperlyConfigured, ValueError):
+        return None
     user = _instance(User, entry["user"])
-    workspace = _instance(Workspace, entry["workspace"])
     membership = _instance(AgentMembership, entry["membership"])
     membership.user = user  # the relations the database query selected, without a query
     membership.workspace = workspace

@@ -132,8 +132,12 @@ def app_session_resolve(
         else session_cache.Lookup()  # tokens we mint name an int; anything else: the database
     )
     facts = auth_cache.grant_facts(found.entry) if found.entry is not None else None
-    if facts is not None and _grant_holds(facts, grant=grant, installation=installation):
-        cached = auth_cache.grant_unpack(found.entry)
+    cached = (
+        auth_cache.grant_unpack(found.entry)
+        if facts is not None and _grant_holds(facts, grant=grant, installation=installation)
+        else None
+    )
+    if cached is not None:  # None: a miss, or a secret the keys no longer decrypt
         return _agent(
             user=cached.user,
             workspace=cached.workspace,

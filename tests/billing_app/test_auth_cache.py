@@ -11,10 +11,13 @@ import logging
 import os
 import pickle
 import uuid
+from io import StringIO
 
 import pytest
+from cryptography.fernet import Fernet
 from django.contrib.auth.models import User
 from django.core.cache import cache, caches
+from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from guardian.shortcuts import assign_perm, remove_perm
@@ -645,14 +648,14 @@ def test_a_failed_after_commit_bump_leaves_the_scope_uncached_not_stale(
     # given a warm agent, and a cache that accepts the pending mark but fails the final bump
     client = agent(acme, Role.L2)
     warm(client, "on")
-    real_set_many = caches["default"].set_many
 
-    def set_many(data, timeout=None, version=None):
-        if timeout is None:
+    def failing_settle(owner):
+        def change(current):
             raise ConnectionError("redis went away")
-        return real_set_many(data, timeout)
 
-    monkeypatch.setattr(caches["default"], "set_many", set_many)
+        return change
+
+    monkeypatch.setattr(session_cache, "_end", failing_settle)
 
     # when the user is deactivated and commits
     with committed():
@@ -717,3 +720,175 @@ def test_cache_errors_fall_back_to_the_database(on, acme, agent, committed, monk
     with committed():
         _deactivate_workspace(World(acme, None, client))
     assert client.get(CHEAP).status_code == 401
+
+
+# ---------------------------------------------------------------------------- overlapping writers
+
+
+def in_flight(*scopes: str):
+    """A change to ``scopes`` in a transaction of its own, not yet committed.
+
+    Its pending mark is written now; the after-commit callback it registered is taken out
+    of this test's transaction and returned, to be run when the test says it commits.
+    """
+    start = len(connection.run_on_commit)
+    session_cache.scopes_changed(*scopes)
+    callbacks = [callback for _, callback, *_ in connection.run_on_commit[start:]]
+    del connection.run_on_commit[start:]
+    assert len(callbacks) == 1
+    return callbacks[0]
+
+
+@pytest.mark.parametrize("first_to_settle", ["A", "B"])
+def test_a_commit_does_not_end_another_transactions_change_in_flight(
+    on, acme, agent, committed, first_to_settle
+):
+    # given a warm agent, and two transactions changing their user, both in flight
+    client = agent(acme, Role.L2)
+    warm(client, "on")
+    user_id = client.membership.user_id
+    settle = {
+        "A": in_flight(auth_cache.user_scope(user_id)),
+        "B": in_flight(auth_cache.user_scope(user_id)),
+    }
+    other = "B" if first_to_settle == "A" else "A"
+
+    # when one settles (its after-commit write), and a request reads before the other commits
+    settle[first_to_settle]()
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(CHEAP).status_code == 200  # the user is still active in the database
+    assert auth_queries(queries)  # the scope is still pending: read from the database
+
+    # and the other one's write (the user deactivated) commits, its after-commit write not yet run
+    User.objects.filter(pk=user_id).update(is_active=False)
+
+    # then no entry built from the state before it is served
+    assert client.get(CHEAP).status_code == 401
+
+    # and once it settles too, the scope is cached again, from the current state
+    settle[other]()
+    assert client.get(CHEAP).status_code == 401
+    with committed():
+        User.objects.filter(pk=user_id).update(is_active=True)
+        auth_cache.user_changed(user_id)
+    warm(client, "on")
+
+
+def test_a_change_in_flight_whose_commit_never_settles_keeps_the_scope_off(on, acme, agent):
+    # given a warm agent, and two changes to their user in flight
+    client = agent(acme, Role.L2)
+    warm(client, "on")
+    user_id = client.membership.user_id
+    first = in_flight(auth_cache.user_scope(user_id))
+    in_flight(auth_cache.user_scope(user_id))  # its after-commit write will fail (never runs)
+
+    # when the first settles and the second's write commits
+    first()
+    assert client.get(CHEAP).status_code == 200
+    User.objects.filter(pk=user_id).update(is_active=False)
+
+    # then the change is seen at once, and the next requests keep reading the database
+    for _ in range(2):
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(CHEAP).status_code == 401
+        assert auth_queries(queries)
+
+
+def test_an_autocommitted_bump_does_not_end_a_change_in_flight(on, acme, agent):
+    # given a change to the user in flight
+    client = agent(acme, Role.L2)
+    warm(client, "on")
+    user_id = client.membership.user_id
+    in_flight(auth_cache.user_scope(user_id))
+
+    # when a write outside any transaction bumps the same scope
+    connection.in_atomic_block, atomic = False, connection.in_atomic_block
+    try:
+        auth_cache.user_changed(user_id)
+    finally:
+        connection.in_atomic_block = atomic
+
+    # then the scope is still pending: nothing is served or stored
+    found = auth_cache.grant_lookup(
+        user_id=user_id, workspace_id=acme.pk, installation_id=installation_of(acme).pk
+    )
+    assert found.entry is None and found.versions is None
+
+
+# ---------------------------------------------------------------------------- key rotation
+
+OLD_KEY = Fernet.generate_key().decode()
+NEW_KEY = Fernet.generate_key().decode()
+
+
+@pytest.fixture
+def stripe_agent(settings, make_workspace, agent, committed):
+    """A warm agent of a workspace whose Stripe keys were encrypted under ``OLD_KEY``."""
+    settings.FIELD_ENCRYPTION_KEYS = [OLD_KEY]
+    with committed():
+        workspace = make_workspace("rotated", stripe_secret_key="sk_test_rotated_secret")
+    client = agent(workspace, Role.L2)
+    warm(client, "on")
+    return workspace, client
+
+
+def test_a_key_rotation_ends_the_cached_grants_of_each_workspace(
+    on, settings, stripe_agent, agent, committed
+):
+    workspace, client = stripe_agent
+    installation = installation_of(workspace)
+    with committed():
+        installation.api_token = "helpdesk-api-token"  # a secret the rotation rewrites too
+        installation.save()
+    client = agent(workspace, Role.L2)  # a token for the installation as it now is
+    warm(client, "on")
+    grant = auth_cache.grant_key(
+        user_id=client.membership.user_id,
+        workspace_id=workspace.pk,
+        installation_id=installation.pk,
+    )
+    installation_key = session_cache.entry_key("installation", installation.pk)
+    assert cache.get(grant) and cache.get(installation_key)
+
+    # when the keys rotate (the rotation commits), and the old key is removed
+    settings.FIELD_ENCRYPTION_KEYS = [NEW_KEY, OLD_KEY]
+    with committed():
+        call_command("rotate_encryption_keys", stdout=StringIO())
+    settings.FIELD_ENCRYPTION_KEYS = [NEW_KEY]
+
+    # then neither the grant nor the installation entry is served any more
+    assert (
+        auth_cache.grant_lookup(
+            user_id=client.membership.user_id,
+            workspace_id=workspace.pk,
+            installation_id=installation.pk,
+        ).entry
+        is None
+    )
+    assert (
+        session_cache.lookup(
+            installation_key, [session_cache.installation_scope(installation.pk)]
+        ).entry
+        is None
+    )
+
+    # and the next request is answered from the database, under the new key
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(ME).status_code == 200
+    assert auth_queries(queries)
+    assert Workspace.objects.get(pk=workspace.pk).stripe_secret_key == "sk_test_rotated_secret"
+    warm(client, "on")  # and cached again, under the new key
+
+
+def test_a_cached_grant_whose_secret_no_longer_decrypts_is_a_miss(on, settings, stripe_agent):
+    workspace, client = stripe_agent
+
+    # given the grant entry still holds the old key's ciphertext (an entry stored between a
+    # rotation's update and its bump, say), the row no longer does, and the old key is gone
+    Workspace.objects.filter(pk=workspace.pk).update(stripe_secret_key="")
+    settings.FIELD_ENCRYPTION_KEYS = [NEW_KEY]
+
+    # then the request reads the database instead of answering 500
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(ME).status_code == 200
+    assert auth_queries(queries)

@@ -9,7 +9,25 @@ from django.core.exceptions import ImproperlyConfigured, ObjectDoesNotExist
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from helpdesk_connectors import session_cache
 from helpdesk_connectors.fields import EncryptedTextField, get_fernet
+from helpdesk_connectors.models import Installation
+
+from ...models import Workspace
+from ...services import auth_cache
+
+
+def _cached_secrets_changed(model: type, pk: int) -> None:
+    """End the app session cache entries that keep this row's ciphertext.
+
+    ``update()`` sends no signal; without the bump a cached grant would keep the old
+    key's ciphertext, and fail to decrypt once the old key is removed. Pending now, a
+    fresh token when the rotation commits.
+    """
+    if issubclass(model, Workspace):
+        auth_cache.workspace_changed(pk)
+    elif issubclass(model, Installation):
+        session_cache.installation_changed(pk)
 
 
 class Command(BaseCommand):
@@ -59,6 +77,7 @@ class Command(BaseCommand):
                             continue
                         if not dry_run:
                             manager.filter(pk=obj.pk).update(**values)
+                            _cached_secrets_changed(model, obj.pk)
                         rows[model._meta.label] += 1
                         secrets += len(values)
         except ImproperlyConfigured as exc:
