@@ -89,3 +89,42 @@ def stripe_acme_bundle() -> CustomerBundle:
         prices=[load("price_enterprise_pro")],
         products=[load("product")],
     )
+
+
+def acme_refund_awaiting_approval_under_monitoring(workspace, user):
+    """Acme with an L1's $150 refund awaiting a Manager (72 h) and payment monitoring (30 days):
+    the context's pending approvals, recent actions and monitoring in one setup."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from billing_app.models import ApprovalRequest, BillingAction, CustomerFlag
+
+    action = BillingAction.objects.create(
+        workspace=workspace,
+        actor=user,
+        actor_role="l1",
+        customer_id="cus_sbx_acme",
+        kind="issue_refund",
+        params={},
+        amount=15_000,
+        currency="USD",
+        status="pending_approval",
+        decision="approval",
+        idempotency_key="a1",
+        request_fingerprint="f",
+    )
+    ApprovalRequest.objects.create(
+        action=action,
+        workspace=workspace,
+        required_roles=["manager"],
+        reason="Refunds need a Manager",
+        expires_at=timezone.now() + timedelta(hours=72),
+    )
+    CustomerFlag.objects.create(
+        workspace=workspace,
+        customer_id="cus_sbx_acme",
+        kind="payment_monitoring",
+        active_until=timezone.now() + timedelta(days=30),
+    )
+    return action

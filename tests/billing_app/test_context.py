@@ -11,9 +11,7 @@ from django.utils import timezone
 from billing_app.catalog import Role
 from billing_app.errors import NotFound, ProviderUnavailable
 from billing_app.models import (
-    ApprovalRequest,
     BillingAction,
-    CustomerFlag,
     MirrorCharge,
     MirrorCustomer,
     MirrorInvoice,
@@ -29,7 +27,12 @@ from billing_app.services.customers import customer_link_pin
 from billing_app.services.mirror import mirror_upsert
 from billing_app.services.refresh import customer_mirror_ensure
 
-from .context_support import AS_OF, forget_provider_health, seed_brief_day
+from .context_support import (
+    AS_OF,
+    acme_refund_awaiting_approval_under_monitoring,
+    forget_provider_health,
+    seed_brief_day,
+)
 
 
 @pytest.fixture
@@ -721,33 +724,7 @@ def test_duplicate_window_follows_the_workspace_setting(seeded):
 def test_pending_approvals_recent_actions_and_monitoring(seeded, sign_in):
     workspace = seeded.workspace
     membership, _ = sign_in(workspace, Role.L1, agent_id="77")
-    action = BillingAction.objects.create(
-        workspace=workspace,
-        actor=membership.user,
-        actor_role="l1",
-        customer_id="cus_sbx_acme",
-        kind="issue_refund",
-        params={},
-        amount=15_000,
-        currency="USD",
-        status="pending_approval",
-        decision="approval",
-        idempotency_key="a1",
-        request_fingerprint="f",
-    )
-    ApprovalRequest.objects.create(
-        action=action,
-        workspace=workspace,
-        required_roles=["manager"],
-        reason="Refunds need a Manager",
-        expires_at=timezone.now() + timedelta(hours=72),
-    )
-    CustomerFlag.objects.create(
-        workspace=workspace,
-        customer_id="cus_sbx_acme",
-        kind="payment_monitoring",
-        active_until=timezone.now() + timedelta(days=30),
-    )
+    acme_refund_awaiting_approval_under_monitoring(workspace, membership.user)
 
     ctx = context_of(workspace, "cus_sbx_acme")
 

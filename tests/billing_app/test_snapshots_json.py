@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import zoneinfo
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 import pytest
 from django.utils import timezone
@@ -14,9 +14,6 @@ from rest_framework.renderers import JSONRenderer
 
 from billing_app.catalog import Role
 from billing_app.models import (
-    ApprovalRequest,
-    BillingAction,
-    CustomerFlag,
     CustomerSnapshot,
     MirrorCustomer,
 )
@@ -27,7 +24,13 @@ from billing_app.selectors.context.serialize_fast import context_to_json
 from billing_app.services import refresh
 from billing_app.services.snapshots import context_body
 
-from .context_support import FakeStripe, forget_provider_health, seed_brief_day, stripe_acme_bundle
+from .context_support import (
+    FakeStripe,
+    acme_refund_awaiting_approval_under_monitoring,
+    forget_provider_health,
+    seed_brief_day,
+    stripe_acme_bundle,
+)
 from .stripe_support import make_stripe_workspace
 
 CONTEXT = "/api/v1/customers/{}/context/"
@@ -86,33 +89,7 @@ def test_every_demo_customer_converts_exactly_in_another_time_zone(seeded):
 def test_approvals_actions_monitoring_and_an_outage_convert_exactly(seeded, sign_in):
     workspace = seeded.workspace
     membership, _ = sign_in(workspace, Role.L1, agent_id="77")
-    action = BillingAction.objects.create(
-        workspace=workspace,
-        actor=membership.user,
-        actor_role="l1",
-        customer_id="cus_sbx_acme",
-        kind="issue_refund",
-        params={},
-        amount=15_000,
-        currency="USD",
-        status="pending_approval",
-        decision="approval",
-        idempotency_key="a1",
-        request_fingerprint="f",
-    )
-    ApprovalRequest.objects.create(
-        action=action,
-        workspace=workspace,
-        required_roles=["manager"],
-        reason="Refunds need a Manager",
-        expires_at=timezone.now() + timedelta(hours=72),
-    )
-    CustomerFlag.objects.create(
-        workspace=workspace,
-        customer_id="cus_sbx_acme",
-        kind="payment_monitoring",
-        active_until=timezone.now() + timedelta(days=30),
-    )
+    acme_refund_awaiting_approval_under_monitoring(workspace, membership.user)
     sandbox_control_set(workspace=workspace, down=True, reason="drill")
     for context in contexts(workspace, provider_status="unavailable"):
         assert_exact(context)
