@@ -91,6 +91,7 @@ MIDDLEWARE = [
     "billing_app.middleware.JsonErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -195,7 +196,13 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/approvals/"
 
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
+# The panel, notes and customer messages speak the agent's (or the customer's) language
+# (issue 16): English is the source language, German is complete. The agent's language
+# comes from their helpdesk profile, carried in the app session; web pages (approvals,
+# sign-in) follow the browser's Accept-Language through LocaleMiddleware.
+LANGUAGES = [("en", "English"), ("de", "Deutsch")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

@@ -76,6 +76,9 @@ class AgentProfile:
     group_ids: tuple[str, ...] = ()
     group_names: tuple[str, ...] = ()
     active: bool = True
+    # The agent's language as the helpdesk profile gives it (Zendesk ``locale``,
+    # Freshdesk ``contact.language``), e.g. ``de`` or ``en-US``; "" when unknown.
+    locale: str = ""
 
 
 @dataclass(frozen=True)
