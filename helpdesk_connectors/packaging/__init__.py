@@ -1,0 +1,1 @@
+"""Ready-to-upload helpdesk app packages built for one deployment (issue 16)."""
