@@ -23,6 +23,16 @@ without a write. A snapshot read after either is rebuilt. ``opened_at`` says whe
 panel last read the snapshot (moved at most once an hour per customer: a read does not
 write on every request); the time-driven re-drive rebuilds the snapshots opened in the
 last days whose horizon has passed (``snapshot_horizon_idx`` / ``snapshot_horizon_real_idx``).
+
+Languages (issue 16): the context's texts are in the agent's language, so a customer has
+one row per language a panel read it in. ``locale`` "" is the default row
+(``settings.LANGUAGE_CODE``): the only row writers touch — ``wanted_version`` is raised
+there and nowhere else, so the write path costs what it did. A language row (``locale``
+"de") is current when its ``built_version`` reaches the *default row's*
+``wanted_version`` (the read joins it in the same query) and its generation and horizon
+hold; its own ``wanted_version`` is set to what it was built from, so it is never pending
+by ``snapshot_pending_idx`` — the rebuild of the default row rebuilds the language rows
+a panel opened recently (``services.snapshots``).
 """
 
 from __future__ import annotations
@@ -39,6 +49,8 @@ from .tenancy import Workspace
 class CustomerSnapshot(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
     customer_id = models.CharField(max_length=255)
+    # The language of the texts ("" = ``settings.LANGUAGE_CODE``: the row writers mark).
+    locale = models.CharField(max_length=16, default="", blank=True)
     # Raised by every write that changes what the context is computed from.
     wanted_version = models.BigIntegerField(default=1)
     # The wanted_version the stored data was built from (0: never built).
@@ -61,7 +73,8 @@ class CustomerSnapshot(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["workspace", "customer_id"], name="uniq_customer_snapshot"
+                fields=["workspace", "customer_id", "locale"],
+                name="uniq_customer_snapshot_locale",
             )
         ]
         indexes = [

@@ -197,9 +197,9 @@ def _wanted_raise(workspace_id: int, customer_id: str) -> None:
     with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} "  # noqa: S608  (the table name is the model's own)
-            "(workspace_id, customer_id, wanted_version, built_version, workspace_generation,"
-            " deleted, build_ms) VALUES (%s, %s, 1, 0, 0, %s, 0) "
-            "ON CONFLICT (workspace_id, customer_id) DO UPDATE "
+            "(workspace_id, customer_id, locale, wanted_version, built_version,"
+            " workspace_generation, deleted, build_ms) VALUES (%s, %s, '', 1, 0, 0, %s, 0) "
+            "ON CONFLICT (workspace_id, customer_id, locale) DO UPDATE "
             f"SET wanted_version = {table}.wanted_version + 1",
             [workspace_id, customer_id, False],
         )
@@ -298,7 +298,7 @@ def _versions(workspace_id: int, customer_id: str) -> tuple[int, int]:
         .annotate(
             wanted=Subquery(
                 CustomerSnapshot.objects.filter(
-                    workspace_id=OuterRef("pk"), customer_id=customer_id
+                    workspace_id=OuterRef("pk"), customer_id=customer_id, locale=""
                 ).values("wanted_version")[:1]
             )
         )
@@ -312,7 +312,7 @@ def _versions(workspace_id: int, customer_id: str) -> tuple[int, int]:
             ignore_conflicts=True,
         )
         wanted = CustomerSnapshot.objects.filter(
-            workspace_id=workspace_id, customer_id=customer_id
+            workspace_id=workspace_id, customer_id=customer_id, locale=""
         ).values_list("wanted_version", flat=True)[0]
     return int(wanted), int(generation)
 
@@ -388,7 +388,9 @@ def snapshot_build(
         valid_until, valid_until_real = horizon.billing, horizon.real
     build_ms = int((time.perf_counter() - started) * 1000)
     opened_at = {"opened_at": real_now} if opened else {}
-    CustomerSnapshot.objects.filter(workspace_id=workspace.pk, customer_id=customer_id).filter(
+    CustomerSnapshot.objects.filter(
+        workspace_id=workspace.pk, customer_id=customer_id, locale=""
+    ).filter(
         Q(built_version__lt=version)
         | Q(built_version=version, workspace_generation__lt=generation)
         | Q(built_version=version, workspace_generation=generation, built_at__lt=real_now)
@@ -429,7 +431,9 @@ def snapshot_build(
 def snapshot_read(*, workspace: Workspace, customer_id: str) -> StoredSnapshot | None:
     """The stored snapshot, the workspace's generation and the pending-event flag: one query."""
     rows = list(
-        CustomerSnapshot.objects.filter(workspace_id=workspace.pk, customer_id=customer_id)
+        CustomerSnapshot.objects.filter(
+            workspace_id=workspace.pk, customer_id=customer_id, locale=""
+        )
         .annotate(
             generation=F("workspace__context_generation"),
             # created >= as_of truncated to the second: events of the read's own second count.
@@ -469,9 +473,9 @@ def snapshot_opened(
     cutoff = real_now - OPENED_EVERY
     if opened_at is not None and opened_at >= cutoff:
         return
-    CustomerSnapshot.objects.filter(workspace_id=workspace_id, customer_id=customer_id).filter(
-        Q(opened_at__isnull=True) | Q(opened_at__lt=cutoff)
-    ).update(opened_at=real_now)
+    CustomerSnapshot.objects.filter(
+        workspace_id=workspace_id, customer_id=customer_id, locale=""
+    ).filter(Q(opened_at__isnull=True) | Q(opened_at__lt=cutoff)).update(opened_at=real_now)
 
 
 # --- re-drive -------------------------------------------------------------------------------
