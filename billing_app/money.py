@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
+from functools import lru_cache
+
+from babel import Locale
+from babel.numbers import NumberPattern, get_decimal_symbol
+from django.utils.translation import get_language, to_locale
 
 # Stripe's zero-decimal and three-decimal currencies; everything else has two.
 ZERO_DECIMAL = frozenset(
@@ -74,9 +80,44 @@ def from_decimal(value: Decimal, currency: str) -> int:
     return int(scaled)
 
 
+def money_language() -> str | None:
+    """The active language when money is written its way (CLDR), ``None`` for English.
+
+    English keeps Billing Desk's own format (``$2,400.00``, ``2,400.00 CHF``); another
+    language writes amounts as CLDR does for it (German ``2.400,00 $``, ``49.800 ¥``).
+    """
+    language = get_language()
+    if not language or language.lower().startswith("en"):
+        return None
+    return language
+
+
+@lru_cache(maxsize=256)
+def _currency_pattern(language: str, exp: int) -> tuple[Locale, NumberPattern]:
+    """The language's currency pattern with exactly ``exp`` decimals (Stripe's exponent,
+    which the amounts are counted in, not CLDR's digits for the currency)."""
+    locale = Locale.parse(to_locale(language))
+    pattern = copy.copy(locale.currency_formats["standard"])
+    pattern.frac_prec = (exp, exp)
+    return locale, pattern
+
+
+def _format_localized(amount: int, code: str, language: str) -> str:
+    locale, pattern = _currency_pattern(language, exponent(code))
+    text: str = pattern.apply(to_decimal(amount, code), locale, currency=code, currency_digits=False)
+    return text
+
+
 def format_money(amount: int, currency: str) -> str:
-    """``240000, "USD"`` → ``$2,400.00``; negative amounts as ``-$5.00``."""
+    """``240000, "USD"`` → ``$2,400.00``; negative amounts as ``-$5.00``.
+
+    In another active language than English, as CLDR writes it there (German
+    ``2.400,00 $``), always with the currency's exponent of decimals.
+    """
     code = currency.upper()
+    language = money_language()
+    if language is not None:
+        return _format_localized(amount, code, language)
     exp = exponent(code)
     value = to_decimal(abs(amount), code)
     number = f"{value:,.{exp}f}"
@@ -90,7 +131,11 @@ def short_money(amount: int, currency: str) -> str:
     text = format_money(amount, currency)
     exp = exponent(currency)
     if exp and amount % (10**exp) == 0:
-        return text.replace("." + "0" * exp, "", 1)
+        language = money_language()
+        if language is None:
+            return text.replace("." + "0" * exp, "", 1)
+        locale, _ = _currency_pattern(language, exp)
+        return text.replace(get_decimal_symbol(locale) + "0" * exp, "", 1)
     return text
 
 

@@ -30,6 +30,7 @@ from django.db.models import Q, QuerySet, Subquery
 from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 
 from ..clock import billing_now
 from ..errors import NotFound, ValidationFailed
@@ -42,17 +43,44 @@ FIRST_PAGE_MONTHS = 6
 FIRST_PAGE_MAX = 50
 _CURSOR_SALT = "billing-desk.payments.cursor"
 
+# In English (the catalog's source); ``status_label`` reads them in the active language.
 STATUS_LABELS = {
-    "paid": "Paid",
-    "open": "Open",
-    "failed": "Failed",
-    "refunded": "Refunded",
-    "partially_refunded": "Partially refunded",
-    "disputed": "Disputed",
-    "uncollectible": "Uncollectible",
-    "succeeded": "Paid",
-    "pending": "Pending",
+    "paid": gettext_noop("Paid"),
+    "open": gettext_noop("Open"),
+    "failed": gettext_noop("Failed"),
+    "refunded": gettext_noop("Refunded"),
+    "partially_refunded": gettext_noop("Partially refunded"),
+    "disputed": gettext_noop("Disputed"),
+    "uncollectible": gettext_noop("Uncollectible"),
+    "succeeded": gettext_noop("Paid"),
+    "pending": gettext_noop("Pending"),
+    "draft": gettext_noop("Draft"),
+    "void": gettext_noop("Void"),
 }
+# Stripe's invoice ``billing_reason``, as a payment row describes the invoice.
+BILLING_REASONS = {
+    "subscription_create": gettext_noop("subscription create"),
+    "subscription_cycle": gettext_noop("subscription cycle"),
+    "subscription_update": gettext_noop("subscription update"),
+    "subscription_threshold": gettext_noop("subscription threshold"),
+    "subscription": gettext_noop("subscription"),
+    "manual": gettext_noop("manual"),
+    "upcoming": gettext_noop("upcoming"),
+    "quote_accept": gettext_noop("quote accept"),
+    "automatic_pending_invoice_item_invoice": gettext_noop(
+        "automatic pending invoice item invoice"
+    ),
+}
+
+
+def status_label(status: str) -> str:
+    label = STATUS_LABELS.get(status)
+    return gettext(label) if label else status.replace("_", " ").capitalize()
+
+
+def billing_reason_words(reason: str) -> str:
+    words = BILLING_REASONS.get(reason)
+    return gettext(words) if words else reason.replace("_", " ")
 
 
 CARD_BRANDS = {
@@ -79,6 +107,8 @@ def charges_light(qs: QuerySet[MirrorCharge]) -> QuerySet[MirrorCharge]:
 
 
 def card_brand_label(brand: str) -> str:
+    if brand == "card":  # no brand known
+        return gettext("Card")
     return CARD_BRANDS.get(brand, brand.replace("_", " ").title())
 
 
@@ -94,7 +124,7 @@ def charge_method_label(charge: MirrorCharge) -> str:
     kind = details.get("type") or ""
     sub = details.get(kind) or {}
     if kind in {"us_bank_account", "sepa_debit", "bacs_debit", "au_becs_debit", "acss_debit"}:
-        return f"Bank account {sub.get('last4') or ''}".strip()
+        return (gettext("Bank account %(last4)s") % {"last4": sub.get("last4") or ""}).strip()
     return kind.replace("_", " ").capitalize() if kind else ""
 
 
@@ -162,7 +192,7 @@ def _invoice_row(invoice: MirrorInvoice, charge: MirrorCharge | None) -> _Row:
         "datetime": date.isoformat(),
         "amount": money_json(amount, currency),
         "status": status,
-        "status_label": STATUS_LABELS.get(status, status.replace("_", " ").capitalize()),
+        "status_label": status_label(status),
         "method": charge_method_label(charge) if charge else "",
         "invoice_id": invoice.stripe_id,
         "invoice_number": invoice.number,
@@ -172,7 +202,7 @@ def _invoice_row(invoice: MirrorInvoice, charge: MirrorCharge | None) -> _Row:
         "disputed": bool(charge and charge.disputed),
         "hosted_invoice_url": invoice.hosted_invoice_url or None,
         "invoice_pdf": invoice.invoice_pdf or None,
-        "description": invoice.billing_reason.replace("_", " "),
+        "description": billing_reason_words(invoice.billing_reason),
         "attempt_count": invoice.attempt_count,
         "failure": _failure(charge),
     }
@@ -189,7 +219,7 @@ def _charge_row(charge: MirrorCharge) -> _Row:
         "datetime": date.isoformat(),
         "amount": money_json(charge.amount, charge.currency),
         "status": status,
-        "status_label": STATUS_LABELS.get(status, status.replace("_", " ").capitalize()),
+        "status_label": status_label(status),
         "method": charge_method_label(charge),
         "invoice_id": None,
         "invoice_number": "",

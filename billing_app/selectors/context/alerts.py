@@ -18,42 +18,68 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from django.utils.translation import gettext, ngettext, pgettext
+
 from ...models import MirrorCharge, MirrorInvoice
 from ...money import format_money, money_json
-from ...vocabulary import action_label, decline
-from ..action_details import role_words
+from ...vocabulary import DeclineCode, action_label, decline, role_label
 from ..duplicates import duplicate_charge_pairs
 from ..failures import SUSPENSION_THRESHOLD, failure_alerts_extend
 from ..mirror_freshness import customer_data_as_of
 from .facts import CustomerFacts
 from .horizon import horizon_note, window_exit
-from .shapes import Obj, day, iso
+from .shapes import Obj, day, in_sentence, iso, shown_day, shown_moment
 
 RECENT_FAILURE_DAYS = 30
 DUPLICATE_DAYS = 90
 GENERIC_FAILURE = "Payment failed"  # the vocabulary's words for a failure without a known code
 
 
-def failure_reason(charge: MirrorCharge | None) -> str:
-    """The decline in an agent's words (``billing_app.vocabulary``)."""
+def _decline_of(charge: MirrorCharge | None) -> DeclineCode:
     if charge is None:
-        return GENERIC_FAILURE
+        return decline()
     return decline(
         decline_code=charge.decline_code,
         failure_code=charge.failure_code,
         message=charge.failure_message,
-    ).agent_text
+    )
+
+
+def failure_reason(charge: MirrorCharge | None) -> str:
+    """The decline in an agent's words (``billing_app.vocabulary``), in the active language."""
+    return _decline_of(charge).agent_text
+
+
+def _roles_text(roles: list[str]) -> str:
+    """``["manager", "vp"]`` → ``Manager or VP Approver`` (in the active language)."""
+    labels = [role_label(str(r)) for r in roles or ()]
+    if not labels:
+        return ""
+    text = labels[0]
+    for label in labels[1:]:
+        text = pgettext("approver roles", "%(first)s or %(second)s") % {
+            "first": text,
+            "second": label,
+        }
+    return text
 
 
 def _provider_down(facts: CustomerFacts) -> Obj:
     as_of = customer_data_as_of(customer=facts.customer)
-    since = f" as of {as_of.strftime('%Y-%m-%d %H:%M UTC')}" if as_of else ""
+    if as_of:
+        message = gettext(
+            "The billing provider is not answering; showing mirrored data as of %(moment)s. "
+            "Actions are unavailable until it recovers."
+        ) % {"moment": shown_moment(as_of)}
+    else:
+        message = gettext(
+            "The billing provider is not answering; showing mirrored data. "
+            "Actions are unavailable until it recovers."
+        )
     return {
         "type": "provider_down",
         "severity": "warning",
-        "message": "The billing provider is not answering; showing mirrored data"
-        + since
-        + ". Actions are unavailable until it recovers.",
+        "message": message,
         "data": {"as_of": iso(as_of)},
     }
 
@@ -78,18 +104,34 @@ def _invoice_charge(facts: CustomerFacts, invoice: MirrorInvoice | None) -> Mirr
 
 
 def _failure_message(
-    amount: str, reason: str, attempts: int, next_attempt: datetime | None, consecutive: int
+    amount: str, found: DeclineCode, attempts: int, next_attempt: datetime | None, consecutive: int
 ) -> str:
-    if reason.startswith(GENERIC_FAILURE):  # "Payment failed (code words)"
-        message = f"Payment of {amount} failed{reason[len(GENERIC_FAILURE) :]}"
+    if found.detail:  # "Payment failed (code words)"
+        message = gettext("Payment of %(amount)s failed (%(reason)s)") % {
+            "amount": amount,
+            "reason": found.detail,
+        }
+    elif found.agent_words == GENERIC_FAILURE and not found.code:
+        message = gettext("Payment of %(amount)s failed") % {"amount": amount}
     else:
-        message = f"Payment of {amount} failed ({reason[:1].lower() + reason[1:]})"
-    message += f" — {attempts} attempt{'s' if attempts != 1 else ''}."
+        message = gettext("Payment of %(amount)s failed (%(reason)s)") % {
+            "amount": amount,
+            "reason": in_sentence(found.agent_text),
+        }
+    parts = [
+        ngettext("%(message)s — %(count)d attempt.", "%(message)s — %(count)d attempts.", attempts)
+        % {"message": message, "count": attempts}
+    ]
     if next_attempt:
-        message += f" Next retry on {day(next_attempt)}."
+        parts.append(gettext("Next retry on %(date)s.") % {"date": shown_day(next_attempt)})
     if consecutive >= SUSPENSION_THRESHOLD:
-        message += " Three consecutive failures: send the account suspension warning; CSM outreach follows."
-    return message
+        parts.append(
+            gettext(
+                "Three consecutive failures: send the account suspension warning; "
+                "CSM outreach follows."
+            )
+        )
+    return " ".join(parts)
 
 
 def _payment_failed(
@@ -104,12 +146,13 @@ def _payment_failed(
         amount, currency = recent.amount, recent.currency
         attempts, next_attempt = facts.consecutive_failures, None
     consecutive = facts.consecutive_failures
-    reason = failure_reason(charge)
+    found = _decline_of(charge)
+    reason = found.agent_text
     return {
         "type": "payment_failed",
         "severity": "danger",
         "message": _failure_message(
-            format_money(amount, currency), reason, attempts, next_attempt, consecutive
+            format_money(amount, currency), found, attempts, next_attempt, consecutive
         ),
         "data": {
             "invoice_id": invoice.stripe_id if invoice else None,
@@ -160,20 +203,30 @@ def _duplicate_alert(pair: Obj) -> Obj:
     return {
         "type": "duplicate_charge",
         "severity": "warning",
-        "message": f"Possible duplicate charge: two charges of {pair['amount']['display']} "
-        f"{pair['minutes_apart']} minutes apart.",
+        "message": ngettext(
+            "Possible duplicate charge: two charges of %(amount)s %(minutes)d minute apart.",
+            "Possible duplicate charge: two charges of %(amount)s %(minutes)d minutes apart.",
+            pair["minutes_apart"],
+        )
+        % {"amount": pair["amount"]["display"], "minutes": pair["minutes_apart"]},
         "data": pair,
     }
 
 
 def _approval_alert(approval: Obj) -> Obj:
-    amount_text = f" of {approval['amount']['display']}" if approval["amount"] else ""
-    roles = role_words(approval["required_roles"])
+    roles = _roles_text(approval["required_roles"]) or gettext("an approver")
+    words = {"action": action_label(approval["kind"]), "roles": roles}
+    if approval["amount"]:
+        message = gettext("%(action)s of %(amount)s awaits approval by %(roles)s.") % {
+            **words,
+            "amount": approval["amount"]["display"],
+        }
+    else:
+        message = gettext("%(action)s awaits approval by %(roles)s.") % words
     return {
         "type": "pending_approval",
         "severity": "info",
-        "message": f"{action_label(approval['kind'])}{amount_text} awaits "
-        f"approval by {roles or 'an approver'}.",
+        "message": message,
         "data": {"approval_id": approval["id"], "action_id": approval["action_id"]},
     }
 
@@ -182,7 +235,8 @@ def _monitoring_alert(until: datetime) -> Obj:
     return {
         "type": "payment_monitoring",
         "severity": "info",
-        "message": f"Payment monitoring is on until {day(until)} after a duplicate charge.",
+        "message": gettext("Payment monitoring is on until %(date)s after a duplicate charge.")
+        % {"date": shown_day(until)},
         "data": {"until": day(until)},
     }
 

@@ -20,13 +20,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.utils.translation import gettext, gettext_noop, ngettext
+
 from ...models import BillingAction
 from .facts import CustomerFacts, action_window_exit
 from .horizon import horizon_note, horizon_note_real, window_exit
 from .shapes import Obj, ts
 from .subscription import is_paused
 
-CHURN_LEVELS = (("low", "Low"), ("medium", "Medium"), ("high", "High"))
+CHURN_LEVELS = (
+    ("low", gettext_noop("Low")),
+    ("medium", gettext_noop("Medium")),
+    ("high", gettext_noop("High")),
+)
 
 
 def _recent_downgrade(facts: CustomerFacts) -> bool:
@@ -66,21 +72,29 @@ def churn_signals(
     signals: list[tuple[int, str]] = []
     if facts.failures_90:
         n = len(facts.failures_90)
-        signals.append((2, f"{n} failed payment{'s' if n != 1 else ''} in 90 days"))
+        signals.append(
+            (
+                2,
+                ngettext(
+                    "%(count)d failed payment in 90 days", "%(count)d failed payments in 90 days", n
+                )
+                % {"count": n},
+            )
+        )
     if any(s.get("status") in {"past_due", "unpaid"} for s in live):
-        signals.append((3, "subscription past due"))
+        signals.append((3, gettext("subscription past due")))
     if any(s.get("cancel_at_period_end") or s.get("cancel_at") for s in live):
-        signals.append((4, "cancellation scheduled"))
+        signals.append((4, gettext("cancellation scheduled")))
     if facts.subs and not live:
-        signals.append((4, "no active subscription"))
+        signals.append((4, gettext("no active subscription")))
     if any(is_paused(s) for s in live):
-        signals.append((2, "collection paused"))
+        signals.append((2, gettext("collection paused")))
     if seat_utilization is not None and seat_utilization < 50:
-        signals.append((2, f"low seat utilization ({seat_utilization}%)"))
+        signals.append((2, gettext("low seat utilization (%(pct)d%%)") % {"pct": seat_utilization}))
     if facts.disputed_charges:
-        signals.append((3, "disputed charge"))
+        signals.append((3, gettext("disputed charge")))
     if _recent_downgrade(facts):
-        signals.append((2, "recent downgrade"))
+        signals.append((2, gettext("recent downgrade")))
     if facts.refund_count >= workspace.refund_pattern_count:
         # The count (in the reason) drops when the oldest refund leaves the window.
         horizon_note(
@@ -89,14 +103,18 @@ def churn_signals(
         signals.append(
             (
                 2,
-                f"refund pattern ({facts.refund_count} refunds in "
-                f"{workspace.refund_pattern_days} days)",
+                ngettext(
+                    "refund pattern (%(count)d refund in %(days)d days)",
+                    "refund pattern (%(count)d refunds in %(days)d days)",
+                    facts.refund_count,
+                )
+                % {"count": facts.refund_count, "days": workspace.refund_pattern_days},
             )
         )
     if payment_method and payment_method["expired"]:
-        signals.append((1, "card on file expired"))
+        signals.append((1, gettext("card on file expired")))
     if _trial_ending_unpaid(facts, payment_method):
-        signals.append((1, "trial ending without a payment method"))
+        signals.append((1, gettext("trial ending without a payment method")))
     return signals
 
 
@@ -110,14 +128,14 @@ def churn_risk(
     reasons = [reason for _, reason in signals]
     if not reasons:
         if facts.revenue > 0 and not facts.failed_charges:
-            reasons.append("on-time payments")
+            reasons.append(gettext("on-time payments"))
         if seat_utilization is not None and seat_utilization >= 80:
-            reasons.append("high usage")
+            reasons.append(gettext("high usage"))
         if not reasons:
-            reasons.append("no risk signals")
+            reasons.append(gettext("no risk signals"))
     return {
         "level": CHURN_LEVELS[level][0],
-        "label": CHURN_LEVELS[level][1],
+        "label": gettext(CHURN_LEVELS[level][1]),
         "score": score,
         "reasons": reasons,
     }

@@ -25,6 +25,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from dateutil.relativedelta import relativedelta
+from django.utils.translation import gettext, gettext_noop
 
 from ...catalog import ActionKind
 from ...models import BillingAction, MirrorCharge, MirrorCustomer
@@ -32,7 +33,7 @@ from ...money import money_json
 from ..payments import card_brand_label, charge_method_label
 from .facts import CreditFacts, action_window_exit
 from .horizon import horizon_note, horizon_note_real
-from .shapes import Obj, day
+from .shapes import Obj, day, in_sentence
 
 
 def _card_block(pm: Obj, now: datetime) -> Obj:
@@ -52,7 +53,8 @@ def _card_block(pm: Obj, now: datetime) -> Obj:
         "last4": card.get("last4"),
         "exp_month": exp_month,
         "exp_year": exp_year,
-        "display": f"{card_brand_label(brand)} ending {card.get('last4')}",
+        "display": gettext("%(brand)s ending %(last4)s")
+        % {"brand": card_brand_label(brand), "last4": card.get("last4")},
         "expires": f"{int(exp_month):02d}/{exp_year}" if exp_month and exp_year else None,
         "expired": expired,
     }
@@ -73,7 +75,9 @@ def payment_method_block(pm: Obj | None, now: datetime) -> Obj | None:
         "last4": details.get("last4"),
         "exp_month": None,
         "exp_year": None,
-        "display": f"Bank account ending {details.get('last4')}" if details.get("last4") else kind,
+        "display": gettext("Bank account ending %(last4)s") % {"last4": details.get("last4")}
+        if details.get("last4")
+        else kind,
         "expires": None,
         "expired": False,
     }
@@ -94,11 +98,13 @@ def last_payment_block(charge: MirrorCharge | None) -> Obj | None:
     }
 
 
-# The credit actions that are asked for but not on the balance yet.
-PENDING_CREDIT_STATUSES = (
-    BillingAction.Status.PENDING_APPROVAL,
-    BillingAction.Status.OUTCOME_UNKNOWN,
-)
+# The credit actions that are asked for but not on the balance yet, with their status's
+# label (``BillingAction.Status``) marked for the catalog.
+PENDING_CREDIT_LABELS = {
+    BillingAction.Status.PENDING_APPROVAL: gettext_noop("Pending approval"),
+    BillingAction.Status.OUTCOME_UNKNOWN: gettext_noop("Confirming with Stripe"),
+}
+PENDING_CREDIT_STATUSES = tuple(PENDING_CREDIT_LABELS)
 
 
 def pending_credits(actions: list[BillingAction], currency: str) -> list[Obj]:
@@ -110,13 +116,16 @@ def pending_credits(actions: list[BillingAction], currency: str) -> list[Obj]:
         horizon_note_real(action_window_exit(action))  # an unknown outcome is read for 90 days
         params = action.params or {}
         what = str(params.get("description") or "").strip()
-        label = str(BillingAction.Status(action.status).label)
+        label = gettext(PENDING_CREDIT_LABELS[BillingAction.Status(action.status)])
         out.append(
             {
                 "id": str(action.pk),
                 "amount": money_json(int(action.amount or 0), action.currency or currency),
                 "granted": money_json(int(action.amount or 0), action.currency or currency),
-                "description": f"{what} ({label[:1].lower()}{label[1:]})" if what else label,
+                "description": gettext("%(what)s (%(status)s)")
+                % {"what": what, "status": in_sentence(label)}
+                if what
+                else label,
                 "status": action.status,
                 "date": day(action.created_at),
             }

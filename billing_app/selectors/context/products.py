@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.utils.translation import gettext, npgettext, pgettext
+
 from ...models import MirrorProduct, Workspace
 from ...subscriptions import ItemView, is_addon_product, item_view_from_stripe, plan_item
 from .shapes import Obj
@@ -31,6 +33,38 @@ def interval_text(price: Obj) -> str:
     count = int(recurring.get("interval_count") or 1)
     interval = recurring.get("interval") or "month"
     return f"{count} {interval}s" if count > 1 else interval
+
+
+def interval_words(price: Obj) -> str:
+    """:func:`interval_text` in the active language (``month``, ``3 months``; ``Monat``)."""
+    recurring = price.get("recurring") or {}
+    count = int(recurring.get("interval_count") or 1)
+    return period_words(str(recurring.get("interval") or "month"), count)
+
+
+def period_words(interval: str, count: int = 1) -> str:
+    """``month`` (one) or ``3 months`` in the active language; an unknown interval as is."""
+    if count > 1:
+        if interval == "day":
+            text = npgettext("billing interval", "%(count)d day", "%(count)d days", count)
+        elif interval == "week":
+            text = npgettext("billing interval", "%(count)d week", "%(count)d weeks", count)
+        elif interval == "year":
+            text = npgettext("billing interval", "%(count)d year", "%(count)d years", count)
+        elif interval == "month":
+            text = npgettext("billing interval", "%(count)d month", "%(count)d months", count)
+        else:
+            return f"{count} {interval}s"
+        return text % {"count": count}
+    if interval == "day":
+        return pgettext("billing interval", "day")
+    if interval == "week":
+        return pgettext("billing interval", "week")
+    if interval == "year":
+        return pgettext("billing interval", "year")
+    if interval == "month":
+        return pgettext("billing interval", "month")
+    return interval
 
 
 class Catalog:
@@ -63,7 +97,9 @@ class Catalog:
 
     def name(self, price: Obj) -> str:
         product = self.products.get(product_id(price)) or {}
-        return str(product.get("name") or price.get("nickname") or product_id(price) or "Plan")
+        return str(
+            product.get("name") or price.get("nickname") or product_id(price) or gettext("Plan")
+        )
 
     def view(self, item: Obj) -> ItemView:
         """A Stripe-shaped item as the rulebook reads it."""
@@ -74,4 +110,4 @@ class Catalog:
         return plan_item(sub_items(sub), self.view)
 
 
-__all__ = ["Catalog", "interval_text", "product_id", "sub_items"]
+__all__ = ["Catalog", "interval_text", "interval_words", "period_words", "product_id", "sub_items"]

@@ -6,6 +6,8 @@ from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
+from ...money import money_language
+
 Obj = dict[str, Any]
 
 
@@ -18,6 +20,34 @@ def day(value: datetime | date | None) -> str | None:
     if value is None:
         return None
     return (value.date() if isinstance(value, datetime) else value).isoformat()
+
+
+def shown_day(value: datetime | date | None) -> str:
+    """A day in a sentence for people: ISO in English (``2026-01-17``, as the English
+    texts always wrote it), the long date in another language (``17. Januar 2026``)."""
+    if value is None:
+        return ""
+    if money_language() is None:
+        return day(value) or ""
+    from .subscription_state import date_words
+
+    return date_words(value)
+
+
+def in_sentence(text: str) -> str:
+    """A label inside a sentence: English lower-cases its first letter; German keeps it
+    (its nouns are capitalised)."""
+    if money_language() is None:
+        return text[:1].lower() + text[1:]
+    return text
+
+
+def shown_moment(value: datetime) -> str:
+    """An instant in a sentence: ``2026-01-15 12:00 UTC`` (English), else the long date
+    and the time (``15. Januar 2026, 12:00 UTC``). ``value`` is in UTC."""
+    if money_language() is None:
+        return value.strftime("%Y-%m-%d %H:%M UTC")
+    return f"{shown_day(value)}, {value:%H:%M} UTC"
 
 
 def iso(value: datetime | None) -> str | None:

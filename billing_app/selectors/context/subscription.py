@@ -30,6 +30,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from dateutil.relativedelta import relativedelta
+from django.utils.translation import gettext, gettext_noop
 
 from ...invoice_rules import (
     RenewalItem,
@@ -50,7 +51,7 @@ from ...subscriptions import (
 )
 from ...vocabulary import PAUSE_BEHAVIORS
 from .horizon import horizon_note
-from .products import Catalog, interval_text, sub_items
+from .products import Catalog, interval_text, interval_words, period_words, sub_items
 from .shapes import Obj, day, minor_units, ts
 from .subscription_state import (
     SubscriptionFacts,
@@ -64,7 +65,34 @@ from .subscription_state import (
 STATUS_ORDER = {"active": 0, "past_due": 1, "unpaid": 2, "trialing": 3, "paused": 4}
 # States in which the subscription does not renew on its own (no "renews …" line).
 STOPPED_STATES = frozenset({"paused", "ending", "canceled"})
-CYCLE_LABEL = {"day": "Daily", "week": "Weekly", "month": "Monthly", "year": "Annual"}
+CYCLE_LABEL = {
+    "day": gettext_noop("Daily"),
+    "week": gettext_noop("Weekly"),
+    "month": gettext_noop("Monthly"),
+    "year": gettext_noop("Annual"),
+}
+# Stripe's subscription statuses as the panel labels them (in English; read translated).
+STATUS_LABELS = {
+    "active": gettext_noop("Active"),
+    "trialing": gettext_noop("Trialing"),
+    "past_due": gettext_noop("Past due"),
+    "unpaid": gettext_noop("Unpaid"),
+    "canceled": gettext_noop("Canceled"),
+    "incomplete": gettext_noop("Incomplete"),
+    "incomplete_expired": gettext_noop("Incomplete expired"),
+    "paused": gettext_noop("Paused"),
+}
+
+
+def status_label(status: str) -> str:
+    """A Stripe subscription status in words (``past_due`` → ``Past due``)."""
+    label = STATUS_LABELS.get(status)
+    return gettext(label) if label else status.replace("_", " ").capitalize()
+
+
+def per_period(amount: str, interval: str) -> str:
+    """``$1,050/month``: an amount for each period (``interval`` already in words)."""
+    return gettext("%(amount)s/%(interval)s") % {"amount": amount, "interval": interval}
 
 
 # --- periods and discounts ------------------------------------------------------------
@@ -154,7 +182,7 @@ def addon_entry(item: Obj, catalog: Catalog, currency: str) -> Obj:
         "name": catalog.name(price),
         "price": money_json(monthly, currency),
         "interval": "month",
-        "display": f"{short_money(monthly, currency)}/month",
+        "display": per_period(short_money(monthly, currency), period_words("month")),
         "billed_price": money_json(period_amount(view), currency),
         "billed_interval": interval_text(price),
         "quantity": view.quantity,
@@ -213,7 +241,8 @@ def _plan_block(item: Obj, catalog: Catalog, currency: str) -> Obj:
         "unit_amount": money_json(view.price.unit_amount or 0, currency),
         "quantity": view.quantity,
         "interval": interval,
-        "display": f"{name} ({short_money(amount, currency)}/{interval})",
+        "display": gettext("%(name)s (%(price)s)")
+        % {"name": name, "price": per_period(short_money(amount, currency), interval_words(price))},
         "price_id": price.get("id"),
         "item_id": item.get("id"),
     }
@@ -279,7 +308,8 @@ def _contract_end(sub: Obj, now: datetime) -> str | None:
 def _billing_cycle(sub: Obj, price: Obj) -> str:
     """The plan's interval (else the first item's) as the panel labels it."""
     shown = price or (sub_items(sub) or [{}])[0].get("price") or {}
-    return CYCLE_LABEL.get((shown.get("recurring") or {}).get("interval") or "", "")
+    label = CYCLE_LABEL.get((shown.get("recurring") or {}).get("interval") or "")
+    return gettext(label) if label else ""
 
 
 def subscription_facts(sub: Obj) -> SubscriptionFacts:
@@ -304,30 +334,45 @@ def _state_detail(state: str, facts: SubscriptionFacts, sub: Obj) -> str:
     if state == "canceled":
         cancelled = ts(sub.get("canceled_at"))
         ended = ts(sub.get("ended_at")) or cancelled
-        said = f"Cancelled on {date_words(cancelled)}" if cancelled else "Cancelled"
         if ended and cancelled and ended.date() != cancelled.date():
-            said += f"; ended on {date_words(ended)}"
-        return f"{said}. It no longer bills and cannot be changed."
+            return gettext(
+                "Cancelled on %(cancelled)s; ended on %(ended)s. "
+                "It no longer bills and cannot be changed."
+            ) % {"cancelled": date_words(cancelled), "ended": date_words(ended)}
+        if cancelled:
+            return gettext("Cancelled on %(date)s. It no longer bills and cannot be changed.") % {
+                "date": date_words(cancelled)
+            }
+        return gettext("Cancelled. It no longer bills and cannot be changed.")
     if state == "paused" and not facts.paused:  # Stripe's own ``paused`` status
-        return "Paused by Stripe: the trial ended without a payment method on file."
+        return gettext("Paused by Stripe: the trial ended without a payment method on file.")
     if state == "paused":
         behavior = str((sub.get("pause_collection") or {}).get("behavior") or "")
-        until = (
-            f" until {date_words(facts.resumes_at)}"
-            if facts.resumes_at
-            else " until someone resumes it"
-        )
+        if facts.resumes_at:
+            said = gettext("Payment collection is paused until %(date)s.") % {
+                "date": date_words(facts.resumes_at)
+            }
+        else:
+            said = gettext("Payment collection is paused until someone resumes it.")
         how = PAUSE_BEHAVIORS.get(behavior)
-        return f"Payment collection is paused{until}.{f' {how}.' if how else ''}"
+        return f"{said} {how}." if how else said
     if state == "ending":
-        when = f" on {date_words(facts.cancel_at)}" if facts.cancel_at else ""
-        return f"Set to cancel: it ends{when} and does not renew. The customer keeps access until then."
+        if facts.cancel_at:
+            return gettext(
+                "Set to cancel: it ends on %(date)s and does not renew. "
+                "The customer keeps access until then."
+            ) % {"date": date_words(facts.cancel_at)}
+        return gettext(
+            "Set to cancel: it ends and does not renew. The customer keeps access until then."
+        )
     if state == "trialing" and facts.trial_end:
-        return f"In a trial until {date_words(facts.trial_end)}; the first invoice comes then."
+        return gettext("In a trial until %(date)s; the first invoice comes then.") % {
+            "date": date_words(facts.trial_end)
+        }
     if state == "past_due":
-        return "A renewal payment failed; Stripe is retrying it."
+        return gettext("A renewal payment failed; Stripe is retrying it.")
     if state == "unpaid":
-        return "Renewal payments failed and Stripe stopped retrying; invoices stay open."
+        return gettext("Renewal payments failed and Stripe stopped retrying; invoices stay open.")
     return ""
 
 
@@ -370,7 +415,7 @@ def subscription_block(
     return {
         "id": sub.get("id"),
         "status": status,
-        "status_label": status.replace("_", " ").capitalize(),
+        "status_label": status_label(status),
         "state": state,
         "state_label": state_label(state),
         "state_detail": _state_detail(state, facts, sub),

@@ -23,7 +23,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from babel.dates import format_date
+from django.utils.translation import gettext, gettext_noop, to_locale
+
 from ...catalog import ActionKind
+from ...money import money_language
 from ...subscriptions import ENDED_STATUSES, LIVE_STATUSES
 
 # The subscription kinds this rule decides, in the order the panel offers them.
@@ -42,16 +46,29 @@ SUBSCRIPTION_ACTION_KINDS: tuple[ActionKind, ...] = (
 # What may still be paused: a subscription that bills (Stripe pauses collection of these).
 PAUSABLE_STATUSES = frozenset({"active", "trialing", "past_due"})
 
+# In English (the catalog's source); ``state_label`` reads them in the active language.
 STATE_LABELS: dict[str, str] = {
-    "canceled": "Cancelled",
-    "paused": "Paused",
-    "ending": "Ending",
-    "trialing": "Trial",
-    "past_due": "Past due",
-    "unpaid": "Unpaid",
-    "active": "Active",
-    "incomplete": "Incomplete",
-    "incomplete_expired": "Expired before the first payment",
+    "canceled": gettext_noop("Cancelled"),
+    "paused": gettext_noop("Paused"),
+    "ending": gettext_noop("Ending"),
+    "trialing": gettext_noop("Trial"),
+    "past_due": gettext_noop("Past due"),
+    "unpaid": gettext_noop("Unpaid"),
+    "active": gettext_noop("Active"),
+    "incomplete": gettext_noop("Incomplete"),
+    "incomplete_expired": gettext_noop("Expired before the first payment"),
+}
+# A state in running text ("This subscription is past due; …").
+STATE_WORDS: dict[str, str] = {
+    "canceled": gettext_noop("cancelled"),
+    "paused": gettext_noop("paused"),
+    "ending": gettext_noop("ending"),
+    "trialing": gettext_noop("trial"),
+    "past_due": gettext_noop("past due"),
+    "unpaid": gettext_noop("unpaid"),
+    "active": gettext_noop("active"),
+    "incomplete": gettext_noop("incomplete"),
+    "incomplete_expired": gettext_noop("expired before the first payment"),
 }
 
 
@@ -69,10 +86,15 @@ class SubscriptionFacts:
 
 
 def date_words(value: date | datetime | None) -> str:
-    """``2026-03-01`` → ``March 1, 2026`` (the notes' and messages' way of writing a day)."""
+    """``2026-03-01`` → ``March 1, 2026`` (the notes' and messages' way of writing a day);
+    in another active language, CLDR's long date (German ``1. März 2026``)."""
     if value is None:
         return ""
-    return f"{value:%B} {value.day}, {value.year}"
+    language = money_language()
+    if language is None:
+        return f"{value:%B} {value.day}, {value.year}"
+    the_day = value.date() if isinstance(value, datetime) else value
+    return str(format_date(the_day, format="long", locale=to_locale(language)))
 
 
 def subscription_state(facts: SubscriptionFacts) -> str:
@@ -87,16 +109,21 @@ def subscription_state(facts: SubscriptionFacts) -> str:
 
 
 def state_label(state: str) -> str:
-    return STATE_LABELS.get(state) or state.replace("_", " ").capitalize()
+    label = STATE_LABELS.get(state)
+    return gettext(label) if label else state.replace("_", " ").capitalize()
 
 
 def _status_words(facts: SubscriptionFacts) -> str:
-    return state_label(facts.status).lower()
+    words = STATE_WORDS.get(facts.status)
+    return gettext(words) if words else facts.status.replace("_", " ").lower()
 
 
 def _ended(facts: SubscriptionFacts) -> str:
-    on = f" on {date_words(facts.ended_at)}" if facts.ended_at else ""
-    return f"This subscription was cancelled{on}"
+    if facts.ended_at:
+        return gettext("This subscription was cancelled on %(date)s") % {
+            "date": date_words(facts.ended_at)
+        }
+    return gettext("This subscription was cancelled")
 
 
 def state_refusal(kind: ActionKind, facts: SubscriptionFacts) -> tuple[str, str] | None:
@@ -109,26 +136,41 @@ def state_refusal(kind: ActionKind, facts: SubscriptionFacts) -> tuple[str, str]
     ended = facts.status in ENDED_STATUSES
     if kind in (ActionKind.CANCEL_SUBSCRIPTION, ActionKind.FORCE_CANCEL):
         if ended:
-            return "already_canceled", f"{_ended(facts)}; there is nothing left to cancel."
+            return "already_canceled", gettext("%(ended)s; there is nothing left to cancel.") % {
+                "ended": _ended(facts)
+            }
         if kind == ActionKind.CANCEL_SUBSCRIPTION and facts.cancel_at_period_end:
-            when = f" on {date_words(facts.cancel_at)}" if facts.cancel_at else ""
-            return (
-                "cancel_already_scheduled",
-                f"This subscription is already set to end{when}. "
-                "To keep it instead, use “Keep subscription”.",
-            )
+            if facts.cancel_at:
+                said = gettext(
+                    "This subscription is already set to end on %(date)s. "
+                    "To keep it instead, use “%(keep)s”."
+                ) % {"date": date_words(facts.cancel_at), "keep": gettext("Keep subscription")}
+            else:
+                said = gettext(
+                    "This subscription is already set to end. To keep it instead, use “%(keep)s”."
+                ) % {"keep": gettext("Keep subscription")}
+            return "cancel_already_scheduled", said
         return None
     if ended:
         if kind == ActionKind.UNDO_CANCELLATION:
-            return "already_canceled", f"{_ended(facts)}; it can no longer be kept."
+            return "already_canceled", gettext("%(ended)s; it can no longer be kept.") % {
+                "ended": _ended(facts)
+            }
         if kind == ActionKind.RESUME_SUBSCRIPTION:
-            return "subscription_not_active", f"{_ended(facts)}; there is nothing to resume."
-        return "subscription_not_active", f"{_ended(facts)}; it can no longer be changed."
+            return "subscription_not_active", gettext("%(ended)s; there is nothing to resume.") % {
+                "ended": _ended(facts)
+            }
+        return "subscription_not_active", gettext("%(ended)s; it can no longer be changed.") % {
+            "ended": _ended(facts)
+        }
     if kind == ActionKind.RESUME_SUBSCRIPTION:
         if not facts.paused:
             return (
                 "not_paused",
-                "Payment collection on this subscription is not paused; there is nothing to resume.",
+                gettext(
+                    "Payment collection on this subscription is not paused; "
+                    "there is nothing to resume."
+                ),
             )
         return None
     if kind == ActionKind.UNDO_CANCELLATION:
@@ -136,31 +178,43 @@ def state_refusal(kind: ActionKind, facts: SubscriptionFacts) -> tuple[str, str]
             if facts.cancel_at is not None:
                 return (
                     "not_canceling",
-                    f"This subscription ends on {date_words(facts.cancel_at)} by a fixed end "
-                    "date, not a cancellation at the period end; change the end date in Stripe.",
+                    gettext(
+                        "This subscription ends on %(date)s by a fixed end date, not a "
+                        "cancellation at the period end; change the end date in Stripe."
+                    )
+                    % {"date": date_words(facts.cancel_at)},
                 )
-            return "not_canceling", "This subscription is not set to end; there is nothing to keep."
+            return "not_canceling", gettext(
+                "This subscription is not set to end; there is nothing to keep."
+            )
         return None
     if kind == ActionKind.PAUSE_SUBSCRIPTION:
         if facts.paused:
-            until = f" until {date_words(facts.resumes_at)}" if facts.resumes_at else ""
-            return (
-                "already_paused",
-                f"Payment collection on this subscription is already paused{until}.",
-            )
+            if facts.resumes_at:
+                said = gettext(
+                    "Payment collection on this subscription is already paused until %(date)s."
+                ) % {"date": date_words(facts.resumes_at)}
+            else:
+                said = gettext("Payment collection on this subscription is already paused.")
+            return "already_paused", said
         if facts.status not in PAUSABLE_STATUSES:
             return (
                 "subscription_not_active",
-                f"This subscription is {_status_words(facts)}; only an active, trialing or "
-                "past-due subscription can be paused.",
+                gettext(
+                    "This subscription is %(state)s; only an active, trialing or past-due "
+                    "subscription can be paused."
+                )
+                % {"state": _status_words(facts)},
             )
         return None
     if kind == ActionKind.EXTEND_TRIAL:
         if facts.status != "trialing":
             return (
                 "not_trialing",
-                f"This subscription is {_status_words(facts)}, not in a trial; only a trial "
-                "can be extended.",
+                gettext(
+                    "This subscription is %(state)s, not in a trial; only a trial can be extended."
+                )
+                % {"state": _status_words(facts)},
             )
         return None
     if kind in (
@@ -172,8 +226,8 @@ def state_refusal(kind: ActionKind, facts: SubscriptionFacts) -> tuple[str, str]
         if facts.status not in LIVE_STATUSES:
             return (
                 "subscription_not_active",
-                f"This subscription is {_status_words(facts)}; only a live subscription can "
-                "be changed.",
+                gettext("This subscription is %(state)s; only a live subscription can be changed.")
+                % {"state": _status_words(facts)},
             )
         return None
     return None
