@@ -49,10 +49,11 @@ class FreshdeskAgent:
     active: bool
     role_ids: tuple[str, ...]
     group_ids: tuple[str, ...]
+    language: str = ""  # the agent's contact.language, e.g. "de" or "en" (issue 16)
 
 
-def _auth(installation: Installation, api_key: str | None) -> tuple[str, str]:
-    key = installation.api_token or api_key or ""
+def _auth(installation: Installation) -> tuple[str, str]:
+    key = installation.api_token or ""
     if not key:
         raise HelpdeskApiError(
             f"No Freshdesk API key is configured for {installation.domain}.",
@@ -68,13 +69,12 @@ def _call(
     *,
     params: dict[str, Any] | None = None,
     json: Any = None,
-    api_key: str | None = None,
 ) -> HttpResponse:
     return send(
         method,
         f"{installation.base_url}{path}",
         service=SERVICE,
-        auth=_auth(installation, api_key),
+        auth=_auth(installation),
         params=params,
         json=json,
     )
@@ -94,10 +94,8 @@ def _list(response: HttpResponse) -> list[dict[str, Any]]:
     return [item for item in body if isinstance(item, dict)]
 
 
-def agent_get(
-    installation: Installation, agent_id: str, *, api_key: str | None = None
-) -> FreshdeskAgent:
-    agent = _dict(_call(installation, "GET", f"/api/v2/agents/{agent_id}", api_key=api_key))
+def agent_get(installation: Installation, agent_id: str) -> FreshdeskAgent:
+    agent = _dict(_call(installation, "GET", f"/api/v2/agents/{agent_id}"))
     contact = agent.get("contact") or {}
     return FreshdeskAgent(
         id=str(agent.get("id", agent_id)),
@@ -106,19 +104,20 @@ def agent_get(
         active=bool(contact.get("active", False)),
         role_ids=tuple(str(r) for r in agent.get("role_ids") or ()),
         group_ids=tuple(str(g) for g in agent.get("group_ids") or ()),
+        language=contact["language"] if isinstance(contact.get("language"), str) else "",
     )
 
 
-def roles_list(installation: Installation, *, api_key: str | None = None) -> dict[str, str]:
+def roles_list(installation: Installation) -> dict[str, str]:
     """Role id → name."""
     return {
         str(role["id"]): str(role.get("name") or "")
-        for role in _list(_call(installation, "GET", "/api/v2/roles", api_key=api_key))
+        for role in _list(_call(installation, "GET", "/api/v2/roles"))
         if "id" in role
     }
 
 
-def groups_list(installation: Installation, *, api_key: str | None = None) -> dict[str, str]:
+def groups_list(installation: Installation) -> dict[str, str]:
     """Group id → name, every page."""
     groups: dict[str, str] = {}
     for page in range(1, MAX_GROUP_PAGES + 1):
@@ -128,7 +127,6 @@ def groups_list(installation: Installation, *, api_key: str | None = None) -> di
                 "GET",
                 "/api/v2/groups",
                 params={"per_page": PER_PAGE, "page": page},
-                api_key=api_key,
             )
         )
         groups.update({str(g["id"]): str(g.get("name") or "") for g in items if "id" in g})

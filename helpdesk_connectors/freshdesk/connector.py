@@ -2,9 +2,12 @@
 
 The FDK app calls ``POST /freshdesk/session/`` through its ``createSession``
 request template (``freshdesk_app/config/requests.json``). Freshworks' proxy adds
-the ``X-Billing-Desk-Secret`` header from the secure iparam ``shared_secret``; the
-browser never sees it. The JSON body, written by the app frame, is
-``{"agent_id", "domain", "ticket_id", "requester_email"}``.
+``Authorization: BillingDeskSecret <secret>`` from the secure iparam
+``shared_secret`` (the request-method documentation names the Authorization header
+as the place secure iparams are substituted); the browser never sees it. The JSON
+body, written by the app frame, is ``{"agent_id", "domain", "ticket_id",
+"requester_email"}``. The agent's roles and groups are read with the API key
+registered on this server (``add_installation --api-token``); the app sends none.
 
 What this proves and what it does not (docs/threat-model.md): the secret proves
 the request came through *this installation's* app; Freshworks does **not**
@@ -41,8 +44,8 @@ from . import client
 if TYPE_CHECKING:
     from django.http import HttpRequest
 
-SECRET_HEADER = "X-Billing-Desk-Secret"
-API_KEY_HEADER = "X-Billing-Desk-Api-Key"
+# ``Authorization: BillingDeskSecret <shared secret>``, written by Freshworks' request proxy.
+SECRET_SCHEME = "BillingDeskSecret"
 AGENT_CACHE_SECONDS = 60
 DIRECTORY_CACHE_SECONDS = 300
 MAX_BODY_BYTES = 4096
@@ -65,6 +68,18 @@ def _id(value: Any) -> str:
     return ""
 
 
+def secret_from_authorization(value: str) -> str:
+    """The credentials of ``BillingDeskSecret <secret>`` (scheme case-insensitive), else ``""``.
+
+    Nothing else is read: no other scheme, no second header, no query parameter.
+    """
+    scheme, _, credentials = value.strip().partition(" ")
+    credentials = credentials.strip()
+    if scheme.lower() != SECRET_SCHEME.lower() or not credentials or " " in credentials:
+        return ""
+    return credentials
+
+
 def helpdesk_role_name(role_names: list[str]) -> str:
     for wanted in DEFAULT_ROLE_ORDER:
         if wanted in role_names:
@@ -83,7 +98,7 @@ class FreshdeskConnector(HelpdeskConnector):
             FEATURE_CREATE_TICKET,
         }
     )
-    entry_auth_scheme = "BillingDeskSecret"
+    entry_auth_scheme = SECRET_SCHEME
 
     # --- entry -----------------------------------------------------------------------------
 
@@ -104,9 +119,8 @@ class FreshdeskConnector(HelpdeskConnector):
         agent_id = _id(body.get("agent_id"))
         if not agent_id:
             raise _reject("The agent id is missing.", "bad_agent_id")
-        api_key = request.headers.get(API_KEY_HEADER, "").strip() or None
         try:
-            agent = self.fetch_agent(installation, agent_id, api_key=api_key)
+            agent = self.fetch_agent(installation, agent_id)
         except HelpdeskApiError as exc:
             if exc.http_status == 404:
                 raise _reject("No such agent in this Freshdesk account.", "unknown_agent") from exc
@@ -137,7 +151,7 @@ class FreshdeskConnector(HelpdeskConnector):
                 "No shared secret is configured for this installation.",
                 "installation_not_configured",
             )
-        provided = request.headers.get(SECRET_HEADER, "")
+        provided = secret_from_authorization(request.headers.get("Authorization", ""))
         if not hmac.compare_digest(provided.encode(), expected.encode()):
             raise _reject("The shared secret does not match.", "bad_secret")
 
@@ -146,21 +160,17 @@ class FreshdeskConnector(HelpdeskConnector):
 
     # --- API -------------------------------------------------------------------------------
 
-    def _directory(
-        self, installation: Installation, kind: str, api_key: str | None
-    ) -> dict[str, str]:
+    def _directory(self, installation: Installation, kind: str) -> dict[str, str]:
         cache_key = f"hd:freshdesk:{kind}:{installation.pk}:{installation.version}"
         cached = cache.get(cache_key)
         if isinstance(cached, dict):
             return cached
         fetch = client.roles_list if kind == "roles" else client.groups_list
-        names = fetch(installation, api_key=api_key)
+        names = fetch(installation)
         cache.set(cache_key, names, DIRECTORY_CACHE_SECONDS)
         return names
 
-    def fetch_agent(
-        self, installation: Installation, agent_id: str, *, api_key: str | None = None
-    ) -> AgentProfile:
+    def fetch_agent(self, installation: Installation, agent_id: str) -> AgentProfile:
         """The agent with role and group names resolved (``role_ids`` holds ids and names)."""
         if not _ID.match(str(agent_id)):
             raise HelpdeskApiError("Not a Freshdesk agent id.", code="bad_agent_id")
@@ -168,9 +178,9 @@ class FreshdeskConnector(HelpdeskConnector):
         cached = cache.get(cache_key)
         if isinstance(cached, AgentProfile):
             return cached
-        agent = client.agent_get(installation, agent_id, api_key=api_key)
-        roles = self._directory(installation, "roles", api_key) if agent.role_ids else {}
-        groups = self._directory(installation, "groups", api_key) if agent.group_ids else {}
+        agent = client.agent_get(installation, agent_id)
+        roles = self._directory(installation, "roles") if agent.role_ids else {}
+        groups = self._directory(installation, "groups") if agent.group_ids else {}
         role_names = [roles[r] for r in agent.role_ids if roles.get(r)]
         profile = AgentProfile(
             agent_id=agent.id,
@@ -181,6 +191,7 @@ class FreshdeskConnector(HelpdeskConnector):
             group_ids=agent.group_ids,
             group_names=tuple(groups[g] for g in agent.group_ids if groups.get(g)),
             active=agent.active,
+            locale=agent.language,
         )
         cache.set(cache_key, profile, AGENT_CACHE_SECONDS)
         return profile

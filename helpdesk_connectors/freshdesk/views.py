@@ -1,7 +1,10 @@
 """Freshdesk entry.
 
-* ``POST /freshdesk/session/`` — JSON, called through the FDK request proxy with the
-  shared secret header; answers ``{"token", "expires_at"}``.
+* ``POST /freshdesk/session/`` — JSON, called through the FDK request proxy, which adds
+  ``Authorization: BillingDeskSecret <shared secret>``; answers ``{"token", "expires_at",
+  "expires_in"}``. The app frame keeps that session for the agent across tickets (the
+  proxy allows 50 calls a minute per app and account), so ``expires_in`` (seconds) lets it
+  count the lifetime on its own clock.
 * ``POST /freshdesk/panel/`` — the panel page: the app frame submits a form (target:
   its panel iframe) carrying that token, so the token never appears in a URL.
 """
@@ -9,6 +12,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
@@ -18,8 +22,11 @@ from .. import entry, framing
 from ..base import ConnectorError, EntryRejected
 from ..registry import get_connector
 
-# Error pages carry no data or actions; any Freshdesk agent page (through the app frame) may show them.
-ERROR_FRAME_ORIGINS = ["https://*.freshdesk.com", *framing.DEFAULT_FRESHWORKS_APP_FRAME_ORIGINS]
+
+def error_frame_origins() -> list[str]:
+    """Error pages carry no data or actions; any Freshdesk agent page (through the app frame)
+    may show them."""
+    return ["https://*.freshdesk.com", *framing.freshworks_app_frame_origins()]
 
 
 @require_POST
@@ -32,7 +39,13 @@ def session(request: HttpRequest) -> HttpResponse:
         minted = entry.sign_in(identity)
     except ConnectorError as exc:
         return entry.json_error(exc, connector=connector.key, scheme=connector.entry_auth_scheme)
-    return JsonResponse({"token": minted.token, "expires_at": minted.expires_at.isoformat()})
+    return JsonResponse(
+        {
+            "token": minted.token,
+            "expires_at": minted.expires_at.isoformat(),
+            "expires_in": max(0, int((minted.expires_at - timezone.now()).total_seconds())),
+        }
+    )
 
 
 @require_POST
@@ -50,7 +63,7 @@ def panel(request: HttpRequest) -> HttpResponse:
             exc,
             connector=connector.key,
             scheme=connector.entry_auth_scheme,
-            frame_origins=ERROR_FRAME_ORIGINS,
+            frame_origins=error_frame_origins(),
         )
     ticket_id = request.POST.get("ticket_id", "")
     email = request.POST.get("requester_email", "")

@@ -1,4 +1,8 @@
-"""``POST /freshdesk/session/`` (shared secret via the FDK proxy) and ``POST /freshdesk/panel/``."""
+"""``POST /freshdesk/session/`` (shared secret via the FDK proxy) and ``POST /freshdesk/panel/``.
+
+The request template sends the secret as ``Authorization: BillingDeskSecret <secret>``
+(freshdesk_app/config/requests.json); no other header or scheme is read.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from django.contrib.auth.models import User
 from django.urls import reverse
 
 from billing_app.models import AgentMembership, RoleMappingRule
-from helpdesk_connectors.freshdesk.connector import API_KEY_HEADER, SECRET_HEADER
+from helpdesk_connectors.freshdesk.connector import SECRET_SCHEME
 from helpdesk_connectors.models import Installation
 
 from .conftest import FRESHDESK_BASE, FRESHDESK_DOMAIN, FRESHDESK_SECRET
@@ -20,7 +24,7 @@ PANEL = "/freshdesk/panel/"
 
 def _post(client, body, secret=FRESHDESK_SECRET, **headers):
     if secret is not None:
-        headers[f"HTTP_{SECRET_HEADER.upper().replace('-', '_')}"] = secret
+        headers["HTTP_AUTHORIZATION"] = f"{SECRET_SCHEME} {secret}"
     return client.post(
         SESSION,
         data=body if isinstance(body, str | bytes) else json.dumps(body),
@@ -60,7 +64,9 @@ def test_valid_secret_returns_a_session_for_the_agent(
 
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"token", "expires_at"}
+    assert set(body) == {"token", "expires_at", "expires_in"}
+    # the app frame counts the lifetime on its own clock: APP_SESSION_TTL_SECONDS (900 s)
+    assert 890 <= body["expires_in"] <= 900
     membership = AgentMembership.objects.get(user__username="freshdesk:acme:43000123")
     assert membership.display_name == "Maria Lopez"
     assert membership.role == "l1"
@@ -91,6 +97,28 @@ def test_role_from_freshdesk_custom_role_name(
 CASES = {
     "wrong shared secret": (dict(secret="not-the-secret"), _body(), "bad_secret"),
     "missing shared secret": (dict(secret=None), _body(), "bad_secret"),
+    "secret as a bearer token": (
+        dict(secret=None, HTTP_AUTHORIZATION=f"Bearer {FRESHDESK_SECRET}"),
+        _body(),
+        "bad_secret",
+    ),
+    "secret without a scheme": (
+        dict(secret=None, HTTP_AUTHORIZATION=FRESHDESK_SECRET),
+        _body(),
+        "bad_secret",
+    ),
+    "secret with trailing words": (
+        dict(secret=f"{FRESHDESK_SECRET} {FRESHDESK_SECRET}"),
+        _body(),
+        "bad_secret",
+    ),
+    # the header of the first package is no longer read (no such package could be installed:
+    # its iparams failed FDK validation), so it cannot stand in for the Authorization header
+    "secret in the retired X-Billing-Desk-Secret header": (
+        dict(secret=None, HTTP_X_BILLING_DESK_SECRET=FRESHDESK_SECRET),
+        _body(),
+        "bad_secret",
+    ),
     "secret of the right length but wrong": (
         dict(secret="x" * len(FRESHDESK_SECRET)),
         _body(),
@@ -170,17 +198,26 @@ def test_freshdesk_api_down_is_503_and_grants_nothing(client, http, freshdesk_in
     assert _nothing_created()
 
 
-def test_api_key_header_is_used_only_when_the_server_has_none(
-    client, http, freshdesk_installation, freshdesk_agent_api
-):
-    Installation.objects.filter(pk=freshdesk_installation.pk).update(api_token="")
+def test_scheme_is_case_insensitive(client, freshdesk_installation, freshdesk_agent_api):
     freshdesk_agent_api(43000123)
     response = _post(
-        client, _body(), **{f"HTTP_{API_KEY_HEADER.upper().replace('-', '_')}": "iparamKey"}
+        client, _body(), secret=None, HTTP_AUTHORIZATION=f"billingdesksecret {FRESHDESK_SECRET}"
     )
     assert response.status_code == 200
-    agent_call = next(c for c in http.calls if "/api/v2/agents/" in c.request.url)
-    assert agent_call.request.headers["Authorization"] == "Basic aXBhcmFtS2V5Olg="
+
+
+def test_without_a_server_api_key_the_agent_cannot_be_read(
+    client, http, freshdesk_installation, freshdesk_agent_api
+):
+    # the app sends no API key any more: the server's own key (add_installation --api-token)
+    # is the only one used, so without it nothing is granted
+    Installation.objects.filter(pk=freshdesk_installation.pk).update(api_token="")
+    freshdesk_agent_api(43000123)
+    response = _post(client, _body(), HTTP_X_BILLING_DESK_API_KEY="iparamKey")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "helpdesk_credentials_missing"
+    assert not http.calls
+    assert _nothing_created()
 
 
 def test_inactive_installation_is_unknown(client, freshdesk_installation):
@@ -216,6 +253,22 @@ def test_panel_page_renders_for_a_valid_session(
     assert csp.endswith(f"; frame-ancestors {FRESHDESK_BASE} https://d3h0owdjgzys62.cloudfront.net")
     assert "script-src 'self'" in csp and "object-src 'none'" in csp
     assert "X-Frame-Options" not in response
+
+
+def test_one_session_serves_every_ticket_of_the_installation(
+    client, freshdesk_installation, freshdesk_agent_api, panel_template
+):
+    # the app frame keeps one session per agent across tickets (Freshworks' proxy allows 50
+    # calls a minute per app and account): a token minted on ticket 812 opens ticket 990
+    freshdesk_agent_api(43000123)
+    token = _post(client, _body(ticket_id=812)).json()["token"]
+
+    for ticket_id in ["990", "991"]:
+        response = client.post(
+            PANEL, {"token": token, "ticket_id": ticket_id, "requester_email": "b@acme.example"}
+        )
+        assert response.status_code == 200
+        assert response.context["ticket_id"] == ticket_id
 
 
 def test_panel_page_refuses_a_bad_token(client, freshdesk_installation, panel_template):

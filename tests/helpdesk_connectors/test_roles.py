@@ -7,7 +7,7 @@ import json
 import pytest
 
 from billing_app.models import AgentMembership, RoleMappingRule
-from helpdesk_connectors.freshdesk.connector import SECRET_HEADER
+from helpdesk_connectors.freshdesk.connector import SECRET_SCHEME
 
 from .conftest import FRESHDESK_BASE, FRESHDESK_DOMAIN, FRESHDESK_SECRET, ZENDESK_BASE
 
@@ -134,7 +134,7 @@ def _fd_post(client):
         "/freshdesk/session/",
         data=json.dumps({"agent_id": 43000123, "domain": FRESHDESK_DOMAIN}),
         content_type="application/json",
-        **{f"HTTP_{SECRET_HEADER.upper().replace('-', '_')}": FRESHDESK_SECRET},
+        HTTP_AUTHORIZATION=f"{SECRET_SCHEME} {FRESHDESK_SECRET}",
     )
 
 
