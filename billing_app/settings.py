@@ -260,6 +260,11 @@ BILLING_PROVIDERS = {
         else {}
     ),
 }
+# Origins that serve Freshworks (FDK) app frames, allowed to frame the Freshdesk panel beside the
+# account's own Freshdesk. Default: the CDN Freshworks' developer guide names (docs/threat-model.md).
+FRESHWORKS_APP_FRAME_ORIGINS = env_list(
+    "BILLING_DESK_FRESHWORKS_APP_FRAME_ORIGINS", "https://d3h0owdjgzys62.cloudfront.net"
+)
 # App session tokens minted after a verified entry.
 APP_SESSION_TTL_SECONDS = int(os.environ.get("BILLING_DESK_SESSION_TTL", "900"))
 # How long a cached sign-in check lives (helpdesk_connectors.session_cache); 0 turns it off.

@@ -14,11 +14,16 @@ of the framed document, not only its parent):
   mapping only applies to the help center). Zendesk-hosted app assets
   (``*.apps.zdusercontent.com``) are not involved because our location URL is
   remote. → ``https://acme.zendesk.com``.
-* **Freshdesk** — FDK front-end apps are themselves iframes, served from
-  Freshworks' app CDN (``https://d3h0owdjgzys62.cloudfront.net`` per the
-  Freshworks developer docs), inside ``https://{account}.freshdesk.com``. Our
-  panel is an iframe inside that app frame, so both are ancestors.
-  → ``https://acme.freshdesk.com`` plus ``FRESHWORKS_APP_FRAME_ORIGINS``.
+* **Freshdesk** — FDK front-end apps are themselves iframes inside
+  ``https://{account}.freshdesk.com``; our panel is an iframe inside that app
+  frame, so both are ancestors. → ``https://acme.freshdesk.com`` plus
+  ``FRESHWORKS_APP_FRAME_ORIGINS`` (env ``BILLING_DESK_FRESHWORKS_APP_FRAME_ORIGINS``,
+  comma-separated). The default, ``https://d3h0owdjgzys62.cloudfront.net``, is the
+  CDN domain Freshworks' developer guide "Solve CORS errors › Yes, but why is the
+  CORS required in the first place?" names as the one Freshworks apps are loaded
+  with (https://developers.freshworks.com/docs/guides/solve-cors-errors/how-to-avoid-need-for-cors/).
+  The guide names no platform version and no reference page repeats it, so the
+  origin is a setting: docs/threat-model.md says what allowing it means.
 * **Demo** — framed by the demo host page of this same server → ``'self'``.
 
 Error pages of the entry views carry no data and no actions; they may be framed
@@ -37,9 +42,11 @@ DEFAULT_FRESHWORKS_APP_FRAME_ORIGINS = ("https://d3h0owdjgzys62.cloudfront.net",
 
 
 def freshworks_app_frame_origins() -> list[str]:
-    return list(
-        getattr(settings, "FRESHWORKS_APP_FRAME_ORIGINS", DEFAULT_FRESHWORKS_APP_FRAME_ORIGINS)
-    )
+    """The origins that serve Freshworks app frames (settings, else the documented CDN)."""
+    configured = getattr(settings, "FRESHWORKS_APP_FRAME_ORIGINS", None)
+    if configured is None:
+        return list(DEFAULT_FRESHWORKS_APP_FRAME_ORIGINS)
+    return [origin.rstrip("/") for origin in configured if origin]
 
 
 def _valid_source(source: str) -> bool:

@@ -33,8 +33,53 @@ def test_frame_ancestors_value_drops_unsafe_sources(settings):
 
 
 def test_freshworks_origins_come_from_settings(settings):
-    settings.FRESHWORKS_APP_FRAME_ORIGINS = ["https://apps.example-cdn.net"]
+    settings.FRESHWORKS_APP_FRAME_ORIGINS = ["https://apps.example-cdn.net/"]
     assert framing.freshworks_app_frame_origins() == ["https://apps.example-cdn.net"]
+
+
+def test_freshworks_origin_defaults_to_the_cdn_freshworks_documents(settings):
+    # developers.freshworks.com › Guides › Solve CORS errors: "The Freshworks apps are loaded
+    # with a CDN domain d3h0owdjgzys62.cloudfront.net" (docs/threat-model.md)
+    assert settings.FRESHWORKS_APP_FRAME_ORIGINS == ["https://d3h0owdjgzys62.cloudfront.net"]
+    del settings.FRESHWORKS_APP_FRAME_ORIGINS
+    assert framing.freshworks_app_frame_origins() == ["https://d3h0owdjgzys62.cloudfront.net"]
+
+
+def test_freshworks_origins_from_the_environment(monkeypatch):
+    from billing_app.settings import env_list
+
+    monkeypatch.setenv(
+        "BILLING_DESK_FRESHWORKS_APP_FRAME_ORIGINS", "https://a.example-cdn.net, https://b.net"
+    )
+    assert env_list("BILLING_DESK_FRESHWORKS_APP_FRAME_ORIGINS") == [
+        "https://a.example-cdn.net",
+        "https://b.net",
+    ]
+
+
+def test_no_freshworks_origin_leaves_only_the_account(settings):
+    # the narrowest setting: an empty list; the panel then loads only where Freshdesk
+    # itself is every ancestor
+    settings.FRESHWORKS_APP_FRAME_ORIGINS = []
+    assert framing.freshworks_app_frame_origins() == []
+
+
+def test_freshdesk_panel_and_error_page_use_the_configured_origin(
+    settings, client, freshdesk_installation
+):
+    from helpdesk_connectors.freshdesk.connector import FreshdeskConnector
+    from helpdesk_connectors.freshdesk.views import error_frame_origins
+
+    settings.FRESHWORKS_APP_FRAME_ORIGINS = ["https://apps.example-cdn.net"]
+    assert FreshdeskConnector().frame_ancestors(freshdesk_installation) == [
+        freshdesk_installation.base_url,
+        "https://apps.example-cdn.net",
+    ]
+    assert error_frame_origins() == ["https://*.freshdesk.com", "https://apps.example-cdn.net"]
+    response = client.post("/freshdesk/panel/", {"token": "forged"})
+    assert response["Content-Security-Policy"].endswith(
+        "frame-ancestors https://*.freshdesk.com https://apps.example-cdn.net"
+    )
 
 
 def test_demo_mode_with_debug_off_is_a_check_error(settings):
