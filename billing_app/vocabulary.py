@@ -19,6 +19,7 @@ from typing import Any
 from django.utils.translation import gettext, gettext_noop
 
 from .catalog import ROLE_LABELS, ActionKind
+from .money import money_language
 from .tax_rules import TAX_ID_TYPES
 
 
@@ -42,6 +43,14 @@ class Labels(Mapping[str, str]):
     def english(self, key: str) -> str:
         """The label in English (what is stored, and compared)."""
         return self._source[key]
+
+
+def in_sentence(text: str) -> str:
+    """A label inside a sentence: English lower-cases its first letter; German keeps it
+    (its nouns are capitalised)."""
+    if money_language() is None:
+        return text[:1].lower() + text[1:]
+    return text
 
 
 # --- payment failures --------------------------------------------------------------------
@@ -410,6 +419,7 @@ __all__ = [
     "action_label",
     "decline",
     "decline_category",
+    "in_sentence",
     "role_label",
     "vocabulary_payload",
 ]

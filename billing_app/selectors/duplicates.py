@@ -22,10 +22,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import Q
+from django.utils.translation import gettext, gettext_noop
 
 from ..catalog import ActionKind
 from ..models import BillingAction, MirrorCharge, MirrorInvoice, Workspace
 from ..money import money_json
+from ..vocabulary import Labels, in_sentence
 from .payments import charge_method_label
 
 Obj = dict[str, Any]
@@ -52,10 +54,20 @@ def _summary(charge: MirrorCharge, invoices: dict[str, MirrorInvoice]) -> Obj:
 
 # The likely root cause of a pair, for the agent: a code the panel keys on, its words, and
 # the facts of the two charges that point to it.
-ROOT_CAUSES = {
-    "gateway_retry": "Payment gateway retry",
-    "issuer_duplicate": "Duplicate authorisation by the card issuer",
-    "separate_charges": "Two separate charges",
+ROOT_CAUSES = Labels(
+    {
+        "gateway_retry": gettext_noop("Payment gateway retry"),
+        "issuer_duplicate": gettext_noop("Duplicate authorisation by the card issuer"),
+        "separate_charges": gettext_noop("Two separate charges"),
+    }
+)
+# "Likely …: <the first fact>", per root cause.
+LIKELY = {
+    "gateway_retry": gettext_noop("Likely a payment gateway retry: %(fact)s"),
+    "issuer_duplicate": gettext_noop(
+        "Likely a duplicate authorisation by the card issuer: %(fact)s"
+    ),
+    "separate_charges": gettext_noop("Likely two separate charges: %(fact)s"),
 }
 
 
@@ -73,7 +85,7 @@ def duplicate_root_cause(earlier: Obj, later: Obj, *, same_card: bool) -> Obj:
     evidence: list[str] = []
     if intent and intent == later["payment_intent_id"]:
         kind = "gateway_retry"
-        evidence.append("Both charges belong to the same payment attempt.")
+        evidence.append(gettext("Both charges belong to the same payment attempt."))
     elif (
         earlier["invoice_id"]
         and later["invoice_id"]
@@ -81,41 +93,58 @@ def duplicate_root_cause(earlier: Obj, later: Obj, *, same_card: bool) -> Obj:
     ):
         kind = "separate_charges"
         evidence.append(
-            f"Each charge paid its own invoice ({earlier['invoice_number'] or 'one invoice'} "
-            f"and {later['invoice_number'] or 'another invoice'})."
+            gettext("Each charge paid its own invoice (%(first)s and %(second)s).")
+            % {
+                "first": earlier["invoice_number"] or gettext("one invoice"),
+                "second": later["invoice_number"] or gettext("another invoice"),
+            }
         )
     elif not same_card:
         kind = "separate_charges"
         evidence.append(
-            f"The charges were made on different payment methods ({earlier['method'] or 'one'} "
-            f"and {later['method'] or 'another'})."
+            gettext(
+                "The charges were made on different payment methods (%(first)s and %(second)s)."
+            )
+            % {
+                "first": earlier["method"] or gettext("one"),
+                "second": later["method"] or gettext("another"),
+            }
         )
     elif later["invoice_id"] is None and earlier["invoice_id"] is not None:
         kind = "gateway_retry"
         evidence.append(
-            f"The second charge was a new payment attempt on the same card "
-            f"({later['method'] or 'card'}) and paid no invoice."
+            gettext(
+                "The second charge was a new payment attempt on the same card (%(card)s) "
+                "and paid no invoice."
+            )
+            % {"card": later["method"] or gettext("card")}
         )
     else:
         kind = "issuer_duplicate"
         evidence.append(
-            "Two separate payment attempts on the same card "
-            f"({later['method'] or 'card'}) for the same purchase."
+            gettext(
+                "Two separate payment attempts on the same card (%(card)s) for the same purchase."
+            )
+            % {"card": later["method"] or gettext("card")}
         )
     advice = {
-        "gateway_retry": "Refund the second charge: the customer paid once for one invoice.",
-        "issuer_duplicate": "Refund the second charge: the same payment went through twice.",
-        "separate_charges": "Check with the customer before refunding: both charges may be "
-        "genuine.",
+        "gateway_retry": gettext_noop(
+            "Refund the second charge: the customer paid once for one invoice."
+        ),
+        "issuer_duplicate": gettext_noop(
+            "Refund the second charge: the same payment went through twice."
+        ),
+        "separate_charges": gettext_noop(
+            "Check with the customer before refunding: both charges may be genuine."
+        ),
     }[kind]
+    advice = gettext(advice)
     return {"kind": kind, "label": ROOT_CAUSES[kind], "evidence": evidence, "advice": advice}
 
 
 def _root_cause(earlier: Obj, later: Obj, same_card: bool) -> str:
     cause = duplicate_root_cause(earlier, later, same_card=same_card)
-    label, fact = cause["label"], cause["evidence"][0]
-    article = "" if cause["kind"] == "separate_charges" else "a "
-    return f"Likely {article}{label[0].lower()}{label[1:]}: {fact[0].lower()}{fact[1:]}"
+    return gettext(LIKELY[cause["kind"]]) % {"fact": in_sentence(cause["evidence"][0])}
 
 
 def _refunded_in_full(charge: MirrorCharge) -> bool:
@@ -198,7 +227,7 @@ def duplicate_pairs_find(
                 "root_cause_detail": duplicate_root_cause(first, second, same_card=same_card),
                 "action": {
                     "kind": ActionKind.REFUND_DUPLICATE_CHARGE.value,
-                    "label": "Refund duplicate",
+                    "label": gettext("Refund duplicate"),
                     "params": {"charge_ids": [earlier.stripe_id, later.stripe_id]},
                 },
             }

@@ -18,12 +18,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import Avg, Count, F, Q
+from django.utils.translation import gettext, ngettext
 
 from ..catalog import ActionKind
 from ..errors import NotFound
 from ..models import MirrorCharge, MirrorCustomer, PaymentFailure, Workspace
 from ..money import format_money, money_json
-from ..vocabulary import decline
+from ..vocabulary import action_label, decline
 from .payments import charge_method_label
 
 Obj = dict[str, Any]
@@ -56,7 +57,7 @@ def failure_row(failure: PaymentFailure) -> Obj:
         "decline_code": failure.decline_code,
         "failure_code": failure.failure_code,
         "failure_message": failure.failure_message,
-        "reason": failure.reason,
+        "reason": gettext(failure.reason) if failure.reason else "",  # stored in English
         "reason_category": failure.reason_category,
         "attempt_count": failure.attempt_count,
         "next_retry_at": _iso(failure.next_retry_at),
@@ -93,7 +94,7 @@ def _streak_open(failures: list[PaymentFailure]) -> list[PaymentFailure]:
 def customer_failures(*, workspace: Workspace, customer_id: str, limit: int = 100) -> Obj:
     """The customer's recorded payment failures, newest first, with a summary. Two queries."""
     if not MirrorCustomer.objects.filter(workspace=workspace, stripe_id=customer_id).exists():
-        raise NotFound("No such billing customer.", code="customer_not_found")
+        raise NotFound(gettext("No such billing customer."), code="customer_not_found")
     rows = list(
         PaymentFailure.objects.filter(workspace=workspace, customer_id=customer_id).order_by(
             "-failed_at", "-id"
@@ -148,7 +149,7 @@ def _resolve_actions(*, invoice_id: str | None, subscription_id: str | None) -> 
     actions: list[Obj] = [
         {
             "kind": ActionKind.GENERATE_PAYMENT_LINK.value,
-            "label": "Send payment link",
+            "label": gettext("Send payment link"),
             "params": {"invoice_id": invoice_id} if invoice_id else {},
         }
     ]
@@ -159,7 +160,7 @@ def _resolve_actions(*, invoice_id: str | None, subscription_id: str | None) -> 
         actions.append(
             {
                 "kind": ActionKind.EXTEND_GRACE_PERIOD.value,
-                "label": "Extend grace period",
+                "label": action_label(ActionKind.EXTEND_GRACE_PERIOD),
                 "params": params,
             }
         )
@@ -231,7 +232,7 @@ def failure_alerts_extend(
             if match is not None:
                 data["failure_id"] = match.pk
                 data["failed_at"] = _iso(match.failed_at)
-                data["reason"] = match.reason
+                data["reason"] = gettext(match.reason) if match.reason else ""
                 data["reason_category"] = match.reason_category
                 data["consecutive_failures"] = max(
                     int(data.get("consecutive_failures") or 0),
@@ -250,7 +251,7 @@ def failure_alerts_extend(
             data["charges"] = [_charge_summary(by_charge[i]) for i in ids if i in by_charge]
             data["action"] = {
                 "kind": ActionKind.REFUND_DUPLICATE_CHARGE.value,
-                "label": "Refund duplicate",
+                "label": gettext("Refund duplicate"),
                 "params": {"charge_ids": ids},
                 "refund_charge_id": data.get("duplicate_charge_id"),
             }
@@ -259,21 +260,43 @@ def failure_alerts_extend(
     if warned is not None:
         consecutive = max(f.consecutive_count for f in streak)
         outreach_words: dict[str, str] = {
-            PaymentFailure.OutreachStatus.TICKET: f"a ticket was opened for the CSM group ({warned.csm_outreach_ref})",
-            PaymentFailure.OutreachStatus.NOTE: "the CSM group was asked on the latest ticket",
-            PaymentFailure.OutreachStatus.PENDING: "CSM outreach is being requested",
-            PaymentFailure.OutreachStatus.FAILED: "CSM outreach could not be requested yet",
-            PaymentFailure.OutreachStatus.NO_CHANNEL: "no helpdesk channel reaches the CSM group",
+            PaymentFailure.OutreachStatus.TICKET: gettext(
+                "a ticket was opened for the CSM group (%(ref)s)"
+            )
+            % {"ref": warned.csm_outreach_ref},
+            PaymentFailure.OutreachStatus.NOTE: gettext(
+                "the CSM group was asked on the latest ticket"
+            ),
+            PaymentFailure.OutreachStatus.PENDING: gettext("CSM outreach is being requested"),
+            PaymentFailure.OutreachStatus.FAILED: gettext(
+                "CSM outreach could not be requested yet"
+            ),
+            PaymentFailure.OutreachStatus.NO_CHANNEL: gettext(
+                "no helpdesk channel reaches the CSM group"
+            ),
         }
         outreach = outreach_words.get(warned.csm_outreach_status, "")
-        amount = format_money(latest.amount, latest.currency) if latest else ""
+        message = ngettext(
+            "Account suspension warning: %(count)d consecutive payment failure",
+            "Account suspension warning: %(count)d consecutive payment failures",
+            consecutive,
+        ) % {"count": consecutive}
+        if latest:
+            message = gettext("%(message)s (latest %(amount)s, %(reason)s)") % {
+                "message": message,
+                "amount": format_money(latest.amount, latest.currency),
+                "reason": gettext(latest.reason) if latest.reason else "",
+            }
+        message = (
+            gettext("%(message)s; %(outreach)s.") % {"message": message, "outreach": outreach}
+            if outreach
+            else message + "."
+        )
         alerts.append(
             {
                 "type": "suspension_warning",
                 "severity": "danger",
-                "message": f"Account suspension warning: {consecutive} consecutive payment failures"
-                + (f" (latest {amount}, {latest.reason})" if latest else "")
-                + (f"; {outreach}." if outreach else "."),
+                "message": message,
                 "data": {
                     "failure_id": warned.pk,
                     "consecutive_failures": consecutive,

@@ -22,13 +22,13 @@ from django.utils.translation import gettext, ngettext, pgettext
 
 from ...models import MirrorCharge, MirrorInvoice
 from ...money import format_money, money_json
-from ...vocabulary import DeclineCode, action_label, decline, role_label
+from ...vocabulary import DeclineCode, action_label, decline, in_sentence, role_label
 from ..duplicates import duplicate_charge_pairs
 from ..failures import SUSPENSION_THRESHOLD, failure_alerts_extend
 from ..mirror_freshness import customer_data_as_of
 from .facts import CustomerFacts
 from .horizon import horizon_note, window_exit
-from .shapes import Obj, day, in_sentence, iso, shown_day, shown_moment
+from .shapes import Obj, day, iso, shown_day, shown_moment
 
 RECENT_FAILURE_DAYS = 30
 DUPLICATE_DAYS = 90

@@ -30,10 +30,11 @@ from django.utils.translation import gettext, gettext_noop
 from ...catalog import ActionKind
 from ...models import BillingAction, MirrorCharge, MirrorCustomer
 from ...money import money_json
+from ...vocabulary import in_sentence
 from ..payments import card_brand_label, charge_method_label
 from .facts import CreditFacts, action_window_exit
 from .horizon import horizon_note, horizon_note_real
-from .shapes import Obj, day, in_sentence
+from .shapes import Obj, day
 
 
 def _card_block(pm: Obj, now: datetime) -> Obj:

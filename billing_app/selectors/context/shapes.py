@@ -34,14 +34,6 @@ def shown_day(value: datetime | date | None) -> str:
     return date_words(value)
 
 
-def in_sentence(text: str) -> str:
-    """A label inside a sentence: English lower-cases its first letter; German keeps it
-    (its nouns are capitalised)."""
-    if money_language() is None:
-        return text[:1].lower() + text[1:]
-    return text
-
-
 def shown_moment(value: datetime) -> str:
     """An instant in a sentence: ``2026-01-15 12:00 UTC`` (English), else the long date
     and the time (``15. Januar 2026, 12:00 UTC``). ``value`` is in UTC."""
