@@ -4,8 +4,8 @@ Authentication (per installation): an OAuth access token as ``Authorization:
 Bearer`` when configured, else an API token as basic auth ``{email}/token`` :
 ``{token}``. Endpoints used:
 
-* ``GET /api/v2/apps/{app_id}/public_key.pem`` — the app's RSA public key (PEM text)
-  that verifies signed-URL JWTs;
+* ``GET /api/v2/apps/{app_id}/public_key.pem`` — the app's RSA public key that
+  verifies signed-URL JWTs: PEM text, or the JSON forms :mod:`.keys` accepts;
 * ``GET /api/v2/users/{id}.json`` — ``role`` (``end-user``/``agent``/``admin``),
   ``role_type``, ``custom_role_id``, ``active``, ``suspended``;
 * ``GET /api/v2/users/{id}/group_memberships.json?include=groups`` — the agent's
@@ -32,6 +32,7 @@ from django.utils.dateparse import parse_datetime
 
 from ..base import HelpdeskApiError, TicketPage, TicketRecord
 from ..http import HttpResponse, send
+from . import keys
 
 if TYPE_CHECKING:
     from ..models import Installation
@@ -52,6 +53,7 @@ class ZendeskUser:
     custom_role_id: str
     active: bool
     suspended: bool
+    locale: str = ""  # the user's language, e.g. "de" or "en-US" (issue 16)
 
 
 @dataclass(frozen=True)
@@ -110,14 +112,14 @@ def public_key_get(installation: Installation) -> str:
         installation,
         "GET",
         f"/api/v2/apps/{installation.app_id}/public_key.pem",
-        accept="application/x-pem-file, text/plain, */*",
+        accept="application/x-pem-file, text/plain, application/json, */*",
     )
-    pem = response.text.strip()
-    if "BEGIN PUBLIC KEY" not in pem:
+    try:
+        return keys.public_key_pem(response.text)
+    except keys.PublicKeyError as exc:
         raise HelpdeskApiError(
-            "Zendesk's answer is not a PEM public key.", code="helpdesk_bad_response"
-        )
-    return pem + "\n"
+            f"Zendesk's answer is not the app's public key: {exc}", code="helpdesk_bad_response"
+        ) from None
 
 
 def user_get(installation: Installation, user_id: str) -> ZendeskUser:
@@ -132,6 +134,7 @@ def user_get(installation: Installation, user_id: str) -> ZendeskUser:
         custom_role_id=str(user["custom_role_id"]) if user.get("custom_role_id") else "",
         active=bool(user.get("active", True)),
         suspended=bool(user.get("suspended", False)),
+        locale=user["locale"] if isinstance(user.get("locale"), str) else "",
     )
 
 

@@ -17,8 +17,9 @@ checks them:
   each token opens the panel once (``single_use``: a digest kept until ``exp``);
 * ``context`` — ``{"product": "support", "location": "ticket_sidebar"}``.
 
-The public key is the installation's configured/cached PEM, else fetched once
-from ``/api/v2/apps/{app_id}/public_key.pem`` and stored in the row.
+The public key is the installation's configured/cached key, else fetched once
+from ``/api/v2/apps/{app_id}/public_key.pem`` and stored in the row as PEM; either
+way it is read by :mod:`.keys` (raw PEM or the JSON forms the API documents, RSA only).
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from django.core.cache import cache
 from django.utils import timezone
 
@@ -47,7 +47,7 @@ from ..base import (
 from ..entry import ID_RE, entry_rejected, host_normalise
 from ..models import Installation
 from ..session_cache import installation_changed
-from . import client, single_use
+from . import client, keys, single_use
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -222,15 +222,11 @@ class ZendeskConnector(HelpdeskConnector):
             installation_changed(installation.pk)  # the fingerprint covers the key
             installation.public_key, installation.public_key_fetched_at = pem, now
         try:
-            key = load_pem_public_key(pem.encode())
-        except (ValueError, TypeError):
+            key = keys.public_key_load(pem)
+        except keys.PublicKeyError as exc:
             raise _reject(
-                "The configured public key is not a valid PEM.", "installation_not_configured"
+                f"The app's public key is not usable: {exc}", "installation_not_configured"
             ) from None
-        if not isinstance(key, RSAPublicKey):
-            raise _reject(
-                "The configured public key is not an RSA key.", "installation_not_configured"
-            )
         return key
 
     # --- API -------------------------------------------------------------------------------
@@ -254,6 +250,7 @@ class ZendeskConnector(HelpdeskConnector):
             group_ids=tuple(g.id for g in groups),
             group_names=tuple(g.name for g in groups if g.name),
             active=user.active and not user.suspended,
+            locale=user.locale,
         )
         cache.set(cache_key, profile, AGENT_CACHE_SECONDS)
         return profile

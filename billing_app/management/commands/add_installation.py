@@ -11,8 +11,11 @@ from django.core.management.base import BaseCommand, CommandError
 from billing_app.errors import BillingDeskError
 from billing_app.models import Workspace
 from billing_app.services.workspaces import installation_add
+from helpdesk_connectors.zendesk.keys import PublicKeyError, public_key_pem
 
 from ._errors import command_error
+
+MAX_KEY_FILE_BYTES = 65_536
 
 CONNECTORS = ("zendesk", "freshdesk")
 SECRET_ENV = {
@@ -50,7 +53,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--public-key-file",
             default="",
-            help="Zendesk: PEM file with the app's public key for signed URLs.",
+            help=(
+                "Zendesk: a file with the app's RSA public key for signed URLs, as PEM or as "
+                "saved from GET /api/v2/apps/{app_id}/public_key.pem (a JSON string or "
+                '{"public_key": …}). Checked before anything is stored; use it when the '
+                "server cannot fetch the key with the API credentials."
+            ),
         )
         parser.add_argument(
             "--shared-secret",
@@ -92,13 +100,7 @@ class Command(BaseCommand):
         }
         public_key = ""
         if options["public_key_file"]:
-            path = Path(options["public_key_file"])
-            try:
-                public_key = path.read_text()
-            except (OSError, UnicodeDecodeError) as exc:
-                raise CommandError(
-                    f"Cannot read the public key file {str(path)!r}: {exc}. Nothing was changed."
-                ) from exc
+            public_key = _public_key_from_file(Path(options["public_key_file"]), connector)
         try:
             installation = installation_add(
                 workspace=workspace,
@@ -141,3 +143,32 @@ class Command(BaseCommand):
                     "gets the workspace's default role) and notes cannot be posted."
                 )
             )
+
+
+def _public_key_from_file(path: Path, connector: str) -> str:
+    """The RSA public key in ``path`` as PEM, or a ``CommandError`` saying why not."""
+    if connector != "zendesk":
+        raise CommandError(
+            "--public-key-file is for Zendesk installations (the key that verifies signed URLs). "
+            "Nothing was changed."
+        )
+    try:
+        if path.stat().st_size > MAX_KEY_FILE_BYTES:
+            raise CommandError(
+                f"The public key file {str(path)!r} is too large to be a public key. "
+                "Nothing was changed."
+            )
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CommandError(
+            f"Cannot read the public key file {str(path)!r}: {exc.strerror or exc}. "
+            "Nothing was changed."
+        ) from exc
+    try:
+        return public_key_pem(data)
+    except PublicKeyError as exc:
+        raise CommandError(
+            f"The public key file {str(path)!r} holds no usable key. {exc} "
+            "Save the answer of GET /api/v2/apps/{app_id}/public_key.pem as it is. "
+            "Nothing was changed."
+        ) from None
