@@ -8,7 +8,8 @@ says an action the same way. ``action_facts`` gives the same facts by name (``fr
 ``to``, ``days``, ``percent``, ``link``, ``amount_charged``, …) for the note
 templates' placeholders.
 
-Pure: no Django, no database. Display names of prices, products, subscriptions,
+In the active language (Django's translation; dates and money formatted for it):
+the caller activates the agent's, or a note's recorded one. No database. Display names of prices, products, subscriptions,
 invoices or charges come in ``names`` (id → name), looked up by the caller; an id
 with no name is shown as the reference it is (an invoice or charge id), never a
 customer id, and enumerations are always shown by their label. Unknown parameter
@@ -21,6 +22,10 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from babel.dates import format_date
+from django.utils.translation import get_language, gettext_lazy, ngettext, pgettext_lazy
+from django.utils.translation import gettext as _
 
 from .catalog import ActionKind
 from .money import format_money, is_currency_code
@@ -36,28 +41,28 @@ Line = tuple[str, str]
 
 # Stripe's refund ``status`` enum.
 REFUND_STATUS_WORDS: Mapping[str, str] = {
-    "succeeded": "Refunded",
-    "pending": "Pending at the bank",
-    "requires_action": "Waiting for the customer's bank",
-    "failed": "Failed",
-    "canceled": "Cancelled",
+    "succeeded": gettext_lazy("Refunded"),
+    "pending": gettext_lazy("Pending at the bank"),
+    "requires_action": gettext_lazy("Waiting for the customer's bank"),
+    "failed": pgettext_lazy("refund status", "Failed"),
+    "canceled": pgettext_lazy("refund status", "Cancelled"),
 }
 # Stripe's subscription ``status`` enum.
 SUBSCRIPTION_STATUS_WORDS: Mapping[str, str] = {
-    "active": "Active",
-    "trialing": "In trial",
-    "past_due": "Past due",
-    "unpaid": "Unpaid",
-    "canceled": "Cancelled",
-    "incomplete": "Incomplete",
-    "incomplete_expired": "Expired before the first payment",
-    "paused": "Paused",
+    "active": pgettext_lazy("subscription status", "Active"),
+    "trialing": pgettext_lazy("subscription status", "In trial"),
+    "past_due": pgettext_lazy("subscription status", "Past due"),
+    "unpaid": pgettext_lazy("subscription status", "Unpaid"),
+    "canceled": pgettext_lazy("subscription status", "Cancelled"),
+    "incomplete": pgettext_lazy("subscription status", "Incomplete"),
+    "incomplete_expired": gettext_lazy("Expired before the first payment"),
+    "paused": pgettext_lazy("subscription status", "Paused"),
 }
 # The kinds of link a provider makes (``LinkResult.kind``).
 LINK_LABELS: Mapping[str, str] = {
-    "hosted_invoice": "Payment link",
-    "checkout": "Payment link",
-    "billing_portal": "Portal link",
+    "hosted_invoice": gettext_lazy("Payment link"),
+    "checkout": gettext_lazy("Payment link"),
+    "billing_portal": gettext_lazy("Portal link"),
 }
 
 
@@ -70,21 +75,30 @@ def words(value: str, table: Mapping[str, str]) -> str:
         return ""
     label = table.get(value)
     if label:
-        return label
+        return str(label)
     text = str(value).replace("_", " ").strip()
     return text[:1].upper() + text[1:]
 
 
 def refund_reason_label(key: str) -> str:
     reason = REFUND_REASONS.get(key or "")
-    return reason.label if reason else words(key, {})
+    return str(reason.label) if reason else words(key, {})
+
+
+def language() -> str:
+    """The active language's code without region (``de`` for ``de-at``); ``en`` when none."""
+    return (get_language() or "en").split("-")[0].split("_")[0].lower()
 
 
 def date_words(value: Any) -> str:
-    """``2026-03-01T00:00:00+00:00`` (or a datetime, a date, a Unix time) → ``March 1, 2026``."""
+    """``2026-03-01T00:00:00+00:00`` (or a datetime, a date, a Unix time) → ``March 1, 2026``
+    (in German ``1. März 2026``: the active language's long date)."""
     moment = _moment(value)
     if moment is None:
         return ""
+    if language() != "en":
+        day = moment.date() if isinstance(moment, datetime) else moment
+        return format_date(day, format="long", locale=language())
     return f"{moment:%B} {moment.day}, {moment.year}"
 
 
@@ -110,7 +124,7 @@ def days_words(value: Any) -> str:
     count = _int(value)
     if count is None:
         return ""
-    return "1 day" if count == 1 else f"{count} days"
+    return ngettext("%(count)s day", "%(count)s days", count) % {"count": count}
 
 
 def percent_words(value: Any) -> str:
@@ -126,6 +140,8 @@ def percent_words(value: Any) -> str:
     text = format(number.normalize(), "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")
+    if language() == "de":
+        return text.replace(".", ",") + "\u00a0%"
     return f"{text}%"
 
 
@@ -133,7 +149,7 @@ def duration_words(duration: str, months: Any = None) -> str:
     if duration == "repeating":
         count = _int(months)
         if count:
-            return "For 1 month" if count == 1 else f"For {count} months"
+            return ngettext("For %(count)s month", "For %(count)s months", count) % {"count": count}
     return words(duration, DISCOUNT_DURATIONS)
 
 
@@ -156,9 +172,9 @@ def balance_words(value: Any) -> str:
     if amount is None or not is_currency_code(code):
         return ""
     if amount < 0:
-        return f"{format_money(-amount, code)} in credit"
+        return _("%(amount)s in credit") % {"amount": format_money(-amount, code)}
     if amount > 0:
-        return f"{format_money(amount, code)} owed"
+        return _("%(amount)s owed") % {"amount": format_money(amount, code)}
     return format_money(0, code)
 
 
@@ -182,7 +198,7 @@ def tax_id_words(tax_id: Any) -> str:
         return ""
     kind = str(tax_id.get("type") or "")
     spec = TAX_ID_TYPES.get(kind)
-    label = spec.label if spec else words(kind, {})
+    label = str(spec.label) if spec else words(kind, {})
     return f"{label} {tax_id['value']}".strip()
 
 
@@ -243,10 +259,10 @@ class _Facts:
     def link(self) -> tuple[str, str]:
         url = _text(self.r.get("url"))
         if url:
-            return LINK_LABELS.get(_text(self.r.get("kind")), "Link"), url
+            return str(LINK_LABELS.get(_text(self.r.get("kind")), _("Link"))), url
         url = _text(self.r.get("hosted_invoice_url"))
         if url:
-            return "Invoice link", url
+            return _("Invoice link"), url
         return "", ""
 
     def preview(self) -> Mapping[str, Any]:
@@ -259,37 +275,37 @@ class _Facts:
         if delta is None or not is_currency_code(code):
             return ""
         sign = "+" if delta > 0 else ""
-        return f"{sign}{format_money(delta, code)} a month"
+        return _("%(amount)s a month") % {"amount": f"{sign}{format_money(delta, code)}"}
 
 
 # Each kind's lines; ``action_lines`` drops those whose text is empty.
 
 
 def _subscription(f: _Facts) -> list[Line]:
-    return [("Subscription", f.named(f.p.get("subscription_id")))]
+    return [(_("Subscription"), f.named(f.p.get("subscription_id")))]
 
 
-def _invoice(f: _Facts, key: str = "invoice_id", label: str = "Invoice") -> list[Line]:
-    return [(label, f.name(f.p.get(key) or f.r.get(key)))]
+def _invoice(f: _Facts, key: str = "invoice_id", label: str = "") -> list[Line]:
+    return [(label or _("Invoice"), f.name(f.p.get(key) or f.r.get(key)))]
 
 
 def _link_lines(f: _Facts) -> list[Line]:
     label, url = f.link()
     expires = date_words(f.r.get("expires_at")) if url else ""
-    return [(label, url), ("Link expires", expires), ("PDF", _text(f.r.get("invoice_pdf")))]
+    return [(label, url), (_("Link expires"), expires), (_("PDF"), _text(f.r.get("invoice_pdf")))]
 
 
 def _sent(f: _Facts) -> list[Line]:
-    sent = {"email": "Emailed to the customer", "link": "As a link to share in a reply"}
-    return [("Sent", sent.get(_text(f.r.get("method")), "")), *_link_lines(f)]
+    sent = {"email": _("Emailed to the customer"), "link": _("As a link to share in a reply")}
+    return [(_("Sent"), sent.get(_text(f.r.get("method")), "")), *_link_lines(f)]
 
 
 def _status(f: _Facts) -> list[Line]:
-    return [("Status", words(_text(f.r.get("status")), SUBSCRIPTION_STATUS_WORDS))]
+    return [(_("Status"), words(_text(f.r.get("status")), SUBSCRIPTION_STATUS_WORDS))]
 
 
 def _refund_status(f: _Facts) -> list[Line]:
-    return [("Refund status", words(_text(f.r.get("status")), REFUND_STATUS_WORDS))]
+    return [(_("Refund status"), words(_text(f.r.get("status")), REFUND_STATUS_WORDS))]
 
 
 def _payment_link(f: _Facts) -> list[Line]:
@@ -302,20 +318,20 @@ def _resend_invoice(f: _Facts) -> list[Line]:
 
 def _credit(f: _Facts) -> list[Line]:
     return [
-        ("Credit", f.amount_text()),
-        ("Description", _text(f.p.get("description"))),
-        *_invoice(f, label="Corrects invoice"),
-        ("Balance after", balance_words(f.r.get("ending_balance"))),
+        (_("Credit"), f.amount_text()),
+        (_("Description"), _text(f.p.get("description"))),
+        *_invoice(f, label=_("Corrects invoice")),
+        (_("Balance after"), balance_words(f.r.get("ending_balance"))),
     ]
 
 
 def _refund(f: _Facts) -> list[Line]:
     reason = _text(f.p.get("reason") or f.r.get("billing_desk_reason"))
     return [
-        ("Refund", f.amount_text()),
-        ("Charge", f.name(f.p.get("charge_id") or f.r.get("charge_id"))),
-        ("Reason", refund_reason_label(reason) if reason else ""),
-        ("Comment", _text(f.p.get("comment"))),
+        (_("Refund"), f.amount_text()),
+        (_("Charge"), f.name(f.p.get("charge_id") or f.r.get("charge_id"))),
+        (_("Reason"), refund_reason_label(reason) if reason else ""),
+        (_("Comment"), _text(f.p.get("comment"))),
         *_refund_status(f),
     ]
 
@@ -324,11 +340,11 @@ def _duplicate(f: _Facts) -> list[Line]:
     charges = [f.name(c) for c in f.p.get("charge_ids") or [] if _text(c)]
     refunded = f.name(f.r.get("charge_id"))
     return [
-        ("Refund", f.amount_text()),
-        ("Refunded charge", refunded),
-        ("Kept charge", f.name(f.r.get("original_charge_id")) if refunded else ""),
-        ("Charges", "" if refunded else " and ".join(charges)),
-        ("Reason", refund_reason_label("duplicate")),
+        (_("Refund"), f.amount_text()),
+        (_("Refunded charge"), refunded),
+        (_("Kept charge"), f.name(f.r.get("original_charge_id")) if refunded else ""),
+        (_("Charges"), "" if refunded else _(" and ").join(charges)),
+        (_("Reason"), refund_reason_label("duplicate")),
         *_refund_status(f),
     ]
 
@@ -336,8 +352,8 @@ def _duplicate(f: _Facts) -> list[Line]:
 def _trial(f: _Facts) -> list[Line]:
     return [
         *_subscription(f),
-        ("Trial extended by", days_words(f.p.get("days"))),
-        ("Trial ends", date_words(f.r.get("trial_end"))),
+        (_("Trial extended by"), days_words(f.p.get("days"))),
+        (_("Trial ends"), date_words(f.r.get("trial_end"))),
     ]
 
 
@@ -352,8 +368,8 @@ def _resume_date(f: _Facts) -> str:
 def _pause(f: _Facts) -> list[Line]:
     return [
         *_subscription(f),
-        ("While paused", words(_text(f.p.get("behavior")), PAUSE_BEHAVIORS)),
-        ("Resumes", _resume_date(f) or "No date set (resume by hand)"),
+        (_("While paused"), words(_text(f.p.get("behavior")), PAUSE_BEHAVIORS)),
+        (_("Resumes"), _resume_date(f) or _("No date set (resume by hand)")),
     ]
 
 
@@ -362,9 +378,9 @@ def _resume(f: _Facts) -> list[Line]:
     paused = paused if isinstance(paused, Mapping) else {}
     return [
         *_subscription(f),
-        ("Collection", "Resumed now: invoices are collected again"),
-        ("While it was paused", words(_text(paused.get("behavior")), PAUSE_BEHAVIORS)),
-        ("Was to resume", date_words(paused.get("resumes_at"))),
+        (_("Collection"), _("Resumed now: invoices are collected again")),
+        (_("While it was paused"), words(_text(paused.get("behavior")), PAUSE_BEHAVIORS)),
+        (_("Was to resume"), date_words(paused.get("resumes_at"))),
         *_status(f),
     ]
 
@@ -372,44 +388,51 @@ def _resume(f: _Facts) -> list[Line]:
 def _change_plan(f: _Facts) -> list[Line]:
     preview = f.preview()
     direction = _text(f.r.get("direction") or preview.get("direction"))
-    change = {"upgrade": "Upgrade, from now", "downgrade": "Downgrade, at the next renewal"}
+    change = {
+        "upgrade": _("Upgrade, from now"),
+        "downgrade": _("Downgrade, at the next renewal"),
+    }
     charged = money_words(preview.get("amount_due_now")) if direction != "downgrade" else ""
     return [
         *_subscription(f),
-        ("From", f.name(f.r.get("previous_price_id") or preview.get("current_price_id"))),
-        ("To", f.name(f.p.get("price_id") or f.r.get("new_price_id"))),
-        ("Change", change.get(direction, "")),
-        ("Effective", date_words(f.r.get("effective_date") or preview.get("effective_date"))),
-        ("Charged now", charged),
-        ("New recurring amount", money_words(preview.get("new_recurring_amount"))),
-        ("MRR change", f.mrr_change()),
-        *_invoice(f, label="Proration invoice"),
+        (_("From"), f.name(f.r.get("previous_price_id") or preview.get("current_price_id"))),
+        (_("To"), f.name(f.p.get("price_id") or f.r.get("new_price_id"))),
+        (_("Change"), change.get(direction, "")),
+        (_("Effective"), date_words(f.r.get("effective_date") or preview.get("effective_date"))),
+        (_("Charged now"), charged),
+        (_("New recurring amount"), money_words(preview.get("new_recurring_amount"))),
+        (_("MRR change"), f.mrr_change()),
+        *_invoice(f, label=_("Proration invoice")),
     ]
 
 
 def _cancel(f: _Facts) -> list[Line]:
     if f.kind == ActionKind.FORCE_CANCEL:
-        when = "Now, immediately"
+        when = _("Now, immediately")
     else:
         ends = date_words(f.r.get("cancel_at"))
-        when = f"At the end of the billing period ({ends})" if ends else "At period end"
+        when = (
+            _("At the end of the billing period (%(date)s)") % {"date": ends}
+            if ends
+            else _("At period end")
+        )
     asked = ""
     if "customer_requested" in f.p:
-        asked = "Yes" if f.p.get("customer_requested") else "No"
+        asked = _("Yes") if f.p.get("customer_requested") else _("No")
     return [
         *_subscription(f),
-        ("When", when),
-        ("Reason", words(_text(f.p.get("reason")), CANCELLATION_FEEDBACK)),
-        ("Comment", _text(f.p.get("comment"))),
-        ("Customer asked", asked),
+        (_("When"), when),
+        (_("Reason"), words(_text(f.p.get("reason")), CANCELLATION_FEEDBACK)),
+        (_("Comment"), _text(f.p.get("comment"))),
+        (_("Customer asked"), asked),
     ]
 
 
 def _undo_cancellation(f: _Facts) -> list[Line]:
     return [
         *_subscription(f),
-        ("Cancellation", "Withdrawn: the subscription renews as before"),
-        ("Was to end", date_words(f.r.get("was_ending_at"))),
+        (_("Cancellation"), _("Withdrawn: the subscription renews as before")),
+        (_("Was to end"), date_words(f.r.get("was_ending_at"))),
         *_status(f),
     ]
 
@@ -418,8 +441,10 @@ def _seats(f: _Facts) -> list[Line]:
     before, after = _int(f.r.get("previous_quantity")), _int(f.p.get("quantity"))
     seats = ""
     if after is not None:
-        seats = f"{before} → {after}" if before is not None else f"to {after}"
-    return [*_subscription(f), ("Seats", seats), ("MRR change", f.mrr_change())]
+        seats = (
+            f"{before} → {after}" if before is not None else _("to %(count)s") % {"count": after}
+        )
+    return [*_subscription(f), (_("Seats"), seats), (_("MRR change"), f.mrr_change())]
 
 
 def _discount(f: _Facts) -> list[Line]:
@@ -427,26 +452,29 @@ def _discount(f: _Facts) -> list[Line]:
     duration = _text(f.p.get("duration"))
     return [
         *_subscription(f),
-        ("Discount", f"{percent} off" if percent else ""),
-        ("Duration", duration_words(duration, f.p.get("duration_in_months")) if duration else ""),
-        ("MRR change", f.mrr_change()),
+        (_("Discount"), _("%(percent)s off") % {"percent": percent} if percent else ""),
+        (
+            _("Duration"),
+            duration_words(duration, f.p.get("duration_in_months")) if duration else "",
+        ),
+        (_("MRR change"), f.mrr_change()),
     ]
 
 
 def _grace(f: _Facts) -> list[Line]:
     return [
         *_subscription(f),
-        ("Grace period extended by", days_words(f.p.get("days"))),
-        ("Grace until", date_words(f.r.get("grace_until"))),
-        *_invoice(f, label="Failed invoice"),
+        (_("Grace period extended by"), days_words(f.p.get("days"))),
+        (_("Grace until"), date_words(f.r.get("grace_until"))),
+        *_invoice(f, label=_("Failed invoice")),
     ]
 
 
 def _tax_invoice(f: _Facts) -> list[Line]:
     return [
         *_invoice(f),
-        ("Tax id", tax_id_words(f.p.get("tax_id"))),
-        ("Address", address_words(f.p.get("address"))),
+        (_("Tax id"), tax_id_words(f.p.get("tax_id"))),
+        (_("Address"), address_words(f.p.get("address"))),
         *_sent(f),
     ]
 
@@ -496,7 +524,7 @@ def action_lines(
         describe = _KINDS[ActionKind(kind)]
     except ValueError:
         text = facts.amount_text()
-        return [("Amount", text)] if text else []
+        return [(_("Amount"), text)] if text else []
     return [(label, text) for label, text in describe(facts) if label and text]
 
 
@@ -527,19 +555,19 @@ def action_facts(
     out = {key: "" for key in FACT_NAMES}
     out["amount"] = f.amount_text()
     if kind == ActionKind.CHANGE_PLAN:
-        out["from"], out["to"] = said.get("From", ""), said.get("To", "")
-        out["amount_charged"] = said.get("Charged now", "")
-    elif kind == ActionKind.ADJUST_SEATS and "Seats" in said:
-        seats = said["Seats"]
-        before, _, after = seats.partition(" → ")
-        out["from"], out["to"] = (before, after) if after else ("", seats.removeprefix("to "))
+        out["from"], out["to"] = said.get(_("From"), ""), said.get(_("To"), "")
+        out["amount_charged"] = said.get(_("Charged now"), "")
+    elif kind == ActionKind.ADJUST_SEATS and _("Seats") in said:
+        before, after = _int(f.r.get("previous_quantity")), _int(f.p.get("quantity"))
+        out["from"] = str(before) if before is not None else ""
+        out["to"] = str(after)
     out["days"] = days_words(f.p.get("days"))
     out["percent"] = percent_words(f.p.get("percent_off"))
-    out["duration"] = said.get("Duration", "")
+    out["duration"] = said.get(_("Duration"), "")
     out["link"] = f.link()[1]
-    out["reason"] = said.get("Reason", "")
+    out["reason"] = said.get(_("Reason"), "")
     out["resumes"] = _resume_date(f) if kind == ActionKind.PAUSE_SUBSCRIPTION else ""
-    out["when"] = said.get("When", "")
+    out["when"] = said.get(_("When"), "")
     return out
 
 
@@ -552,7 +580,9 @@ FACT_NAMES: tuple[str, ...] = (
 
 def lines_text(lines: list[tuple[str, str]]) -> str:
     """``[("From", "Starter"), …]`` → ``"From: Starter\\n…"``."""
-    return "\n".join(f"{label}: {text}" for label, text in lines)
+    return "\n".join(
+        _("%(label)s: %(text)s") % {"label": label, "text": text} for label, text in lines
+    )
 
 
 __all__ = [

@@ -30,9 +30,12 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from babel.dates import format_date
 from django.conf import settings
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext_lazy
 
+from .action_words import date_words, language
 from .money import Money
 from .vocabulary import decline
 
@@ -51,9 +54,12 @@ class Scenario(StrEnum):
 
 @dataclass(frozen=True)
 class Template:
+    """A scenario's wording; ``title`` and ``text`` are lazy: read them (``str``) in the
+    language the message is for (``translation.override``)."""
+
     scenario: Scenario
-    title: str
-    text: str
+    title: Any
+    text: Any
 
 
 # The brief's wording (playbook, "Customer communication"), placeholders named.
@@ -62,53 +68,72 @@ TEMPLATES: dict[Scenario, Template] = {
     for t in (
         Template(
             Scenario.CHARGED_TWICE,
-            'Scenario 1: "I was charged twice"',
-            "We found a duplicate charge of {amount}. We've issued an immediate refund. "
-            "It will appear on your statement within 5-7 business days.",
+            gettext_lazy('Scenario 1: "I was charged twice"'),
+            gettext_lazy(
+                "We found a duplicate charge of {amount}. We've issued an immediate refund. "
+                "It will appear on your statement within 5-7 business days."
+            ),
         ),
         Template(
             Scenario.PAYMENT_FAILED,
-            'Scenario 2: "My payment failed"',
-            "Your payment of {amount} failed due to {reason}. Please update your payment "
-            "method using this link: {link}.[[ Your account will remain active for {days} "
-            "days while you update.]]",
+            gettext_lazy('Scenario 2: "My payment failed"'),
+            gettext_lazy(
+                "Your payment of {amount} failed due to {reason}. Please update your payment "
+                "method using this link: {link}.[[ Your account will remain active for {days} "
+                "days while you update.]]"
+            ),
         ),
         Template(
             Scenario.PLAN_CHANGE,
-            'Scenario 3: "I want to change my plan"',
-            "Your plan has been updated from {old_plan} to {new_plan}. Your new {interval} "
-            "charge is {amount} (effective {date}).[[ Here's what's included: {features}]]",
+            gettext_lazy('Scenario 3: "I want to change my plan"'),
+            gettext_lazy(
+                "Your plan has been updated from {old_plan} to {new_plan}. Your new {interval} "
+                "charge is {amount} (effective {date}).[[ Here's what's included: {features}]]"
+            ),
         ),
         Template(
             Scenario.REFUND_APPROVED,
-            'Scenario 4: "I want a refund" (approved)',
-            "We've processed your refund of {amount}. The credit will appear within 5-7 "
-            "business days.[[ {context}]]",
+            gettext_lazy('Scenario 4: "I want a refund" (approved)'),
+            gettext_lazy(
+                "We've processed your refund of {amount}. The credit will appear within 5-7 "
+                "business days.[[ {context}]]"
+            ),
         ),
         Template(
             Scenario.REFUND_DENIED,
-            'Scenario 4: "I want a refund" (denied)',
-            "Based on our refund policy, this charge isn't eligible for refund because "
-            "{reason}.[[ However, I can offer {alternative}.]]",
+            gettext_lazy('Scenario 4: "I want a refund" (denied)'),
+            gettext_lazy(
+                "Based on our refund policy, this charge isn't eligible for refund because "
+                "{reason}.[[ However, I can offer {alternative}.]]"
+            ),
         ),
         Template(
             Scenario.OVERCHARGE,
-            'Scenario 5: "I was overcharged"',
-            "I reviewed your invoice. The {amount} charge includes: {breakdown}. This is "
-            "because {explanation}. Your next invoice will be {next_amount}.",
+            gettext_lazy('Scenario 5: "I was overcharged"'),
+            gettext_lazy(
+                "I reviewed your invoice. The {amount} charge includes: {breakdown}. This is "
+                "because {explanation}. Your next invoice will be {next_amount}."
+            ),
         ),
         Template(
             Scenario.TAX_INVOICE,
-            'Scenario 6: "I need a tax invoice"',
-            "I've generated your tax invoice for {period}. You can download it here: {link}. "
-            "If you need it in a specific format, let me know.",
+            gettext_lazy('Scenario 6: "I need a tax invoice"'),
+            gettext_lazy(
+                "I've generated your tax invoice for {period}. You can download it here: {link}. "
+                "If you need it in a specific format, let me know."
+            ),
         ),
     )
 }
 
 _OPTIONAL = re.compile(r"\[\[(.*?)\]\]", re.DOTALL)
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
-INTERVAL_WORDS = {"day": "daily", "week": "weekly", "month": "monthly", "year": "yearly"}
+INTERVAL_WORDS = {
+    "day": gettext_lazy("daily"),
+    "week": gettext_lazy("weekly"),
+    "month": gettext_lazy("monthly"),
+    "year": gettext_lazy("yearly"),
+}
 
 
 class TemplateError(ValueError):
@@ -121,10 +146,8 @@ def format_value(value: Any) -> str:
         return ""
     if isinstance(value, Money):
         return str(value)
-    if isinstance(value, datetime):
-        return f"{value:%B} {value.day}, {value.year}"
-    if isinstance(value, date):
-        return f"{value:%B} {value.day}, {value.year}"
+    if isinstance(value, date):  # a datetime too
+        return date_words(value)
     if isinstance(value, list | tuple):
         return ", ".join(format_value(v) for v in value if format_value(v))
     return str(value).strip()
@@ -208,7 +231,7 @@ def message_fill(
             log.warning(
                 "workspace playbook template for %s cannot be filled; using default", scenario
             )
-    default = TEMPLATES[scenario].text
+    default = str(TEMPLATES[scenario].text)
     return Message(fill(default, data), "default", default)
 
 
@@ -239,12 +262,12 @@ def render(
 # --- the follow-up after an upgrade (the brief's scenario 3: "Schedule onboarding call for new
 # features (if upgrade)") ------------------------------------------------------------------------
 
-ONBOARDING_MESSAGE = (
+ONBOARDING_MESSAGE = gettext_lazy(
     "Now that you're on {new_plan}, would a short onboarding call help your team get the most "
     "out of it?[[ We can walk you through {features}.]] Reply with a few times that suit you "
     "and we'll send an invite."
 )
-ONBOARDING_NOTE = (
+ONBOARDING_NOTE = gettext_lazy(
     "Follow-up: schedule an onboarding call with {customer} for the {new_plan} features"
     "[[ ({features})]]."
 )
@@ -253,7 +276,10 @@ ONBOARDING_NOTE = (
 def onboarding_follow_up(*, customer: str, new_plan: str, features: list[str]) -> dict[str, str]:
     """After an upgrade: the message proposing an onboarding call, and the note for the team."""
     data = {"customer": customer, "new_plan": new_plan, "features": features}
-    return {"message": fill(ONBOARDING_MESSAGE, data), "note": fill(ONBOARDING_NOTE, data)}
+    return {
+        "message": fill(str(ONBOARDING_MESSAGE), data),
+        "note": fill(str(ONBOARDING_NOTE), data),
+    }
 
 
 # --- words and periods the messages share ----------------------------------------------------
@@ -273,22 +299,29 @@ def invoice_period(invoice: Any, lines: list[Any]) -> str:
     if start is None:
         return invoice.number or invoice.stripe_id
     if end is None or end <= start:
-        return f"{start:%B} {start.year}"
+        return _month_year(start)
     next_month = (start.replace(day=1) + timedelta(days=32)).replace(day=1)
     if start.day == 1 and end.date() in {
         next_month.date(),
         (next_month - timedelta(days=1)).date(),
     }:
-        return f"{start:%B} {start.year}"  # a calendar month: "January 2026"
+        return _month_year(start)  # a calendar month: "January 2026"
     return f"{format_value(start)} – {format_value(end)}"
+
+
+def _month_year(moment: datetime) -> str:
+    """``January 2026`` (``Januar 2026`` in German)."""
+    if language() != "en":
+        return format_date(moment.date(), format="LLLL y", locale=language())
+    return f"{moment:%B} {moment.year}"
 
 
 def interval_word(interval: str, count: int = 1) -> str:
     """``month`` → ``monthly`` (the brief's "Your new monthly charge"); ``month`` × 3 → ``quarterly``."""
     if (count or 1) == 1:
-        return INTERVAL_WORDS.get(interval, "monthly")
+        return str(INTERVAL_WORDS.get(interval, INTERVAL_WORDS["month"]))
     if interval == "month" and count == 3:
-        return "quarterly"
+        return str(gettext_lazy("quarterly"))
     if interval == "month" and count == 6:
-        return "half-yearly"
-    return "recurring"
+        return str(gettext_lazy("half-yearly"))
+    return str(gettext_lazy("recurring"))

@@ -6,6 +6,10 @@ it succeeded or was denied (``services.actions.outcomes``, ``services.approvals`
 ``scenario_data_for`` and ``plan_facts`` are shared with the panel's playbook
 endpoint (``selectors.playbook``). The wording and the filling are the pure
 ``billing_app.playbook``'s.
+
+A customer message is in the customer's language (``customer_language``): the first
+of the customer's Stripe ``preferred_locales`` whose language Billing Desk speaks
+(``settings.LANGUAGES``), else the agent's (the request's active language).
 """
 
 from __future__ import annotations
@@ -15,12 +19,16 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Q
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 from ..catalog import ActionKind
 from ..models import (
     BillingAction,
     MirrorCharge,
+    MirrorCustomer,
     MirrorInvoice,
     MirrorInvoiceLine,
     MirrorPrice,
@@ -80,7 +88,7 @@ def _failed_payment(action: BillingAction) -> dict[str, Any] | None:
     reason = (
         decline_words(charge.decline_code or charge.failure_code, charge.failure_message)
         if charge is not None
-        else "a decline by your bank"
+        else _("a decline by your bank")
     )
     return {
         "amount": amount,
@@ -93,7 +101,7 @@ def plan_facts(workspace_id: int, price_id: str) -> tuple[str, str, list[str], M
     """(plan name, interval word, marketing features, the price) of a price, from the mirror."""
     price = MirrorPrice.objects.filter(workspace_id=workspace_id, stripe_id=price_id).first()
     if price is None:
-        return price_id, "monthly", [], None
+        return price_id, interval_word("month"), [], None
     product = MirrorProduct.objects.filter(
         workspace_id=workspace_id, stripe_id=price.product_id
     ).first()
@@ -189,17 +197,91 @@ def scenario_data_for(*, action: BillingAction) -> tuple[Scenario, dict[str, Any
     return None
 
 
-def customer_message_for(*, action: BillingAction) -> str:
-    """The message to send the customer about this action's outcome ("" when no scenario fits)."""
-    found = scenario_data_for(action=action)
-    if found is None:
+def language_supported(tag: Any) -> str:
+    """``"de-DE"`` → ``"de"`` when Billing Desk speaks that language (``settings.LANGUAGES``),
+    else ``""``."""
+    if not isinstance(tag, str) or not tag.strip():
         return ""
-    scenario, data = found
-    try:
-        return render(scenario, data, workspace=action.workspace)
-    except TemplateError:
-        log.warning("no customer message for action %s: %s data incomplete", action.pk, scenario)
-        return ""
+    base = tag.strip().replace("_", "-").split("-")[0].lower()
+    return base if base in {code for code, _name in settings.LANGUAGES} else ""
 
 
-__all__ = ["customer_message_for", "plan_facts", "reason_clause", "scenario_data_for"]
+def preferred_language(preferred_locales: Any, fallback: str = "") -> str:
+    """The first of a customer's Stripe ``preferred_locales`` we speak, else ``fallback``
+    (by default the active language: the agent's)."""
+    if isinstance(preferred_locales, list | tuple):
+        for tag in preferred_locales:
+            found = language_supported(tag)
+            if found:
+                return found
+    return fallback or translation.get_language() or settings.LANGUAGE_CODE
+
+
+def customer_language(
+    *, workspace_id: int, customer_id: str, customer: MirrorCustomer | None = None
+) -> str:
+    """The language to write to this customer in: their Stripe ``preferred_locales`` (kept
+    in the mirror's copy of the customer object), else the agent's.
+
+    ``customer`` is the mirror row when the caller has it (no second read)."""
+    if customer is None:
+        data = (
+            MirrorCustomer.objects.filter(workspace_id=workspace_id, stripe_id=customer_id)
+            .values_list("data", flat=True)
+            .first()
+        )
+    else:
+        data = customer.data
+    locales = data.get("preferred_locales") if isinstance(data, Mapping) else None
+    return preferred_language(locales)
+
+
+def customer_message_for(*, action: BillingAction, customer: MirrorCustomer | None = None) -> str:
+    """The message to send the customer about this action's outcome ("" when no scenario
+    fits), in the customer's language (``customer_language``; ``customer`` is the mirror
+    row when the caller has it)."""
+    if not _has_scenario(action):
+        return ""
+    language = customer_language(
+        workspace_id=action.workspace_id, customer_id=action.customer_id, customer=customer
+    )
+    with translation.override(language):
+        found = scenario_data_for(action=action)
+        if found is None:
+            return ""
+        scenario, data = found
+        try:
+            return render(scenario, data, workspace=action.workspace)
+        except TemplateError:
+            log.warning(
+                "no customer message for action %s: %s data incomplete", action.pk, scenario
+            )
+            return ""
+
+
+def _has_scenario(action: BillingAction) -> bool:
+    """Whether some scenario may answer this outcome (``scenario_data_for``'s kinds), read
+    before the customer's language is: an outcome no message follows reads nothing."""
+    status, kind = action.status, action.kind
+    if status == BillingAction.Status.DENIED:
+        return kind == ActionKind.ISSUE_REFUND
+    return status == BillingAction.Status.SUCCEEDED and kind in {
+        ActionKind.REFUND_DUPLICATE_CHARGE,
+        ActionKind.ISSUE_REFUND,
+        ActionKind.CHANGE_PLAN,
+        ActionKind.SEND_TAX_INVOICE,
+        ActionKind.GENERATE_PAYMENT_LINK,
+        ActionKind.UPDATE_PAYMENT_METHOD,
+        ActionKind.EXTEND_GRACE_PERIOD,
+    }
+
+
+__all__ = [
+    "customer_language",
+    "customer_message_for",
+    "language_supported",
+    "plan_facts",
+    "preferred_language",
+    "reason_clause",
+    "scenario_data_for",
+]

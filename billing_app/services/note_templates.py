@@ -19,7 +19,9 @@ product's wording for that note, with a warning in the log: a note is never lost
 to a template.
 
 ``services.notes`` asks ``note_text`` for the body when it enqueues the note; the
-outbox appends the ``Billing Desk ref: …`` marker line it dedupes by.
+outbox appends the ``Billing Desk ref: …`` marker line it dedupes by. The product's
+wording and every word a note is filled with are in the active language
+(``services.notes`` writes a note under the language it recorded).
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from ..action_words import action_facts, action_lines, date_words, lines_text
 from ..catalog import Role
@@ -44,39 +49,39 @@ Event = NoteTemplate.Event
 
 # Every placeholder a note can use, with what it says (shown in admin).
 PLACEHOLDERS: dict[str, str] = {
-    "who": "Who took or asked for the action: name (role)",
-    "who_name": "Their name",
-    "who_role": "Their role, e.g. L2 Agent",
-    "what": "The action, e.g. Issue refund",
-    "customer": "The customer's name (email)",
-    "customer_name": "The customer's name",
-    "customer_email": "The customer's email",
-    "details": "The action's parameters in words, one per line",
-    "amount": "The action's amount, e.g. $600.00",
-    "amount_charged": "What the customer is charged now (a plan change's proration)",
-    "from": "The plan or seat count before",
-    "to": "The plan or seat count after",
-    "days": "Days of a trial or grace extension, e.g. 7 days",
-    "percent": "A discount's percent, e.g. 15%",
-    "duration": "A discount's duration, e.g. For 3 months",
-    "link": "The payment, invoice or portal link",
-    "reason": "The refund's or cancellation's reason, e.g. Billing error",
-    "resumes": "When a paused subscription resumes",
-    "when": "When a cancellation takes effect",
-    "status": "Where it stands, in words",
-    "policy": "Why the policy allowed, escalated or refused it",
-    "error": "What went wrong, when it failed",
-    "provider_ref": "The billing provider's reference, e.g. Stripe re_…",
-    "reference": "Billing Desk's short reference, e.g. BD-3F2A91C0",
-    "trail": "The approval trail in one line",
-    "requested_by": "Who asked for approval: name (role)",
-    "requested_at": "When approval was asked for",
-    "request_reason": "Why it needs approval",
-    "approvers": "Who may approve, e.g. Manager or VP Approver",
-    "expires": "When the request expires",
-    "decided_by": "Who decided: name (role)",
-    "decided_at": "When it was decided",
-    "comment": "The approver's comment",
+    "who": gettext_lazy("Who took or asked for the action: name (role)"),
+    "who_name": gettext_lazy("Their name"),
+    "who_role": gettext_lazy("Their role, e.g. L2 Agent"),
+    "what": gettext_lazy("The action, e.g. Issue refund"),
+    "customer": gettext_lazy("The customer's name (email)"),
+    "customer_name": gettext_lazy("The customer's name"),
+    "customer_email": gettext_lazy("The customer's email"),
+    "details": gettext_lazy("The action's parameters in words, one per line"),
+    "amount": gettext_lazy("The action's amount, e.g. $600.00"),
+    "amount_charged": gettext_lazy("What the customer is charged now (a plan change's proration)"),
+    "from": gettext_lazy("The plan or seat count before"),
+    "to": gettext_lazy("The plan or seat count after"),
+    "days": gettext_lazy("Days of a trial or grace extension, e.g. 7 days"),
+    "percent": gettext_lazy("A discount's percent, e.g. 15%"),
+    "duration": gettext_lazy("A discount's duration, e.g. For 3 months"),
+    "link": gettext_lazy("The payment, invoice or portal link"),
+    "reason": gettext_lazy("The refund's or cancellation's reason, e.g. Billing error"),
+    "resumes": gettext_lazy("When a paused subscription resumes"),
+    "when": gettext_lazy("When a cancellation takes effect"),
+    "status": gettext_lazy("Where it stands, in words"),
+    "policy": gettext_lazy("Why the policy allowed, escalated or refused it"),
+    "error": gettext_lazy("What went wrong, when it failed"),
+    "provider_ref": gettext_lazy("The billing provider's reference, e.g. Stripe re_…"),
+    "reference": gettext_lazy("Billing Desk's short reference, e.g. BD-3F2A91C0"),
+    "trail": gettext_lazy("The approval trail in one line"),
+    "requested_by": gettext_lazy("Who asked for approval: name (role)"),
+    "requested_at": gettext_lazy("When approval was asked for"),
+    "request_reason": gettext_lazy("Why it needs approval"),
+    "approvers": gettext_lazy("Who may approve, e.g. Manager or VP Approver"),
+    "expires": gettext_lazy("When the request expires"),
+    "decided_by": gettext_lazy("Who decided: name (role)"),
+    "decided_at": gettext_lazy("When it was decided"),
+    "comment": gettext_lazy("The approver's comment"),
 }
 _DECISION = ("decided_by", "decided_at", "comment")
 # What each event offers: a request has no decision yet.
@@ -89,10 +94,11 @@ EVENT_PLACEHOLDERS: dict[str, tuple[str, ...]] = {
 # An approval that nobody decided in time: the product's wording only (no template event).
 EXPIRED = "approval_expired"
 
-# The end of a decided or expired request's note (the trail is said line by line above it).
-_COMMON = "Customer: {customer}\n[[{details}\n]][[{provider_ref}\n]]Reference: {reference}"
-DEFAULT_BODIES: dict[str, str] = {
-    Event.ACTION: (
+# The product's wording, per event (lazy: read in the note's language). A decided or
+# expired request's note ends with the customer, the details and the reference (the trail
+# is said line by line above them).
+DEFAULT_BODIES: dict[str, Any] = {
+    Event.ACTION: gettext_lazy(
         "Billing Desk · {what}: {status}\n"
         "By: {who}\n"
         "Customer: {customer}\n"
@@ -103,7 +109,7 @@ DEFAULT_BODIES: dict[str, str] = {
         "[[{provider_ref}\n]]"
         "Reference: {reference}"
     ),
-    Event.APPROVAL_REQUESTED: (
+    Event.APPROVAL_REQUESTED: gettext_lazy(
         "Billing Desk · Approval requested: {what}\n"
         "Requested by: {who}\n"
         "Customer: {customer}\n"
@@ -113,26 +119,29 @@ DEFAULT_BODIES: dict[str, str] = {
         "[[Expires: {expires}\n]]"
         "Reference: {reference}"
     ),
-    Event.APPROVAL_APPROVED: (
+    Event.APPROVAL_APPROVED: gettext_lazy(
         "Billing Desk · Approval granted: {what}\n"
         "Approved[[ by {decided_by}]][[ on {decided_at}]]\n"
         "[[Comment: “{comment}”\n]]"
         "Requested by: {who}[[ on {requested_at}]]\n"
-        "[[Needed approval because: {request_reason}\n]]" + _COMMON
+        "[[Needed approval because: {request_reason}\n]]"
+        "Customer: {customer}\n[[{details}\n]][[{provider_ref}\n]]Reference: {reference}"
     ),
-    Event.APPROVAL_DENIED: (
+    Event.APPROVAL_DENIED: gettext_lazy(
         "Billing Desk · Approval denied: {what}\n"
         "Denied[[ by {decided_by}]][[ on {decided_at}]]\n"
         "[[Comment: “{comment}”\n]]"
         "Requested by: {who}[[ on {requested_at}]]\n"
         "[[Needed approval because: {request_reason}\n]]"
-        "Nothing was changed for the customer.\n" + _COMMON
+        "Nothing was changed for the customer.\n"
+        "Customer: {customer}\n[[{details}\n]][[{provider_ref}\n]]Reference: {reference}"
     ),
-    EXPIRED: (
+    EXPIRED: gettext_lazy(
         "Billing Desk · Approval expired: {what}\n"
         "Nobody decided[[ before {expires}]]; nothing was changed for the customer.\n"
         "Requested by: {who}[[ on {requested_at}]]\n"
-        "[[Needed approval because: {request_reason}\n]]" + _COMMON
+        "[[Needed approval because: {request_reason}\n]]"
+        "Customer: {customer}\n[[{details}\n]][[{provider_ref}\n]]Reference: {reference}"
     ),
 }
 PROVIDER_LABELS = {"stripe": "Stripe", "sandbox": "Sandbox"}
@@ -159,7 +168,7 @@ def note_template_load(*, workspace_id: int, kind: str, event: str) -> str | Non
 
 
 def note_default(*, event: str) -> str:
-    return DEFAULT_BODIES[event]
+    return str(DEFAULT_BODIES[event])
 
 
 def note_fill(*, event: str, values: Mapping[str, str], template: str | None = None) -> str:
@@ -169,7 +178,7 @@ def note_fill(*, event: str, values: Mapping[str, str], template: str | None = N
             return _tidy(fill(template, values))
         except TemplateError as exc:
             log.warning("workspace note template for %s cannot be filled (%s); default", event, exc)
-    return _tidy(fill(DEFAULT_BODIES[event], values))
+    return _tidy(fill(str(DEFAULT_BODIES[event]), values))
 
 
 def _tidy(text: str) -> str:
@@ -181,7 +190,7 @@ def _tidy(text: str) -> str:
 
 
 def _moment(value: datetime | str | None) -> str:
-    """``March 2, 2026, 09:15 UTC``."""
+    """``March 2, 2026, 09:15 UTC`` (in German ``2. März 2026, 09:15 UTC``)."""
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -191,7 +200,7 @@ def _moment(value: datetime | str | None) -> str:
         return ""
     if value.tzinfo is not None:
         value = value.astimezone(UTC)
-    return f"{date_words(value)}, {value:%H:%M} UTC"
+    return _("%(date)s, %(time)s UTC") % {"date": date_words(value), "time": f"{value:%H:%M}"}
 
 
 def _person(user: Any, role: str) -> tuple[str, str, str]:
@@ -200,8 +209,8 @@ def _person(user: Any, role: str) -> tuple[str, str, str]:
     if user is not None:
         name = str(user.get_full_name() or user.get_username())
     label = role_words([role]) if role else ""
-    both = f"{name} ({label})" if name and label else name or label
-    return name, label, both or "someone"
+    both = _("%(name)s (%(role)s)") % {"name": name, "role": label} if name and label else ""
+    return name, label, both or name or label or _("someone")
 
 
 def _customer(action: BillingAction) -> tuple[str, str, str]:
@@ -214,8 +223,8 @@ def _customer(action: BillingAction) -> tuple[str, str, str]:
     )
     name = (customer.name or "").strip() if customer else ""
     email = (customer.email or "").strip() if customer else ""
-    both = f"{name} ({email})" if name and email else name or email
-    return name, email, both or "(name not on file)"
+    both = _("%(name)s (%(email)s)") % {"name": name, "email": email} if name and email else ""
+    return name, email, both or name or email or _("(name not on file)")
 
 
 def short_reference(action: BillingAction) -> str:
@@ -231,21 +240,30 @@ def _approval(action: BillingAction) -> ApprovalRequest | None:
 
 
 def _trail(action: BillingAction, approval: ApprovalRequest, who: str) -> str:
-    asked = f"requested by {who}" if who else "requested"
+    asked = _("requested by %(who)s") % {"who": who} if who else _("requested")
     if approval.created_at:
-        asked += f" on {_moment(approval.created_at)}"
+        asked = _("%(requested)s on %(when)s") % {
+            "requested": asked,
+            "when": _moment(approval.created_at),
+        }
     if approval.reason:
         asked += f" ({approval.reason})"
     status = approval.status
+    first = f"{asked[:1].upper()}{asked[1:]}"
     if status == ApprovalRequest.Status.PENDING:
-        return f"{asked[:1].upper()}{asked[1:]}; waiting for {role_words(approval.required_roles)}"
+        return _("%(requested)s; waiting for %(approvers)s") % {
+            "requested": first,
+            "approvers": role_words(approval.required_roles),
+        }
     if status == ApprovalRequest.Status.EXPIRED:
-        return f"{asked[:1].upper()}{asked[1:]}; expired before anyone decided"
-    decider = _person(approval.decided_by, approval.decided_role)[2] or "an approver"
-    verb = "Approved" if status == ApprovalRequest.Status.APPROVED else "Denied"
-    when = f" on {_moment(approval.decided_at)}" if approval.decided_at else ""
+        return _("%(requested)s; expired before anyone decided") % {"requested": first}
+    decider = _person(approval.decided_by, approval.decided_role)[2] or _("an approver")
+    when = _(" on %(when)s") % {"when": _moment(approval.decided_at)} if approval.decided_at else ""
     comment = f": “{approval.comment}”" if approval.comment else ""
-    return f"{verb} by {decider}{when}{comment}; {asked}"
+    values = {"decider": decider, "when": when, "comment": comment, "requested": asked}
+    if status == ApprovalRequest.Status.APPROVED:
+        return _("Approved by %(decider)s%(when)s%(comment)s; %(requested)s") % values
+    return _("Denied by %(decider)s%(when)s%(comment)s; %(requested)s") % values
 
 
 def note_values(
@@ -268,15 +286,18 @@ def note_values(
     customer_name, customer_email, customer = _customer(action)
     provider_ref = ""
     if action.provider_object_id and action.status != BillingAction.Status.PENDING_APPROVAL:
-        label = PROVIDER_LABELS.get(action.provider, "Billing provider")
-        provider_ref = f"{label} reference: {action.provider_object_id}"
+        label = PROVIDER_LABELS.get(action.provider) or _("Billing provider")
+        provider_ref = _("%(provider)s reference: %(reference)s") % {
+            "provider": label,
+            "reference": action.provider_object_id,
+        }
     values = {name: "" for name in PLACEHOLDERS}
     values.update(facts)
     values.update(
         who=who,
         who_name=who_name,
         who_role=who_role,
-        what=action_label(action.kind),
+        what=str(action_label(action.kind)),
         customer=customer,
         customer_name=customer_name,
         customer_email=customer_email,
@@ -384,7 +405,7 @@ def note_sample_values(*, kind: str, event: str) -> dict[str, str]:
         who=who,
         who_name="Dana Scott",
         who_role=Role.L2.label,
-        what=action_label(kind),
+        what=str(action_label(kind)),
         customer="Acme Corp (billing@acme.example)",
         customer_name="Acme Corp",
         customer_email="billing@acme.example",

@@ -20,6 +20,12 @@ the request was sent, or a worker that died holding the row — reads the ticket
 newest comments (``find_recent_note``) and, when the marker is there, records the
 note as posted instead of posting it again.
 
+In the acting agent's language: the note records the language active when the outcome
+or decision is recorded (the agent's, from their session) as ``locale`` in the outbox
+payload, and its text is written under ``translation.override`` of it — whenever and
+however often delivery runs. A payload without one (written before notes had a
+language) is written in ``settings.LANGUAGE_CODE``.
+
 One path: ``helpdesk_note_deliver`` is the only function that posts an internal
 note, called by the outbox handlers of action notes, approval notes and the
 payment-failure escalation (``services.payment_failures.escalation``).
@@ -29,8 +35,11 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 from helpdesk_connectors.base import HelpdeskApiError, HelpdeskConnector, NotRegistered
 from helpdesk_connectors.models import Installation
@@ -47,6 +56,17 @@ NOTE_MAX_RETRIES = MAX_ATTEMPTS - 1
 NOTE_MARKER_PREFIX = "Billing Desk ref:"
 # Errors after which the note may be on the ticket although no answer said so.
 _MAYBE_SENT_CODES = frozenset({"helpdesk_timeout", "helpdesk_unreachable"})
+
+
+def note_locale() -> str:
+    """The language a note recorded now is written in: the active one (the agent's)."""
+    return translation.get_language() or settings.LANGUAGE_CODE
+
+
+def _payload_locale(message: OutboxMessage) -> str:
+    """The language recorded with the note; an older payload without one: the default."""
+    locale = (message.payload or {}).get("locale")
+    return locale if isinstance(locale, str) and locale else settings.LANGUAGE_CODE
 
 
 def action_note_body(*, action: BillingAction) -> str:
@@ -81,7 +101,7 @@ def action_note_enqueue(*, action: BillingAction) -> None:
             kind=OutboxMessage.Kind.ACTION_NOTE,
             target_id=str(action.pk),
             dedupe_key=f"action_note:{action.pk}:{action.status}",
-            payload={"body": action_note_body(action=action)},
+            payload={"body": action_note_body(action=action), "locale": note_locale()},
         )
         if created:
             BillingAction.objects.filter(pk=action.pk).update(
@@ -106,6 +126,7 @@ def action_note_record(*, action: BillingAction) -> bool:
         kind=OutboxMessage.Kind.ACTION_NOTE,
         target_id=str(action.pk),
         dedupe_key=f"action_note:{action.pk}:{action.status}",
+        payload={"locale": note_locale()},
     )
     return True
 
@@ -125,7 +146,7 @@ def approval_note_enqueue(*, approval: ApprovalRequest) -> None:
         kind=OutboxMessage.Kind.APPROVAL_NOTE,
         target_id=str(approval.pk),
         dedupe_key=f"approval_note:{approval.pk}:{approval.status}",
-        payload={"body": approval_note_body(approval=approval)},
+        payload={"body": approval_note_body(approval=approval), "locale": note_locale()},
     )
 
 
@@ -239,11 +260,12 @@ def action_note_deliver(message: OutboxMessage) -> str:
         BillingAction.objects.filter(pk=action.pk).update(note_status=BillingAction.NoteStatus.NONE)
         return ""
     BillingAction.objects.filter(pk=action.pk).update(note_attempts=F("note_attempts") + 1)
+    body = (message.payload or {}).get("body")
+    if not body:
+        with translation.override(_payload_locale(message)):
+            body = action_note_body(action=action)
     note_id = helpdesk_note_deliver(
-        message=message,
-        installation=action.installation,
-        ticket_id=action.ticket_id,
-        body=(message.payload or {}).get("body") or action_note_body(action=action),
+        message=message, installation=action.installation, ticket_id=action.ticket_id, body=body
     )
     BillingAction.objects.filter(pk=action.pk).update(note_status=BillingAction.NoteStatus.POSTED)
     logger.info("action note posted action=%s note=%s", action.pk, note_id)
@@ -271,11 +293,15 @@ def approval_note_deliver(message: OutboxMessage) -> str:
     )
     if approval is None or not _can_note(approval.action) or approval.action.installation is None:
         return ""
+    body = (message.payload or {}).get("body")
+    if not body:
+        with translation.override(_payload_locale(message)):
+            body = approval_note_body(approval=approval)
     return helpdesk_note_deliver(
         message=message,
         installation=approval.action.installation,
         ticket_id=approval.action.ticket_id,
-        body=(message.payload or {}).get("body") or approval_note_body(approval=approval),
+        body=body,
     )
 
 
@@ -305,10 +331,10 @@ def public_reply_post(*, action: BillingAction, body: str) -> str:
     """
     body = (body or "").strip()
     if not body:
-        raise PreconditionFailed("There is no message to post.", code="empty_message")
+        raise PreconditionFailed(_("There is no message to post."), code="empty_message")
     if not _can_note(action) or action.installation is None:
         raise PreconditionFailed(
-            "This action has no helpdesk ticket to reply on.", code="no_ticket"
+            _("This action has no helpdesk ticket to reply on."), code="no_ticket"
         )
     try:
         return connector_for(action.installation).post_public_reply(
@@ -316,10 +342,12 @@ def public_reply_post(*, action: BillingAction, body: str) -> str:
         )
     except HelpdeskApiError as exc:
         raise BillingDeskError(
-            f"The reply could not be posted: {exc.message}",
+            _("The reply could not be posted: %(error)s") % {"error": exc.message},
             code="helpdesk_unavailable" if exc.retryable else "helpdesk_error",
             status=503 if exc.retryable else 502,
             details={"helpdesk_code": exc.code},
         ) from exc
     except NotRegistered as exc:
-        raise PreconditionFailed("This helpdesk cannot post replies.", code="unsupported") from exc
+        raise PreconditionFailed(
+            _("This helpdesk cannot post replies."), code="unsupported"
+        ) from exc

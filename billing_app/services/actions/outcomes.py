@@ -111,7 +111,10 @@ def _succeed(
         setattr(action, name, value)
     try:
         # Read before the transaction (the playbook's wording): the transaction only writes.
-        values["customer_message"] = action.customer_message = customer_message_for(action=action)
+        customer = run.prepared.customer if run.prepared is not None else None
+        values["customer_message"] = action.customer_message = customer_message_for(
+            action=action, customer=customer
+        )
         with transaction.atomic():
             if notes.action_note_record(action=action):
                 values["note_status"] = BillingAction.NoteStatus.PENDING
