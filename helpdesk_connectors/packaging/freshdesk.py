@@ -1,9 +1,147 @@
-"""The Freshdesk (FDK 3.0) app archive for one deployment (issue 16; helper H2 writes it)."""
+"""The Freshdesk (FDK platform 3.0) app archive for one deployment.
+
+``build_freshdesk_package`` copies ``freshdesk_app/`` into a zip laid out as ``fdk pack``
+lays it out (``manifest.json``, ``app/``, ``config/`` at the root) with this deployment's
+Billing Desk URL written in the two places that name it:
+
+* ``config/requests.json`` › ``createSession.schema.host`` (and ``path`` under a path
+  prefix) — FDK 3.0 has no allowed-domains list: a request template's host is the only
+  place the app may call, and the host must be a fully qualified domain name without
+  protocol, port or trailing slash;
+* ``app/scripts/app.js`` › ``BILLING_DESK_URL`` — where the frame loads the panel from
+  and the only origin whose messages it accepts.
+
+So the admin installing the app types one setting, the shared secret. The archive is
+deterministic: the same inputs give byte-identical zips (sorted entries, fixed times
+and permissions).
+"""
 
 from __future__ import annotations
 
+import ipaddress
+import json
+import re
+import zipfile
 from pathlib import Path
+from urllib.parse import urlsplit
+
+SOURCE = Path(__file__).resolve().parents[2] / "freshdesk_app"
+# The host the source package names until a deployment's is written in (RFC 2606: never resolves).
+TEMPLATE_HOST = "billing-desk.invalid"
+TEMPLATE_URL = f"https://{TEMPLATE_HOST}"
+SESSION_PATH = "/freshdesk/session/"
+# What ``fdk pack`` puts in the archive: the manifest and the app and config folders.
+PACKAGED = ("manifest.json", "app", "config")
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+FILE_MODE = 0o644 << 16
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+-]{0,63}$")
+_PATH_PREFIX = re.compile(r"^(/[A-Za-z0-9._~-]+)*$")
+
+
+class PackageError(ValueError):
+    """The public URL, version or source package cannot make an installable archive."""
+
+
+def archive_name(version: str) -> str:
+    return f"billing-desk-freshdesk-{version}.zip"
+
+
+def deployment_url(public_url: str) -> tuple[str, str]:
+    """``(host, path_prefix)`` of the deployment, as a request template may name them.
+
+    The FDK wants an https template whose host is a fully qualified domain name (not an IP
+    address, no port); the path prefix is kept for a deployment under a sub-path.
+    """
+    parts = urlsplit(str(public_url).strip())
+    if parts.scheme != "https":
+        raise PackageError(f"The public URL must use https (got {public_url!r}).")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise PackageError("The public URL must be a plain https://host[/path] URL.")
+    host = (parts.hostname or "").rstrip(".")
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise PackageError(f"The public URL has an invalid port: {public_url!r}.") from exc
+    if port not in (None, 443):
+        raise PackageError(
+            "Freshworks request templates take a domain name without a port: serve Billing "
+            "Desk on 443."
+        )
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        raise PackageError("Freshworks request templates need a domain name, not an IP address.")
+    labels = host.split(".")
+    if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
+        raise PackageError(f"{host!r} is not a fully qualified domain name.")
+    if host.endswith((".invalid", ".localhost")):
+        raise PackageError(f"{host!r} is not a deployment's public host.")
+    prefix = parts.path.rstrip("/")
+    if not _PATH_PREFIX.match(prefix):
+        raise PackageError(f"The public URL's path {parts.path!r} cannot be used.")
+    return host, prefix
+
+
+def _requests_json(source: bytes, *, host: str, prefix: str) -> bytes:
+    templates = json.loads(source)
+    schema = templates["createSession"]["schema"]
+    if schema.get("host") != TEMPLATE_HOST or schema.get("path") != SESSION_PATH:
+        raise PackageError("freshdesk_app/config/requests.json no longer names the template host.")
+    schema["host"] = host
+    schema["path"] = prefix + SESSION_PATH
+    return (json.dumps(templates, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def _app_js(source: bytes, *, url: str) -> bytes:
+    text = source.decode()
+    declaration = f'var BILLING_DESK_URL = "{TEMPLATE_URL}";'
+    if text.count(declaration) != 1:
+        raise PackageError("freshdesk_app/app/scripts/app.js no longer declares BILLING_DESK_URL.")
+    return text.replace(declaration, f"var BILLING_DESK_URL = {json.dumps(url)};").encode()
+
+
+def _files(source: Path) -> list[tuple[str, Path]]:
+    found: list[tuple[str, Path]] = []
+    for top in PACKAGED:
+        path = source / top
+        if path.is_file():
+            found.append((top, path))
+            continue
+        if not path.is_dir():
+            raise PackageError(f"The Freshdesk app source has no {top}.")
+        for item in path.rglob("*"):
+            relative = item.relative_to(source)
+            if item.is_file() and not any(part.startswith(".") for part in relative.parts):
+                found.append((relative.as_posix(), item))
+    return sorted(found)
 
 
 def build_freshdesk_package(*, public_url: str, output_dir: Path, version: str) -> Path:
-    raise NotImplementedError("H2 in progress")
+    """Write ``billing-desk-freshdesk-<version>.zip`` for ``public_url`` into ``output_dir``."""
+    if not _VERSION.match(str(version)):
+        raise PackageError(f"{version!r} is not a package version (letters, digits, . + -).")
+    host, prefix = deployment_url(public_url)
+    url = f"https://{host}{prefix}"
+    output = Path(output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    target = output / archive_name(version)
+    partial = target.with_name(target.name + ".partial")
+    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, path in _files(SOURCE):
+            data = path.read_bytes()
+            if name == "config/requests.json":
+                data = _requests_json(data, host=host, prefix=prefix)
+            elif name == "app/scripts/app.js":
+                data = _app_js(data, url=url)
+            if TEMPLATE_HOST.encode() in data:
+                raise PackageError(f"{name} still names {TEMPLATE_HOST} after the build.")
+            info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = FILE_MODE
+            info.create_system = 3
+            archive.writestr(info, data)
+    partial.replace(target)
+    return target

@@ -14,12 +14,10 @@ from urllib.parse import urlparse
 import pytest
 from django.urls import reverse
 
-from helpdesk_connectors.freshdesk.connector import API_KEY_HEADER, SECRET_HEADER
 from helpdesk_connectors.packaging.zendesk import build_zendesk_package
 
 ROOT = Path(__file__).resolve().parents[2]
 ZAF = ROOT / "zendesk_app_manifest"
-FDK = ROOT / "freshdesk_app"
 
 # ZAF parameter types and Support locations this package may use.
 ZAF_PARAMETER_TYPES = {
@@ -274,85 +272,4 @@ def test_zaf_source_version_is_the_project_version():
     assert _json(ZAF / "manifest.json")["version"] == project
 
 
-# --- Freshdesk ----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def fdk_manifest():
-    return _json(FDK / "manifest.json")
-
-
-def test_fdk_package_files_exist():
-    for name in [
-        "manifest.json",
-        "app/index.html",
-        "app/scripts/app.js",
-        "app/styles/style.css",
-        "app/styles/images/icon.svg",
-        "config/iparams.json",
-        "config/requests.json",
-        "README.md",
-    ]:
-        assert (FDK / name).is_file(), name
-
-
-def test_fdk_manifest(fdk_manifest):
-    assert fdk_manifest["platform-version"] == "3.0"
-    sidebar = fdk_manifest["modules"]["support_ticket"]["location"]["ticket_sidebar"]
-    assert sidebar == {"url": "index.html", "icon": "styles/images/icon.svg"}
-    assert (FDK / "app" / sidebar["url"]).is_file()
-    assert (FDK / "app" / sidebar["icon"]).is_file()
-    assert set(fdk_manifest["engines"]) == {"node", "fdk"}
-    assert all(re.fullmatch(r"\d+\.\d+\.\d+", v) for v in fdk_manifest["engines"].values())
-    # every request template used is declared, and every declared one exists
-    templates = _json(FDK / "config" / "requests.json")
-    assert set(fdk_manifest["modules"]["common"]["requests"]) == set(templates)
-
-
-def test_fdk_index_loads_the_app_client_then_the_app():
-    html = (FDK / "app" / "index.html").read_text()
-    client_at = html.index('src="{{{appclient}}}"')
-    assert client_at < html.index('src="scripts/app.js"')
-    assert 'href="styles/style.css"' in html
-
-
-def test_fdk_icon_is_svg():
-    svg = (FDK / "app" / "styles" / "images" / "icon.svg").read_text()
-    assert svg.lstrip().startswith("<svg") and 'xmlns="http://www.w3.org/2000/svg"' in svg
-
-
-def test_fdk_iparams(fdk_manifest):
-    iparams = _json(FDK / "config" / "iparams.json")
-    assert set(iparams) == {"billing_desk_host", "shared_secret", "api_key"}
-    for name, spec in iparams.items():
-        assert spec["display_name"] and spec["description"] and spec["type"], name
-        assert spec["required"] is True
-    assert iparams["shared_secret"]["secure"] is True
-    assert iparams["api_key"]["secure"] is True
-    # FDK substitutes only non-secure iparams into a template's host
-    assert iparams["billing_desk_host"]["secure"] is False
-
-
-def test_fdk_session_template_matches_the_backend():
-    template = _json(FDK / "config" / "requests.json")["createSession"]["schema"]
-    assert template["method"] == "POST"
-    assert template.get("protocol", "https") == "https"
-    assert template["host"] == "<%= iparam.billing_desk_host %>"
-    assert template["path"] == reverse("freshdesk-session")
-    headers = template["headers"]
-    assert headers[SECRET_HEADER] == "<%= iparam.shared_secret %>"
-    assert headers[API_KEY_HEADER] == "<%= iparam.api_key %>"
-    assert headers["Content-Type"] == "application/json"
-
-
-def test_fdk_app_uses_the_backend_paths_and_body_fields():
-    js = (FDK / "app" / "scripts" / "app.js").read_text()
-    assert f'PANEL_PATH = "{reverse("freshdesk-panel")}"' in js
-    assert 'invokeTemplate("createSession"' in js
-    assert 'client.events.on("app.activated"' in js
-    for field in ["agent_id", "domain", "ticket_id", "requester_email"]:
-        assert f"{field}:" in js
-    for key in ['"loggedInUser"', '"ticket"', '"requester"', '"domainName"']:
-        assert f"client.data.get({key})" in js
-    # secrets are never read by the browser
-    assert "shared_secret" not in js and "api_key" not in js
+# The Freshdesk package (source and built archive): test_freshdesk_package.py.

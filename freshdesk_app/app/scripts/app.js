@@ -1,147 +1,420 @@
 /* Billing Desk for Freshdesk (FDK platform 3.0, ticket sidebar).
  *
- * 1. On app.activated: read the logged-in agent, the ticket, the requester and the account
- *    domain from the Freshdesk page.
- * 2. Call the `createSession` request template: Freshworks' proxy adds the shared secret from
- *    the secure iparam and POSTs to Billing Desk's /freshdesk/session/, which looks the agent up
- *    with the Freshdesk API and answers {token, expires_at}.
+ * 1. On app.activated (every ticket the agent opens): read the logged-in agent, the ticket, the
+ *    requester and the account domain from the Freshdesk page.
+ * 2. Find this agent's app session in the frame's localStorage (keyed by account domain and
+ *    agent id). Only when there is none, or less than RENEW_MARGIN_MS of it is left, call the
+ *    `createSession` request template: Freshworks' request proxy adds the shared secret from the
+ *    secure iparam (Authorization header) and POSTs to Billing Desk's /freshdesk/session/, which
+ *    looks the agent up with the Freshdesk API and answers {token, expires_at, expires_in}.
+ *    The proxy allows 50 requests per minute per app per account, so one session serves the
+ *    agent on every ticket for its whole lifetime (APP_SESSION_TTL_SECONDS, 15 minutes).
  * 3. Load the panel from Billing Desk by posting the token (form POST into the panel iframe, so
- *    it never appears in a URL or a log line).
- * 4. Relay the panel's messages: its height (resize the app), a request for a fresh session
- *    when the short-lived token expires, and a public reply to put in the editor. On the panel's
- *    "ready" the frame answers with the ticket (subject and tags choose its investigation card).
- *    A ticket sidebar app opens the reply editor with text through the interface method
- *    client.interface.trigger("click", {id: "reply", text}) ("setValue" on the editor is for
- *    the conversation-editor location only).
+ *    it never appears in a URL or a log line). The token is not tied to a ticket: the ticket id
+ *    travels beside it.
+ * 4. While the app is open, renew the session once shortly before it expires and hand the new
+ *    token to the panel. Nothing runs while the app is closed (app.deactivated stops the timer).
+ * 5. Relay the panel's messages: its height (resize the app), a request for a fresh session
+ *    (answered with the stored session when the panel holds an older one, else one renewal:
+ *    the panel asks only after Billing Desk refused its token), and a public reply to put in
+ *    the editor. On the panel's "ready" the frame answers with the ticket (subject and tags
+ *    choose its investigation card). A ticket sidebar app opens the reply editor with text
+ *    through the interface method client.interface.trigger("click", {id: "reply", text}).
+ *
+ * The shared secret never reaches this frame: only the request proxy reads secure iparams.
+ * Texts follow the agent's Freshdesk language (loggedInUser.contact.language): English, German.
  */
 (function () {
   "use strict";
 
+  // The deployment's Billing Desk URL; `manage.py build_helpdesk_apps` writes it here.
+  var BILLING_DESK_URL = "https://billing-desk.invalid";
   var PANEL_PATH = "/freshdesk/panel/";
-  var client = null;
-  var backendOrigin = "";
-  var context = null;
+  var STORAGE_PREFIX = "billing-desk:freshdesk-session:";
+  // A stored session is reused while more than this is left; renewal happens this long before expiry.
+  var RENEW_MARGIN_MS = 2 * 60 * 1000;
+  // A panel that asks again this soon after a renewal gets the renewed session, not another call.
+  var FORCED_RENEWAL_GAP_MS = 30 * 1000;
+  // A panel loaded with a stored session says "ready"; if it does not, the session was refused
+  // (for example after a role change): renew once and load the panel again.
+  var READY_TIMEOUT_MS = 8000;
 
-  function setStatus(text, isError) {
+  var MESSAGES = {
+    en: {
+      loading: "Loading billing account…",
+      not_verified: "Billing Desk could not verify you%(code)s. Ask your administrator to check the app settings.",
+      helpdesk_down: "Freshdesk's API is not answering Billing Desk right now. Reload the ticket in a minute.",
+      rate_limited: "Freshdesk is limiting how often apps may call out. Reload the ticket in a minute.",
+      unreachable: "Billing Desk is not reachable. Reload the ticket to try again.",
+      no_session: "Billing Desk did not return a session.",
+      reply_failed: "Could not open the reply editor: copy the message from Billing Desk instead."
+    },
+    de: {
+      loading: "Abrechnungskonto wird geladen …",
+      not_verified: "Billing Desk konnte die Anmeldung nicht bestätigen%(code)s. Bitte die App-Einstellungen von der Administration prüfen lassen.",
+      helpdesk_down: "Die Freshdesk-API antwortet Billing Desk gerade nicht. Das Ticket in einer Minute neu laden.",
+      rate_limited: "Freshdesk begrenzt gerade, wie oft Apps Anfragen senden dürfen. Das Ticket in einer Minute neu laden.",
+      unreachable: "Billing Desk ist nicht erreichbar. Zum erneuten Versuch das Ticket neu laden.",
+      no_session: "Billing Desk hat keine Sitzung zurückgegeben.",
+      reply_failed: "Der Antworteditor ließ sich nicht öffnen: Die Nachricht bitte aus Billing Desk kopieren."
+    }
+  };
+
+  var client = null;
+  var backendOrigin = new URL(BILLING_DESK_URL).origin;
+  var context = null;
+  var language = "en";
+  var active = false;
+  var renewalTimer = null;
+  var readyTimer = null;
+  var inflight = null;
+  var inflightKey = "";
+  var lastForcedRenewal = 0;
+  var panelToken = "";
+
+  function text(key, values) {
+    var table = MESSAGES[language] || MESSAGES.en;
+    var template = table[key] || MESSAGES.en[key] || key;
+    return template.replace(/%\((\w+)\)s/g, function (match, name) {
+      return values && values[name] !== undefined ? String(values[name]) : "";
+    });
+  }
+
+  function languageOf(user) {
+    var code = user && user.contact && user.contact.language;
+    var base = String(code || "").toLowerCase().split(/[-_]/)[0];
+    return MESSAGES[base] ? base : "en";
+  }
+
+  function setStatus(message, isError) {
     var status = document.getElementById("status");
-    status.textContent = text;
+    status.textContent = message;
     status.className = isError ? "status error" : "status";
     status.hidden = false;
   }
 
-  function readContext() {
-    return Promise.all([
-      client.data.get("loggedInUser"),
-      client.data.get("ticket"),
-      client.data.get("requester"),
-      client.data.get("domainName"),
-      client.iparams.get("billing_desk_host")
-    ]).then(function (results) {
-      var host = String(results[4].billing_desk_host || "").replace(/^https?:\/\//, "").replace(/\/+$/, "");
-      backendOrigin = "https://" + host;
-      return {
-        agent_id: results[0].loggedInUser.id,
-        ticket_id: results[1].ticket.id,
-        subject: results[1].ticket.subject || "",
-        tags: results[1].ticket.tags || [],
-        requester_email: (results[2].requester && results[2].requester.email) || "",
-        domain: results[3].domainName
-      };
-    });
+  // --- the agent's session in this frame's storage ------------------------------------------
+
+  function storage() {
+    try {
+      return window.localStorage;
+    } catch (ignored) {
+      return null;
+    }
   }
 
-  function createSession() {
+  function storageKey(ctx) {
+    return STORAGE_PREFIX + ctx.domain + ":" + ctx.agent_id;
+  }
+
+  function readStored(ctx) {
+    var store = storage();
+    var raw = null;
+    try {
+      raw = store ? store.getItem(storageKey(ctx)) : null;
+    } catch (ignored) {
+      raw = null;
+    }
+    if (!raw) {
+      return null;
+    }
+    var session = null;
+    try {
+      session = JSON.parse(raw);
+    } catch (ignored) {
+      return null;
+    }
+    // Never another agent's or another account's session, whatever the key says.
+    if (!session || typeof session.token !== "string" || typeof session.expires !== "number" ||
+        session.domain !== ctx.domain || String(session.agent_id) !== String(ctx.agent_id)) {
+      return null;
+    }
+    return session;
+  }
+
+  function writeStored(ctx, session) {
+    var store = storage();
+    try {
+      if (store) {
+        store.setItem(storageKey(ctx), JSON.stringify(session));
+      }
+    } catch (ignored) {
+      // Storage full or blocked: the session still serves this frame from memory.
+    }
+  }
+
+  function forgetStored(ctx) {
+    var store = storage();
+    try {
+      if (store) {
+        store.removeItem(storageKey(ctx));
+      }
+    } catch (ignored) {
+      // nothing stored to forget
+    }
+  }
+
+  function usable(session) {
+    return Boolean(session) && session.expires - Date.now() > RENEW_MARGIN_MS;
+  }
+
+  // --- the one proxy call ----------------------------------------------------------------------
+
+  function createSession(ctx) {
     return client.request
       .invokeTemplate("createSession", {
         body: JSON.stringify({
-          agent_id: context.agent_id,
-          domain: context.domain,
-          ticket_id: context.ticket_id,
-          requester_email: context.requester_email
+          agent_id: ctx.agent_id,
+          domain: ctx.domain,
+          ticket_id: ctx.ticket_id,
+          requester_email: ctx.requester_email
         })
       })
       .then(function (data) {
-        var session = JSON.parse(data.response);
-        if (!session.token) {
-          throw new Error("Billing Desk did not return a session.");
+        var answer = JSON.parse(data.response);
+        if (!answer || typeof answer.token !== "string" || !answer.token) {
+          throw new Error(text("no_session"));
         }
+        // The lifetime counts from now on this browser's clock, so a skewed clock cannot keep
+        // an expired token in use or renew a fresh one early.
+        var lifetime = typeof answer.expires_in === "number" && answer.expires_in > 0
+          ? answer.expires_in * 1000
+          : Date.parse(answer.expires_at) - Date.now();
+        var session = {
+          token: answer.token,
+          expires_at: answer.expires_at,
+          expires: Date.now() + (lifetime > 0 ? lifetime : 0),
+          domain: ctx.domain,
+          agent_id: ctx.agent_id
+        };
+        writeStored(ctx, session);
         return session;
       });
   }
 
-  function loadPanel(session) {
+  function renew(ctx) {
+    var key = storageKey(ctx);
+    if (inflight && inflightKey === key) {
+      return inflight;
+    }
+    inflightKey = key;
+    inflight = createSession(ctx).then(
+      function (session) {
+        inflight = null;
+        return session;
+      },
+      function (error) {
+        inflight = null;
+        if (error && error.status === 401) {
+          forgetStored(ctx);
+        }
+        throw error;
+      }
+    );
+    return inflight;
+  }
+
+  function ensureSession(ctx) {
+    var stored = readStored(ctx);
+    if (usable(stored)) {
+      return Promise.resolve({ session: stored, reused: true });
+    }
+    return renew(ctx).then(function (session) {
+      return { session: session, reused: false };
+    });
+  }
+
+  // --- the panel ---------------------------------------------------------------------------------
+
+  function panelFrame() {
+    return document.getElementById("panel");
+  }
+
+  function postToPanel(message) {
+    var frame = panelFrame();
+    if (frame && frame.contentWindow) {
+      frame.contentWindow.postMessage(message, backendOrigin);
+    }
+  }
+
+  function sendSession(session) {
+    panelToken = session.token;
+    postToPanel({ type: "billing-desk:session", token: session.token, expires_at: session.expires_at });
+  }
+
+  function loadPanel(ctx, session, reused) {
     var form = document.getElementById("panel-entry");
-    var frame = document.getElementById("panel");
-    form.action = backendOrigin + PANEL_PATH;
+    var frame = panelFrame();
+    form.action = BILLING_DESK_URL + PANEL_PATH;
     form.elements.token.value = session.token;
-    form.elements.ticket_id.value = context.ticket_id;
-    form.elements.requester_email.value = context.requester_email;
+    form.elements.ticket_id.value = ctx.ticket_id;
+    form.elements.requester_email.value = ctx.requester_email;
     frame.hidden = false;
     form.submit();
     form.elements.token.value = "";
+    panelToken = session.token;
     document.getElementById("status").hidden = true;
+    clearTimeout(readyTimer);
+    readyTimer = null;
+    if (reused) {
+      readyTimer = setTimeout(function () {
+        readyTimer = null;
+        if (active && context === ctx) {
+          forgetStored(ctx);
+          renew(ctx).then(function (fresh) {
+            if (active && context === ctx) {
+              loadPanel(ctx, fresh, false);
+              scheduleRenewal(ctx, fresh);
+            }
+          }, showError);
+        }
+      }, READY_TIMEOUT_MS);
+    }
+  }
+
+  function scheduleRenewal(ctx, session) {
+    clearTimeout(renewalTimer);
+    renewalTimer = null;
+    if (!active) {
+      return;
+    }
+    var delay = Math.max(0, session.expires - RENEW_MARGIN_MS - Date.now());
+    renewalTimer = setTimeout(function () {
+      renewalTimer = null;
+      if (!active || context !== ctx) {
+        return;
+      }
+      ensureSession(ctx).then(function (result) {
+        if (active && context === ctx) {
+          sendSession(result.session);
+          scheduleRenewal(ctx, result.session);
+        }
+      }, function () {
+        // The panel asks for a session itself when Billing Desk refuses the old one.
+      });
+    }, delay);
   }
 
   function describe(error) {
     if (error && error.status === 401) {
       var body = {};
-      try { body = JSON.parse(error.response || "{}"); } catch (ignored) { body = {}; }
-      var code = body.error && body.error.code ? " (" + body.error.code + ")" : "";
-      return "Billing Desk could not verify you" + code + ". Ask your administrator to check the app settings.";
+      try {
+        body = JSON.parse(error.response || "{}");
+      } catch (ignored) {
+        body = {};
+      }
+      var code = body && body.error && body.error.code ? " (" + body.error.code + ")" : "";
+      return text("not_verified", { code: code });
+    }
+    if (error && error.status === 429) {
+      return text("rate_limited");
     }
     if (error && error.status === 503) {
-      return "Freshdesk's API is not answering Billing Desk right now. Reload the ticket in a minute.";
+      return text("helpdesk_down");
     }
-    return "Billing Desk is not reachable. Reload the ticket to try again.";
+    return text("unreachable");
+  }
+
+  function showError(error) {
+    setStatus(describe(error), true);
+  }
+
+  function refreshSession() {
+    var ctx = context;
+    if (!ctx) {
+      return;
+    }
+    var stored = readStored(ctx);
+    var now = Date.now();
+    // The panel holds an older token than the one stored (renewed on another ticket or in
+    // another tab): the stored one serves. The panel asks with the stored token only after
+    // Billing Desk refused it, so then the session is renewed, once.
+    if (usable(stored) && (stored.token !== panelToken || now - lastForcedRenewal < FORCED_RENEWAL_GAP_MS)) {
+      sendSession(stored);
+      return;
+    }
+    lastForcedRenewal = now;
+    forgetStored(ctx);
+    renew(ctx).then(function (session) {
+      sendSession(session);
+      scheduleRenewal(ctx, session);
+    }, showError);
   }
 
   function onMessage(event) {
     if (event.origin !== backendOrigin || !event.data || typeof event.data !== "object") {
       return;
     }
-    var frame = document.getElementById("panel");
+    var frame = panelFrame();
     if (event.data.type === "billing-desk:height" && typeof event.data.height === "number") {
       var height = Math.max(200, Math.min(2000, Math.round(event.data.height)));
       frame.style.height = height + "px";
       client.instance.resize({ height: String(height) + "px" });
     } else if (event.data.type === "billing-desk:ready" && context) {
-      frame.contentWindow.postMessage(
-        {
-          type: "billing-desk:context",
-          ticket_id: context.ticket_id,
-          requester_email: context.requester_email,
-          subject: context.subject,
-          tags: context.tags,
-          capabilities: ["reply"]
-        },
-        backendOrigin
-      );
+      clearTimeout(readyTimer);
+      readyTimer = null;
+      postToPanel({
+        type: "billing-desk:context",
+        ticket_id: context.ticket_id,
+        requester_email: context.requester_email,
+        subject: context.subject,
+        tags: context.tags,
+        capabilities: ["reply"]
+      });
     } else if (event.data.type === "billing-desk:reply" && typeof event.data.text === "string") {
       client.interface.trigger("click", { id: "reply", text: event.data.text }).catch(function () {
-        setStatus("Could not open the reply editor: copy the message from Billing Desk instead.", true);
+        setStatus(text("reply_failed"), true);
       });
     } else if (event.data.type === "billing-desk:refresh-session") {
-      createSession().then(function (session) {
-        frame.contentWindow.postMessage(
-          { type: "billing-desk:session", token: session.token, expires_at: session.expires_at },
-          backendOrigin
-        );
-      }, function (error) {
-        setStatus(describe(error), true);
-      });
+      refreshSession();
     }
   }
 
+  // --- lifecycle -----------------------------------------------------------------------------------
+
+  function readContext() {
+    return Promise.all([
+      client.data.get("loggedInUser"),
+      client.data.get("ticket"),
+      client.data.get("requester"),
+      client.data.get("domainName")
+    ]).then(function (results) {
+      var user = results[0].loggedInUser;
+      language = languageOf(user);
+      document.documentElement.lang = language;
+      return {
+        agent_id: user.id,
+        ticket_id: results[1].ticket.id,
+        subject: results[1].ticket.subject || "",
+        tags: results[1].ticket.tags || [],
+        requester_email: (results[2].requester && results[2].requester.email) || "",
+        domain: String(results[3].domainName || "").toLowerCase()
+      };
+    });
+  }
+
   function start() {
-    readContext()
+    active = true;
+    return readContext()
       .then(function (ctx) {
         context = ctx;
-        return createSession();
+        setStatus(text("loading"), false);
+        return ensureSession(ctx).then(function (result) {
+          if (context === ctx && active) {
+            loadPanel(ctx, result.session, result.reused);
+            scheduleRenewal(ctx, result.session);
+          }
+        });
       })
-      .then(loadPanel)
-      .catch(function (error) {
-        setStatus(describe(error), true);
-      });
+      .catch(showError);
+  }
+
+  function stop() {
+    active = false;
+    clearTimeout(renewalTimer);
+    clearTimeout(readyTimer);
+    renewalTimer = null;
+    readyTimer = null;
   }
 
   // index.html loads the app client and this script at the end of <body>: the DOM is ready.
@@ -149,5 +422,6 @@
   app.initialized().then(function (initializedClient) {
     client = initializedClient;
     client.events.on("app.activated", start);
+    client.events.on("app.deactivated", stop);
   });
 })();
