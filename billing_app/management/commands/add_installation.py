@@ -124,7 +124,8 @@ class Command(BaseCommand):
         base = settings.PUBLIC_BASE_URL
         if connector == "zendesk":
             self.stdout.write(
-                f"Sidebar URL for the app manifest (signed URLs on): {base}/zendesk/sidebar/"
+                f"The app's signed sidebar location is {base}/zendesk/sidebar/: "
+                "`manage.py build_helpdesk_apps --only zendesk` writes the archive to upload."
             )
         else:
             self.stdout.write(
