@@ -28,3 +28,10 @@ urlpatterns += [
     path("reports/monthly/", _dashboard.monthly_report_redirect, name="report-monthly-pick"),
     path("reports/monthly/<str:month>/", _dashboard.monthly_report_page, name="report-monthly"),
 ]
+
+# The panel's JavaScript catalog, one cacheable URL per language (web/i18n.py; issue 16).
+from . import i18n as _i18n  # noqa: E402
+
+urlpatterns += [
+    path("jsi18n/<str:lang>/", _i18n.js_catalog, name="js-catalog"),
+]
