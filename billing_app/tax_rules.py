@@ -23,6 +23,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.utils.translation import gettext, gettext_noop
+
 from .errors import ValidationFailed
 
 # --- EU VAT: the number after the country prefix, per member state (and XI, Northern Ireland).
@@ -186,55 +188,111 @@ def _mx_rfc(value: str) -> str | None:
 @dataclass(frozen=True)
 class TaxIdType:
     type: str
-    label: str
-    example: str  # what a valid value looks like, for the agent
+    label_words: str  # in English (the catalog's source); ``label`` in the active language
+    example_words: str  # what a valid value looks like, for the agent (English)
     normalise: Callable[[str], str | None]
     keep_dashes: bool = False
+
+    @property
+    def label(self) -> str:
+        return gettext(self.label_words)
+
+    @property
+    def example(self) -> str:
+        return gettext(self.example_words)
 
 
 TAX_ID_TYPES: dict[str, TaxIdType] = {
     t.type: t
     for t in (
         TaxIdType(
-            "eu_vat", "EU VAT number", "a country prefix and number, e.g. DE123456789", _eu_vat
+            "eu_vat",
+            gettext_noop("EU VAT number"),
+            gettext_noop("a country prefix and number, e.g. DE123456789"),
+            _eu_vat,
         ),
-        TaxIdType("gb_vat", "UK VAT number", "GB and 9 or 12 digits, e.g. GB980780684", _gb_vat),
+        TaxIdType(
+            "gb_vat",
+            gettext_noop("UK VAT number"),
+            gettext_noop("GB and 9 or 12 digits, e.g. GB980780684"),
+            _gb_vat,
+        ),
         TaxIdType(
             "au_abn",
-            "Australian Business Number",
-            "11 digits with a valid ABN checksum, e.g. 51824753556",
+            gettext_noop("Australian Business Number"),
+            gettext_noop("11 digits with a valid ABN checksum, e.g. 51824753556"),
             _au_abn,
         ),
         TaxIdType(
             "us_ein",
-            "US Employer Identification Number",
-            "9 digits, e.g. 12-3456789",
+            gettext_noop("US Employer Identification Number"),
+            gettext_noop("9 digits, e.g. 12-3456789"),
             _us_ein,
             keep_dashes=True,
         ),
-        TaxIdType("ca_bn", "Canadian Business Number", "9 digits, e.g. 123456789", _ca_bn),
-        TaxIdType("ca_gst_hst", "Canadian GST/HST number", "e.g. 123456789RT0002", _ca_gst_hst),
+        TaxIdType(
+            "ca_bn",
+            gettext_noop("Canadian Business Number"),
+            gettext_noop("9 digits, e.g. 123456789"),
+            _ca_bn,
+        ),
+        TaxIdType(
+            "ca_gst_hst",
+            gettext_noop("Canadian GST/HST number"),
+            gettext_noop("e.g. 123456789RT0002"),
+            _ca_gst_hst,
+        ),
         TaxIdType(
             "in_gst",
-            "Indian GSTIN",
-            "15 characters with a valid check character, e.g. 27AAPFU0939F1ZV",
+            gettext_noop("Indian GSTIN"),
+            gettext_noop("15 characters with a valid check character, e.g. 27AAPFU0939F1ZV"),
             _in_gst,
         ),
-        TaxIdType("ch_vat", "Swiss VAT number", "e.g. CHE-116.281.710 MWST", _ch_vat),
-        TaxIdType("no_vat", "Norwegian VAT number", "9 digits and MVA, e.g. 974760673MVA", _no_vat),
-        TaxIdType("jp_cn", "Japanese corporate number", "13 digits, e.g. 7000012050002", _jp_cn),
-        TaxIdType("nz_gst", "New Zealand GST number", "8 or 9 digits, e.g. 123456789", _nz_gst),
+        TaxIdType(
+            "ch_vat",
+            gettext_noop("Swiss VAT number"),
+            gettext_noop("e.g. CHE-116.281.710 MWST"),
+            _ch_vat,
+        ),
+        TaxIdType(
+            "no_vat",
+            gettext_noop("Norwegian VAT number"),
+            gettext_noop("9 digits and MVA, e.g. 974760673MVA"),
+            _no_vat,
+        ),
+        TaxIdType(
+            "jp_cn",
+            gettext_noop("Japanese corporate number"),
+            gettext_noop("13 digits, e.g. 7000012050002"),
+            _jp_cn,
+        ),
+        TaxIdType(
+            "nz_gst",
+            gettext_noop("New Zealand GST number"),
+            gettext_noop("8 or 9 digits, e.g. 123456789"),
+            _nz_gst,
+        ),
         TaxIdType(
             "za_vat",
-            "South African VAT number",
-            "10 digits starting with 4, e.g. 4123456789",
+            gettext_noop("South African VAT number"),
+            gettext_noop("10 digits starting with 4, e.g. 4123456789"),
             _za_vat,
         ),
-        TaxIdType("sg_gst", "Singaporean GST number", "e.g. M12345678X", _sg_gst),
         TaxIdType(
-            "ae_trn", "UAE Tax Registration Number", "15 digits, e.g. 123456789012345", _ae_trn
+            "sg_gst",
+            gettext_noop("Singaporean GST number"),
+            gettext_noop("e.g. M12345678X"),
+            _sg_gst,
         ),
-        TaxIdType("mx_rfc", "Mexican RFC", "e.g. ABC010203AB9", _mx_rfc),
+        TaxIdType(
+            "ae_trn",
+            gettext_noop("UAE Tax Registration Number"),
+            gettext_noop("15 digits, e.g. 123456789012345"),
+            _ae_trn,
+        ),
+        TaxIdType(
+            "mx_rfc", gettext_noop("Mexican RFC"), gettext_noop("e.g. ABC010203AB9"), _mx_rfc
+        ),
     )
 }
 
@@ -254,7 +312,8 @@ def tax_id_normalize(*, tax_type: str, value: str) -> str:
     spec = TAX_ID_TYPES.get(tax_type or "")
     if spec is None:
         raise ValidationFailed(
-            f"Unsupported tax id type; use one of {', '.join(TAX_ID_TYPES)}.",
+            gettext("Unsupported tax id type; use one of %(types)s.")
+            % {"types": ", ".join(TAX_ID_TYPES)},
             code="unsupported_tax_id_type",
             details={"field": "type", "supported": list(TAX_ID_TYPES)},
         )
@@ -264,7 +323,8 @@ def tax_id_normalize(*, tax_type: str, value: str) -> str:
     canonical = spec.normalise(compact) if compact else None
     if canonical is None:
         raise ValidationFailed(
-            f"Not a valid {tax_type} number: expected {spec.example}.",
+            gettext("Not a valid %(type)s number: expected %(example)s.")
+            % {"type": tax_type, "example": spec.example},
             code="invalid_tax_id",
             details={"field": "value", "type": tax_type, "example": spec.example},
         )
@@ -297,7 +357,7 @@ def billing_address_validate(address: Mapping[str, Any]) -> dict[str, str]:
     unknown = sorted(set(address) - set(ADDRESS_FIELDS))
     if unknown:
         raise ValidationFailed(
-            f"Unknown address fields: {', '.join(unknown)}.",
+            gettext("Unknown address fields: %(fields)s.") % {"fields": ", ".join(unknown)},
             code="invalid_address",
             details={"fields": unknown},
         )
@@ -305,7 +365,7 @@ def billing_address_validate(address: Mapping[str, Any]) -> dict[str, str]:
     country = clean.get("country", "").upper()
     if country and not re.fullmatch(r"[A-Z]{2}", country):
         raise ValidationFailed(
-            "country must be a two-letter ISO 3166 code such as DE.",
+            gettext("country must be a two-letter ISO 3166 code such as DE."),
             code="invalid_address",
             details={"field": "country"},
         )
@@ -315,7 +375,8 @@ def billing_address_validate(address: Mapping[str, Any]) -> dict[str, str]:
     pattern = _POSTAL_CODES.get(country)
     if postal and pattern and not re.fullmatch(pattern, postal):
         raise ValidationFailed(
-            f"{clean['postal_code']!r} is not a postal code of {country}.",
+            gettext("%(postal_code)s is not a postal code of %(country)s.")
+            % {"postal_code": repr(clean["postal_code"]), "country": country},
             code="invalid_postal_code",
             details={"field": "postal_code", "country": country},
         )

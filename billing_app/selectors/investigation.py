@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import Q
+from django.utils.translation import gettext, ngettext
 
 from ..catalog import ActionKind
 from ..errors import NotFound
@@ -38,6 +39,8 @@ from ..models import (
 )
 from ..money import format_money, money_json
 from ..playbook import interval_word, onboarding_follow_up
+from ..vocabulary import in_sentence
+from .context.subscription_state import short_date_words
 from .payments import charge_method_label
 from .plans import plan_options
 
@@ -48,7 +51,7 @@ RECENT_CHARGES = 8
 def _customer(workspace: Workspace, customer_id: str) -> MirrorCustomer:
     customer = MirrorCustomer.objects.filter(workspace=workspace, stripe_id=customer_id).first()
     if customer is None:
-        raise NotFound("No such billing customer.", code="customer_not_found")
+        raise NotFound(gettext("No such billing customer."), code="customer_not_found")
     return customer
 
 
@@ -61,11 +64,15 @@ def _not_refundable(charge: MirrorCharge, refundable: int, *, now: datetime, win
     created = charge.created or now
     age_days = math.ceil((now - created).total_seconds() / 86400)
     if charge.disputed:
-        return "Disputed: the customer's bank decides this payment's outcome."
+        return gettext("Disputed: the customer's bank decides this payment's outcome.")
     if created < now - timedelta(days=window):
-        return f"Made {age_days} days ago, outside the {window}-day refund window."
+        return ngettext(
+            "Made %(age)d day ago, outside the %(window)d-day refund window.",
+            "Made %(age)d days ago, outside the %(window)d-day refund window.",
+            age_days,
+        ) % {"age": age_days, "window": window}
     if refundable <= 0:
-        return "Already refunded in full."
+        return gettext("Already refunded in full.")
     return ""
 
 
@@ -104,7 +111,7 @@ def refund_eligibility(
             {
                 "charge_id": charge.stripe_id,
                 "date": created.date().isoformat(),
-                "date_display": f"{created:%b} {created.day}, {created.year}",
+                "date_display": short_date_words(created),
                 "amount": money_json(charge.amount, charge.currency),
                 "refunded": money_json(charge.amount_refunded, charge.currency),
                 "refundable": money_json(0 if why_not else refundable, charge.currency),
@@ -115,7 +122,12 @@ def refund_eligibility(
                 "description": charge.description,
                 "eligible": not why_not,
                 "days_left": max(0, left) if not why_not else 0,
-                "window_display": f"{max(0, left)} of {window} days left" if not why_not else "",
+                "window_display": ngettext(
+                    "%(left)d of %(window)d day left", "%(left)d of %(window)d days left", window
+                )
+                % {"left": max(0, left), "window": window}
+                if not why_not
+                else "",
                 "reason": why_not,
             }
         )
@@ -130,24 +142,40 @@ def refund_eligibility(
         "threshold": threshold,
         "days": days,
         "reached": reached,
-        "display": f"{count} refund{'s' if count != 1 else ''} in the last {days} days "
-        + (
-            f"— a refund pattern (from {threshold}): any refund goes to Manager review."
+        "display": (
+            ngettext(
+                "%(count)d refund in the last %(days)d days — a refund pattern (from "
+                "%(threshold)d): any refund goes to Manager review.",
+                "%(count)d refunds in the last %(days)d days — a refund pattern (from "
+                "%(threshold)d): any refund goes to Manager review.",
+                count,
+            )
             if reached
-            else f"(a refund pattern starts at {threshold})."
-        ),
+            else ngettext(
+                "%(count)d refund in the last %(days)d days (a refund pattern starts at "
+                "%(threshold)d).",
+                "%(count)d refunds in the last %(days)d days (a refund pattern starts at "
+                "%(threshold)d).",
+                count,
+            )
+        )
+        % {"count": count, "days": days, "threshold": threshold},
     }
     eligible = [r for r in rows if r["eligible"]]
     proposed = eligible[0] if eligible else None
     if proposed is not None:
-        summary = (
-            f"Eligible: {proposed['refundable']['display']} can be refunded on the payment of "
-            f"{proposed['date_display']} ({proposed['window_display']} in the refund window)."
-        )
+        summary = gettext(
+            "Eligible: %(amount)s can be refunded on the payment of %(date)s "
+            "(%(left)s in the refund window)."
+        ) % {
+            "amount": proposed["refundable"]["display"],
+            "date": proposed["date_display"],
+            "left": proposed["window_display"],
+        }
     elif rows:
-        summary = f"Not eligible: {rows[0]['reason'][0].lower()}{rows[0]['reason'][1:]}"
+        summary = gettext("Not eligible: %(reason)s") % {"reason": in_sentence(rows[0]["reason"])}
     else:
-        summary = "No payments to refund."
+        summary = gettext("No payments to refund.")
     return {
         "customer_id": customer_id,
         "window_days": window,
@@ -157,7 +185,7 @@ def refund_eligibility(
         "summary": summary,
         "action": {
             "kind": ActionKind.ISSUE_REFUND.value,
-            "label": "Refund",
+            "label": gettext("Refund"),
             "params": {
                 "charge_id": proposed["charge_id"],
                 "amount": proposed["refundable"]["amount"],
@@ -291,9 +319,9 @@ def plan_change_options(*, workspace: Workspace, customer_id: str) -> Obj:
                 **plan,
                 "direction": direction,
                 "difference": difference,
-                "effect": "Takes effect now; the prorated difference is invoiced today."
+                "effect": gettext("Takes effect now; the prorated difference is invoiced today.")
                 if direction == "upgrade"
-                else "Takes effect at the next renewal; nothing is charged now.",
+                else gettext("Takes effect at the next renewal; nothing is charged now."),
                 "follow_up": onboarding_follow_up(
                     customer=name, new_plan=plan["name"], features=plan["features"]
                 )

@@ -9,7 +9,11 @@ Correcting the details and resending go through the ``send_tax_invoice`` action.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
+
+from babel.numbers import format_decimal
+from django.utils.translation import gettext, gettext_noop, to_locale
 
 from ..errors import NotFound
 from ..models import (
@@ -19,36 +23,49 @@ from ..models import (
     MirrorSubscription,
     Workspace,
 )
-from ..money import money_json
+from ..money import money_json, money_language
 from ..playbook import invoice_period
 from ..tax_rules import ADDRESS_FIELDS, TAX_ID_TYPES, tax_id_types, tax_invoice_missing
+from ..vocabulary import Labels
 
 Obj = dict[str, Any]
 RECENT_INVOICES = 12
 
 # What a tax invoice lacks (``tax_rules.tax_invoice_missing``), in an agent's words.
-MISSING_LABELS = {
-    "line1": "street address",
-    "city": "city",
-    "postal_code": "postal code",
-    "country": "country",
-    "tax_id": "tax ID (such as a VAT number)",
-}
+MISSING_LABELS = Labels(
+    {
+        "line1": gettext_noop("street address"),
+        "city": gettext_noop("city"),
+        "postal_code": gettext_noop("postal code"),
+        "country": gettext_noop("country"),
+        "tax_id": gettext_noop("tax ID (such as a VAT number)"),
+    }
+)
 
 
 def missing_words(missing: list[str]) -> str:
     """``["line1", "postal_code", "tax_id"]`` → ``"Missing: street address, postal code and
     tax ID (such as a VAT number)."``; ``""`` when nothing is missing."""
-    labels = [MISSING_LABELS.get(m, m.replace("_", " ")) for m in missing]
+    labels = [MISSING_LABELS.get(m) or m.replace("_", " ") for m in missing]
     if not labels:
         return ""
-    listed = labels[0] if len(labels) == 1 else f"{', '.join(labels[:-1])} and {labels[-1]}"
-    return f"Missing: {listed}."
+    listed = (
+        labels[0]
+        if len(labels) == 1
+        else gettext("%(items)s and %(last)s")
+        % {"items": ", ".join(labels[:-1]), "last": labels[-1]}
+    )
+    return gettext("Missing: %(items)s.") % {"items": listed}
 
 
 def _percent(value: Any) -> str:
+    """``19.0`` → ``19``, ``8.875`` → ``8.875`` (German ``8,875``)."""
     text = f"{value}"
-    return text[:-2] if text.endswith(".0") else text
+    text = text[:-2] if text.endswith(".0") else text
+    language = money_language()
+    if language is None:
+        return text
+    return str(format_decimal(Decimal(text), locale=to_locale(language)))
 
 
 def tax_jurisdiction(*, workspace: Workspace, customer: MirrorCustomer, address: Obj) -> Obj:
@@ -63,7 +80,7 @@ def tax_jurisdiction(*, workspace: Workspace, customer: MirrorCustomer, address:
             if not isinstance(rate, dict) or rate.get("id") in seen:
                 continue
             seen.add(str(rate.get("id")))
-            name = rate.get("description") or rate.get("display_name") or "Tax"
+            name = rate.get("description") or rate.get("display_name") or gettext("Tax")
             percent = rate.get("percentage")
             rates.append(
                 {
@@ -72,19 +89,26 @@ def tax_jurisdiction(*, workspace: Workspace, customer: MirrorCustomer, address:
                     "country": rate.get("country") or "",
                     "state": rate.get("state") or "",
                     "inclusive": bool(rate.get("inclusive")),
-                    "display": f"{name} {_percent(percent)}%"
-                    + (" (included in the price)" if rate.get("inclusive") else "")
+                    "display": (
+                        gettext("%(name)s %(percent)s%% (included in the price)")
+                        if rate.get("inclusive")
+                        else gettext("%(name)s %(percent)s%%")
+                    )
+                    % {"name": name, "percent": _percent(percent)}
                     if percent is not None
                     else name,
                 }
             )
     country = str(address.get("country") or (rates[0]["country"] if rates else "")).upper()
-    exempt = {"exempt": "Tax exempt", "reverse": "Reverse charge (the customer accounts for VAT)"}
+    exempt = {
+        "exempt": gettext("Tax exempt"),
+        "reverse": gettext("Reverse charge (the customer accounts for VAT)"),
+    }
     return {
         "country": country,
         "state": address.get("state") or "",
         "tax_rates": rates,
-        "treatment": exempt.get(customer.tax_exempt, "Taxed"),
+        "treatment": exempt.get(customer.tax_exempt, gettext("Taxed")),
     }
 
 
@@ -96,7 +120,7 @@ def _address_display(address: Obj) -> str:
 def customer_tax_details(*, workspace: Workspace, customer_id: str) -> Obj:
     customer = MirrorCustomer.objects.filter(workspace=workspace, stripe_id=customer_id).first()
     if customer is None:
-        raise NotFound("No such billing customer.", code="customer_not_found")
+        raise NotFound(gettext("No such billing customer."), code="customer_not_found")
     address = {k: (customer.address or {}).get(k) or "" for k in ADDRESS_FIELDS}
     tax_ids = [
         {
@@ -128,7 +152,7 @@ def customer_tax_details(*, workspace: Workspace, customer_id: str) -> Obj:
         "address": address,
         "address_display": _address_display(address),
         "missing": (missing := tax_invoice_missing(address=address, tax_ids=tax_ids)),
-        "missing_labels": [MISSING_LABELS.get(m, m.replace("_", " ")) for m in missing],
+        "missing_labels": [MISSING_LABELS.get(m) or m.replace("_", " ") for m in missing],
         "missing_display": missing_words(missing),
         "jurisdiction": tax_jurisdiction(workspace=workspace, customer=customer, address=address),
         "invoices": [

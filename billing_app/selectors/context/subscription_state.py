@@ -97,6 +97,18 @@ def date_words(value: date | datetime | None) -> str:
     return str(format_date(the_day, format="long", locale=to_locale(language)))
 
 
+def short_date_words(value: date | datetime | None) -> str:
+    """``Mar 1, 2026`` (English); in another active language CLDR's medium date
+    (German ``01.03.2026``)."""
+    if value is None:
+        return ""
+    language = money_language()
+    if language is None:
+        return f"{value:%b} {value.day}, {value.year}"
+    the_day = value.date() if isinstance(value, datetime) else value
+    return str(format_date(the_day, format="medium", locale=to_locale(language)))
+
+
 def subscription_state(facts: SubscriptionFacts) -> str:
     """``canceled``, ``paused``, ``ending``, else Stripe's status (the module docstring)."""
     if facts.status in ENDED_STATUSES:
