@@ -51,6 +51,43 @@ def test_builds_the_zendesk_archive_for_the_deployment_and_prints_its_path(tmp_p
     assert "parameters" not in manifest
 
 
+def test_builds_both_archives_and_prints_each_path(tmp_path):
+    printed = build(public_url="https://billing.acme.example", output_dir=str(tmp_path))
+
+    assert printed == [str(tmp_path / ZENDESK_ZIP), str(tmp_path / FRESHDESK_ZIP)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([ZENDESK_ZIP, FRESHDESK_ZIP])
+    for name in (ZENDESK_ZIP, FRESHDESK_ZIP):
+        with zipfile.ZipFile(tmp_path / name) as archive:
+            assert archive.testzip() is None
+            contents = {info.filename: archive.read(info) for info in archive.infolist()}
+        if name == ZENDESK_ZIP:  # the author (kept from the source without a setting) aside
+            manifest = json.loads(contents["manifest.json"])
+            manifest.pop("author")
+            contents["manifest.json"] = json.dumps(manifest).encode()
+        blob = b"".join(contents.values())
+        # the deployment's host is in each package, the source's example host in neither
+        assert b"billing.acme.example" in blob
+        assert b"billing-desk.example.com" not in blob
+
+
+def test_only_freshdesk_builds_the_freshdesk_archive(tmp_path):
+    printed = build(
+        public_url="https://billing.acme.example", output_dir=str(tmp_path), only="freshdesk"
+    )
+    assert printed == [str(tmp_path / FRESHDESK_ZIP)]
+    assert [p.name for p in tmp_path.iterdir()] == [FRESHDESK_ZIP]
+
+
+def test_a_url_one_helpdesk_refuses_writes_neither_archive(tmp_path):
+    # an IP address is a valid https URL for Zendesk, but Freshworks templates need a domain
+    out_dir = tmp_path / "dist"
+    with pytest.raises(CommandError) as error:
+        build(public_url="https://203.0.113.7", output_dir=str(out_dir))
+    assert "Freshdesk package:" in str(error.value)
+    assert "Nothing was written." in str(error.value)
+    assert not out_dir.exists()
+
+
 def test_the_url_defaults_to_the_public_base_url_setting(tmp_path, settings):
     settings.PUBLIC_BASE_URL = "https://desk.globex.example:8443"
 

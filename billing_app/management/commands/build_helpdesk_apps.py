@@ -88,7 +88,7 @@ class Command(BaseCommand):
             for helpdesk in [only] if only else HELPDESKS:
                 try:
                     built.append(Path(builders[helpdesk](Path(staging))))
-                except PackageError as exc:
+                except ValueError as exc:  # each builder's PackageError is a ValueError
                     raise CommandError(
                         f"{helpdesk.capitalize()} package: {exc} Nothing was written."
                     ) from None
