@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext
+
 from ...models import MirrorInvoice, MirrorInvoiceLine
 from ...money import format_money, money_json
 from .lines import LineCatalog, Recurring, line_kind, plural
@@ -22,29 +24,57 @@ def _plan_change(new: Recurring, old: Recurring, currency: str, interval: str) -
     return {
         "kind": "plan_change",
         "amount": money_json(new.amount - old.amount, currency),
-        "explanation": f"the plan changed from {old.name} to {new.name}: "
-        f"{format_money(new.amount, currency)} {interval} instead of "
-        f"{format_money(old.amount, currency)}",
+        "explanation": gettext(
+            "the plan changed from %(old)s to %(new)s: %(amount)s %(interval)s instead of "
+            "%(old_amount)s"
+        )
+        % {
+            "old": old.name,
+            "new": new.name,
+            "amount": format_money(new.amount, currency),
+            "interval": interval,
+            "old_amount": format_money(old.amount, currency),
+        },
     }
 
 
 def _seats(new: Recurring, old: Recurring, currency: str, interval: str, told: bool) -> Obj:
     """A seat count change; ``told`` when a proration group already said when and how."""
-    verb = "added" if new.quantity > old.quantity else "removed"
     change = abs(new.quantity - old.quantity)
-    what = (
-        ""
-        if told
-        else f"{plural(change, 'seat')} {verb} on {new.name} ({old.quantity} → {new.quantity}): "
+    words = {
+        "seats": plural(change, "seat"),
+        "name": new.name,
+        "old_q": old.quantity,
+        "new_q": new.quantity,
+        "interval": interval,
+        "all_seats": plural(new.quantity, "seat"),
+        "amount": format_money(new.amount, currency),
+        "old_amount": format_money(old.amount, currency),
+    }
+    charge = (
+        gettext(
+            "the %(interval)s charge for %(all_seats)s is %(amount)s instead of %(old_amount)s "
+            "for %(old_q)d"
+        )
+        % words
     )
+    if told:
+        explanation = charge
+    elif new.quantity > old.quantity:
+        explanation = gettext("%(seats)s added on %(name)s (%(old_q)d → %(new_q)d): %(charge)s") % {
+            **words,
+            "charge": charge,
+        }
+    else:
+        explanation = gettext(
+            "%(seats)s removed on %(name)s (%(old_q)d → %(new_q)d): %(charge)s"
+        ) % {**words, "charge": charge}
     return {
         "kind": "seats",
         "amount": money_json(new.amount - old.amount, currency),
         "from_quantity": old.quantity,
         "to_quantity": new.quantity,
-        "explanation": what + f"the {interval} charge for {plural(new.quantity, 'seat')} is "
-        f"{format_money(new.amount, currency)} instead of "
-        f"{format_money(old.amount, currency)} for {old.quantity}",
+        "explanation": explanation,
     }
 
 
@@ -52,9 +82,21 @@ def _price_change(new: Recurring, old: Recurring, currency: str) -> Obj:
     return {
         "kind": "price_change",
         "amount": money_json(new.amount - old.amount, currency),
-        "explanation": f"{new.name} is billed {format_money(new.amount, currency)} "
-        f"{new.interval} instead of {format_money(old.amount, currency)}"
-        + (f" {old.interval}" if old.interval != new.interval else ""),
+        "explanation": (
+            gettext("%(name)s is billed %(amount)s %(interval)s instead of %(old_amount)s")
+            if old.interval == new.interval
+            else gettext(
+                "%(name)s is billed %(amount)s %(interval)s instead of %(old_amount)s "
+                "%(old_interval)s"
+            )
+        )
+        % {
+            "name": new.name,
+            "amount": format_money(new.amount, currency),
+            "interval": new.interval,
+            "old_amount": format_money(old.amount, currency),
+            "old_interval": old.interval,
+        },
     }
 
 
@@ -62,7 +104,8 @@ def _added(new: Recurring, currency: str, interval: str) -> Obj:
     return {
         "kind": "addon_added" if new.addon else "item_added",
         "amount": money_json(new.amount, currency),
-        "explanation": f"{new.name} was added ({format_money(new.amount, currency)} {interval})",
+        "explanation": gettext("%(name)s was added (%(amount)s %(interval)s)")
+        % {"name": new.name, "amount": format_money(new.amount, currency), "interval": interval},
     }
 
 
@@ -70,7 +113,8 @@ def _removed(old: Recurring, currency: str) -> Obj:
     return {
         "kind": "addon_removed" if old.addon else "item_removed",
         "amount": money_json(-old.amount, currency),
-        "explanation": f"{old.name} is no longer billed ({format_money(-old.amount, currency)})",
+        "explanation": gettext("%(name)s is no longer billed (%(amount)s)")
+        % {"name": old.name, "amount": format_money(-old.amount, currency)},
     }
 
 
@@ -116,8 +160,11 @@ def one_time_differences(
         {
             "kind": "one_time",
             "amount": money_json(line.amount, currency),
-            "explanation": f"a one-time charge: {line.description or 'invoice item'} "
-            f"({format_money(line.amount, currency)})",
+            "explanation": gettext("a one-time charge: %(what)s (%(amount)s)")
+            % {
+                "what": line.description or gettext("invoice item"),
+                "amount": format_money(line.amount, currency),
+            },
         }
         for line in lines
         if line_kind(line, catalog) == "one_time"
@@ -136,11 +183,14 @@ def discount_and_tax_differences(
                 "kind": "discount",
                 "amount": money_json(-(invoice.total_discount - usual_discount), currency),
                 "explanation": (
-                    f"a discount of {format_money(invoice.total_discount, currency)} applies"
+                    gettext("a discount of %(amount)s applies")
                     if invoice.total_discount > usual_discount
-                    else f"the discount is {format_money(invoice.total_discount, currency)}, "
-                    f"down from {format_money(usual_discount, currency)}"
-                ),
+                    else gettext("the discount is %(amount)s, down from %(usual)s")
+                )
+                % {
+                    "amount": format_money(invoice.total_discount, currency),
+                    "usual": format_money(usual_discount, currency),
+                },
             }
         )
     if invoice.tax != usual_tax and (usual or invoice.tax):
@@ -148,9 +198,15 @@ def discount_and_tax_differences(
             {
                 "kind": "tax",
                 "amount": money_json(invoice.tax - usual_tax, currency),
-                "explanation": f"tax is {format_money(invoice.tax, currency)}"
-                + (f" instead of {format_money(usual_tax, currency)}" if usual else "")
-                + " on the changed amount",
+                "explanation": (
+                    gettext("tax is %(amount)s instead of %(usual)s on the changed amount")
+                    if usual
+                    else gettext("tax is %(amount)s on the changed amount")
+                )
+                % {
+                    "amount": format_money(invoice.tax, currency),
+                    "usual": format_money(usual_tax, currency),
+                },
             }
         )
     return diffs
@@ -160,7 +216,8 @@ def residual_difference(residual: int, currency: str) -> Obj:
     return {
         "kind": "other",
         "amount": money_json(residual, currency),
-        "explanation": f"other changes of {format_money(residual, currency)}",
+        "explanation": gettext("other changes of %(amount)s")
+        % {"amount": format_money(residual, currency)},
     }
 
 
@@ -172,8 +229,10 @@ def balance_differences(credit_applied: int, balance_added: int, currency: str) 
             {
                 "kind": "credit_applied",
                 "amount": money_json(-credit_applied, currency),
-                "explanation": f"{format_money(credit_applied, currency)} of account credit was "
-                "applied, lowering the amount charged",
+                "explanation": gettext(
+                    "%(amount)s of account credit was applied, lowering the amount charged"
+                )
+                % {"amount": format_money(credit_applied, currency)},
             }
         )
     if balance_added:
@@ -181,8 +240,8 @@ def balance_differences(credit_applied: int, balance_added: int, currency: str) 
             {
                 "kind": "balance_added",
                 "amount": money_json(balance_added, currency),
-                "explanation": f"an unpaid balance of {format_money(balance_added, currency)} "
-                "from before was added",
+                "explanation": gettext("an unpaid balance of %(amount)s from before was added")
+                % {"amount": format_money(balance_added, currency)},
             }
         )
     return diffs

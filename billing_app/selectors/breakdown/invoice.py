@@ -6,6 +6,8 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
+from django.utils.translation import gettext
+
 from ...catalog import ActionKind
 from ...errors import NotFound
 from ...models import MirrorInvoice, MirrorInvoiceLine, Workspace
@@ -123,29 +125,40 @@ def _customer_parts(
     ]
     parts += [f"{group['summary']} {group['amount']['display']}" for group in prorations]
     parts += [
-        f"{line.description or 'one-time charge'} {format_money(line.amount, currency)}"
+        f"{line.description or gettext('one-time charge')} {format_money(line.amount, currency)}"
         for line in lines
         if line_kind(line, catalog) == "one_time"
     ]
     if invoice.total_discount:
-        parts.append(f"discount -{format_money(invoice.total_discount, currency)}")
+        parts.append(
+            gettext("discount %(amount)s")
+            % {"amount": format_money(-invoice.total_discount, currency)}
+        )
     if invoice.tax:
-        parts.append(f"tax {format_money(invoice.tax, currency)}")
+        parts.append(gettext("tax %(amount)s") % {"amount": format_money(invoice.tax, currency)})
     if credit_applied:
-        parts.append(f"account credit -{format_money(credit_applied, currency)}")
+        parts.append(
+            gettext("account credit %(amount)s")
+            % {"amount": format_money(-credit_applied, currency)}
+        )
     return parts
 
 
 def _explanation(differences: list[Obj], usual: MirrorInvoice | None, interval: str) -> str:
     reasons = [d["explanation"] for d in differences if d["kind"] != "other"]
+    if len(reasons) > 1:
+        return gettext("%(reasons)s; and %(last)s") % {
+            "reasons": "; ".join(reasons[:-1]),
+            "last": reasons[-1],
+        }
     if reasons:
-        return "; ".join(reasons[:-1]) + ("; and " if len(reasons) > 1 else "") + reasons[-1]
+        return str(reasons[0])
     if usual is not None:
-        return (
-            f"it is your usual {interval} charge, the same as invoice "
-            f"{usual.number or usual.stripe_id}"
-        )
-    return f"it is the {interval} charge of your subscription"
+        return gettext("it is your usual %(interval)s charge, the same as invoice %(number)s") % {
+            "interval": interval,
+            "number": usual.number or usual.stripe_id,
+        }
+    return gettext("it is the %(interval)s charge of your subscription") % {"interval": interval}
 
 
 def _invoice_block(
@@ -204,7 +217,7 @@ def _invoice_of(workspace: Workspace, customer_id: str, invoice_id: str) -> Mirr
     ).first()
     if invoice is None:
         raise NotFound(
-            f"No invoice {invoice_id} for this customer.",
+            gettext("No invoice %(id)s for this customer.") % {"id": invoice_id},
             code="invoice_not_found",
             details={"id": invoice_id},
         )
@@ -313,12 +326,13 @@ def invoice_breakdown(*, workspace: Workspace, customer_id: str, invoice_id: str
         "actions": [
             {
                 "kind": ActionKind.APPLY_CREDIT.value,
-                "label": "Credit a genuine billing error",
+                "label": gettext("Credit a genuine billing error"),
                 "params": {"invoice_id": invoice.stripe_id, "currency": currency}
                 | (
                     {
                         "amount": check["amount"]["amount"],
-                        "description": f"Billing error on invoice {invoice.number or invoice.stripe_id}",
+                        "description": gettext("Billing error on invoice %(number)s")
+                        % {"number": invoice.number or invoice.stripe_id},
                     }
                     if check["genuine_error"]
                     else {}
@@ -342,12 +356,17 @@ def breakdown_error_check(differences: list[Obj], currency: str) -> Obj:
         return {
             "genuine_error": True,
             "amount": money_json(unexplained, currency),
-            "display": f"{format_money(unexplained, currency)} of this invoice is not explained "
-            "by the plan, seats, add-ons, prorations, discounts or tax: credit it.",
+            "display": gettext(
+                "%(amount)s of this invoice is not explained by the plan, seats, add-ons, "
+                "prorations, discounts or tax: credit it."
+            )
+            % {"amount": format_money(unexplained, currency)},
         }
     return {
         "genuine_error": False,
         "amount": None,
-        "display": "Every difference from the usual invoice is explained: no billing error to "
-        "credit. Explain the charge to the customer.",
+        "display": gettext(
+            "Every difference from the usual invoice is explained: no billing error to credit. "
+            "Explain the charge to the customer."
+        ),
     }

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.utils.translation import gettext, ngettext
+
 from ...models import (
     MirrorInvoiceLine,
     MirrorPrice,
@@ -21,6 +23,7 @@ from ...models import (
 )
 from ...playbook import interval_word
 from ...subscriptions import is_addon_product
+from ..context.subscription_state import date_words
 
 _DESCRIBED = re.compile(
     r"^(?:(?:Unused|Remaining) time on )?(?:\d+ × )?(?P<name>.+?)"
@@ -33,10 +36,16 @@ def iso(value: datetime | None) -> str | None:
 
 
 def long_date(value: datetime | None) -> str:
-    return f"{value:%B} {value.day}, {value.year}" if value else ""
+    """``March 1, 2026`` (German ``1. März 2026``)."""
+    return date_words(value) if value else ""
 
 
 def plural(n: int, word: str) -> str:
+    """``3 seats``, ``1 day``: a count of seats or days in the active language."""
+    if word == "seat":
+        return ngettext("%(count)d seat", "%(count)d seats", n) % {"count": n}
+    if word == "day":
+        return ngettext("%(count)d day", "%(count)d days", n) % {"count": n}
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
@@ -54,7 +63,7 @@ class LineCatalog:
         return line.product_id or self.price_products.get(line.price_id, "") or line.price_id
 
     def name(self, product_id: str) -> str:
-        return self.names.get(product_id) or product_id or "Item"
+        return self.names.get(product_id) or product_id or gettext("Item")
 
     def is_addon(self, product_id: str) -> bool:
         return product_id in self.addons

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.utils.translation import gettext
+
 from ...models import MirrorInvoiceLine
-from ...money import format_money, money_json
+from ...money import format_money, money_json, money_language
 from .lines import LineCatalog, iso, line_name, long_date, plural
 
 Obj = dict[str, Any]
@@ -64,32 +66,75 @@ def _told(change: _Change, when: str, left: str, currency: str) -> tuple[str, st
     total = format_money(change.credit + change.charge, currency)
     old_q, new_q = change.old_quantity, change.new_quantity
     old_name, new_name = change.old_name, change.new_name
+    words = {
+        "when": when,
+        "left": left,
+        "paid": paid,
+        "owed": owed,
+        "total": total,
+        "old": old_name,
+        "new": new_name,
+        "old_q": old_q,
+        "new_q": new_q,
+    }
     if change.old_price and change.new_price and change.old_price != change.new_price:
-        plan = f"from {old_name} to {new_name}" if old_name != new_name else f"of {new_name}"
-        return f"prorated plan change {plan} from {when}", (
-            f"the plan changed {plan} on {when}: {left} were charged at the new price "
-            f"({owed}) less the unused time already paid at the old one ({paid}), {total} in total"
+        if old_name != new_name:
+            return gettext("prorated plan change from %(old)s to %(new)s from %(when)s") % words, (
+                gettext(
+                    "the plan changed from %(old)s to %(new)s on %(when)s: %(left)s were charged "
+                    "at the new price (%(owed)s) less the unused time already paid at the old one "
+                    "(%(paid)s), %(total)s in total"
+                )
+                % words
+            )
+        return gettext("prorated plan change of %(new)s from %(when)s") % words, (
+            gettext(
+                "the plan changed of %(new)s on %(when)s: %(left)s were charged at the new price "
+                "(%(owed)s) less the unused time already paid at the old one (%(paid)s), "
+                "%(total)s in total"
+            )
+            % words
         )
     if old_q and new_q and old_q != new_q:
-        verb = "increased" if new_q > old_q else "reduced"
-        return f"prorated seat change {old_q} → {new_q} from {when}", (
-            f"seats were {verb} from {old_q} to {new_q} on {when}: {left} were charged for "
-            f"{new_q} seats ({owed}) less the unused time already paid for {old_q} ({paid}), "
-            f"{total} in total"
-        )
+        summary = gettext("prorated seat change %(old_q)d → %(new_q)d from %(when)s") % words
+        if new_q > old_q:
+            explained = gettext(
+                "seats were increased from %(old_q)d to %(new_q)d on %(when)s: %(left)s were "
+                "charged for %(new_q)d seats (%(owed)s) less the unused time already paid for "
+                "%(old_q)d (%(paid)s), %(total)s in total"
+            )
+        else:
+            explained = gettext(
+                "seats were reduced from %(old_q)d to %(new_q)d on %(when)s: %(left)s were "
+                "charged for %(new_q)d seats (%(owed)s) less the unused time already paid for "
+                "%(old_q)d (%(paid)s), %(total)s in total"
+            )
+        return summary, explained % words
     if change.has_charges and not change.has_credits:
-        return f"prorated {new_name} from {when}", (
-            f"{new_name} was added on {when}: {left} were charged pro rata ({owed})"
+        return gettext("prorated %(new)s from %(when)s") % words, (
+            gettext("%(new)s was added on %(when)s: %(left)s were charged pro rata (%(owed)s)")
+            % words
         )
     if change.has_credits and not change.has_charges:
-        return f"unused {old_name} credited from {when}", (
-            f"{old_name} was removed on {when}: the unused time of {left.removeprefix('the ')} "
-            f"was credited ({total})"
+        return gettext("unused %(old)s credited from %(when)s") % words, (
+            gettext(
+                "%(old)s was removed on %(when)s: the unused time of %(left)s was credited "
+                "(%(total)s)"
+            )
+            % {**words, "left": _of_left(left)}
         )
-    return f"prorated change of {new_name} from {when}", (
-        f"{new_name} changed on {when}: {owed} for {left} less {paid} of unused time, "
-        f"{total} in total"
+    return gettext("prorated change of %(new)s from %(when)s") % words, (
+        gettext(
+            "%(new)s changed on %(when)s: %(owed)s for %(left)s less %(paid)s of unused time, "
+            "%(total)s in total"
+        )
+        % words
     )
+
+
+def _of_left(left: str) -> str:
+    """The period left without its article, for "the unused time of …" (English)."""
+    return left.removeprefix("the ") if money_language() is None else left
 
 
 def proration_groups(
@@ -105,9 +150,9 @@ def proration_groups(
         change = _change(items, catalog)
         days = max(0, round((end - start).total_seconds() / 86400)) if start and end else None
         left = (
-            f"the {plural(days, 'day')} left of that billing period"
+            gettext("the %(days)s left of that billing period") % {"days": plural(days, "day")}
             if days
-            else "the rest of that billing period"
+            else gettext("the rest of that billing period")
         )
         summary, explanation = _told(change, long_date(start), left, currency)
         out.append(
