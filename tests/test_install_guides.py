@@ -66,6 +66,9 @@ from django.test import override_settings
 from billing_app.models import AgentMembership, RoleMappingRule, Workspace
 from helpdesk_connectors.models import Installation
 from tests.helpdesk_connectors.conftest import (
+    FRESHDESK_ROLES,
+    freshdesk_agent,
+    freshdesk_group,
     zendesk_memberships,
     zendesk_user,
 )
@@ -223,6 +226,7 @@ class GuideRun:
         self.outputs: dict[str, list[str]] = {}
         self.ran: list[str] = []
         self.not_run: list[str] = []
+        self.ran_output = ""  # what echo showed the reader
         monkeypatch.chdir(self.real("/"))
 
     # paths: the guide's absolute paths live under the temporary root
@@ -341,6 +345,7 @@ class GuideRun:
             self.monkeypatch.setenv(name, self.shell_env[name])
 
     def cmd_echo(self, args, line):
+        self.ran_output += " ".join(args) + "\n"
         return " ".join(args) + "\n"
 
     def cmd_set(self, args, line):
@@ -697,16 +702,60 @@ def check_common_errors(text: str) -> None:
 
 
 def check_variables_named(text: str) -> None:
-    """Every environment variable the guide names is read by the project."""
-    source = (ROOT / "billing_app" / "settings.py").read_text() + " ".join(
-        p.read_text() for p in (ROOT / "billing_app" / "management" / "commands").glob("*.py")
-    )
+    """Every environment variable or setting the guide names is read by the project."""
+    readers = [
+        ROOT / "billing_app" / "settings.py",
+        ROOT / "helpdesk_connectors" / "framing.py",
+        *(ROOT / "billing_app" / "management" / "commands").glob("*.py"),
+    ]
+    source = " ".join(p.read_text() for p in readers)
     pattern = r"\b((?:DJANGO|BILLING_DESK|STRIPE|HELPDESK|REDIS|DATABASE|FRESHWORKS)_[A-Z_]+)\b"
     for name in set(re.findall(pattern, text)):
         if name == "DATABASE_URL":  # read by dj_database_url.config() in settings.py
             assert "dj_database_url.config(" in source
             continue
         assert f'"{name}"' in source, f"the guide names {name}, which nothing reads"
+
+
+def run_guide(scenario, sequence, *, text, client, tmp_path, monkeypatch, settings, http):
+    """Every command of ``sequence``, in order, then the role mapping step in Django admin.
+
+    Returns the run and the rule; ``client`` then talks to the public address over https.
+    """
+    run = GuideRun(
+        scenario,
+        tmp_path=tmp_path,
+        monkeypatch=monkeypatch,
+        settings=settings,
+        http=http,
+        text=text,
+    )
+    for block in sequences(text)[sequence]:
+        for line, heredoc in logical_lines(block):
+            run.run_line(line, heredoc)
+    assert set(run.outputs) >= {
+        "migrate",
+        "collectstatic",
+        "createsuperuser",
+        "check",
+        "create_workspace",
+        "sync_billing",
+        "build_helpdesk_apps",
+        "add_installation",
+    }
+    assert {n.split("  (")[0].split()[0] for n in run.not_run} <= {"sudo", "git", "curl"}
+
+    # from here on, requests arrive at the public address, over https
+    client.defaults.update(
+        {
+            "HTTP_HOST": urlsplit(settings.PUBLIC_BASE_URL).hostname,
+            "wsgi.url_scheme": "https",
+            "SERVER_PORT": "443",
+        }
+    )
+    rule = role_mapping_in_admin(client, text, helpdesk=scenario.name)
+    client.logout()
+    return run, rule
 
 
 # --- Zendesk --------------------------------------------------------------------------------------
@@ -767,38 +816,16 @@ def test_zendesk_guide_from_a_fresh_server_to_the_panel(
             body=public_pem,
             content_type="application/x-pem-file",
         )
-    run = GuideRun(
+    run, rule = run_guide(
         scenario,
+        sequence,
+        text=text,
+        client=client,
         tmp_path=tmp_path,
         monkeypatch=monkeypatch,
         settings=settings,
         http=http,
-        text=text,
     )
-
-    # every command, in order
-    for block in sequences(text)[sequence]:
-        for line, heredoc in logical_lines(block):
-            run.run_line(line, heredoc)
-    assert set(run.outputs) >= {
-        "migrate",
-        "createsuperuser",
-        "check",
-        "create_workspace",
-        "build_helpdesk_apps",
-        "add_installation",
-    }
-    assert {n.split("  (")[0].split()[0] for n in run.not_run} <= {"sudo", "git", "curl"}
-
-    # from here on, requests arrive at the public address, over https
-    client.defaults.update(
-        {"HTTP_HOST": urlsplit(settings.PUBLIC_BASE_URL).hostname, "wsgi.url_scheme": "https"}
-    )
-    client.defaults["SERVER_PORT"] = "443"
-
-    # the role mapping in Django admin
-    rule = role_mapping_in_admin(client, text, helpdesk="zendesk")
-    client.logout()
 
     # an agent of the group "Billing" opens a ticket: Zendesk posts a signed token to the
     # sidebar URL of the uploaded archive
@@ -847,3 +874,133 @@ def test_zendesk_guide_from_a_fresh_server_to_the_panel(
 def test_zendesk_guide_errors_and_variables_are_the_codes_ones():
     check_common_errors(ZENDESK_TEXT)
     check_variables_named(ZENDESK_TEXT)
+
+
+# --- Freshdesk ------------------------------------------------------------------------------------
+
+FRESHDESK_TEXT = guide_text("freshdesk")
+FRESHDESK_API_KEY = "fdGuideApiKey"
+
+
+def freshdesk_scenario() -> Scenario:
+    return Scenario(
+        name="freshdesk",
+        placeholders={
+            "Billing Desk repository URL": "https://git.example.com/billing-desk.git",
+            "database password": "db-password-from-the-guide",
+        },
+        typed={
+            "STRIPE_SECRET_KEY": STRIPE_KEY,
+            "STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
+            "HELPDESK_API_TOKEN": FRESHDESK_API_KEY,
+        },
+        helpdesk_domain="acme.freshdesk.com",
+    )
+
+
+def iparam_filled(template: str, values: dict[str, str]) -> str:
+    """A request template's ``<%= iparam.NAME %>``, as Freshworks' proxy fills it in."""
+
+    def fill(match: re.Match) -> str:
+        assert match.group(1) in values, f"no value for iparam {match.group(1)!r}"
+        return values[match.group(1)]
+
+    return re.sub(r"<%=\s*iparam\.(\w+)\s*%>", fill, template)
+
+
+@pytest.mark.parametrize("sequence", list(sequences(FRESHDESK_TEXT)))
+def test_freshdesk_guide_from_a_fresh_server_to_the_panel(
+    sequence, db, client, http, tmp_path, monkeypatch, settings
+):
+    from helpdesk_connectors import framing
+
+    text = FRESHDESK_TEXT
+    scenario = freshdesk_scenario()
+    stripe_empty_account(http)
+    run, rule = run_guide(
+        scenario,
+        sequence,
+        text=text,
+        client=client,
+        tmp_path=tmp_path,
+        monkeypatch=monkeypatch,
+        settings=settings,
+        http=http,
+    )
+    secret = run.shell_env["HELPDESK_SHARED_SECRET"]
+    assert secret in run.ran_output  # echoed for the admin to paste in step 8
+
+    # the install page in Freshdesk asks for the iparams of the built archive: the guide names
+    # each, and the admin types the secret it printed
+    iparams = json.loads(run.archive.read("config/iparams.json"))
+    assert set(iparams) == {"shared_secret"}
+    assert f"**{iparams['shared_secret']['display_name']}**" in text
+    assert iparams["shared_secret"]["secure"] is True
+    typed_iparams = {"shared_secret": secret}
+
+    # the agent (custom role "Billing Team") as Freshdesk's API describes them
+    base = f"https://{scenario.helpdesk_domain}"
+    agent_id = 43000123
+    http.get(
+        f"{base}/api/v2/agents/{agent_id}",
+        json=freshdesk_agent(agent_id, role_ids=[43000002, 43000077], group_ids=[43000500]),
+    )
+    http.get(f"{base}/api/v2/roles", json=FRESHDESK_ROLES)
+    http.get(f"{base}/api/v2/groups", json=[freshdesk_group(43000500, "Support")])
+
+    # the app frame opens a ticket: the createSession template of the built archive, filled in
+    # by the proxy, with the body app.js sends
+    template = json.loads(run.archive.read("config/requests.json"))["createSession"]["schema"]
+    app_js = run.archive.read("app/scripts/app.js").decode()
+    public = urlsplit(settings.PUBLIC_BASE_URL)
+    assert template["protocol"] == "https" and template["host"] == public.hostname
+    assert template["method"] == "POST"
+    sent = re.search(
+        r'invokeTemplate\("createSession", \{\s*body: JSON\.stringify\(\{(.*?)\}\)', app_js, re.S
+    )
+    body_keys = re.findall(r"(\w+): ctx\.\w+", sent.group(1))
+    assert body_keys == ["agent_id", "domain", "ticket_id", "requester_email"]
+    body = {
+        "agent_id": agent_id,
+        "domain": scenario.helpdesk_domain,
+        "ticket_id": 812,
+        "requester_email": "ap@acme.example",
+    }
+    headers = {k: iparam_filled(v, typed_iparams) for k, v in template["headers"].items()}
+    content_type = headers.pop("Content-Type")
+    session = client.post(
+        template["path"], data=json.dumps(body), content_type=content_type, headers=headers
+    )
+    assert session.status_code == 200, session.content[:2000]
+    token = session.json()["token"]
+
+    # then posts the token to the panel page of the URL the archive names
+    assert f'var BILLING_DESK_URL = "{settings.PUBLIC_BASE_URL}";' in app_js
+    panel_path = re.search(r'var PANEL_PATH = "([^"]+)";', app_js).group(1)
+    panel = client.post(panel_path, {"token": token, "ticket_id": "812"})
+
+    assert panel.status_code == 200, panel.content[:2000]
+    assert panel.context["app_token"] == token
+    frame_ancestors = panel["Content-Security-Policy"].split("frame-ancestors ")[1].split()
+    assert base in frame_ancestors
+    assert set(framing.freshworks_app_frame_origins()) <= set(frame_ancestors)
+    membership = AgentMembership.objects.get(installation=run.installation)
+    assert membership.role == rule.role == "specialist"
+    agent_reads = [c for c in http.calls if "/api/v2/agents/" in c.request.url]
+    assert agent_reads and all(  # with the API key the guide registered (basic auth KEY:X)
+        c.request.headers["Authorization"].startswith("Basic ") for c in agent_reads
+    )
+
+    # what the guide says about the proxy limit and the session's reuse is what app.js does
+    assert "50 requests per" in text and "50 requests per minute per app per account" in app_js
+    assert "var RENEW_MARGIN_MS = 2 * 60 * 1000;" in app_js and "two minutes before" in text
+    assert settings.APP_SESSION_TTL_SECONDS == 15 * 60 and "15 minutes" in text
+    assert "localStorage" in app_js
+
+
+def test_freshdesk_guide_errors_and_variables_are_the_codes_ones():
+    check_common_errors(FRESHDESK_TEXT)
+    check_variables_named(FRESHDESK_TEXT)
+    assert (
+        "FRESHWORKS_APP_FRAME_ORIGINS" in (ROOT / "helpdesk_connectors" / "framing.py").read_text()
+    )
