@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext
 
 PALETTE = ("#2f6fdf", "#d9822b", "#2e9e6a", "#b8405e", "#7d5fc5", "#5f7d8e")
 
@@ -39,9 +40,10 @@ def bar_chart(
     label_width: int = 190,
     value_format: Callable[[float], str] = _fmt,
     target: float | None = None,
-    target_label: str = "target",
+    target_label: str = "",
 ) -> SafeString:
     """Horizontal bars, one per item, scaled to the largest value (or the target)."""
+    target_label = target_label or gettext("target")
     gap = 8
     top = 8
     height = top * 2 + max(1, len(bars)) * (bar_height + gap)
@@ -53,7 +55,9 @@ def bar_chart(
         f"<title>{escape(title)}</title>",
     ]
     if not bars:
-        parts.append(f'<text x="8" y="{top + 16}" class="chart-empty">No data this month</text>')
+        parts.append(
+            f'<text x="8" y="{top + 16}" class="chart-empty">{escape(gettext("No data this month"))}</text>'
+        )
     for i, bar in enumerate(bars):
         y = top + i * (bar_height + gap)
         length = max(0.0, plot * bar.value / peak)
@@ -72,7 +76,8 @@ def bar_chart(
             parts.append(
                 f'<line x1="{tx:.1f}" y1="{y - 2}" x2="{tx:.1f}" y2="{y + bar_height + 2}" '
                 'class="chart-target" stroke="#b8405e" stroke-width="2" stroke-dasharray="3 2">'
-                f"<title>target {escape(value_format(bar.target))}</title></line>"
+                f"<title>{escape(gettext('target %(value)s') % {'value': value_format(bar.target)})}"
+                "</title></line>"
             )
     if target is not None and bars:
         x = label_width + plot * target / peak

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from django.utils.translation import gettext
+
 from .errors import PreconditionFailed
 
 # Stripe statuses in which a subscription still exists and bills (or will again):
@@ -178,8 +180,11 @@ def discount_add_check(*, subscription_id: str, current_discount_ids: Iterable[s
     current = [d for d in current_discount_ids if d]
     if current:
         raise PreconditionFailed(
-            f"Subscription {subscription_id} already has a discount ({current[0]}); a second "
-            "one is not added. Remove or change it in Stripe first.",
+            gettext(
+                "Subscription %(id)s already has a discount (%(discount)s); a second one is "
+                "not added. Remove or change it in Stripe first."
+            )
+            % {"id": subscription_id, "discount": current[0]},
             code="discount_exists",
             details={"discount_id": current[0]},
         )
@@ -240,7 +245,8 @@ def plan_item_required(
     item = plan_item(items, view, new_product=new_product)
     if item is None:
         raise PreconditionFailed(
-            "The subscription has no plan item (every item is an add-on).", code="no_plan_item"
+            gettext("The subscription has no plan item (every item is an add-on)."),
+            code="no_plan_item",
         )
     return item
 
@@ -253,27 +259,31 @@ def plan_change_check(*, status: str | None, current: PriceView, new: PriceView)
     """
     if not is_live(status):
         raise PreconditionFailed(
-            "Only a live subscription can change plan.",
+            gettext("Only a live subscription can change plan."),
             code="subscription_not_active",
             details={"status": status or ""},
         )
     if current.id and current.id == new.id:
-        raise PreconditionFailed("The subscription is already on this price.", code="same_price")
+        raise PreconditionFailed(
+            gettext("The subscription is already on this price."), code="same_price"
+        )
     if not new.active:
-        raise PreconditionFailed("The target price is archived.", code="price_inactive")
+        raise PreconditionFailed(gettext("The target price is archived."), code="price_inactive")
     if not new.recurring:
         raise PreconditionFailed(
-            "The target price is not a recurring price.", code="price_not_recurring"
+            gettext("The target price is not a recurring price."), code="price_not_recurring"
         )
     if new.currency != current.currency:
-        raise PreconditionFailed("A subscription cannot change currency.", code="currency_mismatch")
+        raise PreconditionFailed(
+            gettext("A subscription cannot change currency."), code="currency_mismatch"
+        )
     if current.unit_amount is None or new.unit_amount is None:
         raise PreconditionFailed(
-            "Only per-unit prices can be compared for a plan change.",
+            gettext("Only per-unit prices can be compared for a plan change."),
             code="price_not_comparable",
         )
     if new.interval not in PERIODS_PER_YEAR or current.interval not in PERIODS_PER_YEAR:
-        raise PreconditionFailed("Unknown billing interval.", code="price_not_comparable")
+        raise PreconditionFailed(gettext("Unknown billing interval."), code="price_not_comparable")
 
 
 def plan_change_direction(*, current: PriceView, new: PriceView, quantity: int) -> str:

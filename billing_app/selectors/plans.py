@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext, ngettext
+
 from ..errors import NotFound
 from ..models import MirrorCustomer, MirrorPrice, MirrorProduct, MirrorSubscription, Workspace
 from ..money import money_json, short_money
 from ..subscriptions import is_live
 from .context import Catalog, primary_subscription, sub_items
+from .context.products import period_words
+from .context.subscription import per_period
 from .products import addon_product_ids
 
 Obj = dict[str, Any]
@@ -41,7 +45,10 @@ def plan_options(*, workspace: Workspace, customer_id: str) -> dict[str, Any]:
         workspace=workspace, stripe_id=customer_id, deleted=False
     ).first()
     if customer is None:
-        raise NotFound(f"No customer {customer_id} in this workspace.", code="customer_not_found")
+        raise NotFound(
+            gettext("No customer %(id)s in this workspace.") % {"id": customer_id},
+            code="customer_not_found",
+        )
     subscription, catalog = _subscription_of(workspace, customer_id)
     currency = str((subscription or {}).get("currency") or customer.currency or "").upper()
     current: set[str] = set()
@@ -104,11 +111,15 @@ def _option(price: MirrorPrice, product: MirrorProduct, *, quantity: int, curren
     amount = unit * quantity
     count = price.recurring_interval_count or 1
     every = price.recurring_interval or "month"
-    per = every if count == 1 else f"{count} {every}s"
     name = product.name or price.nickname or price.stripe_id
-    display = f"{name} ({short_money(amount, price.currency)}/{per})"
+    display = gettext("%(name)s (%(price)s)") % {
+        "name": name,
+        "price": per_period(short_money(amount, price.currency), period_words(every, count)),
+    }
     if quantity > 1:
-        display += f" · {short_money(unit, price.currency)} × {quantity} seats"
+        display += " · " + ngettext(
+            "%(unit)s × %(count)d seat", "%(unit)s × %(count)d seats", quantity
+        ) % {"unit": short_money(unit, price.currency), "count": quantity}
     return {
         "id": price.stripe_id,
         "name": name,
