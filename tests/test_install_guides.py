@@ -774,7 +774,16 @@ def _public_pem(key) -> str:
     )
 
 
-def zendesk_scenario(public_pem: str) -> Scenario:
+# The forms the key file may have (``--public-key-file``): the PEM, or the Apps API's answer
+# saved as it came, a JSON-quoted string or an object (zendesk_app_manifest/README.md).
+KEY_FILE_FORMS = {
+    "pem": lambda pem: pem,
+    "json string": json.dumps,
+    "json object": lambda pem: json.dumps({"public_key": pem}),
+}
+
+
+def zendesk_scenario(public_pem: str, key_file: str) -> Scenario:
     domain = "acme.zendesk.com"
     return Scenario(
         name="zendesk",
@@ -793,20 +802,29 @@ def zendesk_scenario(public_pem: str) -> Scenario:
             "HELPDESK_API_TOKEN": "zdGuideApiToken",
         },
         helpdesk_domain=domain,
-        downloads={f"https://{domain}/api/v2/apps/{ZENDESK_APP_ID}/public_key.pem": public_pem},
+        downloads={
+            f"https://{domain}/api/v2/apps/{ZENDESK_APP_ID}/public_key.pem": key_file,
+        },
     )
 
 
 ZENDESK_TEXT = guide_text("zendesk")
 
 
-@pytest.mark.parametrize("sequence", list(sequences(ZENDESK_TEXT)))
+@pytest.mark.parametrize(
+    ("sequence", "key_form"),
+    [
+        (sequence, form)
+        for sequence in sequences(ZENDESK_TEXT)
+        for form in (["pem"] if sequence == "main" else list(KEY_FILE_FORMS))
+    ],
+)
 def test_zendesk_guide_from_a_fresh_server_to_the_panel(
-    sequence, db, client, http, tmp_path, monkeypatch, settings, zendesk_app_key
+    sequence, key_form, db, client, http, tmp_path, monkeypatch, settings, zendesk_app_key
 ):
     text = ZENDESK_TEXT
     public_pem = _public_pem(zendesk_app_key)
-    scenario = zendesk_scenario(public_pem)
+    scenario = zendesk_scenario(public_pem, KEY_FILE_FORMS[key_form](public_pem))
     stripe_empty_account(http)
     base = f"https://{scenario.helpdesk_domain}"
     alternative = sequence != "main"
