@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext
 
 from ..base import HelpdeskApiError, TicketPage, TicketRecord
 from ..http import HttpResponse, send
@@ -56,7 +57,8 @@ def _auth(installation: Installation) -> tuple[str, str]:
     key = installation.api_token or ""
     if not key:
         raise HelpdeskApiError(
-            f"No Freshdesk API key is configured for {installation.domain}.",
+            gettext("No Freshdesk API key is configured for %(domain)s.")
+            % {"domain": installation.domain},
             code="helpdesk_credentials_missing",
         )
     return (key, "X")
@@ -83,14 +85,18 @@ def _call(
 def _dict(response: HttpResponse) -> dict[str, Any]:
     body = response.json()
     if not isinstance(body, dict):
-        raise HelpdeskApiError("Freshdesk's answer is malformed.", code="helpdesk_bad_response")
+        raise HelpdeskApiError(
+            gettext("Freshdesk's answer is malformed."), code="helpdesk_bad_response"
+        )
     return body
 
 
 def _list(response: HttpResponse) -> list[dict[str, Any]]:
     body = response.json()
     if not isinstance(body, list):
-        raise HelpdeskApiError("Freshdesk's answer is malformed.", code="helpdesk_bad_response")
+        raise HelpdeskApiError(
+            gettext("Freshdesk's answer is malformed."), code="helpdesk_bad_response"
+        )
     return [item for item in body if isinstance(item, dict)]
 
 

@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.core.cache import cache
+from django.utils.translation import gettext
 
 from .. import framing
 from ..base import (
@@ -107,26 +108,29 @@ class FreshdeskConnector(HelpdeskConnector):
         body = self._body(request)
         domain = normalise_domain(body.get("domain"))
         if not domain:
-            raise _reject("The account domain is missing.", "bad_domain")
+            raise _reject(gettext("The account domain is missing."), "bad_domain")
         installation = Installation.objects.filter(
             connector=self.key, domain=domain, is_active=True
         ).first()
         if installation is None:
             raise _reject(
-                "This Freshdesk account has no Billing Desk installation.", "unknown_installation"
+                gettext("This Freshdesk account has no Billing Desk installation."),
+                "unknown_installation",
             )
         self._verify_secret(request, installation)
         agent_id = _id(body.get("agent_id"))
         if not agent_id:
-            raise _reject("The agent id is missing.", "bad_agent_id")
+            raise _reject(gettext("The agent id is missing."), "bad_agent_id")
         try:
             agent = self.fetch_agent(installation, agent_id)
         except HelpdeskApiError as exc:
             if exc.http_status == 404:
-                raise _reject("No such agent in this Freshdesk account.", "unknown_agent") from exc
+                raise _reject(
+                    gettext("No such agent in this Freshdesk account."), "unknown_agent"
+                ) from exc
             raise
         if not agent.active:
-            raise _reject("This agent is not active in Freshdesk.", "agent_inactive")
+            raise _reject(gettext("This agent is not active in Freshdesk."), "agent_inactive")
         ticket_id = _id(body.get("ticket_id"))
         email = body.get("requester_email")
         return HelpdeskIdentity(
@@ -138,22 +142,22 @@ class FreshdeskConnector(HelpdeskConnector):
 
     def _body(self, request: HttpRequest) -> dict[str, Any]:
         if request.method != "POST":
-            raise _reject("Use POST.", "bad_request")
+            raise _reject(gettext("Use POST."), "bad_request")
         body = entry_json_body(request, max_bytes=MAX_BODY_BYTES)  # 413/400, depth-bounded
         if not isinstance(body, dict):
-            raise _reject("The request body must be a JSON object.", "bad_request")
+            raise _reject(gettext("The request body must be a JSON object."), "bad_request")
         return body
 
     def _verify_secret(self, request: HttpRequest, installation: Installation) -> None:
         expected = installation.shared_secret or ""
         if not expected:
             raise _reject(
-                "No shared secret is configured for this installation.",
+                gettext("No shared secret is configured for this installation."),
                 "installation_not_configured",
             )
         provided = secret_from_authorization(request.headers.get("Authorization", ""))
         if not hmac.compare_digest(provided.encode(), expected.encode()):
-            raise _reject("The shared secret does not match.", "bad_secret")
+            raise _reject(gettext("The shared secret does not match."), "bad_secret")
 
     def frame_ancestors(self, installation: Installation) -> list[str]:
         return [installation.base_url, *framing.freshworks_app_frame_origins()]
@@ -173,7 +177,7 @@ class FreshdeskConnector(HelpdeskConnector):
     def fetch_agent(self, installation: Installation, agent_id: str) -> AgentProfile:
         """The agent with role and group names resolved (``role_ids`` holds ids and names)."""
         if not _ID.match(str(agent_id)):
-            raise HelpdeskApiError("Not a Freshdesk agent id.", code="bad_agent_id")
+            raise HelpdeskApiError(gettext("Not a Freshdesk agent id."), code="bad_agent_id")
         cache_key = f"hd:freshdesk:agent:{installation.pk}:{installation.version}:{agent_id}"
         cached = cache.get(cache_key)
         if isinstance(cached, AgentProfile):
@@ -222,7 +226,9 @@ class FreshdeskConnector(HelpdeskConnector):
     ) -> str:
         if not installation.api_email:
             raise HelpdeskApiError(
-                "A requester email (the installation's API email) is needed to open tickets.",
+                gettext(
+                    "A requester email (the installation's API email) is needed to open tickets."
+                ),
                 code="helpdesk_credentials_missing",
             )
         group_id = group if _ID.match(group) else ""
@@ -231,7 +237,10 @@ class FreshdeskConnector(HelpdeskConnector):
             names = client.groups_list(installation)
             group_id = next((gid for gid, name in names.items() if name.lower() == wanted), "")
             if not group_id:
-                raise HelpdeskApiError(f"No Freshdesk group named {group!r}.", code="unknown_group")
+                raise HelpdeskApiError(
+                    gettext("No Freshdesk group named %(group)s.") % {"group": repr(group)},
+                    code="unknown_group",
+                )
         return client.ticket_create(
             installation,
             subject=subject,
