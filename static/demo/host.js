@@ -4,6 +4,8 @@
 // renews the session when asked, and puts a public reply from the panel into the reply
 // editor. The postMessage protocol is documented in static/panel/host.js.
 
+import { gettext, interpolate } from "../panel/i18n.js";
+
 const PREFIX = "billing-desk:";
 
 function ticketContext() {
@@ -48,7 +50,7 @@ async function openPanel(form) {
     form.submit();
     form.elements.token.value = "";
   } catch (error) {
-    if (status) status.textContent = `Could not start the demo session: ${error.message}`;
+    if (status) status.textContent = interpolate(gettext("Could not start the demo session: %(error)s"), { error: error.message }, true);
   }
 }
 
@@ -72,7 +74,7 @@ function init() {
       editor.value = editor.value ? `${editor.value}\n\n${message.text}` : message.text;
       editor.focus();
       const status = document.getElementById("reply-status");
-      if (status) status.textContent = "Billing Desk put the customer message in the public reply.";
+      if (status) status.textContent = gettext("Billing Desk put the customer message in the public reply.");
     } else if (type === "refresh-session") {
       mintSession(form)
         .then((session) => {
@@ -103,7 +105,7 @@ function init() {
       item.className = "demo-msg demo-msg--agent";
       const who = document.createElement("p");
       who.className = "demo-msg__who";
-      who.textContent = `${document.getElementById("ticket").dataset.agentName} · public reply · just now`;
+      who.textContent = interpolate(gettext("%(agent)s · public reply · just now"), { agent: document.getElementById("ticket").dataset.agentName }, true);
       const body = document.createElement("p");
       body.className = "demo-msg__body";
       body.textContent = text;
@@ -111,7 +113,7 @@ function init() {
       list.append(item);
       editor.value = "";
       const status = document.getElementById("reply-status");
-      if (status) status.textContent = "Reply added to the conversation (demo: nothing is emailed).";
+      if (status) status.textContent = gettext("Reply added to the conversation (demo: nothing is emailed).");
     });
   }
 }

@@ -1,7 +1,8 @@
 // What the action forms share: the options they offer from the context (invoices,
 // refundable charges), checks of what the agent typed, and small date helpers.
 
-import { isoDate, money } from "./format.js";
+import { money, shortDate } from "./format.js";
+import { gettext, interpolate } from "./i18n.js";
 
 const DAY = 24 * 60 * 60 * 1000;
 
@@ -30,7 +31,8 @@ export function invoiceOptions(ctx) {
     seen.add(item.invoice_id);
     options.push([
       item.invoice_id,
-      `${item.invoice_number || item.invoice_id} · ${isoDate(item.date)} · ${money(item.amount)} · ${item.status_label || item.status}`,
+      `${item.invoice_number || item.invoice_id} · ${shortDate(item.date)} · ${money(item.amount)} · ${item.status_label || item.status}`,
+      item.status,
     ]);
   }
   return options;
@@ -46,7 +48,7 @@ export function refundableCharges(ctx) {
 export function chargeOptions(ctx) {
   return refundableCharges(ctx).map((item) => [
     item.charge_id,
-    `${isoDate(item.date)} · ${money(item.amount)}${item.invoice_number ? ` · ${item.invoice_number}` : ""} (refundable ${money(item.refundable)})`,
+    `${shortDate(item.date)} · ${money(item.amount)}${item.invoice_number ? ` · ${item.invoice_number}` : ""} (${interpolate(gettext("refundable %(amount)s"), { amount: money(item.refundable) }, true)})`,
   ]);
 }
 
@@ -69,18 +71,18 @@ export function amountField(name, label, { help } = {}) {
 }
 
 export function requiredText(value, label) {
-  return String(value || "").trim() ? null : `${label} is required.`;
+  return String(value || "").trim() ? null : interpolate(gettext("%(field)s is required."), { field: label }, true);
 }
 
 export function positiveInt(value, label, { min = 1, max = Number.MAX_SAFE_INTEGER } = {}) {
   const text = String(value ?? "").trim();
-  if (!/^\d+$/.test(text)) return { error: `${label}: enter a whole number.` };
+  if (!/^\d+$/.test(text)) return { error: interpolate(gettext("%(field)s: enter a whole number."), { field: label }, true) };
   const n = Number(text);
-  if (n < min) return { error: `${label}: at least ${min}.` };
-  if (n > max) return { error: `${label}: at most ${max}.` };
+  if (n < min) return { error: interpolate(gettext("%(field)s: at least %(min)s."), { field: label, min }, true) };
+  if (n > max) return { error: interpolate(gettext("%(field)s: at most %(max)s."), { field: label, max }, true) };
   return { value: n };
 }
 
 export function customerName(ctx) {
-  return (ctx.customer && (ctx.customer.name || ctx.customer.email)) || "this customer";
+  return (ctx.customer && (ctx.customer.name || ctx.customer.email)) || gettext("this customer");
 }

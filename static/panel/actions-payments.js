@@ -1,7 +1,7 @@
 // The action forms about money and invoices: payment link, resend invoice, credit,
 // refund, duplicate-charge refund, payment method update, tax invoice.
 
-import { formatMoney, isoDate, money, parseMajor, toMajorString } from "./format.js";
+import { formatMoney, money, parseMajor, shortDate, toMajorString } from "./format.js";
 import { choices, label } from "./vocabulary.js";
 import {
   amountField,
@@ -12,6 +12,7 @@ import {
   refundableCharges,
   requiredText,
 } from "./action-fields.js";
+import { andList, gettext, interpolate } from "./i18n.js";
 
 /** A Money of the API in major units, as an amount field shows it ("2400.00"). */
 function majorOf(value) {
@@ -25,7 +26,11 @@ export function nothingToPay(ctx) {
 }
 
 function nothingToPayText(ctx) {
-  return `There is nothing to pay: ${customerName(ctx)} has no open invoice and owes ${money(ctx.payment_status.outstanding_balance)}. To have the customer save a new card, use Update payment method.`;
+  return interpolate(
+    gettext("There is nothing to pay: %(customer)s has no open invoice and owes %(amount)s. To have the customer save a new card, use Update payment method."),
+    { customer: customerName(ctx), amount: money(ctx.payment_status.outstanding_balance) },
+    true,
+  );
 }
 
 export const PAYMENT_ACTIONS = {
@@ -36,15 +41,15 @@ export const PAYMENT_ACTIONS = {
         // Said before Review, in words: a link for $0 would only save a card.
         return [{
           name: "invoice_id",
-          label: "Invoice",
+          label: gettext("Invoice"),
           type: "select",
-          options: [["", `Nothing open · ${money(ctx.payment_status.outstanding_balance)} due`]],
+          options: [["", interpolate(gettext("Nothing open · %(amount)s due"), { amount: money(ctx.payment_status.outstanding_balance) }, true)]],
           help: nothingToPayText(ctx),
         }];
       }
-      const options = invoiceOptions(ctx).filter(([, text]) => !/Paid/.test(text));
+      const options = invoiceOptions(ctx).filter(([, , status]) => status !== "paid" && status !== "succeeded");
       return options.length
-        ? [{ name: "invoice_id", label: "Invoice", type: "select", options: [["", "The open balance"], ...options] }]
+        ? [{ name: "invoice_id", label: gettext("Invoice"), type: "select", options: [["", gettext("The open balance")], ...options] }]
         : [];
     },
     defaults: (ctx, prefill) => ({ invoice_id: prefill.invoice_id || "" }),
@@ -54,31 +59,34 @@ export const PAYMENT_ACTIONS = {
       return {
         errors,
         params: values.invoice_id ? { invoice_id: values.invoice_id } : {},
-        summary: [["Invoice", values.invoice_id || "Open balance"]],
-        effect: `A secure hosted payment page is created for ${customerName(ctx)}; you get the link to send.`,
+        summary: [[gettext("Invoice"), values.invoice_id || gettext("Open balance")]],
+        effect: interpolate(gettext("A secure hosted payment page is created for %(customer)s; you get the link to send."), { customer: customerName(ctx) }, true),
       };
     },
   },
   resend_invoice: {
     applies: (ctx) => invoiceOptions(ctx).length > 0,
-    fields: (ctx) => [{ name: "invoice_id", label: "Invoice", type: "select", options: invoiceOptions(ctx) }],
+    fields: (ctx) => [{ name: "invoice_id", label: gettext("Invoice"), type: "select", options: invoiceOptions(ctx) }],
     defaults: (ctx, prefill) => ({ invoice_id: prefill.invoice_id || (invoiceOptions(ctx)[0] || [""])[0] }),
     build: (values, ctx) => {
       const errors = {};
-      if (!values.invoice_id) errors.invoice_id = "Pick an invoice.";
+      if (!values.invoice_id) errors.invoice_id = gettext("Pick an invoice.");
+      const email = ctx.account && ctx.account.billing_email;
       return {
         errors,
         params: { invoice_id: values.invoice_id },
-        summary: [["Invoice", values.invoice_id]],
-        effect: `The invoice is emailed again to ${(ctx.account && ctx.account.billing_email) || "the billing email"}, or its link is given for a reply.`,
+        summary: [[gettext("Invoice"), values.invoice_id]],
+        effect: email
+          ? interpolate(gettext("The invoice is emailed again to %(email)s, or its link is given for a reply."), { email }, true)
+          : gettext("The invoice is emailed again to the billing email, or its link is given for a reply."),
       };
     },
   },
   apply_credit: {
     applies: () => true,
     fields: () => [
-      amountField("amount", "Credit amount"),
-      { name: "description", label: "Reason (shown on the customer's balance)", type: "text", maxlength: 200 },
+      amountField("amount", gettext("Credit amount")),
+      { name: "description", label: gettext("Reason (shown on the customer's balance)"), type: "text", maxlength: 200 },
     ],
     defaults: (ctx, prefill) => ({ amount: prefill.amount || "", description: prefill.description || "" }),
     build: (values, ctx) => {
@@ -86,7 +94,7 @@ export const PAYMENT_ACTIONS = {
       const errors = {};
       const parsed = parseMajor(values.amount, currency, exponent);
       if (!parsed.ok) errors.amount = parsed.error;
-      const reason = requiredText(values.description, "A reason");
+      const reason = requiredText(values.description, gettext("A reason"));
       if (reason) errors.description = reason;
       return {
         errors,
@@ -95,19 +103,23 @@ export const PAYMENT_ACTIONS = {
           : {},
         measure: parsed.ok ? { amount: parsed.minor, currency } : {},
         summary: [
-          ["Amount", parsed.ok ? formatMoney(parsed.minor, currency, exponent) : "—"],
-          ["Reason", values.description],
+          [gettext("Amount"), parsed.ok ? formatMoney(parsed.minor, currency, exponent) : "—"],
+          [gettext("Reason"), values.description],
         ],
-        effect: `A one-time credit of ${parsed.ok ? formatMoney(parsed.minor, currency, exponent) : "—"} is added to ${customerName(ctx)}'s balance and applied to the next invoice.`,
+        effect: interpolate(
+          gettext("A one-time credit of %(amount)s is added to the balance of %(customer)s and applied to the next invoice."),
+          { amount: parsed.ok ? formatMoney(parsed.minor, currency, exponent) : "—", customer: customerName(ctx) },
+          true,
+        ),
       };
     },
   },
   issue_refund: {
     applies: (ctx) => refundableCharges(ctx).length > 0,
     fields: (ctx) => [
-      { name: "charge_id", label: "Charge", type: "select", options: chargeOptions(ctx) },
-      amountField("amount", "Amount to refund", { help: "Defaults to what is still refundable." }),
-      { name: "reason", label: "Reason", type: "select", options: choices("refund_reasons") },
+      { name: "charge_id", label: gettext("Charge"), type: "select", options: chargeOptions(ctx) },
+      amountField("amount", gettext("Amount to refund"), { help: gettext("Defaults to what is still refundable.") }),
+      { name: "reason", label: gettext("Reason"), type: "select", options: choices("refund_reasons") },
     ],
     defaults: (ctx, prefill) => {
       const charges = refundableCharges(ctx);
@@ -128,14 +140,14 @@ export const PAYMENT_ACTIONS = {
     build: (values, ctx) => {
       const errors = {};
       const charge = refundableCharges(ctx).find((c) => c.charge_id === values.charge_id);
-      if (!charge) errors.charge_id = "Pick a charge to refund.";
+      if (!charge) errors.charge_id = gettext("Pick a charge to refund.");
       const { currency, exponent } = charge ? charge.amount : customerCurrency(ctx);
       const parsed = parseMajor(values.amount, currency, exponent);
       if (!parsed.ok) errors.amount = parsed.error;
       else if (charge && parsed.minor > charge.refundable.amount) {
-        errors.amount = `At most ${money(charge.refundable)} is left to refund on this charge.`;
+        errors.amount = interpolate(gettext("At most %(amount)s is left to refund on this charge."), { amount: money(charge.refundable) }, true);
       }
-      if (!values.reason) errors.reason = "Pick a reason.";
+      if (!values.reason) errors.reason = gettext("Pick a reason.");
       const reasonLabel = label("refund_reasons", values.reason);
       const shown = parsed.ok ? formatMoney(parsed.minor, currency, exponent) : "—";
       return {
@@ -145,11 +157,13 @@ export const PAYMENT_ACTIONS = {
           : {},
         measure: parsed.ok ? { amount: parsed.minor, currency } : {},
         summary: [
-          ["Charge", charge ? `${isoDate(charge.date)} · ${money(charge.amount)}${charge.invoice_number ? ` (${charge.invoice_number})` : ""}` : "—"],
-          ["Refund", shown],
-          ["Reason", reasonLabel],
+          [gettext("Charge"), charge ? `${shortDate(charge.date)} · ${money(charge.amount)}${charge.invoice_number ? ` (${charge.invoice_number})` : ""}` : "—"],
+          [gettext("Refund"), shown],
+          [gettext("Reason"), reasonLabel],
         ],
-        effect: `${shown} goes back to ${customerName(ctx)}'s ${charge ? charge.method || "payment method" : "payment method"}; it appears on their statement in 5–7 business days.`,
+        effect: charge && charge.method
+          ? interpolate(gettext("%(amount)s goes back to %(customer)s's %(method)s; it appears on their statement in 5–7 business days."), { amount: shown, customer: customerName(ctx), method: charge.method }, true)
+          : interpolate(gettext("%(amount)s goes back to the payment method of %(customer)s; it appears on their statement in 5–7 business days."), { amount: shown, customer: customerName(ctx) }, true),
       };
     },
   },
@@ -164,17 +178,17 @@ export const PAYMENT_ACTIONS = {
       const pair = ids.map((id) => items.find((c) => c.charge_id === id)).filter(Boolean);
       const charge = pair.sort((a, b) => String(b.date).localeCompare(String(a.date)))[0];
       const amount = values.amount || (charge ? charge.amount : null);
-      const shown = amount ? money(amount) : "the duplicate amount";
+      const shown = amount ? money(amount) : gettext("the duplicate amount");
       return {
-        errors: ids.length === 2 ? {} : { charge_ids: "The duplicate pair was not found." },
+        errors: ids.length === 2 ? {} : { charge_ids: gettext("The duplicate pair was not found.") },
         params: { charge_ids: ids },
         measure: amount ? { amount: amount.amount, currency: amount.currency } : {},
         summary: [
-          ["Charges", ids.join(" and ")],
-          ["Refund", shown],
-          ["Reason", label("refund_reasons", "duplicate")],
+          [gettext("Charges"), andList(ids)],
+          [gettext("Refund"), shown],
+          [gettext("Reason"), label("refund_reasons", "duplicate")],
         ],
-        effect: `The duplicate charge of ${shown} is refunded in full and ${customerName(ctx)}'s payments are monitored for 30 days.`,
+        effect: interpolate(gettext("The duplicate charge of %(amount)s is refunded in full and the payments of %(customer)s are monitored for 30 days."), { amount: shown, customer: customerName(ctx) }, true),
       };
     },
   },
@@ -184,20 +198,20 @@ export const PAYMENT_ACTIONS = {
     defaults: () => ({}),
     build: (values, ctx) => ({
       params: {},
-      summary: [["Current method", (ctx.account && ctx.account.payment_method && ctx.account.payment_method.display) || "None on file"]],
-      effect: `A secure link where ${customerName(ctx)} updates their card is created (no card data passes through Billing Desk).`,
+      summary: [[gettext("Current method"), (ctx.account && ctx.account.payment_method && ctx.account.payment_method.display) || gettext("None on file")]],
+      effect: interpolate(gettext("A secure link where %(customer)s updates their card is created (no card data passes through Billing Desk)."), { customer: customerName(ctx) }, true),
     }),
   },
   send_tax_invoice: {
     applies: (ctx) => invoiceOptions(ctx).length > 0,
     fields: (ctx) => [
-      { name: "invoice_id", label: "Invoice", type: "select", options: invoiceOptions(ctx) },
-      { name: "tax_id_type", label: "Tax ID type", type: "select", options: [["", "Keep current tax IDs"], ...choices("tax_id_types")] },
-      { name: "tax_id_value", label: "Tax ID", type: "text", maxlength: 64 },
-      { name: "line1", label: "Address line 1", type: "text", maxlength: 200 },
-      { name: "city", label: "City", type: "text", maxlength: 100 },
-      { name: "postal_code", label: "Postal code", type: "text", maxlength: 20 },
-      { name: "country", label: "Country (2 letters)", type: "text", maxlength: 2 },
+      { name: "invoice_id", label: gettext("Invoice"), type: "select", options: invoiceOptions(ctx) },
+      { name: "tax_id_type", label: gettext("Tax ID type"), type: "select", options: [["", gettext("Keep current tax IDs")], ...choices("tax_id_types")] },
+      { name: "tax_id_value", label: gettext("Tax ID"), type: "text", maxlength: 64 },
+      { name: "line1", label: gettext("Address line 1"), type: "text", maxlength: 200 },
+      { name: "city", label: gettext("City"), type: "text", maxlength: 100 },
+      { name: "postal_code", label: gettext("Postal code"), type: "text", maxlength: 20 },
+      { name: "country", label: gettext("Country (2 letters)"), type: "text", maxlength: 2 },
     ],
     defaults: (ctx, prefill = {}) => {
       const address = (ctx.customer && ctx.customer.address) || {};
@@ -213,9 +227,9 @@ export const PAYMENT_ACTIONS = {
     },
     build: (values, ctx) => {
       const errors = {};
-      if (!values.invoice_id) errors.invoice_id = "Pick an invoice.";
-      if (values.tax_id_type && !values.tax_id_value.trim()) errors.tax_id_value = "Enter the tax ID.";
-      if (values.country && !/^[A-Za-z]{2}$/.test(values.country.trim())) errors.country = "Use a 2-letter country code, such as DE.";
+      if (!values.invoice_id) errors.invoice_id = gettext("Pick an invoice.");
+      if (values.tax_id_type && !values.tax_id_value.trim()) errors.tax_id_value = gettext("Enter the tax ID.");
+      if (values.country && !/^[A-Za-z]{2}$/.test(values.country.trim())) errors.country = gettext("Use a 2-letter country code, such as DE.");
       const current = (ctx.customer && ctx.customer.address) || {};
       const address = {
         line1: values.line1.trim(),
@@ -232,11 +246,11 @@ export const PAYMENT_ACTIONS = {
           ...(addressChanged ? { address: { ...current, ...address } } : {}),
         },
         summary: [
-          ["Invoice", values.invoice_id],
-          ["Tax ID", values.tax_id_type ? `${values.tax_id_type} ${values.tax_id_value}` : "Unchanged"],
-          ["Address", addressChanged ? Object.values(address).filter(Boolean).join(", ") : "Unchanged"],
+          [gettext("Invoice"), values.invoice_id],
+          [gettext("Tax ID"), values.tax_id_type ? `${values.tax_id_type} ${values.tax_id_value}` : gettext("Unchanged")],
+          [gettext("Address"), addressChanged ? Object.values(address).filter(Boolean).join(", ") : gettext("Unchanged")],
         ],
-        effect: "The customer's tax details are updated and the invoice is sent again with them; you get the PDF link.",
+        effect: gettext("The customer's tax details are updated and the invoice is sent again with them; you get the PDF link."),
       };
     },
   },

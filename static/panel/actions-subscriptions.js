@@ -4,9 +4,10 @@
 // context's `applicable_kinds` (the panel keeps no copy of it). Plan changes, seat changes
 // and discounts are previewed (`preview`: the endpoint the form posts its params to).
 
-import { longDate, money } from "./format.js";
+import { dayCount, longDate, money, monthCount, percent, perInterval } from "./format.js";
 import { addDays, customerName, positiveInt, requiredText, subscriptionOf, ymd } from "./action-fields.js";
 import { choices, label } from "./vocabulary.js";
+import { gettext, interpolate, ngettext } from "./i18n.js";
 
 /** Whether the primary subscription's state allows `kind` (the context says; no rule here). */
 function allowed(ctx, kind) {
@@ -15,7 +16,7 @@ function allowed(ctx, kind) {
 }
 
 function planName(ctx, sub) {
-  return (ctx.account && ctx.account.plan && ctx.account.plan.name) || (sub && sub.plan && sub.plan.name) || "the subscription";
+  return (ctx.account && ctx.account.plan && ctx.account.plan.name) || (sub && sub.plan && sub.plan.name) || gettext("the subscription");
 }
 
 export const SUBSCRIPTION_ACTIONS = {
@@ -30,11 +31,11 @@ export const SUBSCRIPTION_ACTIONS = {
         errors: {},
         params: { subscription_id: sub && sub.id },
         summary: [
-          ["Subscription", planName(ctx, sub)],
-          ["Paused until", pause.resumes_at ? longDate(pause.resumes_at) : "Until resumed by hand"],
-          ["Resumes", "Now"],
+          [gettext("Subscription"), planName(ctx, sub)],
+          [gettext("Paused until"), pause.resumes_at ? longDate(pause.resumes_at) : gettext("Until resumed by hand")],
+          [gettext("Resumes"), gettext("Now")],
         ],
-        effect: `Payment collection for ${customerName(ctx)} starts again now; the next invoice is collected as usual.`,
+        effect: interpolate(gettext("Payment collection for %(customer)s starts again now; the next invoice is collected as usual."), { customer: customerName(ctx) }, true),
       };
     },
   },
@@ -49,21 +50,23 @@ export const SUBSCRIPTION_ACTIONS = {
         errors: {},
         params: { subscription_id: sub && sub.id },
         summary: [
-          ["Subscription", planName(ctx, sub)],
-          ["Was ending on", ends ? longDate(ends) : "—"],
-          ["After this", "Renews as before"],
+          [gettext("Subscription"), planName(ctx, sub)],
+          [gettext("Was ending on"), ends ? longDate(ends) : "—"],
+          [gettext("After this"), gettext("Renews as before")],
         ],
-        effect: `${customerName(ctx)}'s subscription is no longer cancelled: it renews${sub && sub.current_period_end ? ` on ${longDate(sub.current_period_end)}` : ""} as before.`,
+        effect: sub && sub.current_period_end
+          ? interpolate(gettext("The subscription of %(customer)s is no longer cancelled: it renews on %(date)s as before."), { customer: customerName(ctx), date: longDate(sub.current_period_end) }, true)
+          : interpolate(gettext("The subscription of %(customer)s is no longer cancelled: it renews as before."), { customer: customerName(ctx) }, true),
       };
     },
   },
   extend_trial: {
     applies: (ctx) => allowed(ctx, "extend_trial"),
-    fields: () => [{ name: "days", label: "Extra days", type: "number", min: 1, max: 90 }],
+    fields: () => [{ name: "days", label: gettext("Extra days"), type: "number", min: 1, max: 90 }],
     defaults: () => ({ days: "7" }),
     build: (values, ctx) => {
       const sub = subscriptionOf(ctx);
-      const days = positiveInt(values.days, "Extra days", { max: 365 });
+      const days = positiveInt(values.days, gettext("Extra days"), { max: 365 });
       const errors = days.error ? { days: days.error } : {};
       let until = "—";
       if (!days.error && sub && sub.trial_end) until = longDate(ymd(addDays(new Date(sub.trial_end), days.value)));
@@ -72,20 +75,22 @@ export const SUBSCRIPTION_ACTIONS = {
         params: days.error ? {} : { subscription_id: sub && sub.id, days: days.value },
         measure: days.error ? {} : { days: days.value },
         summary: [
-          ["Current trial end", sub && sub.trial_end ? longDate(sub.trial_end) : "—"],
-          ["Extend by", days.error ? "—" : `${days.value} days`],
-          ["New trial end", until],
+          [gettext("Current trial end"), sub && sub.trial_end ? longDate(sub.trial_end) : "—"],
+          [gettext("Extend by"), days.error ? "—" : dayCount(days.value)],
+          [gettext("New trial end"), until],
         ],
-        effect: `The trial of ${customerName(ctx)} runs ${days.error ? "longer" : `${days.value} days longer`}; no charge until it ends.`,
+        effect: days.error
+          ? interpolate(gettext("The trial of %(customer)s runs longer; no charge until it ends."), { customer: customerName(ctx) }, true)
+          : interpolate(ngettext("The trial of %(customer)s runs %(count)s day longer; no charge until it ends.", "The trial of %(customer)s runs %(count)s days longer; no charge until it ends.", days.value), { customer: customerName(ctx), count: days.value }, true),
       };
     },
   },
   extend_grace_period: {
     applies: () => false,
-    fields: () => [{ name: "days", label: "Keep the account active for (days)", type: "number", min: 1, max: 30 }],
+    fields: () => [{ name: "days", label: gettext("Keep the account active for (days)"), type: "number", min: 1, max: 30 }],
     defaults: (ctx, prefill) => ({ days: "7", invoice_id: prefill.invoice_id || "" }),
     build: (values, ctx) => {
-      const days = positiveInt(values.days, "Days", { max: 60 });
+      const days = positiveInt(values.days, gettext("Days"), { max: 60 });
       const sub = subscriptionOf(ctx);
       return {
         errors: days.error ? { days: days.error } : {},
@@ -94,25 +99,25 @@ export const SUBSCRIPTION_ACTIONS = {
           : { subscription_id: sub && sub.id, days: days.value, ...(values.invoice_id ? { invoice_id: values.invoice_id } : {}) },
         measure: days.error ? {} : { days: days.value },
         summary: [
-          ["Grace period", days.error ? "—" : `${days.value} days`],
-          ["Active until", days.error ? "—" : longDate(ymd(addDays(new Date(), days.value)))],
+          [gettext("Grace period"), days.error ? "—" : dayCount(days.value)],
+          [gettext("Active until"), days.error ? "—" : longDate(ymd(addDays(new Date(), days.value)))],
         ],
-        effect: `${customerName(ctx)}'s account stays active while they update their payment method.`,
+        effect: interpolate(gettext("The account of %(customer)s stays active while they update their payment method."), { customer: customerName(ctx) }, true),
       };
     },
   },
   pause_subscription: {
     applies: (ctx) => allowed(ctx, "pause_subscription"),
     fields: () => [
-      { name: "behavior", label: "While paused", type: "select", options: choices("pause_behaviors") },
-      { name: "resumes_at", label: "Resume on", type: "date" },
+      { name: "behavior", label: gettext("While paused"), type: "select", options: choices("pause_behaviors") },
+      { name: "resumes_at", label: gettext("Resume on"), type: "date" },
     ],
     defaults: () => ({ behavior: "void", resumes_at: ymd(addDays(new Date(), 30)) }),
     build: (values, ctx) => {
       const sub = subscriptionOf(ctx);
       const errors = {};
       if (values.resumes_at && values.resumes_at <= ymd(new Date())) {
-        errors.resumes_at = "Pick a date in the future.";
+        errors.resumes_at = gettext("Pick a date in the future.");
       }
       return {
         errors,
@@ -122,11 +127,13 @@ export const SUBSCRIPTION_ACTIONS = {
           ...(values.resumes_at ? { resumes_at: `${values.resumes_at}T00:00:00Z` } : {}),
         },
         summary: [
-          ["Subscription", sub ? `${(ctx.account && ctx.account.plan && ctx.account.plan.name) || sub.id}` : "—"],
-          ["While paused", label("pause_behaviors", values.behavior)],
-          ["Resumes", values.resumes_at ? longDate(values.resumes_at) : "When resumed by hand"],
+          [gettext("Subscription"), sub ? `${(ctx.account && ctx.account.plan && ctx.account.plan.name) || sub.id}` : "—"],
+          [gettext("While paused"), label("pause_behaviors", values.behavior)],
+          [gettext("Resumes"), values.resumes_at ? longDate(values.resumes_at) : gettext("When resumed by hand")],
         ],
-        effect: `Payment collection for ${customerName(ctx)} stops until ${values.resumes_at ? longDate(values.resumes_at) : "it is resumed"}.`,
+        effect: values.resumes_at
+          ? interpolate(gettext("Payment collection for %(customer)s stops until %(date)s."), { customer: customerName(ctx), date: longDate(values.resumes_at) }, true)
+          : interpolate(gettext("Payment collection for %(customer)s stops until it is resumed."), { customer: customerName(ctx) }, true),
       };
     },
   },
@@ -135,32 +142,32 @@ export const SUBSCRIPTION_ACTIONS = {
     needsPreview: true,
     preview: "plan-change/preview/",
     fields: (ctx) => [
-      { name: "price_id", label: "New plan", type: "select", options: [["", "Choose a plan…"], ...planOptions(ctx)] },
+      { name: "price_id", label: gettext("New plan"), type: "select", options: [["", gettext("Choose a plan…")], ...planOptions(ctx)] },
     ],
     defaults: (ctx, prefill = {}) => ({ price_id: prefill.price_id || "" }),
     build: (values, ctx) => {
       const sub = subscriptionOf(ctx);
       const errors = {};
-      if (!values.price_id) errors.price_id = "Pick the new plan.";
-      else if (sub && values.price_id === sub.price_id) errors.price_id = "That is the current plan.";
+      if (!values.price_id) errors.price_id = gettext("Pick the new plan.");
+      else if (sub && values.price_id === sub.price_id) errors.price_id = gettext("That is the current plan.");
       const target = planOptions(ctx).find(([id]) => id === values.price_id);
       return {
         errors,
         params: { subscription_id: sub && sub.id, price_id: values.price_id },
         summary: [
-          ["From", (ctx.account && ctx.account.plan && ctx.account.plan.display) || "—"],
-          ["To", target ? target[1] : "—"],
+          [gettext("From"), (ctx.account && ctx.account.plan && ctx.account.plan.display) || "—"],
+          [gettext("To"), target ? target[1] : "—"],
         ],
-        effect: "An upgrade takes effect now with the prorated amount invoiced; a downgrade switches at the next renewal.",
+        effect: gettext("An upgrade takes effect now with the prorated amount invoiced; a downgrade switches at the next renewal."),
       };
     },
   },
   cancel_subscription: {
     applies: (ctx) => allowed(ctx, "cancel_subscription"),
     fields: () => [
-      { name: "reason", label: "Reason", type: "select", options: choices("cancellation_feedback") },
-      { name: "customer_requested", label: "The customer asked for this cancellation", type: "checkbox" },
-      { name: "comment", label: "Comment", type: "textarea", maxlength: 500 },
+      { name: "reason", label: gettext("Reason"), type: "select", options: choices("cancellation_feedback") },
+      { name: "customer_requested", label: gettext("The customer asked for this cancellation"), type: "checkbox" },
+      { name: "comment", label: gettext("Comment"), type: "textarea", maxlength: 500 },
     ],
     defaults: () => ({ reason: "other", customer_requested: true, comment: "" }),
     build: (values, ctx) => {
@@ -176,34 +183,36 @@ export const SUBSCRIPTION_ACTIONS = {
         },
         customerRequested: Boolean(values.customer_requested),
         summary: [
-          ["Reason", label("cancellation_feedback", values.reason)],
-          ["Customer requested", values.customer_requested ? "Yes" : "No"],
-          ["Ends", end ? longDate(end) : "At the end of the period"],
+          [gettext("Reason"), label("cancellation_feedback", values.reason)],
+          [gettext("Customer requested"), values.customer_requested ? gettext("Yes") : gettext("No")],
+          [gettext("Ends"), end ? longDate(end) : gettext("At the end of the period")],
         ],
-        effect: `${customerName(ctx)}'s subscription stops renewing and ends on ${end ? longDate(end) : "the period end"}; they keep access until then.`,
+        effect: end
+          ? interpolate(gettext("The subscription of %(customer)s stops renewing and ends on %(date)s; they keep access until then."), { customer: customerName(ctx), date: longDate(end) }, true)
+          : interpolate(gettext("The subscription of %(customer)s stops renewing and ends at the period end; they keep access until then."), { customer: customerName(ctx) }, true),
       };
     },
   },
   force_cancel: {
     applies: (ctx) => allowed(ctx, "force_cancel"),
     fields: () => [
-      { name: "reason", label: "Reason", type: "select", options: choices("cancellation_feedback") },
-      { name: "comment", label: "Why now (for Legal)", type: "textarea", maxlength: 500 },
+      { name: "reason", label: gettext("Reason"), type: "select", options: choices("cancellation_feedback") },
+      { name: "comment", label: gettext("Why now (for Legal)"), type: "textarea", maxlength: 500 },
     ],
     defaults: () => ({ reason: "other", comment: "" }),
     build: (values, ctx) => {
       const sub = subscriptionOf(ctx);
       const errors = {};
-      const missing = requiredText(values.comment, "A comment");
+      const missing = requiredText(values.comment, gettext("A comment"));
       if (missing) errors.comment = missing;
       return {
         errors,
         params: { subscription_id: sub && sub.id, reason: values.reason, comment: values.comment.trim() },
         summary: [
-          ["Reason", label("cancellation_feedback", values.reason)],
-          ["Comment", values.comment],
+          [gettext("Reason"), label("cancellation_feedback", values.reason)],
+          [gettext("Comment"), values.comment],
         ],
-        effect: `${customerName(ctx)}'s subscription is canceled immediately; access ends now.`,
+        effect: interpolate(gettext("The subscription of %(customer)s is canceled immediately; access ends now."), { customer: customerName(ctx) }, true),
       };
     },
   },
@@ -216,10 +225,10 @@ export const SUBSCRIPTION_ACTIONS = {
       const used = seats && Number.isInteger(seats.used) ? seats.used : null;
       return [{
         name: "quantity",
-        label: "Seats",
+        label: gettext("Seats"),
         type: "number",
         min: Math.max(1, used || 1),
-        help: used ? `${used} ${used === 1 ? "seat is" : "seats are"} in use.` : null,
+        help: used ? interpolate(ngettext("%(count)s seat is in use.", "%(count)s seats are in use.", used), { count: used }, true) : null,
       }];
     },
     defaults: (ctx) => {
@@ -230,20 +239,23 @@ export const SUBSCRIPTION_ACTIONS = {
       const sub = subscriptionOf(ctx);
       const seats = sub && sub.seats;
       const used = seats && Number.isInteger(seats.used) ? seats.used : null;
-      const qty = positiveInt(values.quantity, "Seats", { max: 100000 });
+      const qty = positiveInt(values.quantity, gettext("Seats"), { max: 100000 });
       const errors = {};
       if (qty.error) errors.quantity = qty.error;
       // The server refuses both (below_seats_used, same_quantity); said here before anything is sent.
-      else if (used !== null && qty.value < used) errors.quantity = `${used} seats are in use; the count cannot go below ${used}.`;
-      else if (seats && qty.value === seats.total) errors.quantity = `The subscription already has ${seats.total} seats; enter a different count.`;
+      else if (used !== null && qty.value < used) {
+        errors.quantity = interpolate(ngettext("%(count)s seat is in use; the count cannot go below %(count)s.", "%(count)s seats are in use; the count cannot go below %(count)s.", used), { count: used }, true);
+      } else if (seats && qty.value === seats.total) {
+        errors.quantity = interpolate(ngettext("The subscription already has %(count)s seat; enter a different count.", "The subscription already has %(count)s seats; enter a different count.", seats.total), { count: seats.total }, true);
+      }
       return {
         errors,
         params: qty.error ? {} : { subscription_id: sub && sub.id, quantity: qty.value, ...(seats && seats.item_id ? { item_id: seats.item_id } : {}) },
         summary: [
-          ["Seats now", seats ? (used !== null ? `${seats.total} (${used} in use)` : String(seats.total)) : "—"],
-          ["New seat count", qty.error ? "—" : String(qty.value)],
+          [gettext("Seats now"), seats ? (used !== null ? interpolate(gettext("%(total)s (%(used)s in use)"), { total: seats.total, used }, true) : String(seats.total)) : "—"],
+          [gettext("New seat count"), qty.error ? "—" : String(qty.value)],
         ],
-        effect: "The seat count changes now; the difference for the rest of this period is prorated on the next invoice.",
+        effect: gettext("The seat count changes now; the difference for the rest of this period is prorated on the next invoice."),
       };
     },
   },
@@ -252,9 +264,9 @@ export const SUBSCRIPTION_ACTIONS = {
     needsPreview: true,
     preview: "discount/preview/",
     fields: () => [
-      { name: "percent_off", label: "Discount (%)", type: "number", min: 1, max: 100, step: "0.01" },
-      { name: "duration", label: "Applies to", type: "select", options: choices("discount_durations") },
-      { name: "duration_in_months", label: "Months (for “some months”)", type: "number", min: 1, max: 36 },
+      { name: "percent_off", label: gettext("Discount (%)"), type: "number", min: 1, max: 100, step: "0.01" },
+      { name: "duration", label: gettext("Applies to"), type: "select", options: choices("discount_durations") },
+      { name: "duration_in_months", label: gettext("Months (for “some months”)"), type: "number", min: 1, max: 36 },
     ],
     defaults: () => ({ percent_off: "10", duration: "once", duration_in_months: "3" }),
     build: (values, ctx) => {
@@ -263,11 +275,11 @@ export const SUBSCRIPTION_ACTIONS = {
       const text = String(values.percent_off || "").trim();
       const percent = Number(text);
       if (!/^\d+(\.\d{1,2})?$/.test(text) || percent <= 0 || percent > 100) {
-        errors.percent_off = "Enter a percentage between 0 and 100 (at most 2 decimals).";
+        errors.percent_off = gettext("Enter a percentage between 0 and 100 (at most 2 decimals).");
       }
       let months = null;
       if (values.duration === "repeating") {
-        const m = positiveInt(values.duration_in_months, "Months", { max: 36 });
+        const m = positiveInt(values.duration_in_months, gettext("Months"), { max: 36 });
         if (m.error) errors.duration_in_months = m.error;
         else months = m.value;
       }
@@ -282,10 +294,12 @@ export const SUBSCRIPTION_ACTIONS = {
         },
         measure: errors.percent_off ? {} : { percent },
         summary: [
-          ["Discount", errors.percent_off ? "—" : `${text}%`],
-          ["Applies to", months ? `${months} months` : applies],
+          [gettext("Discount"), errors.percent_off ? "—" : percent(text)],
+          [gettext("Applies to"), months ? monthCount(months) : applies],
         ],
-        effect: `${customerName(ctx)}'s subscription gets ${errors.percent_off ? "a" : `${text}%`} off (${months ? `${months} months` : applies.toLowerCase()}).`,
+        effect: errors.percent_off
+          ? interpolate(gettext("The subscription of %(customer)s gets a discount (%(applies)s)."), { customer: customerName(ctx), applies: months ? monthCount(months) : applies }, true)
+          : interpolate(gettext("The subscription of %(customer)s gets %(percent)s off (%(applies)s)."), { customer: customerName(ctx), percent: percent(text), applies: months ? monthCount(months) : applies }, true),
       };
     },
   },
@@ -295,6 +309,6 @@ function planOptions(ctx) {
   const prices = ctx.plan_options || [];
   return prices.map((p) => [
     p.id || p.price_id,
-    p.display || `${p.name || p.product_name || p.id} (${money(p.amount || p.price)}${p.interval ? `/${p.interval}` : ""})`,
+    p.display || `${p.name || p.product_name || p.id} (${p.interval ? perInterval(money(p.amount || p.price), p.interval) : money(p.amount || p.price)})`,
   ]);
 }

@@ -1,6 +1,8 @@
 // The Billing Desk API client: bearer token, JSON in and out, errors as ApiError
 // carrying the server's {"error": {"code", "message", "details"}}.
 
+import { gettext, interpolate } from "./i18n.js";
+
 export class ApiError extends Error {
   constructor(status, code, message, details) {
     super(message);
@@ -26,7 +28,7 @@ export function createApi({ base, session }) {
   async function send(method, path, { query, body, cache = "no-store" } = {}, retried = false) {
     const token = session.token();
     if (!token) {
-      throw new ApiError(401, "not_authenticated", "No app session: reopen the app.");
+      throw new ApiError(401, "not_authenticated", gettext("No app session: reopen the app."));
     }
     const headers = { Accept: "application/json", Authorization: `Bearer ${token}` };
     if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -43,7 +45,7 @@ export function createApi({ base, session }) {
       throw new ApiError(
         0,
         "network_error",
-        "Billing Desk could not be reached. Check the connection and try again.",
+        gettext("Billing Desk could not be reached. Check the connection and try again."),
       );
     }
     if (response.status === 401 && !retried && (await session.renew())) {
@@ -63,7 +65,7 @@ export function createApi({ base, session }) {
       throw new ApiError(
         response.status,
         error.code || `http_${response.status}`,
-        error.message || `The request failed (HTTP ${response.status}).`,
+        error.message || interpolate(gettext("The request failed (HTTP %(status)s)."), { status: response.status }, true),
         error.details,
       );
     }

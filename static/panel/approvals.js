@@ -11,8 +11,9 @@ import { handleExpired } from "./screens.js";
 import { live, state } from "./state.js";
 import { actionName, roleLabel } from "./vocabulary.js";
 import { banner, button, errorText, row, statusBadge } from "./widgets.js";
+import { gettext, interpolate, orList } from "./i18n.js";
 
-const TABS = [["billing", "Billing"], ["approvals", "Approvals"]];
+const TABS = [["billing", gettext("Billing")], ["approvals", gettext("Approvals")]];
 
 // The WAI-ARIA tabs pattern: one tab stop (roving tabindex), arrow keys move focus and
 // selection, Home / End go to the first / last tab. The tab buttons are built once and
@@ -28,7 +29,7 @@ export function renderTabs() {
   let list = el.querySelector("[role=tablist]");
   if (!list) {
     el.replaceChildren();
-    list = h("div.bd-tabs", { role: "tablist", "aria-label": "Panel views", onkeydown: onTabKey },
+    list = h("div.bd-tabs", { role: "tablist", "aria-label": gettext("Panel views"), onkeydown: onTabKey },
       TABS.map(([key]) => h("button.bd-tab", {
         type: "button",
         role: "tab",
@@ -44,7 +45,7 @@ export function renderTabs() {
   for (const [key, text] of TABS) {
     const tab = list.querySelector(`[data-tab=${key}]`);
     const selected = state.tab === key;
-    tab.textContent = key === "approvals" && count ? `${text} (${count})` : text;
+    tab.textContent = key === "approvals" && count ? interpolate(gettext("Approvals (%(count)s)"), { count }, true) : text;
     tab.setAttribute("aria-selected", String(selected));
     tab.tabIndex = selected ? 0 : -1;
   }
@@ -88,7 +89,7 @@ export function canDecide(approvalId) {
  */
 export function openApprovalsButton(approvalId) {
   if (!canApprove()) return null;
-  const el = button("Open approvals", () => selectTab("approvals", true), {
+  const el = button(gettext("Open approvals"), () => selectTab("approvals", true), {
     small: true, testid: "open-approvals", "data-approval-id": approvalId,
   });
   el.hidden = !canDecide(approvalId);
@@ -127,11 +128,11 @@ function approvalSummary(item) {
   return {
     kind: details.kind_label || actionName(action.kind),
     amount: action.amount ? money(action.amount) : "",
-    customer: customer.name || customer.email || "a customer not in the billing mirror",
+    customer: customer.name || customer.email || gettext("a customer not in the billing mirror"),
     plan: customer.plan || "",
     mrr: customer.mrr ? money(customer.mrr) : "",
     requestedBy: actor.name ? `${actor.name}${actor.role ? ` (${roleLabel(actor.role)})` : ""}` : "",
-    approvers: item.required_role_labels || (item.required_roles || []).map(roleLabel).join(" or "),
+    approvers: item.required_role_labels || orList((item.required_roles || []).map(roleLabel)),
     reason: item.reason || "",
     expires: item.expires_at,
     ticket: action.ticket_id || "",
@@ -148,8 +149,12 @@ function linesList(lines) {
 function ticketRef(s) {
   if (!s.ticket) return null;
   return s.ticketUrl
-    ? h("a", { href: s.ticketUrl, target: "_blank", rel: "noopener noreferrer", "data-testid": "ticket-link" }, `ticket #${s.ticket}`)
-    : `ticket #${s.ticket}`;
+    ? h("a", { href: s.ticketUrl, target: "_blank", rel: "noopener noreferrer", "data-testid": "ticket-link" }, ticketWords(s.ticket))
+    : ticketWords(s.ticket);
+}
+
+function ticketWords(ticket) {
+  return interpolate(gettext("ticket #%(ticket)s"), { ticket }, true);
 }
 
 function renderApprovals(view = document.getElementById("bd-view-approvals")) {
@@ -157,11 +162,11 @@ function renderApprovals(view = document.getElementById("bd-view-approvals")) {
   const { items, error, loading } = state.approvals;
   view.append(
     h("div.bd-section__head", {},
-      h("h2.bd-section__title", {}, "Waiting for your approval"),
-      button(loading ? "Loading…" : "Refresh", () => loadApprovals(), { small: true, disabled: loading }),
+      h("h2.bd-section__title", {}, gettext("Waiting for your approval")),
+      button(loading ? gettext("Loading…") : gettext("Refresh"), () => loadApprovals(), { small: true, disabled: loading }),
     ),
   );
-  if (error) view.append(banner("danger", "Could not load approvals.", errorText(error)));
+  if (error) view.append(banner("danger", gettext("Could not load approvals."), errorText(error)));
   const last = state.approvals.lastDecision;
   if (last) {
     const s = approvalSummary(last.item);
@@ -170,17 +175,17 @@ function renderApprovals(view = document.getElementById("bd-view-approvals")) {
     const failed = action.status === "failed";
     view.append(
       h(`div.bd-result.bd-result--${failed ? "danger" : last.verb === "approve" ? "success" : "info"}`, { role: "status", "data-testid": "approval-result", "data-status": action.status || "" },
-        h("strong", {}, last.verb === "approve" ? "Approved" : "Denied"),
-        ` ${s.kind}${s.amount ? ` ${s.amount}` : ""} for ${s.customer}`,
+        h("strong", {}, last.verb === "approve" ? gettext("Approved") : gettext("Denied")),
+        ` ${interpolate(gettext("%(action)s for %(customer)s"), { action: `${s.kind}${s.amount ? ` ${s.amount}` : ""}`, customer: s.customer }, true)}`,
         outcome.title ? ` — ${outcome.title}${/[.!?]$/.test(outcome.title) ? "" : "."}` : ".",
-        action.status === "outcome_unknown" ? " Do not retry it." : "",
+        action.status === "outcome_unknown" ? ` ${gettext("Do not retry it.")}` : "",
       ),
     );
   }
   if (!items) {
     view.append(h("div.bd-skel.bd-skel--block", { "aria-hidden": "true" }));
   } else if (!items.length) {
-    view.append(h("p.bd-empty", { "data-testid": "approvals-empty" }, "Nothing is waiting for your approval."));
+    view.append(h("p.bd-empty", { "data-testid": "approvals-empty" }, gettext("Nothing is waiting for your approval.")));
   } else {
     view.append(h("ul.bd-approvals", { "data-testid": "approvals" }, items.map((item) => approvalCard(item))));
   }
@@ -198,7 +203,7 @@ function approvalCard(item) {
       const field = document.getElementById(commentId);
       field.setAttribute("aria-invalid", "true");
       field.focus();
-      live("Say why you deny the request.");
+      live(gettext("Say why you deny the request."));
       return;
     }
     state.approvals.busy[item.id] = verb;
@@ -208,7 +213,8 @@ function approvalCard(item) {
       state.approvals.busy[item.id] = null;
       const actionStatus = result && result.action ? result.action.status : "";
       const outcome = (result && result.details && result.details.outcome) || {};
-      live(`${verb === "approve" ? "Approved" : "Denied"}: ${s.kind}${s.amount ? ` ${s.amount}` : ""}${outcome.title ? ` — ${outcome.title}` : actionStatus ? ` — ${humanize(actionStatus).toLowerCase()}` : ""}.`);
+      const what = `${s.kind}${s.amount ? ` ${s.amount}` : ""}${outcome.title ? ` — ${outcome.title}` : actionStatus ? ` — ${humanize(actionStatus).toLowerCase()}` : ""}`;
+      live(interpolate(verb === "approve" ? gettext("Approved: %(what)s.") : gettext("Denied: %(what)s."), { what }, true));
       state.approvals.items = state.approvals.items.filter((other) => other.id !== item.id);
       state.approvals.lastDecision = { item, verb, result };
       renderApprovals();
@@ -228,19 +234,19 @@ function approvalCard(item) {
     h("p.bd-small", { "data-testid": "approval-customer" },
       h("strong", {}, s.customer),
       s.plan ? ` · ${s.plan}` : "",
-      s.mrr ? ` · MRR ${s.mrr}` : "",
+      s.mrr ? ` · ${interpolate(gettext("MRR %(amount)s"), { amount: s.mrr }, true)}` : "",
       s.ticket ? " · " : "", ticketRef(s)),
     linesList(s.lines),
-    h("p.bd-small", {}, `Requested by ${s.requestedBy || "an agent"}${s.reason ? ` — ${s.reason}` : ""}`),
-    h("p.bd-muted.bd-small", {}, `Awaits approval by ${s.approvers || "an approver"}${s.expires ? ` · expires ${dateTime(s.expires)}` : ""}`),
+    h("p.bd-small", {}, `${interpolate(gettext("Requested by %(who)s"), { who: s.requestedBy || gettext("an agent") }, true)}${s.reason ? ` — ${s.reason}` : ""}`),
+    h("p.bd-muted.bd-small", {}, `${interpolate(gettext("Awaits approval by %(approvers)s"), { approvers: s.approvers || gettext("an approver") }, true)}${s.expires ? ` · ${interpolate(gettext("expires %(when)s"), { when: dateTime(s.expires) }, true)}` : ""}`),
     cardError ? h("p.bd-error", { role: "alert" }, errorText(cardError)) : null,
     h("div.bd-field", {},
-      h("label", { for: commentId }, "Comment"),
+      h("label", { for: commentId }, gettext("Comment")),
       h("textarea.bd-input", { id: commentId, rows: 2, maxlength: 1000 }),
     ),
     h("div.bd-form__buttons", {},
-      button(busy === "approve" ? "Approving…" : "Approve", () => decide("approve"), { kind: "primary", disabled: Boolean(busy), testid: "approve" }),
-      button(busy === "deny" ? "Denying…" : "Deny", () => decide("deny"), { kind: "danger", disabled: Boolean(busy), testid: "deny" }),
+      button(busy === "approve" ? gettext("Approving…") : gettext("Approve"), () => decide("approve"), { kind: "primary", disabled: Boolean(busy), testid: "approve" }),
+      button(busy === "deny" ? gettext("Denying…") : gettext("Deny"), () => decide("deny"), { kind: "danger", disabled: Boolean(busy), testid: "deny" }),
     ),
   );
 }
@@ -274,10 +280,10 @@ function renderHistory() {
   if (!el) return;
   clear(el);
   const history = state.approvals.history || { items: [] };
-  el.append(h("h3.bd-subtitle", {}, "Recently decided"));
+  el.append(h("h3.bd-subtitle", {}, gettext("Recently decided")));
   if (history.error) el.append(h("p.bd-error", { role: "alert" }, errorText(history.error)));
   if (!history.items.length) {
-    el.append(h("p.bd-muted.bd-small", {}, history.loading ? "Loading…" : "Nothing decided yet."));
+    el.append(h("p.bd-muted.bd-small", {}, history.loading ? gettext("Loading…") : gettext("Nothing decided yet.")));
     return;
   }
   el.append(h("ul.bd-activity", { "data-testid": "decided" }, history.items.map((item) => {
@@ -285,7 +291,7 @@ function renderHistory() {
     const outcome = (item.details || {}).outcome || {};
     return h("li", {},
       h("span.bd-activity__what", {}, `${s.kind}${s.amount ? ` · ${s.amount}` : ""} · ${s.customer}`),
-      statusBadge(item.status === "approved" ? "succeeded" : item.status, capitalize(item.status)),
+      statusBadge(item.status === "approved" ? "succeeded" : item.status, item.status_label || capitalize(item.status)),
       h("span.bd-activity__meta", {}, `${outcome.title || ""}${item.decided_at ? ` · ${dateTime(item.decided_at)}` : ""}`),
     );
   })));
@@ -293,7 +299,7 @@ function renderHistory() {
     // The button stays once everything is shown (aria-disabled keeps it focusable), so the
     // focus it holds after "Load more" never falls back to <body>.
     const done = !history.hasNext;
-    el.append(button(history.loading ? "Loading…" : done ? "All decided requests shown" : "Load more", () => {
+    el.append(button(history.loading ? gettext("Loading…") : done ? gettext("All decided requests shown") : gettext("Load more"), () => {
       if (!done && !history.loading) loadHistory(true);
     }, { small: true, testid: "history-more-decided", "aria-disabled": done || history.loading ? "true" : null }));
   }

@@ -9,6 +9,7 @@ import { h } from "./dom.js";
 import { limitSentence } from "./policy.js";
 import { meAction } from "./role.js";
 import { state } from "./state.js";
+import { gettext, interpolate } from "./i18n.js";
 
 /** The parameters the confirm step submits: the form's, with a plan preview's proration date. */
 export function confirmParams(form) {
@@ -63,8 +64,8 @@ export function confirmBlocked(form) {
 
 export function confirmButtonText(form) {
   const ask = form.dryRun;
-  if (ask && ask.answer && ask.answer.outcome === "approval") return "Send for approval";
-  return "Confirm";
+  if (ask && ask.answer && ask.answer.outcome === "approval") return gettext("Send for approval");
+  return gettext("Confirm");
 }
 
 const TONE = { execute: "execute", approval: "approval", refused: "refused" };
@@ -75,7 +76,7 @@ export function confirmView(form) {
   const limit = limitSentence(meAction(form.kind));
   let body;
   if (!ask || ask.pending) {
-    body = h("p.bd-outcome.bd-outcome--pending", { role: "status" }, "Checking what will happen…");
+    body = h("p.bd-outcome.bd-outcome--pending", { role: "status" }, gettext("Checking what will happen…"));
   } else if (ask.answer) {
     const answer = ask.answer;
     body = h(`div.bd-outcome.bd-outcome--${TONE[answer.outcome] || "pending"}`,
@@ -85,7 +86,7 @@ export function confirmView(form) {
     );
   } else {
     body = h("p.bd-outcome.bd-outcome--unknown", { role: "status" },
-      `Could not check what will happen (${errorWords(ask.error)}). Billing Desk decides when you confirm.`);
+      interpolate(gettext("Could not check what will happen (%(error)s). Billing Desk decides when you confirm."), { error: errorWords(ask.error) }, true));
   }
   return h("div.bd-confirm-outcome", { "data-testid": "dry-run", tabindex: "-1" },
     body,
@@ -101,5 +102,5 @@ function sentence(text) {
 
 function errorWords(error) {
   if (error instanceof ApiError) return error.message.replace(/\.$/, "");
-  return "no answer";
+  return gettext("no answer");
 }

@@ -7,15 +7,17 @@
 import { ACTIONS } from "./actions.js";
 import { ApiError } from "./api.js";
 import { h } from "./dom.js";
-import { longDate, money } from "./format.js";
+import { amountOn, longDate, money } from "./format.js";
 import { refreshContext } from "./loading.js";
 import { confirmAsk, confirmBlocked, confirmButtonText, confirmParams, confirmView, handlingStartedAt } from "./confirm.js";
+import { limitWords } from "./policy.js";
 import { resultHeadline, resultStep } from "./results.js";
 import { actionLabel } from "./role.js";
 import { handleExpired } from "./screens.js";
 import { live, region, state } from "./state.js";
 import { actionName } from "./vocabulary.js";
 import { button, errorText, row } from "./widgets.js";
+import { gettext, interpolate } from "./i18n.js";
 
 export function renderActions() {
   const el = region("bd-actions");
@@ -34,7 +36,7 @@ export function renderActions() {
         h("li", {},
           h("button.bd-action", { type: "button", "data-kind": action.kind, "data-testid": `action-${action.kind}`, onclick: () => openForm(action.kind) },
             h("span.bd-action__label", {}, actionName(action.kind)),
-            action.limit_display ? h("span.bd-action__limit", {}, `${action.limit_inclusive === false ? "below" : "up to"} ${action.limit_display}`) : null,
+            action.limit_display ? h("span.bd-action__limit", {}, limitWords(action)) : null,
           ),
         ),
       );
@@ -42,7 +44,7 @@ export function renderActions() {
       request.push(
         h("li", {},
           h("button.bd-action.bd-action--request", { type: "button", "data-kind": action.kind, "data-testid": `request-${action.kind}`, onclick: () => openForm(action.kind) },
-            h("span.bd-action__label", {}, `Request approval: ${actionName(action.kind)}`),
+            h("span.bd-action__label", {}, interpolate(gettext("Request approval: %(action)s"), { action: actionName(action.kind) }, true)),
           ),
         ),
       );
@@ -50,11 +52,11 @@ export function renderActions() {
   }
   el.append(
     h("section.bd-section.bd-section--actions", { "aria-labelledby": "bd-actions-title" },
-      h("h2.bd-section__title", { id: "bd-actions-title" }, "Actions"),
-      direct.length ? h("ul.bd-actions", { "data-testid": "direct-actions" }, direct) : h("p.bd-muted", {}, "No direct actions for your role."),
+      h("h2.bd-section__title", { id: "bd-actions-title" }, gettext("Actions")),
+      direct.length ? h("ul.bd-actions", { "data-testid": "direct-actions" }, direct) : h("p.bd-muted", {}, gettext("No direct actions for your role.")),
       request.length
         ? h("details.bd-more", { open: direct.length === 0 ? true : null },
-          h("summary", {}, `Request approval (${request.length})`),
+          h("summary", {}, interpolate(gettext("Request approval (%(count)s)"), { count: request.length }, true)),
           h("ul.bd-actions", { "data-testid": "request-actions" }, request))
         : null,
     ),
@@ -80,7 +82,7 @@ export async function openForm(kind, prefill = {}, { confirmNow = false } = {}) 
     } catch (error) {
       if (handleExpired(error)) return;
       state.planOptions = [];
-      live(`Could not load the plans: ${errorText(error)}`);
+      live(interpolate(gettext("Could not load the plans: %(error)s"), { error: errorText(error) }, true));
     }
     state.ctx.plan_options = state.planOptions;
   }
@@ -153,7 +155,7 @@ function renderForm() {
   container.append(
     h("div.bd-form__head", {},
       h("h2.bd-form__title", { id: titleId, tabindex: "-1" }, actionLabel(form.kind)),
-      button("Close", () => closeForm({ refresh: form.step === "result" }), { kind: "link", small: true, "aria-label": "Close the form", disabled: form.inFlight }),
+      button(gettext("Close"), () => closeForm({ refresh: form.step === "result" }), { kind: "link", small: true, "aria-label": gettext("Close the form"), disabled: form.inFlight }),
     ),
   );
   if (form.step === "edit") container.append(editStep());
@@ -247,8 +249,8 @@ function editStep() {
   body.append(
     h("div.bd-form__buttons", {},
       h("button.bd-btn.bd-btn--primary", { type: "submit", "data-testid": "form-review", disabled: form.inFlight },
-        form.spec.needsPreview ? (form.inFlight ? "Previewing…" : "Preview") : "Review"),
-      button("Cancel", () => closeForm(), { kind: "secondary" }),
+        form.spec.needsPreview ? (form.inFlight ? gettext("Previewing…") : gettext("Preview")) : gettext("Review")),
+      button(gettext("Cancel"), () => closeForm(), { kind: "secondary" }),
     ),
   );
   return body;
@@ -262,7 +264,7 @@ async function review() {
   if (Object.keys(form.errors).length) {
     const first = Object.keys(form.errors)[0];
     rerenderForm({ focusSelector: `#bd-f-${first}` });
-    live(`Check the form: ${Object.values(form.errors).join(" ")}`);
+    live(interpolate(gettext("Check the form: %(errors)s"), { errors: Object.values(form.errors).join(" ") }, true));
     return;
   }
   if (form.spec.needsPreview) {
@@ -291,21 +293,21 @@ async function review() {
 function previewLines(lines) {
   return lines.length
     ? h("table.bd-table.bd-table--compact.bd-preview__lines", {},
-      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Line"), h("th.bd-num", { scope: "col" }, "Amount"))),
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, gettext("Line")), h("th.bd-num", { scope: "col" }, gettext("Amount")))),
       h("tbody", {}, lines.map((line) => h("tr", {}, h("td.bd-wrap", {}, line.description), h("td.bd-num", {}, money(line.amount))))))
-    : h("p.bd-muted", {}, "No proration lines.");
+    : h("p.bd-muted", {}, gettext("No proration lines."));
 }
 
 function previewView(preview) {
   const lines = preview.lines || [];
   if (!preview.direction) return changePreviewView(preview);
   return h("div.bd-preview", { "data-testid": "plan-preview" },
-    h("h3.bd-subtitle", {}, `Preview: ${preview.direction === "downgrade" ? "downgrade" : "upgrade"}`),
+    h("h3.bd-subtitle", {}, preview.direction === "downgrade" ? gettext("Preview: downgrade") : gettext("Preview: upgrade")),
     previewLines(lines),
     h("dl.bd-dl", {},
-      row("Amount due now", money(preview.amount_due_now), { testid: "preview-due-now", emphasis: true }),
-      row("New recurring amount", money(preview.new_recurring_amount), { testid: "preview-recurring" }),
-      row("Effective date", longDate(preview.effective_date), { testid: "preview-effective" }),
+      row(gettext("Amount due now"), money(preview.amount_due_now), { testid: "preview-due-now", emphasis: true }),
+      row(gettext("New recurring amount"), money(preview.new_recurring_amount), { testid: "preview-recurring" }),
+      row(gettext("Effective date"), longDate(preview.effective_date), { testid: "preview-effective" }),
     ),
   );
 }
@@ -314,14 +316,14 @@ function previewView(preview) {
 function changePreviewView(preview) {
   const next = preview.next_invoice;
   return h("div.bd-preview", { "data-testid": "change-preview" },
-    h("h3.bd-subtitle", {}, "Preview: next invoice"),
+    h("h3.bd-subtitle", {}, gettext("Preview: next invoice")),
     preview.kind === "adjust_seats" ? previewLines(preview.lines || []) : null,
     h("dl.bd-dl", {},
-      row("Recurring amount now", money(preview.current_recurring_amount), { testid: "preview-current" }),
-      row("New recurring amount", money(preview.new_recurring_amount), { testid: "preview-recurring" }),
-      row("Amount due now", money(preview.amount_due_now), { testid: "preview-due-now" }),
-      row("Next invoice", next ? `${money(next.amount)} on ${longDate(next.date)}` : "None: the subscription does not renew", { testid: "preview-next-invoice", emphasis: true }),
-      next && next.discount && next.discount.amount ? row("Discount on it", `−${money(next.discount)}`, { testid: "preview-next-discount" }) : null,
+      row(gettext("Recurring amount now"), money(preview.current_recurring_amount), { testid: "preview-current" }),
+      row(gettext("New recurring amount"), money(preview.new_recurring_amount), { testid: "preview-recurring" }),
+      row(gettext("Amount due now"), money(preview.amount_due_now), { testid: "preview-due-now" }),
+      row(gettext("Next invoice"), next ? amountOn(next.amount, longDate(next.date)) : gettext("None: the subscription does not renew"), { testid: "preview-next-invoice", emphasis: true }),
+      next && next.discount && next.discount.amount ? row(gettext("Discount on it"), `−${money(next.discount)}`, { testid: "preview-next-discount" }) : null,
     ),
   );
 }
@@ -332,9 +334,9 @@ function confirmStep() {
   const customer = state.ctx.customer || {};
   form.params = confirmParams(form);
   return h("div.bd-form__body", {},
-    h("p.bd-confirm__lead", {}, "Check what will happen:"),
+    h("p.bd-confirm__lead", {}, gettext("Check what will happen:")),
     h("dl.bd-dl.bd-dl--confirm", { "data-testid": "confirm-summary" },
-      row("Customer", customer.name && customer.email ? `${customer.name} (${customer.email})` : customer.name || customer.email || customer.id || state.customerId),
+      row(gettext("Customer"), customer.name && customer.email ? `${customer.name} (${customer.email})` : customer.name || customer.email || customer.id || state.customerId),
       built.summary.map(([label, value]) => row(label, value)),
     ),
     form.preview ? previewView(form.preview) : null,
@@ -343,7 +345,7 @@ function confirmStep() {
     form.serverError ? h("p.bd-error", { role: "alert", "data-testid": "form-error" }, errorText(form.serverError)) : null,
     outcomeOpen(form.serverError)
       ? h("p.bd-help", { "data-testid": "outcome-open-help" },
-        "Billing Desk records that action as soon as Stripe answers (usually within a minute) and shows it under recent actions. Do not repeat it in Stripe either.")
+        gettext("Billing Desk records that action as soon as Stripe answers (usually within a minute) and shows it under recent actions. Do not repeat it in Stripe either."))
       : null,
     h("div.bd-form__buttons", {},
       h("button.bd-btn.bd-btn--primary", {
@@ -354,8 +356,8 @@ function confirmStep() {
         disabled: form.inFlight || outcomeOpen(form.serverError) || confirmBlocked(form),
         "aria-disabled": form.inFlight ? "true" : null,
         onclick: submit,
-      }, form.inFlight ? "Working…" : confirmButtonText(form)),
-      button("Back", () => back(), { disabled: form.inFlight }),
+      }, form.inFlight ? gettext("Working…") : confirmButtonText(form)),
+      button(gettext("Back"), () => back(), { disabled: form.inFlight }),
     ),
   );
 }
@@ -381,9 +383,9 @@ async function submit(event) {
   form.serverError = null;
   if (event && event.currentTarget) {
     event.currentTarget.disabled = true;
-    event.currentTarget.textContent = "Working…";
+    event.currentTarget.textContent = gettext("Working…");
   }
-  live("Submitting…");
+  live(gettext("Submitting…"));
   try {
     let result;
     try {
@@ -413,7 +415,7 @@ async function submit(event) {
     form.serverError = error;
     if (state.form !== form) return;
     rerenderForm({ focusSelector: "[data-testid=form-error]" });
-    live(`Not done: ${errorText(error)}`);
+    live(interpolate(gettext("Not done: %(error)s"), { error: errorText(error) }, true));
   }
 }
 

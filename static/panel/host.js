@@ -19,6 +19,8 @@
 // enforced by the panel page's CSP frame-ancestors (every ancestor is checked when the
 // frame loads), so the parent is a helpdesk frame the installation allows.
 
+import { gettext } from "./i18n.js";
+
 const PREFIX = "billing-desk:";
 
 export function readConfig() {
@@ -205,7 +207,7 @@ async function zendeskHost(config) {
     async reply(text) {
       await client.set("comment.type", "publicReply");
       await client.invoke("comment.appendText", text);
-      return "The message is in the public reply editor: review it and submit the ticket.";
+      return gettext("The message is in the public reply editor: review it and submit the ticket.");
     },
     onContextChange(callback) {
       client.on("ticket.requester.email.changed", (email) => {
@@ -221,7 +223,7 @@ async function zendeskHost(config) {
         callback(context);
       });
     },
-    expiredMessage: "Your Billing Desk session expired. Reopen the ticket (or reload the apps) to continue.",
+    expiredMessage: gettext("Your Billing Desk session expired. Reopen the ticket (or reload the apps) to continue."),
   };
 }
 
@@ -266,17 +268,17 @@ async function framedHost(config) {
     },
     async reply(text) {
       if (!capabilities.includes("reply") || !channel.post("reply", { text })) {
-        throw new Error("This helpdesk frame cannot take a reply: copy the message instead.");
+        throw new Error(gettext("This helpdesk frame cannot take a reply: copy the message instead."));
       }
-      return "The message is in the ticket's public reply editor.";
+      return gettext("The message is in the ticket's public reply editor.");
     },
     onContextChange(callback) {
       contextListeners.add(callback);
     },
     expiredMessage:
       config.connector === "demo"
-        ? "The demo session expired and could not be renewed. Reload the page."
-        : "Your Billing Desk session expired. Reopen the app to continue.",
+        ? gettext("The demo session expired and could not be renewed. Reload the page.")
+        : gettext("Your Billing Desk session expired. Reopen the app to continue."),
   };
 }
 

@@ -11,6 +11,7 @@ import { h } from "./dom.js";
 import { handleExpired } from "./screens.js";
 import { live, state } from "./state.js";
 import { button, errorText } from "./widgets.js";
+import { gettext, interpolate } from "./i18n.js";
 
 // Ticket tags and subject words that name a scenario, most specific first: a subject about a
 // "refund for a duplicate charge" is the duplicate-charge scenario.
@@ -35,17 +36,17 @@ export function chooseScenario(ticket, ctx) {
   const tags = ((ticket && ticket.tags) || []).map((t) => String(t).toLowerCase());
   for (const [scenario, names] of SIGNALS) {
     const tag = tags.find((t) => names.includes(t));
-    if (tag) return { scenario, reason: `The ticket's tag “${tag}”.` };
+    if (tag) return { scenario, reason: interpolate(gettext("The ticket's tag “%(tag)s”."), { tag }, true) };
   }
   const subject = String((ticket && ticket.subject) || "").toLowerCase().replace(/_/g, " ");
   for (const [scenario, , words] of SIGNALS) {
     const found = words.exec(subject);
-    if (found) return { scenario, reason: `The subject says “${found[0].trim()}”.` };
+    if (found) return { scenario, reason: interpolate(gettext("The subject says “%(words)s”."), { words: found[0].trim() }, true) };
   }
   for (const alert of (ctx && ctx.alerts) || []) {
-    if (ALERT_SCENARIOS[alert.type]) return { scenario: ALERT_SCENARIOS[alert.type], reason: `The alert: ${alert.message}` };
+    if (ALERT_SCENARIOS[alert.type]) return { scenario: ALERT_SCENARIOS[alert.type], reason: interpolate(gettext("The alert: %(message)s"), { message: alert.message }, true) };
   }
-  return { scenario: "plan_change", reason: "Nothing in the ticket names a scenario: pick the one that fits." };
+  return { scenario: "plan_change", reason: gettext("Nothing in the ticket names a scenario: pick the one that fits.") };
 }
 
 const card = { customerId: null, scenario: null, reason: "", byAgent: false, data: {}, errors: {}, loading: false, seq: 0 };
@@ -66,10 +67,10 @@ function switchTo(scenario) {
   if (!CARDS[scenario] || scenario === card.scenario) return;
   card.scenario = scenario;
   card.byAgent = true;
-  card.reason = "Chosen by you.";
+  card.reason = gettext("Chosen by you.");
   paint();
   load();
-  live(`${SCENARIOS.find((s) => s.key === scenario).label}: loading the investigation.`);
+  live(interpolate(gettext("%(scenario)s: loading the investigation."), { scenario: SCENARIOS.find((s) => s.key === scenario).label }, true));
 }
 
 async function load() {
@@ -107,22 +108,22 @@ function paint() {
   el.append(
     h("section.bd-section.bd-inv", { "aria-labelledby": "bd-inv-title", "data-testid": "investigation", "data-scenario": card.scenario, "aria-busy": card.loading ? "true" : "false" },
       h("div.bd-inv__head", {},
-        h("h2.bd-section__title", { id: "bd-inv-title" }, "Investigation"),
+        h("h2.bd-section__title", { id: "bd-inv-title" }, gettext("Investigation")),
         h("span.bd-inv__time", { "data-testid": "investigation-time" }, meta.time),
       ),
       h("div.bd-field.bd-inv__pick", {},
-        h("label", { for: "bd-inv-scenario" }, "Playbook scenario"),
+        h("label", { for: "bd-inv-scenario" }, gettext("Playbook scenario")),
         h("select.bd-input", { id: "bd-inv-scenario", "data-testid": "investigation-scenario", "aria-describedby": "bd-inv-why", onchange: (event) => switchTo(event.target.value) },
           SCENARIOS.map((s) => h("option", { value: s.key, selected: s.key === card.scenario }, s.label))),
         h("p.bd-help", { id: "bd-inv-why", "data-testid": "investigation-reason" }, card.reason),
       ),
       error
-        ? h("p.bd-error", { role: "alert", "data-testid": "investigation-error" }, `Could not load this investigation: ${errorText(error)}`)
+        ? h("p.bd-error", { role: "alert", "data-testid": "investigation-error" }, interpolate(gettext("Could not load this investigation: %(error)s"), { error: errorText(error) }, true))
         : null,
-      !body && !error ? h("p.bd-muted", { "data-testid": "investigation-loading" }, "Looking into it…") : null,
+      !body && !error ? h("p.bd-muted", { "data-testid": "investigation-loading" }, gettext("Looking into it…")) : null,
       body ? h("div.bd-inv__evidence", { "data-testid": "investigation-evidence" }, body.evidence) : null,
       body && body.actions && body.actions.length
-        ? h("div.bd-inv__actions", { "data-testid": "investigation-actions" }, h("h3.bd-subtitle", {}, "Proposed action"), body.actions)
+        ? h("div.bd-inv__actions", { "data-testid": "investigation-actions" }, h("h3.bd-subtitle", {}, gettext("Proposed action")), body.actions)
         : null,
       body ? messageBlock(body.message, body.messageHelp) : null,
       body && body.followUp ? followUpBlock(body.followUp) : null,
@@ -134,10 +135,10 @@ function paint() {
 function messageBlock(text, help) {
   if (!text) {
     return h("div.bd-inv__message", {},
-      h("h3.bd-subtitle", {}, "Message for the customer"),
-      h("p.bd-muted", { "data-testid": "investigation-message-help" }, help || "No message for this scenario yet."));
+      h("h3.bd-subtitle", {}, gettext("Message for the customer")),
+      h("p.bd-muted", { "data-testid": "investigation-message-help" }, help || gettext("No message for this scenario yet.")));
   }
-  return replyBlock("Message for the customer", text, "investigation-message", "investigation-insert", help);
+  return replyBlock(gettext("Message for the customer"), text, "investigation-message", "investigation-insert", help);
 }
 
 function followUpBlock(followUp) {
@@ -155,11 +156,11 @@ function replyBlock(title, text, testid, insertId, help) {
     help ? h("p.bd-help", {}, help) : null,
     h("div.bd-form__buttons", {},
       state.host && state.host.canReply
-        ? button("Insert as public reply", (event) => insert(text, event.currentTarget), { kind: "primary", small: true, testid: insertId })
+        ? button(gettext("Insert as public reply"), (event) => insert(text, event.currentTarget), { kind: "primary", small: true, testid: insertId })
         : null,
-      button("Copy", (event) => copy(text, event.currentTarget), { small: true, testid: `${testid}-copy` }),
+      button(gettext("Copy"), (event) => copy(text, event.currentTarget), { small: true, testid: `${testid}-copy` }),
     ),
-    state.host && state.host.canReply ? null : h("p.bd-help", {}, "Copy the message into your public reply."),
+    state.host && state.host.canReply ? null : h("p.bd-help", {}, gettext("Copy the message into your public reply.")),
   );
 }
 
@@ -167,10 +168,10 @@ async function insert(text, el) {
   el.disabled = true;
   try {
     const note = await state.host.reply(text);
-    el.textContent = "Inserted";
+    el.textContent = gettext("Inserted");
     live(note);
   } catch (error) {
-    live(`Could not insert the reply: ${errorText(error)}`);
+    live(interpolate(gettext("Could not insert the reply: %(error)s"), { error: errorText(error) }, true));
   }
   el.disabled = false;
 }
@@ -185,6 +186,6 @@ async function copy(text, el) {
     area.select();
     ok = Boolean(document.execCommand && document.execCommand("copy"));
   }
-  el.textContent = ok ? "Copied" : "Select and copy";
-  live(ok ? "Message copied." : "Copy did not work: select the text and copy it.");
+  el.textContent = ok ? gettext("Copied") : gettext("Select and copy");
+  live(ok ? gettext("Message copied.") : gettext("Copy did not work: select the text and copy it."));
 }

@@ -9,6 +9,7 @@ import { renderActions } from "./forms.js";
 import { renderInvestigation } from "./investigations.js";
 import { handleExpired, showFatal, showLoading } from "./screens.js";
 import { live, root, state } from "./state.js";
+import { gettext, interpolate, ngettext } from "./i18n.js";
 
 function shell() {
   const el = root();
@@ -57,7 +58,7 @@ export async function refreshContext(force, { first = false, quiet = false } = {
     state.loading = false;
     state.refreshing = false;
     if (handleExpired(error)) return;
-    if (first || !state.ctx) return showFatal("Could not load the billing context.", error);
+    if (first || !state.ctx) return showFatal(gettext("Could not load the billing context."), error);
     state.ctxError = error;
     renderBanners();
     renderHeader();
@@ -67,7 +68,7 @@ export async function refreshContext(force, { first = false, quiet = false } = {
   state.refreshing = false;
   if (first || !document.getElementById("bd-sections")) shell();
   renderAll();
-  if (force) live(`Billing data refreshed ${age(state.ctx.as_of)}.`);
+  if (force) live(interpolate(gettext("Billing data refreshed %(age)s."), { age: age(state.ctx.as_of) }, true));
 }
 
 let pollTimer = null;
@@ -91,7 +92,8 @@ export async function loadMoreHistory() {
     const page = await state.api.get(`customers/${encodeURIComponent(state.customerId)}/payments/`, { cursor: history.nextCursor });
     history.items = history.items.concat(page.items || page.results || []);
     history.nextCursor = page.next_cursor || null;
-    live(`${(page.items || page.results || []).length} more payments loaded.`);
+    const loaded = (page.items || page.results || []).length;
+    live(interpolate(ngettext("%(count)s more payment loaded.", "%(count)s more payments loaded.", loaded), { count: loaded }, true));
   } catch (error) {
     if (handleExpired(error)) return;
     history.error = error;
@@ -122,5 +124,5 @@ function renderAll() {
 
 export function tickAge() {
   const el = document.getElementById("bd-age");
-  if (el && state.ctx && state.ctx.as_of) el.textContent = `Updated ${age(state.ctx.as_of)}`;
+  if (el && state.ctx && state.ctx.as_of) el.textContent = interpolate(gettext("Updated %(age)s"), { age: age(state.ctx.as_of) }, true);
 }

@@ -2,17 +2,18 @@
 // several → the agent picks one (and may pin it); none → search by billing email.
 
 import { clear, h } from "./dom.js";
-import { humanize, isoDate } from "./format.js";
+import { humanize, shortDate } from "./format.js";
 import { selectCustomer } from "./loading.js";
 import { handleExpired, showFatal, showLoading } from "./screens.js";
 import { live, root, state } from "./state.js";
 import { errorText } from "./widgets.js";
+import { gettext, interpolate } from "./i18n.js";
 
 export async function findCustomer() {
   const ticket = state.ticket;
   if (state.config.customerId) return selectCustomer(state.config.customerId);
   if (!ticket.requesterEmail && !(ticket.organization && ticket.organization.id)) {
-    return showEmpty("This ticket has no requester email.");
+    return showEmpty(gettext("This ticket has no requester email."));
   }
   return lookup(ticket.requesterEmail);
 }
@@ -29,21 +30,22 @@ export async function lookup(email) {
     });
   } catch (error) {
     if (handleExpired(error)) return;
-    return showFatal("Could not look the customer up.", error);
+    return showFatal(gettext("Could not look the customer up."), error);
   }
   const matches = (data && data.matches) || [];
   state.matches = matches;
   const pinned = data.pinned_customer_id || (matches.find((m) => m.pinned) || {}).id;
   if (pinned) return selectCustomer(pinned);
   if (matches.length === 1) return selectCustomer(matches[0].id);
-  if (!matches.length) return showEmpty(email ? `No billing customer matches ${email}.` : "No billing customer found.");
+  if (!matches.length) return showEmpty(email ? interpolate(gettext("No billing customer matches %(email)s."), { email }, true) : gettext("No billing customer found."));
   return showPicker();
 }
 
 function matchLine(m) {
-  const plan = m.plan ? `${m.plan.display}${m.plan.status && m.plan.status !== "active" ? ` (${humanize(m.plan.status).toLowerCase()})` : ""}` : "No subscription";
-  const since = m.created ? `customer since ${isoDate(m.created)}` : "";
-  return [m.email, plan, m.currency, since, m.deleted ? "deleted" : "", m.id].filter(Boolean).join(" · ");
+  const status = m.plan && m.plan.status && m.plan.status !== "active" ? m.plan.status_label || humanize(m.plan.status).toLowerCase() : "";
+  const plan = m.plan ? `${m.plan.display}${status ? ` (${status})` : ""}` : gettext("No subscription");
+  const since = m.created ? interpolate(gettext("customer since %(date)s"), { date: shortDate(m.created) }, true) : "";
+  return [m.email, plan, m.currency, since, m.deleted ? gettext("deleted") : "", m.id].filter(Boolean).join(" · ");
 }
 
 export function showPicker() {
@@ -53,7 +55,7 @@ export function showPicker() {
   const name = "bd-match";
   const pinId = "bd-pin";
   const list = h("fieldset.bd-picker", {},
-    h("legend", {}, `${state.matches.length} billing customers match this requester. Which one is it?`),
+    h("legend", {}, interpolate(gettext("%(count)s billing customers match this requester. Which one is it?"), { count: state.matches.length }, true)),
     state.matches.map((m, i) => {
       const id = `bd-match-${i}`;
       return h("div.bd-choice", {},
@@ -74,22 +76,22 @@ export function showPicker() {
             email: state.lookupEmail || state.ticket.requesterEmail || "",
             organization_id: (state.ticket.organization && state.ticket.organization.id) || "",
           });
-          live("Customer pinned to this requester.");
+          live(gettext("Customer pinned to this requester."));
         } catch (error) {
           if (handleExpired(error)) return;
-          live(`Could not pin the customer: ${errorText(error)}`);
+          live(interpolate(gettext("Could not pin the customer: %(error)s"), { error: errorText(error) }, true));
         }
       }
       selectCustomer(chosen.value);
     },
   },
-  h("h1.bd-title", {}, "Choose the customer"),
+  h("h1.bd-title", {}, gettext("Choose the customer")),
   list,
   h("div.bd-field.bd-field--check", {},
     h("input", { type: "checkbox", id: pinId, checked: true }),
-    h("label", { for: pinId }, "Remember this customer for this requester"),
+    h("label", { for: pinId }, gettext("Remember this customer for this requester")),
   ),
-  h("div.bd-form__buttons", {}, h("button.bd-btn.bd-btn--primary", { type: "submit", "data-testid": "picker-select" }, "Show billing")),
+  h("div.bd-form__buttons", {}, h("button.bd-btn.bd-btn--primary", { type: "submit", "data-testid": "picker-select" }, gettext("Show billing"))),
   searchBox(),
   );
   el.append(form);
@@ -106,17 +108,17 @@ function searchBox() {
       const value = document.getElementById(id).value.trim();
       if (!value || !/^[^@\s]+@[^@\s]+$/.test(value)) {
         document.getElementById(id).setAttribute("aria-invalid", "true");
-        live("Enter an email address.");
+        live(gettext("Enter an email address."));
         return;
       }
       state.config.customerId = "";
       lookup(value);
     },
   },
-  h("label", { for: id }, "Search by billing email"),
+  h("label", { for: id }, gettext("Search by billing email")),
   h("div.bd-search__row", {},
-    h("input.bd-input", { id, type: "email", autocomplete: "off", placeholder: "billing@example.com", "data-testid": "search-email" }),
-    h("button.bd-btn.bd-btn--secondary", { type: "submit" }, "Search"),
+    h("input.bd-input", { id, type: "email", autocomplete: "off", placeholder: gettext("billing@example.com"), "data-testid": "search-email" }),
+    h("button.bd-btn.bd-btn--secondary", { type: "submit" }, gettext("Search")),
   ));
 }
 
@@ -126,9 +128,9 @@ function showEmpty(text) {
   clear(el);
   el.append(
     h("div.bd-state", { "data-testid": "empty-state" },
-      h("h1.bd-title", {}, "No billing account found"),
+      h("h1.bd-title", {}, gettext("No billing account found")),
       h("p", {}, text),
-      h("p.bd-muted", {}, "The requester may pay with another email address. Search for the billing email:"),
+      h("p.bd-muted", {}, gettext("The requester may pay with another email address. Search for the billing email:")),
       searchBox(),
     ),
   );

@@ -3,22 +3,38 @@
 // answer (confirm.js asks POST actions/dry-run/); the panel does not guess it.
 
 import { roleLabel } from "./vocabulary.js";
+import { gettext, interpolate, orList } from "./i18n.js";
+
+/** "up to $500.00" / "below $500.00": the role's limit beside an action. */
+export function limitWords(action) {
+  const text = action.limit_inclusive === false ? gettext("below %(limit)s") : gettext("up to %(limit)s");
+  return interpolate(text, { limit: action.limit_display }, true);
+}
 
 /** One sentence naming the role's limit and what happens above it; "" when there is none. */
 export function limitSentence(action) {
   if (!action || action.mode !== "direct") return "";
   const parts = [];
   if (action.limit !== null && action.limit !== undefined && action.limit_display) {
-    const above = action.above_limit === "deny"
-      ? "your role may not do more"
-      : `more needs approval by ${approvers(action)}`;
-    parts.push(`Your limit: ${action.limit_inclusive === false ? "below" : "up to"} ${action.limit_display}; ${above}.`);
+    const values = { limit: action.limit_display, approvers: approvers(action) };
+    const below = action.limit_inclusive === false;
+    let text;
+    if (action.above_limit === "deny") {
+      text = below
+        ? gettext("Your limit: below %(limit)s; your role may not do more.")
+        : gettext("Your limit: up to %(limit)s; your role may not do more.");
+    } else {
+      text = below
+        ? gettext("Your limit: below %(limit)s; more needs approval by %(approvers)s.")
+        : gettext("Your limit: up to %(limit)s; more needs approval by %(approvers)s.");
+    }
+    parts.push(interpolate(text, values, true));
   }
   if (action.customer_requested_only) {
     parts.push(
       action.above_limit === "deny"
-        ? "Your role may do this only when the customer asked for it."
-        : `Without the customer's request it needs approval by ${approvers(action)}.`,
+        ? gettext("Your role may do this only when the customer asked for it.")
+        : interpolate(gettext("Without the customer's request it needs approval by %(approvers)s."), { approvers: approvers(action) }, true),
     );
   }
   return parts.join(" ");
@@ -35,5 +51,5 @@ function approvers(action) {
     }
   }
   const roles = (chosen && chosen.roles) || ["manager"];
-  return roles.map((role) => `a ${roleLabel(role)}`).join(" or ");
+  return orList(roles.map((role) => roleLabel(role)));
 }

@@ -14,17 +14,18 @@ import { messageBox } from "./results.js";
 import { state } from "./state.js";
 import { actionName, roleLabel } from "./vocabulary.js";
 import { button, errorText, row, section, statusBadge } from "./widgets.js";
+import { gettext, interpolate, orList } from "./i18n.js";
 
 const OUTCOME_BADGES = {
-  pending: ["pending_approval", "Waiting"],
-  approved: ["succeeded", "Approved"],
-  denied: ["denied", "Denied"],
-  expired: ["expired", "Expired"],
-  done: ["succeeded", "Done"],
-  failed: ["failed", "Failed"],
-  confirming: ["outcome_unknown", "Confirming"],
-  running: ["executing", "Running"],
-  not_permitted: ["not_permitted", "Not permitted"],
+  pending: ["pending_approval", gettext("Waiting")],
+  approved: ["succeeded", gettext("Approved")],
+  denied: ["denied", gettext("Denied")],
+  expired: ["expired", gettext("Expired")],
+  done: ["succeeded", gettext("Done")],
+  failed: ["failed", gettext("Failed")],
+  confirming: ["outcome_unknown", gettext("Confirming")],
+  running: ["executing", gettext("Running")],
+  not_permitted: ["not_permitted", gettext("Not permitted")],
 };
 
 // The agent's own requests for the customer on screen, read once per context load.
@@ -45,18 +46,21 @@ export function recentActions() {
     requests.customerId = state.customerId;
     loadRequests();
   }
-  return section("Recent actions", "section-recent",
+  return section(gettext("Recent actions"), "section-recent",
     h("div.bd-requests", { id: "bd-my-requests" }, requestsView()),
     approvals.length
       ? h("div.bd-pending", { "data-testid": "pending-approvals" },
-        h("h3.bd-subtitle", {}, "Pending approvals"),
+        h("h3.bd-subtitle", {}, gettext("Pending approvals")),
         h("ul.bd-list", {}, approvals.map((a) => h("li", {},
-          `${actionName(a.kind)}${a.amount ? ` ${money(a.amount)}` : ""} — requested by ${a.requested_by || "an agent"}; waiting for ${(a.required_roles || []).map(roleLabel).join(" or ") || "an approver"}`,
+          `${actionName(a.kind)}${a.amount ? ` ${money(a.amount)}` : ""} — ${interpolate(gettext("requested by %(who)s; waiting for %(approvers)s"), {
+            who: a.requested_by || gettext("an agent"),
+            approvers: orList((a.required_roles || []).map(roleLabel)) || gettext("an approver"),
+          }, true)}`,
         ))))
       : null,
     actions.length
       ? h("ul.bd-activity", { "data-testid": "recent-actions" }, actions.map((a) => actionItem(a)))
-      : h("p.bd-muted", {}, "No billing actions on this customer yet."),
+      : h("p.bd-muted", {}, gettext("No billing actions on this customer yet.")),
   );
 }
 
@@ -78,11 +82,11 @@ async function loadRequests() {
 }
 
 function requestsView() {
-  if (requests.error) return [h("p.bd-error", { role: "alert" }, `Could not load your requests: ${errorText(requests.error)}`)];
+  if (requests.error) return [h("p.bd-error", { role: "alert" }, interpolate(gettext("Could not load your requests: %(error)s"), { error: errorText(requests.error) }, true))];
   const items = requests.items;
   if (!items || !items.length) return [];
   return [
-    h("h3.bd-subtitle", {}, "Your approval requests"),
+    h("h3.bd-subtitle", {}, gettext("Your approval requests")),
     h("ul.bd-outcomes", { "data-testid": "my-requests" }, items.map((item) => requestItem(item))),
   ];
 }
@@ -113,9 +117,9 @@ function requestItem(item) {
       ? h("dl.bd-dl.bd-lines", { "data-testid": "request-done" }, details.lines.map((line) => row(line.label, line.text)))
       : null,
     trail.requested_at ? h("p.bd-muted.bd-small", {},
-      `Requested ${dateTime(trail.requested_at)}${trail.decided_at ? ` · decided ${dateTime(trail.decided_at)}` : ""}`) : null,
+      `${interpolate(gettext("Requested %(when)s"), { when: dateTime(trail.requested_at) }, true)}${trail.decided_at ? ` · ${interpolate(gettext("decided %(when)s"), { when: dateTime(trail.decided_at) }, true)}` : ""}`) : null,
     details.customer_message
-      ? messageBox(details.customer_message, { title: details.message_title || "Message for the customer", testid: "request-message" })
+      ? messageBox(details.customer_message, { title: details.message_title || gettext("Message for the customer"), testid: "request-message" })
       : null,
   );
 }
@@ -166,39 +170,39 @@ async function toggle(a, toggleButton) {
 }
 
 function detailsView(entry) {
-  if (entry.loading) return [h("p.bd-muted.bd-small", {}, "Loading…")];
+  if (entry.loading) return [h("p.bd-muted.bd-small", {}, gettext("Loading…"))];
   if (entry.error) return [h("p.bd-error", { role: "alert" }, errorText(entry.error))];
   const action = entry.data || {};
   const details = action.details || {};
   const outcome = details.outcome || {};
   const trail = details.trail;
   const rows = [
-    row("Status", h("span", {}, outcomeBadge(outcome), ` ${outcome.title || details.status_label || ""}`), { testid: "detail-outcome" }),
+    row(gettext("Status"), h("span", {}, outcomeBadge(outcome), ` ${outcome.title || details.status_label || ""}`), { testid: "detail-outcome" }),
     ...(details.lines || []).map((line) => row(line.label, line.text)),
   ];
   if (trail) {
     rows.push(
-      row("Requested by", `${trail.requested_by}${trail.requested_role ? ` (${trail.requested_role})` : ""}, ${dateTime(trail.requested_at)}`),
-      row("Why approval", trail.reason),
-      row("Approver", trail.approver_roles),
+      row(gettext("Requested by"), `${trail.requested_by}${trail.requested_role ? ` (${trail.requested_role})` : ""}, ${dateTime(trail.requested_at)}`),
+      row(gettext("Why approval"), trail.reason),
+      row(gettext("Approver"), trail.approver_roles),
     );
     if (trail.decided_at) {
-      rows.push(row("Decided by", `${trail.decided_by || "—"}${trail.decided_role ? ` (${trail.decided_role})` : ""}, ${dateTime(trail.decided_at)}`));
-      rows.push(row("Comment", trail.comment || "—"));
+      rows.push(row(gettext("Decided by"), `${trail.decided_by || "—"}${trail.decided_role ? ` (${trail.decided_role})` : ""}, ${dateTime(trail.decided_at)}`));
+      rows.push(row(gettext("Comment"), trail.comment || "—"));
     } else if (trail.status === "pending") {
-      rows.push(row("Expires", dateTime(trail.expires_at)));
+      rows.push(row(gettext("Expires"), dateTime(trail.expires_at)));
     }
   }
-  if (details.provider_object_id) rows.push(row("Provider reference", h("code.bd-break", {}, details.provider_object_id)));
-  if (details.note) rows.push(row("Ticket note", details.note.label));
+  if (details.provider_object_id) rows.push(row(gettext("Provider reference"), h("code.bd-break", {}, details.provider_object_id)));
+  if (details.note) rows.push(row(gettext("Ticket note"), details.note.label));
   const headingId = nextId("bd-h");
   return [
-    h("h4.bd-visually-hidden", { id: headingId }, `${details.kind_label || actionName(action.kind)} details`),
+    h("h4.bd-visually-hidden", { id: headingId }, interpolate(gettext("%(action)s details"), { action: details.kind_label || actionName(action.kind) }, true)),
     h("dl.bd-dl.bd-lines", { "aria-labelledby": headingId }, rows),
     details.customer_message
-      ? messageBox(details.customer_message, { title: details.message_title || "Message for the customer", testid: "detail-message" })
+      ? messageBox(details.customer_message, { title: details.message_title || gettext("Message for the customer"), testid: "detail-message" })
       : null,
-    h("div.bd-form__buttons", {}, button("Close", (event) => {
+    h("div.bd-form__buttons", {}, button(gettext("Close"), (event) => {
       const li = event.currentTarget.closest("li[data-action-id]");
       const toggleButton = li && li.querySelector("[data-testid=recent-action]");
       if (toggleButton) {

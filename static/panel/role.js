@@ -3,6 +3,7 @@
 
 import { state } from "./state.js";
 import { actionName } from "./vocabulary.js";
+import { gettext, interpolate } from "./i18n.js";
 
 export function canApprove() {
   const me = state.me;
@@ -22,5 +23,5 @@ export function actionMode(kind) {
 
 export function actionLabel(kind) {
   const label = actionName(kind);
-  return actionMode(kind) === "request_approval" ? `Request approval: ${label}` : label;
+  return actionMode(kind) === "request_approval" ? interpolate(gettext("Request approval: %(action)s"), { action: label }, true) : label;
 }

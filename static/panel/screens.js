@@ -6,6 +6,7 @@ import { clear, h } from "./dom.js";
 import { start } from "./start.js";
 import { root, state } from "./state.js";
 import { banner, button, errorText } from "./widgets.js";
+import { gettext } from "./i18n.js";
 
 export function showLoading() {
   const el = root();
@@ -14,7 +15,7 @@ export function showLoading() {
     h("div.bd-skeleton", { "aria-hidden": "true" },
       h("div.bd-skel.bd-skel--title"), h("div.bd-skel.bd-skel--line"), h("div.bd-skel.bd-skel--block"),
       h("div.bd-skel.bd-skel--line"), h("div.bd-skel.bd-skel--block")),
-    h("p.bd-visually-hidden", { role: "status" }, "Loading billing context…"),
+    h("p.bd-visually-hidden", { role: "status" }, gettext("Loading billing context…")),
   );
   document.getElementById("panel").setAttribute("aria-busy", "true");
 }
@@ -26,7 +27,7 @@ export function showFatal(title, error) {
     h("div.bd-state", {},
       banner("danger", title, errorText(error), {
         testid: "error-banner",
-        actions: [button("Try again", () => start(), { small: true })],
+        actions: [button(gettext("Try again"), () => start(), { small: true })],
       }),
     ),
   );
@@ -40,7 +41,7 @@ export function handleExpired(error) {
   clear(el);
   el.append(
     h("div.bd-state", { "data-testid": "session-expired" },
-      banner("warning", "Session expired.", state.host ? state.host.expiredMessage : "Reopen the app to continue."),
+      banner("warning", gettext("Session expired."), state.host ? state.host.expiredMessage : gettext("Reopen the app to continue.")),
     ),
   );
   return true;

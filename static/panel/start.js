@@ -11,6 +11,7 @@ import { canApprove } from "./role.js";
 import { handleExpired, showFatal, showLoading } from "./screens.js";
 import { state } from "./state.js";
 import { vocabularySet } from "./vocabulary.js";
+import { gettext } from "./i18n.js";
 
 function watchSize() {
   let last = 0;
@@ -61,7 +62,7 @@ export async function start() {
     state.me = me;
   } catch (error) {
     if (handleExpired(error)) return;
-    return showFatal("Could not open Billing Desk.", error);
+    return showFatal(gettext("Could not open Billing Desk."), error);
   }
   if (canApprove()) {
     state.api.get("approvals/", { status: "pending" }).then((data) => {

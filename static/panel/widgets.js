@@ -4,6 +4,7 @@
 import { ApiError } from "./api.js";
 import { h, nextId } from "./dom.js";
 import { humanize } from "./format.js";
+import { gettext } from "./i18n.js";
 
 export function button(label, onClick, { kind = "secondary", testid, small, ...attrs } = {}) {
   return h(
@@ -19,12 +20,12 @@ export function button(label, onClick, { kind = "secondary", testid, small, ...a
  */
 export function errorText(error) {
   if (error instanceof ApiError) {
-    const message = error.message || "Something went wrong.";
+    const message = error.message || gettext("Something went wrong.");
     const fields = fieldMessages(error.details && (error.details.params || error.details));
     if (fields.length && !fields.some((text) => message.includes(text))) return `${message} ${fields.join(" ")}`;
     return message;
   }
-  return String((error && error.message) || error || "Something went wrong.");
+  return String((error && error.message) || error || gettext("Something went wrong."));
 }
 
 function fieldMessages(details) {
@@ -64,7 +65,7 @@ export function section(title, id, ...children) {
 }
 
 // An action sent to Stripe whose answer was lost: open until reconciliation settles it.
-export const CONFIRMING = "Confirming with Stripe…";
+export const CONFIRMING = gettext("Confirming with Stripe…");
 
 export function statusBadge(status, label) {
   const kind = {
