@@ -9,7 +9,7 @@ DEMO_ENV := DJANGO_DEBUG=1 BILLING_DESK_DEMO=1
 # Debian's Chromium, used by the browser tests when present (never downloaded).
 CHROMIUM ?= $(shell command -v chromium 2>/dev/null || command -v chromium-browser 2>/dev/null)
 
-.PHONY: demo test lint format check-migrations migrate install clean fuzz bench
+.PHONY: demo test lint format check-migrations migrate install clean fuzz bench messages
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit("Billing Desk needs Python 3.11+") if sys.version_info < (3, 11) else None'
@@ -72,6 +72,24 @@ bench: $(STAMP)
 	echo; echo "=== bench/dashboard.py"; \
 	$(BENCH_ENV) DATABASE_URL=$(BENCH_DB)/billing_bench $(BIN)/python bench/dashboard.py $(if $(BENCH_SCALE),--scale $(BENCH_SCALE)) || failed="$$failed dashboard.py"; \
 	echo; if [ -n "$$failed" ]; then echo "Targets missed or errors in:$$failed"; exit 1; else echo "Every target met."; fi
+
+# Translations (issue 16): re-extract every catalog for German and compile the .mo files
+# (GNU gettext's xgettext/msgfmt; the compiled .mo files are committed, so a machine without
+# gettext still runs in German). Three areas: root locale/ (templates/ and static/ JS, domains
+# django and djangojs), billing_app/locale/ and helpdesk_connectors/locale/ (django).
+# tests/test_i18n_catalogs.py checks that each committed .mo is its .po compiled.
+I18N_ENV  = DJANGO_SETTINGS_MODULE=billing_app.settings BILLING_DESK_TESTING=1
+I18N_MAKE = $(abspath $(BIN))/django-admin makemessages -l de --no-location --no-wrap
+I18N_SKIP = --ignore=.venv/* --ignore=tests/* --ignore=bench/* --ignore=var/* --ignore=node_modules/* \
+            --ignore=billing_app/* --ignore=helpdesk_connectors/* --ignore=staticfiles/* --ignore=dist/*
+messages: $(STAMP)
+	@command -v msgfmt >/dev/null || { echo "make messages needs GNU gettext (apt-get install gettext)"; exit 1; }
+	$(I18N_ENV) $(I18N_MAKE) -d django $(I18N_SKIP)
+	$(I18N_ENV) $(I18N_MAKE) -d djangojs $(I18N_SKIP) --ignore=freshdesk_app/* --ignore=zendesk_app_manifest/* --ignore=static/admin/*
+	cd billing_app && $(I18N_ENV) $(I18N_MAKE) -d django
+	cd helpdesk_connectors && $(I18N_ENV) $(I18N_MAKE) -d django
+	for po in locale/*/LC_MESSAGES/*.po billing_app/locale/*/LC_MESSAGES/*.po helpdesk_connectors/locale/*/LC_MESSAGES/*.po; do \
+	  [ -f "$$po" ] || continue; msgfmt --check-format -o "$${po%.po}.mo" "$$po" || exit 1; done
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
