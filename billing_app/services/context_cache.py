@@ -25,6 +25,11 @@ What no version covers is never cached: the per-request flags (``stale``,
 ``refreshing``, ``provider_status``, ``now``) are computed on every request, the
 pending-event check included (``services.context_read``).
 
+Entries are per language (``ctx:<workspace>:<customer>`` for the default language,
+``ctx:<workspace>:<customer>:<language>`` otherwise: a German agent never gets the English
+texts, nor the other way round); the version keys are per customer, so one bump drops
+the customer's entries in every language, as one write makes every language row stale.
+
 The cache is an accelerator, never a source of truth: every cache error (Redis down
 or slow) is logged and treated as a miss, so the panel reads the snapshot instead.
 """
@@ -70,8 +75,9 @@ def _customer_key(workspace_id: int, customer_id: str) -> str:
     return f"billing-desk:ctxv:{workspace_id}:{customer_id}"
 
 
-def _entry_key(workspace_id: int, customer_id: str) -> str:
-    return f"billing-desk:ctx:{workspace_id}:{customer_id}"
+def _entry_key(workspace_id: int, customer_id: str, locale: str = "") -> str:
+    key = f"billing-desk:ctx:{workspace_id}:{customer_id}"
+    return f"{key}:{locale}" if locale else key
 
 
 def _token() -> str:
@@ -135,8 +141,10 @@ def customer_context_cached(
     customer_id: str,
     build: Callable[[], dict[str, Any]],
     fresh: Callable[[dict[str, Any]], bool] | None = None,
+    locale: str = "",
 ) -> tuple[dict[str, Any], bool]:
-    """``(entry, hit)``: the customer's cached entry, else ``build()`` (then cached).
+    """``(entry, hit)``: the customer's cached entry in ``locale`` (a snapshot row's
+    language, "" the default), else ``build()`` (then cached).
 
     An entry ``fresh`` refuses (its time horizon has passed) counts as a miss.
     """
@@ -145,7 +153,7 @@ def customer_context_cached(
         return build(), False
     wkey = _workspace_key(workspace_id)
     ckey = _customer_key(workspace_id, customer_id)
-    ekey = _entry_key(workspace_id, customer_id)
+    ekey = _entry_key(workspace_id, customer_id, locale)
     try:
         found = cache.get_many([wkey, ckey, ekey])
     except Exception as exc:

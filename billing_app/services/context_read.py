@@ -30,6 +30,12 @@ is never decoded and re-encoded, so a customer's long lists cost a copy, not a p
 A read that serves a stored snapshot also moves its ``opened_at`` when it is more than
 an hour old (``snapshots.snapshot_opened``: at most one write an hour per customer), for
 the time-driven re-drive; a build for a read stores it with the build.
+
+Language (issue 16): the answer is in the request's language (the agent's, activated
+from the session token): its snapshot row (``locales.snapshot_locale``; "" for
+``settings.LANGUAGE_CODE``) and its own Redis entry. A current language row is read
+in one query like the default one (it carries the default row's version); a stale or
+missing one is built in that language, as above.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..clock import billing_now
+from ..locales import snapshot_locale
 from ..models import Workspace
 from ..selectors.context import customer_context
 from ..selectors.mirror_freshness import customer_events_newer
@@ -112,10 +119,11 @@ def customer_context_answer(*, workspace: Workspace, customer_id: str) -> bytes:
         return _outage_answer(workspace=workspace, customer_id=customer_id)
     now = billing_now(workspace)
     real_now = timezone.now()
+    locale = snapshot_locale()  # the request's language: the agent's
     read: dict[str, Any] = {}
 
     def load() -> dict[str, Any]:
-        stored = snapshot_read(workspace=workspace, customer_id=customer_id)
+        stored = snapshot_read(workspace=workspace, customer_id=customer_id, locale=locale)
         if stored is not None and stored.current(now=now, real_now=real_now):
             read["superseded"] = stored.superseded
             snapshot_opened(
@@ -123,6 +131,7 @@ def customer_context_answer(*, workspace: Workspace, customer_id: str) -> bytes:
                 customer_id=customer_id,
                 opened_at=stored.opened_at,
                 real_now=real_now,
+                locale=locale,
             )
         else:
             # The version is the one read above, before the mirror is: a write committing
@@ -149,6 +158,7 @@ def customer_context_answer(*, workspace: Workspace, customer_id: str) -> bytes:
                     now=now,
                     real_now=real_now,
                     opened=True,
+                    locale=locale,
                 )
             read["flags"] = (state.stale, state.refreshing)
         return stored.cache_payload()
@@ -156,6 +166,7 @@ def customer_context_answer(*, workspace: Workspace, customer_id: str) -> bytes:
     payload, _ = customer_context_cached(
         workspace_id=workspace.pk,
         customer_id=customer_id,
+        locale=locale,
         build=load,
         # An entry cached before the snapshot became text (no "body") is a miss, not a 500.
         fresh=lambda p: (

@@ -62,6 +62,22 @@ generation (a join: never a cached copy of the workspace) and whether a webhook 
 about the customer newer than ``as_of`` is stored but not applied
 (``stripe_event_pending_cust_idx``), which makes the answer ``stale``.
 ``services.context_read`` decides what to do with it.
+
+**Languages** (issue 16). The context's texts are in the agent's language, so a
+customer has a snapshot row per language a panel read it in (``locale``; "" is
+``settings.LANGUAGE_CODE``, ``billing_app.locales.snapshot_locale``). The write path is
+unchanged: writers raise ``wanted_version`` on the default row only, with the same one
+statement. A language row is current when its ``built_version`` reaches the *default
+row's* ``wanted_version`` — the read takes it in the same query (a subquery on the same
+unique index) — and its generation and horizon hold; it stores the version it was built
+from as its own ``wanted_version``, so it is never pending by ``snapshot_pending_idx``.
+Every build runs under ``translation.override`` of its row's language (the default row
+under ``settings.LANGUAGE_CODE`` explicitly: a worker never builds it in a language left
+active by something else). The doorbell's rebuild and the pending re-drive rebuild,
+after the default row, the customer's language rows a panel opened within
+``REDRIVE_RECENT`` (so an agent working in German finds their snapshot current too);
+the time-driven re-drive rebuilds each row, whatever its language, whose horizon passed.
+A language row never opened again is left as it is and rebuilt by its next read.
 """
 
 from __future__ import annotations
@@ -74,10 +90,11 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import DateTimeField, Exists, ExpressionWrapper, F, OuterRef, Q, Subquery
-from django.utils import timezone
+from django.utils import timezone, translation
 from rest_framework.renderers import JSONRenderer
 
 from ..clock import billing_now
+from ..locales import language_normalise, snapshot_language
 from ..models import CustomerSnapshot, MirrorCustomer, Workspace
 from ..queue import enqueue
 from ..selectors.context import customer_context
@@ -352,6 +369,7 @@ def snapshot_build(
     now: datetime | None = None,
     real_now: datetime | None = None,
     opened: bool = False,
+    locale: str = "",
 ) -> StoredSnapshot:
     """Build the customer's context from the mirror and store it, unless a newer build is there.
 
@@ -362,9 +380,11 @@ def snapshot_build(
     ``versions`` — ``(wanted_version, generation)`` as the caller just read them, before
     anything of the mirror (``snapshot_read``); ``now`` / ``real_now`` — the clocks the
     caller read: each saves a query. ``opened`` — built for a panel's read: ``opened_at``
-    is stored with it.
+    is stored with it. ``locale`` — the row's language ("": ``settings.LANGUAGE_CODE``, the
+    row writers mark); the versions are always the default row's.
     """
     customer_id = str(customer_id)
+    locale = str(locale or "")
     given = versions
     version, generation = versions or _versions(workspace.pk, customer_id)
     bells = []
@@ -379,35 +399,41 @@ def snapshot_build(
     as_of = None
     valid_until = valid_until_real = None
     if customer is not None:
-        with horizon_collect(now=now, real_now=real_now) as horizon:
-            context = customer_context(
-                workspace=workspace, customer=customer, now=now, real_now=real_now
-            )
-        body = context_body(context)
+        # The row's language, explicitly: the default row too (never a leftover language).
+        with translation.override(snapshot_language(locale)):
+            with horizon_collect(now=now, real_now=real_now) as horizon:
+                context = customer_context(
+                    workspace=workspace, customer=customer, now=now, real_now=real_now
+                )
+            body = context_body(context)
         as_of = customer_data_as_of(customer=customer)
         valid_until, valid_until_real = horizon.billing, horizon.real
     build_ms = int((time.perf_counter() - started) * 1000)
     opened_at = {"opened_at": real_now} if opened else {}
-    CustomerSnapshot.objects.filter(
-        workspace_id=workspace.pk, customer_id=customer_id, locale=""
-    ).filter(
-        Q(built_version__lt=version)
-        | Q(built_version=version, workspace_generation__lt=generation)
-        | Q(built_version=version, workspace_generation=generation, built_at__lt=real_now)
-        | Q(built_version=version, workspace_generation=generation, built_at__isnull=True)
-    ).update(
-        built_version=version,
-        workspace_generation=generation,
-        body=body,
-        as_of=as_of,
-        deleted=bool(customer is not None and customer.deleted),
-        built_at=real_now,
-        valid_until=valid_until,
-        valid_until_real=valid_until_real,
-        build_ms=min(build_ms, 2**31 - 1),
+    fields: dict[str, Any] = {
+        "built_version": version,
+        "workspace_generation": generation,
+        "body": body,
+        "as_of": as_of,
+        "deleted": bool(customer is not None and customer.deleted),
+        "built_at": real_now,
+        "valid_until": valid_until,
+        "valid_until_real": valid_until_real,
+        "build_ms": min(build_ms, 2**31 - 1),
         **opened_at,
-    )
-    if given is None:
+    }
+    if locale:
+        _language_store(workspace.pk, customer_id, locale, version, generation, real_now, fields)
+    else:
+        _older_builds(
+            CustomerSnapshot.objects.filter(
+                workspace_id=workspace.pk, customer_id=customer_id, locale=""
+            ),
+            version=version,
+            generation=generation,
+            real_now=real_now,
+        ).update(**fields)
+    if given is None and not locale:
         # The version was read after this transaction's marks: what is stored (this build,
         # or a newer one) covers them, and the rebuild would find it current.
         for bell in bells:
@@ -425,16 +451,81 @@ def snapshot_build(
     )
 
 
+def _older_builds(rows: Any, *, version: int, generation: int, real_now: datetime) -> Any:
+    """The rows among ``rows`` a build of ``version`` under ``generation`` at ``real_now``
+    may overwrite: older versions, older generations, earlier builds of the same."""
+    return rows.filter(
+        Q(built_version__lt=version)
+        | Q(built_version=version, workspace_generation__lt=generation)
+        | Q(built_version=version, workspace_generation=generation, built_at__lt=real_now)
+        | Q(built_version=version, workspace_generation=generation, built_at__isnull=True)
+    )
+
+
+def _language_store(
+    workspace_id: int,
+    customer_id: str,
+    locale: str,
+    version: int,
+    generation: int,
+    real_now: datetime,
+    fields: dict[str, Any],
+) -> None:
+    """Store a language row's build: over an older build (one ``UPDATE``), or as a new row.
+
+    Its ``wanted_version`` is what it was built from (never pending by the index: the
+    default row's ``wanted_version`` is what says whether it is current)."""
+    rows = CustomerSnapshot.objects.filter(
+        workspace_id=workspace_id, customer_id=customer_id, locale=locale
+    )
+    older = _older_builds(rows, version=version, generation=generation, real_now=real_now)
+    if older.update(wanted_version=version, **fields):
+        return
+    CustomerSnapshot.objects.bulk_create(
+        [
+            CustomerSnapshot(
+                workspace_id=workspace_id,
+                customer_id=customer_id,
+                locale=locale,
+                wanted_version=version,
+                **fields,
+            )
+        ],
+        ignore_conflicts=True,
+    )
+    # A concurrent first build inserted it first: store over it if this one is newer.
+    older.update(wanted_version=version, **fields)
+
+
 # --- read -----------------------------------------------------------------------------------
 
 
-def snapshot_read(*, workspace: Workspace, customer_id: str) -> StoredSnapshot | None:
-    """The stored snapshot, the workspace's generation and the pending-event flag: one query."""
-    rows = list(
-        CustomerSnapshot.objects.filter(
-            workspace_id=workspace.pk, customer_id=customer_id, locale=""
+def snapshot_read(
+    *, workspace: Workspace, customer_id: str, locale: str = ""
+) -> StoredSnapshot | None:
+    """The stored snapshot, the workspace's generation and the pending-event flag: one query.
+
+    A language row (``locale`` not "") is read with the default row's ``wanted_version`` in
+    the same query (``StoredSnapshot.wanted_version``: what it must have been built from);
+    ``None`` when either row is missing (never built: the caller builds it)."""
+    locale = str(locale or "")
+    rows = CustomerSnapshot.objects.filter(
+        workspace_id=workspace.pk, customer_id=customer_id, locale=locale
+    )
+    wanted = "wanted_version"
+    if locale:
+        rows = rows.annotate(
+            default_wanted=Subquery(
+                CustomerSnapshot.objects.filter(
+                    workspace_id=OuterRef("workspace_id"),
+                    customer_id=OuterRef("customer_id"),
+                    locale="",
+                ).values("wanted_version")[:1]
+            )
         )
-        .annotate(
+        wanted = "default_wanted"
+    found = list(
+        rows.annotate(
             generation=F("workspace__context_generation"),
             # created >= as_of truncated to the second: events of the read's own second count.
             superseded=Exists(
@@ -444,28 +535,37 @@ def snapshot_read(*, workspace: Workspace, customer_id: str) -> StoredSnapshot |
                     )
                 )
             ),
-        )
-        .values(
+        ).values(
             "body",
             "as_of",
             "deleted",
             "valid_until",
             "valid_until_real",
             "built_version",
-            "wanted_version",
+            wanted,
             "workspace_generation",
             "generation",
             "superseded",
             "opened_at",
         )[:1]
     )
-    if not rows:
+    if not found:
         return None
-    return StoredSnapshot(**rows[0])
+    row = found[0]
+    if locale:
+        row["wanted_version"] = row.pop("default_wanted")
+        if row["wanted_version"] is None:  # no default row: no version to build from yet
+            return None
+    return StoredSnapshot(**row)
 
 
 def snapshot_opened(
-    *, workspace_id: int, customer_id: str, opened_at: datetime | None, real_now: datetime
+    *,
+    workspace_id: int,
+    customer_id: str,
+    opened_at: datetime | None,
+    real_now: datetime,
+    locale: str = "",
 ) -> None:
     """A panel read the snapshot: move ``opened_at`` — only when the value read
     (``opened_at``) is older than ``OPENED_EVERY``, and then with a conditional ``UPDATE``
@@ -474,7 +574,7 @@ def snapshot_opened(
     if opened_at is not None and opened_at >= cutoff:
         return
     CustomerSnapshot.objects.filter(
-        workspace_id=workspace_id, customer_id=customer_id, locale=""
+        workspace_id=workspace_id, customer_id=customer_id, locale=str(locale or "")
     ).filter(Q(opened_at__isnull=True) | Q(opened_at__lt=cutoff)).update(opened_at=real_now)
 
 
@@ -482,18 +582,49 @@ def snapshot_opened(
 
 
 def snapshot_rebuild(*, workspace_id: int, customer_id: str) -> bool:
-    """The doorbell's task: rebuild one customer's snapshot unless it is current already.
+    """The doorbell's task: rebuild one customer's snapshot unless it is current already,
+    then the customer's language rows a panel opened recently (``languages_rebuild``).
 
     Returns whether a build ran. Safe to run twice (the store is conditional).
     """
     workspace = Workspace.objects.filter(pk=workspace_id, is_active=True).first()
     if workspace is None:
         return False
+    built = False
     stored = snapshot_read(workspace=workspace, customer_id=customer_id)
-    if stored is not None and stored.current(now=billing_now(workspace), real_now=timezone.now()):
-        return False
-    snapshot_build(workspace=workspace, customer_id=customer_id)
-    return True
+    if stored is None or not stored.current(now=billing_now(workspace), real_now=timezone.now()):
+        snapshot_build(workspace=workspace, customer_id=customer_id)
+        built = True
+    return languages_rebuild(workspace=workspace, customer_id=customer_id) > 0 or built
+
+
+def _recent_locales(workspace_id: int, customer_id: str, real_now: datetime) -> list[str]:
+    """The customer's language rows a panel opened within ``REDRIVE_RECENT``, in a language
+    still configured."""
+    locales = CustomerSnapshot.objects.filter(
+        workspace_id=workspace_id,
+        customer_id=customer_id,
+        opened_at__gte=real_now - REDRIVE_RECENT,
+    ).exclude(locale="")
+    return [
+        locale
+        for locale in locales.values_list("locale", flat=True)
+        if language_normalise(locale) == locale
+    ]
+
+
+def languages_rebuild(*, workspace: Workspace, customer_id: str) -> int:
+    """Rebuild the customer's language rows opened recently that are not current (after
+    the default row: their version is its ``wanted_version``). Returns how many were built."""
+    real_now = timezone.now()
+    built = 0
+    for locale in _recent_locales(workspace.pk, customer_id, real_now):
+        stored = snapshot_read(workspace=workspace, customer_id=customer_id, locale=locale)
+        if stored is not None and stored.current(now=billing_now(workspace), real_now=real_now):
+            continue
+        snapshot_build(workspace=workspace, customer_id=customer_id, locale=locale)
+        built += 1
+    return built
 
 
 def snapshots_redrive() -> int:
@@ -512,12 +643,13 @@ def snapshots_redrive() -> int:
     built = 0
     pending = list(
         CustomerSnapshot.objects.filter(
-            built_version__lt=F("wanted_version"), workspace__is_active=True
+            built_version__lt=F("wanted_version"), workspace__is_active=True, locale=""
         ).values_list("workspace_id", "customer_id")[:REDRIVE_PENDING_BATCH]
     )
     workspaces = {w.pk: w for w in Workspace.objects.filter(is_active=True)}
     for workspace_id, customer_id in pending:
-        built += _rebuild_logged(workspaces.get(workspace_id), customer_id)
+        built += _rebuild_logged(workspaces.get(workspace_id), customer_id, "")
+        built += _languages_logged(workspaces.get(workspace_id), customer_id)
     real_now = timezone.now()
     in_use = CustomerSnapshot.objects.filter(
         workspace__is_active=True,
@@ -525,10 +657,10 @@ def snapshots_redrive() -> int:
         opened_at__gte=real_now - REDRIVE_RECENT,
         built_version__gte=F("wanted_version"),
     )
-    due: dict[tuple[int, str], None] = dict.fromkeys(
+    due: dict[tuple[int, str, str], None] = dict.fromkeys(
         in_use.filter(valid_until_real__lte=real_now)
         .order_by("valid_until_real")
-        .values_list("workspace_id", "customer_id")[:REDRIVE_EXPIRED_BATCH]
+        .values_list("workspace_id", "customer_id", "locale")[:REDRIVE_EXPIRED_BATCH]
     )
     for workspace in workspaces.values():
         if len(due) >= REDRIVE_EXPIRED_BATCH:
@@ -537,23 +669,44 @@ def snapshots_redrive() -> int:
             dict.fromkeys(
                 in_use.filter(workspace=workspace, valid_until__lte=billing_now(workspace))
                 .order_by("valid_until")
-                .values_list("workspace_id", "customer_id")[: REDRIVE_EXPIRED_BATCH - len(due)]
+                .values_list("workspace_id", "customer_id", "locale")[
+                    : REDRIVE_EXPIRED_BATCH - len(due)
+                ]
             )
         )
-    for workspace_id, customer_id in due:
-        built += _rebuild_logged(workspaces.get(workspace_id), customer_id)
+    for workspace_id, customer_id, locale in due:
+        if locale and language_normalise(locale) != locale:
+            continue  # a language no longer configured: nobody reads it
+        built += _rebuild_logged(workspaces.get(workspace_id), customer_id, locale)
     return built
 
 
-def _rebuild_logged(workspace: Workspace | None, customer_id: str) -> int:
+def _rebuild_logged(workspace: Workspace | None, customer_id: str, locale: str) -> int:
     if workspace is None:
         return 0
     try:
-        snapshot_build(workspace=workspace, customer_id=customer_id)
+        snapshot_build(workspace=workspace, customer_id=customer_id, locale=locale)
     except Exception:  # one customer's broken data must not stop the others
-        logger.exception("context snapshot of %s in workspace %s failed", customer_id, workspace.pk)
+        logger.exception(
+            "context snapshot of %s (%s) in workspace %s failed",
+            customer_id,
+            locale or "default",
+            workspace.pk,
+        )
         return 0
     return 1
+
+
+def _languages_logged(workspace: Workspace | None, customer_id: str) -> int:
+    if workspace is None:
+        return 0
+    try:
+        return languages_rebuild(workspace=workspace, customer_id=customer_id)
+    except Exception:  # one customer's broken data must not stop the others
+        logger.exception(
+            "context snapshots of %s in workspace %s failed (languages)", customer_id, workspace.pk
+        )
+        return 0
 
 
 __all__ = [
@@ -563,6 +716,7 @@ __all__ = [
     "context_body",
     "context_serialize",
     "json_render",
+    "languages_rebuild",
     "snapshot_build",
     "snapshot_mark_stale",
     "snapshot_opened",
