@@ -11,6 +11,16 @@ here. Secrets are never cached: the rebuilt ``Installation`` defers its encrypte
 (``shared_secret``, ``api_token``, ``oauth_token``), which load from the database if
 something reads them. A miss, a mismatch or a cache error is checked against the
 database exactly as before.
+
+Language (issue 16): a request authenticated by a token runs in the agent's language,
+the token's signed ``l`` claim (``sessions``) — ``translation.activate`` and
+``request.LANGUAGE_CODE``, whatever ``Accept-Language`` or the language cookie say
+(``LocaleMiddleware`` chose from those before DRF authenticates; its ``process_response``
+then names the agent's language in ``Content-Language``). A token without one is in
+``settings.LANGUAGE_CODE``. ``LocaleMiddleware`` activates a language at the start of
+every request but never deactivates one at the end, so the language is put back when
+the request finishes (``request_finished``): nothing of one agent's request leaks into
+whatever the thread runs next.
 """
 
 from __future__ import annotations
@@ -18,9 +28,13 @@ from __future__ import annotations
 import hmac
 from typing import Any
 
+from asgiref.local import Local
 from django.conf import settings
+from django.core.signals import request_finished
 from django.db import DEFAULT_DB_ALIAS
+from django.utils import translation
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext
 from rest_framework import authentication, exceptions
 
 from . import session_cache, sessions
@@ -35,6 +49,41 @@ def _resolver():
     return import_string(settings.APP_SESSION_RESOLVER)
 
 
+_UNSET = object()
+_restore = Local()
+
+
+def language_activate(request: Any, language: str) -> str:
+    """Run the rest of this request in ``language`` (a ``settings.LANGUAGES`` code; anything
+    else: ``settings.LANGUAGE_CODE``); put back when the request finishes. Returns the code.
+
+    ``request``: Django's ``HttpRequest`` or DRF's ``Request`` (both see ``LANGUAGE_CODE``).
+    """
+    code = sessions.language_supported(language) or settings.LANGUAGE_CODE
+    if getattr(_restore, "previous", _UNSET) is _UNSET:
+        _restore.previous = translation.get_language()
+    translation.activate(code)
+    request.LANGUAGE_CODE = code
+    inner = getattr(request, "_request", None)  # DRF's Request wraps Django's
+    if inner is not None:
+        inner.LANGUAGE_CODE = code
+    return code
+
+
+def _language_restore(**_: Any) -> None:
+    previous = getattr(_restore, "previous", _UNSET)
+    if previous is _UNSET:
+        return
+    del _restore.previous
+    if previous is None:
+        translation.deactivate()
+    else:
+        translation.activate(previous)
+
+
+request_finished.connect(_language_restore, dispatch_uid="app-session-language-restore")
+
+
 def authenticate_token(token: str) -> tuple[Any, Any]:
     """Return ``(user, app_session)`` or raise ``AuthenticationFailed``.
 
@@ -42,14 +91,28 @@ def authenticate_token(token: str) -> tuple[Any, Any]:
     active, has the same ``version`` and the same credential fingerprint; then
     the billing side's grant (role, role version, role-mapping version).
     """
+    return authenticate_claims(verify_token(token))
+
+
+def verify_token(token: str) -> sessions.SessionClaims:
+    """The token's claims (signature and age checked), or ``AuthenticationFailed``."""
     try:
-        claims = sessions.verify(token)
+        return sessions.verify(token)
     except sessions.InvalidSession as exc:
-        raise exceptions.AuthenticationFailed(f"Invalid app session: {exc}.") from None
+        raise exceptions.AuthenticationFailed(
+            # The reason is the token check's own (``sessions.InvalidSession``), untranslated.
+            gettext("Invalid app session: %(reason)s.") % {"reason": exc}
+        ) from None
+
+
+def authenticate_claims(claims: sessions.SessionClaims) -> tuple[Any, Any]:
+    """``authenticate_token`` for claims already verified."""
     installation = installation_check(claims)
     result = _resolver()(claims=claims, installation=installation)
     if result is None:
-        raise exceptions.AuthenticationFailed("Your role or access changed; open the app again.")
+        raise exceptions.AuthenticationFailed(
+            gettext("Your role or access changed; open the app again.")
+        )
     return result
 
 
@@ -68,11 +131,15 @@ def installation_check(claims: sessions.SessionClaims) -> Installation | None:
         return _installation_from_state(state)
     installation = Installation.objects.filter(pk=claims.installation_id, is_active=True).first()
     if installation is None:
-        raise exceptions.AuthenticationFailed("The installation changed; open the app again.")
+        raise exceptions.AuthenticationFailed(
+            gettext("The installation changed; open the app again.")
+        )
     state = _installation_state(installation)
     session_cache.store(key, found.versions, state)
     if not _installation_matches(state, claims):
-        raise exceptions.AuthenticationFailed("The installation changed; open the app again.")
+        raise exceptions.AuthenticationFailed(
+            gettext("The installation changed; open the app again.")
+        )
     return installation
 
 
@@ -120,13 +187,16 @@ class AppSessionAuthentication(authentication.BaseAuthentication):
             return None
         if len(header) != 2:
             raise exceptions.AuthenticationFailed(
-                "Invalid Authorization header: expected 'Bearer <token>'."
+                gettext("Invalid Authorization header: expected 'Bearer <token>'.")
             )
         try:
             token = header[1].decode("ascii")
         except UnicodeDecodeError:
-            raise exceptions.AuthenticationFailed("Invalid token encoding.") from None
-        return authenticate_token(token)
+            raise exceptions.AuthenticationFailed(gettext("Invalid token encoding.")) from None
+        claims = verify_token(token)
+        # Signed, so the agent's: the grant check's refusals are in it too.
+        language_activate(request, claims.language)
+        return authenticate_claims(claims)
 
     def authenticate_header(self, request) -> str:
         return f'{KEYWORD} realm="{REALM}"'

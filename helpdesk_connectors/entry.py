@@ -4,6 +4,12 @@ The connector package must not import ``billing_app`` (DESIGN.md section 1), so 
 sign-in is the callable named by ``settings.HELPDESK_SIGN_IN``
 (``billing_app.services.identity.agent_sign_in``): it receives the verified
 ``HelpdeskIdentity`` and returns ``(membership, MintedSession)``.
+
+Language (issue 16): the panel page is rendered in the agent's language, the one the
+session token carries (``MintedSession.language``, from the helpdesk profile); the rest
+of that request runs in it too (``authentication.language_activate``). An entry refused
+before any agent is known answers in the language ``LocaleMiddleware`` chose from the
+browser's ``Accept-Language``.
 """
 
 from __future__ import annotations
@@ -16,8 +22,9 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext
 
-from . import framing, sessions
+from . import framing
 from .base import ConnectorError, EntryRejected, HelpdeskApiError, HelpdeskIdentity
 from .models import Installation
 from .sessions import MintedSession
@@ -56,6 +63,12 @@ class EntryBodyRejected(EntryRejected):
 _FORM_TYPES = {"multipart/form-data", "application/x-www-form-urlencoded"}
 
 
+def _too_large(max_bytes: int) -> str:
+    return gettext("The request body is larger than %(max_bytes)s bytes.") % {
+        "max_bytes": max_bytes
+    }
+
+
 def entry_json_body(request: HttpRequest, *, max_bytes: int) -> Any:
     """The request's JSON body, refused before it can hurt: the declared length is checked
     before a byte is read, the depth before ``json.loads`` recurses
@@ -65,22 +78,14 @@ def entry_json_body(request: HttpRequest, *, max_bytes: int) -> Any:
     except ValueError:
         declared = max_bytes + 1
     if declared > max_bytes:
-        raise EntryBodyRejected(
-            f"The request body is larger than {max_bytes} bytes.",
-            code="body_too_large",
-            status=413,
-        )
+        raise EntryBodyRejected(_too_large(max_bytes), code="body_too_large", status=413)
     if request.content_type in _FORM_TYPES:  # not the app frame's JSON: a rejection (401)
-        raise EntryRejected("The request body must be JSON.", code="bad_request")
+        raise EntryRejected(gettext("The request body must be JSON."), code="bad_request")
     raw = request.body
     if not raw:  # no credentials either: a rejection like any other (401)
-        raise EntryRejected("The request body is missing.", code="bad_request")
+        raise EntryRejected(gettext("The request body is missing."), code="bad_request")
     if len(raw) > max_bytes:
-        raise EntryBodyRejected(
-            f"The request body is larger than {max_bytes} bytes.",
-            code="body_too_large",
-            status=413,
-        )
+        raise EntryBodyRejected(_too_large(max_bytes), code="body_too_large", status=413)
     try:
         return json_loads_bounded(raw)
     except BodyRejected as exc:
@@ -126,21 +131,24 @@ def session_from_token(token: str, *, connector: str) -> tuple[Installation, Min
     """
     from rest_framework.exceptions import AuthenticationFailed
 
-    from .authentication import authenticate_token
+    from .authentication import authenticate_claims, verify_token
 
     if not token:
-        raise EntryRejected("No app session token was sent.", code="missing_token")
+        raise EntryRejected(gettext("No app session token was sent."), code="missing_token")
     try:
-        _user, app_session = authenticate_token(token)
+        claims = verify_token(token)
+        _user, app_session = authenticate_claims(claims)
     except AuthenticationFailed as exc:
         raise EntryRejected(str(exc.detail), code="invalid_session") from None
     installation = getattr(app_session, "installation", None)
     if not isinstance(installation, Installation) or installation.connector != connector:
-        raise EntryRejected("This session is not from this helpdesk.", code="invalid_session")
-    expires_at = sessions.verify(token).expires_at
+        raise EntryRejected(
+            gettext("This session is not from this helpdesk."), code="invalid_session"
+        )
+    expires_at = claims.expires_at
     if expires_at is None:
-        raise EntryRejected("The session has no timestamp.", code="invalid_session")
-    return installation, MintedSession(token=token, expires_at=expires_at)
+        raise EntryRejected(gettext("The session has no timestamp."), code="invalid_session")
+    return installation, MintedSession(token=token, expires_at=expires_at, language=claims.language)
 
 
 def error_status(exc: ConnectorError) -> int:
@@ -206,7 +214,11 @@ def panel_response(
     ticket_id: str = "",
     extra: dict[str, Any] | None = None,
 ) -> HttpResponse:
-    """Render ``panel/panel.html`` with the app session; only ``frame_origins`` may frame it."""
+    """Render ``panel/panel.html`` with the app session, in the session's language (the rest
+    of the request too); only ``frame_origins`` may frame it."""
+    from .authentication import language_activate
+
+    language_activate(request, minted.language)
     context = {
         "app_token": minted.token,
         "app_token_expires_at": minted.expires_at.isoformat(),

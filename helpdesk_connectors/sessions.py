@@ -12,6 +12,13 @@ version or credentials changed by any code path reject tokens already issued.
 
 Tokens live ``APP_SESSION_TTL_SECONDS`` (default 900 s): the panel asks the
 helpdesk for a fresh entry when one expires.
+
+The token also carries the agent's language (``l``: a ``settings.LANGUAGES`` code, from
+the helpdesk profile read at sign-in; issue 16). It is a signed claim like the others —
+the client cannot change it, and no request reads the database or a cache for it — so
+``authentication`` activates it for every API request and ``entry`` renders the panel
+page in it. A new language in the helpdesk profile reaches the agent with the next
+sign-in (the next token), at the latest when the current one expires.
 """
 
 from __future__ import annotations
@@ -44,6 +51,8 @@ class SessionClaims:
     grant: dict[str, Any]
     installation_fingerprint: str = ""
     issued_at: datetime | None = None
+    # The agent's language (a ``settings.LANGUAGES`` code), "" for the default.
+    language: str = ""
 
     @property
     def expires_at(self) -> datetime | None:
@@ -54,10 +63,18 @@ class SessionClaims:
 class MintedSession:
     token: str
     expires_at: datetime
+    language: str = ""
 
 
 def ttl() -> int:
     return int(settings.APP_SESSION_TTL_SECONDS)
+
+
+def language_supported(code: object) -> str:
+    """``code`` when it is one of ``settings.LANGUAGES`` (exactly, as minted), else ""."""
+    if not isinstance(code, str) or not code:
+        return ""
+    return code if code in {c for c, _name in settings.LANGUAGES} else ""
 
 
 def installation_fingerprint(installation: Installation) -> str:
@@ -99,17 +116,28 @@ def mint(
     installation_id: int | None,
     installation_version: int | None,
     grant: dict[str, Any],
+    language: str = "",
 ) -> MintedSession:
-    """Sign a new token. Reads the installation row to bind its credential fingerprint."""
-    payload = {
+    """Sign a new token. Reads the installation row to bind its credential fingerprint.
+
+    ``language``: the agent's language, a ``settings.LANGUAGES`` code (anything else is
+    not signed: the session is in the default language)."""
+    language = language_supported(language)
+    payload: dict[str, Any] = {
         "u": user_id,
         "i": installation_id,
         "iv": installation_version,
         "if": _current_fingerprint(installation_id),
         "g": grant,
     }
+    if language:
+        payload["l"] = language
     token = signing.dumps(payload, salt=SALT, compress=True)
-    return MintedSession(token=token, expires_at=datetime.now(tz=UTC) + timedelta(seconds=ttl()))
+    return MintedSession(
+        token=token,
+        expires_at=datetime.now(tz=UTC) + timedelta(seconds=ttl()),
+        language=language,
+    )
 
 
 def verify(token: str) -> SessionClaims:
@@ -135,6 +163,7 @@ def verify(token: str) -> SessionClaims:
         or not isinstance(payload.get("i"), int | None)
         or not isinstance(payload.get("iv"), int | None)
         or not isinstance(payload.get("if", ""), str)
+        or not isinstance(payload.get("l", ""), str)
     ):
         raise InvalidSession("malformed claims")
     return SessionClaims(
@@ -144,6 +173,8 @@ def verify(token: str) -> SessionClaims:
         grant=payload["g"],
         installation_fingerprint=payload.get("if", ""),
         issued_at=_issued_at(token),
+        # A language no longer configured reads as the default one.
+        language=language_supported(payload.get("l", "")),
     )
 
 

@@ -8,13 +8,22 @@ demo app session through ``POST /demo/session/`` and opens the panel with
 — then plays the helpdesk's part of the panel's postMessage protocol (ticket
 context, frame height, public reply into the editor, session renewal).
 
+The agent's language (issue 16): the demo has no helpdesk profile to read it from, so the
+page's language switcher (``?lang=de``) stands in for it — it is kept in Django's
+language cookie, which the host's session request sends, and the demo connector signs
+the demo agent in with the request's language (``helpdesk_connectors.demo``): the panel,
+its API answers and its notes are then in that language, as for a German-speaking
+Zendesk agent. Without a choice, the browser's ``Accept-Language`` decides.
+
 A web view (the top layer): it reads the seed's workspace slug and the tickets.
 """
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import translation
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -22,6 +31,7 @@ from helpdesk_connectors.demo.connector import DEMO_ROLES, demo_agent, demo_enab
 from helpdesk_connectors.models import DemoTicketComment, Installation
 from helpdesk_connectors.wire import error_body
 
+from ..locales import language_normalise, language_or_default
 from ..models import Workspace
 from .seed import DEMO_WORKSPACE_SLUG
 from .tickets import EDGE_CASES, SCENARIO_BY_KEY, SCENARIOS
@@ -62,7 +72,12 @@ def demo_host(request: HttpRequest) -> HttpResponse:
         notes = list(
             DemoTicketComment.objects.filter(installation=installation, ticket_id=scenario.number)
         )
+    # The language switcher's choice, else what LocaleMiddleware chose (cookie, browser).
+    chosen = language_normalise(request.GET.get("lang", ""))
+    lang = chosen or language_or_default(translation.get_language())
     context = {
+        "lang": lang,
+        "languages": list(settings.LANGUAGES),
         "ticket": scenario,
         "scenarios": SCENARIOS,
         "edge_cases": EDGE_CASES,
@@ -74,7 +89,20 @@ def demo_host(request: HttpRequest) -> HttpResponse:
         "notes": notes,
     }
     status = 200 if workspace is not None else 503
-    response = render(request, "demo/host.html", context, status=status)
+    with translation.override(lang):
+        response = render(request, "demo/host.html", context, status=status)
+    response["Content-Language"] = lang
+    if chosen:
+        # The host's session request carries it: the demo agent speaks this language.
+        response.set_cookie(
+            settings.LANGUAGE_COOKIE_NAME,
+            chosen,
+            max_age=settings.LANGUAGE_COOKIE_AGE,
+            path=settings.LANGUAGE_COOKIE_PATH,
+            samesite="Lax",
+            secure=request.is_secure(),
+            httponly=True,
+        )
     response["Content-Security-Policy"] = DEMO_HOST_CSP
     if workspace is None:
         # A browser keeps this page; any other client gets the same advice as the envelope.

@@ -17,6 +17,7 @@ from helpdesk_connectors.models import Installation
 from ..agent_context import AgentContext
 from ..catalog import Role
 from ..errors import NotFound
+from ..locales import language_normalise
 from ..models import AgentMembership, Workspace, WorkspaceInstallation
 from ..roles import AgentFacts, agent_role_assign, role_resolve, workspace_perms_known
 from . import auth_cache
@@ -89,13 +90,20 @@ def agent_sign_in(
             "last_seen_at": timezone.now(),
         },
     )
-    minted = session_mint(membership=membership, installation=identity.installation)
+    # The agent's language from their helpdesk profile, signed into the session (issue 16):
+    # one we have a catalog for, else the default.
+    minted = session_mint(
+        membership=membership,
+        installation=identity.installation,
+        language=language_normalise(agent.locale),
+    )
     return membership, minted
 
 
 def session_mint(
-    *, membership: AgentMembership, installation: Installation | None
+    *, membership: AgentMembership, installation: Installation | None, language: str = ""
 ) -> sessions.MintedSession:
+    """A token for the membership; ``language`` a ``settings.LANGUAGES`` code or "" (default)."""
     grant = {
         "w": membership.workspace_id,
         "r": membership.role,
@@ -107,6 +115,7 @@ def session_mint(
         installation_id=installation.pk if installation else None,
         installation_version=installation.version if installation else None,
         grant=grant,
+        language=language,
     )
 
 

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext
 
 from ..base import (
     FEATURE_CREATE_TICKET,
@@ -49,6 +50,8 @@ PAGE_SIZE = 100
 # The session request is two short fields; anything bigger is not the demo page talking.
 MAX_BODY_BYTES = 4096
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,48}[a-z0-9]$")
+# The demo agent's language, as a helpdesk profile names one (``de``, ``de-DE``, ``en``).
+_LOCALE = re.compile(r"^[A-Za-z]{2,8}(?:[-_][A-Za-z0-9]{1,8}){0,3}$")
 
 
 def demo_enabled() -> bool:
@@ -56,13 +59,30 @@ def demo_enabled() -> bool:
     return bool(settings.DEMO_MODE) and bool(settings.DEBUG or getattr(settings, "TESTING", False))
 
 
-def demo_agent(role: str) -> AgentProfile:
+def demo_agent(role: str, locale: str = "") -> AgentProfile:
+    """The demo agent of ``role``; ``locale`` is the language their "profile" names (the demo
+    host's language choice), as Zendesk's ``user.locale`` would."""
     return AgentProfile(
         agent_id=f"demo-{role}",
         name=f"Demo {DEMO_ROLES[role]}",
         email=f"demo-{role}@agents.demo.invalid",
         helpdesk_role="agent",
+        locale=locale,
     )
+
+
+def demo_locale(body: dict[str, Any], request: HttpRequest) -> str:
+    """The demo agent's language: the body's ``lang`` (the host page's choice) when given,
+    else the language ``LocaleMiddleware`` chose for this request (the browser's
+    ``Accept-Language`` or the language cookie): the demo has no profile to read."""
+    lang = body.get("lang")
+    if lang is None or lang == "":
+        return translation.get_language() or ""
+    if not isinstance(lang, str) or not _LOCALE.match(lang):
+        raise EntryRejected(
+            gettext("lang must be a language tag such as en or de."), code="bad_lang"
+        )
+    return lang
 
 
 class DemoConnector(HelpdeskConnector):
@@ -81,23 +101,31 @@ class DemoConnector(HelpdeskConnector):
     def verify_entry(self, request: HttpRequest) -> HelpdeskIdentity:
         """``{"role", "workspace"}`` → the demo agent of that role in that workspace's demo installation."""
         if not demo_enabled():
-            raise EntryRejected("The demo is not enabled on this server.", code="demo_disabled")
+            raise EntryRejected(
+                gettext("The demo is not enabled on this server."), code="demo_disabled"
+            )
         body = self._body(request)
         role = body.get("role")
         if role not in DEMO_ROLES:
-            raise EntryRejected(f"role must be one of {', '.join(DEMO_ROLES)}.", code="bad_role")
+            raise EntryRejected(
+                gettext("role must be one of %(roles)s.") % {"roles": ", ".join(DEMO_ROLES)},
+                code="bad_role",
+            )
         slug = body.get("workspace")
         if not isinstance(slug, str) or not _SLUG.match(slug):
-            raise EntryRejected("workspace must be a workspace slug.", code="bad_workspace")
+            raise EntryRejected(
+                gettext("workspace must be a workspace slug."), code="bad_workspace"
+            )
+        locale = demo_locale(body, request)
         installation = self.installation_for(slug)
         if installation is None:
             raise EntryRejected(
-                "That workspace has no demo installation.", code="unknown_installation"
+                gettext("That workspace has no demo installation."), code="unknown_installation"
             )
         ticket_id = body.get("ticket_id")
         return HelpdeskIdentity(
             installation=installation,
-            agent=demo_agent(role),
+            agent=demo_agent(role, locale),
             ticket_id=str(ticket_id) if isinstance(ticket_id, str | int) else "",
             requester_email=str(body.get("requester_email") or "")[:254],
             extra={"role": role},
@@ -120,7 +148,9 @@ class DemoConnector(HelpdeskConnector):
     def _body(request: HttpRequest) -> dict[str, Any]:
         body = entry_json_body(request, max_bytes=MAX_BODY_BYTES)  # 413/400, depth-bounded
         if not isinstance(body, dict):
-            raise EntryRejected("The request body must be a JSON object.", code="bad_request")
+            raise EntryRejected(
+                gettext("The request body must be a JSON object."), code="bad_request"
+            )
         return body
 
     def frame_ancestors(self, installation: Installation) -> list[str]:

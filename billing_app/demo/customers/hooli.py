@@ -56,6 +56,9 @@ def build(s: DemoObjects) -> None:
         default_payment_method=card,
         invoice_prefix="HOO",
     )
+    # Stripe's customer languages, most preferred first: messages to Hooli are written in
+    # German whatever the agent's language (the mirror keeps the whole object).
+    cust["preferred_locales"] = ["de-DE"]
     current = a - timedelta(days=9)
     anchors = s.anchors(current, 4)
     sub_id = "sub_sbx_hooli"
