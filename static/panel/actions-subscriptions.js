@@ -4,7 +4,7 @@
 // context's `applicable_kinds` (the panel keeps no copy of it). Plan changes, seat changes
 // and discounts are previewed (`preview`: the endpoint the form posts its params to).
 
-import { dayCount, longDate, money, monthCount, percent, perInterval } from "./format.js";
+import { dayCount, longDate, money, monthCount, percent as percentWords, perInterval } from "./format.js";
 import { addDays, customerName, positiveInt, requiredText, subscriptionOf, ymd } from "./action-fields.js";
 import { choices, label } from "./vocabulary.js";
 import { gettext, interpolate, ngettext } from "./i18n.js";
@@ -294,12 +294,12 @@ export const SUBSCRIPTION_ACTIONS = {
         },
         measure: errors.percent_off ? {} : { percent },
         summary: [
-          [gettext("Discount"), errors.percent_off ? "—" : percent(text)],
+          [gettext("Discount"), errors.percent_off ? "—" : percentWords(text)],
           [gettext("Applies to"), months ? monthCount(months) : applies],
         ],
         effect: errors.percent_off
           ? interpolate(gettext("The subscription of %(customer)s gets a discount (%(applies)s)."), { customer: customerName(ctx), applies: months ? monthCount(months) : applies }, true)
-          : interpolate(gettext("The subscription of %(customer)s gets %(percent)s off (%(applies)s)."), { customer: customerName(ctx), percent: percent(text), applies: months ? monthCount(months) : applies }, true),
+          : interpolate(gettext("The subscription of %(customer)s gets %(percent)s off (%(applies)s)."), { customer: customerName(ctx), percent: percentWords(text), applies: months ? monthCount(months) : applies }, true),
       };
     },
   },
