@@ -71,6 +71,8 @@
   var inflightKey = "";
   var lastForcedRenewal = 0;
   var panelToken = "";
+  // Where storage is blocked (third-party storage off), sessions live as long as this frame.
+  var memory = {};
 
   function text(key, values) {
     var table = MESSAGES[language] || MESSAGES.en;
@@ -111,9 +113,9 @@
     var store = storage();
     var raw = null;
     try {
-      raw = store ? store.getItem(storageKey(ctx)) : null;
+      raw = store ? store.getItem(storageKey(ctx)) : memory[storageKey(ctx)] || null;
     } catch (ignored) {
-      raw = null;
+      raw = memory[storageKey(ctx)] || null;
     }
     if (!raw) {
       return null;
@@ -134,6 +136,7 @@
 
   function writeStored(ctx, session) {
     var store = storage();
+    memory[storageKey(ctx)] = JSON.stringify(session);
     try {
       if (store) {
         store.setItem(storageKey(ctx), JSON.stringify(session));
@@ -145,6 +148,7 @@
 
   function forgetStored(ctx) {
     var store = storage();
+    delete memory[storageKey(ctx)];
     try {
       if (store) {
         store.removeItem(storageKey(ctx));
