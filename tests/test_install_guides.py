@@ -675,11 +675,13 @@ def role_mapping_in_admin(client, text: str, *, helpdesk: str) -> RoleMappingRul
         assert label in rows, f"the guide's table has no row {label!r}"
         shown = rows[label]
         if hasattr(form_field, "queryset"):
-            data[name] = str(next(o.pk for o in form_field.queryset if str(o) == shown))
+            found = [str(o.pk) for o in form_field.queryset if str(o) == shown]
         elif getattr(form_field, "choices", None):
-            data[name] = next(str(v) for v, lab in form_field.choices if str(lab) == shown)
+            found = [str(v) for v, lab in form_field.choices if str(lab) == shown]
         else:
-            data[name] = shown
+            found = [shown]
+        assert found, f"{label}: the admin form offers no {shown!r}"
+        data[name] = found[0]
     assert set(rows) == {str(f.label) for f in form.fields.values()}
     response = client.post(add_url, data)
     assert response.status_code == 302, response.content[:2000]
