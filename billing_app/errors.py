@@ -4,6 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.functional import lazy
+
+
+def _rendered(message: Any, params: dict[str, Any]) -> str:
+    return str(message) % params if params else str(message)
+
+
+_later = lazy(_rendered, str)
+
+
+def message_later(message: Any, /, **params: Any) -> str:
+    """An error message written when it is read, in the language active then.
+
+    ``message`` is a ``gettext_lazy`` text with ``%(name)s`` placeholders. For code
+    that runs in another language than the answer's (a customer message's data is
+    read in the customer's language; its errors go to the agent in theirs).
+    """
+    return _later(message, params)
+
 
 class BillingDeskError(Exception):
     code = "error"

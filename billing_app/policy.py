@@ -4,6 +4,7 @@
 customer's recent refund history and the workspace's rules — and returns
 ``Allow``, ``NeedsApproval(approver_roles, reason)`` or ``Deny(reason)``. No
 database access happens here, so every cell of the matrix is tested directly.
+Reasons are in words, in the active language (the agent's); codes stay English.
 """
 
 from __future__ import annotations
@@ -12,10 +13,35 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext, pgettext_lazy
+
 from .catalog import POLICY_MEASURE, Measure, PolicyAction, Role
 from .money import Money, convert, format_money
 
 ALLOW, REQUEST, DENY = "allow", "request", "deny"
+
+# A matrix row as the verb of "the L2 Agent role may (not) …" (English: the row's value in words).
+POLICY_VERBS: Mapping[PolicyAction, str] = {
+    PolicyAction.VIEW_BILLING: pgettext_lazy("policy action", "view billing"),
+    PolicyAction.GENERATE_PAYMENT_LINK: pgettext_lazy("policy action", "generate payment link"),
+    PolicyAction.RESEND_INVOICE: pgettext_lazy("policy action", "resend invoice"),
+    PolicyAction.APPLY_CREDIT: pgettext_lazy("policy action", "apply credit"),
+    PolicyAction.ISSUE_REFUND: pgettext_lazy("policy action", "issue refund"),
+    PolicyAction.EXTEND_TRIAL: pgettext_lazy("policy action", "extend trial"),
+    PolicyAction.PAUSE_SUBSCRIPTION: pgettext_lazy("policy action", "pause subscription"),
+    PolicyAction.CHANGE_PLAN: pgettext_lazy("policy action", "change plan"),
+    PolicyAction.CANCEL_SUBSCRIPTION: pgettext_lazy("policy action", "cancel subscription"),
+    PolicyAction.FORCE_CANCEL: pgettext_lazy("policy action", "force cancel"),
+    PolicyAction.UPDATE_PAYMENT_METHOD: pgettext_lazy("policy action", "update payment method"),
+    PolicyAction.ADJUST_SEATS: pgettext_lazy("policy action", "adjust seats"),
+    PolicyAction.APPLY_DISCOUNT: pgettext_lazy("policy action", "apply discount"),
+    PolicyAction.EXTEND_GRACE_PERIOD: pgettext_lazy("policy action", "extend grace period"),
+}
+
+
+def _days(count: int | Decimal) -> str:
+    return ngettext("%(count)s day", "%(count)s days", int(count)) % {"count": count}
 
 
 # What produced a decision, as a machine code (the dry run and the audit trail name it;
@@ -114,7 +140,7 @@ def measure(request: ActionRequest, rules: PolicyRules) -> Measured:
     kind = POLICY_MEASURE.get(request.action, Measure.NONE)
     if kind == Measure.AMOUNT:
         if request.amount is None:
-            return Measured(None, "no amount")
+            return Measured(None, _("no amount"))
         amount = request.amount
         if amount.currency == rules.base_currency:
             return Measured(amount.amount, str(amount))
@@ -122,15 +148,19 @@ def measure(request: ActionRequest, rules: PolicyRules) -> Measured:
         if rate is None or rate <= 0:
             return Measured(None, str(amount), missing_rate=amount.currency)
         base = convert(amount.amount, amount.currency, rules.base_currency, rate)
-        return Measured(base, f"{amount} (≈ {format_money(base, rules.base_currency)})")
+        return Measured(
+            base,
+            _("%(amount)s (≈ %(base)s)")
+            % {"amount": amount, "base": format_money(base, rules.base_currency)},
+        )
     if kind == Measure.PERCENT:
         if request.percent is None:
-            return Measured(None, "no percentage")
-        return Measured(request.percent, f"{request.percent}%")
+            return Measured(None, _("no percentage"))
+        return Measured(request.percent, _("%(percent)s%%") % {"percent": request.percent})
     if kind == Measure.DAYS:
         if request.days is None:
-            return Measured(None, "no number of days")
-        return Measured(request.days, f"{request.days} days")
+            return Measured(None, _("no number of days"))
+        return Measured(request.days, _days(request.days))
     return Measured(None, "")
 
 
@@ -162,13 +192,15 @@ def _within(value: int | Decimal, cell: PolicyCell) -> bool:
 def _limit_text(cell: PolicyCell, action: PolicyAction, currency: str) -> str:
     kind = POLICY_MEASURE.get(action, Measure.NONE)
     if cell.limit is None:
-        return "no limit"
+        return _("no limit")
     shown = {
         Measure.AMOUNT: lambda v: format_money(v, currency),
-        Measure.PERCENT: lambda v: f"{v}%",
-        Measure.DAYS: lambda v: f"{v} days",
+        Measure.PERCENT: lambda v: _("%(percent)s%%") % {"percent": v},
+        Measure.DAYS: _days,
     }.get(kind, str)(cell.limit)
-    return f"{'up to' if cell.limit_inclusive else 'below'} {shown}"
+    if cell.limit_inclusive:
+        return _("up to %(limit)s") % {"limit": shown}
+    return _("below %(limit)s") % {"limit": shown}
 
 
 def decide(
@@ -192,13 +224,17 @@ def decide(
         and history.refunds_in_pattern_window >= rules.refund_pattern_count
         and not isinstance(decision, Deny)
     ):
-        pattern = (
-            f"refund pattern: {history.refunds_in_pattern_window} refunds in the last "
-            f"{rules.refund_pattern_days} days — Manager review required"
-        )
+        count = history.refunds_in_pattern_window
+        pattern = ngettext(
+            "refund pattern: %(count)s refund in the last %(days)s days — Manager review required",
+            "refund pattern: %(count)s refunds in the last %(days)s days — Manager review required",
+            count,
+        ) % {"count": count, "days": rules.refund_pattern_days}
         if isinstance(decision, NeedsApproval):
             return NeedsApproval(
-                decision.approver_roles, f"{pattern}; {decision.reason}", REFUND_PATTERN
+                decision.approver_roles,
+                _("%(first)s; %(second)s") % {"first": pattern, "second": decision.reason},
+                REFUND_PATTERN,
             )
         return NeedsApproval((Role.MANAGER,), pattern, REFUND_PATTERN)
     return decision
@@ -208,62 +244,74 @@ def _decide_by_matrix(
     *, role: Role, request: ActionRequest, rules: PolicyRules, permitted: bool
 ) -> Decision:
     action = request.action
-    label = action.value.replace("_", " ")
+    label = str(POLICY_VERBS.get(action) or action.value.replace("_", " "))
+    words = {"role": role.label, "action": label}
     if not permitted:
         return Deny(
-            f"the {role.label} role may not {label} in this workspace (its group lacks the permission)",
+            _(
+                "the %(role)s role may not %(action)s in this workspace (its group lacks the "
+                "permission)"
+            )
+            % words,
             PERMISSION_MISSING,
         )
     cell = rules.cells.get((action, role))
     if cell is None or cell.effect == DENY:
-        return Deny(f"the {role.label} role may not {label}", ROLE_MAY_NOT)
+        return Deny(_("the %(role)s role may not %(action)s") % words, ROLE_MAY_NOT)
     measured = measure(request, rules)
+    words["size"] = measured.display
     if measured.value is not None and measured.value < 0:
-        return Deny(f"{measured.display} is negative", NEGATIVE_SIZE)
+        return Deny(_("%(size)s is negative") % words, NEGATIVE_SIZE)
     # An unmeasurable size (no exchange rate, size missing) takes the strictest route.
     approvers = route_for(action, measured.value, rules)
     no_rate = (
-        f"no exchange rate for {measured.missing_rate} to {rules.base_currency}"
+        _("no exchange rate for %(currency)s to %(base)s")
+        % {"currency": measured.missing_rate, "base": rules.base_currency}
         if measured.missing_rate
         else ""
     )
     if cell.effect == REQUEST:
-        reason = f"the {role.label} role may {label} only with approval"
+        reason = _("the %(role)s role may %(action)s only with approval") % words
         if no_rate:
-            return NeedsApproval(approvers, f"{reason}; {no_rate} (fail safe)", NO_EXCHANGE_RATE)
+            return NeedsApproval(
+                approvers,
+                _("%(reason)s; %(no_rate)s (fail safe)") % {"reason": reason, "no_rate": no_rate},
+                NO_EXCHANGE_RATE,
+            )
         return NeedsApproval(approvers, reason, APPROVAL_REQUIRED)
     if cell.customer_requested_only and not request.customer_requested:
         if cell.above_limit == DENY:
             return Deny(
-                f"the {role.label} role may {label} only when the customer requested it",
+                _("the %(role)s role may %(action)s only when the customer requested it") % words,
                 NOT_CUSTOMER_REQUESTED,
             )
         return NeedsApproval(
             approvers,
-            f"not requested by the customer — the {role.label} role needs approval",
+            _("not requested by the customer — the %(role)s role needs approval") % words,
             NOT_CUSTOMER_REQUESTED,
         )
     if no_rate:
         # Fail safe even without a limit: an amount we cannot value is never executed directly.
         return NeedsApproval(
-            approvers, f"{no_rate} — approval required (fail safe)", NO_EXCHANGE_RATE
+            approvers,
+            _("%(no_rate)s — approval required (fail safe)") % {"no_rate": no_rate},
+            NO_EXCHANGE_RATE,
         )
     if cell.limit is None:
-        return Allow(f"the {role.label} role may {label}", ALLOWED)
+        return Allow(_("the %(role)s role may %(action)s") % words, ALLOWED)
     if measured.value is None:
         return NeedsApproval(
             approvers,
-            f"the request's size is missing ({measured.display}) — approval required",
+            _("the request's size is missing (%(size)s) — approval required") % words,
             SIZE_MISSING,
         )
-    limit = _limit_text(cell, action, rules.base_currency)
+    words["limit"] = _limit_text(cell, action, rules.base_currency)
     if _within(measured.value, cell):
-        return Allow(f"{measured.display} is within the {role.label} limit ({limit})", WITHIN_LIMIT)
+        return Allow(_("%(size)s is within the %(role)s limit (%(limit)s)") % words, WITHIN_LIMIT)
+    above = _("%(size)s is above the %(role)s limit (%(limit)s)") % words
     if cell.above_limit == DENY:
-        return Deny(f"{measured.display} is above the {role.label} limit ({limit})", ABOVE_LIMIT)
-    return NeedsApproval(
-        approvers, f"{measured.display} is above the {role.label} limit ({limit})", ABOVE_LIMIT
-    )
+        return Deny(above, ABOVE_LIMIT)
+    return NeedsApproval(approvers, above, ABOVE_LIMIT)
 
 
 def can_approve(
@@ -279,14 +327,14 @@ def can_approve(
     role value on either side refuses rather than raises (fail safe).
     """
     if approver_id == requester_id:
-        return Deny("an approver never approves their own request")
+        return Deny(_("an approver never approves their own request"))
     required = {role for role in map(_as_role, required_roles) if role is not None}
     if not required:
-        return Deny("this request names no approver role")
+        return Deny(_("this request names no approver role"))
     if _as_role(approver_role) not in required:
         wanted = ", ".join(r.label for r in Role if r in required)
-        return Deny(f"this request needs approval by: {wanted}")
-    return Allow("holds a required approver role")
+        return Deny(_("this request needs approval by: %(roles)s") % {"roles": wanted})
+    return Allow(_("holds a required approver role"))
 
 
 def _as_role(value: object) -> Role | None:

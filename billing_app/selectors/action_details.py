@@ -16,7 +16,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
 
-from ..action_words import action_lines
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from ..action_words import action_lines, date_words
 from ..catalog import ROLE_LABELS, ActionKind, Role
 from ..models import (
     ApprovalRequest,
@@ -39,10 +42,10 @@ TICKET_URLS: Mapping[str, str] = {
 }
 
 NOTE_WORDS: Mapping[str, str] = {
-    BillingAction.NoteStatus.NONE: "No note on the ticket",
-    BillingAction.NoteStatus.PENDING: "Note waiting to be posted on the ticket",
-    BillingAction.NoteStatus.POSTED: "Note posted on the ticket",
-    BillingAction.NoteStatus.FAILED: "The note could not be posted on the ticket",
+    BillingAction.NoteStatus.NONE: gettext_lazy("No note on the ticket"),
+    BillingAction.NoteStatus.PENDING: gettext_lazy("Note waiting to be posted on the ticket"),
+    BillingAction.NoteStatus.POSTED: gettext_lazy("Note posted on the ticket"),
+    BillingAction.NoteStatus.FAILED: gettext_lazy("The note could not be posted on the ticket"),
 }
 
 
@@ -69,10 +72,10 @@ def role_words(roles: Iterable[str]) -> str:
     labels = []
     for value in roles or ():
         try:
-            labels.append(ROLE_LABELS[Role(value)])
+            labels.append(str(ROLE_LABELS[Role(value)]))
         except ValueError:
             labels.append(str(value).replace("_", " ").capitalize())
-    return " or ".join(labels)
+    return _(" or ").join(labels)
 
 
 def user_name(user: Any) -> str:
@@ -120,19 +123,21 @@ def action_names(workspace_id: int, actions: list[BillingAction]) -> dict[str, s
     for sub_id in sub_ids:
         plan = _plan_item(sub_id, items)
         if plan is not None and plan.price_id in names:
-            names[sub_id] = f"{names[plan.price_id]} subscription"
+            names[sub_id] = _("%(plan)s subscription") % {"plan": names[plan.price_id]}
     invoice_ids = _ids(actions, ("invoice_id",))
     for stripe_id, number in MirrorInvoice.objects.filter(
         workspace_id=workspace_id, stripe_id__in=invoice_ids
     ).values_list("stripe_id", "number"):
         if number:
-            names[stripe_id] = f"Invoice {number}"
+            names[stripe_id] = _("Invoice %(number)s") % {"number": number}
     charge_ids = _ids(actions, ("charge_id", "charge_ids", "original_charge_id"))
     for charge in MirrorCharge.objects.filter(workspace_id=workspace_id, stripe_id__in=charge_ids):
         created = charge.created
-        when = f" on {created:%B} {created.day}, {created.year}" if created else ""
+        amount = format_money(charge.amount, charge.currency.upper())
         names[charge.stripe_id] = (
-            f"Payment of {format_money(charge.amount, charge.currency.upper())}{when}"
+            _("Payment of %(amount)s on %(date)s") % {"amount": amount, "date": date_words(created)}
+            if created
+            else _("Payment of %(amount)s") % {"amount": amount}
         )
     return names
 
@@ -197,7 +202,9 @@ def _approval(action: BillingAction) -> ApprovalRequest | None:
 def _decider(approval: ApprovalRequest) -> str:
     name = user_name(approval.decided_by)
     role = role_words([approval.decided_role]) if approval.decided_role else ""
-    return f"{name} ({role})" if name and role else name or "an approver"
+    if name and role:
+        return _("%(name)s (%(role)s)") % {"name": name, "role": role}
+    return name or _("an approver")
 
 
 def action_outcome(action: BillingAction) -> Obj:
@@ -209,37 +216,49 @@ def action_outcome(action: BillingAction) -> Obj:
     """
     status, approval = action.status, _approval(action)
     S = BillingAction.Status
-    error = action.error_message or "the billing provider refused it"
+    error = action.error_message or _("the billing provider refused it")
     if approval is not None:
         roles = role_words(approval.required_roles)
         if approval.status == ApprovalRequest.Status.PENDING:
-            return {"state": "pending", "title": f"Waiting for approval by {roles}"}
+            return {
+                "state": "pending",
+                "title": _("Waiting for approval by %(roles)s") % {"roles": roles},
+            }
         if approval.status == ApprovalRequest.Status.EXPIRED:
-            return {"state": "expired", "title": "Expired: nobody decided in time"}
-        decider = _decider(approval)
+            return {"state": "expired", "title": _("Expired: nobody decided in time")}
+        words = {"decider": _decider(approval), "error": error, "comment": approval.comment}
         if approval.status == ApprovalRequest.Status.DENIED:
-            comment = f": {approval.comment}" if approval.comment else ""
-            return {"state": "denied", "title": f"Denied by {decider}{comment}"}
+            if approval.comment:
+                return {"state": "denied", "title": _("Denied by %(decider)s: %(comment)s") % words}
+            return {"state": "denied", "title": _("Denied by %(decider)s") % words}
         if status == S.SUCCEEDED:
-            return {"state": "approved", "title": f"Approved by {decider} and done"}
+            return {"state": "approved", "title": _("Approved by %(decider)s and done") % words}
         if status == S.FAILED:
-            return {"state": "failed", "title": f"Approved by {decider}, but it failed: {error}"}
+            return {
+                "state": "failed",
+                "title": _("Approved by %(decider)s, but it failed: %(error)s") % words,
+            }
         if status == S.OUTCOME_UNKNOWN:
             return {
                 "state": "confirming",
-                "title": f"Approved by {decider}; Billing Desk is confirming it with Stripe",
+                "title": _("Approved by %(decider)s; Billing Desk is confirming it with Stripe")
+                % words,
             }
-        return {"state": "running", "title": f"Approved by {decider}; running now"}
+        return {"state": "running", "title": _("Approved by %(decider)s; running now") % words}
     if status == S.SUCCEEDED:
-        return {"state": "done", "title": "Done"}
+        return {"state": "done", "title": _("Done")}
     if status == S.FAILED:
-        return {"state": "failed", "title": f"Failed: {error}"}
+        return {"state": "failed", "title": _("Failed: %(error)s") % {"error": error}}
     if status == S.OUTCOME_UNKNOWN:
-        return {"state": "confirming", "title": "Billing Desk is confirming it with Stripe"}
+        return {"state": "confirming", "title": _("Billing Desk is confirming it with Stripe")}
     if status == S.NOT_PERMITTED:
-        reason = f": {action.decision_reason}" if action.decision_reason else ""
-        return {"state": "not_permitted", "title": f"Not permitted{reason}"}
-    return {"state": "running", "title": "Running now"}
+        if action.decision_reason:
+            return {
+                "state": "not_permitted",
+                "title": _("Not permitted: %(reason)s") % {"reason": action.decision_reason},
+            }
+        return {"state": "not_permitted", "title": _("Not permitted")}
+    return {"state": "running", "title": _("Running now")}
 
 
 def approval_trail(action: BillingAction) -> Obj | None:
@@ -255,7 +274,7 @@ def approval_trail(action: BillingAction) -> Obj | None:
         "approver_roles": role_words(approval.required_roles),
         "expires_at": approval.expires_at.isoformat(),
         "status": approval.status,
-        "status_label": approval.get_status_display(),
+        "status_label": str(approval.get_status_display()),
         "decided_by": user_name(approval.decided_by) or None,
         "decided_role": role_words([approval.decided_role]) if approval.decided_role else "",
         "decided_at": approval.decided_at.isoformat() if approval.decided_at else None,
@@ -268,22 +287,25 @@ def _message_title(action: BillingAction) -> str:
         return ""
     approval = _approval(action)
     if action.status == BillingAction.Status.DENIED:
-        return "Message for the customer (request denied)"
+        return _("Message for the customer (request denied)")
     if approval is not None and action.status == BillingAction.Status.SUCCEEDED:
-        return "Message for the customer (request approved)"
-    return "Message for the customer"
+        return _("Message for the customer (request approved)")
+    return _("Message for the customer")
 
 
 def action_details(action: BillingAction, names: Mapping[str, str] | None = None) -> Obj:
     """Everything the panel's action details and the approvers' pages show about one action."""
     return {
-        "kind_label": action_label(action.kind),
-        "status_label": action.get_status_display(),
+        "kind_label": str(action_label(action.kind)),
+        "status_label": str(action.get_status_display()),
         "outcome": action_outcome(action),
         "lines": action_words(action, names),
         "trail": approval_trail(action),
         "provider_object_id": action.provider_object_id,
-        "note": {"status": action.note_status, "label": NOTE_WORDS.get(action.note_status, "")},
+        "note": {
+            "status": action.note_status,
+            "label": str(NOTE_WORDS.get(action.note_status, "")),
+        },
         "customer_message": action.customer_message,
         "message_title": _message_title(action),
         "ticket_url": action_ticket_url(action),

@@ -155,8 +155,10 @@ def scenario_data_for(*, action: BillingAction) -> tuple[Scenario, dict[str, Any
         reason = (approval.comment if approval else "") or action.decision_reason
         return Scenario.REFUND_DENIED, {"reason": reason_clause(reason)}
     if kind == ActionKind.CHANGE_PLAN and succeeded:
-        old_name, _, _, _ = plan_facts(action.workspace_id, result.get("previous_price_id", ""))
-        new_name, interval, features, _ = plan_facts(action.workspace_id, result["new_price_id"])
+        old_name = plan_facts(action.workspace_id, result.get("previous_price_id", ""))[0]
+        new_name, interval, features, _price = plan_facts(
+            action.workspace_id, result["new_price_id"]
+        )
         preview = result.get("preview") or {}
         return Scenario.PLAN_CHANGE, {
             "old_plan": old_name,

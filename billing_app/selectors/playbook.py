@@ -21,6 +21,10 @@ admin edited it, filled with this customer's figures:
 
 A scenario without the data it needs is refused with a 422 and a code saying
 what is missing, never a message with blanks.
+
+The message (its data's words, dates and money too) is in the customer's language
+(``action_messages.customer_language``: their Stripe ``preferred_locales``, else the
+agent's); errors are in the agent's (written when the answer is).
 """
 
 from __future__ import annotations
@@ -29,9 +33,12 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.utils import translation
+from django.utils.translation import gettext_lazy
+
 from ..catalog import ActionKind
 from ..clock import billing_now
-from ..errors import NotFound, PreconditionFailed
+from ..errors import NotFound, PreconditionFailed, message_later
 from ..models import (
     BillingAction,
     MirrorCharge,
@@ -54,7 +61,7 @@ from ..playbook import (
     message_fill,
     playbook_override,
 )
-from .action_messages import plan_facts, scenario_data_for
+from .action_messages import plan_facts, preferred_language, scenario_data_for
 from .breakdown import invoice_breakdown
 from .duplicates import customer_duplicates
 
@@ -77,7 +84,7 @@ def playbook_scenario_parse(*, scenario: str, variant: str = "") -> Scenario:
         return Scenario(name)
     except ValueError:
         raise NotFound(
-            f"No playbook scenario {scenario!r}.",
+            message_later(gettext_lazy("No playbook scenario %(name)s."), name=repr(scenario)),
             code="unknown_scenario",
             details={"scenarios": [s.value for s in Scenario] + ["refund"]},
         ) from None
@@ -89,7 +96,7 @@ def _money(value: Any) -> Money | None:
     return None
 
 
-def _missing(code: str, message: str) -> PreconditionFailed:
+def _missing(code: str, message: Any) -> PreconditionFailed:
     return PreconditionFailed(message, code=code)
 
 
@@ -127,7 +134,9 @@ def _charged_twice(
         return {"amount": _money((action.result or {}).get("amount"))}, {
             "action_id": str(action.pk)
         }
-    raise _missing("no_duplicate_charge", "No duplicate charge was found for this customer.")
+    raise _missing(
+        "no_duplicate_charge", gettext_lazy("No duplicate charge was found for this customer.")
+    )
 
 
 def _grace_days(workspace: Workspace, subscription_id: str, now: datetime) -> int | None:
@@ -195,7 +204,9 @@ def _payment_failed(
             invoices = invoices.filter(stripe_id=params["invoice_id"])
         invoice = invoices.order_by("-created").first()
         if invoice is None:
-            raise _missing("no_payment_failure", "This customer has no open payment failure.")
+            raise _missing(
+                "no_payment_failure", gettext_lazy("This customer has no open payment failure.")
+            )
         charge = (
             MirrorCharge.objects.filter(
                 workspace=workspace,
@@ -223,7 +234,9 @@ def _payment_failed(
     if not link:
         raise _missing(
             "no_payment_link",
-            "There is no payment link yet: generate one (or a payment-method update link) first.",
+            gettext_lazy(
+                "There is no payment link yet: generate one (or a payment-method update link) first."
+            ),
         )
     return (
         {
@@ -282,7 +295,9 @@ def _plan_change(
             },
             {"subscription_id": sub.stripe_id},
         )
-    raise _missing("no_plan_change", "No plan change was made or scheduled for this customer.")
+    raise _missing(
+        "no_plan_change", gettext_lazy("No plan change was made or scheduled for this customer.")
+    )
 
 
 def _refund_denied_reason(workspace: Workspace, charge: MirrorCharge, now: datetime) -> str | None:
@@ -319,7 +334,7 @@ def _refund(
             return {"amount": Money(refund.amount, refund.currency), "context": ""}, {
                 "refund_id": refund.stripe_id
             }
-        raise _missing("no_refund", "No refund was made for this customer.")
+        raise _missing("no_refund", gettext_lazy("No refund was made for this customer."))
     alternative = params.get("alternative", "")
     if params.get("reason"):
         return {"reason": params["reason"].rstrip("."), "alternative": alternative}, {}
@@ -329,12 +344,17 @@ def _refund(
         ).first()
         if charge is None:
             raise NotFound(
-                f"No charge {params['charge_id']} for this customer.", code="charge_not_found"
+                message_later(
+                    gettext_lazy("No charge %(charge)s for this customer."),
+                    charge=params["charge_id"],
+                ),
+                code="charge_not_found",
             )
         reason = _refund_denied_reason(workspace, charge, now)
         if reason is None:
             raise _missing(
-                "refund_eligible", "This charge is eligible for a refund; there is nothing to deny."
+                "refund_eligible",
+                gettext_lazy("This charge is eligible for a refund; there is nothing to deny."),
             )
         return {"reason": reason, "alternative": alternative}, {"charge_id": charge.stripe_id}
     action = _latest_action(
@@ -346,7 +366,9 @@ def _refund(
             return {**found[1], "alternative": alternative}, {"action_id": str(action.pk)}
     raise _missing(
         "no_refund_decision",
-        "Name the charge (charge_id) or the reason: no refund of this customer was denied.",
+        gettext_lazy(
+            "Name the charge (charge_id) or the reason: no refund of this customer was denied."
+        ),
     )
 
 
@@ -366,7 +388,7 @@ def _overcharge(
             or invoices.order_by("-created").first()
         )
         if invoice is None:
-            raise _missing("no_invoice", "This customer has no finalized invoice.")
+            raise _missing("no_invoice", gettext_lazy("This customer has no finalized invoice."))
         invoice_id = invoice.stripe_id
     breakdown = invoice_breakdown(
         workspace=workspace, customer_id=customer_id, invoice_id=invoice_id
@@ -399,10 +421,13 @@ def _tax_invoice(
     if invoice is None:
         if params.get("invoice_id"):
             raise NotFound(
-                f"No finalized invoice {params['invoice_id']} for this customer.",
+                message_later(
+                    gettext_lazy("No finalized invoice %(invoice)s for this customer."),
+                    invoice=params["invoice_id"],
+                ),
                 code="invoice_not_found",
             )
-        raise _missing("no_invoice", "This customer has no finalized invoice.")
+        raise _missing("no_invoice", gettext_lazy("This customer has no finalized invoice."))
     action = _latest_action(
         workspace,
         customer_id,
@@ -421,7 +446,9 @@ def _tax_invoice(
         or invoice.hosted_invoice_url
     )
     if not link:
-        raise _missing("no_invoice_link", "The invoice has no PDF or hosted page yet.")
+        raise _missing(
+            "no_invoice_link", gettext_lazy("The invoice has no PDF or hosted page yet.")
+        )
     return (
         {"period": invoice_period(invoice, lines), "link": link},
         {"invoice_id": invoice.stripe_id, "action_id": str(action.pk) if action else None},
@@ -440,8 +467,24 @@ def playbook_message(
     """The scenario's customer message for this customer, with the data that filled it."""
     params = {k: v for k, v in (params or {}).items() if v}
     chosen = playbook_scenario_parse(scenario=scenario, variant=variant)
-    if not MirrorCustomer.objects.filter(workspace=workspace, stripe_id=customer_id).exists():
-        raise NotFound("No such billing customer.", code="customer_not_found")
+    found = (
+        MirrorCustomer.objects.filter(workspace=workspace, stripe_id=customer_id)
+        .values_list("data", flat=True)
+        .first()
+    )
+    if found is None:
+        raise NotFound(gettext_lazy("No such billing customer."), code="customer_not_found")
+    language = preferred_language(
+        found.get("preferred_locales") if isinstance(found, dict) else None
+    )
+    with translation.override(language):
+        return _message(workspace, customer_id, chosen, params, now)
+
+
+def _message(
+    workspace: Workspace, customer_id: str, chosen: Scenario, params: Obj, now: datetime | None
+) -> Obj:
+    """The message in the active language (the customer's)."""
     now = now or billing_now(workspace)
     builders = {
         Scenario.CHARGED_TWICE: _charged_twice,
@@ -461,7 +504,8 @@ def playbook_message(
         filled = message_fill(chosen, data, override=playbook_override(chosen, workspace))
     except TemplateError as exc:
         raise PreconditionFailed(
-            f"The message cannot be filled: {exc}.", code="playbook_data_missing"
+            message_later(gettext_lazy("The message cannot be filled: %(error)s."), error=exc),
+            code="playbook_data_missing",
         ) from exc
     return {
         "customer_id": customer_id,
@@ -469,7 +513,7 @@ def playbook_message(
         "variant": chosen.value.removeprefix("refund_")
         if chosen.value.startswith("refund_")
         else "",
-        "title": TEMPLATES[chosen].title,
+        "title": str(TEMPLATES[chosen].title),
         "message": filled.text,
         "source": filled.source,
         "template": filled.template,

@@ -23,6 +23,7 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from ..catalog import APPROVE_ACTIONS, APPROVER_ROLES, Role
 from ..errors import Conflict, NotFound, NotPermitted, ValidationFailed
@@ -90,7 +91,7 @@ def approval_get_for(*, approval_id: Any, user: User, workspace: Workspace) -> A
         .first()
     )
     if approval is None or approver_role(user=user, workspace=workspace) is None:
-        raise NotFound("No such approval request in this workspace.", code="approval_not_found")
+        raise NotFound(_("No such approval request in this workspace."), code="approval_not_found")
     return approval
 
 
@@ -138,11 +139,11 @@ def approval_decide(
     someone decided first, ``Conflict`` ``approval_expired`` when it expired.
     """
     if decision not in (APPROVE, DENY):
-        raise ValidationFailed("decision must be approve or deny.", code="invalid_decision")
+        raise ValidationFailed(_("decision must be approve or deny."), code="invalid_decision")
     comment = (comment or "").strip()
     if decision == DENY and not comment:
         raise ValidationFailed(
-            "Say why the request is denied: the comment is posted on the ticket.",
+            _("Say why the request is denied: the comment is posted on the ticket."),
             code="comment_required",
         )
     role = role or approver_role(user=user, workspace=workspace)
@@ -152,7 +153,7 @@ def approval_decide(
         or not user_has_workspace_perm(user, APPROVE_ACTIONS, workspace)
     ):
         raise NotPermitted(
-            "You do not hold an approver role in this workspace.", code="not_an_approver"
+            _("You do not hold an approver role in this workspace."), code="not_an_approver"
         )
     now = timezone.now()
     expired = False
@@ -164,7 +165,9 @@ def approval_decide(
             .first()
         )
         if approval is None:
-            raise NotFound("No such approval request in this workspace.", code="approval_not_found")
+            raise NotFound(
+                _("No such approval request in this workspace."), code="approval_not_found"
+            )
         if approval.status != ApprovalRequest.Status.PENDING:
             raise _already_decided(approval)
         verdict = can_approve(
@@ -175,7 +178,9 @@ def approval_decide(
         )
         if isinstance(verdict, Deny):
             code = "self_approval" if user.pk == approval.action.actor_id else "wrong_approver_role"
-            raise NotPermitted(f"Not permitted: {verdict.reason}.", code=code)
+            raise NotPermitted(
+                _("Not permitted: %(reason)s.") % {"reason": verdict.reason}, code=code
+            )
         if approval.expires_at <= now:
             expired = _expire(approval.pk, now)
         else:
@@ -205,7 +210,7 @@ def approval_decide(
         _approval_note(approval)
     if expired:
         raise Conflict(
-            "This approval request expired before it was decided.",
+            _("This approval request expired before it was decided."),
             code="approval_expired",
             details={"expired_at": approval.expires_at.isoformat()},
         )
@@ -217,7 +222,7 @@ def approval_decide(
 
 def _already_decided(approval: ApprovalRequest) -> Conflict:
     return Conflict(
-        f"This request was already {approval.status}.",
+        _("This request was already %(status)s.") % {"status": approval.status},
         code="already_decided",
         details={"status": approval.status},
     )
@@ -240,7 +245,7 @@ def _action_transition(action_id: Any, *, decision: str, user: User, now: Any) -
             if message:
                 BillingAction.objects.filter(pk=action_id).update(customer_message=message)
     if not moved:
-        raise Conflict("The action is no longer waiting for approval.", code="already_decided")
+        raise Conflict(_("The action is no longer waiting for approval."), code="already_decided")
 
 
 def _approval_note(approval: ApprovalRequest) -> None:

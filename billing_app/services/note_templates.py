@@ -154,7 +154,7 @@ _BLANK_LINES = re.compile(r"\n{3,}")
 def note_template_validate(*, event: str, body: str) -> str:
     """The body, stripped, if it can be a note for ``event``; else ``ValidationFailed``."""
     allowed = EVENT_PLACEHOLDERS.get(event, tuple(PLACEHOLDERS))
-    return template_text_validate(body=body, allowed=allowed, offered_by="This note")
+    return template_text_validate(body=body, allowed=allowed, offered_by=_("This note"))
 
 
 def note_template_load(*, workspace_id: int, kind: str, event: str) -> str | None:

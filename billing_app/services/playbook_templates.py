@@ -17,6 +17,9 @@ import re
 import string
 from collections.abc import Sequence
 
+from django.utils import translation
+from django.utils.translation import gettext as _
+
 from ..errors import ValidationFailed
 from ..playbook import TEMPLATES, Scenario, TemplateError, fill
 from ..selectors.playbook_templates import ROW_SCENARIOS, SCENARIO_ROWS, playbook_template_load
@@ -27,7 +30,7 @@ def playbook_scenario_for(*, scenario: str, variant: str = "") -> Scenario:
     found = ROW_SCENARIOS.get((scenario, variant or ""))
     if found is None:
         raise ValidationFailed(
-            "The refund scenario needs a variant (approved or denied); the others take none.",
+            _("The refund scenario needs a variant (approved or denied); the others take none."),
             code="invalid_variant",
             details={"scenario": scenario, "variant": variant},
         )
@@ -45,13 +48,15 @@ def _names(text: str) -> list[str]:
 
 def placeholders_for(scenario: Scenario) -> list[str]:
     """The placeholder names a scenario's message can use (those of the brief's template)."""
-    return _names(TEMPLATES[scenario].text.replace("[[", "").replace("]]", ""))
+    with translation.override(None):  # the brief's own (English) wording: every language's names
+        text = str(TEMPLATES[scenario].text)
+    return _names(text.replace("[[", "").replace("]]", ""))
 
 
 def playbook_template_validate(*, scenario: Scenario, body: str) -> str:
     """The body, stripped, if it can be a template for ``scenario``; else ``ValidationFailed``."""
     return template_text_validate(
-        body=body, allowed=placeholders_for(scenario), offered_by="This scenario"
+        body=body, allowed=placeholders_for(scenario), offered_by=_("This scenario")
     )
 
 
@@ -63,22 +68,27 @@ def template_text_validate(*, body: str, allowed: Sequence[str], offered_by: str
     """
     text = (body or "").strip()
     if not text:
-        raise ValidationFailed("The message cannot be empty.", code="template_empty")
+        raise ValidationFailed(_("The message cannot be empty."), code="template_empty")
     if text.count("[[") != text.count("]]") or re.search(r"\[\[[^\]]*\[\[", text):
         raise ValidationFailed(
-            "Optional segments must be [[ … ]] pairs, not nested.", code="template_brackets"
+            _("Optional segments must be [[ … ]] pairs, not nested."), code="template_brackets"
         )
     try:
         names = _names(text.replace("[[", "").replace("]]", ""))
     except ValueError as exc:
         raise ValidationFailed(
-            f"Braces must enclose a placeholder name: {exc}", code="template_syntax"
+            _("Braces must enclose a placeholder name: %(error)s") % {"error": exc},
+            code="template_syntax",
         ) from exc
     unknown = sorted({n for n in names if n not in allowed})
     if unknown:
         raise ValidationFailed(
-            f"Unknown placeholders: {', '.join(unknown)}. {offered_by} offers: "
-            f"{', '.join('{' + a + '}' for a in allowed)}.",
+            _("Unknown placeholders: %(unknown)s. %(offered_by)s offers: %(allowed)s.")
+            % {
+                "unknown": ", ".join(unknown),
+                "offered_by": offered_by,
+                "allowed": ", ".join("{" + a + "}" for a in allowed),
+            },
             code="template_unknown_placeholder",
             details={"unknown": unknown, "allowed": list(allowed)},
         )

@@ -25,7 +25,10 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext
 
+from ...action_words import language
 from ...catalog import KIND_POLICY_ACTION, ActionKind, PolicyAction, Role
 from ...clock import billing_now
 from ...errors import (
@@ -38,6 +41,7 @@ from ...errors import (
 )
 from ...models import BillingAction, MirrorCustomer
 from ...policy import Allow, Decision, Deny, History, NeedsApproval, PolicyRules, decide
+from ...vocabulary import action_label
 from ..identity import AgentContext
 from ..policy import policy_rules_load
 from .keys import stale_executing_before
@@ -65,13 +69,13 @@ def open_outcome_scope(
         scope = Q(kind__in=REFUND_KINDS) & (
             Q(result__charge_id__in=charges) | Q(params__charge_id__in=charges)
         )
-        noun = "this payment"
+        noun = gettext_lazy("this payment")
     elif kind.value in SUBSCRIPTION_KINDS:
         scope = Q(kind__in=SUBSCRIPTION_KINDS, params__subscription_id=params["subscription_id"])
-        noun = "this subscription"
+        noun = gettext_lazy("this subscription")
     elif kind == ActionKind.APPLY_CREDIT:
         scope = Q(kind=ActionKind.APPLY_CREDIT.value, customer_id=customer_id)
-        noun = "this customer's balance"
+        noun = gettext_lazy("this customer's balance")
     else:
         return None
     stale = stale_executing_before()
@@ -87,12 +91,21 @@ def open_outcome_scope(
     return actions, noun
 
 
+def _action_words(kind: str) -> str:
+    """``issue_refund`` → ``issue refund`` (in another language: the action's label)."""
+    if language() == "en":
+        return kind.replace("_", " ")
+    return str(action_label(kind))
+
+
 def open_outcome_conflict(open_action: BillingAction, noun: str) -> Conflict:
     """The 409 ``action_outcome_unknown`` for a request on an object with an open action."""
     return Conflict(
-        f"An earlier {open_action.kind.replace('_', ' ')} on {noun} is still being confirmed "
-        "with Stripe. Billing Desk will finish it as soon as Stripe answers; do not submit "
-        "it again.",
+        _(
+            "An earlier %(action)s on %(object)s is still being confirmed with Stripe. Billing "
+            "Desk will finish it as soon as Stripe answers; do not submit it again."
+        )
+        % {"action": _action_words(open_action.kind), "object": noun},
         code="action_outcome_unknown",
         details={"action_id": str(open_action.pk), "status": open_action.status},
     )
@@ -177,7 +190,9 @@ def action_decide(
 
 def not_permitted_error(reason: str, **details: Any) -> NotPermitted:
     """The 403 a refused matrix cell answers (``action_submit``; the dry run names its code)."""
-    return NotPermitted(f"Not permitted: {reason}.", details={**details, "reason": reason})
+    return NotPermitted(
+        _("Not permitted: %(reason)s.") % {"reason": reason}, details={**details, "reason": reason}
+    )
 
 
 # -- the dry run ------------------------------------------------------------------------
@@ -208,7 +223,8 @@ class DryRun:
 
 
 def _approvers_words(roles: tuple[Role, ...]) -> str:
-    return " or ".join(f"a {role.label}" for role in roles) or "an approver"
+    one = [pgettext("approver", "a %(role)s") % {"role": role.label} for role in roles]
+    return _(" or ").join(one) or _("an approver")
 
 
 def _sentence(text: str) -> str:
@@ -222,17 +238,21 @@ def dry_run_from_decision(decision: Decision) -> DryRun:
             outcome=EXECUTE,
             code=decision.code,
             reason=decision.reason,
-            headline="Happens now",
-            message=_sentence(f"Happens now: {decision.reason}"),
+            headline=_("Happens now"),
+            message=_sentence(_("Happens now: %(reason)s") % {"reason": decision.reason}),
         )
     if isinstance(decision, NeedsApproval):
-        headline = f"Goes to {_approvers_words(decision.approver_roles)} for approval"
+        headline = _("Goes to %(approvers)s for approval") % {
+            "approvers": _approvers_words(decision.approver_roles)
+        }
         return DryRun(
             outcome=APPROVAL,
             code=decision.code,
             reason=decision.reason,
             headline=headline,
-            message=_sentence(f"{headline} — {decision.reason}"),
+            message=_sentence(
+                _("%(headline)s — %(reason)s") % {"headline": headline, "reason": decision.reason}
+            ),
             approver_roles=decision.approver_roles,
         )
     assert isinstance(decision, Deny)
@@ -241,8 +261,8 @@ def dry_run_from_decision(decision: Decision) -> DryRun:
         outcome=REFUSED,
         code=error.code,
         reason=decision.reason,
-        headline="Not possible",
-        message=_sentence(f"Not possible: {decision.reason}"),
+        headline=_("Not possible"),
+        message=_sentence(_("Not possible: %(reason)s") % {"reason": decision.reason}),
         status=error.status,
         details={"rule": decision.code},
     )
@@ -252,9 +272,9 @@ def _refused(error: BillingDeskError) -> DryRun:
     return DryRun(
         outcome=REFUSED,
         code=error.code,
-        reason=error.message,
-        headline="Not possible",
-        message=_sentence(f"Not possible: {error.message}"),
+        reason=str(error.message),
+        headline=_("Not possible"),
+        message=_sentence(_("Not possible: %(reason)s") % {"reason": error.message}),
         status=error.status,
         details=error.details if isinstance(error.details, dict) else {},
     )

@@ -7,6 +7,8 @@ import logging
 import time
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from ...catalog import ActionKind
 from ...errors import (
     BillingDeskError,
@@ -49,7 +51,10 @@ def action_await(*, action_id: Any, timeout: float | None = None) -> BillingActi
             return action_execute(action_id=action.pk, takeover=True)
         if time.monotonic() >= deadline:
             raise Conflict(
-                "The first request with this idempotency key is still being processed; try again shortly.",
+                _(
+                    "The first request with this idempotency key is still being processed; "
+                    "try again shortly."
+                ),
                 code="action_in_progress",
                 details={"action_id": str(action.pk)},
             )
@@ -84,7 +89,8 @@ def action_execute(*, action_id: Any, takeover: bool = False) -> BillingAction:
             prepared.amount.amount != action.amount or prepared.amount.currency != action.currency
         ):
             raise PreconditionFailed(
-                f"The amount is now {prepared.amount}, not what was approved.",
+                _("The amount is now %(amount)s, not what was approved.")
+                % {"amount": prepared.amount},
                 code="state_changed",
             )
     except BillingDeskError as exc:
@@ -119,7 +125,9 @@ def execute_prepared(
         )
     except Exception as exc:
         log.exception("action %s failed unexpectedly", action.pk)
-        error = ProviderError(f"Unexpected error: {type(exc).__name__}.", code="internal_error")
+        error = ProviderError(
+            _("Unexpected error: %(error)s.") % {"error": type(exc).__name__}, code="internal_error"
+        )
         # After a provider call answered, the money may have moved: never "failed" then.
         return record_refusal(
             action,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from ...catalog import ActionKind
 from ...errors import ValidationFailed
 from ...models import BillingAction
@@ -45,7 +47,7 @@ def action_kind_parse(value: Any) -> ActionKind:
         return ActionKind(value)
     except ValueError:
         raise ValidationFailed(
-            f"Unknown action kind {value!r}.",
+            _("Unknown action kind %(kind)s.") % {"kind": repr(value)},
             code="unknown_kind",
             details={"kinds": [k.value for k in ActionKind]},
         ) from None

@@ -17,6 +17,7 @@ from typing import Any
 
 from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from ...catalog import ActionKind
 from ...clock import billing_now
@@ -70,8 +71,10 @@ def record_success(
             if attempt == 1 and not connection.in_atomic_block:
                 close_old_connections()  # drop a broken connection; the retry reconnects
     raise BillingDeskError(
-        "The billing provider carried this out, but it could not be recorded yet. It will be "
-        "reconciled; retry with the same idempotency key, never with a new one.",
+        _(
+            "The billing provider carried this out, but it could not be recorded yet. It will "
+            "be reconciled; retry with the same idempotency key, never with a new one."
+        ),
         code="action_not_recorded",
         status=503,
         details={"action_id": str(action.pk), "provider_object_id": object_id},
@@ -274,8 +277,11 @@ def record_refusal(
     """
     if may_have_acted:
         unknown = ProviderOutcomeUnknown(
-            "Billing Desk could not confirm what the billing provider did "
-            f"({exc.message}); it is confirming it. Do not submit it again.",
+            _(
+                "Billing Desk could not confirm what the billing provider did (%(error)s); it "
+                "is confirming it. Do not submit it again."
+            )
+            % {"error": exc.message},
             details={"error_class": type(exc).__name__, "cause": exc.code},
         )
         return hold_unknown(

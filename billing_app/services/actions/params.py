@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from rest_framework import serializers
 
 from ... import vocabulary
@@ -64,7 +65,7 @@ class CurrencyField(serializers.CharField):
         value = super().to_internal_value(data)
         if not is_currency_code(value):
             raise serializers.ValidationError(
-                "Use an ISO 4217 currency code such as USD.", code="invalid_currency"
+                _("Use an ISO 4217 currency code such as USD."), code="invalid_currency"
             )
         return value.upper()
 
@@ -83,7 +84,7 @@ class ActionParams(serializers.Serializer):
             unknown = sorted(set(data) - set(self.fields))
             if unknown:
                 raise serializers.ValidationError(
-                    {key: ["Unknown parameter."] for key in unknown}, code="unknown_parameter"
+                    {key: [_("Unknown parameter.")] for key in unknown}, code="unknown_parameter"
                 )
         return super().to_internal_value(data)
 
@@ -131,7 +132,7 @@ class PauseSubscriptionParams(ActionParams):
     def validate_resumes_at(self, value: datetime | None) -> datetime | None:
         if value is not None and value <= timezone.now():
             raise serializers.ValidationError(
-                "The resume date must be in the future.", code="resume_in_past"
+                _("The resume date must be in the future."), code="resume_in_past"
             )
         return value
 
@@ -207,12 +208,12 @@ class ApplyDiscountParams(ActionParams):
         months = attrs.get("duration_in_months")
         if attrs["duration"] == "repeating" and months is None:
             raise serializers.ValidationError(
-                {"duration_in_months": "Required for a repeating discount."},
+                {"duration_in_months": _("Required for a repeating discount.")},
                 code="months_required",
             )
         if attrs["duration"] != "repeating" and months is not None:
             raise serializers.ValidationError(
-                {"duration_in_months": "Only a repeating discount has a number of months."},
+                {"duration_in_months": _("Only a repeating discount has a number of months.")},
                 code="months_not_allowed",
             )
         return attrs
@@ -229,7 +230,7 @@ class RefundDuplicateChargeParams(ActionParams):
     def validate_charge_ids(self, value: list[str]) -> list[str]:
         if value[0] == value[1]:
             raise serializers.ValidationError(
-                "The two charges must differ.", code="same_charge_twice"
+                _("The two charges must differ."), code="same_charge_twice"
             )
         return sorted(value)
 
@@ -338,7 +339,10 @@ def _invalid_message(kind: ActionKind, errors: Any) -> str:
     by its label and the serializer's own sentences, never a code."""
     found = list(dict.fromkeys(_messages(errors)))
     said = " ".join(m if m.endswith(".") else f"{m}." for m in found[:3])
-    return f"Check the details of {vocabulary.action_label(kind)}: {said}".strip()
+    return (
+        _("Check the details of %(action)s: %(problems)s")
+        % {"action": vocabulary.action_label(kind), "problems": said}
+    ).strip()
 
 
 def action_params_validate(*, kind: ActionKind, params: Any) -> dict[str, Any]:
@@ -351,9 +355,9 @@ def action_params_validate(*, kind: ActionKind, params: Any) -> dict[str, Any]:
         params = {}
     if not isinstance(params, Mapping):
         raise ValidationFailed(
-            "params must be an object.",
+            _("params must be an object."),
             code="invalid_params",
-            details={"params": ["Not an object."]},
+            details={"params": [_("Not an object.")]},
         )
     serializer = PARAMS_SERIALIZERS[kind](data=dict(params))
     if not serializer.is_valid():

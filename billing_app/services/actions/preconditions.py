@@ -17,7 +17,10 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db.models import Q
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext, pgettext
 
+from ...action_words import date_words, percent_words
 from ...catalog import KIND_POLICY_ACTION, ActionKind
 from ...clock import billing_now
 from ...errors import NotFound, PreconditionFailed, ValidationFailed
@@ -35,7 +38,6 @@ from ...money import Money
 from ...policy import ActionRequest
 from ...selectors.context.subscription_state import (
     SubscriptionFacts,
-    date_words,
     state_label,
     state_refusal,
 )
@@ -75,13 +77,21 @@ def action_customer(workspace: Workspace, customer_id: str) -> MirrorCustomer:
     """The customer an action is for: 404 if not in this workspace, 422 if deleted."""
     customer = MirrorCustomer.objects.filter(workspace=workspace, stripe_id=customer_id).first()
     if customer is None:
-        raise NotFound("No such billing customer in this workspace.", code="customer_not_found")
+        raise NotFound(_("No such billing customer in this workspace."), code="customer_not_found")
     if customer.deleted:
         raise PreconditionFailed(
-            "This customer was deleted in the billing system; nothing can be changed for them.",
+            _("This customer was deleted in the billing system; nothing can be changed for them."),
             code="customer_deleted",
         )
     return customer
+
+
+# A request naming another customer's object (404 ``<noun>_not_found``), per noun.
+NOT_THEIRS: Mapping[str, Any] = {
+    "subscription": gettext_lazy("That subscription does not belong to this customer."),
+    "invoice": gettext_lazy("That invoice does not belong to this customer."),
+    "charge": gettext_lazy("That charge does not belong to this customer."),
+}
 
 
 def _owned(model: type[T], workspace: Workspace, customer_id: str, object_id: str, noun: str) -> T:
@@ -90,7 +100,7 @@ def _owned(model: type[T], workspace: Workspace, customer_id: str, object_id: st
     ).first()
     if obj is None:
         raise NotFound(
-            f"That {noun.replace('_', ' ')} does not belong to this customer.",
+            str(NOT_THEIRS.get(noun) or _("That object does not belong to this customer.")),
             code=f"{noun}_not_found",
             details={"id": object_id},
         )
@@ -137,7 +147,7 @@ def plan_item(
     """
     items = subscription_items(workspace, subscription.stripe_id)
     if not items:
-        raise PreconditionFailed("This subscription has no items to change.", code="no_items")
+        raise PreconditionFailed(_("This subscription has no items to change."), code="no_items")
     return plan_item_required(
         items,
         mirror_item_views(workspace, items),
@@ -156,19 +166,22 @@ def _refundable_charge(
     """Refund eligibility (DESIGN.md section 6): succeeded, not disputed, in the window."""
     if charge.status != "succeeded":
         raise PreconditionFailed(
-            "This payment did not go through, so there is nothing to refund.",
+            _("This payment did not go through, so there is nothing to refund."),
             code="charge_not_refundable",
         )
     if charge.disputed:
         raise PreconditionFailed(
-            "This payment is disputed; the dispute decides where the money goes, so it "
-            "cannot be refunded here.",
+            _(
+                "This payment is disputed; the dispute decides where the money goes, so it "
+                "cannot be refunded here."
+            ),
             code="charge_disputed",
         )
     window = timedelta(days=workspace.refund_window_days)
     if charge.created and charge.created < now - window:
         raise PreconditionFailed(
-            f"This payment is older than the {workspace.refund_window_days}-day refund window.",
+            _("This payment is older than the %(days)s-day refund window.")
+            % {"days": workspace.refund_window_days},
             code="refund_window_passed",
         )
     remainder = (
@@ -177,24 +190,28 @@ def _refundable_charge(
         else refundable(workspace, charge, exclude_action_id=exclude_action_id)
     )
     if remainder <= 0:
-        raise PreconditionFailed("This payment is already fully refunded.", code="already_refunded")
+        raise PreconditionFailed(
+            _("This payment is already fully refunded."), code="already_refunded"
+        )
     return remainder
 
 
 def _invoice_words(status: str) -> str:
-    return {
-        "draft": "still a draft",
-        "open": "open",
-        "paid": "paid",
-        "void": "void",
-        "uncollectible": "marked uncollectible",
-    }.get(status or "draft", status.replace("_", " "))
+    words = {
+        "draft": _("still a draft"),
+        "open": pgettext("invoice is", "open"),
+        "paid": pgettext("invoice is", "paid"),
+        "void": pgettext("invoice is", "void"),
+        "uncollectible": _("marked uncollectible"),
+    }
+    return words.get(status or "draft", status.replace("_", " "))
 
 
 def _same_currency(expected: str, given: str, what: str) -> None:
     if expected and given.upper() != expected.upper():
         raise ValidationFailed(
-            f"The {what} is in {expected.upper()}, not {given.upper()}.",
+            _("The %(what)s is in %(expected)s, not %(given)s.")
+            % {"what": what, "expected": expected.upper(), "given": given.upper()},
             code="currency_mismatch",
             details={"expected": expected.upper(), "given": given.upper()},
         )
@@ -273,32 +290,35 @@ def action_prepare(
             prepared.invoice = _invoice(workspace, cid, params["invoice_id"])
             if prepared.invoice.status != "open":
                 raise PreconditionFailed(
-                    f"This invoice is {_invoice_words(prepared.invoice.status)}; a payment link "
-                    "is only for an open invoice.",
+                    _("This invoice is %(state)s; a payment link is only for an open invoice.")
+                    % {"state": _invoice_words(prepared.invoice.status)},
                     code="invoice_not_open",
                 )
         elif not params.get("amount") and not _open_amount(workspace, customer):
             # Issue 14: a link for a $0 balance was made without a word.
             raise PreconditionFailed(
-                f"{customer.name or cid} has no open invoice and no balance due: there is "
-                "nothing to pay, so no payment link was made. To have the customer save a new "
-                "card, use Update payment method.",
+                _(
+                    "%(customer)s has no open invoice and no balance due: there is nothing to "
+                    "pay, so no payment link was made. To have the customer save a new card, use "
+                    "Update payment method."
+                )
+                % {"customer": customer.name or cid},
                 code="nothing_to_pay",
             )
     elif kind == ActionKind.RESEND_INVOICE:
         prepared.invoice = _invoice(workspace, cid, params["invoice_id"])
         if prepared.invoice.status not in ("open", "paid", "uncollectible"):
             raise PreconditionFailed(
-                f"This invoice is {_invoice_words(prepared.invoice.status)}; "
-                "only a finalized invoice can be sent.",
+                _("This invoice is %(state)s; only a finalized invoice can be sent.")
+                % {"state": _invoice_words(prepared.invoice.status)},
                 code="invoice_not_sendable",
             )
     elif kind == ActionKind.SEND_TAX_INVOICE:
         prepared.invoice = _invoice(workspace, cid, params["invoice_id"])
         if prepared.invoice.status not in ("open", "paid"):
             raise PreconditionFailed(
-                f"This invoice is {_invoice_words(prepared.invoice.status)}; "
-                "a tax invoice is an open or paid invoice.",
+                _("This invoice is %(state)s; a tax invoice is an open or paid invoice.")
+                % {"state": _invoice_words(prepared.invoice.status)},
                 code="invoice_not_finalized",
             )
     elif kind == ActionKind.APPLY_CREDIT:
@@ -314,7 +334,8 @@ def action_prepare(
         )
         if params["amount"] > remainder:
             raise PreconditionFailed(
-                f"At most {Money(remainder, charge.currency)} of this payment can still be refunded.",
+                _("At most %(amount)s of this payment can still be refunded.")
+                % {"amount": Money(remainder, charge.currency)},
                 code="exceeds_refundable",
                 details={"refundable": Money(remainder, charge.currency).to_dict()},
             )
@@ -331,8 +352,11 @@ def action_prepare(
         window_hours = workspace.duplicate_window_hours
         if not duplicate_pair_check(earlier, later, window_hours=window_hours):
             raise PreconditionFailed(
-                "These charges are not a duplicate pair (same amount and currency, both "
-                f"succeeded, within {window_hours} hours).",
+                _(
+                    "These charges are not a duplicate pair (same amount and currency, both "
+                    "succeeded, within %(hours)s hours)."
+                )
+                % {"hours": window_hours},
                 code="not_duplicates",
             )
         remainder = _refundable_charge(
@@ -415,8 +439,11 @@ def _no_discount_yet(workspace: Workspace, sub: MirrorSubscription, now: datetim
         )
     except PreconditionFailed as exc:
         raise PreconditionFailed(
-            f"This subscription already has a discount ({discount_words(current[0])}); a second "
-            "one is not added. Change or remove that one in Stripe first.",
+            _(
+                "This subscription already has a discount (%(discount)s); a second one is not "
+                "added. Change or remove that one in Stripe first."
+            )
+            % {"discount": discount_words(current[0])},
             code=exc.code,
             details=exc.details,
         ) from exc
@@ -425,17 +452,24 @@ def _no_discount_yet(workspace: Workspace, sub: MirrorSubscription, now: datetim
 def discount_words(discount: MirrorDiscount) -> str:
     """``20% off for 3 months`` / ``$50.00 off once`` / ``10% off forever``."""
     if discount.percent_off is not None:
-        off = f"{Decimal(discount.percent_off).normalize():f}% off"
+        off = _("%(percent)s off") % {
+            "percent": percent_words(Decimal(discount.percent_off).normalize())
+        }
     elif discount.amount_off:
-        off = f"{Money(discount.amount_off, discount.currency or 'USD')} off"
+        off = _("%(amount)s off") % {
+            "amount": Money(discount.amount_off, discount.currency or "USD")
+        }
     else:
-        off = "a coupon"
+        off = _("a coupon")
     if discount.duration == "forever":
-        return f"{off} forever"
+        return _("%(discount)s forever") % {"discount": off}
     if discount.duration == "once":
-        return f"{off} on one invoice"
+        return _("%(discount)s on one invoice") % {"discount": off}
     if discount.end is not None:
-        return f"{off} until {date_words(discount.end)}"
+        return _("%(discount)s until %(date)s") % {
+            "discount": off,
+            "date": date_words(discount.end),
+        }
     return off
 
 
@@ -444,19 +478,22 @@ def _prepare_plan_change(
 ) -> None:
     if sub.schedule_id:
         pending = str((sub.metadata or {}).get("pending_change_at") or "")
-        when = (
-            f" on {date_words(datetime.fromtimestamp(int(pending), tz=UTC))}"
-            if pending.isdigit()
-            else ""
+        message = _(
+            "This subscription already has a plan change scheduled; a second one cannot be "
+            "added until it takes effect."
         )
+        if pending.isdigit():
+            message = _(
+                "This subscription already has a plan change scheduled on %(date)s; a second "
+                "one cannot be added until it takes effect."
+            ) % {"date": date_words(datetime.fromtimestamp(int(pending), tz=UTC))}
         raise PreconditionFailed(
-            f"This subscription already has a plan change scheduled{when}; "
-            "a second one cannot be added until it takes effect.",
+            message,
             code="change_already_scheduled",
         )
     price = MirrorPrice.objects.filter(workspace=workspace, stripe_id=params["price_id"]).first()
     if price is None:
-        raise NotFound("That plan is not in the catalogue.", code="price_not_found")
+        raise NotFound(_("That plan is not in the catalogue."), code="price_not_found")
     item = plan_item(workspace, sub, price)
     try:
         plan_change_check(
@@ -468,21 +505,30 @@ def _prepare_plan_change(
         words = PLAN_CHANGE_WORDS.get(exc.code)
         if words is None:
             raise
-        raise PreconditionFailed(words, code=exc.code, details=exc.details) from exc
+        raise PreconditionFailed(str(words), code=exc.code, details=exc.details) from exc
     prepared.item = item
     prepared.price = price
     prepared.values["previous_price_id"] = item.price_id
 
 
 # The rulebook's plan-change refusals as the agent reads them (same codes).
-PLAN_CHANGE_WORDS: dict[str, str] = {
-    "same_price": "The subscription is already on this plan at this price; pick another plan.",
-    "price_inactive": "That plan is archived and can no longer be sold; pick another plan.",
-    "price_not_recurring": "That price is a one-time charge, not a plan; pick a recurring plan.",
-    "currency_mismatch": "That plan is priced in another currency; a subscription cannot "
-    "change currency.",
-    "price_not_comparable": "That plan cannot be compared with the current one (not a "
-    "per-seat or per-period price); change it in Stripe.",
+PLAN_CHANGE_WORDS: dict[str, Any] = {
+    "same_price": gettext_lazy(
+        "The subscription is already on this plan at this price; pick another plan."
+    ),
+    "price_inactive": gettext_lazy(
+        "That plan is archived and can no longer be sold; pick another plan."
+    ),
+    "price_not_recurring": gettext_lazy(
+        "That price is a one-time charge, not a plan; pick a recurring plan."
+    ),
+    "currency_mismatch": gettext_lazy(
+        "That plan is priced in another currency; a subscription cannot change currency."
+    ),
+    "price_not_comparable": gettext_lazy(
+        "That plan cannot be compared with the current one (not a per-seat or per-period "
+        "price); change it in Stripe."
+    ),
 }
 
 
@@ -495,7 +541,7 @@ def _prepare_seats(
         ).first()
         if item is None:
             raise NotFound(
-                "That item is not part of this subscription.",
+                _("That item is not part of this subscription."),
                 code="subscription_item_not_found",
                 details={"id": params["item_id"]},
             )
@@ -504,13 +550,23 @@ def _prepare_seats(
     used = seats_used(item.metadata, sub.metadata)
     if used is not None and params["quantity"] < used:
         raise PreconditionFailed(
-            f"{used} seats are in use; the count cannot go below {used}.",
+            ngettext(
+                "%(count)s seat is in use; the count cannot go below %(count)s.",
+                "%(count)s seats are in use; the count cannot go below %(count)s.",
+                used,
+            )
+            % {"count": used},
             code="below_seats_used",
             details={"seats_used": used},
         )
     if params["quantity"] == item.quantity:
         raise PreconditionFailed(
-            f"The subscription already has {item.quantity} seats; enter a different count.",
+            ngettext(
+                "The subscription already has %(count)s seat; enter a different count.",
+                "The subscription already has %(count)s seats; enter a different count.",
+                item.quantity,
+            )
+            % {"count": item.quantity},
             code="same_quantity",
         )
     prepared.item = item

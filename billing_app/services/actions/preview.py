@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
+from django.utils.translation import gettext as _
 
 from ...catalog import ActionKind
 from ...clock import billing_now
@@ -57,7 +58,7 @@ def plan_change_preview(
     """The provider's proration preview for a plan change, after the same checks the change runs."""
     workspace = context.workspace
     if not user_has_workspace_perm(context.user, "view_billing", workspace):
-        raise NotFound("No such billing customer in this workspace.", code="customer_not_found")
+        raise NotFound(_("No such billing customer in this workspace."), code="customer_not_found")
     params = action_params_validate(
         kind=ActionKind.CHANGE_PLAN,
         params={"subscription_id": subscription_id, "price_id": price_id},
@@ -106,7 +107,7 @@ class ChangePreview:
 
 def _reader(context: AgentContext, customer_id: str) -> None:
     if not user_has_workspace_perm(context.user, "view_billing", context.workspace):
-        raise NotFound("No such billing customer in this workspace.", code="customer_not_found")
+        raise NotFound(_("No such billing customer in this workspace."), code="customer_not_found")
 
 
 def _prepared(

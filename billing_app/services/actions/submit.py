@@ -15,6 +15,7 @@ from typing import Any
 
 from django.db import IntegrityError
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from ...catalog import ActionKind, Role
 from ...errors import Conflict, NotPermitted, ValidationFailed
@@ -82,12 +83,12 @@ def _replay(existing: BillingAction, fingerprint: str, *, actor_id: Any) -> Bill
     """
     if existing.actor_id != actor_id:
         raise Conflict(
-            "This idempotency key was already used by another agent; send a new key.",
+            _("This idempotency key was already used by another agent; send a new key."),
             code="idempotency_key_owned_by_another_agent",
         )
     if existing.request_fingerprint != fingerprint:
         raise Conflict(
-            "This idempotency key was already used for a different request.",
+            _("This idempotency key was already used for a different request."),
             code="idempotency_key_reused",
             details={"action_id": str(existing.pk)},
         )
@@ -146,7 +147,8 @@ def action_submit(
     key = (idempotency_key or "").strip()
     if not key or len(key) > 255:
         raise ValidationFailed(
-            "An idempotency_key of 1 to 255 characters is required.", code="idempotency_key_invalid"
+            _("An idempotency_key of 1 to 255 characters is required."),
+            code="idempotency_key_invalid",
         )
     clean = action_params_validate(kind=kind, params=params)
     fingerprint = request_fingerprint(kind=kind.value, customer_id=customer_id, params=clean)
