@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.urls import path
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -112,7 +113,7 @@ class ActionDetailApi(APIView):
             .first()
         )
         if action is None:
-            raise NotFound("No such action in this workspace.", code="action_not_found")
+            raise NotFound(_("No such action in this workspace."), code="action_not_found")
         return Response(self.OutputSerializer(action).data)
 
 

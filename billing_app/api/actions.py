@@ -20,6 +20,7 @@ from typing import Any
 
 from django.urls import path
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -471,7 +472,9 @@ class PlanChangePreviewApi(APIView):
     def post(self, request: Request, customer_id: str) -> Response:
         data = self.InputSerializer(data=request.data)
         if not data.is_valid():
-            raise ValidationFailed("The request is not valid.", code="invalid", details=data.errors)
+            raise ValidationFailed(
+                _("The request is not valid."), code="invalid", details=data.errors
+            )
         preview = plan_change_preview(
             context=request_agent(request), customer_id=customer_id, **data.validated_data
         )

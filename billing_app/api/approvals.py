@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.urls import path
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema,
@@ -166,7 +167,9 @@ class ApprovalDecidedApi(APIView):
         filters.is_valid(raise_exception=True)
         context = request_agent(request)
         if not context.may("approve_actions"):
-            raise NotPermitted("Only approvers see the decided requests.", code="not_an_approver")
+            raise NotPermitted(
+                _("Only approvers see the decided requests."), code="not_an_approver"
+            )
         page = approvals_decided(
             workspace=context.workspace,
             decided_by=context.user if filters.validated_data["mine"] else None,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from django.http import HttpResponse
 from django.urls import re_path
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -35,7 +36,7 @@ def request_agent(request: Request) -> AgentContext:
     """The signed-in agent (``request.auth``): every API view's caller, typed."""
     context = request.auth
     if not isinstance(context, AgentContext):  # pragma: no cover - authentication guarantees it
-        raise NotPermitted("An agent session is required.")
+        raise NotPermitted(_("An agent session is required."))
     return context
 
 
@@ -44,8 +45,8 @@ def billing_reader(request: Request, customer_id: str | None = None) -> AgentCon
     context = request_agent(request)
     if not context.may("view_billing"):
         if customer_id is not None:
-            raise NotFound("No such billing customer.", code="customer_not_found")
-        raise NotPermitted("Your role may not view billing in this workspace.")
+            raise NotFound(_("No such billing customer."), code="customer_not_found")
+        raise NotPermitted(_("Your role may not view billing in this workspace."))
     return context
 
 
@@ -283,7 +284,7 @@ class ChangePreviewSerializer(serializers.Serializer):
 def _body(serializer: type[serializers.Serializer], request: Request) -> dict:
     data = serializer(data=request.data)
     if not data.is_valid():
-        raise ValidationFailed("The request is not valid.", code="invalid", details=data.errors)
+        raise ValidationFailed(_("The request is not valid."), code="invalid", details=data.errors)
     return dict(data.validated_data)
 
 

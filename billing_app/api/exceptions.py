@@ -8,6 +8,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError
 from django.http import Http404
+from django.utils.translation import gettext as _
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -65,7 +66,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         if isinstance(detail_code, str) and detail_code != "parse_error":
             code = detail_code
     if isinstance(exc, drf_exceptions.ValidationError):
-        message, details = "The request is not valid.", exc.detail
+        message, details = _("The request is not valid."), exc.detail
     else:
         detail = getattr(exc, "detail", "")
         message, details = str(detail) or code, {}

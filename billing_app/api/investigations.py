@@ -21,6 +21,7 @@ mirror and Billing Desk's own records; the changes themselves are actions
 from __future__ import annotations
 
 from django.urls import re_path
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -52,7 +53,7 @@ SCENARIO = r"(?P<scenario>[a-z_]{1,40})"
 def _customer_of(workspace: Workspace, customer_id: str) -> None:
     """404 unless the customer is mirrored in the caller's workspace (never another tenant's)."""
     if not MirrorCustomer.objects.filter(workspace=workspace, stripe_id=customer_id).exists():
-        raise NotFound("No such billing customer.", code="customer_not_found")
+        raise NotFound(_("No such billing customer."), code="customer_not_found")
 
 
 # --- breakdown --------------------------------------------------------------------------------

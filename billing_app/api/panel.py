@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from django.urls import path, re_path
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -74,7 +75,8 @@ class CustomerRefreshApi(APIView):
         ).first()
         if customer is None or customer.deleted:
             raise NotFound(
-                f"No customer {customer_id} in this workspace.", code="customer_not_found"
+                _("No customer %(customer)s in this workspace.") % {"customer": customer_id},
+                code="customer_not_found",
             )
         refreshing = customer_refresh_enqueue(workspace=context.workspace, customer_id=customer_id)
         return Response(self.OutputSerializer({"refreshing": refreshing}).data, status=202)

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.http import Http404
 from django.urls import path
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -55,7 +56,7 @@ def _workspace(request: Request, slug: str | None) -> Workspace:
     context = request.auth
     if context is not None and hasattr(context, "workspace"):
         return report_workspace_for_agent(context=context, slug=slug)
-    workspace, _ = report_workspace_for_user(user=request.user, slug=slug, require_choice=True)
+    workspace, _many = report_workspace_for_user(user=request.user, slug=slug, require_choice=True)
     return workspace
 
 
@@ -85,7 +86,7 @@ class _ReportApiBase(APIView):
             return super().perform_content_negotiation(request, force=force)
         except (exceptions.NotFound, Http404):
             raise ValidationFailed(
-                "format must be json or csv.",
+                _("format must be json or csv."),
                 code="invalid_format",
                 details={"format": ["json", "csv"]},
             ) from None
