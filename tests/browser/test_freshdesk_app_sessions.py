@@ -31,6 +31,12 @@ MINUTE = 60 * SECOND
 # method answering like Billing Desk's /freshdesk/session/ (a 900 s session per call).
 FAKE_CLIENT = """
 (function () {
+  if (window.location.search.indexOf("blocked=1") >= 0) {
+    // a browser that blocks third-party storage: localStorage throws in the app frame
+    Object.defineProperty(window, "localStorage", {
+      get: function () { throw new DOMException("blocked", "SecurityError"); }
+    });
+  }
   var fake = window.__fake = {
     calls: 0, minted: 0, fail: null, ready: 0, handlers: {}, bodies: [],
     user: { id: 101, contact: { language: "en" } },
@@ -69,7 +75,10 @@ FAKE_CLIENT = """
         expires_in: 900
       }) });
     } },
-    events: { on: function (name, handler) { fake.handlers[name] = handler; } },
+    events: { on: function (name, handler) {
+      fake.handlers[name] = handler;
+      document.body.setAttribute("data-" + name.replace(".", "-"), "on");
+    } },
     instance: { resize: function () { return Promise.resolve(); } },
     interface: { trigger: function () { return Promise.resolve(); } }
   };
@@ -324,3 +333,19 @@ def test_errors_are_shown_in_the_agents_language(frame):
     assert frame.page.evaluate("document.documentElement.lang") == "de"
     # a refused agent keeps nothing in storage
     assert frame.stored_keys() == []
+
+
+def test_with_storage_blocked_the_frame_keeps_the_session_in_memory(frame):
+    from playwright.sync_api import expect
+
+    frame.page.goto(APP_FRAME + "index.html?blocked=1")
+    expect(frame.page.locator("body")).to_have_attribute("data-app-activated", "on")
+    assert frame.page.evaluate(
+        "(() => { try { localStorage; return false; } catch (e) { return true; } })()"
+    )
+    frame.ready = 0
+    for ticket in range(9001, 9011):
+        frame.open_ticket(ticket)
+        frame.close()
+        frame.page.clock.run_for(30 * SECOND)
+    assert frame.calls == 1
