@@ -18,11 +18,15 @@ What is run and how (the guides say the same to their readers):
   takes from it (public URL, allowed hosts, secret key, encryption keys) are then applied to
   the test's settings for the remaining steps.
 * Other shell lines are checked against the project: ``pip install -e .`` against
-  ``pyproject.toml``, ``gunicorn``/``celery`` against the module and Celery app they name (also
-  inside the systemd units the guide shows, which ``systemctl enable`` must name), ``curl`` to
-  the server through Django's test client, ``chmod``/``cat``/``read``/``export``/``set``/``.``
-  by doing what they do. Absolute paths live under the test's temporary root.
-* ``NOT_RUN`` lists what cannot be run here, with the reason.
+  ``pyproject.toml``; ``systemctl enable`` must name units the guide shows, whose
+  ``gunicorn``/``celery`` lines name a WSGI module and Celery app that exist (and the queue
+  the settings use); ``curl`` to the server goes through Django's test client;
+  ``chmod``/``cat``/``read``/``export``/``set``/``.`` do what they do. Absolute paths live
+  under the test's temporary root.
+* ``NOT_RUN`` lists what cannot be run here, with the reason. ``curl`` to the helpdesk's own
+  API is not run either (no account): its host must be the guide's helpdesk and its basic
+  auth the form the connector sends; a file it downloads (``-o``) is written with the answer
+  that API gives.
 * After the commands, the admin step (role mapping table) is posted to Django admin as the
   superuser the guide created, and the helpdesk opens the panel with what the built archive
   says: Zendesk posts a signed token to the archive's sidebar URL; Freshdesk's request
@@ -796,7 +800,6 @@ def zendesk_scenario(public_pem: str, key_file: str) -> Scenario:
             "installation id": ZENDESK_INSTALLATION_ID,
             "your Zendesk email": "admin@acme.example",
             "Zendesk API token": "zdGuideApiToken",
-            "version": "0.1.0",
         },
         typed={
             "STRIPE_SECRET_KEY": STRIPE_KEY,
