@@ -71,8 +71,8 @@ FAKE_CLIENT = """
       var body = JSON.parse(options.body);
       return Promise.resolve({ status: 200, response: JSON.stringify({
         token: "tok-" + fake.minted + "-agent-" + body.agent_id,
-        expires_at: new Date(Date.now() + 900000).toISOString(),
-        expires_in: 900
+        expires_at: new Date(Date.now() + (fake.ttl || 900) * 1000).toISOString(),
+        expires_in: fake.ttl || 900
       }) });
     } },
     events: { on: function (name, handler) {
@@ -349,3 +349,15 @@ def test_with_storage_blocked_the_frame_keeps_the_session_in_memory(frame):
         frame.close()
         frame.page.clock.run_for(30 * SECOND)
     assert frame.calls == 1
+
+
+def test_a_short_server_lifetime_does_not_make_the_frame_call_in_a_loop(frame):
+    # a deployment with BILLING_DESK_SESSION_TTL=60: renewal a quarter-lifetime before the end
+    frame.page.evaluate("window.__fake.ttl = 60")
+    frame.open_ticket(9101)
+    frame.page.clock.run_for(10 * MINUTE)  # the app stays open
+    assert 10 <= frame.calls <= 15  # one every 45 s
+    frame.close()
+    calls = frame.calls
+    frame.page.clock.run_for(10 * MINUTE)
+    assert frame.calls == calls

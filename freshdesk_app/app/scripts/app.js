@@ -128,6 +128,7 @@
     }
     // Never another agent's or another account's session, whatever the key says.
     if (!session || typeof session.token !== "string" || typeof session.expires !== "number" ||
+        typeof session.lifetime !== "number" ||
         session.domain !== ctx.domain || String(session.agent_id) !== String(ctx.agent_id)) {
       return null;
     }
@@ -158,8 +159,14 @@
     }
   }
 
+  // Two minutes, or a quarter of a shorter lifetime (a server with a short APP_SESSION_TTL_SECONDS
+  // must not make every ticket, or the renewal timer, call the proxy again at once).
+  function marginOf(session) {
+    return Math.min(RENEW_MARGIN_MS, Math.max(0, session.lifetime || 0) / 4);
+  }
+
   function usable(session) {
-    return Boolean(session) && session.expires - Date.now() > RENEW_MARGIN_MS;
+    return Boolean(session) && session.lifetime > 0 && session.expires - Date.now() > marginOf(session);
   }
 
   // --- the one proxy call ----------------------------------------------------------------------
@@ -184,10 +191,12 @@
         var lifetime = typeof answer.expires_in === "number" && answer.expires_in > 0
           ? answer.expires_in * 1000
           : Date.parse(answer.expires_at) - Date.now();
+        lifetime = lifetime > 0 ? lifetime : 0;
         var session = {
           token: answer.token,
           expires_at: answer.expires_at,
-          expires: Date.now() + (lifetime > 0 ? lifetime : 0),
+          lifetime: lifetime,
+          expires: Date.now() + lifetime,
           domain: ctx.domain,
           agent_id: ctx.agent_id
         };
@@ -279,10 +288,10 @@
   function scheduleRenewal(ctx, session) {
     clearTimeout(renewalTimer);
     renewalTimer = null;
-    if (!active) {
+    if (!active || !(session.lifetime > 0)) {
       return;
     }
-    var delay = Math.max(0, session.expires - RENEW_MARGIN_MS - Date.now());
+    var delay = Math.max(1000, session.expires - marginOf(session) - Date.now());
     renewalTimer = setTimeout(function () {
       renewalTimer = null;
       if (!active || context !== ctx) {
