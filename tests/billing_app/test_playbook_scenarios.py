@@ -134,9 +134,11 @@ def test_plan_change_for_hooli(ws, api_as):
         "hooli-upgrade",
     )
 
+    # Hooli's Stripe preferred_locales is ["de-DE"]: its messages are German (issue 16),
+    # money and dates too; the plan's features are the catalogue's own words.
     expected = (
-        "Your plan has been updated from Growth to Growth Plus. Your new monthly charge is "
-        "€1,490.00 (effective January 15, 2026). Here's what's included: Everything in Growth, "
+        "Ihr Tarif wurde von Growth auf Growth Plus umgestellt. Ihr neuer Betrag (monatlich) ist "
+        "1.490,00\xa0€ (gültig ab 15. Januar 2026). Das ist enthalten: Everything in Growth, "
         "Advanced reporting, Priority support"
     )
     assert done["status"] == "succeeded"
@@ -262,10 +264,11 @@ def test_tax_invoice_for_hooli(ws, api_as):
         api_as(ws, Role.L1), "cus_sbx_hooli", "tax_invoice", invoice_id="in_sbx_hooli_03"
     )
 
+    # Hooli prefers German (Stripe preferred_locales ["de-DE"]): the message is German.
     assert body["message"] == (
-        "I've generated your tax invoice for December 6, 2025 – January 6, 2026. You can download "
-        "it here: https://sandbox.billing-desk.invalid/i/in_sbx_hooli_03/pdf. If you need it in a "
-        "specific format, let me know."
+        "Ich habe Ihre Rechnung mit Steuerausweis für 6. Dezember 2025 – 6. Januar 2026 erstellt. "
+        "Sie können sie hier herunterladen: https://sandbox.billing-desk.invalid/i/in_sbx_hooli_03/"
+        "pdf. Wenn Sie sie in einem bestimmten Format benötigen, lassen Sie es mich wissen."
     )
 
 
