@@ -44,6 +44,7 @@ def bar_chart(
 ) -> SafeString:
     """Horizontal bars, one per item, scaled to the largest value (or the target)."""
     target_label = target_label or gettext("target")
+    target_words = gettext("target %(value)s")
     gap = 8
     top = 8
     height = top * 2 + max(1, len(bars)) * (bar_height + gap)
@@ -55,9 +56,8 @@ def bar_chart(
         f"<title>{escape(title)}</title>",
     ]
     if not bars:
-        parts.append(
-            f'<text x="8" y="{top + 16}" class="chart-empty">{escape(gettext("No data this month"))}</text>'
-        )
+        empty = escape(gettext("No data this month"))
+        parts.append(f'<text x="8" y="{top + 16}" class="chart-empty">{empty}</text>')
     for i, bar in enumerate(bars):
         y = top + i * (bar_height + gap)
         length = max(0.0, plot * bar.value / peak)
@@ -76,7 +76,7 @@ def bar_chart(
             parts.append(
                 f'<line x1="{tx:.1f}" y1="{y - 2}" x2="{tx:.1f}" y2="{y + bar_height + 2}" '
                 'class="chart-target" stroke="#b8405e" stroke-width="2" stroke-dasharray="3 2">'
-                f"<title>{escape(gettext('target %(value)s') % {'value': value_format(bar.target)})}"
+                f"<title>{escape(target_words % {'value': value_format(bar.target)})}"
                 "</title></line>"
             )
     if target is not None and bars:

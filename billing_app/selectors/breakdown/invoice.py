@@ -124,8 +124,9 @@ def _customer_parts(
         for r in recurring.values()
     ]
     parts += [f"{group['summary']} {group['amount']['display']}" for group in prorations]
+    one_time = gettext("one-time charge")
     parts += [
-        f"{line.description or gettext('one-time charge')} {format_money(line.amount, currency)}"
+        f"{line.description or one_time} {format_money(line.amount, currency)}"
         for line in lines
         if line_kind(line, catalog) == "one_time"
     ]
