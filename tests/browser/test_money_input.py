@@ -64,3 +64,55 @@ def test_the_servers_exponent_decides_not_a_table_in_the_browser(bare_page):
     assert shown[2] == {"ok": False, "error": "USD has no decimals: enter a whole amount."}
     assert shown[3] == "¥5,000"
     assert shown[4] == "KWD\u00a01.234"
+
+
+def test_amounts_typed_in_german_notation_and_ambiguous_ones_refused(bare_page):
+    # given the formatting module read in German (the page's language, given explicitly here)
+    bare_page.goto("/static/panel/panel.css")
+
+    # when German agents type amounts, with either mark where only one reading fits
+    results = bare_page.evaluate(
+        """async () => {
+            const f = await import('/static/panel/format.js');
+            const cases = [
+              ['49,99', 'EUR', 2], ['1.250,50 €', 'EUR', 2], ['1.250', 'EUR', 2], ['1 250,5', 'EUR', 2],
+              ['49.99', 'EUR', 2], ['1,250.50', 'USD', 2], ['5.000', 'JPY', 0], ['1.250', 'KWD', 3],
+              ['1,2,3', 'EUR', 2], ['12,345', 'EUR', 2], ['1.234,567', 'KWD', 3],
+            ];
+            return cases.map(([text, cur, exp]) => f.parseMajor(text, cur, exp, 'de'));
+        }"""
+    )
+
+    # then exact minor units come back where one reading fits
+    assert [r.get("minor") for r in results[:7]] == [
+        4999,
+        125050,
+        125000,
+        125050,
+        4999,
+        125050,
+        5000,
+    ]
+    # and "1.250" for a three-decimal currency (1,250 or 1.25?) is refused, never guessed
+    assert results[7]["ok"] is False
+    assert "1.250" in results[7]["error"] and "thousands separator" in results[7]["error"]
+    assert results[8] == {"ok": False, "error": "Enter a number, such as 50 or 49,99."}
+    assert results[9] == {"ok": False, "error": "EUR has at most 2 decimals."}
+    assert results[10] == {"ok": True, "minor": 1234567}
+
+
+def test_money_and_dates_written_for_the_locale(bare_page):
+    bare_page.goto("/static/panel/panel.css")
+    shown = bare_page.evaluate(
+        """async () => {
+            const f = await import('/static/panel/format.js');
+            return [f.formatMoney(105000, 'USD', 2, 'de'), f.formatMoney(105000, 'EUR', 2, 'de'),
+                    f.toMajorString(125050, 'EUR', 2, 'de'), f.longDate('2026-01-28', 'de'),
+                    f.shortDate('2026-01-28', 'de'), f.shortDate('2026-01-28', 'en'),
+                    f.longDate('2026-01-28', 'en')];
+        }"""
+    )
+    assert shown == [
+        "1.050,00\u00a0$", "1.050,00\u00a0€", "1250,50", "28.01.2026", "28.01.2026", "2026-01-28",
+        "Jan 28, 2026",
+    ]  # fmt: skip
