@@ -251,10 +251,11 @@ def cursor_decode(*, customer_id: str, cursor: str) -> tuple[datetime, str]:
         object_id = str(payload["i"])
     except (signing.BadSignature, KeyError, TypeError, ValueError) as exc:
         raise ValidationFailed(
-            "The cursor is not valid; start again from the first page.", code="invalid_cursor"
+            gettext("The cursor is not valid; start again from the first page."),
+            code="invalid_cursor",
         ) from exc
     if date.tzinfo is None:
-        raise ValidationFailed("The cursor is not valid.", code="invalid_cursor")
+        raise ValidationFailed(gettext("The cursor is not valid."), code="invalid_cursor")
     return date, object_id
 
 
@@ -372,7 +373,7 @@ def customer_payments(
 ) -> dict[str, Any]:
     """One page of a mirrored customer's payment history; 404 for a customer not in this workspace."""
     if not MirrorCustomer.objects.filter(workspace=workspace, stripe_id=customer_id).exists():
-        raise NotFound("No such billing customer.", code="customer_not_found")
+        raise NotFound(gettext("No such billing customer."), code="customer_not_found")
     page = payment_history_page(
         workspace=workspace,
         customer_id=customer_id,
