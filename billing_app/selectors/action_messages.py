@@ -19,12 +19,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.db.models import Q
 from django.utils import translation
 from django.utils.translation import gettext as _
 
 from ..catalog import ActionKind
+from ..locales import message_language
 from ..models import (
     BillingAction,
     MirrorCharge,
@@ -199,24 +199,10 @@ def scenario_data_for(*, action: BillingAction) -> tuple[Scenario, dict[str, Any
     return None
 
 
-def language_supported(tag: Any) -> str:
-    """``"de-DE"`` → ``"de"`` when Billing Desk speaks that language (``settings.LANGUAGES``),
-    else ``""``."""
-    if not isinstance(tag, str) or not tag.strip():
-        return ""
-    base = tag.strip().replace("_", "-").split("-")[0].lower()
-    return base if base in {code for code, _name in settings.LANGUAGES} else ""
-
-
 def preferred_language(preferred_locales: Any, fallback: str = "") -> str:
     """The first of a customer's Stripe ``preferred_locales`` we speak, else ``fallback``
-    (by default the active language: the agent's)."""
-    if isinstance(preferred_locales, list | tuple):
-        for tag in preferred_locales:
-            found = language_supported(tag)
-            if found:
-                return found
-    return fallback or translation.get_language() or settings.LANGUAGE_CODE
+    (by default the active language: the agent's), else ``settings.LANGUAGE_CODE``."""
+    return message_language(preferred_locales=preferred_locales, agent_language=fallback or None)
 
 
 def customer_language(
@@ -281,7 +267,6 @@ def _has_scenario(action: BillingAction) -> bool:
 __all__ = [
     "customer_language",
     "customer_message_for",
-    "language_supported",
     "plan_facts",
     "preferred_language",
     "reason_clause",
