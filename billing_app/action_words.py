@@ -26,6 +26,7 @@ from typing import Any
 from babel.dates import format_date
 from django.utils.translation import get_language, gettext_lazy, ngettext, pgettext_lazy
 from django.utils.translation import gettext as _
+from django_stubs_ext import StrOrPromise
 
 from .catalog import ActionKind
 from .money import format_money, is_currency_code
@@ -40,7 +41,7 @@ from .vocabulary import (
 Line = tuple[str, str]
 
 # Stripe's refund ``status`` enum.
-REFUND_STATUS_WORDS: Mapping[str, str] = {
+REFUND_STATUS_WORDS: Mapping[str, StrOrPromise] = {
     "succeeded": gettext_lazy("Refunded"),
     "pending": gettext_lazy("Pending at the bank"),
     "requires_action": gettext_lazy("Waiting for the customer's bank"),
@@ -48,7 +49,7 @@ REFUND_STATUS_WORDS: Mapping[str, str] = {
     "canceled": pgettext_lazy("refund status", "Cancelled"),
 }
 # Stripe's subscription ``status`` enum.
-SUBSCRIPTION_STATUS_WORDS: Mapping[str, str] = {
+SUBSCRIPTION_STATUS_WORDS: Mapping[str, StrOrPromise] = {
     "active": pgettext_lazy("subscription status", "Active"),
     "trialing": pgettext_lazy("subscription status", "In trial"),
     "past_due": pgettext_lazy("subscription status", "Past due"),
@@ -59,7 +60,7 @@ SUBSCRIPTION_STATUS_WORDS: Mapping[str, str] = {
     "paused": pgettext_lazy("subscription status", "Paused"),
 }
 # The kinds of link a provider makes (``LinkResult.kind``).
-LINK_LABELS: Mapping[str, str] = {
+LINK_LABELS: Mapping[str, StrOrPromise] = {
     "hosted_invoice": gettext_lazy("Payment link"),
     "checkout": gettext_lazy("Payment link"),
     "billing_portal": gettext_lazy("Portal link"),
@@ -69,7 +70,7 @@ LINK_LABELS: Mapping[str, str] = {
 # --- words for values ---------------------------------------------------------------------
 
 
-def words(value: str, table: Mapping[str, str]) -> str:
+def words(value: str, table: Mapping[str, StrOrPromise]) -> str:
     """``value``'s label in ``table``, or the value spelled as words (never a raw code)."""
     if not value:
         return ""

@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext, pgettext_lazy
+from django_stubs_ext import StrOrPromise
 
 from .catalog import POLICY_MEASURE, Measure, PolicyAction, Role
 from .money import Money, convert, format_money
@@ -22,7 +23,7 @@ from .money import Money, convert, format_money
 ALLOW, REQUEST, DENY = "allow", "request", "deny"
 
 # A matrix row as the verb of "the L2 Agent role may (not) …" (English: the row's value in words).
-POLICY_VERBS: Mapping[PolicyAction, str] = {
+POLICY_VERBS: Mapping[PolicyAction, StrOrPromise] = {
     PolicyAction.VIEW_BILLING: pgettext_lazy("policy action", "view billing"),
     PolicyAction.GENERATE_PAYMENT_LINK: pgettext_lazy("policy action", "generate payment link"),
     PolicyAction.RESEND_INVOICE: pgettext_lazy("policy action", "resend invoice"),

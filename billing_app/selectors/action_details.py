@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django_stubs_ext import StrOrPromise
 
 from ..action_words import action_lines, date_words
 from ..catalog import ROLE_LABELS, ActionKind, Role
@@ -41,7 +42,7 @@ TICKET_URLS: Mapping[str, str] = {
     "freshdesk": "https://{domain}/a/tickets/{ticket}",
 }
 
-NOTE_WORDS: Mapping[str, str] = {
+NOTE_WORDS: Mapping[str, StrOrPromise] = {
     BillingAction.NoteStatus.NONE: gettext_lazy("No note on the ticket"),
     BillingAction.NoteStatus.PENDING: gettext_lazy("Note waiting to be posted on the ticket"),
     BillingAction.NoteStatus.POSTED: gettext_lazy("Note posted on the ticket"),

@@ -473,7 +473,9 @@ def playbook_message(
         .first()
     )
     if found is None:
-        raise NotFound(gettext_lazy("No such billing customer."), code="customer_not_found")
+        raise NotFound(
+            message_later(gettext_lazy("No such billing customer.")), code="customer_not_found"
+        )
     language = preferred_language(
         found.get("preferred_locales") if isinstance(found, dict) else None
     )

@@ -33,11 +33,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
+from django_stubs_ext import StrOrPromise
 
 from ..action_words import action_facts, action_lines, date_words, lines_text
 from ..catalog import Role
 from ..models import ApprovalRequest, BillingAction, MirrorCustomer, NoteTemplate
+from ..money import format_money
 from ..playbook import TemplateError, fill
 from ..selectors.action_details import action_names, action_outcome, action_words, role_words
 from ..vocabulary import action_label
@@ -48,7 +50,7 @@ log = logging.getLogger(__name__)
 Event = NoteTemplate.Event
 
 # Every placeholder a note can use, with what it says (shown in admin).
-PLACEHOLDERS: dict[str, str] = {
+PLACEHOLDERS: dict[str, StrOrPromise] = {
     "who": gettext_lazy("Who took or asked for the action: name (role)"),
     "who_name": gettext_lazy("Their name"),
     "who_role": gettext_lazy("Their role, e.g. L2 Agent"),
@@ -400,43 +402,78 @@ def note_sample_values(*, kind: str, event: str) -> dict[str, str]:
             kind, params, amount=amount, currency=currency, result=SAMPLE_RESULT, names=SAMPLE_NAMES
         )
     )
-    who = f"Dana Scott ({Role.L2.label})"
+    who = _("%(name)s (%(role)s)") % {"name": "Dana Scott", "role": Role.L2.label}
     values.update(
         who=who,
         who_name="Dana Scott",
         who_role=Role.L2.label,
         what=str(action_label(kind)),
-        customer="Acme Corp (billing@acme.example)",
+        customer=_("%(name)s (%(email)s)") % {"name": "Acme Corp", "email": "billing@acme.example"},
         customer_name="Acme Corp",
         customer_email="billing@acme.example",
         details=lines_text(lines),
-        policy="within the L2 Agent limit",
+        policy=_("within the %(role)s limit") % {"role": Role.L2.label},
         reference="BD-3F2A91C0",
     )
     if event == Event.ACTION:
-        values.update(status="Done", provider_ref="Stripe reference: re_1Sample")
+        values.update(
+            status=_("Done"),
+            provider_ref=_("%(provider)s reference: %(reference)s")
+            % {"provider": "Stripe", "reference": "re_1Sample"},
+        )
         return values
-    asked = "March 2, 2026, 09:15 UTC"
+    asked = _moment(datetime(2026, 3, 2, 9, 15, tzinfo=UTC))
+    manager = Role.MANAGER.label
     values.update(
         requested_by=who,
         requested_at=asked,
-        request_reason="$600.00 is above the L2 Agent limit ($100.00)",
-        approvers=Role.MANAGER.label,
-        expires="March 5, 2026, 09:15 UTC",
-        status=f"Waiting for approval by {Role.MANAGER.label}",
-        trail=f"Requested by {who} on {asked}; waiting for {Role.MANAGER.label}",
+        request_reason=_("%(size)s is above the %(role)s limit (%(limit)s)")
+        % {
+            "size": format_money(60000, "USD"),
+            "role": Role.L2.label,
+            "limit": format_money(10000, "USD"),
+        },
+        approvers=manager,
+        expires=_moment(datetime(2026, 3, 5, 9, 15, tzinfo=UTC)),
+        status=_("Waiting for approval by %(roles)s") % {"roles": manager},
+        trail=_("%(requested)s; waiting for %(approvers)s")
+        % {"requested": _capitalised(_requested(who, asked)), "approvers": manager},
     )
     if event in (Event.APPROVAL_APPROVED, Event.APPROVAL_DENIED):
-        verb = "Approved" if event == Event.APPROVAL_APPROVED else "Denied"
-        decider = f"Maria Lopez ({Role.MANAGER.label})"
+        decider = _("%(name)s (%(role)s)") % {"name": "Maria Lopez", "role": manager}
+        decided = _moment(datetime(2026, 3, 2, 11, 40, tzinfo=UTC))
+        words = {
+            "decider": decider,
+            "when": _(" on %(when)s") % {"when": decided},
+            "comment": "",
+            "requested": _("requested by %(who)s") % {"who": who},
+        }
+        approved = event == Event.APPROVAL_APPROVED
         values.update(
             decided_by=decider,
-            decided_at="March 2, 2026, 11:40 UTC",
-            comment="Goodwill, long-time customer",
-            status=f"{verb} by {decider}",
-            trail=f"{verb} by {decider} on March 2, 2026, 11:40 UTC; requested by {who}",
+            decided_at=decided,
+            comment=_("Goodwill, long-time customer"),
+            status=(_("Approved by %(decider)s") if approved else _("Denied by %(decider)s"))
+            % words,
+            trail=(
+                _("Approved by %(decider)s%(when)s%(comment)s; %(requested)s")
+                if approved
+                else _("Denied by %(decider)s%(when)s%(comment)s; %(requested)s")
+            )
+            % words,
         )
     return values
+
+
+def _requested(who: str, when: str) -> str:
+    return _("%(requested)s on %(when)s") % {
+        "requested": _("requested by %(who)s") % {"who": who},
+        "when": when,
+    }
+
+
+def _capitalised(text: str) -> str:
+    return f"{text[:1].upper()}{text[1:]}"
 
 
 def _fills_without(text: str, values: Mapping[str, str], name: str) -> bool:
@@ -462,10 +499,13 @@ def note_preview(*, kind: str, event: str, body: str) -> tuple[str, str]:
         return _tidy(fill(text, values)), ""
     except TemplateError:
         empty = [n for n in PLACEHOLDERS if not values[n] and not _fills_without(text, values, n)]
-        warning = (
-            f"For this sample {', '.join('{' + n + '}' for n in empty)} has no value, so the "
-            "product's wording would be posted instead: put such placeholders inside [[ … ]]."
-        )
+        warning = ngettext(
+            "For this sample %(names)s has no value, so the product's wording would be posted "
+            "instead: put such placeholders inside [[ … ]].",
+            "For this sample %(names)s have no value, so the product's wording would be posted "
+            "instead: put such placeholders inside [[ … ]].",
+            len(empty),
+        ) % {"names": ", ".join("{" + n + "}" for n in empty)}
         return _tidy(fill(text, {k: v or "—" for k, v in values.items()})), warning
 
 

@@ -26,7 +26,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, pgettext
+from django.utils.translation import pgettext
 
 from ...action_words import language
 from ...catalog import KIND_POLICY_ACTION, ActionKind, PolicyAction, Role
@@ -69,13 +69,13 @@ def open_outcome_scope(
         scope = Q(kind__in=REFUND_KINDS) & (
             Q(result__charge_id__in=charges) | Q(params__charge_id__in=charges)
         )
-        noun = gettext_lazy("this payment")
+        noun = _("this payment")
     elif kind.value in SUBSCRIPTION_KINDS:
         scope = Q(kind__in=SUBSCRIPTION_KINDS, params__subscription_id=params["subscription_id"])
-        noun = gettext_lazy("this subscription")
+        noun = _("this subscription")
     elif kind == ActionKind.APPLY_CREDIT:
         scope = Q(kind=ActionKind.APPLY_CREDIT.value, customer_id=customer_id)
-        noun = gettext_lazy("this customer's balance")
+        noun = _("this customer's balance")
     else:
         return None
     stale = stale_executing_before()
