@@ -35,7 +35,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 JS_FILES = sorted([*ROOT.glob("static/panel/*.js"), *ROOT.glob("static/demo/*.js")])
-TEMPLATE_DIRS = ["panel", "approvals", "registration", "demo"]
+TEMPLATE_DIRS = ["panel", "approvals", "registration", "demo", "dashboard"]
 TEMPLATE_FILES = sorted(p for d in TEMPLATE_DIRS for p in (ROOT / "templates" / d).glob("*.html"))
 
 GETTEXT_CALLS = {"gettext", "ngettext", "pgettext", "npgettext", "gettext_noop"}

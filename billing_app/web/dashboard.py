@@ -15,6 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from ..charts import Bar, Series, bar_chart, line_chart
@@ -38,7 +39,7 @@ def _workspace(request: HttpRequest) -> tuple[Workspace, list[Workspace]]:
 
 
 def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1f}%"
+    return _("n/a") if value is None else f"{value:.1f}%"
 
 
 def dashboard_charts(figures: dict[str, Any]) -> dict[str, Any]:
@@ -51,46 +52,49 @@ def dashboard_charts(figures: dict[str, Any]) -> dict[str, Any]:
     charts: dict[str, Any] = {
         "categories": bar_chart(
             [Bar(c["label"], c["tickets"], _pct(c["share_pct"])) for c in categories],
-            title="Billing tickets by category",
+            title=_("Billing tickets by category"),
         ),
         "actions": bar_chart(
             [
                 Bar(
                     a["label"],
                     a["count"],
-                    f"{_pct(a['success_rate_pct'])} success, {a['success_status_label']}",
+                    _("%(rate)s success, %(status)s")
+                    % {"rate": _pct(a["success_rate_pct"]), "status": a["success_status_label"]},
                 )
                 for a in actions
             ],
-            title="Agent billing actions",
+            title=_("Agent billing actions"),
         ),
         "failure_trend": line_chart(
             [
-                Series("Payment failures", [t["failures"] for t in trend]),
-                Series("Recovered", [t["recovered"] for t in trend]),
+                Series(_("Payment failures"), [t["failures"] for t in trend]),
+                Series(_("Recovered"), [t["recovered"] for t in trend]),
             ],
             [t["label"] for t in trend],
-            title="Payment failures and recoveries by month",
+            title=_("Payment failures and recoveries by month"),
         ),
         "refund_reasons": bar_chart(
             [
                 Bar(r["label"], r["amount"]["amount"], f"({r['count']})", r["amount"]["display"])
                 for r in refunds
             ],
-            title=f"Refund amount by reason ({currency})",
+            title=_("Refund amount by reason (%(currency)s)") % {"currency": currency},
         ),
         "response_times": bar_chart(
             [
                 Bar(
                     r["label"],
                     r["avg_ms"] or 0,
-                    f"(target <{r['target_ms']:,} ms)",
-                    "n/a" if r["avg_ms"] is None else f"{r['avg_ms']:,.0f} ms",
+                    _("(target <%(ms)s ms)") % {"ms": f"{r['target_ms']:,}"},
+                    _("n/a")
+                    if r["avg_ms"] is None
+                    else _("%(ms)s ms") % {"ms": f"{r['avg_ms']:,.0f}"},
                     target=r["target_ms"],
                 )
                 for r in figures["health"]["response_times"]
             ],
-            title="Average response time against target (dashed tick)",
+            title=_("Average response time against target (dashed tick)"),
         ),
     }
     return charts
