@@ -79,7 +79,10 @@ bench: $(STAMP)
 # django and djangojs), billing_app/locale/ and helpdesk_connectors/locale/ (django).
 # tests/test_i18n_catalogs.py checks that each committed .mo is its .po compiled.
 I18N_ENV  = DJANGO_SETTINGS_MODULE=billing_app.settings BILLING_DESK_TESTING=1
-I18N_MAKE = $(abspath $(BIN))/django-admin makemessages -l de --no-location --no-wrap
+# python -P and http.client imported first: helpdesk_connectors/http.py must not shadow the
+# standard library's http when makemessages runs inside helpdesk_connectors/.
+I18N_MAKE = $(abspath $(BIN))/python -P -c "import http.client, sys; from django.core.management import execute_from_command_line as e; e(['django-admin'] + sys.argv[1:])" \
+            makemessages -l de --no-location --no-wrap
 I18N_SKIP = --ignore=.venv/* --ignore=tests/* --ignore=bench/* --ignore=var/* --ignore=node_modules/* \
             --ignore=billing_app/* --ignore=helpdesk_connectors/* --ignore=staticfiles/* --ignore=dist/*
 messages: $(STAMP)
