@@ -240,3 +240,17 @@ def test_the_demo_agent_speaks_the_host_pages_language(client, settings, make_wo
     assert sessions.verify(demo_session().json()["token"]).language == "de"
     # a tag that is not one is refused
     assert demo_session(lang="<script>").status_code == 401
+
+
+def test_an_entry_refused_before_any_agent_is_known_answers_in_the_browsers_language(
+    client, zendesk_installation
+):
+    # no verified agent yet: the page the sidebar shows follows the browser's Accept-Language
+    response = client.post(SIDEBAR, {}, HTTP_ACCEPT="text/html", HTTP_ACCEPT_LANGUAGE="de")
+    assert response.status_code == 401
+    page = response.content.decode()
+    assert '<html lang="de"' in page
+    assert "Billing Desk konnte diese Sitzung nicht überprüfen" in page
+    assert "Laden Sie das Ticket neu" in page
+    english = client.post(SIDEBAR, {}, HTTP_ACCEPT="text/html", HTTP_ACCEPT_LANGUAGE="en")
+    assert "Billing Desk could not verify this session" in english.content.decode()
