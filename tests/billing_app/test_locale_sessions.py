@@ -254,3 +254,19 @@ def test_an_entry_refused_before_any_agent_is_known_answers_in_the_browsers_lang
     assert "Laden Sie das Ticket neu" in page
     english = client.post(SIDEBAR, {}, HTTP_ACCEPT="text/html", HTTP_ACCEPT_LANGUAGE="en")
     assert "Billing Desk could not verify this session" in english.content.decode()
+
+
+def test_only_a_configured_language_is_signed_and_a_malformed_claim_is_refused(db):
+    german = sessions.mint(
+        user_id=1, installation_id=None, installation_version=None, grant={}, language="de"
+    )
+    assert german.language == "de" and sessions.verify(german.token).language == "de"
+    # a language without a catalog is not signed at all: the session is in the default one
+    french = sessions.mint(
+        user_id=1, installation_id=None, installation_version=None, grant={}, language="fr"
+    )
+    assert french.language == "" and "l" not in signing.loads(french.token, salt=sessions.SALT)
+    # a signed claim of the wrong type is malformed
+    odd = signing.dumps({"u": 1, "i": None, "iv": None, "g": {}, "l": 5}, salt=sessions.SALT)
+    with pytest.raises(sessions.InvalidSession, match="malformed claims"):
+        sessions.verify(odd)
