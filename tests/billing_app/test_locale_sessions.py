@@ -18,6 +18,7 @@ from django.core.cache import cache
 from django.utils import translation
 from rest_framework.exceptions import MethodNotAllowed
 
+from billing_app.locales import customer_language, language_normalise, message_language
 from billing_app.models import AgentMembership
 from helpdesk_connectors import sessions
 
@@ -270,3 +271,32 @@ def test_only_a_configured_language_is_signed_and_a_malformed_claim_is_refused(d
     odd = signing.dumps({"u": 1, "i": None, "iv": None, "g": {}, "l": 5}, salt=sessions.SALT)
     with pytest.raises(sessions.InvalidSession, match="malformed claims"):
         sessions.verify(odd)
+
+
+@pytest.mark.parametrize(
+    ("tag", "language"),
+    [
+        ("de", "de"),
+        ("de-DE", "de"),
+        ("de_AT", "de"),
+        ("DE-ch", "de"),
+        ("en-US", "en"),
+        ("en", "en"),
+        ("pt-BR", ""),
+        ("", ""),
+        (None, ""),
+        (7, ""),
+        ("de DE", ""),
+        ("x" * 80, ""),
+    ],
+)
+def test_helpdesk_and_stripe_tags_become_our_languages(tag, language):
+    assert language_normalise(tag) == language
+
+
+def test_the_customers_language_from_stripe_preferred_locales():
+    assert customer_language(["fr-FR", "de-DE", "en"]) == "de"  # the first we have
+    assert customer_language([]) == customer_language(None) == ""
+    assert message_language(preferred_locales=["de-DE"], agent_language="en") == "de"
+    assert message_language(preferred_locales=["fr"], agent_language="de-AT") == "de"
+    assert message_language(preferred_locales=[], agent_language="pt-BR") == "en"
