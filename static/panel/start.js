@@ -11,7 +11,7 @@ import { canApprove } from "./role.js";
 import { handleExpired, showFatal, showLoading } from "./screens.js";
 import { state } from "./state.js";
 import { vocabularySet } from "./vocabulary.js";
-import { gettext } from "./i18n.js";
+import { gettext, language } from "./i18n.js";
 
 function watchSize() {
   let last = 0;
@@ -52,11 +52,13 @@ export async function start() {
   }
   state.ticket = state.host.context;
   try {
-    // The vocabulary is the same for every agent and changes only with a deploy: the
-    // browser may answer it from its cache (Cache-Control from the server).
+    // The vocabulary is the same for every agent of a language and changes only with a
+    // deploy: the browser may answer it from its cache (Cache-Control from the server). The
+    // language is in the URL (the server reads it from the session, not from there) so a
+    // cached English vocabulary never answers a German panel in the same browser.
     const [me, vocabulary] = await Promise.all([
       state.api.get("me/"),
-      state.api.get("vocabulary/", undefined, { cache: "default" }),
+      state.api.get("vocabulary/", { lang: language() }, { cache: "default" }),
     ]);
     vocabularySet(vocabulary);
     state.me = me;

@@ -136,6 +136,24 @@ def test_a_german_agent_reads_the_panel_in_german(
     assert not left_in_english, left_in_english
     assert not page.console_errors  # type: ignore[attr-defined]
 
+    # and switching the agent's language in the same browser switches the server's words
+    # too (the vocabulary the browser caches is per language)
+    german_label = (
+        panel.get_by_test_id("action-apply_credit").locator(".bd-action__label").inner_text()
+    )
+    page.goto("/demo/?lang=en&role=manager&scenario=acme")
+    expect(panel.locator("#bd-actions-title")).to_have_text("Actions")
+    english_label = (
+        panel.get_by_test_id("action-apply_credit").locator(".bd-action__label").inner_text()
+    )
+    assert english_label != german_label
+    page.goto("/demo/?lang=de&role=manager&scenario=acme")
+    expect(panel.locator("#bd-actions-title")).to_have_text("Aktionen")
+    expect(panel.get_by_test_id("action-apply_credit").locator(".bd-action__label")).to_have_text(
+        german_label
+    )
+    panel_settle(page, server_activity)
+
     # a picture of it, at the sidebar's 320 px: docs/screenshots/panel-de.png at 2x when
     # screenshots are asked for (as tests/browser/test_screenshots.py does), else a 1x check
     if os.environ.get("BILLING_DESK_SCREENSHOTS"):
