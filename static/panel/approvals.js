@@ -141,6 +141,11 @@ function approvalSummary(item) {
   };
 }
 
+function decisionWords(status) {
+  return { approved: gettext("Approved"), denied: gettext("Denied"), expired: gettext("Expired"), pending: gettext("Pending") }[status]
+    || capitalize(status);
+}
+
 function linesList(lines) {
   if (!lines.length) return null;
   return h("dl.bd-dl.bd-lines", { "data-testid": "asked" }, lines.map((line) => row(line.label, line.text)));
@@ -291,7 +296,7 @@ function renderHistory() {
     const outcome = (item.details || {}).outcome || {};
     return h("li", {},
       h("span.bd-activity__what", {}, `${s.kind}${s.amount ? ` · ${s.amount}` : ""} · ${s.customer}`),
-      statusBadge(item.status === "approved" ? "succeeded" : item.status, item.status_label || capitalize(item.status)),
+      statusBadge(item.status === "approved" ? "succeeded" : item.status, item.status_label || decisionWords(item.status)),
       h("span.bd-activity__meta", {}, `${outcome.title || ""}${item.decided_at ? ` · ${dateTime(item.decided_at)}` : ""}`),
     );
   })));

@@ -14,20 +14,21 @@ import { button, errorText } from "./widgets.js";
 import { gettext, interpolate } from "./i18n.js";
 
 // Ticket tags and subject words that name a scenario, most specific first: a subject about a
-// "refund for a duplicate charge" is the duplicate-charge scenario.
+// "refund for a duplicate charge" is the duplicate-charge scenario. Subjects are read in English
+// and German (the languages the panel speaks; customers write in theirs).
 const SIGNALS = [
   ["charged_twice", ["duplicate_charge", "double_charge", "charged_twice", "duplicate"],
-    /\b(charged twice|double[- ]?charged?|duplicate|two (identical |same )?charges|charged two times)/],
+    /\b(charged twice|double[- ]?charged?|duplicate|two (identical |same )?charges|charged two times)|\b(doppelt|zweimal) (belastet|abgebucht|berechnet)|\bdoppel(buchung|abbuchung|belastung)|\bdoppelte (zahlung|abbuchung|belastung)/],
   ["payment_failed", ["payment_failed", "failed_payment", "declined", "dunning", "card_declined"],
-    /\b(payment (has |was )?failed|failed payment|declined|card (has )?expired|expired card)/],
+    /\b(payment (has |was )?failed|failed payment|declined|card (has )?expired|expired card)|\b(zahlung (ist )?fehlgeschlagen|fehlgeschlagene zahlung|abgelehnt|karte (ist )?abgelaufen|abgelaufene karte)/],
   ["tax_invoice", ["tax_invoice", "vat", "tax", "tax_id"],
-    /\b(tax invoice|vat|tax id|gst|tax receipt)/],
+    /\b(tax invoice|vat|tax id|gst|tax receipt)|\b(steuerrechnung|mwst|ust-id|umsatzsteuer|rechnung mit steuer)/],
   ["refund", ["refund", "refund_request", "money_back"],
-    /\b(refund|money back|reimburse)/],
+    /\b(refund|money back|reimburse)|\b(erstattung|rückerstattung|geld zurück|zurückerstatten)/],
   ["overcharge", ["overcharge", "overcharged", "billing_dispute", "invoice_dispute"],
-    /\b(overcharg|higher than|so much higher|more than (usual|expected)|wrong amount|charged too much)/],
+    /\b(overcharg|higher than|so much higher|more than (usual|expected)|wrong amount|charged too much)|\b(zu viel (berechnet|abgebucht)|höher als|falscher betrag)/],
   ["plan_change", ["plan_change", "upgrade", "downgrade", "renewal", "trial", "seats"],
-    /\b(plan|upgrade|downgrade|renewal|seats?|trial|subscription)\b/],
+    /\b(plan|upgrade|downgrade|renewal|seats?|trial|subscription)\b|\b(tarif|abo\b|abonnement|kündig|lizenz|testphase|verlängerung)/],
 ];
 const ALERT_SCENARIOS = { duplicate_charge: "charged_twice", payment_failed: "payment_failed" };
 

@@ -67,6 +67,19 @@ export function section(title, id, ...children) {
 // An action sent to Stripe whose answer was lost: open until reconciliation settles it.
 export const CONFIRMING = gettext("Confirming with Stripe…");
 
+// A status's words when the server sent none with it (the same as the key, humanised, in English).
+function statusWords() {
+  return {
+    paid: gettext("Paid"), succeeded: gettext("Succeeded"), active: gettext("Active"), failed: gettext("Failed"),
+    past_due: gettext("Past due"), unpaid: gettext("Unpaid"), uncollectible: gettext("Uncollectible"),
+    canceled: gettext("Canceled"), refunded: gettext("Refunded"), partially_refunded: gettext("Partially refunded"),
+    disputed: gettext("Disputed"), open: gettext("Open"), trialing: gettext("Trialing"), paused: gettext("Paused"),
+    ending: gettext("Ending"), pending: gettext("Pending"), pending_approval: gettext("Pending approval"),
+    approved: gettext("Approved"), denied: gettext("Denied"), expired: gettext("Expired"), executing: gettext("Executing"),
+    not_permitted: gettext("Not permitted"), draft: gettext("Draft"), void: gettext("Void"),
+  };
+}
+
 export function statusBadge(status, label) {
   const kind = {
     paid: "success", succeeded: "success", active: "success",
@@ -76,6 +89,6 @@ export function statusBadge(status, label) {
     denied: "danger", expired: "neutral", executing: "info", not_permitted: "neutral", draft: "neutral", void: "neutral",
     outcome_unknown: "warning",
   }[status] || "neutral";
-  const fallback = status === "outcome_unknown" ? CONFIRMING : humanize(status);
+  const fallback = status === "outcome_unknown" ? CONFIRMING : statusWords()[status] || humanize(status);
   return h(`span.bd-badge.bd-badge--${kind}`, {}, label || fallback);
 }
