@@ -4,13 +4,13 @@
 // comment, and what was decided recently (GET approvals/decided/, paged).
 
 import { clear, h } from "./dom.js";
-import { capitalize, dateTime, humanize, money } from "./format.js";
+import { capitalize, dateTime, money } from "./format.js";
 import { refreshContext } from "./loading.js";
 import { canApprove } from "./role.js";
 import { handleExpired } from "./screens.js";
 import { live, state } from "./state.js";
 import { actionName, roleLabel } from "./vocabulary.js";
-import { banner, button, errorText, row, statusBadge } from "./widgets.js";
+import { banner, button, errorText, row, statusBadge, statusText } from "./widgets.js";
 import { gettext, interpolate, orList } from "./i18n.js";
 
 const TABS = [["billing", gettext("Billing")], ["approvals", gettext("Approvals")]];
@@ -218,7 +218,7 @@ function approvalCard(item) {
       state.approvals.busy[item.id] = null;
       const actionStatus = result && result.action ? result.action.status : "";
       const outcome = (result && result.details && result.details.outcome) || {};
-      const what = `${s.kind}${s.amount ? ` ${s.amount}` : ""}${outcome.title ? ` — ${outcome.title}` : actionStatus ? ` — ${humanize(actionStatus).toLowerCase()}` : ""}`;
+      const what = `${s.kind}${s.amount ? ` ${s.amount}` : ""}${outcome.title ? ` — ${outcome.title}` : actionStatus ? ` — ${statusText(actionStatus)}` : ""}`;
       live(interpolate(verb === "approve" ? gettext("Approved: %(what)s.") : gettext("Denied: %(what)s."), { what }, true));
       state.approvals.items = state.approvals.items.filter((other) => other.id !== item.id);
       state.approvals.lastDecision = { item, verb, result };

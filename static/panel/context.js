@@ -5,7 +5,7 @@
 
 import { openApprovalsButton } from "./approvals.js";
 import { h } from "./dom.js";
-import { age, amountOn, capitalize, dateTime, humanize, longDate, money, number, percent, perInterval, shortDate } from "./format.js";
+import { age, amountOn, capitalize, dateTime, longDate, money, number, percent, perInterval, shortDate } from "./format.js";
 import { openForm, quickPaymentLink } from "./forms.js";
 import { paymentHistory } from "./history.js";
 import { refreshContext } from "./loading.js";
@@ -13,7 +13,7 @@ import { showPicker } from "./matching.js";
 import { actionLabel, actionMode } from "./role.js";
 import { recentActions } from "./recent-actions.js";
 import { region, state } from "./state.js";
-import { banner, button, errorText, row, section, statusBadge } from "./widgets.js";
+import { banner, button, errorText, row, section, statusBadge, statusText } from "./widgets.js";
 import { gettext, interpolate, ngettext } from "./i18n.js";
 
 export function renderHeader() {
@@ -167,7 +167,7 @@ export function renderSections() {
       h("dl.bd-dl", {},
         row(gettext("Last payment"), last
           ? h("span", {}, `${amountOn(last.amount, shortDate(last.date))} `,
-            statusBadge(last.succeeded ? "succeeded" : last.status || "failed", last.succeeded ? gettext("Success") : last.status_label || humanize(last.status || "failed")))
+            statusBadge(last.succeeded ? "succeeded" : last.status || "failed", last.succeeded ? gettext("Success") : last.status_label || statusText(last.status || "failed")))
           : gettext("None yet"), { testid: "last-payment" }),
         row(gettext("Next invoice"), status.next_invoice ? amountOn(status.next_invoice.amount, shortDate(status.next_invoice.date)) : gettext("None scheduled"), { testid: "next-invoice" }),
         row(gettext("Outstanding balance"), money(status.outstanding_balance), { testid: "outstanding-balance" }),

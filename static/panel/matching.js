@@ -2,11 +2,11 @@
 // several → the agent picks one (and may pin it); none → search by billing email.
 
 import { clear, h } from "./dom.js";
-import { humanize, shortDate } from "./format.js";
+import { shortDate } from "./format.js";
 import { selectCustomer } from "./loading.js";
 import { handleExpired, showFatal, showLoading } from "./screens.js";
 import { live, root, state } from "./state.js";
-import { errorText } from "./widgets.js";
+import { errorText, statusText } from "./widgets.js";
 import { gettext, interpolate } from "./i18n.js";
 
 export async function findCustomer() {
@@ -42,7 +42,7 @@ export async function lookup(email) {
 }
 
 function matchLine(m) {
-  const status = m.plan && m.plan.status && m.plan.status !== "active" ? m.plan.status_label || humanize(m.plan.status).toLowerCase() : "";
+  const status = m.plan && m.plan.status && m.plan.status !== "active" ? m.plan.status_label || statusText(m.plan.status) : "";
   const plan = m.plan ? `${m.plan.display}${status ? ` (${status})` : ""}` : gettext("No subscription");
   const since = m.created ? interpolate(gettext("customer since %(date)s"), { date: shortDate(m.created) }, true) : "";
   return [m.email, plan, m.currency, since, m.deleted ? gettext("deleted") : "", m.id].filter(Boolean).join(" · ");

@@ -80,6 +80,11 @@ function statusWords() {
   };
 }
 
+/** A status key in words, for when the server sent none. */
+export function statusText(status) {
+  return status === "outcome_unknown" ? CONFIRMING : statusWords()[status] || humanize(status);
+}
+
 export function statusBadge(status, label) {
   const kind = {
     paid: "success", succeeded: "success", active: "success",
@@ -89,6 +94,5 @@ export function statusBadge(status, label) {
     denied: "danger", expired: "neutral", executing: "info", not_permitted: "neutral", draft: "neutral", void: "neutral",
     outcome_unknown: "warning",
   }[status] || "neutral";
-  const fallback = status === "outcome_unknown" ? CONFIRMING : statusWords()[status] || humanize(status);
-  return h(`span.bd-badge.bd-badge--${kind}`, {}, label || fallback);
+  return h(`span.bd-badge.bd-badge--${kind}`, {}, label || statusText(status));
 }
