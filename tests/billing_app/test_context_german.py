@@ -124,7 +124,7 @@ DATA_KEYS = frozenset(
         "method",
     }
 )
-# Words English and German write alike; each must be a catalog entry translated to itself.
+# Words English and German write alike (the Manager role's name, in an approval alert).
 SAME_IN_BOTH = frozenset({"Manager"})
 
 
