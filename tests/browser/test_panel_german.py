@@ -182,3 +182,33 @@ def test_a_german_agent_reads_the_panel_in_german(
         shot_page.goto("about:blank")
         panel_settle(shot_page, server_activity)
         context.close()
+
+
+DEMO_TICKETS = [
+    "acme", "failed-payment", "duplicate-charge", "overcharge", "trialing", "tax-invoice",
+    "refund-request", "refund-pattern", "jpy", "several-matches", "paused", "ending", "no-account",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("scenario", DEMO_TICKETS)
+def test_no_panel_string_is_left_in_english_on_any_demo_ticket(
+    page, sandbox, server_activity, scenario
+):
+    # given a German-speaking Manager on each demo ticket (the picker and empty states too)
+    page.goto(f"/demo/?lang=de&role=manager&scenario={scenario}")
+    panel = page.frame_locator("#panel-frame")
+    expect(panel.locator(PANEL_READY).first).to_be_visible()
+    panel_settle(page, server_activity)
+    frame = page.frame(name="panel-frame")
+
+    # then no visible text is an English string of the panel's catalog whose German differs,
+    # on the billing view nor on the Approvals tab
+    english = english_sources_with_other_german()
+    assert frame.evaluate("document.documentElement.lang") == "de"
+    assert not sorted({t for t in visible_texts(frame) if t in english})
+    tab = panel.locator("[data-tab=approvals]")
+    if tab.count():
+        tab.click()
+        panel_settle(page, server_activity)
+        assert not sorted({t for t in visible_texts(frame) if t in english})
+    assert not page.console_errors  # type: ignore[attr-defined]
