@@ -226,9 +226,10 @@ def test_after_an_upgrade_the_follow_up_is_proposed(ws, api_as):
         format="json",
     ).json()
     assert done["status"] == "succeeded", done
-    # and the plan-change message now says what is included
+    # and the plan-change message now says what is included (in German: Hooli's Stripe
+    # preferred_locales is ["de-DE"], issue 16)
     assert done["customer_message"].endswith(
-        "Here's what's included: Everything in Growth, Advanced reporting, Priority support"
+        "Das ist enthalten: Everything in Growth, Advanced reporting, Priority support"
     )
 
     change = get(agent, "customers/cus_sbx_hooli/plan-change/")["latest_change"]
