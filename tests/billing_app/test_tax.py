@@ -163,10 +163,12 @@ def test_correcting_the_details_and_resending_gives_the_pdf_link(seeded, api_as)
         body["result"]["invoice_pdf"]
         == "https://sandbox.billing-desk.invalid/i/in_sbx_hooli_04/pdf"
     )
+    # Hooli prefers German (Stripe preferred_locales ["de-DE"], issue 16)
     assert body["customer_message"] == (
-        "I've generated your tax invoice for January 6, 2026 – February 6, 2026. You can "
-        "download it here: https://sandbox.billing-desk.invalid/i/in_sbx_hooli_04/pdf. "
-        "If you need it in a specific format, let me know."
+        "Ich habe Ihre Rechnung mit Steuerausweis für 6. Januar 2026 – 6. Februar 2026 erstellt. "
+        "Sie können sie hier herunterladen: "
+        "https://sandbox.billing-desk.invalid/i/in_sbx_hooli_04/pdf. Wenn Sie sie in einem "
+        "bestimmten Format benötigen, lassen Sie es mich wissen."
     )
     details = agent.get(f"/api/v1/customers/{HOOLI}/tax/").json()
     assert details["missing"] == []

@@ -148,7 +148,8 @@ def test_tax_invoice_card_for_hooli(page, sandbox):
     )
     assert_fits(page)
 
-    insert_reply(page, panel, "I've generated your tax invoice for")
+    # Hooli prefers German (Stripe preferred_locales ["de-DE"]): its message is German
+    insert_reply(page, panel, "Ich habe Ihre Rechnung mit Steuerausweis für")
 
     # the tax form opens on the invoice with the known address
     message = panel.get_by_test_id("investigation-message").input_value()
