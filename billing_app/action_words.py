@@ -24,7 +24,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from babel.dates import format_date
-from django.utils.translation import get_language, gettext_lazy, ngettext, pgettext_lazy
+from django.utils.translation import get_language, gettext_lazy, ngettext, pgettext, pgettext_lazy
 from django.utils.translation import gettext as _
 from django_stubs_ext import StrOrPromise
 
@@ -329,7 +329,7 @@ def _credit(f: _Facts) -> list[Line]:
 def _refund(f: _Facts) -> list[Line]:
     reason = _text(f.p.get("reason") or f.r.get("billing_desk_reason"))
     return [
-        (_("Refund"), f.amount_text()),
+        (pgettext("action detail", "Refund"), f.amount_text()),
         (_("Charge"), f.name(f.p.get("charge_id") or f.r.get("charge_id"))),
         (_("Reason"), refund_reason_label(reason) if reason else ""),
         (_("Comment"), _text(f.p.get("comment"))),
@@ -341,7 +341,7 @@ def _duplicate(f: _Facts) -> list[Line]:
     charges = [f.name(c) for c in f.p.get("charge_ids") or [] if _text(c)]
     refunded = f.name(f.r.get("charge_id"))
     return [
-        (_("Refund"), f.amount_text()),
+        (pgettext("action detail", "Refund"), f.amount_text()),
         (_("Refunded charge"), refunded),
         (_("Kept charge"), f.name(f.r.get("original_charge_id")) if refunded else ""),
         (_("Charges"), "" if refunded else _(" and ").join(charges)),
