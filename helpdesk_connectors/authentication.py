@@ -75,10 +75,10 @@ def _language_restore(**_: Any) -> None:
     if previous is _UNSET:
         return
     del _restore.previous
-    if previous is None:
-        translation.deactivate()
-    else:
+    if isinstance(previous, str):
         translation.activate(previous)
+    else:
+        translation.deactivate()
 
 
 request_finished.connect(_language_restore, dispatch_uid="app-session-language-restore")
