@@ -52,13 +52,14 @@ class Clock:
 def database_down(monkeypatch):
     """Every token check hits a refused connection, chained like psycopg's error is."""
 
-    def refused(token):
+    def refused(claims):
         try:
             raise ConnectionRefusedError(111, "Connection refused")
         except ConnectionRefusedError as cause:
             raise OperationalError(OUTAGE) from cause
 
-    monkeypatch.setattr(authentication, "authenticate_token", refused)
+    # The signature check needs no database; the claims check (installation, grant) does.
+    monkeypatch.setattr(authentication, "authenticate_claims", refused)
 
 
 @pytest.fixture
