@@ -6,6 +6,8 @@ from datetime import timedelta
 
 import pytest
 from dateutil.relativedelta import relativedelta
+from django.utils import translation
+from django.utils.translation import gettext
 
 from billing_app.catalog import Role
 from billing_app.errors import PreconditionFailed, ProviderUnavailable
@@ -112,6 +114,16 @@ def link_from_ticket(ws, api_as, django_capture_on_commit_callbacks):
 def test_decline_codes_read_in_plain_words(decline, failure, category, text):
     reason = failure_reason(decline_code=decline, failure_code=failure)
     assert (reason.category, reason.text) == (category, text)
+
+
+def test_the_stored_reason_is_english_whatever_the_active_language():
+    # a failure recorded while a German agent's request is active stores the same words
+    # as one recorded by a webhook: readers translate them when they show them
+    with translation.override("de"):
+        reason = failure_reason(decline_code="expired_card")
+        shown = gettext(reason.text)
+    assert reason.text == "Card expired"
+    assert shown != reason.text
 
 
 def test_reasons_fall_in_the_dashboards_categories():

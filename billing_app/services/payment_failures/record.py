@@ -51,9 +51,12 @@ class FailureReason:
 def failure_reason(
     *, decline_code: str = "", failure_code: str = "", message: str = ""
 ) -> FailureReason:
-    """A decline in plain words for an agent, in the dashboard's categories (``vocabulary.decline``)."""
+    """A decline in plain words for an agent, in the dashboard's categories (``vocabulary.decline``).
+
+    The English words, whatever the active language: the record stores them and every
+    reader translates them when it shows them."""
     found = decline(decline_code=decline_code, failure_code=failure_code, message=message)
-    return FailureReason(found.category, found.agent_text)
+    return FailureReason(found.category, found.agent_words)
 
 
 @transaction.atomic
