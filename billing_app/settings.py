@@ -70,6 +70,17 @@ if not DEBUG and not TESTING:
         )
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 PUBLIC_BASE_URL = os.environ.get("BILLING_DESK_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# The support contact build_helpdesk_apps writes as the Zendesk app's author (issue 16):
+# set when BILLING_DESK_APP_AUTHOR_EMAIL is; the name and the URL have defaults.
+HELPDESK_APP_AUTHOR = (
+    {
+        "name": os.environ.get("BILLING_DESK_APP_AUTHOR_NAME", "Billing Desk"),
+        "email": os.environ["BILLING_DESK_APP_AUTHOR_EMAIL"],
+        "url": os.environ.get("BILLING_DESK_APP_AUTHOR_URL", PUBLIC_BASE_URL),
+    }
+    if os.environ.get("BILLING_DESK_APP_AUTHOR_EMAIL")
+    else None
+)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -146,10 +146,20 @@ def test_the_author_comes_from_settings_when_there_is_one(tmp_path, settings):
     assert zendesk_manifest(tmp_path / ZENDESK_ZIP)["author"] == settings.HELPDESK_APP_AUTHOR
 
 
-def test_without_an_author_setting_the_source_author_is_kept(tmp_path):
+def test_without_an_author_setting_the_source_author_is_kept_and_named(tmp_path, settings):
+    settings.HELPDESK_APP_AUTHOR = None
     source = json.loads((ROOT / "zendesk_app_manifest" / "manifest.json").read_text())
-    build(public_url="https://billing.acme.example", output_dir=str(tmp_path), only="zendesk")
+    err = StringIO()
+    call_command(
+        "build_helpdesk_apps",
+        public_url="https://billing.acme.example",
+        output_dir=str(tmp_path),
+        only="zendesk",
+        stdout=StringIO(),
+        stderr=err,
+    )
     assert zendesk_manifest(tmp_path / ZENDESK_ZIP)["author"] == source["author"]
+    assert "BILLING_DESK_APP_AUTHOR_EMAIL" in err.getvalue()
 
 
 BAD_URLS = {

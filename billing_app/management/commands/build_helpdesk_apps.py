@@ -100,6 +100,12 @@ class Command(BaseCommand):
                 ) from None
         for path in paths:
             self.stdout.write(str(path))
+        if author is None and (only in (None, "zendesk")):
+            self.stderr.write(
+                "The Zendesk app names the source's placeholder author: set "
+                "BILLING_DESK_APP_AUTHOR_EMAIL (and BILLING_DESK_APP_AUTHOR_NAME, "
+                "BILLING_DESK_APP_AUTHOR_URL) to your support contact and build again."
+            )
 
 
 def _move_into(path: Path, output_dir: Path) -> Path:
