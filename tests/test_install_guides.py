@@ -460,6 +460,7 @@ class GuideRun:
             "CSRF_TRUSTED_ORIGINS",
             "SECRET_KEY",
             "FIELD_ENCRYPTION_KEYS",
+            "HELPDESK_APP_AUTHOR",
         ):
             setattr(self.settings, name, loaded[name])
 
@@ -600,6 +601,9 @@ def after_build_helpdesk_apps(run, options, out):
         assert url == f"{public}/zendesk/sidebar/"
         assert manifest["location"]["support"]["ticket_sidebar"]["signed"] is True
         assert manifest["private"] is True  # self-hosted: a private app
+        # the support contact from the environment, not the source's placeholder
+        assert run.settings.HELPDESK_APP_AUTHOR, "the guide sets no app author"
+        assert manifest["author"]["email"] == run.settings.HELPDESK_APP_AUTHOR["email"]
         assert urlsplit(public).hostname in manifest["domainWhitelist"]
     else:
         text = " ".join(
