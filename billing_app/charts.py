@@ -11,15 +11,24 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from babel import Locale
+from babel.numbers import format_decimal
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.translation import gettext
+from django.utils.translation import gettext, to_locale
+
+from .money import money_language
 
 PALETTE = ("#2f6fdf", "#d9822b", "#2e9e6a", "#b8405e", "#7d5fc5", "#5f7d8e")
 
 
 def _fmt(value: float) -> str:
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+    whole = float(value).is_integer()
+    language = money_language()
+    if language is None:
+        return f"{value:,.0f}" if whole else f"{value:,.1f}"
+    pattern = "#,##0" if whole else "#,##0.0"  # German 3.000, 2,5
+    return str(format_decimal(value, format=pattern, locale=Locale.parse(to_locale(language))))
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,13 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
+from babel import Locale
+from babel.dates import format_date
 from django.utils import timezone
+from django.utils.translation import to_locale
 
 from ..errors import ValidationFailed
+from ..money import money_language
 
 _MONTH = re.compile(r"^([0-9]{4})-([0-9]{2})$")
 
@@ -62,7 +66,19 @@ class Month:
 
     @property
     def label(self) -> str:
-        return self.start.strftime("%B %Y")
+        """``January 2026``; in another active language as CLDR writes it (``Januar 2026``)."""
+        return self._written("%B %Y", "LLLL y")
+
+    @property
+    def short_label(self) -> str:
+        """``Jan 2026``; in another active language as CLDR writes it (``Jan. 2026``)."""
+        return self._written("%b %Y", "MMM y")
+
+    def _written(self, english: str, cldr: str) -> str:
+        language = money_language()
+        if language is None:
+            return self.start.strftime(english)
+        return str(format_date(self.first_day, cldr, locale=Locale.parse(to_locale(language))))
 
     def __str__(self) -> str:
         return self.key

@@ -22,6 +22,7 @@ from ..charts import Bar, Series, bar_chart, line_chart
 from ..errors import NotFound, NotPermitted, ValidationFailed
 from ..models import MonthlyReport, Workspace
 from ..selectors.dashboard import dashboard_build, dashboard_default_month, report_default_month
+from ..selectors.dashboard.shared import number_text, pct_text
 from ..selectors.months import Month
 from ..selectors.report import report_build
 from ..selectors.report_access import report_workspace_for_user
@@ -39,7 +40,7 @@ def _workspace(request: HttpRequest) -> tuple[Workspace, list[Workspace]]:
 
 
 def _pct(value: float | None) -> str:
-    return _("n/a") if value is None else f"{value:.1f}%"
+    return _("n/a") if value is None else pct_text(value, 1)
 
 
 def dashboard_charts(figures: dict[str, Any]) -> dict[str, Any]:
@@ -86,10 +87,10 @@ def dashboard_charts(figures: dict[str, Any]) -> dict[str, Any]:
                 Bar(
                     r["label"],
                     r["avg_ms"] or 0,
-                    _("(target <%(ms)s ms)") % {"ms": f"{r['target_ms']:,}"},
+                    _("(target <%(ms)s ms)") % {"ms": number_text(r["target_ms"], grouped=True)},
                     _("n/a")
                     if r["avg_ms"] is None
-                    else _("%(ms)s ms") % {"ms": f"{r['avg_ms']:,.0f}"},
+                    else _("%(ms)s ms") % {"ms": number_text(r["avg_ms"], 0, grouped=True)},
                     target=r["target_ms"],
                 )
                 for r in figures["health"]["response_times"]

@@ -22,18 +22,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext, gettext_noop
+
 from ...catalog import PolicyAction, Role
 from ...models import ActionPolicy, BillingAction, Workspace
 from ...money import exponent, short_money
+from ...vocabulary import Labels
 from .shared import APPROVAL_FAMILY, MonthRollups, action_groups, pct, round_or_none
 
 # An action row's success rate against its target: below it the row is not "ok".
 SUCCESS_RATE_TARGET_PCT = 95.0
-SUCCESS_STATUS_LABELS = {
-    "on_target": "on target",
-    "below_target": "below target",
-    "no_executions": "not run yet",
-}
+SUCCESS_STATUS_LABELS: Labels = Labels(
+    {
+        "on_target": gettext_noop("on target"),
+        "below_target": gettext_noop("below target"),
+        "no_executions": gettext_noop("not run yet"),
+    }
+)
 
 
 def success_status(rate_pct: float | None) -> str:
@@ -43,29 +48,30 @@ def success_status(rate_pct: float | None) -> str:
     return "on_target" if rate_pct >= SUCCESS_RATE_TARGET_PCT else "below_target"
 
 
-# The agent-actions table: (key, label); credit bands are labelled from the matrix.
+# The agent-actions table: (key, English label — read in the active language when the
+# table is built); credit bands are labelled from the matrix.
 ACTION_LABELS: tuple[tuple[str, str], ...] = (
-    ("generate_payment_link", "Generate payment link"),
-    ("resend_invoice", "Resend invoice"),
-    ("apply_credit_small", "Apply credit (<{small})"),
-    ("apply_credit_medium", "Apply credit ({small}–{large})"),
-    ("apply_credit_large", "Apply credit (>{large})"),
-    ("issue_refund", "Refund processed"),
-    ("refund_duplicate_charge", "Duplicate charge refund"),
-    ("plan_upgrade", "Plan upgrade"),
-    ("plan_downgrade", "Plan downgrade"),
-    ("change_plan", "Plan change"),
-    ("extend_trial", "Extend trial"),
-    ("update_payment_method", "Update payment method"),
-    ("adjust_seats", "Adjust seat count"),
-    ("apply_discount", "Apply discount"),
-    ("pause_subscription", "Pause subscription"),
-    ("resume_subscription", "Resume subscription"),
-    ("cancel_subscription", "Cancel subscription"),
-    ("undo_cancellation", "Keep subscription"),
-    ("force_cancel", "Force cancellation"),
-    ("extend_grace_period", "Extend grace period"),
-    ("send_tax_invoice", "Send tax invoice"),
+    ("generate_payment_link", gettext_noop("Generate payment link")),
+    ("resend_invoice", gettext_noop("Resend invoice")),
+    ("apply_credit_small", gettext_noop("Apply credit (<{small})")),
+    ("apply_credit_medium", gettext_noop("Apply credit ({small}–{large})")),
+    ("apply_credit_large", gettext_noop("Apply credit (>{large})")),
+    ("issue_refund", gettext_noop("Refund processed")),
+    ("refund_duplicate_charge", gettext_noop("Duplicate charge refund")),
+    ("plan_upgrade", gettext_noop("Plan upgrade")),
+    ("plan_downgrade", gettext_noop("Plan downgrade")),
+    ("change_plan", gettext_noop("Plan change")),
+    ("extend_trial", gettext_noop("Extend trial")),
+    ("update_payment_method", gettext_noop("Update payment method")),
+    ("adjust_seats", gettext_noop("Adjust seat count")),
+    ("apply_discount", gettext_noop("Apply discount")),
+    ("pause_subscription", gettext_noop("Pause subscription")),
+    ("resume_subscription", gettext_noop("Resume subscription")),
+    ("cancel_subscription", gettext_noop("Cancel subscription")),
+    ("undo_cancellation", gettext_noop("Keep subscription")),
+    ("force_cancel", gettext_noop("Force cancellation")),
+    ("extend_grace_period", gettext_noop("Extend grace period")),
+    ("send_tax_invoice", gettext_noop("Send tax invoice")),
 )
 
 
@@ -120,7 +126,7 @@ def action_metrics(*, workspace: Workspace, rollups: MonthRollups) -> dict[str, 
         table.append(
             {
                 "key": key,
-                "label": label.format(**labels),
+                "label": gettext(label).format(**labels),
                 "count": r["count"],
                 "succeeded": r["succeeded"],
                 "failed": r["failed"],

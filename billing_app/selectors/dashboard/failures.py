@@ -248,7 +248,7 @@ def failure_trend(*, workspace: Workspace, month: Month) -> list[dict[str, Any]]
         trend.append(
             {
                 "month": m.key,
-                "label": m.start.strftime("%b %Y"),
+                "label": m.short_label,
                 "failures": r["failures"],
                 "recovered": r["recovered"],
                 "recovery_rate_pct": pct(r["recovered"], r["failures"], 0),

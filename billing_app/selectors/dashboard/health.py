@@ -9,28 +9,41 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import Count, Min, Q, Subquery
+from django.utils.translation import gettext, gettext_noop
 
 from ...models import MirrorCharge, ProviderCall, StripeEvent, Workspace
+from ...vocabulary import Labels
 from ..months import Month
 from .shared import PROVIDER_CALL_FAMILY, SEP, MonthRollups, pct, round_or_none
 
-# Response-time targets (the brief's "System response times").
+# Response-time targets (the brief's "System response times"); labels in English, read in
+# the active language when the figures are built (so are the components' below).
 RESPONSE_TARGETS: tuple[tuple[str, str, str, int], ...] = (
-    ("billing_data_retrieval", "Billing data retrieval", "fetch_customer_bundle", 500),
-    ("payment_link_generation", "Payment link generation", "create_payment_link", 500),
-    ("refund_processing", "Refund processing", "refund", 3000),
+    (
+        "billing_data_retrieval",
+        gettext_noop("Billing data retrieval"),
+        "fetch_customer_bundle",
+        500,
+    ),
+    (
+        "payment_link_generation",
+        gettext_noop("Payment link generation"),
+        "create_payment_link",
+        500,
+    ),
+    ("refund_processing", gettext_noop("Refund processing"), "refund", 3000),
 )
 # Health components: which provider operations each one stands for (None = all).
 HEALTH_COMPONENTS: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
-    ("provider_api", "{provider} API connection", None),
+    ("provider_api", gettext_noop("{provider} API connection"), None),
     (
         "invoice_generation",
-        "Invoice generation",
+        gettext_noop("Invoice generation"),
         ("resend_invoice", "preview_plan_change", "change_plan", "update_tax_details"),
     ),
     (
         "payment_processing",
-        "Payment processing",
+        gettext_noop("Payment processing"),
         (
             "create_payment_link",
             "payment_method_update_link",
@@ -38,7 +51,7 @@ HEALTH_COMPONENTS: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
             "extend_grace_period",
         ),
     ),
-    ("refund_processing", "Refund processing", ("refund",)),
+    ("refund_processing", gettext_noop("Refund processing"), ("refund",)),
 )
 OPERATIONAL_AT = 99.5
 RECENT_CALLS = 100
@@ -55,12 +68,14 @@ def _status(availability: float | None) -> str:
     return "outage"
 
 
-STATUS_LABELS = {
-    "operational": "Operational",
-    "degraded": "Degraded",
-    "outage": "Outage",
-    "no_data": "No data",
-}
+STATUS_LABELS: Labels = Labels(
+    {
+        "operational": gettext_noop("Operational"),
+        "degraded": gettext_noop("Degraded"),
+        "outage": gettext_noop("Outage"),
+        "no_data": gettext_noop("No data"),
+    }
+)
 
 
 def provider_call_groups(rollups: MonthRollups) -> dict[str, dict[str, Any]]:
@@ -83,7 +98,9 @@ def provider_call_groups(rollups: MonthRollups) -> dict[str, dict[str, Any]]:
 
 def health_metrics(*, workspace: Workspace, month: Month, rollups: MonthRollups) -> dict[str, Any]:
     ops = provider_call_groups(rollups)
-    provider_label = "Stripe" if workspace.provider == Workspace.Provider.STRIPE else "Sandbox"
+    provider_label = (
+        "Stripe" if workspace.provider == Workspace.Provider.STRIPE else gettext("Sandbox")
+    )
 
     def totals(names: Iterable[str] | None) -> tuple[int, int, int]:
         chosen = [ops[n] for n in (names if names is not None else ops) if n in ops]
@@ -101,7 +118,7 @@ def health_metrics(*, workspace: Workspace, month: Month, rollups: MonthRollups)
         components.append(
             {
                 "key": key,
-                "label": label.format(provider=provider_label),
+                "label": gettext(label).format(provider=provider_label),
                 "status": status,
                 "status_label": STATUS_LABELS[status],
                 "availability_pct": availability,
@@ -124,7 +141,7 @@ def health_metrics(*, workspace: Workspace, month: Month, rollups: MonthRollups)
     components.append(
         {
             "key": "webhook_delivery",
-            "label": "Webhook delivery",
+            "label": gettext("Webhook delivery"),
             "status": webhook_status,
             "status_label": STATUS_LABELS[webhook_status],
             "availability_pct": webhook_rate,
@@ -138,7 +155,7 @@ def health_metrics(*, workspace: Workspace, month: Month, rollups: MonthRollups)
         response_times.append(
             {
                 "key": key,
-                "label": label,
+                "label": gettext(label),
                 "operation": operation,
                 "calls": r["calls"] if r else 0,
                 "avg_ms": avg,

@@ -4,21 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext, gettext_noop
+
 from ...catalog import ActionKind
 from ...models import BillingAction, Workspace
-from ...vocabulary import REFUND_REASONS
+from ...vocabulary import REFUND_REASONS, Labels
 from .shared import MonthRollups, action_groups, money, pct
 
 REFUND_KINDS = (ActionKind.ISSUE_REFUND.value, ActionKind.REFUND_DUPLICATE_CHARGE.value)
-REFUND_REASON_LABELS: dict[str, str] = {key: r.label for key, r in REFUND_REASONS.items()}
+# Codes → labels, read in the active language when looked up.
+REFUND_REASON_LABELS: Labels = Labels({key: r.english for key, r in REFUND_REASONS.items()})
+# (key, English label — read in the active language when the breakdown is built).
 APPROVAL_PATHS: tuple[tuple[str, str], ...] = (
-    ("auto", "Auto-approved (within agent limits)"),
-    ("manager", "Manager-approved"),
-    ("vp", "VP-approved"),
-    ("other_approver", "Approved by another approver"),
-    ("denied", "Denied"),
-    ("expired", "Expired"),
-    ("pending", "Pending"),
+    ("auto", gettext_noop("Auto-approved (within agent limits)")),
+    ("manager", gettext_noop("Manager-approved")),
+    ("vp", gettext_noop("VP-approved")),
+    ("other_approver", gettext_noop("Approved by another approver")),
+    ("denied", gettext_noop("Denied")),
+    ("expired", gettext_noop("Expired")),
+    ("pending", gettext_noop("Pending")),
 )
 
 
@@ -48,8 +52,10 @@ def refund_metrics(*, workspace: Workspace, rollups: MonthRollups) -> dict[str, 
         (
             {
                 "key": r["reason_key"],
-                "label": REFUND_REASON_LABELS.get(
-                    r["reason_key"], r["reason_key"].replace("_", " ").capitalize()
+                "label": (
+                    REFUND_REASON_LABELS[r["reason_key"]]
+                    if r["reason_key"] in REFUND_REASON_LABELS
+                    else r["reason_key"].replace("_", " ").capitalize()
                 ),
                 "count": r["count"],
                 "amount": money(r["amount"], currency),
@@ -63,7 +69,7 @@ def refund_metrics(*, workspace: Workspace, rollups: MonthRollups) -> dict[str, 
     breakdown = [
         {
             "key": key,
-            "label": label,
+            "label": gettext(label),
             "count": paths.get(key, 0),
             "pct": pct(paths.get(key, 0), path_total),
         }

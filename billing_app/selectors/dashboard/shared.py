@@ -14,13 +14,16 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
+from babel import Locale
+from babel.numbers import format_decimal
 from django.db.models import CharField, OuterRef, Q, QuerySet, Sum, Value
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Coalesce, NullIf
+from django.utils.translation import to_locale
 
 from ...models import BillingAction, CurrencyRate, DailyRollup, PaymentFailure, Workspace
 from ...models.rollups import MEASURE_FIELDS
-from ...money import Money, exponent
+from ...money import Money, exponent, money_language
 from ...subscriptions import MONTHS_PER_INTERVAL
 from ..months import Month
 
@@ -32,6 +35,31 @@ def pct(part: float | int | None, whole: float | int | None, digits: int = 1) ->
     if not whole or part is None:
         return None
     return round(100.0 * float(part) / float(whole), digits)
+
+
+def number_text(value: float | int, decimals: int | None = None, *, grouped: bool = False) -> str:
+    """A figure written for the reader: in English as Python writes it (``12.5``, with
+    ``decimals`` ``f"{value:.1f}"``, ``grouped`` ``3,000``), in another active language as
+    CLDR writes it there (German ``12,5``, ``3.000``)."""
+    language = money_language()
+    if language is None:
+        spec = ("," if grouped else "") + (f".{decimals}f" if decimals is not None else "")
+        return format(value, spec) if spec else str(value)
+    if decimals is None:  # as many decimals as English shows (``10.0`` → ``10,0``)
+        decimals = len(str(value).partition(".")[2]) if isinstance(value, float) else 0
+    pattern = ("#,##0" if grouped else "0") + ("." + "0" * decimals if decimals else "")
+    return str(
+        format_decimal(
+            value, format=pattern, locale=Locale.parse(to_locale(language)), group_separator=grouped
+        )
+    )
+
+
+def pct_text(value: float | int, decimals: int | None = None) -> str:
+    """A percentage for the reader: English ``12.5%``, German ``12,5 %`` (CLDR puts a
+    no-break space before the sign)."""
+    text = number_text(value, decimals)
+    return f"{text}%" if money_language() is None else f"{text}\u00a0%"
 
 
 def round_or_none(value: float | Decimal | None, digits: int = 1) -> float | None:

@@ -11,13 +11,31 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import Case, CharField, Exists, Q, Value, When
+from django.utils.translation import gettext_noop
 
 from ...catalog import ActionKind
 from ...models import BillingAction, TicketCategory, Workspace
+from ...vocabulary import Labels
 from .shared import SEP, TICKET_FAMILY, MonthRollups, pct, round_or_none, ticket_action
 
 RESOLUTION_TARGET_SECONDS = 300  # the brief: "target: <5 minutes"
 RESOLVED_STATUSES = ("solved", "closed", "resolved")
+
+# The categories' labels as the dashboard shows them, read in the active language (the
+# model's choices keep the English words; a test keeps the two tables equal in English).
+CATEGORY_LABELS: Labels = Labels(
+    {
+        TicketCategory.PAYMENT_FAILED: gettext_noop("Payment failed"),
+        TicketCategory.INVOICE_DISCREPANCY: gettext_noop("Invoice discrepancy"),
+        TicketCategory.PLAN_CHANGE_REQUEST: gettext_noop("Plan change request"),
+        TicketCategory.REFUND_REQUEST: gettext_noop("Refund request"),
+        TicketCategory.OVERCHARGE_DISPUTE: gettext_noop("Overcharge dispute"),
+        TicketCategory.DUPLICATE_CHARGE: gettext_noop("Duplicate charge"),
+        TicketCategory.PAYMENT_METHOD_UPDATE: gettext_noop("Payment method update"),
+        TicketCategory.TAX_QUESTION: gettext_noop("Tax question"),
+        TicketCategory.OTHER_BILLING: gettext_noop("Other billing"),
+    }
+)
 
 # Which action kinds resolve a ticket of each category (for "auto-resolved").
 CATEGORY_ACTION_KINDS: dict[str, tuple[str, ...] | None] = {
@@ -170,7 +188,7 @@ def category_metrics(*, groups: list[dict[str, Any]], billing_total: int) -> lis
         result.append(
             {
                 "key": category.value,
-                "label": category.label,
+                "label": CATEGORY_LABELS[category.value],
                 "tickets": tickets,
                 "share_pct": pct(tickets, billing_total),
                 "avg_resolution_seconds": round_or_none(avg),
