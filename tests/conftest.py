@@ -6,6 +6,7 @@ import itertools
 
 import pytest
 import responses as responses_lib
+from django.utils import translation
 from rest_framework.test import APIClient
 
 from billing_app.catalog import Role
@@ -14,6 +15,16 @@ from billing_app.services.workspaces import installation_add, workspace_create
 from helpdesk_connectors.base import AgentProfile, HelpdeskIdentity
 
 _counter = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Each test starts and ends in the default language: a German request in one test (the
+    test client runs LocaleMiddleware, which leaves its language active on the thread) never
+    changes what the next test renders."""
+    translation.deactivate()
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)
