@@ -36,94 +36,139 @@ export function separators(lang = language()) {
   return out;
 }
 
-// Spaces (also no-break and narrow no-break) and apostrophes only ever group digits.
-const SPACE_GROUPS = /(\d)[\s\u00a0\u202f'’](?=\d)/g;
+// Spaces (also no-break, narrow no-break and thin) and apostrophes only ever group digits.
+const SPACE_MARKS = " \u00a0\u202f\u2009'’";
+// Minus signs people and Intl write: hyphen-minus, U+2212 minus, dashes, small and full-width hyphen-minus.
+const MINUS = "\\-\u2212\u2012\u2013\u2014\ufe63\uff0d";
+// An amount: an optional "(" … ")", minus signs before or after the currency sign, the
+// currency sign or code before or after the number, and the number (digits of any script
+// here, so that digits other than 0-9 are refused as a number rather than read as a sign).
+const AMOUNT = new RegExp(
+  String.raw`^(\()?\s*([${MINUS}])?\s*([^\p{Nd}.,\s'’()+${MINUS}]*)\s*([${MINUS}])?\s*` +
+    String.raw`([\p{Nd}.,\s'’]*?)\s*([${MINUS}])?\s*([^\p{Nd}.,\s'’()+${MINUS}]*)\s*([${MINUS}])?\s*(\))?$`,
+  "u",
+);
 
-/** Digits grouped by `sep` in threes ("1.250.000"), as one digit string; null when not. */
-function ungroup(text, sep) {
-  const parts = text.split(sep);
-  if (!/^\d{1,3}$/.test(parts[0]) || parts.slice(1).some((p) => !/^\d{3}$/.test(p))) return null;
-  return parts.join("");
+/** What may stand beside an amount of `code`: its code and the symbols Intl writes for it ("$", "€", "¥"). */
+function currencySigns(code, lang) {
+  const signs = new Set([code]);
+  for (const locale of [lang, "en-US"]) {
+    for (const currencyDisplay of ["symbol", "narrowSymbol"]) {
+      try {
+        const parts = new Intl.NumberFormat(locale, { style: "currency", currency: code, currencyDisplay }).formatToParts(1);
+        const sign = parts.find((part) => part.type === "currency");
+        if (sign) signs.add(sign.value);
+      } catch {
+        // An unknown language or currency: the code alone.
+      }
+    }
+  }
+  return signs;
+}
+
+/** The whole and fraction digits of `text` read with `decimal` as the decimal mark and `group` grouping, or null. */
+function reading(text, decimal, group) {
+  let head = text;
+  let fraction = "";
+  if (decimal) {
+    const parts = text.split(decimal);
+    if (parts.length !== 2 || !/^\d+$/.test(parts[1])) return null;
+    [head, fraction] = parts;
+  }
+  if (group) {
+    // Groups of three after a first group of one to three digits that is not a zero
+    // ("0.500" and "0.250.000" are never thousands).
+    const groups = head.split(group);
+    if (!/^[1-9]\d{0,2}$/.test(groups[0]) || groups.slice(1).some((g) => !/^\d{3}$/.test(g))) return null;
+    return { whole: groups.join(""), fraction };
+  }
+  if (!/^\d*$/.test(head) || (head === "" && !decimal)) return null;
+  return { whole: head || "0", fraction };
 }
 
 /**
  * The whole and fraction digits of `text` (sign and currency already removed), read in
- * `lang`'s notation: {whole, fraction} or {error} (malformed or ambiguous).
+ * `lang`'s notation: {whole, fraction}, {error: "malformed"} or, when two readings fit
+ * the currency's `digits`, {error: "ambiguous", readings}. At most one decimal mark, one
+ * kind of grouping mark, and no mark at the end or twice in a row: anything else is
+ * refused, never guessed.
  */
 function readNumber(text, digits, lang) {
-  const { decimal, group } = separators(lang);
-  const cleaned = text.replace(SPACE_GROUPS, "$1");
-  if (!/^[\d.,]+$/.test(cleaned) || !/\d/.test(cleaned)) return { error: "malformed" };
-  const dots = cleaned.split(".").length - 1;
-  const commas = cleaned.split(",").length - 1;
-  if (dots && commas) {
-    // Both marks: the last one is the decimal separator (once), the other groups digits.
-    const dec = cleaned.lastIndexOf(".") > cleaned.lastIndexOf(",") ? "." : ",";
-    const grp = dec === "." ? "," : ".";
-    const [head, fraction, extra] = cleaned.split(dec);
-    if (extra !== undefined || !/^\d*$/.test(fraction)) return { error: "malformed" };
-    const whole = ungroup(head, grp);
-    return whole === null ? { error: "malformed" } : { whole, fraction };
+  const { decimal: localeDecimal } = separators(lang);
+  const allowed = new RegExp(`^[0-9.,${SPACE_MARKS}]+$`);
+  if (!allowed.test(text) || !/\d/.test(text) || /\D\D/.test(text) || /\D$/.test(text)) return { error: "malformed" };
+  const marks = text.replace(/\d/g, "");
+  if (SPACE_MARKS.includes(text[0])) return { error: "malformed" };
+  const kinds = [...new Set(marks)];
+  const count = (mark) => marks.split(mark).length - 1;
+  const last = marks.at(-1);
+  const options = [];
+  if (kinds.length === 0) options.push([null, null]);
+  if (kinds.length === 1 && !(kinds[0] === localeDecimal && count(kinds[0]) === 1)) {
+    // One kind of mark as grouping; never the page's decimal mark written once ("1.250" in English is 1.25).
+    options.push([null, kinds[0]]);
   }
-  if (!dots && !commas) return { whole: cleaned, fraction: "" };
-  const mark = dots ? "." : ",";
-  const count = dots || commas;
-  if (count > 1) {
-    // The same mark several times can only group digits ("1.250.000").
-    const whole = ungroup(cleaned, mark);
-    return whole === null ? { error: "malformed" } : { whole, fraction: "" };
+  if (last && !SPACE_MARKS.includes(last) && count(last) === 1 && kinds.length <= 2) {
+    // The last mark, written once, as the decimal mark; the other kind (if any) groups digits.
+    options.push([last, kinds.find((kind) => kind !== last) || null]);
   }
-  const [head, tail] = cleaned.split(mark);
-  if (head === "" && tail === "") return { error: "malformed" };
-  if (mark === decimal) return { whole: head || "0", fraction: tail };
-  // The other mark once. Followed by exactly three digits it may group thousands
-  // ("1.250" in German) or, where a currency has three decimals, end the amount: two
-  // readings, so it is refused. Otherwise only one reading is possible.
-  const grouping = mark === group && head !== "" && /^\d{1,3}$/.test(head) && /^\d{3}$/.test(tail);
-  const asDecimal = tail.length <= digits;
-  if (tail.length === 3 && /^\d{1,3}$/.test(head) && asDecimal) return { error: "ambiguous", head, tail };
-  if (grouping || (tail.length === 3 && /^\d{1,3}$/.test(head))) return { whole: head + tail, fraction: "" };
-  return { whole: head || "0", fraction: tail };
+  const valid = options.map(([dec, grp]) => reading(text, dec, grp)).filter(Boolean);
+  if (valid.length === 0) return { error: "malformed" };
+  const fitting = valid.filter((r) => r.fraction.length <= digits);
+  if (fitting.length > 1) return { error: "ambiguous", readings: fitting };
+  return fitting[0] || valid[0];
+}
+
+function minorOf(read, digits) {
+  const whole = read.whole.replace(/^0+(?=\d)/, "");
+  return Number(whole + read.fraction.padEnd(digits, "0"));
 }
 
 /**
  * Parse what an agent typed ("50", "1,250.5", "$50.00"; in German "49,99", "1.250,50 €")
  * into minor units of `currency`, which has `exp` decimals (the Money JSON's `exponent`).
- * Returns {ok: true, minor} or {ok: false, error}.
+ * Returns {ok: true, minor} or {ok: false, error}. Negative amounts in any notation
+ * ("-5", "$-5", "−5,00", "(5.00)"), another currency's sign, digits other than 0-9 and
+ * anything with two readings are refused.
  */
 export function parseMajor(text, currency, exp, lang = language()) {
   const digits = exponent(currency, exp);
   const code = String(currency || "").toUpperCase();
-  const trimmed = String(text ?? "")
-    .trim()
-    .replace(/^[^\d.,-]+/, "")
-    .replace(/[^\d.,]+$/, "")
-    .trim();
-  if (trimmed === "" || trimmed === "-") return { ok: false, error: gettext("Enter an amount.") };
-  if (trimmed.startsWith("-")) return { ok: false, error: gettext("Enter a positive amount.") };
-  const read = readNumber(trimmed, digits, lang);
+  const example = `49${separators(lang).decimal}99`;
+  const malformed = { ok: false, error: interpolate(gettext("Enter a number, such as 50 or %(example)s."), { example }, true) };
+  const parts = AMOUNT.exec(String(text ?? "").trim());
+  if (!parts) return malformed;
+  const [, open, minus1, before, minus2, number, minus3, after, minus4, close] = parts;
+  const signs = currencySigns(code, lang);
+  const foreign = [before, after].filter((sign) => sign && !signs.has(sign) && sign.toUpperCase() !== code);
+  if (!/\p{Nd}/u.test(number) && !/[.,]/.test(number)) {
+    return foreign.length ? malformed : { ok: false, error: gettext("Enter an amount.") };
+  }
+  if (Boolean(open) !== Boolean(close)) return malformed;
+  if (open || minus1 || minus2 || minus3 || minus4) return { ok: false, error: gettext("Enter a positive amount.") };
+  if (foreign.length) {
+    // A currency sign or code ("€50" for a USD charge) is named; other words are just not a number.
+    if (!foreign.every((sign) => /\p{Sc}/u.test(sign) || /^[A-Za-z]{3}$/.test(sign))) return malformed;
+    return {
+      ok: false,
+      error: interpolate(gettext("This amount is in %(currency)s: type it without another currency’s sign."), { currency: code }, true),
+    };
+  }
+  const read = readNumber(number, digits, lang);
   if (read.error === "ambiguous") {
-    const decimalReading = `${read.head}${separators(lang).decimal}${read.tail}`;
+    const [first, second] = read.readings.map((r) => formatMoney(minorOf(r, digits), code, digits, lang));
+    const [thousands, decimal] = read.readings[0].fraction ? [second, first] : [first, second];
     return {
       ok: false,
       error: interpolate(
         gettext("“%(text)s” could mean %(thousands)s or %(decimal)s: type the amount without a thousands separator."),
-        {
-          text: trimmed,
-          thousands: formatMoney(Number(read.head + read.tail) * 10 ** digits, code, digits, lang),
-          decimal: `${decimalReading} ${code}`,
-        },
+        { text: number, thousands, decimal },
         true,
       ),
     };
   }
-  if (read.error) {
-    const example = `49${separators(lang).decimal}99`;
-    return { ok: false, error: interpolate(gettext("Enter a number, such as 50 or %(example)s."), { example }, true) };
-  }
-  const whole = read.whole.replace(/^0+(?=\d)/, "");
-  const fraction = read.fraction;
-  if (fraction.length > digits) {
+  if (read.error) return malformed;
+  if (read.fraction.length > digits) {
     return {
       ok: false,
       error:
@@ -136,7 +181,7 @@ export function parseMajor(text, currency, exp, lang = language()) {
           ),
     };
   }
-  const minor = Number(whole + fraction.padEnd(digits, "0"));
+  const minor = minorOf(read, digits);
   if (!Number.isSafeInteger(minor)) return { ok: false, error: gettext("That amount is too large.") };
   if (minor === 0) return { ok: false, error: gettext("Enter an amount above zero.") };
   return { ok: true, minor };

@@ -116,3 +116,155 @@ def test_money_and_dates_written_for_the_locale(bare_page):
         "1.050,00\u00a0$", "1.050,00\u00a0€", "1250,50", "28.01.2026", "28.01.2026", "2026-01-28",
         "Jan 28, 2026",
     ]  # fmt: skip
+
+
+# Input → minor units, or the refusal's message (None: refused with "Enter a number, …").
+# Every row is parsed with the server's exponent: USD/EUR 2, JPY 0, KWD 3.
+EXPONENTS = {"USD": 2, "EUR": 2, "JPY": 0, "KWD": 3}
+MALFORMED = None
+POSITIVE = "Enter a positive amount."
+TABLE = [
+    # (text, currency, language, expected)
+    # A leading zero group is never a thousands group: the mark is a decimal point or refused.
+    ("0.500", "USD", "en", "USD has at most 2 decimals."),
+    ("0.500", "USD", "de", "USD has at most 2 decimals."),
+    ("0,500", "USD", "en", "USD has at most 2 decimals."),
+    ("0,500", "USD", "de", "USD has at most 2 decimals."),
+    ("0,500", "EUR", "de", "EUR has at most 2 decimals."),
+    ("0,50", "EUR", "de", 50),
+    ("0.50", "EUR", "de", 50),
+    ("0,50", "USD", "en", 50),
+    ("0.500", "KWD", "de", 500),
+    ("0,500", "KWD", "en", 500),
+    ("0.500", "JPY", "de", "JPY has no decimals: enter a whole amount."),
+    ("0.250.000", "EUR", "de", MALFORMED),
+    ("0,250,000", "USD", "en", MALFORMED),
+    ("0.250,00", "EUR", "de", MALFORMED),
+    ("01.250", "EUR", "de", "EUR has at most 2 decimals."),
+    # Digits split by spaces or apostrophes: only groups of three.
+    ("1 250,5", "EUR", "de", 125050),
+    ("1\u202f250,50\u00a0€", "EUR", "de", 125050),
+    ("1'250.50", "USD", "en", 125050),
+    ("1 250 000", "JPY", "en", 1250000),
+    ("49 99", "EUR", "de", MALFORMED),
+    ("49 99", "USD", "en", MALFORMED),
+    ("1 5", "EUR", "de", MALFORMED),
+    ("1 2500", "EUR", "de", MALFORMED),
+    ("0 500", "JPY", "en", MALFORMED),
+    ("49,99 5", "EUR", "de", MALFORMED),
+    ("1  250", "EUR", "de", MALFORMED),
+    # Negative in any notation, never read as positive.
+    ("-5", "USD", "en", POSITIVE),
+    ("−5,00", "EUR", "de", POSITIVE),
+    ("\u22125.00", "USD", "en", POSITIVE),
+    ("–5", "USD", "en", POSITIVE),
+    ("$-5", "USD", "en", POSITIVE),
+    ("-$5", "USD", "en", POSITIVE),
+    ("5-", "USD", "en", POSITIVE),
+    ("-5,00 €", "EUR", "de", POSITIVE),
+    ("5,00 €-", "EUR", "de", POSITIVE),
+    ("(5.00)", "USD", "en", POSITIVE),
+    ("($5.00)", "USD", "en", POSITIVE),
+    ("(5,00 €)", "EUR", "de", POSITIVE),
+    ("(5.00", "USD", "en", MALFORMED),
+    ("1-2", "USD", "en", MALFORMED),
+    ("+5", "USD", "en", MALFORMED),
+    # Mixed, repeated or trailing marks.
+    ("1,2.3", "USD", "en", MALFORMED),
+    ("1.2,3", "EUR", "de", MALFORMED),
+    ("1,250.5.0", "USD", "en", MALFORMED),
+    ("1.250,50,1", "EUR", "de", MALFORMED),
+    ("12..5", "USD", "en", MALFORMED),
+    ("1,,250", "USD", "en", MALFORMED),
+    ("5.", "USD", "en", MALFORMED),
+    ("5,", "EUR", "de", MALFORMED),
+    ("1.250.", "EUR", "de", MALFORMED),
+    ("1.2.3", "USD", "en", MALFORMED),
+    ("1,2,3", "EUR", "de", MALFORMED),
+    ("1,250 5", "USD", "en", MALFORMED),
+    # Digits other than 0-9 (full-width, Arabic-Indic) and other currencies' signs.
+    ("１２", "USD", "en", MALFORMED),
+    ("１２,５０", "EUR", "de", MALFORMED),
+    ("٥٠", "USD", "en", MALFORMED),
+    ("€50", "USD", "en", "This amount is in USD: type it without another currency’s sign."),
+    ("50 $", "EUR", "de", "This amount is in EUR: type it without another currency’s sign."),
+    ("KWD 5", "USD", "en", "This amount is in USD: type it without another currency’s sign."),
+    ("abc", "EUR", "en", MALFORMED),
+    # What one reading fits is read exactly, in both languages.
+    ("$49.99", "USD", "en", 4999),
+    ("USD 49.99", "USD", "en", 4999),
+    ("49,99 $", "USD", "de", 4999),
+    ("1.250,50 €", "EUR", "de", 125050),
+    ("1,250.50", "EUR", "de", 125050),
+    ("1.234,56", "EUR", "en", 123456),
+    ("1.250", "EUR", "de", 125000),
+    ("1,250", "USD", "en", 125000),
+    ("49.99", "EUR", "de", 4999),
+    ("12,5", "USD", "en", 1250),
+    (".5", "USD", "en", 50),
+    ("¥5000", "JPY", "en", 5000),
+    ("5.000", "JPY", "de", 5000),
+    ("5,000", "JPY", "en", 5000),
+    ("1.250.000", "JPY", "de", 1250000),
+    ("1.234", "KWD", "en", 1234),
+    ("1,234", "KWD", "de", 1234),
+    ("1.234,567", "KWD", "de", 1234567),
+    ("0", "USD", "en", "Enter an amount above zero."),
+    ("0,00", "EUR", "de", "Enter an amount above zero."),
+    ("$", "USD", "en", "Enter an amount."),
+    ("99999999999999999999", "USD", "en", "That amount is too large."),
+]
+
+
+def test_money_input_table_refuses_every_reading_it_would_have_to_guess(bare_page):
+    # given the panel's formatting module
+    bare_page.goto("/static/panel/panel.css")
+
+    # when every row of the table is parsed in its language with its currency's exponent
+    rows = [[text, cur, EXPONENTS[cur], lang] for text, cur, lang, _ in TABLE]
+    results = bare_page.evaluate(
+        """async (rows) => {
+            const f = await import('/static/panel/format.js');
+            return rows.map(([text, cur, exp, lang]) => f.parseMajor(text, cur, exp, lang));
+        }""",
+        rows,
+    )
+
+    # then each gives exactly the expected minor units or refusal (never a guess)
+    def wanted(lang, expected):
+        if isinstance(expected, int):
+            return {"ok": True, "minor": expected}
+        if expected is MALFORMED:
+            example = "49,99" if lang == "de" else "49.99"
+            return {"ok": False, "error": f"Enter a number, such as 50 or {example}."}
+        return {"ok": False, "error": expected}
+
+    wrong = [
+        (text, cur, lang, got)
+        for (text, cur, lang, expected), got in zip(TABLE, results, strict=True)
+        if got != wanted(lang, expected)
+    ]
+    assert wrong == []
+
+
+def test_ambiguous_amounts_name_both_readings_in_the_agents_notation(bare_page):
+    bare_page.goto("/static/panel/panel.css")
+    results = bare_page.evaluate(
+        """async () => {
+            const f = await import('/static/panel/format.js');
+            return [f.parseMajor('1,250', 'KWD', 3, 'en'), f.parseMajor('1.250', 'KWD', 3, 'de'),
+                    f.parseMajor('1 250.500', 'KWD', 3, 'de')];
+        }"""
+    )
+    assert results[0] == {
+        "ok": False,
+        "error": "“1,250” could mean KWD\u00a01,250.000 or KWD\u00a01.250: "
+        "type the amount without a thousands separator.",
+    }
+    assert results[1] == {
+        "ok": False,
+        "error": "“1.250” could mean 1.250,000\u00a0KWD or 1,250\u00a0KWD: "
+        "type the amount without a thousands separator.",
+    }
+    # space groups and one mark after them: the mark can only be the decimal point
+    assert results[2] == {"ok": True, "minor": 1250500}
