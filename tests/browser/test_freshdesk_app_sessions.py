@@ -37,6 +37,10 @@ FAKE_CLIENT = """
       get: function () { throw new DOMException("blocked", "SecurityError"); }
     });
   }
+  if (window.location.search.indexOf("quota=1") >= 0) {
+    // storage that reads, but is full: every write throws QuotaExceededError
+    Storage.prototype.setItem = function () { throw new DOMException("full", "QuotaExceededError"); };
+  }
   var fake = window.__fake = {
     calls: 0, minted: 0, fail: null, ready: 0, handlers: {}, bodies: [],
     user: { id: 101, contact: { language: "en" } },
@@ -349,6 +353,59 @@ def test_with_storage_blocked_the_frame_keeps_the_session_in_memory(frame):
         frame.close()
         frame.page.clock.run_for(30 * SECOND)
     assert frame.calls == 1
+
+
+def _open_quota_frame(frame: Frame) -> None:
+    from playwright.sync_api import expect
+
+    frame.page.goto(APP_FRAME + "index.html?quota=1")
+    expect(frame.page.locator("body")).to_have_attribute("data-app-activated", "on")
+    frame.ready = 0
+
+
+def test_with_storage_full_the_frame_keeps_the_session_in_memory(frame):
+    # given storage that reads but refuses every write (quota exceeded)
+    _open_quota_frame(frame)
+    assert frame.page.evaluate(
+        "(() => { try { localStorage.setItem('x', '1'); return false; } catch (e) { return true; } })()"
+    )
+
+    # when the agent opens ten tickets
+    for ticket in range(9201, 9211):
+        frame.open_ticket(ticket)
+        frame.close()
+        frame.page.clock.run_for(30 * SECOND)
+
+    # then one proxy call served them all, from the frame's memory
+    assert frame.calls == 1
+    assert frame.stored_keys() == []
+    assert {post["token"] for post in frame.panel_posts} == {"tok-1-agent-101"}
+
+
+def test_with_storage_full_an_expired_stored_session_does_not_hide_the_new_one(frame):
+    # given an expired session stored earlier, then storage that is full
+    key = "billing-desk:freshdesk-session:acme.freshdesk.com:101"
+    old = {
+        "token": "tok-old",
+        "expires": START_MS - MINUTE,
+        "lifetime": 900 * SECOND,
+        "domain": "acme.freshdesk.com",
+        "agent_id": 101,
+    }
+    frame.page.evaluate(
+        "([key, value]) => localStorage.setItem(key, JSON.stringify(value))", [key, old]
+    )
+    _open_quota_frame(frame)
+
+    # when the agent opens five tickets
+    for ticket in range(9301, 9306):
+        frame.open_ticket(ticket)
+        frame.close()
+
+    # then the first renewed it once, the rest used the renewed one, and the stale one is gone
+    assert frame.calls == 1
+    assert {post["token"] for post in frame.panel_posts} == {"tok-1-agent-101"}
+    assert frame.stored_keys() == []
 
 
 def test_a_short_server_lifetime_does_not_make_the_frame_call_in_a_loop(frame):

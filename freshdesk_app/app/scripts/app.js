@@ -109,30 +109,40 @@
     return STORAGE_PREFIX + ctx.domain + ":" + ctx.agent_id;
   }
 
-  function readStored(ctx) {
-    var store = storage();
-    var raw = null;
-    try {
-      raw = store ? store.getItem(storageKey(ctx)) : memory[storageKey(ctx)] || null;
-    } catch (ignored) {
-      raw = memory[storageKey(ctx)] || null;
-    }
-    if (!raw) {
-      return null;
-    }
+  // A stored record, only when it is this agent's on this account: never another agent's
+  // or another account's session, whatever the key says.
+  function parseStored(ctx, raw) {
     var session = null;
     try {
-      session = JSON.parse(raw);
+      session = raw ? JSON.parse(raw) : null;
     } catch (ignored) {
       return null;
     }
-    // Never another agent's or another account's session, whatever the key says.
     if (!session || typeof session.token !== "string" || typeof session.expires !== "number" ||
         typeof session.lifetime !== "number" ||
         session.domain !== ctx.domain || String(session.agent_id) !== String(ctx.agent_id)) {
       return null;
     }
     return session;
+  }
+
+  // The frame's storage (shared by the agent's app frames) and this frame's memory copy:
+  // the later-expiring of the two. Storage that reads but refused the write (quota) holds
+  // nothing or an older session, and the memory copy must still serve every ticket.
+  function readStored(ctx) {
+    var store = storage();
+    var raw = null;
+    try {
+      raw = store ? store.getItem(storageKey(ctx)) : null;
+    } catch (ignored) {
+      raw = null;
+    }
+    var stored = parseStored(ctx, raw);
+    var kept = parseStored(ctx, memory[storageKey(ctx)] || null);
+    if (!stored || (kept && kept.expires > stored.expires)) {
+      return kept;
+    }
+    return stored;
   }
 
   function writeStored(ctx, session) {
@@ -143,7 +153,13 @@
         store.setItem(storageKey(ctx), JSON.stringify(session));
       }
     } catch (ignored) {
-      // Storage full or blocked: the session still serves this frame from memory.
+      // Storage full or blocked: the session still serves this frame from memory; an older
+      // stored one is dropped so that no frame takes it for the current one.
+      try {
+        store.removeItem(storageKey(ctx));
+      } catch (alsoIgnored) {
+        // blocked storage: nothing stored to drop
+      }
     }
   }
 
