@@ -43,6 +43,25 @@ def _day(value: datetime | None) -> str | None:
     return value.date().isoformat() if value else None
 
 
+def failure_reason_text(failure: PaymentFailure) -> str:
+    """The failure's reason in the active language.
+
+    The row stores English words (``PaymentFailure.reason``), which for a decline known
+    only by its code are a filled template ("Payment failed (expired token)") that no
+    catalog entry matches. So the words are derived again from the decline or failure
+    code the row keeps, in the active language ("Zahlung fehlgeschlagen (expired token)");
+    a row without a code has its stored English words translated, or shown as stored
+    (Stripe's own message) when the catalog has none.
+    """
+    if failure.decline_code or failure.failure_code:
+        return decline(
+            decline_code=failure.decline_code,
+            failure_code=failure.failure_code,
+            message=failure.failure_message,
+        ).agent_text
+    return gettext(failure.reason) if failure.reason else ""
+
+
 def failure_row(failure: PaymentFailure) -> Obj:
     """One failure as the API and the panel show it."""
     seconds = int(failure.time_to_recover.total_seconds()) if failure.time_to_recover else None
@@ -57,7 +76,7 @@ def failure_row(failure: PaymentFailure) -> Obj:
         "decline_code": failure.decline_code,
         "failure_code": failure.failure_code,
         "failure_message": failure.failure_message,
-        "reason": gettext(failure.reason) if failure.reason else "",  # stored in English
+        "reason": failure_reason_text(failure),
         "reason_category": failure.reason_category,
         "attempt_count": failure.attempt_count,
         "next_retry_at": _iso(failure.next_retry_at),
@@ -232,7 +251,7 @@ def failure_alerts_extend(
             if match is not None:
                 data["failure_id"] = match.pk
                 data["failed_at"] = _iso(match.failed_at)
-                data["reason"] = gettext(match.reason) if match.reason else ""
+                data["reason"] = failure_reason_text(match)
                 data["reason_category"] = match.reason_category
                 data["consecutive_failures"] = max(
                     int(data.get("consecutive_failures") or 0),
@@ -285,7 +304,7 @@ def failure_alerts_extend(
             message = gettext("%(message)s (latest %(amount)s, %(reason)s)") % {
                 "message": message,
                 "amount": format_money(latest.amount, latest.currency),
-                "reason": gettext(latest.reason) if latest.reason else "",
+                "reason": failure_reason_text(latest),
             }
         message = (
             gettext("%(message)s; %(outreach)s.") % {"message": message, "outreach": outreach}
@@ -319,5 +338,6 @@ __all__ = [
     "SUSPENSION_THRESHOLD",
     "customer_failures",
     "failure_alerts_extend",
+    "failure_reason_text",
     "failure_row",
 ]

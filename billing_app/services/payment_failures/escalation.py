@@ -15,13 +15,16 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.db.models import F
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext, ngettext
 
 from helpdesk_connectors.base import FEATURE_CREATE_TICKET, HelpdeskApiError, NotRegistered
 from helpdesk_connectors.models import Installation
 from helpdesk_connectors.registry import connector_for
 
+from ...action_words import date_words
 from ...models import (
     BillingAction,
     HelpdeskTicket,
@@ -31,6 +34,7 @@ from ...models import (
     Workspace,
 )
 from ...money import format_money
+from ...selectors.failures import failure_reason_text
 from ..notes import NOTE_MARKER_PREFIX, helpdesk_note_deliver
 from ..outbox import outbox_enqueue, outbox_handler_register
 from .lookups import open_at, streak_scope
@@ -126,8 +130,19 @@ def _streak(failure: PaymentFailure) -> list[PaymentFailure]:
     )
 
 
+def escalation_language() -> str:
+    """The language of the warning note and the CSM outreach: the deployment's default.
+
+    They are written for whoever picks up the ticket, not for the agent whose request
+    happened to record the third failure (an eager outbox delivers in that request),
+    and a retry by a worker must write the same text. So every builder renders under
+    ``translation.override`` of this language, words, money and dates alike.
+    """
+    return settings.LANGUAGE_CODE
+
+
 def _day(value: datetime | None) -> str:
-    return f"{value:%B} {value.day}, {value.year}" if value else "—"
+    return date_words(value) if value else "—"
 
 
 def _customer_line(failure: PaymentFailure) -> str:
@@ -135,62 +150,102 @@ def _customer_line(failure: PaymentFailure) -> str:
         workspace_id=failure.workspace_id, stripe_id=failure.customer_id
     ).first()
     if customer is None:
-        return f"Customer: {failure.customer_id}"
+        return gettext("Customer: %(customer)s") % {"customer": failure.customer_id}
     email = f", {customer.email}" if customer.email else ""
-    return f"Customer: {customer.name or failure.customer_id} ({failure.customer_id}{email})"
+    return gettext("Customer: %(name)s (%(customer)s%(email)s)") % {
+        "name": customer.name or failure.customer_id,
+        "customer": failure.customer_id,
+        "email": email,
+    }
 
 
 def _failure_lines(failure: PaymentFailure) -> list[str]:
     lines = [
         _customer_line(failure),
-        f"Consecutive payment failures: {failure.consecutive_count}",
+        gettext("Consecutive payment failures: %(count)d") % {"count": failure.consecutive_count},
     ]
     if failure.subscription_id:
-        lines.append(f"Subscription: {failure.subscription_id}")
+        lines.append(gettext("Subscription: %(id)s") % {"id": failure.subscription_id})
     if failure.invoice_id:
-        lines.append(f"Invoice: {failure.invoice_id}")
+        lines.append(gettext("Invoice: %(id)s") % {"id": failure.invoice_id})
     lines.append(
-        f"Latest: {format_money(failure.amount, failure.currency)} on {_day(failure.failed_at)} — "
-        f"{failure.reason} (attempt {failure.attempt_count})"
+        gettext("Latest: %(amount)s on %(day)s — %(reason)s (attempt %(attempt)d)")
+        % {
+            "amount": format_money(failure.amount, failure.currency),
+            "day": _day(failure.failed_at),
+            "reason": failure_reason_text(failure),
+            "attempt": failure.attempt_count,
+        }
     )
     if failure.next_retry_at:
-        lines.append(f"Next automatic retry: {_day(failure.next_retry_at)}")
+        lines.append(
+            gettext("Next automatic retry: %(day)s") % {"day": _day(failure.next_retry_at)}
+        )
     for item in _streak(failure):
         lines.append(
-            f"  · {_day(item.failed_at)}: {format_money(item.amount, item.currency)}, {item.reason}"
+            "  · "
+            + gettext("%(day)s: %(amount)s, %(reason)s")
+            % {
+                "day": _day(item.failed_at),
+                "amount": format_money(item.amount, item.currency),
+                "reason": failure_reason_text(item),
+            }
         )
     return lines
 
 
 def suspension_warning_body(*, failure: PaymentFailure) -> str:
-    return "\n".join(
-        [
-            "Billing Desk · Account suspension warning",
-            *_failure_lines(failure),
-            "The account will be suspended unless the payment is recovered. "
-            "Send the customer a payment link or extend the grace period; "
-            "CSM outreach has been requested.",
-        ]
-    )
+    """The warning note's text, in ``escalation_language()``."""
+    with translation.override(escalation_language()):
+        return "\n".join(
+            [
+                gettext("Billing Desk · Account suspension warning"),
+                *_failure_lines(failure),
+                gettext(
+                    "The account will be suspended unless the payment is recovered. "
+                    "Send the customer a payment link or extend the grace period; "
+                    "CSM outreach has been requested."
+                ),
+            ]
+        )
 
 
 def csm_outreach_subject(*, failure: PaymentFailure) -> str:
+    """The CSM ticket's subject, in ``escalation_language()``."""
     customer = MirrorCustomer.objects.filter(
         workspace_id=failure.workspace_id, stripe_id=failure.customer_id
     ).first()
     name = (customer.name if customer else "") or failure.customer_id
-    return f"CSM outreach: {name} — {failure.consecutive_count} consecutive payment failures"
+    with translation.override(escalation_language()):
+        return ngettext(
+            "CSM outreach: %(name)s — %(count)d consecutive payment failure",
+            "CSM outreach: %(name)s — %(count)d consecutive payment failures",
+            failure.consecutive_count,
+        ) % {"name": name, "count": failure.consecutive_count}
 
 
 def csm_outreach_body(*, failure: PaymentFailure) -> str:
-    return "\n".join(
-        [
-            "Billing Desk · CSM outreach requested",
-            *_failure_lines(failure),
-            "An account suspension warning was issued. Please contact the customer to "
-            "recover the payment before the account is suspended.",
-        ]
-    )
+    """The CSM ticket's body (also the note when no ticket can be opened), in
+    ``escalation_language()``."""
+    with translation.override(escalation_language()):
+        return "\n".join(
+            [
+                gettext("Billing Desk · CSM outreach requested"),
+                *_failure_lines(failure),
+                gettext(
+                    "An account suspension warning was issued. Please contact the customer to "
+                    "recover the payment before the account is suspended."
+                ),
+            ]
+        )
+
+
+def csm_group_line(group: str) -> str:
+    """The line the CSM note adds to the body: which group is asked, in ``escalation_language()``."""
+    with translation.override(escalation_language()):
+        if group:
+            return gettext("CSM group: %(group)s") % {"group": group}
+        return gettext("CSM group: (no CSM group configured)")
 
 
 def _marker(failure: PaymentFailure, step: str) -> str:
@@ -277,8 +332,7 @@ def _csm_outreach(failure_id: int, message: OutboxMessage) -> HelpdeskApiError |
                     message=message,
                     installation=target.installation,
                     ticket_id=target.ticket_id,
-                    body=csm_outreach_body(failure=failure)
-                    + f"\nCSM group: {group or '(no CSM group configured)'}",
+                    body=csm_outreach_body(failure=failure) + "\n" + csm_group_line(group),
                     marker=_marker(failure, "csm"),
                 )
                 status = PaymentFailure.OutreachStatus.NOTE
@@ -324,9 +378,14 @@ def payment_failure_escalate(*, failure_id: int, message: OutboxMessage) -> Paym
     PaymentFailure.objects.filter(pk=failure_id).update(
         escalation_attempts=F("escalation_attempts") + 1
     )
-    errors = [
-        e for e in (_suspension_note(failure_id, message), _csm_outreach(failure_id, message)) if e
-    ]
+    # Whatever is written here — the texts, a helpdesk error kept on the row — is in the
+    # default language, also when an eager outbox runs this inside an agent's request.
+    with translation.override(escalation_language()):
+        errors = [
+            e
+            for e in (_suspension_note(failure_id, message), _csm_outreach(failure_id, message))
+            if e
+        ]
     _context_changed(failure_id)
     retryable = next((e for e in errors if e.retryable), None)
     if retryable is not None:

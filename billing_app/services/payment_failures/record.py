@@ -53,8 +53,10 @@ def failure_reason(
 ) -> FailureReason:
     """A decline in plain words for an agent, in the dashboard's categories (``vocabulary.decline``).
 
-    The English words, whatever the active language: the record stores them and every
-    reader translates them when it shows them."""
+    The English words, whatever the active language: the record stores them, and every
+    reader shows them in its own language (``selectors.failures.failure_reason_text``
+    derives them again from the stored decline or failure code: an unknown code's
+    "Payment failed (expired token)" is a filled template no catalog entry matches)."""
     found = decline(decline_code=decline_code, failure_code=failure_code, message=message)
     return FailureReason(found.category, found.agent_words)
 
