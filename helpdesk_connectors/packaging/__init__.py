@@ -10,6 +10,11 @@
   aside, which only the developer's own browser reaches) and both helpdesks frame
   the panel in an https page. For local trials use the demo connector, or an https
   tunnel to the dev server.
+* :func:`shipped_file` / :func:`read_source_file` — what a package may take from its
+  source folder: regular files of the package's types (json, html, js, css, svg, png)
+  with plain names; never a hidden file or folder, an editor's backup or swap file
+  (``app.js~``, ``.app.js.swp``, ``app.js.orig``, ``logo.bak.png``), a link, or anything
+  else a working tree collects.
 * :func:`zip_write` — a deterministic zip archive: entries sorted, fixed timestamps
   and permissions, written next to its final name and moved into place, so the same
   input gives the same bytes and a failed build leaves no half-written file.
@@ -100,6 +105,43 @@ def _is_host(host: str) -> bool:
     if len(host) > 253:
         return False
     return all(_HOST_LABEL.match(label) for label in host.split("."))
+
+
+# The file types a helpdesk app package is made of.
+PACKAGE_FILE_TYPES = frozenset({"json", "html", "js", "css", "svg", "png"})
+# A plain file name: letters, digits, "-" and "_", parts joined by single dots, no
+# leading dot (hidden files, vim swap files), no "~" or "#" (editor backups and locks).
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)+$")
+# Name parts that mark a copy rather than the file itself ("app.orig.js", "logo.bak.png").
+_COPY_MARKS = frozenset(
+    {"orig", "rej", "bak", "backup", "swp", "swo", "tmp", "temp", "old", "copy"}
+)
+
+
+def shipped_file(relative: str, types: frozenset[str] = PACKAGE_FILE_TYPES) -> bool:
+    """Whether ``relative`` (a posix path inside the source folder) names a package file.
+
+    Folders and names must be plain (no hidden folder such as ``.git`` or ``.fdk``), the
+    last suffix one of ``types``, and no part of the name may mark a copy or backup.
+    """
+    parts = relative.split("/")
+    if any(not part or part.startswith(".") for part in parts):
+        return False
+    name = parts[-1]
+    if not _PLAIN_NAME.match(name):
+        return False
+    pieces = name.lower().split(".")
+    return pieces[-1] in types and not _COPY_MARKS.intersection(pieces[1:])
+
+
+def read_source_file(root: Path, relative: str) -> bytes:
+    """The bytes of ``root/relative``, which must be a regular file (not a link) inside ``root``."""
+    path = root / relative
+    if path.is_symlink() or not path.resolve().is_relative_to(root.resolve()):
+        raise PackageError(f"{relative} in {root} is a link: a package ships regular files only.")
+    if not path.is_file():
+        raise PackageError(f"The app source {root} has no {relative}.")
+    return path.read_bytes()
 
 
 def zip_write(path: Path, files: Mapping[str, bytes]) -> Path:

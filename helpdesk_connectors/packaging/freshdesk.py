@@ -11,9 +11,12 @@ Billing Desk URL written in the two places that name it:
 * ``app/scripts/app.js`` › ``BILLING_DESK_URL`` — where the frame loads the panel from
   and the only origin whose messages it accepts.
 
-So the admin installing the app types one setting, the shared secret. The archive is
-deterministic: the same inputs give byte-identical zips (sorted entries, fixed times
-and permissions).
+So the admin installing the app types one setting, the shared secret. The archive holds
+exactly the files listed in ``FILES`` — whatever else the working tree has (an FDK test
+iparams file, ``.fdk/``, an editor's ``app.js.orig`` or ``requests.json~``) stays out — and
+is deterministic: the same inputs give byte-identical zips (sorted entries, fixed times
+and permissions). It is written beside its final name and moved into place, so a failed
+build leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -21,25 +24,35 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-import zipfile
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from . import PackageError as _PackagingError
+from . import read_source_file, shipped_file, zip_write
 
 SOURCE = Path(__file__).resolve().parents[2] / "freshdesk_app"
 # The host the source package names until a deployment's is written in (RFC 2606: never resolves).
 TEMPLATE_HOST = "billing-desk.invalid"
 TEMPLATE_URL = f"https://{TEMPLATE_HOST}"
 SESSION_PATH = "/freshdesk/session/"
-# What ``fdk pack`` puts in the archive: the manifest and the app and config folders.
+# What ``fdk pack`` puts in the archive: the manifest and the app and config folders. The
+# package's files, each of them: nothing else in the source folder is shipped.
 PACKAGED = ("manifest.json", "app", "config")
-ZIP_TIME = (1980, 1, 1, 0, 0, 0)
-FILE_MODE = 0o644 << 16
+FILES = (
+    "manifest.json",
+    "app/index.html",
+    "app/scripts/app.js",
+    "app/styles/style.css",
+    "app/styles/images/icon.svg",
+    "config/iparams.json",
+    "config/requests.json",
+)
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+-]{0,63}$")
 _PATH_PREFIX = re.compile(r"^(/[A-Za-z0-9._~-]+)*$")
 
 
-class PackageError(ValueError):
+class PackageError(_PackagingError):
     """The public URL, version or source package cannot make an installable archive."""
 
 
@@ -103,45 +116,37 @@ def _app_js(source: bytes, *, url: str) -> bytes:
     return text.replace(declaration, f"var BILLING_DESK_URL = {json.dumps(url)};").encode()
 
 
-def _files(source: Path) -> list[tuple[str, Path]]:
-    found: list[tuple[str, Path]] = []
-    for top in PACKAGED:
-        path = source / top
-        if path.is_file():
-            found.append((top, path))
-            continue
-        if not path.is_dir():
-            raise PackageError(f"The Freshdesk app source has no {top}.")
-        for item in path.rglob("*"):
-            relative = item.relative_to(source)
-            if item.is_file() and not any(part.startswith(".") for part in relative.parts):
-                found.append((relative.as_posix(), item))
-    return sorted(found)
+def _source_files(source: Path) -> dict[str, bytes]:
+    """``FILES`` as the source folder has them (regular files only, every one present)."""
+    files: dict[str, bytes] = {}
+    for name in FILES:
+        if not shipped_file(name) or name.split("/")[0] not in PACKAGED:
+            raise PackageError(f"{name} is not a Freshdesk package file.")
+        try:
+            files[name] = read_source_file(source, name)
+        except _PackagingError as exc:
+            raise PackageError(str(exc)) from None
+    return files
 
 
-def build_freshdesk_package(*, public_url: str, output_dir: Path, version: str) -> Path:
-    """Write ``billing-desk-freshdesk-<version>.zip`` for ``public_url`` into ``output_dir``."""
+def build_freshdesk_package(
+    *, public_url: str, output_dir: Path, version: str, source_dir: Path = SOURCE
+) -> Path:
+    """Write ``billing-desk-freshdesk-<version>.zip`` for ``public_url`` into ``output_dir``.
+
+    Every input is checked and every entry built before anything is written:
+    :class:`PackageError` names the problem and leaves ``output_dir`` as it was.
+    """
     if not _VERSION.match(str(version)):
         raise PackageError(f"{version!r} is not a package version (letters, digits, . + -).")
     host, prefix = deployment_url(public_url)
     url = f"https://{host}{prefix}"
-    output = Path(output_dir)
-    output.mkdir(parents=True, exist_ok=True)
-    target = output / archive_name(version)
-    partial = target.with_name(target.name + ".partial")
-    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name, path in _files(SOURCE):
-            data = path.read_bytes()
-            if name == "config/requests.json":
-                data = _requests_json(data, host=host, prefix=prefix)
-            elif name == "app/scripts/app.js":
-                data = _app_js(data, url=url)
-            if TEMPLATE_HOST.encode() in data:
-                raise PackageError(f"{name} still names {TEMPLATE_HOST} after the build.")
-            info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = FILE_MODE
-            info.create_system = 3
-            archive.writestr(info, data)
-    partial.replace(target)
-    return target
+    files = _source_files(Path(source_dir))
+    files["config/requests.json"] = _requests_json(
+        files["config/requests.json"], host=host, prefix=prefix
+    )
+    files["app/scripts/app.js"] = _app_js(files["app/scripts/app.js"], url=url)
+    for name, data in files.items():
+        if TEMPLATE_HOST.encode() in data:
+            raise PackageError(f"{name} still names {TEMPLATE_HOST} after the build.")
+    return zip_write(Path(output_dir) / archive_name(version), files)

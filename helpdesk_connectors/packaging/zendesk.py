@@ -1,7 +1,7 @@
 """The Zendesk (ZAF v2) app archive for one deployment (issue 16).
 
 Source: ``zendesk_app_manifest/`` (``manifest.json``, ``translations/*.json``,
-``assets/*``). The archive has the layout ``zcli apps:package`` gives — those files
+``assets/*.png|svg``; nothing else in the folder is shipped). The archive has the layout ``zcli apps:package`` gives — those files
 at the zip root — with the manifest written for the deployment:
 
 * ``location.support.ticket_sidebar.url`` — ``<public URL>/zendesk/sidebar/``, the
@@ -26,12 +26,14 @@ from typing import Any
 
 from django.urls import reverse
 
-from . import PackageError, public_url_check, zip_write
+from . import PackageError, public_url_check, read_source_file, shipped_file, zip_write
 
 SOURCE_DIR = Path(__file__).resolve().parents[2] / "zendesk_app_manifest"
 ARCHIVE_NAME = "billing-desk-zendesk-{version}.zip"
-# Zendesk's packager takes the app folder; these are the parts of ours that are the app.
-SHIPPED_FOLDERS = ("translations", "assets")
+# Zendesk's packager takes the app folder; these are the parts of ours that are the app,
+# each with the file types it holds. Hidden files and folders, editor backups and swap
+# files (``de.json~``, ``.de.json.swp``, ``logo.orig.png``) and other types stay out.
+SHIPPED_FOLDERS = {"translations": frozenset({"json"}), "assets": frozenset({"png", "svg"})}
 # ZAF's rule for translation file names: translations/<locale>.json, locale "de" or "pt-br".
 TRANSLATION_LOCALE = re.compile(r"^[a-z]{2}(-\w{2,3})?$")
 VERSION = re.compile(r"^\d+\.\d+(\.\d+)?([-+][0-9A-Za-z.-]+)?$")
@@ -92,13 +94,13 @@ def zendesk_package_files(
         manifest["author"] = _author(author)
 
     files = {"manifest.json": _json_bytes(manifest)}
-    for folder in SHIPPED_FOLDERS:
+    for folder, types in SHIPPED_FOLDERS.items():
         root = source_dir / folder
         for path in sorted(root.rglob("*")):
-            relative = path.relative_to(source_dir)
-            if not path.is_file() or any(part.startswith(".") for part in relative.parts):
-                continue
-            files[relative.as_posix()] = path.read_bytes()
+            relative = path.relative_to(source_dir).as_posix()
+            if path.is_dir() or not shipped_file(relative, types):
+                continue  # hidden files and folders, backups, other file types: not the app
+            files[relative] = read_source_file(source_dir, relative)
     _check_translations(files, manifest)
     return files
 

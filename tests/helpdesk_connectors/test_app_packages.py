@@ -273,3 +273,69 @@ def test_zaf_source_version_is_the_project_version():
 
 
 # The Freshdesk package (source and built archive): test_freshdesk_package.py.
+
+
+# --- only the package's files; nothing left behind -------------------------------------------
+
+
+def test_zaf_stray_files_in_the_source_are_not_in_the_archive(tmp_path):
+    import shutil
+
+    # given a copied app folder with backups, swap files, hidden files and other types
+    source = tmp_path / "zendesk_app_manifest"
+    shutil.copytree(ZAF, source)
+    stray = [
+        "translations/de.json~",
+        "translations/.de.json.swp",
+        "translations/de.json.orig",
+        "translations/de.bak.json",
+        "translations/notes.txt",
+        "assets/.DS_Store",
+        "assets/logo.orig.png",
+        "assets/logo.png.bak",
+        "assets/logo copy.png",
+        "assets/.cache/logo.png",
+        "assets/secrets.env",
+        ".zat",
+        "zcli.apps.config.json",
+    ]
+    for name in stray:
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        (source / name).write_bytes(b"local only")
+
+    # when the archive is built from it
+    built = build_zendesk_package(
+        public_url=DEPLOYMENT_URL,
+        output_dir=tmp_path / "dist",
+        version="2.3.1",
+        private=True,
+        source_dir=source,
+    )
+
+    # then it holds the app's files only, byte for byte what the clean folder gives
+    with zipfile.ZipFile(built) as archive:
+        names = archive.namelist()
+    assert names == [
+        "assets/logo-small.png",
+        "assets/logo.png",
+        "manifest.json",
+        "translations/de.json",
+        "translations/en.json",
+    ]
+    clean = build_zendesk_package(
+        public_url=DEPLOYMENT_URL, output_dir=tmp_path / "clean", version="2.3.1", private=True
+    )
+    assert built.read_bytes() == clean.read_bytes()
+
+
+def test_zaf_a_write_that_fails_half_way_leaves_no_file(tmp_path, monkeypatch):
+    def full(self, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(zipfile.ZipFile, "writestr", full)
+    out = tmp_path / "dist"
+    with pytest.raises(OSError):
+        build_zendesk_package(
+            public_url=DEPLOYMENT_URL, output_dir=out, version="2.3.1", private=True
+        )
+    assert list(out.iterdir()) == []

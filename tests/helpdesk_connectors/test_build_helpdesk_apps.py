@@ -270,3 +270,39 @@ def test_help_names_the_options_and_the_rules():
         "nothing is written",
     ]:
         assert mention in text, mention
+
+
+@pytest.mark.parametrize(
+    ("name", "shipped"),
+    [
+        ("app/scripts/app.js", True),
+        ("app/styles/images/icon.svg", True),
+        ("translations/pt-br.json", True),
+        ("assets/logo-small.png", True),
+        ("app/index.html", True),
+        ("app/styles/style.css", True),
+        ("app/scripts/app.js~", False),
+        ("app/scripts/.app.js.swp", False),
+        ("app/scripts/app.js.swp", False),
+        ("app/scripts/#app.js#", False),
+        ("app/scripts/.#app.js", False),
+        ("app/scripts/app.js.orig", False),
+        ("app/scripts/app.js.rej", False),
+        ("app/scripts/app.orig.js", False),
+        ("assets/logo.bak.png", False),
+        ("assets/logo copy.png", False),
+        ("assets/.DS_Store", False),
+        (".git/config.json", False),
+        ("app/.cache/app.js", False),
+        (".env", False),
+        ("config/secrets.env", False),
+        ("README.md", False),
+        ("app/notes.txt", False),
+        ("app/scripts/app", False),
+        ("app//app.js", False),
+    ],
+)
+def test_only_plain_files_of_the_package_types_are_shipped(name, shipped):
+    from helpdesk_connectors.packaging import shipped_file
+
+    assert shipped_file(name) is shipped

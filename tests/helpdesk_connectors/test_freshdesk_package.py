@@ -296,3 +296,110 @@ def test_source_names_only_the_template_host():
     js = (source / "app" / "scripts" / "app.js").read_text()
     assert js.count(f'var BILLING_DESK_URL = "{package.TEMPLATE_URL}";') == 1
     assert (source / "README.md").is_file()
+
+
+# --- only the package's files; nothing left behind -------------------------------------------
+
+STRAY = [
+    "app/scripts/app.js.orig",
+    "app/scripts/app.js~",
+    "app/scripts/.app.js.swp",
+    "app/scripts/#app.js#",
+    "app/scripts/app.bak.js",
+    "app/scripts/debug.js",
+    "app/styles/.DS_Store",
+    "config/requests.json~",
+    "config/requests.json.rej",
+    "config/iparams.test.json",
+    "config/test_data/iparams.json",
+    ".fdk/localstore",
+    ".env",
+    "app/notes.txt",
+    "secrets.json",
+]
+
+
+def _copy_source(tmp_path: Path) -> Path:
+    import shutil
+
+    source = tmp_path / "freshdesk_app"
+    shutil.copytree(package.SOURCE, source)
+    return source
+
+
+def test_stray_files_in_the_source_are_not_in_the_archive(tmp_path):
+    # given a working tree with backups, swap files, hidden folders and local test data
+    source = _copy_source(tmp_path)
+    for name in STRAY:
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        (source / name).write_text('{"api_key": "local-only"}')
+
+    # when the archive is built from it
+    built = package.build_freshdesk_package(
+        public_url=PUBLIC_URL, output_dir=tmp_path / "dist", version="1.4.0", source_dir=source
+    )
+
+    # then it holds exactly the package's files, byte for byte what the clean source gives
+    with zipfile.ZipFile(built) as zf:
+        assert sorted(zf.namelist()) == sorted(package.FILES)
+    clean = package.build_freshdesk_package(
+        public_url=PUBLIC_URL, output_dir=tmp_path / "clean", version="1.4.0"
+    )
+    assert built.read_bytes() == clean.read_bytes()
+
+
+def test_a_missing_package_file_is_refused_and_nothing_is_written(tmp_path):
+    source = _copy_source(tmp_path)
+    (source / "app" / "styles" / "style.css").unlink()
+    out = tmp_path / "dist"
+    with pytest.raises(package.PackageError, match="app/styles/style.css"):
+        package.build_freshdesk_package(
+            public_url=PUBLIC_URL, output_dir=out, version="1.4.0", source_dir=source
+        )
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_a_linked_package_file_is_refused(tmp_path):
+    source = _copy_source(tmp_path)
+    outside = tmp_path / "elsewhere.json"
+    outside.write_text('{"api_key": "local-only"}')
+    (source / "config" / "iparams.json").unlink()
+    (source / "config" / "iparams.json").symlink_to(outside)
+    with pytest.raises(package.PackageError, match="link"):
+        package.build_freshdesk_package(
+            public_url=PUBLIC_URL, output_dir=tmp_path / "dist", version="1.4.0", source_dir=source
+        )
+
+
+def test_a_source_the_build_cannot_use_leaves_no_file(tmp_path):
+    # given a request template that no longer names the template host
+    source = _copy_source(tmp_path)
+    requests = source / "config" / "requests.json"
+    requests.write_text(requests.read_text().replace(package.TEMPLATE_HOST, "example.com"))
+    out = tmp_path / "dist"
+    out.mkdir()
+
+    with pytest.raises(package.PackageError, match="template host"):
+        package.build_freshdesk_package(
+            public_url=PUBLIC_URL, output_dir=out, version="1.4.0", source_dir=source
+        )
+
+    # then nothing, not even a partial or temporary file, is in the output folder
+    assert list(out.iterdir()) == []
+
+
+def test_a_write_that_fails_half_way_leaves_no_file(tmp_path, monkeypatch):
+    # given a disk that fails after the archive was opened
+    def full(self, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(zipfile.ZipFile, "writestr", full)
+    out = tmp_path / "dist"
+    out.mkdir()
+    (out / "billing-desk-freshdesk-1.3.0.zip").write_bytes(b"an older build")
+
+    with pytest.raises(OSError):
+        package.build_freshdesk_package(public_url=PUBLIC_URL, output_dir=out, version="1.4.0")
+
+    # then only what was there before is there
+    assert [p.name for p in out.iterdir()] == ["billing-desk-freshdesk-1.3.0.zip"]
