@@ -7,6 +7,7 @@ from django.core.checks import Error, Tags, register
 from django.utils.module_loading import import_string
 
 from .base import HelpdeskConnector
+from .framing import freshworks_frame_origins_valid  # noqa: F401  (registers helpdesk_connectors.E005)
 
 
 @register(Tags.security)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
 from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
 
 from helpdesk_connectors import framing
 from helpdesk_connectors.checks import connectors_configured, demo_connector_off_in_production
@@ -110,3 +112,86 @@ def test_connector_settings_are_checked(settings):
     }
     ids = sorted(e.id for e in connectors_configured(None))
     assert ids == ["helpdesk_connectors.E002", "helpdesk_connectors.E003"]
+
+
+# --- the frame-origin setting: exact https origins only ---------------------------------------
+
+BAD_FRAME_ORIGINS = [
+    "https://*",
+    "https://*.cloudfront.net",
+    "*",
+    "https://d3h0owdjgzys62.cloudfront.*",
+    "http://d3h0owdjgzys62.cloudfront.net",
+    "d3h0owdjgzys62.cloudfront.net",
+    "//d3h0owdjgzys62.cloudfront.net",
+    "wss://d3h0owdjgzys62.cloudfront.net",
+    "https://d3h0owdjgzys62.cloudfront.net/app-assets",
+    "https://d3h0owdjgzys62.cloudfront.net/?x=1",
+    "https://d3h0owdjgzys62.cloudfront.net#frame",
+    "https://user@d3h0owdjgzys62.cloudfront.net",
+    "https://d3h0owdjgzys62.cloudfront.net:0",
+    "https://d3h0owdjgzys62.cloudfront.net:99999",
+    "https://d3h0owdjgzys62.cloudfront.net:443x",
+    "https://cdn",
+    "https://203.0.113.7",
+    "https://-bad.example.net",
+    "https://a.example.net https://b.example.net",
+    "https://a.example.net;script-src *",
+    "'self'",
+    "https:",
+]
+
+
+@pytest.mark.parametrize("origin", BAD_FRAME_ORIGINS)
+def test_a_frame_origin_that_is_not_exactly_https_host_is_refused(settings, origin):
+    settings.FRESHWORKS_APP_FRAME_ORIGINS = ["https://d3h0owdjgzys62.cloudfront.net", origin]
+
+    # the system check names the setting and the value
+    errors = framing.freshworks_frame_origins_valid(None)
+    assert [e.id for e in errors] == ["helpdesk_connectors.E005"]
+    assert "FRESHWORKS_APP_FRAME_ORIGINS" in errors[0].msg and repr(origin) in errors[0].msg
+    # and the panel never sends it: reading the setting refuses it
+    with pytest.raises(ImproperlyConfigured, match="FRESHWORKS_APP_FRAME_ORIGINS"):
+        framing.freshworks_app_frame_origins()
+
+
+def test_a_wildcard_origin_is_named_as_a_wildcard(settings):
+    settings.FRESHWORKS_APP_FRAME_ORIGINS = ["https://*.cloudfront.net"]
+    (error,) = framing.freshworks_frame_origins_valid(None)
+    assert "wildcard" in error.msg
+
+
+@pytest.mark.parametrize(
+    ("configured", "read"),
+    [
+        (["https://d3h0owdjgzys62.cloudfront.net"], ["https://d3h0owdjgzys62.cloudfront.net"]),
+        (["https://Apps.Example-CDN.net/"], ["https://apps.example-cdn.net"]),
+        (["https://apps.example-cdn.net:8443"], ["https://apps.example-cdn.net:8443"]),
+        (["", "https://a.example.net"], ["https://a.example.net"]),
+        ([], []),
+    ],
+)
+def test_exact_https_origins_pass(settings, configured, read):
+    settings.FRESHWORKS_APP_FRAME_ORIGINS = configured
+    assert framing.freshworks_frame_origins_valid(None) == []
+    assert framing.freshworks_app_frame_origins() == read
+
+
+def test_a_single_string_setting_is_refused(settings):
+    settings.FRESHWORKS_APP_FRAME_ORIGINS = "https://d3h0owdjgzys62.cloudfront.net"
+    assert [e.id for e in framing.freshworks_frame_origins_valid(None)] == [
+        "helpdesk_connectors.E005"
+    ]
+
+
+def test_the_frame_origin_check_is_registered(settings):
+    settings.FRESHWORKS_APP_FRAME_ORIGINS = ["https://*.cloudfront.net"]
+    ids = [e.id for e in checks.run_checks(tags=[checks.Tags.security])]
+    assert "helpdesk_connectors.E005" in ids
+
+
+def test_a_freshdesk_error_page_is_never_framed_by_a_wildcard_setting(settings, client):
+    settings.FRESHWORKS_APP_FRAME_ORIGINS = ["https://*.cloudfront.net"]
+    client.raise_request_exception = False
+    response = client.post("/freshdesk/panel/", {"token": "forged"})
+    assert "cloudfront" not in response.get("Content-Security-Policy", "")
