@@ -27,6 +27,9 @@ def message_later(message: Any, /, **params: Any) -> str:
 class BillingDeskError(Exception):
     code = "error"
     status = 400
+    # The message as ``billing_app.words.Words`` when it has them (``words.error_words``):
+    # what an action's stored error is read from, in each reader's language.
+    words: Any = None
 
     def __init__(
         self,

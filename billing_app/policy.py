@@ -5,6 +5,8 @@ customer's recent refund history and the workspace's rules — and returns
 ``Allow``, ``NeedsApproval(approver_roles, reason)`` or ``Deny(reason)``. No
 database access happens here, so every cell of the matrix is tested directly.
 Reasons are in words, in the active language (the agent's); codes stay English.
+Each decision also carries its reason as ``words.Words`` (msgids and parameters), which
+is what is stored: whoever reads it later reads it in their own language.
 """
 
 from __future__ import annotations
@@ -14,35 +16,35 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext, pgettext_lazy
-from django_stubs_ext import StrOrPromise
 
+from . import words as W
 from .catalog import POLICY_MEASURE, Measure, PolicyAction, Role
-from .money import Money, convert, format_money
+from .money import Money, convert
+from .words import Words
 
 ALLOW, REQUEST, DENY = "allow", "request", "deny"
 
 # A matrix row as the verb of "the L2 Agent role may (not) …" (English: the row's value in words).
-POLICY_VERBS: Mapping[PolicyAction, StrOrPromise] = {
-    PolicyAction.VIEW_BILLING: pgettext_lazy("policy action", "view billing"),
-    PolicyAction.GENERATE_PAYMENT_LINK: pgettext_lazy("policy action", "generate payment link"),
-    PolicyAction.RESEND_INVOICE: pgettext_lazy("policy action", "resend invoice"),
-    PolicyAction.APPLY_CREDIT: pgettext_lazy("policy action", "apply credit"),
-    PolicyAction.ISSUE_REFUND: pgettext_lazy("policy action", "issue refund"),
-    PolicyAction.EXTEND_TRIAL: pgettext_lazy("policy action", "extend trial"),
-    PolicyAction.PAUSE_SUBSCRIPTION: pgettext_lazy("policy action", "pause subscription"),
-    PolicyAction.CHANGE_PLAN: pgettext_lazy("policy action", "change plan"),
-    PolicyAction.CANCEL_SUBSCRIPTION: pgettext_lazy("policy action", "cancel subscription"),
-    PolicyAction.FORCE_CANCEL: pgettext_lazy("policy action", "force cancel"),
-    PolicyAction.UPDATE_PAYMENT_METHOD: pgettext_lazy("policy action", "update payment method"),
-    PolicyAction.ADJUST_SEATS: pgettext_lazy("policy action", "adjust seats"),
-    PolicyAction.APPLY_DISCOUNT: pgettext_lazy("policy action", "apply discount"),
-    PolicyAction.EXTEND_GRACE_PERIOD: pgettext_lazy("policy action", "extend grace period"),
+POLICY_VERBS: Mapping[PolicyAction, Words] = {
+    PolicyAction.VIEW_BILLING: W.pgettext("policy action", "view billing"),
+    PolicyAction.GENERATE_PAYMENT_LINK: W.pgettext("policy action", "generate payment link"),
+    PolicyAction.RESEND_INVOICE: W.pgettext("policy action", "resend invoice"),
+    PolicyAction.APPLY_CREDIT: W.pgettext("policy action", "apply credit"),
+    PolicyAction.ISSUE_REFUND: W.pgettext("policy action", "issue refund"),
+    PolicyAction.EXTEND_TRIAL: W.pgettext("policy action", "extend trial"),
+    PolicyAction.PAUSE_SUBSCRIPTION: W.pgettext("policy action", "pause subscription"),
+    PolicyAction.CHANGE_PLAN: W.pgettext("policy action", "change plan"),
+    PolicyAction.CANCEL_SUBSCRIPTION: W.pgettext("policy action", "cancel subscription"),
+    PolicyAction.FORCE_CANCEL: W.pgettext("policy action", "force cancel"),
+    PolicyAction.UPDATE_PAYMENT_METHOD: W.pgettext("policy action", "update payment method"),
+    PolicyAction.ADJUST_SEATS: W.pgettext("policy action", "adjust seats"),
+    PolicyAction.APPLY_DISCOUNT: W.pgettext("policy action", "apply discount"),
+    PolicyAction.EXTEND_GRACE_PERIOD: W.pgettext("policy action", "extend grace period"),
 }
 
 
-def _days(count: int | Decimal) -> str:
-    return ngettext("%(count)s day", "%(count)s days", int(count)) % {"count": count}
+def _days(count: int | Decimal) -> Words:
+    return W.ngettext("%(count)s day", "%(count)s days", count, count=count)
 
 
 # What produced a decision, as a machine code (the dry run and the audit trail name it;
@@ -64,6 +66,7 @@ NEGATIVE_SIZE = "negative_size"
 class Allow:
     reason: str = "within the role's limits"
     code: str = ALLOWED
+    words: Words | None = field(default=None, compare=False)  # ``reason`` as stored words
 
 
 @dataclass(frozen=True)
@@ -71,12 +74,26 @@ class NeedsApproval:
     approver_roles: tuple[Role, ...]
     reason: str
     code: str = APPROVAL_REQUIRED
+    words: Words | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
 class Deny:
     reason: str
     code: str = ROLE_MAY_NOT
+    words: Words | None = field(default=None, compare=False)
+
+
+def _allow(words: Words, code: str = ALLOWED) -> Allow:
+    return Allow(str(words), code, words)
+
+
+def _approval(approvers: tuple[Role, ...], words: Words, code: str) -> NeedsApproval:
+    return NeedsApproval(approvers, str(words), code, words)
+
+
+def _deny(words: Words, code: str = ROLE_MAY_NOT) -> Deny:
+    return Deny(str(words), code, words)
 
 
 Decision = Allow | NeedsApproval | Deny
@@ -127,8 +144,15 @@ class History:
 @dataclass(frozen=True)
 class Measured:
     value: int | Decimal | None  # None: could not be measured (no exchange rate)
-    display: str
+    words: Words
     missing_rate: str = ""
+
+    @property
+    def display(self) -> str:
+        return str(self.words)
+
+
+_NOTHING = W.literal("")
 
 
 def measure(request: ActionRequest, rules: PolicyRules) -> Measured:
@@ -141,28 +165,29 @@ def measure(request: ActionRequest, rules: PolicyRules) -> Measured:
     kind = POLICY_MEASURE.get(request.action, Measure.NONE)
     if kind == Measure.AMOUNT:
         if request.amount is None:
-            return Measured(None, _("no amount"))
+            return Measured(None, W.gettext("no amount"))
         amount = request.amount
         if amount.currency == rules.base_currency:
-            return Measured(amount.amount, str(amount))
+            return Measured(amount.amount, W.value(amount))
         rate = rules.rates.get(amount.currency)
         if rate is None or rate <= 0:
-            return Measured(None, str(amount), missing_rate=amount.currency)
+            return Measured(None, W.value(amount), missing_rate=amount.currency)
         base = convert(amount.amount, amount.currency, rules.base_currency, rate)
         return Measured(
             base,
-            _("%(amount)s (≈ %(base)s)")
-            % {"amount": amount, "base": format_money(base, rules.base_currency)},
+            W.gettext(
+                "%(amount)s (≈ %(base)s)", amount=amount, base=Money(base, rules.base_currency)
+            ),
         )
     if kind == Measure.PERCENT:
         if request.percent is None:
-            return Measured(None, _("no percentage"))
-        return Measured(request.percent, _("%(percent)s%%") % {"percent": request.percent})
+            return Measured(None, W.gettext("no percentage"))
+        return Measured(request.percent, W.gettext("%(percent)s%%", percent=request.percent))
     if kind == Measure.DAYS:
         if request.days is None:
-            return Measured(None, _("no number of days"))
+            return Measured(None, W.gettext("no number of days"))
         return Measured(request.days, _days(request.days))
-    return Measured(None, "")
+    return Measured(None, _NOTHING)
 
 
 def _passes(value: int | Decimal, threshold: int, inclusive: bool) -> bool:
@@ -190,18 +215,23 @@ def _within(value: int | Decimal, cell: PolicyCell) -> bool:
     return value <= cell.limit if cell.limit_inclusive else value < cell.limit
 
 
-def _limit_text(cell: PolicyCell, action: PolicyAction, currency: str) -> str:
+def _limit_text(cell: PolicyCell, action: PolicyAction, currency: str) -> Words:
     kind = POLICY_MEASURE.get(action, Measure.NONE)
     if cell.limit is None:
-        return _("no limit")
-    shown = {
-        Measure.AMOUNT: lambda v: format_money(v, currency),
-        Measure.PERCENT: lambda v: _("%(percent)s%%") % {"percent": v},
-        Measure.DAYS: _days,
-    }.get(kind, str)(cell.limit)
+        return W.gettext("no limit")
+    limit = cell.limit
+    shown: Money | Words | str
+    if kind == Measure.AMOUNT:
+        shown = Money(limit, currency)
+    elif kind == Measure.PERCENT:
+        shown = W.gettext("%(percent)s%%", percent=limit)
+    elif kind == Measure.DAYS:
+        shown = _days(limit)
+    else:
+        shown = str(limit)
     if cell.limit_inclusive:
-        return _("up to %(limit)s") % {"limit": shown}
-    return _("below %(limit)s") % {"limit": shown}
+        return W.gettext("up to %(limit)s", limit=shown)
+    return W.gettext("below %(limit)s", limit=shown)
 
 
 def decide(
@@ -226,18 +256,24 @@ def decide(
         and not isinstance(decision, Deny)
     ):
         count = history.refunds_in_pattern_window
-        pattern = ngettext(
+        pattern = W.ngettext(
             "refund pattern: %(count)s refund in the last %(days)s days — Manager review required",
             "refund pattern: %(count)s refunds in the last %(days)s days — Manager review required",
             count,
-        ) % {"count": count, "days": rules.refund_pattern_days}
+            count=count,
+            days=rules.refund_pattern_days,
+        )
         if isinstance(decision, NeedsApproval):
-            return NeedsApproval(
+            return _approval(
                 decision.approver_roles,
-                _("%(first)s; %(second)s") % {"first": pattern, "second": decision.reason},
+                W.gettext(
+                    "%(first)s; %(second)s",
+                    first=pattern,
+                    second=decision.words or W.literal(decision.reason),
+                ),
                 REFUND_PATTERN,
             )
-        return NeedsApproval((Role.MANAGER,), pattern, REFUND_PATTERN)
+        return _approval((Role.MANAGER,), pattern, REFUND_PATTERN)
     return decision
 
 
@@ -245,74 +281,84 @@ def _decide_by_matrix(
     *, role: Role, request: ActionRequest, rules: PolicyRules, permitted: bool
 ) -> Decision:
     action = request.action
-    label = str(POLICY_VERBS.get(action) or action.value.replace("_", " "))
-    words = {"role": role.label, "action": label}
+    verb = POLICY_VERBS.get(action) or action.value.replace("_", " ")
+    who = {"role": role.label, "action": verb}
     if not permitted:
-        return Deny(
-            _(
+        return _deny(
+            W.gettext(
                 "the %(role)s role may not %(action)s in this workspace (its group lacks the "
-                "permission)"
-            )
-            % words,
+                "permission)",
+                **who,
+            ),
             PERMISSION_MISSING,
         )
     cell = rules.cells.get((action, role))
     if cell is None or cell.effect == DENY:
-        return Deny(_("the %(role)s role may not %(action)s") % words, ROLE_MAY_NOT)
+        return _deny(W.gettext("the %(role)s role may not %(action)s", **who), ROLE_MAY_NOT)
     measured = measure(request, rules)
-    words["size"] = measured.display
+    size = measured.words
     if measured.value is not None and measured.value < 0:
-        return Deny(_("%(size)s is negative") % words, NEGATIVE_SIZE)
+        return _deny(W.gettext("%(size)s is negative", size=size), NEGATIVE_SIZE)
     # An unmeasurable size (no exchange rate, size missing) takes the strictest route.
     approvers = route_for(action, measured.value, rules)
     no_rate = (
-        _("no exchange rate for %(currency)s to %(base)s")
-        % {"currency": measured.missing_rate, "base": rules.base_currency}
+        W.gettext(
+            "no exchange rate for %(currency)s to %(base)s",
+            currency=measured.missing_rate,
+            base=rules.base_currency,
+        )
         if measured.missing_rate
-        else ""
+        else None
     )
     if cell.effect == REQUEST:
-        reason = _("the %(role)s role may %(action)s only with approval") % words
+        reason = W.gettext("the %(role)s role may %(action)s only with approval", **who)
         if no_rate:
-            return NeedsApproval(
+            return _approval(
                 approvers,
-                _("%(reason)s; %(no_rate)s (fail safe)") % {"reason": reason, "no_rate": no_rate},
+                W.gettext("%(reason)s; %(no_rate)s (fail safe)", reason=reason, no_rate=no_rate),
                 NO_EXCHANGE_RATE,
             )
-        return NeedsApproval(approvers, reason, APPROVAL_REQUIRED)
+        return _approval(approvers, reason, APPROVAL_REQUIRED)
     if cell.customer_requested_only and not request.customer_requested:
         if cell.above_limit == DENY:
-            return Deny(
-                _("the %(role)s role may %(action)s only when the customer requested it") % words,
+            return _deny(
+                W.gettext(
+                    "the %(role)s role may %(action)s only when the customer requested it", **who
+                ),
                 NOT_CUSTOMER_REQUESTED,
             )
-        return NeedsApproval(
+        return _approval(
             approvers,
-            _("not requested by the customer — the %(role)s role needs approval") % words,
+            W.gettext(
+                "not requested by the customer — the %(role)s role needs approval", role=role.label
+            ),
             NOT_CUSTOMER_REQUESTED,
         )
     if no_rate:
         # Fail safe even without a limit: an amount we cannot value is never executed directly.
-        return NeedsApproval(
+        return _approval(
             approvers,
-            _("%(no_rate)s — approval required (fail safe)") % {"no_rate": no_rate},
+            W.gettext("%(no_rate)s — approval required (fail safe)", no_rate=no_rate),
             NO_EXCHANGE_RATE,
         )
     if cell.limit is None:
-        return Allow(_("the %(role)s role may %(action)s") % words, ALLOWED)
+        return _allow(W.gettext("the %(role)s role may %(action)s", **who), ALLOWED)
     if measured.value is None:
-        return NeedsApproval(
+        return _approval(
             approvers,
-            _("the request's size is missing (%(size)s) — approval required") % words,
+            W.gettext("the request's size is missing (%(size)s) — approval required", size=size),
             SIZE_MISSING,
         )
-    words["limit"] = _limit_text(cell, action, rules.base_currency)
+    limit = _limit_text(cell, action, rules.base_currency)
+    sized = {"size": size, "role": role.label, "limit": limit}
     if _within(measured.value, cell):
-        return Allow(_("%(size)s is within the %(role)s limit (%(limit)s)") % words, WITHIN_LIMIT)
-    above = _("%(size)s is above the %(role)s limit (%(limit)s)") % words
+        return _allow(
+            W.gettext("%(size)s is within the %(role)s limit (%(limit)s)", **sized), WITHIN_LIMIT
+        )
+    above = W.gettext("%(size)s is above the %(role)s limit (%(limit)s)", **sized)
     if cell.above_limit == DENY:
-        return Deny(above, ABOVE_LIMIT)
-    return NeedsApproval(approvers, above, ABOVE_LIMIT)
+        return _deny(above, ABOVE_LIMIT)
+    return _approval(approvers, above, ABOVE_LIMIT)
 
 
 def can_approve(

@@ -142,7 +142,7 @@ class ActionSerializer(serializers.Serializer):
         approval = _approval(action)
         return {
             "outcome": action.decision,
-            "reason": action.decision_reason,
+            "reason": action.reason_text,
             "approver_roles": list(approval.required_roles) if approval else [],
         }
 
@@ -155,7 +155,7 @@ class ActionSerializer(serializers.Serializer):
             "id": approval.pk,
             "status": approval.status,
             "required_roles": list(approval.required_roles),
-            "reason": approval.reason,
+            "reason": approval.reason_text,
             "expires_at": approval.expires_at.isoformat(),
             "decided_by": user_display_name(approval.decided_by),
             "decided_role": approval.decided_role,
@@ -167,7 +167,7 @@ class ActionSerializer(serializers.Serializer):
     def get_error(self, action: BillingAction) -> dict[str, str] | None:
         if not action.error_code:
             return None
-        return {"code": action.error_code, "message": action.error_message}
+        return {"code": action.error_code, "message": action.error_text}
 
     @extend_schema_field(serializers.DictField())
     def get_actor(self, action: BillingAction) -> dict[str, Any]:

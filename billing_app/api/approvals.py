@@ -55,7 +55,7 @@ class ApprovalSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     status = serializers.CharField()
     required_roles = serializers.ListField(child=serializers.CharField())
-    reason = serializers.CharField()
+    reason = serializers.CharField(source="reason_text")  # in the reader's language
     expires_at = serializers.DateTimeField()
     created_at = serializers.DateTimeField()
     decided_by = serializers.SerializerMethodField()

@@ -11,6 +11,7 @@ from helpdesk_connectors.models import Installation
 
 from ..catalog import ActionKind
 from ..vocabulary import action_label
+from ..words import action_error, action_reason, approval_reason
 from .tenancy import ROLE_CHOICES, Workspace
 
 KIND_CHOICES = [(kind.value, action_label(kind)) for kind in ActionKind]
@@ -71,6 +72,10 @@ class BillingAction(models.Model):
     error_code = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)
     customer_message = models.TextField(blank=True)
+    # ``decision_reason`` and ``error_message`` as words (billing_app.words): readers show
+    # them in their own language; the text columns keep English for audit and exports.
+    # {"decision": [parts], "error": [parts]}; empty on rows written before.
+    words = models.JSONField(default=dict, blank=True)
     approved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -123,6 +128,16 @@ class BillingAction(models.Model):
         return f"{self.kind} for {self.customer_id} ({self.status})"
 
     @property
+    def reason_text(self) -> str:
+        """``decision_reason`` in the active language (from ``words``), else as stored."""
+        return action_reason(self)
+
+    @property
+    def error_text(self) -> str:
+        """``error_message`` in the active language (from ``words``), else as stored."""
+        return action_error(self)
+
+    @property
     def reference(self) -> str:
         """``BD-3F2A91C0``: what a teammate quotes (the start of the id, searchable in admin)."""
         return f"BD-{self.pk.hex[:8].upper()}"
@@ -139,6 +154,8 @@ class ApprovalRequest(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="approvals")
     required_roles = models.JSONField(default=list)
     reason = models.TextField()
+    # ``reason`` as words (billing_app.words), read in the reader's language; empty: old row.
+    reason_words = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -157,3 +174,8 @@ class ApprovalRequest(models.Model):
 
     def __str__(self) -> str:
         return f"Approval for {self.action_id} ({self.status})"
+
+    @property
+    def reason_text(self) -> str:
+        """``reason`` in the active language (from ``reason_words``), else as stored."""
+        return approval_reason(self)

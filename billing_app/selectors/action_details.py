@@ -217,7 +217,7 @@ def action_outcome(action: BillingAction) -> Obj:
     """
     status, approval = action.status, _approval(action)
     S = BillingAction.Status
-    error = action.error_message or _("the billing provider refused it")
+    error = action.error_text or _("the billing provider refused it")
     if approval is not None:
         roles = role_words(approval.required_roles)
         if approval.status == ApprovalRequest.Status.PENDING:
@@ -256,7 +256,7 @@ def action_outcome(action: BillingAction) -> Obj:
         if action.decision_reason:
             return {
                 "state": "not_permitted",
-                "title": _("Not permitted: %(reason)s") % {"reason": action.decision_reason},
+                "title": _("Not permitted: %(reason)s") % {"reason": action.reason_text},
             }
         return {"state": "not_permitted", "title": _("Not permitted")}
     return {"state": "running", "title": _("Running now")}
@@ -271,7 +271,7 @@ def approval_trail(action: BillingAction) -> Obj | None:
         "requested_by": user_name(action.actor),
         "requested_role": role_words([action.actor_role]),
         "requested_at": approval.created_at.isoformat(),
-        "reason": approval.reason,
+        "reason": approval.reason_text,
         "approver_roles": role_words(approval.required_roles),
         "expires_at": approval.expires_at.isoformat(),
         "status": approval.status,

@@ -152,7 +152,7 @@ def scenario_data_for(*, action: BillingAction) -> tuple[Scenario, dict[str, Any
         }
     if kind == ActionKind.ISSUE_REFUND and status == BillingAction.Status.DENIED:
         approval = getattr(action, "approval", None)
-        reason = (approval.comment if approval else "") or action.decision_reason
+        reason = (approval.comment if approval else "") or action.reason_text
         return Scenario.REFUND_DENIED, {"reason": reason_clause(reason)}
     if kind == ActionKind.CHANGE_PLAN and succeeded:
         old_name = plan_facts(action.workspace_id, result.get("previous_price_id", ""))[0]

@@ -249,7 +249,7 @@ def _trail(action: BillingAction, approval: ApprovalRequest, who: str) -> str:
             "when": _moment(approval.created_at),
         }
     if approval.reason:
-        asked += f" ({approval.reason})"
+        asked += f" ({approval.reason_text})"
     status = approval.status
     first = f"{asked[:1].upper()}{asked[1:]}"
     if status == ApprovalRequest.Status.PENDING:
@@ -305,8 +305,8 @@ def note_values(
         customer_email=customer_email,
         details=lines_text(lines),
         status=action_outcome(action)["title"],
-        policy=action.decision_reason,
-        error=action.error_message if action.status == BillingAction.Status.FAILED else "",
+        policy=action.reason_text,
+        error=action.error_text if action.status == BillingAction.Status.FAILED else "",
         provider_ref=provider_ref,
         reference=short_reference(action),
     )
@@ -315,7 +315,7 @@ def note_values(
             trail=_trail(action, approval, who),
             requested_by=who,
             requested_at=_moment(approval.created_at),
-            request_reason=approval.reason,
+            request_reason=approval.reason_text,
             approvers=role_words(approval.required_roles),
             expires=_moment(approval.expires_at),
             decided_by=_person(approval.decided_by, approval.decided_role)[2]

@@ -20,10 +20,13 @@ the request was sent, or a worker that died holding the row — reads the ticket
 newest comments (``find_recent_note``) and, when the marker is there, records the
 note as posted instead of posting it again.
 
-In the acting agent's language: the note records the language active when the outcome
-or decision is recorded (the agent's, from their session) as ``locale`` in the outbox
-payload, and its text is written under ``translation.override`` of it — whenever and
-however often delivery runs. A payload without one (written before notes had a
+In the requesting agent's language: the action records its requester's language when it
+is submitted (``BillingAction.words["locale"]``), and every note about it — its outcome,
+its approval request, a decision, an expiry, whoever or whatever records it (an approver,
+a Celery worker) — carries that language as ``locale`` in the outbox payload; its text is
+written under ``translation.override`` of it, whenever and however often delivery runs.
+An action recorded before that has no language: the language active when the note is
+recorded is used (the agent's, from their session). A payload without one (written before notes had a
 language) is written in ``settings.LANGUAGE_CODE``.
 
 One path: ``helpdesk_note_deliver`` is the only function that posts an internal
@@ -58,8 +61,13 @@ NOTE_MARKER_PREFIX = "Billing Desk ref:"
 _MAYBE_SENT_CODES = frozenset({"helpdesk_timeout", "helpdesk_unreachable"})
 
 
-def note_locale() -> str:
-    """The language a note recorded now is written in: the active one (the agent's)."""
+def note_locale(action: BillingAction | None = None) -> str:
+    """The language a note about ``action`` is written in: its requester's, recorded when it
+    was submitted (so a note a worker or an approver records — reconciliation, expiry, a
+    decision — is still in the language of the ticket's agent); else the active one."""
+    recorded = (action.words or {}).get("locale") if action is not None else None
+    if isinstance(recorded, str) and recorded:
+        return recorded
     return translation.get_language() or settings.LANGUAGE_CODE
 
 
@@ -95,13 +103,16 @@ def action_note_enqueue(*, action: BillingAction) -> None:
     """
     if not _can_note(action):
         return
+    locale = note_locale(action)
+    with translation.override(locale):
+        body = action_note_body(action=action)
     with transaction.atomic():
         _message, created = outbox_enqueue(
             workspace_id=action.workspace_id,
             kind=OutboxMessage.Kind.ACTION_NOTE,
             target_id=str(action.pk),
             dedupe_key=f"action_note:{action.pk}:{action.status}",
-            payload={"body": action_note_body(action=action), "locale": note_locale()},
+            payload={"body": body, "locale": locale},
         )
         if created:
             BillingAction.objects.filter(pk=action.pk).update(
@@ -126,7 +137,7 @@ def action_note_record(*, action: BillingAction) -> bool:
         kind=OutboxMessage.Kind.ACTION_NOTE,
         target_id=str(action.pk),
         dedupe_key=f"action_note:{action.pk}:{action.status}",
-        payload={"locale": note_locale()},
+        payload={"locale": note_locale(action)},
     )
     return True
 
@@ -141,12 +152,15 @@ def approval_note_enqueue(*, approval: ApprovalRequest) -> None:
     """
     if not _can_note(approval.action):
         return
+    locale = note_locale(approval.action)
+    with translation.override(locale):
+        body = approval_note_body(approval=approval)
     outbox_enqueue(
         workspace_id=approval.action.workspace_id,
         kind=OutboxMessage.Kind.APPROVAL_NOTE,
         target_id=str(approval.pk),
         dedupe_key=f"approval_note:{approval.pk}:{approval.status}",
-        payload={"body": approval_note_body(approval=approval), "locale": note_locale()},
+        payload={"body": body, "locale": locale},
     )
 
 

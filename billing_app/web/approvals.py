@@ -178,7 +178,7 @@ def approval_detail(request: SignedInRequest, approval_id: int) -> HttpResponse:
             if decision == APPROVE:
                 outcome = f"Approved. The action {action.get_status_display().lower()}."
                 if action.status == BillingAction.Status.FAILED:
-                    outcome += f" Provider error: {action.error_message}"
+                    outcome += f" Provider error: {action.error_text}"
                 elif action.status == BillingAction.Status.OUTCOME_UNKNOWN:
                     outcome = (
                         "Approved. Stripe did not confirm it in time, so it may already be "

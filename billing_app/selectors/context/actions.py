@@ -51,7 +51,7 @@ def pending_approvals(actions: list[BillingAction], real_now: datetime) -> list[
                 "amount": _action_amount(action),
                 "requested_by": _actor_name(action),
                 "required_roles": list(approval.required_roles or []),
-                "reason": approval.reason,
+                "reason": approval.reason_text,
                 "expires_at": approval.expires_at.isoformat(),
                 "created_at": approval.created_at.isoformat(),
             }

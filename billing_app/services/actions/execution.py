@@ -9,6 +9,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
+from ... import words as W
 from ...catalog import ActionKind
 from ...errors import (
     BillingDeskError,
@@ -18,6 +19,7 @@ from ...errors import (
     ProviderOutcomeUnknown,
 )
 from ...models import BillingAction
+from ...words import with_words
 from .executors import EXECUTORS
 from .keys import action_claim, setting_int, stale_executing_before
 from .outcomes import hold_unknown, record_refusal, record_success
@@ -88,10 +90,11 @@ def action_execute(*, action_id: Any, takeover: bool = False) -> BillingAction:
         if prepared.amount is not None and (
             prepared.amount.amount != action.amount or prepared.amount.currency != action.currency
         ):
-            raise PreconditionFailed(
-                _("The amount is now %(amount)s, not what was approved.")
-                % {"amount": prepared.amount},
-                code="state_changed",
+            raise with_words(
+                PreconditionFailed("", code="state_changed"),
+                W.gettext(
+                    "The amount is now %(amount)s, not what was approved.", amount=prepared.amount
+                ),
             )
     except BillingDeskError as exc:
         return record_refusal(action, exc, started=started, provider_ms=0, may_have_acted=takeover)
@@ -125,8 +128,9 @@ def execute_prepared(
         )
     except Exception as exc:
         log.exception("action %s failed unexpectedly", action.pk)
-        error = ProviderError(
-            _("Unexpected error: %(error)s.") % {"error": type(exc).__name__}, code="internal_error"
+        error = with_words(
+            ProviderError("", code="internal_error"),
+            W.gettext("Unexpected error: %(error)s.", error=type(exc).__name__),
         )
         # After a provider call answered, the money may have moved: never "failed" then.
         return record_refusal(

@@ -19,12 +19,14 @@ from django.db import DatabaseError, close_old_connections, connection, transact
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from ... import words as W
 from ...catalog import ActionKind
 from ...clock import billing_now
 from ...errors import BillingDeskError, ProviderError, ProviderOutcomeUnknown
 from ...models import BillingAction, CustomerFlag
 from ...money import Money
 from ...selectors.action_messages import customer_message_for
+from ...words import Words, error_words, with_words
 from .. import notes
 from ..context_cache import customer_context_invalidate
 from ..rollups import rollups_action_recorded, rollups_outcome_update
@@ -105,6 +107,7 @@ def _succeed(
         "completed_at": timezone.now(),
         "error_code": "",
         "error_message": "",
+        "words": _without_error(action),
     }
     previous = {
         name: getattr(action, name)
@@ -170,6 +173,21 @@ def _after_success(action: BillingAction) -> None:
         )
 
 
+def _without_error(action: BillingAction) -> dict[str, Any]:
+    return {k: v for k, v in (action.words or {}).items() if k != "error"}
+
+
+def _with_error(action: BillingAction, exc: BillingDeskError) -> tuple[str, dict[str, Any]]:
+    """The error as stored: English text (audit, exports), and its words when it has them
+    (each reader's language). A message with no words is stored as it came."""
+    words = exc.words if isinstance(exc.words, Words) else None
+    text = words.english() if words else str(exc.message)
+    stored = _without_error(action)
+    if words:
+        stored["error"] = words.to_json()
+    return text, stored
+
+
 def record_failure(
     action: BillingAction, exc: BillingDeskError, *, started: float, provider_ms: int
 ) -> BillingAction:
@@ -178,10 +196,12 @@ def record_failure(
         details.update(
             provider_code=exc.provider_code, decline_code=exc.decline_code, retryable=exc.retryable
         )
+    error_message, words = _with_error(action, exc)
     values: dict[str, Any] = {
         "status": BillingAction.Status.FAILED,
         "error_code": exc.code[:64],
-        "error_message": exc.message,
+        "error_message": error_message,
+        "words": words,
         "result": {"error": details},
         "provider_ms": provider_ms,
         "completed_at": timezone.now(),
@@ -236,7 +256,7 @@ def hold_unknown(
             return locked
         locked.status = BillingAction.Status.OUTCOME_UNKNOWN
         locked.error_code = exc.code[:64]
-        locked.error_message = exc.message
+        locked.error_message, locked.words = _with_error(locked, exc)
         # Keep what submission recorded (a refund's charge_id): the guard and the
         # refundable remainder read it while the outcome is open.
         # ``sent_at`` dates the provider idempotency key (reconciliation replays it for 23 h).
@@ -276,13 +296,15 @@ def record_refusal(
     takes over from one that died (an earlier attempt may have acted).
     """
     if may_have_acted:
-        unknown = ProviderOutcomeUnknown(
-            _(
+        unknown = with_words(
+            ProviderOutcomeUnknown(
+                "", details={"error_class": type(exc).__name__, "cause": exc.code}
+            ),
+            W.gettext(
                 "Billing Desk could not confirm what the billing provider did (%(error)s); it "
-                "is confirming it. Do not submit it again."
-            )
-            % {"error": exc.message},
-            details={"error_class": type(exc).__name__, "cause": exc.code},
+                "is confirming it. Do not submit it again.",
+                error=error_words(exc),
+            ),
         )
         return hold_unknown(
             action, unknown, started=started, provider_ms=provider_ms, recorded=recorded

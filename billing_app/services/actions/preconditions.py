@@ -18,8 +18,9 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.db.models import Q
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext, pgettext
+from django.utils.translation import gettext_lazy
 
+from ... import words as W
 from ...action_words import date_words, percent_words
 from ...catalog import KIND_POLICY_ACTION, ActionKind
 from ...clock import billing_now
@@ -52,6 +53,7 @@ from ...subscriptions import (
     price_view_from_mirror,
     seats_used,
 )
+from ...words import with_words
 from .params import REFUND_REASONS
 from .refunds import RefundLedger, refundable
 
@@ -79,9 +81,11 @@ def action_customer(workspace: Workspace, customer_id: str) -> MirrorCustomer:
     if customer is None:
         raise NotFound(_("No such billing customer in this workspace."), code="customer_not_found")
     if customer.deleted:
-        raise PreconditionFailed(
-            _("This customer was deleted in the billing system; nothing can be changed for them."),
-            code="customer_deleted",
+        raise with_words(
+            PreconditionFailed("", code="customer_deleted"),
+            W.gettext(
+                "This customer was deleted in the billing system; nothing can be changed for them."
+            ),
         )
     return customer
 
@@ -165,24 +169,26 @@ def _refundable_charge(
 ) -> int:
     """Refund eligibility (DESIGN.md section 6): succeeded, not disputed, in the window."""
     if charge.status != "succeeded":
-        raise PreconditionFailed(
-            _("This payment did not go through, so there is nothing to refund."),
-            code="charge_not_refundable",
+        raise with_words(
+            PreconditionFailed("", code="charge_not_refundable"),
+            W.gettext("This payment did not go through, so there is nothing to refund."),
         )
     if charge.disputed:
-        raise PreconditionFailed(
-            _(
+        raise with_words(
+            PreconditionFailed("", code="charge_disputed"),
+            W.gettext(
                 "This payment is disputed; the dispute decides where the money goes, so it "
                 "cannot be refunded here."
             ),
-            code="charge_disputed",
         )
     window = timedelta(days=workspace.refund_window_days)
     if charge.created and charge.created < now - window:
-        raise PreconditionFailed(
-            _("This payment is older than the %(days)s-day refund window.")
-            % {"days": workspace.refund_window_days},
-            code="refund_window_passed",
+        raise with_words(
+            PreconditionFailed("", code="refund_window_passed"),
+            W.gettext(
+                "This payment is older than the %(days)s-day refund window.",
+                days=workspace.refund_window_days,
+            ),
         )
     remainder = (
         ledger.refundable(charge)
@@ -190,21 +196,22 @@ def _refundable_charge(
         else refundable(workspace, charge, exclude_action_id=exclude_action_id)
     )
     if remainder <= 0:
-        raise PreconditionFailed(
-            _("This payment is already fully refunded."), code="already_refunded"
+        raise with_words(
+            PreconditionFailed("", code="already_refunded"),
+            W.gettext("This payment is already fully refunded."),
         )
     return remainder
 
 
-def _invoice_words(status: str) -> str:
+def _invoice_words(status: str) -> W.Words:
     words = {
-        "draft": _("still a draft"),
-        "open": pgettext("invoice is", "open"),
-        "paid": pgettext("invoice is", "paid"),
-        "void": pgettext("invoice is", "void"),
-        "uncollectible": _("marked uncollectible"),
+        "draft": W.gettext("still a draft"),
+        "open": W.pgettext("invoice is", "open"),
+        "paid": W.pgettext("invoice is", "paid"),
+        "void": W.pgettext("invoice is", "void"),
+        "uncollectible": W.gettext("marked uncollectible"),
     }
-    return words.get(status or "draft", status.replace("_", " "))
+    return words.get(status or "draft") or W.literal(status.replace("_", " "))
 
 
 def _same_currency(expected: str, given: str, what: str) -> None:
@@ -289,37 +296,43 @@ def action_prepare(
         if params.get("invoice_id"):
             prepared.invoice = _invoice(workspace, cid, params["invoice_id"])
             if prepared.invoice.status != "open":
-                raise PreconditionFailed(
-                    _("This invoice is %(state)s; a payment link is only for an open invoice.")
-                    % {"state": _invoice_words(prepared.invoice.status)},
-                    code="invoice_not_open",
+                raise with_words(
+                    PreconditionFailed("", code="invoice_not_open"),
+                    W.gettext(
+                        "This invoice is %(state)s; a payment link is only for an open invoice.",
+                        state=_invoice_words(prepared.invoice.status),
+                    ),
                 )
         elif not params.get("amount") and not _open_amount(workspace, customer):
             # Issue 14: a link for a $0 balance was made without a word.
-            raise PreconditionFailed(
-                _(
+            raise with_words(
+                PreconditionFailed("", code="nothing_to_pay"),
+                W.gettext(
                     "%(customer)s has no open invoice and no balance due: there is nothing to "
                     "pay, so no payment link was made. To have the customer save a new card, use "
-                    "Update payment method."
-                )
-                % {"customer": customer.name or cid},
-                code="nothing_to_pay",
+                    "Update payment method.",
+                    customer=customer.name or cid,
+                ),
             )
     elif kind == ActionKind.RESEND_INVOICE:
         prepared.invoice = _invoice(workspace, cid, params["invoice_id"])
         if prepared.invoice.status not in ("open", "paid", "uncollectible"):
-            raise PreconditionFailed(
-                _("This invoice is %(state)s; only a finalized invoice can be sent.")
-                % {"state": _invoice_words(prepared.invoice.status)},
-                code="invoice_not_sendable",
+            raise with_words(
+                PreconditionFailed("", code="invoice_not_sendable"),
+                W.gettext(
+                    "This invoice is %(state)s; only a finalized invoice can be sent.",
+                    state=_invoice_words(prepared.invoice.status),
+                ),
             )
     elif kind == ActionKind.SEND_TAX_INVOICE:
         prepared.invoice = _invoice(workspace, cid, params["invoice_id"])
         if prepared.invoice.status not in ("open", "paid"):
-            raise PreconditionFailed(
-                _("This invoice is %(state)s; a tax invoice is an open or paid invoice.")
-                % {"state": _invoice_words(prepared.invoice.status)},
-                code="invoice_not_finalized",
+            raise with_words(
+                PreconditionFailed("", code="invoice_not_finalized"),
+                W.gettext(
+                    "This invoice is %(state)s; a tax invoice is an open or paid invoice.",
+                    state=_invoice_words(prepared.invoice.status),
+                ),
             )
     elif kind == ActionKind.APPLY_CREDIT:
         _same_currency(customer.currency, params["currency"], "customer's balance")
@@ -333,11 +346,16 @@ def action_prepare(
             workspace, charge, now=now, exclude_action_id=exclude_action_id, ledger=ledger
         )
         if params["amount"] > remainder:
-            raise PreconditionFailed(
-                _("At most %(amount)s of this payment can still be refunded.")
-                % {"amount": Money(remainder, charge.currency)},
-                code="exceeds_refundable",
-                details={"refundable": Money(remainder, charge.currency).to_dict()},
+            raise with_words(
+                PreconditionFailed(
+                    "",
+                    code="exceeds_refundable",
+                    details={"refundable": Money(remainder, charge.currency).to_dict()},
+                ),
+                W.gettext(
+                    "At most %(amount)s of this payment can still be refunded.",
+                    amount=Money(remainder, charge.currency),
+                ),
             )
         prepared.charge = charge
         prepared.amount = Money(params["amount"], charge.currency)
@@ -351,13 +369,13 @@ def action_prepare(
             )
         window_hours = workspace.duplicate_window_hours
         if not duplicate_pair_check(earlier, later, window_hours=window_hours):
-            raise PreconditionFailed(
-                _(
+            raise with_words(
+                PreconditionFailed("", code="not_duplicates"),
+                W.gettext(
                     "These charges are not a duplicate pair (same amount and currency, both "
-                    "succeeded, within %(hours)s hours)."
-                )
-                % {"hours": window_hours},
-                code="not_duplicates",
+                    "succeeded, within %(hours)s hours).",
+                    hours=window_hours,
+                ),
             )
         remainder = _refundable_charge(
             workspace, later, now=now, exclude_action_id=exclude_action_id, ledger=ledger
@@ -549,25 +567,24 @@ def _prepare_seats(
         item = plan_item(workspace, sub)
     used = seats_used(item.metadata, sub.metadata)
     if used is not None and params["quantity"] < used:
-        raise PreconditionFailed(
-            ngettext(
+        raise with_words(
+            PreconditionFailed("", code="below_seats_used", details={"seats_used": used}),
+            W.ngettext(
                 "%(count)s seat is in use; the count cannot go below %(count)s.",
                 "%(count)s seats are in use; the count cannot go below %(count)s.",
                 used,
-            )
-            % {"count": used},
-            code="below_seats_used",
-            details={"seats_used": used},
+                count=used,
+            ),
         )
     if params["quantity"] == item.quantity:
-        raise PreconditionFailed(
-            ngettext(
+        raise with_words(
+            PreconditionFailed("", code="same_quantity"),
+            W.ngettext(
                 "The subscription already has %(count)s seat; enter a different count.",
                 "The subscription already has %(count)s seats; enter a different count.",
                 item.quantity,
-            )
-            % {"count": item.quantity},
-            code="same_quantity",
+                count=item.quantity,
+            ),
         )
     prepared.item = item
     prepared.values["previous_quantity"] = item.quantity

@@ -13,8 +13,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from ...catalog import ActionKind, Role
@@ -22,6 +23,7 @@ from ...errors import Conflict, NotPermitted, ValidationFailed
 from ...models import ApprovalRequest, BillingAction, MirrorCustomer
 from ...money import Money, convert
 from ...policy import Allow, Decision, Deny, NeedsApproval, PolicyRules
+from ...words import action_reason
 from .. import notes
 from ..context_cache import customer_context_invalidate
 from ..identity import AgentContext
@@ -44,7 +46,8 @@ def approval_request_create(*, action: BillingAction, decision: NeedsApproval) -
         action=action,
         workspace=workspace,
         required_roles=[Role(r).value for r in decision.approver_roles],
-        reason=decision.reason,
+        reason=stored_reason(decision),
+        reason_words=decision.words.to_json() if decision.words else [],
         expires_at=timezone.now() + timedelta(hours=workspace.approval_ttl_hours),
     )
     notes.approval_request_note_enqueue(approval=approval)
@@ -60,16 +63,28 @@ def _amount_base(amount: Money | None, rules: PolicyRules) -> int | None:
     return convert(amount.amount, amount.currency, rules.base_currency, rate) if rate else None
 
 
+def stored_reason(decision: Decision) -> str:
+    """The reason as stored: in English (the site's language), whoever decided; readers show
+    the stored words (``decision.words``) in their own language."""
+    return decision.words.english() if decision.words else decision.reason
+
+
+def _stored_words(decision: Decision) -> dict[str, Any]:
+    """``BillingAction.words``: the requester's language (notes about the action are written
+    in it, whoever records them) and the reason as words."""
+    stored: dict[str, Any] = {"locale": translation.get_language() or settings.LANGUAGE_CODE}
+    if decision.words:
+        stored["decision"] = decision.words.to_json()
+    return stored
+
+
 def _decision_fields(decision: Decision) -> tuple[str, str, BillingAction.Status]:
+    reason = stored_reason(decision)
     if isinstance(decision, Allow):
-        return BillingAction.Decision.ALLOW, decision.reason, BillingAction.Status.EXECUTING
+        return BillingAction.Decision.ALLOW, reason, BillingAction.Status.EXECUTING
     if isinstance(decision, NeedsApproval):
-        return (
-            BillingAction.Decision.APPROVAL,
-            decision.reason,
-            BillingAction.Status.PENDING_APPROVAL,
-        )
-    return BillingAction.Decision.DENY, decision.reason, BillingAction.Status.NOT_PERMITTED
+        return BillingAction.Decision.APPROVAL, reason, BillingAction.Status.PENDING_APPROVAL
+    return BillingAction.Decision.DENY, reason, BillingAction.Status.NOT_PERMITTED
 
 
 def _replay(existing: BillingAction, fingerprint: str, *, actor_id: Any) -> BillingAction:
@@ -101,7 +116,7 @@ def _replay(existing: BillingAction, fingerprint: str, *, actor_id: Any) -> Bill
 
 
 def _not_permitted(action: BillingAction) -> NotPermitted:
-    return not_permitted_error(action.decision_reason, action_id=str(action.pk))
+    return not_permitted_error(action_reason(action), action_id=str(action.pk))
 
 
 # The panel's open time is kept only when it is plausible: in the past, within a day.
@@ -256,6 +271,7 @@ def _decide_and_record(
         status=status,
         decision=outcome,
         decision_reason=reason,
+        words=_stored_words(decision),
         idempotency_key=key,
         request_fingerprint=fingerprint,
         provider=workspace.provider,
