@@ -104,7 +104,9 @@ def _currency_pattern(language: str, exp: int) -> tuple[Locale, NumberPattern]:
 
 def _format_localized(amount: int, code: str, language: str) -> str:
     locale, pattern = _currency_pattern(language, exponent(code))
-    text: str = pattern.apply(to_decimal(amount, code), locale, currency=code, currency_digits=False)
+    text: str = pattern.apply(
+        to_decimal(amount, code), locale, currency=code, currency_digits=False
+    )
     return text
 
 
