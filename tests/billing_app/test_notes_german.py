@@ -20,34 +20,21 @@ from rest_framework.test import APIClient
 from billing_app.catalog import Role
 from billing_app.models import BillingAction, OutboxMessage
 from billing_app.services import notes
-from billing_app.services.identity import agent_sign_in
 from billing_app.services.outbox import outbox_redrive
-from helpdesk_connectors.base import AgentProfile, HelpdeskApiError, HelpdeskIdentity
+from helpdesk_connectors.base import HelpdeskApiError
 from helpdesk_connectors.models import DemoTicketComment
 
 from .actions_support import account_seed, next_key
+from .locale_support import agent_speaking
 
 _agents = itertools.count(1)
 
 
 def agent(workspace, role: Role, *, locale: str, name: str = "Jana Weber") -> APIClient:
     """An API client for an agent whose helpdesk profile is in ``locale``."""
-    installation = workspace.installation_links.get(installation__connector="demo").installation
-    agent_id = f"de-agent-{next(_agents)}"
-    identity = HelpdeskIdentity(
-        installation=installation,
-        agent=AgentProfile(
-            agent_id=agent_id,
-            name=name,
-            email=f"{agent_id}@agents.example",
-            helpdesk_role="agent",
-            locale=locale,
-        ),
+    return agent_speaking(
+        workspace, role, locale, agent_id=f"de-agent-{next(_agents)}", name=name, connector="demo"
     )
-    _membership, minted = agent_sign_in(identity=identity, workspace=workspace, role_override=role)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {minted.token}")
-    return client
 
 
 def credit(client, amount: int = 5000, ticket: str = "DE-1"):

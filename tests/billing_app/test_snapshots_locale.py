@@ -21,16 +21,15 @@ from billing_app.selectors.context import customer_context
 from billing_app.selectors.context.serialize import PER_REQUEST_FIELDS
 from billing_app.services import context_cache, snapshots
 from billing_app.services.context_cache import customer_context_invalidate
-from billing_app.services.identity import agent_sign_in
 from billing_app.services.snapshots import (
     context_body,
     snapshot_build,
     snapshot_read,
     snapshots_redrive,
 )
-from helpdesk_connectors.base import AgentProfile, HelpdeskIdentity
 
 from .context_support import forget_provider_health, seed_brief_day
+from .locale_support import agent_speaking
 
 ACME = "cus_sbx_acme"
 CONTEXT = "/api/v1/customers/{}/context/"
@@ -58,22 +57,7 @@ def seeded(db, settings, django_capture_on_commit_callbacks):
 
 def agent_in(workspace, role: Role, locale: str) -> APIClient:
     """An API client for an agent whose helpdesk profile names ``locale``."""
-    installation = workspace.installation_links.select_related("installation").first().installation
-    agent_id = f"{role.value}-{locale or 'none'}"
-    identity = HelpdeskIdentity(
-        installation=installation,
-        agent=AgentProfile(
-            agent_id=agent_id,
-            name=f"Agent {agent_id}",
-            email=f"{agent_id}@agents.example",
-            helpdesk_role="agent",
-            locale=locale,
-        ),
-    )
-    _membership, minted = agent_sign_in(identity=identity, workspace=workspace, role_override=role)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {minted.token}")
-    return client
+    return agent_speaking(workspace, role, locale, agent_id=f"{role.value}-{locale or 'none'}")
 
 
 def read(agent, customer_id=ACME, sql=None) -> dict:

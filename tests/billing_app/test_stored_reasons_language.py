@@ -21,11 +21,10 @@ from billing_app.catalog import ActionKind, PolicyAction, Role
 from billing_app.models import ApprovalRequest, BillingAction, CustomerSnapshot, MirrorCharge
 from billing_app.money import Money
 from billing_app.policy import ActionRequest, History, NeedsApproval, decide
-from billing_app.services.identity import agent_sign_in
 from billing_app.services.policy import policy_rules_load
-from helpdesk_connectors.base import AgentProfile, HelpdeskIdentity
 
 from .actions_support import account_seed
+from .locale_support import agent_speaking
 from .test_actions_api import post_action, refund
 
 K = ActionKind
@@ -40,23 +39,9 @@ ENGLISH = ("is above", "$1,200.00", "This payment")
 
 def agent(workspace, role: Role, locale: str) -> APIClient:
     """An API client for an agent whose helpdesk profile is in ``locale``."""
-    installation = workspace.installation_links.select_related("installation").first().installation
-    agent_id = f"{role.value}-{locale}-{next(_agents)}"
-    identity = HelpdeskIdentity(
-        installation=installation,
-        agent=AgentProfile(
-            agent_id=agent_id,
-            name=f"Agent {agent_id}",
-            email=f"{agent_id}@agents.example",
-            helpdesk_role="agent",
-            locale=locale,
-        ),
+    return agent_speaking(
+        workspace, role, locale, agent_id=f"{role.value}-{locale}-{next(_agents)}"
     )
-    membership, minted = agent_sign_in(identity=identity, workspace=workspace, role_override=role)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {minted.token}")
-    client.membership = membership
-    return client
 
 
 @pytest.fixture
