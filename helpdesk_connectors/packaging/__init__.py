@@ -17,7 +17,8 @@
   else a working tree collects.
 * :func:`zip_write` — a deterministic zip archive: entries sorted, fixed timestamps
   and permissions, written next to its final name and moved into place, so the same
-  input gives the same bytes and a failed build leaves no half-written file.
+  input gives the same bytes and a failed build leaves no half-written file
+  (:func:`file_replace`, which the build command also copies the archives with).
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ import os
 import re
 import tempfile
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import urlsplit
 
 # The earliest date a zip entry can carry: no build time leaks into the archive.
@@ -154,16 +156,27 @@ def zip_write(path: Path, files: Mapping[str, bytes]) -> Path:
     for name in files:
         if name.startswith("/") or ".." in name.split("/") or "\\" in name:
             raise PackageError(f"Refusing the archive entry {name!r}.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as raw, zipfile.ZipFile(raw, "w") as archive:
+
+    def write(raw: BinaryIO) -> None:
+        with zipfile.ZipFile(raw, "w") as archive:
             for name in sorted(files):
                 info = zipfile.ZipInfo(name, date_time=ZIP_TIMESTAMP)
                 info.compress_type = zipfile.ZIP_DEFLATED
                 info.create_system = ZIP_CREATE_SYSTEM_UNIX
                 info.external_attr = ZIP_FILE_MODE << 16
                 archive.writestr(info, files[name], compresslevel=9)
+
+    return file_replace(path, write)
+
+
+def file_replace(path: Path, write: Callable[[BinaryIO], None]) -> Path:
+    """Write a file through ``write`` next to ``path`` and move it into place (mode 0644):
+    readers see the old file or the whole new one, and a failure leaves no temporary file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as raw:
+            write(raw)
         os.chmod(temporary, 0o644)
         os.replace(temporary, path)
     except BaseException:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import tomllib
@@ -11,7 +10,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from helpdesk_connectors.packaging import PackageError, public_url_check
+from helpdesk_connectors.packaging import PackageError, file_replace, public_url_check
 from helpdesk_connectors.packaging.freshdesk import build_freshdesk_package
 from helpdesk_connectors.packaging.zendesk import build_zendesk_package
 
@@ -110,18 +109,10 @@ class Command(BaseCommand):
 
 def _move_into(path: Path, output_dir: Path) -> Path:
     """Copy ``path`` into ``output_dir`` under its name, replacing an older build atomically."""
-    output_dir.mkdir(parents=True, exist_ok=True)
-    target = output_dir / path.name
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=output_dir)
-    os.close(handle)
-    try:
-        shutil.copyfile(path, temporary)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return target
+    with path.open("rb") as source:
+        return file_replace(
+            output_dir / path.name, lambda target: shutil.copyfileobj(source, target)
+        )
 
 
 def project_version() -> str:
