@@ -1,18 +1,30 @@
-"""The audit log, read-only: actions and approval requests."""
+"""The audit log, read-only: actions, approval requests, the audit chain and its exports;
+and the mixin that appends role and matrix changes made in admin to the chain."""
 
 from __future__ import annotations
 
+import csv
+import json
 import re
 import uuid
+from typing import Any
 
 from django.contrib import admin
-from django.http import HttpRequest
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import path
 
+from ..audit_chain import chain_verify
 from ..models import (
     ApprovalRequest,
+    AuditChainHead,
+    AuditEntry,
+    AuditVerification,
     BillingAction,
+    Workspace,
 )
 from ..money import format_money
+from ..services.audit import audit_admin_change
 from .forms import role_labels
 
 # -- the audit log (read-only) -----------------------------------------------------------
@@ -95,3 +107,120 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
 
 # Dashboard records (issue 8): category rules, tickets, provider calls, monthly reports;
 # payment failures and per-workspace playbook templates (issue 7).
+
+
+# -- the audit chain (issue 17; docs/audit.md) ---------------------------------------------
+
+
+class AuditedChangesMixin:
+    """Role and matrix changes made in admin are appended to the workspace's audit chain,
+    next to Django's own admin log (which anyone with database access can edit unseen)."""
+
+    def log_addition(self, request: HttpRequest, obj: Any, message: Any) -> Any:
+        logged = super().log_addition(request, obj, message)  # type: ignore[misc]
+        audit_admin_change(obj=obj, change="added", message=message, user=request.user)
+        return logged
+
+    def log_change(self, request: HttpRequest, obj: Any, message: Any) -> Any:
+        logged = super().log_change(request, obj, message)  # type: ignore[misc]
+        audit_admin_change(obj=obj, change="changed", message=message, user=request.user)
+        return logged
+
+    def log_deletions(self, request: HttpRequest, queryset: Any) -> Any:
+        logged = super().log_deletions(request, queryset)  # type: ignore[misc]
+        for obj in queryset:
+            audit_admin_change(obj=obj, change="deleted", message=str(obj), user=request.user)
+        return logged
+
+
+EXPORT_COLUMNS = (
+    "workspace",
+    "seq",
+    "created_at",
+    "event",
+    "subject_type",
+    "subject_id",
+    "content",
+    "prev_hash",
+    "hash",
+)
+
+
+def audit_export_rows(workspace: Workspace) -> list[dict[str, Any]]:
+    """The workspace's chain as exported: one dict per entry, in order (docs/audit.md)."""
+    return [
+        {
+            "workspace": workspace.slug,
+            "seq": e.seq,
+            "created_at": e.created_at.isoformat(),
+            "event": e.event,
+            "subject_type": e.subject_type,
+            "subject_id": e.subject_id,
+            "content": e.content,
+            "prev_hash": e.prev_hash,
+            "hash": e.hash,
+        }
+        for e in AuditEntry.objects.filter(workspace=workspace).order_by("seq")
+    ]
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    list_display = ("seq", "workspace", "created_at", "event", "subject_type", "subject_id")
+    list_filter = ("workspace", "event", "subject_type")
+    list_select_related = ("workspace",)
+    search_fields = ("subject_id",)
+    ordering = ("workspace", "-seq")
+    change_list_template = "admin/billing_app/auditentry/change_list.html"
+
+    def get_urls(self):
+        return [
+            path(
+                "export/<slug:slug>.<str:fmt>",
+                self.admin_site.admin_view(self.export_view),
+                name="billing_app_auditentry_export",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        extra_context = {**(extra_context or {}), "workspaces": Workspace.objects.order_by("slug")}
+        return super().changelist_view(request, extra_context)
+
+    def export_view(self, request: HttpRequest, slug: str, fmt: str) -> HttpResponse:
+        """The workspace's whole chain, with its hashes, as CSV or JSON: verifiable offline
+        with ``billing_app.audit_chain.chain_verify`` (docs/audit.md)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        workspace = Workspace.objects.filter(slug=slug).first()
+        if workspace is None or fmt not in ("csv", "json"):
+            raise Http404
+        rows = audit_export_rows(workspace)
+        name = f"audit-{workspace.slug}"
+        if fmt == "json":
+            head = AuditChainHead.objects.filter(workspace=workspace).first()
+            body = {
+                "workspace": workspace.slug,
+                "head": {"seq": head.seq, "hash": head.last_hash} if head else None,
+                "verifies": chain_verify(rows) is None,
+                "entries": rows,
+            }
+            response = HttpResponse(
+                json.dumps(body, ensure_ascii=False, indent=1),
+                content_type="application/json; charset=utf-8",
+            )
+            response["Content-Disposition"] = f'attachment; filename="{name}.json"'
+            return response
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+        writer = csv.DictWriter(response, fieldnames=EXPORT_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+        return response
+
+
+@admin.register(AuditVerification)
+class AuditVerificationAdmin(ReadOnlyAdmin):
+    list_display = ("verified_at", "workspace", "ok", "entries", "head_seq", "first_bad")
+    list_filter = ("workspace", "ok")
+    list_select_related = ("workspace",)

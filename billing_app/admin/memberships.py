@@ -14,6 +14,7 @@ from ..models import (
     AgentMembership,
 )
 from ..roles import agent_membership_remove, agent_role_assign
+from .audit import AuditedChangesMixin
 from .forms import MembershipAddForm, MembershipRoleForm
 
 
@@ -37,7 +38,7 @@ def _set_role_action(role: Role):
 
 
 @admin.register(AgentMembership)
-class AgentMembershipAdmin(admin.ModelAdmin):
+class AgentMembershipAdmin(AuditedChangesMixin, admin.ModelAdmin):
     """Agents and approvers of each workspace.
 
     Adding a membership with the VP or Legal role makes a Django user an approver of

@@ -18,6 +18,7 @@ from ..models import (
     ApprovalRoute,
 )
 from ..policy_defaults import DEFAULT_CELLS, DENY, REQUEST
+from .audit import AuditedChangesMixin
 from .forms import ActionPolicyForm, ApprovalRouteForm, cell_limit_text, role_labels
 
 # The cells the brief marks ❌ (not permitted, not offered), from the product default.
@@ -63,7 +64,7 @@ class MatrixCellForm(ActionPolicyForm):
 
 
 @admin.register(ActionPolicy)
-class ActionPolicyAdmin(admin.ModelAdmin):
+class ActionPolicyAdmin(AuditedChangesMixin, admin.ModelAdmin):
     """The matrix, one row per (workspace, action, role). Blank workspace: product default."""
 
     form = MatrixCellForm
@@ -130,7 +131,7 @@ class ActionPolicyAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApprovalRoute)
-class ApprovalRouteAdmin(admin.ModelAdmin):
+class ApprovalRouteAdmin(AuditedChangesMixin, admin.ModelAdmin):
     form = ApprovalRouteForm
     list_display = ("route", "workspace", "action", "threshold", "threshold_inclusive", "approvers")
     list_filter = ("workspace", "action")

@@ -19,6 +19,7 @@ from ..models import (
 )
 from ..roles import workspace_mapping_changed
 from ..services.workspaces import workspace_provision
+from .audit import AuditedChangesMixin
 from .forms import (
     ActionPolicyForm,
     ApprovalRouteForm,
@@ -87,7 +88,7 @@ class ApprovalRouteInline(admin.TabularInline):
 
 
 @admin.register(Workspace)
-class WorkspaceAdmin(admin.ModelAdmin):
+class WorkspaceAdmin(AuditedChangesMixin, admin.ModelAdmin):
     form = WorkspaceAdminForm
     list_display = (
         "name",
@@ -208,7 +209,7 @@ class CurrencyRateAdmin(admin.ModelAdmin):
 
 
 @admin.register(RoleMappingRule)
-class RoleMappingRuleAdmin(admin.ModelAdmin):
+class RoleMappingRuleAdmin(AuditedChangesMixin, admin.ModelAdmin):
     """Every save or delete ends the workspace's app sessions: roles are re-resolved."""
 
     form = RoleMappingRuleForm

@@ -1,6 +1,7 @@
 """Billing Desk models, one module per concern; import from ``billing_app.models``."""
 
 from .audit import ApprovalRequest, BillingAction
+from .audit_chain import AuditChainHead, AuditEntry, AuditVerification
 from .events import StripeEvent
 from .failures import PaymentFailure, PlaybookTemplate
 from .flags import CustomerFlag
@@ -48,6 +49,9 @@ __all__ = [
     "AgentMembership",
     "ApprovalRequest",
     "ApprovalRoute",
+    "AuditChainHead",
+    "AuditEntry",
+    "AuditVerification",
     "BillingAction",
     "CurrencyRate",
     "CustomerFlag",

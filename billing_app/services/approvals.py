@@ -33,6 +33,7 @@ from ..roles import user_has_workspace_perm
 from ..selectors.action_messages import customer_message_for
 from . import notes
 from .actions import action_execute
+from .audit import action_event, approval_event, audit_append
 from .context_cache import customer_context_invalidate
 from .rollups import rollups_action_changed
 
@@ -110,7 +111,22 @@ def _expire(approval_id: int, now: Any) -> bool:
     )
     _context_invalidate(action_id)
     rollups_action_changed(action_id=action_id)
+    _audit(approval_id, "approval.expired", "action.expired", actor_id=None)
     return True
+
+
+def _audit(
+    approval_id: Any, approval_event_name: str, action_event_name: str, *, actor_id: Any
+) -> None:
+    """Append the decided request and its action, as they now are, to the audit chain."""
+    approval = ApprovalRequest.objects.select_related("action").get(pk=approval_id)
+    audit_append(
+        workspace_id=approval.workspace_id,
+        events=[
+            approval_event(approval_event_name, approval, actor_id=actor_id),
+            action_event(action_event_name, approval.action, actor_id=actor_id),
+        ],
+    )
 
 
 def _context_invalidate(action_id: Any) -> None:
@@ -203,6 +219,12 @@ def approval_decide(
                 approval.refresh_from_db()
                 raise _already_decided(approval)
             _action_transition(approval.action_id, decision=decision, user=user, now=now)
+            _audit(
+                approval.pk,
+                f"approval.{status}",
+                "action.approved" if decision == APPROVE else "action.denied",
+                actor_id=user.pk,
+            )
             _context_invalidate(approval.action_id)
             rollups_action_changed(action_id=approval.action_id)
         # The note's outbox row commits with the decision (a crash after commit loses nothing).

@@ -44,6 +44,7 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 
 from ..catalog import ActionKind
@@ -71,6 +72,7 @@ from .actions import (
     to_json,
 )
 from .actions.mrr import mrr_recorded
+from .audit import action_event, audit_append
 from .mirror import mirror_provider_changes
 
 logger = logging.getLogger(__name__)
@@ -246,12 +248,20 @@ def _settle_refusal(
 
 def _touch(action: BillingAction, exc: BillingDeskError) -> None:
     """Keep the action open, noting the latest attempt (never claiming nothing changed)."""
-    BillingAction.objects.filter(pk=action.pk, status=BillingAction.Status.OUTCOME_UNKNOWN).update(
-        result={
-            **(action.result or {}),
-            "reconcile": {"last_code": exc.code, "at": timezone.now().isoformat()},
-        }
-    )
+    with transaction.atomic():
+        touched = BillingAction.objects.filter(
+            pk=action.pk, status=BillingAction.Status.OUTCOME_UNKNOWN
+        ).update(
+            result={
+                **(action.result or {}),
+                "reconcile": {"last_code": exc.code, "at": timezone.now().isoformat()},
+            }
+        )
+        if touched:  # the chain records the row as it now is
+            row = BillingAction.objects.get(pk=action.pk)
+            audit_append(
+                workspace_id=row.workspace_id, events=[action_event("action.reconciling", row)]
+            )
 
 
 def actions_reconcile(*, now: datetime | None = None) -> dict[str, int]:

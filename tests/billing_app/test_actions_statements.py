@@ -16,6 +16,13 @@ logs it — ``BEGIN``, ``COMMIT``, ``SAVEPOINT`` and ``RELEASE`` included — so
 * **record** — the provider call's ``ProviderCall`` row (``providers.instrumented``,
   written as the call returns, durable whatever the caller does) with its roll-up
   increment: one autocommitted statement on PostgreSQL;
+* **audit** — the tamper-evident audit chain (issue 17, ``services.audit.audit_append``):
+  one entry per audited change, appended by the transaction that makes it. On PostgreSQL
+  one statement per audited transaction (the chain head's upsert computes the hashes and
+  INSERTs the entries in a data-modifying CTE): an executed action's intent and outcome,
+  2; an escalation, 1. On SQLite three per transaction (upsert, INSERT, head UPDATE).
+  Pinned apart and outside issue 15's budget, which predates the audit trail: they are
+  the price of a record that cannot be edited unseen (see docs/audit.md);
 * **own** — everything else: the action path's own statements, pinned exactly.
 
 A commit is a ``COMMIT``, or a write sent outside a transaction (autocommit). Doorbells
@@ -52,6 +59,7 @@ AUTH_TABLES = (
     "guardian_",
 )
 SNAPSHOT_TABLE = "billing_app_customersnapshot"
+AUDIT_TABLE = "billing_app_audit"  # the audit chain's entries and head (issue 17)
 
 REFUND = {
     "charge_id": "ch_acme_paid",
@@ -81,14 +89,14 @@ BIG_CREDIT = {"amount": 60000, "currency": "USD", "description": "Outage"}  # a 
 # Commits count the record's: intent, call record, outcome.
 EXPECTED = {
     "postgresql": {
-        "refund": {"own": 13, "rollups": 0, "record": 1, "commits": 3},
-        "credit": {"own": 10, "rollups": 0, "record": 1, "commits": 3},
-        "approval": {"own": 12, "rollups": 2, "record": 0, "commits": 1},
+        "refund": {"own": 13, "rollups": 0, "record": 1, "audit": 2, "commits": 3},
+        "credit": {"own": 10, "rollups": 0, "record": 1, "audit": 2, "commits": 3},
+        "approval": {"own": 12, "rollups": 2, "record": 0, "audit": 1, "commits": 1},
     },
     "sqlite": {
-        "refund": {"own": 13, "rollups": 3, "record": 4, "commits": 3},
-        "credit": {"own": 9, "rollups": 4, "record": 4, "commits": 3},
-        "approval": {"own": 12, "rollups": 4, "record": 0, "commits": 1},
+        "refund": {"own": 13, "rollups": 3, "record": 4, "audit": 6, "commits": 3},
+        "credit": {"own": 9, "rollups": 4, "record": 4, "audit": 6, "commits": 3},
+        "approval": {"own": 12, "rollups": 4, "record": 0, "audit": 3, "commits": 1},
     },
 }
 
@@ -191,6 +199,7 @@ def sorted_statements(captured, marks: Ledger, rollups: Ledger, records: Ledger)
         "rollups": [],
         "record": [],
         "snapshot": [],
+        "audit": [],
         "own": [],
     }
     commits = 0
@@ -208,6 +217,8 @@ def sorted_statements(captured, marks: Ledger, rollups: Ledger, records: Ledger)
             continue
         if n in recorded:
             groups["record"].append(sql)
+        elif AUDIT_TABLE in sql:
+            groups["audit"].append(sql)
         else:
             groups["snapshot" if SNAPSHOT_TABLE in sql else "own"].append(sql)
         verb = sql.split(None, 1)[0].upper()
@@ -318,9 +329,12 @@ def test_an_action_costs_a_fixed_number_of_statements_whatever_the_history(
         "own": len(fresh["own"]),
         "rollups": len(fresh["rollups"]),
         "record": len(fresh["record"]),
+        "audit": len(fresh["audit"]),
         "commits": fresh["commits"],
     }
-    assert found == expected, "\n".join(fresh["own"] + fresh["rollups"] + fresh["record"])
+    assert found == expected, "\n".join(
+        fresh["own"] + fresh["rollups"] + fresh["record"] + fresh["audit"]
+    )
     assert len(fresh["snapshot"]) <= 1
     # All in — own, roll-ups, the call's record, the snapshot mark; authentication apart
     # (the tests run with the auth cache off, so its queries are those of a cache miss;
@@ -340,6 +354,7 @@ def test_an_action_costs_a_fixed_number_of_statements_whatever_the_history(
     response, long = submit(client, provider_marks, rollup_marks, record_marks, kind, params)
     assert response.status_code == 201, response.json()
     assert response.json()["status"] == status
+    assert len(long["audit"]) == len(fresh["audit"])
     assert (len(long["own"]), len(long["record"]), long["commits"], len(long["snapshot"])) == (
         len(fresh["own"]),
         len(fresh["record"]),

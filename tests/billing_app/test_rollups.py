@@ -300,8 +300,9 @@ def test_a_record_belongs_to_the_utc_day_and_month_of_its_creation(workspace):
 # The dashboard: the month's roll-ups (1), the workspace's rates and credit limits (2),
 # payment failures — summary, reasons, churned accounts with the MRR groups (one query),
 # 6-month trend (4) —, the provider's last 100 calls (1), webhook events (1), mirrored
-# charges (1). Transaction control (and PostgreSQL's set_config) is not counted.
-DASHBOARD_QUERIES = 10
+# charges (1), the last audit verification (1: issue 17). Transaction control (and
+# PostgreSQL's set_config) is not counted.
+DASHBOARD_QUERIES = 11
 REPORT_QUERIES = DASHBOARD_QUERIES + 2  # the month's action roll-ups again, the rates
 
 

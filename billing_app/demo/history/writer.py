@@ -18,6 +18,7 @@ from ...models import (
     Workspace,
 )
 from ...selectors.months import Month
+from ...services.audit import audit_chain_backfill
 from .profile import HANDLING_MINUTES, HISTORY_CUSTOMERS, MARKER, UNTIMED_SHARE
 from .subscriptions import HistorySubscription, history_subscription
 
@@ -130,6 +131,8 @@ class HistoryWriter:
         for request, created in self.approvals:
             request.created_at = created
         ApprovalRequest.objects.bulk_update(requests, ["created_at"], batch_size=500)
+        # The history joins the workspace's audit chain, as a migration's backfill would.
+        audit_chain_backfill(workspace_id=self.workspace.pk)
         ProviderCall.objects.bulk_create(self.calls, batch_size=1000)
         events = [e for e, _ in self.events]
         StripeEvent.objects.bulk_create(events, batch_size=500)

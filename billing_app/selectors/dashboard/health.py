@@ -11,7 +11,7 @@ from typing import Any
 from django.db.models import Count, Min, Q, Subquery
 from django.utils.translation import gettext, gettext_noop
 
-from ...models import MirrorCharge, ProviderCall, StripeEvent, Workspace
+from ...models import AuditVerification, MirrorCharge, ProviderCall, StripeEvent, Workspace
 from ...vocabulary import Labels
 from ..months import Month
 from .shared import PROVIDER_CALL_FAMILY, SEP, MonthRollups, pct, round_or_none
@@ -186,6 +186,7 @@ def health_metrics(*, workspace: Workspace, month: Month, rollups: MonthRollups)
     )
     return {
         "provider": provider_label,
+        "audit": audit_health(workspace=workspace),
         "current": {
             "status": _status(recent_availability),
             "status_label": STATUS_LABELS[_status(recent_availability)],
@@ -220,4 +221,29 @@ def health_metrics(*, workspace: Workspace, month: Month, rollups: MonthRollups)
             }
             for name, r in sorted(ops.items())
         ],
+    }
+
+
+def audit_health(*, workspace: Workspace) -> dict[str, Any]:
+    """The last ``verify_audit`` run over the workspace's audit chain (docs/audit.md)."""
+    last = (
+        AuditVerification.objects.filter(workspace=workspace)
+        .order_by("-verified_at", "-pk")
+        .values("verified_at", "ok", "entries", "first_bad")
+        .first()
+    )
+    if last is None:
+        return {
+            "status": "no_data",
+            "label": gettext("Audit trail not verified yet"),
+            "verified_at": None,
+            "entries": 0,
+            "first_bad": "",
+        }
+    return {
+        "status": "operational" if last["ok"] else "outage",
+        "label": gettext("Audit trail verified") if last["ok"] else gettext("Audit trail broken"),
+        "verified_at": last["verified_at"].isoformat(),
+        "entries": last["entries"],
+        "first_bad": last["first_bad"],
     }

@@ -28,6 +28,7 @@ from ...money import Money
 from ...selectors.action_messages import customer_message_for
 from ...words import Words, error_words, with_words
 from .. import notes
+from ..audit import action_event, audit_append
 from ..context_cache import customer_context_invalidate
 from ..rollups import rollups_action_recorded, rollups_outcome_update
 from .kinds import OPEN
@@ -131,6 +132,9 @@ def _succeed(
             # monitoring flag, when there is one, comes after it.
             if not rollups_outcome_update(action, values, open_statuses=OPEN):
                 raise _Lost
+            audit_append(
+                workspace_id=action.workspace_id, events=[action_event("action.succeeded", action)]
+            )
             _after_success(action)
             customer_context_invalidate(
                 workspace_id=action.workspace_id, customer_id=action.customer_id
@@ -216,6 +220,10 @@ def record_failure(
             # The UPDATE and the roll-ups' upkeep in one statement (PostgreSQL).
             won = rollups_outcome_update(action, values, open_statuses=OPEN)
             if won:
+                audit_append(
+                    workspace_id=action.workspace_id,
+                    events=[action_event("action.failed", action)],
+                )
                 customer_context_invalidate(
                     workspace_id=action.workspace_id, customer_id=action.customer_id
                 )
@@ -272,6 +280,10 @@ def hold_unknown(
         locked.provider_ms = (locked.provider_ms or 0) + provider_ms
         locked.duration_ms = int((time.monotonic() - started) * 1000)
         locked.save()
+        audit_append(
+            workspace_id=locked.workspace_id,
+            events=[action_event("action.outcome_unknown", locked)],
+        )
         rollups_action_recorded(locked)
         customer_context_invalidate(
             workspace_id=locked.workspace_id, customer_id=locked.customer_id

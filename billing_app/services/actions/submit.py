@@ -25,6 +25,7 @@ from ...money import Money, convert
 from ...policy import Allow, Decision, Deny, NeedsApproval, PolicyRules
 from ...words import action_reason
 from .. import notes
+from ..audit import action_event, approval_event, audit_append
 from ..context_cache import customer_context_invalidate
 from ..identity import AgentContext
 from ..locks import customer_decision_lock
@@ -290,11 +291,15 @@ def _decide_and_record(
     if not executing:  # its handling ends here: timed now, not by an UPDATE after commit
         action.duration_ms = int((time.monotonic() - started) * 1000)
     action.save(force_insert=True)
+    audited = [action_event("action.submitted", action, actor_id=user.pk)]
     if isinstance(decision, NeedsApproval):
-        approval_request_create(action=action, decision=decision)
+        approval = approval_request_create(action=action, decision=decision)
+        audited.append(approval_event("approval.requested", approval, actor_id=user.pk))
     else:
         # No approval request exists: the API's answer reads none without asking.
         BillingAction.approval.related.set_cached_value(action, None)
+    # The audit chain's entries commit with the action (services.audit: one statement).
+    audit_append(workspace_id=workspace.pk, events=audited)
     if not executing:
         # An action that executes now is reported by its outcome's transaction (record_success,
         # record_failure, hold_unknown — reconciliation's too), once, with what it did.
