@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
 from helpdesk_connectors.fields import EncryptedTextField
@@ -49,6 +49,10 @@ class Workspace(models.Model):
         default=24, validators=[MinValueValidator(1)]
     )
     payment_monitoring_days = models.PositiveIntegerField(default=30)
+    # How long a Freshdesk agent's device credential lasts after enrollment (issue 17).
+    device_credential_days = models.PositiveIntegerField(
+        default=90, validators=[MinValueValidator(1), MaxValueValidator(365)]
+    )
     # Helpdesk group that receives CSM outreach after repeated payment failures.
     csm_group = models.CharField(max_length=200, blank=True)
     # Bumped when role mapping rules change, invalidating app session tokens.
