@@ -392,6 +392,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60,
         "options": {"expires": 55},
     },
+    # The audit chain of every active workspace verified daily (issue 17, docs/audit.md):
+    # the dashboard's health shows the result, a broken chain is logged at error level.
+    "audit-verify": {
+        "task": "billing_app.tasks.audit.audit_verify_all_task",
+        "schedule": crontab(minute=30, hour=3),
+    },
 }
 # How far back the first ticket export of an installation reaches.
 TICKET_SYNC_INITIAL_DAYS = int(os.environ.get("BILLING_DESK_TICKET_SYNC_DAYS", "365"))

@@ -19,4 +19,4 @@ index_title = "Workspaces, roles, limits and the audit log"
 admin.site.index_title = index_title
 
 # Each module registers its model admins when imported.
-from . import audit, memberships, metrics, playbook, policy, workspaces  # noqa: E402,F401
+from . import audit, memberships, metrics, playbook, policy, users, workspaces  # noqa: E402,F401

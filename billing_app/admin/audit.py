@@ -11,6 +11,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import path
 
@@ -24,7 +25,7 @@ from ..models import (
     Workspace,
 )
 from ..money import format_money
-from ..services.audit import audit_admin_change
+from ..services.audit import AdminChange, audit_admin_change, audit_admin_changes
 from .forms import role_labels
 
 # -- the audit log (read-only) -----------------------------------------------------------
@@ -114,7 +115,10 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
 
 class AuditedChangesMixin:
     """Role and matrix changes made in admin are appended to the workspace's audit chain,
-    next to Django's own admin log (which anyone with database access can edit unseen)."""
+    next to Django's own admin log (which anyone with database access can edit unseen):
+    the change, add and delete views, list-editable rows, rows edited inline
+    (``save_formset``) and admin actions, which run in one transaction here so that an
+    action's changes and their entries commit together."""
 
     def log_addition(self, request: HttpRequest, obj: Any, message: Any) -> Any:
         logged = super().log_addition(request, obj, message)  # type: ignore[misc]
@@ -128,9 +132,27 @@ class AuditedChangesMixin:
 
     def log_deletions(self, request: HttpRequest, queryset: Any) -> Any:
         logged = super().log_deletions(request, queryset)  # type: ignore[misc]
-        for obj in queryset:
-            audit_admin_change(obj=obj, change="deleted", message=str(obj), user=request.user)
+        audit_admin_changes(
+            changes=[AdminChange(obj, "deleted", str(obj)) for obj in queryset], user=request.user
+        )
         return logged
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        """Rows edited inline (a workspace's matrix cells, routes, role rules…), each with
+        its values; the parent's own entry only names them."""
+        doomed = [(f.instance, f.instance.pk) for f in formset.deleted_forms if f.instance.pk]
+        super().save_formset(request, form, formset, change)  # type: ignore[misc]
+        changes = [AdminChange(obj, "added", "added inline") for obj in formset.new_objects]
+        changes += [
+            AdminChange(obj, "changed", [{"changed": {"fields": fields}}])
+            for obj, fields in formset.changed_objects
+        ]
+        changes += [AdminChange(obj, "deleted", "deleted inline", pk) for obj, pk in doomed]
+        audit_admin_changes(changes=changes, user=request.user)
+
+    def response_action(self, request: HttpRequest, queryset: Any) -> Any:
+        with transaction.atomic():
+            return super().response_action(request, queryset)  # type: ignore[misc]
 
 
 EXPORT_COLUMNS = (

@@ -14,19 +14,29 @@ from ..models import (
     AgentMembership,
 )
 from ..roles import agent_membership_remove, agent_role_assign
+from ..services.audit import AdminChange, audit_admin_changes
 from .audit import AuditedChangesMixin
 from .forms import MembershipAddForm, MembershipRoleForm
 
 
 def _set_role_action(role: Role):
     def set_role(modeladmin, request: HttpRequest, queryset: QuerySet[AgentMembership]) -> None:
-        for membership in queryset.select_related("user", "workspace"):
-            agent_role_assign(
-                user=membership.user,
-                workspace=membership.workspace,
-                role=role,
-                source=f"admin: set by {request.user.get_username()}",
+        # In the action's transaction (AuditedChangesMixin.response_action): each role set
+        # is appended to its workspace's audit chain as it is made.
+        changes = [
+            AdminChange(
+                agent_role_assign(
+                    user=membership.user,
+                    workspace=membership.workspace,
+                    role=role,
+                    source=f"admin: set by {request.user.get_username()}",
+                ),
+                "changed",
+                f"Set role: {role.label}",
             )
+            for membership in queryset.select_related("user", "workspace")
+        ]
+        audit_admin_changes(changes=changes, user=request.user)
         modeladmin.message_user(
             request,
             f"{queryset.count()} member(s) now hold the {role.label} role.",

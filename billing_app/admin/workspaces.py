@@ -3,6 +3,8 @@ cells inline; currency rates and role mapping rules on their own."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -18,6 +20,7 @@ from ..models import (
     WorkspaceInstallation,
 )
 from ..roles import workspace_mapping_changed
+from ..services.audit import AdminChange, audit_admin_changes
 from ..services.workspaces import workspace_provision
 from .audit import AuditedChangesMixin
 from .forms import (
@@ -85,6 +88,26 @@ class ApprovalRouteInline(admin.TabularInline):
 
 
 # -- workspaces ------------------------------------------------------------------
+
+
+@contextmanager
+def _copied_into_chain(request: HttpRequest, workspaces, message: str):
+    """Matrix cells and approval routes that provisioning copies into ``workspaces`` join
+    each workspace's audit chain, with their values (docs/audit.md)."""
+    ids = [w.pk for w in workspaces]
+    models = (ActionPolicy, ApprovalRoute)
+    before = {
+        m: set(m.objects.filter(workspace__in=ids).values_list("pk", flat=True)) for m in models
+    }
+    yield
+    audit_admin_changes(
+        changes=[
+            AdminChange(row, "added", message)
+            for m in models
+            for row in m.objects.filter(workspace__in=ids).exclude(pk__in=before[m]).order_by("pk")
+        ],
+        user=request.user,
+    )
 
 
 @admin.register(Workspace)
@@ -160,7 +183,8 @@ class WorkspaceAdmin(AuditedChangesMixin, admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Workspace, form, change: bool) -> None:
         if not change:
             obj.save()
-            workspace_provision(workspace=obj)
+            with _copied_into_chain(request, [obj], "copied from the product default"):
+                workspace_provision(workspace=obj)
             return
         # ``role_mapping_version`` is bumped with F(); never write back the value read here.
         obj.save(
@@ -182,8 +206,9 @@ class WorkspaceAdmin(AuditedChangesMixin, admin.ModelAdmin):
 
     @admin.action(description="Provision role groups and copy missing matrix cells")
     def provision(self, request: HttpRequest, queryset: QuerySet[Workspace]) -> None:
-        for workspace in queryset:
-            workspace_provision(workspace=workspace)
+        with _copied_into_chain(request, queryset, "copied from the product default (provision)"):
+            for workspace in queryset:
+                workspace_provision(workspace=workspace)
         self.message_user(
             request,
             f"Provisioned {queryset.count()} workspace(s): role groups hold exactly their "
@@ -193,7 +218,9 @@ class WorkspaceAdmin(AuditedChangesMixin, admin.ModelAdmin):
 
 
 @admin.register(CurrencyRate)
-class CurrencyRateAdmin(admin.ModelAdmin):
+class CurrencyRateAdmin(AuditedChangesMixin, admin.ModelAdmin):
+    """Rates convert amounts into the base currency the matrix's limits are written in."""
+
     form = CurrencyRateForm
     list_display = ("__str__", "workspace", "currency", "rate", "updated_at")
     list_editable = ("rate",)

@@ -1,10 +1,11 @@
-"""Appending to, backfilling and verifying the tamper-evident audit chain (docs/audit.md).
+"""Appending to and backfilling the tamper-evident audit chain (docs/audit.md);
+verifying it is ``services.audit_verify``.
 
 Design: actions and approval requests change after they are written, so the chain holds
 append-only ``AuditEntry`` rows — one per audited change, with the row's snapshot — rather
 than hashes of mutable rows. Each entry's hash covers the previous entry's hash, its
 number and its canonical content (``billing_app.audit_chain``); one chain per workspace.
-``audit_verify`` walks the chain, then compares each action and approval request with its
+``audit_verify.audit_check`` walks the chain, then compares each action and approval request with its
 latest snapshot, so editing, deleting, inserting or reordering an entry, or editing or
 deleting an audited row, is found and named.
 
@@ -18,24 +19,18 @@ upsert computes the new hashes itself and the entries are INSERTed by the same s
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import connection, transaction
+from django.core.exceptions import FieldDoesNotExist
+from django.db import connection
 from django.db.models import Model
 from django.utils import timezone
 
-from ..audit_chain import GENESIS, ChainBreak, canonical_json, chain_verify, entry_hash
-from ..models import (
-    ApprovalRequest,
-    AuditChainHead,
-    AuditEntry,
-    AuditVerification,
-    BillingAction,
-    Workspace,
-)
+from ..audit_chain import GENESIS, canonical_json, entry_hash
+from ..models import ApprovalRequest, AuditChainHead, AuditEntry, BillingAction, Workspace
 
 ACTION, APPROVAL, ADMIN = "billing_action", "approval_request", "admin"
 
@@ -299,130 +294,6 @@ def audit_chain_backfill(
     return len(rows)
 
 
-# -- verification -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Finding:
-    ok: bool
-    entries: int
-    head_seq: int
-    head_hash: str
-    first_bad: str = ""
-    reason: str = ""
-
-
-def _entries(workspace: Workspace) -> list[dict[str, Any]]:
-    rows = (
-        AuditEntry.objects.filter(workspace=workspace)
-        .order_by("seq", "pk")
-        .values("seq", "event", "subject_type", "subject_id", "content", "prev_hash", "hash")
-    )
-    return [dict(row) for row in rows]
-
-
-def _chain_break(entries: list[dict[str, Any]], anchor: tuple[int, str] | None) -> Finding | None:
-    found: ChainBreak | None = chain_verify(entries, anchor=anchor)
-    if found is not None:
-        return Finding(False, len(entries), 0, "", f"entry {found.seq}", found.reason)
-    for entry in entries:  # the columns an admin filters on say what the hashed content says
-        content = json.loads(entry["content"])
-        if (content.get("event"), content.get("subject_type"), content.get("subject_id")) != (
-            entry["event"],
-            entry["subject_type"],
-            entry["subject_id"],
-        ):
-            return Finding(
-                False, len(entries), 0, "", f"entry {entry['seq']}", "columns differ from content"
-            )
-    return None
-
-
-def _rows_break(workspace: Workspace, entries: list[dict[str, Any]]) -> tuple[str, str] | None:
-    """Each action and approval request equals its latest snapshot; every snapshot has its row."""
-    latest: dict[tuple[str, str], tuple[int, Any]] = {}
-    for entry in entries:
-        if entry["subject_type"] in (ACTION, APPROVAL):
-            key = (entry["subject_type"], entry["subject_id"])
-            latest[key] = (entry["seq"], json.loads(entry["content"])["data"])
-    live: Iterable[tuple[str, Any, dict[str, Any]]] = [
-        *(
-            (ACTION, a.pk, action_snapshot(a))
-            for a in BillingAction.objects.filter(workspace=workspace).order_by("created_at", "pk")
-        ),
-        *(
-            (APPROVAL, a.pk, approval_snapshot(a))
-            for a in ApprovalRequest.objects.filter(workspace=workspace).order_by(
-                "created_at", "pk"
-            )
-        ),
-    ]
-    for subject_type, pk, snapshot in live:
-        recorded = latest.pop((subject_type, str(pk)), None)
-        if recorded is None:
-            return f"{subject_type} {pk}", "no audit entry records this row"
-        if canonical_json(recorded[1]) != canonical_json(snapshot):
-            changed = sorted(k for k in snapshot if snapshot.get(k) != recorded[1].get(k))
-            return (
-                f"{subject_type} {pk}",
-                f"differs from its audit entry {recorded[0]}: {', '.join(changed)}",
-            )
-    for (subject_type, subject_id), (seq, _) in sorted(latest.items(), key=lambda i: i[1][0]):
-        return f"{subject_type} {subject_id}", f"deleted (last recorded in entry {seq})"
-    return None
-
-
-def audit_check(*, workspace: Workspace) -> Finding:
-    """Walk the workspace's chain and its audited rows; the first mismatch, if any."""
-    last_ok = (
-        AuditVerification.objects.filter(workspace=workspace, ok=True, head_seq__gt=0)
-        .order_by("-verified_at", "-pk")
-        .first()
-    )
-    anchor = (last_ok.head_seq, last_ok.head_hash) if last_ok else None
-    entries = _entries(workspace)
-    broken = _chain_break(entries, anchor)
-    if broken is not None:
-        return broken
-    head = AuditChainHead.objects.filter(workspace=workspace).first()
-    end_seq = entries[-1]["seq"] if entries else 0
-    end_hash = entries[-1]["hash"] if entries else GENESIS
-    if head is not None and (head.seq, head.last_hash) != (end_seq, end_hash):
-        if head.seq > end_seq:
-            reason = f"entries after {end_seq} are missing (the chain's end is {head.seq})"
-            return Finding(False, len(entries), 0, "", f"entry {end_seq + 1}", reason)
-        return Finding(False, len(entries), 0, "", f"entry {end_seq}", "the chain's end moved")
-    row = _rows_break(workspace, entries)
-    if row is not None:
-        return Finding(False, len(entries), end_seq, end_hash, row[0], row[1])
-    return Finding(True, len(entries), end_seq, end_hash)
-
-
-def audit_verify(*, workspace: Workspace, run_by: Any = None) -> AuditVerification:
-    """Check the workspace's chain and record the result (the dashboard shows the last)."""
-    finding = audit_check(workspace=workspace)
-    with transaction.atomic():
-        return AuditVerification.objects.create(
-            workspace=workspace,
-            verified_at=timezone.now(),
-            ok=finding.ok,
-            entries=finding.entries,
-            head_seq=finding.head_seq,
-            head_hash=finding.head_hash,
-            first_bad=finding.first_bad[:128],
-            reason=finding.reason,
-            run_by=run_by,
-        )
-
-
-def audit_last_verification(*, workspace: Workspace) -> AuditVerification | None:
-    return (
-        AuditVerification.objects.filter(workspace=workspace)
-        .order_by("-verified_at", "-pk")
-        .first()
-    )
-
-
 # -- role and matrix changes made in admin -------------------------------------------------
 
 # Never copied into the chain: write-only secrets (they are encrypted at rest).
@@ -430,38 +301,142 @@ _SECRET_HINTS = ("secret", "password", "token", "encryption")
 
 
 def _admin_fields(obj: Model) -> dict[str, Any]:
-    return {
-        f.attname: _plain(getattr(obj, f.attname))
-        for f in obj._meta.concrete_fields
-        if not any(hint in f.name for hint in _SECRET_HINTS)
-    }
+    fields = {}
+    for f in obj._meta.concrete_fields:
+        value = getattr(obj, f.attname)
+        if any(hint in f.name for hint in _SECRET_HINTS) or hasattr(value, "resolve_expression"):
+            continue  # a secret, or an F() not read back (role_mapping_version's bump)
+        fields[f.attname] = _plain(value)
+    return fields
 
 
-def audit_admin_change(*, obj: Model, change: str, message: Any, user: Any) -> None:
-    """Append a role or matrix change made in admin (``admin.added|changed|deleted``).
+def admin_change_workspaces(obj: Model) -> list[int]:
+    """The chains an admin change of ``obj`` is appended to.
 
-    Runs inside the admin's own transaction (its change and delete views are atomic), so
-    the entry commits with the change. A row that belongs to no workspace (the default
-    matrix) has no chain and is left to Django's admin log.
+    A workspace's own row or a row of one workspace: that workspace's chain. A
+    product-default row (matrix cell or approval route with no workspace): every active
+    workspace's chain — the default is what each of them is provisioned from, so its
+    change is on record in every chain before a copy can bring it in. Other rows: none.
     """
-    workspace_id = obj.pk if isinstance(obj, Workspace) else getattr(obj, "workspace_id", None)
-    if workspace_id is None:
-        return
+    if isinstance(obj, Workspace):
+        return [obj.pk]
+    try:
+        obj._meta.get_field("workspace")
+    except FieldDoesNotExist:
+        return []
+    workspace_id = getattr(obj, "workspace_id", None)
+    if workspace_id is not None:
+        return [workspace_id]
+    return list(
+        Workspace.objects.filter(is_active=True).order_by("pk").values_list("pk", flat=True)
+    )
+
+
+@dataclass(frozen=True)
+class AdminChange:
+    """One row added, changed or deleted in admin; ``pk`` for a row already deleted."""
+
+    obj: Model
+    change: str  # added | changed | deleted
+    message: Any
+    pk: Any = None
+
+
+def _admin_event(item: AdminChange, user: Any) -> Event:
+    obj, pk = item.obj, item.pk if item.pk is not None else item.obj.pk
+    fields = _admin_fields(obj)
+    if obj._meta.pk is not None and item.pk is not None:
+        fields[obj._meta.pk.attname] = _plain(item.pk)
     data = {
         "model": obj._meta.label_lower,
         "repr": str(obj)[:200],
-        "message": _plain(message),
-        "fields": {} if isinstance(obj, Workspace) else _admin_fields(obj),
+        "message": _plain(message_text(item.message)),
+        "fields": fields,
     }
-    audit_append(
-        workspace_id=workspace_id,
-        events=[
-            Event(
-                f"admin.{change}",
-                ADMIN,
-                f"{obj._meta.label_lower}:{obj.pk}",
-                data,
-                getattr(user, "pk", None),
-            )
-        ],
+    return Event(
+        f"admin.{item.change}",
+        ADMIN,
+        f"{obj._meta.label_lower}:{pk}",
+        data,
+        getattr(user, "pk", None),
     )
+
+
+def message_text(message: Any) -> Any:
+    """Django's change message (a list of dicts, or text) as plain JSON."""
+    return message if isinstance(message, str | list | dict) else str(message)
+
+
+def audit_admin_changes(*, changes: Sequence[AdminChange], user: Any) -> None:
+    """Append role and matrix changes made in admin (``admin.added|changed|deleted``).
+
+    Runs inside the admin's own transaction (its change, delete and action views are
+    atomic), so the entries commit with the changes. One append per workspace, the
+    workspaces in ``pk`` order so that two admins' transactions lock the chains' heads
+    in the same order."""
+    by_workspace: dict[int, list[Event]] = {}
+    for item in changes:
+        event = _admin_event(item, user)
+        for workspace_id in admin_change_workspaces(item.obj):
+            by_workspace.setdefault(workspace_id, []).append(event)
+    for workspace_id in sorted(by_workspace):
+        audit_append(workspace_id=workspace_id, events=by_workspace[workspace_id])
+
+
+def audit_admin_change(*, obj: Model, change: str, message: Any, user: Any) -> None:
+    """One role or matrix change made in admin (see ``audit_admin_changes``)."""
+    audit_admin_changes(changes=[AdminChange(obj, change, message)], user=user)
+
+
+# -- who may act: a user's groups, permissions and flags changed in admin -------------------
+
+# A user's access as the role checks read it: the flags, the groups (a workspace's role
+# groups carry its guardian permissions) and the global permissions (admin's own).
+ACCESS_FLAGS = ("is_active", "is_staff", "is_superuser")
+
+
+def user_access(user: Any) -> dict[str, Any]:
+    if user is None or user.pk is None:
+        return {}
+    return {
+        **{flag: getattr(user, flag) for flag in ACCESS_FLAGS},
+        "groups": sorted(user.groups.values_list("name", flat=True)),
+        "user_permissions": sorted(
+            f"{app}.{codename}"
+            for app, codename in user.user_permissions.values_list(
+                "content_type__app_label", "codename"
+            )
+        ),
+    }
+
+
+def _role_group_workspaces(names: set[str]) -> set[int]:
+    """The workspaces whose role groups (``<slug> · <Role>``, ``roles.role_group_name``) are named."""
+    slugs = {name.split(" · ", 1)[0] for name in names if " · " in name}
+    return set(Workspace.objects.filter(slug__in=slugs).values_list("pk", flat=True))
+
+
+def audit_user_access_change(
+    *, user_obj: Any, change: str, before: dict[str, Any], after: dict[str, Any], actor: Any
+) -> None:
+    """Append a change of who may act, made to a user in admin.
+
+    Joining or leaving a workspace's role group grants or takes that role's guardian
+    permissions in the workspace: the entry goes to that workspace's chain. A flag or a
+    global permission (an active superuser holds every permission in every workspace)
+    goes to every active workspace's chain. Nothing is appended when nothing changed."""
+    if before == after:
+        return
+    changed_groups = set(before.get("groups", ())) ^ set(after.get("groups", ()))
+    workspace_ids = _role_group_workspaces(changed_groups)
+    if any(before.get(k) != after.get(k) for k in (*ACCESS_FLAGS, "user_permissions")):
+        workspace_ids |= set(Workspace.objects.filter(is_active=True).values_list("pk", flat=True))
+    event = Event(
+        f"admin.{change}",
+        ADMIN,
+        f"auth.user:{user_obj.pk}",
+        {"model": "auth.user", "repr": str(user_obj)[:200], "before": before, "after": after},
+        getattr(actor, "pk", None),
+    )
+    for workspace_id in sorted(workspace_ids):
+        audit_append(workspace_id=workspace_id, events=[event])

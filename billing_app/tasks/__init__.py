@@ -6,6 +6,7 @@ Each area's module is imported here so that Celery's autodiscovery of
 
 from . import (  # noqa: F401
     approvals,
+    audit,
     failures,
     notes,
     outbox,

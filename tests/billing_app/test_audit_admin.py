@@ -9,7 +9,7 @@ import json
 from billing_app.audit_chain import chain_verify
 from billing_app.catalog import ActionKind, Role
 from billing_app.models import ActionPolicy, AuditEntry
-from billing_app.services.audit import audit_check
+from billing_app.services.audit_verify import audit_check
 
 from .actions_support import account_seed
 from .test_actions_api import post_action, refund

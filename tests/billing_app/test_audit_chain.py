@@ -11,7 +11,8 @@ from django.db import connection
 from billing_app.audit_chain import canonical_json, chain_verify, entry_hash
 from billing_app.catalog import ActionKind, Role
 from billing_app.models import AuditChainHead, AuditEntry, AuditVerification, BillingAction
-from billing_app.services.audit import Event, audit_append, audit_chain_backfill, audit_check
+from billing_app.services.audit import Event, audit_append, audit_chain_backfill
+from billing_app.services.audit_verify import audit_check
 from tests.concurrency import run_at_once
 
 from .actions_support import account_seed

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from billing_app.models import Workspace
-from billing_app.services.audit import audit_verify
+from billing_app.services.audit_verify import audit_verify
 
 
 class Command(BaseCommand):
@@ -36,7 +36,7 @@ class Command(BaseCommand):
                     f"head {result.head_seq} {result.head_hash[:16]}"
                 )
             else:
-                broken.append(workspace.slug)
+                broken.append(f"{workspace.slug} (at {result.first_bad})")
                 self.stderr.write(
                     f"{workspace.slug}: BROKEN at {result.first_bad}: {result.reason}"
                 )

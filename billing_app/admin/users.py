@@ -1,0 +1,69 @@
+"""Django's user admin, with changes of who may act appended to the audit chain.
+
+A user's groups include the workspaces' role groups (``acme · Manager``), which carry the
+role's guardian permissions in that workspace; an active superuser holds every
+permission everywhere. Both can be changed on the user page, outside
+``roles.agent_role_assign``, so each such change is chained
+(``services.audit.audit_user_access_change``; docs/audit.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.http import HttpRequest
+
+from ..services.audit import audit_user_access_change, user_access
+
+_BEFORE = "_billing_desk_access_before"
+
+
+class AuditedUserAdmin(UserAdmin):
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        stored = User.objects.filter(pk=obj.pk).first() if change else None
+        setattr(request, _BEFORE, user_access(stored))
+        super().save_model(request, obj, form, change)
+
+    def _audit(self, request: HttpRequest, obj: Any, change: str) -> None:
+        audit_user_access_change(
+            user_obj=obj,
+            change=change,
+            before=getattr(request, _BEFORE, {}),
+            after=user_access(obj),
+            actor=request.user,
+        )
+
+    def log_addition(self, request: HttpRequest, obj: Any, message: Any) -> Any:
+        logged = super().log_addition(request, obj, message)
+        self._audit(request, obj, "added")
+        return logged
+
+    def log_change(self, request: HttpRequest, obj: Any, message: Any) -> Any:
+        logged = super().log_change(request, obj, message)
+        self._audit(request, obj, "changed")
+        return logged
+
+    def log_deletions(self, request: HttpRequest, queryset: Any) -> Any:
+        logged = super().log_deletions(request, queryset)
+        for obj in queryset:
+            audit_user_access_change(
+                user_obj=obj,
+                change="deleted",
+                before=user_access(obj),
+                after={},
+                actor=request.user,
+            )
+        return logged
+
+    def response_action(self, request: HttpRequest, queryset: Any) -> Any:
+        with transaction.atomic():
+            return super().response_action(request, queryset)
+
+
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+admin.site.register(User, AuditedUserAdmin)
