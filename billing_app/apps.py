@@ -11,8 +11,11 @@ class BillingAppConfig(AppConfig):
             checks,  # noqa: F401  (registers the system checks)
             tasks,  # noqa: F401  (registers every task name for billing_app.queue)
         )
+        from .device_credentials import register
         from .services import (  # noqa: F401
             auth_signals,  # bumps the cached sign-in state when a membership, role or installation changes
             payment_failures,  # registers its webhook hooks
             snapshot_signals,  # marks context snapshots stale on admin edits
         )
+
+        register()  # the workspace's device_credential_days for Freshdesk device credentials

@@ -13,7 +13,8 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from .models import Installation
+from .freshdesk import devices
+from .models import DeviceCredential, DeviceEnrollment, Installation
 
 # Changing any of these must end the installation's app sessions.
 SESSION_FIELDS = frozenset(
@@ -156,7 +157,7 @@ class InstallationAdmin(admin.ModelAdmin):
         ),
         ("App sessions", {"fields": ("version", "created_at", "updated_at")}),
     )
-    actions = ("end_app_sessions",)
+    actions = ("end_app_sessions", "revoke_device_credentials")
 
     @admin.display(description="Secrets")
     def credentials(self, obj: Installation) -> str:
@@ -191,3 +192,133 @@ class InstallationAdmin(admin.ModelAdmin):
             "on their next panel load.",
             messages.SUCCESS,
         )
+
+    @admin.action(
+        description="Revoke every Freshdesk device credential of the selected installations"
+    )
+    def revoke_device_credentials(
+        self, request: HttpRequest, queryset: QuerySet[Installation]
+    ) -> None:
+        revoked = devices.credentials_revoke(
+            DeviceCredential.objects.filter(installation__in=queryset)
+        )
+        for installation in queryset:  # sessions minted with those credentials end too
+            installation.bump_version()
+        self.message_user(
+            request,
+            f"Revoked {revoked} device credential(s) and ended the app sessions; every agent "
+            "confirms their browser again with an emailed code.",
+            messages.SUCCESS,
+        )
+
+
+@admin.register(DeviceCredential)
+class DeviceCredentialAdmin(admin.ModelAdmin):
+    """Freshdesk agents' enrolled browsers (issue 17). Nothing here reveals a credential: only
+    its SHA-256 is stored, and it is not shown."""
+
+    list_display = (
+        "agent_id",
+        "installation",
+        "email_masked",
+        "device_label",
+        "created_at",
+        "last_used_at",
+        "expires",
+        "state",
+    )
+    list_filter = ("installation", ("revoked_at", admin.EmptyFieldListFilter))
+    search_fields = ("agent_id", "installation__domain", "email_masked")
+    readonly_fields = (
+        "installation",
+        "agent_id",
+        "email_masked",
+        "device_label",
+        "created_at",
+        "last_used_at",
+        "expires",
+        "revoked_at",
+    )
+    exclude = ("digest",)
+    actions = ("revoke", "revoke_all_of_agent", "revoke_all_of_installation")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # issued by enrollment only
+
+    @admin.display(description="Expires")
+    def expires(self, obj: DeviceCredential):
+        return devices.expires_at(obj)
+
+    @admin.display(description="State")
+    def state(self, obj: DeviceCredential) -> str:
+        from django.utils import timezone
+
+        if obj.revoked_at:
+            return "revoked"
+        return "expired" if devices.expires_at(obj) <= timezone.now() else "in force"
+
+    def _done(self, request: HttpRequest, revoked: int) -> None:
+        self.message_user(
+            request,
+            f"Revoked {revoked} device credential(s). Those browsers need an emailed code again; "
+            "a session already open ends within its 15 minutes.",
+            messages.SUCCESS,
+        )
+
+    @admin.action(description="Revoke the selected device credentials")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[DeviceCredential]) -> None:
+        self._done(request, devices.credentials_revoke(queryset))
+
+    @admin.action(description="Revoke all device credentials of the selected agents")
+    def revoke_all_of_agent(
+        self, request: HttpRequest, queryset: QuerySet[DeviceCredential]
+    ) -> None:
+        revoked = 0
+        for installation_id, agent_id in set(queryset.values_list("installation_id", "agent_id")):
+            revoked += devices.credentials_revoke(
+                DeviceCredential.objects.filter(installation_id=installation_id, agent_id=agent_id)
+            )
+        self._done(request, revoked)
+
+    @admin.action(description="Revoke all device credentials of the selected agents' installations")
+    def revoke_all_of_installation(
+        self, request: HttpRequest, queryset: QuerySet[DeviceCredential]
+    ) -> None:
+        installations = set(queryset.values_list("installation_id", flat=True))
+        self._done(
+            request,
+            devices.credentials_revoke(
+                DeviceCredential.objects.filter(installation_id__in=installations)
+            ),
+        )
+
+
+@admin.register(DeviceEnrollment)
+class DeviceEnrollmentAdmin(admin.ModelAdmin):
+    """Codes sent to Freshdesk agents: who asked, when, tries, locks (the codes are not shown)."""
+
+    list_display = (
+        "agent_id",
+        "installation",
+        "email_masked",
+        "created_at",
+        "expires_at",
+        "attempts",
+        "locked_until",
+        "used_at",
+    )
+    list_filter = ("installation",)
+    search_fields = ("agent_id", "installation__domain")
+    exclude = ("attempt_digest", "code_digest")
+    actions = ("unlock",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.action(description="Lift the lock of the selected enrollments' agents")
+    def unlock(self, request: HttpRequest, queryset: QuerySet[DeviceEnrollment]) -> None:
+        count = queryset.exclude(locked_until=None).update(locked_until=None)
+        self.message_user(request, f"Lifted {count} lock(s).", messages.SUCCESS)

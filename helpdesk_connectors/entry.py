@@ -60,6 +60,17 @@ class EntryBodyRejected(EntryRejected):
         self.status = status
 
 
+class EntryRefused(EntryRejected):
+    """A refusal that says more than 401: ``status`` (429 while locked or rate-limited, 503 when
+    a side effect such as an email could not happen) and ``details`` for the error envelope
+    (``retry_after`` in seconds becomes the ``Retry-After`` header)."""
+
+    def __init__(self, message: str, *, code: str, status: int = 401, details: Any = None):
+        super().__init__(message, code=code)
+        self.status = status
+        self.details = details or {}
+
+
 _FORM_TYPES = {"multipart/form-data", "application/x-www-form-urlencoded"}
 
 
@@ -156,7 +167,7 @@ def error_status(exc: ConnectorError) -> int:
     400/413 for a body that could not be read."""
     if isinstance(exc, HelpdeskApiError):
         return 503 if exc.retryable else 401
-    if isinstance(exc, EntryBodyRejected):
+    if isinstance(exc, EntryBodyRejected | EntryRefused):
         return exc.status
     return 401
 
@@ -172,6 +183,8 @@ def _with_auth_headers(
         response["WWW-Authenticate"] = f'{scheme} realm="billing-desk", error="{exc.code}"'
     if isinstance(exc, HelpdeskApiError) and exc.retry_after:
         response["Retry-After"] = str(int(exc.retry_after))
+    if isinstance(exc, EntryRefused) and isinstance(exc.details.get("retry_after"), int):
+        response["Retry-After"] = str(exc.details["retry_after"])
     response["Cache-Control"] = "no-store"
     return response
 
@@ -179,7 +192,8 @@ def _with_auth_headers(
 def json_error(exc: ConnectorError, *, connector: str, scheme: str) -> JsonResponse:
     _log_rejection(connector, exc)
     status = error_status(exc)
-    response = JsonResponse(error_body(exc.code, exc.message), status=status)
+    details = exc.details if isinstance(exc, EntryRefused) else None
+    response = JsonResponse(error_body(exc.code, exc.message, details), status=status)
     return _with_auth_headers(response, exc, status, scheme)  # type: ignore[return-value]
 
 

@@ -168,3 +168,72 @@ class ConsumedEntryToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.connector} token {self.digest[:12]}… until {self.expires_at:%Y-%m-%d %H:%M}"
+
+
+class DeviceCredential(models.Model):
+    """A Freshdesk agent's proof of one browser, issued after an emailed code (issue 17).
+
+    Freshworks does not attest which agent calls through the request proxy, so every
+    ``POST /freshdesk/session/`` must carry, besides the installation's shared secret, a
+    credential issued to *that* agent on *that* installation. Only the SHA-256 of the
+    256-bit secret is stored; the browser keeps the secret (the app frame's storage).
+    Expiry follows the workspace's ``device_credential_days`` counted from ``created_at``
+    (``devices.credential_days``), so shortening it takes effect at once.
+    """
+
+    installation = models.ForeignKey(
+        Installation, on_delete=models.CASCADE, related_name="device_credentials"
+    )
+    agent_id = models.CharField(max_length=32)
+    # The agent's email the code went to, masked (``m•••@acme.example``), for the admin.
+    email_masked = models.CharField(max_length=255, blank=True)
+    digest = models.CharField(max_length=64, unique=True)
+    # What the browser said it is when it enrolled (User-Agent, shortened): for the admin only.
+    device_label = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["installation", "agent_id"], name="device_cred_agent")]
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"agent {self.agent_id} on {self.installation.domain} · device #{self.pk}"
+
+
+class DeviceEnrollment(models.Model):
+    """One enrollment attempt: the emailed code, hashed, bound to agent, installation and attempt.
+
+    ``attempt_digest`` is the SHA-256 of a random attempt id that only the enrolling frame
+    holds; ``code_digest`` is an HMAC (keyed with ``SECRET_KEY``) over that attempt id and
+    the code, so a six-digit code cannot be recovered from a database copy by trying all
+    of them. ``attempts`` counts every verification try (reserved before the comparison,
+    so concurrent guesses cannot exceed the limit); ``used_at`` is set by one conditional
+    UPDATE, so one code issues at most one credential.
+    """
+
+    installation = models.ForeignKey(
+        Installation, on_delete=models.CASCADE, related_name="device_enrollments"
+    )
+    agent_id = models.CharField(max_length=32)
+    attempt_digest = models.CharField(max_length=64, unique=True)
+    code_digest = models.CharField(max_length=64)
+    email_masked = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    expires_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    locked_until = models.DateTimeField(null=True, blank=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+    credential = models.OneToOneField(
+        DeviceCredential, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["installation", "agent_id", "created_at"], name="device_enr_agent")
+        ]
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"enrollment of agent {self.agent_id} on {self.installation.domain}"

@@ -63,12 +63,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings as django_settings
 from django.contrib.auth.models import User
+from django.core import mail
 from django.core.management import call_command
 from django.db import connection
 from django.test import override_settings
 
 from billing_app.models import AgentMembership, RoleMappingRule, Workspace
 from helpdesk_connectors.models import Installation
+from tests.billing_app.two_factor_support import verified_login
 from tests.helpdesk_connectors.conftest import (
     FRESHDESK_ROLES,
     freshdesk_agent,
@@ -674,6 +676,8 @@ def role_mapping_in_admin(client, text: str, *, helpdesk: str) -> RoleMappingRul
     assert RoleMappingRule._meta.app_config.verbose_name == "Billing Desk"
     assert RoleMappingRule._meta.verbose_name_plural == "role mapping rules"
     assert client.login(username="admin", password=SUPERUSER_PASSWORD)
+    # Django admin asks staff for a verified second factor too (issue 17)
+    verified_login(client, User.objects.get(username="admin"))
     add_url = "/admin/billing_app/rolemappingrule/add/"
     assert client.get(add_url).status_code == 200
     form = RoleMappingRuleForm()
@@ -994,6 +998,42 @@ def test_freshdesk_guide_from_a_fresh_server_to_the_panel(
     }
     headers = {k: iparam_filled(v, typed_iparams) for k, v in template["headers"].items()}
     content_type = headers.pop("Content-Type")
+
+    # the first time on this browser the session is refused until the agent enrolls it (issue
+    # 17): the archive's startEnrollment template mails a code to the agent's Freshdesk address,
+    # verifyEnrollment turns the code into the device credential sent with every session call
+    refused = client.post(
+        template["path"], data=json.dumps(body), content_type=content_type, headers=headers
+    )
+    assert refused.json()["error"]["code"] == "device_enrollment_required"
+    assert "device_enrollment_required" in text
+    templates = json.loads(run.archive.read("config/requests.json"))
+
+    def through(name: str, sent: dict) -> dict:
+        schema = templates[name]["schema"]
+        assert schema["host"] == public.hostname and schema["method"] == "POST"
+        filled = {k: iparam_filled(v, typed_iparams) for k, v in schema["headers"].items()}
+        answer = client.post(
+            schema["path"],
+            data=json.dumps(sent),
+            content_type=filled.pop("Content-Type"),
+            headers=filled,
+        )
+        assert answer.status_code == 200, answer.content[:2000]
+        return answer.json()
+
+    started = through("startEnrollment", {"agent_id": agent_id, "domain": body["domain"]})
+    assert mail.outbox[-1].to == ["maria@acme.example"]
+    code = re.search(r"\b(\d{6})\b", mail.outbox[-1].body).group(1)
+    verified = through(
+        "verifyEnrollment",
+        {
+            **{"agent_id": agent_id, "domain": body["domain"]},
+            "enrollment": started["enrollment"],
+            "code": code,
+        },
+    )
+    body["device_credential"] = verified["device_credential"]
     session = client.post(
         template["path"], data=json.dumps(body), content_type=content_type, headers=headers
     )

@@ -12,8 +12,10 @@ registered on this server (``add_installation --api-token``); the app sends none
 What this proves and what it does not (docs/threat-model.md): the secret proves
 the request came through *this installation's* app; Freshworks does **not**
 attest which agent is calling — ``agent_id`` is asserted by the app frame. So the
-agent is looked up server-side (it must exist and be active in that account) and
-the role is read from the API, never from the body.
+body must also carry ``device_credential``, issued to that agent on that
+installation after a code sent to the agent's own Freshdesk email (``devices``,
+issue 17); the agent is looked up server-side (it must exist and be active in
+that account) and the role is read from the API, never from the body.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from ..base import (
 )
 from ..entry import ID_RE, entry_json_body, entry_rejected, host_normalise
 from ..models import Installation
-from . import client
+from . import client, devices
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -104,23 +106,10 @@ class FreshdeskConnector(HelpdeskConnector):
     # --- entry -----------------------------------------------------------------------------
 
     def verify_entry(self, request: HttpRequest) -> HelpdeskIdentity:
-        """Tenant first: body ``domain`` → installation → constant-time secret → agent from the API."""
-        body = self._body(request)
-        domain = normalise_domain(body.get("domain"))
-        if not domain:
-            raise _reject(gettext("The account domain is missing."), "bad_domain")
-        installation = Installation.objects.filter(
-            connector=self.key, domain=domain, is_active=True
-        ).first()
-        if installation is None:
-            raise _reject(
-                gettext("This Freshdesk account has no Billing Desk installation."),
-                "unknown_installation",
-            )
-        self._verify_secret(request, installation)
-        agent_id = _id(body.get("agent_id"))
-        if not agent_id:
-            raise _reject(gettext("The agent id is missing."), "bad_agent_id")
+        """Tenant first: body ``domain`` → installation → constant-time secret → the agent's
+        device credential (issue 17) → agent from the API."""
+        body, installation, agent_id = self.verify_caller(request)
+        devices.credential_check(installation, agent_id, body.get("device_credential"))
         try:
             agent = self.fetch_agent(installation, agent_id)
         except HelpdeskApiError as exc:
@@ -139,6 +128,28 @@ class FreshdeskConnector(HelpdeskConnector):
             ticket_id=ticket_id,
             requester_email=email if isinstance(email, str) and _EMAIL.match(email) else "",
         )
+
+    def verify_caller(self, request: HttpRequest) -> tuple[dict[str, Any], Installation, str]:
+        """What every Freshdesk entry call proves first: the body, the installation named by its
+        ``domain`` whose shared secret came in the Authorization header, and the agent id the
+        frame claims (not yet proven: ``devices`` does that)."""
+        body = self._body(request)
+        domain = normalise_domain(body.get("domain"))
+        if not domain:
+            raise _reject(gettext("The account domain is missing."), "bad_domain")
+        installation = Installation.objects.filter(
+            connector=self.key, domain=domain, is_active=True
+        ).first()
+        if installation is None:
+            raise _reject(
+                gettext("This Freshdesk account has no Billing Desk installation."),
+                "unknown_installation",
+            )
+        self._verify_secret(request, installation)
+        agent_id = _id(body.get("agent_id"))
+        if not agent_id:
+            raise _reject(gettext("The agent id is missing."), "bad_agent_id")
+        return body, installation, agent_id
 
     def _body(self, request: HttpRequest) -> dict[str, Any]:
         if request.method != "POST":

@@ -5,6 +5,12 @@
   "expires_in"}``. The app frame keeps that session for the agent across tickets (the
   proxy allows 50 calls a minute per app and account), so ``expires_in`` (seconds) lets it
   count the lifetime on its own clock.
+* ``POST /freshdesk/enroll/start/`` and ``POST /freshdesk/enroll/verify/`` — a browser's
+  enrollment (issue 17, ``devices``), through the same proxy and shared secret: the first
+  emails the agent a code and answers ``{"enrollment", "email", "expires_in"}`` (the
+  address masked); the second takes ``{"enrollment", "code"}`` and answers
+  ``{"device_credential", "expires_at"}``, which the app frame keeps for this agent and
+  sends with every ``/freshdesk/session/`` call.
 * ``POST /freshdesk/panel/`` — the panel page: the app frame submits a form (target:
   its panel iframe) carrying that token, so the token never appears in a URL.
 """
@@ -21,6 +27,7 @@ from django.views.decorators.http import require_POST
 from .. import entry, framing
 from ..base import ConnectorError, EntryRejected
 from ..registry import get_connector
+from . import devices
 
 
 def error_frame_origins() -> list[str]:
@@ -44,6 +51,50 @@ def session(request: HttpRequest) -> HttpResponse:
             "token": minted.token,
             "expires_at": minted.expires_at.isoformat(),
             "expires_in": max(0, int((minted.expires_at - timezone.now()).total_seconds())),
+        }
+    )
+
+
+@require_POST
+@csrf_exempt  # server-to-server from Freshworks' request proxy; authenticated by the shared secret
+@never_cache
+def enroll_start(request: HttpRequest) -> HttpResponse:
+    connector = get_connector("freshdesk")
+    try:
+        _body, installation, agent_id = connector.verify_caller(request)
+        started = devices.enrollment_start(installation, agent_id)
+    except ConnectorError as exc:
+        return entry.json_error(exc, connector=connector.key, scheme=connector.entry_auth_scheme)
+    return JsonResponse(
+        {
+            "enrollment": started.attempt,
+            "email": started.email_masked,
+            "expires_in": started.expires_in,
+        }
+    )
+
+
+@require_POST
+@csrf_exempt  # server-to-server from Freshworks' request proxy; authenticated by the shared secret
+@never_cache
+def enroll_verify(request: HttpRequest) -> HttpResponse:
+    connector = get_connector("freshdesk")
+    try:
+        body, installation, agent_id = connector.verify_caller(request)
+        attempt, code = body.get("enrollment"), body.get("code")
+        issued = devices.enrollment_verify(
+            installation,
+            agent_id,
+            attempt if isinstance(attempt, str) else "",
+            code if isinstance(code, str) else "",
+            device_label=request.headers.get("User-Agent", ""),
+        )
+    except ConnectorError as exc:
+        return entry.json_error(exc, connector=connector.key, scheme=connector.entry_auth_scheme)
+    return JsonResponse(
+        {
+            "device_credential": issued.secret,
+            "expires_at": devices.expires_at(issued.credential).isoformat(),
         }
     )
 

@@ -4,8 +4,8 @@
 lays it out (``manifest.json``, ``app/``, ``config/`` at the root) with this deployment's
 Billing Desk URL written in the two places that name it:
 
-* ``config/requests.json`` › ``createSession.schema.host`` (and ``path`` under a path
-  prefix) — FDK 3.0 has no allowed-domains list: a request template's host is the only
+* ``config/requests.json`` › each template's ``schema.host`` (``createSession``,
+  ``startEnrollment``, ``verifyEnrollment``; and ``path`` under a path prefix) — FDK 3.0 has no allowed-domains list: a request template's host is the only
   place the app may call, and the host must be a fully qualified domain name without
   protocol, port or trailing slash;
 * ``app/scripts/app.js`` › ``BILLING_DESK_URL`` — where the frame loads the panel from
@@ -35,6 +35,12 @@ SOURCE = Path(__file__).resolve().parents[2] / "freshdesk_app"
 TEMPLATE_HOST = "billing-desk.invalid"
 TEMPLATE_URL = f"https://{TEMPLATE_HOST}"
 SESSION_PATH = "/freshdesk/session/"
+# Each request template and the Billing Desk path it calls (the host is the deployment's).
+TEMPLATE_PATHS = {
+    "createSession": SESSION_PATH,
+    "startEnrollment": "/freshdesk/enroll/start/",
+    "verifyEnrollment": "/freshdesk/enroll/verify/",
+}
 # What ``fdk pack`` puts in the archive: the manifest and the app and config folders. The
 # package's files, each of them: nothing else in the source folder is shipped.
 PACKAGED = ("manifest.json", "app", "config")
@@ -100,11 +106,16 @@ def deployment_url(public_url: str) -> tuple[str, str]:
 
 def _requests_json(source: bytes, *, host: str, prefix: str) -> bytes:
     templates = json.loads(source)
-    schema = templates["createSession"]["schema"]
-    if schema.get("host") != TEMPLATE_HOST or schema.get("path") != SESSION_PATH:
-        raise PackageError("freshdesk_app/config/requests.json no longer names the template host.")
-    schema["host"] = host
-    schema["path"] = prefix + SESSION_PATH
+    if set(templates) != set(TEMPLATE_PATHS):
+        raise PackageError("freshdesk_app/config/requests.json has other templates than expected.")
+    for name, path in TEMPLATE_PATHS.items():
+        schema = templates[name]["schema"]
+        if schema.get("host") != TEMPLATE_HOST or schema.get("path") != path:
+            raise PackageError(
+                "freshdesk_app/config/requests.json no longer names the template host."
+            )
+        schema["host"] = host
+        schema["path"] = prefix + path
     return (json.dumps(templates, indent=2, ensure_ascii=False) + "\n").encode()
 
 

@@ -23,7 +23,11 @@ from billing_app.models import AgentMembership
 from helpdesk_connectors import sessions
 
 from ..helpdesk_connectors import conftest as helpdesk
-from ..helpdesk_connectors.conftest import FRESHDESK_DOMAIN, FRESHDESK_SECRET
+from ..helpdesk_connectors.conftest import (
+    FRESHDESK_DOMAIN,
+    FRESHDESK_SECRET,
+    freshdesk_device_enroll,
+)
 
 # The connector tests' fixtures (keys, installations, signed tokens, the helpdesks' APIs).
 rsa_key = helpdesk.rsa_key
@@ -134,11 +138,13 @@ def test_freshdesk_contact_language_de_gives_a_german_session_and_panel(
 ):
     # given Freshdesk says agent 43000123's contact.language is "de"
     freshdesk_agent_api(43000123, contact={"language": "de"})
+    device = freshdesk_device_enroll(freshdesk_installation)  # this browser is enrolled (issue 17)
 
     # when the app frame asks for a session, then opens the panel with it
+    body = {"agent_id": 43000123, "domain": FRESHDESK_DOMAIN, "ticket_id": 812}
     session = client.post(
         FRESHDESK_SESSION,
-        data=json.dumps({"agent_id": 43000123, "domain": FRESHDESK_DOMAIN, "ticket_id": 812}),
+        data=json.dumps({**body, "device_credential": device}),
         content_type="application/json",
         HTTP_AUTHORIZATION=f"BillingDeskSecret {FRESHDESK_SECRET}",
     )

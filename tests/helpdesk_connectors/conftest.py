@@ -26,6 +26,8 @@ FRESHDESK_DOMAIN = "acme.freshdesk.com"
 FRESHDESK_BASE = f"https://{FRESHDESK_DOMAIN}"
 FRESHDESK_SECRET = "fd-shared-secret-4f9b2c61d0e8a7"
 FRESHDESK_API_KEY = "fdApiKey123"
+# The device credential the app frame of agent 43000123 keeps after enrolling (issue 17).
+FRESHDESK_DEVICE_SECRET = "dc-43000123-4Kq0sYb2mN7vR1xT9wE3uZ6pL8aH5jC0dF2gB4nM6kQ"
 PANEL_TEMPLATE = (
     "PANEL token={{ app_token }} connector={{ connector }} origin={{ helpdesk_origin }} "
     "ticket={{ ticket_id }} email={{ requester_email }}"
@@ -97,6 +99,23 @@ def freshdesk_installation(workspace):
         api_email="admin@acme.example",
         api_token=FRESHDESK_API_KEY,
     )
+
+
+def freshdesk_device_enroll(installation, agent_id=43000123, secret=FRESHDESK_DEVICE_SECRET):
+    """What an agent's enrollment leaves behind: a device credential (only its digest stored)."""
+    from helpdesk_connectors.freshdesk.devices import digest
+    from helpdesk_connectors.models import DeviceCredential
+
+    DeviceCredential.objects.create(
+        installation=installation, agent_id=str(agent_id), digest=digest(secret)
+    )
+    return secret
+
+
+@pytest.fixture
+def freshdesk_device(freshdesk_installation):
+    """Agent 43000123 enrolled this browser: the secret to send as ``device_credential``."""
+    return freshdesk_device_enroll(freshdesk_installation)
 
 
 def zendesk_claims(**overrides: Any) -> dict[str, Any]:

@@ -16,7 +16,13 @@ from billing_app.models import AgentMembership, RoleMappingRule
 from helpdesk_connectors.freshdesk.connector import SECRET_SCHEME
 from helpdesk_connectors.models import Installation
 
-from .conftest import FRESHDESK_BASE, FRESHDESK_DOMAIN, FRESHDESK_SECRET
+from .conftest import (
+    FRESHDESK_BASE,
+    FRESHDESK_DEVICE_SECRET,
+    FRESHDESK_DOMAIN,
+    FRESHDESK_SECRET,
+    freshdesk_device_enroll,
+)
 
 SESSION = "/freshdesk/session/"
 PANEL = "/freshdesk/panel/"
@@ -39,9 +45,18 @@ def _body(**overrides):
         "domain": FRESHDESK_DOMAIN,
         "ticket_id": 812,
         "requester_email": "ap@acme.example",
+        "device_credential": FRESHDESK_DEVICE_SECRET,
     }
     body.update(overrides)
     return body
+
+
+@pytest.fixture(autouse=True)
+def _enrolled(request):
+    """Agent 43000123 enrolled this browser (issue 17) wherever a Freshdesk installation exists;
+    tests/helpdesk_connectors/test_freshdesk_devices.py covers enrollment itself."""
+    if "freshdesk_installation" in request.fixturenames:
+        request.getfixturevalue("freshdesk_device")
 
 
 def _nothing_created():
@@ -175,8 +190,10 @@ def test_unreadable_bodies_are_400_or_413_and_create_nothing(
 
 
 def test_unknown_agent_is_refused(client, http, freshdesk_installation):
+    # an agent enrolled once and deleted in Freshdesk since: the credential does not outlive them
+    secret = freshdesk_device_enroll(freshdesk_installation, 43000999, "dc-of-a-deleted-agent")
     http.get(f"{FRESHDESK_BASE}/api/v2/agents/43000999", json={"code": "access_denied"}, status=404)
-    response = _post(client, _body(agent_id=43000999))
+    response = _post(client, _body(agent_id=43000999, device_credential=secret))
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "unknown_agent"
     assert _nothing_created()

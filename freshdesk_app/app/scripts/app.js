@@ -14,7 +14,15 @@
  *    travels beside it.
  * 4. While the app is open, renew the session once shortly before it expires and hand the new
  *    token to the panel. Nothing runs while the app is closed (app.deactivated stops the timer).
- * 5. Relay the panel's messages: its height (resize the app), a request for a fresh session
+ * 5. Device enrollment (issue 17): Freshworks does not say which agent calls through the proxy,
+ *    so Billing Desk gives a session only to an agent whose browser holds their device
+ *    credential. When /freshdesk/session/ answers one of DEVICE_CODES (none yet, revoked,
+ *    expired, another agent's), the frame drops any stored credential and shows a small form:
+ *    "Send me a code" calls the `startEnrollment` template (Billing Desk emails a six-digit code
+ *    to the agent's address as Freshdesk knows it, and answers only the masked address); the
+ *    agent types the code, `verifyEnrollment` answers the device credential, which is kept in
+ *    this frame's storage per account and agent and sent with every `createSession` call.
+ * 6. Relay the panel's messages: its height (resize the app), a request for a fresh session
  *    (answered with the stored session when the panel holds an older one, else one renewal:
  *    the panel asks only after Billing Desk refused its token), and a public reply to put in
  *    the editor. On the panel's "ready" the frame answers with the ticket (subject and tags
@@ -31,10 +39,21 @@
   var BILLING_DESK_URL = "https://billing-desk.invalid";
   var PANEL_PATH = "/freshdesk/panel/";
   var STORAGE_PREFIX = "billing-desk:freshdesk-session:";
+  var DEVICE_PREFIX = "billing-desk:freshdesk-device:";
+  var ENROLLMENT_PREFIX = "billing-desk:freshdesk-enrollment:";
+  // Billing Desk's answers after which this browser must be enrolled (again) for the agent.
+  var DEVICE_CODES = [
+    "device_enrollment_required",
+    "device_credential_invalid",
+    "device_credential_mismatch",
+    "device_credential_revoked",
+    "device_credential_expired"
+  ];
   // A stored session is reused while more than this is left; renewal happens this long before expiry.
   var RENEW_MARGIN_MS = 2 * 60 * 1000;
   // A panel that asks again this soon after a renewal gets the renewed session, not another call.
   var FORCED_RENEWAL_GAP_MS = 30 * 1000;
+  var MINUTE_MS = 60 * 1000;
   // A panel loaded with a stored session says "ready"; if it does not, the session was refused
   // (for example after a role change): renew once and load the panel again.
   var READY_TIMEOUT_MS = 8000;
@@ -47,7 +66,23 @@
       rate_limited: "Freshdesk is limiting how often apps may call out. Reload the ticket in a minute.",
       unreachable: "Billing Desk is not reachable. Reload the ticket to try again.",
       no_session: "Billing Desk did not return a session.",
-      reply_failed: "Could not open the reply editor: copy the message from Billing Desk instead."
+      reply_failed: "Could not open the reply editor: copy the message from Billing Desk instead.",
+      enroll_intro: "Billing Desk does not know this browser yet. To confirm it is you, it sends a code to your Freshdesk email address.",
+      enroll_again: "This browser must be confirmed again (%(reason)s). Billing Desk sends a code to your Freshdesk email address.",
+      enroll_send: "Send me a code",
+      enroll_sent: "A code was sent to %(email)s. Type it here within %(minutes)s minutes.",
+      enroll_code_label: "Code from the email",
+      enroll_confirm: "Confirm this browser",
+      enroll_resend: "Send a new code",
+      code_wrong: "That code is not right. %(left)s tries left.",
+      code_expired: "This code has expired. Ask for a new code.",
+      code_used: "This code was already used. Ask for a new code.",
+      enrollment_unknown: "Ask for a new code.",
+      enrollment_locked: "Too many wrong codes. Try again in %(minutes)s minutes.",
+      enrollment_rate_limited: "Too many codes were sent in the last hour. Try again later.",
+      email_unavailable: "The code could not be sent. Try again in a minute.",
+      agent_without_email: "Freshdesk has no email address for you, so Billing Desk cannot send a code. Ask your administrator.",
+      code_missing: "Type the six-digit code from the email."
     },
     de: {
       loading: "Abrechnungskonto wird geladen …",
@@ -56,7 +91,23 @@
       rate_limited: "Freshdesk begrenzt gerade, wie oft Apps Anfragen senden dürfen. Das Ticket in einer Minute neu laden.",
       unreachable: "Billing Desk ist nicht erreichbar. Zum erneuten Versuch das Ticket neu laden.",
       no_session: "Billing Desk hat keine Sitzung zurückgegeben.",
-      reply_failed: "Der Antworteditor ließ sich nicht öffnen: Die Nachricht bitte aus Billing Desk kopieren."
+      reply_failed: "Der Antworteditor ließ sich nicht öffnen: Die Nachricht bitte aus Billing Desk kopieren.",
+      enroll_intro: "Billing Desk kennt diesen Browser noch nicht. Zur Bestätigung, dass Sie es sind, sendet es einen Code an Ihre E-Mail-Adresse in Freshdesk.",
+      enroll_again: "Dieser Browser muss erneut bestätigt werden (%(reason)s). Billing Desk sendet einen Code an Ihre E-Mail-Adresse in Freshdesk.",
+      enroll_send: "Code senden",
+      enroll_sent: "Ein Code wurde an %(email)s gesendet. Bitte hier innerhalb von %(minutes)s Minuten eingeben.",
+      enroll_code_label: "Code aus der E-Mail",
+      enroll_confirm: "Browser bestätigen",
+      enroll_resend: "Neuen Code senden",
+      code_wrong: "Der Code stimmt nicht. Noch %(left)s Versuche.",
+      code_expired: "Dieser Code ist abgelaufen. Bitte einen neuen Code anfordern.",
+      code_used: "Dieser Code wurde bereits verwendet. Bitte einen neuen Code anfordern.",
+      enrollment_unknown: "Bitte einen neuen Code anfordern.",
+      enrollment_locked: "Zu viele falsche Codes. Bitte in %(minutes)s Minuten erneut versuchen.",
+      enrollment_rate_limited: "In der letzten Stunde wurden zu viele Codes gesendet. Bitte später erneut versuchen.",
+      email_unavailable: "Der Code konnte nicht gesendet werden. Bitte in einer Minute erneut versuchen.",
+      agent_without_email: "Freshdesk kennt keine E-Mail-Adresse für Sie, daher kann Billing Desk keinen Code senden. Bitte an die Administration wenden.",
+      code_missing: "Bitte den sechsstelligen Code aus der E-Mail eingeben."
     }
   };
 
@@ -71,6 +122,9 @@
   var inflightKey = "";
   var lastForcedRenewal = 0;
   var panelToken = "";
+  // The agent whose browser is being enrolled (the form is showing), and a call in flight.
+  var enrolling = null;
+  var enrollBusy = false;
   // Where storage is blocked (third-party storage off), sessions live as long as this frame.
   var memory = {};
 
@@ -175,6 +229,78 @@
     }
   }
 
+  // --- the agent's device credential and pending enrollment (issue 17) ---------------------------
+
+  function storedRecord(prefix, ctx) {
+    var key = prefix + ctx.domain + ":" + ctx.agent_id;
+    var raw = memory[key] || null;
+    try {
+      var store = storage();
+      raw = (store && store.getItem(key)) || raw;
+    } catch (ignored) {
+      // blocked storage: the memory copy serves
+    }
+    var record = null;
+    try {
+      record = raw ? JSON.parse(raw) : null;
+    } catch (ignored) {
+      return null;
+    }
+    // Never another agent's or another account's record, whatever the key says.
+    if (!record || record.domain !== ctx.domain || String(record.agent_id) !== String(ctx.agent_id)) {
+      return null;
+    }
+    return record;
+  }
+
+  function keepRecord(prefix, ctx, record) {
+    var key = prefix + ctx.domain + ":" + ctx.agent_id;
+    if (!record) {
+      delete memory[key];
+    } else {
+      record.domain = ctx.domain;
+      record.agent_id = ctx.agent_id;
+      memory[key] = JSON.stringify(record);
+    }
+    try {
+      var store = storage();
+      if (store && record) {
+        store.setItem(key, memory[key]);
+      } else if (store) {
+        store.removeItem(key);
+      }
+    } catch (ignored) {
+      // storage full or blocked: this frame keeps the record in memory
+    }
+  }
+
+  function deviceCredential(ctx) {
+    var record = storedRecord(DEVICE_PREFIX, ctx);
+    return record && typeof record.credential === "string" ? record.credential : "";
+  }
+
+  function errorCode(error) {
+    try {
+      var body = JSON.parse((error && error.response) || "{}");
+      return (body && body.error && body.error.code) || "";
+    } catch (ignored) {
+      return "";
+    }
+  }
+
+  function errorDetails(error) {
+    try {
+      var body = JSON.parse((error && error.response) || "{}");
+      return (body && body.error && body.error.details) || {};
+    } catch (ignored) {
+      return {};
+    }
+  }
+
+  function needsEnrollment(error) {
+    return Boolean(error) && error.status === 401 && DEVICE_CODES.indexOf(errorCode(error)) >= 0;
+  }
+
   // Two minutes, or a quarter of a shorter lifetime (a server with a short APP_SESSION_TTL_SECONDS
   // must not make every ticket, or the renewal timer, call the proxy again at once).
   function marginOf(session) {
@@ -194,7 +320,8 @@
           agent_id: ctx.agent_id,
           domain: ctx.domain,
           ticket_id: ctx.ticket_id,
-          requester_email: ctx.requester_email
+          requester_email: ctx.requester_email,
+          device_credential: deviceCredential(ctx)
         })
       })
       .then(function (data) {
@@ -236,6 +363,9 @@
         inflight = null;
         if (error && error.status === 401) {
           forgetStored(ctx);
+        }
+        if (needsEnrollment(error)) {
+          keepRecord(DEVICE_PREFIX, ctx, null);
         }
         throw error;
       }
@@ -279,6 +409,8 @@
     form.elements.ticket_id.value = ctx.ticket_id;
     form.elements.requester_email.value = ctx.requester_email;
     frame.hidden = false;
+    document.getElementById("enroll").hidden = true;
+    enrolling = null;
     form.submit();
     form.elements.token.value = "";
     panelToken = session.token;
@@ -295,7 +427,7 @@
               loadPanel(ctx, fresh, false);
               scheduleRenewal(ctx, fresh);
             }
-          }, showError);
+          }, onSessionFailure);
         }
       }, READY_TIMEOUT_MS);
     }
@@ -348,6 +480,161 @@
     setStatus(describe(error), true);
   }
 
+  // A session call failed: enroll this browser when that is why, else say what went wrong.
+  function onSessionFailure(error) {
+    if (needsEnrollment(error) && context) {
+      showEnrollment(context, errorCode(error));
+      return;
+    }
+    showError(error);
+  }
+
+  // --- the enrollment form (issue 17) ----------------------------------------------------------------
+
+  // Billing Desk's enrollment refusals that have a text of their own.
+  var ENROLL_ERRORS = [
+    "code_wrong",
+    "code_expired",
+    "code_used",
+    "enrollment_unknown",
+    "enrollment_locked",
+    "enrollment_rate_limited",
+    "email_unavailable",
+    "agent_without_email"
+  ];
+
+  function element(id) {
+    return document.getElementById(id);
+  }
+
+  function enrollMessage(error) {
+    var code = errorCode(error);
+    var details = errorDetails(error);
+    if (code === "code_wrong") {
+      return text("code_wrong", { left: details.attempts_left });
+    }
+    if (code === "enrollment_locked") {
+      return text("enrollment_locked", { minutes: Math.max(1, Math.ceil((details.retry_after || 60) / 60)) });
+    }
+    return ENROLL_ERRORS.indexOf(code) >= 0 ? text(code) : describe(error);
+  }
+
+  function showSendButton() {
+    element("enroll-entry").hidden = true;
+    element("enroll-send").textContent = text("enroll_send");
+  }
+
+  function showCodeEntry(pending) {
+    var minutes = Math.max(1, Math.ceil((pending.expires - Date.now()) / MINUTE_MS));
+    element("enroll-intro").textContent = text("enroll_sent", { email: pending.email, minutes: minutes });
+    element("enroll-send").textContent = text("enroll_resend");
+    element("enroll-entry").hidden = false;
+    element("enroll-code").value = "";
+    element("enroll-code").focus();
+  }
+
+  function showEnrollment(ctx, reason) {
+    clearTimeout(readyTimer);
+    clearTimeout(renewalTimer);
+    readyTimer = null;
+    renewalTimer = null;
+    enrolling = ctx;
+    panelFrame().hidden = true;
+    element("status").hidden = true;
+    element("enroll-intro").textContent = reason === "device_enrollment_required"
+      ? text("enroll_intro")
+      : text("enroll_again", { reason: reason });
+    element("enroll-code-label").textContent = text("enroll_code_label");
+    element("enroll-confirm").textContent = text("enroll_confirm");
+    element("enroll-message").textContent = "";
+    // A code asked for on another ticket (or before a reload) still serves until it expires.
+    var pending = storedRecord(ENROLLMENT_PREFIX, ctx);
+    if (pending && typeof pending.enrollment === "string" && pending.expires > Date.now()) {
+      showCodeEntry(pending);
+    } else {
+      keepRecord(ENROLLMENT_PREFIX, ctx, null);
+      showSendButton();
+    }
+    element("enroll").hidden = false;
+  }
+
+  // "Send me a code": Billing Desk emails it to the agent's Freshdesk address; the answer names
+  // that address masked, never in full.
+  function sendCode() {
+    var ctx = enrolling;
+    if (!ctx || enrollBusy) {
+      return;
+    }
+    enrollBusy = true;
+    element("enroll-message").textContent = "";
+    client.request
+      .invokeTemplate("startEnrollment", {
+        body: JSON.stringify({ agent_id: ctx.agent_id, domain: ctx.domain })
+      })
+      .then(function (data) {
+        enrollBusy = false;
+        var answer = JSON.parse(data.response);
+        var pending = {
+          enrollment: answer.enrollment,
+          email: answer.email,
+          expires: Date.now() + answer.expires_in * 1000
+        };
+        keepRecord(ENROLLMENT_PREFIX, ctx, pending);
+        if (enrolling === ctx) {
+          showCodeEntry(pending);
+        }
+      }, function (error) {
+        enrollBusy = false;
+        element("enroll-message").textContent = enrollMessage(error);
+      });
+  }
+
+  // The typed code for this browser's device credential, kept for this agent on this account.
+  function confirmCode(event) {
+    event.preventDefault();
+    var ctx = enrolling;
+    var pending = ctx ? storedRecord(ENROLLMENT_PREFIX, ctx) : null;
+    var typed = element("enroll-code").value.replace(/\s+/g, "");
+    if (!ctx || !pending || enrollBusy) {
+      return;
+    }
+    if (!/^[0-9]{6}$/.test(typed)) {
+      element("enroll-message").textContent = text("code_missing");
+      return;
+    }
+    enrollBusy = true;
+    element("enroll-message").textContent = "";
+    client.request
+      .invokeTemplate("verifyEnrollment", {
+        body: JSON.stringify({
+          agent_id: ctx.agent_id,
+          domain: ctx.domain,
+          enrollment: pending.enrollment,
+          code: typed
+        })
+      })
+      .then(function (data) {
+        enrollBusy = false;
+        var answer = JSON.parse(data.response);
+        keepRecord(DEVICE_PREFIX, ctx, { credential: answer.device_credential });
+        keepRecord(ENROLLMENT_PREFIX, ctx, null);
+        element("enroll").hidden = true;
+        enrolling = null;
+        if (active && context === ctx) {
+          setStatus(text("loading"), false);
+          openPanel(ctx);
+        }
+      }, function (error) {
+        enrollBusy = false;
+        var code = errorCode(error);
+        if (code === "code_expired" || code === "code_used" || code === "enrollment_unknown") {
+          keepRecord(ENROLLMENT_PREFIX, ctx, null);
+          showSendButton();
+        }
+        element("enroll-message").textContent = enrollMessage(error);
+      });
+  }
+
   function refreshSession() {
     var ctx = context;
     if (!ctx) {
@@ -367,7 +654,7 @@
     renew(ctx).then(function (session) {
       sendSession(session);
       scheduleRenewal(ctx, session);
-    }, showError);
+    }, onSessionFailure);
   }
 
   function onMessage(event) {
@@ -422,18 +709,22 @@
     });
   }
 
+  function openPanel(ctx) {
+    return ensureSession(ctx).then(function (result) {
+      if (context === ctx && active) {
+        loadPanel(ctx, result.session, result.reused);
+        scheduleRenewal(ctx, result.session);
+      }
+    }, onSessionFailure);
+  }
+
   function start() {
     active = true;
     return readContext()
       .then(function (ctx) {
         context = ctx;
         setStatus(text("loading"), false);
-        return ensureSession(ctx).then(function (result) {
-          if (context === ctx && active) {
-            loadPanel(ctx, result.session, result.reused);
-            scheduleRenewal(ctx, result.session);
-          }
-        });
+        return openPanel(ctx);
       })
       .catch(showError);
   }
@@ -448,6 +739,8 @@
 
   // index.html loads the app client and this script at the end of <body>: the DOM is ready.
   window.addEventListener("message", onMessage);
+  element("enroll-send").addEventListener("click", sendCode);
+  element("enroll").addEventListener("submit", confirmCode);
   app.initialized().then(function (initializedClient) {
     client = initializedClient;
     client.events.on("app.activated", start);
