@@ -51,11 +51,15 @@ def entry_hash(*, prev_hash: str, seq: int, content: str) -> str:
 
 @dataclass(frozen=True)
 class ChainBreak:
-    """The first entry that does not match: its position in the walk, seq and why."""
+    """The first entry that does not match: its position in the walk, seq and why.
+
+    ``missing`` is the seq that should have come where the walk found another (an entry
+    deleted, renumbered or moved away): the row the break is about."""
 
     index: int
     seq: int | None
     reason: str
+    missing: int | None = None
 
 
 def chain_verify(
@@ -67,18 +71,24 @@ def chain_verify(
     (an export's rows as they are). Detects an edited field (its hash no longer matches),
     an edited hash (the next entry's ``prev_hash`` no longer matches, or its own
     recomputation), a deleted, inserted or moved entry (``seq`` not consecutive, or
-    ``prev_hash`` not the previous hash). ``anchor`` (seq, hash) is a point recorded
+    ``prev_hash`` not the previous hash; an entry put in with its own hash right is named
+    when the entry after it still chains to the one before it). ``anchor`` (seq, hash) is a point recorded
     earlier (the last verification, an exported head): the chain must still hold it
     and reach it, so a truncated or wholly rewritten chain is detected too.
     """
-    prev, expected, index = GENESIS, 1, -1
+    prev, before_prev, expected, index = GENESIS, None, 1, -1
     anchored = anchor is None
     for index, entry in enumerate(entries):
         seq = int(entry["seq"])
         content = str(entry["content"])
         if seq != expected:
-            return ChainBreak(index, seq, f"seq {seq} where {expected} was expected")
+            return ChainBreak(index, seq, f"seq {seq} where {expected} was expected", expected)
         if entry["prev_hash"] != prev:
+            if before_prev is not None and entry["prev_hash"] == before_prev:
+                # this entry chains to the one before the previous: the previous was put in
+                return ChainBreak(
+                    index - 1, seq - 1, "inserted: the next entry chains to the one before it"
+                )
             return ChainBreak(index, seq, "prev_hash is not the previous entry's hash")
         try:
             parsed = json.loads(content)
@@ -92,8 +102,9 @@ def chain_verify(
             if entry["hash"] != anchor[1]:
                 return ChainBreak(index, seq, "hash differs from the one recorded earlier")
             anchored = True
-        prev, expected = str(entry["hash"]), expected + 1
+        prev, before_prev, expected = str(entry["hash"]), prev, expected + 1
     if not anchored:
         assert anchor is not None
-        return ChainBreak(index + 1, anchor[0], f"entry {anchor[0]} recorded earlier is missing")
+        reason = f"entries from {expected} on are missing (entry {anchor[0]} was recorded earlier)"
+        return ChainBreak(index + 1, None, reason, expected)
     return None

@@ -80,7 +80,7 @@ APPROVAL_FIELDS = (
 )
 
 
-def _plain(value: Any) -> Any:
+def json_plain(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat() if timezone.is_aware(value) else value.isoformat()
     return json.loads(canonical_json(value)) if not isinstance(value, str | int | None) else value
@@ -88,7 +88,7 @@ def _plain(value: Any) -> Any:
 
 def row_snapshot(row: Any, fields: Sequence[str]) -> dict[str, Any]:
     """The audited fields of ``row`` as plain JSON (works on historical models too)."""
-    return {name: _plain(getattr(row, name)) for name in fields}
+    return {name: json_plain(getattr(row, name)) for name in fields}
 
 
 def action_snapshot(action: Any) -> dict[str, Any]:
@@ -123,7 +123,7 @@ def event_content(event: Event, *, workspace_id: int, at: datetime) -> str:
     return canonical_json(
         {
             "workspace": workspace_id,
-            "at": _plain(at),
+            "at": json_plain(at),
             "event": event.event,
             "subject_type": event.subject_type,
             "subject_id": event.subject_id,
@@ -306,7 +306,7 @@ def _admin_fields(obj: Model) -> dict[str, Any]:
         value = getattr(obj, f.attname)
         if any(hint in f.name for hint in _SECRET_HINTS) or hasattr(value, "resolve_expression"):
             continue  # a secret, or an F() not read back (role_mapping_version's bump)
-        fields[f.attname] = _plain(value)
+        fields[f.attname] = json_plain(value)
     return fields
 
 
@@ -346,11 +346,11 @@ def _admin_event(item: AdminChange, user: Any) -> Event:
     obj, pk = item.obj, item.pk if item.pk is not None else item.obj.pk
     fields = _admin_fields(obj)
     if obj._meta.pk is not None and item.pk is not None:
-        fields[obj._meta.pk.attname] = _plain(item.pk)
+        fields[obj._meta.pk.attname] = json_plain(item.pk)
     data = {
         "model": obj._meta.label_lower,
         "repr": str(obj)[:200],
-        "message": _plain(message_text(item.message)),
+        "message": json_plain(message_text(item.message)),
         "fields": fields,
     }
     return Event(

@@ -5,8 +5,9 @@ that does not match; ``audit_verify`` records the result (the dashboard's system
 shows the last). Four checks, in this order:
 
 1. the chain (``audit_chain.chain_verify``): consecutive ``seq``, each ``prev_hash`` the
-   previous hash, each hash recomputed, canonical content; and the columns an admin
-   filters on (event, subject) say what the hashed content says;
+   previous hash, each hash recomputed, canonical content; and the entry's other columns
+   (workspace, time, event, subject — what admin lists and filters on) say what the
+   hashed content says;
 2. the last passing verification's anchor: its hash still at its ``seq``;
 3. the head (``AuditChainHead``) names the last entry;
 4. every action and approval request equals its latest snapshot, and every snapshot has
@@ -40,7 +41,7 @@ from ..models import (
     BillingAction,
     Workspace,
 )
-from .audit import ACTION, APPROVAL, action_snapshot, approval_snapshot
+from .audit import ACTION, APPROVAL, action_snapshot, approval_snapshot, json_plain
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +77,17 @@ class _Walk:
         rows = (
             AuditEntry.objects.filter(workspace=workspace)
             .order_by("seq", "pk")
-            .values("seq", "event", "subject_type", "subject_id", "content", "prev_hash", "hash")
+            .values(
+                "seq",
+                "event",
+                "subject_type",
+                "subject_id",
+                "content",
+                "prev_hash",
+                "hash",
+                "created_at",
+                "workspace_id",
+            )
             .iterator(chunk_size=CHUNK)
         )
         for row in rows:
@@ -84,8 +95,9 @@ class _Walk:
             yield row  # chain_verify checks it; it asks for the next only if it held
             self.end_seq, self.end_hash = row["seq"], row["hash"]
             content = json.loads(row["content"])  # canonical JSON: chain_verify parsed it
-            columns = (content.get("event"), content.get("subject_type"), content.get("subject_id"))
-            if columns != (row["event"], row["subject_type"], row["subject_id"]):
+            said = ("workspace", "at", "event", "subject_type", "subject_id")
+            columns = ("workspace_id", "created_at", "event", "subject_type", "subject_id")
+            if tuple(content.get(k) for k in said) != tuple(json_plain(row[c]) for c in columns):
                 self.columns_bad = row["seq"]
                 return
             if row["subject_type"] in (ACTION, APPROVAL):
@@ -148,7 +160,7 @@ def _check(workspace: Workspace) -> Finding:
     if walk.columns_bad is not None:  # the walk stopped there: the earliest bad row
         return _bad(walk, f"entry {walk.columns_bad}", "columns differ from content")
     if found is not None:
-        return _bad(walk, f"entry {found.seq}", found.reason)
+        return _bad(walk, f"entry {found.missing or found.seq}", found.reason)
     head = AuditChainHead.objects.filter(workspace=workspace).first()
     if head is not None and (head.seq, head.last_hash) != (walk.end_seq, walk.end_hash):
         if head.seq > walk.end_seq:

@@ -100,7 +100,7 @@ def test_an_edited_hash_fails_at_that_entry(trail):
 def test_a_deleted_entry_fails_where_it_was(trail):
     AuditEntry.objects.filter(workspace=trail, seq=4).delete()
     found = verify_fails(trail)
-    assert found.first_bad == "entry 5" and "4 was expected" in found.reason
+    assert found.first_bad == "entry 4" and "4 was expected" in found.reason
 
 
 def test_a_deleted_last_entry_is_found(trail):
