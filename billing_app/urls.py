@@ -4,11 +4,23 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from . import health
+from .admin.two_factor import admin_site_require_second_factor
+from .web import two_factor
+
+# Staff need a verified second factor in Django admin too (issue 17; admin/two_factor.py).
+admin_site_require_second_factor()
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    # Approvers (VP, Legal, Managers) need not be staff: a plain login for the web pages.
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    # Approvers (VP, Legal, Managers) need not be staff: a plain login for the web pages,
+    # then a second factor for approvers and staff (web/two_factor.py; issue 17).
+    path("accounts/login/", two_factor.SignInView.as_view(), name="login"),
+    path("accounts/two-factor/", two_factor.two_factor_step, name="two-factor"),
+    path(
+        "accounts/two-factor/recovery-codes/",
+        two_factor.recovery_codes,
+        name="two-factor-recovery",
+    ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include("billing_app.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -98,3 +98,13 @@ def api_as(sign_in):
         return client
 
     return client_for
+
+
+@pytest.fixture
+def admin_client(client, admin_user):
+    """pytest-django's ``admin_client``, with a verified second factor: Django admin asks staff
+    for one (issue 17; ``billing_app/admin/two_factor.py``)."""
+    from tests.billing_app.two_factor_support import verified_login
+
+    verified_login(client, admin_user)
+    return client

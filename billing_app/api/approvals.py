@@ -30,7 +30,9 @@ from ..models import ApprovalRequest
 from ..policy import Allow, can_approve
 from ..selectors.action_details import action_details, role_words
 from ..selectors.approvals import approval_requests_of, approvals_decided, customer_summaries
+from ..selectors.two_factor import second_factor_missing
 from ..services.approvals import APPROVE, DENY, approval_decide, approval_list_for
+from ..services.two_factor import SecondFactorRequired
 from .action_details import ActionDetailSerializer, DetailsSerializer
 from .actions import ERROR_RESPONSES, ActionSerializer, user_display_name
 from .customers import billing_reader, request_agent
@@ -211,8 +213,32 @@ class ApprovalRequestedApi(APIView):
         return Response({"results": self.OutputSerializer(actions, many=True).data})
 
 
+def session_second_factor_check(request: Request) -> None:
+    """Refuse a decision from a Django password session that has not passed its second factor.
+
+    The API authenticates app session tokens only (the helpdesk panel: a Zendesk-signed
+    entry or a Freshdesk device-proven agent, ``docs/two-factor.md``). A call carrying no
+    token but the cookie of an approver's or staff member's unverified sign-in is told
+    why, as ``second_factor_required`` (403), rather than a bare 401; nothing is decided.
+    """
+    if request.auth is not None:
+        return
+    session_user = getattr(request._request, "user", None)
+    if second_factor_missing(session_user):
+        raise SecondFactorRequired(
+            _(
+                "Approval decisions need a verified second factor. Sign in at "
+                "/accounts/login/ with your authenticator code, then decide on /approvals/."
+            )
+        )
+
+
 class _DecideApi(APIView):
     decision = ""
+
+    def check_permissions(self, request: Request) -> None:
+        session_second_factor_check(request)
+        super().check_permissions(request)
 
     @extend_schema_serializer(component_name="ApprovalDecisionInput")
     class InputSerializer(serializers.Serializer):

@@ -2,7 +2,9 @@
 
 Idempotent: re-running resets the seeded customers' billing objects to the
 seeded state (same ids, nothing duplicated), keeps Billing Desk's own records
-(actions, approvals, pins), and generates a new admin password. Dates are
+(actions, approvals, pins), and generates a new admin password — and a new password
+for the VP approver "vp", whose second factor it removes so that signing in shows the
+enrolment (issue 17). Dates are
 relative to the seeding moment so the demo always looks current;
 ``as_of=2026-01-15`` reproduces the product brief's own dates and freezes the
 sandbox clock on that day.
@@ -37,6 +39,7 @@ from django.utils import timezone
 
 from helpdesk_connectors.models import Installation
 
+from ..catalog import Role
 from ..errors import Conflict
 from ..models import (
     MirrorBalanceTransaction,
@@ -53,9 +56,11 @@ from ..models import (
     SandboxIdempotency,
     Workspace,
 )
+from ..roles import agent_role_assign
 from ..services.mirror import mirror_upsert
 from ..services.payment_failures import payment_failures_sync
 from ..services.refresh import provider_health_record
+from ..services.two_factor import second_factor_reset
 from ..services.workspaces import installation_add, workspace_create
 from .builders import DemoObjects, Obj, SeededCustomer
 from .customers import SEEDED_CUSTOMERS, customers_build
@@ -68,6 +73,10 @@ DEMO_DOMAIN = "demo.billing-desk.local"
 ADMIN_USERNAME = "admin"
 # Marks the admin user the seed created: only that user's password is ever reset.
 ADMIN_EMAIL = "admin@billing-desk.local"
+# The demo's VP approver (issue 17): signs in at /accounts/login/ and, having no second
+# factor (every seed run removes it), enrols an authenticator app right there.
+APPROVER_USERNAME = "vp"
+APPROVER_EMAIL = "vp@billing-desk.local"
 
 
 @dataclass
@@ -87,6 +96,9 @@ class SeedSummary:
     # Refunds that exist in the seeded history (tests tell them from new ones).
     refund_ids: list[str] = field(default_factory=list)
     acme_last_charge_id: str = ""
+    approver_username: str = APPROVER_USERNAME
+    # None when "vp" is an existing user the seed did not create (left untouched).
+    approver_password: str | None = None
 
     @property
     def acme_id(self) -> str:
@@ -155,6 +167,29 @@ def _ensure_admin(password: str) -> bool:
     return True
 
 
+def _ensure_approver(workspace: Workspace, password: str) -> bool:
+    """The demo VP approver with a new password and no second factor, so that signing in
+    shows the enrolment; ``False`` (nothing touched) if "vp" is someone else's account."""
+    user, created = User.objects.get_or_create(
+        username=APPROVER_USERNAME,
+        defaults={"email": APPROVER_EMAIL, "first_name": "Vera", "last_name": "Park"},
+    )
+    if not created and user.email != APPROVER_EMAIL:
+        return False
+    user.is_active = True
+    user.set_password(password)
+    user.save()
+    agent_role_assign(
+        user=user,
+        workspace=workspace,
+        role=Role.VP,
+        source="demo seed: VP approver",
+        defaults={"display_name": "Vera Park", "email": APPROVER_EMAIL},
+    )
+    second_factor_reset(user=user)
+    return True
+
+
 def _reset_customers(workspace: Workspace, customer_ids: Iterable[str]) -> None:
     ids = list(customer_ids)
     sub_ids = list(
@@ -207,6 +242,8 @@ def demo_seed(
     _ensure_installation(workspace)
     chosen = admin_password or secrets.token_urlsafe(12)
     password: str | None = chosen if _ensure_admin(chosen) else None
+    approver_chosen = secrets.token_urlsafe(12)
+    approver_password = approver_chosen if _ensure_approver(workspace, approver_chosen) else None
     SandboxControl.objects.update_or_create(
         workspace=workspace,
         defaults={"down": False, "down_reason": "", "clock": moment if frozen else None},
@@ -240,6 +277,7 @@ def demo_seed(
             for r in (obj.get("refunds") or {}).get("data") or []
         ],
         acme_last_charge_id=seeder.acme_last_charge_id,
+        approver_password=approver_password,
     )
 
 
@@ -247,6 +285,8 @@ __all__ = [
     "ACME",
     "ADMIN_EMAIL",
     "ADMIN_USERNAME",
+    "APPROVER_EMAIL",
+    "APPROVER_USERNAME",
     "DEMO_DOMAIN",
     "DEMO_WORKSPACE_SLUG",
     "SEEDED_CUSTOMERS",

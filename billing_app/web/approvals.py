@@ -5,8 +5,10 @@ amount formatted, the parameters in words (``selectors.action_details``), the re
 the ticket in its helpdesk, who may decide it by role label; below the queue, what was
 decided in the workspace (or by this approver), a page at a time.
 
-Signed-in Django users (``LOGIN_URL``); what each may see and decide comes from
-their membership role in each workspace, exactly as in the API: a request of a
+Signed-in Django users (``LOGIN_URL``); approvers and staff with a verified second
+factor (``two_factor.verified_approver_required``, issue 17: without one, every page and
+every decision sends them to the second-factor step). What each may see and decide comes
+from their membership role in each workspace, exactly as in the API: a request of a
 workspace where they hold no approver role does not exist for them (404).
 """
 
@@ -15,7 +17,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -29,6 +30,7 @@ from ..policy import Allow, can_approve
 from ..selectors.action_details import action_details, role_words, user_name
 from ..selectors.approvals import approvals_decided, customer_summaries
 from ..services.approvals import APPROVE, DENY, approval_decide, approval_list_for, approver_role
+from .two_factor import verified_approver_required
 
 
 class SignedInRequest(HttpRequest):
@@ -96,7 +98,7 @@ def _page_number(request: HttpRequest) -> int:
         return 1
 
 
-@login_required
+@verified_approver_required
 @require_http_methods(["GET"])
 def approvals_list(request: SignedInRequest) -> HttpResponse:
     """Every workspace where the user holds an approver role, with what they may decide there."""
@@ -151,7 +153,7 @@ def _approval_for(request: SignedInRequest, approval_id: int) -> ApprovalRequest
     return approval
 
 
-@login_required
+@verified_approver_required
 @require_http_methods(["GET", "POST"])
 def approval_detail(request: SignedInRequest, approval_id: int) -> HttpResponse:
     """The request with its details; POST decides it (approve or deny, with a comment)."""

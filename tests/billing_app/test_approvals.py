@@ -22,6 +22,7 @@ from billing_app.tasks.approvals import approvals_expire_task
 
 from .actions_support import ProviderSpy, account_seed
 from .test_actions_api import post_action, refund
+from .two_factor_support import verified_login
 
 K = ActionKind
 
@@ -312,7 +313,7 @@ def test_web_queue_needs_a_login(db):
 def test_vp_approves_on_the_web_page_with_csrf(workspace, vp_request, sign_in, spy):
     vp, _ = sign_in(workspace, Role.VP, "vp-1")
     browser = Client(enforce_csrf_checks=True)
-    browser.force_login(vp.user)
+    verified_login(browser, vp.user)
 
     page = browser.get("/approvals/")
     assert page.status_code == 200
@@ -344,7 +345,7 @@ def test_vp_approves_on_the_web_page_with_csrf(workspace, vp_request, sign_in, s
 def test_web_deny_without_comment_is_refused(workspace, vp_request, sign_in):
     vp, _ = sign_in(workspace, Role.VP)
     browser = Client()
-    browser.force_login(vp.user)
+    verified_login(browser, vp.user)
     response = browser.post(
         f"/approvals/{vp_request['approval']['id']}/", {"decision": "deny", "comment": ""}
     )
@@ -356,7 +357,7 @@ def test_web_deny_without_comment_is_refused(workspace, vp_request, sign_in):
 def test_web_page_hides_other_workspaces_and_roles(workspace, vp_request, sign_in, make_workspace):
     legal, _ = sign_in(workspace, Role.LEGAL)
     browser = Client()
-    browser.force_login(legal.user)
+    verified_login(browser, legal.user)
     # Legal may not decide a VP request: it is not listed and cannot be decided
     assert b"$600.00" not in browser.get("/approvals/").content
     response = browser.post(f"/approvals/{vp_request['approval']['id']}/", {"decision": "approve"})
@@ -364,7 +365,7 @@ def test_web_page_hides_other_workspaces_and_roles(workspace, vp_request, sign_i
     assert ApprovalRequest.objects.get(pk=vp_request["approval"]["id"]).status == "pending"
 
     outsider, _ = sign_in(make_workspace("globex"), Role.VP)
-    browser.force_login(outsider.user)
+    verified_login(browser, outsider.user)
     assert browser.get(f"/approvals/{vp_request['approval']['id']}/").status_code == 404
 
 
@@ -373,7 +374,7 @@ def test_legal_approves_a_force_cancel_on_the_web(workspace, acme, api_as, sign_
     assert body["decision"]["approver_roles"] == ["legal"]
     legal, _ = sign_in(workspace, Role.LEGAL)
     browser = Client()
-    browser.force_login(legal.user)
+    verified_login(browser, legal.user)
 
     browser.post(
         f"/approvals/{body['approval']['id']}/",

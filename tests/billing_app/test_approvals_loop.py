@@ -18,6 +18,7 @@ from helpdesk_connectors.models import Installation
 
 from .actions_support import ProviderSpy, account_seed
 from .test_actions_api import post_action, refund
+from .two_factor_support import verified_login
 
 K = ActionKind
 
@@ -321,7 +322,7 @@ def vp_credit(specialist):
 
 def _browser_as(user):
     browser = Client(enforce_csrf_checks=True)
-    browser.force_login(user)
+    verified_login(browser, user)
     return browser
 
 

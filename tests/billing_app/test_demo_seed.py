@@ -113,9 +113,15 @@ def test_the_admin_sign_in_is_the_last_block_of_the_output(db, caplog):
         "Admin",
         "Username",
         "Password",
+        "Approvals",
+        "Approver",
+        "Password",
+        "2nd factor",
     ]
-    password = block[-1].split()[1]
+    password = block[6].split()[1]
     assert User.objects.get(username="admin").check_password(password)
+    # the VP approver signs in with their own password and enrols a second factor (issue 17)
+    assert User.objects.get(username="vp").check_password(block[9].split()[1])
     # and the seeding's INFO log lines (hundreds: failure warnings, outbox tasks) are held back
     assert not [r for r in caplog.records if r.levelname == "INFO"]
 

@@ -26,6 +26,7 @@ from billing_app.services.policy import policy_rules_load
 from .actions_support import account_seed
 from .locale_support import agent_speaking
 from .test_actions_api import post_action, refund
+from .two_factor_support import verified_login
 
 K = ActionKind
 _agents = itertools.count(1)
@@ -103,7 +104,7 @@ def test_the_approvals_page_shows_the_readers_language(workspace, acme, sign_in)
     assert body["decision"]["approver_roles"] == ["vp"]
     vp, _token = sign_in(workspace, Role.VP, "vp-web")
     browser = Client()
-    browser.force_login(vp.user)
+    verified_login(browser, vp.user)
     english = "$600.00 is above the Billing Specialist limit (up to $500.00)"
     german = "600,00\xa0$ liegt über dem Limit für Billing Specialist (bis 500,00\xa0$)"
     detail = f"/approvals/{body['approval']['id']}/"

@@ -70,8 +70,9 @@ class Command(BaseCommand):
     help = (
         "Create (or reset) the sandbox workspace 'acme' with its demo installation, a superuser "
         "'admin' with a freshly generated password (printed), and the sandbox billing customers: "
-        "the brief's Acme Corp and one customer per playbook scenario. Safe to run again: the "
-        "seeded customers are reset, nothing is duplicated. Dates are relative to today; "
+        "the brief's Acme Corp and one customer per playbook scenario, and a VP approver 'vp' "
+        "(new password, no second factor: the first sign-in shows the enrolment). Safe to run "
+        "again: the seeded customers are reset, nothing is duplicated. Dates are relative to today; "
         "--as-of 2026-01-15 reproduces the brief's own dates and freezes the sandbox clock."
     )
 
@@ -152,6 +153,21 @@ class Command(BaseCommand):
             ]
         else:
             lines.append(f"  Password:   {summary.admin_password}   (new on every run)")
+        # Issue 17: approvers and staff confirm each sign-in with a second factor.
+        lines += [
+            f"  Approvals:  {base}/approvals/",
+            f"  Approver:   {summary.approver_username} (VP Approver)",
+        ]
+        if summary.approver_password is None:
+            lines.append(
+                f"  User {summary.approver_username!r} already exists and was not created by "
+                "seed_demo: left unchanged."
+            )
+        else:
+            lines.append(f"  Password:   {summary.approver_password}   (new on every run)")
+        lines.append(
+            "  2nd factor: set up at the first sign-in of admin and vp (authenticator app QR code)"
+        )
         rule = "=" * max(len(line) for line in lines)
         out.write("")
         out.write(rule)

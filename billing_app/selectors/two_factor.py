@@ -1,0 +1,58 @@
+"""Who must prove a second factor, and what they have enrolled (issue 17).
+
+The rule is written once here and read by the sign-in step, the ``/approvals/`` pages,
+the approvals API's decide endpoints and the admin site: a user signing in with a
+Django password must pass a second factor when they may release money or change what
+others may do — staff (Django admin) and every holder of an approver role (Manager,
+VP, Legal) in any workspace. Everyone else signs in with the password alone.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from ..catalog import APPROVER_ROLES
+from ..models import AgentMembership
+
+
+def second_factor_required(user: AbstractBaseUser | AnonymousUser | None) -> bool:
+    """Whether this user's password session needs a verified second factor."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    if getattr(user, "is_staff", False) or getattr(user, "is_superuser", False):
+        return True
+    return AgentMembership.objects.filter(
+        user_id=user.pk, role__in=[role.value for role in APPROVER_ROLES]
+    ).exists()
+
+
+def second_factor_verified(user: AbstractBaseUser | AnonymousUser | None) -> bool:
+    """Whether this session passed a second factor (``django_otp.middleware.OTPMiddleware``)."""
+    is_verified = getattr(user, "is_verified", None)
+    return bool(is_verified is not None and is_verified())
+
+
+def second_factor_missing(user: AbstractBaseUser | AnonymousUser | None) -> bool:
+    """A signed-in user who must pass a second factor and has not in this session."""
+    return second_factor_required(user) and not second_factor_verified(user)
+
+
+def second_factor_enrolled(user: AbstractBaseUser) -> bool:
+    """A confirmed authenticator app, or recovery codes left to sign in with."""
+    return (
+        TOTPDevice.objects.filter(user_id=user.pk, confirmed=True).exists()
+        or StaticDevice.objects.filter(
+            user_id=user.pk, confirmed=True, token_set__isnull=False
+        ).exists()
+    )
+
+
+def recovery_codes_left(user: AbstractBaseUser) -> int:
+    return (
+        StaticDevice.objects.filter(user_id=user.pk, confirmed=True)
+        .values("token_set")
+        .exclude(token_set__isnull=True)
+        .count()
+    )
