@@ -30,7 +30,7 @@ from ..models import ApprovalRequest
 from ..policy import Allow, can_approve
 from ..selectors.action_details import action_details, role_words
 from ..selectors.approvals import approval_requests_of, approvals_decided, customer_summaries
-from ..selectors.two_factor import second_factor_missing
+from ..selectors.two_factor import session_second_factor_missing
 from ..services.approvals import APPROVE, DENY, approval_decide, approval_list_for
 from ..services.two_factor import SecondFactorRequired
 from .action_details import ActionDetailSerializer, DetailsSerializer
@@ -223,8 +223,7 @@ def session_second_factor_check(request: Request) -> None:
     """
     if request.auth is not None:
         return
-    session_user = getattr(request._request, "user", None)
-    if second_factor_missing(session_user):
+    if session_second_factor_missing(request._request):
         raise SecondFactorRequired(
             _(
                 "Approval decisions need a verified second factor. Sign in at "

@@ -9,7 +9,11 @@ VP, Legal) in any workspace. Everyone else signs in with the password alone.
 
 from __future__ import annotations
 
+from django.contrib import auth
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.http import HttpRequest
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -37,6 +41,23 @@ def second_factor_verified(user: AbstractBaseUser | AnonymousUser | None) -> boo
 def second_factor_missing(user: AbstractBaseUser | AnonymousUser | None) -> bool:
     """A signed-in user who must pass a second factor and has not in this session."""
     return second_factor_required(user) and not second_factor_verified(user)
+
+
+def session_second_factor_missing(request: HttpRequest) -> bool:
+    """``second_factor_missing`` for the session's own user, read from the session itself.
+
+    For DRF views: DRF replaces ``request.user`` with what *its* authentication found (an
+    app session token's agent, or nobody), so the password session's user and its
+    verified device (what ``OTPMiddleware`` reads) are read here again.
+    """
+    if not hasattr(request, "session"):
+        return False
+    user = auth.get_user(request)
+    if not second_factor_required(user):
+        return False
+    device_id = request.session.get(DEVICE_ID_SESSION_KEY)
+    device = Device.from_persistent_id(device_id) if isinstance(device_id, str) else None
+    return not (device is not None and device.user_id == user.pk and device.confirmed)
 
 
 def second_factor_enrolled(user: AbstractBaseUser) -> bool:
