@@ -245,3 +245,62 @@ def test_concurrent_appends_keep_one_chain(make_workspace):
     assert [r for r in results if isinstance(r, BaseException)] == []
     assert audit_check(workspace=workspace).ok
     assert [e.seq for e in entries(workspace)] == list(range(1, 81))
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL row locks")
+@pytest.mark.parametrize("first", [True, False], ids=["the chain's first entry", "a later entry"])
+def test_a_second_appender_waits_for_the_first_to_commit_then_chains_to_it(make_workspace, first):
+    """Deterministic, no sleeps: A appends and holds its transaction open until told; B,
+    appending meanwhile with a lock timeout, must fail waiting (it neither forks the chain
+    nor reads A's uncommitted end); after A commits, B's entry chains to A's."""
+    import threading
+
+    from django.db import OperationalError, transaction
+
+    workspace = make_workspace("race")
+    if not first:
+        with transaction.atomic():
+            audit_append(workspace_id=workspace.pk, events=[Event("test.append", "test", "0", {})])
+    holding, release = threading.Event(), threading.Event()
+    failures: list[BaseException] = []
+
+    def appender_a() -> None:
+        try:
+            with transaction.atomic():
+                audit_append(
+                    workspace_id=workspace.pk, events=[Event("test.append", "test", "A", {})]
+                )
+                holding.set()
+                assert release.wait(timeout=60)
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+            holding.set()
+        finally:
+            from django.db import connections
+
+            connections.close_all()
+
+    a = threading.Thread(target=appender_a)
+    a.start()
+    try:
+        assert holding.wait(timeout=60) and not failures
+        # when B appends while A holds the chain's head: it waits (here: until its timeout)
+        with pytest.raises(OperationalError, match="lock timeout"), transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '200ms'")
+            audit_append(workspace_id=workspace.pk, events=[Event("test.append", "test", "B", {})])
+    finally:
+        release.set()
+        a.join(timeout=60)
+    assert not failures and not a.is_alive()
+
+    # then, A committed, B's append goes after A's and the chain is one
+    with transaction.atomic():
+        audit_append(workspace_id=workspace.pk, events=[Event("test.append", "test", "B", {})])
+    rows = entries(workspace)
+    subjects = [e.subject_id for e in rows]
+    assert subjects == (["A", "B"] if first else ["0", "A", "B"])
+    assert rows[-1].prev_hash == rows[-2].hash
+    assert audit_check(workspace=workspace).ok
