@@ -188,7 +188,7 @@ class DeviceCredential(models.Model):
     # The agent's email the code went to, masked (``m•••@acme.example``), for the admin.
     email_masked = models.CharField(max_length=255, blank=True)
     digest = models.CharField(max_length=64, unique=True)
-    # What the browser said it is when it enrolled (User-Agent, shortened): for the admin only.
+    # What the app frame said the browser is (its User-Agent, shortened): for the admin only.
     device_label = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)

@@ -8,7 +8,7 @@
 * ``POST /freshdesk/enroll/start/`` and ``POST /freshdesk/enroll/verify/`` — a browser's
   enrollment (issue 17, ``devices``), through the same proxy and shared secret: the first
   emails the agent a code and answers ``{"enrollment", "email", "expires_in"}`` (the
-  address masked); the second takes ``{"enrollment", "code"}`` and answers
+  address masked); the second takes ``{"enrollment", "code", "device_label"}`` and answers
   ``{"device_credential", "expires_at"}``, which the app frame keeps for this agent and
   sends with every ``/freshdesk/session/`` call.
 * ``POST /freshdesk/panel/`` — the panel page: the app frame submits a form (target:
@@ -87,7 +87,9 @@ def enroll_verify(request: HttpRequest) -> HttpResponse:
             agent_id,
             attempt if isinstance(attempt, str) else "",
             code if isinstance(code, str) else "",
-            device_label=request.headers.get("User-Agent", ""),
+            # what the frame says the browser is (the proxy's own User-Agent says nothing):
+            # a label for the admin's list, never trusted for anything
+            device_label=label if isinstance(label := body.get("device_label"), str) else "",
         )
     except ConnectorError as exc:
         return entry.json_error(exc, connector=connector.key, scheme=connector.entry_auth_scheme)

@@ -120,7 +120,17 @@ def test_enrollment_end_to_end_on_the_freshdesk_entry(client, http, freshdesk_in
     assert agent_read.request.headers["Authorization"].startswith("Basic ")  # the server's key
 
     # when the agent types the code
-    verified = _verify(client, body["enrollment"], code)
+    verified = _post(
+        client,
+        VERIFY,
+        {
+            "agent_id": AGENT,
+            "domain": FRESHDESK_DOMAIN,
+            "enrollment": body["enrollment"],
+            "code": code,
+            "device_label": "Mozilla/5.0 (Macintosh) Chrome/131",
+        },
+    )
 
     # then a device credential is issued; only its digest is stored
     assert verified.status_code == 200, verified.content
@@ -129,6 +139,7 @@ def test_enrollment_end_to_end_on_the_freshdesk_entry(client, http, freshdesk_in
     credential = DeviceCredential.objects.get()
     assert credential.digest == devices.digest(secret) and secret not in credential.digest
     assert (credential.agent_id, credential.installation) == (str(AGENT), freshdesk_installation)
+    assert credential.device_label == "Mozilla/5.0 (Macintosh) Chrome/131"
     enrollment = DeviceEnrollment.objects.get()
     assert (
         code not in enrollment.code_digest and body["enrollment"] not in enrollment.attempt_digest
@@ -470,3 +481,29 @@ def test_two_verifications_of_one_code_issue_one_credential(freshdesk_installati
     issued = [r for r in results if r not in {"code_used", "enrollment_locked"}]
     assert len(issued) == 1, results
     assert DeviceCredential.objects.count() == 1
+
+
+def test_admin_pages_show_devices_and_enrollments_without_secrets(admin_client, enroll):
+    secret = enroll()
+    credential = DeviceCredential.objects.get()
+    enrollment = DeviceEnrollment.objects.get()
+    pages = [
+        "/admin/helpdesk_connectors/devicecredential/",
+        f"/admin/helpdesk_connectors/devicecredential/{credential.pk}/change/",
+        "/admin/helpdesk_connectors/deviceenrollment/",
+        f"/admin/helpdesk_connectors/deviceenrollment/{enrollment.pk}/change/",
+    ]
+    for page in pages:
+        response = admin_client.get(page)
+        assert response.status_code == 200, page
+        html = response.content.decode()
+        assert "m•••@acme.example" in html, page
+        for hidden in [
+            secret,
+            credential.digest,
+            enrollment.code_digest,
+            enrollment.attempt_digest,
+        ]:
+            assert hidden not in html, page
+    assert "in force" in admin_client.get(pages[0]).content.decode()
+    assert admin_client.get("/admin/helpdesk_connectors/devicecredential/add/").status_code == 403

@@ -610,7 +610,8 @@
           agent_id: ctx.agent_id,
           domain: ctx.domain,
           enrollment: pending.enrollment,
-          code: typed
+          code: typed,
+          device_label: String(navigator.userAgent || "").slice(0, 200)
         })
       })
       .then(function (data) {
