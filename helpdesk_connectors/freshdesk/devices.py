@@ -55,6 +55,8 @@ MAX_SENDS_PER_HOUR = 3
 # Tries per code (right or wrong); the last wrong one locks the agent for LOCK_PERIOD.
 MAX_ATTEMPTS = 5
 LOCK_PERIOD = timedelta(minutes=30)
+# Enrollment rows are kept this long (the admin's view of recent codes), then pruned.
+KEEP_ENROLLMENTS = timedelta(days=7)
 CREDENTIAL_BYTES = 32
 ATTEMPT_BYTES = 32
 MAX_SECRET_LENGTH = 200
@@ -141,6 +143,7 @@ class StartedEnrollment:
 
 def enrollment_start(installation: Installation, agent_id: str) -> StartedEnrollment:
     """Email a code to the agent's own address (read from Freshdesk, never from the frame)."""
+    enrollments_prune()
     until = _locked_until(installation, agent_id)
     if until is not None:
         raise _locked(until)
@@ -227,6 +230,18 @@ def _send_code(installation: Installation, agent: client.FreshdeskAgent, code: s
             "minutes": int(CODE_TTL.total_seconds() // 60),
         }
     send_mail(subject, body, None, [agent.email])
+
+
+def enrollments_prune() -> int:
+    """Forget attempts older than ``KEEP_ENROLLMENTS`` (past every limit that counts them) and
+    not locked. Run with each new code: enrollments are rare, so the table stays small."""
+    now = timezone.now()
+    deleted, _ = (
+        DeviceEnrollment.objects.filter(created_at__lt=now - KEEP_ENROLLMENTS)
+        .exclude(locked_until__gt=now)
+        .delete()
+    )
+    return deleted
 
 
 # --- 2. the code typed in: a device credential ------------------------------------------------------

@@ -439,6 +439,14 @@ def test_inactive_or_unknown_agents_get_no_code(client, http, freshdesk_installa
     assert not mail.outbox
 
 
+def test_old_enrollments_are_pruned_when_a_code_is_sent(client, freshdesk_installation, agents):
+    assert _start(client).status_code == 200
+    old = timezone.now() - devices.KEEP_ENROLLMENTS - timedelta(seconds=1)
+    DeviceEnrollment.objects.update(created_at=old)
+    assert _start(client, OTHER_AGENT).status_code == 200
+    assert list(DeviceEnrollment.objects.values_list("agent_id", flat=True)) == [str(OTHER_AGENT)]
+
+
 def test_mask_email():
     assert devices.mask_email("maria@acme.example") == "m•••@acme.example"
     assert devices.mask_email("a@acme.com") == "a•••@acme.com"
