@@ -141,9 +141,8 @@ class StartedEnrollment:
     expires_in: int
 
 
-def enrollment_start(installation: Installation, agent_id: str) -> StartedEnrollment:
-    """Email a code to the agent's own address (read from Freshdesk, never from the frame)."""
-    enrollments_prune()
+def _may_send(installation: Installation, agent_id: str) -> None:
+    """Refuse while the agent is locked or has had MAX_SENDS_PER_HOUR codes this hour."""
     until = _locked_until(installation, agent_id)
     if until is not None:
         raise _locked(until)
@@ -163,6 +162,12 @@ def enrollment_start(installation: Installation, agent_id: str) -> StartedEnroll
             status=429,
             details={"retry_after": 3600},
         )
+
+
+def enrollment_start(installation: Installation, agent_id: str) -> StartedEnrollment:
+    """Email a code to the agent's own address (read from Freshdesk, never from the frame)."""
+    enrollments_prune()
+    _may_send(installation, agent_id)  # before asking Freshdesk anything
     try:
         agent = client.agent_get(installation, agent_id)
     except HelpdeskApiError as exc:
@@ -182,14 +187,19 @@ def enrollment_start(installation: Installation, agent_id: str) -> StartedEnroll
     attempt = secrets.token_urlsafe(ATTEMPT_BYTES)
     code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
     masked = mask_email(agent.email)
-    enrollment = DeviceEnrollment.objects.create(
-        installation=installation,
-        agent_id=agent_id,
-        attempt_digest=digest(attempt),
-        code_digest=_code_digest(attempt, code),
-        email_masked=masked,
-        expires_at=timezone.now() + CODE_TTL,
-    )
+    with transaction.atomic():
+        # The installation's row lock serialises the check and the insert: parallel requests
+        # cannot send more than MAX_SENDS_PER_HOUR codes between them.
+        Installation.objects.select_for_update().filter(pk=installation.pk).first()
+        _may_send(installation, agent_id)
+        enrollment = DeviceEnrollment.objects.create(
+            installation=installation,
+            agent_id=agent_id,
+            attempt_digest=digest(attempt),
+            code_digest=_code_digest(attempt, code),
+            email_masked=masked,
+            expires_at=timezone.now() + CODE_TTL,
+        )
     try:
         _send_code(installation, agent, code)
     except Exception as exc:

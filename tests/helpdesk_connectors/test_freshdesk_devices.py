@@ -515,3 +515,36 @@ def test_admin_pages_show_devices_and_enrollments_without_secrets(admin_client, 
             assert hidden not in html, page
     assert "in force" in admin_client.get(pages[0]).content.decode()
     assert admin_client.get("/admin/helpdesk_connectors/devicecredential/add/").status_code == 403
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="needs PostgreSQL (DATABASE_URL) for concurrent transactions",
+)
+@pytest.mark.django_db(transaction=True)
+def test_parallel_requests_for_codes_send_no_more_than_the_limit(freshdesk_installation, agents):
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    barrier = Barrier(8)
+
+    def start(_):
+        from django.db import connections
+
+        try:
+            barrier.wait()
+            devices.enrollment_start(freshdesk_installation, str(AGENT))
+            return "sent"
+        except devices.DeviceRefused as exc:
+            return exc.code
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(start, range(8)))
+
+    assert results.count("sent") == devices.MAX_SENDS_PER_HOUR, results
+    assert set(results) == {"sent", "enrollment_rate_limited"}
+    assert DeviceEnrollment.objects.count() == devices.MAX_SENDS_PER_HOUR
+    assert len(mail.outbox) == devices.MAX_SENDS_PER_HOUR
