@@ -107,7 +107,12 @@ def _pending(request: HttpRequest) -> tuple[User | None, dict[str, Any]]:
     if time.time() - float(data.get("at", 0)) > PENDING_SECONDS:
         request.session.pop(PENDING_KEY, None)
         return None, {}
-    user = User.objects.filter(pk=data.get("user"), is_active=True).first()
+    user_id = data.get("user")
+    user = (
+        User.objects.filter(pk=user_id, is_active=True).first()
+        if isinstance(user_id, int)
+        else None
+    )
     if user is None or not constant_time_compare(
         user.get_session_auth_hash(), str(data.get("hash", ""))
     ):
@@ -159,7 +164,7 @@ def two_factor_step(request: HttpRequest) -> HttpResponse:
     if user is None:
         if not request.user.is_authenticated:
             return redirect_to_login(request.GET.get("next") or request.get_full_path())
-        user = request.user  # type: ignore[assignment]
+        user = request.user
     next_url = _safe_next(request, pending.get("next") or request.GET.get("next"))
     if not pending and not second_factor_missing(user):
         return redirect(next_url)
