@@ -36,7 +36,20 @@ from ..services.two_factor import SecondFactorRequired
 from .action_details import ActionDetailSerializer, DetailsSerializer
 from .actions import ERROR_RESPONSES, ActionSerializer, user_display_name
 from .customers import billing_reader, request_agent
-from .schema import MoneySerializer
+from .schema import MoneySerializer, error_responses
+
+# The decide endpoints' errors: ERROR_RESPONSES, with the second factor in the 403.
+DECIDE_ERRORS = {
+    **ERROR_RESPONSES,
+    **error_responses(
+        403,
+        s403=(
+            "``not_permitted``: not an approver of this request here; "
+            "``second_factor_required``: a Django password session (no app session token) "
+            "of an approver or staff member that has not passed its second factor."
+        ),
+    ),
+}
 
 
 class ApprovalCustomerSerializer(serializers.Serializer):
@@ -274,7 +287,7 @@ class ApprovalApproveApi(_DecideApi):
 
     @extend_schema(
         request=_DecideApi.InputSerializer,
-        responses={200: _DecideApi.OutputSerializer, **ERROR_RESPONSES},
+        responses={200: _DecideApi.OutputSerializer, **DECIDE_ERRORS},
     )
     def post(self, request: Request, approval_id: int) -> Response:
         return self._decide(request, approval_id)
@@ -287,7 +300,7 @@ class ApprovalDenyApi(_DecideApi):
 
     @extend_schema(
         request=_DecideApi.InputSerializer,
-        responses={200: _DecideApi.OutputSerializer, **ERROR_RESPONSES},
+        responses={200: _DecideApi.OutputSerializer, **DECIDE_ERRORS},
     )
     def post(self, request: Request, approval_id: int) -> Response:
         return self._decide(request, approval_id)
