@@ -21,6 +21,11 @@ urlpatterns = [
         two_factor.recovery_codes,
         name="two-factor-recovery",
     ),
+    path(
+        "accounts/two-factor/authenticator/",
+        two_factor.replace_authenticator,
+        name="two-factor-authenticator",
+    ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include("billing_app.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -9,8 +9,10 @@ devices throttle failures with exponential back-off (``ThrottlingMixin``).
 Two rules kept here:
 - **Enrolment is only for a user with nothing enrolled.** A password alone may add the
   first authenticator (that is what "enrolled on first sign-in" means), never a second
-  one beside an existing factor: replacing a lost device is an admin's reset (delete
-  the user's devices in Django admin), after which the user enrols again.
+  one beside an existing factor. A new authenticator replaces the old one only from a
+  session already verified with the user's second factor (a recovery code after a lost
+  phone); with neither left, an admin's reset (delete the user's devices in Django
+  admin) lets the user enrol again.
 - **A failure is counted even though the caller is refused.** django-otp records a
   failed attempt on the device (``throttle_increment``, committed). Raising inside the
   same transaction would roll that count back and switch throttling off, so the
@@ -103,35 +105,46 @@ def _lock_user(user: AbstractBaseUser) -> None:
     User.objects.select_for_update().filter(pk=user.pk).first()
 
 
-def totp_enrolment_start(*, user: AbstractBaseUser) -> TOTPDevice:
+def totp_enrolment_start(*, user: AbstractBaseUser, replacing: bool = False) -> TOTPDevice:
     """The unconfirmed authenticator this user is enrolling (created on first call).
 
-    Refused (``already_enrolled``) once the user has a second factor.
+    Refused (``already_enrolled``) once the user has a second factor — unless
+    ``replacing``: a session verified with the user's second factor (the caller checks)
+    sets up a new authenticator, e.g. after signing in with a recovery code.
     """
     with transaction.atomic():
         _lock_user(user)
-        if second_factor_enrolled(user):
-            raise Conflict(
-                str(_("A second factor is already set up for this account.")),
-                code="already_enrolled",
-            )
+        if not replacing:
+            _refuse_if_enrolled(user)
         device = TOTPDevice.objects.filter(user_id=user.pk, confirmed=False).order_by("-pk").first()
         if device is None:
             device = TOTPDevice.objects.create(user=user, name=TOTP_DEVICE_NAME, confirmed=False)
         return device
 
 
-def totp_enrolment_confirm(*, user: AbstractBaseUser, code: str) -> tuple[TOTPDevice, list[str]]:
+def _refuse_if_enrolled(user: AbstractBaseUser) -> None:
+    if second_factor_enrolled(user):
+        raise Conflict(
+            str(_("A second factor is already set up for this account.")),
+            code="already_enrolled",
+        )
+
+
+def totp_enrolment_confirm(
+    *, user: AbstractBaseUser, code: str, replacing: bool = False
+) -> tuple[TOTPDevice, list[str]]:
     """Confirm the enrolling authenticator with a code it shows; returns it and fresh recovery
-    codes (shown to the user once, stored only in django-otp's static device)."""
+    codes (shown to the user once, stored only in django-otp's static device).
+
+    ``replacing`` (a verified session, see ``totp_enrolment_start``): the new authenticator
+    takes the place of the old one, which stops working; the recovery codes are kept
+    (no codes returned).
+    """
     refusal: _Refusal | None = None
     with transaction.atomic():
         _lock_user(user)
-        if second_factor_enrolled(user):
-            raise Conflict(
-                str(_("A second factor is already set up for this account.")),
-                code="already_enrolled",
-            )
+        if not replacing:
+            _refuse_if_enrolled(user)
         device = (
             TOTPDevice.objects.select_for_update()
             .filter(user_id=user.pk, confirmed=False)
@@ -147,9 +160,13 @@ def totp_enrolment_confirm(*, user: AbstractBaseUser, code: str) -> tuple[TOTPDe
         if refusal is None:
             device.confirmed = True
             device.save(update_fields=["confirmed"])
-            TOTPDevice.objects.filter(user_id=user.pk, confirmed=False).delete()
-            codes = _recovery_codes_replace(user)
-            logger.info("second factor: user %s enrolled an authenticator", user.pk)
+            TOTPDevice.objects.filter(user_id=user.pk).exclude(pk=device.pk).delete()
+            codes = [] if replacing else _recovery_codes_replace(user)
+            logger.info(
+                "second factor: user %s %s an authenticator",
+                user.pk,
+                "replaced" if replacing else "enrolled",
+            )
             return device, codes
     raise _refuse(user, refusal, step="enrolment")
 

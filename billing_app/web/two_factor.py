@@ -27,7 +27,7 @@ from urllib.parse import quote, urlencode
 import qrcode
 import qrcode.image.svg
 from django.conf import settings
-from django.contrib import auth
+from django.contrib import auth, messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
@@ -36,6 +36,7 @@ from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
 from django.utils.crypto import constant_time_compare
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
@@ -213,6 +214,19 @@ def _enrol(
         device = totp_enrolment_start(user=user)
     except Conflict:  # enrolled meanwhile (another tab): enter a code instead
         return redirect(two_factor_url(next_url))
+    return _enrol_page(request, user, device, error, status, action=two_factor_url(next_url))
+
+
+def _enrol_page(
+    request: HttpRequest,
+    user: User,
+    device: TOTPDevice,
+    error: str,
+    status: int,
+    *,
+    action: str,
+    replacing: bool = False,
+) -> HttpResponse:
     return render(
         request,
         "two_factor/enrol.html",
@@ -221,7 +235,8 @@ def _enrol(
             "qr_svg": totp_qr_svg(device),
             "secret": _secret_text(device),
             "error": error,
-            "next": next_url,
+            "action": action,
+            "replacing": replacing,
         },
         status=status,
     )
@@ -243,6 +258,41 @@ def recovery_codes(request: HttpRequest) -> HttpResponse:
             {"codes": codes, "next": resolve_url(settings.LOGIN_REDIRECT_URL), "enrolled": False},
         )
     return render(request, "two_factor/recovery.html", {"left": recovery_codes_left(request.user)})
+
+
+@sensitive_post_parameters("code")
+@never_cache
+@require_http_methods(["GET", "POST"])
+def replace_authenticator(request: HttpRequest) -> HttpResponse:
+    """A verified user sets up a new authenticator app in place of the old one (a new phone,
+    or a lost one after signing in with a recovery code). Recovery codes are kept."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    if not second_factor_verified(request.user):
+        return redirect(two_factor_url(request.get_full_path()))
+    user: User = request.user
+    error, status = "", 200
+    if request.method == "POST":
+        try:
+            device, _codes = totp_enrolment_confirm(
+                user=user, code=request.POST.get("code", ""), replacing=True
+            )
+        except BillingDeskError as exc:
+            error, status = exc.message, exc.status
+        else:
+            otp_login(request, device)  # the old device is gone: the session keeps the new one
+            messages.success(request, _("Your new authenticator app is set up."))
+            return redirect("two-factor-recovery")
+    device = totp_enrolment_start(user=user, replacing=True)
+    return _enrol_page(
+        request,
+        user,
+        device,
+        error,
+        status,
+        action=reverse("two-factor-authenticator"),
+        replacing=True,
+    )
 
 
 def verified_approver_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

@@ -346,3 +346,34 @@ def test_a_reset_user_enrols_again_at_the_next_sign_in(vp, clock):
     password_step(client, vp.username)
     assert b"Set up your second factor" in client.get("/accounts/two-factor/").content
     assert not StaticToken.objects.filter(device__user=vp).exists()
+
+
+def test_a_lost_phone_is_replaced_after_signing_in_with_a_recovery_code(vp, clock):
+    old, codes = enrolled_vp(vp, Client(), clock)
+    client = Client()
+    # the password alone does not reach the page
+    password_step(client, vp.username)
+    assert client.get("/accounts/two-factor/authenticator/")["Location"].startswith(
+        "/accounts/login/"
+    )
+    client.post("/accounts/two-factor/", {"code": codes[0]})
+    assert verified(client)
+
+    page = client.get("/accounts/two-factor/authenticator/")
+    assert b"Set up a new authenticator app" in page.content and b"<svg" in page.content
+    new = TOTPDevice.objects.get(user=vp, confirmed=False)
+    clock.advance()
+    assert client.post("/accounts/two-factor/authenticator/", {"code": "000000"}).status_code == (
+        400
+    )
+    TOTPDevice.objects.filter(pk=new.pk).update(throttling_failure_count=0)
+    done = client.post("/accounts/two-factor/authenticator/", {"code": clock.code(new)})
+
+    assert done["Location"] == "/accounts/two-factor/recovery-codes/"
+    assert list(TOTPDevice.objects.filter(user=vp).values_list("pk", "confirmed")) == [
+        (new.pk, True)
+    ]
+    assert not TOTPDevice.objects.filter(pk=old.pk).exists()
+    # the recovery codes are kept (less the one used), and the session stays verified
+    assert StaticToken.objects.filter(device__user=vp).count() == RECOVERY_CODE_COUNT - 1
+    assert client.get("/approvals/").status_code == 200
