@@ -12,6 +12,7 @@ from typing import Any
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import path
 
@@ -150,9 +151,11 @@ class AuditedChangesMixin:
         changes += [AdminChange(obj, "deleted", "deleted inline", pk) for obj, pk in doomed]
         audit_admin_changes(changes=changes, user=request.user)
 
-    def response_action(self, request: HttpRequest, queryset: Any) -> Any:
+    def response_action(
+        self, request: HttpRequest, queryset: QuerySet[Any], *args: Any, **kwargs: Any
+    ) -> HttpResponse | None:
         with transaction.atomic():
-            return super().response_action(request, queryset)  # type: ignore[misc]
+            return super().response_action(request, queryset, *args, **kwargs)  # type: ignore[misc]
 
 
 EXPORT_COLUMNS = (

@@ -15,7 +15,8 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.http import HttpRequest
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
 
 from ..services.audit import audit_user_access_change, user_access
 
@@ -59,9 +60,11 @@ class AuditedUserAdmin(UserAdmin):
             )
         return logged
 
-    def response_action(self, request: HttpRequest, queryset: Any) -> Any:
+    def response_action(
+        self, request: HttpRequest, queryset: QuerySet[Any], *args: Any, **kwargs: Any
+    ) -> HttpResponse | None:
         with transaction.atomic():
-            return super().response_action(request, queryset)
+            return super().response_action(request, queryset, *args, **kwargs)
 
 
 if admin.site.is_registered(User):

@@ -90,7 +90,8 @@ class _Walk:
             )
             .iterator(chunk_size=CHUNK)
         )
-        for row in rows:
+        for values in rows:
+            row: dict[str, Any] = dict(values)
             self.entries += 1
             yield row  # chain_verify checks it; it asks for the next only if it held
             self.end_seq, self.end_hash = row["seq"], row["hash"]
