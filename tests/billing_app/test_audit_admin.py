@@ -38,18 +38,6 @@ from .test_actions_api import post_action, refund
 from .test_admin import form_data, url
 
 
-@pytest.fixture
-def admin_client(admin_client, admin_user):
-    """Staff need a verified second factor in admin (issue 17, H2's part): when that is in
-    place, this session has one; before, the plain admin client is all admin asks for."""
-    try:
-        from .two_factor_support import verified_login
-    except ImportError:
-        return admin_client
-    verified_login(admin_client, admin_user)
-    return admin_client
-
-
 def admin_entries(workspace, event: str | None = None) -> list[tuple[str, str, dict]]:
     """The workspace's admin entries as (event, subject, data), in chain order."""
     rows = AuditEntry.objects.filter(workspace=workspace, subject_type="admin").order_by("seq")
