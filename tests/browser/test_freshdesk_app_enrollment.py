@@ -23,6 +23,12 @@ CODE = "246810"
 
 FAKE_CLIENT = """
 (function () {
+  if (window.location.search.indexOf("blocked=1") >= 0) {
+    // a browser that blocks third-party storage: localStorage throws in the app frame
+    Object.defineProperty(window, "localStorage", {
+      get: function () { throw new DOMException("blocked", "SecurityError"); }
+    });
+  }
   var fake = window.__fake = {
     calls: [], bodies: [], handlers: {}, issued: {}, revoked: {}, minted: 0, ready: 0,
     user: { id: 101, contact: { language: "en" } }, ticketId: 1, domain: "acme.freshdesk.com",
@@ -224,3 +230,23 @@ def test_another_agent_on_the_same_browser_enrolls_for_themselves(page):
     expect(page.locator("#enroll-intro")).to_contain_text("kennt diesen Browser noch nicht")
     assert page.evaluate("window.__fake.bodies.at(-1)").get("device_credential") == ""
     expect(page.locator("#enroll-send")).to_have_text("Code senden")
+
+
+def test_with_storage_blocked_the_credential_serves_this_frame(page):
+    from playwright.sync_api import expect
+
+    page.goto(APP_FRAME + "index.html?blocked=1")
+    page.wait_for_function("Boolean(window.__fake && window.__fake.handlers['app.activated'])")
+    page.evaluate("window.__fake.activate()")
+    _enroll(page)
+    expect(page.locator("body")).to_have_attribute("data-ready", "1")
+
+    # the session ends; the next ticket in this frame renews it with the credential in memory
+    page.evaluate('window.__fake.handlers["app.deactivated"]()')
+    page.clock.run_for(16 * 60 * 1000)
+    page.evaluate("window.__fake.ticketId = 2; window.__fake.activate()")
+
+    expect(page.locator("body")).to_have_attribute("data-ready", "2")
+    assert _calls(page)[-1] == "createSession"
+    assert "startEnrollment" not in _calls(page)[3:]
+    assert page.evaluate("window.__fake.bodies.at(-1).device_credential") == "dc-101-1"

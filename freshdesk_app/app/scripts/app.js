@@ -270,7 +270,13 @@
         store.removeItem(key);
       }
     } catch (ignored) {
-      // storage full or blocked: this frame keeps the record in memory
+      // Storage full or blocked: this frame keeps the record in memory; an older stored one is
+      // dropped so that it is not read instead.
+      try {
+        storage().removeItem(key);
+      } catch (alsoIgnored) {
+        // blocked storage: nothing stored to drop
+      }
     }
   }
 
@@ -314,6 +320,7 @@
   // --- the one proxy call ----------------------------------------------------------------------
 
   function createSession(ctx) {
+    var credential = deviceCredential(ctx);
     return client.request
       .invokeTemplate("createSession", {
         body: JSON.stringify({
@@ -321,7 +328,7 @@
           domain: ctx.domain,
           ticket_id: ctx.ticket_id,
           requester_email: ctx.requester_email,
-          device_credential: deviceCredential(ctx)
+          device_credential: credential
         })
       })
       .then(function (data) {
@@ -345,6 +352,13 @@
         };
         writeStored(ctx, session);
         return session;
+      }, function (error) {
+        // Refused for the credential sent: forget it, unless another of the agent's frames
+        // has enrolled this browser again meanwhile (then the stored one is newer).
+        if (needsEnrollment(error) && deviceCredential(ctx) === credential) {
+          keepRecord(DEVICE_PREFIX, ctx, null);
+        }
+        throw error;
       });
   }
 
@@ -363,9 +377,6 @@
         inflight = null;
         if (error && error.status === 401) {
           forgetStored(ctx);
-        }
-        if (needsEnrollment(error)) {
-          keepRecord(DEVICE_PREFIX, ctx, null);
         }
         throw error;
       }
