@@ -17,6 +17,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -28,6 +30,7 @@ from .. import entry, framing
 from ..base import ConnectorError, EntryRejected
 from ..registry import get_connector
 from . import devices
+from .connector import FreshdeskConnector
 
 
 def error_frame_origins() -> list[str]:
@@ -59,7 +62,7 @@ def session(request: HttpRequest) -> HttpResponse:
 @csrf_exempt  # server-to-server from Freshworks' request proxy; authenticated by the shared secret
 @never_cache
 def enroll_start(request: HttpRequest) -> HttpResponse:
-    connector = get_connector("freshdesk")
+    connector = cast(FreshdeskConnector, get_connector("freshdesk"))
     try:
         _body, installation, agent_id = connector.verify_caller(request)
         started = devices.enrollment_start(installation, agent_id)
@@ -78,7 +81,7 @@ def enroll_start(request: HttpRequest) -> HttpResponse:
 @csrf_exempt  # server-to-server from Freshworks' request proxy; authenticated by the shared secret
 @never_cache
 def enroll_verify(request: HttpRequest) -> HttpResponse:
-    connector = get_connector("freshdesk")
+    connector = cast(FreshdeskConnector, get_connector("freshdesk"))
     try:
         body, installation, agent_id = connector.verify_caller(request)
         attempt, code = body.get("enrollment"), body.get("code")
