@@ -116,6 +116,11 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+# django-otp (issue 17; docs/two-factor.md): admins never read an approver's TOTP key in
+# admin, and authenticator apps list the account under the product's name.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+OTP_TOTP_ISSUER = "Billing Desk"
+
 ROOT_URLCONF = "billing_app.urls"
 WSGI_APPLICATION = "billing_app.wsgi.application"
 ASGI_APPLICATION = "billing_app.asgi.application"
