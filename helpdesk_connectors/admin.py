@@ -182,7 +182,13 @@ class InstallationAdmin(admin.ModelAdmin):
         if SESSION_FIELDS & set(form.changed_data):
             obj.bump_version()
 
-    @admin.action(description="End the app sessions of the selected installations")
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("helpdesk_connectors.change_devicecredential")
+
+    @admin.action(
+        description="End the app sessions of the selected installations",
+        permissions=("change",),
+    )
     def end_app_sessions(self, request: HttpRequest, queryset: QuerySet[Installation]) -> None:
         for installation in queryset:
             installation.bump_version()
@@ -194,7 +200,8 @@ class InstallationAdmin(admin.ModelAdmin):
         )
 
     @admin.action(
-        description="Revoke every Freshdesk device credential of the selected installations"
+        description="Revoke every Freshdesk device credential of the selected installations",
+        permissions=("revoke",),
     )
     def revoke_device_credentials(
         self, request: HttpRequest, queryset: QuerySet[Installation]
@@ -239,11 +246,15 @@ class DeviceCredentialAdmin(admin.ModelAdmin):
         "expires",
         "revoked_at",
     )
-    exclude = ("digest",)
+    exclude = ("digest", "email_digest", "expires_at")  # "expires" shows the effective end
     actions = ("revoke", "revoke_all_of_agent", "revoke_all_of_installation")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # issued by enrollment only
+
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        # staff who may only view device credentials see no revoke action
+        return request.user.has_perm("helpdesk_connectors.change_devicecredential")
 
     @admin.display(description="Expires")
     def expires(self, obj: DeviceCredential):
@@ -265,11 +276,14 @@ class DeviceCredentialAdmin(admin.ModelAdmin):
             messages.SUCCESS,
         )
 
-    @admin.action(description="Revoke the selected device credentials")
+    @admin.action(description="Revoke the selected device credentials", permissions=("revoke",))
     def revoke(self, request: HttpRequest, queryset: QuerySet[DeviceCredential]) -> None:
         self._done(request, devices.credentials_revoke(queryset))
 
-    @admin.action(description="Revoke all device credentials of the selected agents")
+    @admin.action(
+        description="Revoke all device credentials of the selected agents",
+        permissions=("revoke",),
+    )
     def revoke_all_of_agent(
         self, request: HttpRequest, queryset: QuerySet[DeviceCredential]
     ) -> None:
@@ -280,7 +294,10 @@ class DeviceCredentialAdmin(admin.ModelAdmin):
             )
         self._done(request, revoked)
 
-    @admin.action(description="Revoke all device credentials of the selected agents' installations")
+    @admin.action(
+        description="Revoke all device credentials of the selected agents' installations",
+        permissions=("revoke",),
+    )
     def revoke_all_of_installation(
         self, request: HttpRequest, queryset: QuerySet[DeviceCredential]
     ) -> None:
@@ -306,19 +323,37 @@ class DeviceEnrollmentAdmin(admin.ModelAdmin):
         "attempts",
         "locked_until",
         "used_at",
+        "send_failed_at",
+        "released_at",
     )
     list_filter = ("installation",)
     search_fields = ("agent_id", "installation__domain")
-    exclude = ("attempt_digest", "code_digest")
+    exclude = ("attempt_digest", "code_digest", "email_digest")
     actions = ("unlock",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
+        return False  # the rows are a record; the form stays read-only
 
-    @admin.action(description="Lift the lock of the selected enrollments' agents")
+    def has_unlock_permission(self, request: HttpRequest) -> bool:
+        # the model's change permission, though the form itself is read-only for everyone:
+        # staff who may only view enrollments see no unlock action
+        return request.user.has_perm("helpdesk_connectors.change_deviceenrollment")
+
+    @admin.action(
+        description="Lift the lock and reset the hourly code limit of the selected enrollments' "
+        "agents",
+        permissions=("unlock",),
+    )
     def unlock(self, request: HttpRequest, queryset: QuerySet[DeviceEnrollment]) -> None:
-        count = queryset.exclude(locked_until=None).update(locked_until=None)
-        self.message_user(request, f"Lifted {count} lock(s).", messages.SUCCESS)
+        agents = set(queryset.values_list("installation_id", "agent_id"))
+        for installation_id, agent_id in agents:
+            devices.agent_release(installation_id, agent_id)
+        self.message_user(
+            request,
+            f"Lifted the lock and reset the hourly code limit of {len(agents)} agent(s); their "
+            "pending codes no longer work, so they ask for a new one.",
+            messages.SUCCESS,
+        )

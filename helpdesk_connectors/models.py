@@ -177,8 +177,12 @@ class DeviceCredential(models.Model):
     ``POST /freshdesk/session/`` must carry, besides the installation's shared secret, a
     credential issued to *that* agent on *that* installation. Only the SHA-256 of the
     256-bit secret is stored; the browser keeps the secret (the app frame's storage).
-    Expiry follows the workspace's ``device_credential_days`` counted from ``created_at``
-    (``devices.credential_days``), so shortening it takes effect at once.
+    ``expires_at`` is stamped at issue from the workspace's ``device_credential_days``; the
+    credential ends at the earlier of that stamp and ``created_at`` plus the current days
+    (``devices.expires_at``), so shortening the setting takes effect at once and lengthening
+    it never revives an expired credential. ``email_digest`` is a keyed HMAC of the agent's
+    Freshdesk email (lower-cased) at enrollment: once Freshdesk holds another address, the
+    credential is refused (the code went to the old mailbox).
     """
 
     installation = models.ForeignKey(
@@ -190,7 +194,9 @@ class DeviceCredential(models.Model):
     digest = models.CharField(max_length=64, unique=True)
     # What the app frame said the browser is (its User-Agent, shortened): for the admin only.
     device_label = models.CharField(max_length=200, blank=True)
+    email_digest = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
@@ -210,7 +216,10 @@ class DeviceEnrollment(models.Model):
     the code, so a six-digit code cannot be recovered from a database copy by trying all
     of them. ``attempts`` counts every verification try (reserved before the comparison,
     so concurrent guesses cannot exceed the limit); ``used_at`` is set by one conditional
-    UPDATE, so one code issues at most one credential.
+    UPDATE, so one code issues at most one credential. ``send_failed_at``: the email could
+    not be handed over; the row neither counts towards the hourly limit nor verifies (a code
+    delivered after all answers that it was not sent). ``released_at``: an admin lifted the
+    agent's lock and hourly limit; the row no longer counts and its code no longer verifies.
     """
 
     installation = models.ForeignKey(
@@ -220,11 +229,14 @@ class DeviceEnrollment(models.Model):
     attempt_digest = models.CharField(max_length=64, unique=True)
     code_digest = models.CharField(max_length=64)
     email_masked = models.CharField(max_length=255, blank=True)
+    email_digest = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     expires_at = models.DateTimeField()
     attempts = models.PositiveSmallIntegerField(default=0)
     locked_until = models.DateTimeField(null=True, blank=True)
     used_at = models.DateTimeField(null=True, blank=True)
+    send_failed_at = models.DateTimeField(null=True, blank=True)
+    released_at = models.DateTimeField(null=True, blank=True)
     credential = models.OneToOneField(
         DeviceCredential, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -103,8 +103,17 @@ def _list(response: HttpResponse) -> list[dict[str, Any]]:
 def agent_get(installation: Installation, agent_id: str) -> FreshdeskAgent:
     agent = _dict(_call(installation, "GET", f"/api/v2/agents/{agent_id}"))
     contact = agent.get("contact") or {}
+    answered = agent.get("id")
+    # The id is Freshdesk's own, never the one asked for: the caller compares the two, so an
+    # answer without one is refused rather than filled in with the claim.
+    if isinstance(answered, bool) or not isinstance(answered, int | str) or answered == "":
+        raise HelpdeskApiError(
+            gettext("Freshdesk's answer is malformed."), code="helpdesk_bad_response"
+        )
+    if not isinstance(contact, dict):
+        contact = {}
     return FreshdeskAgent(
-        id=str(agent.get("id", agent_id)),
+        id=str(answered),
         name=str(contact.get("name") or ""),
         email=str(contact.get("email") or ""),
         active=bool(contact.get("active", False)),

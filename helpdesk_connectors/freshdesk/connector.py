@@ -56,6 +56,10 @@ MAX_BODY_BYTES = 4096
 # is the first of these they hold, else their first custom role's name.
 DEFAULT_ROLE_ORDER = ("Account Administrator", "Administrator", "Supervisor", "Agent")
 _ID = ID_RE
+# A Freshdesk agent id as Freshdesk writes it: no sign, no leading zero, no padding. One agent
+# has one spelling, so the send limit, the lock and the credential cannot be keyed three ways
+# ("43000123", "043000123", "0043000123") for the same agent.
+AGENT_ID_RE = re.compile(r"^[1-9][0-9]{0,19}$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
 
 
@@ -69,6 +73,15 @@ def _id(value: Any) -> str:
     if isinstance(value, str) and _ID.match(value.strip()):
         return value.strip()
     return ""
+
+
+def agent_id_canonical(value: Any) -> str:
+    """The agent id in its one canonical spelling (a positive JSON integer, or a string of
+    digits without leading zeros), else ``""``: an id spelt another way is refused, not
+    rewritten."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    return value if isinstance(value, str) and AGENT_ID_RE.match(value) else ""
 
 
 def secret_from_authorization(value: str) -> str:
@@ -109,7 +122,7 @@ class FreshdeskConnector(HelpdeskConnector):
         """Tenant first: body ``domain`` → installation → constant-time secret → the agent's
         device credential (issue 17) → agent from the API."""
         body, installation, agent_id = self.verify_caller(request)
-        devices.credential_check(installation, agent_id, body.get("device_credential"))
+        credential = devices.credential_check(installation, agent_id, body.get("device_credential"))
         try:
             agent = self.fetch_agent(installation, agent_id)
         except HelpdeskApiError as exc:
@@ -118,8 +131,12 @@ class FreshdeskConnector(HelpdeskConnector):
                     gettext("No such agent in this Freshdesk account."), "unknown_agent"
                 ) from exc
             raise
+        # The session goes to the agent the credential was checked for, never to another id
+        # Freshdesk may have resolved the request to.
+        devices.agent_same(agent_id, agent.agent_id, installation)
         if not agent.active:
             raise _reject(gettext("This agent is not active in Freshdesk."), "agent_inactive")
+        devices.credential_email_check(credential, agent.email)
         ticket_id = _id(body.get("ticket_id"))
         email = body.get("requester_email")
         return HelpdeskIdentity(
@@ -146,9 +163,12 @@ class FreshdeskConnector(HelpdeskConnector):
                 "unknown_installation",
             )
         self._verify_secret(request, installation)
-        agent_id = _id(body.get("agent_id"))
+        agent_id = agent_id_canonical(body.get("agent_id"))
         if not agent_id:
-            raise _reject(gettext("The agent id is missing."), "bad_agent_id")
+            raise _reject(
+                gettext("The agent id is missing or not written as Freshdesk writes it."),
+                "bad_agent_id",
+            )
         return body, installation, agent_id
 
     def _body(self, request: HttpRequest) -> dict[str, Any]:
@@ -187,7 +207,7 @@ class FreshdeskConnector(HelpdeskConnector):
 
     def fetch_agent(self, installation: Installation, agent_id: str) -> AgentProfile:
         """The agent with role and group names resolved (``role_ids`` holds ids and names)."""
-        if not _ID.match(str(agent_id)):
+        if not AGENT_ID_RE.match(str(agent_id)):
             raise HelpdeskApiError(gettext("Not a Freshdesk agent id."), code="bad_agent_id")
         cache_key = f"hd:freshdesk:agent:{installation.pk}:{installation.version}:{agent_id}"
         cached = cache.get(cache_key)

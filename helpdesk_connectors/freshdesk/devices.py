@@ -33,8 +33,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
-from django.db import transaction
+from django.core.validators import validate_email
+from django.db import models, transaction
 from django.db.models import F
 from django.utils import timezone, translation
 from django.utils.crypto import salted_hmac
@@ -61,6 +64,7 @@ CREDENTIAL_BYTES = 32
 ATTEMPT_BYTES = 32
 MAX_SECRET_LENGTH = 200
 _HMAC_SALT = "billing-desk.freshdesk-device-code.v1"
+_EMAIL_SALT = "billing-desk.freshdesk-device-email.v1"
 
 # The error codes after which the app frame (freshdesk_app/app/scripts/app.js) forgets any
 # stored credential and starts enrollment.
@@ -72,6 +76,7 @@ CREDENTIAL_CODES = frozenset(
         "device_credential_mismatch",
         "device_credential_revoked",
         "device_credential_expired",
+        "device_credential_email_changed",
     }
 )
 
@@ -102,6 +107,53 @@ def _code_digest(attempt: str, code: str) -> str:
     return salted_hmac(_HMAC_SALT, f"{attempt}:{code}", algorithm="sha256").hexdigest()
 
 
+def email_digest(email: str) -> str:
+    """A keyed HMAC of the address, lower-cased: compares a later address without storing it."""
+    return salted_hmac(_EMAIL_SALT, email.strip().lower(), algorithm="sha256").hexdigest()
+
+
+def email_valid(value: object) -> str:
+    """The agent's address when it is exactly one valid address, else ``""``."""
+    if not isinstance(value, str):
+        return ""
+    email = value.strip()
+    try:
+        validate_email(email)
+    except ValidationError:
+        return ""
+    return email
+
+
+def language_normalise(value: object) -> str:
+    """Freshdesk's ``contact.language`` (``de``, ``de-DE``, ``pt-BR``) as one of
+    ``settings.LANGUAGES``, else ``""`` — as the session path (billing_app.locales) reads it."""
+    if not isinstance(value, str):
+        return ""
+    tag = value.strip().replace("_", "-").lower()
+    if not tag or len(tag) > 35:
+        return ""
+    codes = {code.lower() for code, _name in settings.LANGUAGES}
+    if tag in codes:
+        return tag
+    primary = tag.split("-", 1)[0]
+    return primary if primary in codes else ""
+
+
+def agent_same(claimed: str, answered: str, installation: Installation) -> None:
+    """Refuse when Freshdesk answered for another agent id than the one claimed (and checked)."""
+    if answered != claimed:
+        logger.warning(
+            "freshdesk agent id mismatch installation=%s claimed=%s answered=%s",
+            installation.pk,
+            claimed,
+            answered,
+        )
+        raise EntryRejected(
+            gettext("Freshdesk answered for another agent than the one asked for."),
+            code="agent_mismatch",
+        )
+
+
 def mask_email(email: str) -> str:
     """``maria@acme.example`` → ``m•••@acme.example``: which inbox, not the address."""
     local, _, domain = email.partition("@")
@@ -111,7 +163,10 @@ def mask_email(email: str) -> str:
 def _locked_until(installation: Installation, agent_id: str) -> datetime | None:
     found = (
         DeviceEnrollment.objects.filter(
-            installation=installation, agent_id=agent_id, locked_until__gt=timezone.now()
+            installation=installation,
+            agent_id=agent_id,
+            locked_until__gt=timezone.now(),
+            released_at__isnull=True,
         )
         .order_by("-locked_until")
         .values_list("locked_until", flat=True)
@@ -141,20 +196,32 @@ class StartedEnrollment:
     expires_in: int
 
 
-def _may_send(installation: Installation, agent_id: str) -> None:
-    """Refuse while the agent is locked or has had MAX_SENDS_PER_HOUR codes this hour."""
+def _may_send(installation: Installation, agent_id: str, device_label: str = "") -> None:
+    """Refuse while the agent is locked or has had MAX_SENDS_PER_HOUR codes this hour (codes
+    whose email failed and rows an admin released do not count)."""
     until = _locked_until(installation, agent_id)
     if until is not None:
+        logger.warning(
+            "freshdesk enrollment code refused: locked installation=%s agent=%s device=%r",
+            installation.pk,
+            agent_id,
+            device_label,
+        )
         raise _locked(until)
     hour_ago = timezone.now() - timedelta(hours=1)
     sent = DeviceEnrollment.objects.filter(
-        installation=installation, agent_id=agent_id, created_at__gt=hour_ago
+        installation=installation,
+        agent_id=agent_id,
+        created_at__gt=hour_ago,
+        send_failed_at__isnull=True,
+        released_at__isnull=True,
     ).count()
     if sent >= MAX_SENDS_PER_HOUR:
         logger.warning(
-            "freshdesk enrollment code refused: send limit installation=%s agent=%s",
+            "freshdesk enrollment code refused: send limit installation=%s agent=%s device=%r",
             installation.pk,
             agent_id,
+            device_label,
         )
         raise DeviceRefused(
             gettext("Too many codes were sent in the last hour. Try again later."),
@@ -164,10 +231,23 @@ def _may_send(installation: Installation, agent_id: str) -> None:
         )
 
 
-def enrollment_start(installation: Installation, agent_id: str) -> StartedEnrollment:
-    """Email a code to the agent's own address (read from Freshdesk, never from the frame)."""
+def enrollment_start(
+    installation: Installation, agent_id: str, *, device_label: str = ""
+) -> StartedEnrollment:
+    """Email a code to the agent's own address (read from Freshdesk, never from the frame).
+
+    ``device_label`` is what the calling frame says its browser is: logged with every start
+    and refusal, so an admin can tell the agent's own browser from another agent's frame
+    asking for codes in their name (docs/threat-model.md), never trusted for anything."""
+    device_label = device_label[:200]
+    logger.info(
+        "freshdesk enrollment code asked installation=%s agent=%s device=%r",
+        installation.pk,
+        agent_id,
+        device_label,
+    )
     enrollments_prune()
-    _may_send(installation, agent_id)  # before asking Freshdesk anything
+    _may_send(installation, agent_id, device_label)  # before asking Freshdesk anything
     try:
         agent = client.agent_get(installation, agent_id)
     except HelpdeskApiError as exc:
@@ -176,55 +256,68 @@ def enrollment_start(installation: Installation, agent_id: str) -> StartedEnroll
                 gettext("No such agent in this Freshdesk account."), code="unknown_agent"
             ) from exc
         raise
+    agent_same(agent_id, agent.id, installation)
     if not agent.active:
         raise EntryRejected(
             gettext("This agent is not active in Freshdesk."), code="agent_inactive"
         )
-    if "@" not in agent.email:
+    email = email_valid(agent.email)
+    if not email:
         raise EntryRejected(
             gettext("Freshdesk has no email address for this agent."), code="agent_without_email"
         )
     attempt = secrets.token_urlsafe(ATTEMPT_BYTES)
     code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
-    masked = mask_email(agent.email)
+    masked = mask_email(email)
     with transaction.atomic():
         # The installation's row lock serialises the check and the insert: parallel requests
         # cannot send more than MAX_SENDS_PER_HOUR codes between them.
         Installation.objects.select_for_update().filter(pk=installation.pk).first()
-        _may_send(installation, agent_id)
+        _may_send(installation, agent_id, device_label)
         enrollment = DeviceEnrollment.objects.create(
             installation=installation,
             agent_id=agent_id,
             attempt_digest=digest(attempt),
             code_digest=_code_digest(attempt, code),
             email_masked=masked,
+            email_digest=email_digest(email),
             expires_at=timezone.now() + CODE_TTL,
         )
     try:
-        _send_code(installation, agent, code)
+        _send_code(installation, agent, email, code)
     except Exception as exc:
-        enrollment.delete()  # a code nobody received must not count against the agent
-        logger.exception("freshdesk enrollment code not sent installation=%s", installation.pk)
+        # Not counted against the agent, and not verifiable: should the mail have gone out
+        # after all, typing its code answers that it was not sent (code_not_sent).
+        DeviceEnrollment.objects.filter(pk=enrollment.pk).update(send_failed_at=timezone.now())
+        logger.exception(
+            "freshdesk enrollment code not sent installation=%s agent=%s enrollment=%s",
+            installation.pk,
+            agent_id,
+            enrollment.pk,
+        )
         raise DeviceRefused(
             gettext("The code could not be sent. Try again in a minute."),
             code="email_unavailable",
             status=503,
         ) from exc
     logger.info(
-        "freshdesk enrollment code sent installation=%s agent=%s enrollment=%s",
+        "freshdesk enrollment code sent installation=%s agent=%s enrollment=%s device=%r",
         installation.pk,
         agent_id,
         enrollment.pk,
+        device_label,
     )
     return StartedEnrollment(
         attempt=attempt, email_masked=masked, expires_in=int(CODE_TTL.total_seconds())
     )
 
 
-def _send_code(installation: Installation, agent: client.FreshdeskAgent, code: str) -> None:
-    language = (agent.language or "").lower().split("-")[0].split("_")[0]
-    with translation.override(language or None):
-        subject = gettext("Your Billing Desk code: %(code)s") % {"code": code}
+def _send_code(
+    installation: Installation, agent: client.FreshdeskAgent, email: str, code: str
+) -> None:
+    # The code is in the body only: subjects show up in notifications and mail lists.
+    with translation.override(language_normalise(agent.language) or None):
+        subject = gettext("Your Billing Desk code")
         body = gettext(
             "Hello %(name)s,\n\n"
             "Billing Desk was opened in Freshdesk (%(domain)s) on a browser it does not know "
@@ -234,12 +327,12 @@ def _send_code(installation: Installation, agent: client.FreshdeskAgent, code: s
             "If this was not you, do not type the code anywhere and tell your Billing Desk "
             "administrator: someone may be using your Freshdesk account."
         ) % {
-            "name": agent.name or agent.email,
+            "name": agent.name or email,
             "domain": installation.domain,
             "code": code,
             "minutes": int(CODE_TTL.total_seconds() // 60),
         }
-    send_mail(subject, body, None, [agent.email])
+    send_mail(subject, body, None, [email])
 
 
 def enrollments_prune() -> int:
@@ -267,6 +360,7 @@ def enrollment_verify(
     installation: Installation, agent_id: str, attempt: str, code: str, *, device_label: str = ""
 ) -> IssuedCredential:
     """Check the code against its attempt; on success issue one device credential."""
+    device_label = device_label[:200]
     if not attempt or len(attempt) > MAX_SECRET_LENGTH:
         raise DeviceRefused(gettext("Ask for a new code."), code="enrollment_unknown")
     enrollment = DeviceEnrollment.objects.filter(
@@ -274,13 +368,28 @@ def enrollment_verify(
     ).first()
     if enrollment is None:  # unknown, or another agent's or installation's attempt
         logger.warning(
-            "freshdesk enrollment refused: unknown attempt installation=%s agent=%s",
+            "freshdesk enrollment refused: unknown attempt installation=%s agent=%s device=%r",
             installation.pk,
             agent_id,
+            device_label,
         )
+        raise DeviceRefused(gettext("Ask for a new code."), code="enrollment_unknown")
+    if enrollment.send_failed_at is not None:
+        raise DeviceRefused(
+            gettext("Sending this code failed, so it cannot be used. Ask for a new code."),
+            code="code_not_sent",
+        )
+    if enrollment.released_at is not None and enrollment.used_at is None:
+        # an admin lifted the agent's lock: this attempt is over, a new code is the way on
         raise DeviceRefused(gettext("Ask for a new code."), code="enrollment_unknown")
     until = _locked_until(installation, agent_id)
     if until is not None:
+        logger.warning(
+            "freshdesk enrollment refused: locked installation=%s agent=%s device=%r",
+            installation.pk,
+            agent_id,
+            device_label,
+        )
         raise _locked(until)
     if enrollment.used_at is not None:
         raise DeviceRefused(
@@ -293,7 +402,7 @@ def enrollment_verify(
         )
     # Reserve the try before comparing: concurrent guesses cannot exceed MAX_ATTEMPTS.
     reserved = DeviceEnrollment.objects.filter(
-        pk=enrollment.pk, used_at__isnull=True, attempts__lt=MAX_ATTEMPTS
+        pk=enrollment.pk, used_at__isnull=True, released_at__isnull=True, attempts__lt=MAX_ATTEMPTS
     ).update(attempts=F("attempts") + 1)
     if not reserved:
         enrollment.refresh_from_db()
@@ -301,26 +410,31 @@ def enrollment_verify(
             raise DeviceRefused(
                 gettext("This code was already used. Ask for a new code."), code="code_used"
             )
+        if enrollment.released_at is not None:
+            raise DeviceRefused(gettext("Ask for a new code."), code="enrollment_unknown")
         raise _locked(enrollment.locked_until or now + LOCK_PERIOD)
     typed = "".join(str(code).split()) if isinstance(code, str | int) else ""
     if not hmac.compare_digest(_code_digest(attempt, typed), enrollment.code_digest):
         enrollment.refresh_from_db(fields=["attempts"])
         left = max(0, MAX_ATTEMPTS - enrollment.attempts)
         logger.warning(
-            "freshdesk enrollment: wrong code installation=%s agent=%s enrollment=%s left=%s",
+            "freshdesk enrollment: wrong code installation=%s agent=%s enrollment=%s left=%s "
+            "device=%r",
             installation.pk,
             agent_id,
             enrollment.pk,
             left,
+            device_label,
         )
         if left == 0:
             locked_until = now + LOCK_PERIOD
             DeviceEnrollment.objects.filter(pk=enrollment.pk).update(locked_until=locked_until)
             logger.warning(
-                "freshdesk enrollment locked installation=%s agent=%s until=%s",
+                "freshdesk enrollment locked installation=%s agent=%s until=%s device=%r",
                 installation.pk,
                 agent_id,
                 locked_until.isoformat(),
+                device_label,
             )
             raise _locked(locked_until)
         raise DeviceRefused(
@@ -332,7 +446,11 @@ def enrollment_verify(
     with transaction.atomic():
         # One conditional UPDATE decides: of two verifications of one code, one issues.
         won = DeviceEnrollment.objects.filter(
-            pk=enrollment.pk, used_at__isnull=True, expires_at__gt=now
+            pk=enrollment.pk,
+            used_at__isnull=True,
+            released_at__isnull=True,
+            send_failed_at__isnull=True,
+            expires_at__gt=now,
         ).update(used_at=now)
         if not won:
             raise DeviceRefused(
@@ -342,15 +460,19 @@ def enrollment_verify(
             installation=installation,
             agent_id=agent_id,
             email_masked=enrollment.email_masked,
+            email_digest=enrollment.email_digest,
             digest=digest(secret),
-            device_label=device_label[:200],
+            device_label=device_label,
+            # stamped now: a longer lifetime set later never lengthens (or revives) it
+            expires_at=now + timedelta(days=credential_days(installation)),
         )
         DeviceEnrollment.objects.filter(pk=enrollment.pk).update(credential=credential)
     logger.info(
-        "freshdesk device credential issued installation=%s agent=%s credential=%s",
+        "freshdesk device credential issued installation=%s agent=%s credential=%s device=%r",
         installation.pk,
         agent_id,
         credential.pk,
+        device_label,
     )
     return IssuedCredential(secret=secret, credential=credential)
 
@@ -359,7 +481,11 @@ def enrollment_verify(
 
 
 def expires_at(credential: DeviceCredential) -> datetime:
-    return credential.created_at + timedelta(days=credential_days(credential.installation))
+    """The earlier of the expiry stamped at issue and issue plus the current days: shortening
+    the workspace's setting ends credentials at once, lengthening it never revives one."""
+    current = credential.created_at + timedelta(days=credential_days(credential.installation))
+    stamped = credential.expires_at
+    return min(stamped, current) if stamped is not None else current
 
 
 def credential_check(installation: Installation, agent_id: str, secret: object) -> DeviceCredential:
@@ -407,6 +533,54 @@ def credential_check(installation: Installation, agent_id: str, secret: object) 
     DeviceCredential.objects.filter(pk=credential.pk).update(last_used_at=now)
     credential.last_used_at = now
     return credential
+
+
+def credential_email_check(credential: DeviceCredential, email: str) -> None:
+    """Refuse a credential whose agent's Freshdesk email is no longer the one its code went to:
+    the address changed (perhaps by someone taking the account over), so the browser is
+    confirmed again through the new mailbox."""
+    expected = credential.email_digest
+    if not expected or not hmac.compare_digest(expected, email_digest(email or "")):
+        logger.warning(
+            "freshdesk device credential refused: email changed installation=%s agent=%s "
+            "credential=%s",
+            credential.installation_id,
+            credential.agent_id,
+            credential.pk,
+        )
+        raise DeviceRefused(
+            gettext(
+                "Your email address in Freshdesk changed since this browser was confirmed. "
+                "Confirm it again."
+            ),
+            code="device_credential_email_changed",
+        )
+
+
+def agent_release(installation_id: int, agent_id: str) -> int:
+    """Lift an agent's lock and reset their hourly code count (admin, after abuse by another
+    agent): every enrollment of the agent still counting or locked is released — it counts no
+    more and its code no longer verifies, so the agent asks for a fresh code. Answers how many
+    rows were released."""
+    now = timezone.now()
+    released = DeviceEnrollment.objects.filter(
+        installation_id=installation_id,
+        agent_id=agent_id,
+        released_at__isnull=True,
+    ).filter(
+        models.Q(created_at__gt=now - timedelta(hours=1)) | models.Q(locked_until__isnull=False)
+    )
+    count = released.update(released_at=now, locked_until=None)
+    DeviceEnrollment.objects.filter(
+        installation_id=installation_id, agent_id=agent_id, locked_until__isnull=False
+    ).update(locked_until=None)
+    logger.warning(
+        "freshdesk enrollment lock and send limit lifted installation=%s agent=%s released=%s",
+        installation_id,
+        agent_id,
+        count,
+    )
+    return count
 
 
 def credentials_revoke(queryset) -> int:

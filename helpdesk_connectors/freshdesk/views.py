@@ -7,7 +7,7 @@
   count the lifetime on its own clock.
 * ``POST /freshdesk/enroll/start/`` and ``POST /freshdesk/enroll/verify/`` — a browser's
   enrollment (issue 17, ``devices``), through the same proxy and shared secret: the first
-  emails the agent a code and answers ``{"enrollment", "email", "expires_in"}`` (the
+  emails the agent a code (the body may carry ``device_label``, logged) and answers ``{"enrollment", "email", "expires_in"}`` (the
   address masked); the second takes ``{"enrollment", "code", "device_label"}`` and answers
   ``{"device_credential", "expires_at"}``, which the app frame keeps for this agent and
   sends with every ``/freshdesk/session/`` call.
@@ -64,8 +64,13 @@ def session(request: HttpRequest) -> HttpResponse:
 def enroll_start(request: HttpRequest) -> HttpResponse:
     connector = cast(FreshdeskConnector, get_connector("freshdesk"))
     try:
-        _body, installation, agent_id = connector.verify_caller(request)
-        started = devices.enrollment_start(installation, agent_id)
+        body, installation, agent_id = connector.verify_caller(request)
+        started = devices.enrollment_start(
+            installation,
+            agent_id,
+            # what the frame says the browser is, for the log (a label, never trusted)
+            device_label=label if isinstance(label := body.get("device_label"), str) else "",
+        )
     except ConnectorError as exc:
         return entry.json_error(exc, connector=connector.key, scheme=connector.entry_auth_scheme)
     return JsonResponse(

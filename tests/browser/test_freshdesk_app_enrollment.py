@@ -159,10 +159,11 @@ def test_first_visit_enrolls_the_browser_then_opens_the_panel(page):
     # then the credential is kept for this agent and sent with the session call: the panel loads
     expect(page.locator("body")).to_have_attribute("data-ready", "1")
     assert _calls(page) == ["createSession", "startEnrollment", "verifyEnrollment", "createSession"]
-    assert page.evaluate("window.__fake.bodies[1]") == {
-        "agent_id": 101,
-        "domain": "acme.freshdesk.com",
-    }  # the frame names no address
+    start_body = page.evaluate("window.__fake.bodies[1]")
+    # the frame names no address; its browser label goes along for the server's log
+    assert set(start_body) == {"agent_id", "domain", "device_label"}
+    assert (start_body["agent_id"], start_body["domain"]) == (101, "acme.freshdesk.com")
+    assert start_body["device_label"] == page.evaluate("navigator.userAgent")[:200]
     assert page.evaluate("window.__fake.bodies[3].device_credential") == "dc-101-1"
     assert page.locator("#enroll").is_hidden()
     assert page.panel_posts[-1]["token"] == "tok-1"

@@ -101,13 +101,19 @@ def freshdesk_installation(workspace):
     )
 
 
-def freshdesk_device_enroll(installation, agent_id=43000123, secret=FRESHDESK_DEVICE_SECRET):
-    """What an agent's enrollment leaves behind: a device credential (only its digest stored)."""
-    from helpdesk_connectors.freshdesk.devices import digest
+def freshdesk_device_enroll(
+    installation, agent_id=43000123, secret=FRESHDESK_DEVICE_SECRET, email="maria@acme.example"
+):
+    """What an agent's enrollment leaves behind: a device credential (only its digest stored),
+    bound to the email Freshdesk held for the agent then (``freshdesk_agent``'s by default)."""
+    from helpdesk_connectors.freshdesk.devices import digest, email_digest
     from helpdesk_connectors.models import DeviceCredential
 
     DeviceCredential.objects.create(
-        installation=installation, agent_id=str(agent_id), digest=digest(secret)
+        installation=installation,
+        agent_id=str(agent_id),
+        digest=digest(secret),
+        email_digest=email_digest(email),
     )
     return secret
 

@@ -47,7 +47,8 @@
     "device_credential_invalid",
     "device_credential_mismatch",
     "device_credential_revoked",
-    "device_credential_expired"
+    "device_credential_expired",
+    "device_credential_email_changed"
   ];
   // A stored session is reused while more than this is left; renewal happens this long before expiry.
   var RENEW_MARGIN_MS = 2 * 60 * 1000;
@@ -77,6 +78,7 @@
       code_wrong: "That code is not right. %(left)s tries left.",
       code_expired: "This code has expired. Ask for a new code.",
       code_used: "This code was already used. Ask for a new code.",
+      code_not_sent: "Sending this code failed, so it cannot be used. Ask for a new code.",
       enrollment_unknown: "Ask for a new code.",
       enrollment_locked: "Too many wrong codes. Try again in %(minutes)s minutes.",
       enrollment_rate_limited: "Too many codes were sent in the last hour. Try again later.",
@@ -102,6 +104,7 @@
       code_wrong: "Der Code stimmt nicht. Noch %(left)s Versuche.",
       code_expired: "Dieser Code ist abgelaufen. Bitte einen neuen Code anfordern.",
       code_used: "Dieser Code wurde bereits verwendet. Bitte einen neuen Code anfordern.",
+      code_not_sent: "Das Senden dieses Codes ist fehlgeschlagen, daher kann er nicht verwendet werden. Bitte einen neuen Code anfordern.",
       enrollment_unknown: "Bitte einen neuen Code anfordern.",
       enrollment_locked: "Zu viele falsche Codes. Bitte in %(minutes)s Minuten erneut versuchen.",
       enrollment_rate_limited: "In der letzten Stunde wurden zu viele Codes gesendet. Bitte später erneut versuchen.",
@@ -507,6 +510,7 @@
     "code_wrong",
     "code_expired",
     "code_used",
+    "code_not_sent",
     "enrollment_unknown",
     "enrollment_locked",
     "enrollment_rate_limited",
@@ -580,7 +584,11 @@
     element("enroll-message").textContent = "";
     client.request
       .invokeTemplate("startEnrollment", {
-        body: JSON.stringify({ agent_id: ctx.agent_id, domain: ctx.domain })
+        body: JSON.stringify({
+          agent_id: ctx.agent_id,
+          domain: ctx.domain,
+          device_label: String(navigator.userAgent || "").slice(0, 200)
+        })
       })
       .then(function (data) {
         enrollBusy = false;
