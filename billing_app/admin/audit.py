@@ -10,7 +10,7 @@ import uuid
 from typing import Any
 
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
@@ -19,14 +19,19 @@ from django.urls import path
 from ..audit_chain import chain_verify
 from ..models import (
     ApprovalRequest,
-    AuditChainHead,
     AuditEntry,
     AuditVerification,
     BillingAction,
     Workspace,
 )
 from ..money import format_money
-from ..services.audit import AdminChange, audit_admin_change, audit_admin_changes
+from ..roles import user_has_workspace_perm
+from ..services.audit import (
+    PREVIOUS_WORKSPACE,
+    AdminChange,
+    audit_admin_change,
+    audit_admin_changes,
+)
 from .forms import role_labels
 
 # -- the audit log (read-only) -----------------------------------------------------------
@@ -114,12 +119,31 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
 # -- the audit chain (issue 17; docs/audit.md) ---------------------------------------------
 
 
+def _has_workspace(obj: Any) -> bool:
+    try:
+        field = obj._meta.get_field("workspace")
+    except FieldDoesNotExist:
+        return False
+    return bool(field.many_to_one)
+
+
 class AuditedChangesMixin:
     """Role and matrix changes made in admin are appended to the workspace's audit chain,
     next to Django's own admin log (which anyone with database access can edit unseen):
     the change, add and delete views, list-editable rows, rows edited inline
     (``save_formset``) and admin actions, which run in one transaction here so that an
     action's changes and their entries commit together."""
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        """A changed row remembers the workspace it belonged to: moving it to another
+        workspace (or to or from the product default) is appended to both chains."""
+        if change and obj.pk is not None and _has_workspace(obj):
+            stored = (
+                type(obj)._default_manager.filter(pk=obj.pk).values_list("workspace_id", flat=True)
+            )
+            if stored:
+                setattr(obj, PREVIOUS_WORKSPACE, stored[0])
+        super().save_model(request, obj, form, change)  # type: ignore[misc]
 
     def log_addition(self, request: HttpRequest, obj: Any, message: Any) -> Any:
         logged = super().log_addition(request, obj, message)  # type: ignore[misc]
@@ -133,8 +157,15 @@ class AuditedChangesMixin:
 
     def log_deletions(self, request: HttpRequest, queryset: Any) -> Any:
         logged = super().log_deletions(request, queryset)  # type: ignore[misc]
+        # A workspace is deleted only while its chain is empty (its entries are PROTECTed):
+        # an entry appended to that chain now would refuse the deletion it records.
         audit_admin_changes(
-            changes=[AdminChange(obj, "deleted", str(obj)) for obj in queryset], user=request.user
+            changes=[
+                AdminChange(obj, "deleted", str(obj))
+                for obj in queryset
+                if not isinstance(obj, Workspace)
+            ],
+            user=request.user,
         )
         return logged
 
@@ -189,10 +220,26 @@ def audit_export_rows(workspace: Workspace) -> list[dict[str, Any]]:
     ]
 
 
+def audit_workspaces(user: Any) -> QuerySet[Workspace]:
+    """The workspaces whose chains ``user`` may read and export in admin: every one for a
+    superuser; for other staff with view permission on audit entries, those where they
+    hold ``view_billing`` (a guardian permission on the workspace, ``roles``)."""
+    if not getattr(user, "is_active", False) or not getattr(user, "is_staff", False):
+        return Workspace.objects.none()
+    if user.is_superuser:
+        return Workspace.objects.all()
+    if not user.has_perm("billing_app.view_auditentry"):
+        return Workspace.objects.none()
+    ids = [
+        w.pk for w in Workspace.objects.all() if user_has_workspace_perm(user, "view_billing", w)
+    ]
+    return Workspace.objects.filter(pk__in=ids)
+
+
 @admin.register(AuditEntry)
 class AuditEntryAdmin(ReadOnlyAdmin):
     list_display = ("seq", "workspace", "created_at", "event", "subject_type", "subject_id")
-    list_filter = ("workspace", "event", "subject_type")
+    list_filter = (("workspace", admin.RelatedOnlyFieldListFilter), "event", "subject_type")
     list_select_related = ("workspace",)
     search_fields = ("subject_id",)
     ordering = ("workspace", "-seq")
@@ -208,25 +255,32 @@ class AuditEntryAdmin(ReadOnlyAdmin):
             *super().get_urls(),
         ]
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AuditEntry]:
+        return super().get_queryset(request).filter(workspace__in=audit_workspaces(request.user))
+
     def changelist_view(self, request: HttpRequest, extra_context=None):
-        extra_context = {**(extra_context or {}), "workspaces": Workspace.objects.order_by("slug")}
+        workspaces = audit_workspaces(request.user).order_by("slug")
+        extra_context = {**(extra_context or {}), "workspaces": workspaces}
         return super().changelist_view(request, extra_context)
 
     def export_view(self, request: HttpRequest, slug: str, fmt: str) -> HttpResponse:
         """The workspace's whole chain, with its hashes, as CSV or JSON: verifiable offline
-        with ``billing_app.audit_chain.chain_verify`` (docs/audit.md)."""
+        with ``billing_app.audit_chain.chain_verify`` (docs/audit.md). For superusers, and
+        staff with view permission on audit entries and ``view_billing`` in the workspace."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        workspace = Workspace.objects.filter(slug=slug).first()
+        workspace = audit_workspaces(request.user).filter(slug=slug).first()
         if workspace is None or fmt not in ("csv", "json"):
             raise Http404
         rows = audit_export_rows(workspace)
         name = f"audit-{workspace.slug}"
         if fmt == "json":
-            head = AuditChainHead.objects.filter(workspace=workspace).first()
+            # The head exported is the last exported row's (not the head row read after
+            # them: an append committed in between would be a head beyond the entries).
+            last = rows[-1] if rows else None
             body = {
                 "workspace": workspace.slug,
-                "head": {"seq": head.seq, "hash": head.last_hash} if head else None,
+                "head": {"seq": last["seq"], "hash": last["hash"]} if last else None,
                 "verifies": chain_verify(rows) is None,
                 "entries": rows,
             }

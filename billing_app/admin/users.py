@@ -30,13 +30,18 @@ class AuditedUserAdmin(UserAdmin):
         super().save_model(request, obj, form, change)
 
     def _audit(self, request: HttpRequest, obj: Any, change: str) -> None:
+        before = getattr(request, _BEFORE, None)
+        if before is None:
+            # Not through save_model: the password page, which changes no access.
+            return
         audit_user_access_change(
-            user_obj=obj,
-            change=change,
-            before=getattr(request, _BEFORE, {}),
-            after=user_access(obj),
-            actor=request.user,
+            user_obj=obj, change=change, before=before, after=user_access(obj), actor=request.user
         )
+
+    def user_change_password(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        # One transaction, like the change view: the password and its log commit together.
+        with transaction.atomic():
+            return super().user_change_password(request, *args, **kwargs)
 
     def log_addition(self, request: HttpRequest, obj: Any, message: Any) -> Any:
         logged = super().log_addition(request, obj, message)

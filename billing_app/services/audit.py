@@ -19,13 +19,14 @@ upsert computes the new hashes itself and the entries are INSERTed by the same s
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
-from django.db import connection
+from django.db import IntegrityError, connection
 from django.db.models import Model
 from django.utils import timezone
 
@@ -33,6 +34,15 @@ from ..audit_chain import GENESIS, canonical_json, entry_hash
 from ..models import ApprovalRequest, AuditChainHead, AuditEntry, BillingAction, Workspace
 
 ACTION, APPROVAL, ADMIN = "billing_action", "approval_request", "admin"
+
+logger = logging.getLogger(__name__)
+
+
+class AuditChainBroken(RuntimeError):
+    """The chain's head is behind its entries (deleted or reset): appending would fork it.
+
+    Raised instead of writing anything; ``verify_audit`` names the chain's last entry."""
+
 
 # The fields of an action that the audit answers for. Left out: delivery bookkeeping
 # (note_status, note_attempts), timings (started_at is rewritten by a takeover,
@@ -151,10 +161,25 @@ def audit_append(*, workspace_id: int, events: Sequence[Event]) -> None:
         return
     at = timezone.now()
     contents = [event_content(e, workspace_id=workspace_id, at=at) for e in events]
-    if connection.vendor == "postgresql":
-        _append_postgresql(workspace_id, events, contents, at)
-    else:
-        _append_portable(workspace_id, events, contents, at)
+    try:
+        if connection.vendor == "postgresql":
+            _append_postgresql(workspace_id, events, contents, at)
+        else:
+            _append_portable(workspace_id, events, contents, at)
+    except IntegrityError as exc:
+        # The entries' (workspace, seq) is unique: a head that restarted below its entries
+        # (deleted, or reset) makes the new seq collide. Nothing is written (the caller's
+        # transaction is rolled back); the chain is not forked or renumbered.
+        if "uniq_audit_entry_seq" not in str(exc) and "auditentry.seq" not in str(exc):
+            raise
+        logger.error(
+            "audit chain of workspace %s: its head is behind its entries (deleted or reset);"
+            " appending refused — run verify_audit",
+            workspace_id,
+        )
+        raise AuditChainBroken(
+            f"the audit chain's head of workspace {workspace_id} is behind its entries"
+        ) from exc
 
 
 def _append_postgresql(
@@ -310,13 +335,29 @@ def _admin_fields(obj: Model) -> dict[str, Any]:
     return fields
 
 
+# Set on a row by the admin before it saves a change (``admin.audit.AuditedChangesMixin``):
+# the workspace the row belonged to, so that moving it is on record in the old chain too.
+PREVIOUS_WORKSPACE = "_audit_previous_workspace_id"
+_UNSET = object()
+
+
+def _workspace_chains(workspace_id: int | None) -> list[int]:
+    if workspace_id is not None:
+        return [workspace_id]
+    return list(
+        Workspace.objects.filter(is_active=True).order_by("pk").values_list("pk", flat=True)
+    )
+
+
 def admin_change_workspaces(obj: Model) -> list[int]:
     """The chains an admin change of ``obj`` is appended to.
 
     A workspace's own row or a row of one workspace: that workspace's chain. A
     product-default row (matrix cell or approval route with no workspace): every active
     workspace's chain — the default is what each of them is provisioned from, so its
-    change is on record in every chain before a copy can bring it in. Other rows: none.
+    change is on record in every chain before a copy can bring it in. A row moved to
+    another workspace (or to or from the product default): the chains of both, the one it
+    left and the one it joined. Other rows: none.
     """
     if isinstance(obj, Workspace):
         return [obj.pk]
@@ -325,11 +366,11 @@ def admin_change_workspaces(obj: Model) -> list[int]:
     except FieldDoesNotExist:
         return []
     workspace_id = getattr(obj, "workspace_id", None)
-    if workspace_id is not None:
-        return [workspace_id]
-    return list(
-        Workspace.objects.filter(is_active=True).order_by("pk").values_list("pk", flat=True)
-    )
+    chains = _workspace_chains(workspace_id)
+    previous = getattr(obj, PREVIOUS_WORKSPACE, _UNSET)
+    if previous is not _UNSET and previous != workspace_id:
+        chains = sorted(set(chains) | set(_workspace_chains(previous)))  # type: ignore[arg-type]
+    return chains
 
 
 @dataclass(frozen=True)
@@ -410,6 +451,22 @@ def user_access(user: Any) -> dict[str, Any]:
     }
 
 
+# What an added user had before and a deleted one has after: no access anywhere.
+NO_ACCESS: dict[str, Any] = {
+    "is_active": False,
+    "is_staff": False,
+    "is_superuser": False,
+    "groups": [],
+    "user_permissions": [],
+}
+
+
+def _grants_everywhere(access: dict[str, Any]) -> bool:
+    return bool(
+        access.get("is_staff") or access.get("is_superuser") or access.get("user_permissions")
+    )
+
+
 def _role_group_workspaces(names: set[str]) -> set[int]:
     """The workspaces whose role groups (``<slug> · <Role>``, ``roles.role_group_name``) are named."""
     slugs = {name.split(" · ", 1)[0] for name in names if " · " in name}
@@ -424,13 +481,25 @@ def audit_user_access_change(
     Joining or leaving a workspace's role group grants or takes that role's guardian
     permissions in the workspace: the entry goes to that workspace's chain. A flag or a
     global permission (an active superuser holds every permission in every workspace)
-    goes to every active workspace's chain. Nothing is appended when nothing changed."""
+    goes to every active workspace's chain; so does activating or deactivating a user who
+    holds a flag or a permission (with role groups only: those workspaces' chains). A user
+    added or deleted with no access at all (active, no flag, no group, no permission) is
+    in no chain: nothing changed in who may act. Nothing is appended when nothing changed."""
     if before == after:
         return
-    changed_groups = set(before.get("groups", ())) ^ set(after.get("groups", ()))
+    was, now = before or NO_ACCESS, after or NO_ACCESS
+    changed_groups = set(was.get("groups", ())) ^ set(now.get("groups", ()))
+    if was.get("is_active") != now.get("is_active"):
+        changed_groups |= set(was.get("groups", ())) | set(now.get("groups", ()))
     workspace_ids = _role_group_workspaces(changed_groups)
-    if any(before.get(k) != after.get(k) for k in (*ACCESS_FLAGS, "user_permissions")):
+    everywhere = any(was.get(k) != now.get(k) for k in ("is_staff", "is_superuser"))
+    everywhere |= was.get("user_permissions") != now.get("user_permissions")
+    if was.get("is_active") != now.get("is_active"):
+        everywhere |= _grants_everywhere(was) or _grants_everywhere(now)
+    if everywhere:
         workspace_ids |= set(Workspace.objects.filter(is_active=True).values_list("pk", flat=True))
+    if not workspace_ids:
+        return
     event = Event(
         f"admin.{change}",
         ADMIN,

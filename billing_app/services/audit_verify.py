@@ -163,6 +163,10 @@ def _check(workspace: Workspace) -> Finding:
     if found is not None:
         return _bad(walk, f"entry {found.missing or found.seq}", found.reason)
     head = AuditChainHead.objects.filter(workspace=workspace).first()
+    if walk.end_seq > 0 and (head is None or head.seq == 0):
+        # Deleted or reset: the next append would restart at 1 (services.audit refuses it).
+        reason = "the chain's head is missing" if head is None else "the chain's head was reset"
+        return _bad(walk, f"entry {walk.end_seq}", reason)
     if head is not None and (head.seq, head.last_hash) != (walk.end_seq, walk.end_hash):
         if head.seq > walk.end_seq:
             reason = f"entries after {walk.end_seq} are missing (the chain's end is {head.seq})"
@@ -215,10 +219,9 @@ def audit_verify(*, workspace: Workspace, run_by: Any = None) -> AuditVerificati
 
 
 def audit_verify_workspaces() -> list[int]:
-    """The active workspaces whose chains the daily run verifies."""
-    return list(
-        Workspace.objects.filter(is_active=True).order_by("pk").values_list("pk", flat=True)
-    )
+    """The workspaces whose chains the daily run verifies: every one, inactive too (a
+    deactivated workspace's money history still has to hold)."""
+    return list(Workspace.objects.order_by("pk").values_list("pk", flat=True))
 
 
 def audit_last_verification(*, workspace: Workspace) -> AuditVerification | None:

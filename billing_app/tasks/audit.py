@@ -14,7 +14,7 @@ from ..services.audit_verify import audit_verify, audit_verify_workspaces
 
 @shared_task(name="billing_app.tasks.audit.audit_verify_all_task", ignore_result=True)
 def audit_verify_all_task() -> int:
-    """Fan out one verification per active workspace; returns how many were queued."""
+    """Fan out one verification per workspace (inactive too); returns how many were queued."""
     workspace_ids = audit_verify_workspaces()
     for workspace_id in workspace_ids:
         audit_verify_task.delay(workspace_id)

@@ -439,3 +439,132 @@ def test_verify_audit_records_a_run_the_dashboard_shows(admin_client, workspace,
         call_command("verify_audit", "--workspace", workspace.slug)
     html = admin_client.get("/dashboard/", {"workspace": workspace.slug}).content.decode()
     assert "Audit trail broken" in html and "first bad row: entry 1" in html
+
+
+# -- review fixes: no false entries, moves on record in both chains, exports per workspace -----
+
+
+def test_a_password_changed_in_admin_appends_nothing(admin_client, three):
+    acme, globex, _ = three
+    user = User.objects.create_user("bob", "b@example.com", "x-Old-pass-123")
+    counts = {w.pk: AuditEntry.objects.filter(workspace=w).count() for w in (acme, globex)}
+
+    response = admin_client.post(
+        url("auth_user_password_change", user.pk),
+        {"password1": "N3w-very-long-pass!", "password2": "N3w-very-long-pass!"},
+    )
+
+    assert response.status_code == 302
+    user.refresh_from_db()
+    assert user.check_password("N3w-very-long-pass!")
+    assert counts == {w.pk: AuditEntry.objects.filter(workspace=w).count() for w in (acme, globex)}
+
+
+def test_a_plain_user_added_in_admin_is_in_no_chain_a_superuser_is_in_every_one(
+    admin_client, three
+):
+    acme, globex, _ = three
+    counts = {w.pk: AuditEntry.objects.filter(workspace=w).count() for w in (acme, globex)}
+
+    # a user with no flag, group or permission: nobody may do anything more than before
+    response = admin_client.post(
+        url("auth_user_add"),
+        {
+            "username": "carol",
+            "password1": "N3w-very-long-pass!",
+            "password2": "N3w-very-long-pass!",
+        },
+    )
+    assert response.status_code == 302
+    assert User.objects.filter(username="carol", is_staff=False).exists()
+    assert counts == {w.pk: AuditEntry.objects.filter(workspace=w).count() for w in (acme, globex)}
+
+    # made a superuser afterwards: every active chain holds it
+    carol = User.objects.get(username="carol")
+    page_url, data = _user_form(admin_client, carol)
+    admin_client.post(page_url, {**data, "is_superuser": ["on"], "is_staff": ["on"]})
+    for workspace in (acme, globex):
+        assert admin_entries(workspace)[-1][1] == f"auth.user:{carol.pk}"
+
+
+def test_a_matrix_cell_moved_to_another_workspace_is_in_both_chains(admin_client, three):
+    acme, globex, _ = three
+    cell = ActionPolicy.objects.get(workspace=acme, action="issue_refund", role="manager")
+    ActionPolicy.objects.filter(workspace=globex, action="issue_refund", role="manager").delete()
+    page_url = url("billing_app_actionpolicy_change", cell.pk)
+    data = form_data(admin_client.get(page_url), "actionpolicy_form")
+
+    assert admin_client.post(page_url, {**data, "workspace": [str(globex.pk)]}).status_code == 302
+
+    cell.refresh_from_db()
+    assert cell.workspace_id == globex.pk
+    subject = f"billing_app.actionpolicy:{cell.pk}"
+    for workspace in (acme, globex):
+        event, subject_id, data_ = admin_entries(workspace)[-1]
+        assert (event, subject_id) == ("admin.changed", subject)
+        assert data_["fields"]["workspace_id"] == globex.pk
+        assert verifies(workspace)
+
+
+def test_a_default_cell_moved_into_a_workspace_is_in_every_active_chain(admin_client, three):
+    acme, globex, dormant = three
+    cell = ActionPolicy.objects.get(workspace=None, action="issue_refund", role="manager")
+    ActionPolicy.objects.filter(workspace=acme, action="issue_refund", role="manager").delete()
+    page_url = url("billing_app_actionpolicy_change", cell.pk)
+    data = form_data(admin_client.get(page_url), "actionpolicy_form")
+
+    assert admin_client.post(page_url, {**data, "workspace": [str(acme.pk)]}).status_code == 302
+
+    subject = f"billing_app.actionpolicy:{cell.pk}"
+    for workspace in (acme, globex):
+        assert admin_entries(workspace)[-1][1] == subject
+    assert admin_entries(dormant) == []
+
+
+@pytest.fixture
+def staff_of_acme(client, three):
+    """A staff user who may read audit entries and holds view_billing in acme only."""
+    from guardian.shortcuts import assign_perm
+
+    from billing_app.roles import workspace_permission
+
+    from .two_factor_support import verified_login
+
+    acme, _, _ = three
+    user = User.objects.create_user("auditor", "a@example.com", "x-unused-x", is_staff=True)
+    user.user_permissions.add(workspace_permission("view_auditentry"))
+    assign_perm("billing_app.view_billing", user, acme)
+    verified_login(client, user)
+    return client
+
+
+def test_staff_export_and_list_only_the_workspaces_they_hold_view_billing_in(staff_of_acme, three):
+    acme, globex, _ = three
+    from billing_app.services.audit import Event, audit_append
+
+    for workspace in (acme, globex):
+        audit_append(workspace_id=workspace.pk, events=[Event("test.event", "admin", "x", {})])
+
+    assert staff_of_acme.get(url("billing_app_auditentry_export", "acme", "csv")).status_code == 200
+    for fmt in ("csv", "json"):
+        response = staff_of_acme.get(url("billing_app_auditentry_export", "globex", fmt))
+        assert response.status_code == 404
+
+    page = staff_of_acme.get(url("billing_app_auditentry_changelist"))
+    assert page.status_code == 200
+    shown = {e.workspace_id for e in page.context["cl"].result_list}
+    assert shown == {acme.pk}
+    assert "globex" not in page.content.decode()
+
+
+def test_a_workspace_with_no_entries_deleted_in_admin_is_not_a_server_error(admin_client):
+    from billing_app.models import AuditChainHead
+
+    empty = Workspace.objects.create(slug="empty", name="Empty")
+    AuditEntry.objects.filter(workspace=empty).delete()
+    AuditChainHead.objects.filter(workspace=empty).delete()
+
+    response = admin_client.post(url("billing_app_workspace_delete", empty.pk), {"post": "yes"})
+
+    assert response.status_code in (200, 302)
+    assert not AuditEntry.objects.filter(workspace_id=empty.pk).exists()

@@ -27,7 +27,7 @@ def test_the_beat_schedule_verifies_daily():
     assert entry["schedule"].hour == {3} and entry["schedule"].minute == {30}
 
 
-def test_the_daily_run_verifies_every_active_workspace_and_logs_a_broken_one(
+def test_the_daily_run_verifies_every_workspace_inactive_too_and_logs_a_broken_one(
     make_workspace, caplog
 ):
     # given two active workspaces (one tampered with) and an inactive one
@@ -41,10 +41,11 @@ def test_the_daily_run_verifies_every_active_workspace_and_logs_a_broken_one(
     with caplog.at_level(logging.ERROR, logger="billing_app.services.audit_verify"):
         queued = audit_verify_all_task.apply().get()
 
-    # then both active workspaces are verified and recorded, the inactive one is not
-    assert queued == 2
+    # then all three are verified and recorded (an inactive workspace's history still counts)
+    assert queued == 3
     recorded = {v.workspace.slug: v for v in AuditVerification.objects.select_related("workspace")}
-    assert set(recorded) == {"acme", "globex"}
+    assert set(recorded) == {"acme", "globex", "dormant"}
+    assert recorded["dormant"].ok
     assert recorded["acme"].ok and recorded["acme"].head_seq == 3
     assert not recorded["globex"].ok and recorded["globex"].first_bad == "entry 2"
     # and the broken chain is logged at error level, naming the workspace and the row

@@ -21,12 +21,14 @@ same entries: ``test_audit_admin`` tampers with those.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import transaction
 
 from billing_app.audit_chain import canonical_json, entry_hash
 from billing_app.models import (
@@ -36,6 +38,7 @@ from billing_app.models import (
     AuditVerification,
     BillingAction,
 )
+from billing_app.services.audit import AuditChainBroken, Event, audit_append
 
 from .test_audit_chain import trail  # noqa: F401  (the fixture)
 
@@ -136,6 +139,10 @@ def set_head(**fields) -> Callable:
     return tamper
 
 
+def delete_head(workspace):
+    AuditChainHead.objects.filter(workspace=workspace).delete()
+
+
 def amount(value):
     return lambda c: c["data"].update(amount=value)
 
@@ -207,6 +214,8 @@ ENTRY_CASES = [
     ("head's seq", set_head(seq=11), "entry 12", "end moved"),
     ("head's hash", set_head(last_hash="0" * 64), "entry 12", "end moved"),
     ("head ahead", set_head(seq=20), "entry 13", "missing"),
+    ("head deleted", delete_head, "entry 12", "head is missing"),
+    ("head reset", set_head(seq=0, previous_hash="", last_hash=""), "entry 12", "head was reset"),
 ]
 
 
@@ -338,3 +347,32 @@ def test_without_workspace_every_broken_workspace_is_named(trail, make_workspace
 def test_an_unknown_workspace_is_refused(db):
     with pytest.raises(CommandError, match="No workspace"):
         call_command("verify_audit", "--workspace", "nope")
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        pytest.param(delete_head, id="head deleted"),
+        pytest.param(set_head(seq=0, previous_hash="", last_hash=""), id="head reset"),
+    ],
+)
+def test_appending_after_the_head_was_deleted_or_reset_is_refused_not_restarted(
+    trail,  # noqa: F811
+    caplog,
+    tamper,
+):
+    # given the trail whose head is gone (or reset to nothing)
+    tamper(trail)
+    before = list(AuditEntry.objects.filter(workspace=trail).values_list("seq", "hash"))
+
+    # when anything audited is appended
+    with (
+        caplog.at_level(logging.ERROR, logger="billing_app.services.audit"),
+        pytest.raises(AuditChainBroken),
+        transaction.atomic(),
+    ):
+        audit_append(workspace_id=trail.pk, events=[Event("test.event", "admin", "x", {"n": 1})])
+
+    # then nothing is written (no second entry 1, no restarted chain), and it is logged
+    assert list(AuditEntry.objects.filter(workspace=trail).values_list("seq", "hash")) == before
+    assert any("behind its entries" in r.getMessage() for r in caplog.records)
