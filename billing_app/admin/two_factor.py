@@ -12,7 +12,10 @@ giving the one site object this subclass (what django-otp's own docs do with
   when already signed in.
 
 Resetting someone's second factor is deleting their devices here (``TOTP devices`` and
-``Static devices``, filtered by user): they enrol again at their next sign-in.
+``Static devices``, filtered by user): they enrol again at their next sign-in. django-otp's
+device admins are made delete-only (``_DeleteOnly``): an admin could otherwise add a device
+with a key they chose, or move one to another user, and so pass someone else's second
+factor. Devices are created only by the user's own enrolment.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import admin
+from django.contrib.admin.sites import NotRegistered
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
@@ -49,7 +53,35 @@ class SecondFactorAdminSite(admin.AdminSite):
         return redirect_to_login(next_url)
 
 
+class _DeleteOnly:
+    """Mixed into django-otp's device admins: list, view and delete — no add, no change."""
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def _device_admins_delete_only() -> None:
+    from django_otp.plugins.otp_static.models import StaticDevice
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    for model in (TOTPDevice, StaticDevice):
+        try:
+            current = admin.site.get_model_admin(model)
+        except NotRegistered:
+            continue
+        if isinstance(current, _DeleteOnly):
+            continue
+        base = type(current)
+        admin.site.unregister(model)
+        admin.site.register(model, type(f"DeleteOnly{base.__name__}", (_DeleteOnly, base), {}))
+
+
 def admin_site_require_second_factor() -> None:
-    """Give ``admin.site`` the second-factor check (idempotent; called from ``urls``)."""
+    """Give ``admin.site`` the second-factor check and delete-only device admins
+    (idempotent; called from ``urls``)."""
     if not isinstance(admin.site, SecondFactorAdminSite):
         admin.site.__class__ = SecondFactorAdminSite
+    _device_admins_delete_only()

@@ -2,8 +2,10 @@
 
 Authenticated with the panel's app session (Managers: ``approve_actions`` on
 their workspace) or a Django session (staff and approvers, the web pages'
-export links; ``?workspace=<slug>`` picks among their workspaces). Who may see
-what is decided in ``selectors.report_access``.
+export links; ``?workspace=<slug>`` picks among their workspaces). A Django
+session of an approver or staff member must have passed its second factor
+(``second_factor_required``, 403, otherwise; issue 17). Who may see what is
+decided in ``selectors.report_access``.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from ..selectors.dashboard import dashboard_build, dashboard_default_month, repo
 from ..selectors.months import Month
 from ..selectors.report import report_build, report_csv
 from ..selectors.report_access import report_workspace_for_agent, report_workspace_for_user
+from ..selectors.two_factor import session_second_factor_missing
+from ..services.two_factor import SecondFactorRequired
 
 
 class ReportCsvRenderer(renderers.BaseRenderer):
@@ -62,6 +66,18 @@ def _workspace(request: Request, slug: str | None) -> Workspace:
 
 class _ReportApiBase(APIView):
     authentication_classes = [AppSessionAuthentication, SessionAuthentication]
+
+    def check_permissions(self, request: Request) -> None:
+        # A Django-session caller (no app session token) who is an approver or staff
+        # member must have passed the second factor in that session (issue 17).
+        if request.auth is None and session_second_factor_missing(request._request):
+            raise SecondFactorRequired(
+                _(
+                    "Reports need a verified second factor. Sign in at /accounts/login/ "
+                    "with your authenticator code."
+                )
+            )
+        super().check_permissions(request)
 
     class FilterSerializer(serializers.Serializer):
         month = serializers.CharField(required=False, max_length=20, help_text="YYYY-MM")
@@ -105,7 +121,10 @@ _PARAMETERS = [
 _ERRORS = {
     400: OpenApiResponse(description="`invalid_month`, `invalid_format`, `workspace_required`"),
     401: OpenApiResponse(description="`not_authenticated`"),
-    403: OpenApiResponse(description="`not_permitted`: not a Manager / approver of the workspace"),
+    403: OpenApiResponse(
+        description="`not_permitted`: not a Manager / approver of the workspace; "
+        "`second_factor_required`: a Django session without its verified second factor"
+    ),
     404: OpenApiResponse(description="`not_found`: a workspace the caller may not see"),
 }
 

@@ -1,4 +1,5 @@
-"""Staff pages: ``/dashboard/`` and ``/reports/monthly/YYYY-MM/`` (Django login).
+"""Staff pages: ``/dashboard/`` and ``/reports/monthly/YYYY-MM/`` (Django login; approvers
+and staff with a verified second factor, ``web.two_factor.verified_approver_required``).
 
 Who may see which workspace is ``selectors.report_access``; the figures come
 from ``selectors.dashboard`` / ``selectors.report``; the charts are SVG drawn
@@ -10,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -26,6 +26,7 @@ from ..selectors.dashboard.shared import number_text, pct_text
 from ..selectors.months import Month
 from ..selectors.report import report_build
 from ..selectors.report_access import report_workspace_for_user
+from .two_factor import verified_approver_required
 
 
 def _workspace(request: HttpRequest) -> tuple[Workspace, list[Workspace]]:
@@ -129,7 +130,7 @@ def _nav(workspace: Workspace, month: Month, route: str) -> dict[str, Any]:
 
 
 @require_GET
-@login_required
+@verified_approver_required
 def dashboard_page(request: HttpRequest) -> HttpResponse:
     workspace, allowed = _workspace(request)
     raw_month = request.GET.get("month")
@@ -155,7 +156,7 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@login_required
+@verified_approver_required
 def monthly_report_redirect(request: HttpRequest) -> HttpResponse:
     """``/reports/monthly/?month=YYYY-MM`` (the month switcher's form) → the month's page."""
     workspace, _ = _workspace(request)
@@ -168,7 +169,7 @@ def monthly_report_redirect(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@login_required
+@verified_approver_required
 def monthly_report_page(request: HttpRequest, month: str) -> HttpResponse:
     workspace, allowed = _workspace(request)
     try:

@@ -32,6 +32,7 @@ from billing_app.selectors.dashboard.actions import SUCCESS_STATUS_LABELS
 from billing_app.selectors.months import Month
 
 from .dashboard_data import build_january, build_noise
+from .two_factor_support import verified_login
 
 # Label keys of the figures: every value under one of them is a text shown to the reader.
 LABEL_KEYS = {"label", "status_label", "success_status_label", "text", "evidence", "month_label"}
@@ -56,7 +57,7 @@ def january(workspace, make_workspace):
 @pytest.fixture
 def staff_client(client):
     user = User.objects.create_user(username="boss", password="x-unused-x", is_superuser=True)
-    client.force_login(user)
+    verified_login(client, user)
     return client
 
 

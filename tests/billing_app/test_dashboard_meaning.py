@@ -25,6 +25,7 @@ from billing_app.services.payment_failures import recovery
 from billing_app.web.dashboard import dashboard_charts
 
 from .dashboard_data import action, actor, at, build_january, failure, ticket
+from .two_factor_support import verified_login
 
 JAN = Month(2026, 1)
 
@@ -95,7 +96,7 @@ def test_a_zero_percent_success_row_is_below_target_not_ok(workspace, client):
     chart = str(dashboard_charts(figures)["actions"])
     assert "0.0% success, below target" in chart
     assert "0.0% ok" not in chart and " ok<" not in chart
-    client.force_login(User.objects.create_user("boss", is_staff=True, is_superuser=True))
+    verified_login(client, User.objects.create_user("boss", is_staff=True, is_superuser=True))
     html = client.get("/dashboard/", {"workspace": workspace.slug, "month": "2026-01"})
     assert 'class="bad">below target</small>' in html.content.decode()
 
@@ -290,7 +291,7 @@ def test_the_dashboard_and_the_report_open_on_the_billing_clocks_month(frozen_de
     # when the dashboard and the report are opened without a month
     dashboard = manager.get("/api/v1/dashboard/").json()
     report = manager.get("/api/v1/reports/monthly/").json()
-    client.force_login(User.objects.create_user("boss", is_staff=True, is_superuser=True))
+    verified_login(client, User.objects.create_user("boss", is_staff=True, is_superuser=True))
     page = client.get("/dashboard/", {"workspace": frozen_demo.slug})
     report_page = client.get("/reports/monthly/", {"workspace": frozen_demo.slug})
 

@@ -29,6 +29,7 @@ from billing_app.services.reports import monthly_report_email, monthly_report_ge
 from billing_app.tasks.reports import monthly_reports_task
 
 from .dashboard_data import action, actor, at, build_january, build_noise
+from .two_factor_support import verified_login
 
 JAN = Month(2026, 1)
 
@@ -298,7 +299,7 @@ def _staff(*, superuser=False, staff=True) -> User:
 def test_staff_session_sees_only_workspaces_they_hold_perms_on(january, client):
     user = _staff()
     assign_perm("billing_app.view_billing", user, january)
-    client.force_login(user)
+    verified_login(client, user)
 
     ok = client.get("/api/v1/reports/monthly/", {"month": "2026-01"})
     other = client.get("/api/v1/reports/monthly/", {"month": "2026-01", "workspace": "globex"})
@@ -309,7 +310,7 @@ def test_staff_session_sees_only_workspaces_they_hold_perms_on(january, client):
 
 
 def test_superuser_with_several_workspaces_names_one(january, client):
-    client.force_login(_staff(superuser=True))
+    verified_login(client, _staff(superuser=True))
 
     unnamed = client.get("/api/v1/dashboard/", {"month": "2026-01"})
     named = client.get("/api/v1/dashboard/", {"month": "2026-01", "workspace": "globex"})
@@ -320,7 +321,7 @@ def test_superuser_with_several_workspaces_names_one(january, client):
 
 
 def test_signed_in_user_without_permissions_gets_403(january, client):
-    client.force_login(_staff(staff=False))
+    verified_login(client, _staff(staff=False))
 
     response = client.get("/api/v1/dashboard/", {"month": "2026-01"})
 
@@ -410,7 +411,7 @@ def test_seat_changes_and_discounts_show_their_recorded_mrr_beside_plan_changes(
     assert f["net_mrr"]["amount"] == 10000  # net billing impact = upgrades + downgrades
     assert rows[("financial", "seat_changes_mrr")] == "40.00"
     assert rows[("financial", "discounts_count")] == "1"
-    client.force_login(_staff(superuser=True))
+    verified_login(client, _staff(superuser=True))
     html = client.get("/reports/monthly/2026-02/", {"workspace": workspace.slug}).content.decode()
     assert "Seat changes</th><td>$40.00 MRR" in html
     assert "Discounts</th><td>-$15.00 MRR" in html
@@ -438,7 +439,7 @@ def test_a_plan_change_that_recorded_no_delta_counts_without_mrr(workspace):
 
 
 def test_dashboard_page_renders_figures_and_svg_charts(january, client):
-    client.force_login(_staff(superuser=True))
+    verified_login(client, _staff(superuser=True))
 
     response = client.get("/dashboard/", {"month": "2026-01", "workspace": "acme"})
 
@@ -455,7 +456,7 @@ def test_dashboard_page_renders_figures_and_svg_charts(january, client):
 
 
 def test_report_page_and_month_switcher(january, client):
-    client.force_login(_staff(superuser=True))
+    verified_login(client, _staff(superuser=True))
 
     page = client.get("/reports/monthly/2026-01/", {"workspace": "acme"})
     picked = client.get("/reports/monthly/", {"workspace": "acme", "month": "2026-01"})
@@ -472,11 +473,11 @@ def test_report_page_and_month_switcher(january, client):
 
 def test_web_pages_need_login_and_permission(january, client):
     anonymous = client.get("/dashboard/")
-    client.force_login(_staff(staff=False))
+    verified_login(client, _staff(staff=False))
     forbidden = client.get("/dashboard/")
     approver = _staff(staff=False)
     assign_perm("billing_app.approve_actions", approver, january)
-    client.force_login(approver)
+    verified_login(client, approver)
     other_tenant = client.get("/dashboard/", {"workspace": "globex"})
     own = client.get("/dashboard/", {"workspace": "acme", "month": "2026-01"})
 

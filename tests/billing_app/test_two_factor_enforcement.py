@@ -209,3 +209,81 @@ def test_an_admin_resets_an_approvers_second_factor(staff, vp):
 
     assert not TOTPDevice.objects.filter(user=vp).exists()
     assert not StaticDevice.objects.filter(user=vp).exists()
+
+
+# --- the dashboard, the monthly report and their APIs (security review r3) -------------------
+
+WEB_ROUTES = ["/dashboard/", "/reports/monthly/", "/reports/monthly/2026-01/"]
+API_ROUTES = ["/api/v1/dashboard/", "/api/v1/reports/monthly/?month=2026-01&format=csv"]
+
+
+@pytest.fixture(params=["vp", "staff"])
+def password_user(request, vp, staff):
+    return {"vp": vp, "staff": staff}[request.param]
+
+
+@pytest.mark.parametrize("url", WEB_ROUTES)
+def test_dashboard_and_report_pages_send_an_unverified_session_to_the_second_factor(
+    password_user, url
+):
+    client = Client()
+    client.force_login(password_user)
+
+    response = client.get(url)
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/two-factor/?next=")
+
+
+@pytest.mark.parametrize("url", API_ROUTES)
+def test_report_apis_refuse_an_unverified_password_session(password_user, url):
+    client = Client()
+    client.force_login(password_user)
+
+    response = client.get(url)
+
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "second_factor_required"
+
+
+@pytest.mark.parametrize("url", WEB_ROUTES + API_ROUTES)
+def test_dashboard_report_and_apis_open_for_a_verified_session(password_user, url):
+    client = Client()
+    verified_login(client, password_user)
+
+    response = client.get(url, follow=url == "/reports/monthly/")
+
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("url", API_ROUTES)
+def test_report_apis_still_answer_the_panels_app_session(workspace, api_as, url):
+    response = api_as(workspace, Role.MANAGER).get(url)
+    assert response.status_code == 200
+
+
+# --- django-otp's device admins: look and delete, never add or edit --------------------------
+
+
+def test_device_admins_are_delete_only(staff, vp):
+    device = TOTPDevice.objects.create(user=vp, name="Authenticator app", confirmed=True)
+    admin = Client()
+    verified_login(admin, staff)
+
+    add_totp = admin.get("/admin/otp_totp/totpdevice/add/")
+    add_static = admin.get("/admin/otp_static/staticdevice/add/")
+    posted = admin.post(
+        "/admin/otp_totp/totpdevice/add/",
+        {"user": vp.pk, "name": "planted", "key": "00" * 20, "confirmed": "on"},
+    )
+    change = admin.post(
+        f"/admin/otp_totp/totpdevice/{device.pk}/change/",
+        {"user": staff.pk, "name": "moved", "confirmed": "on"},
+    )
+
+    assert add_totp.status_code == 403 and add_static.status_code == 403
+    assert posted.status_code == 403
+    assert change.status_code == 403
+    device.refresh_from_db()
+    assert device.user_id == vp.pk and device.name == "Authenticator app"
+    assert list(TOTPDevice.objects.filter(user=vp)) == [device]
