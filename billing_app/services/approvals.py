@@ -111,6 +111,7 @@ def _expire(approval_id: int, now: Any) -> bool:
     )
     _context_invalidate(action_id)
     rollups_action_changed(action_id=action_id)
+    # The audit chain's head last, after the roll-ups (docs/audit.md).
     _audit(approval_id, "approval.expired", "action.expired", actor_id=None)
     return True
 
@@ -219,14 +220,15 @@ def approval_decide(
                 approval.refresh_from_db()
                 raise _already_decided(approval)
             _action_transition(approval.action_id, decision=decision, user=user, now=now)
+            _context_invalidate(approval.action_id)
+            rollups_action_changed(action_id=approval.action_id)
+            # The audit chain's head last, after the roll-ups (docs/audit.md).
             _audit(
                 approval.pk,
                 f"approval.{status}",
                 "action.approved" if decision == APPROVE else "action.denied",
                 actor_id=user.pk,
             )
-            _context_invalidate(approval.action_id)
-            rollups_action_changed(action_id=approval.action_id)
         # The note's outbox row commits with the decision (a crash after commit loses nothing).
         approval.refresh_from_db()
         _approval_note(approval)

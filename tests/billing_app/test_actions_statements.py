@@ -31,8 +31,9 @@ logs it — ``BEGIN``, ``COMMIT``, ``SAVEPOINT`` and ``RELEASE`` included — so
   own statement. The submission's append cannot join the action's INSERT without the
   same tangle (the approval request's INSERT sits between them). The round trip is
   kept; what matters for throughput — how long the workspace's chain head stays locked —
-  is the same either way: the append comes at the end of its transaction (only an
-  escalation's roll-ups, a monitoring flag and the staleness mark follow it);
+  is the same either way: the append comes at the end of its transaction, after the
+  roll-ups, the monitoring flag and the staleness mark (one lock order everywhere:
+  docs/audit.md, "Lock order"; ``test_audit_lock_order``);
 * **own** — everything else: the action path's own statements, pinned exactly.
 
 A commit is a ``COMMIT``, or a write sent outside a transaction (autocommit). Doorbells

@@ -132,12 +132,14 @@ def _succeed(
             # monitoring flag, when there is one, comes after it.
             if not rollups_outcome_update(action, values, open_statuses=OPEN):
                 raise _Lost
-            audit_append(
-                workspace_id=action.workspace_id, events=[action_event("action.succeeded", action)]
-            )
             _after_success(action)
             customer_context_invalidate(
                 workspace_id=action.workspace_id, customer_id=action.customer_id
+            )
+            # The audit chain's head is locked last, after the roll-ups (one lock order
+            # everywhere: docs/audit.md).
+            audit_append(
+                workspace_id=action.workspace_id, events=[action_event("action.succeeded", action)]
             )
     except _Lost:
         for name, value in previous.items():
@@ -220,12 +222,13 @@ def record_failure(
             # The UPDATE and the roll-ups' upkeep in one statement (PostgreSQL).
             won = rollups_outcome_update(action, values, open_statuses=OPEN)
             if won:
+                customer_context_invalidate(
+                    workspace_id=action.workspace_id, customer_id=action.customer_id
+                )
+                # The audit chain's head last, after the roll-ups (docs/audit.md).
                 audit_append(
                     workspace_id=action.workspace_id,
                     events=[action_event("action.failed", action)],
-                )
-                customer_context_invalidate(
-                    workspace_id=action.workspace_id, customer_id=action.customer_id
                 )
     except BaseException:
         for name, value in previous.items():
@@ -280,13 +283,14 @@ def hold_unknown(
         locked.provider_ms = (locked.provider_ms or 0) + provider_ms
         locked.duration_ms = int((time.monotonic() - started) * 1000)
         locked.save()
-        audit_append(
-            workspace_id=locked.workspace_id,
-            events=[action_event("action.outcome_unknown", locked)],
-        )
         rollups_action_recorded(locked)
         customer_context_invalidate(
             workspace_id=locked.workspace_id, customer_id=locked.customer_id
+        )
+        # The audit chain's head last, after the roll-ups (docs/audit.md).
+        audit_append(
+            workspace_id=locked.workspace_id,
+            events=[action_event("action.outcome_unknown", locked)],
         )
     log.warning("action %s: provider outcome unknown (%s)", locked.pk, details["error_class"])
     locked.replayed = getattr(action, "replayed", False)  # type: ignore[attr-defined]

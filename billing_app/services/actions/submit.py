@@ -298,12 +298,13 @@ def _decide_and_record(
     else:
         # No approval request exists: the API's answer reads none without asking.
         BillingAction.approval.related.set_cached_value(action, None)
-    # The audit chain's entries commit with the action (services.audit: one statement).
-    audit_append(workspace_id=workspace.pk, events=audited)
     if not executing:
         # An action that executes now is reported by its outcome's transaction (record_success,
         # record_failure, hold_unknown — reconciliation's too), once, with what it did.
         if status != BillingAction.Status.NOT_PERMITTED:  # a refused action is in no figure
             rollups_action_recorded(action)
         customer_context_invalidate(workspace_id=workspace.pk, customer_id=customer_id)
+    # The audit chain's entries commit with the action (services.audit: one statement). The
+    # head is locked last, after the roll-ups: one lock order everywhere (docs/audit.md).
+    audit_append(workspace_id=workspace.pk, events=audited)
     return action, decision, prepared
