@@ -45,8 +45,10 @@ class BillingAction(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="actions")
+    # PROTECT: installation_id is an audited field (the audit chain's snapshot), so an
+    # installation that has acted is deactivated (is_active), never deleted.
     installation = models.ForeignKey(
-        Installation, null=True, blank=True, on_delete=models.SET_NULL, related_name="actions"
+        Installation, null=True, blank=True, on_delete=models.PROTECT, related_name="actions"
     )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="billing_actions"

@@ -568,3 +568,34 @@ def test_a_workspace_with_no_entries_deleted_in_admin_is_not_a_server_error(admi
 
     assert response.status_code in (200, 302)
     assert not AuditEntry.objects.filter(workspace_id=empty.pk).exists()
+
+
+def test_an_installation_that_acted_cannot_be_deleted_and_the_chain_still_verifies(
+    admin_client, workspace, api_as
+):
+    from django.db.models import ProtectedError
+
+    from billing_app.models import BillingAction
+    from helpdesk_connectors.models import Installation
+
+    # given an action taken through an installation
+    account_seed(workspace)
+    manager = api_as(workspace, Role.MANAGER)
+    post_action(manager, ActionKind.ISSUE_REFUND, refund(1000))
+    action = BillingAction.objects.get(workspace=workspace)
+    installation = Installation.objects.get(pk=action.installation_id)
+
+    # when an admin tries to delete the installation: a clear refusal page, not a 500
+    page = admin_client.post(
+        url("helpdesk_connectors_installation_delete", installation.pk), {"post": "yes"}
+    )
+    assert page.status_code == 200
+    assert "Cannot delete installation" in page.content.decode()
+    assert page.context["protected"]  # Django's page lists the actions that keep it
+
+    # and the database refuses it too (installations are deactivated, not deleted)
+    with pytest.raises(ProtectedError):
+        installation.delete()
+    action.refresh_from_db()
+    assert action.installation_id == installation.pk
+    assert verifies(workspace)
