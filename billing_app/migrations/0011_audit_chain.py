@@ -4,6 +4,51 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+# The audited fields as they were when this migration was written (services.audit's
+# ACTION_FIELDS and APPROVAL_FIELDS then): frozen here, so that a later change to what
+# is audited does not change, or break, what this migration backfilled.
+ACTION_FIELDS = (
+    "id",
+    "workspace_id",
+    "installation_id",
+    "actor_id",
+    "actor_role",
+    "ticket_id",
+    "customer_id",
+    "kind",
+    "params",
+    "amount",
+    "currency",
+    "amount_base",
+    "status",
+    "decision",
+    "decision_reason",
+    "idempotency_key",
+    "request_fingerprint",
+    "provider",
+    "provider_object_id",
+    "result",
+    "error_code",
+    "error_message",
+    "approved_by_id",
+    "created_at",
+    "completed_at",
+)
+APPROVAL_FIELDS = (
+    "id",
+    "action_id",
+    "workspace_id",
+    "required_roles",
+    "reason",
+    "status",
+    "decided_by_id",
+    "decided_role",
+    "decided_at",
+    "comment",
+    "expires_at",
+    "created_at",
+)
+
 
 def backfill(apps, schema_editor):
     """One chain per workspace: every existing action and approval request gets a
@@ -18,6 +63,8 @@ def backfill(apps, schema_editor):
             head_model=apps.get_model("billing_app", "AuditChainHead"),
             action_model=apps.get_model("billing_app", "BillingAction"),
             approval_model=apps.get_model("billing_app", "ApprovalRequest"),
+            action_fields=ACTION_FIELDS,
+            approval_fields=APPROVAL_FIELDS,
         )
 
 

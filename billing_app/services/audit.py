@@ -265,12 +265,15 @@ def audit_chain_backfill(
     head_model: type[Model] = AuditChainHead,
     action_model: type[Model] = BillingAction,
     approval_model: type[Model] = ApprovalRequest,
+    action_fields: Sequence[str] = ACTION_FIELDS,
+    approval_fields: Sequence[str] = APPROVAL_FIELDS,
 ) -> int:
     """Give every action and approval request of the workspace that no entry covers one
     ``*.backfilled`` entry with its current snapshot, at the chain's end; returns how many.
 
-    Used by migration 0011 (with its historical models) and by the demo's bulk writer.
-    Run while nothing else appends (a migration, a seed)."""
+    Used by migration 0011 (with its historical models and its own frozen copy of the
+    audited fields, so that a later change to them cannot break it) and by the demo's
+    bulk writer. Run while nothing else appends (a migration, a seed)."""
     covered = set(
         entry_model.objects.filter(  # type: ignore[attr-defined]
             workspace_id=workspace_id, subject_type__in=[ACTION, APPROVAL]
@@ -284,10 +287,12 @@ def audit_chain_backfill(
     }
     for action in actions:
         if (ACTION, str(action.pk)) not in covered:
-            events.append(action_event("action.backfilled", action))
+            snapshot = row_snapshot(action, action_fields)
+            events.append(Event("action.backfilled", ACTION, str(action.pk), snapshot))
         approval = approvals.get(action.pk)
         if approval is not None and (APPROVAL, str(approval.pk)) not in covered:
-            events.append(approval_event("approval.backfilled", approval))
+            snapshot = row_snapshot(approval, approval_fields)
+            events.append(Event("approval.backfilled", APPROVAL, str(approval.pk), snapshot))
     if not events:
         return 0
     head, _ = head_model.objects.get_or_create(workspace_id=workspace_id)  # type: ignore[attr-defined]
