@@ -8,7 +8,9 @@ recovery code signs them in (``auth.login``) and marks the session verified
 (``django_otp.login``). So a stolen password alone opens no page of an approver or staff
 member. Someone with no second factor yet enrols at once: the authenticator's secret as a
 QR code and in text, confirmed with a code it shows, then ten single-use recovery codes
-shown once.
+shown once. The secret being enrolled lives only in this session (``ENROL_KEY``) until it
+is confirmed; replacing the authenticator or the recovery codes later asks for a current
+code as well.
 
 A session signed in before this step existed (or of a user who became an approver since)
 is sent to the same step by ``verified_approver_required`` and by the admin site.
@@ -53,6 +55,7 @@ from ..selectors.two_factor import (
     second_factor_verified,
 )
 from ..services.two_factor import (
+    CodeRefused,
     recovery_codes_regenerate,
     second_factor_verify,
     totp_enrolment_confirm,
@@ -60,6 +63,9 @@ from ..services.two_factor import (
 )
 
 PENDING_KEY = "two_factor_pending"
+# The authenticator key being set up in this session (security review r3): never stored
+# in the database before its code is confirmed, never shown to another session.
+ENROL_KEY = "two_factor_enrolment"
 # How long the password step stays good for the second-factor step.
 PENDING_SECONDS = 10 * 60
 ISSUER = "Billing Desk"
@@ -82,9 +88,12 @@ class SignInView(auth_views.LoginView):
 
     def form_valid(self, form: Any) -> HttpResponse:
         user = form.get_user()
+        request = self.request
+        # Whatever an earlier password step left in this session goes, whoever signs in now.
+        request.session.pop(PENDING_KEY, None)
+        request.session.pop(ENROL_KEY, None)
         if not second_factor_required(user):
             return super().form_valid(form)
-        request = self.request
         next_url = _safe_next(request, self.get_redirect_url())
         if request.user.is_authenticated:
             auth.logout(request)  # another account's session ends here (and its data)
@@ -125,12 +134,46 @@ def _pending(request: HttpRequest) -> tuple[User | None, dict[str, Any]]:
 def _sign_in(request: HttpRequest, user: User, device: Device, pending: dict[str, Any]) -> None:
     """The second factor passed: sign the user in (if the password step was this session's)
     and mark the session verified."""
+    request.session.pop(ENROL_KEY, None)
     if pending:
         request.session.pop(PENDING_KEY, None)
         auth.login(request, user, backend=pending.get("backend"))
     else:
         request.session.cycle_key()  # the session gains rights: a new key
     otp_login(request, device)
+
+
+def _stored_key(request: HttpRequest, user: User, *, replacing: bool) -> str | None:
+    data = request.session.get(ENROL_KEY)
+    if (
+        isinstance(data, dict)
+        and data.get("user") == user.pk
+        and bool(data.get("replacing")) == replacing
+        and isinstance(data.get("key"), str)
+    ):
+        return str(data["key"])
+    return None
+
+
+def _enrolment_key(request: HttpRequest, user: User, *, replacing: bool) -> str:
+    """This session's pending key for ``user`` (the same QR code on a reload), or a new one
+    (``totp_enrolment_start``: the user's unconfirmed devices are deleted)."""
+    key = _stored_key(request, user, replacing=replacing)
+    if key is None:
+        key = totp_enrolment_start(user=user, replacing=replacing)
+        request.session[ENROL_KEY] = {"user": user.pk, "key": key, "replacing": replacing}
+    return key
+
+
+def _session_key(request: HttpRequest, user: User, *, replacing: bool) -> str:
+    """The key this session is enrolling for ``user``; refused if it started none."""
+    key = _stored_key(request, user, replacing=replacing)
+    if key is not None:
+        return key
+    raise CodeRefused(
+        _("Start again: no authenticator is being set up for this account."),
+        code="no_enrolment",
+    )
 
 
 def totp_qr_svg(device: TOTPDevice) -> str:
@@ -200,7 +243,11 @@ def _enrol(
     error, status = "", 200
     if request.method == "POST":
         try:
-            device, codes = totp_enrolment_confirm(user=user, code=request.POST.get("code", ""))
+            device, codes = totp_enrolment_confirm(
+                user=user,
+                key=_session_key(request, user, replacing=False),
+                code=request.POST.get("code", ""),
+            )
         except BillingDeskError as exc:
             error, status = exc.message, exc.status
         else:
@@ -211,22 +258,23 @@ def _enrol(
                 {"codes": codes, "next": next_url, "enrolled": True},
             )
     try:
-        device = totp_enrolment_start(user=user)
+        key = _enrolment_key(request, user, replacing=False)
     except Conflict:  # enrolled meanwhile (another tab): enter a code instead
         return redirect(two_factor_url(next_url))
-    return _enrol_page(request, user, device, error, status, action=two_factor_url(next_url))
+    return _enrol_page(request, user, key, error, status, action=two_factor_url(next_url))
 
 
 def _enrol_page(
     request: HttpRequest,
     user: User,
-    device: TOTPDevice,
+    key: str,
     error: str,
     status: int,
     *,
     action: str,
     replacing: bool = False,
 ) -> HttpResponse:
+    device = TOTPDevice(user=user, key=key)  # not saved: only for the QR code and the text
     return render(
         request,
         "two_factor/enrol.html",
@@ -242,6 +290,7 @@ def _enrol_page(
     )
 
 
+@sensitive_post_parameters("code")
 @never_cache
 @require_http_methods(["GET", "POST"])
 def recovery_codes(request: HttpRequest) -> HttpResponse:
@@ -250,17 +299,33 @@ def recovery_codes(request: HttpRequest) -> HttpResponse:
         return redirect_to_login(request.get_full_path())
     if not second_factor_verified(request.user):
         return redirect(two_factor_url(request.get_full_path()))
+    error, status = "", 200
     if request.method == "POST":
-        codes = recovery_codes_regenerate(user=request.user)
-        return render(
-            request,
-            "two_factor/recovery_codes.html",
-            {"codes": codes, "next": resolve_url(settings.LOGIN_REDIRECT_URL), "enrolled": False},
-        )
-    return render(request, "two_factor/recovery.html", {"left": recovery_codes_left(request.user)})
+        try:
+            codes = recovery_codes_regenerate(
+                user=request.user, current_code=request.POST.get("code", "")
+            )
+        except BillingDeskError as exc:
+            error, status = exc.message, exc.status
+        else:
+            return render(
+                request,
+                "two_factor/recovery_codes.html",
+                {
+                    "codes": codes,
+                    "next": resolve_url(settings.LOGIN_REDIRECT_URL),
+                    "enrolled": False,
+                },
+            )
+    return render(
+        request,
+        "two_factor/recovery.html",
+        {"left": recovery_codes_left(request.user), "error": error},
+        status=status,
+    )
 
 
-@sensitive_post_parameters("code")
+@sensitive_post_parameters("code", "current_code")
 @never_cache
 @require_http_methods(["GET", "POST"])
 def replace_authenticator(request: HttpRequest) -> HttpResponse:
@@ -275,19 +340,24 @@ def replace_authenticator(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         try:
             device, _codes = totp_enrolment_confirm(
-                user=user, code=request.POST.get("code", ""), replacing=True
+                user=user,
+                key=_session_key(request, user, replacing=True),
+                code=request.POST.get("code", ""),
+                replacing=True,
+                current_code=request.POST.get("current_code", ""),
             )
         except BillingDeskError as exc:
             error, status = exc.message, exc.status
         else:
+            request.session.pop(ENROL_KEY, None)
             otp_login(request, device)  # the old device is gone: the session keeps the new one
             messages.success(request, _("Your new authenticator app is set up."))
             return redirect("two-factor-recovery")
-    device = totp_enrolment_start(user=user, replacing=True)
+    key = _enrolment_key(request, user, replacing=True)
     return _enrol_page(
         request,
         user,
-        device,
+        key,
         error,
         status,
         action=reverse("two-factor-authenticator"),

@@ -27,7 +27,7 @@ from billing_app.services.two_factor import (
     totp_enrolment_start,
 )
 
-from .two_factor_support import TotpClock, verified_login
+from .two_factor_support import TotpClock, pending_device, verified_login
 
 PASSWORD = "a-long-passphrase-42"
 
@@ -71,8 +71,8 @@ def enrolled_vp(vp, client: Client, clock: TotpClock) -> tuple[TOTPDevice, list[
     """Enrol ``vp`` through the pages; returns the device and the recovery codes shown."""
     password_step(client, vp.username)
     client.get("/accounts/two-factor/")
+    page = client.post("/accounts/two-factor/", {"code": clock.code(pending_device(client))})
     device = TOTPDevice.objects.get(user=vp)
-    page = client.post("/accounts/two-factor/", {"code": clock.code(device)})
     codes = re.findall(r"<li><code>([a-z2-7]{8})</code></li>", page.content.decode())
     client.post("/accounts/logout/")
     return device, codes
@@ -129,33 +129,33 @@ def test_enrolment_end_to_end(vp, clock):
     # the step shows a QR code (inline SVG) and the key in text, and signs nobody in
     page = client.get("/accounts/two-factor/?next=/approvals/")
     html = page.content.decode()
-    device = TOTPDevice.objects.get(user=vp)
-    assert page.status_code == 200 and not device.confirmed
+    # nothing is stored before the code is confirmed: the key lives in this session only
+    assert page.status_code == 200 and not TOTPDevice.objects.filter(user=vp).exists()
     assert "<svg" in html and 'data-testid="totp-qr"' in html
-    secret = b32encode(device.bin_key).decode()
+    pending = pending_device(client)
+    secret = b32encode(pending.bin_key).decode()
     shown = re.search(r'data-testid="totp-secret">([A-Z2-7 ]+)<', html).group(1)
     assert shown.replace(" ", "") == secret
-    # reloading shows the same key (one device being set up, not a new one per view)
-    client.get("/accounts/two-factor/")
-    assert TOTPDevice.objects.filter(user=vp).count() == 1
+    # reloading shows the same key
+    again = client.get("/accounts/two-factor/").content.decode()
+    assert re.search(r'data-testid="totp-secret">([A-Z2-7 ]+)<', again).group(1) == shown
 
     # a wrong code is refused, nothing granted
     refused = client.post("/accounts/two-factor/", {"code": "000000"})
     assert refused.status_code == 400
     assert b"That code is not valid" in refused.content
-    assert not signed_in(client)
-    TOTPDevice.objects.filter(pk=device.pk).update(throttling_failure_count=0)
+    assert not signed_in(client) and not TOTPDevice.objects.filter(user=vp).exists()
 
     # the app's code confirms it: signed in, verified, recovery codes shown once
-    response = client.post("/accounts/two-factor/", {"code": clock.code(device)})
+    response = client.post("/accounts/two-factor/", {"code": clock.code(pending)})
     assert response.status_code == 200
     codes = re.findall(r"<li><code>([a-z2-7]{8})</code></li>", response.content.decode())
     assert len(codes) == RECOVERY_CODE_COUNT == len(set(codes))
     assert sorted(StaticToken.objects.filter(device__user=vp).values_list("token", flat=True)) == (
         sorted(codes)
     )
-    device.refresh_from_db()
-    assert device.confirmed
+    device = TOTPDevice.objects.get(user=vp)
+    assert device.confirmed and device.key == pending.key
     assert signed_in(client) and verified(client)
     assert client.session[DEVICE_ID_SESSION_KEY] == device.persistent_id
     assert b'href="/approvals/"' in response.content
@@ -328,7 +328,14 @@ def test_recovery_codes_are_replaced_after_verifying(vp, clock):
         in client.get("/accounts/two-factor/recovery-codes/").content
     )
 
-    page = client.post("/accounts/two-factor/recovery-codes/")
+    # a current code is needed: none, or a wrong one, changes nothing
+    assert client.post("/accounts/two-factor/recovery-codes/").status_code == 400
+    refused = client.post("/accounts/two-factor/recovery-codes/", {"code": "zzzzzzzz"})
+    assert refused.status_code == 400 and b"That code is not valid" in refused.content
+    assert StaticToken.objects.filter(device__user=vp).count() == RECOVERY_CODE_COUNT
+    StaticDevice.objects.filter(user=vp).update(throttling_failure_count=0)
+
+    page = client.post("/accounts/two-factor/recovery-codes/", {"code": old[0]})
 
     new = re.findall(r"<li><code>([a-z2-7]{8})</code></li>", page.content.decode())
     assert len(new) == RECOVERY_CODE_COUNT and not set(new) & set(old)
@@ -361,19 +368,26 @@ def test_a_lost_phone_is_replaced_after_signing_in_with_a_recovery_code(vp, cloc
 
     page = client.get("/accounts/two-factor/authenticator/")
     assert b"Set up a new authenticator app" in page.content and b"<svg" in page.content
-    new = TOTPDevice.objects.get(user=vp, confirmed=False)
+    new = pending_device(client)
+    assert list(TOTPDevice.objects.filter(user=vp)) == [old]  # nothing stored yet
     clock.advance()
-    assert client.post("/accounts/two-factor/authenticator/", {"code": "000000"}).status_code == (
-        400
+    wrong_new = client.post(
+        "/accounts/two-factor/authenticator/", {"code": "000000", "current_code": codes[1]}
     )
-    TOTPDevice.objects.filter(pk=new.pk).update(throttling_failure_count=0)
-    done = client.post("/accounts/two-factor/authenticator/", {"code": clock.code(new)})
+    assert wrong_new.status_code == 400
+    # the new app's code alone is not enough: a current code of the old factor too
+    no_current = client.post("/accounts/two-factor/authenticator/", {"code": clock.code(new)})
+    assert no_current.status_code == 400
+    assert list(TOTPDevice.objects.filter(user=vp)) == [old]
+    done = client.post(
+        "/accounts/two-factor/authenticator/",
+        {"code": clock.code(new), "current_code": codes[1]},
+    )
 
     assert done["Location"] == "/accounts/two-factor/recovery-codes/"
-    assert list(TOTPDevice.objects.filter(user=vp).values_list("pk", "confirmed")) == [
-        (new.pk, True)
-    ]
+    [stored] = TOTPDevice.objects.filter(user=vp)
+    assert stored.confirmed and stored.key == new.key
     assert not TOTPDevice.objects.filter(pk=old.pk).exists()
-    # the recovery codes are kept (less the one used), and the session stays verified
-    assert StaticToken.objects.filter(device__user=vp).count() == RECOVERY_CODE_COUNT - 1
+    # the recovery codes are kept (less the two used), and the session stays verified
+    assert StaticToken.objects.filter(device__user=vp).count() == RECOVERY_CODE_COUNT - 2
     assert client.get("/approvals/").status_code == 200

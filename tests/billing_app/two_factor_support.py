@@ -42,3 +42,11 @@ class TotpClock:
         totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
         totp.time = self.now + steps * device.step
         return f"{totp.token():0{device.digits}d}"
+
+
+def pending_device(client) -> TOTPDevice:
+    """The authenticator this client's session is setting up (not stored until confirmed:
+    its key lives in the session, ``web.two_factor.ENROL_KEY``), for ``TotpClock.code``."""
+    from billing_app.web.two_factor import ENROL_KEY
+
+    return TOTPDevice(key=client.session[ENROL_KEY]["key"])
