@@ -234,28 +234,51 @@ def _append_portable(
             [workspace_id, n, n],
         )
         end, prev = cursor.fetchone()
-    start_prev, rows = prev, []
-    for k, (event, content) in enumerate(zip(events, contents, strict=True)):
-        seq = end - n + 1 + k
-        digest = entry_hash(prev_hash=prev, seq=seq, content=content)
+    rows, last = _chained_entries(
+        AuditEntry,
+        workspace_id=workspace_id,
+        first_seq=end - n + 1,
+        prev_hash=prev,
+        events=events,
+        contents=contents,
+        at=at,
+    )
+    AuditEntry.objects.bulk_create(rows)
+    AuditChainHead.objects.filter(workspace_id=workspace_id).update(
+        previous_hash=prev, last_hash=last
+    )
+
+
+def _chained_entries(
+    entry_model: type[Model],
+    *,
+    workspace_id: int,
+    first_seq: int,
+    prev_hash: str,
+    events: Sequence[Event],
+    contents: Sequence[str],
+    at: datetime,
+) -> tuple[list[Any], str]:
+    """The unsaved entries for ``events`` from ``first_seq`` on, each hashed over the one
+    before it (the first over ``prev_hash``), and the last entry's hash."""
+    rows = []
+    for seq, (event, content) in enumerate(zip(events, contents, strict=True), start=first_seq):
+        digest = entry_hash(prev_hash=prev_hash, seq=seq, content=content)
         rows.append(
-            AuditEntry(
+            entry_model(
                 workspace_id=workspace_id,
                 seq=seq,
                 event=event.event,
                 subject_type=event.subject_type,
                 subject_id=event.subject_id,
                 content=content,
-                prev_hash=prev,
+                prev_hash=prev_hash,
                 hash=digest,
                 created_at=at,
             )
         )
-        prev = digest
-    AuditEntry.objects.bulk_create(rows)
-    AuditChainHead.objects.filter(workspace_id=workspace_id).update(
-        previous_hash=start_prev, last_hash=prev
-    )
+        prev_hash = digest
+    return rows, prev_hash
 
 
 def audit_chain_backfill(
@@ -297,29 +320,18 @@ def audit_chain_backfill(
         return 0
     head, _ = head_model.objects.get_or_create(workspace_id=workspace_id)  # type: ignore[attr-defined]
     at = timezone.now()
-    prev, seq, rows = head.last_hash, head.seq, []
-    start_prev = prev
-    for event in events:
-        seq += 1
-        content = event_content(event, workspace_id=workspace_id, at=at)
-        digest = entry_hash(prev_hash=prev, seq=seq, content=content)
-        rows.append(
-            entry_model(
-                workspace_id=workspace_id,
-                seq=seq,
-                event=event.event,
-                subject_type=event.subject_type,
-                subject_id=event.subject_id,
-                content=content,
-                prev_hash=prev,
-                hash=digest,
-                created_at=at,
-            )
-        )
-        prev = digest
+    rows, last = _chained_entries(
+        entry_model,
+        workspace_id=workspace_id,
+        first_seq=head.seq + 1,
+        prev_hash=head.last_hash,
+        events=events,
+        contents=[event_content(e, workspace_id=workspace_id, at=at) for e in events],
+        at=at,
+    )
     entry_model.objects.bulk_create(rows, batch_size=500)  # type: ignore[attr-defined]
     head_model.objects.filter(workspace_id=workspace_id).update(  # type: ignore[attr-defined]
-        seq=seq, previous_hash=start_prev, last_hash=prev
+        seq=head.seq + len(rows), previous_hash=head.last_hash, last_hash=last
     )
     return len(rows)
 
