@@ -35,6 +35,15 @@ from .outbox import OutboxMessage
 from .policy import ActionPolicy, ApprovalRoute
 from .rollups import DailyRollup, RollupSource
 from .sandbox import SandboxControl, SandboxIdempotency
+from .self_service import (
+    BillingWidget,
+    BillingWidgetEvent,
+    CardPrompt,
+    CardPromptTemplate,
+    CustomerOptOut,
+    SelfServiceLink,
+    SelfServiceRefundRequest,
+)
 from .snapshots import CustomerSnapshot
 from .tenancy import (
     AgentMembership,
@@ -53,10 +62,15 @@ __all__ = [
     "AuditEntry",
     "AuditVerification",
     "BillingAction",
+    "BillingWidget",
+    "BillingWidgetEvent",
+    "CardPrompt",
+    "CardPromptTemplate",
     "CurrencyRate",
     "CustomerFlag",
     "CustomerLink",
     "CustomerLock",
+    "CustomerOptOut",
     "CustomerSnapshot",
     "DailyRollup",
     "HelpdeskTicket",
@@ -82,6 +96,8 @@ __all__ = [
     "RollupSource",
     "SandboxControl",
     "SandboxIdempotency",
+    "SelfServiceLink",
+    "SelfServiceRefundRequest",
     "StripeEvent",
     "SyncState",
     "TicketCategory",

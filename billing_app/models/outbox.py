@@ -32,6 +32,8 @@ class OutboxMessage(models.Model):
         APPROVAL_NOTE = "approval_note", "Approval decision note"
         FAILURE_ESCALATION = "failure_escalation", "Payment failure escalation"
         INVOICE_RESOLVE = "invoice_resolve", "Invoice failed-charge fetch"
+        CARD_PROMPT = "card_prompt", "Card-update prompt email"
+        CUSTOMER_TICKET = "customer_ticket", "Helpdesk ticket for a customer's request"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"

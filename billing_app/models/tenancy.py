@@ -53,6 +53,19 @@ class Workspace(models.Model):
     device_credential_days = models.PositiveIntegerField(
         default=90, validators=[MinValueValidator(1), MaxValueValidator(365)]
     )
+    # Self-service (issue 18, docs/self-service.md). Card-update prompts are opt-in per
+    # workspace; a card expiring within ``card_prompt_window_days`` gets one prompt.
+    card_prompts_enabled = models.BooleanField(default=False)
+    card_prompt_window_days = models.PositiveIntegerField(
+        default=30, validators=[MinValueValidator(1), MaxValueValidator(120)]
+    )
+    # A customer's own refund request executes without an agent up to this amount (minor
+    # units of the base currency, inclusive); 0 (the default) sends every request to agents.
+    self_service_refund_limit = models.PositiveBigIntegerField(default=0)
+    # How long a self-service refund link stays valid after it is sent.
+    self_service_link_days = models.PositiveIntegerField(
+        default=7, validators=[MinValueValidator(1), MaxValueValidator(30)]
+    )
     # Helpdesk group that receives CSM outreach after repeated payment failures.
     csm_group = models.CharField(max_length=200, blank=True)
     # Bumped when role mapping rules change, invalidating app session tokens.
