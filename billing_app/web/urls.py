@@ -35,3 +35,22 @@ from . import i18n as _i18n  # noqa: E402
 urlpatterns += [
     path("jsi18n/<str:lang>/", _i18n.js_catalog, name="js-catalog"),
 ]
+
+# Card-update prompts (issue 18, docs/self-service.md section 1): the customer's signed
+# links — update the card, come back from the provider, unsubscribe (page and RFC 8058).
+from . import card_prompts as _card_prompts  # noqa: E402
+
+urlpatterns += [
+    path(
+        "billing/card/unsubscribe/<str:token>/one-click/",
+        _card_prompts.card_unsubscribe_one_click,
+        name="card-unsubscribe-one-click",
+    ),
+    path(
+        "billing/card/unsubscribe/<str:token>/",
+        _card_prompts.card_unsubscribe_page,
+        name="card-unsubscribe",
+    ),
+    path("billing/card/<str:token>/done/", _card_prompts.card_update_done, name="card-update-done"),
+    path("billing/card/<str:token>/", _card_prompts.card_update_page, name="card-update"),
+]

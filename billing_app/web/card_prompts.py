@@ -1,0 +1,131 @@
+"""The customer's card pages: update the card, and unsubscribe from card-update prompts.
+
+Reached only through a signed, expiring link (``services.card_prompts.links``). Anything
+else — a forged, altered, expired or foreign token, a deleted customer, an inactive
+workspace — gets one generic page with status 404 and no customer data, whatever the
+reason. GETs change nothing (mail scanners open links): updating the card and
+unsubscribing are POSTs, the page's with Django's CSRF check; only RFC 8058's one-click
+endpoint, which mail clients POST to without a page, is CSRF-exempt and checks the token
+alone. Every page sends a strict Content-Security-Policy (no script at all) and denies
+framing; none is cached or sends a referrer (the token is in the URL).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
+
+from ..errors import ProviderError
+from ..services.card_prompts import (
+    card_update_token_read,
+    unsubscribe_token_read,
+)
+from ..services.card_prompts.optout import card_prompts_unsubscribe
+from ..services.card_prompts.portal import (
+    CardLinkRefused,
+    CardLinkThrottled,
+    card_link_workspace,
+    card_update_return_path,
+    card_update_session_create,
+)
+
+CARD_PAGE_CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self' {portal}; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+def _secure(response: HttpResponse) -> HttpResponse:
+    # The form's POST answers with a redirect to the provider's page: form-action must
+    # allow it (Chrome checks redirects of a form submission against form-action).
+    response["Content-Security-Policy"] = CARD_PAGE_CSP.format(portal="https:")
+    response["Referrer-Policy"] = "no-referrer"
+    response["X-Robots-Tag"] = "noindex"
+    return response
+
+
+def _page(request: HttpRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
+    return _secure(render(request, f"self_service/{template}", context, status=status))
+
+
+def _invalid(request: HttpRequest) -> HttpResponse:
+    return _page(request, "card_link_invalid.html", {}, status=404)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def card_update_page(request: HttpRequest, token: str) -> HttpResponse:
+    """GET: the page with one button; POST (CSRF): a fresh hosted session, then 303 to it."""
+    claim = card_update_token_read(token)
+    if claim is None:
+        return _invalid(request)
+    try:
+        workspace = card_link_workspace(claim=claim)
+        if request.method == "POST":
+            return_url = f"{settings.PUBLIC_BASE_URL}{card_update_return_path(claim=claim)}"
+            url = card_update_session_create(claim=claim, return_url=return_url)
+            response = HttpResponseRedirect(url, status=303)
+            response.status_code = 303
+            return _secure(response)
+    except CardLinkRefused:
+        return _invalid(request)
+    except CardLinkThrottled:
+        return _page(request, "card_update.html", {"workspace": workspace, "throttled": True}, 429)
+    except ProviderError:
+        return _page(
+            request, "card_update.html", {"workspace": workspace, "unavailable": True}, 503
+        )
+    return _page(request, "card_update.html", {"workspace": workspace})
+
+
+@never_cache
+def card_update_done(request: HttpRequest, token: str) -> HttpResponse:
+    """Where the provider sends the customer back. The change itself is read from webhooks."""
+    claim = card_update_token_read(token)
+    if claim is None:
+        return _invalid(request)
+    try:
+        workspace = card_link_workspace(claim=claim)
+    except CardLinkRefused:
+        return _invalid(request)
+    return _page(request, "card_update_done.html", {"workspace": workspace})
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def card_unsubscribe_page(request: HttpRequest, token: str) -> HttpResponse:
+    """GET: confirm; POST (CSRF): record the opt-out."""
+    claim = unsubscribe_token_read(token)
+    if claim is None:
+        return _invalid(request)
+    try:
+        workspace = card_link_workspace(claim=claim)
+        if request.method == "POST":
+            card_prompts_unsubscribe(claim=claim)
+            return _page(request, "card_unsubscribe.html", {"workspace": workspace, "done": True})
+    except CardLinkRefused:
+        return _invalid(request)
+    return _page(request, "card_unsubscribe.html", {"workspace": workspace})
+
+
+@csrf_exempt
+@never_cache
+@require_POST
+def card_unsubscribe_one_click(request: HttpRequest, token: str) -> HttpResponse:
+    """RFC 8058 one-click: the mail client POSTs ``List-Unsubscribe=One-Click`` here.
+
+    CSRF-exempt by design (the client has no page and no cookie); the signed token is the
+    only credential, so a forged request without it changes nothing.
+    """
+    claim = unsubscribe_token_read(token)
+    if claim is None:
+        return _secure(HttpResponse(status=404))
+    try:
+        card_prompts_unsubscribe(claim=claim)
+    except CardLinkRefused:
+        return _secure(HttpResponse(status=404))
+    return _secure(HttpResponse(status=204))
