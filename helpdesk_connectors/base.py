@@ -187,9 +187,23 @@ class HelpdeskConnector(ABC):
         """One page of tickets changed since ``since`` (or from ``cursor``)."""
 
     def create_ticket(
-        self, installation: Installation, *, subject: str, body: str, group: str
+        self,
+        installation: Installation,
+        *,
+        subject: str,
+        body: str,
+        group: str = "",
+        requester_email: str = "",
+        requester_name: str = "",
     ) -> str:
-        """Open an internal ticket for a group (CSM outreach). Optional feature."""
+        """Open a ticket; return its id. Optional feature.
+
+        ``group`` assigns it (a group id or name; "" leaves it unassigned). Without a
+        requester it is an internal ticket (CSM outreach); with ``requester_email`` (and
+        ``requester_name``) the customer is its requester, so the agent's reply reaches
+        them (a self-service refund request, the billing widget's "contact support").
+        ``body`` is the investigation for the agents: private where the helpdesk allows it.
+        """
         raise HelpdeskApiError(f"{self.name} connector cannot create tickets", code="unsupported")
 
     def frame_ancestors(self, installation: Installation) -> list[str]:

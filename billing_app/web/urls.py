@@ -54,3 +54,11 @@ urlpatterns += [
     path("billing/card/<str:token>/done/", _card_prompts.card_update_done, name="card-update-done"),
     path("billing/card/<str:token>/", _card_prompts.card_update_page, name="card-update"),
 ]
+
+# Self-service refund requests (issue 18, docs/self-service.md section 2): the customer's
+# page behind a signed, expiring link.
+from . import refund_request as _refund_request  # noqa: E402
+
+urlpatterns += [
+    path("billing/refund/<str:token>/", _refund_request.refund_request_page, name="refund-request"),
+]

@@ -229,7 +229,14 @@ class DemoConnector(HelpdeskConnector):
         )
 
     def create_ticket(
-        self, installation: Installation, *, subject: str, body: str, group: str
+        self,
+        installation: Installation,
+        *,
+        subject: str,
+        body: str,
+        group: str = "",
+        requester_email: str = "",
+        requester_name: str = "",
     ) -> str:
         now = timezone.now()
         ticket = DemoTicket.objects.create(
@@ -237,6 +244,7 @@ class DemoConnector(HelpdeskConnector):
             ticket_id=f"demo-{now.strftime('%Y%m%d%H%M%S%f')}",
             subject=subject[:255],
             group=group[:120],
+            requester_email=requester_email,
             tags=["billing_desk"],
             created_at=now,
             updated_at=now,

@@ -240,22 +240,26 @@ def tickets_updated_since(installation: Installation, *, since: datetime, page: 
 
 
 def ticket_create(
-    installation: Installation, *, subject: str, body: str, group_id: str, email: str
+    installation: Installation,
+    *,
+    subject: str,
+    body: str,
+    email: str,
+    group_id: str = "",
+    name: str = "",
 ) -> str:
-    ticket = _dict(
-        _call(
-            installation,
-            "POST",
-            "/api/v2/tickets",
-            json={
-                "subject": subject,
-                "description": body,
-                "email": email,
-                "group_id": int(group_id),
-                "priority": 2,
-                "status": 2,
-                "tags": ["billing_desk"],
-            },
-        )
-    )
+    """``email`` is the requester (Freshdesk creates the contact on first sight)."""
+    fields: dict[str, Any] = {
+        "subject": subject,
+        "description": body,
+        "email": email,
+        "priority": 2,
+        "status": 2,
+        "tags": ["billing_desk"],
+    }
+    if group_id:
+        fields["group_id"] = int(group_id)
+    if name:
+        fields["name"] = name
+    ticket = _dict(_call(installation, "POST", "/api/v2/tickets", json=fields))
     return str(ticket.get("id", ""))

@@ -253,9 +253,16 @@ class FreshdeskConnector(HelpdeskConnector):
         return client.tickets_updated_since(installation, since=since, page=page)
 
     def create_ticket(
-        self, installation: Installation, *, subject: str, body: str, group: str
+        self,
+        installation: Installation,
+        *,
+        subject: str,
+        body: str,
+        group: str = "",
+        requester_email: str = "",
+        requester_name: str = "",
     ) -> str:
-        if not installation.api_email:
+        if not requester_email and not installation.api_email:
             raise HelpdeskApiError(
                 gettext(
                     "A requester email (the installation's API email) is needed to open tickets."
@@ -263,7 +270,7 @@ class FreshdeskConnector(HelpdeskConnector):
                 code="helpdesk_credentials_missing",
             )
         group_id = group if _ID.match(group) else ""
-        if not group_id:
+        if group and not group_id:
             wanted = group.strip().lower()
             names = client.groups_list(installation)
             group_id = next((gid for gid, name in names.items() if name.lower() == wanted), "")
@@ -277,5 +284,6 @@ class FreshdeskConnector(HelpdeskConnector):
             subject=subject,
             body=body,
             group_id=group_id,
-            email=installation.api_email,
+            email=requester_email or installation.api_email,
+            name=requester_name if requester_email else "",
         )

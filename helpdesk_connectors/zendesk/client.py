@@ -266,21 +266,28 @@ def groups_list(installation: Installation) -> list[ZendeskGroup]:
     ]
 
 
-def ticket_create(installation: Installation, *, subject: str, body: str, group_id: str) -> str:
+def ticket_create(
+    installation: Installation,
+    *,
+    subject: str,
+    body: str,
+    group_id: str = "",
+    requester_email: str = "",
+    requester_name: str = "",
+) -> str:
+    """A ticket whose first comment is private; the requester (Zendesk creates the end user
+    on first sight) is the customer when ``requester_email`` is given, else the API user."""
+    ticket: dict[str, Any] = {
+        "subject": subject,
+        "comment": {"body": body, "public": False},
+        "tags": ["billing_desk"],
+    }
+    if group_id:
+        ticket["group_id"] = int(group_id)
+    if requester_email:
+        ticket["requester"] = {"email": requester_email, "name": requester_name or requester_email}
     payload = _object(
-        _call(
-            installation,
-            "POST",
-            "/api/v2/tickets.json",
-            json={
-                "ticket": {
-                    "subject": subject,
-                    "comment": {"body": body, "public": False},
-                    "group_id": int(group_id),
-                    "tags": ["billing_desk"],
-                }
-            },
-        ),
+        _call(installation, "POST", "/api/v2/tickets.json", json={"ticket": ticket}),
         "ticket",
     )
     return str(payload["id"])

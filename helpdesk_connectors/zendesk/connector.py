@@ -278,10 +278,17 @@ class ZendeskConnector(HelpdeskConnector):
         )
 
     def create_ticket(
-        self, installation: Installation, *, subject: str, body: str, group: str
+        self,
+        installation: Installation,
+        *,
+        subject: str,
+        body: str,
+        group: str = "",
+        requester_email: str = "",
+        requester_name: str = "",
     ) -> str:
         group_id = group if _ID.match(group) else ""
-        if not group_id:
+        if group and not group_id:
             wanted = group.strip().lower()
             match = next(
                 (g for g in client.groups_list(installation) if g.name.strip().lower() == wanted),
@@ -290,4 +297,11 @@ class ZendeskConnector(HelpdeskConnector):
             if match is None:
                 raise HelpdeskApiError(f"No Zendesk group named {group!r}.", code="unknown_group")
             group_id = match.id
-        return client.ticket_create(installation, subject=subject, body=body, group_id=group_id)
+        return client.ticket_create(
+            installation,
+            subject=subject,
+            body=body,
+            group_id=group_id,
+            requester_email=requester_email,
+            requester_name=requester_name,
+        )
