@@ -14,6 +14,7 @@ class BillingAppConfig(AppConfig):
         from .device_credentials import register
         from .services import (  # noqa: F401
             auth_signals,  # bumps the cached sign-in state when a membership, role or installation changes
+            card_prompts,  # registers the card_prompt outbox kind and its webhook hooks
             customer_tickets,  # registers the customer_ticket outbox kind
             payment_failures,  # registers its webhook hooks
             snapshot_signals,  # marks context snapshots stale on admin edits

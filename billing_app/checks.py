@@ -139,3 +139,37 @@ def production_providers(app_configs, **kwargs):
             id="billing.E011",
         )
     ]
+
+
+# Mail backends that deliver nowhere a customer can read (card-update prompts, issue 18).
+_LOCAL_EMAIL_BACKENDS = ("console", "dummy", "locmem", "filebased")
+
+
+@register()
+def card_prompts_email(app_configs, **kwargs):
+    """``billing.W021``: a workspace sends card-update prompts (DEBUG off, not under test)
+    while Django's email backend delivers nowhere, or from a ``localhost`` address."""
+    from django.db import DatabaseError
+
+    if settings.DEBUG or getattr(settings, "TESTING", False):
+        return []
+    from .models import Workspace
+
+    try:
+        enabled = Workspace.objects.filter(is_active=True, card_prompts_enabled=True).exists()
+    except DatabaseError:  # no tables yet
+        return []
+    backend = settings.EMAIL_BACKEND.rsplit(".", 2)[-2] if "." in settings.EMAIL_BACKEND else ""
+    local_from = settings.DEFAULT_FROM_EMAIL.rstrip(">").endswith("@localhost")
+    if not enabled or (backend not in _LOCAL_EMAIL_BACKENDS and not local_from):
+        return []
+    return [
+        Warning(
+            "Card-update prompts are enabled, but emails go to the "
+            f"{backend or settings.EMAIL_BACKEND} backend or from {settings.DEFAULT_FROM_EMAIL}: "
+            "customers will not receive them.",
+            hint="Set DJANGO_EMAIL_BACKEND (SMTP or a provider's backend) and "
+            "DJANGO_DEFAULT_FROM_EMAIL, or turn the workspace's card prompts off.",
+            id="billing.W021",
+        )
+    ]

@@ -412,6 +412,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing_app.tasks.audit.audit_verify_all_task",
         "schedule": crontab(minute=30, hour=3),
     },
+    # Card-update prompts (issue 18, docs/self-service.md): the daily scan of opted-in
+    # workspaces; the emails go out through the outbox (its re-drive retries them).
+    "card-prompts-scan": {
+        "task": "billing_app.tasks.card_prompts.card_prompts_scan_task",
+        "schedule": crontab(minute=0, hour=9),
+    },
 }
 # How far back the first ticket export of an installation reaches.
 TICKET_SYNC_INITIAL_DAYS = int(os.environ.get("BILLING_DESK_TICKET_SYNC_DAYS", "365"))

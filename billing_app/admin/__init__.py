@@ -19,4 +19,13 @@ index_title = "Workspaces, roles, limits and the audit log"
 admin.site.index_title = index_title
 
 # Each module registers its model admins when imported.
-from . import audit, memberships, metrics, playbook, policy, users, workspaces  # noqa: E402,F401
+from . import (  # noqa: E402,F401
+    audit,
+    memberships,
+    metrics,
+    playbook,
+    policy,
+    self_service_prompts,  # card-update prompts (issue 18)
+    users,
+    workspaces,
+)

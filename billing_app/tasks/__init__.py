@@ -7,6 +7,7 @@ Each area's module is imported here so that Celery's autodiscovery of
 from . import (  # noqa: F401
     approvals,
     audit,
+    card_prompts,
     failures,
     notes,
     outbox,
