@@ -18,6 +18,7 @@ class BillingAppConfig(AppConfig):
             customer_tickets,  # registers the customer_ticket outbox kind
             payment_failures,  # registers its webhook hooks
             snapshot_signals,  # marks context snapshots stale on admin edits
+            widget,  # the billing widget: keeps each contact's ticket reference
         )
 
         register()  # the workspace's device_credential_days for Freshdesk device credentials

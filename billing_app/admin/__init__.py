@@ -27,5 +27,6 @@ from . import (  # noqa: E402,F401
     policy,
     self_service_prompts,  # card-update prompts (issue 18)
     users,
+    widget,  # the billing help widget (issue 18)
     workspaces,
 )

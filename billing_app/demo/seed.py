@@ -65,6 +65,7 @@ from ..services.workspaces import installation_add, workspace_create
 from .builders import DemoObjects, Obj, SeededCustomer
 from .customers import SEEDED_CUSTOMERS, customers_build
 from .customers.acme import ACME
+from .widget_seed import demo_widget_seed
 
 WORKSPACE_SLUG = "acme"
 DEMO_WORKSPACE_SLUG = WORKSPACE_SLUG
@@ -259,6 +260,8 @@ def demo_seed(
     # Issue 7: the failure records, as the payment-failure workflow keeps them.
     payment_failures_sync(workspace=workspace, customer_ids=SEEDED_CUSTOMERS, reset=True)
     provider_health_record(workspace_id=workspace.pk, available=True)
+    # Issue 18: the billing help widget on the demo's sample product page (/demo/widget/).
+    demo_widget_seed(workspace=workspace)
     base = (base_url or settings.PUBLIC_BASE_URL).rstrip("/")
     return SeedSummary(
         workspace=workspace,

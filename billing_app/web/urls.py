@@ -62,3 +62,20 @@ from . import refund_request as _refund_request  # noqa: E402
 urlpatterns += [
     path("billing/refund/<str:token>/", _refund_request.refund_request_page, name="refund-request"),
 ]
+
+# The billing help widget's API, called across origins by static/widget/billing-help.js
+# (issue 18, docs/self-service.md section 3), and its demo product page (demo mode only).
+from ..demo import widget as _demo_widget  # noqa: E402
+from . import widget as _widget  # noqa: E402
+
+urlpatterns += [
+    path("widget/api/v1/<slug:slug>/start/", _widget.widget_start_view, name="widget-start"),
+    path("widget/api/v1/<slug:slug>/open/", _widget.widget_open_view, name="widget-open"),
+    path(
+        "widget/api/v1/<slug:slug>/answers/<slug:question>/",
+        _widget.widget_answer_view,
+        name="widget-answer",
+    ),
+    path("widget/api/v1/<slug:slug>/contact/", _widget.widget_contact_view, name="widget-contact"),
+    path("demo/widget/", _demo_widget.demo_widget_page, name="demo-widget"),
+]
