@@ -147,6 +147,10 @@ class DashboardApi(_ReportApiBase):
         refunds = serializers.DictField()
         payment_failures = serializers.DictField()
         health = serializers.DictField()
+        self_service = serializers.DictField(
+            help_text="Card-update prompts, self-service refund requests and the help widget, "
+            "for the month and the month before (docs/self-service.md section 4)."
+        )
         recommendations = serializers.ListField(child=serializers.DictField())
 
     @extend_schema(parameters=_PARAMETERS, responses={200: OutputSerializer, **_ERRORS})
@@ -172,6 +176,9 @@ class MonthlyReportApi(_ReportApiBase):
         volume = serializers.DictField()
         financial = serializers.DictField()
         health = serializers.DictField()
+        self_service = serializers.DictField(
+            help_text="The dashboard's self-service section (docs/self-service.md section 4)."
+        )
         recommendations = serializers.ListField(child=serializers.DictField())
         dashboard = serializers.DictField()
 

@@ -19,6 +19,9 @@ impact:
   the dashboard's payment-failure MRR figures.
 * **System health**: uptime, API success rate (provider calls), payment
   processing success (mirrored charges succeeded / finished), webhook delivery.
+* **Self-service** (issue 18): the dashboard's section (``dashboard.self_service``) —
+  card-update prompts, self-service refund requests, the help widget — for the month
+  and the month before, with the change.
 """
 
 from __future__ import annotations
@@ -194,6 +197,7 @@ def report_build(*, workspace: Workspace, month: Month) -> dict[str, Any]:
             "payment_processing_success_pct": health["payment_processing_success_pct"],
             "webhook_delivery_pct": health["webhooks"]["success_rate_pct"],
         },
+        "self_service": dashboard["self_service"],
         "recommendations": dashboard["recommendations"],
         "dashboard": dashboard,
     }
@@ -324,9 +328,85 @@ def report_rows(report: dict[str, Any]) -> list[tuple[str, ...]]:
         rows.append(("payment_failure_reasons", f"{r['key']}.count", str(r["count"])))
     for r in d["health"]["response_times"]:
         rows.append(("response_times", f"{r['key']}.avg_ms", _num(r["avg_ms"])))
+    rows += _self_service_rows(report.get("self_service"))
     for i, r in enumerate(report["recommendations"], start=1):
         rows.append(("recommendations", f"{i}.{r['rule']}", f"{r['text']} ({r['evidence']})"))
     return rows
+
+
+# --- the self-service section ------------------------------------------------------------------
+
+# The self-service section's parts, as the CSV names them.
+SELF_SERVICE_PARTS = ("card_prompts", "refund_requests", "widget")
+
+
+def _figure(value: Any) -> tuple[str, ...]:
+    """One figure's CSV value: money in major units with its currency, else the number."""
+    return _major(value) if isinstance(value, dict) else (_num(value),)
+
+
+def _self_service_rows(section: dict[str, Any] | None) -> list[tuple[str, ...]]:
+    """``self_service.<part>`` rows: each figure of the month, ``<figure>.previous`` (the
+    month before) and ``<figure>.change``; the widget's questions as
+    ``self_service.widget_questions``. Reports stored before issue 18 have none."""
+    if not section:
+        return []
+    rows: list[tuple[str, ...]] = [("self_service", "previous_month", section["previous_month"])]
+    for part_key in SELF_SERVICE_PARTS:
+        part, name = section[part_key], f"self_service.{part_key}"
+        for key, value in part["current"].items():
+            rows.append((name, key, *_figure(value)))
+            rows.append((name, f"{key}.previous", *_figure(part["previous"][key])))
+            if key in part["change"]:
+                rows.append((name, f"{key}.change", *_figure(part["change"][key])))
+    initiated = section["refund_requests"]["agent_initiated"]
+    rows += [
+        (
+            "self_service.refund_requests",
+            "agent_initiated_refund_handling_minutes",
+            _num(initiated["avg_handling_minutes"]),
+        ),
+        (
+            "self_service.refund_requests",
+            "agent_initiated_refund_handling_measured",
+            str(initiated["handling_measured"]),
+        ),
+    ]
+    for q in section["widget"]["by_question"]:
+        rows += [
+            ("self_service.widget_questions", f"{q['key']}.answered", str(q["current"])),
+            ("self_service.widget_questions", f"{q['key']}.answered.previous", str(q["previous"])),
+            ("self_service.widget_questions", f"{q['key']}.answered.change", str(q["change"])),
+        ]
+    return rows
+
+
+def _self_service_lines(section: dict[str, Any] | None) -> list[str]:
+    """The section in the text report: each figure, the month before and the change."""
+    if not section:
+        return []
+    lines = ["", f"SELF-SERVICE (compared with {section['previous_month_label']}):"]
+    titles = {
+        "card_prompts": "Card-update prompts",
+        "refund_requests": "Self-service refund requests",
+        "widget": "Billing help widget",
+    }
+    for part_key in SELF_SERVICE_PARTS:
+        lines.append(f"  {titles[part_key]}:")
+        lines += [
+            f"    {r['label']}: {r['current_text']} "
+            f"(before: {r['previous_text']}; change {r['change_text']})"
+            for r in section[part_key]["rows"]
+        ]
+        if part_key == "refund_requests":
+            initiated = section[part_key]["agent_initiated"]
+            minutes = initiated["avg_handling_minutes"]
+            lines.append(
+                "    Agent-initiated refunds, handling time this month: "
+                f"{'n/a' if minutes is None else f'{minutes} min'} "
+                f"({initiated['handling_measured']} timed)"
+            )
+    return lines
 
 
 def report_csv(report: dict[str, Any]) -> str:
@@ -404,6 +484,7 @@ def report_text(report: dict[str, Any]) -> str:
         f"  API success rate: {_pct_text(h['api_success_rate_pct'])}",
         f"  Payment processing success: {_pct_text(h['payment_processing_success_pct'])}",
         f"  Webhook delivery: {_pct_text(h['webhook_delivery_pct'])}",
+        *_self_service_lines(report.get("self_service")),
         "",
         "RECOMMENDATIONS:",
     ]

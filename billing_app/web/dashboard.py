@@ -102,6 +102,17 @@ def dashboard_charts(figures: dict[str, Any]) -> dict[str, Any]:
     return charts
 
 
+def self_service_parts(figures: dict[str, Any]) -> list[dict[str, Any]]:
+    """The self-service section's three tables, captioned in the reader's language."""
+    section = figures["self_service"]
+    captions = (
+        ("card_prompts", _("Card-update prompts")),
+        ("refund_requests", _("Self-service refund requests")),
+        ("widget", _("Billing help widget")),
+    )
+    return [{"key": key, "caption": caption, "figures": section[key]} for key, caption in captions]
+
+
 def _links(workspace: Workspace, month: Month) -> dict[str, str]:
     query = {"workspace": workspace.slug, "month": month.key}
     return {
@@ -145,6 +156,8 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
         {
             "figures": figures,
             "charts": dashboard_charts(figures),
+            "self_service": figures["self_service"],
+            "self_service_parts": self_service_parts(figures),
             "workspace": workspace,
             "workspaces": allowed,
             "month": month,
@@ -185,6 +198,8 @@ def monthly_report_page(request: HttpRequest, month: str) -> HttpResponse:
             "report": report,
             "figures": report["dashboard"],
             "charts": dashboard_charts(report["dashboard"]),
+            "self_service": report["self_service"],
+            "self_service_parts": self_service_parts(report),
             "stored": stored,
             "workspace": workspace,
             "workspaces": allowed,

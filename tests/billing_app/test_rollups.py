@@ -300,9 +300,11 @@ def test_a_record_belongs_to_the_utc_day_and_month_of_its_creation(workspace):
 # The dashboard: the month's roll-ups (1), the workspace's rates and credit limits (2),
 # payment failures — summary, reasons, churned accounts with the MRR groups (one query),
 # 6-month trend (4) —, the provider's last 100 calls (1), webhook events (1), mirrored
-# charges (1), the last audit verification (1: issue 17). Transaction control (and
-# PostgreSQL's set_config) is not counted.
-DASHBOARD_QUERIES = 11
+# charges (1), the last audit verification (1: issue 17), the self-service section (4,
+# issue 18: card prompts, refund requests, widget visits, widget questions — each for the
+# month and the month before). Transaction control (and PostgreSQL's set_config) is not
+# counted.
+DASHBOARD_QUERIES = 15
 REPORT_QUERIES = DASHBOARD_QUERIES + 2  # the month's action roll-ups again, the rates
 
 

@@ -5,7 +5,7 @@ Tickets, actions and approvals are read from the daily roll-ups that
 month, O(days × keys) rows whatever the volume); payment failures, provider calls,
 webhook events and mirrored charges are aggregates of the month's rows computed by
 the database. Python only sums and formats the few rows that come back. The number
-of queries is fixed (11 for the dashboard, 13 for the report, besides the
+of queries is fixed (15 for the dashboard, 17 for the report, besides the
 transaction's BEGIN/set_config/COMMIT) whatever the amount of data. Months are
 calendar months in UTC, days UTC days; a record belongs to the month of its creation
 time (tickets: the helpdesk's ``created_at``; actions, approvals, provider calls: ours;
@@ -53,7 +53,8 @@ Definitions (what each figure means):
   in ``RECOMMENDATION_RULES``.
 
 One module per section: ``tickets`` (tickets and categories), ``actions``, ``refunds``,
-``failures`` (payment failures and their trend), ``health``, ``recommendations``;
+``failures`` (payment failures and their trend), ``health``, ``recommendations``,
+``self_service`` (card-update prompts, self-service refund requests, the help widget);
 ``shared`` holds the month's record sets, percentages and money conversion, and
 ``build`` puts the sections together in one analytics transaction.
 """
@@ -71,6 +72,7 @@ from .failures import FAILURE_REASONS, TREND_MONTHS, failure_trend, payment_fail
 from .health import HEALTH_COMPONENTS, RESPONSE_TARGETS, STATUS_LABELS, health_metrics
 from .recommendations import RECOMMENDATION_RULES, recommendations_derive
 from .refunds import APPROVAL_PATHS, REFUND_KINDS, REFUND_REASON_LABELS, refund_metrics
+from .self_service import QUESTION_LABELS, self_service_metrics
 from .shared import (
     MonthRollups,
     action_groups,
@@ -99,6 +101,7 @@ __all__ = [
     "CATEGORY_LABELS",
     "FAILURE_REASONS",
     "HEALTH_COMPONENTS",
+    "QUESTION_LABELS",
     "RECOMMENDATION_RULES",
     "REFUND_KINDS",
     "REFUND_REASON_LABELS",
@@ -126,6 +129,7 @@ __all__ = [
     "recommendations_derive",
     "refund_metrics",
     "report_default_month",
+    "self_service_metrics",
     "ticket_groups",
     "ticket_metrics",
     "to_base_exact",

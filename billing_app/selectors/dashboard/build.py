@@ -19,6 +19,7 @@ from .failures import payment_failure_metrics
 from .health import health_metrics
 from .recommendations import recommendations_derive
 from .refunds import refund_metrics
+from .self_service import self_service_metrics
 from .shared import MonthRollups, currency_rates
 from .tickets import category_metrics, ticket_groups, ticket_metrics
 
@@ -105,5 +106,8 @@ def _dashboard_build(*, workspace: Workspace, month: Month) -> dict[str, Any]:
         "payment_failures": payment_failure_metrics(workspace=workspace, month=month, rates=rates),
         "health": health_metrics(workspace=workspace, month=month, rollups=rollups),
     }
+    figures["self_service"] = self_service_metrics(
+        workspace=workspace, month=month, actions=figures["actions"]
+    )
     figures["recommendations"] = recommendations_derive(figures)
     return figures
