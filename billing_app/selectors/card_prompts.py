@@ -23,6 +23,7 @@ import calendar
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.db.models import Q
 
@@ -117,13 +118,16 @@ def _expiring(workspace: Workspace, now: datetime, skip: set[str]) -> Iterator[P
             card = cards.get(pm_id)
             if card is None or card["customer_id"] not in ("", customer_id):
                 continue
-            expires = card_expires_at(card["card_exp_year"], card["card_exp_month"])
+            exp_year, exp_month = card["card_exp_year"], card["card_exp_month"]
+            if not (exp_year and exp_month):
+                continue
+            expires = card_expires_at(exp_year, exp_month)
             if now < expires <= horizon:
                 yield PromptCandidate(
                     customer_id=customer_id,
                     payment_method_id=pm_id,
                     reason="expiring",
-                    window=f"exp-{card['card_exp_year']:04d}-{card['card_exp_month']:02d}",
+                    window=f"exp-{exp_year:04d}-{exp_month:02d}",
                 )
 
 
@@ -141,7 +145,7 @@ def _failed(workspace: Workspace, now: datetime, skip: set[str]) -> Iterator[Pro
             "recovered_at",
         )
     )
-    latest: dict[str, dict] = {}
+    latest: dict[str, Any] = {}
     for row in recent.iterator(chunk_size=BATCH):
         latest.setdefault(row["customer_id"], row)  # the customer's latest failure only
     wanted = {

@@ -8,6 +8,7 @@ backend (``mail.outbox``); delivery is the outbox's, driven by hand.
 
 from __future__ import annotations
 
+import re
 import smtplib
 from datetime import UTC, datetime, timedelta
 
@@ -15,8 +16,10 @@ import pytest
 from django.core import mail
 from django.core.mail import EmailMultiAlternatives
 from django.core.management import call_command
+from django.test import override_settings
 from django.utils import translation
 
+from billing_app.checks import card_prompts_email
 from billing_app.errors import ValidationFailed
 from billing_app.models import (
     CardPrompt,
@@ -139,8 +142,7 @@ def test_a_new_card_gets_its_own_prompt_in_the_same_month(ws):
         workspace=ws, obj=load("payment_method", id="pm_new", customer=ACME, created=1800000000)
     )
     mirror_upsert(
-        workspace=ws,
-        obj=load("subscription", default_payment_method="pm_new", created=1710806400)
+        workspace=ws, obj=load("subscription", default_payment_method="pm_new", created=1710806400)
     )
     result = card_prompts_scan(workspace=ws, now=NOW)
     assert result.created == 1
@@ -172,10 +174,7 @@ def test_no_prompt_without_opt_in_or_a_live_automatically_charged_subscription(w
     assert card_prompts_scan_all(now=NOW) == []
     ws.card_prompts_enabled = True
     ws.save(update_fields=["card_prompts_enabled"])
-    mirror_upsert(
-        workspace=ws,
-        obj=load("subscription", cancel_at_period_end=True)
-    )
+    mirror_upsert(workspace=ws, obj=load("subscription", cancel_at_period_end=True))
     assert card_prompt_candidates(workspace=ws, now=NOW) == []
     assert not CardPrompt.objects.exists()
 
@@ -295,9 +294,7 @@ def test_the_workspace_wording_is_validated_and_used(ws):
 
 
 def test_the_email_is_in_the_customers_language(ws):
-    mirror_upsert(
-        workspace=ws, obj=load("customer", preferred_locales=["de-DE"])
-    )
+    mirror_upsert(workspace=ws, obj=load("customer", preferred_locales=["de-DE"]))
     card_prompts_scan(workspace=ws, now=NOW)
     _deliver(CardPrompt.objects.get())
     prompt = CardPrompt.objects.get()
@@ -312,4 +309,22 @@ def test_the_command_previews_scans_and_prints_a_link(ws, capsys):
     out = capsys.readouterr().out
     assert "http://127.0.0.1:8000/billing/card/" in out
     call_command("card_prompts", "--workspace", ws.slug)
-    assert "1 new" in capsys.readouterr().out or CardPrompt.objects.count() in (0, 1)
+    line = capsys.readouterr().out.strip()
+    found = re.fullmatch(rf"workspace {ws.pk}: (\d+) due, (\d+) new", line)
+    assert found is not None, line
+    assert CardPrompt.objects.count() == int(found.group(2))
+
+
+@override_settings(
+    DEBUG=False, TESTING=False, EMAIL_BACKEND="django.core.mail.backends.console.EmailBackend"
+)
+def test_check_w021_warns_when_prompts_would_go_nowhere(ws):
+    assert [w.id for w in card_prompts_email(None)] == ["billing.W021"]
+    with override_settings(
+        EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+        DEFAULT_FROM_EMAIL="billing@acme.example",
+    ):
+        assert card_prompts_email(None) == []
+    ws.card_prompts_enabled = False
+    ws.save(update_fields=["card_prompts_enabled"])
+    assert card_prompts_email(None) == []

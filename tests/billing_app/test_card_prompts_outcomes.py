@@ -1,0 +1,197 @@
+"""A prompt's outcome from Stripe's webhooks: card updated after the prompt → renewal paid.
+
+Deliveries are signed as Stripe signs them and the objects they name are re-read from
+Stripe (``responses`` answers with the project's fixtures in their *current* state), so the
+tests also show duplicates and out-of-order deliveries record each step once.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+import responses
+
+from billing_app.models import CardPrompt, CurrencyRate
+from billing_app.providers.stripe.client import StripeHttpClient
+from billing_app.services.mirror import mirror_upsert
+
+from .stripe_support import API, event, load, make_stripe_workspace, sign
+
+ACME = "cus_RbAcmeCorp0001"
+VISA = "pm_1RbAcmeVisa4242"
+NEW_CARD = "pm_1RbAcmeMc5454New"
+INVOICE = "in_1RbAcmeOpen0023"
+SENT = 1772700000  # 2026-03-05 08:40 UTC
+DAY = 86400
+
+
+@pytest.fixture(autouse=True)
+def _no_backoff(monkeypatch):
+    monkeypatch.setattr(StripeHttpClient, "backoff_scale", 0.0)
+
+
+@pytest.fixture
+def ws(make_workspace):
+    workspace = make_stripe_workspace(make_workspace)
+    mirror_upsert(workspace=workspace, obj=load("customer"), source_updated=SENT - DAY)
+    return workspace
+
+
+@pytest.fixture
+def prompt(ws):
+    return CardPrompt.objects.create(
+        workspace=ws,
+        customer_id=ACME,
+        payment_method_id=VISA,
+        reason=CardPrompt.Reason.EXPIRING,
+        window="exp-2026-03",
+        status=CardPrompt.Status.SENT,
+        sent_at=datetime.fromtimestamp(SENT, tz=UTC),
+    )
+
+
+@pytest.fixture
+def deliver(client, ws, django_capture_on_commit_callbacks):
+    def post(payload):
+        body = json.dumps(payload)
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(
+                f"/webhooks/stripe/{ws.slug}/",
+                data=body,
+                content_type="application/json",
+                HTTP_STRIPE_SIGNATURE=sign(body),
+            )
+        assert response.status_code == 200, response.content
+        return response.json()
+
+    return post
+
+
+@pytest.fixture
+def stripe_state(http):
+    def put(path, obj):
+        http.upsert(responses.GET, API + path, json=obj)
+
+    return put
+
+
+def _customer_with(card: str):
+    customer = load("customer")
+    customer["invoice_settings"] = {**customer["invoice_settings"], "default_payment_method": card}
+    return customer
+
+
+def _paid_renewal(
+    *, paid_at: int, invoice_id: str = "in_1RbAcmeRenewal24", reason="subscription_cycle"
+):
+    invoice = load("invoice", id=invoice_id, billing_reason=reason)
+    invoice.update(
+        status="paid",
+        amount_paid=invoice["amount_due"],
+        amount_remaining=0,
+        status_transitions={**invoice["status_transitions"], "paid_at": paid_at},
+    )
+    return invoice
+
+
+def _card_changed(deliver, stripe_state, *, at: int, n: int = 1):
+    customer = _customer_with(NEW_CARD)
+    stripe_state(f"/v1/customers/{ACME}", customer)
+    deliver(event(f"evt_1CustomerUpdated{n}", "customer.updated", customer, created=at))
+
+
+def _renewal_paid(deliver, stripe_state, *, at: int, n: int = 1, **kwargs):
+    invoice = _paid_renewal(paid_at=at, **kwargs)
+    stripe_state(f"/v1/invoices/{invoice['id']}", invoice)
+    deliver(event(f"evt_1InvoicePaid{n}", "invoice.paid", invoice, created=at + 2))
+    return invoice
+
+
+def test_card_updated_then_renewal_paid(ws, prompt, deliver, stripe_state):
+    # Given a prompt sent; when the customer saves a new default card two days later
+    _card_changed(deliver, stripe_state, at=SENT + 2 * DAY)
+    prompt.refresh_from_db()
+    assert prompt.card_updated_at == datetime.fromtimestamp(SENT + 2 * DAY, tz=UTC)
+    assert prompt.new_payment_method_id == NEW_CARD
+    assert prompt.renewal_paid_at is None
+
+    # When the next renewal is paid (delivered twice)
+    invoice = _renewal_paid(deliver, stripe_state, at=SENT + 10 * DAY)
+    _renewal_paid(deliver, stripe_state, at=SENT + 10 * DAY, n=2)
+
+    prompt.refresh_from_db()
+    assert prompt.renewal_invoice_id == invoice["id"]
+    assert prompt.renewal_paid_at == datetime.fromtimestamp(SENT + 10 * DAY, tz=UTC)
+    assert (prompt.renewal_amount, prompt.renewal_currency) == (invoice["amount_due"], "USD")
+    assert prompt.renewal_amount_base == invoice["amount_due"]
+
+
+def test_renewal_paid_before_the_update_event_arrives_is_still_counted(
+    ws, prompt, deliver, stripe_state
+):
+    # The invoice.paid event is processed first (out of order), the card change after it.
+    invoice = _renewal_paid(deliver, stripe_state, at=SENT + 3 * DAY)
+    assert CardPrompt.objects.get().renewal_paid_at is None  # no update recorded yet
+    _card_changed(deliver, stripe_state, at=SENT + 2 * DAY)
+    prompt.refresh_from_db()
+    assert prompt.renewal_invoice_id == invoice["id"]
+
+
+def test_nothing_is_recorded_without_a_changed_card(ws, prompt, deliver, stripe_state):
+    customer = _customer_with(VISA)  # another customer field changed; same card
+    customer["name"] = "Acme Corporation"
+    stripe_state(f"/v1/customers/{ACME}", customer)
+    deliver(event("evt_1CustomerUpdatedName", "customer.updated", customer, created=SENT + DAY))
+    _renewal_paid(deliver, stripe_state, at=SENT + 10 * DAY)
+    prompt.refresh_from_db()
+    assert prompt.card_updated_at is None and prompt.renewal_paid_at is None
+
+
+def test_a_paid_invoice_before_the_update_is_not_the_renewal(ws, prompt, deliver, stripe_state):
+    _renewal_paid(deliver, stripe_state, at=SENT + DAY, invoice_id="in_before")
+    _card_changed(deliver, stripe_state, at=SENT + 2 * DAY)
+    prompt.refresh_from_db()
+    assert prompt.card_updated_at is not None and prompt.renewal_paid_at is None
+
+
+def test_the_failed_invoice_paid_after_the_update_counts_and_converts_to_base(
+    ws, deliver, stripe_state
+):
+    CurrencyRate.objects.create(workspace=ws, currency="EUR", rate=Decimal("1.10"))
+    prompt = CardPrompt.objects.create(
+        workspace=ws,
+        customer_id=ACME,
+        payment_method_id=VISA,
+        reason=CardPrompt.Reason.FAILED,
+        window=f"fail-{INVOICE}",
+        status=CardPrompt.Status.SENT,
+        sent_at=datetime.fromtimestamp(SENT, tz=UTC),
+    )
+    _card_changed(deliver, stripe_state, at=SENT + DAY)
+    invoice = load("invoice", currency="eur", billing_reason="manual")
+    invoice.update(
+        status="paid",
+        amount_paid=10000,
+        amount_remaining=0,
+        status_transitions={**invoice["status_transitions"], "paid_at": SENT + 2 * DAY},
+    )
+    stripe_state(f"/v1/invoices/{INVOICE}", invoice)
+    deliver(
+        event("evt_1InvoicePaidEur", "invoice.payment_succeeded", invoice, created=SENT + 2 * DAY)
+    )
+    prompt.refresh_from_db()
+    assert (prompt.renewal_invoice_id, prompt.renewal_amount, prompt.renewal_currency) == (
+        INVOICE,
+        10000,
+        "EUR",
+    )
+    assert prompt.renewal_amount_base == 11000
+
+
+def test_unsent_prompts_and_other_customers_are_untouched(ws, prompt, deliver, stripe_state):
+    CardPrompt.objects.filter(pk=prompt.pk).update(status=CardPrompt.Status.SUPPRESSED)
+    _card_changed(deliver, stripe_state, at=SENT + DAY)
+    assert CardPrompt.objects.get().card_updated_at is None
