@@ -48,6 +48,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import translation
 
 from billing_app.catalog import Role
 from billing_app.models import (
@@ -552,3 +553,23 @@ def test_both_pages_show_the_section(february, staff_client, url, params):
     assert "4.0 min per agent-initiated refund" in html
     assert '<tr data-question="next_invoice"><th scope="row">Next invoice</th>' in html
     assert "1 renewal paid in a currency without a rate is not in the revenue kept." in html
+
+
+def test_the_section_reads_german(february):
+    # given a German reader (the catalogs compiled from /work/notes/de_*.json)
+    with translation.override("de"):
+        section = dashboard_build(workspace=february, month=FEB)["self_service"]
+
+    # then labels and texts are German, numbers written the German way
+    prompts, refunds = texts(section["card_prompts"]), texts(section["refund_requests"])
+    assert section["previous_month_label"] == "Januar 2026"
+    assert [r["label"] for r in section["card_prompts"]["rows"]][:2] == [
+        "Gesendete Aufforderungen",
+        "Nach einer Aufforderung aktualisierte Karten",
+    ]
+    assert prompts["sent"] == ("5", "2", "+3 (+150,0\u00a0%)")
+    assert prompts["update_rate_pct"] == ("80,0\u00a0%", "50,0\u00a0%", "+30,0 Pp.")
+    assert prompts["revenue_kept"] == ("170,00\u00a0$", "30,00\u00a0$", "+140,00\u00a0$")
+    assert refunds["agent_minutes_per_request"] == ("96,0 Min.", "30,0 Min.", "+66,0 Min.")
+    questions = {q["key"]: q["label"] for q in section["widget"]["by_question"]}
+    assert questions["next_invoice"] == "Nächste Rechnung"
