@@ -63,6 +63,7 @@ from ..services.refresh import provider_health_record
 from ..services.two_factor import second_factor_reset
 from ..services.workspaces import installation_add, workspace_create
 from .builders import DemoObjects, Obj, SeededCustomer
+from .card_prompts import demo_card_prompts_seed
 from .customers import SEEDED_CUSTOMERS, customers_build
 from .customers.acme import ACME
 from .widget_seed import demo_widget_seed
@@ -262,6 +263,8 @@ def demo_seed(
     provider_health_record(workspace_id=workspace.pk, available=True)
     # Issue 18: the billing help widget on the demo's sample product page (/demo/widget/).
     demo_widget_seed(workspace=workspace)
+    # Issue 18: card-update prompts on (``manage.py card_prompts`` sends Northwind's).
+    demo_card_prompts_seed(workspace=workspace)
     base = (base_url or settings.PUBLIC_BASE_URL).rstrip("/")
     return SeedSummary(
         workspace=workspace,
