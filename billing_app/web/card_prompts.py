@@ -12,6 +12,9 @@ framing; none is cached or sends a referrer (the token is in the URL).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -20,7 +23,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from ..errors import ProviderError
+from ..models import Workspace
 from ..services.card_prompts import (
+    CardLinkClaim,
     card_update_token_read,
     unsubscribe_token_read,
 )
@@ -56,60 +61,65 @@ def _invalid(request: HttpRequest) -> HttpResponse:
     return _page(request, "card_link_invalid.html", {}, status=404)
 
 
+def _claimed(
+    token: str, read: Callable[[str], CardLinkClaim | None]
+) -> tuple[CardLinkClaim, Workspace] | None:
+    """The token's claim and its workspace (a live customer in it), or ``None``: one refusal."""
+    claim = read(token)
+    if claim is None:
+        return None
+    try:
+        return claim, card_link_workspace(claim=claim)
+    except CardLinkRefused:
+        return None
+
+
 @never_cache
 @require_http_methods(["GET", "POST"])
 def card_update_page(request: HttpRequest, token: str) -> HttpResponse:
     """GET: the page with one button; POST (CSRF): a fresh hosted session, then 303 to it."""
-    claim = card_update_token_read(token)
-    if claim is None:
+    found = _claimed(token, card_update_token_read)
+    if found is None:
         return _invalid(request)
-    try:
-        workspace = card_link_workspace(claim=claim)
-        if request.method == "POST":
-            return_url = f"{settings.PUBLIC_BASE_URL}{card_update_return_path(claim=claim)}"
+    claim, workspace = found
+    context: dict[str, Any] = {"workspace": workspace}
+    if request.method == "POST":
+        return_url = f"{settings.PUBLIC_BASE_URL}{card_update_return_path(claim=claim)}"
+        try:
             url = card_update_session_create(claim=claim, return_url=return_url)
-            response = HttpResponseRedirect(url, status=303)
-            response.status_code = 303
-            return _secure(response)
-    except CardLinkRefused:
-        return _invalid(request)
-    except CardLinkThrottled:
-        return _page(request, "card_update.html", {"workspace": workspace, "throttled": True}, 429)
-    except ProviderError:
-        return _page(
-            request, "card_update.html", {"workspace": workspace, "unavailable": True}, 503
-        )
-    return _page(request, "card_update.html", {"workspace": workspace})
+        except CardLinkRefused:
+            return _invalid(request)
+        except CardLinkThrottled:
+            return _page(request, "card_update.html", context | {"throttled": True}, 429)
+        except ProviderError:
+            return _page(request, "card_update.html", context | {"unavailable": True}, 503)
+        response = HttpResponseRedirect(url)
+        response.status_code = 303
+        return _secure(response)
+    return _page(request, "card_update.html", context)
 
 
 @never_cache
 def card_update_done(request: HttpRequest, token: str) -> HttpResponse:
     """Where the provider sends the customer back. The change itself is read from webhooks."""
-    claim = card_update_token_read(token)
-    if claim is None:
+    found = _claimed(token, card_update_token_read)
+    if found is None:
         return _invalid(request)
-    try:
-        workspace = card_link_workspace(claim=claim)
-    except CardLinkRefused:
-        return _invalid(request)
-    return _page(request, "card_update_done.html", {"workspace": workspace})
+    return _page(request, "card_update_done.html", {"workspace": found[1]})
 
 
 @never_cache
 @require_http_methods(["GET", "POST"])
 def card_unsubscribe_page(request: HttpRequest, token: str) -> HttpResponse:
     """GET: confirm; POST (CSRF): record the opt-out."""
-    claim = unsubscribe_token_read(token)
-    if claim is None:
+    found = _claimed(token, unsubscribe_token_read)
+    if found is None:
         return _invalid(request)
-    try:
-        workspace = card_link_workspace(claim=claim)
-        if request.method == "POST":
-            card_prompts_unsubscribe(claim=claim)
-            return _page(request, "card_unsubscribe.html", {"workspace": workspace, "done": True})
-    except CardLinkRefused:
-        return _invalid(request)
-    return _page(request, "card_unsubscribe.html", {"workspace": workspace})
+    claim, workspace = found
+    done = request.method == "POST"
+    if done:
+        card_prompts_unsubscribe(claim=claim)
+    return _page(request, "card_unsubscribe.html", {"workspace": workspace, "done": done})
 
 
 @csrf_exempt
