@@ -173,3 +173,43 @@ def card_prompts_email(app_configs, **kwargs):
             id="billing.W021",
         )
     ]
+
+
+@register()
+def billing_widget_ready(app_configs, **kwargs):
+    """``billing.W031``: an enabled billing help widget that cannot answer anyone (no identity
+    secret, or no allowed origin), so the product's pages would show nothing (issue 18)."""
+    from django.db import DatabaseError
+
+    from .models import BillingWidget
+    from .selectors.widget import widget_origins
+
+    try:
+        widgets = list(
+            BillingWidget.objects.filter(enabled=True, workspace__is_active=True).select_related(
+                "workspace"
+            )
+        )
+    except DatabaseError:  # no tables yet
+        return []
+    problems = []
+    for widget in widgets:
+        missing = [
+            what
+            for what, present in (
+                ("an identity secret", bool(widget.identity_secret)),
+                ("an allowed origin", bool(widget_origins(widget))),
+            )
+            if not present
+        ]
+        if missing:
+            problems.append(
+                Warning(
+                    f"The billing widget of workspace {widget.workspace.slug!r} is enabled "
+                    f"without {' and '.join(missing)}: it answers nobody.",
+                    hint="In Django admin → Billing widgets, add the product's origins and use "
+                    "the action “Generate a new identity secret”.",
+                    id="billing.W031",
+                )
+            )
+    return problems

@@ -291,7 +291,7 @@ def answer_last_payment(*, workspace: Workspace, customer: MirrorCustomer) -> Wi
         }
     lines = [line]
     if values["method"]:
-        lines.append(gettext("Paid with: %(method)s") % values)
+        lines.append(gettext("Payment method: %(method)s") % values)
     return WidgetAnswer(
         "last_payment",
         title,

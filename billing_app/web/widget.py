@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import translation
 from django.utils.cache import patch_vary_headers
@@ -135,6 +136,14 @@ def _widget_endpoint(handler: Handler) -> Callable[..., HttpResponse]:
             return _finish(error_response(exc.status, exc.code, exc.message), allowed)
         except BillingDeskError as exc:
             return _finish(error_response(exc.status, exc.code, exc.message, exc.details), allowed)
+        except DatabaseError as exc:
+            # An outage answers the envelope (``/widget/`` is not one of the JSON surfaces the
+            # error middleware covers), readable by an allowed page; one line, no traceback.
+            logger.warning("billing widget unavailable (%s)", type(exc).__name__)
+            response = error_response(
+                503, "service_unavailable", "The service is unavailable; try again shortly."
+            )
+            return _finish(response, allowed)
         return _finish(response, allowed)
 
     return view

@@ -86,9 +86,7 @@ def test_the_demo_page_says_what_to_do_before_the_seed(db, client, demo_on):
 # --- admin -------------------------------------------------------------------------------------
 
 
-def test_the_admin_generates_a_secret_shows_it_once_and_audits_without_it(
-    admin_client, workspace
-):
+def test_the_admin_generates_a_secret_shows_it_once_and_audits_without_it(admin_client, workspace):
     widget = widget_enable(workspace, secret="")
 
     response = admin_client.post(
@@ -143,3 +141,45 @@ def test_widget_events_are_read_only_in_admin(admin_client, workspace):
     assert changelist.status_code == 200
     add = admin_client.get(reverse("admin:billing_app_billingwidgetevent_add"))
     assert add.status_code == 403
+
+
+# --- system check and outages --------------------------------------------------------------
+
+
+def test_an_enabled_widget_that_can_answer_nobody_is_named_by_a_check(workspace, make_workspace):
+    from billing_app.checks import billing_widget_ready
+
+    widget_enable(workspace, secret="")
+    ready = make_workspace("ready")
+    widget_enable(ready)
+    no_origin = make_workspace("no-origin")
+    widget_enable(no_origin, origins="not an origin")
+
+    warnings = billing_widget_ready(None)
+
+    assert [w.id for w in warnings] == ["billing.W031", "billing.W031"]
+    assert "'acme'" in warnings[0].msg and "an identity secret" in warnings[0].msg
+    assert "'no-origin'" in warnings[1].msg and "an allowed origin" in warnings[1].msg
+
+
+def test_a_database_outage_answers_503_in_the_envelope(client, workspace, monkeypatch):
+    from django.db import OperationalError
+
+    from billing_app.web import widget as widget_web
+
+    from .actions_support import account_seed
+    from .widget_support import ORIGIN, call
+
+    account_seed(workspace)
+    widget_enable(workspace)
+
+    def down(**kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(widget_web, "widget_texts", down)
+
+    response = call(client, workspace, "start/")
+
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "service_unavailable"
+    assert response["Access-Control-Allow-Origin"] == ORIGIN
