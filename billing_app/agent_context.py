@@ -32,6 +32,10 @@ class AgentContext:
     # otherwise the first ``may`` asks guardian and keeps the answer for this context
     # (one request).
     perms: frozenset[str] | None = field(default=None, compare=False)
+    # Set only when the context acts for a customer (a self-service refund request): the
+    # workspace's self-service refund limit, in base-currency minor units. ``action_decide``
+    # sends a refund above it (or one it cannot value) to approval, whatever the role's cell.
+    self_service_limit: int | None = None
 
     def may(self, codename: str) -> bool:
         """Whether this agent holds ``codename`` on their workspace (guardian)."""

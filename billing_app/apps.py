@@ -20,5 +20,8 @@ class BillingAppConfig(AppConfig):
             snapshot_signals,  # marks context snapshots stale on admin edits
             widget,  # the billing widget: keeps each contact's ticket reference
         )
+        from .services.self_service_refunds import (  # noqa: F401
+            requests as _self_service_requests,  # the refund requests' customer_ticket hook
+        )
 
         register()  # the workspace's device_credential_days for Freshdesk device credentials

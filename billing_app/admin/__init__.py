@@ -26,6 +26,7 @@ from . import (  # noqa: E402,F401
     playbook,
     policy,
     self_service_prompts,  # card-update prompts (issue 18)
+    self_service_refunds,  # self-service refund links and requests (issue 18)
     users,
     widget,  # the billing help widget (issue 18)
     workspaces,

@@ -1,6 +1,16 @@
 """``/api/v1/`` — one module of thin views per area, each with its own ``urlpatterns``."""
 
-from . import action_details, actions, approvals, customers, investigations, me, panel, reports
+from . import (
+    action_details,
+    actions,
+    approvals,
+    customers,
+    investigations,
+    me,
+    panel,
+    reports,
+    self_service,
+)
 
 urlpatterns = [
     *me.urlpatterns,
@@ -11,4 +21,5 @@ urlpatterns = [
     *approvals.urlpatterns,
     *reports.urlpatterns,
     *investigations.urlpatterns,
+    *self_service.urlpatterns,
 ]

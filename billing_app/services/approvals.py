@@ -36,6 +36,7 @@ from .actions import action_execute
 from .audit import action_event, approval_event, audit_append
 from .context_cache import customer_context_invalidate
 from .rollups import rollups_action_changed
+from .self_service_refunds.status import self_service_refund_sync
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,7 @@ def _expire(approval_id: int, now: Any) -> bool:
     BillingAction.objects.filter(pk=action_id, status=BillingAction.Status.PENDING_APPROVAL).update(
         status=BillingAction.Status.EXPIRED, completed_at=now
     )
+    self_service_refund_sync(action_id=action_id, now=now)  # a customer's request: declined
     _context_invalidate(action_id)
     rollups_action_changed(action_id=action_id)
     # The audit chain's head last, after the roll-ups (docs/audit.md).
@@ -220,6 +222,7 @@ def approval_decide(
                 approval.refresh_from_db()
                 raise _already_decided(approval)
             _action_transition(approval.action_id, decision=decision, user=user, now=now)
+            self_service_refund_sync(action_id=approval.action_id, now=now)
             _context_invalidate(approval.action_id)
             rollups_action_changed(action_id=approval.action_id)
             # The audit chain's head last, after the roll-ups (docs/audit.md).
@@ -240,6 +243,7 @@ def approval_decide(
         )
     if decision == APPROVE:
         action_execute(action_id=approval.action_id)
+        self_service_refund_sync(action_id=approval.action_id)  # refunded, failed or unknown
         approval.refresh_from_db()
     return approval
 

@@ -12,6 +12,7 @@ import { refreshContext } from "./loading.js";
 import { confirmAsk, confirmBlocked, confirmButtonText, confirmParams, confirmView, handlingStartedAt } from "./confirm.js";
 import { limitWords } from "./policy.js";
 import { resultHeadline, resultStep } from "./results.js";
+import { refundLinkBlock } from "./refund-link.js";
 import { actionLabel } from "./role.js";
 import { handleExpired } from "./screens.js";
 import { live, region, state } from "./state.js";
@@ -59,6 +60,7 @@ export function renderActions() {
           h("summary", {}, interpolate(gettext("Request approval (%(count)s)"), { count: request.length }, true)),
           h("ul.bd-actions", { "data-testid": "request-actions" }, request))
         : null,
+      refundLinkBlock(),
     ),
   );
 }

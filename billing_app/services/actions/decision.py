@@ -28,6 +28,7 @@ from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
+from ... import words as W
 from ...action_words import language
 from ...catalog import KIND_POLICY_ACTION, ActionKind, PolicyAction, Role
 from ...clock import billing_now
@@ -40,7 +41,19 @@ from ...errors import (
     ValidationFailed,
 )
 from ...models import BillingAction, MirrorCustomer
-from ...policy import Allow, Decision, Deny, History, NeedsApproval, PolicyRules, decide
+from ...money import Money
+from ...policy import (
+    ActionRequest,
+    Allow,
+    Decision,
+    Deny,
+    History,
+    NeedsApproval,
+    PolicyRules,
+    decide,
+    measure,
+    route_for,
+)
 from ...vocabulary import action_label
 from ..identity import AgentContext
 from ..policy import policy_rules_load
@@ -185,7 +198,39 @@ def action_decide(
         rules=rules,
         permitted=context.may(policy_action.value),
     )
+    if context.self_service_limit is not None:
+        decision = self_service_cap(
+            decision, request=prepared.request, rules=rules, limit=context.self_service_limit
+        )
     return Decided(kind=kind, policy_action=policy_action, prepared=prepared, decision=decision)
+
+
+SELF_SERVICE_LIMIT = "above_self_service_limit"
+
+
+def self_service_cap(
+    decision: Decision, *, request: ActionRequest, rules: PolicyRules, limit: int
+) -> Decision:
+    """A customer's own request executes only within the workspace's self-service limit.
+
+    An ``Allow`` for a refund above ``limit`` (base-currency minor units; 0 sends every
+    refund to agents), or one that cannot be valued (no exchange rate), becomes
+    ``NeedsApproval`` with the refund route's approvers for its size. Stricter answers
+    (approval, refusal) stand. Applied inside ``action_decide``, so the dry run the page
+    shows and the execution agree by construction.
+    """
+    if not isinstance(decision, Allow) or request.action != PolicyAction.ISSUE_REFUND:
+        return decision
+    measured = measure(request, rules)
+    if measured.value is not None and measured.value <= limit:
+        return decision
+    words = W.gettext(
+        "%(size)s is above the self-service limit (%(limit)s) — an agent decides",
+        size=measured.words,
+        limit=Money(limit, rules.base_currency),
+    )
+    approvers = route_for(request.action, measured.value, rules)
+    return NeedsApproval(approvers, str(words), SELF_SERVICE_LIMIT, words)
 
 
 def not_permitted_error(reason: str, **details: Any) -> NotPermitted:

@@ -35,6 +35,7 @@ from ..audit import Event, audit_append, json_plain
 LINK_SALT = "billing_app.self_service.refund_link"
 LINK_SUBJECT = "self_service_link"
 LINKS_PER_CUSTOMER_PER_HOUR = 10
+LINKS_PER_SENDER_PER_HOUR = 60
 # The longest a link may live whatever the workspace sets (the signature's maximum age).
 LINK_MAX_DAYS = 90
 SOURCES = frozenset({"panel", "api", "macro", "email", "widget", "command"})
@@ -101,8 +102,8 @@ def refund_link_create(
 
     ``source`` says where it is sent from (panel, api, macro, email, widget, command).
     The customer must be in the workspace's mirror (``NotFound`` otherwise); more than
-    ``LINKS_PER_CUSTOMER_PER_HOUR`` links for one customer in an hour raise
-    ``LinkRateLimited`` (429). The link lives ``workspace.self_service_link_days``.
+    ``LINKS_PER_CUSTOMER_PER_HOUR`` links for one customer, or ``LINKS_PER_SENDER_PER_HOUR``
+    by one agent, in an hour raise ``LinkRateLimited`` (429). The link lives ``workspace.self_service_link_days``.
     """
     if source not in SOURCES:
         raise BillingDeskError(_("Unknown link source."), code="invalid_source")
@@ -114,9 +115,16 @@ def refund_link_create(
     recent = SelfServiceLink.objects.filter(
         workspace=workspace, customer_id=customer_id, created_at__gt=now - timedelta(hours=1)
     ).count()
-    if recent >= LINKS_PER_CUSTOMER_PER_HOUR:
+    sent = (
+        SelfServiceLink.objects.filter(
+            created_by=created_by, created_at__gt=now - timedelta(hours=1)
+        ).count()
+        if created_by is not None
+        else 0
+    )
+    if recent >= LINKS_PER_CUSTOMER_PER_HOUR or sent >= LINKS_PER_SENDER_PER_HOUR:
         raise LinkRateLimited(
-            _("Too many refund links for this customer in the last hour. Try again later."),
+            _("Too many refund links in the last hour. Try again later."),
             details={"retry_after": 3600},
         )
     days = max(1, min(workspace.self_service_link_days, LINK_MAX_DAYS))

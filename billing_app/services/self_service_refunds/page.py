@@ -1,0 +1,191 @@
+"""What the customer's refund page shows: their recent payments, what a request on each
+would do (the agents' dry run, per charge), and their requests' status in words.
+
+Each payment without a request is asked of ``action_dry_run`` under the self-service
+context — the same ``action_decide`` the submission runs — so a payment the page offers
+is one the submission would take, and one it marks not eligible is refused for the
+agents' reason, said in the customer's words (the playbook's "refund denied" message,
+filled). A request's status is said with the playbook's messages too: the refund's
+"approved" message once refunded, the "denied" one with the approver's reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from ...action_words import date_words
+from ...catalog import ActionKind
+from ...models import MirrorCharge, SelfServiceLink, SelfServiceRefundRequest
+from ...money import format_money
+from ...playbook import Scenario, TemplateError, render
+from ...selectors.action_messages import customer_message_for, reason_clause
+from ...selectors.payments import charge_method_label
+from ...selectors.self_service_refunds import customer_recent_charges, link_requests
+from ..actions import action_dry_run
+from ..actions.decision import APPROVAL, EXECUTE
+from ..actions.refunds import refundable
+from .requests import CUSTOMER_REASONS, self_service_context
+from .status import self_service_refund_sync
+
+Status = SelfServiceRefundRequest.Status
+
+
+def refusal_reason(code: str, *, workspace: Any) -> str:
+    """Why a payment cannot be refunded, for the customer (the agents' code, their words)."""
+    if code == "refund_window_passed":
+        text = _("This payment is older than the %(days)s-day refund window.") % {
+            "days": workspace.refund_window_days
+        }
+    elif code == "already_refunded":
+        text = _("This payment is already fully refunded.")
+    elif code == "charge_disputed":
+        text = _("This payment is disputed; the dispute decides where the money goes.")
+    elif code == "charge_not_refundable":
+        text = _("This payment did not go through, so there is nothing to refund.")
+    elif code == "action_outcome_unknown":
+        text = _("A refund of this payment is already being processed.")
+    elif code == "approval_expired":
+        text = _("Our team could not review it in time.")
+    else:
+        text = _("It cannot be refunded online.")
+    return reason_clause(text)
+
+
+def _denied_message(reason: str, workspace: Any) -> str:
+    try:
+        return render(Scenario.REFUND_DENIED, {"reason": reason}, workspace=workspace)
+    except TemplateError:  # pragma: no cover - the brief's template needs only the reason
+        return reason
+
+
+def request_message(request: SelfServiceRefundRequest, *, workspace: Any) -> str:
+    """The customer's message for a request's status (the playbook's where one fits)."""
+    status = request.status
+    action = request.action
+    # An expired approval (refusal code set) has no playbook scenario: said below.
+    finished = status in (Status.REFUNDED, Status.APPROVED, Status.DENIED)
+    if finished and action is not None and not request.refusal_code:
+        message = customer_message_for(action=action)
+        if message:
+            return message
+    if status in (Status.DENIED, Status.REFUSED):
+        return _denied_message(refusal_reason(request.refusal_code, workspace=workspace), workspace)
+    if status == Status.WITH_AGENTS:
+        return _(
+            "Your request is with our billing team. They will review it and reply to you by email."
+        )
+    if status == Status.FAILED:
+        return _("We could not complete the refund. Please contact support.")
+    return _("We are confirming your refund with our payment provider. Check back in a minute.")
+
+
+def status_label(status: str) -> str:
+    # Built at call time, in the active language.
+    return {
+        Status.RECEIVED: _("Received"),
+        Status.PROCESSING: _("Received"),
+        Status.REFUNDED: _("Refunded"),
+        Status.WITH_AGENTS: _("With an agent"),
+        Status.APPROVED: _("Approved"),
+        Status.DENIED: _("Declined"),
+        Status.REFUSED: _("Not eligible"),
+        Status.FAILED: _("Not completed"),
+    }.get(status, status)
+
+
+@dataclass(frozen=True)
+class PaymentRow:
+    charge_id: str
+    date: str
+    amount: str
+    method: str
+    description: str
+    # "request" (a request exists), "eligible" (a request may be made) or "refused".
+    state: str
+    # For an eligible payment: "now" (within the self-service limit) or "review".
+    route: str = ""
+    refundable: str = ""
+    reason: str = ""
+    status: str = ""
+    status_label: str = ""
+    message: str = ""
+
+
+def _row(charge: MirrorCharge, **kwargs: Any) -> PaymentRow:
+    return PaymentRow(
+        charge_id=charge.stripe_id,
+        date=date_words(charge.created) if charge.created else "",
+        amount=format_money(charge.amount, charge.currency.upper()),
+        method=charge_method_label(charge),
+        description=charge.description,
+        **kwargs,
+    )
+
+
+def refund_page_payments(*, link: SelfServiceLink, now: datetime | None = None) -> list[PaymentRow]:
+    """The rows of the page, newest payment first (in the active language)."""
+    now = now or timezone.now()
+    workspace = link.workspace
+    requests = link_requests(link=link)
+    for request in requests.values():
+        processing = request.status == Status.PROCESSING and request.action_id
+        if processing and self_service_refund_sync(action_id=request.action_id):
+            request.refresh_from_db()
+    context = self_service_context(link=link)
+    rows = []
+    for charge in customer_recent_charges(
+        workspace=workspace, customer_id=link.customer_id, now=now
+    ):
+        request = requests.get(charge.stripe_id)
+        if request is not None:
+            rows.append(
+                _row(
+                    charge,
+                    state="request",
+                    status=request.status,
+                    status_label=status_label(request.status),
+                    message=request_message(request, workspace=workspace),
+                )
+            )
+            continue
+        remainder = refundable(workspace, charge)
+        dry = action_dry_run(
+            context=context,
+            kind=ActionKind.ISSUE_REFUND,
+            customer_id=link.customer_id,
+            params={
+                "charge_id": charge.stripe_id,
+                "amount": remainder or charge.amount,
+                "currency": charge.currency.upper(),
+                "reason": CUSTOMER_REASONS["no_longer_needed"][0],
+            },
+        )
+        if dry.outcome in (EXECUTE, APPROVAL):
+            rows.append(
+                _row(
+                    charge,
+                    state="eligible",
+                    route="now" if dry.outcome == EXECUTE else "review",
+                    refundable=format_money(remainder, charge.currency.upper()),
+                )
+            )
+        else:
+            rows.append(
+                _row(
+                    charge,
+                    state="refused",
+                    reason=_denied_message(
+                        refusal_reason(dry.code, workspace=workspace), workspace
+                    ),
+                )
+            )
+    return rows
+
+
+def reason_choices() -> list[tuple[str, str]]:
+    return [(key, str(label)) for key, (_reason, label) in CUSTOMER_REASONS.items()]
