@@ -39,7 +39,6 @@ from typing import Any
 
 from django.db.models import (
     Case,
-    CharField,
     Count,
     DurationField,
     ExpressionWrapper,
@@ -50,7 +49,6 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Concat
 from django.utils.translation import gettext, gettext_noop
 
 from ...models import BillingWidgetEvent, CardPrompt, SelfServiceRefundRequest, Workspace
@@ -260,10 +258,9 @@ def _widget_sums(workspace: Workspace, month: Month) -> dict[str, dict[str, Any]
                 When(_current(month, "created_at"), then=Value(1)),
                 default=Value(0),
                 output_field=IntegerField(),
-            ),
-            visit_key=Concat("customer_id", Value("|"), "visit", output_field=CharField()),
+            )
         )
-        .values("current", "visit_key")
+        .values("current", "customer_id", "visit")
         .annotate(
             answered=Count("pk", filter=Q(kind=Kind.ANSWERED)),
             contacted=Count("pk", filter=Q(kind=Kind.CONTACT)),
@@ -274,12 +271,12 @@ def _widget_sums(workspace: Workspace, month: Month) -> dict[str, dict[str, Any]
     for period, flag in (("current", 1), ("previous", 0)):
         mine = Q(current=flag)
         measures |= {
-            f"{period}__visits": Count("visit_key", filter=mine),
+            f"{period}__visits": Count("visit", filter=mine),
             f"{period}__questions_answered": Sum("answered", filter=mine),
-            f"{period}__answered_visits": Count("visit_key", filter=mine & Q(answered__gt=0)),
-            f"{period}__contact_visits": Count("visit_key", filter=mine & Q(contacted__gt=0)),
+            f"{period}__answered_visits": Count("visit", filter=mine & Q(answered__gt=0)),
+            f"{period}__contact_visits": Count("visit", filter=mine & Q(contacted__gt=0)),
             f"{period}__deflected_visits": Count(
-                "visit_key", filter=mine & Q(answered__gt=0, contacted=0)
+                "visit", filter=mine & Q(answered__gt=0, contacted=0)
             ),
         }
     return _split(visits.aggregate(**measures))
