@@ -25,7 +25,7 @@ from ..errors import ValidationFailed
 from ..models import BillingWidget, BillingWidgetEvent
 from ..services.audit import audit_admin_change
 from ..services.widget import widget_origins_validate, widget_secret_rotate
-from .audit import AuditedChangesMixin
+from .audit import AuditedChangesMixin, ReadOnlyAdmin
 
 
 class BillingWidgetForm(forms.ModelForm):
@@ -95,15 +95,9 @@ class BillingWidgetAdmin(AuditedChangesMixin, admin.ModelAdmin):
 
 
 @admin.register(BillingWidgetEvent)
-class BillingWidgetEventAdmin(admin.ModelAdmin):
+class BillingWidgetEventAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "workspace", "customer_id", "kind", "question", "ticket_ref")
     list_filter = ("workspace", "kind", "question")
     search_fields = ("customer_id", "visit", "ticket_ref")
     date_hierarchy = "created_at"
     list_select_related = ("workspace",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

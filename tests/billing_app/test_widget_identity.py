@@ -38,9 +38,7 @@ def test_the_signature_is_the_hex_hmac_sha256_of_the_customer_id():
     # then our helper agrees, and the check is exact
     assert widget_identity_sign(secret=SECRET, customer_id="cus_acme") == expected
     assert widget_identity_valid(secret=SECRET, customer_id="cus_acme", signature=expected)
-    assert widget_identity_valid(
-        secret=SECRET, customer_id="cus_acme", signature=expected.upper()
-    )
+    assert widget_identity_valid(secret=SECRET, customer_id="cus_acme", signature=expected.upper())
     assert not widget_identity_valid(secret=SECRET, customer_id="cus_other", signature=expected)
     assert not widget_identity_valid(secret="", customer_id="cus_acme", signature=expected)
     assert not widget_identity_valid(secret=SECRET, customer_id="cus_acme", signature=expected[:-1])

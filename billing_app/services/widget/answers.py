@@ -81,23 +81,41 @@ def widget_texts(*, caller: WidgetCaller) -> dict[str, Any]:
 # --- events and limits -----------------------------------------------------------------------
 
 
+def widget_throttle(
+    caller: WidgetCaller,
+    *,
+    now: datetime,
+    kinds: tuple[str, ...],
+    limits: tuple[tuple[timedelta, int], ...],
+    message: str,
+) -> None:
+    """``WidgetThrottled`` when the customer has ``limit`` events of ``kinds`` in a ``window``
+    (counted from the rows); ``retry_after`` is that window."""
+    for window, limit in limits:
+        count = widget_events_count(
+            workspace=caller.workspace,
+            customer_id=caller.customer_id,
+            since=now - window,
+            kinds=kinds,
+        )
+        if count >= limit:
+            logger.warning(
+                "billing widget throttled workspace=%s customer=%s kinds=%s",
+                caller.workspace.pk,
+                caller.customer_id,
+                ",".join(kinds),
+            )
+            raise WidgetThrottled(message, details={"retry_after": int(window.total_seconds())})
+
+
 def _throttle_events(caller: WidgetCaller, now: datetime) -> None:
-    count = widget_events_count(
-        workspace=caller.workspace,
-        customer_id=caller.customer_id,
-        since=now - timedelta(hours=1),
+    widget_throttle(
+        caller,
+        now=now,
         kinds=(BillingWidgetEvent.Kind.OPENED, BillingWidgetEvent.Kind.ANSWERED),
+        limits=((timedelta(hours=1), EVENTS_PER_HOUR),),
+        message=gettext("Too many requests. Please try again in an hour."),
     )
-    if count >= EVENTS_PER_HOUR:
-        logger.warning(
-            "billing widget throttled workspace=%s customer=%s",
-            caller.workspace.pk,
-            caller.customer_id,
-        )
-        raise WidgetThrottled(
-            gettext("Too many requests. Please try again in an hour."),
-            details={"retry_after": 3600},
-        )
 
 
 def _event_once(

@@ -21,10 +21,10 @@ from django.utils.translation import gettext
 from ...clock import billing_now
 from ...errors import BillingDeskError
 from ...models import BillingWidgetEvent
-from ...selectors.widget import ACCOUNT_QUESTIONS, account_answer, widget_events_count
+from ...selectors.widget import ACCOUNT_QUESTIONS, account_answer
 from ..customer_tickets import customer_ticket_enqueue
 from ..locks import customer_decision_lock
-from .answers import SOURCE, WidgetThrottled
+from .answers import SOURCE, widget_throttle
 from .identity import WidgetCaller
 
 logger = logging.getLogger(__name__)
@@ -60,29 +60,16 @@ def _ticket_body(caller: WidgetCaller, message: str) -> str:
 
 
 def _throttle_contacts(caller: WidgetCaller, now: datetime) -> None:
-    for window, limit in (
-        (timedelta(hours=1), CONTACTS_PER_HOUR),
-        (timedelta(days=1), CONTACTS_PER_DAY),
-    ):
-        count = widget_events_count(
-            workspace=caller.workspace,
-            customer_id=caller.customer_id,
-            since=now - window,
-            kinds=(BillingWidgetEvent.Kind.CONTACT,),
-        )
-        if count >= limit:
-            logger.warning(
-                "billing widget contact throttled workspace=%s customer=%s",
-                caller.workspace.pk,
-                caller.customer_id,
-            )
-            raise WidgetThrottled(
-                gettext(
-                    "You have contacted us several times already; we will reply by email. "
-                    "Please try again later."
-                ),
-                details={"retry_after": int(window.total_seconds())},
-            )
+    widget_throttle(
+        caller,
+        now=now,
+        kinds=(BillingWidgetEvent.Kind.CONTACT,),
+        limits=((timedelta(hours=1), CONTACTS_PER_HOUR), (timedelta(days=1), CONTACTS_PER_DAY)),
+        message=gettext(
+            "You have contacted us several times already; we will reply by email. "
+            "Please try again later."
+        ),
+    )
 
 
 def widget_contact(
