@@ -20,7 +20,7 @@
   var script =
     document.currentScript ||
     document.querySelector('script[data-workspace][src*="widget/billing-help.js"]');
-  if (!script || !window.fetch || !document.body || !document.body.attachShadow) return;
+  if (!script || !window.fetch || !window.URL || !Element.prototype.attachShadow) return;
   var ds = script.dataset;
   var slug = ds.workspace || "";
   var customer = ds.customer || "";
@@ -277,7 +277,13 @@
     document.body.appendChild(host);
   }
 
-  post("start/").then(function (result) {
-    if (result.ok && result.data && result.data.texts) build(result.data.texts);
-  });
+  function start() {
+    post("start/").then(function (result) {
+      if (result.ok && result.data && result.data.texts) build(result.data.texts);
+    });
+  }
+
+  // An async script in <head> may run before <body> exists.
+  if (document.body) start();
+  else document.addEventListener("DOMContentLoaded", start);
 })();
