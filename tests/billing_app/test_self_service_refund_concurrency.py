@@ -1,0 +1,109 @@
+"""Self-service refund requests under real concurrency (PostgreSQL: SQLite has no row locks
+and one writer): a request submitted many times at once refunds exactly once."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+from billing_app.models import BillingAction, MirrorRefund, SelfServiceRefundRequest
+from billing_app.services.actions import run as actions_run
+from billing_app.services.self_service_refunds.links import refund_link_create
+from billing_app.services.self_service_refunds.requests import refund_request_submit
+from tests.concurrency import run_at_once
+
+from .actions_support import ProviderSpy, account_seed
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.skipif(
+        connection.vendor != "postgresql",
+        reason="needs PostgreSQL (DATABASE_URL) for concurrent transactions and row locks",
+    ),
+    pytest.mark.django_db(transaction=True),
+]
+
+Status = SelfServiceRefundRequest.Status
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    spy = ProviderSpy()
+    real = actions_run.get_provider
+    monkeypatch.setattr(actions_run, "get_provider", lambda ws: spy.wrap(real(ws)))
+    return spy
+
+
+@pytest.fixture
+def acme(workspace):
+    account_seed(workspace)
+    workspace.self_service_refund_limit = 10000
+    workspace.save(update_fields=["self_service_refund_limit"])
+    return workspace
+
+
+def test_twenty_concurrent_submissions_of_one_request_refund_once(acme, spy):
+    # given one link and a charge within the self-service limit
+    link, _url = refund_link_create(workspace=acme, customer_id="cus_acme", source="panel")
+
+    # when the customer's request arrives twenty times at once (double clicks, tabs, retries)
+    results = run_at_once(
+        20,
+        lambda i: refund_request_submit(
+            link=link, charge_id="ch_acme_dup1", reason="charged_twice", comment=f"try {i}"
+        ),
+    )
+
+    # then one request, one action, one refund at the provider — and every caller is told
+    # the same request (refunded, or still being confirmed by the first caller)
+    errors = [r for r in results if isinstance(r, BaseException)]
+    assert errors == []
+    assert {r.pk for r in results} == {results[0].pk}
+    assert SelfServiceRefundRequest.objects.count() == 1
+    assert BillingAction.objects.count() == 1
+    assert len(spy.writes("refund")) == 1
+    assert MirrorRefund.objects.filter(workspace=acme, charge_id="ch_acme_dup1").count() == 1
+    request = SelfServiceRefundRequest.objects.get()
+    assert request.status == Status.REFUNDED
+    assert request.action.status == BillingAction.Status.SUCCEEDED
+    assert {r.status for r in results} <= {Status.REFUNDED, Status.RECEIVED, Status.PROCESSING}
+
+
+def test_concurrent_requests_from_several_links_on_one_charge_refund_once(acme, spy):
+    # given five links of the same customer (sent by several agents, or a macro and the panel)
+    links = [
+        refund_link_create(workspace=acme, customer_id="cus_acme", source="panel")[0]
+        for _ in range(5)
+    ]
+
+    # when each asks for the same charge at the same moment
+    results = run_at_once(
+        5,
+        lambda i: refund_request_submit(link=links[i], charge_id="ch_acme_dup1", reason="other"),
+    )
+
+    # then the customer's decision lock serialises them as it does agents' refunds: one is
+    # refunded, the others are refused (nothing left to refund) — never two refunds
+    errors = [r for r in results if isinstance(r, BaseException)]
+    assert errors == []
+    statuses = sorted(r.status for r in results)
+    assert statuses.count(Status.REFUNDED) == 1
+    assert [r.refusal_code for r in results if r.status != Status.REFUNDED] == [
+        "already_refunded"
+    ] * 4
+    assert len(spy.writes("refund")) == 1
+
+
+def test_concurrent_requests_above_the_limit_make_one_approval_and_one_ticket(acme, spy):
+    from billing_app.models import ApprovalRequest, OutboxMessage
+
+    link, _url = refund_link_create(workspace=acme, customer_id="cus_acme", source="panel")
+    results = run_at_once(
+        10,
+        lambda i: refund_request_submit(link=link, charge_id="ch_acme_paid", reason="other"),
+    )
+    assert [r for r in results if isinstance(r, BaseException)] == []
+    assert ApprovalRequest.objects.count() == 1
+    assert OutboxMessage.objects.filter(kind=OutboxMessage.Kind.CUSTOMER_TICKET).count() == 1
+    assert SelfServiceRefundRequest.objects.get().status == Status.WITH_AGENTS
+    assert spy.writes() == []
