@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ...action_words import date_words
 from ...catalog import ActionKind
+from ...clock import billing_now
 from ...models import MirrorCharge, SelfServiceLink, SelfServiceRefundRequest
 from ...money import format_money
 from ...playbook import Scenario, TemplateError, render
@@ -129,8 +129,8 @@ def _row(charge: MirrorCharge, **kwargs: Any) -> PaymentRow:
 
 def refund_page_payments(*, link: SelfServiceLink, now: datetime | None = None) -> list[PaymentRow]:
     """The rows of the page, newest payment first (in the active language)."""
-    now = now or timezone.now()
     workspace = link.workspace
+    now = now or billing_now(workspace)  # the sandbox's clock in the demo
     requests = link_requests(link=link)
     for request in requests.values():
         processing = request.status == Status.PROCESSING and request.action_id

@@ -1,0 +1,98 @@
+"""The customer's self-service refund page in Chromium (issue 18), on the demo sandbox.
+
+An agent's link opens the page: Acme's recent payments, each with what a request would do
+(the agents' dry run); the customer picks one, gives a reason and a comment, and the page
+shows the request's status in the playbook's words — under the page's strict CSP, with no
+script at all. ``docs/screenshots/refund-request.png`` is taken here
+(``BILLING_DESK_SCREENSHOTS=1`` rewrites it, as the other screenshot tests do).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from billing_app.demo.customers.acme import ACME
+from billing_app.models import BillingAction, SelfServiceRefundRequest
+from billing_app.services.self_service_refunds.links import refund_link_create
+
+expect = pytest.importorskip(
+    "playwright.sync_api", reason="playwright is not installed: pip install -e '.[dev]'"
+).expect
+
+pytestmark = [pytest.mark.browser]
+
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "refund-request.png"
+
+
+def screenshot_path(tmp_path: Path) -> Path:
+    if os.environ.get("BILLING_DESK_SCREENSHOTS"):
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        return SCREENSHOT
+    return tmp_path / "refund-request.png"
+
+
+@pytest.fixture
+def refund_page(sandbox):
+    workspace = sandbox.workspace
+    workspace.self_service_refund_limit = 50_000  # $500: small payments are refunded at once
+    workspace.save(update_fields=["self_service_refund_limit"])
+    link, url = refund_link_create(workspace=workspace, customer_id=ACME, source="panel")
+    return link, urlsplit(url).path
+
+
+def test_a_customer_requests_a_refund_and_sees_its_status(page, refund_page, tmp_path):
+    link, path = refund_page
+    failed: list[str] = []
+    page.on(
+        "response",
+        lambda r: r.status >= 400 and not r.url.endswith("/favicon.ico") and failed.append(r.url),
+    )
+    page.goto(path)
+    expect(page.get_by_role("heading", name="Request a refund")).to_be_visible()
+    forms = page.locator("form.refund-form")
+    assert forms.count() >= 1, "Acme has a refundable payment"
+
+    # the first payment the page offers: pick a reason, write a comment, send
+    first = page.locator("li.payment-eligible").first
+    charge_id = first.get_attribute("data-testid").removeprefix("payment-")
+    first.get_by_test_id(f"open-{charge_id}").click()
+    first.get_by_label("Reason").select_option("wrong_amount")
+    first.get_by_label("Comment (optional)").fill("We were billed for 50 seats, we use 45.")
+    first.get_by_role("button", name="Send the request").click()
+
+    # the page comes back with the request's status on that payment
+    status = page.get_by_test_id(f"status-{charge_id}")
+    expect(status).to_be_visible()
+    request = SelfServiceRefundRequest.objects.get(link=link, charge_id=charge_id)
+    assert request.action is not None
+    expected = {
+        SelfServiceRefundRequest.Status.REFUNDED: "Refunded",
+        SelfServiceRefundRequest.Status.WITH_AGENTS: "With an agent",
+    }[request.status]
+    expect(status).to_have_text(expected)
+    expect(page.get_by_test_id(f"message-{charge_id}")).not_to_be_empty()
+    if request.status == SelfServiceRefundRequest.Status.REFUNDED:
+        assert request.action.status == BillingAction.Status.SUCCEEDED
+
+    # no script, no CSP violation, nothing in the console
+    assert page.evaluate("document.scripts.length") == 0
+    assert failed == []  # the stylesheet loads (the browser's own favicon request aside)
+    errors = [
+        e
+        for e in page.console_errors  # type: ignore[attr-defined]
+        if not e.startswith("Failed to load resource")  # the favicon
+    ]
+    assert errors == []  # no CSP violation, nothing else
+    page.screenshot(path=str(screenshot_path(tmp_path)), full_page=True)
+
+
+def test_a_forged_link_shows_the_generic_page(page, refund_page):
+    link, path = refund_page
+    response = page.goto(path[:-3] + "xx/")
+    assert response is not None and response.status == 404
+    expect(page.get_by_test_id("refund-link-invalid")).to_be_visible()
+    expect(page.locator("body")).not_to_contain_text("Acme")
