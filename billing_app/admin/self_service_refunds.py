@@ -15,7 +15,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from ..models import SelfServiceLink, SelfServiceRefundRequest
-from ..services.self_service_refunds.links import refund_link_revoke
+from ..services.refund_links import refund_link_revoke
 
 
 class _ReadOnly(admin.ModelAdmin):

@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..services.self_service_refunds.links import refund_link_create
+from ..services.refund_links import refund_link_create
 from .customers import CUSTOMER_ID, billing_reader, customer_errors
 from .schema import ErrorSerializer
 

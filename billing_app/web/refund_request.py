@@ -26,7 +26,7 @@ from django.views.decorators.http import require_http_methods
 from ..errors import NotFound, ValidationFailed
 from ..models import SelfServiceLink
 from ..selectors.action_messages import customer_language
-from ..services.self_service_refunds.links import refund_link_read
+from ..services.refund_links import refund_link_read
 from ..services.self_service_refunds.page import reason_choices, refund_page_payments
 from ..services.self_service_refunds.requests import (
     COMMENT_MAX,

@@ -8,7 +8,7 @@ from django.db import connection
 
 from billing_app.models import BillingAction, MirrorRefund, SelfServiceRefundRequest
 from billing_app.services.actions import run as actions_run
-from billing_app.services.self_service_refunds.links import refund_link_create
+from billing_app.services.refund_links import refund_link_create
 from billing_app.services.self_service_refunds.requests import refund_request_submit
 from tests.concurrency import run_at_once
 

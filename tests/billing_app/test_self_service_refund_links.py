@@ -13,7 +13,7 @@ from django.utils import timezone
 from billing_app.errors import NotFound
 from billing_app.models import AuditEntry, SelfServiceLink
 from billing_app.services.customer_tickets import refund_link_create
-from billing_app.services.self_service_refunds.links import (
+from billing_app.services.refund_links import (
     LINK_SALT,
     LINKS_PER_CUSTOMER_PER_HOUR,
     LinkRateLimited,

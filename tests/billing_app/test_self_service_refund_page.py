@@ -19,7 +19,7 @@ from billing_app.models import (
     SelfServiceRefundRequest,
 )
 from billing_app.services.actions import run as actions_run
-from billing_app.services.self_service_refunds.links import refund_link_create, refund_link_revoke
+from billing_app.services.refund_links import refund_link_create, refund_link_revoke
 
 from .actions_support import ProviderSpy, account_seed
 
@@ -213,7 +213,7 @@ def test_a_role_without_view_billing_gets_404_and_no_link(api_as, acme):
 
 
 def test_the_endpoint_is_rate_limited(api_as, acme, monkeypatch):
-    from billing_app.services.self_service_refunds import links
+    from billing_app.services import refund_links as links
 
     monkeypatch.setattr(links, "LINKS_PER_CUSTOMER_PER_HOUR", 1)
     client = api_as(acme, Role.L2)

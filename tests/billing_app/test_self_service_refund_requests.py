@@ -28,7 +28,7 @@ from billing_app.services.identity import AgentContext
 from billing_app.services.mirror import mirror_upsert
 from billing_app.services.outbox import outbox_message_deliver
 from billing_app.services.policy import policy_rules_load
-from billing_app.services.self_service_refunds.links import refund_link_create
+from billing_app.services.refund_links import refund_link_create
 from billing_app.services.self_service_refunds.requests import (
     REQUESTS_PER_CUSTOMER_PER_DAY,
     REQUESTS_PER_LINK_PER_HOUR,

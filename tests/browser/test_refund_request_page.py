@@ -17,7 +17,7 @@ import pytest
 
 from billing_app.demo.customers.acme import ACME
 from billing_app.models import BillingAction, SelfServiceRefundRequest
-from billing_app.services.self_service_refunds.links import refund_link_create
+from billing_app.services.refund_links import refund_link_create
 
 expect = pytest.importorskip(
     "playwright.sync_api", reason="playwright is not installed: pip install -e '.[dev]'"

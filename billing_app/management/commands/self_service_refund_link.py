@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from billing_app.errors import BillingDeskError
 from billing_app.models import Workspace
-from billing_app.services.self_service_refunds.links import refund_link_create
+from billing_app.services.refund_links import refund_link_create
 
 from ._errors import command_error
 

@@ -86,7 +86,7 @@ def request_message(request: SelfServiceRefundRequest, *, workspace: Any) -> str
 
 def status_label(status: str) -> str:
     # Built at call time, in the active language.
-    return {
+    labels: dict[str, str] = {
         Status.RECEIVED: _("Received"),
         Status.PROCESSING: _("Received"),
         Status.REFUNDED: _("Refunded"),
@@ -95,7 +95,8 @@ def status_label(status: str) -> str:
         Status.DENIED: _("Declined"),
         Status.REFUSED: _("Not eligible"),
         Status.FAILED: _("Not completed"),
-    }.get(status, status)
+    }
+    return labels.get(status, status)
 
 
 @dataclass(frozen=True)
@@ -141,15 +142,15 @@ def refund_page_payments(*, link: SelfServiceLink, now: datetime | None = None) 
     for charge in customer_recent_charges(
         workspace=workspace, customer_id=link.customer_id, now=now
     ):
-        request = requests.get(charge.stripe_id)
-        if request is not None:
+        made = requests.get(charge.stripe_id)
+        if made is not None:
             rows.append(
                 _row(
                     charge,
                     state="request",
-                    status=request.status,
-                    status_label=status_label(request.status),
-                    message=request_message(request, workspace=workspace),
+                    status=made.status,
+                    status_label=status_label(made.status),
+                    message=request_message(made, workspace=workspace),
                 )
             )
             continue

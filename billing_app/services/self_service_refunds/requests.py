@@ -245,11 +245,12 @@ def refund_request_process(
         )
     except NotPermitted as exc:
         # The attempt is recorded (not permitted) under the key: the request points at it.
-        action = BillingAction.objects.filter(
+        recorded = BillingAction.objects.filter(
             workspace_id=request.workspace_id, idempotency_key=key
         ).first()
-        if action is None:
+        if recorded is None:
             return _refused(request, exc.code)
+        action = recorded
     except (PreconditionFailed, ValidationFailed, NotFound, Conflict) as exc:
         return _refused(request, exc.code)
     return _settled(request, action, link)
