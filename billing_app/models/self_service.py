@@ -42,6 +42,10 @@ class CardPrompt(models.Model):
     # The card the prompt is about (a payment method id): a new card gets its own prompt.
     payment_method_id = models.CharField(max_length=255)
     reason = models.CharField(max_length=16, choices=Reason.choices)
+    # The subscription the card pays (its own card, or the customer's default when it has
+    # none); blank when the prompt is about the customer's default card only. The outcome
+    # counts a change of this scope's card and a renewal of this subscription.
+    subscription_id = models.CharField(max_length=255, blank=True)
     # The window: ``exp-YYYY-MM`` (the card's expiry month) or ``fail-<invoice or charge>``.
     window = models.CharField(max_length=255)
     email = models.EmailField(max_length=254, blank=True)
