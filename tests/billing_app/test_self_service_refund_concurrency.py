@@ -7,12 +7,11 @@ import pytest
 from django.db import connection
 
 from billing_app.models import BillingAction, MirrorRefund, SelfServiceRefundRequest
-from billing_app.services.actions import run as actions_run
 from billing_app.services.refund_links import refund_link_create
 from billing_app.services.self_service_refunds.requests import refund_request_submit
 from tests.concurrency import run_at_once
 
-from .actions_support import ProviderSpy, account_seed
+from . import self_service_refund_support as support
 
 pytestmark = [
     pytest.mark.postgres,
@@ -26,20 +25,9 @@ pytestmark = [
 Status = SelfServiceRefundRequest.Status
 
 
-@pytest.fixture
-def spy(monkeypatch):
-    spy = ProviderSpy()
-    real = actions_run.get_provider
-    monkeypatch.setattr(actions_run, "get_provider", lambda ws: spy.wrap(real(ws)))
-    return spy
-
-
-@pytest.fixture
-def acme(workspace):
-    account_seed(workspace)
-    workspace.self_service_refund_limit = 10000
-    workspace.save(update_fields=["self_service_refund_limit"])
-    return workspace
+# The fixtures, shared with the other self-service refund tests.
+spy = support.spy
+acme = support.acme_limited
 
 
 def test_twenty_concurrent_submissions_of_one_request_refund_once(acme, spy):

@@ -18,28 +18,16 @@ from billing_app.models import (
     SelfServiceLink,
     SelfServiceRefundRequest,
 )
-from billing_app.services.actions import run as actions_run
 from billing_app.services.refund_links import refund_link_create, refund_link_revoke
 
-from .actions_support import ProviderSpy, account_seed
+from . import self_service_refund_support as support
 
 Status = SelfServiceRefundRequest.Status
 
 
-@pytest.fixture
-def spy(monkeypatch):
-    spy = ProviderSpy()
-    real = actions_run.get_provider
-    monkeypatch.setattr(actions_run, "get_provider", lambda ws: spy.wrap(real(ws)))
-    return spy
-
-
-@pytest.fixture
-def acme(workspace):
-    account_seed(workspace)
-    workspace.self_service_refund_limit = 10000
-    workspace.save(update_fields=["self_service_refund_limit"])
-    return workspace
+# The fixtures, shared with the other self-service refund tests.
+spy = support.spy
+acme = support.acme_limited
 
 
 @pytest.fixture

@@ -21,7 +21,6 @@ from billing_app.models import (
 from billing_app.money import Money
 from billing_app.policy import ActionRequest, Allow, Deny, NeedsApproval
 from billing_app.services.actions import action_dry_run, action_submit
-from billing_app.services.actions import run as actions_run
 from billing_app.services.actions.decision import SELF_SERVICE_LIMIT, self_service_cap
 from billing_app.services.approvals import approval_decide, approvals_expire
 from billing_app.services.identity import AgentContext
@@ -39,28 +38,15 @@ from billing_app.services.self_service_refunds.requests import (
 )
 from helpdesk_connectors.models import DemoTicket, DemoTicketComment
 
-from .actions_support import ProviderSpy, account_seed, charge
+from . import self_service_refund_support as support
+from .actions_support import charge
 
 Status = SelfServiceRefundRequest.Status
 
 
-@pytest.fixture
-def spy(monkeypatch):
-    spy = ProviderSpy()
-    real = actions_run.get_provider
-    monkeypatch.setattr(actions_run, "get_provider", lambda ws: spy.wrap(real(ws)))
-    return spy
-
-
-@pytest.fixture
-def acme(workspace):
-    account_seed(workspace)
-    return workspace
-
-
-def _limit(workspace, amount: int) -> None:
-    workspace.self_service_refund_limit = amount
-    workspace.save(update_fields=["self_service_refund_limit"])
+_limit = support.self_service_limit_set
+spy = support.spy  # the fixtures, shared with the page and concurrency tests
+acme = support.acme
 
 
 def _link(workspace, customer_id="cus_acme", **kwargs):
