@@ -11,11 +11,11 @@ from babel.dates import format_date
 from django.conf import settings
 
 from billing_app.models import BillingWidgetEvent, OutboxMessage, SelfServiceLink
-from billing_app.services.widget import answers as widget_answers
-from billing_app.services.widget import contact as widget_contact
 from billing_app.services.card_prompts import card_update_token_read
 from billing_app.services.customer_tickets import customer_ticket_deliver
-from billing_app.services.self_service_refunds.links import refund_link_read
+from billing_app.services.refund_links import refund_link_read
+from billing_app.services.widget import answers as widget_answers
+from billing_app.services.widget import contact as widget_contact
 from helpdesk_connectors.models import DemoTicket
 
 from .actions_support import account_seed

@@ -28,9 +28,8 @@ from ...selectors.widget import (
     widget_events_count,
 )
 from ..card_prompts import card_update_url
-from ..customer_tickets import refund_link_create
 from ..locks import customer_decision_lock
-from ..self_service_refunds.links import refund_link_url
+from ..refund_links import refund_link_create, refund_link_url
 from .identity import WidgetCaller
 
 logger = logging.getLogger(__name__)
