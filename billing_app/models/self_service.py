@@ -239,6 +239,13 @@ class BillingWidgetEvent(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        constraints = [
+            # Each kind (and question) counts once per visit, also under concurrent requests.
+            models.UniqueConstraint(
+                fields=["workspace", "customer_id", "visit", "kind", "question"],
+                name="uniq_widget_event_per_visit",
+            ),
+        ]
         indexes = [
             models.Index(fields=["workspace", "created_at"], name="widget_event_created_idx"),
         ]
