@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from ...action_words import date_words
 from ...catalog import ActionKind
@@ -23,7 +24,7 @@ from ...clock import billing_now
 from ...models import MirrorCharge, SelfServiceLink, SelfServiceRefundRequest
 from ...money import format_money
 from ...playbook import Scenario, TemplateError, render
-from ...selectors.action_messages import customer_message_for, reason_clause
+from ...selectors.action_messages import customer_message_for
 from ...selectors.payments import charge_method_label
 from ...selectors.self_service_refunds import customer_recent_charges, link_requests
 from ..actions import action_dry_run
@@ -36,24 +37,34 @@ Status = SelfServiceRefundRequest.Status
 
 
 def refusal_reason(code: str, *, workspace: Any) -> str:
-    """Why a payment cannot be refunded, for the customer (the agents' code, their words)."""
+    """Why a payment cannot be refunded, for the customer (the agents' code, their words).
+
+    The end of the playbook's "…isn't eligible for refund because {reason}." — a clause
+    (context "refund denied because"), so each language orders it as its "because" needs
+    (German: the verb last)."""
     if code == "refund_window_passed":
-        text = _("This payment is older than the %(days)s-day refund window.") % {
-            "days": workspace.refund_window_days
-        }
-    elif code == "already_refunded":
-        text = _("This payment is already fully refunded.")
-    elif code == "charge_disputed":
-        text = _("This payment is disputed; the dispute decides where the money goes.")
-    elif code == "charge_not_refundable":
-        text = _("This payment did not go through, so there is nothing to refund.")
-    elif code == "action_outcome_unknown":
-        text = _("A refund of this payment is already being processed.")
-    elif code == "approval_expired":
-        text = _("Our team could not review it in time.")
-    else:
-        text = _("It cannot be refunded online.")
-    return reason_clause(text)
+        return pgettext(
+            "refund denied because", "the payment is older than the %(days)s-day refund window"
+        ) % {"days": workspace.refund_window_days}
+    clauses = {
+        "already_refunded": pgettext(
+            "refund denied because", "the payment is already fully refunded"
+        ),
+        "charge_disputed": pgettext(
+            "refund denied because",
+            "the payment is disputed, and the dispute decides where the money goes",
+        ),
+        "charge_not_refundable": pgettext(
+            "refund denied because", "the payment did not go through"
+        ),
+        "action_outcome_unknown": pgettext(
+            "refund denied because", "a refund of this payment is already being processed"
+        ),
+        "approval_expired": pgettext(
+            "refund denied because", "our team could not review it in time"
+        ),
+    }
+    return clauses.get(code) or pgettext("refund denied because", "it cannot be refunded online")
 
 
 def _denied_message(reason: str, workspace: Any) -> str:
