@@ -10,13 +10,14 @@ script at all. ``docs/screenshots/refund-request.png`` is taken here
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
 from billing_app.demo.customers.acme import ACME
-from billing_app.models import BillingAction, SelfServiceRefundRequest
+from billing_app.models import BillingAction, SelfServiceLink, SelfServiceRefundRequest
 from billing_app.services.refund_links import refund_link_create
 
 expect = pytest.importorskip(
@@ -96,3 +97,26 @@ def test_a_forged_link_shows_the_generic_page(page, refund_page):
     assert response is not None and response.status == 404
     expect(page.get_by_test_id("refund-link-invalid")).to_be_visible()
     expect(page.locator("body")).not_to_contain_text("Acme")
+
+
+def test_an_agent_sends_the_link_from_the_panel_and_it_opens_the_page(page, sandbox):
+    # given an L1 agent on Acme's ticket in the demo
+    page.goto("/demo/?role=l1&scenario=acme")
+    panel = page.frame_locator("#panel-frame")
+    expect(panel.get_by_test_id("section-account")).to_be_visible()
+
+    # when they make a refund request link under the actions
+    panel.get_by_test_id("refund-link-create").click()
+
+    # then the panel shows the link (audited with the agent and the ticket), and it opens
+    # the customer's page
+    url_box = panel.get_by_test_id("refund-link-url")
+    expect(url_box).to_have_value(re.compile(r"/billing/refund/[^/]+/$"))
+    link = SelfServiceLink.objects.get()
+    assert link.customer_id == ACME and link.created_by is not None and link.ticket_id
+    page.goto(urlsplit(url_box.input_value()).path)
+    expect(page.get_by_role("heading", name="Request a refund")).to_be_visible()
+    assert page.console_errors == [] or all(  # type: ignore[attr-defined]
+        e.startswith("Failed to load resource")
+        for e in page.console_errors  # type: ignore[attr-defined]
+    )
