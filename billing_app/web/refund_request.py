@@ -1,6 +1,6 @@
 """The customer's refund-request page, ``/billing/refund/<token>/``.
 
-Reached only through a signed, expiring link (``services.self_service_refunds.links``).
+Reached only through a signed, expiring link (``services.refund_links``).
 Anything else — a forged, altered, expired, revoked or unknown token — gets one
 generic page with status 404 and no customer data, whatever the reason.
 
