@@ -7,7 +7,9 @@ reason. GETs change nothing (mail scanners open links): updating the card and
 unsubscribing are POSTs, the page's with Django's CSRF check; only RFC 8058's one-click
 endpoint, which mail clients POST to without a page, is CSRF-exempt and checks the token
 alone. Every page sends a strict Content-Security-Policy (no script at all) and denies
-framing; none is cached or sends a referrer (the token is in the URL).
+framing; none is cached, and none sends a referrer to another site (the token is in the
+URL): ``Referrer-Policy: same-origin``. Not ``no-referrer``: with it Chromium sends
+``Origin: null`` on the page's own form POST, which Django's CSRF check refuses (403).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from ..errors import ProviderError
 from ..models import Workspace
 from ..services.card_prompts import (
     CardLinkClaim,
+    card_update_done_token_read,
     card_update_token_read,
     unsubscribe_token_read,
 )
@@ -48,7 +51,9 @@ def _secure(response: HttpResponse) -> HttpResponse:
     # The form's POST answers with a redirect to the provider's page: form-action must
     # allow it (Chrome checks redirects of a form submission against form-action).
     response["Content-Security-Policy"] = CARD_PAGE_CSP.format(portal="https:")
-    response["Referrer-Policy"] = "no-referrer"
+    # same-origin: the provider's page gets no referrer (the token is in the URL), our own
+    # form POST keeps its Origin (no-referrer makes Chromium send "Origin: null": CSRF 403).
+    response["Referrer-Policy"] = "same-origin"
     response["X-Robots-Tag"] = "noindex"
     return response
 
@@ -102,7 +107,7 @@ def card_update_page(request: HttpRequest, token: str) -> HttpResponse:
 @never_cache
 def card_update_done(request: HttpRequest, token: str) -> HttpResponse:
     """Where the provider sends the customer back. The change itself is read from webhooks."""
-    found = _claimed(token, card_update_token_read)
+    found = _claimed(token, card_update_done_token_read)
     if found is None:
         return _invalid(request)
     return _page(request, "card_update_done.html", {"workspace": found[1]})

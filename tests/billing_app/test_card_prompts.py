@@ -42,6 +42,7 @@ from .stripe_support import load
 
 ACME = "cus_RbAcmeCorp0001"
 VISA = "pm_1RbAcmeVisa4242"
+SUB = "sub_1RbAcmeEnterprise01"
 NOW = datetime(2027, 3, 5, 9, 0, tzinfo=UTC)
 
 
@@ -64,10 +65,32 @@ def _deliver(prompt: CardPrompt, *, now: datetime | None = None) -> str:
     return outbox_message_deliver(message_id=_message(prompt).pk, now=now, first=now is None)
 
 
-def _failure(ws, *, category, n=1, recovered=False, failed_at=NOW - timedelta(days=1)):
+def _failure(
+    ws,
+    *,
+    category,
+    n=1,
+    recovered=False,
+    failed_at=NOW - timedelta(days=1),
+    card: str | None = VISA,
+):
+    """A payment failure on Acme's open invoice; the failed charge (paid with ``card``) is in
+    the mirror unless ``card`` is None (a charge the mirror does not know)."""
+    if card is not None:
+        mirror_upsert(
+            workspace=ws,
+            obj=load(
+                "charge_failed",
+                id=f"ch_fail_{n}",
+                customer=ACME,
+                payment_method=card,
+                invoice="in_1RbAcmeOpen0023",
+            ),
+        )
     return PaymentFailure.objects.create(
         workspace=ws,
         customer_id=ACME,
+        subscription_id=SUB,
         invoice_id="in_1RbAcmeOpen0023",
         charge_id=f"ch_fail_{n}",
         attempt_key=f"attempt-{n}",
@@ -183,9 +206,9 @@ def test_a_recent_card_failure_prompts_once_per_failed_invoice(ws):
     _failure(ws, category="card_expired", n=1)
     _failure(ws, category="card_expired", n=2, failed_at=NOW - timedelta(hours=2))
     candidates = card_prompt_candidates(workspace=ws, now=NOW)
-    assert [(c.reason, c.window) for c in candidates] == [
-        ("failed", "fail-in_1RbAcmeOpen0023"),
-        ("expiring", "exp-2027-03"),
+    # The failed card is also the expiring one: one email about it, the failure's
+    assert [(c.reason, c.window, c.subscription_id) for c in candidates] == [
+        ("failed", "fail-in_1RbAcmeOpen0023", SUB),
     ]
     card_prompts_scan(workspace=ws, now=NOW)
     prompt = CardPrompt.objects.get(reason="failed")
@@ -328,3 +351,137 @@ def test_check_w021_warns_when_prompts_would_go_nowhere(ws):
     ws.card_prompts_enabled = False
     ws.save(update_fields=["card_prompts_enabled"])
     assert card_prompts_email(None) == []
+
+
+# --- the prompt is about one scope's card, and still true when it is sent (review of issue 18)
+
+
+def _card(pm_id, *, exp_year, exp_month=3, last4="4242"):
+    pm = load("payment_method", id=pm_id, customer=ACME)
+    pm["card"] = {**pm["card"], "exp_year": exp_year, "exp_month": exp_month, "last4": last4}
+    return pm
+
+
+def _customer_default(ws, card):
+    mirror_upsert(workspace=ws, obj=_card(card, exp_year=2031, last4="5454"))
+    customer = load("customer")
+    customer["invoice_settings"] = {**customer["invoice_settings"], "default_payment_method": card}
+    mirror_upsert(workspace=ws, obj=customer, source_updated=2000000000)
+
+
+def test_the_prompt_names_the_subscription_whose_card_expires(ws):
+    card_prompts_scan(workspace=ws, now=NOW)
+    assert CardPrompt.objects.get().subscription_id == SUB
+
+
+def test_a_queued_prompt_about_a_replaced_card_is_not_sent(ws):
+    assert card_prompts_scan(workspace=ws, now=NOW).created == 1
+    prompt = CardPrompt.objects.get()
+    # The customer saves a new card before the outbox delivers (mail server down, backoff):
+    # the subscription has no card of its own now, so it is charged the customer's new default
+    _customer_default(ws, "pm_new")
+    mirror_upsert(
+        workspace=ws,
+        obj=load("subscription", default_payment_method=None, created=1710806400),
+        source_updated=2000000000,
+    )
+    assert card_prompt_candidates(workspace=ws, now=NOW) == []
+    assert _deliver(prompt) == OutboxMessage.Status.DONE
+    prompt.refresh_from_db()
+    assert (prompt.status, prompt.error) == (CardPrompt.Status.SUPPRESSED, "card_replaced")
+    assert mail.outbox == []
+
+
+def test_a_queued_failure_prompt_is_not_sent_once_the_payment_recovered(ws):
+    failure = _failure(ws, category="card_declined")
+    card_prompts_scan(workspace=ws, now=NOW)
+    prompt = CardPrompt.objects.get(reason="failed")
+    PaymentFailure.objects.filter(pk=failure.pk).update(recovered_at=NOW)
+    _deliver(prompt)
+    prompt.refresh_from_db()
+    assert (prompt.status, prompt.error) == (CardPrompt.Status.SUPPRESSED, "failure_resolved")
+    assert mail.outbox == []
+
+
+def test_a_queued_expiring_prompt_is_not_sent_once_the_card_was_renewed(ws):
+    card_prompts_scan(workspace=ws, now=NOW)
+    prompt = CardPrompt.objects.get()
+    # the bank's card updater moved the same card's expiry to 2030
+    mirror_upsert(workspace=ws, obj=_card(VISA, exp_year=2030), source_updated=2000000000)
+    _deliver(prompt)
+    prompt.refresh_from_db()
+    assert (prompt.status, prompt.error) == (CardPrompt.Status.SUPPRESSED, "card_not_expiring")
+
+
+def test_no_failure_prompt_when_the_failed_card_is_unknown_or_already_replaced(ws):
+    _failure(ws, category="card_expired", card=None)  # the mirror does not know the charge
+    assert [c.reason for c in card_prompt_candidates(workspace=ws, now=NOW)] == ["expiring"]
+    PaymentFailure.objects.all().delete()
+    # The renewal failed yesterday on the Visa; this morning the customer saved a new card
+    _failure(ws, category="card_expired")
+    _customer_default(ws, "pm_new")
+    mirror_upsert(
+        workspace=ws,
+        obj=load("subscription", default_payment_method=None, created=1710806400),
+        source_updated=2000000000,
+    )
+    assert card_prompt_candidates(workspace=ws, now=NOW) == []
+
+
+def test_one_card_gets_one_email_a_day_and_no_expiring_email_within_7_days_of_another(ws):
+    _failure(ws, category="insufficient_funds")
+    assert card_prompts_scan(workspace=ws, now=NOW).created == 1
+    for prompt in CardPrompt.objects.all():
+        _deliver(prompt)
+    assert [m.subject for m in mail.outbox] == ["Your payment to Acme Prompts did not go through"]
+    # The failure is paid; the card still expires. Within 7 days of the failure's email no
+    # "expiring" email is made, after them it is.
+    PaymentFailure.objects.update(recovered_at=NOW)
+    CardPrompt.objects.update(sent_at=NOW)
+    assert card_prompts_scan(workspace=ws, now=NOW + timedelta(days=6)).created == 0
+    assert card_prompts_scan(workspace=ws, now=NOW + timedelta(days=8)).created == 1
+    assert CardPrompt.objects.filter(reason="expiring").exists()
+
+
+def test_a_queued_expiring_prompt_waits_out_another_email_about_its_card(ws):
+    card_prompts_scan(workspace=ws, now=NOW)
+    expiring = CardPrompt.objects.get()
+    CardPrompt.objects.create(
+        workspace=ws,
+        customer_id=ACME,
+        payment_method_id=VISA,
+        reason="failed",
+        window="fail-in_other",
+        status=CardPrompt.Status.SENT,
+        sent_at=datetime.now(UTC) - timedelta(days=2),
+    )
+    _deliver(expiring)
+    expiring.refresh_from_db()
+    assert (expiring.status, expiring.error) == (CardPrompt.Status.SUPPRESSED, "recently_prompted")
+    assert mail.outbox == []
+
+
+def _customers(ws, n):
+    for i in range(n):
+        customer_id, card = f"cus_bulk{i:05d}", f"pm_bulk{i:05d}"
+        customer = load("customer", id=customer_id)
+        customer["invoice_settings"] = {
+            **customer["invoice_settings"],
+            "default_payment_method": card,
+        }
+        mirror_upsert(workspace=ws, obj=customer)
+        mirror_upsert(workspace=ws, obj=load("payment_method", id=card, customer=customer_id))
+        subscription = load("subscription", id=f"sub_bulk{i:05d}", customer=customer_id)
+        subscription["default_payment_method"] = card if i % 2 else None  # own card, or default
+        mirror_upsert(workspace=ws, obj=subscription)
+
+
+@pytest.mark.parametrize("n", [20, 120])
+def test_a_rescan_costs_the_same_few_queries_for_any_number_of_customers(
+    ws, n, django_assert_max_num_queries
+):
+    _customers(ws, n)
+    assert card_prompts_scan(workspace=ws, now=NOW).created == n + 1
+    with django_assert_max_num_queries(10):
+        again = card_prompts_scan(workspace=ws, now=NOW + timedelta(days=1))
+    assert (again.candidates, again.created) == (n + 1, 0)

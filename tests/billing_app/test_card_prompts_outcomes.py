@@ -24,6 +24,7 @@ ACME = "cus_RbAcmeCorp0001"
 VISA = "pm_1RbAcmeVisa4242"
 NEW_CARD = "pm_1RbAcmeMc5454New"
 INVOICE = "in_1RbAcmeOpen0023"
+SUB = "sub_1RbAcmeEnterprise01"
 SENT = 1772700000  # 2026-03-05 08:40 UTC
 DAY = 86400
 
@@ -47,6 +48,7 @@ def prompt(ws):
         customer_id=ACME,
         payment_method_id=VISA,
         reason=CardPrompt.Reason.EXPIRING,
+        subscription_id=SUB,
         window="exp-2026-03",
         status=CardPrompt.Status.SENT,
         sent_at=datetime.fromtimestamp(SENT, tz=UTC),
@@ -195,3 +197,92 @@ def test_unsent_prompts_and_other_customers_are_untouched(ws, prompt, deliver, s
     CardPrompt.objects.filter(pk=prompt.pk).update(status=CardPrompt.Status.SUPPRESSED)
     _card_changed(deliver, stripe_state, at=SENT + DAY)
     assert CardPrompt.objects.get().card_updated_at is None
+
+
+# --- the prompt's scope: its subscription's card and renewal (review of issue 18)
+
+
+def _subscription_with(card: str | None):
+    return load("subscription", default_payment_method=card)
+
+
+def test_a_subscription_card_is_not_updated_by_an_unrelated_customer_change(
+    ws, prompt, deliver, stripe_state
+):
+    # The subscription pays with its own card (the prompted one); the customer's default
+    # is another card all along. A customer.updated for the name changes no card.
+    mirror_upsert(workspace=ws, obj=_subscription_with(VISA), source_updated=SENT - DAY)
+    customer = _customer_with(NEW_CARD)
+    mirror_upsert(workspace=ws, obj=customer, source_updated=SENT - DAY)
+    customer["name"] = "Acme Corporation"
+    stripe_state(f"/v1/customers/{ACME}", customer)
+    deliver(event("evt_1CustomerUpdatedName", "customer.updated", customer, created=SENT + DAY))
+    prompt.refresh_from_db()
+    assert prompt.card_updated_at is None
+
+    # The customer then replaces the subscription's card: customer.subscription.updated
+    subscription = _subscription_with(NEW_CARD)
+    stripe_state(f"/v1/subscriptions/{SUB}", subscription)
+    deliver(
+        event(
+            "evt_1SubscriptionUpdated",
+            "customer.subscription.updated",
+            subscription,
+            created=SENT + 2 * DAY,
+            previous_attributes={"default_payment_method": VISA},
+        )
+    )
+    prompt.refresh_from_db()
+    assert prompt.card_updated_at == datetime.fromtimestamp(SENT + 2 * DAY, tz=UTC)
+    assert prompt.new_payment_method_id == NEW_CARD
+
+
+def test_an_event_dated_before_the_send_is_not_the_prompts_outcome(
+    ws, prompt, deliver, stripe_state
+):
+    # The change happened before the email went out (its event is processed late)
+    _card_changed(deliver, stripe_state, at=SENT - 60)
+    prompt.refresh_from_db()
+    assert prompt.card_updated_at is None
+
+
+def test_the_renewal_of_another_subscription_is_not_the_failure_avoided(
+    ws, prompt, deliver, stripe_state
+):
+    _card_changed(deliver, stripe_state, at=SENT + DAY)
+    other = _paid_renewal(paid_at=SENT + 2 * DAY, invoice_id="in_other_sub_cycle")
+    other["parent"] = {
+        **other["parent"],
+        "subscription_details": {"metadata": {}, "subscription": "sub_OTHER"},
+    }
+    stripe_state(f"/v1/invoices/{other['id']}", other)
+    deliver(event("evt_1InvoicePaidOther", "invoice.paid", other, created=SENT + 2 * DAY))
+    prompt.refresh_from_db()
+    assert prompt.renewal_paid_at is None
+    # its own subscription's renewal is
+    invoice = _renewal_paid(deliver, stripe_state, at=SENT + 3 * DAY)
+    prompt.refresh_from_db()
+    assert prompt.renewal_invoice_id == invoice["id"]
+
+
+def test_a_renewal_paid_with_another_known_card_is_not_counted(ws, prompt):
+    CardPrompt.objects.filter(pk=prompt.pk).update(
+        card_updated_at=datetime.fromtimestamp(SENT + DAY, tz=UTC),
+        new_payment_method_id=NEW_CARD,
+    )
+    invoice = _paid_renewal(paid_at=SENT + 2 * DAY)
+    invoice["charge"] = "ch_renewal_other_card"
+    mirror_upsert(workspace=ws, obj=invoice)
+    mirror_upsert(
+        workspace=ws,
+        obj=load("charge", id="ch_renewal_other_card", payment_method="pm_someone_else"),
+    )
+    from billing_app.services.card_prompts import card_prompt_renewal_record
+
+    assert card_prompt_renewal_record(prompt_id=prompt.pk) is False
+    mirror_upsert(
+        workspace=ws,
+        obj=load("charge", id="ch_renewal_other_card", payment_method=NEW_CARD),
+        source_updated=SENT + 3 * DAY,
+    )
+    assert card_prompt_renewal_record(prompt_id=prompt.pk) is True

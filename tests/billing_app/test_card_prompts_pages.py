@@ -74,7 +74,9 @@ def test_the_update_page_asks_then_redirects_to_a_fresh_sandbox_session(ws, brow
     assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
     assert "script-src" not in csp  # no script at all
     assert page["X-Frame-Options"] == "DENY"
-    assert page["Referrer-Policy"] == "no-referrer"
+    # same-origin, not no-referrer: with no-referrer Chromium sends "Origin: null" on the
+    # form's POST and Django's CSRF check refuses it (tests/browser/test_card_pages.py)
+    assert page["Referrer-Policy"] == "same-origin"
     assert "no-store" in page["Cache-Control"] or "max-age=0" in page["Cache-Control"]
     assert b"<script" not in page.content and b"billing@acme.example" not in page.content
 
@@ -207,3 +209,26 @@ def test_pages_speak_german(ws):
     page = Client().get(path, HTTP_ACCEPT_LANGUAGE="de")
     assert page.status_code == 200
     assert page["Content-Language"] == "de"
+
+
+def test_the_return_url_shows_the_thank_you_page_and_opens_nothing(ws, browser, monkeypatch):
+    # The provider's "return" link carries a token of its own (review of issue 18: it was an
+    # update token signed afresh, so an expiring mailed link renewed itself through it)
+    captured = {}
+
+    def fake_session(*, claim, return_url):
+        captured["return_url"] = return_url
+        return "https://billing.stripe.com/p/session/test_x"
+
+    monkeypatch.setattr("billing_app.web.card_prompts.card_update_session_create", fake_session)
+    update = _path(card_update_url(workspace=ws, customer_id=ACME))
+    assert _post_form(browser, update).status_code == 303
+    done = _path(captured["return_url"])
+    assert done.endswith("/done/")
+
+    assert browser.get(done).status_code == 200  # the thank-you page
+    returned = done.removesuffix("done/")  # the same token on the update page
+    _assert_generic_refusal(browser.get(returned))
+    _assert_generic_refusal(Client().post(returned))
+    # and a mailed update link is no thank-you token either
+    _assert_generic_refusal(browser.get(f"{update}done/"))

@@ -11,7 +11,8 @@ The package, one module per step of a prompt's life:
 * ``texts`` — the product's wording, the workspace's ``CardPromptTemplate`` (validated
   like the playbook's), the filling.
 * ``links`` — the signed, expiring customer links: the card-update page
-  (``card_update_url``, also used by the billing help widget) and the unsubscribe.
+  (``card_update_url``, also used by the billing help widget), its thank-you page (a
+  token of its own) and the unsubscribe.
 * ``portal`` — from a valid link to a fresh hosted card-update session at the provider
   (the agents' ``payment_method_update_link``), rate-limited.
 * ``optout`` — the customer's unsubscribe.
@@ -24,6 +25,7 @@ from . import outcomes, send  # noqa: F401  (register the webhook hooks and the 
 from .links import (
     CardLinkClaim,
     card_unsubscribe_url,
+    card_update_done_token_read,
     card_update_token_read,
     card_update_url,
     unsubscribe_token_read,
@@ -44,6 +46,7 @@ __all__ = [
     "card_prompts_scan",
     "card_prompts_scan_all",
     "card_unsubscribe_url",
+    "card_update_done_token_read",
     "card_update_token_read",
     "card_update_url",
     "unsubscribe_token_read",

@@ -22,9 +22,14 @@ from ...models import Workspace
 
 UPDATE_SALT = "billing_app.card_prompts.update"
 UNSUBSCRIBE_SALT = "billing_app.card_prompts.unsubscribe"
+# The provider's "return" link to our thank-you page: a token of its own, which the update
+# page refuses — a return URL is no way to renew an update link.
+DONE_SALT = "billing_app.card_prompts.done"
 # How long the "update your card" link works after it is made: long enough for a prompt
 # sent a month before the card expires, short enough that an old email is not a standing key.
 UPDATE_LINK_MAX_AGE = timedelta(days=30)
+# The thank-you page: the customer comes back from the provider's page within minutes.
+DONE_LINK_MAX_AGE = timedelta(days=1)
 # Unsubscribing keeps working for a year (RFC 8058 asks that it works without friction).
 UNSUBSCRIBE_LINK_MAX_AGE = timedelta(days=365)
 
@@ -70,6 +75,15 @@ def card_update_token(*, workspace_id: int, customer_id: str, prompt_id: int = 0
 def card_update_token_read(token: str) -> CardLinkClaim | None:
     """The claim of a valid, unexpired update token; ``None`` for anything else."""
     return _loads(token, UPDATE_SALT, UPDATE_LINK_MAX_AGE)
+
+
+def card_update_done_token(*, claim: CardLinkClaim) -> str:
+    """The return URL's token: shows the thank-you page, opens nothing."""
+    return _dumps(claim, DONE_SALT)
+
+
+def card_update_done_token_read(token: str) -> CardLinkClaim | None:
+    return _loads(token, DONE_SALT, DONE_LINK_MAX_AGE)
 
 
 def unsubscribe_token(*, workspace_id: int, customer_id: str) -> str:

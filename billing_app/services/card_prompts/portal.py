@@ -23,7 +23,7 @@ from django.urls import reverse
 from ...errors import BillingDeskError, ProviderError
 from ...models import MirrorCustomer, Workspace
 from ...providers import get_provider
-from .links import CardLinkClaim, card_update_token
+from .links import CardLinkClaim, card_update_done_token
 
 logger = logging.getLogger(__name__)
 
@@ -105,8 +105,8 @@ def card_update_session_create(*, claim: CardLinkClaim, return_url: str) -> str:
 
 
 def card_update_return_path(*, claim: CardLinkClaim) -> str:
-    """Where the provider's page sends the customer back: our "thank you" page."""
-    token = card_update_token(
-        workspace_id=claim.workspace_id, customer_id=claim.customer_id, prompt_id=claim.prompt_id
-    )
+    """Where the provider's page sends the customer back: our "thank you" page, under its
+    own token (the done salt, one day): it cannot open the update page, so the update
+    link's 30 days are not renewed through it."""
+    token = card_update_done_token(claim=claim)
     return reverse("card-update-done", kwargs={"token": token})

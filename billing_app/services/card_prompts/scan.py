@@ -4,7 +4,10 @@ Exactly once across retries and restarts, by construction:
 
 1. ``CardPrompt``'s unique key (workspace, customer, card, window) is the "once": a scan
    that runs twice, or two scans at the same time (beat and a manual run), find the row
-   the first made (``get_or_create`` under the constraint) and add nothing.
+   the first made and add nothing. The candidates' existing keys are read in one query
+   (per 500 cards), so a daily rescan that finds nothing new costs a few queries whatever
+   the number of customers; only the missing rows are written (``get_or_create`` under
+   the constraint, for the scan running concurrently).
 2. The row and its ``card_prompt`` outbox message (``dedupe_key card_prompt:<id>``) are
    written in one transaction: a prompt exists exactly when its email is owed.
 3. Sending is the outbox's (``send``): claimed by one worker at a time, retried with
@@ -21,7 +24,11 @@ from django.db import transaction
 
 from ...clock import billing_now
 from ...models import CardPrompt, OutboxMessage, Workspace
-from ...selectors.card_prompts import PromptCandidate, card_prompt_candidates
+from ...selectors.card_prompts import (
+    PromptCandidate,
+    card_prompt_candidates,
+    card_prompts_existing,
+)
 from ..outbox import outbox_enqueue
 
 logger = logging.getLogger(__name__)
@@ -41,7 +48,7 @@ def _prompt_create(workspace: Workspace, candidate: PromptCandidate) -> bool:
         customer_id=candidate.customer_id,
         payment_method_id=candidate.payment_method_id,
         window=candidate.window,
-        defaults={"reason": candidate.reason},
+        defaults={"reason": candidate.reason, "subscription_id": candidate.subscription_id},
     )
     if created:
         outbox_enqueue(
@@ -59,7 +66,15 @@ def card_prompts_scan(*, workspace: Workspace, now: datetime | None = None) -> S
         return ScanResult(workspace.pk, 0, 0)
     now = now or billing_now(workspace)
     candidates = card_prompt_candidates(workspace=workspace, now=now)
-    created = sum(_prompt_create(workspace, c) for c in candidates)
+    existing, recent = card_prompts_existing(workspace=workspace, candidates=candidates, now=now)
+    missing = [
+        c
+        for c in candidates
+        if (c.customer_id, c.payment_method_id, c.window) not in existing
+        # an "expiring" email waits while the same card had another prompt in the last 7 days
+        and not (c.reason == "expiring" and (c.customer_id, c.payment_method_id) in recent)
+    ]
+    created = sum(_prompt_create(workspace, c) for c in missing)
     logger.info(
         "card prompts scan workspace=%s: %s due, %s new", workspace.pk, len(candidates), created
     )

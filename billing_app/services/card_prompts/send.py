@@ -6,6 +6,11 @@ retries it with backoff; this handler makes one attempt:
 * a prompt already ``sent`` is never sent again (a redelivered message returns at once);
 * a customer who unsubscribed, has no email, was deleted, or whose workspace turned
   prompts off → ``suppressed``, nothing sent;
+* a prompt no longer true → ``suppressed`` with the reason
+  (``selectors.card_prompts.card_prompt_obsolete``): the scope's card was replaced
+  (``card_replaced``), an expiring card's expiry changed or passed, the failed payment was
+  recovered, or the card already got another email within 7 days — an email sits in the
+  outbox while the mail server is down, and the customer may have acted meanwhile;
 * otherwise the email goes through Django's email backend (console in the demo, SMTP or
   any backend in production) with RFC 8058 ``List-Unsubscribe`` and
   ``List-Unsubscribe-Post`` headers and a stable ``Message-ID``, and the prompt becomes
@@ -26,15 +31,17 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.db.models import Q
 from django.template.loader import render_to_string
-from django.utils import timezone, translation
+from django.utils import translation
 from django.utils.translation import gettext
 
+from ...clock import billing_now
 from ...errors import BillingDeskError
 from ...locales import customer_language, default_language
 from ...models import CardPrompt, OutboxMessage, PaymentFailure, Workspace
 from ...money import format_money
-from ...selectors.card_prompts import card_prompt_facts
+from ...selectors.card_prompts import card_prompt_facts, card_prompt_obsolete
 from ...selectors.failures import failure_reason_text
 from ...selectors.payments import card_brand_label
 from ..outbox import outbox_handler_register
@@ -74,10 +81,12 @@ def _card_words(card: dict[str, Any] | None) -> tuple[str, str]:
 
 
 def _failure_words(prompt: CardPrompt) -> dict[str, str]:
+    key = prompt.window.removeprefix("fail-")  # the failure that made the prompt
     failure = (
         PaymentFailure.objects.filter(
             workspace_id=prompt.workspace_id, customer_id=prompt.customer_id
         )
+        .filter(Q(invoice_id=key) | Q(charge_id=key) | Q(attempt_key=key))
         .order_by("-failed_at", "-id")
         .first()
     )
@@ -154,6 +163,10 @@ def card_prompt_send(*, prompt_id: int) -> str:
     email = (customer.get("email") or "").strip()
     if not email:
         return _suppress(prompt, "no_email")
+    now = billing_now(workspace)
+    obsolete = card_prompt_obsolete(prompt=prompt, now=now)
+    if obsolete:
+        return _suppress(prompt, obsolete)
     language = customer_language((customer.get("data") or {}).get("preferred_locales"))
     language = language or default_language()
     with translation.override(language):
@@ -164,7 +177,9 @@ def card_prompt_send(*, prompt_id: int) -> str:
         raise RecipientRefused("The mail server refused the recipient.") from exc
     CardPrompt.objects.filter(pk=prompt.pk, status=CardPrompt.Status.PENDING).update(
         status=CardPrompt.Status.SENT,
-        sent_at=timezone.now(),
+        # On the billing clock, the one the provider's events carry: the outcome counts a
+        # card change only from an event after this moment.
+        sent_at=now,
         email=email,
         language=language,
         error="",
