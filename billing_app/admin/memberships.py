@@ -44,7 +44,7 @@ def _set_role_action(role: Role):
         )
 
     set_role.__name__ = f"set_role_{role.value}"
-    return admin.action(description=f"Set role: {role.label}")(set_role)
+    return admin.action(description=f"Set role: {role.label}", permissions=("change",))(set_role)
 
 
 @admin.register(AgentMembership)

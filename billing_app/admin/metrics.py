@@ -36,7 +36,10 @@ class TicketCategoryRuleAdmin(admin.ModelAdmin):
     ordering = ("workspace", "priority", "id")
     actions = ["recategorize"]
 
-    @admin.action(description="Re-apply the rules to the selected rules' workspaces' tickets")
+    @admin.action(
+        description="Re-apply the rules to the selected rules' workspaces' tickets",
+        permissions=("change",),
+    )
     def recategorize(self, request: HttpRequest, queryset: QuerySet[TicketCategoryRule]) -> None:
         from ..services.tickets import tickets_recategorize
 
@@ -105,7 +108,15 @@ class OutboxMessageAdmin(_ReadOnly):
     list_select_related = ("workspace",)
     actions = ["retry_now"]
 
-    @admin.action(description="Retry now (failed or pending rows; the re-drive delivers them)")
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        # the model's change permission, though its form is read-only for everyone: staff
+        # who may only view the outbox are not offered the action
+        return request.user.has_perm("billing_app.change_outboxmessage")
+
+    @admin.action(
+        description="Retry now (failed or pending rows; the re-drive delivers them)",
+        permissions=("retry",),
+    )
     def retry_now(self, request: HttpRequest, queryset: QuerySet[OutboxMessage]) -> None:
         from django.utils import timezone
 

@@ -47,7 +47,15 @@ class SelfServiceLinkAdmin(_ReadOnly):
     list_select_related = ("workspace", "created_by")
     actions = ("revoke",)
 
-    @admin.action(description="Revoke the selected links (their pages stop working at once)")
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        # the model's change permission, though its form is read-only for everyone: staff
+        # who may only view the links are not offered the action
+        return request.user.has_perm("billing_app.change_selfservicelink")
+
+    @admin.action(
+        description="Revoke the selected links (their pages stop working at once)",
+        permissions=("revoke",),
+    )
     def revoke(self, request: HttpRequest, queryset: QuerySet[SelfServiceLink]) -> None:
         count = 0
         for link in queryset.filter(revoked_at__isnull=True):

@@ -67,7 +67,9 @@ class BillingWidgetAdmin(AuditedChangesMixin, admin.ModelAdmin):
     def origins(self, obj: BillingWidget) -> str:
         return ", ".join(line for line in obj.allowed_origins.splitlines() if line.strip())
 
-    @admin.action(description="Generate a new identity secret (shown once)")
+    @admin.action(
+        description="Generate a new identity secret (shown once)", permissions=("change",)
+    )
     def generate_secret(
         self, request: HttpRequest, queryset: QuerySet[BillingWidget]
     ) -> HttpResponse:

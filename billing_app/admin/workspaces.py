@@ -204,7 +204,9 @@ class WorkspaceAdmin(AuditedChangesMixin, admin.ModelAdmin):
         ):
             workspace_mapping_changed(workspace=form.instance)
 
-    @admin.action(description="Provision role groups and copy missing matrix cells")
+    @admin.action(
+        description="Provision role groups and copy missing matrix cells", permissions=("change",)
+    )
     def provision(self, request: HttpRequest, queryset: QuerySet[Workspace]) -> None:
         with _copied_into_chain(request, queryset, "copied from the product default (provision)"):
             for workspace in queryset:
