@@ -2,7 +2,9 @@
 
 The seeded workspace opts in, so ``python manage.py card_prompts --workspace acme`` sends
 the demo's prompt to the console: Northwind Traders, whose payment failed on an expired
-card, gets the "update your card" email, and its link opens the sandbox's hosted page.
+card, gets the "update your card" email. Its link opens Billing Desk's card page, whose
+button mints a sandbox session; the sandbox's session address is not a real page, so the
+demo ends there (Stripe's hosted page in production).
 Nothing runs on its own in the demo (no beat): the seed writes no prompt and sends nothing.
 """
 
