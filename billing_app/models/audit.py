@@ -43,6 +43,10 @@ class BillingAction(models.Model):
         POSTED = "posted", "Posted"
         FAILED = "failed", "Failed"
 
+    class Channel(models.TextChoices):
+        AGENT = "agent", "Agent"
+        SELF_SERVICE = "self_service", "Customer self-service"
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="actions")
     # PROTECT: installation_id is an audited field (the audit chain's snapshot), so an
@@ -54,6 +58,12 @@ class BillingAction(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="billing_actions"
     )
     actor_role = models.CharField(max_length=16, choices=ROLE_CHOICES)
+    # Who asked: an agent, or a customer through a self-service refund request (issue 18;
+    # its actor is the workspace's self-service user). The dashboard's agent figures count
+    # only agents' actions; the Self-service section counts the rest.
+    channel = models.CharField(
+        max_length=16, choices=Channel.choices, default=Channel.AGENT, editable=False
+    )
     ticket_id = models.CharField(max_length=64, blank=True)
     customer_id = models.CharField(max_length=255)
     kind = models.CharField(max_length=32, choices=KIND_CHOICES)

@@ -262,6 +262,11 @@ def _decide_and_record(
         installation=context.installation if context.installation else None,
         actor=user,
         actor_role=role.value,
+        channel=(
+            BillingAction.Channel.AGENT
+            if context.self_service_limit is None
+            else BillingAction.Channel.SELF_SERVICE
+        ),
         ticket_id=str(ticket_id or "")[:64],
         customer_id=customer_id,
         kind=kind.value,
