@@ -129,3 +129,17 @@ class ResilientRedisCache(RedisCache):
 
 def _raise(exc: Exception) -> None:
     raise exc
+
+
+def cache_window_hit(key: str, *, seconds: int) -> int | None:
+    """Count one hit of ``key`` in a fixed window of ``seconds`` (the first hit opens it);
+    the hits so far, this one included — or None when the cache cannot count (Redis down,
+    the key evicted): a rate limit built on it fails open, as the cache is never the record
+    of anything. ``add`` then ``incr`` are atomic in Redis, so concurrent hits all count."""
+    from django.core.cache import cache
+
+    cache.add(key, 0, timeout=seconds)
+    try:
+        return cache.incr(key)
+    except ValueError:  # the key is gone (cache down or evicted): nothing to count against
+        return None

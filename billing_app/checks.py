@@ -178,11 +178,14 @@ def card_prompts_email(app_configs, **kwargs):
 @register()
 def billing_widget_ready(app_configs, **kwargs):
     """``billing.W031``: an enabled billing help widget that cannot answer anyone (no identity
-    secret, or no allowed origin), so the product's pages would show nothing (issue 18)."""
+    secret, or no allowed origin), so the product's pages would show nothing, or whose
+    "contact support" no helpdesk can take (no active installation whose connector opens
+    tickets: the widget refuses contacts with ``no_helpdesk``) (issue 18)."""
     from django.db import DatabaseError
 
     from .models import BillingWidget
     from .selectors.widget import widget_origins
+    from .services.widget.contact import widget_helpdesk_ready
 
     try:
         widgets = list(
@@ -209,6 +212,17 @@ def billing_widget_ready(app_configs, **kwargs):
                     f"without {' and '.join(missing)}: it answers nobody.",
                     hint="In Django admin → Billing widgets, add the product's origins and use "
                     "the action “Generate a new identity secret”.",
+                    id="billing.W031",
+                )
+            )
+        elif not widget_helpdesk_ready(workspace=widget.workspace):
+            problems.append(
+                Warning(
+                    f"The billing widget of workspace {widget.workspace.slug!r} is enabled but "
+                    "no active helpdesk installation of the workspace can open tickets: its "
+                    "“Contact support” is refused (no_helpdesk).",
+                    hint="Link an active Zendesk or Freshdesk installation (with API "
+                    "credentials) to the workspace in Django admin → Workspaces.",
                     id="billing.W031",
                 )
             )

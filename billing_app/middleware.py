@@ -49,7 +49,7 @@ from helpdesk_connectors.wire import BodyRejected, error_response
 
 logger = logging.getLogger("billing_app.requests")
 
-JSON_PREFIXES = ("/api/", "/zendesk/", "/freshdesk/", "/demo/", "/webhooks/")
+JSON_PREFIXES = ("/api/", "/zendesk/", "/freshdesk/", "/demo/", "/webhooks/", "/widget/")
 _BODY_HEADERS = {"content-type", "content-length", "content-language", "content-encoding"}
 
 # The code and message a bare status gets when Django (not our code) produced the error.

@@ -10,8 +10,9 @@ call — in the language the product page asked for (the caller activates it):
   the customer's words (``vocabulary.decline``);
 * ``invoices``: the latest finalized invoices with their hosted page and PDF.
 
-Also here: finding a workspace's widget by slug, its allowed origins, and the counts the
-rate limits are decided on (rows, like the Freshdesk enrollment's send limit).
+Also here: finding a workspace's widget by slug, its allowed origins, and the count the
+contact limits are decided on (rows, like the Freshdesk enrollment's send limit; the
+open/answer limit counts requests in the cache, ``services.widget.answers``).
 """
 
 from __future__ import annotations
@@ -165,18 +166,10 @@ def widget_events_count(
     since: datetime,
     kinds: tuple[str, ...],
 ) -> int:
-    """The customer's widget events of ``kinds`` since ``since`` (what the limits count)."""
+    """The customer's widget events of ``kinds`` since ``since`` (the contact limits)."""
     return BillingWidgetEvent.objects.filter(
         workspace=workspace, customer_id=customer_id, kind__in=kinds, created_at__gte=since
     ).count()
-
-
-def widget_event_exists(
-    *, workspace: Workspace, customer_id: str, visit: str, kind: str, question: str = ""
-) -> bool:
-    return BillingWidgetEvent.objects.filter(
-        workspace=workspace, customer_id=customer_id, visit=visit, kind=kind, question=question
-    ).exists()
 
 
 # --- the answers -------------------------------------------------------------------------------
@@ -369,7 +362,6 @@ __all__ = [
     "account_answer",
     "origin_normalise",
     "widget_customer",
-    "widget_event_exists",
     "widget_events_count",
     "widget_for_slug",
     "widget_origins",

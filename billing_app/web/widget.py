@@ -17,7 +17,9 @@ workspace's allowed origins; ``Vary: Origin`` always; never
 ``Access-Control-Allow-Credentials`` (the script sends no cookies, and no cookie or
 session means anything here — hence ``csrf_exempt``: there is no ambient credential to
 ride on). A foreign origin gets 403 with no CORS headers, so its page cannot read even
-the refusal. Answers are ``no-store``.
+the refusal. The workspace and the origin are checked before the body is read, so an
+allowed page can read every later error (415, malformed JSON, an unexpected exception:
+the JSON envelope, logged with its traceback). Answers are ``no-store``.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from ..services.widget import (
     widget_answer,
     widget_caller_resolve,
     widget_contact,
+    widget_for_origin,
     widget_open,
     widget_texts,
     widget_visit_check,
@@ -112,7 +115,10 @@ def _widget_endpoint(handler: Handler) -> Callable[..., HttpResponse]:
             response["Allow"] = "POST, OPTIONS"
             return _finish(response, None)
         allowed: str | None = None
+        lang = ""
         try:
+            widget = widget_for_origin(slug=slug, origin=origin)
+            allowed = origin
             data = _body(request)
             lang = language_or_default(
                 language_normalise(data.get("lang")) or translation.get_language()
@@ -123,11 +129,10 @@ def _widget_endpoint(handler: Handler) -> Callable[..., HttpResponse]:
                     origin=origin,
                     customer_id=data.get("customer"),
                     signature=data.get("signature"),
+                    widget=widget,
                 )
-                allowed = caller.origin
                 payload = handler(caller, data, kwargs)
                 response = JsonResponse(payload)
-                response["Content-Language"] = lang
         except WidgetRefused as exc:
             return _finish(
                 error_response(exc.status, exc.code, exc.message), origin if exc.cors else None
@@ -135,15 +140,26 @@ def _widget_endpoint(handler: Handler) -> Callable[..., HttpResponse]:
         except BodyRejected as exc:
             return _finish(error_response(exc.status, exc.code, exc.message), allowed)
         except BillingDeskError as exc:
-            return _finish(error_response(exc.status, exc.code, exc.message, exc.details), allowed)
+            # a refusal in the customer's words, in the language the page asked for
+            response = error_response(exc.status, exc.code, exc.message, exc.details)
+            if lang:
+                response["Content-Language"] = lang
+            return _finish(response, allowed)
         except DatabaseError as exc:
-            # An outage answers the envelope (``/widget/`` is not one of the JSON surfaces the
-            # error middleware covers), readable by an allowed page; one line, no traceback.
+            # An outage answers the envelope, readable by an allowed page (the error
+            # middleware's would carry no CORS); one line, no traceback.
             logger.warning("billing widget unavailable (%s)", type(exc).__name__)
             response = error_response(
                 503, "service_unavailable", "The service is unavailable; try again shortly."
             )
             return _finish(response, allowed)
+        except Exception:
+            # A bug: its traceback logged, and the envelope the allowed page can read (the
+            # script then shows its "something went wrong").
+            logger.exception("billing widget request failed workspace=%s", slug[:50])
+            response = error_response(500, "internal_error", "Something went wrong on our side.")
+            return _finish(response, allowed)
+        response["Content-Language"] = lang
         return _finish(response, allowed)
 
     return view

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 from babel.dates import format_date
 from django.conf import settings
+from django.core.cache import cache
 
 from billing_app.models import BillingWidgetEvent, OutboxMessage, SelfServiceLink
 from billing_app.services.card_prompts import card_update_token_read
@@ -31,7 +32,9 @@ def acc(workspace):
 
 @pytest.fixture
 def widget(workspace, acc):
-    return widget_enable(workspace)
+    cache.clear()  # the hourly request counters live in the cache
+    yield widget_enable(workspace)
+    cache.clear()
 
 
 def events(**filters):
@@ -188,8 +191,11 @@ def test_refund_hands_out_a_refund_request_link_and_reuses_a_live_one(client, wi
 
 def test_a_link_about_to_expire_is_not_handed_out_again(client, widget):
     answer(client, widget.workspace, "refund", visit="visit-first-0001")
+    # a week-long link with an hour left (less than a day: not handed out again)
+    link = SelfServiceLink.objects.get()
     SelfServiceLink.objects.update(
-        expires_at=SelfServiceLink.objects.get().created_at + timedelta(hours=1)
+        created_at=link.created_at - timedelta(days=7) + timedelta(hours=1),
+        expires_at=link.created_at + timedelta(hours=1),
     )
 
     answer(client, widget.workspace, "refund", visit="visit-second-002")

@@ -1,9 +1,14 @@
 """The widget's words, its answers and the links it hands out, counted as events.
 
-Each visit (a random id the script keeps for one page view) counts ``opened`` once and
-each question once (``answered``); the counts of the last hour are also the per-customer
-limit. A refund link the widget handed out is handed out again while it has more than a
-day left, so asking twice does not mint two links.
+Each visit (a random id the script keeps for the tab's session) counts ``opened`` once and
+each question once (``answered``): one row each, inserted with ``ignore_conflicts`` on the
+unique ``uniq_widget_event_per_visit``, so simultaneous identical requests all answer and
+count once. The per-customer limit counts requests, not rows (a visit re-used by a script
+would otherwise never be limited): a counter per customer and hour in the cache
+(``cache_window_hit``; without Redis it allows). A refund link the widget handed out is
+handed out again while it has more than ``min(a day, half its lifetime)`` left, so asking
+again does not mint another link — the widget mints at most one per customer in that
+time, leaving the customer's hourly link quota (``refund_link_create``) to the agents.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 
+from ...cache import cache_window_hit
 from ...clock import billing_now
 from ...errors import BillingDeskError
 from ...models import BillingWidgetEvent, SelfServiceLink
@@ -24,8 +30,6 @@ from ...selectors.widget import (
     WidgetAnswer,
     WidgetLink,
     account_answer,
-    widget_event_exists,
-    widget_events_count,
 )
 from ..card_prompts import card_update_url
 from ..locks import customer_decision_lock
@@ -45,9 +49,11 @@ QUESTION_LABELS = {
     "update_card": gettext_noop("Update my card"),
     "refund": gettext_noop("Request a refund"),
 }
-# Opened + answered events per customer and hour (counted from the rows).
+# Open and answer requests per customer and hour (counted in the cache, every request).
 EVENTS_PER_HOUR = 200
-# A refund link the widget handed out is handed out again while it has this long left.
+EVENTS_WINDOW_SECONDS = 3600
+# A refund link the widget handed out is handed out again while it has this long left, or
+# half its lifetime when that is shorter (one-day links: twelve hours).
 REFUND_LINK_REUSE_LEFT = timedelta(days=1)
 
 
@@ -80,68 +86,57 @@ def widget_texts(*, caller: WidgetCaller) -> dict[str, Any]:
 # --- events and limits -----------------------------------------------------------------------
 
 
-def widget_throttle(
-    caller: WidgetCaller,
-    *,
-    now: datetime,
-    kinds: tuple[str, ...],
-    limits: tuple[tuple[timedelta, int], ...],
-    message: str,
-) -> None:
-    """``WidgetThrottled`` when the customer has ``limit`` events of ``kinds`` in a ``window``
-    (counted from the rows); ``retry_after`` is that window."""
-    for window, limit in limits:
-        count = widget_events_count(
-            workspace=caller.workspace,
-            customer_id=caller.customer_id,
-            since=now - window,
-            kinds=kinds,
+def widget_throttled(caller: WidgetCaller, *, what: str, message: str, retry_after: int) -> None:
+    """Log the refusal (ids only) and raise ``WidgetThrottled`` (``retry_after`` seconds)."""
+    logger.warning(
+        "billing widget throttled workspace=%s customer=%s what=%s",
+        caller.workspace.pk,
+        caller.customer_id,
+        what,
+    )
+    raise WidgetThrottled(message, details={"retry_after": retry_after})
+
+
+def _throttle_events(caller: WidgetCaller) -> None:
+    """``WidgetThrottled`` past ``EVENTS_PER_HOUR`` open/answer requests of the customer in
+    the hour (every request counts, whatever its visit id; fails open without the cache)."""
+    hits = cache_window_hit(
+        f"widget_events:{caller.workspace.pk}:{caller.customer_id}",
+        seconds=EVENTS_WINDOW_SECONDS,
+    )
+    if hits is not None and hits > EVENTS_PER_HOUR:
+        widget_throttled(
+            caller,
+            what="events",
+            message=gettext("Too many requests. Please try again in an hour."),
+            retry_after=EVENTS_WINDOW_SECONDS,
         )
-        if count >= limit:
-            logger.warning(
-                "billing widget throttled workspace=%s customer=%s kinds=%s",
-                caller.workspace.pk,
-                caller.customer_id,
-                ",".join(kinds),
+
+
+def _event_once(caller: WidgetCaller, *, visit: str, kind: str, question: str = "") -> None:
+    """Record the event unless this visit already has it (a visit counts a question once).
+
+    One insert that the unique ``uniq_widget_event_per_visit`` turns into nothing when the
+    row exists — also when a simultaneous identical request inserted it a moment ago
+    (``ON CONFLICT DO NOTHING``: no IntegrityError, no savepoint), as ``outbox_enqueue``.
+    """
+    BillingWidgetEvent.objects.bulk_create(
+        [
+            BillingWidgetEvent(
+                workspace=caller.workspace,
+                customer_id=caller.customer_id,
+                visit=visit,
+                kind=kind,
+                question=question,
             )
-            raise WidgetThrottled(message, details={"retry_after": int(window.total_seconds())})
-
-
-def _throttle_events(caller: WidgetCaller, now: datetime) -> None:
-    widget_throttle(
-        caller,
-        now=now,
-        kinds=(BillingWidgetEvent.Kind.OPENED, BillingWidgetEvent.Kind.ANSWERED),
-        limits=((timedelta(hours=1), EVENTS_PER_HOUR),),
-        message=gettext("Too many requests. Please try again in an hour."),
+        ],
+        ignore_conflicts=True,
     )
 
 
-def _event_once(
-    caller: WidgetCaller, *, visit: str, kind: str, question: str = ""
-) -> BillingWidgetEvent | None:
-    """Record the event unless this visit already has it (a visit counts a question once)."""
-    if widget_event_exists(
-        workspace=caller.workspace,
-        customer_id=caller.customer_id,
-        visit=visit,
-        kind=kind,
-        question=question,
-    ):
-        return None
-    return BillingWidgetEvent.objects.create(
-        workspace=caller.workspace,
-        customer_id=caller.customer_id,
-        visit=visit,
-        kind=kind,
-        question=question,
-    )
-
-
-def widget_open(*, caller: WidgetCaller, visit: str, now: datetime | None = None) -> None:
+def widget_open(*, caller: WidgetCaller, visit: str) -> None:
     """The customer opened the widget: one ``opened`` event per visit."""
-    now = now or timezone.now()
-    _throttle_events(caller, now)
+    _throttle_events(caller)
     _event_once(caller, visit=visit, kind=BillingWidgetEvent.Kind.OPENED)
 
 
@@ -164,20 +159,26 @@ def _card_answer(caller: WidgetCaller) -> WidgetAnswer:
 
 
 def _refund_link(caller: WidgetCaller, now: datetime) -> tuple[str, datetime]:
-    """A live refund link the widget handed out to this customer, else a new one."""
+    """A live refund link the widget handed out to this customer, else a new one.
+
+    Handed out again while it has more than ``min(REFUND_LINK_REUSE_LEFT, half its
+    lifetime)`` left: with one-day links a link serves twelve hours, not one question.
+    """
     live = (
         SelfServiceLink.objects.filter(
             workspace=caller.workspace,
             customer_id=caller.customer_id,
             source=SOURCE,
             revoked_at__isnull=True,
-            expires_at__gt=now + REFUND_LINK_REUSE_LEFT,
+            expires_at__gt=now,
         )
         .order_by("-expires_at")
         .first()
     )
     if live is not None:
-        return refund_link_url(live), live.expires_at
+        reuse_left = min(REFUND_LINK_REUSE_LEFT, (live.expires_at - live.created_at) / 2)
+        if live.expires_at - now > reuse_left:
+            return refund_link_url(live), live.expires_at
     link, url = refund_link_create(
         workspace=caller.workspace, customer_id=caller.customer_id, source=SOURCE, now=now
     )
@@ -211,7 +212,7 @@ def widget_answer(
             gettext("The widget does not know this question."), code="unknown_question"
         )
     now = now or timezone.now()
-    _throttle_events(caller, now)
+    _throttle_events(caller)
     if question == "update_card":
         answer = _card_answer(caller)
     elif question == "refund":

@@ -6,6 +6,11 @@ ticket per visit however often the message is sent, and concurrent sends never p
 limit together. The ticket's first comment is the customer's message and their billing
 context (the widget's own answers, in the product's language); its reference comes back
 through ``widget_contact_ticket_created`` once the outbox has opened it.
+
+Refused before anything is written: a message that is empty, too long or not storable
+text (NUL, unpaired surrogates: ``message_invalid``), a customer without an email, and a
+workspace none of whose active helpdesk installations can open tickets (``no_helpdesk``,
+503: "we opened a ticket" would be untrue; ``billing.W031`` warns of it).
 """
 
 from __future__ import annotations
@@ -18,13 +23,16 @@ from django.conf import settings
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
+from helpdesk_connectors.base import FEATURE_CREATE_TICKET, NotRegistered
+from helpdesk_connectors.registry import connector_for
+
 from ...clock import billing_now
 from ...errors import BillingDeskError
-from ...models import BillingWidgetEvent
-from ...selectors.widget import ACCOUNT_QUESTIONS, account_answer
+from ...models import BillingWidgetEvent, Workspace
+from ...selectors.widget import ACCOUNT_QUESTIONS, account_answer, widget_events_count
 from ..customer_tickets import customer_ticket_enqueue
 from ..locks import customer_decision_lock
-from .answers import SOURCE, widget_throttle
+from .answers import SOURCE, widget_throttled
 from .identity import WidgetCaller
 
 logger = logging.getLogger(__name__)
@@ -59,17 +67,54 @@ def _ticket_body(caller: WidgetCaller, message: str) -> str:
     return "\n".join(parts)
 
 
+def widget_helpdesk_ready(*, workspace: Workspace) -> bool:
+    """Whether one of the workspace's active installations has a connector that opens
+    tickets (``FEATURE_CREATE_TICKET``) — where "contact support" is delivered."""
+    for link in workspace.installation_links.select_related("installation"):
+        if not link.installation.is_active:
+            continue
+        try:
+            connector = connector_for(link.installation)
+        except NotRegistered:
+            continue
+        if FEATURE_CREATE_TICKET in connector.features:
+            return True
+    return False
+
+
 def _throttle_contacts(caller: WidgetCaller, now: datetime) -> None:
-    widget_throttle(
-        caller,
-        now=now,
-        kinds=(BillingWidgetEvent.Kind.CONTACT,),
-        limits=((timedelta(hours=1), CONTACTS_PER_HOUR), (timedelta(days=1), CONTACTS_PER_DAY)),
-        message=gettext(
-            "You have contacted us several times already; we will reply by email. "
-            "Please try again later."
-        ),
-    )
+    """Contacts are counted from their rows (one per visit; a repeat returns the first)."""
+    for window, limit in (
+        (timedelta(hours=1), CONTACTS_PER_HOUR),
+        (timedelta(days=1), CONTACTS_PER_DAY),
+    ):
+        count = widget_events_count(
+            workspace=caller.workspace,
+            customer_id=caller.customer_id,
+            since=now - window,
+            kinds=(BillingWidgetEvent.Kind.CONTACT,),
+        )
+        if count >= limit:
+            widget_throttled(
+                caller,
+                what="contact",
+                message=gettext(
+                    "You have contacted us several times already; we will reply by email. "
+                    "Please try again later."
+                ),
+                retry_after=int(window.total_seconds()),
+            )
+
+
+def _storable(text: str) -> bool:
+    """Text PostgreSQL stores: no NUL, no unpaired surrogate (not encodable as UTF-8)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def widget_contact(
@@ -84,6 +129,11 @@ def widget_contact(
     if not isinstance(message, str) or not message.strip():
         raise BillingDeskError(gettext("Please write a message."), code="message_required")
     text = message.strip()
+    if not _storable(text):
+        raise BillingDeskError(
+            gettext("The message contains characters we cannot accept. Please retype it."),
+            code="message_invalid",
+        )
     if len(text) > MESSAGE_MAX:
         raise BillingDeskError(
             gettext("The message is too long (at most %(max)s characters).") % {"max": MESSAGE_MAX},
@@ -94,6 +144,19 @@ def widget_contact(
             gettext("We have no email address to reply to. Please contact us another way."),
             code="no_customer_email",
             status=422,
+        )
+    if not widget_helpdesk_ready(workspace=caller.workspace):
+        logger.warning(
+            "billing widget contact refused: no helpdesk can open tickets workspace=%s",
+            caller.workspace.pk,
+        )
+        raise BillingDeskError(
+            gettext(
+                "We cannot open a support request here right now. "
+                "Please contact us by email or try again later."
+            ),
+            code="no_helpdesk",
+            status=503,
         )
     now = now or timezone.now()
     with customer_decision_lock(workspace=caller.workspace, customer_id=caller.customer_id):

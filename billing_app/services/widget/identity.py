@@ -31,9 +31,10 @@ from ...selectors.widget import (
 logger = logging.getLogger(__name__)
 
 SECRET_BYTES = 32
-_CUSTOMER_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
-_SIGNATURE_RE = re.compile(r"^[0-9a-fA-F]{64}$")
-_VISIT_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+# Matched with ``fullmatch`` (``$`` would let a trailing newline through).
+_CUSTOMER_RE = re.compile(r"[A-Za-z0-9_-]{1,255}")
+_SIGNATURE_RE = re.compile(r"[0-9a-fA-F]{64}")
+_VISIT_RE = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
 
 class WidgetRefused(BillingDeskError):
@@ -71,7 +72,7 @@ def widget_identity_sign(*, secret: str, customer_id: str) -> str:
 
 def widget_identity_valid(*, secret: str, customer_id: str, signature: str) -> bool:
     """Whether ``signature`` signs ``customer_id`` under ``secret`` (constant-time compare)."""
-    if not secret or not isinstance(signature, str) or not _SIGNATURE_RE.match(signature):
+    if not secret or not isinstance(signature, str) or not _SIGNATURE_RE.fullmatch(signature):
         return False
     expected = widget_identity_sign(secret=secret, customer_id=customer_id)
     return hmac.compare_digest(expected, signature.lower())
@@ -119,19 +120,35 @@ def _refused(code: str, *, cors: bool, status: int = 403) -> WidgetRefused:
     )
 
 
-def widget_caller_resolve(
-    *, slug: str, origin: str, customer_id: Any, signature: Any
-) -> WidgetCaller:
-    """Verify a widget request tenant-first (see the module docstring); ``WidgetRefused``.
-
-    The workspace and the origin are checked before anything else: until then the refusal
-    carries no CORS headers (``cors=False``), so a foreign page cannot even read it.
+def widget_for_origin(*, slug: str, origin: str) -> BillingWidget:
+    """The workspace's enabled widget when ``origin`` is one of its allowed origins, else
+    ``WidgetRefused`` without CORS (a foreign page cannot even read the refusal). Checked
+    first — before the body is read — so every later error is readable by the allowed page.
     """
     widget = widget_for_slug(slug=slug)
     if widget is None or not origin or origin not in widget_origins(widget):
         logger.warning("billing widget refused: origin workspace=%s", slug[:50])
         raise _refused("origin_not_allowed", cors=False)
-    if not isinstance(customer_id, str) or not _CUSTOMER_RE.match(customer_id):
+    return widget
+
+
+def widget_caller_resolve(
+    *,
+    slug: str,
+    origin: str,
+    customer_id: Any,
+    signature: Any,
+    widget: BillingWidget | None = None,
+) -> WidgetCaller:
+    """Verify a widget request tenant-first (see the module docstring); ``WidgetRefused``.
+
+    The workspace and the origin are checked before anything else (``widget_for_origin``;
+    pass its ``widget`` when already checked): until then the refusal carries no CORS
+    headers (``cors=False``), so a foreign page cannot even read it.
+    """
+    if widget is None:
+        widget = widget_for_origin(slug=slug, origin=origin)
+    if not isinstance(customer_id, str) or not _CUSTOMER_RE.fullmatch(customer_id):
         raise _refused("identity_invalid", cors=True, status=401)
     if not widget_identity_valid(
         secret=widget.identity_secret, customer_id=customer_id, signature=signature
@@ -147,6 +164,6 @@ def widget_caller_resolve(
 
 
 def widget_visit_check(visit: Any) -> str:
-    if not isinstance(visit, str) or not _VISIT_RE.match(visit):
+    if not isinstance(visit, str) or not _VISIT_RE.fullmatch(visit):
         raise BillingDeskError(gettext("The widget's visit id is invalid."), code="invalid_visit")
     return visit
