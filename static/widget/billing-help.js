@@ -13,6 +13,7 @@
  * styles and ours do not mix), built from text nodes only: no innerHTML, no inline
  * script or style, so it runs under a strict CSP. Every call is a POST of JSON without
  * cookies (credentials: "omit"); the texts come translated from the server (data-lang).
+ * The visit id (counted for deflection) lives in the tab's sessionStorage.
  */
 (function () {
   "use strict";
@@ -33,12 +34,23 @@
   var lang = ds.lang || document.documentElement.lang || "";
   var visit = visitId();
 
-  function visitId() {
+  // One visit per tab session (sessionStorage), not per page view: a customer who reads
+  // an answer, moves to another page and contacts support is one visit that contacted.
+  // After a contact a new visit begins (the server opens one ticket per visit, so a
+  // repeated send is one ticket and a later, second message is a ticket of its own).
+  function visitId(renew) {
+    var key = "billing-desk-widget-visit:" + slug + ":" + customer;
+    try {
+      var kept = renew ? "" : window.sessionStorage.getItem(key);
+      if (kept && /^[0-9a-f]{32}$/.test(kept)) return kept;
+    } catch (e) { /* storage refused (privacy settings): a visit per page view */ }
     var bytes = new Uint8Array(16);
     window.crypto.getRandomValues(bytes);
-    return Array.prototype.map
+    var fresh = Array.prototype.map
       .call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); })
       .join("");
+    try { window.sessionStorage.setItem(key, fresh); } catch (e) { /* as above */ }
+    return fresh;
   }
 
   function post(path, extra) {
@@ -238,6 +250,7 @@
             say((result.data.error && result.data.error.message) || texts.error);
             return;
           }
+          visit = visitId(true);
           clear(body);
           body.appendChild(backButton());
           var done = el("p", "bh-done", result.data.message || "");

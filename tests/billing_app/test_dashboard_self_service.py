@@ -399,6 +399,26 @@ def test_widget_figures_and_questions(february):
     ]
 
 
+def test_a_contact_within_a_day_after_an_answer_is_not_a_deflection(workspace):
+    """A visit is the script's tab session; a customer who reads an answer and contacts
+    support from another visit (the next page, a new tab) within 24 hours was not helped."""
+    visit(workspace, "cus_a", "page-one", at(2, 10, 9), "last_payment")
+    visit(workspace, "cus_a", "page-two", at(2, 10, 11), "contact")  # two hours later
+    visit(workspace, "cus_b", "monday", at(2, 9, 9), "invoices")
+    visit(workspace, "cus_b", "thursday", at(2, 12, 9), "contact")  # three days later
+    visit(workspace, "cus_c", "after", at(2, 11, 9), "contact", "next_invoice")
+    visit(workspace, "cus_d", "other", at(2, 11, 9), "next_invoice")
+    visit(workspace, "cus_e", "elsewhere", at(2, 11, 10), "contact")  # another customer
+
+    widget = dashboard_build(workspace=workspace, month=FEB)["self_service"]["widget"]
+
+    # deflected: cus_b's monday (contact three days later), cus_d; not: cus_a's page-one
+    # (contacted two hours later), cus_c's visit (contacted in the visit itself)
+    assert widget["current"]["answered_visits"] == 4
+    assert widget["current"]["deflected_visits"] == 2
+    assert widget["current"]["deflection_rate_pct"] == 50.0
+
+
 def test_empty_months_are_zero_and_rates_unknown(workspace):
     section = dashboard_build(workspace=workspace, month=FEB)["self_service"]
 

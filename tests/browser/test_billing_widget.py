@@ -166,3 +166,34 @@ def test_an_origin_the_workspace_does_not_allow_shows_nothing(page, widget, serv
 
     expect(page.locator("[data-billing-help]")).to_have_count(0)
     assert BillingWidgetEvent.objects.count() == 0
+
+
+def test_a_visit_lasts_the_tabs_session_and_a_contact_begins_a_new_one(
+    page, widget, server_activity
+):
+    # given the customer asks a question, then moves on to another page of the product
+    page.goto("/demo/widget/")
+    page.get_by_test_id("widget-launcher").click()
+    panel = page.get_by_test_id("widget-panel")
+    panel.locator("[data-question=next_invoice]").click()
+    expect(page.get_by_test_id("widget-answer")).to_have_attribute("data-answer", "next_invoice")
+    page.reload()
+
+    # when they open the widget there and contact support
+    page.get_by_test_id("widget-launcher").click()
+    panel.locator("[data-question=contact]").click()
+    page.get_by_label("Your message").fill("The answer did not help.")
+    page.get_by_role("button", name="Send").click()
+    expect(page.get_by_test_id("widget-contact-done")).to_be_visible()
+    settle(page, server_activity)
+
+    # then it is one visit that was answered and contacted support (not a deflection)
+    visits = set(BillingWidgetEvent.objects.values_list("visit", flat=True))
+    assert len(visits) == 1
+    # and after the contact the tab begins a new visit (a second message is a ticket too)
+    page.reload()
+    page.get_by_test_id("widget-launcher").click()
+    expect(panel).to_be_visible()
+    settle(page, server_activity)
+    assert len(set(BillingWidgetEvent.objects.values_list("visit", flat=True))) == 2
+    assert page.console_errors == []  # type: ignore[attr-defined]

@@ -27,23 +27,30 @@ only subtracts and formats):
 * **Billing help widget** (``BillingWidgetEvent``), by the event's month: *visits*
   (distinct widget visits: customer and the script's visit id), *questions answered*
   (``answered`` events), *answered visits*, *visits that contacted support*, *deflected*:
-  answered visits without a ``contact`` event; *deflection rate* = deflected / answered
+  answered visits without a ``contact`` event in the visit and without a contact by the
+  customer (from any visit) within 24 hours after any of its answers — a visit is the
+  script's tab session, and a customer who reads an answer and writes to support on the
+  next page, or the next morning, was not helped; *deflection rate* = deflected / answered
   visits. By question: answered events per question. Two queries (the visits, grouped per
-  visit in a subquery; the questions).
+  visit in a subquery, each answer checked for a later contact by a correlated
+  ``EXISTS``; the questions).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import (
     Case,
     Count,
+    DateTimeField,
     DurationField,
+    Exists,
     ExpressionWrapper,
     F,
     IntegerField,
+    OuterRef,
     Q,
     Sum,
     Value,
@@ -248,10 +255,26 @@ def _agent_initiated(actions: dict[str, Any]) -> dict[str, Any]:
 # --- the billing help widget -------------------------------------------------------------------
 
 
+# A contact this soon after an answer means the answer did not help (not deflected).
+CONTACT_AFTER_ANSWER = timedelta(hours=24)
+
+
 def _widget_sums(workspace: Workspace, month: Month) -> dict[str, dict[str, Any]]:
     """Per visit (customer + visit id, per month) in a subquery, then counted per month."""
     Kind = BillingWidgetEvent.Kind
     events = BillingWidgetEvent.objects.filter(workspace=workspace, **_window(month, "created_at"))
+    # the customer contacted support (from any visit) within a day after this answer
+    contact_after = Exists(
+        BillingWidgetEvent.objects.filter(
+            workspace=workspace,
+            customer_id=OuterRef("customer_id"),
+            kind=Kind.CONTACT,
+            created_at__gte=OuterRef("created_at"),
+            created_at__lte=ExpressionWrapper(
+                OuterRef("created_at") + CONTACT_AFTER_ANSWER, output_field=DateTimeField()
+            ),
+        )
+    )
     visits = (
         events.annotate(
             current=Case(
@@ -264,6 +287,7 @@ def _widget_sums(workspace: Workspace, month: Month) -> dict[str, dict[str, Any]
         .annotate(
             answered=Count("pk", filter=Q(kind=Kind.ANSWERED)),
             contacted=Count("pk", filter=Q(kind=Kind.CONTACT)),
+            contacted_after=Count("pk", filter=Q(contact_after, kind=Kind.ANSWERED)),
         )
         .order_by()
     )
@@ -276,7 +300,7 @@ def _widget_sums(workspace: Workspace, month: Month) -> dict[str, dict[str, Any]
             f"{period}__answered_visits": Count("visit", filter=mine & Q(answered__gt=0)),
             f"{period}__contact_visits": Count("visit", filter=mine & Q(contacted__gt=0)),
             f"{period}__deflected_visits": Count(
-                "visit", filter=mine & Q(answered__gt=0, contacted=0)
+                "visit", filter=mine & Q(answered__gt=0, contacted=0, contacted_after=0)
             ),
         }
     return _split(visits.aggregate(**measures))
