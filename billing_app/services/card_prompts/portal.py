@@ -17,9 +17,9 @@ from __future__ import annotations
 import logging
 import uuid
 
-from django.core.cache import cache
 from django.urls import reverse
 
+from ...cache import cache_window_hit
 from ...errors import BillingDeskError, ProviderError
 from ...models import MirrorCustomer, Workspace
 from ...providers import get_provider
@@ -58,13 +58,8 @@ def card_link_workspace(*, claim: CardLinkClaim) -> Workspace:
 
 def _throttle(workspace: Workspace, customer_id: str) -> None:
     """A fixed one-hour window in the cache (best effort: without Redis it allows)."""
-    key = f"card_link_mints:{workspace.pk}:{customer_id}"
-    cache.add(key, 0, timeout=3600)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # the key is gone (cache down or evicted): nothing to count against
-        return
-    if count > MINTS_PER_HOUR:
+    count = cache_window_hit(f"card_link_mints:{workspace.pk}:{customer_id}", seconds=3600)
+    if count is not None and count > MINTS_PER_HOUR:
         logger.warning(
             "card link refused: rate limit workspace=%s customer=%s", workspace.pk, customer_id
         )
