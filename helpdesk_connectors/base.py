@@ -195,16 +195,40 @@ class HelpdeskConnector(ABC):
         group: str = "",
         requester_email: str = "",
         requester_name: str = "",
+        idempotency_key: str = "",
     ) -> str:
         """Open a ticket; return its id. Optional feature.
 
-        ``group`` assigns it (a group id or name; "" leaves it unassigned). Without a
-        requester it is an internal ticket (CSM outreach); with ``requester_email`` (and
-        ``requester_name``) the customer is its requester, so the agent's reply reaches
-        them (a self-service refund request, the billing widget's "contact support").
-        ``body`` is the investigation for the agents: private where the helpdesk allows it.
+        ``group`` assigns it (a group id or name; "" leaves it unassigned). ``body`` is
+        plain text (a connector whose helpdesk takes HTML escapes it and keeps its line
+        breaks).
+
+        Without a requester it is an internal ticket (CSM outreach): ``body`` is its first
+        comment, private where the helpdesk allows it. With ``requester_email`` (and
+        ``requester_name``) the customer is the requester, so the agent's reply reaches
+        them (a self-service refund request, the billing widget's "contact support"), and
+        ``body`` is the ticket's description **the customer can read** (Zendesk: a public
+        first comment; Freshdesk: ``description``, shown in the customer portal and the
+        acknowledgement email): words for the customer only. Whatever is for the agents
+        alone goes in a private note afterwards (``post_internal_note``).
+
+        ``idempotency_key`` (stable across retries of one ticket) lets a retry after an
+        unknown outcome find the ticket instead of opening a second one: Zendesk takes it
+        as the ``Idempotency-Key`` header; a helpdesk without one marks the ticket with it
+        (a tag) for ``find_ticket``.
         """
         raise HelpdeskApiError(f"{self.name} connector cannot create tickets", code="unsupported")
+
+    def find_ticket(self, installation: Installation, *, idempotency_key: str) -> str | None:
+        """The id of a ticket an earlier ``create_ticket`` with ``idempotency_key`` opened.
+
+        Called before creating again when an earlier attempt's outcome is unknown (timed
+        out after sending, 5xx, the worker died). Raise ``HelpdeskApiError`` when the
+        helpdesk cannot be read — never answer None without having looked; the default
+        (``unsupported``) means the connector relies on ``create_ticket`` being idempotent
+        itself (Zendesk's ``Idempotency-Key``) or accepts the duplicate risk.
+        """
+        raise HelpdeskApiError(f"{self.name} connector cannot find tickets", code="unsupported")
 
     def frame_ancestors(self, installation: Installation) -> list[str]:
         """Origins allowed to frame this installation's panel (CSP ``frame-ancestors``).

@@ -237,17 +237,32 @@ class DemoConnector(HelpdeskConnector):
         group: str = "",
         requester_email: str = "",
         requester_name: str = "",
+        idempotency_key: str = "",
     ) -> str:
+        """A ``DemoTicket``; ``body`` its first comment — public when the customer is the
+        requester (their description), internal otherwise. The key is kept as a tag."""
         now = timezone.now()
+        tags = ["billing_desk"]
+        if idempotency_key:
+            tags.append(_idempotency_tag(idempotency_key))
         ticket = DemoTicket.objects.create(
             installation=installation,
             ticket_id=f"demo-{now.strftime('%Y%m%d%H%M%S%f')}",
             subject=subject[:255],
             group=group[:120],
             requester_email=requester_email,
-            tags=["billing_desk"],
+            tags=tags,
             created_at=now,
             updated_at=now,
         )
-        self._comment(installation, ticket.ticket_id, body, public=False)
+        self._comment(installation, ticket.ticket_id, body, public=bool(requester_email))
         return ticket.ticket_id
+
+    def find_ticket(self, installation: Installation, *, idempotency_key: str) -> str | None:
+        tag = _idempotency_tag(idempotency_key)
+        recent = DemoTicket.objects.filter(installation=installation).order_by("-pk")[:PAGE_SIZE]
+        return next((t.ticket_id for t in recent if tag in (t.tags or ())), None)
+
+
+def _idempotency_tag(idempotency_key: str) -> str:
+    return f"key:{idempotency_key}"[:120]

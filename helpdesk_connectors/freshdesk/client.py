@@ -16,16 +16,26 @@ Endpoints used:
 * ``GET /api/v2/tickets?updated_since=…&per_page=100&page=N&include=stats,requester``
   — tickets changed since a time (``stats.resolved_at``, requester email);
   Freshdesk serves at most 300 pages of such a listing;
-* ``POST /api/v2/tickets`` — CSM outreach ticket.
+* ``POST /api/v2/tickets`` — a ticket (CSM outreach; a customer's request, the customer
+  as requester, tagged with its idempotency tag);
+* ``GET /api/v2/search/tickets?query="tag:'…'"`` — the ticket an earlier create whose
+  outcome is unknown may have opened (``{"results": [...], "total": n}``; Freshdesk's
+  search index can lag a fresh ticket by a short while).
+
+Every ``body``/``description`` Freshdesk takes is HTML; Billing Desk's texts are plain
+(and hold what customers typed), so they are escaped and their line breaks become
+``<br>`` (``html_text``).
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.utils.dateparse import parse_datetime
+from django.utils.html import escape
 from django.utils.translation import gettext
 
 from ..base import HelpdeskApiError, TicketPage, TicketRecord
@@ -40,6 +50,17 @@ MAX_PAGE = 300
 MAX_GROUP_PAGES = 10
 MAX_CONVERSATION_PAGES = 10
 STATUS_NAMES = {2: "open", 3: "pending", 4: "resolved", 5: "closed"}
+
+
+def html_text(text: str) -> str:
+    """Plain text as Freshdesk's HTML fields need it: escaped, each line break a ``<br>``."""
+    lines = str(text).replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return "<br>\n".join(escape(line) for line in lines)
+
+
+def idempotency_tag(idempotency_key: str) -> str:
+    """The tag that marks the ticket of ``idempotency_key`` (short, Freshdesk-safe)."""
+    return "bd-" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]
 
 
 @dataclass(frozen=True)
@@ -156,7 +177,7 @@ def note_create(installation: Installation, ticket_id: str, body: str) -> str:
             installation,
             "POST",
             f"/api/v2/tickets/{ticket_id}/notes",
-            json={"body": body, "private": True},
+            json={"body": html_text(body), "private": True},
         )
     )
     return str(note.get("id", ""))
@@ -164,7 +185,12 @@ def note_create(installation: Installation, ticket_id: str, body: str) -> str:
 
 def reply_create(installation: Installation, ticket_id: str, body: str) -> str:
     reply = _dict(
-        _call(installation, "POST", f"/api/v2/tickets/{ticket_id}/reply", json={"body": body})
+        _call(
+            installation,
+            "POST",
+            f"/api/v2/tickets/{ticket_id}/reply",
+            json={"body": html_text(body)},
+        )
     )
     return str(reply.get("id", ""))
 
@@ -247,15 +273,21 @@ def ticket_create(
     email: str,
     group_id: str = "",
     name: str = "",
+    idempotency_key: str = "",
 ) -> str:
-    """``email`` is the requester (Freshdesk creates the contact on first sight)."""
+    """``email`` is the requester (Freshdesk creates the contact on first sight), who reads
+    ``description`` in the portal and the acknowledgement email. ``idempotency_key`` becomes
+    a tag (``idempotency_tag``) that ``ticket_find_by_tag`` looks for."""
+    tags = ["billing_desk"]
+    if idempotency_key:
+        tags.append(idempotency_tag(idempotency_key))
     fields: dict[str, Any] = {
         "subject": subject,
-        "description": body,
+        "description": html_text(body),
         "email": email,
         "priority": 2,
         "status": 2,
-        "tags": ["billing_desk"],
+        "tags": tags,
     }
     if group_id:
         fields["group_id"] = int(group_id)
@@ -263,3 +295,17 @@ def ticket_create(
         fields["name"] = name
     ticket = _dict(_call(installation, "POST", "/api/v2/tickets", json=fields))
     return str(ticket.get("id", ""))
+
+
+def ticket_find_by_tag(installation: Installation, tag: str) -> str | None:
+    """The newest ticket carrying ``tag`` (the filter API), or None."""
+    body = _dict(
+        _call(installation, "GET", "/api/v2/search/tickets", params={"query": f"\"tag:'{tag}'\""})
+    )
+    results = body.get("results")
+    if not isinstance(results, list):
+        raise HelpdeskApiError(
+            gettext("Freshdesk's answer is malformed."), code="helpdesk_bad_response"
+        )
+    ids = [int(t["id"]) for t in results if isinstance(t, dict) and isinstance(t.get("id"), int)]
+    return str(max(ids)) if ids else None

@@ -261,6 +261,7 @@ class FreshdeskConnector(HelpdeskConnector):
         group: str = "",
         requester_email: str = "",
         requester_name: str = "",
+        idempotency_key: str = "",
     ) -> str:
         if not requester_email and not installation.api_email:
             raise HelpdeskApiError(
@@ -286,4 +287,9 @@ class FreshdeskConnector(HelpdeskConnector):
             group_id=group_id,
             email=requester_email or installation.api_email,
             name=requester_name if requester_email else "",
+            idempotency_key=idempotency_key,
         )
+
+    def find_ticket(self, installation: Installation, *, idempotency_key: str) -> str | None:
+        """Freshdesk has no idempotency key: the ticket is found by its tag."""
+        return client.ticket_find_by_tag(installation, client.idempotency_tag(idempotency_key))

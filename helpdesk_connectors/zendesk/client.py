@@ -81,11 +81,13 @@ def _call(
     params: dict[str, Any] | None = None,
     json: Any = None,
     accept: str | None = None,
+    extra_headers: dict[str, str] | None = None,
 ) -> HttpResponse:
     kwargs = _credentials(installation)
     headers = dict(kwargs.pop("headers", {}))
     if accept:
         headers["Accept"] = accept
+    headers.update(extra_headers or {})
     return send(
         method,
         f"{installation.base_url}{path}",
@@ -274,12 +276,21 @@ def ticket_create(
     group_id: str = "",
     requester_email: str = "",
     requester_name: str = "",
+    idempotency_key: str = "",
 ) -> str:
-    """A ticket whose first comment is private; the requester (Zendesk creates the end user
-    on first sight) is the customer when ``requester_email`` is given, else the API user."""
+    """``POST /api/v2/tickets.json``. Without a requester the API user is the requester and
+    the first comment is private (an internal ticket). With ``requester_email`` (Zendesk
+    creates the end user on first sight) the customer is the requester and the first
+    comment — the description — is public: the customer reads it, so it carries only
+    words for them; the agents' investigation follows as a private comment.
+
+    ``idempotency_key`` is sent as Zendesk's ``Idempotency-Key`` header: a repeat of the
+    same request with the same key within Zendesk's retention window answers the first
+    ticket instead of opening another (the answer carries ``x-idempotency-lookup: hit``).
+    """
     ticket: dict[str, Any] = {
         "subject": subject,
-        "comment": {"body": body, "public": False},
+        "comment": {"body": body, "public": bool(requester_email)},
         "tags": ["billing_desk"],
     }
     if group_id:
@@ -287,7 +298,13 @@ def ticket_create(
     if requester_email:
         ticket["requester"] = {"email": requester_email, "name": requester_name or requester_email}
     payload = _object(
-        _call(installation, "POST", "/api/v2/tickets.json", json={"ticket": ticket}),
+        _call(
+            installation,
+            "POST",
+            "/api/v2/tickets.json",
+            json={"ticket": ticket},
+            extra_headers={"Idempotency-Key": idempotency_key} if idempotency_key else None,
+        ),
         "ticket",
     )
     return str(payload["id"])

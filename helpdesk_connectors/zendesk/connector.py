@@ -286,6 +286,7 @@ class ZendeskConnector(HelpdeskConnector):
         group: str = "",
         requester_email: str = "",
         requester_name: str = "",
+        idempotency_key: str = "",
     ) -> str:
         group_id = group if _ID.match(group) else ""
         if group and not group_id:
@@ -304,4 +305,5 @@ class ZendeskConnector(HelpdeskConnector):
             group_id=group_id,
             requester_email=requester_email,
             requester_name=requester_name,
+            idempotency_key=idempotency_key,
         )

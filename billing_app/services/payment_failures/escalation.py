@@ -20,9 +20,8 @@ from django.db.models import F
 from django.utils import timezone, translation
 from django.utils.translation import gettext, ngettext
 
-from helpdesk_connectors.base import FEATURE_CREATE_TICKET, HelpdeskApiError, NotRegistered
+from helpdesk_connectors.base import HelpdeskApiError
 from helpdesk_connectors.models import Installation
-from helpdesk_connectors.registry import connector_for
 
 from ...action_words import date_words
 from ...models import (
@@ -37,6 +36,7 @@ from ...money import format_money
 from ...selectors.failures import failure_reason_text
 from ..notes import NOTE_MARKER_PREFIX, helpdesk_note_deliver
 from ..outbox import outbox_enqueue, outbox_handler_register
+from ..ticket_openers import ticket_openers
 from .lookups import open_at, streak_scope
 
 logger = logging.getLogger(__name__)
@@ -105,17 +105,6 @@ def customer_latest_ticket(*, workspace: Workspace, customer_id: str) -> TicketT
         if ticket is not None:
             return TicketTarget(ticket.installation, ticket.external_id)
     return None
-
-
-def _installations(workspace: Workspace, preferred: Installation | None) -> list[Installation]:
-    found = [
-        link.installation
-        for link in workspace.installation_links.select_related("installation").order_by("pk")
-        if link.installation.is_active
-    ]
-    if preferred is not None:
-        found.sort(key=lambda i: i.pk != preferred.pk)
-    return found
 
 
 def _streak(failure: PaymentFailure) -> list[PaymentFailure]:
@@ -294,13 +283,8 @@ def _csm_ticket(
     failure: PaymentFailure, target: TicketTarget | None, group: str
 ) -> tuple[str, str, HelpdeskApiError | None]:
     """A ticket for the CSM group on the first installation that can open one: (status, ref, error)."""
-    for installation in _installations(failure.workspace, target.installation if target else None):
-        try:
-            connector = connector_for(installation)
-        except NotRegistered:
-            continue
-        if FEATURE_CREATE_TICKET not in connector.features:
-            continue
+    preferred_id = target.installation.pk if target else None
+    for installation, connector in ticket_openers(failure.workspace, preferred_id=preferred_id):
         try:
             ref = connector.create_ticket(
                 installation,
