@@ -9,8 +9,15 @@ forged, altered, expired, revoked or unknown token is the same ``None`` to the c
 and the page answers each with the same generic page (no customer data, no hint which).
 
 Links are rate-limited per customer (``LINKS_PER_CUSTOMER_PER_HOUR``, counted from the
-rows as the Freshdesk enrollment codes are) so a button or a widget cannot mint them
-without bound. Each link is audited (who sent it, from where, until when).
+rows as the Freshdesk enrollment codes are, under the customer's lock so concurrent
+creations count one another) so a button or a widget cannot mint them without bound.
+Each link is audited (who sent it, from where, until when). A link of a deactivated
+workspace reads as nothing.
+
+An agent may send one only if their role may refund at all (``refund_link_sender_check``:
+the guardian ``issue_refund`` permission and a matrix cell that is not "not permitted",
+asked of the policy's own ``decide``): the customer's request then acts with the
+self-service context, so a link must not let a role that may not refund start one.
 """
 
 from __future__ import annotations
@@ -28,9 +35,14 @@ from django.utils.translation import gettext as _
 
 from helpdesk_connectors.models import Installation
 
-from ..errors import BillingDeskError, NotFound
+from ..agent_context import AgentContext
+from ..catalog import PolicyAction
+from ..errors import BillingDeskError, NotFound, NotPermitted
 from ..models import MirrorCustomer, SelfServiceLink, Workspace
+from ..policy import ActionRequest, Deny, History, decide
 from .audit import Event, audit_append, json_plain
+from .locks import customer_decision_lock
+from .policy import policy_rules_load
 
 LINK_SALT = "billing_app.self_service.refund_link"
 LINK_SUBJECT = "self_service_link"
@@ -68,9 +80,35 @@ def refund_link_read(token: str, *, now: datetime | None = None) -> SelfServiceL
     now = now or timezone.now()
     return (
         SelfServiceLink.objects.select_related("workspace")
-        .filter(pk=link_id, expires_at__gt=now, revoked_at__isnull=True)
+        .filter(
+            pk=link_id,
+            expires_at__gt=now,
+            revoked_at__isnull=True,
+            workspace__is_active=True,
+        )
         .first()
     )
+
+
+def refund_link_sender_check(*, context: AgentContext) -> None:
+    """Raise ``NotPermitted`` unless the agent's role may refund (directly or by approval).
+
+    Asked of the matrix's own ``decide`` for a refund of no stated size: it refuses exactly
+    when the role's group lacks the guardian ``issue_refund`` permission or the role's
+    ``issue_refund`` cell is "not permitted" (the panel's ``mode`` from ``GET me/``).
+    """
+    decision = decide(
+        role=context.role,
+        request=ActionRequest(action=PolicyAction.ISSUE_REFUND, customer_requested=True),
+        history=History(),
+        rules=policy_rules_load(workspace=context.workspace),
+        permitted=context.may(PolicyAction.ISSUE_REFUND.value),
+    )
+    if isinstance(decision, Deny):
+        raise NotPermitted(
+            _("Your role may not refund in this workspace, so it may not send a refund link."),
+            details={"rule": decision.code},
+        )
 
 
 def _link_event(event: str, link: SelfServiceLink, actor_id: int | None) -> Event:
@@ -112,6 +150,30 @@ def refund_link_create(
         workspace=workspace, stripe_id=customer_id, deleted=False
     ).exists():
         raise NotFound(_("No such customer."), code="customer_not_found")
+    # Count and insert under the customer's lock (held to this transaction's commit):
+    # concurrent creations for one customer count one another.
+    with customer_decision_lock(workspace=workspace, customer_id=customer_id):
+        return _link_create(
+            workspace=workspace,
+            customer_id=customer_id,
+            source=source,
+            created_by=created_by,
+            ticket_id=ticket_id,
+            installation=installation,
+            now=now,
+        )
+
+
+def _link_create(
+    *,
+    workspace: Workspace,
+    customer_id: str,
+    source: str,
+    created_by: User | None,
+    ticket_id: str,
+    installation: Installation | None,
+    now: datetime,
+) -> tuple[SelfServiceLink, str]:
     recent = SelfServiceLink.objects.filter(
         workspace=workspace, customer_id=customer_id, created_at__gt=now - timedelta(hours=1)
     ).count()

@@ -2,11 +2,14 @@
 // refund page, made by POST customers/<id>/refund-link/ (audited, rate-limited) for the
 // agent to paste into a reply. The customer's requests are then decided by the agents'
 // own rules (docs/self-service.md section 2). Text nodes only (dom.js).
+// Shown only to a role that may refund (GET me/: issue_refund not "not_permitted"); the
+// server refuses the others (403) in any case.
 
 import { ApiError } from "./api.js";
 import { clear, h } from "./dom.js";
 import { longDate } from "./format.js";
 import { handleExpired } from "./screens.js";
+import { actionMode } from "./role.js";
 import { live, state } from "./state.js";
 import { button, errorText } from "./widgets.js";
 import { gettext, interpolate } from "./i18n.js";
@@ -15,6 +18,7 @@ import { gettext, interpolate } from "./i18n.js";
 const made = new Map();
 
 export function refundLinkBlock() {
+  if (actionMode("issue_refund") === "not_permitted") return null;
   const box = h("div.bd-refund-link", { "data-testid": "refund-link" });
   paint(box, made.get(state.customerId) || null, null, false);
   return box;

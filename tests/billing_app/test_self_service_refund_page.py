@@ -157,7 +157,7 @@ def test_put_is_not_allowed(client, page):
 
 
 def test_an_agent_creates_a_link_audited_with_sender_and_ticket(api_as, acme, settings):
-    client = api_as(acme, Role.L1)
+    client = api_as(acme, Role.SPECIALIST)
     response = client.post(
         "/api/v1/customers/cus_acme/refund-link/", {"ticket_id": "1001"}, format="json"
     )
@@ -204,7 +204,7 @@ def test_the_endpoint_is_rate_limited(api_as, acme, monkeypatch):
     from billing_app.services import refund_links as links
 
     monkeypatch.setattr(links, "LINKS_PER_CUSTOMER_PER_HOUR", 1)
-    client = api_as(acme, Role.L2)
+    client = api_as(acme, Role.MANAGER)
     assert (
         client.post("/api/v1/customers/cus_acme/refund-link/", {}, format="json").status_code == 201
     )
@@ -214,7 +214,7 @@ def test_the_endpoint_is_rate_limited(api_as, acme, monkeypatch):
 
 
 def test_a_bad_ticket_id_is_400(api_as, acme):
-    response = api_as(acme, Role.L1).post(
+    response = api_as(acme, Role.MANAGER).post(
         "/api/v1/customers/cus_acme/refund-link/", {"ticket_id": "<script>"}, format="json"
     )
     assert response.status_code == 400 and not SelfServiceLink.objects.exists()

@@ -99,9 +99,20 @@ def test_a_forged_link_shows_the_generic_page(page, refund_page):
     expect(page.locator("body")).not_to_contain_text("Acme")
 
 
-def test_an_agent_sends_the_link_from_the_panel_and_it_opens_the_page(page, sandbox):
-    # given an L1 agent on Acme's ticket in the demo
+def test_an_l1_agent_is_not_offered_the_link(page, sandbox):
+    # given an L1 agent (their role may not refund) on Acme's ticket in the demo
     page.goto("/demo/?role=l1&scenario=acme")
+    panel = page.frame_locator("#panel-frame")
+    expect(panel.get_by_test_id("section-account")).to_be_visible()
+    expect(panel.locator("#bd-actions-title")).to_be_visible()
+
+    # then the Actions section has no "Send refund request link"
+    expect(panel.get_by_test_id("refund-link")).to_have_count(0)
+
+
+def test_an_agent_sends_the_link_from_the_panel_and_it_opens_the_page(page, sandbox):
+    # given a Manager (their role may refund) on Acme's ticket in the demo
+    page.goto("/demo/?role=manager&scenario=acme")
     panel = page.frame_locator("#panel-frame")
     expect(panel.get_by_test_id("section-account")).to_be_visible()
 
