@@ -418,6 +418,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing_app.tasks.card_prompts.card_prompts_scan_task",
         "schedule": crontab(minute=0, hour=9),
     },
+    # Self-service refund requests (issue 18, docs/self-service.md section 2) left received
+    # without their action by a submitter that died: the action its key made is recorded on
+    # the request, or the request is submitted again (its idempotency key makes it once).
+    "self-service-refunds-redrive": {
+        "task": "billing_app.tasks.self_service_refunds.refund_requests_redrive_task",
+        "schedule": 2 * 60,
+        "options": {"expires": 110},
+    },
 }
 # How far back the first ticket export of an installation reaches.
 TICKET_SYNC_INITIAL_DAYS = int(os.environ.get("BILLING_DESK_TICKET_SYNC_DAYS", "365"))

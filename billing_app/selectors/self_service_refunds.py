@@ -4,6 +4,7 @@ on a link, and the refund history an agent's investigation shows."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from uuid import UUID
 
 from django.db.models import QuerySet
 
@@ -74,3 +75,32 @@ def customer_requests_since(*, workspace: Workspace, customer_id: str, since: da
     return SelfServiceRefundRequest.objects.filter(
         workspace=workspace, customer_id=customer_id, created_at__gt=since
     ).count()
+
+
+# A request that may still become a refund (received, processing, with an agent).
+OPEN_STATUSES = (
+    SelfServiceRefundRequest.Status.RECEIVED,
+    SelfServiceRefundRequest.Status.PROCESSING,
+    SelfServiceRefundRequest.Status.WITH_AGENTS,
+)
+
+
+def open_request_charges(
+    *,
+    workspace_id: int,
+    customer_id: str,
+    exclude_link_id: UUID | None = None,
+    exclude_pk: UUID | None = None,
+    charge_id: str = "",
+) -> set[str]:
+    """The charges the customer's open requests (on other links, or other rows) ask about."""
+    rows = SelfServiceRefundRequest.objects.filter(
+        workspace_id=workspace_id, customer_id=customer_id, status__in=OPEN_STATUSES
+    )
+    if charge_id:
+        rows = rows.filter(charge_id=charge_id)
+    if exclude_link_id is not None:
+        rows = rows.exclude(link_id=exclude_link_id)
+    if exclude_pk is not None:
+        rows = rows.exclude(pk=exclude_pk)
+    return set(rows.values_list("charge_id", flat=True).distinct())

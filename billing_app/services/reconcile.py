@@ -74,6 +74,7 @@ from .actions import (
 from .actions.mrr import mrr_recorded
 from .audit import action_event, audit_append
 from .mirror import mirror_provider_changes
+from .self_service_refunds.status import self_service_refund_sync
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +101,7 @@ def actions_stale_reconcile(*, now: datetime | None = None, limit: int = 100) ->
             action_execute(action_id=action_id, takeover=True)
         except Exception:  # one bad action must not stop the others; it stays executing
             logger.exception("reconciling action %s failed", action_id)
+        self_service_refund_sync(action_id=action_id)  # a customer's request follows it
     return taken
 
 
@@ -125,6 +127,7 @@ def actions_unknown_reconcile(*, now: datetime | None = None, limit: int = 100) 
             continue
         if action.status != BillingAction.Status.OUTCOME_UNKNOWN:
             settled += 1
+            self_service_refund_sync(action_id=action_id)  # a customer's request follows it
     return settled
 
 

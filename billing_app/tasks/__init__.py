@@ -14,6 +14,7 @@ from . import (  # noqa: F401
     reconcile,
     refresh,
     reports,
+    self_service_refunds,
     snapshots,
     webhooks,
 )

@@ -6,7 +6,14 @@ context — the same ``action_decide`` the submission runs — so a payment the 
 is one the submission would take, and one it marks not eligible is refused for the
 agents' reason, said in the customer's words (the playbook's "refund denied" message,
 filled). A request's status is said with the playbook's messages too: the refund's
-"approved" message once refunded, the "denied" one with the approver's reason.
+"approved" message once refunded, the "denied" one with a generic reason — never the
+approver's comment, which is internal (it may name the agents' reasons: a risk flag, a
+refund pattern). A payment another of the customer's links already asked about, while
+that request is open, says so (not "already refunded").
+
+Showing the page also finishes a request whose submitter died: one still ``received``
+without its action gets the action its key made (``refund_request_attach``), and one
+``processing`` follows its action (``self_service_refund_sync``).
 """
 
 from __future__ import annotations
@@ -26,11 +33,20 @@ from ...money import format_money
 from ...playbook import Scenario, TemplateError, render
 from ...selectors.action_messages import customer_message_for
 from ...selectors.payments import charge_method_label
-from ...selectors.self_service_refunds import customer_recent_charges, link_requests
+from ...selectors.self_service_refunds import (
+    customer_recent_charges,
+    link_requests,
+    open_request_charges,
+)
 from ..actions import action_dry_run
 from ..actions.decision import APPROVAL, EXECUTE
 from ..actions.refunds import refundable
-from .requests import CUSTOMER_REASONS, self_service_context
+from .requests import (
+    CUSTOMER_REASONS,
+    REQUEST_PENDING,
+    refund_request_attach,
+    self_service_context,
+)
 from .status import self_service_refund_sync
 
 Status = SelfServiceRefundRequest.Status
@@ -63,6 +79,10 @@ def refusal_reason(code: str, *, workspace: Any) -> str:
         "approval_expired": pgettext(
             "refund denied because", "our team could not review it in time"
         ),
+        # An approver denied it: their comment is internal and never shown to the customer.
+        "approval_denied": pgettext(
+            "refund denied because", "our billing team reviewed your request and declined it"
+        ),
     }
     return clauses.get(code) or pgettext("refund denied because", "it cannot be refunded online")
 
@@ -74,16 +94,27 @@ def _denied_message(reason: str, workspace: Any) -> str:
         return reason
 
 
+def pending_elsewhere_message() -> str:
+    return _(
+        "A refund request for this payment has already been made and is with our team. "
+        "We will let you know what becomes of it."
+    )
+
+
 def request_message(request: SelfServiceRefundRequest, *, workspace: Any) -> str:
     """The customer's message for a request's status (the playbook's where one fits)."""
     status = request.status
     action = request.action
-    # An expired approval (refusal code set) has no playbook scenario: said below.
-    finished = status in (Status.REFUNDED, Status.APPROVED, Status.DENIED)
-    if finished and action is not None and not request.refusal_code:
+    # A refund's "approved" message; a denial is said below with a generic reason (the
+    # playbook's denied message would carry the approver's internal comment).
+    if status in (Status.REFUNDED, Status.APPROVED) and action is not None:
         message = customer_message_for(action=action)
         if message:
             return message
+    if status == Status.REFUSED and request.refusal_code == REQUEST_PENDING:
+        return pending_elsewhere_message()
+    if status == Status.DENIED and not request.refusal_code:
+        return _denied_message(refusal_reason("approval_denied", workspace=workspace), workspace)
     if status in (Status.DENIED, Status.REFUSED):
         return _denied_message(refusal_reason(request.refusal_code, workspace=workspace), workspace)
     if status == Status.WITH_AGENTS:
@@ -117,7 +148,8 @@ class PaymentRow:
     amount: str
     method: str
     description: str
-    # "request" (a request exists), "eligible" (a request may be made) or "refused".
+    # "request" (a request exists), "eligible" (a request may be made), "refused", or
+    # "elsewhere" (another of the customer's links has an open request on it).
     state: str
     # For an eligible payment: "now" (within the self-service limit) or "review".
     route: str = ""
@@ -144,11 +176,18 @@ def refund_page_payments(*, link: SelfServiceLink, now: datetime | None = None) 
     workspace = link.workspace
     now = now or billing_now(workspace)  # the sandbox's clock in the demo
     requests = link_requests(link=link)
-    for request in requests.values():
+    for charge_id, request in list(requests.items()):
+        if request.status == Status.RECEIVED and request.action_id is None:
+            # Its submitter may have died after the action was recorded: find it by the key.
+            requests[charge_id] = refund_request_attach(request=request, link=link) or request
+            continue
         processing = request.status == Status.PROCESSING and request.action_id
         if processing and self_service_refund_sync(action_id=request.action_id):
             request.refresh_from_db()
     context = self_service_context(link=link)
+    elsewhere = open_request_charges(
+        workspace_id=workspace.pk, customer_id=link.customer_id, exclude_link_id=link.pk
+    )
     rows = []
     for charge in customer_recent_charges(
         workspace=workspace, customer_id=link.customer_id, now=now
@@ -164,6 +203,9 @@ def refund_page_payments(*, link: SelfServiceLink, now: datetime | None = None) 
                     message=request_message(made, workspace=workspace),
                 )
             )
+            continue
+        if charge.stripe_id in elsewhere:
+            rows.append(_row(charge, state="elsewhere", message=pending_elsewhere_message()))
             continue
         remainder = refundable(workspace, charge)
         dry = action_dry_run(

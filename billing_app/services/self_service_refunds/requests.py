@@ -26,7 +26,21 @@ A refusal keeps the agents' error code (``refund_window_passed``, ``already_refu
 
 Rate limits (counted from the rows, like the Freshdesk enrollment codes): a link takes
 ``REQUESTS_PER_LINK_PER_HOUR`` new requests an hour, a customer
-``REQUESTS_PER_CUSTOMER_PER_DAY`` a day across links. Logs carry ids only.
+``REQUESTS_PER_CUSTOMER_PER_DAY`` a day across links. They are counted and the row
+inserted under the customer's lock (``services.locks``), so concurrent posts count one
+another. Logs carry ids only.
+
+The link's sender (``link.created_by``, the agent who sent it) is recorded with the
+request's action: the audit entry ``self_service_request.submitted`` names the action,
+the link and its sender, and the agents' ticket says who sent the link — the action's
+actor is the workspace's self-service user.
+
+A request is never left without its action: if the process dies between
+``action_submit``'s commit and ``_settled`` (a deploy, a timeout, a lost connection),
+the action exists under the request's key. ``refund_request_attach`` finds it and
+records it on the request (the page's GET does, and so does the periodic
+``refund_requests_redrive``, which also submits a request whose action was never
+recorded: its deterministic key makes the replay safe).
 """
 
 from __future__ import annotations
@@ -66,12 +80,15 @@ from ...selectors.self_service_refunds import (
     customer_contact,
     customer_recent_refunds,
     customer_requests_since,
+    open_request_charges,
     requests_since,
 )
 from ..actions import action_submit
 from ..actions.refunds import refund_history, refundable
+from ..audit import Event, audit_append
 from ..customer_tickets import customer_ticket_enqueue, customer_ticket_source_register
-from .status import request_status_for
+from ..locks import customer_decision_lock
+from .status import request_status_for, self_service_refund_sync
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +96,14 @@ Status = SelfServiceRefundRequest.Status
 
 REQUESTS_PER_LINK_PER_HOUR = 5
 REQUESTS_PER_CUSTOMER_PER_DAY = 10
+# A request still received without its action this long after it was made is re-driven
+# (its submitter died); a live submission settles within seconds.
+REDRIVE_AFTER = timedelta(minutes=5)
+# ...and not older than this (a request stuck longer needs a person, and is logged).
+REDRIVE_WITHIN = timedelta(days=7)
+# Refusal code of a request on a payment another of the customer's links already asked
+# about, while that request is still open.
+REQUEST_PENDING = "request_pending"
 TICKET_SOURCE = "self_service_refund"
 # Exactly what the self-service context may do: read billing, and ask for a refund.
 SELF_SERVICE_PERMS = frozenset({"view_billing", "issue_refund"})
@@ -186,7 +211,14 @@ def _record(
     # The refundable remainder now; a charge with none is still asked about (at its full
     # amount), so the agents' own refusal — already refunded, disputed — is what it gets.
     amount = refundable(link.workspace, charge) or charge.amount
-    with transaction.atomic():
+    # Count and insert under the customer's lock: concurrent posts (on one link or several)
+    # count one another, so the limits hold. Committed (and the lock released) before the
+    # submission takes the same lock to decide.
+    with customer_decision_lock(workspace=link.workspace, customer_id=link.customer_id):
+        found = SelfServiceRefundRequest.objects.filter(link=link, charge_id=charge_id).first()
+        if found is not None:
+            return found
+        _limits(link, now)
         SelfServiceRefundRequest.objects.bulk_create(
             [
                 SelfServiceRefundRequest(
@@ -251,8 +283,42 @@ def refund_request_process(
         if recorded is None:
             return _refused(request, exc.code)
         action = recorded
-    except (PreconditionFailed, ValidationFailed, NotFound, Conflict) as exc:
-        return _refused(request, exc.code)
+    except Conflict as exc:
+        if exc.code == "action_in_progress":  # the first submitter is still at the provider
+            return refund_request_attach(request=request, link=link) or request
+        return _refused(request, _refusal_code(request, exc.code))
+    except (PreconditionFailed, ValidationFailed, NotFound) as exc:
+        return _refused(request, _refusal_code(request, exc.code))
+    return _settled(request, action, link)
+
+
+def _refusal_code(request: SelfServiceRefundRequest, code: str) -> str:
+    """The agents' code — unless another of the customer's requests on this payment is
+    still open: then nothing is left because that request holds it (``request_pending``)."""
+    if code in ("already_refunded", "action_outcome_unknown") and open_request_charges(
+        workspace_id=request.workspace_id,
+        customer_id=request.customer_id,
+        charge_id=request.charge_id,
+        exclude_pk=request.pk,
+    ):
+        return REQUEST_PENDING
+    return code
+
+
+def refund_request_attach(
+    *, request: SelfServiceRefundRequest, link: SelfServiceLink
+) -> SelfServiceRefundRequest | None:
+    """Record on a request still without its action the action its key made, if one exists.
+
+    The submitter may have died after ``action_submit`` committed and before ``_settled``:
+    the action (executing, executed, awaiting approval...) is then found by the request's
+    idempotency key. ``None`` when no action has that key (nothing was submitted).
+    """
+    action = BillingAction.objects.filter(
+        workspace_id=request.workspace_id, idempotency_key=idempotency_key_for(request)
+    ).first()
+    if action is None:
+        return None
     return _settled(request, action, link)
 
 
@@ -282,13 +348,79 @@ def _settled(
     moved = SelfServiceRefundRequest.objects.filter(
         pk=request.pk, status=Status.RECEIVED, action__isnull=True
     ).update(**fields)
+    if not moved:
+        # Another caller recorded the action first (the page, the re-drive) while it was
+        # still open: move the request on to where the action is now.
+        self_service_refund_sync(action_id=action.pk)
     request.refresh_from_db()
-    if moved and status == Status.WITH_AGENTS:
-        _ticket_enqueue(request, action, link)
+    if moved:
+        if status == Status.WITH_AGENTS:
+            _ticket_enqueue(request, action, link)
+        audit_append(workspace_id=request.workspace_id, events=[_request_event(request, link)])
     logger.info(
         "self-service refund request %s: action %s, %s", request.pk, action.pk, request.status
     )
     return request
+
+
+def _request_event(request: SelfServiceRefundRequest, link: SelfServiceLink) -> Event:
+    """The request and its action, with who sent the link: the action's actor is the
+    self-service user, the link's sender is named here."""
+    data = {
+        "id": str(request.pk),
+        "action_id": str(request.action_id),
+        "link_id": str(link.pk),
+        "link_source": link.source,
+        "link_created_by_id": link.created_by_id,
+        "ticket_id": link.ticket_id,
+        "customer_id": request.customer_id,
+        "charge_id": request.charge_id,
+        "status": request.status,
+    }
+    actor_id = request.action.actor_id if request.action is not None else None
+    return Event("self_service_request.submitted", REQUEST_SUBJECT, str(request.pk), data, actor_id)
+
+
+REQUEST_SUBJECT = "self_service_refund_request"
+
+
+# --- the re-drive ---------------------------------------------------------------------------
+
+
+def refund_requests_redrive(*, now: datetime | None = None, limit: int = 100) -> int:
+    """Finish requests left ``received`` without an action; returns how many moved on.
+
+    A request made more than ``REDRIVE_AFTER`` ago whose submitter died: its action, if
+    ``action_submit`` committed one, is recorded on it (``refund_request_attach``);
+    otherwise it is submitted now with its deterministic key (a twin that did commit
+    meanwhile is answered by idempotency). Only live workspaces'; safe to run twice.
+    """
+    now = now or timezone.now()
+    stuck = list(
+        SelfServiceRefundRequest.objects.filter(
+            status=Status.RECEIVED,
+            action__isnull=True,
+            created_at__lt=now - REDRIVE_AFTER,
+            created_at__gt=now - REDRIVE_WITHIN,
+            workspace__is_active=True,
+        )
+        .select_related("link", "link__workspace", "link__installation")
+        .order_by("created_at")[:limit]
+    )
+    moved = 0
+    for request in stuck:
+        link = request.link
+        logger.warning("re-driving self-service refund request %s", request.pk)
+        try:
+            after = refund_request_attach(request=request, link=link)
+            if after is None:
+                after = refund_request_process(request=request, link=link)
+        except Exception:  # one bad request must not stop the others; it stays received
+            logger.exception("re-driving self-service refund request %s failed", request.pk)
+            continue
+        if after.status != Status.RECEIVED or after.action_id is not None:
+            moved += 1
+    return moved
 
 
 # --- the ticket for the agents --------------------------------------------------------------
@@ -343,6 +475,12 @@ def investigation_body(
     if link.ticket_id:
         lines.append(
             gettext("The link was sent from ticket %(ticket)s.") % {"ticket": link.ticket_id}
+        )
+    sender = link.created_by
+    if sender is not None:
+        lines.append(
+            gettext("The link was sent by %(agent)s.")
+            % {"agent": sender.get_full_name() or sender.get_username()}
         )
     if approval is not None:
         path = reverse("approvals-detail", kwargs={"approval_id": approval.pk})

@@ -6,7 +6,8 @@ approves (the refund then executes) or denies it, the approval expires, or an ou
 provider had not confirmed is settled (``self_service_refund_sync`` is called by
 ``services.approvals`` and by the page when it shows a request still ``processing``).
 
-Only models are imported: ``services.approvals`` calls in without a cycle.
+Only models and a selector are imported: ``services.approvals`` and
+``services.reconcile`` call in without a cycle.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from typing import Any
 from django.utils import timezone
 
 from ...models import BillingAction, SelfServiceRefundRequest
+from ...selectors.self_service_refunds import OPEN_STATUSES
 
 Status = SelfServiceRefundRequest.Status
 ActionStatus = BillingAction.Status
 
 # The statuses a request may still leave (the others are final).
-OPEN = (Status.RECEIVED, Status.PROCESSING, Status.WITH_AGENTS)
+OPEN = OPEN_STATUSES
 FINAL = (Status.REFUNDED, Status.APPROVED, Status.DENIED, Status.REFUSED, Status.FAILED)
 
 
