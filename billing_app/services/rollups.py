@@ -14,9 +14,14 @@ Families, keys and measures (``MEASURES`` names the columns):
 * ``ticket`` — key ``category|state``; state is the dashboard's one-of-five per ticket
   (not billing / escalated / auto-resolved / resolved / open), which depends on the
   actions on the ticket: an action write recomputes its ticket too.
-* ``action`` — key ``label|kind|status|decision|direction|reason|path|mrr_currency``
+* ``action`` — key ``label|kind|status|decision|direction|reason|path|mrr_currency|channel``
   (direction only for plan changes; reason and approval path only for refunds; the MRR
-  currency only for the kinds that record MRR). Actions refused as not permitted are in
+  currency only for the kinds that record MRR; channel ``agent`` or ``self_service``,
+  ``BillingAction.channel``: the agents' figures count only ``agent``, the refund and
+  financial figures both; a key written before the channel existed has eight parts and
+  reads as ``agent``, as those actions are). A refund a customer's self-service request
+  made within the self-service limit has the approval path ``self_service``; one sent to
+  agents, its approver's. Actions refused as not permitted are in
   no figure and contribute nothing. ``label`` bands credits with the workspace's matrix
   limits *when the action is written*; after a limit change, ``rollups_rebuild`` re-bands
   the history.
@@ -210,6 +215,7 @@ def _action_rows(actions: QuerySet[BillingAction]) -> QuerySet:
             "approval__decided_at",
             "ticket_id",
             "installation_id",
+            "channel",
             base_currency=F("workspace__base_currency"),
         )
         .order_by()
@@ -227,7 +233,9 @@ def _refund_path(row: Mapping[str, Any]) -> str:
     approval, role = row["approval__status"], row["approval__decided_role"]
     status = row["status"]
     if row["decision"] == BillingAction.Decision.ALLOW:
-        return "auto"
+        # Within the agent's own limits, or a customer's request within the workspace's
+        # self-service limit (no agent saw it).
+        return "self_service" if row["channel"] == BillingAction.Channel.SELF_SERVICE else "auto"
     if approval == "approved":
         return {Role.MANAGER: "manager", Role.VP: "vp"}.get(role, "other_approver")
     if approval == "denied" or status == BillingAction.Status.DENIED:
@@ -271,7 +279,8 @@ def action_contribution(row: Mapping[str, Any], bands: tuple[int, int]) -> Contr
     end = created if decision == BillingAction.Decision.APPROVAL else row["completed_at"]
     end = end or created
     handled = started is not None and end >= started
-    parts = (label, kind, status, decision, direction, reason, path, mrr_currency)
+    channel = row["channel"] or BillingAction.Channel.AGENT
+    parts = (label, kind, status, decision, direction, reason, path, mrr_currency, channel)
     return Contribution(
         workspace_id=row["workspace_id"],
         family=ACTION,
@@ -577,6 +586,7 @@ def _memory_row(action: BillingAction, approval: Any) -> dict[str, Any]:
         "mrr_delta": None if mrr is None else str(mrr),
         "ticket_id": action.ticket_id,
         "installation_id": action.installation_id,
+        "channel": action.channel,
     }
     for name in ("pk", "status", "decided_role", "created_at", "decided_at"):
         row[f"approval__{name}"] = getattr(approval, name) if approval is not None else None

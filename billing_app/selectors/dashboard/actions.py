@@ -15,7 +15,13 @@ keeps time entries in a separate API we do not import. ``HelpdeskTicket`` theref
 no agent-time field, and the panel's own timestamps are the source.
 
 The system's execution time (``duration_ms``: request to provider answer) is kept as
-``avg_execution_seconds`` — a system-health figure, shown in the health section.
+``avg_execution_seconds`` — a system-health figure, shown in the health section; the
+table's total of it counts every executed action, whoever asked.
+
+Only agents' actions are in this table (``BillingAction.channel`` ``agent``): a refund a
+customer's self-service request made (issue 18) is the system user's, not an agent's
+work — it counts in the refund figures and the Self-service section instead. Approval
+requests stay in "Average approval time" whoever asked: an approver decides them all.
 """
 
 from __future__ import annotations
@@ -28,7 +34,14 @@ from ...catalog import PolicyAction, Role
 from ...models import ActionPolicy, BillingAction, Workspace
 from ...money import exponent, short_money
 from ...vocabulary import Labels
-from .shared import APPROVAL_FAMILY, MonthRollups, action_groups, pct, round_or_none
+from .shared import (
+    AGENT_CHANNEL,
+    APPROVAL_FAMILY,
+    MonthRollups,
+    action_groups,
+    pct,
+    round_or_none,
+)
 
 # An action row's success rate against its target: below it the row is not "ok".
 SUCCESS_RATE_TARGET_PCT = 95.0
@@ -91,10 +104,17 @@ def credit_bands(workspace: Workspace) -> tuple[int, int]:
 
 
 def action_metrics(*, workspace: Workspace, rollups: MonthRollups) -> dict[str, Any]:
-    """The agent-actions table and the approval figures, from the month's roll-ups."""
+    """The agent-actions table (agents' actions only) and the approval figures, from the
+    month's roll-ups."""
     small, large = credit_bands(workspace)
     rows: dict[str, dict[str, Any]] = {}
+    # The system's execution time is a health figure: every executed action, both channels.
+    time_ms = executed_n = 0
     for g in action_groups(rollups):
+        time_ms += g["time_ms"]
+        executed_n += g["timed"]
+        if g["channel"] != AGENT_CHANNEL:
+            continue
         r = rows.setdefault(
             g["label"],
             dict.fromkeys(
@@ -154,8 +174,6 @@ def action_metrics(*, workspace: Workspace, rollups: MonthRollups) -> dict[str, 
     approvals = {"decided": decided["count"]}
     measured_n = sum(r["handling_measured"] for r in table)
     handling_total = sum(r["handling_seconds"] for r in table)
-    executed_n = sum(r["timed"] for r in table)
-    time_ms = sum(r["time_ms"] for r in table)
     return {
         "rows": table,
         "total": total,
@@ -172,7 +190,8 @@ def action_metrics(*, workspace: Workspace, rollups: MonthRollups) -> dict[str, 
             round_or_none(handling_total / measured_n / 60) if measured_n else None
         ),
         "success_rate_target_pct": SUCCESS_RATE_TARGET_PCT,
-        # System execution (request to provider answer): a health figure, not agent time.
+        # System execution (request to provider answer): a health figure, not agent time —
+        # every executed action's, a customer's self-service refund's too.
         "total_time_ms": time_ms,
         "avg_execution_seconds": round_or_none(time_ms / executed_n / 1000, 2)
         if executed_n

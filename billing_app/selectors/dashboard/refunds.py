@@ -1,4 +1,10 @@
-"""Refunds processed: count and total in the base currency, by reason and by approval path."""
+"""Refunds processed: count and total in the base currency, by reason and by approval path.
+
+Every refund Billing Desk made, whoever asked: an agent, or a customer through a
+self-service request (issue 18). A customer's request refunded within the workspace's
+self-service limit has its own approval path, "Self-service"; one sent to agents is
+counted by how it was decided, like an agent's request for approval.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ REFUND_REASON_LABELS: Labels = Labels({key: r.english for key, r in REFUND_REASO
 # (key, English label — read in the active language when the breakdown is built).
 APPROVAL_PATHS: tuple[tuple[str, str], ...] = (
     ("auto", gettext_noop("Auto-approved (within agent limits)")),
+    ("self_service", gettext_noop("Self-service (within the self-service limit)")),
     ("manager", gettext_noop("Manager-approved")),
     ("vp", gettext_noop("VP-approved")),
     ("other_approver", gettext_noop("Approved by another approver")),

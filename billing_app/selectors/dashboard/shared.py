@@ -194,7 +194,12 @@ ACTION_KEY_PARTS = (
     "reason",
     "path",
     "mrr_currency",
+    "channel",
 )
+# Roll-ups written before ``BillingAction.channel`` existed have no channel part: every
+# action then was counted as an agent's (the column's default), so they read as ``agent``.
+LEGACY_ACTION_KEY_PARTS = len(ACTION_KEY_PARTS) - 1
+AGENT_CHANNEL = "agent"
 ACTION_MEASURES = (
     ("m1", "time_ms"),
     ("m2", "timed"),
@@ -209,10 +214,14 @@ ACTION_MEASURES = (
 
 def action_groups(rollups: MonthRollups) -> list[dict[str, Any]]:
     """The month's actions (not those refused as not permitted) grouped by the roll-up's
-    key parts (``ACTION_KEY_PARTS``), with their named sums (``ACTION_MEASURES``)."""
+    key parts (``ACTION_KEY_PARTS``), with their named sums (``ACTION_MEASURES``). Both
+    channels: a figure about the agents' work keeps ``channel == AGENT_CHANNEL``."""
     groups = []
     for key, m in rollups.rows(ACTION_FAMILY).items():
-        group: dict[str, Any] = dict(zip(ACTION_KEY_PARTS, key.split(SEP), strict=True))
+        parts = key.split(SEP)
+        if len(parts) == LEGACY_ACTION_KEY_PARTS:
+            parts.append(AGENT_CHANNEL)
+        group: dict[str, Any] = dict(zip(ACTION_KEY_PARTS, parts, strict=True))
         group["count"] = m["count"]
         group.update({name: m[column] for column, name in ACTION_MEASURES})
         groups.append(group)
