@@ -30,6 +30,7 @@ from billing_app.models import (
     StripeEvent,
 )
 from billing_app.models.rollups import provider_call_rolled_up
+from billing_app.money import Money
 from billing_app.services.rollups import rollups_action_changed, rollups_tickets_changed
 
 _seq = itertools.count(1)
@@ -568,3 +569,49 @@ def build_noise(workspace) -> None:
     failure(workspace, "ch_other", failed=at(5), category="card_expired")
     call(workspace, "fetch_customer_bundle", 5000, "unavailable")
     event(workspace, "failed", received=at(5))
+
+
+def self_service_state(
+    *,
+    prompts_enabled: bool = False,
+    prompts_sent: int = 0,
+    update_rate_pct: float | None = None,
+    refund_limit: int = 0,
+    links_sent: int = 0,
+    requests: int = 0,
+    executed: int = 0,
+    sent_to_agents_pct: float | None = None,
+    widget_enabled: bool = False,
+    visits: int = 0,
+    answered_visits: int = 0,
+    deflection_rate_pct: float | None = None,
+) -> dict:
+    """The parts of the dashboard's figures the self-service recommendations read (issue 18):
+    the workspace's features and this month's Self-service figures; defaults: all off."""
+    return {
+        "workspace": {
+            "features": {
+                "card_prompts_enabled": prompts_enabled,
+                "self_service_refund_limit": Money(refund_limit, "USD").to_dict(),
+                "refund_links_sent": links_sent,
+                "widget_enabled": widget_enabled,
+            }
+        },
+        "self_service": {
+            "card_prompts": {"current": {"sent": prompts_sent, "update_rate_pct": update_rate_pct}},
+            "refund_requests": {
+                "current": {
+                    "requests": requests,
+                    "executed": executed,
+                    "sent_to_agents_pct": sent_to_agents_pct,
+                }
+            },
+            "widget": {
+                "current": {
+                    "visits": visits,
+                    "answered_visits": answered_visits,
+                    "deflection_rate_pct": deflection_rate_pct,
+                }
+            },
+        },
+    }

@@ -41,7 +41,7 @@ from billing_app.selectors.dashboard import dashboard_build, recommendations_der
 from billing_app.selectors.months import Month
 from billing_app.services.rollups import rollups_rebuild
 
-from .dashboard_data import at, build_january, build_noise, ticket
+from .dashboard_data import at, build_january, build_noise, self_service_state, ticket
 
 JAN = Month(2026, 1)
 
@@ -270,22 +270,25 @@ def test_recommendations_follow_the_rules(january):
         (
             "payment_failure_churn",
             "1 account churned after payment failures (25.0% of 4 failures, $100.00 MRR); "
-            "25.0% of failures were expired cards",
+            "25.0% of failures were expired cards; card-update prompts are off",
         ),
         (
             "self_service_refunds",
             "refunds took 61.7% of agents' handling time; refund requests were 20.0% of billing "
-            "tickets",
+            "tickets; the self-service refund limit is 0, so every request goes to an agent",
         ),
         (
             "billing_faq",
             "Overcharge dispute: 10.0% of billing tickets, 0% auto-resolved; "
-            "Tax question: 10.0% of billing tickets, 0% auto-resolved",
+            "Tax question: 10.0% of billing tickets, 0% auto-resolved; "
+            "the billing help widget is off",
         ),
         ("invoice_preview", "1 overcharge dispute (10.0% of billing tickets)"),
         ("webhook_delivery", "1 of 9 webhook events failed (88.89% delivered)"),
     ]
-    assert recommendations[0]["text"].startswith("Reduce payment failure churn")
+    assert recommendations[0]["text"].startswith("Reduce payment failure churn: turn on")
+    # the self-service features are off in this workspace: each rule says to turn its on
+    assert [r.get("variant") for r in recommendations[:3]] == ["turn_on"] * 3
 
 
 def test_an_empty_month_is_all_zeros_and_na(workspace):
@@ -433,6 +436,7 @@ def test_recommendation_thresholds_are_inclusive_where_stated():
             "response_times": [],
             "webhooks": {"success_rate_pct": 99.0, "failed": 0, "delivered": 1},
         },
+        **self_service_state(),
     }
 
     rules = [r["rule"] for r in recommendations_derive(figures)]

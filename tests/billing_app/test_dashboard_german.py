@@ -31,7 +31,7 @@ from billing_app.selectors.dashboard import (
 from billing_app.selectors.dashboard.actions import SUCCESS_STATUS_LABELS
 from billing_app.selectors.months import Month
 
-from .dashboard_data import build_january, build_noise
+from .dashboard_data import build_january, build_noise, self_service_state
 from .two_factor_support import verified_login
 
 # Label keys of the figures: every value under one of them is a text shown to the reader.
@@ -184,6 +184,15 @@ def test_monthly_report_page_in_german_has_no_english_label(january, staff_clien
     assert "Billing support monthly report — January 2026" in en_html
 
 
+def _rule_texts() -> list[str]:
+    """Every recommendation's English text (a rule's one ``text`` or its ``texts`` by variant)."""
+    return [
+        text
+        for rule in RECOMMENDATION_RULES.values()
+        for text in (rule["texts"].values() if "texts" in rule else [rule["text"]])
+    ]
+
+
 def test_every_label_table_reads_german_at_call_time():
     # given tables defined at import (English), read under each language
     with translation.override("de"):
@@ -195,7 +204,7 @@ def test_every_label_table_reads_german_at_call_time():
             "paths": [translation.gettext(label) for _, label in APPROVAL_PATHS],
             "components": [translation.gettext(label) for _, label, _ in HEALTH_COMPONENTS],
             "responses": [translation.gettext(label) for _, label, _, _ in RESPONSE_TARGETS],
-            "rules": [translation.gettext(r["text"]) for r in RECOMMENDATION_RULES.values()],
+            "rules": [translation.gettext(text) for text in _rule_texts()],
         }
     translation.deactivate()
     english = {
@@ -206,7 +215,7 @@ def test_every_label_table_reads_german_at_call_time():
         "paths": [label for _, label in APPROVAL_PATHS],
         "components": [label for _, label, _ in HEALTH_COMPONENTS],
         "responses": [label for _, label, _, _ in RESPONSE_TARGETS],
-        "rules": [r["text"] for r in RECOMMENDATION_RULES.values()],
+        "rules": _rule_texts(),
     }
 
     # then English is the model's words, and every German label differs from its source
@@ -255,6 +264,7 @@ def test_recommendations_not_in_the_data_set_in_german():
             ],
             "webhooks": {"success_rate_pct": 100.0, "failed": 0, "delivered": 1},
         },
+        **self_service_state(),
     }
     for category in figures["categories"]:
         category["auto_resolved_pct"] = 90.0
@@ -266,6 +276,11 @@ def test_recommendations_not_in_the_data_set_in_german():
 
     assert german["payment_failure_churn"]["evidence"] == (
         "2 Konten nach Zahlungsausfällen abgewandert (20,0\u00a0% von 10 Ausfällen, 100,00 $ MRR)"
+        "; die Aufforderungen zur Kartenaktualisierung sind ausgeschaltet"
+    )
+    assert german["payment_failure_churn"]["text"] == (
+        "Abwanderung nach Zahlungsausfällen senken: Aufforderungen zur Kartenaktualisierung "
+        "einschalten (Django-Admin → Workspaces → Card prompts enabled)"
     )
     assert german["resolution_time"]["evidence"] == (
         "durchschnittliche Lösungszeit 7,5 min bei einem Ziel von 5 Minuten"

@@ -122,7 +122,8 @@ def test_report_text_reads_like_the_brief(january):
         "  Churn from payment failures: $100.00 MRR (1 account, 25.0% of failures)",
         "  Uptime: 88.9%",
         "  Payment processing success: 42.9%",
-        "  1. Reduce payment failure churn: add an automated card update prompt (1 account",
+        "  1. Reduce payment failure churn: turn on card-update prompts "
+        "(Django admin → Workspaces → Card prompts enabled) (1 account",
     ):
         assert line in text, line
 

@@ -302,9 +302,10 @@ def test_a_record_belongs_to_the_utc_day_and_month_of_its_creation(workspace):
 # 6-month trend (4) —, the provider's last 100 calls (1), webhook events (1), mirrored
 # charges (1), the last audit verification (1: issue 17), the self-service section (4,
 # issue 18: card prompts, refund requests, widget visits, widget questions — each for the
-# month and the month before). Transaction control (and PostgreSQL's set_config) is not
-# counted.
-DASHBOARD_QUERIES = 15
+# month and the month before), the self-service features' state for the recommendations
+# (1: an enabled widget, the month's refund links). Transaction control (and PostgreSQL's
+# set_config) is not counted.
+DASHBOARD_QUERIES = 16
 REPORT_QUERIES = DASHBOARD_QUERIES + 2  # the month's action roll-ups again, the rates
 
 

@@ -5,7 +5,7 @@ Tickets, actions and approvals are read from the daily roll-ups that
 month, O(days × keys) rows whatever the volume); payment failures, provider calls,
 webhook events and mirrored charges are aggregates of the month's rows computed by
 the database. Python only sums and formats the few rows that come back. The number
-of queries is fixed (15 for the dashboard, 17 for the report, besides the
+of queries is fixed (16 for the dashboard, 18 for the report, besides the
 transaction's BEGIN/set_config/COMMIT) whatever the amount of data. Months are
 calendar months in UTC, days UTC days; a record belongs to the month of its creation
 time (tickets: the helpdesk's ``created_at``; actions, approvals, provider calls: ours;
@@ -23,14 +23,16 @@ Definitions (what each figure means):
 * **Auto-resolved** (per category): resolved without escalation, and the ticket
   has a succeeded action of that category's kind (``CATEGORY_ACTION_KINDS``)
   taken directly — no approval. ``other_billing`` accepts any kind.
-* **Agent actions**: every ``BillingAction`` except those refused as not
+* **Agent actions**: every agent's ``BillingAction`` (``channel`` ``agent``: not a
+  customer's self-service refund) except those refused as not
   permitted; success rate = succeeded / (succeeded + failed); average time = the
   agent's handling time (``actions``); execution time = ``duration_ms`` of executed
   actions; "requiring approval" = decision
   ``approval``; approval time = ``ApprovalRequest`` created → decided.
 * **Refunds processed**: succeeded refund actions (``issue_refund``,
-  ``refund_duplicate_charge``), amounts in the base currency; the approval
-  path breakdown covers every refund request that was not refused outright.
+  ``refund_duplicate_charge``) of both channels, amounts in the base currency; the
+  approval path breakdown covers every refund request that was not refused outright
+  (a customer's request refunded within the self-service limit: "Self-service").
 * **Payment failures**: ``PaymentFailure`` rows (one per failed attempt, kept by
   ``services.payment_failures`` from webhooks, the sandbox and the mirror
   backfill) whose ``failed_at`` is in the month; *recovered* when it has a
@@ -50,7 +52,8 @@ Definitions (what each figure means):
   Webhook delivery = Stripe events processed or ignored / events finished.
   The provider's status *now* (shown with any month) uses its last 100 calls.
 * **Recommendations**: ``recommendations_derive``; each rule and its threshold is
-  in ``RECOMMENDATION_RULES``.
+  in ``RECOMMENDATION_RULES``; the self-service features' rules read the workspace's
+  state (``features``, in ``workspace.features``).
 
 One module per section: ``tickets`` (tickets and categories), ``actions``, ``refunds``,
 ``failures`` (payment failures and their trend), ``health``, ``recommendations``,

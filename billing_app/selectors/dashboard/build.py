@@ -16,6 +16,7 @@ from ...models import Workspace
 from ..months import Month
 from .actions import action_metrics
 from .failures import payment_failure_metrics
+from .features import self_service_features
 from .health import health_metrics
 from .recommendations import recommendations_derive
 from .refunds import refund_metrics
@@ -94,6 +95,8 @@ def _dashboard_build(*, workspace: Workspace, month: Month) -> dict[str, Any]:
             "slug": workspace.slug,
             "name": workspace.name,
             "base_currency": workspace.base_currency,
+            # the self-service features' state, for the recommendations
+            "features": self_service_features(workspace=workspace, month=month),
         },
         "month": month.key,
         "month_label": month.label,
