@@ -198,6 +198,12 @@ def test_above_the_self_service_limit_it_goes_to_agents_with_a_ticket(acme, spy,
     message = _ticket_messages().get()
     assert message.payload["requester_email"] == "billing@acme.example"
     assert message.payload["requester_name"] == "Acme Corp"
+    # the description is the customer's: their payment, amount, reason and comment, no more
+    public = message.payload["body"]
+    for expected in ("$49.00", "The amount is wrong", "Seats were wrong", "reply to you by email"):
+        assert expected in public, expected
+    for internal in ("self-service limit", "approvals", "Refunds in the last"):
+        assert internal not in public, internal
     body = _investigation(message)
     for expected in (
         "ch_acme_dup1",
@@ -446,3 +452,90 @@ def test_an_agent_cannot_replay_the_customers_key(acme, waiting, sign_in):
             },
             idempotency_key=waiting.action.idempotency_key,
         )
+
+
+# --- the ticket: the customer's description, the agents' private note, a failure said -------
+
+
+def test_on_freshdesk_the_description_is_the_customers_and_the_investigation_private(acme, http):
+    """HTTP to Freshdesk intercepted: API v2 ``POST /api/v2/tickets`` (the description),
+    then ``POST /api/v2/tickets/{id}/notes`` with ``private: true`` (the investigation)."""
+    import json
+
+    from billing_app.services.workspaces import installation_add
+
+    acme.installation_links.all().delete()
+    freshdesk = installation_add(
+        workspace=acme,
+        connector="freshdesk",
+        domain="acme.freshdesk.com",
+        shared_secret="fdSharedSecret",
+        api_email="admin@acme.example",
+        api_token="fdApiKey",
+    )
+    base = "https://acme.freshdesk.com/api/v2/tickets"
+    http.post(
+        base,
+        status=201,
+        json={"id": 9801, "subject": "Refund request", "requester_id": 43009001, "status": 2},
+    )
+    http.post(
+        f"{base}/9801/notes",
+        status=201,
+        json={"id": 43000888, "private": True, "ticket_id": 9801, "body_text": "note"},
+    )
+    request = refund_request_submit(
+        link=_link(acme, installation=freshdesk),
+        charge_id="ch_acme_dup1",
+        reason="charged_twice",
+        comment="Twice on my card",
+    )
+    message = _ticket_messages().get()
+
+    assert outbox_message_deliver(message_id=message.pk, first=True) == "done"
+
+    ticket = json.loads(http.calls[0].request.body)
+    assert ticket["email"] == "billing@acme.example"
+    for expected in ("$49.00", "I was charged twice", "Twice on my card", "reply to you by email"):
+        assert expected in ticket["description"], expected
+    assert "approvals" not in ticket["description"]
+    assert "self-service limit" not in ticket["description"]
+    note = json.loads(http.calls[1].request.body)
+    assert note["private"] is True
+    assert "/approvals/" in note["body"] and "self-service limit" in note["body"]
+    request.refresh_from_db()
+    assert request.ticket_ref == "freshdesk:9801"
+
+
+def test_a_ticket_no_helpdesk_opened_is_said_on_the_page_and_the_approval_stands(acme, spy):
+    from billing_app.services.self_service_refunds.page import refund_page_payments
+
+    link = _link(acme)
+    request = refund_request_submit(link=link, charge_id="ch_acme_dup1", reason="other")
+    acme.installation_links.all().delete()  # no helpdesk can open it now
+    message = _ticket_messages().get()
+
+    outbox_message_deliver(message_id=message.pk, first=True)
+
+    message.refresh_from_db()
+    assert message.status == OutboxMessage.Status.FAILED
+    request.refresh_from_db()
+    assert request.status == Status.WITH_AGENTS and request.ticket_ref == ""
+    assert request.action.status == BillingAction.Status.PENDING_APPROVAL
+    assert ApprovalRequest.objects.filter(action=request.action).exists()
+    assert AuditEntry.objects.filter(
+        event="self_service_request.ticket_failed", subject_id=str(request.pk)
+    ).exists()
+    [row] = [r for r in refund_page_payments(link=link) if r.charge_id == "ch_acme_dup1"]
+    assert "could not pass it on to our support team" in row.message
+    assert "contact support another way" in row.message
+    assert "They will review it and reply to you by email" not in row.message
+
+
+def test_a_ticket_still_on_its_way_keeps_the_usual_words(acme, spy):
+    from billing_app.services.self_service_refunds.page import refund_page_payments
+
+    link = _link(acme)
+    refund_request_submit(link=link, charge_id="ch_acme_dup1", reason="other")
+    [row] = [r for r in refund_page_payments(link=link) if r.charge_id == "ch_acme_dup1"]
+    assert "They will review it and reply to you by email" in row.message

@@ -263,8 +263,10 @@ def test_contact_support_queues_a_ticket_with_the_customer_as_requester_and_the_
     assert payload["requester_name"] == "Acme Corp"
     assert payload["source"] == "widget"
     assert payload["subject"] == "Billing question from Acme Corp (help widget)"
-    body = payload["body"]
-    assert "Why was I charged twice?" in body
+    # the description is the customer's own message; the billing context a private note
+    assert payload["body"] == "Why was I charged twice?"
+    body = payload["internal_note"]
+    assert "Why was I charged twice?" not in body
     assert "Customer: Acme Corp <billing@acme.example> (cus_acme)" in body
     assert "for $3,400.00." in body  # the next invoice
     assert "failed because of an expired card" in body  # the last payment
@@ -323,3 +325,64 @@ def test_the_ticket_is_opened_on_the_helpdesk_and_its_reference_kept(client, wid
     assert ticket.requester_email == "billing@acme.example"
     assert ref == f"demo:{ticket.ticket_id}"
     assert BillingWidgetEvent.objects.get(kind=Kind.CONTACT).ticket_ref == ref
+
+
+def test_on_zendesk_the_message_is_the_public_description_and_the_context_a_private_note(
+    client, widget, http
+):
+    """HTTP to Zendesk intercepted: Support API v2 ``POST /api/v2/tickets.json`` then the
+    private note as ``PUT /api/v2/tickets/{id}.json`` with ``public: false``."""
+    import json
+
+    from billing_app.services.outbox import outbox_message_deliver
+    from billing_app.services.workspaces import installation_add
+
+    workspace = widget.workspace
+    workspace.installation_links.all().delete()
+    installation_add(
+        workspace=workspace,
+        connector="zendesk",
+        domain="acme.zendesk.com",
+        installation_id="360001234",
+        app_id="818181",
+        api_email="admin@acme.example",
+        api_token="zdApiToken",
+    )
+    http.post(
+        "https://acme.zendesk.com/api/v2/tickets.json",
+        status=201,
+        json={
+            "ticket": {"id": 9701, "status": "new", "requester_id": 381950021, "tags": []},
+            "audit": {"id": 92001, "ticket_id": 9701, "events": []},
+        },
+    )
+    http.put(
+        "https://acme.zendesk.com/api/v2/tickets/9701.json",
+        json={
+            "ticket": {"id": 9701, "status": "open", "tags": []},
+            "audit": {"id": 92002, "ticket_id": 9701, "events": []},
+        },
+    )
+    assert call(client, workspace, "contact/", message="Why twice?").status_code == 200
+    [message] = tickets()
+
+    assert outbox_message_deliver(message_id=message.pk, first=True) == "done"
+
+    created = json.loads(http.calls[0].request.body)["ticket"]
+    assert created["comment"] == {"body": "Why twice?", "public": True}
+    assert created["requester"] == {"email": "billing@acme.example", "name": "Acme Corp"}
+    note = json.loads(http.calls[1].request.body)["ticket"]["comment"]
+    assert note["public"] is False
+    assert "Customer: Acme Corp <billing@acme.example> (cus_acme)" in note["body"]
+    assert BillingWidgetEvent.objects.get(kind=Kind.CONTACT).ticket_ref == "zendesk:9701"
+
+
+def test_contact_is_refused_when_no_installation_can_open_tickets(client, widget):
+    widget.workspace.installation_links.all().delete()
+    assert widget_contact.widget_helpdesk_ready(workspace=widget.workspace) is False
+
+    response = call(client, widget.workspace, "contact/", message="Hello")
+
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "no_helpdesk"
+    assert tickets() == []

@@ -41,9 +41,11 @@ from ...selectors.self_service_refunds import (
 from ..actions import action_dry_run
 from ..actions.decision import APPROVAL, EXECUTE
 from ..actions.refunds import refundable
+from ..customer_tickets import customer_ticket_state
 from .requests import (
     CUSTOMER_REASONS,
     REQUEST_PENDING,
+    TICKET_SOURCE,
     refund_request_attach,
     self_service_context,
 )
@@ -117,6 +119,12 @@ def request_message(request: SelfServiceRefundRequest, *, workspace: Any) -> str
         return _denied_message(refusal_reason("approval_denied", workspace=workspace), workspace)
     if status in (Status.DENIED, Status.REFUSED):
         return _denied_message(refusal_reason(request.refusal_code, workspace=workspace), workspace)
+    if status == Status.WITH_AGENTS and ticket_failed(request, workspace=workspace):
+        return _(
+            "Your request is recorded and waiting for our billing team's review, but we could "
+            "not pass it on to our support team yet, so no one may reply to you by email. "
+            "Please contact support another way and mention this payment."
+        )
     if status == Status.WITH_AGENTS:
         return _(
             "Your request is with our billing team. They will review it and reply to you by email."
@@ -124,6 +132,17 @@ def request_message(request: SelfServiceRefundRequest, *, workspace: Any) -> str
     if status == Status.FAILED:
         return _("We could not complete the refund. Please contact support.")
     return _("We are confirming your refund with our payment provider. Check back in a minute.")
+
+
+def ticket_failed(request: SelfServiceRefundRequest, *, workspace: Any) -> bool:
+    """Whether the request's ticket could not be opened on any helpdesk (so nobody was told
+    to reply by email). A request whose ticket was opened (``ticket_ref``) asks nothing."""
+    if request.ticket_ref:
+        return False
+    state = customer_ticket_state(
+        workspace=workspace, source=TICKET_SOURCE, source_id=str(request.pk)
+    )
+    return state == "failed"
 
 
 def status_label(status: str) -> str:

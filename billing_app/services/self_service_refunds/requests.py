@@ -76,6 +76,7 @@ from ...models import (
     SelfServiceRefundRequest,
 )
 from ...money import format_money
+from ...selectors.action_messages import customer_language
 from ...selectors.self_service_refunds import (
     customer_contact,
     customer_recent_refunds,
@@ -488,23 +489,53 @@ def investigation_body(
     return subject, "\n".join(lines)
 
 
+def customer_ticket_text(request: SelfServiceRefundRequest, link: SelfServiceLink) -> str:
+    """The ticket's description, for the customer (their language is the active one):
+    the payment, the amount, their reason and comment, and that an agent replies by email.
+    Plain text; nothing internal (no limits, history or approval link)."""
+    charge = MirrorCharge.objects.filter(
+        workspace=link.workspace, stripe_id=request.charge_id
+    ).first()
+    lines = [
+        gettext("We have received your refund request."),
+        "",
+        gettext("Payment: %(date)s, %(paid)s")
+        % {
+            "date": date_words(charge.created) if charge and charge.created else "—",
+            "paid": format_money(charge.amount, request.currency) if charge else "—",
+        },
+        gettext("Refund asked for: %(amount)s")
+        % {"amount": format_money(request.amount, request.currency)},
+        gettext("Reason: %(reason)s") % {"reason": str(CUSTOMER_REASONS[request.reason][1])},
+        gettext("Comment: %(comment)s") % {"comment": request.comment or "—"},
+        "",
+        gettext("Our billing team will review your request and reply to you by email."),
+    ]
+    return "\n".join(lines)
+
+
 def _ticket_enqueue(
     request: SelfServiceRefundRequest, action: BillingAction, link: SelfServiceLink
 ) -> None:
+    """The agents' ticket: the description is the customer's (in their language), the
+    investigation a private note (in the deployment's)."""
     email, name = customer_contact(workspace=link.workspace, customer_id=request.customer_id)
     with translation.override(settings.LANGUAGE_CODE):
-        subject, body = investigation_body(request, action, link)
-    customer_ticket_enqueue(
-        workspace=link.workspace,
-        customer_id=request.customer_id,
-        subject=subject,
-        body=body,
-        requester_email=email,
-        requester_name=name,
-        source=TICKET_SOURCE,
-        source_id=str(request.pk),
-        installation=link.installation,
-    )
+        subject, investigation = investigation_body(request, action, link)
+    language = customer_language(workspace_id=link.workspace_id, customer_id=request.customer_id)
+    with translation.override(language):
+        customer_ticket_enqueue(
+            workspace=link.workspace,
+            customer_id=request.customer_id,
+            subject=subject,
+            body=customer_ticket_text(request, link),
+            internal_note=investigation,
+            requester_email=email,
+            requester_name=name,
+            source=TICKET_SOURCE,
+            source_id=str(request.pk),
+            installation=link.installation,
+        )
 
 
 def _ticket_created(source_id: str, ref: str) -> None:
@@ -512,4 +543,28 @@ def _ticket_created(source_id: str, ref: str) -> None:
         SelfServiceRefundRequest.objects.filter(pk=source_id).update(ticket_ref=ref[:255])
 
 
-customer_ticket_source_register(source=TICKET_SOURCE, on_created=_ticket_created)
+def _ticket_failed(source_id: str, code: str) -> None:
+    """No helpdesk opened the request's ticket: audited (the page then says so, from
+    ``customer_ticket_state``). The request's decision stands: its approval request is
+    still in /approvals/ for the agents."""
+    request = SelfServiceRefundRequest.objects.filter(pk=source_id).first()
+    if request is None:
+        return
+    logger.error("self-service refund request %s: its ticket was not opened (%s)", source_id, code)
+    with transaction.atomic():
+        audit_append(
+            workspace_id=request.workspace_id,
+            events=[
+                Event(
+                    "self_service_request.ticket_failed",
+                    REQUEST_SUBJECT,
+                    str(request.pk),
+                    {"id": str(request.pk), "action_id": str(request.action_id), "code": code[:64]},
+                )
+            ],
+        )
+
+
+customer_ticket_source_register(
+    source=TICKET_SOURCE, on_created=_ticket_created, on_failed=_ticket_failed
+)

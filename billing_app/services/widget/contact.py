@@ -3,9 +3,11 @@
 Under the customer's lock the limits are counted and the ``contact`` event and the
 ticket's outbox message (``customer_ticket_enqueue``) written in one transaction: one
 ticket per visit however often the message is sent, and concurrent sends never pass a
-limit together. The ticket's first comment is the customer's message and their billing
-context (the widget's own answers, in the product's language); its reference comes back
-through ``widget_contact_ticket_created`` once the outbox has opened it.
+limit together. The ticket's description is the customer's own message (what they read
+back); their billing context (the widget's own answers) is the agents' private note. Its
+reference comes back through ``widget_contact_ticket_created`` once the outbox has opened
+it (a ticket no helpdesk opened leaves the event without one: the outbox logs and counts
+the failure; the event has no field to say more).
 
 Refused before anything is written: a message that is empty, too long or not storable
 text (NUL, unpaired surrogates: ``message_invalid``), a customer without an email, and a
@@ -23,15 +25,13 @@ from django.conf import settings
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
-from helpdesk_connectors.base import FEATURE_CREATE_TICKET, NotRegistered
-from helpdesk_connectors.registry import connector_for
-
 from ...clock import billing_now
 from ...errors import BillingDeskError
 from ...models import BillingWidgetEvent, Workspace
 from ...selectors.widget import ACCOUNT_QUESTIONS, account_answer, widget_events_count
 from ..customer_tickets import customer_ticket_enqueue
 from ..locks import customer_decision_lock
+from ..ticket_openers import ticket_openers
 from .answers import SOURCE, widget_throttled
 from .identity import WidgetCaller
 
@@ -42,13 +42,11 @@ CONTACTS_PER_DAY = 10
 MESSAGE_MAX = 4000
 
 
-def _ticket_body(caller: WidgetCaller, message: str) -> str:
-    """The customer's message and their billing context, in the product's language."""
+def _billing_context(caller: WidgetCaller) -> str:
+    """The agents' private note: the customer's billing context (the widget's answers)."""
     customer = caller.customer
     parts = [
-        gettext("The customer wrote through the billing help widget:"),
-        message,
-        "",
+        gettext("The customer wrote through the billing help widget."),
         gettext("Billing context (Billing Desk, from the billing mirror):"),
         gettext("Customer: %(name)s <%(email)s> (%(id)s)")
         % {"name": customer.name or "-", "email": customer.email or "-", "id": customer.stripe_id},
@@ -68,18 +66,9 @@ def _ticket_body(caller: WidgetCaller, message: str) -> str:
 
 
 def widget_helpdesk_ready(*, workspace: Workspace) -> bool:
-    """Whether one of the workspace's active installations has a connector that opens
-    tickets (``FEATURE_CREATE_TICKET``) — where "contact support" is delivered."""
-    for link in workspace.installation_links.select_related("installation"):
-        if not link.installation.is_active:
-            continue
-        try:
-            connector = connector_for(link.installation)
-        except NotRegistered:
-            continue
-        if FEATURE_CREATE_TICKET in connector.features:
-            return True
-    return False
+    """Whether one of the workspace's installations can open tickets (``ticket_openers``,
+    the list the delivery itself tries) — where "contact support" is delivered."""
+    return bool(ticket_openers(workspace))
 
 
 def _throttle_contacts(caller: WidgetCaller, now: datetime) -> None:
@@ -179,12 +168,13 @@ def widget_contact(
             subject = gettext("Billing question from %(name)s (help widget)") % {
                 "name": caller.customer.name or caller.customer.email
             }
-            body = _ticket_body(caller, text)
+            context = _billing_context(caller)
         customer_ticket_enqueue(
             workspace=caller.workspace,
             customer_id=caller.customer_id,
             subject=subject,
-            body=body,
+            body=text,
+            internal_note=context,
             requester_email=caller.customer.email,
             requester_name=caller.customer.name,
             source=SOURCE,
