@@ -20,6 +20,7 @@ from ..errors import ValidationFailed
 from ..models import CardPrompt, CardPromptTemplate, CustomerOptOut
 from ..services.card_prompts import PLACEHOLDERS, card_prompt_template_validate
 from ..services.card_prompts.texts import DEFAULT_BODIES, DEFAULT_SUBJECTS
+from .audit import ReadOnlyAdmin
 
 
 class CardPromptTemplateForm(forms.ModelForm):
@@ -75,7 +76,7 @@ class CardPromptTemplateAdmin(admin.ModelAdmin):
 
 
 @admin.register(CardPrompt)
-class CardPromptAdmin(admin.ModelAdmin):
+class CardPromptAdmin(ReadOnlyAdmin):
     """Written by the scan, the outbox and the webhooks: visible, never edited by hand."""
 
     list_display = (
@@ -93,15 +94,6 @@ class CardPromptAdmin(admin.ModelAdmin):
     search_fields = ("customer_id", "payment_method_id", "window")
     date_hierarchy = "created_at"
     list_select_related = ("workspace",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(CustomerOptOut)

@@ -8,29 +8,17 @@ A link can be revoked (an admin action, audited) — its page then shows the sam
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from ..models import SelfServiceLink, SelfServiceRefundRequest
 from ..services.refund_links import refund_link_revoke
-
-
-class _ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+from .audit import ReadOnlyAdmin
 
 
 @admin.register(SelfServiceLink)
-class SelfServiceLinkAdmin(_ReadOnly):
+class SelfServiceLinkAdmin(ReadOnlyAdmin):
     list_display = (
         "created_at",
         "workspace",
@@ -65,7 +53,7 @@ class SelfServiceLinkAdmin(_ReadOnly):
 
 
 @admin.register(SelfServiceRefundRequest)
-class SelfServiceRefundRequestAdmin(_ReadOnly):
+class SelfServiceRefundRequestAdmin(ReadOnlyAdmin):
     list_display = (
         "created_at",
         "workspace",
