@@ -245,11 +245,11 @@ def test_the_advice_reads_german():
         "Kartenaktualisierung"
     )
     assert found["self_service_refunds"][1] == (
-        "Eine Erhöhung des Self-Service-Limits für Rückerstattungen erwägen "
+        "Eine Erhöhung des Self-Service-Limits für Erstattungen erwägen "
         "(Django-Admin → Workspaces → Self service refund limit)"
     )
     assert found["self_service_refunds"][2].endswith(
-        "; 3 Links für Rückerstattungsanfragen gesendet, 1 von 4 Anfragen im Rahmen des "
+        "; 3 Links für Erstattungsanfragen gesendet, 1 von 4 Anfragen im Rahmen des "
         "Self-Service-Limits von 100,00\u00a0$ erstattet; 75,0\u00a0% davon gingen an Agenten"
     )
     assert found["billing_faq"][1] == (
