@@ -215,7 +215,14 @@ def _open_on(
     description: str,
 ) -> str:
     """The ticket's id on ``installation``: found (an earlier attempt's outcome is
-    unknown and the helpdesk can look), else created. Raises ``HelpdeskApiError``."""
+    unknown and the helpdesk can look), else created. Raises ``HelpdeskApiError``.
+
+    ``outcome_unknown`` stays set after a successful create: the caller clears it in the
+    statement that stores the ticket's reference, so a worker that dies (or an UPDATE that
+    fails) between the two leaves a row whose retry looks before it creates again. A
+    search that fails while an earlier outcome is unknown is retried later on this same
+    installation: moving on, or creating blind, could open a second ticket.
+    """
     payload = message.payload
     key = idempotency_key(message)
     if message.outcome_unknown:
@@ -223,7 +230,7 @@ def _open_on(
             found = connector.find_ticket(installation, idempotency_key=key)
         except HelpdeskApiError as exc:
             if exc.code != "unsupported":
-                raise
+                raise _retry_later(exc) from exc
             found = None
         if found:
             logger.info("customer ticket %s was already opened as %s", message.pk, found)
@@ -242,7 +249,6 @@ def _open_on(
         if not note_maybe_sent(exc):
             _outcome_unknown(message, False)
         raise
-    _outcome_unknown(message, False)
     return ticket_id
 
 
@@ -299,7 +305,8 @@ def customer_ticket_deliver(message: OutboxMessage) -> str:
             "ref": f"{installation.connector}:{ticket_id}",
         }
         payload["ticket"] = opened
-        OutboxMessage.objects.filter(pk=message.pk).update(payload=payload)
+        # The reference and the end of the unknown outcome in one statement (``_open_on``).
+        OutboxMessage.objects.filter(pk=message.pk).update(payload=payload, outcome_unknown=False)
         message.payload = payload
         message.outcome_unknown = False
         source = _SOURCE_HOOKS.get(payload.get("source", ""))

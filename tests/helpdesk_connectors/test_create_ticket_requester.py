@@ -394,6 +394,62 @@ def test_a_freshdesk_retry_after_a_timeout_finds_the_ticket_by_its_tag(
     assert seen == [("req-1", "freshdesk:9602")]
 
 
+def test_a_crash_before_the_reference_is_stored_looks_before_creating_again(
+    http, workspace, freshdesk_installation, seen, monkeypatch
+):
+    # given a ticket Freshdesk created, and a worker that dies before its reference is stored
+    from billing_app.services import customer_tickets
+
+    http.post(f"{FRESHDESK_BASE}/api/v2/tickets", status=201, json=freshdesk_ticket_created(9604))
+    real_open = customer_tickets._ticket_open
+
+    def open_then_crash(message, description):
+        real_open(message, description)
+        raise RuntimeError("worker lost before the reference was stored")
+
+    monkeypatch.setattr(customer_tickets, "_ticket_open", open_then_crash)
+    message = _enqueue(workspace, installation=freshdesk_installation)
+    assert outbox_message_deliver(message_id=message.pk, first=True) == "pending"
+    message.refresh_from_db()
+    # then the row still says the outcome is unknown, so the retry searches first
+    assert message.outcome_unknown
+    assert "ticket" not in message.payload
+    monkeypatch.setattr(customer_tickets, "_ticket_open", real_open)
+    tag = json.loads(http.calls[0].request.body)["tags"][1]
+    found = freshdesk_ticket_created(9604) | {"tags": ["billing_desk", tag]}
+    http.get(f"{FRESHDESK_BASE}/api/v2/search/tickets", json={"results": [found], "total": 1})
+    http.post(
+        f"{FRESHDESK_BASE}/api/v2/tickets/9604/notes", status=201, json=freshdesk_note_created(9604)
+    )
+    assert outbox_message_deliver(message_id=message.pk, now=message.next_attempt_at) == "done"
+    assert len(_posts(http, "/api/v2/tickets")) == 1
+    assert seen == [("req-1", "freshdesk:9604")]
+    message.refresh_from_db()
+    assert not message.outcome_unknown
+
+
+def test_a_failed_search_after_an_unknown_outcome_is_retried_not_created_again(
+    http, workspace, freshdesk_installation, seen
+):
+    # given a create that timed out (it may have landed) and a search the token may not use
+    http.post(
+        f"{FRESHDESK_BASE}/api/v2/tickets", body=requests.exceptions.ReadTimeout("read timed out")
+    )
+    message = _enqueue(workspace, installation=freshdesk_installation)
+    assert outbox_message_deliver(message_id=message.pk, first=True) == "pending"
+    http.get(
+        f"{FRESHDESK_BASE}/api/v2/search/tickets",
+        status=403,
+        json={"code": "access_denied", "message": "You are not authorized to perform this action."},
+    )
+    message.refresh_from_db()
+    # when it is retried, then it waits for a later try: no blind second ticket
+    assert outbox_message_deliver(message_id=message.pk, now=message.next_attempt_at) == "pending"
+    assert len(_posts(http, "/api/v2/tickets")) == 1
+    message.refresh_from_db()
+    assert message.outcome_unknown and seen == []
+
+
 def test_a_failed_note_is_retried_without_a_second_ticket(
     http, workspace, freshdesk_installation, seen
 ):
