@@ -3,8 +3,10 @@
 The token is ``django.core.signing`` (HMAC-SHA256 with ``SECRET_KEY``, compared in
 constant time by Django's signer) under a salt of its own, so no other signed token of
 Billing Desk (the card-update link, a session) is accepted here. It carries only the
-link's id and is timestamped: it is refused past the link's lifetime by the signature's
-maximum age and by the row's ``expires_at``, and at once when the row is revoked. A
+link's id and is timestamped with the link's creation (so one link always has one URL,
+whenever and however often it is handed out): it is refused past the link's lifetime by
+the signature's maximum age and by the row's ``expires_at``, and at once when the row is
+revoked. A
 forged, altered, expired, revoked or unknown token is the same ``None`` to the caller,
 and the page answers each with the same generic page (no customer data, no hint which).
 
@@ -58,8 +60,20 @@ class LinkRateLimited(BillingDeskError):
     status = 429
 
 
+class _LinkSigner(signing.TimestampSigner):
+    """Django's timestamp signer, with the link's creation as the timestamp."""
+
+    def __init__(self, *, created_at: datetime) -> None:
+        super().__init__(salt=LINK_SALT)
+        self._created_at = created_at
+
+    def timestamp(self) -> str:
+        return signing.b62_encode(int(self._created_at.timestamp()))
+
+
 def refund_link_token(link: SelfServiceLink) -> str:
-    return signing.dumps({"l": str(link.pk)}, salt=LINK_SALT, compress=True)
+    """The link's token: the same string every time it is asked for (read by ``signing.loads``)."""
+    return _LinkSigner(created_at=link.created_at).sign_object({"l": str(link.pk)}, compress=True)
 
 
 def refund_link_url(link: SelfServiceLink) -> str:

@@ -4,6 +4,7 @@ page behind a bad link reveals nothing."""
 from __future__ import annotations
 
 from datetime import timedelta
+from unittest import mock
 from urllib.parse import urlsplit
 
 import pytest
@@ -20,6 +21,7 @@ from billing_app.services.refund_links import (
     refund_link_read,
     refund_link_revoke,
     refund_link_token,
+    refund_link_url,
 )
 from tests.billing_app.actions_support import account_seed
 
@@ -44,6 +46,16 @@ def test_a_link_is_created_audited_and_read_back(seeded, settings):
     # The token names the link only: no customer, email or amount in it.
     payload = signing.loads(_token(url), salt=LINK_SALT)
     assert payload == {"l": str(link.pk)}
+
+
+def test_a_link_has_one_url_whenever_it_is_asked_for(seeded):
+    link, url = refund_link_create(workspace=seeded, customer_id="cus_acme", source="panel")
+    # Django's signer would stamp the clock's second; the link's token carries its creation.
+    with mock.patch("django.core.signing.time.time", return_value=link.created_at.timestamp() + 7):
+        assert refund_link_url(link) == url
+    # Still Django's format, read by ``signing.loads`` with its maximum age.
+    loaded = signing.loads(_token(url), salt=LINK_SALT, max_age=timedelta(seconds=60))
+    assert loaded == {"l": str(link.pk)}
 
 
 def test_an_unknown_customer_gets_no_link(seeded):
