@@ -102,31 +102,56 @@ DEFAULT_ROUTES: dict[str, tuple[Route, ...]] = {
 
 
 def seed_default_policies(apps) -> None:  # type: ignore[no-untyped-def]
-    """Write the product defaults (``workspace=None``); used by the data migration and tests."""
+    """Write the product defaults (``workspace=None``); used by the data migration and tests.
+
+    Idempotent and in bulk (two reads, then at most a create and an update per table):
+    a cell or route that differs from the default is put back to it, a missing one added.
+    """
     ActionPolicy = apps.get_model("billing_app", "ActionPolicy")
     ApprovalRoute = apps.get_model("billing_app", "ApprovalRoute")
-    for action, cells in DEFAULT_CELLS.items():
-        for role, cell in cells.items():
-            ActionPolicy.objects.update_or_create(
-                workspace=None,
-                action=action,
-                role=role,
-                defaults={
-                    "effect": cell.effect,
-                    "limit": cell.limit,
-                    "limit_inclusive": cell.limit_inclusive,
-                    "above_limit": cell.above_limit,
-                    "customer_requested_only": cell.customer_requested_only,
-                },
-            )
-    for action, routes in DEFAULT_ROUTES.items():
-        for route in routes:
-            ApprovalRoute.objects.update_or_create(
-                workspace=None,
-                action=action,
-                threshold=route.threshold,
-                defaults={
-                    "threshold_inclusive": route.inclusive,
-                    "approver_roles": list(route.approvers),
-                },
-            )
+    cell_fields = ("effect", "limit", "limit_inclusive", "above_limit", "customer_requested_only")
+    cells = {
+        (action, role): {
+            "effect": cell.effect,
+            "limit": cell.limit,
+            "limit_inclusive": cell.limit_inclusive,
+            "above_limit": cell.above_limit,
+            "customer_requested_only": cell.customer_requested_only,
+        }
+        for action, by_role in DEFAULT_CELLS.items()
+        for role, cell in by_role.items()
+    }
+    _seed(ActionPolicy, ("action", "role"), cells, cell_fields)
+    routes = {
+        (action, route.threshold): {
+            "threshold_inclusive": route.inclusive,
+            "approver_roles": list(route.approvers),
+        }
+        for action, by_threshold in DEFAULT_ROUTES.items()
+        for route in by_threshold
+    }
+    _seed(ApprovalRoute, ("action", "threshold"), routes, ("threshold_inclusive", "approver_roles"))
+
+
+def _seed(model, key: tuple[str, str], wanted: dict, fields: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
+    """Make ``model``'s product-default rows (``workspace=None``) exactly ``wanted`` by key."""
+    have = {
+        (getattr(row, key[0]), getattr(row, key[1])): row
+        for row in model.objects.filter(workspace=None)
+    }
+    changed = []
+    for name, values in wanted.items():
+        row = have.get(name)
+        if row is not None and any(getattr(row, f) != v for f, v in values.items()):
+            for field, value in values.items():
+                setattr(row, field, value)
+            changed.append(row)
+    model.objects.bulk_create(
+        [
+            model(workspace=None, **dict(zip(key, name, strict=True)), **values)
+            for name, values in wanted.items()
+            if name not in have
+        ]
+    )
+    if changed:
+        model.objects.bulk_update(changed, list(fields))
