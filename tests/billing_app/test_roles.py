@@ -109,6 +109,25 @@ def test_provisioning_one_workspace_leaves_another_alone(make_workspace):
     assert get_perms(workspace_role_groups(a)[Role.L2], b) == []
 
 
+def test_provisioning_repairs_a_workspace_in_a_fixed_number_of_statements(
+    make_workspace, django_assert_max_num_queries
+):
+    workspace = make_workspace("acme")
+    groups = workspace_role_groups(workspace)
+    remove_perm("billing_app.change_plan", groups[Role.L2], workspace)
+    assign_perm("billing_app.approve_actions", groups[Role.L1], workspace)
+    Group.objects.filter(pk=groups[Role.MANAGER].pk).delete()
+
+    # Groups, permissions and guardian's rows in bulk: not one round trip per codename.
+    with django_assert_max_num_queries(12):
+        repaired = workspace_roles_provision(workspace=workspace)
+
+    for role, group in repaired.items():
+        assert set(get_perms(group, workspace)) == set(ROLE_CODENAMES[role]), role
+    with django_assert_max_num_queries(5):  # intact: three reads inside a savepoint
+        workspace_roles_provision(workspace=workspace)
+
+
 # -- agent_role_assign -------------------------------------------------------
 
 
