@@ -57,6 +57,10 @@ def test_the_page_lists_the_customers_payments_with_what_a_request_would_do(clie
     assert 'data-testid="reason-ch_acme_disputed"' in body and "disputed" in body
     assert "ch_other_paid" not in body  # another customer's payment
     assert "<script" not in body
+    # The card pages' frame, with the refund page's own title, styles and class.
+    assert "<title>Request a refund</title>" in body
+    assert "self_service/card.css" in body and "self_service/refund.css" in body
+    assert '<main class="card-page refund-page">' in body
     csp = response["Content-Security-Policy"]
     assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
     assert "script-src" not in csp
