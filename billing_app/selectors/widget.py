@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -159,17 +160,28 @@ def widget_customer(*, workspace: Workspace, customer_id: str) -> MirrorCustomer
     )
 
 
-def widget_events_count(
+def widget_events_counts(
     *,
     workspace: Workspace,
     customer_id: str,
-    since: datetime,
+    now: datetime,
+    windows: tuple[timedelta, ...],
     kinds: tuple[str, ...],
-) -> int:
-    """The customer's widget events of ``kinds`` since ``since`` (the contact limits)."""
-    return BillingWidgetEvent.objects.filter(
-        workspace=workspace, customer_id=customer_id, kind__in=kinds, created_at__gte=since
-    ).count()
+) -> list[int]:
+    """The customer's widget events of ``kinds`` in each of the last ``windows`` (the contact
+    limits), counted in one statement."""
+    counts = BillingWidgetEvent.objects.filter(
+        workspace=workspace,
+        customer_id=customer_id,
+        kind__in=kinds,
+        created_at__gte=now - max(windows),
+    ).aggregate(
+        **{
+            f"w{i}": Count("pk", filter=Q(created_at__gte=now - window))
+            for i, window in enumerate(windows)
+        }
+    )
+    return [counts[f"w{i}"] for i in range(len(windows))]
 
 
 # --- the answers -------------------------------------------------------------------------------
@@ -362,7 +374,7 @@ __all__ = [
     "account_answer",
     "origin_normalise",
     "widget_customer",
-    "widget_events_count",
+    "widget_events_counts",
     "widget_for_slug",
     "widget_origins",
 ]

@@ -10,6 +10,7 @@ import pytest
 from babel.dates import format_date
 from django.conf import settings
 from django.core.cache import cache
+from django.utils import timezone
 
 from billing_app.models import BillingWidgetEvent, OutboxMessage, SelfServiceLink
 from billing_app.services.card_prompts import card_update_token_read
@@ -296,6 +297,25 @@ def test_contacts_are_rate_limited_per_customer(client, widget, workspace):
     # another customer of the workspace is not limited by Acme's contacts
     other = call(client, workspace, "contact/", customer="cus_other", message="Hi")
     assert other.status_code == 200
+
+
+def test_contacts_are_rate_limited_per_customer_per_day(client, widget, workspace):
+    # Earlier today, more than an hour ago: outside the hourly limit, inside the daily one.
+    for n in range(widget_contact.CONTACTS_PER_DAY):
+        event = BillingWidgetEvent.objects.create(
+            workspace=workspace,
+            customer_id="cus_acme",
+            visit=f"visit-day-{n:04}",
+            kind=Kind.CONTACT,
+        )
+        earlier = timezone.now() - timedelta(hours=2, minutes=n)
+        BillingWidgetEvent.objects.filter(pk=event.pk).update(created_at=earlier)
+
+    refused = call(client, workspace, "contact/", message="Hello", visit="visit-contact-day")
+
+    assert refused.status_code == 429
+    assert refused.json()["error"]["details"] == {"retry_after": 86400}
+    assert tickets() == []
 
 
 @pytest.mark.parametrize(

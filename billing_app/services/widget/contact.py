@@ -28,7 +28,7 @@ from django.utils.translation import gettext
 from ...clock import billing_now
 from ...errors import BillingDeskError
 from ...models import BillingWidgetEvent, Workspace
-from ...selectors.widget import ACCOUNT_QUESTIONS, account_answer, widget_events_count
+from ...selectors.widget import ACCOUNT_QUESTIONS, account_answer, widget_events_counts
 from ..customer_tickets import customer_ticket_enqueue
 from ..locks import customer_decision_lock
 from ..ticket_openers import ticket_openers
@@ -73,16 +73,15 @@ def widget_helpdesk_ready(*, workspace: Workspace) -> bool:
 
 def _throttle_contacts(caller: WidgetCaller, now: datetime) -> None:
     """Contacts are counted from their rows (one per visit; a repeat returns the first)."""
-    for window, limit in (
-        (timedelta(hours=1), CONTACTS_PER_HOUR),
-        (timedelta(days=1), CONTACTS_PER_DAY),
-    ):
-        count = widget_events_count(
-            workspace=caller.workspace,
-            customer_id=caller.customer_id,
-            since=now - window,
-            kinds=(BillingWidgetEvent.Kind.CONTACT,),
-        )
+    limits = ((timedelta(hours=1), CONTACTS_PER_HOUR), (timedelta(days=1), CONTACTS_PER_DAY))
+    counts = widget_events_counts(
+        workspace=caller.workspace,
+        customer_id=caller.customer_id,
+        now=now,
+        windows=tuple(window for window, _ in limits),
+        kinds=(BillingWidgetEvent.Kind.CONTACT,),
+    )
+    for (window, limit), count in zip(limits, counts, strict=True):
         if count >= limit:
             widget_throttled(
                 caller,
