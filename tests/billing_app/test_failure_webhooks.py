@@ -391,6 +391,10 @@ def test_a_zendesk_outage_is_retried_and_still_opens_one_ticket(
     assert [p.response.status_code for p in posts] == [503, 201]
     assert len(zendesk_calls(http, "PUT", "/api/v2/tickets/7001.json")) == 1
     third = PaymentFailure.objects.get(workspace=ws, attempt_count=3)
+    # one key for both tries: had the 503 come after Zendesk stored the ticket, the retry
+    # would be answered with it, not open a second one
+    keys = {p.request.headers.get("Idempotency-Key") for p in posts}
+    assert keys == {f"csm-outreach-{third.pk}"}
     assert (third.csm_outreach_status, third.csm_outreach_ref) == ("ticket", "zendesk:9001")
     assert third.escalation_attempts == 2
 

@@ -279,6 +279,11 @@ def _suspension_note(failure_id: int, message: OutboxMessage) -> HelpdeskApiErro
     return None
 
 
+def csm_ticket_key(failure: PaymentFailure) -> str:
+    """The CSM ticket's idempotency key: one per failure, the same on every retry."""
+    return f"csm-outreach-{failure.pk}"
+
+
 def _csm_ticket(
     failure: PaymentFailure, target: TicketTarget | None, group: str
 ) -> tuple[str, str, HelpdeskApiError | None]:
@@ -291,6 +296,9 @@ def _csm_ticket(
                 subject=csm_outreach_subject(failure=failure),
                 body=csm_outreach_body(failure=failure),
                 group=group,
+                # Zendesk answers a retry after a lost answer with the first ticket;
+                # Freshdesk tags the ticket with it.
+                idempotency_key=csm_ticket_key(failure),
             )
         except HelpdeskApiError as exc:
             if exc.retryable:
