@@ -7,7 +7,8 @@ minor units of the workspace's base currency (amounts), percent, or days.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 ALLOW, REQUEST, DENY = "allow", "request", "deny"
 L1, L2, MANAGER, SPECIALIST, VP, LEGAL = "l1", "l2", "manager", "specialist", "vp", "legal"
@@ -133,7 +134,12 @@ def seed_default_policies(apps) -> None:  # type: ignore[no-untyped-def]
     _seed(ApprovalRoute, ("action", "threshold"), routes, ("threshold_inclusive", "approver_roles"))
 
 
-def _seed(model, key: tuple[str, str], wanted: dict, fields: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
+def _seed(  # type: ignore[no-untyped-def]
+    model,
+    key: tuple[str, str],
+    wanted: Mapping[tuple[Any, Any], Mapping[str, Any]],
+    fields: tuple[str, ...],
+) -> None:
     """Make ``model``'s product-default rows (``workspace=None``) exactly ``wanted`` by key."""
     have = {
         (getattr(row, key[0]), getattr(row, key[1])): row

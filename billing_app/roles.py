@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth.models import Group, Permission, User
 from django.contrib.contenttypes.models import ContentType
@@ -41,7 +42,7 @@ def workspace_roles_provision(*, workspace: Workspace) -> dict[Role, Group]:
         )
     groups = {names[g.name]: g for g in Group.objects.filter(name__in=names)}
 
-    model = get_group_obj_perms_model(workspace)
+    model: Any = get_group_obj_perms_model(workspace)  # guardian's model, typed as Model
     content_type = ContentType.objects.get_for_model(Workspace)
     object_pk = str(workspace.pk)
     rows = model.objects.filter(
