@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import responses
 from django.conf import settings
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "stripe"
@@ -167,3 +168,31 @@ def event(event_id: str, type_: str, obj: dict[str, Any], *, created: int | None
         "request": {"id": None, "idempotency_key": None},
         "type": type_,
     }
+
+
+def webhook_poster(client: Any, workspace: Any, capture_on_commit: Any):
+    """``post(payload)``: an event POSTed as Stripe does (signed raw body) to ``workspace``'s
+    endpoint, running what it enqueues on commit; asserts the 200 and returns its JSON."""
+
+    def post(payload: dict[str, Any]) -> Any:
+        body = json.dumps(payload)
+        with capture_on_commit(execute=True):
+            response = client.post(
+                f"/webhooks/stripe/{workspace.slug}/",
+                data=body,
+                content_type="application/json",
+                HTTP_STRIPE_SIGNATURE=sign(body),
+            )
+        assert response.status_code == 200, response.content
+        return response.json()
+
+    return post
+
+
+def stripe_state_setter(http: Any):
+    """``put(path, obj)``: what Stripe answers for a GET of ``path`` from now on."""
+
+    def put(path: str, obj: dict[str, Any]) -> None:
+        http.upsert(responses.GET, API + path, json=obj)
+
+    return put

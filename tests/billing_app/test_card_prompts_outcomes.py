@@ -7,18 +7,22 @@ tests also show duplicates and out-of-order deliveries record each step once.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-import responses
 
 from billing_app.models import CardPrompt, CurrencyRate
 from billing_app.providers.stripe.client import StripeHttpClient
 from billing_app.services.mirror import mirror_upsert
 
-from .stripe_support import API, event, load, make_stripe_workspace, sign
+from .stripe_support import (
+    event,
+    load,
+    make_stripe_workspace,
+    stripe_state_setter,
+    webhook_poster,
+)
 
 ACME = "cus_RbAcmeCorp0001"
 VISA = "pm_1RbAcmeVisa4242"
@@ -57,27 +61,12 @@ def prompt(ws):
 
 @pytest.fixture
 def deliver(client, ws, django_capture_on_commit_callbacks):
-    def post(payload):
-        body = json.dumps(payload)
-        with django_capture_on_commit_callbacks(execute=True):
-            response = client.post(
-                f"/webhooks/stripe/{ws.slug}/",
-                data=body,
-                content_type="application/json",
-                HTTP_STRIPE_SIGNATURE=sign(body),
-            )
-        assert response.status_code == 200, response.content
-        return response.json()
-
-    return post
+    return webhook_poster(client, ws, django_capture_on_commit_callbacks)
 
 
 @pytest.fixture
 def stripe_state(http):
-    def put(path, obj):
-        http.upsert(responses.GET, API + path, json=obj)
-
-    return put
+    return stripe_state_setter(http)
 
 
 def _customer_with(card: str):

@@ -25,7 +25,14 @@ from billing_app.services.mirror import mirror_upsert
 from billing_app.services.outbox import outbox_redrive
 from billing_app.services.workspaces import installation_add
 
-from .stripe_support import API, event, load, make_stripe_workspace, sign
+from .stripe_support import (
+    API,
+    event,
+    load,
+    make_stripe_workspace,
+    stripe_state_setter,
+    webhook_poster,
+)
 
 BETA = "cus_RbBetaExpired01"
 INVOICE = "in_1RbBetaPro0007"
@@ -95,31 +102,12 @@ def agent_action(ws, zendesk, sign_in):
 
 @pytest.fixture
 def deliver(client, ws, django_capture_on_commit_callbacks):
-    """POST an event as Stripe does (signed raw body), running what is enqueued on commit."""
-
-    def post(payload):
-        body = json.dumps(payload)
-        with django_capture_on_commit_callbacks(execute=True):
-            response = client.post(
-                f"/webhooks/stripe/{ws.slug}/",
-                data=body,
-                content_type="application/json",
-                HTTP_STRIPE_SIGNATURE=sign(body),
-            )
-        assert response.status_code == 200, response.content
-        return response.json()
-
-    return post
+    return webhook_poster(client, ws, django_capture_on_commit_callbacks)
 
 
 @pytest.fixture
 def stripe_state(http):
-    """Set what Stripe answers for an object now (its current state)."""
-
-    def put(path, obj):
-        http.upsert(responses.GET, API + path, json=obj)
-
-    return put
+    return stripe_state_setter(http)
 
 
 def stripe_gets(http, path):
