@@ -189,9 +189,9 @@ def billing_widget_ready(app_configs, **kwargs):
 
     try:
         widgets = list(
-            BillingWidget.objects.filter(enabled=True, workspace__is_active=True).select_related(
-                "workspace"
-            )
+            BillingWidget.objects.filter(enabled=True, workspace__is_active=True)
+            .select_related("workspace")
+            .order_by("workspace__slug")  # the warnings in a stable order
         )
     except DatabaseError:  # no tables yet
         return []

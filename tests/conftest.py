@@ -6,6 +6,7 @@ import itertools
 
 import pytest
 import responses as responses_lib
+from django.core.cache import cache
 from django.utils import translation
 from rest_framework.test import APIClient
 
@@ -25,6 +26,16 @@ def _default_language():
     translation.deactivate()
     yield
     translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Each test starts with an empty cache. Rolled-back tests reuse primary keys (and on
+    PostgreSQL the sequences restart each run while Redis keeps its keys), so a cache key
+    naming ``workspace 1`` from one test (a refresh lock, a rate-limit window, a cached
+    session) would otherwise meet the next test's workspace 1."""
+    cache.clear()
+    yield
 
 
 @pytest.fixture(autouse=True)

@@ -28,6 +28,7 @@ from billing_app.models import (
     OutboxMessage,
     PaymentFailure,
 )
+from billing_app.providers.sandbox.control import sandbox_control_set
 from billing_app.selectors.card_prompts import card_expires_at, card_prompt_candidates
 from billing_app.services.card_prompts import (
     card_prompt_template_validate,
@@ -51,6 +52,9 @@ def ws(make_workspace):
     workspace = make_workspace("acme-prompts")
     workspace.card_prompts_enabled = True
     workspace.save(update_fields=["card_prompts_enabled"])
+    # The billing clock is NOW too (delivery asks it whether the card still expires): on
+    # the wall clock the fixture card would have expired from April 2027 on.
+    sandbox_control_set(workspace=workspace, clock=NOW)
     mirror_upsert(workspace=workspace, obj=load("customer"))
     mirror_upsert(workspace=workspace, obj=load("payment_method", customer=ACME))
     mirror_upsert(workspace=workspace, obj=load("subscription"))
@@ -453,7 +457,7 @@ def test_a_queued_expiring_prompt_waits_out_another_email_about_its_card(ws):
         reason="failed",
         window="fail-in_other",
         status=CardPrompt.Status.SENT,
-        sent_at=datetime.now(UTC) - timedelta(days=2),
+        sent_at=NOW - timedelta(days=2),
     )
     _deliver(expiring)
     expiring.refresh_from_db()

@@ -199,15 +199,14 @@ def test_the_dashboard_reads_the_workspaces_features(workspace):
     workspace.self_service_refund_limit = 2500
     workspace.save(update_fields=["card_prompts_enabled", "self_service_refund_limit"])
     BillingWidget.objects.create(workspace=workspace, enabled=True)
-    SelfServiceLink.objects.create(
+    link = SelfServiceLink.objects.create(
         workspace=workspace,
         customer_id="cus_1",
         expires_at=timezone.now() + timedelta(days=7),
     )
+    month = Month.of(link.created_at)  # the link's month, even if midnight passed since
 
-    features = dashboard_build(workspace=workspace, month=Month.of(timezone.now()))["workspace"][
-        "features"
-    ]
+    features = dashboard_build(workspace=workspace, month=month)["workspace"]["features"]
 
     assert features == {
         "card_prompts_enabled": True,
@@ -217,7 +216,7 @@ def test_the_dashboard_reads_the_workspaces_features(workspace):
         "widget_enabled": True,
     }
     # the month before had no link
-    before = dashboard_build(workspace=workspace, month=Month.of(timezone.now()).shift(-1))
+    before = dashboard_build(workspace=workspace, month=month.shift(-1))
     assert before["workspace"]["features"]["refund_links_sent"] == 0
 
 

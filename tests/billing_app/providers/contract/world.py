@@ -158,7 +158,10 @@ def _subscription(
         status=status,
         start_date=start,
         created=start,
-        billing_cycle_anchor=items[0]["current_period_start"],
+        # The cycle is set at the period end (the first period was a partial one, as when a
+        # subscription is created with a later billing_cycle_anchor): renewals fall a
+        # calendar month apart from there, whatever month the world is built in.
+        billing_cycle_anchor=items[0]["current_period_end"],
         collection_method="charge_automatically",
         currency="usd",
         discounts=[],
