@@ -100,7 +100,8 @@ REQUESTS_PER_CUSTOMER_PER_DAY = 10
 # A request still received without its action this long after it was made is re-driven
 # (its submitter died); a live submission settles within seconds.
 REDRIVE_AFTER = timedelta(minutes=5)
-# ...and not older than this (a request stuck longer needs a person, and is logged).
+# ...and not older than this: a request stuck longer needs a person (the admin lists it
+# under status "Received"; the re-drive no longer touches it).
 REDRIVE_WITHIN = timedelta(days=7)
 # Refusal code of a request on a payment another of the customer's links already asked
 # about, while that request is still open.
