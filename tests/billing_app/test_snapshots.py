@@ -4,7 +4,6 @@ moves them, re-driven when the broker lost the doorbell, and one query to read."
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import timedelta
 
@@ -42,7 +41,7 @@ from .context_support import (
     seed_brief_day,
     stripe_acme_bundle,
 )
-from .stripe_support import StripeMock, event, load, make_stripe_workspace, sign
+from .stripe_support import StripeMock, event, load, make_stripe_workspace, webhook_poster
 
 ACME = "cus_sbx_acme"
 STRIPE_ACME = "cus_RbAcmeCorp0001"
@@ -147,15 +146,7 @@ def test_after_a_webhook_the_snapshot_equals_a_from_scratch_build(
         load("subscription", status="past_due"),
         created=int(timezone.now().timestamp()) + 5,
     )
-    body = json.dumps(payload)
-    with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(
-            f"/webhooks/stripe/{stripe_ws.slug}/",
-            data=body,
-            content_type="application/json",
-            HTTP_STRIPE_SIGNATURE=sign(body),
-        )
-    assert response.status_code == 200, response.content
+    webhook_poster(client, stripe_ws, django_capture_on_commit_callbacks)(payload)
 
     # then the snapshot was rebuilt at write time and is what a from-scratch build says
     after = assert_true_snapshot(stripe_ws, STRIPE_ACME)

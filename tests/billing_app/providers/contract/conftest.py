@@ -21,7 +21,6 @@ sandbox is fixed (a strict xfail that passes fails the run).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,7 +34,7 @@ from billing_app.providers import provider_class
 from billing_app.providers.base import BillingProvider
 from billing_app.providers.stripe.client import StripeHttpClient
 from billing_app.services.mirror import mirror_upsert
-from tests.billing_app.stripe_support import make_stripe_workspace, sign
+from tests.billing_app.stripe_support import make_stripe_workspace, webhook_poster
 
 from .fake_stripe import FakeStripe
 from .world import World, world_build
@@ -99,16 +98,9 @@ def stripe_harness(
         fake.events.clear()
         fake.advance(to)
         events, fake.events = list(fake.events), []
+        deliver = webhook_poster(client, workspace, on_commit)
         for event in events:
-            body = json.dumps(event)
-            with on_commit(execute=True):
-                response = client.post(
-                    f"/webhooks/stripe/{workspace.slug}/",
-                    data=body,
-                    content_type="application/json",
-                    HTTP_STRIPE_SIGNATURE=sign(body),
-                )
-            assert response.status_code == 200, response.content
+            deliver(event)
 
     return Harness("stripe", workspace, provider, world, advance, {"fake": fake})
 
