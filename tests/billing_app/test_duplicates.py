@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import timedelta
 
@@ -17,7 +16,7 @@ from billing_app.selectors.duplicates import customer_duplicates
 from billing_app.services.mirror import mirror_upsert
 
 from .context_support import AS_OF, seed_brief_day
-from .stripe_support import API, event, load, make_stripe_workspace, params_of, sign
+from .stripe_support import API, event, load, make_stripe_workspace, params_of, webhook_poster
 
 GLOBEX = "cus_sbx_globex"
 FIRST, DUPLICATE = "ch_sbx_globex_05", "ch_sbx_globex_duplicate"
@@ -204,18 +203,9 @@ def test_on_stripe_two_signed_charges_pair_up_and_the_later_is_refunded(
         http.upsert(responses.GET, f"{API}/v1/charges/{charge['id']}", json=charge)
 
     # when Stripe delivers both charges (signed)
+    deliver = webhook_poster(client, stripe_ws, django_capture_on_commit_callbacks)
     for n, charge in enumerate((first, later)):
-        body = json.dumps(
-            event(f"evt_1Twice{n}", "charge.succeeded", charge, created=charge["created"])
-        )
-        with django_capture_on_commit_callbacks(execute=True):
-            posted = client.post(
-                f"/webhooks/stripe/{stripe_ws.slug}/",
-                data=body,
-                content_type="application/json",
-                HTTP_STRIPE_SIGNATURE=sign(body),
-            )
-        assert posted.status_code == 200
+        deliver(event(f"evt_1Twice{n}", "charge.succeeded", charge, created=charge["created"]))
 
     # then they are a pair, ten minutes apart
     (pair,) = api_as(stripe_ws, Role.L2).get(duplicates_url(CUS)).json()["pairs"]
