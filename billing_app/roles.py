@@ -14,8 +14,8 @@ from typing import Any
 
 from django.contrib.auth.models import Group, Permission, User
 from django.contrib.contenttypes.models import ContentType
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import router, transaction
+from django.db.models import F, Q, signals
 from guardian.utils import get_group_obj_perms_model
 
 from .catalog import ROLE_CODENAMES, Role
@@ -45,8 +45,12 @@ def workspace_roles_provision(*, workspace: Workspace) -> dict[Role, Group]:
     model: Any = get_group_obj_perms_model(workspace)  # guardian's model, typed as Model
     content_type = ContentType.objects.get_for_model(Workspace)
     object_pk = str(workspace.pk)
+    # Only the workspace's own permissions, as guardian's get_perms reads them.
     rows = model.objects.filter(
-        content_type=content_type, object_pk=object_pk, group__in=groups.values()
+        content_type=content_type,
+        object_pk=object_pk,
+        group__in=groups.values(),
+        permission__content_type=content_type,
     )
     held = set(rows.values_list("group_id", "permission__codename"))
     wanted = {(groups[role].pk, codename) for role in Role for codename in ROLE_CODENAMES[role]}
@@ -56,24 +60,39 @@ def workspace_roles_provision(*, workspace: Workspace) -> dict[Role, Group]:
                 content_type=content_type, codename__in={c for _, c in wanted}
             ).values_list("codename", "pk")
         )
-        model.objects.bulk_create(
-            [
-                model(
-                    group_id=group_id,
-                    permission_id=permissions[codename],
-                    content_type=content_type,
-                    object_pk=object_pk,
-                )
-                for group_id, codename in sorted(wanted - held)
-            ],
-            ignore_conflicts=True,
-        )
+        grants = [
+            model(
+                group_id=group_id,
+                permission_id=permissions[codename],
+                content_type=content_type,
+                object_pk=object_pk,
+            )
+            for group_id, codename in sorted(wanted - held)
+        ]
+        # bulk_create sends no signals; send the ones per-row saves would, so every
+        # receiver sees the grants (the app session cache ends the workspace's cached
+        # grants: pending before the write, fresh after the commit — auth_signals).
+        using = router.db_for_write(model)
+        for grant in grants:
+            signals.pre_save.send(
+                sender=model, instance=grant, raw=False, using=using, update_fields=None
+            )
+        model.objects.bulk_create(grants, ignore_conflicts=True)
+        for grant in grants:
+            signals.post_save.send(
+                sender=model,
+                instance=grant,
+                created=True,
+                raw=False,
+                using=using,
+                update_fields=None,
+            )
     stale = held - wanted
     if stale:
         match = Q()
         for group_id, codename in stale:
             match |= Q(group_id=group_id, permission__codename=codename)
-        rows.filter(match).delete()
+        rows.filter(match).delete()  # per-row delete signals end the cached grants
     return groups
 
 

@@ -17,8 +17,9 @@ commit (``helpdesk_connectors.session_cache.scopes_changed``):
 
 Writes through ``QuerySet.update()`` send no signal: such paths call
 ``auth_cache.*_changed`` next to the update (or save with ``update_fields``, as
-``roles`` does). Bulk guardian assignment (``bulk_create``) sends none either and is
-not used here.
+``roles`` does). ``bulk_create`` sends none either: role provisioning writes guardian's
+rows in bulk and sends their ``pre_save``/``post_save`` itself, so the receivers below
+see every grant.
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ from billing_app.roles import (
 )
 from billing_app.services import auth_cache
 from billing_app.services.identity import session_mint
+from billing_app.services.workspaces import workspace_provision
 from helpdesk_connectors import session_cache, sessions
 from helpdesk_connectors.authentication import authenticate_token
 from helpdesk_connectors.models import Installation
@@ -384,6 +385,26 @@ def test_a_guardian_change_is_seen_on_the_very_next_request(mode, acme, agent, c
     # and a permission granted to the user directly is seen as promptly
     with committed():
         assign_perm("billing_app.view_billing", user, acme)
+    assert client.get(detail).status_code == 404
+
+
+def test_a_permission_restored_by_provisioning_is_seen_on_the_very_next_request(
+    mode, acme, agent, committed
+):
+    # given an L2 agent whose role group lost view_billing, seen by a request (cached)
+    client = agent(acme, Role.L2)
+    warm(client, mode)
+    detail = f"/api/v1/actions/{uuid.uuid4()}/"
+    with committed():
+        remove_perm("billing_app.view_billing", workspace_role_groups(acme)[Role.L2], acme)
+    assert client.get(detail).status_code == 403
+    assert client.get(detail).status_code == 403
+
+    # when an admin repairs the workspace (provisioning writes guardian's rows in bulk)
+    with committed():
+        workspace_provision(workspace=acme)
+
+    # then the next request sees the restored permission
     assert client.get(detail).status_code == 404
 
 

@@ -23,6 +23,7 @@ from billing_app.models import BillingAction, PaymentFailure, StripeEvent
 from billing_app.providers.stripe.client import StripeHttpClient
 from billing_app.services.mirror import mirror_upsert
 from billing_app.services.outbox import outbox_redrive
+from billing_app.services.payment_failures.escalation import csm_ticket_key
 from billing_app.services.workspaces import installation_add
 
 from .stripe_support import (
@@ -379,12 +380,28 @@ def test_a_zendesk_outage_is_retried_and_still_opens_one_ticket(
     assert [p.response.status_code for p in posts] == [503, 201]
     assert len(zendesk_calls(http, "PUT", "/api/v2/tickets/7001.json")) == 1
     third = PaymentFailure.objects.get(workspace=ws, attempt_count=3)
-    # one key for both tries: had the 503 come after Zendesk stored the ticket, the retry
-    # would be answered with it, not open a second one
-    keys = {p.request.headers.get("Idempotency-Key") for p in posts}
-    assert keys == {f"csm-outreach-{third.pk}"}
+    # each try names the failure and what it sends: here the re-read moved the next retry
+    # date between the tries, so the retry is another request (Zendesk refuses a key
+    # reused with another body) and carries another key; an unchanged retry reuses its key
+    bodies = [json.loads(p.request.body)["ticket"] for p in posts]
+    keys = [p.request.headers["Idempotency-Key"] for p in posts]
+    assert all(key.startswith(f"csm-outreach-{third.pk}-") for key in keys)
+    assert bodies[0] != bodies[1] and keys[0] != keys[1]
+    assert keys[1] == csm_ticket_key(
+        third, subject=bodies[1]["subject"], body=bodies[1]["comment"]["body"]
+    )
     assert (third.csm_outreach_status, third.csm_outreach_ref) == ("ticket", "zendesk:9001")
     assert third.escalation_attempts == 2
+
+
+def test_the_csm_ticket_key_is_the_same_for_the_same_ticket_and_new_for_another():
+    failure, other = PaymentFailure(pk=7), PaymentFailure(pk=8)
+    key = csm_ticket_key(failure, subject="CSM outreach: Beta", body="Next retry: April 1")
+
+    assert key == csm_ticket_key(failure, subject="CSM outreach: Beta", body="Next retry: April 1")
+    assert key != csm_ticket_key(failure, subject="CSM outreach: Beta", body="Next retry: April 2")
+    assert key != csm_ticket_key(other, subject="CSM outreach: Beta", body="Next retry: April 1")
+    assert key.startswith("csm-outreach-7-") and len(key) <= 255
 
 
 def test_a_warning_note_that_timed_out_after_zendesk_stored_it_is_not_posted_twice(

@@ -11,6 +11,7 @@ streak, retried by the outbox while the helpdesk is down.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -279,9 +280,14 @@ def _suspension_note(failure_id: int, message: OutboxMessage) -> HelpdeskApiErro
     return None
 
 
-def csm_ticket_key(failure: PaymentFailure) -> str:
-    """The CSM ticket's idempotency key: one per failure, the same on every retry."""
-    return f"csm-outreach-{failure.pk}"
+def csm_ticket_key(failure: PaymentFailure, *, subject: str, body: str) -> str:
+    """The CSM ticket's idempotency key: the same on every retry of the same ticket.
+
+    It names the failure and a digest of what is sent: the body is rebuilt on each try
+    and may change (a later failure moves ``next_retry_at``), and Zendesk refuses a key
+    reused with another body — so a changed ticket is sent under a new key instead."""
+    digest = hashlib.sha256(f"{subject}\n{body}".encode()).hexdigest()[:16]
+    return f"csm-outreach-{failure.pk}-{digest}"
 
 
 def _csm_ticket(
@@ -289,16 +295,17 @@ def _csm_ticket(
 ) -> tuple[str, str, HelpdeskApiError | None]:
     """A ticket for the CSM group on the first installation that can open one: (status, ref, error)."""
     preferred_id = target.installation.pk if target else None
+    subject, body = csm_outreach_subject(failure=failure), csm_outreach_body(failure=failure)
     for installation, connector in ticket_openers(failure.workspace, preferred_id=preferred_id):
         try:
             ref = connector.create_ticket(
                 installation,
-                subject=csm_outreach_subject(failure=failure),
-                body=csm_outreach_body(failure=failure),
+                subject=subject,
+                body=body,
                 group=group,
                 # Zendesk answers a retry after a lost answer with the first ticket;
                 # Freshdesk tags the ticket with it.
-                idempotency_key=csm_ticket_key(failure),
+                idempotency_key=csm_ticket_key(failure, subject=subject, body=body),
             )
         except HelpdeskApiError as exc:
             if exc.retryable:
