@@ -105,8 +105,11 @@ def test_new_workspaces_get_rules_for_every_category(workspace):
     assert categories == set(TicketCategory.values)
 
 
-def test_two_pages_are_stored_categorised_and_the_cursor_kept(workspace, fake):
-    # given a first page of three tickets and a last page updating one and adding one
+def test_two_pages_are_stored_categorised_and_the_cursor_kept(workspace, fake, settings):
+    # given a first sync whose window reaches back past T0 (whatever today's date: with the
+    # default 365 days, T0 would fall before the window from January 2027 on)
+    settings.TICKET_SYNC_INITIAL_DAYS = (timezone.now() - T0).days + 30
+    # and a first page of three tickets and a last page updating one and adding one
     fake.PAGES = [
         TicketPage(
             tickets=[
