@@ -17,24 +17,16 @@ from billing_app.models import ApprovalRequest, BillingAction, MirrorCustomer, O
 from billing_app.services import notes
 from billing_app.services.note_templates import short_reference
 from billing_app.services.outbox import LEASE, outbox_claim, outbox_redrive
-from billing_app.services.workspaces import installation_add
 from billing_app.tasks.outbox import outbox_deliver_task
 from helpdesk_connectors.models import DemoTicketComment
+from tests.helpdesk_support import zendesk_installation_add
 
 ZENDESK = "https://acme.zendesk.com"
 
 
 @pytest.fixture
 def zendesk(workspace):
-    return installation_add(
-        workspace=workspace,
-        connector="zendesk",
-        domain="acme.zendesk.com",
-        installation_id="360001234",
-        app_id="818181",
-        api_email="admin@acme.example",
-        api_token="zdApiToken",
-    )
+    return zendesk_installation_add(workspace)
 
 
 @pytest.fixture

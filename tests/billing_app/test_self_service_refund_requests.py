@@ -37,6 +37,7 @@ from billing_app.services.self_service_refunds.requests import (
     self_service_context,
 )
 from helpdesk_connectors.models import DemoTicket, DemoTicketComment
+from tests.helpdesk_support import freshdesk_installation_add
 
 from . import self_service_refund_support as support
 from .actions_support import charge
@@ -462,17 +463,8 @@ def test_on_freshdesk_the_description_is_the_customers_and_the_investigation_pri
     then ``POST /api/v2/tickets/{id}/notes`` with ``private: true`` (the investigation)."""
     import json
 
-    from billing_app.services.workspaces import installation_add
-
     acme.installation_links.all().delete()
-    freshdesk = installation_add(
-        workspace=acme,
-        connector="freshdesk",
-        domain="acme.freshdesk.com",
-        shared_secret="fdSharedSecret",
-        api_email="admin@acme.example",
-        api_token="fdApiKey",
-    )
+    freshdesk = freshdesk_installation_add(acme)
     base = "https://acme.freshdesk.com/api/v2/tickets"
     http.post(
         base,

@@ -19,6 +19,7 @@ from billing_app.services.refund_links import refund_link_read
 from billing_app.services.widget import answers as widget_answers
 from billing_app.services.widget import contact as widget_contact
 from helpdesk_connectors.models import DemoTicket
+from tests.helpdesk_support import zendesk_installation_add
 
 from .actions_support import account_seed
 from .widget_support import ORIGIN, VISIT, call, widget_enable
@@ -355,19 +356,10 @@ def test_on_zendesk_the_message_is_the_public_description_and_the_context_a_priv
     import json
 
     from billing_app.services.outbox import outbox_message_deliver
-    from billing_app.services.workspaces import installation_add
 
     workspace = widget.workspace
     workspace.installation_links.all().delete()
-    installation_add(
-        workspace=workspace,
-        connector="zendesk",
-        domain="acme.zendesk.com",
-        installation_id="360001234",
-        app_id="818181",
-        api_email="admin@acme.example",
-        api_token="zdApiToken",
-    )
+    zendesk_installation_add(workspace)
     http.post(
         "https://acme.zendesk.com/api/v2/tickets.json",
         status=201,

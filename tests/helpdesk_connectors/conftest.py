@@ -16,16 +16,16 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.core.cache import cache
 
-from billing_app.services.workspaces import installation_add
+from tests.helpdesk_support import (
+    FRESHDESK_DOMAIN,
+    ZENDESK_DOMAIN,
+    ZENDESK_INSTALLATION_ID,
+    freshdesk_installation_add,
+    zendesk_installation_add,
+)
 
-ZENDESK_DOMAIN = "acme.zendesk.com"
 ZENDESK_BASE = f"https://{ZENDESK_DOMAIN}"
-ZENDESK_INSTALLATION_ID = "360001234"
-ZENDESK_APP_ID = "818181"
-FRESHDESK_DOMAIN = "acme.freshdesk.com"
 FRESHDESK_BASE = f"https://{FRESHDESK_DOMAIN}"
-FRESHDESK_SECRET = "fd-shared-secret-4f9b2c61d0e8a7"
-FRESHDESK_API_KEY = "fdApiKey123"
 # The device credential the app frame of agent 43000123 keeps after enrolling (issue 17).
 FRESHDESK_DEVICE_SECRET = "dc-43000123-4Kq0sYb2mN7vR1xT9wE3uZ6pL8aH5jC0dF2gB4nM6kQ"
 PANEL_TEMPLATE = (
@@ -77,28 +77,12 @@ def public_pem(rsa_key) -> str:
 
 @pytest.fixture
 def zendesk_installation(workspace, public_pem):
-    return installation_add(
-        workspace=workspace,
-        connector="zendesk",
-        domain=ZENDESK_DOMAIN,
-        installation_id=ZENDESK_INSTALLATION_ID,
-        app_id=ZENDESK_APP_ID,
-        public_key=public_pem,
-        api_email="admin@acme.example",
-        api_token="zdApiToken",
-    )
+    return zendesk_installation_add(workspace, public_key=public_pem)
 
 
 @pytest.fixture
 def freshdesk_installation(workspace):
-    return installation_add(
-        workspace=workspace,
-        connector="freshdesk",
-        domain=FRESHDESK_DOMAIN,
-        shared_secret=FRESHDESK_SECRET,
-        api_email="admin@acme.example",
-        api_token=FRESHDESK_API_KEY,
-    )
+    return freshdesk_installation_add(workspace)
 
 
 def freshdesk_device_enroll(

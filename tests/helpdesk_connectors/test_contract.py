@@ -14,7 +14,6 @@ import pytest
 from django.test import RequestFactory
 from django.utils import timezone
 
-from billing_app.services.workspaces import installation_add
 from helpdesk_connectors.base import (
     ALL_FEATURES,
     AgentProfile,
@@ -26,6 +25,7 @@ from helpdesk_connectors.base import (
 )
 from helpdesk_connectors.models import DemoTicket, DemoTicketComment
 from helpdesk_connectors.registry import connector_for, get_connector, registered_keys
+from tests.helpdesk_support import freshdesk_installation_add, zendesk_installation_add
 
 from .conftest import (
     FRESHDESK_BASE,
@@ -194,15 +194,7 @@ class ZendeskHarness(Harness):
     key = "zendesk"
 
     def installation(self, workspace):
-        return installation_add(
-            workspace=workspace,
-            connector="zendesk",
-            domain="acme.zendesk.com",
-            installation_id="360001234",
-            app_id="818181",
-            api_email="admin@acme.example",
-            api_token="zdApiToken",
-        )
+        return zendesk_installation_add(workspace)
 
     def agent_id(self):
         return "35436"
@@ -334,14 +326,7 @@ class FreshdeskHarness(Harness):
     key = "freshdesk"
 
     def installation(self, workspace):
-        return installation_add(
-            workspace=workspace,
-            connector="freshdesk",
-            domain="acme.freshdesk.com",
-            shared_secret="s3cret",
-            api_email="admin@acme.example",
-            api_token="fdApiKey123",
-        )
+        return freshdesk_installation_add(workspace)
 
     def agent_id(self):
         return "43000123"

@@ -14,9 +14,9 @@ from billing_app.models import BillingAction
 from billing_app.services import notes
 from billing_app.services.identity import agent_sign_in
 from billing_app.services.outbox import outbox_redrive
-from billing_app.services.workspaces import installation_add
 from helpdesk_connectors.base import AgentProfile, HelpdeskIdentity
 from tests.billing_app.stripe_support import load
+from tests.helpdesk_support import zendesk_installation_add
 
 from .conftest import CH, NOW, refund_body
 
@@ -27,15 +27,7 @@ NOTE_URL = f"{ZENDESK}/api/v2/tickets/4821.json"
 @pytest.fixture
 def zendesk_agent(ws):
     """A Manager who opened the panel from Zendesk (notes go to Zendesk's API)."""
-    installation = installation_add(
-        workspace=ws,
-        connector="zendesk",
-        domain="acme.zendesk.com",
-        installation_id="360001234",
-        app_id="818181",
-        api_email="admin@acme.example",
-        api_token="zdApiToken",
-    )
+    installation = zendesk_installation_add(ws)
     identity = HelpdeskIdentity(
         installation=installation,
         agent=AgentProfile(
