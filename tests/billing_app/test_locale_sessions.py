@@ -23,11 +23,8 @@ from billing_app.models import AgentMembership
 from helpdesk_connectors import sessions
 
 from ..helpdesk_connectors import conftest as helpdesk
-from ..helpdesk_connectors.conftest import (
-    FRESHDESK_DOMAIN,
-    FRESHDESK_SECRET,
-    freshdesk_device_enroll,
-)
+from ..helpdesk_connectors.conftest import freshdesk_device_enroll
+from ..helpdesk_support import FRESHDESK_DOMAIN, FRESHDESK_SECRET
 
 # The connector tests' fixtures (keys, installations, signed tokens, the helpdesks' APIs).
 rsa_key = helpdesk.rsa_key

@@ -26,8 +26,15 @@ from billing_app.services.workspaces import installation_add
 from helpdesk_connectors.freshdesk import devices
 from helpdesk_connectors.freshdesk.connector import SECRET_SCHEME
 from helpdesk_connectors.models import DeviceCredential, DeviceEnrollment
+from tests.helpdesk_support import (
+    FRESHDESK_DOMAIN,
+    FRESHDESK_SECRET,
+)
 
-from .conftest import FRESHDESK_BASE, FRESHDESK_DOMAIN, FRESHDESK_SECRET, freshdesk_agent
+from .conftest import (
+    FRESHDESK_BASE,
+    freshdesk_agent,
+)
 
 START = "/freshdesk/enroll/start/"
 VERIFY = "/freshdesk/enroll/verify/"

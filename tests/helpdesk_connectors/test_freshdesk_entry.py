@@ -15,12 +15,14 @@ from django.urls import reverse
 from billing_app.models import AgentMembership, RoleMappingRule
 from helpdesk_connectors.freshdesk.connector import SECRET_SCHEME
 from helpdesk_connectors.models import Installation
+from tests.helpdesk_support import (
+    FRESHDESK_DOMAIN,
+    FRESHDESK_SECRET,
+)
 
 from .conftest import (
     FRESHDESK_BASE,
     FRESHDESK_DEVICE_SECRET,
-    FRESHDESK_DOMAIN,
-    FRESHDESK_SECRET,
     freshdesk_device_enroll,
 )
 

@@ -8,12 +8,14 @@ import pytest
 
 from billing_app.models import AgentMembership, RoleMappingRule
 from helpdesk_connectors.freshdesk.connector import SECRET_SCHEME
+from tests.helpdesk_support import (
+    FRESHDESK_DOMAIN,
+    FRESHDESK_SECRET,
+)
 
 from .conftest import (
     FRESHDESK_BASE,
     FRESHDESK_DEVICE_SECRET,
-    FRESHDESK_DOMAIN,
-    FRESHDESK_SECRET,
     ZENDESK_BASE,
 )
 

@@ -14,8 +14,14 @@ from django.urls import reverse
 
 from billing_app.models import AgentMembership, RoleMappingRule
 from helpdesk_connectors.models import Installation
+from tests.helpdesk_support import (
+    ZENDESK_APP_ID,
+)
 
-from .conftest import ZENDESK_APP_ID, ZENDESK_BASE, zendesk_claims
+from .conftest import (
+    ZENDESK_BASE,
+    zendesk_claims,
+)
 
 SIDEBAR = "/zendesk/sidebar/"
 

@@ -13,8 +13,13 @@ from django.core.management.base import CommandError
 
 from helpdesk_connectors.models import Installation
 from helpdesk_connectors.zendesk.keys import PublicKeyError, public_key_load, public_key_pem
+from tests.helpdesk_support import (
+    ZENDESK_APP_ID,
+)
 
-from .conftest import ZENDESK_APP_ID, ZENDESK_BASE
+from .conftest import (
+    ZENDESK_BASE,
+)
 
 SIDEBAR = "/zendesk/sidebar/"
 KEY_URL = f"{ZENDESK_BASE}/api/v2/apps/{ZENDESK_APP_ID}/public_key.pem"
