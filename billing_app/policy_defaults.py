@@ -22,6 +22,10 @@ class Cell(NamedTuple):
     customer_requested_only: bool = False
 
 
+# An ActionPolicy cell's own fields: exactly a ``Cell``'s.
+CELL_FIELDS: tuple[str, ...] = Cell._fields
+
+
 class Route(NamedTuple):
     threshold: int
     inclusive: bool
@@ -110,19 +114,12 @@ def seed_default_policies(apps) -> None:  # type: ignore[no-untyped-def]
     """
     ActionPolicy = apps.get_model("billing_app", "ActionPolicy")
     ApprovalRoute = apps.get_model("billing_app", "ApprovalRoute")
-    cell_fields = ("effect", "limit", "limit_inclusive", "above_limit", "customer_requested_only")
     cells = {
-        (action, role): {
-            "effect": cell.effect,
-            "limit": cell.limit,
-            "limit_inclusive": cell.limit_inclusive,
-            "above_limit": cell.above_limit,
-            "customer_requested_only": cell.customer_requested_only,
-        }
+        (action, role): cell._asdict()
         for action, by_role in DEFAULT_CELLS.items()
         for role, cell in by_role.items()
     }
-    _seed(ActionPolicy, ("action", "role"), cells, cell_fields)
+    _seed(ActionPolicy, ("action", "role"), cells)
     routes = {
         (action, route.threshold): {
             "threshold_inclusive": route.inclusive,
@@ -131,27 +128,29 @@ def seed_default_policies(apps) -> None:  # type: ignore[no-untyped-def]
         for action, by_threshold in DEFAULT_ROUTES.items()
         for route in by_threshold
     }
-    _seed(ApprovalRoute, ("action", "threshold"), routes, ("threshold_inclusive", "approver_roles"))
+    _seed(ApprovalRoute, ("action", "threshold"), routes)
 
 
 def _seed(  # type: ignore[no-untyped-def]
     model,
     key: tuple[str, str],
     wanted: Mapping[tuple[Any, Any], Mapping[str, Any]],
-    fields: tuple[str, ...],
 ) -> None:
-    """Make ``model``'s product-default rows (``workspace=None``) exactly ``wanted`` by key."""
+    """Make ``model``'s product-default rows (``workspace=None``) exactly ``wanted`` by key
+    (each value maps the row's fields to their default)."""
     have = {
         (getattr(row, key[0]), getattr(row, key[1])): row
         for row in model.objects.filter(workspace=None)
     }
-    changed = []
+    changed: list[Any] = []
+    fields: set[str] = set()
     for name, values in wanted.items():
         row = have.get(name)
         if row is not None and any(getattr(row, f) != v for f, v in values.items()):
             for field, value in values.items():
                 setattr(row, field, value)
             changed.append(row)
+            fields.update(values)
     model.objects.bulk_create(
         [
             model(workspace=None, **dict(zip(key, name, strict=True)), **values)
@@ -160,4 +159,4 @@ def _seed(  # type: ignore[no-untyped-def]
         ]
     )
     if changed:
-        model.objects.bulk_update(changed, list(fields))
+        model.objects.bulk_update(changed, sorted(fields))

@@ -8,7 +8,7 @@ from django.db import transaction
 from ..catalog import PolicyAction, Role
 from ..models import ActionPolicy, ApprovalRoute, Workspace
 from ..policy import PolicyCell, PolicyRoute, PolicyRules
-from ..policy_defaults import seed_default_policies
+from ..policy_defaults import CELL_FIELDS, seed_default_policies
 
 
 @transaction.atomic
@@ -23,11 +23,7 @@ def policy_copy_defaults(*, workspace: Workspace) -> None:
                 workspace=workspace,
                 action=cell.action,
                 role=cell.role,
-                effect=cell.effect,
-                limit=cell.limit,
-                limit_inclusive=cell.limit_inclusive,
-                above_limit=cell.above_limit,
-                customer_requested_only=cell.customer_requested_only,
+                **{field: getattr(cell, field) for field in CELL_FIELDS},
             )
             for cell in ActionPolicy.objects.filter(workspace=None)
             if (cell.action, cell.role) not in have
@@ -51,9 +47,6 @@ def policy_copy_defaults(*, workspace: Workspace) -> None:
     )
 
 
-_CELL_FIELDS = ("effect", "limit", "limit_inclusive", "above_limit", "customer_requested_only")
-
-
 def _route_shape(route: ApprovalRoute | None) -> tuple[bool, list[str]] | None:
     return None if route is None else (route.threshold_inclusive, list(route.approver_roles))
 
@@ -71,7 +64,7 @@ def policy_default_differences(*, workspace: Workspace) -> list[str]:
             continue
         changed = [
             f"{field} {getattr(have, field)!r} → {getattr(want, field)!r}"
-            for field in _CELL_FIELDS
+            for field in CELL_FIELDS
             if getattr(have, field) != getattr(want, field)
         ]
         if changed:

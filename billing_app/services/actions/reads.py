@@ -37,9 +37,8 @@ from ...models import (
     Workspace,
 )
 from ...policy import PolicyCell, PolicyRoute, PolicyRules
+from ...policy_defaults import CELL_FIELDS
 from .decision import open_outcome_scope
-
-_CELL_FIELDS = ("effect", "limit", "limit_inclusive", "above_limit", "customer_requested_only")
 
 
 class _Rates(Mapping[str, Decimal]):
@@ -131,7 +130,7 @@ def decision_read(
             BillingAction.objects.filter(workspace=workspace, idempotency_key=key).values("pk")[:1]
         ),
         "bd_routes": _routes_sql(workspace.pk, policy_action.value),
-        **{f"bd_cell_{name}": Subquery(cell.values(name)[:1]) for name in _CELL_FIELDS},
+        **{f"bd_cell_{name}": Subquery(cell.values(name)[:1]) for name in CELL_FIELDS},
     }
     currency = str(params.get("currency") or "").upper()
     if currency and currency != workspace.base_currency:
@@ -153,7 +152,7 @@ def decision_read(
     )
     if customer is None:
         return DecisionRead(customer=None)
-    values = {name: getattr(customer, f"bd_cell_{name}") for name in _CELL_FIELDS}
+    values = {name: getattr(customer, f"bd_cell_{name}") for name in CELL_FIELDS}
     cells = {}
     if values["effect"] is not None:
         cells[(policy_action, role)] = PolicyCell(
