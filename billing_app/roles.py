@@ -34,13 +34,13 @@ def workspace_roles_provision(*, workspace: Workspace) -> dict[Role, Group]:
     the rows guardian reads (its group object permission model) are read and written in
     bulk, not one ``assign_perm`` per codename (sixty-odd round trips per workspace).
     """
-    names = {role_group_name(workspace, role): role for role in Role}
-    have = set(Group.objects.filter(name__in=names).values_list("name", flat=True))
-    if len(have) != len(names):
+    groups = workspace_role_groups(workspace)
+    if len(groups) != len(Role):
         Group.objects.bulk_create(
-            [Group(name=name) for name in names if name not in have], ignore_conflicts=True
+            [Group(name=role_group_name(workspace, role)) for role in Role if role not in groups],
+            ignore_conflicts=True,
         )
-    groups = {names[g.name]: g for g in Group.objects.filter(name__in=names)}
+        groups = workspace_role_groups(workspace)
 
     model: Any = get_group_obj_perms_model(workspace)  # guardian's model, typed as Model
     content_type = ContentType.objects.get_for_model(Workspace)

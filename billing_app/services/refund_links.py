@@ -6,9 +6,9 @@ Billing Desk (the card-update link, a session) is accepted here. It carries only
 link's id and is timestamped with the link's creation (so one link always has one URL,
 whenever and however often it is handed out): it is refused past the link's lifetime by
 the signature's maximum age and by the row's ``expires_at``, and at once when the row is
-revoked. A
-forged, altered, expired, revoked or unknown token is the same ``None`` to the caller,
-and the page answers each with the same generic page (no customer data, no hint which).
+revoked. A forged, altered, expired, revoked or unknown token is the same ``None`` to the
+caller, and the page answers each with the same generic page (no customer data, no hint
+which).
 
 Links are rate-limited per customer (``LINKS_PER_CUSTOMER_PER_HOUR``, counted from the
 rows as the Freshdesk enrollment codes are, under the customer's lock so concurrent
